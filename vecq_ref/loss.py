@@ -1,0 +1,148 @@
+"""The vector loss: orientation, modulus, DQL, and the driving stage α* (VECQ.md §3).
+
+Conventions
+-----------
+* ``orientation`` ``J_o = 1 − ⟨w, w_q⟩/(‖w‖·‖w_q‖)``; 0 when ``w`` is all zero, 1 when ``w_q``
+  is all zero but ``w`` is not (no direction at all is taken as orthogonal).
+* ``modulus`` ``J_m = ‖w − w_q‖²`` (VECQ.md's ``J_m(α) = ‖w − αv‖²`` at the given α), which for
+  a vector loss is the DQL; ``excess`` is how far it is above ``min_α ‖w − α v‖²``.
+* ``relative_dql = ‖w − w_q‖²/‖w‖²``, 0 for an all-zero ``w``.
+All sums run in float64. ``J_o`` is evaluated as ``m/(1 + √(1 − m))`` with
+``m = min_β ‖w − β w_q‖²/‖w‖²`` (``= J_o(2 − J_o)``), which keeps full relative precision
+even when the angle is tiny (16-bit codes), where ``1 − cos`` would cancel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _validation as V
+
+
+@dataclass(frozen=True)
+class VectorLoss:
+    """Vector loss of ``w_q`` against ``w``. Fields are floats, or arrays per slice.
+
+    Attributes
+    ----------
+    orientation : J_o, the angle term (independent of the scale).
+    modulus : J_m = ‖w − w_q‖².
+    dql : direct quantization loss ‖w − w_q‖² (equal to ``modulus``).
+    relative_dql : dql / ‖w‖².
+    excess : dql − min over the scale, i.e. what a better α would remove (≥ 0).
+    """
+
+    orientation: float
+    modulus: float
+    dql: float
+    relative_dql: float
+    excess: float = 0.0
+
+    def as_dict(self):
+        return {k: _plain(getattr(self, k)) for k in
+                ("orientation", "modulus", "dql", "relative_dql", "excess")}
+
+
+def _plain(x):
+    x = np.asarray(x)
+    return float(x) if x.ndim == 0 else x.tolist()
+
+
+def orientation_from_min(min_dql, sww, cos_negative=False):
+    """J_o from ``min_dql = min_β‖w − β w_q‖²`` and ``sww = ‖w‖²`` without cancellation."""
+    min_dql = np.asarray(min_dql, dtype=np.float64)
+    sww = np.asarray(sww, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.clip(np.where(sww > 0, min_dql / np.where(sww > 0, sww, 1.0), 0.0), 0.0, 1.0)
+    root = np.sqrt(1.0 - m)
+    return np.where(cos_negative, 1.0 + root, m / (1.0 + root))
+
+
+def dql_at(alpha, ds, rs, svv, step):
+    """‖w − α·v‖² = ds + 2(s − α)·rs + (s − α)²·svv from the sums of a reference step s."""
+    d = np.asarray(step, dtype=np.float64) - alpha
+    return np.maximum(ds + 2.0 * d * rs + d * d * svv, 0.0)
+
+
+def loss_from_sums(sww, swv, svv, ds, rs, step, alpha):
+    """Vector loss of ``α·v`` from float64 sums (arrays per row, or scalars).
+
+    ``swv = Σwv``, ``svv = Σv²``, ``ds = Σ(w − s v)²`` and ``rs = Σ(w − s v)v`` for a reference
+    step ``s`` close to α. Then ``‖w − αv‖² = ds + 2(s − α)rs + (s − α)²svv`` and
+    ``min_α = ds − rs²/svv``: small terms only, so no catastrophic cancellation.
+    """
+    sww, swv, svv, ds, rs, step, alpha = (np.asarray(a, dtype=np.float64) for a in
+                                          (sww, swv, svv, ds, rs, step, alpha))
+    dql = dql_at(alpha, ds, rs, svv, step)
+    safe = np.where(svv > 0, svv, 1.0)
+    min_dql = np.where(svv > 0, np.maximum(ds - rs * rs / safe, 0.0), sww)
+    dql = np.maximum(dql, min_dql)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(sww > 0, dql / np.where(sww > 0, sww, 1.0), 0.0)
+    orient = orientation_from_min(min_dql, sww, cos_negative=swv < 0)
+    orient = np.where(sww > 0, orient, 0.0)
+    return orient, dql, rel, dql - min_dql
+
+
+def optimal_alpha(w, v):
+    """The driving stage: α* = ⟨w, v⟩/⟨v, v⟩, the least-squares scale for levels ``v``.
+
+    Parameters
+    ----------
+    w, v : array_like, same shape
+        Weights and levels (or any direction). Sums run in float64.
+
+    Returns
+    -------
+    float
+        α*; 0 when ``v`` is all zero.
+
+    Examples
+    --------
+    >>> optimal_alpha([1.0, 2.0], [0.5, 1.5])
+    2.8
+    """
+    w, _ = V.weights(w, "w")
+    v, _ = V.weights(v, "v")
+    if w.shape != v.shape:
+        V.fail("v", f"the shape of `w` {w.shape}", f"shape {v.shape}")
+    w = w.astype(np.float64, copy=False).ravel()
+    v = v.astype(np.float64, copy=False).ravel()
+    vv = float(v @ v)
+    return float(w @ v) / vv if vv > 0 else 0.0
+
+
+def vector_loss(w, wq):
+    """Vector loss of the quantized tensor ``wq`` against ``w`` (VECQ.md §3).
+
+    Parameters
+    ----------
+    w, wq : array_like, same shape
+        Float weights and their quantized values.
+
+    Returns
+    -------
+    VectorLoss
+        ``orientation``, ``modulus``, ``dql``, ``relative_dql`` and ``excess`` as floats.
+
+    Examples
+    --------
+    >>> L = vector_loss([3.0, 4.0], [3.0, 3.0])
+    >>> L.dql, L.relative_dql
+    (1.0, 0.04)
+    """
+    w, _ = V.weights(w, "w")
+    q, _ = V.weights(wq, "wq")
+    if w.shape != q.shape:
+        V.fail("wq", f"the shape of `w` {w.shape}", f"shape {q.shape}")
+    w = w.astype(np.float64, copy=False).ravel()
+    q = q.astype(np.float64, copy=False).ravel()
+    sww, swq, sqq = float(w @ w), float(w @ q), float(q @ q)
+    dql = float(np.sum((w - q) ** 2))
+    beta = swq / sqq if sqq > 0 else 0.0
+    min_dql = float(np.sum((w - beta * q) ** 2))
+    orient = float(orientation_from_min(min_dql, sww, cos_negative=swq < 0)) if sww > 0 else 0.0
+    rel = dql / sww if sww > 0 else 0.0
+    return VectorLoss(orient, dql, dql, rel, max(dql - min_dql, 0.0))

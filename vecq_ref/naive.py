@@ -1,0 +1,94 @@
+"""Slow, obviously-correct NumPy twins of the kernels: they read like VECQ.md.
+
+Nothing here imports the kernels. Tests compare each kernel with the twin of the same name:
+codes exactly, floats to 1e-12 relative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _half(bits):
+    return 2 ** (bits - 1)
+
+
+def midrise_codes(w, step, bits):
+    """VECQ.md §2: c = clip(floor(w / s), −2^(k−1), 2^(k−1) − 1), w/s in float64."""
+    half = _half(bits)
+    q = _scaled(w, step)
+    return np.clip(np.floor(q), -half, half - 1)
+
+
+def midtread_codes(w, step, bits):
+    """VECQ.md §2: c = sign(w)·min(floor(|w|/s + ½), 2^(k−1) − 1), ties away from zero."""
+    half = _half(bits)
+    q = _scaled(w, step)
+    return np.sign(q) * np.minimum(np.floor(np.abs(q) + 0.5), half - 1)
+
+
+def _scaled(w, step):
+    """w / s in float64; a zero step sends w to ±inf and 0 to 0 (the constant-vector rule)."""
+    w = np.asarray(w, dtype=np.float64)
+    step = np.broadcast_to(np.asarray(step, dtype=np.float64), w.shape)
+    zero_step = np.where(w == 0, 0.0, np.copysign(np.inf, w))
+    return np.where(step > 0, w / np.where(step > 0, step, 1.0), zero_step)
+
+
+def codes(w, step, bits, lattice="midrise"):
+    return (midrise_codes if lattice == "midrise" else midtread_codes)(w, step, bits)
+
+
+def paper_codes(w, step, bits):
+    """The released Keras expression: round_half_even(clip(w/s − ½, −M, M−1)), s = σλ + 1e-7."""
+    half = _half(bits)
+    q = np.asarray(w, dtype=np.float64) / step - 0.5
+    return np.round(np.clip(q, -half, half - 1))
+
+
+def levels(c, lattice="midrise"):
+    """v = c + ½ (midrise) or v = c (midtread)."""
+    return np.asarray(c, dtype=np.float64) + (0.5 if lattice == "midrise" else 0.0)
+
+
+def row_moments(x):
+    """Per row: mean, population variance (ddof = 0), Σx², all float64."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.stack([x.mean(axis=1), x.var(axis=1), (x * x).sum(axis=1)], axis=1)
+
+
+def codes_and_sums(x, steps, bits, lattice="midrise", paper=False):
+    """Codes per row and the sums Σwv, Σv², Σ(w − s v)², Σ(w − s v)v (float64)."""
+    x = np.asarray(x, dtype=np.float64)
+    s = np.asarray(steps, dtype=np.float64)[:, None]
+    c = paper_codes(x, s, bits) if paper else codes(x, s, bits, lattice)
+    v = levels(c, lattice)
+    r = x - s * v
+    sums = np.stack([(x * v).sum(1), (v * v).sum(1), (r * r).sum(1), (r * v).sum(1)], axis=1)
+    return c, sums
+
+
+def scale_levels(c, alpha, lattice="midrise"):
+    """Dequantized values α·v per row."""
+    return np.asarray(alpha, dtype=np.float64)[:, None] * levels(c, lattice)
+
+
+def param_quantize(w, bits, lam, lattice="midrise"):
+    """VECQ.md §4.1 for one vector: σ (ddof 0), s = λσ, codes, α* = ⟨w,v⟩/⟨v,v⟩, α·v."""
+    w = np.asarray(w, dtype=np.float64).ravel()
+    s = lam * w.std()
+    c = codes(w, s, bits, lattice)
+    v = levels(c, lattice)
+    vv = v @ v
+    alpha = (w @ v) / vv if vv > 0 else 0.0
+    return c, alpha, s, alpha * v
+
+
+def paper_quantize(w, bits, lam):
+    """VecQ.py of the released code, line by line (float64 arithmetic)."""
+    w = np.asarray(w, dtype=np.float64).ravel()
+    s = w.std() * lam + 1e-7
+    c = paper_codes(w, s, bits)
+    v = c + 0.5
+    alpha = (w @ v) / (v @ v + 1e-7)
+    return c, alpha, s, alpha * v

@@ -1,0 +1,198 @@
+"""``quantize()`` and the ``Quantized`` result (VECQ.md §3, §4).
+
+Methods
+-------
+``"param"``
+    VECQ.md §4.1: σ = population std of each vector (ddof = 0, not mean-centred for the codes),
+    step = λ_k·σ with λ_k from :func:`vecq_ref.optimal_step`, codes, then α* (driving stage).
+``"paper"``
+    The released Keras expression, exactly: ``s = σ·λ + 1e-7`` with the released 4-decimal
+    table (6/(2^k − 1) above 8 bits), ``v = round_half_even(clip(w/s − ½, −M, M − 1)) + ½``,
+    ``α = ⟨w,v⟩/(⟨v,v⟩ + 1e-7)``. Midrise only. Arithmetic in float64 (the Keras code runs in
+    the tensor's float32; see VECQ.md §7 and ``vecq_ref.verify``).
+``"exact"``, ``"grid"``, ``"alternating"``
+    The step from :func:`vecq_ref.search_step`, then the same codes and α* as ``"param"``.
+
+Every method but ``"paper"`` returns the least-squares α* for its codes, so
+``loss.excess == 0`` up to rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _layout, tables
+from . import _validation as V
+from ._kernels import lattice as K
+from ._kernels.reduce import row_moments
+from .lattice import code_dtype, level_offset
+from .loss import VectorLoss, dql_at, loss_from_sums, orientation_from_min
+
+PAPER_EPSILON = 1e-7
+FUSED_METHODS = ("param", "paper")
+SEARCH_METHODS = ("exact", "grid", "alternating")
+METHODS = FUSED_METHODS + SEARCH_METHODS
+
+
+@dataclass(frozen=True, eq=False)
+class Quantized:
+    """A quantized tensor ``values = α·v`` with everything needed to check it.
+
+    Attributes
+    ----------
+    codes : ndarray of int8/int16, shape of the input.
+    alpha : float, or ndarray of the slice shape (per channel / group).
+    step : float or ndarray: the threshold spacing that produced ``codes`` (weight units).
+    bits, lattice, method : the settings used.
+    values : ndarray, dequantized ``α·v`` in the input's float dtype.
+    loss : VectorLoss of the whole tensor (floats), from float64 sums of ``α·v`` before the
+        cast to the output dtype.
+    slice_loss : VectorLoss with one entry per slice, or None per tensor.
+    axis, group_size : the granularity.
+    info : method-specific extras (σ per slice, the search result, ...).
+    """
+
+    codes: np.ndarray
+    alpha: object
+    step: object
+    bits: int
+    lattice: str
+    method: str
+    values: np.ndarray
+    loss: VectorLoss
+    slice_loss: VectorLoss | None = None
+    axis: int | None = None
+    group_size: int | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def levels(self):
+        """Float levels ``v`` (``codes + ½`` midrise, ``codes`` midtread)."""
+        return self.codes.astype(np.float64) + level_offset(self.lattice)
+
+    def __repr__(self):
+        a = self.alpha if np.ndim(self.alpha) == 0 else f"<{np.shape(self.alpha)} array>"
+        return (f"Quantized(method={self.method!r}, bits={self.bits}, lattice={self.lattice!r}, "
+                f"shape={self.codes.shape}, alpha={a}, "
+                f"relative_dql={self.loss.relative_dql:.6g})")
+
+
+def _fused(rows, steps, bits, lattice, paper):
+    """Codes and float64 sums of every row for given steps."""
+    codes = np.empty(rows.shape, dtype=code_dtype(bits))
+    sums = K.codes_and_sums(rows, steps, bits, lattice == "midtread", paper, codes)
+    return codes, sums
+
+
+def _alpha(sums, paper):
+    swv, svv = sums[:, 0], sums[:, 1]
+    if paper:
+        return swv / (svv + PAPER_EPSILON)
+    return np.where(svv > 0, swv / np.where(svv > 0, svv, 1.0), 0.0)
+
+
+def _losses(sww, sums, steps, alpha):
+    """Per-row and whole-tensor VectorLoss from the fused sums."""
+    swv, svv, ds, rs = sums.T
+    orient, dql, rel, excess = loss_from_sums(sww, swv, svv, ds, rs, steps, alpha)
+    per_row = VectorLoss(orient, dql, dql, rel, excess)
+    total_ww = float(np.sum(sww))
+    total = float(np.sum(dql))
+    swq = float(np.sum(alpha * swv))
+    sqq = float(np.sum(alpha * alpha * svv))
+    beta = swq / sqq if sqq > 0 else 0.0
+    # min over one global scale β of ‖w − β·w_q‖², summed per row without cancellation.
+    min_total = float(np.sum(dql_at(beta * alpha, ds, rs, svv, steps))) if sqq > 0 else total_ww
+    whole = VectorLoss(
+        float(orientation_from_min(min_total, total_ww, swq < 0)) if total_ww > 0 else 0.0,
+        total, total, total / total_ww if total_ww > 0 else 0.0, max(total - min_total, 0.0))
+    return whole, per_row
+
+
+def _finish(arr, out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, lattice,
+            method, info):
+    values = np.empty(rows.shape, dtype=np.float32 if out_dtype == np.float16 else out_dtype)
+    K.scale_levels(codes, alpha, level_offset(lattice), values)
+    whole, per_row = _losses(moments[:, 2], sums, steps, alpha)
+    slice_loss = None
+    if not lay.per_tensor:
+        slice_loss = VectorLoss(*(lay.slices(getattr(per_row, f)) for f in
+                                  ("orientation", "modulus", "dql", "relative_dql", "excess")))
+    return Quantized(
+        codes=lay.from_rows(codes), alpha=lay.slices(alpha), step=lay.slices(steps),
+        bits=bits, lattice=lattice, method=method,
+        values=lay.from_rows(values).astype(out_dtype, copy=False), loss=whole,
+        slice_loss=slice_loss, axis=lay.axis, group_size=lay.group_size,
+        info={"sigma": lay.slices(np.sqrt(moments[:, 1])), **info})
+
+
+def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=None, **options):
+    """Quantize ``w`` to ``bits`` with VecQ: steer (choose the codes), then drive (α*).
+
+    Parameters
+    ----------
+    w : array_like
+        Weights: float16/32/64 or integer, any shape; ``__array__``/``__dlpack__`` accepted.
+        Never modified.
+    bits : int
+        Bitwidth k in [1, 16] (≥ 2 for midtread).
+    method : {"param", "paper", "exact", "grid", "alternating"}
+        How the step is chosen (module docstring).
+    lattice : {"midrise", "midtread"}
+    axis : int, optional
+        Quantize each slice along this axis (per output channel) with its own step and α.
+    group_size : int, optional
+        Quantize each contiguous group of this many weights along the last axis.
+    **options
+        Passed to :func:`vecq_ref.search_step` for the search methods.
+
+    Returns
+    -------
+    Quantized
+
+    Notes
+    -----
+    An all-zero vector gets σ = 0, step 0, codes 0, α = 0 and relative DQL 0. A constant
+    vector gets step 0 and is reproduced exactly.
+
+    Examples
+    --------
+    >>> q = quantize([0.1, -0.4, 0.25, 0.9], bits=2)
+    >>> q.codes.tolist()
+    [0, -1, 0, 1]
+    >>> round(q.alpha, 6)
+    0.4875
+    """
+    method = V.choice(method, "method", METHODS)
+    lattice = V.lattice(lattice)
+    bits = V.bits(bits, lattice)
+    if method == "paper" and lattice != "midrise":
+        V.fail("lattice", "'midrise' for method='paper' (the released code is midrise only)",
+               repr(lattice))
+    if options and method in FUSED_METHODS:
+        V.fail("options", f"empty for method={method!r}", sorted(options), TypeError)
+    arr, out_dtype = V.weights(w, "w")
+    lay = _layout.layout(arr.shape, axis, group_size)
+    rows = lay.to_rows(arr)
+    moments = row_moments(rows)
+    sigma = np.sqrt(moments[:, 1])
+    info = {}
+    if method == "param":
+        steps = tables.optimal_step(bits, lattice) * sigma
+    elif method == "paper":
+        steps = sigma * tables.paper_lambda(bits) + PAPER_EPSILON
+    else:
+        from .search import search_step
+
+        result = search_step(arr, bits, method=method, lattice=lattice, axis=lay.axis,
+                             group_size=lay.group_size, **options)
+        steps = np.ascontiguousarray(np.broadcast_to(result.step, lay.slice_shape),
+                                     dtype=np.float64).reshape(rows.shape[0])
+        info["search"] = result
+    steps = np.ascontiguousarray(steps, dtype=np.float64)
+    codes, sums = _fused(rows, steps, bits, lattice, method == "paper")
+    alpha = _alpha(sums, method == "paper")
+    return _finish(arr, out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits,
+                   lattice, method, info)
