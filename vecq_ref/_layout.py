@@ -54,7 +54,7 @@ class Layout:
         """Per-row values (length ``rows``) shaped like :attr:`slice_shape`."""
         per_row = np.asarray(per_row)
         if self.per_tensor:
-            return per_row.reshape(())[()]
+            return float(per_row.reshape(()))
         return per_row.reshape(self.slice_shape)
 
 

@@ -56,11 +56,12 @@ def float_dtype_of(arr, name="w"):
          f"dtype {arr.dtype}", TypeError)
 
 
-def weights(obj, name="w", *, allow_empty=False):
+def weights(obj, name="w", *, allow_empty=False, check_finite=True):
     """Validate a weight tensor; return ``(array, out_dtype)`` without copying when possible.
 
     The array returned is float32 or float64 (float16 and integers are widened) and is never
-    written to.
+    written to. ``check_finite=False`` leaves the NaN/Inf check to the caller (a kernel that
+    reads the data anyway then calls :func:`finite`).
     """
     arr = as_array(obj, name)
     out_dtype = float_dtype_of(arr, name)
@@ -68,13 +69,23 @@ def weights(obj, name="w", *, allow_empty=False):
         arr = arr.astype(np.float32 if arr.dtype == np.float16 else np.float64)
     if arr.size == 0 and not allow_empty:
         fail(name, "a non-empty array", f"shape {arr.shape}")
+    if check_finite:
+        finite(arr, name)
+    return arr, out_dtype
+
+
+def finite(arr, name="w", sums_overflowed=False):
+    """Raise if ``arr`` holds NaN or Inf. With ``sums_overflowed=True`` a finite ``arr`` is
+    reported as too large (its float64 sum of squares overflowed)."""
     bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
     if bad:
         raise ValueError(
             f"`{name}` contains {bad} non-finite values (NaN or Inf); "
             "quantization needs finite weights."
         )
-    return arr, out_dtype
+    if sums_overflowed:
+        fail(name, "of a magnitude whose sum of squares fits in float64 (|w| < ~1e150)",
+             f"a maximum |w| of {float(np.max(np.abs(arr))):.3g}")
 
 
 def integer(value, name, lo=None, hi=None):

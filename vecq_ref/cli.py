@@ -204,9 +204,133 @@ def _cmd_demo(args):
     return 0
 
 
+# --- train -------------------------------------------------------------------------------
+
+def _add_train(sub):
+    p = sub.add_parser(
+        "train", help="train an MLP or LeNet-5 in float or with VecQ quantization-aware training",
+        description="Train with float shadow weights and the straight-through estimator "
+                    "(VECQ.md §5); writes steps/epochs logs (.jsonl, .csv), checkpoint.npz "
+                    "and weights.npz to --out.",
+        epilog="examples:\n  vecq-ref train --model lenet5 --data mnist5k --bits 4 --epochs 10 "
+               "--out runs/l4\n  vecq-ref train --model mlp --data digits --bits 2 --out runs/m2"
+               "\n  vecq-ref train --model lenet5 --data mnist5k --bits 4 --epochs 10 "
+               "--out runs/l4 --resume",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=("mlp", "lenet5"), default="lenet5")
+    p.add_argument("--data", choices=("digits", "mnist5k", "mnist"), default="digits")
+    p.add_argument("--data-path", default=None, help="IDX folder or .npz for --data mnist")
+    p.add_argument("--bits", type=int, default=None, help="weight bitwidth (default: float)")
+    p.add_argument("--method", default="param",
+                   help="param, paper, exact, grid, alternating or a baseline name (bwn, ...)")
+    p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
+    p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
+    p.add_argument("--group-size", type=int, default=None)
+    p.add_argument("--ste", choices=("identity", "clipped"), default="identity")
+    p.add_argument("--bias-bits", type=int, default=None, help="quantize biases too")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--milestones", type=parse_bits, default=[],
+                   help="epochs where lr is multiplied by --gamma, e.g. 15,25")
+    p.add_argument("--gamma", type=float, default=0.1)
+    p.add_argument("--hidden", type=parse_bits, default=[256], help="MLP widths, e.g. 256,128")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=1)
+    p.add_argument("--gap-every", type=int, default=0,
+                   help="steps between param-vs-exact DQL gaps (0: epoch ends only)")
+    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--force", action="store_true", help="start over in a used --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args):
+    from . import data
+    from .nn import QuantSpec, build_model, train
+
+    try:
+        ds = data.load(args.data, path=args.data_path, seed=args.seed)
+        quant = None
+        if args.bits is not None or args.bias_bits is not None:
+            quant = QuantSpec(bits=args.bits, method=args.method, lattice=args.lattice,
+                              axis=args.axis, group_size=args.group_size, ste=args.ste,
+                              bias_bits=args.bias_bits)
+        model = build_model(args.model, ds, seed=args.seed, hidden=args.hidden)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise UsageError(str(exc)) from exc
+    result = train(model, ds, epochs=args.epochs, batch_size=args.batch_size,
+                   optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                   weight_decay=args.weight_decay, milestones=args.milestones,
+                   gamma=args.gamma, quant=quant, seed=args.seed, out=args.out,
+                   resume=args.resume, force=args.force, quiet=args.quiet,
+                   log_every=args.log_every, gap_every=args.gap_every,
+                   checkpoint_every=args.checkpoint_every,
+                   config_extra={"model": args.model, "hidden": list(args.hidden)})
+    last = result.epochs[-1] if result.epochs else {}
+    payload = {"out": args.out, "model": args.model, "data": args.data, "bits": args.bits,
+               "epochs": len(result.epochs), "final": last}
+    text = (f"{args.model} on {args.data}, {'float' if args.bits is None else f'{args.bits}-bit'}"
+            f": test accuracy {last.get('test_acc', float('nan')):.4f} after "
+            f"{len(result.epochs)} epochs -> {args.out}")
+    emit(args, payload, text)
+    return 0
+
+
+# --- compare -------------------------------------------------------------------------------
+
+def _add_compare(sub):
+    p = sub.add_parser(
+        "compare", help="VecQ against the baselines (BWN, TWN, μL2Q, DoReFa, ...) on a tensor",
+        description="Relative DQL, J_o, J_m, α and step of VecQ and every baseline on the "
+                    "tensor in IN.npy, or on each array of IN.npz, grouped like for like by "
+                    "the number of levels and ranked within each group.",
+        epilog="examples:\n  vecq-ref compare w.npy --bits 1-4\n"
+               "  vecq-ref compare model.npz --bits 2,4 --methods vecq_param,twn,absmax --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="a .npy file, or a .npz (one block per array)")
+    p.add_argument("--bits", type=parse_bits, default=list(range(1, 9)),
+                   help="bitwidths: 4, 2-8 or 2,4,8 (default 1-8)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated method names (default: all available)")
+    p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args):
+    from pathlib import Path
+
+    from . import io
+    from .compare import compare, format_records
+
+    if Path(args.input).suffix.lower() == ".npz":
+        arrays = io.load_npz(args.input)
+        if not arrays:
+            raise UsageError(f"{args.input} holds no arrays")
+    else:
+        arrays = {args.input: io.load_array(args.input)}
+    records, blocks = [], []
+    for name, w in arrays.items():
+        try:
+            rows = compare(w, bits=args.bits, methods=args.methods, axis=args.axis)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{name}: {exc}") from exc
+        records += [{"array": name, **r} for r in rows]
+        blocks.append(f"{name} {tuple(w.shape)}\n\n{format_records(rows)}")
+    emit(args, records, "\n\n".join(blocks))
+    return 0
+
+
 # --- entry point ---------------------------------------------------------------------------
 
-_SUBCOMMANDS = [_add_table, _add_quantize, _add_demo]
+_SUBCOMMANDS = [_add_table, _add_quantize, _add_demo, _add_train, _add_compare]
 
 
 def build_parser():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -51,34 +52,37 @@ def save_npz(path, arrays, force=False):
         np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
-def load_array(path, name="input"):
-    """Load one array from .npy (or the only array of an .npz), never unpickling."""
+_BAD_FILE = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+
+
+def _read(path, name):
+    """Every array in a .npy (key None) or .npz file, read with ``allow_pickle=False``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"`{name}` file {path} does not exist")
     try:
-        data = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"`{name}` file {path} is not a plain .npy/.npz array "
-                         f"(object arrays are refused): {exc}") from exc
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"`{name}` file {path} is not a readable .npy/.npz file: {exc}") from exc
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            keys = list(data.keys())
-            if len(keys) != 1:
-                raise ValueError(f"`{name}` file {path} holds {len(keys)} arrays; expected one")
-            return data[keys[0]]
-    return data
+        with open(path, "rb") as fh:
+            data = np.load(fh, allow_pickle=False)
+            if isinstance(data, np.lib.npyio.NpzFile):
+                with data:
+                    return {k: data[k] for k in data.keys()}
+            return {None: data}
+    except _BAD_FILE as exc:
+        why = ("object arrays are refused" if "allow_pickle" in str(exc)
+               else "malformed or truncated")
+        raise ValueError(f"`{name}` file {path} is not a readable .npy/.npz file "
+                         f"({why}): {exc}") from exc
+
+
+def load_array(path, name="input"):
+    """Load one array from .npy (or the only array of an .npz), never unpickling."""
+    arrays = _read(path, name)
+    if len(arrays) != 1:
+        raise ValueError(f"`{name}` file {path} holds {len(arrays)} arrays; expected one")
+    return next(iter(arrays.values()))
 
 
 def load_npz(path, name="input"):
-    """Load every array of an .npz into a dict, never unpickling."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"`{name}` file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.keys()}
-    except (ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"`{name}` file {path} is not a readable .npz file: {exc}") from exc
+    """Load every array of an .npz (or the one of a .npy, named ``array``) into a dict."""
+    arrays = _read(path, name)
+    return {("array" if k is None else k): v for k, v in arrays.items()}

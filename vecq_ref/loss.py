@@ -101,8 +101,8 @@ def optimal_alpha(w, v):
 
     Examples
     --------
-    >>> optimal_alpha([1.0, 2.0], [0.5, 1.5])
-    2.8
+    >>> optimal_alpha([1.0, 2.0], [0.5, 1.5])  # (0.5 + 3) / (0.25 + 2.25)
+    1.4
     """
     w, _ = V.weights(w, "w")
     v, _ = V.weights(v, "v")

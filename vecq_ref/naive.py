@@ -92,3 +92,82 @@ def paper_quantize(w, bits, lam):
     v = c + 0.5
     alpha = (w @ v) / (v @ v + 1e-7)
     return c, alpha, s, alpha * v
+
+
+def _ratios(w, steps, bits, lattice):
+    """S1²/S2 (−1 when every level is 0) and the codes for each candidate step, one per row."""
+    w = np.asarray(w, dtype=np.float64).ravel()
+    steps = np.asarray(steps, dtype=np.float64)
+    c = codes(np.broadcast_to(w, (steps.size, w.size)), steps[:, None], bits, lattice)
+    v = levels(c, lattice)
+    s1 = v @ w
+    s2 = np.einsum("ij,ij->i", v, v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(s2 > 0, s1 * s1 / np.where(s2 > 0, s2, 1.0), -1.0)
+    return r, c
+
+
+def _orientation(w, r):
+    norm = np.sqrt(np.sum(np.asarray(w, dtype=np.float64) ** 2))
+    return 0.0 if norm == 0 else 1.0 - np.sqrt(max(r, 0.0)) / norm
+
+
+def exact_search(w, bits, lattice="midrise"):
+    """VECQ.md §4.3 by brute force: every breakpoint ``|w|/j`` (``|w|/(j − ½)`` midtread).
+
+    The codes are tried at each breakpoint, between each pair of neighbours, and beyond both
+    ends; the largest S1²/S2 wins (ties: the larger step). Returns
+    ``(codes, step, orientation, steps, ratios)``, the last two for every step tried.
+    """
+    w = np.asarray(w, dtype=np.float64).ravel()
+    a = np.unique(np.abs(w[w != 0]))
+    j = np.arange(1, _half(bits), dtype=np.float64)
+    b = np.unique((a[:, None] / (j - 0.5 if lattice == "midtread" else j)[None, :]).ravel())
+    if b.size == 0:
+        steps = np.array([1.0])
+    else:
+        steps = np.concatenate([[b[0] / 2], b, (b[:-1] + b[1:]) / 2, [2 * b[-1]]])
+        steps = np.sort(steps)
+    r, c = _ratios(w, steps, bits, lattice)
+    i = len(r) - 1 - int(np.argmax(r[::-1]))
+    return c[i], steps[i], _orientation(w, r[i]), steps, r
+
+
+def grid_search(w, bits, lattice="midrise", lo=0.001, hi=3.0, num=3000, chunk=8):
+    """VECQ.md §4.2, the paper's search in plain NumPy: ``num`` passes over ``w``.
+
+    Steps ``λ·σ`` for ``λ ∈ linspace(lo, hi, num)``, σ the population std; the first step of
+    smallest J_o wins. Returns ``(step, orientation, index)``.
+    """
+    w = np.asarray(w, dtype=np.float64).ravel()
+    steps = np.linspace(lo, hi, num) * w.std()
+    r = np.concatenate([_ratios(w, steps[i:i + chunk], bits, lattice)[0]
+                        for i in range(0, num, chunk)])
+    i = int(np.argmax(r))
+    return steps[i], _orientation(w, r[i]), i
+
+
+def alternating_search(w, bits, lattice="midrise", alpha0=None, max_iter=100):
+    """VECQ.md §4.4: ``v = codes(w, α)``, ``α = ⟨w,v⟩/⟨v,v⟩`` until ``v`` repeats.
+
+    ``alpha0`` defaults to ``max|w|/(M − ½)`` (midrise) or ``max|w|/(M − 1)`` (midtread).
+    Returns ``(codes, step, iterations)``: the α that produced the final codes and the number
+    of code evaluations.
+    """
+    w = np.asarray(w, dtype=np.float64).ravel()
+    half = _half(bits)
+    if alpha0 is None:
+        alpha0 = np.max(np.abs(w)) / (half - 1.0 if lattice == "midtread" else half - 0.5)
+    alpha, prev, it = float(alpha0), None, 0
+    while it < max_iter:
+        c = codes(w, alpha, bits, lattice)
+        it += 1
+        step = alpha
+        if prev is not None and np.array_equal(c, prev):
+            break
+        v = levels(c, lattice)
+        s1, s2 = w @ v, v @ v
+        if s2 <= 0 or s1 <= 0:
+            break
+        prev, alpha = c, s1 / s2
+    return c, step, it

@@ -162,8 +162,8 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     >>> q = quantize([0.1, -0.4, 0.25, 0.9], bits=2)
     >>> q.codes.tolist()
     [0, -1, 0, 1]
-    >>> round(q.alpha, 6)
-    0.4875
+    >>> round(q.alpha, 6), q.values.round(4).tolist()
+    (0.575, [0.2875, -0.2875, 0.2875, 0.8625])
     """
     method = V.choice(method, "method", METHODS)
     lattice = V.lattice(lattice)
@@ -173,10 +173,12 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
                repr(lattice))
     if options and method in FUSED_METHODS:
         V.fail("options", f"empty for method={method!r}", sorted(options), TypeError)
-    arr, out_dtype = V.weights(w, "w")
+    arr, out_dtype = V.weights(w, "w", check_finite=False)
     lay = _layout.layout(arr.shape, axis, group_size)
     rows = lay.to_rows(arr)
     moments = row_moments(rows)
+    if not np.all(np.isfinite(moments)):  # NaN/Inf in w, or Σw² overflowed
+        V.finite(arr, "w", sums_overflowed=True)
     sigma = np.sqrt(moments[:, 1])
     info = {}
     if method == "param":

@@ -9,7 +9,7 @@ are combined sequentially. The order of every floating-point operation is theref
 by the data's shape alone, whatever ``NUMBA_NUM_THREADS`` is.
 """
 
-CHUNK = 1 << 15
+CHUNK = 1 << 14
 LANES = 4
 MIDRISE = 0
 MIDTREAD = 1

@@ -15,24 +15,22 @@ from . import CHUNK
 
 @njit(cache=True, nogil=True)
 def _code(q, half, midtread):
+    """The code of one scaled weight q = w/s (branch-free selects, so loops vectorize)."""
     if midtread:
-        m = np.floor(abs(q) + 0.5)
-        if m > half - 1.0:
-            m = half - 1.0
+        m = min(np.floor(abs(q) + 0.5), half - 1.0)
         return -m if q < 0.0 else m
-    c = np.floor(q)
-    if c < -half:
-        c = -half
-    elif c > half - 1.0:
-        c = half - 1.0
-    return c
+    return min(max(np.floor(q), -half), half - 1.0)
 
 
 @njit(cache=True, nogil=True)
 def _codes_span(row, s, half, midtread, out, lo, hi):
     if s > 0.0:
-        for i in range(lo, hi):
-            out[i] = _code(np.float64(row[i]) / s, half, midtread)
+        if midtread:
+            for i in range(lo, hi):
+                out[i] = _code(np.float64(row[i]) / s, half, True)
+        else:
+            for i in range(lo, hi):
+                out[i] = _code(np.float64(row[i]) / s, half, False)
     else:
         for i in range(lo, hi):
             w = np.float64(row[i])
@@ -44,44 +42,42 @@ def _codes_span(row, s, half, midtread, out, lo, hi):
 def _paper_codes_span(row, s, half, out, lo, hi):
     """Released Keras expression: rint(clip(w/s − ½, −M, M−1)) (rint = half to even)."""
     for i in range(lo, hi):
-        q = np.float64(row[i]) / s - 0.5
-        if q < -half:
-            q = -half
-        elif q > half - 1.0:
-            q = half - 1.0
-        out[i] = np.rint(q)
+        out[i] = np.rint(min(max(np.float64(row[i]) / s - 0.5, -half), half - 1.0))
 
 
 @njit(cache=True, nogil=True)
 def _span_sums(row, codes, lo, hi, s, off):
-    """Σ w·v, Σ v², Σ (w − s·v)², Σ (w − s·v)·v over [lo, hi), v = code + off (2 lanes)."""
-    a0 = a1 = b0 = b1 = c0 = c1 = d0 = d1 = 0.0
+    """Σc, Σc² (exact, int64) and Σw·v, Σr², Σr·v (float64, 2 lanes); r = w − s·v."""
+    ci = 0
+    cc = 0
+    for i in range(lo, hi):
+        c = np.int64(codes[i])
+        ci += c
+        cc += c * c
+    a0 = a1 = b0 = b1 = d0 = d1 = 0.0
     i = lo
     while i + 2 <= hi:
-        w0 = np.float64(row[i])
-        w1 = np.float64(row[i + 1])
         v0 = np.float64(codes[i]) + off
         v1 = np.float64(codes[i + 1]) + off
+        w0 = np.float64(row[i])
+        w1 = np.float64(row[i + 1])
         r0 = w0 - s * v0
         r1 = w1 - s * v1
-        a0 += w0 * v0
-        a1 += w1 * v1
-        b0 += v0 * v0
-        b1 += v1 * v1
-        c0 += r0 * r0
-        c1 += r1 * r1
-        d0 += r0 * v0
-        d1 += r1 * v1
+        d0 += w0 * v0
+        d1 += w1 * v1
+        a0 += r0 * r0
+        a1 += r1 * r1
+        b0 += r0 * v0
+        b1 += r1 * v1
         i += 2
     if i < hi:
-        w0 = np.float64(row[i])
         v0 = np.float64(codes[i]) + off
+        w0 = np.float64(row[i])
         r0 = w0 - s * v0
-        a0 += w0 * v0
-        b0 += v0 * v0
-        c0 += r0 * r0
-        d0 += r0 * v0
-    return a0 + a1, b0 + b1, c0 + c1, d0 + d1
+        d0 += w0 * v0
+        a0 += r0 * r0
+        b0 += r0 * v0
+    return ci, cc, d0 + d1, a0 + a1, b0 + b1
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -108,29 +104,21 @@ def codes_elementwise(x, steps, bits, midtread, out):
             _codes_span(x, steps[i], half, midtread, out, i, i + 1)
 
 
-@njit(cache=True, nogil=True)
-def _combine(part, rows, nch):
-    out = np.zeros((rows, part.shape[1]))
-    for r in range(rows):
-        for c in range(nch):
-            for j in range(part.shape[1]):
-                out[r, j] += part[r * nch + c, j]
-    return out
-
-
 @njit(cache=True, nogil=True, parallel=True)
 def codes_and_sums(x, steps, bits, midtread, paper, codes):
     """Fused pass: write the codes of each row and return its sums (rows, 4).
 
     Columns: Σ w·v, Σ v², Σ (w − s·v)², Σ (w − s·v)·v with v the level (code + ½ midrise,
-    code midtread) and s the row's step. ``paper`` selects the released Keras expression
-    (midrise only; ``steps`` then already holds σλ + 1e-7). Twin: ``naive.codes_and_sums``.
+    code midtread) and s the row's step. Σv² comes exactly from the integer sums Σc and Σc².
+    ``paper`` selects the released Keras expression (midrise only; ``steps`` then already
+    holds σλ + 1e-7). Twin: ``naive.codes_and_sums``.
     """
     rows, n = x.shape
     nch = (n + CHUNK - 1) // CHUNK
     half = 2.0 ** (bits - 1)
     off = 0.0 if midtread else 0.5
-    part = np.empty((rows * nch, 4))
+    ints = np.empty((rows * nch, 2), dtype=np.int64)
+    part = np.empty((rows * nch, 3))
     for t in prange(rows * nch):
         r = t // nch
         lo = (t % nch) * CHUNK
@@ -139,12 +127,20 @@ def codes_and_sums(x, steps, bits, midtread, paper, codes):
             _paper_codes_span(x[r], steps[r], half, codes[r], lo, hi)
         else:
             _codes_span(x[r], steps[r], half, midtread, codes[r], lo, hi)
-        a, b, c, d = _span_sums(x[r], codes[r], lo, hi, steps[r], off)
-        part[t, 0] = a
-        part[t, 1] = b
-        part[t, 2] = c
-        part[t, 3] = d
-    return _combine(part, rows, nch)
+        ints[t, 0], ints[t, 1], part[t, 0], part[t, 1], part[t, 2] = _span_sums(
+            x[r], codes[r], lo, hi, steps[r], off)
+    out = np.zeros((rows, 4))
+    for r in range(rows):
+        ci = 0
+        cc = 0
+        for c in range(nch):
+            ci += ints[r * nch + c, 0]
+            cc += ints[r * nch + c, 1]
+            out[r, 0] += part[r * nch + c, 0]
+            out[r, 2] += part[r * nch + c, 1]
+            out[r, 3] += part[r * nch + c, 2]
+        out[r, 1] = np.float64(cc) + 2.0 * off * np.float64(ci) + off * off * n
+    return out
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -1,4 +1,4 @@
-"""Deterministic float64 row reductions (moments, dot products)."""
+"""Deterministic float64 row reductions (moments)."""
 
 import numpy as np
 from numba import njit, prange
@@ -7,74 +7,76 @@ from . import CHUNK
 
 
 @njit(cache=True, nogil=True)
-def _span_moments(row, lo, hi, shift):
-    """Σ(x−K), Σ(x−K)², Σx² over row[lo:hi] in float64 with 4 interleaved lanes."""
+def _span_sum(row, lo, hi):
+    """Σ x over row[lo:hi] in float64, four interleaved lanes combined as (0+1)+(2+3)."""
     a0 = a1 = a2 = a3 = 0.0
-    b0 = b1 = b2 = b3 = 0.0
-    c0 = c1 = c2 = c3 = 0.0
     i = lo
     while i + 4 <= hi:
-        x0 = np.float64(row[i])
-        x1 = np.float64(row[i + 1])
-        x2 = np.float64(row[i + 2])
-        x3 = np.float64(row[i + 3])
-        d0 = x0 - shift
-        d1 = x1 - shift
-        d2 = x2 - shift
-        d3 = x3 - shift
-        a0 += d0
-        a1 += d1
-        a2 += d2
-        a3 += d3
-        b0 += d0 * d0
-        b1 += d1 * d1
-        b2 += d2 * d2
-        b3 += d3 * d3
-        c0 += x0 * x0
-        c1 += x1 * x1
-        c2 += x2 * x2
-        c3 += x3 * x3
+        a0 += np.float64(row[i])
+        a1 += np.float64(row[i + 1])
+        a2 += np.float64(row[i + 2])
+        a3 += np.float64(row[i + 3])
         i += 4
     while i < hi:
-        x0 = np.float64(row[i])
-        d0 = x0 - shift
-        a0 += d0
-        b0 += d0 * d0
-        c0 += x0 * x0
+        a0 += np.float64(row[i])
         i += 1
-    return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3), (c0 + c1) + (c2 + c3)
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(cache=True, nogil=True)
+def _span_sq_dev(row, lo, hi, m):
+    """Σ (x − m)² over row[lo:hi] in float64, four interleaved lanes."""
+    a0 = a1 = a2 = a3 = 0.0
+    i = lo
+    while i + 4 <= hi:
+        d0 = np.float64(row[i]) - m
+        d1 = np.float64(row[i + 1]) - m
+        d2 = np.float64(row[i + 2]) - m
+        d3 = np.float64(row[i + 3]) - m
+        a0 += d0 * d0
+        a1 += d1 * d1
+        a2 += d2 * d2
+        a3 += d3 * d3
+        i += 4
+    while i < hi:
+        d0 = np.float64(row[i]) - m
+        a0 += d0 * d0
+        i += 1
+    return (a0 + a1) + (a2 + a3)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def row_moments(x):
     """Per row of ``x`` (rows, n): [mean, population variance, Σx²] as float64 (rows, 3).
 
-    Shifted sums (shift = the row's first element) keep the variance accurate when
-    |mean| ≫ σ and make a constant row's variance exactly 0. Twin: ``naive.row_moments``.
+    Each chunk of ``CHUNK`` elements is read twice while it sits in cache (its mean, then its
+    sum of squared deviations), and the chunks are merged in order with Chan's pairwise
+    update, so the variance stays accurate when |mean| ≫ σ and a constant row gets exactly 0.
+    A non-finite input makes every column non-finite. Twin: ``naive.row_moments``.
     """
     rows, n = x.shape
     nch = (n + CHUNK - 1) // CHUNK
-    part = np.zeros((rows * nch, 3))
+    part = np.empty((rows * nch, 2))
     for t in prange(rows * nch):
         r = t // nch
         lo = (t % nch) * CHUNK
         hi = min(n, lo + CHUNK)
-        s1, s2, s3 = _span_moments(x[r], lo, hi, np.float64(x[r, 0]))
-        part[t, 0] = s1
-        part[t, 1] = s2
-        part[t, 2] = s3
+        m = _span_sum(x[r], lo, hi) / (hi - lo)
+        part[t, 0] = m
+        part[t, 1] = _span_sq_dev(x[r], lo, hi, m)
     out = np.empty((rows, 3))
     for r in range(rows):
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
+        count = 0.0
+        mean = 0.0
+        m2 = 0.0
         for c in range(nch):
-            s1 += part[r * nch + c, 0]
-            s2 += part[r * nch + c, 1]
-            s3 += part[r * nch + c, 2]
-        dm = s1 / n
-        var = s2 / n - dm * dm
-        out[r, 0] = np.float64(x[r, 0]) + dm
-        out[r, 1] = var if var > 0.0 else 0.0
-        out[r, 2] = s3
+            nb = np.float64(min(n, (c + 1) * CHUNK) - c * CHUNK)
+            tot = count + nb
+            delta = part[r * nch + c, 0] - mean
+            mean += delta * (nb / tot)
+            m2 += part[r * nch + c, 1] + delta * delta * (count * nb / tot)
+            count = tot
+        out[r, 0] = mean
+        out[r, 1] = m2 / n
+        out[r, 2] = m2 + n * mean * mean
     return out

@@ -1,0 +1,44 @@
+"""Param quantize of 2^24 float32 weights per tensor against np.copyto and the NumPy twin.
+
+Targets (issue: core): ≤ 1.5× ``np.copyto`` of the same array, ≥ 10× faster than the twin.
+Run: ``python -m pytest benchmarks/bench_quantize.py --benchmark-only``.
+"""
+
+import numpy as np
+import pytest
+
+import vecq_ref as vq
+from vecq_ref import naive
+
+N = 1 << 24
+
+
+@pytest.fixture(scope="module")
+def w():
+    return np.random.default_rng(0).standard_normal(N).astype(np.float32)
+
+
+@pytest.mark.benchmark(group="param-2^24-float32")
+def test_baseline_copyto(benchmark, w):
+    dst = np.empty_like(w)
+    benchmark(np.copyto, dst, w)
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.benchmark(group="param-2^24-float32")
+def test_param_quantize(benchmark, w, bits):
+    vq.quantize(w[:1000], bits)  # compile (or load the cache) outside the timing
+    q = benchmark(vq.quantize, w, bits)
+    assert q.codes.shape == w.shape
+
+
+@pytest.mark.benchmark(group="param-2^24-float32")
+def test_paper_quantize(benchmark, w):
+    vq.quantize(w[:1000], 4, method="paper")
+    benchmark(vq.quantize, w, 4, method="paper")
+
+
+@pytest.mark.benchmark(group="param-2^24-float32", min_rounds=3)
+def test_numpy_twin(benchmark, w):
+    lam = vq.optimal_step(4)
+    benchmark.pedantic(naive.param_quantize, args=(w, 4, lam), rounds=3, iterations=1)

@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numpy.testing import assert_array_equal
+
+import vecq_ref as vq
+from vecq_ref import naive
+from vecq_ref._kernels import lattice as K
+
+# --- hand-made -----------------------------------------------------------------------------
+
+
+def test_midrise_codes_by_hand():
+    # w/s = [-2, -0.4, 0, 0.6, 1, 4]: floor → [-2, -1, 0, 0, 1, 4], clip to [-2, 1].
+    w = np.array([-1.0, -0.2, 0.0, 0.3, 0.5, 2.0])
+    assert vq.codes(w, 0.5, 2).tolist() == [-2, -1, 0, 0, 1, 1]
+    assert vq.levels(vq.codes(w, 0.5, 2)).tolist() == [-1.5, -0.5, 0.5, 0.5, 1.5, 1.5]
+
+
+def test_midtread_codes_by_hand():
+    # |w|/s + ½ = [2.5, 0.9, 0.5, 1.1, 1.5, 4.5]: floor → [2, 0, 0, 1, 1, 4], min(·, 1), sign.
+    w = np.array([-1.0, -0.2, 0.0, 0.3, 0.5, 2.0])
+    assert vq.codes(w, 0.5, 2, "midtread").tolist() == [-1, 0, 0, 1, 1, 1]
+    assert vq.levels(vq.codes(w, 0.5, 2, "midtread"), "midtread").tolist() == [
+        -1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+
+
+def test_midrise_ties_go_up():
+    # w = j·s exactly: floor(j) = j, so the tie takes the upper interval (and -j for w < 0).
+    w = np.array([0.5, 1.0, -0.5, -1.0, 0.0])
+    assert vq.codes(w, 0.5, 3).tolist() == [1, 2, -1, -2, 0]
+
+
+def test_midtread_ties_away_from_zero():
+    # |w|/s = 0.5, 0.5, 1.5 → floor(1.0), floor(1.0), floor(2.0).
+    assert vq.codes([0.25, -0.25, 0.75], 0.5, 3, "midtread").tolist() == [1, -1, 2]
+
+
+def test_one_bit_is_sign_with_zero_positive():
+    assert vq.codes([-3.0, -1e-300, 0.0, 2.0], 0.7, 1).tolist() == [-1, -1, 0, 0]
+    assert vq.levels([-1, 0]).tolist() == [-0.5, 0.5]
+
+
+def test_code_range_and_levels():
+    assert vq.code_range(1) == (-1, 0)
+    assert vq.code_range(8) == (-128, 127)
+    assert vq.code_range(3, "midtread") == (-3, 3)
+    assert vq.lattice_levels(2, "midtread").tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_code_dtype():
+    assert vq.codes(np.ones(3), 0.1, 8).dtype == np.int8
+    assert vq.codes(np.ones(3), 0.1, 9).dtype == np.int16
+    assert vq.codes(np.ones(3), 1e-9, 16).tolist() == [32767] * 3
+
+
+def test_per_channel_and_broadcast_steps():
+    w = np.array([[1.0, -1.0, 0.4], [1.0, -1.0, 0.4]])
+    per_row = vq.codes(w, [0.5, 1.0], 3, axis=0)
+    assert per_row.tolist() == [[2, -2, 0], [1, -1, 0]]
+    assert_array_equal(vq.codes(w, np.array([[0.5], [1.0]]), 3), per_row)
+    per_col = vq.codes(w, [0.5, 1.0, 0.1], 3, axis=1)
+    assert per_col.tolist() == [[2, -1, 3], [2, -1, 3]]
+    groups = vq.codes(np.arange(8.0).reshape(2, 4), [[1.0, 2.0], [1.0, 4.0]], 4, group_size=2)
+    assert groups.tolist() == [[0, 1, 1, 1], [4, 5, 1, 1]]
+
+
+def test_step_is_validated():
+    with pytest.raises(ValueError, match="`step` must be positive"):
+        vq.codes([1.0], 0.0, 2)
+    with pytest.raises(ValueError, match="`step` must be positive"):
+        vq.codes([1.0, 2.0], [1.0, np.nan], 2)
+    with pytest.raises(ValueError, match="`step` must be a scalar or an array broadcastable"):
+        vq.codes([1.0, 2.0, 3.0], [1.0, 2.0], 2)
+    with pytest.raises(TypeError, match="`codes` must be an integer array"):
+        vq.levels([0.5])
+
+
+# --- kernel against twin -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 8, 9, 16])
+def test_codes_rows_match_twin(rng, bits, lattice):
+    if lattice == "midtread" and bits == 1:
+        pytest.skip("midtread needs 2 bits")
+    x = rng.standard_normal((3, 1001))
+    steps = np.array([0.37, 0.01, 2.0]) / 2 ** (bits - 3)
+    out = np.empty(x.shape, dtype=np.int16)
+    K.codes_rows(x, steps, bits, lattice == "midtread", out)
+    assert_array_equal(out, naive.codes(x, steps[:, None], bits, lattice))
+    public = vq.codes(x, steps, bits, lattice, axis=0)
+    assert_array_equal(public, naive.codes(x, steps[:, None], bits, lattice))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_codes_and_sums_match_twin(rng, dtype):
+    x = (rng.standard_normal((2, 3000)) * 0.1).astype(dtype)
+    steps = np.array([0.031, 0.07])
+    for paper in (False, True):
+        for lattice in (("midrise",) if paper else ("midrise", "midtread")):
+            codes = np.empty(x.shape, dtype=np.int8)
+            sums = K.codes_and_sums(x, steps, 4, lattice == "midtread", paper, codes)
+            c, s = naive.codes_and_sums(x, steps, 4, lattice, paper)
+            assert_array_equal(codes, c)
+            scale = (x.astype(np.float64) ** 2).sum(1, keepdims=True) + (c * c).sum(1)[:, None]
+            np.testing.assert_allclose(sums, s, rtol=1e-12, atol=1e-13 * scale.max())
+
+
+def test_paper_codes_differ_from_floor_only_on_ties():
+    # w/s = 1, 2, -1.5: round_half_even(w/s - ½) = [0, 2, -2] while floor gives [1, 2, -2].
+    w = np.array([1.0, 2.0, -1.5])
+    assert naive.paper_codes(w, 1.0, 3).tolist() == [0.0, 2.0, -2.0]
+    assert naive.midrise_codes(w, 1.0, 3).tolist() == [1.0, 2.0, -2.0]
+    codes = np.empty((1, 3), dtype=np.int8)
+    K.codes_and_sums(w[None], np.array([1.0]), 3, False, True, codes)
+    assert codes.tolist() == [[0, 2, -2]]
+
+
+def test_zero_step_rule_matches_twin():
+    x = np.array([[-2.0, 0.0, 3.0]])
+    for lattice in ("midrise", "midtread"):
+        out = np.empty(x.shape, dtype=np.int8)
+        K.codes_rows(x, np.array([0.0]), 3, lattice == "midtread", out)
+        assert_array_equal(out, naive.codes(x, 0.0, 3, lattice))
+    assert naive.midrise_codes(x, 0.0, 3).tolist() == [[-4.0, 0.0, 3.0]]
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 50),
+                  elements=st.floats(-1e6, 1e6, allow_subnormal=False)),
+       st.floats(1e-3, 1e3), st.integers(2, 16), st.sampled_from(["midrise", "midtread"]))
+def test_codes_inside_range_and_equal_twin(w, step, bits, lattice):
+    c = vq.codes(w, step, bits, lattice)
+    lo, hi = vq.code_range(bits, lattice)
+    assert c.min() >= lo and c.max() <= hi
+    assert_array_equal(c, naive.codes(w, step, bits, lattice))

@@ -1,0 +1,319 @@
+import numba
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numpy.testing import assert_array_equal
+
+import vecq_ref as vq
+from vecq_ref import naive, tables
+from vecq_ref._kernels.reduce import row_moments
+
+# --- hand-checkable ------------------------------------------------------------------------
+
+
+def test_param_by_hand():
+    # w = [0.1, -0.4, 0.25, 0.9]: mean 0.2125, σ² = 0.861875/4, σ = 0.46418...;
+    # s = 0.99569·σ = 0.46218 → w/s = [0.22, -0.87, 0.54, 1.95] → codes [0, -1, 0, 1],
+    # v = [½, −½, ½, 3/2], ⟨w,v⟩ = 0.05 + 0.2 + 0.125 + 1.35 = 1.725, ⟨v,v⟩ = 3, α = 0.575,
+    # w_q = [0.2875, −0.2875, 0.2875, 0.8625], DQL = 0.050625, ‖w‖² = 1.0425.
+    w = np.array([0.1, -0.4, 0.25, 0.9])
+    q = vq.quantize(w, 2)
+    sigma = np.sqrt(0.861875 / 4)
+    assert q.step == pytest.approx(vq.optimal_step(2) * sigma, rel=1e-15)
+    assert q.codes.tolist() == [0, -1, 0, 1]
+    assert q.alpha == pytest.approx(0.575, rel=1e-15)
+    np.testing.assert_allclose(q.values, [0.2875, -0.2875, 0.2875, 0.8625], rtol=1e-15)
+    assert q.loss.dql == pytest.approx(0.050625, rel=1e-12)
+    assert q.loss.relative_dql == pytest.approx(0.050625 / 1.0425, rel=1e-12)
+    assert q.loss.excess == pytest.approx(0.0, abs=1e-15)
+    assert q.values.dtype == np.float64 and q.codes.dtype == np.int8
+
+
+def test_midtread_by_hand():
+    # w = [1, −1, 0.1, 2]: σ = √(6.01/4 − 0.525²) = 1.0735..., s = 1.2240·σ = 1.3140;
+    # |w|/s + ½ = [1.26, 1.26, 0.58, 2.02] → codes [1, −1, 0, 1] (clipped), α = 4/3.
+    w = np.array([1.0, -1.0, 0.1, 2.0])
+    q = vq.quantize(w, 2, lattice="midtread")
+    assert q.codes.tolist() == [1, -1, 0, 1]
+    assert q.alpha == pytest.approx(4 / 3, rel=1e-15)
+    assert q.lattice == "midtread"
+
+
+def test_one_bit_is_bwn():
+    # k = 1 midrise: v = sign(w)/2 and α* = 2·mean|w|, so w_q = mean|w|·sign(w) (BWN).
+    w = np.array([0.3, -1.2, 0.5, -0.1, 2.0])
+    q = vq.quantize(w, 1)
+    np.testing.assert_allclose(q.values, np.mean(np.abs(w)) * np.sign(w), rtol=1e-15)
+
+
+def test_single_weight_and_constant_vectors():
+    q = vq.quantize([-2.5], 4)
+    assert q.values.tolist() == [-2.5] and q.loss.dql == 0.0
+    q = vq.quantize(np.full(7, 3.0), 3)
+    assert q.step == 0.0 and q.codes.tolist() == [3] * 7
+    np.testing.assert_allclose(q.values, 3.0, rtol=1e-15)
+    assert q.loss.relative_dql == pytest.approx(0.0, abs=1e-15)
+
+
+def test_all_zero_vector_is_defined():
+    for method in ("param", "paper"):
+        q = vq.quantize(np.zeros(6, dtype=np.float32), 3, method=method)
+        assert q.alpha == 0.0
+        assert q.values.tolist() == [0.0] * 6
+        assert (q.loss.relative_dql, q.loss.orientation, q.loss.dql) == (0.0, 0.0, 0.0)
+    q = vq.quantize(np.zeros(4), 3, lattice="midtread")
+    assert q.alpha == 0.0 and q.codes.tolist() == [0] * 4
+
+
+def test_paper_by_hand():
+    # σ = 1 for w = [−1, 1]; s = 0.9957 + 1e-7; w/s − ½ = [−1.5043, 0.5043] → round [−2, 1]
+    # → v = [−3/2, 3/2]; α = 3/(4.5 + 1e-7).
+    q = vq.quantize([-1.0, 1.0], 2, method="paper")
+    assert q.codes.tolist() == [-2, 1]
+    assert q.step == 0.9957 + 1e-7
+    assert q.alpha == 3.0 / (4.5 + 1e-7)
+    assert q.loss.excess > 0  # the epsilon makes α a little short of α*
+
+
+# --- against the NumPy twins ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 6, 8, 12, 16])
+def test_param_matches_twin(rng, bits, lattice):
+    if lattice == "midtread" and bits == 1:
+        return
+    w = rng.standard_normal(2001) * 0.05 + 0.01
+    q = vq.quantize(w, bits, lattice=lattice)
+    c, alpha, s, values = naive.param_quantize(w, bits, vq.optimal_step(bits, lattice), lattice)
+    assert_array_equal(q.codes, c)
+    assert q.step == pytest.approx(s, rel=1e-12)
+    assert q.alpha == pytest.approx(alpha, rel=1e-12)
+    np.testing.assert_allclose(q.values, values, rtol=1e-12)
+    direct = vq.vector_loss(w, values)
+    assert q.loss.dql == pytest.approx(direct.dql, rel=1e-10)
+    assert q.loss.orientation == pytest.approx(direct.orientation, rel=1e-9)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 9, 16])
+def test_paper_matches_twin(rng, bits):
+    w = rng.standard_normal(3001).astype(np.float32)
+    q = vq.quantize(w, bits, method="paper")
+    c, alpha, s, values = naive.paper_quantize(w, bits, tables.paper_lambda(bits))
+    assert_array_equal(q.codes, c)
+    assert q.alpha == pytest.approx(alpha, rel=1e-12)
+    np.testing.assert_allclose(q.values, values.astype(np.float32), rtol=1e-6)
+
+
+def test_row_moments_match_twin(rng):
+    x = rng.standard_normal((3, 70001)) * 3 + 1e4  # |mean| ≫ σ and several chunks a row
+    np.testing.assert_allclose(row_moments(x), naive.row_moments(x), rtol=1e-12)
+    assert row_moments(np.full((1, 5), 7.25))[0, 1] == 0.0
+
+
+# --- granularity ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["param", "paper"])
+def test_per_channel_equals_per_slice(rng, method):
+    w = rng.standard_normal((5, 3, 4, 4)).astype(np.float32) * np.arange(1, 6)[:, None, None,
+                                                                               None]
+    for axis in (0, 1, -1):
+        q = vq.quantize(w, 3, method=method, axis=axis)
+        assert q.alpha.shape == (w.shape[axis],)
+        for i in range(w.shape[axis]):
+            one = vq.quantize(np.take(w, i, axis=axis), 3, method=method)
+            assert_array_equal(np.take(q.codes, i, axis=axis), one.codes)
+            assert q.alpha[i] == one.alpha
+            assert q.step[i] == one.step
+            assert_array_equal(np.take(q.values, i, axis=axis), one.values)
+            assert q.slice_loss.dql[i] == pytest.approx(one.loss.dql, rel=1e-12)
+        assert q.loss.dql == pytest.approx(np.sum(q.slice_loss.dql), rel=1e-12)
+
+
+def test_per_group_equals_per_slice(rng):
+    w = rng.standard_normal((4, 12))
+    q = vq.quantize(w, 4, group_size=3)
+    assert q.alpha.shape == (4, 4)
+    for r in range(4):
+        for g in range(4):
+            one = vq.quantize(w[r, 3 * g:3 * g + 3], 4)
+            assert_array_equal(q.codes[r, 3 * g:3 * g + 3], one.codes)
+            assert q.alpha[r, g] == one.alpha
+
+
+def test_whole_tensor_loss_of_per_channel(rng):
+    w = rng.standard_normal((8, 50)) * np.linspace(0.1, 3, 8)[:, None]
+    q = vq.quantize(w, 3, axis=0)
+    direct = vq.vector_loss(w, q.values)
+    assert q.loss.dql == pytest.approx(direct.dql, rel=1e-10)
+    assert q.loss.orientation == pytest.approx(direct.orientation, rel=1e-9)
+    assert q.loss.excess == pytest.approx(direct.excess, rel=1e-6)
+
+
+# --- dtypes, inputs, determinism -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32])
+def test_dtypes(rng, dtype):
+    w = (rng.standard_normal(300) * 10).astype(dtype)
+    q = vq.quantize(w, 4)
+    assert q.values.dtype == (np.float64 if dtype == np.int32 else dtype)
+    ref = vq.quantize(w.astype(np.float64), 4)
+    assert_array_equal(q.codes, ref.codes)
+    assert q.alpha == pytest.approx(ref.alpha, rel=1e-12)
+
+
+class _ArrayLike:
+    def __init__(self, a):
+        self._a = a
+
+    def __array__(self, dtype=None, copy=None):
+        return self._a
+
+
+class _DLPackOnly:
+    def __init__(self, a):
+        self._a = a
+
+    def __dlpack__(self, **kwargs):
+        return self._a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()
+
+
+def test_array_protocols(rng):
+    w = rng.standard_normal(100).astype(np.float32)
+    ref = vq.quantize(w, 3)
+    for obj in (_ArrayLike(w), _DLPackOnly(w), w.tolist()):
+        q = vq.quantize(obj, 3)
+        assert_array_equal(q.codes, ref.codes)
+
+
+def test_caller_array_untouched(rng):
+    w = rng.standard_normal((6, 40)).astype(np.float32)
+    w.flags.writeable = False  # any write would raise
+    before = w.copy()
+    for kwargs in ({}, {"axis": 1}, {"group_size": 8}, {"method": "paper"}):
+        vq.quantize(w, 3, **kwargs)
+    assert_array_equal(w, before)
+
+
+def test_non_contiguous_input(rng):
+    w = rng.standard_normal((30, 40))
+    view = w[::2, ::3]
+    assert_array_equal(vq.quantize(view, 4).codes, vq.quantize(view.copy(), 4).codes)
+
+
+@pytest.mark.jit_only
+def test_bit_identical_for_any_thread_count(rng):
+    w = rng.standard_normal((3, 150_001)).astype(np.float32)
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            results.append([vq.quantize(w, 4), vq.quantize(w, 4, axis=0),
+                            vq.quantize(w, 3, method="paper")])
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for a, b in zip(*results, strict=True):
+        assert a.values.tobytes() == b.values.tobytes()
+        assert np.asarray(a.alpha).tobytes() == np.asarray(b.alpha).tobytes()
+        assert a.loss == b.loss
+
+
+# --- properties ----------------------------------------------------------------------------
+
+weights = hnp.arrays(np.float64, st.integers(1, 60),
+                     elements=st.floats(-1e3, 1e3, allow_subnormal=False))
+
+
+@given(weights, st.integers(1, 8), st.integers(-3, 3))
+def test_scaling_by_powers_of_two_is_exact(w, bits, e):
+    c = 2.0 ** e
+    a, b = vq.quantize(w, bits), vq.quantize(c * w, bits)
+    assert_array_equal(a.codes, b.codes)
+    assert b.alpha == c * a.alpha
+    assert_array_equal(b.values, c * a.values)
+
+
+@given(weights, st.integers(1, 8), st.floats(0.01, 100))
+def test_positive_homogeneity(w, bits, c):
+    a, b = vq.quantize(w, bits), vq.quantize(c * w, bits)
+    np.testing.assert_allclose(b.values, c * a.values, rtol=1e-9,
+                               atol=1e-9 * c * (np.abs(w).max() + 1e-300))
+    assert b.loss.relative_dql == pytest.approx(a.loss.relative_dql, rel=1e-6, abs=1e-12)
+
+
+@given(weights, st.integers(1, 8), st.sampled_from(["midrise", "midtread"]))
+def test_sign_symmetry_off_ties(w, bits, lattice):
+    assume(not (lattice == "midtread" and bits == 1))
+    q = vq.quantize(w, bits, lattice=lattice)
+    assume(q.step > 0)
+    ratio = w / q.step
+    grid = ratio if lattice == "midrise" else np.abs(ratio) - 0.5
+    assume(not np.any(np.isclose(grid, np.round(grid), rtol=0, atol=1e-9)))
+    m = vq.quantize(-w, bits, lattice=lattice)
+    np.testing.assert_allclose(m.values, -q.values, rtol=1e-12, atol=1e-300)
+    assert m.alpha == pytest.approx(q.alpha, rel=1e-12)
+
+
+@given(weights, st.integers(1, 16), st.sampled_from(["midrise", "midtread"]),
+       st.sampled_from(["param", "paper"]))
+def test_codes_inside_lattice(w, bits, lattice, method):
+    assume(not (lattice == "midtread" and bits == 1))
+    assume(not (method == "paper" and lattice == "midtread"))
+    q = vq.quantize(w, bits, method=method, lattice=lattice)
+    lo, hi = vq.code_range(bits, lattice)
+    assert q.codes.min() >= lo and q.codes.max() <= hi
+    assert q.loss.relative_dql <= 1.0 + 1e-12
+
+
+@given(weights, st.integers(1, 12))
+def test_paper_differs_from_param_only_by_ties_epsilon_and_table(w, bits):
+    # Same step (the released λ and its +1e-7): codes agree except on ties of the released
+    # expression, t = w/s − ½ a half-integer as evaluated (which includes |w/s| below half
+    # an ulp of ½, where the subtraction rounds to −½), and α differs only through the
+    # +1e-7 in its denominator.
+    p = vq.quantize(w, bits, method="paper")
+    assume(p.step > 0)
+    floor_codes = vq.codes(w, p.step, bits)
+    t = np.asarray(w, dtype=np.float64) / p.step - 0.5
+    tie = t - np.floor(t) == 0.5
+    assert_array_equal(p.codes[~tie], floor_codes[~tie])
+    v = p.levels
+    assert p.alpha == pytest.approx((w @ v) / (v @ v), rel=1e-7 / (v @ v) + 1e-14, abs=1e-300)
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "message"), [
+    ({"w": [1.0, np.nan, np.inf]}, ValueError, "`w` contains 2 non-finite values"),
+    ({"w": []}, ValueError, "`w` must be a non-empty array; got shape \\(0,\\)"),
+    ({"bits": 0}, ValueError, "`bits` must be an integer in \\[1, 16\\]; got 0"),
+    ({"bits": 17}, ValueError, "`bits` must be an integer in \\[1, 16\\]; got 17"),
+    ({"bits": 2.0}, TypeError, "`bits` must be an integer"),
+    ({"bits": True}, TypeError, "`bits` must be an integer"),
+    ({"bits": 1, "lattice": "midtread"}, ValueError, "`bits` must be at least 2 for the midtr"),
+    ({"w": ["a", "b"]}, TypeError, "`w` must be an array of real numbers"),
+    ({"w": np.array([1 + 1j])}, TypeError, "`w` must be an array of real numbers"),
+    ({"w": np.array([True, False])}, TypeError, "`w` must be an array of real numbers"),
+    ({"w": "abc"}, TypeError, "`w` must be an array of real numbers"),
+    ({"axis": 2}, ValueError, "`axis` must be an axis in \\[-2, 1\\] for a 2-d array; got 2"),
+    ({"group_size": 5}, ValueError, "`group_size` must be a divisor of the last axis length 6"),
+    ({"group_size": 0}, ValueError, "`group_size` must be an integer >= 1; got 0"),
+    ({"axis": 0, "group_size": 2}, ValueError, "`axis` must be None when `group_size`"),
+    ({"method": "bogus"}, ValueError, "`method` must be one of"),
+    ({"lattice": "uniform"}, ValueError, "`lattice` must be one of"),
+    ({"method": "paper", "lattice": "midtread"}, ValueError, "`lattice` must be 'midrise'"),
+    ({"tol": 1}, TypeError, "`options` must be empty for method='param'"),
+])
+def test_bad_input(kwargs, exc, message):
+    args = {"w": np.ones((3, 6)), "bits": 3}
+    args.update(kwargs)
+    with pytest.raises(exc, match=message):
+        vq.quantize(**args)

@@ -1,0 +1,456 @@
+"""Step-search kernels (VECQ.md §4.2–4.4) on rows sorted once.
+
+Every row ``x`` arrives sorted (signed, ascending). It is split into two magnitude lists,
+positives and negatives, each ascending, with suffix sums ``Q[p] = Σ_{i ≥ p} a_i``; zeros are
+only counted (their code never moves). With ``M = 2**(k-1)``, a magnitude ``a`` is *active at
+level* ``j`` (1 ≤ j < M) for the step ``s`` when
+
+* midrise, positive: ``fl(a/s) ≥ j``; midrise, negative: ``fl(a/s) > j`` (``floor`` of a
+  negative quotient rounds away from zero, so an exact tie stays one level lower);
+* midtread: ``fl(fl(a/s) + ½) ≥ j``,
+
+which is exactly when the lattice kernel gives the weight a level of magnitude above ``j``
+(≥ ``j + ½`` midrise, ≥ ``j`` midtread). Activity is monotone in ``a`` and in ``s``, so the
+codes of every weight for a step ``s`` are described by the *state* ``P[σ, j]``: the first
+index of list ``σ`` active at level ``j``. Then, with ``c_j`` active magnitudes at level ``j``,
+
+    S1 = Σ|w||v| = ½·Σa (midrise only) + Σ_j (Q⁺[P⁺_j] + Q⁻[P⁻_j])
+    S2 = Σv²     = N/4 + Σ_j 2j·c_j (midrise)      or      Σ_j (2j − 1)·c_j (midtread).
+
+``S1`` is summed over the levels by a fixed pairwise tree, so it is a deterministic, monotone
+function of the state (float additions of non-negative terms are monotone): bounds built from
+it are valid for the computed objective ``r = S1²/S2`` itself.
+
+Every kernel has a plain-NumPy twin of the same name in :mod:`vecq_ref.naive`.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+_EPS = 2.220446049250313e-16
+
+
+@njit(cache=True, nogil=True)
+def _active(a, s, j, strict, midtread):
+    q = a / s
+    if midtread:
+        return q + 0.5 >= j
+    if strict:
+        return q > j
+    return q >= j
+
+
+@njit(cache=True, nogil=True)
+def threshold(a, j, strict, midtread):
+    """Largest float step at which magnitude ``a`` is active at level ``j`` (0 if none)."""
+    if a <= 0.0:
+        return 0.0
+    g = a / (j - 0.5) if midtread else a / j
+    if g <= 0.0:
+        g = 5e-324
+    if _active(a, g, j, strict, midtread):
+        while True:
+            u = np.nextafter(g, np.inf)
+            if u == np.inf or not _active(a, u, j, strict, midtread):
+                return g
+            g = u
+    while True:
+        g = np.nextafter(g, 0.0)
+        if g <= 0.0:
+            return 0.0
+        if _active(a, g, j, strict, midtread):
+            return g
+
+
+@njit(cache=True, nogil=True)
+def _first_active(arr, lo, hi, s, j, strict, midtread):
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if _active(arr[mid], s, j, strict, midtread):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _state_at(s, ap, an, midtread, M, lo_st, hi_st, out):
+    """State of the step ``s`` > 0, searched within ``lo_st ≤ out ≤ hi_st`` (known bounds)."""
+    for sg in range(2):
+        arr = ap if sg == 0 else an
+        strict = sg == 1 and not midtread
+        n = arr.shape[0]
+        prev = 0
+        out[sg, 0] = 0
+        for j in range(1, M):
+            if prev >= n:
+                out[sg, j] = n
+                continue
+            lo = max(lo_st[sg, j], prev)
+            p = _first_active(arr, lo, hi_st[sg, j], s, j, strict, midtread)
+            out[sg, j] = p
+            prev = p
+
+
+@njit(cache=True, nogil=True)
+def _sums(st, Qp, Qn, ntot, M, midtread, buf):
+    """(S1, S2, number of active (element, level) pairs) of a state."""
+    npos = Qp.shape[0] - 1
+    nneg = Qn.shape[0] - 1
+    buf[0] = 0.0 if midtread else 0.5 * (Qp[0] + Qn[0])
+    s2 = 0
+    act = 0
+    for j in range(1, M):
+        buf[j] = Qp[st[0, j]] + Qn[st[1, j]]
+        c = (npos - st[0, j]) + (nneg - st[1, j])
+        act += c
+        s2 += (2 * j - 1) * c if midtread else 8 * j * c
+    width = M
+    while width > 1:
+        h = width >> 1
+        for i in range(h):
+            buf[i] = buf[2 * i] + buf[2 * i + 1]
+        width = h
+    S2 = float(s2) if midtread else (ntot + s2) / 4.0
+    return buf[0], S2, act
+
+
+@njit(cache=True, nogil=True)
+def _ratio(S1, S2):
+    return S1 * S1 / S2 if S2 > 0.0 else -1.0
+
+
+@njit(cache=True, nogil=True)
+def _split(row):
+    """Positive and negative magnitude lists (ascending, float64) and their suffix sums."""
+    n = row.shape[0]
+    nneg = 0
+    while nneg < n and row[nneg] < 0:
+        nneg += 1
+    first_pos = nneg
+    while first_pos < n and row[first_pos] == 0:
+        first_pos += 1
+    npos = n - first_pos
+    ap = np.empty(npos)
+    an = np.empty(nneg)
+    for i in range(npos):
+        ap[i] = np.float64(row[first_pos + i])
+    for i in range(nneg):
+        an[i] = -np.float64(row[nneg - 1 - i])
+    Qp = np.zeros(npos + 1)
+    Qn = np.zeros(nneg + 1)
+    for i in range(npos - 1, -1, -1):
+        Qp[i] = Qp[i + 1] + ap[i]
+    for i in range(nneg - 1, -1, -1):
+        Qn[i] = Qn[i + 1] + an[i]
+    return ap, an, Qp, Qn
+
+
+@njit(cache=True, nogil=True)
+def _bounds_states(ap, an, M):
+    Z = np.zeros((2, M), np.int64)
+    F = np.empty((2, M), np.int64)
+    F[0, :] = ap.shape[0]
+    F[1, :] = an.shape[0]
+    return Z, F
+
+
+@njit(cache=True, nogil=True)
+def _interval(st, ap, an, M, midtread):
+    """(lo, hi): the steps with this state are exactly the floats in (lo, hi]."""
+    lo = 0.0
+    hi = np.inf
+    for sg in range(2):
+        arr = ap if sg == 0 else an
+        strict = sg == 1 and not midtread
+        n = arr.shape[0]
+        for j in range(1, M):
+            p = st[sg, j]
+            if p < n:
+                hi = min(hi, threshold(arr[p], j, strict, midtread))
+            if p > 0:
+                lo = max(lo, threshold(arr[p - 1], j, strict, midtread))
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _same(a, b):
+    for sg in range(2):
+        for j in range(a.shape[1]):
+            if a[sg, j] != b[sg, j]:
+                return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _grow(pool, pS1, pS2, pA, free, nfree):
+    cap = pool.shape[0]
+    new = np.empty((2 * cap, pool.shape[1], pool.shape[2]), np.int64)
+    new[:cap] = pool
+    nS1 = np.empty(2 * cap)
+    nS2 = np.empty(2 * cap)
+    nA = np.empty(2 * cap, np.int64)
+    nS1[:cap] = pS1
+    nS2[:cap] = pS2
+    nA[:cap] = pA
+    nfr = np.empty(2 * cap, np.int64)
+    nfr[:nfree] = free[:nfree]
+    for i in range(cap):
+        nfr[nfree + i] = 2 * cap - 1 - i
+    return new, nS1, nS2, nA, nfr, nfree + cap
+
+
+@njit(cache=True, nogil=True)
+def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
+    """Global maximum of S1²/S2 over all steps for one row; see ``vecq_ref.search``.
+
+    Returns (step, lo, hi, S1, S2, evaluations, self_consistent); ``best`` gets the state.
+    """
+    Z, F = _bounds_states(ap, an, M)
+    buf = np.empty(M)
+    # Above every threshold no magnitude is active: the sign codes (midrise) or all zeros.
+    best[:, :] = F
+    bS1, bS2, bA = _sums(F, Qp, Qn, ntot, M, midtread, buf)
+    br = _ratio(bS1, bS2)
+    evals = 1
+    margin = 8.0 * (ntot + M + 16) * _EPS
+    if M > 1 and ap.shape[0] + an.shape[0] > 0:
+        cur = np.empty((2, M), np.int64)
+        prev = np.empty((2, M), np.int64)
+        # Incumbent: Lloyd iterations s ← S1/S2 from the parametric step.
+        s = s_init
+        for it in range(64):
+            if not (0.0 < s < np.inf):
+                break
+            _state_at(s, ap, an, midtread, M, Z, F, cur)
+            evals += 1
+            S1, S2, A = _sums(cur, Qp, Qn, ntot, M, midtread, buf)
+            r = _ratio(S1, S2)
+            if r > br or (r == br and A < bA):
+                best[:, :] = cur
+                br, bA, bS1, bS2 = r, A, S1, S2
+            if it > 0 and _same(cur, prev):
+                break
+            prev[:, :] = cur
+            if S2 <= 0.0:
+                break
+            s = S1 / S2
+        # The root range (sL, sH]: from below every threshold to the largest one.
+        sH = 0.0
+        sL = np.inf
+        if ap.shape[0] > 0:
+            sH = max(sH, threshold(ap[-1], 1, False, midtread))
+            sL = min(sL, threshold(ap[0], M - 1, False, midtread))
+        if an.shape[0] > 0:
+            sH = max(sH, threshold(an[-1], 1, not midtread, midtread))
+            sL = min(sL, threshold(an[0], M - 1, not midtread, midtread))
+        sL *= 0.5
+        cap = 64
+        pool = np.empty((cap, 2, M), np.int64)
+        pS1 = np.empty(cap)
+        pS2 = np.empty(cap)
+        pA = np.empty(cap, np.int64)
+        free = np.arange(cap - 1, -1, -1)
+        nfree = cap
+        st_l = np.empty(cap, np.int64)
+        st_h = np.empty(cap, np.int64)
+        st_lo = np.empty(cap)
+        st_hi = np.empty(cap)
+        nst = 0
+        if sH > 0.0:
+            nfree -= 1
+            lid = free[nfree]
+            nfree -= 1
+            hid = free[nfree]
+            _state_at(np.nextafter(sL, np.inf), ap, an, midtread, M, Z, F, pool[lid])
+            _state_at(sH, ap, an, midtread, M, pool[lid], F, pool[hid])
+            for q in (lid, hid):
+                S1, S2, A = _sums(pool[q], Qp, Qn, ntot, M, midtread, buf)
+                pS1[q], pS2[q], pA[q] = S1, S2, A
+                r = _ratio(S1, S2)
+                evals += 1
+                if r > br or (r == br and A < bA):
+                    best[:, :] = pool[q]
+                    br, bA, bS1, bS2 = r, A, S1, S2
+            st_l[0], st_h[0], st_lo[0], st_hi[0] = lid, hid, sL, sH
+            nst = 1
+        while nst > 0:
+            nst -= 1
+            l, h, sL, sH = st_l[nst], st_h[nst], st_lo[nst], st_hi[nst]
+            keep = pA[l] != pA[h]
+            if keep and pS2[h] > 0.0:
+                # Upper bound of S1²/S2 on the range: S1 is largest, S2 smallest at its ends.
+                if pS1[l] * pS1[l] / pS2[h] < br:
+                    keep = False
+            if keep:
+                # Self-consistency (VECQ.md §3): an optimal state v has α*(v) inside its own
+                # interval, so a range whose α* bracket misses it holds no such state.
+                ahi = pS1[l] / pS2[h] if pS2[h] > 0.0 else np.inf
+                alo = pS1[h] / pS2[l]
+                if ahi * (1.0 + margin) < sL or alo * (1.0 - margin) > sH:
+                    keep = False
+            if not keep:
+                free[nfree] = l
+                free[nfree + 1] = h
+                nfree += 2
+                continue
+            # Split at the median breakpoint of the busiest (sign, level) list.
+            bsg = 0
+            bj = 1
+            bc = -1
+            for sg in range(2):
+                for j in range(1, M):
+                    c = pool[h, sg, j] - pool[l, sg, j]
+                    if c > bc:
+                        bc, bsg, bj = c, sg, j
+            mid = (pool[l, bsg, bj] + pool[h, bsg, bj] - 1) // 2
+            arr = ap if bsg == 0 else an
+            t = threshold(arr[mid], bj, bsg == 1 and not midtread, midtread)
+            if nfree < 2:
+                pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free, nfree)
+            nfree -= 1
+            m1 = free[nfree]
+            nfree -= 1
+            m2 = free[nfree]
+            _state_at(t, ap, an, midtread, M, pool[l], pool[h], pool[m1])
+            _state_at(np.nextafter(t, np.inf), ap, an, midtread, M, pool[m1], pool[h], pool[m2])
+            for q in (m1, m2):
+                S1, S2, A = _sums(pool[q], Qp, Qn, ntot, M, midtread, buf)
+                pS1[q], pS2[q], pA[q] = S1, S2, A
+                r = _ratio(S1, S2)
+                evals += 1
+                if r > br or (r == br and A < bA):
+                    best[:, :] = pool[q]
+                    br, bA, bS1, bS2 = r, A, S1, S2
+            if nst + 2 > st_l.shape[0]:
+                k = st_l.shape[0]
+                st_l = np.concatenate((st_l, np.empty(k, np.int64)))
+                st_h = np.concatenate((st_h, np.empty(k, np.int64)))
+                st_lo = np.concatenate((st_lo, np.empty(k)))
+                st_hi = np.concatenate((st_hi, np.empty(k)))
+            ub1 = pS1[l] * pS1[l] / pS2[m1] if pS2[m1] > 0.0 else np.inf
+            ub2 = pS1[m2] * pS1[m2] / pS2[h] if pS2[h] > 0.0 else np.inf
+            # Push the less promising child first so the better one is searched next.
+            if ub1 < ub2:
+                st_l[nst], st_h[nst], st_lo[nst], st_hi[nst] = l, m1, sL, t
+                st_l[nst + 1], st_h[nst + 1], st_lo[nst + 1], st_hi[nst + 1] = m2, h, t, sH
+            else:
+                st_l[nst], st_h[nst], st_lo[nst], st_hi[nst] = m2, h, t, sH
+                st_l[nst + 1], st_h[nst + 1], st_lo[nst + 1], st_hi[nst + 1] = l, m1, sL, t
+            nst += 2
+    lo, hi = _interval(best, ap, an, M, midtread)
+    alpha = bS1 / bS2 if bS2 > 0.0 else 0.0
+    consistent = lo * (1.0 - margin) <= alpha <= hi * (1.0 + margin)
+    step = _pick_step(best, lo, hi, alpha, ap, an, M, midtread)
+    return step, lo, hi, bS1, bS2, evals, consistent
+
+
+@njit(cache=True, nogil=True)
+def _pick_step(best, lo, hi, alpha, ap, an, M, midtread):
+    """A step inside (lo, hi]: α* when it lies there, else the midpoint (or ``hi``)."""
+    if M == 1 or ap.shape[0] + an.shape[0] == 0:
+        return alpha if alpha > 0.0 else 0.0
+    if lo < alpha <= hi:
+        s = alpha
+    elif hi == np.inf:
+        s = 2.0 * lo
+    else:
+        s = lo + 0.5 * (hi - lo)
+    Z, F = _bounds_states(ap, an, M)
+    cur = np.empty((2, M), np.int64)
+    _state_at(s, ap, an, midtread, M, Z, F, cur)
+    if _same(cur, best) or hi == np.inf:
+        return s
+    return hi
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def exact_search(xs, bits, midtread, s_init, out):
+    """Exact search per sorted row of ``xs`` (VECQ.md §4.3). Twin: ``naive.exact_search``.
+
+    ``out[r]`` = (step, lo, hi, S1, S2, evaluations, self-consistent flag).
+    """
+    rows, n = xs.shape
+    M = 1 << (bits - 1)
+    for r in prange(rows):
+        ap, an, Qp, Qn = _split(xs[r])
+        best = np.empty((2, M), np.int64)
+        step, lo, hi, S1, S2, ev, ok = _exact_row(ap, an, Qp, Qn, n, M, midtread, s_init[r],
+                                                  best)
+        out[r, 0] = step
+        out[r, 1] = lo
+        out[r, 2] = hi
+        out[r, 3] = S1
+        out[r, 4] = S2
+        out[r, 5] = ev
+        out[r, 6] = 1.0 if ok else 0.0
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def grid_search(xs, bits, midtread, steps, out):
+    """Best of the candidate ``steps[r]`` (ascending) per sorted row (VECQ.md §4.2).
+
+    ``out[r]`` = (index of the first best candidate, S1, S2). Twin: ``naive.grid_search``.
+    """
+    rows, n = xs.shape
+    M = 1 << (bits - 1)
+    num = steps.shape[1]
+    for r in prange(rows):
+        ap, an, Qp, Qn = _split(xs[r])
+        Z, F = _bounds_states(ap, an, M)
+        cur = np.zeros((2, M), np.int64)
+        lower = np.zeros((2, M), np.int64)
+        buf = np.empty(M)
+        br = -np.inf
+        bi = 0
+        bS1 = bS2 = 0.0
+        for i in range(num):
+            s = steps[r, i]
+            if s > 0.0:
+                _state_at(s, ap, an, midtread, M, lower, F, cur)
+                lower[:, :] = cur
+            else:
+                cur[:, :] = Z
+            S1, S2, _ = _sums(cur, Qp, Qn, n, M, midtread, buf)
+            q = _ratio(S1, S2)
+            if q > br:
+                br, bi, bS1, bS2 = q, i, S1, S2
+        out[r, 0] = bi
+        out[r, 1] = bS1
+        out[r, 2] = bS2
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def alternating_search(xs, bits, midtread, alpha0, max_iter, out):
+    """Alternating L2 (VECQ.md §4.4) per sorted row: codes of w/α, then α = S1/S2, repeated.
+
+    ``out[r]`` = (the α that produced the final codes, code evaluations).
+    Twin: ``naive.alternating_search``.
+    """
+    rows, n = xs.shape
+    M = 1 << (bits - 1)
+    for r in prange(rows):
+        ap, an, Qp, Qn = _split(xs[r])
+        Z, F = _bounds_states(ap, an, M)
+        cur = np.empty((2, M), np.int64)
+        prev = np.empty((2, M), np.int64)
+        buf = np.empty(M)
+        a = alpha0[r]
+        step = a
+        it = 0
+        while it < max_iter:
+            if a > 0.0:
+                _state_at(a, ap, an, midtread, M, Z, F, cur)
+            else:
+                cur[:, :] = Z
+            it += 1
+            step = a
+            if it > 1 and _same(cur, prev):
+                break
+            S1, S2, _ = _sums(cur, Qp, Qn, n, M, midtread, buf)
+            if S2 <= 0.0 or S1 <= 0.0:
+                break
+            prev[:, :] = cur
+            a = S1 / S2
+        out[r, 0] = step
+        out[r, 1] = it
