@@ -225,6 +225,20 @@ def test_bit_identical_for_any_thread_count(rng):
         assert a.loss == b.loss
 
 
+@pytest.mark.jit_only
+def test_bit_identical_whatever_the_memory_alignment(rng):
+    # The vectorized reductions must not depend on where the data sits in memory.
+    w = rng.standard_normal(100_003).astype(np.float32)
+    ref = vq.quantize(w, 4)
+    for shift in (1, 2, 3, 5):
+        buf = np.empty(w.size + shift, dtype=np.float32)
+        moved = buf[shift:]
+        moved[:] = w
+        q = vq.quantize(moved, 4)
+        assert q.values.tobytes() == ref.values.tobytes()
+        assert q.alpha == ref.alpha and q.loss == ref.loss
+
+
 # --- properties ----------------------------------------------------------------------------
 
 weights = hnp.arrays(np.float64, st.integers(1, 60),

@@ -3,13 +3,17 @@
 Every kernel here has a plain-NumPy twin of the same name (or formula) in
 :mod:`vecq_ref.naive`, and tests compare the two.
 
-Determinism: reductions run over fixed-size chunks of ``CHUNK`` elements, each accumulated
-in float64 over ``LANES`` interleaved partial sums in a fixed order, and the chunk results
-are combined sequentially. The order of every floating-point operation is therefore fixed
-by the data's shape alone, whatever ``NUMBA_NUM_THREADS`` is.
+Determinism: reductions run over fixed-size chunks of ``CHUNK`` elements and the chunk
+results are combined sequentially, so the work split never depends on the thread count.
+Inside a chunk, the float64 accumulation loops are compiled with ``REDUCE_MATH``
+(reassociation only) so that LLVM can vectorize them: the summation order is then fixed by
+the compiled code (its vector width, chosen for the host CPU) and the data's shape. Results
+are bit-identical run to run and for any ``NUMBA_NUM_THREADS`` on a machine; across CPUs
+with different SIMD widths the last bits of a sum may differ (≤ a few ulps of the sum).
+Sums of integer-valued terms (Σc, Σc²) are exact in float64 and order-free.
 """
 
 CHUNK = 1 << 14
-LANES = 4
+REDUCE_MATH = {"reassoc"}
 MIDRISE = 0
 MIDTREAD = 1

@@ -10,7 +10,7 @@ weights to the top code, negative ones to the bottom code and zeros to code 0.
 import numpy as np
 from numba import njit, prange
 
-from . import CHUNK
+from . import CHUNK, REDUCE_MATH
 
 
 @njit(cache=True, nogil=True)
@@ -45,39 +45,25 @@ def _paper_codes_span(row, s, half, out, lo, hi):
         out[i] = np.rint(min(max(np.float64(row[i]) / s - 0.5, -half), half - 1.0))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH)
 def _span_sums(row, codes, lo, hi, s, off):
-    """Σc, Σc² (exact, int64) and Σw·v, Σr², Σr·v (float64, 2 lanes); r = w − s·v."""
-    ci = 0
-    cc = 0
+    """Σc, Σc² (integer-valued, exact) and Σw·v, Σr², Σr·v in float64; r = w − s·v."""
+    ci = 0.0
+    cc = 0.0
+    wv = 0.0
+    rr = 0.0
+    rv = 0.0
     for i in range(lo, hi):
-        c = np.int64(codes[i])
+        c = np.float64(codes[i])
+        v = c + off
+        w = np.float64(row[i])
+        r = w - s * v
         ci += c
         cc += c * c
-    a0 = a1 = b0 = b1 = d0 = d1 = 0.0
-    i = lo
-    while i + 2 <= hi:
-        v0 = np.float64(codes[i]) + off
-        v1 = np.float64(codes[i + 1]) + off
-        w0 = np.float64(row[i])
-        w1 = np.float64(row[i + 1])
-        r0 = w0 - s * v0
-        r1 = w1 - s * v1
-        d0 += w0 * v0
-        d1 += w1 * v1
-        a0 += r0 * r0
-        a1 += r1 * r1
-        b0 += r0 * v0
-        b1 += r1 * v1
-        i += 2
-    if i < hi:
-        v0 = np.float64(codes[i]) + off
-        w0 = np.float64(row[i])
-        r0 = w0 - s * v0
-        d0 += w0 * v0
-        a0 += r0 * r0
-        b0 += r0 * v0
-    return ci, cc, d0 + d1, a0 + a1, b0 + b1
+        wv += w * v
+        rr += r * r
+        rv += r * v
+    return ci, cc, wv, rr, rv
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -117,8 +103,7 @@ def codes_and_sums(x, steps, bits, midtread, paper, codes):
     nch = (n + CHUNK - 1) // CHUNK
     half = 2.0 ** (bits - 1)
     off = 0.0 if midtread else 0.5
-    ints = np.empty((rows * nch, 2), dtype=np.int64)
-    part = np.empty((rows * nch, 3))
+    part = np.empty((rows * nch, 5))
     for t in prange(rows * nch):
         r = t // nch
         lo = (t % nch) * CHUNK
@@ -127,19 +112,19 @@ def codes_and_sums(x, steps, bits, midtread, paper, codes):
             _paper_codes_span(x[r], steps[r], half, codes[r], lo, hi)
         else:
             _codes_span(x[r], steps[r], half, midtread, codes[r], lo, hi)
-        ints[t, 0], ints[t, 1], part[t, 0], part[t, 1], part[t, 2] = _span_sums(
+        part[t, 0], part[t, 1], part[t, 2], part[t, 3], part[t, 4] = _span_sums(
             x[r], codes[r], lo, hi, steps[r], off)
     out = np.zeros((rows, 4))
     for r in range(rows):
-        ci = 0
-        cc = 0
+        ci = 0.0
+        cc = 0.0
         for c in range(nch):
-            ci += ints[r * nch + c, 0]
-            cc += ints[r * nch + c, 1]
-            out[r, 0] += part[r * nch + c, 0]
-            out[r, 2] += part[r * nch + c, 1]
-            out[r, 3] += part[r * nch + c, 2]
-        out[r, 1] = np.float64(cc) + 2.0 * off * np.float64(ci) + off * off * n
+            ci += part[r * nch + c, 0]
+            cc += part[r * nch + c, 1]
+            out[r, 0] += part[r * nch + c, 2]
+            out[r, 2] += part[r * nch + c, 3]
+            out[r, 3] += part[r * nch + c, 4]
+        out[r, 1] = cc + 2.0 * off * ci + off * off * n
     return out
 
 

@@ -3,46 +3,26 @@
 import numpy as np
 from numba import njit, prange
 
-from . import CHUNK
+from . import CHUNK, REDUCE_MATH
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH)
 def _span_sum(row, lo, hi):
-    """Σ x over row[lo:hi] in float64, four interleaved lanes combined as (0+1)+(2+3)."""
-    a0 = a1 = a2 = a3 = 0.0
-    i = lo
-    while i + 4 <= hi:
-        a0 += np.float64(row[i])
-        a1 += np.float64(row[i + 1])
-        a2 += np.float64(row[i + 2])
-        a3 += np.float64(row[i + 3])
-        i += 4
-    while i < hi:
-        a0 += np.float64(row[i])
-        i += 1
-    return (a0 + a1) + (a2 + a3)
+    """Σ x over row[lo:hi] in float64."""
+    a = 0.0
+    for i in range(lo, hi):
+        a += np.float64(row[i])
+    return a
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=REDUCE_MATH)
 def _span_sq_dev(row, lo, hi, m):
-    """Σ (x − m)² over row[lo:hi] in float64, four interleaved lanes."""
-    a0 = a1 = a2 = a3 = 0.0
-    i = lo
-    while i + 4 <= hi:
-        d0 = np.float64(row[i]) - m
-        d1 = np.float64(row[i + 1]) - m
-        d2 = np.float64(row[i + 2]) - m
-        d3 = np.float64(row[i + 3]) - m
-        a0 += d0 * d0
-        a1 += d1 * d1
-        a2 += d2 * d2
-        a3 += d3 * d3
-        i += 4
-    while i < hi:
-        d0 = np.float64(row[i]) - m
-        a0 += d0 * d0
-        i += 1
-    return (a0 + a1) + (a2 + a3)
+    """Σ (x − m)² over row[lo:hi] in float64."""
+    a = 0.0
+    for i in range(lo, hi):
+        d = np.float64(row[i]) - m
+        a += d * d
+    return a
 
 
 @njit(cache=True, nogil=True, parallel=True)
