@@ -26,6 +26,7 @@ import numpy as np
 from . import _layout, tables
 from . import _validation as V
 from ._kernels import lattice as K
+from ._kernels import threads_for
 from ._kernels.reduce import row_moments
 from .lattice import code_dtype, level_offset
 from .loss import VectorLoss, dql_at, loss_from_sums, orientation_from_min
@@ -69,8 +70,18 @@ class Quantized:
 
     @property
     def levels(self):
-        """Float levels ``v`` (``codes + ½`` midrise, ``codes`` midtread)."""
-        return self.codes.astype(np.float64) + level_offset(self.lattice)
+        """Float levels ``v``: ``codes + ½`` (midrise, offset-midrise), ``codes`` (midtread),
+        or the level table ``info["levels"]`` looked up by code (nonuniform)."""
+        if self.lattice == "nonuniform":
+            table = np.asarray(self.info["levels"], dtype=np.float64)
+            idx = self.codes.astype(np.intp) + 2 ** (self.bits - 1)
+            if table.ndim == 1:
+                return table[idx]
+            lay = _layout.Layout(self.codes.shape, self.axis, self.group_size)
+            rows = np.take_along_axis(table.reshape(-1, table.shape[-1]), lay.to_rows(idx), 1)
+            return lay.from_rows(rows)
+        offset = 0.5 if self.lattice in ("midrise", "offset-midrise") else 0.0
+        return self.codes.astype(np.float64) + offset
 
     def __repr__(self):
         a = self.alpha if np.ndim(self.alpha) == 0 else f"<{np.shape(self.alpha)} array>"
@@ -175,6 +186,11 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
         V.fail("options", f"empty for method={method!r}", sorted(options), TypeError)
     arr, out_dtype = V.weights(w, "w", check_finite=False)
     lay = _layout.layout(arr.shape, axis, group_size)
+    with threads_for(arr.size):
+        return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options)
+
+
+def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options):
     rows = lay.to_rows(arr)
     moments = row_moments(rows)
     if not np.all(np.isfinite(moments)):  # NaN/Inf in w, or Σw² overflowed

@@ -30,7 +30,6 @@ import functools
 import math
 
 import numpy as np
-from scipy import optimize, special
 
 from . import _validation as V
 
@@ -59,6 +58,8 @@ def paper_lambda(bits):
 def _survival_and_partial_mean(a, dist):
     """S(a) and G(a) for a ≥ 0 under the unit-variance ``dist``."""
     if dist == "gaussian":
+        from scipy import special  # imported on first use: keeps `import vecq_ref` fast
+
         return special.ndtr(-a), np.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi)
     if dist == "laplace":
         b = 1.0 / math.sqrt(2.0)
@@ -145,6 +146,8 @@ def stationarity(lam, bits, lattice="midrise", dist="gaussian"):
 
 @functools.lru_cache(maxsize=None)
 def _optimal_step(bits, lattice, dist):
+    from scipy import optimize
+
     def h(lam):
         e1, e2 = _moments(lam, bits, lattice, dist)
         return lam * e2 - e1

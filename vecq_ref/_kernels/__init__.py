@@ -13,7 +13,30 @@ with different SIMD widths the last bits of a sum may differ (≤ a few ulps of 
 Sums of integer-valued terms (Σc, Σc²) are exact in float64 and order-free.
 """
 
+import contextlib
+
 CHUNK = 1 << 14
 REDUCE_MATH = {"reassoc"}
 MIDRISE = 0
 MIDTREAD = 1
+
+#: Below this many elements a parallel kernel runs on the calling thread alone: waking the
+#: pool costs more than it saves, and far more on a busy machine. Results do not change
+#: (the chunking, not the thread count, fixes every summation order).
+PARALLEL_MIN = 1 << 17
+
+
+@contextlib.contextmanager
+def threads_for(size):
+    """Run the enclosed kernels single-threaded when ``size`` is below ``PARALLEL_MIN``."""
+    if size >= PARALLEL_MIN:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)

@@ -1,0 +1,170 @@
+import importlib
+import json
+
+import numpy as np
+import pytest
+
+import vecq_ref as vq
+from vecq_ref import baselines as B
+from vecq_ref.cli import main
+
+# ``vecq_ref.compare`` is the function; the module of the same name is reached this way.
+C = importlib.import_module("vecq_ref.compare")
+
+
+@pytest.fixture
+def w(rng):
+    return rng.standard_normal(2000)
+
+
+def test_records_fields_groups_and_ranks(w):
+    rows = vq.compare(w, bits=[1, 2, 3], methods=["vecq_param", "vecq_param_midtread", "bwn",
+                                                   "twn", "absmax", "lloyd_max", "dorefa"])
+    assert all(tuple(r) == C.FIELDS for r in rows)
+    # Skipped where undefined: BWN only at 1 bit, TWN only at 2, midtread/DoReFa from 2.
+    assert {r["bits"] for r in rows if r["method"] == "bwn"} == {1}
+    assert {r["bits"] for r in rows if r["method"] == "twn"} == {2}
+    assert {r["bits"] for r in rows if r["method"] == "absmax"} == {2, 3}
+    assert [r["bits"] for r in rows] == sorted(r["bits"] for r in rows)
+    for r in rows:
+        assert r["group"] == r["levels"]
+        assert r["levels"] == (2 ** r["bits"] - 1 if r["lattice"] == "midtread"
+                               else 2 ** r["bits"])
+    for k in (1, 2, 3):
+        for size in {r["group"] for r in rows if r["bits"] == k}:
+            members = [r for r in rows if r["bits"] == k and r["group"] == size]
+            ranks = [r["rank"] for r in members]
+            assert ranks[0] == 1
+            assert ranks == sorted(ranks)
+            for i, r in enumerate(members):  # competition ranking: 1, 2, 2, 4
+                assert r["rank"] == i + 1 or r["rank"] == members[i - 1]["rank"]
+            dql = [r["relative_dql"] for r in members]
+            assert dql == sorted(dql)
+    two = [r for r in rows if r["bits"] == 2]
+    assert [r["group"] for r in two] == [4, 4, 4, 3, 3, 3]
+
+
+def test_equal_losses_share_a_rank(rng):
+    # At 1 bit BWN, VecQ-param and the least-squares sign codes are the same quantizer.
+    rows = vq.compare(rng.standard_normal(501), bits=1, methods=["bwn", "vecq_param", "ul2q"])
+    by = {r["method"]: r["rank"] for r in rows}
+    assert by["bwn"] == by["vecq_param"] == 1
+    assert by["ul2q"] == 3
+
+
+def test_records_match_the_functions(w):
+    rows = {(r["method"], r["bits"]): r for r in vq.compare(w, bits=2)}
+    q = B.twn(w)
+    r = rows[("twn", 2)]
+    assert r["relative_dql"] == q.loss.relative_dql
+    assert r["J_o"] == q.loss.orientation
+    assert r["J_m"] == q.loss.modulus
+    assert r["alpha"] == q.alpha
+    assert r["step"] == q.step
+    assert rows[("ul2q", 2)]["alpha"] == B.ul2q(w, 2).alpha
+    assert rows[("ul2q_code", 2)]["alpha"] == B.ul2q(w, 2, table="code").alpha
+    assert rows[("vecq_param", 2)]["relative_dql"] == vq.quantize(w, 2).loss.relative_dql
+    assert rows[("lloyd_max", 2)]["alpha"] is None
+    assert rows[("dorefa", 2)]["step"] is None
+    assert rows[("lloyd_max", 2)]["rank"] == 1  # the non-uniform floor of its group
+    json.dumps(list(rows.values()), allow_nan=False)
+
+
+def test_default_methods_follow_search_availability(w, monkeypatch):
+    monkeypatch.setattr(C, "search_available", lambda: False)
+    names = {r["method"] for r in vq.compare(w, bits=2)}
+    assert names.isdisjoint(C.SEARCH_BASED)
+    assert names == set(C.METHODS) - set(C.SEARCH_BASED) - {"bwn"}
+    with pytest.raises(ValueError, match=r"`methods` must be methods whose modules are "
+                                         r"importable \('vecq_exact' needs vecq_ref.search"):
+        vq.compare(w, bits=2, methods=["vecq_exact"])
+
+
+def test_search_methods_included_when_available(w):
+    pytest.importorskip("vecq_ref.search")
+    rows = vq.compare(w[:500], bits=2)
+    names = {r["method"] for r in rows}
+    assert set(C.SEARCH_BASED) <= names
+    by = {r["method"]: r for r in rows}
+    assert by["vecq_exact"]["J_m"] <= by["vecq_param"]["J_m"] * (1 + 1e-12)
+    assert by["vecq_exact_midtread"]["J_m"] <= by["twn"]["J_m"] * (1 + 1e-12)
+
+
+def test_axis_gives_per_slice_alpha(rng):
+    w = rng.standard_normal((4, 30))
+    rows = vq.compare(w, bits=2, methods="vecq_param,twn,lloyd_max", axis=0)
+    assert all(len(r["alpha"]) == 4 for r in rows)
+    by = {r["method"]: r for r in rows}
+    assert by["lloyd_max"]["alpha"] == [None] * 4  # Lloyd–Max has no scale
+    assert by["twn"]["alpha"] == B.twn(w, axis=0).alpha.tolist()
+    text = C.format_records(rows)
+    assert "<4 per slice>" in text
+
+
+def test_format_records_blocks(w):
+    text = C.format_records(vq.compare(w, bits=[1, 2], methods=["vecq_param", "twn", "bwn"]))
+    assert text.splitlines()[0] == "1 bits, 2 levels:"
+    assert "2 bits, 4 levels:" in text
+    assert "2 bits, 3 levels:" in text
+    assert "J_o" in text
+    assert "relative_dql" in text
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"methods": ["bwm"]}, ValueError, r"`methods` must be one of \("),
+    ({"methods": []}, ValueError, r"`methods` must be a non-empty list"),
+    ({"methods": ["twn"], "bits": 3}, ValueError,
+     r"`methods` must be methods defined at the requested bits \[3\] \('twn' needs bits in "
+     r"\[2, 2\]\); got 'twn'\."),
+    ({"bits": 0}, ValueError, r"`bits` must be an integer in \[1, 16\]; got 0\."),
+    ({"bits": []}, ValueError, r"`bits` must be at least one bitwidth"),
+    ({"bits": 2.5}, TypeError, r"`bits` must be an integer"),
+    ({"methods": [3]}, TypeError, r"`methods` must be one of"),
+])
+def test_bad_input(w, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        vq.compare(w, **({"bits": 2} | kwargs))
+
+
+def test_bad_weights():
+    with pytest.raises(ValueError, match="non-finite"):
+        vq.compare([1.0, np.inf], bits=2)
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+def test_cli_compare_npy_json(tmp_path, capsys, w):
+    path = tmp_path / "w.npy"
+    np.save(path, w.astype(np.float32))
+    assert main(["compare", str(path), "--bits", "1-2", "--methods", "vecq_param,bwn,twn",
+                 "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted((r["bits"], r["method"]) for r in rows) == [
+        (1, "bwn"), (1, "vecq_param"), (2, "twn"), (2, "vecq_param")]
+    assert all(r["array"] == str(path) for r in rows)
+
+
+def test_cli_compare_npz_text(tmp_path, capsys, rng):
+    path = tmp_path / "model.npz"
+    np.savez(path, conv=rng.standard_normal((4, 3, 3)), fc=rng.standard_normal(50))
+    assert main(["compare", str(path), "--bits", "2", "--methods", "vecq_param,absmax"]) == 0
+    out = capsys.readouterr().out
+    assert "conv (4, 3, 3)" in out
+    assert "fc (50,)" in out
+    assert out.count("2 bits, 4 levels:") == 2
+    assert out.count("2 bits, 3 levels:") == 2
+    assert main(["compare", str(path), "--bits", "2", "--methods", "twn", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["array"] for r in rows] == ["conv", "fc"]
+
+
+def test_cli_compare_errors(tmp_path, capsys):
+    path = tmp_path / "w.npy"
+    np.save(path, np.arange(5.0))
+    assert main(["compare", str(path), "--bits", "3", "--methods", "twn"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vecq-ref compare: error:")
+    assert "`methods` must be" in err
+    assert main(["compare", str(tmp_path / "missing.npy")]) == 2
+    assert "does not exist" in capsys.readouterr().err

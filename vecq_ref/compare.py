@@ -1,0 +1,224 @@
+"""``compare()``: VecQ and the baselines of VECQ.md §6 side by side, grouped like for like.
+
+Each record is one (method, bits) pair on the same ``w``. Methods with the same number of
+levels form a like-for-like group (``group`` = that number) and are ranked within it by
+relative DQL (``rank`` 1 = lowest; losses equal up to rounding, :data:`RANK_RTOL`, share a
+rank, as in competition ranking "1, 2, 2, 4"). Comparing across groups mixes in the extra level: a
+2^k-level midrise quantizer and a (2^k − 1)-level midtread one use the same k bits but are
+not the same code budget in practice (the midtread one keeps an exact zero).
+
+Method names
+------------
+``vecq_param``, ``vecq_paper``
+    :func:`vecq_ref.quantize` with ``method="param"`` / ``"paper"`` (midrise, 2^k levels).
+``vecq_exact``, ``vecq_grid``, ``vecq_alternating``
+    The search methods of :func:`vecq_ref.quantize` (midrise); present only when
+    :mod:`vecq_ref.search` is importable.
+``vecq_param_midtread``, ``vecq_exact_midtread``
+    VecQ on the midtread lattice (2^k − 1 levels, k ≥ 2): the like-for-like reference for
+    TWN and abs-max (``vecq_exact_midtread`` needs :mod:`vecq_ref.search`).
+``bwn``, ``twn``, ``ul2q``, ``ul2q_code``, ``dorefa``, ``absmax``, ``aciq``, ``vecq_normalpha``,
+``lloyd_max``
+    :mod:`vecq_ref.baselines` (``ul2q`` with μL2Q's printed λ table, ``ul2q_code`` with its
+    code table). A method is skipped at a bitwidth it does not define (BWN at k ≠ 1, TWN at
+    k ≠ 2, DoReFa, abs-max and midtread at k = 1, ACIQ and μL2Q above 8 bits).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from functools import partial
+
+import numpy as np
+
+from . import _validation as V
+from . import baselines as B
+from .quantize import quantize
+
+#: Every method ``compare`` knows, in display order.
+METHODS = ("vecq_param", "vecq_paper", "vecq_exact", "vecq_grid", "vecq_alternating",
+           "vecq_param_midtread", "vecq_exact_midtread", "vecq_normalpha", "bwn", "twn",
+           "ul2q", "ul2q_code", "dorefa", "absmax", "aciq", "lloyd_max")
+#: Methods that need :mod:`vecq_ref.search`.
+SEARCH_BASED = ("vecq_exact", "vecq_grid", "vecq_alternating", "vecq_exact_midtread")
+#: Record fields, in order.
+FIELDS = ("method", "bits", "lattice", "levels", "group", "rank", "relative_dql", "J_o",
+          "J_m", "excess", "alpha", "step")
+
+#: Losses closer than this (relative) share a rank: they differ by rounding only.
+RANK_RTOL = 1e-12
+
+_MIDTREAD = ("vecq_param_midtread", "vecq_exact_midtread", "twn", "absmax")
+# The bitwidths each method defines, as (lo, hi).
+_BITS = {"bwn": (1, 1), "twn": (2, 2), "ul2q": (1, 8), "ul2q_code": (1, 8),
+         "dorefa": (2, V.MAX_BITS), "absmax": (2, V.MAX_BITS), "aciq": (2, 8),
+         "vecq_param_midtread": (2, V.MAX_BITS), "vecq_exact_midtread": (2, V.MAX_BITS)}
+
+
+def search_available():
+    """True when :mod:`vecq_ref.search` (exact, grid and alternating VecQ) can be imported."""
+    try:
+        importlib.import_module("vecq_ref.search")
+    except ImportError:
+        return False
+    return True
+
+
+def applies(method, bits):
+    """Whether ``method`` defines a quantizer at ``bits``."""
+    lo, hi = _BITS.get(method, (1, V.MAX_BITS))
+    return lo <= bits <= hi
+
+
+def n_levels(method, bits):
+    """Number of levels ``method`` uses at ``bits``: 2^k, or 2^k − 1 on the midtread lattice."""
+    return 2 ** bits - 1 if method in _MIDTREAD else 2 ** bits
+
+
+def _quantizer(method):
+    if method.startswith("vecq_") and method != "vecq_normalpha":
+        name = method[len("vecq_"):]
+        lattice = "midrise"
+        if name.endswith("_midtread"):
+            name, lattice = name[: -len("_midtread")], "midtread"
+        return partial(_vecq, method=name, lattice=lattice)
+    if method == "ul2q_code":
+        return partial(B.ul2q, table="code")
+    return B.BASELINES[method]
+
+
+def _vecq(w, bits, axis=None, *, method, lattice):
+    return quantize(w, bits, method=method, lattice=lattice, axis=axis)
+
+
+def _plain(x):
+    """A float, None for NaN, or a list (per-slice values), for records and JSON."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 0:
+        return None if math.isnan(float(arr)) else float(arr)
+    return [None if math.isnan(v) else v for v in arr.tolist()]
+
+
+def _methods(methods, bits):
+    """Validated list of methods to run; ``None`` means every available one."""
+    available = search_available()
+    if methods is None:
+        return [m for m in METHODS if available or m not in SEARCH_BASED]
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    methods = list(methods)
+    if not methods:
+        V.fail("methods", f"a non-empty list of names from {METHODS}", "an empty list")
+    for m in methods:
+        V.choice(m, "methods", METHODS)
+        if m in SEARCH_BASED and not available:
+            V.fail("methods", "methods whose modules are importable "
+                   f"({m!r} needs vecq_ref.search, which is not available)", repr(m))
+        if not any(applies(m, k) for k in bits):
+            lo, hi = _BITS[m]
+            V.fail("methods", f"methods defined at the requested bits {bits} "
+                   f"({m!r} needs bits in [{lo}, {hi}])", repr(m))
+    return list(dict.fromkeys(methods))
+
+
+def _bits_list(bits):
+    if isinstance(bits, (list, tuple, range, np.ndarray)):
+        out = [V.integer(b, "bits", 1, V.MAX_BITS) for b in bits]
+        if not out:
+            V.fail("bits", "at least one bitwidth", "an empty sequence")
+        return sorted(dict.fromkeys(out))
+    return [V.integer(bits, "bits", 1, V.MAX_BITS)]
+
+
+def compare(w, bits=range(1, 9), methods=None, axis=None):
+    """Quantize ``w`` with VecQ and every baseline; one record per (method, bits).
+
+    Parameters
+    ----------
+    w : array_like
+        Weights, any shape; never modified. Validated as in :func:`vecq_ref.quantize`.
+    bits : int or sequence of int, default 1 … 8
+        Bitwidths; a method is skipped at a bitwidth it does not define.
+    methods : sequence of str or comma-separated str, optional
+        Names from :data:`METHODS` (module docstring). Default: all, without the search-based
+        ones when :mod:`vecq_ref.search` is missing. Naming a method that is unavailable or
+        defined at none of ``bits`` is an error.
+    axis : int, optional
+        Per-channel quantization along this axis for every method; ``alpha`` and ``step``
+        are then lists, the losses are over the whole tensor.
+
+    Returns
+    -------
+    list of dict
+        Sorted by bits, group (descending) and rank, with the keys :data:`FIELDS`:
+        ``method``, ``bits``, ``lattice`` (``Quantized.lattice``), ``levels`` (number of
+        levels), ``group`` (the like-for-like key: equal to ``levels``), ``rank`` (1-based by
+        relative DQL within the group at these bits; ties up to rounding share a rank),
+        ``relative_dql`` (‖w − w_q‖²/‖w‖²),
+        ``J_o`` (orientation loss), ``J_m`` (modulus loss ‖w − w_q‖², i.e. the DQL),
+        ``excess`` (what a least-squares α would remove), ``alpha`` and ``step`` (None where
+        a method has none, e.g. Lloyd–Max).
+
+    Examples
+    --------
+    >>> rows = compare([0.1, -0.4, 0.25, 0.9, -0.7], bits=2, methods=["vecq_param", "twn"])
+    >>> [(r["method"], r["levels"], r["rank"]) for r in rows]
+    [('vecq_param', 4, 1), ('twn', 3, 1)]
+    """
+    bits = _bits_list(bits)
+    methods = _methods(methods, bits)
+    arr, _ = V.weights(w, "w")
+    records = []
+    for k in bits:
+        group = []
+        for m in methods:
+            if not applies(m, k):
+                continue
+            q = _quantizer(m)(arr, k, axis=axis)
+            group.append({"method": m, "bits": k, "lattice": q.lattice,
+                          "levels": n_levels(m, k), "group": n_levels(m, k), "rank": 0,
+                          "relative_dql": float(q.loss.relative_dql),
+                          "J_o": float(q.loss.orientation), "J_m": float(q.loss.modulus),
+                          "excess": float(q.loss.excess), "alpha": _plain(q.alpha),
+                          "step": _plain(q.step)})
+        for size in sorted({r["group"] for r in group}, reverse=True):
+            members = sorted((r for r in group if r["group"] == size),
+                             key=lambda r: r["relative_dql"])
+            dql = np.array([r["J_m"] for r in members])
+            for r, d in zip(members, dql, strict=True):
+                # Competition ranking; losses equal to rounding (1e-12 relative) share a rank.
+                r["rank"] = 1 + int(np.count_nonzero(dql < d - RANK_RTOL * d))
+            records.extend(members)
+    return records
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return f"<{len(value)} per slice>"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def format_records(records, columns=("method", "lattice", "rank", "relative_dql", "J_o",
+                                     "J_m", "alpha", "step")):
+    """Readable text of :func:`compare` records: one block per like-for-like group."""
+    blocks = []
+    keys = list(dict.fromkeys((r["bits"], r["group"]) for r in records))
+    for k, size in keys:
+        rows = [r for r in records if r["bits"] == k and r["group"] == size]
+        body = [[_cell(r.get(c)) for c in columns] for r in rows]
+        widths = [max(len(c), *(len(b[i]) for b in body)) for i, c in enumerate(columns)]
+        lines = [f"{k} bits, {size} levels:",
+                 "  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+        lines += ["  " + "  ".join(v.rjust(w) for v, w in zip(b, widths, strict=True))
+                  for b in body]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+__all__ = ["compare", "format_records", "METHODS", "FIELDS", "search_available", "applies",
+           "n_levels"]
