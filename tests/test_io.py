@@ -17,9 +17,13 @@ def test_atomic_write_and_refusal(tmp_path):
 
 def test_failed_write_leaves_nothing(tmp_path):
     p = tmp_path / "b.npz"
-    with pytest.raises(RuntimeError), io.atomic_path(p) as tmp:
-        tmp.write_bytes(b"partial")
-        raise RuntimeError("boom")
+    def write_then_fail():
+        with io.atomic_path(p) as tmp:
+            tmp.write_bytes(b"partial")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
     assert list(tmp_path.iterdir()) == []
 
 

@@ -42,7 +42,8 @@ def as_array(obj, name="w"):
     try:
         return np.asarray(obj)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be an array of real numbers; got {_describe(obj)}.") from exc
+        raise TypeError(
+            f"`{name}` must be an array of real numbers; got {_describe(obj)}.") from exc
 
 
 def float_dtype_of(arr, name="w"):

@@ -144,7 +144,7 @@ def stationarity(lam, bits, lattice="midrise", dist="gaussian"):
     return 0.5 * de2 * (lam * e2 - e1) / e2 ** 1.5
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _optimal_step(bits, lattice, dist):
     from scipy import optimize
 
@@ -161,8 +161,8 @@ def _optimal_step(bits, lattice, dist):
     best, best_cos = None, -np.inf
     for i in range(len(grid) - 1):
         if hs[i] < 0.0 < hs[i + 1] or hs[i] > 0.0 > hs[i + 1]:
-            root = optimize.brentq(h, grid[i], grid[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps,
-                                   maxiter=500)
+            root = optimize.brentq(h, grid[i], grid[i + 1], xtol=1e-300,
+                                   rtol=4 * np.finfo(float).eps, maxiter=500)
             c = cos(root)
             if c > best_cos:
                 best, best_cos = root, c
