@@ -241,8 +241,10 @@ def test_bit_identical_whatever_the_memory_alignment(rng):
 
 # --- properties ----------------------------------------------------------------------------
 
+# Squares of |w| < 1e-150 are subnormal in float64, where the loss loses relative precision
+# (documented in the README's conventions); the properties are stated above that floor.
 weights = hnp.arrays(np.float64, st.integers(1, 60),
-                     elements=st.floats(-1e3, 1e3, allow_subnormal=False))
+                     elements=st.floats(-1e3, 1e3).filter(lambda x: x == 0 or abs(x) > 1e-150))
 
 
 @given(weights, st.integers(1, 8), st.integers(-3, 3))

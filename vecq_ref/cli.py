@@ -155,6 +155,50 @@ def _cmd_quantize(args):
     return 0
 
 
+# --- search ------------------------------------------------------------------------------
+
+def _add_search(sub):
+    p = sub.add_parser(
+        "search", help="find the step of a .npy tensor: exact, the paper's grid, alternating",
+        description="Search the step (threshold spacing) of the tensor in IN.npy (VECQ.md §4).",
+        epilog="examples:\n  vecq-ref search w.npy --bits 4\n"
+               "  vecq-ref search w.npy --bits 2 --method grid --axis 0 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="a .npy file")
+    p.add_argument("--bits", type=int, required=True)
+    p.add_argument("--method", default="exact", choices=("exact", "grid", "alternating"))
+    p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
+    p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_search)
+
+
+def _cmd_search(args):
+    import numpy as np
+
+    from . import io
+    from .search import search_step
+
+    w = io.load_array(args.input)
+    try:
+        r = search_step(w, args.bits, method=args.method, lattice=args.lattice, axis=args.axis)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
+    fields = ("step", "alpha", "orientation", "relative_dql", "evaluations", "certified")
+    payload = {"input": args.input, "bits": r.bits, "method": r.method, "lattice": r.lattice,
+               **{f: np.asarray(getattr(r, f)).tolist() for f in fields}}
+    if np.ndim(r.step) == 0:
+        text = (f"{args.input}: {r.method} {r.bits}-bit {r.lattice}: step {r.step:.9g}, "
+                f"alpha {r.alpha:.9g}, J_o {r.orientation:.6g}, relative DQL "
+                f"{r.relative_dql:.6g}, evaluations {r.evaluations}, certified {r.certified}")
+    else:
+        rows = [{"slice": i, **{f: np.asarray(getattr(r, f)).ravel()[i].item() for f in fields}}
+                for i in range(np.size(r.step))]
+        text = format_table(rows, ("slice",) + fields)
+    emit(args, payload, text)
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------------
 
 def _add_demo(sub):
@@ -238,10 +282,12 @@ def _add_train(sub):
                    help="epochs where lr is multiplied by --gamma, e.g. 15,25")
     p.add_argument("--gamma", type=float, default=0.1)
     p.add_argument("--hidden", type=parse_bits, default=[256], help="MLP widths, e.g. 256,128")
+    p.add_argument("--batchnorm", action="store_true", help="MLP: BatchNorm after each dense")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=1)
     p.add_argument("--gap-every", type=int, default=0,
-                   help="steps between param-vs-exact DQL gaps (0: epoch ends only)")
+                   help="steps between param-vs-exact DQL gaps (0: epoch ends only, "
+                        "-1: never)")
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -262,7 +308,8 @@ def _cmd_train(args):
             quant = QuantSpec(bits=args.bits, method=args.method, lattice=args.lattice,
                               axis=args.axis, group_size=args.group_size, ste=args.ste,
                               bias_bits=args.bias_bits)
-        model = build_model(args.model, ds, seed=args.seed, hidden=args.hidden)
+        model = build_model(args.model, ds, seed=args.seed, hidden=args.hidden,
+                            batchnorm=args.batchnorm)
     except (ValueError, TypeError, ImportError) as exc:
         raise UsageError(str(exc)) from exc
     result = train(model, ds, epochs=args.epochs, batch_size=args.batch_size,
@@ -270,9 +317,11 @@ def _cmd_train(args):
                    weight_decay=args.weight_decay, milestones=args.milestones,
                    gamma=args.gamma, quant=quant, seed=args.seed, out=args.out,
                    resume=args.resume, force=args.force, quiet=args.quiet,
-                   log_every=args.log_every, gap_every=args.gap_every,
+                   log_every=args.log_every,
+                   gap_every=None if args.gap_every < 0 else args.gap_every,
                    checkpoint_every=args.checkpoint_every,
-                   config_extra={"model": args.model, "hidden": list(args.hidden)})
+                   config_extra={"model": args.model, "hidden": list(args.hidden),
+                                 "batchnorm": args.batchnorm})
     last = result.epochs[-1] if result.epochs else {}
     payload = {"out": args.out, "model": args.model, "data": args.data, "bits": args.bits,
                "epochs": len(result.epochs), "final": last}
@@ -328,9 +377,267 @@ def _cmd_compare(args):
     return 0
 
 
+# --- verify --------------------------------------------------------------------------------
+
+def _add_verify(sub):
+    p = sub.add_parser(
+        "verify", help="check a quantized tensor (or named pairs) against VecQ",
+        description="Is WQ on a lattice α·v, is α least-squares optimal, are the codes "
+                    "nearest-level, how far is it from VecQ-param and the exact optimum, and "
+                    "which known convention reproduces it. With one file, every array NAME "
+                    "that has a partner NAME.q is verified. Exit 1 when a verdict fails.",
+        epilog="examples:\n  vecq-ref verify w.npy wq.npy --bits 4\n"
+               "  vecq-ref verify pairs.safetensors --bits 2 --axis 0 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="W.npy, or a .npz/.safetensors of pairs NAME, NAME.q")
+    p.add_argument("quantized", nargs="?", default=None, help="WQ.npy (with W.npy)")
+    p.add_argument("--bits", type=int, required=True)
+    p.add_argument("--lattice", choices=("midrise", "midtread"), default=None,
+                   help="default: recovered from the values")
+    p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
+    p.add_argument("--group-size", type=int, default=None, help="per-group of this size")
+    p.add_argument("--ulps", type=int, default=None, help="reconstruction tolerance")
+    p.add_argument("--alpha-rtol", type=float, default=None)
+    p.add_argument("--dql-rtol", type=float, default=None)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_verify)
+
+
+def _verify_pairs(path):
+    """Yield (name, w, wq) for every NAME / NAME.q pair, one pair in memory at a time."""
+    from .report import open_tensors
+
+    with open_tensors(path) as (keys, get):
+        names = set(keys)
+        pairs = [k for k in keys if not k.endswith(".q") and f"{k}.q" in names]
+        orphans = [k for k in keys if k.endswith(".q") and k[:-2] not in names]
+        if orphans:
+            raise UsageError(f"{path}: {orphans[0]!r} has no partner {orphans[0][:-2]!r}")
+        if not pairs:
+            raise UsageError(f"{path} holds no pairs NAME / NAME.q (arrays: "
+                             f"{', '.join(keys[:5]) or 'none'})")
+        for k in pairs:
+            yield k, get(k), get(f"{k}.q")
+
+
+def _cmd_verify(args):
+    from . import io
+    from .verify import verify
+
+    if args.quantized is not None:
+        items = iter([(args.quantized, io.load_array(args.input, "W"),
+                       io.load_array(args.quantized, "WQ"))])
+    else:
+        items = _verify_pairs(args.input)
+    opts = {k: v for k, v in (("ulps", args.ulps), ("alpha_rtol", args.alpha_rtol),
+                              ("dql_rtol", args.dql_rtol)) if v is not None}
+    reports = []
+    for name, w, wq in items:
+        try:
+            reports.append(verify(w, wq, bits=args.bits, lattice=args.lattice, axis=args.axis,
+                                  group_size=args.group_size, name=name, **opts))
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"{name}: {exc}") from exc
+    failed = [r.name for r in reports if not r.passed]
+    emit(args, {"passed": not failed, "reports": [r.as_dict() for r in reports]},
+         "\n\n".join(str(r) for r in reports))
+    if failed:
+        raise CheckFailed(f"{len(failed)} of {len(reports)} verdicts failed: "
+                          f"{', '.join(failed)}")
+    return 0
+
+
+# --- golden --------------------------------------------------------------------------------
+
+def _add_golden(sub):
+    p = sub.add_parser(
+        "golden", help="write the versioned golden vectors (npz + JSON manifest)",
+        description="Write golden.npz and manifest.json into --out: bits 1-8, both lattices, "
+                    "methods param/exact/paper, per tensor and per channel, ties, tiny "
+                    "vectors. Check a quantizer with vecq_ref.golden.check(DIR, fn).",
+        epilog="example:\n  vecq-ref golden --out golden/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_golden)
+
+
+def _cmd_golden(args):
+    from .golden import generate
+
+    manifest = generate(args.out, force=args.force)
+    cases = manifest["cases"]
+    payload = {"out": args.out, "schema_version": manifest["schema_version"],
+               "library_version": manifest["library_version"], "cases": len(cases),
+               "methods": manifest["methods"]}
+    emit(args, payload, f"{len(cases)} golden cases ({', '.join(manifest['methods'])}) -> "
+                        f"{args.out} (schema {manifest['schema_version']})")
+    return 0
+
+
+# --- report --------------------------------------------------------------------------------
+
+def _add_report(sub):
+    p = sub.add_parser(
+        "report", help="relative DQL of param / exact / paper on every tensor of a model",
+        description="One row per weight tensor and bitwidth: shape, σ, kurtosis, relative DQL "
+                    "of VecQ-param, --method and the paper expression, the gap, the time; "
+                    "totals per bitwidth. Tensors are read one at a time.",
+        epilog="examples:\n  vecq-ref report model.safetensors --bits 2-8 --method exact\n"
+               "  vecq-ref report weights.npz --bits 4 --axis 0 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="a .safetensors, .npz or .npy file")
+    p.add_argument("--bits", type=parse_bits, default=list(range(2, 9)))
+    p.add_argument("--method", default="exact",
+                   choices=("exact", "grid", "alternating", "param", "paper"))
+    p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
+    p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
+    p.add_argument("--all", action="store_true", help="include 1-D float tensors")
+    p.add_argument("--plot", default=None, help="write a figure of the totals (.png/.pdf)")
+    p.add_argument("--force", action="store_true", help="overwrite --plot if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args):
+    from .report import model_report
+
+    try:
+        rep = model_report(args.input, bits=args.bits, method=args.method,
+                           lattice=args.lattice, axis=args.axis, all_tensors=args.all,
+                           progress=False if args.quiet else None)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.plot:
+        import matplotlib
+
+        from . import io
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(5, 3.5))
+        rep.plot(fig.add_subplot())
+        fig.tight_layout()
+        with io.atomic_path(args.plot, force=args.force) as tmp:
+            fig.savefig(tmp, format=args.plot.rsplit(".", 1)[-1])
+    emit(args, rep.as_dict(), str(rep))
+    return 0
+
+
+# --- figures -------------------------------------------------------------------------------
+
+def _parse_names(text):
+    return [t.strip() for t in str(text).split(",") if t.strip()]
+
+
+def _add_figures(sub):
+    p = sub.add_parser(
+        "figures", help="draw the paper's figures (PNG and PDF) with vecq_ref.plotting",
+        description="Draw the figures into --out. The theory figures (fig1_toy, "
+                    "fig2_orientation) need no data; the others are drawn from the stage "
+                    "results of a 'vecq-ref reproduce' folder given with --results.",
+        epilog="examples:\n  vecq-ref figures --out figs\n"
+               "  vecq-ref figures --results results --out figs --force\n"
+               "  vecq-ref figures --out figs --only fig2_orientation --format pdf --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--results", default=None, help="a 'vecq-ref reproduce' output folder")
+    p.add_argument("--only", type=_parse_names, default=None,
+                   help="comma-separated figure names, e.g. fig1_toy,fig3_lambda")
+    p.add_argument("--format", type=_parse_names, default=["png", "pdf"],
+                   help="png, pdf or png,pdf (default both)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_figures)
+
+
+def _cmd_figures(args):
+    from pathlib import Path
+
+    from . import reproduce as R
+
+    bad = [f for f in args.format if f not in ("png", "pdf")]
+    if bad or not args.format:
+        raise UsageError(f"--format must be png, pdf or png,pdf; got {','.join(args.format)!r}")
+    unknown = [n for n in args.only or [] if n not in R.FIGURES]
+    if unknown:
+        raise UsageError(f"--only names unknown figures {unknown}; known: {list(R.FIGURES)}")
+    results, folder = {}, None
+    if args.results is not None:
+        folder = Path(args.results)
+        if not (folder / "stages").is_dir():
+            raise UsageError(f"--results {folder} is not a 'vecq-ref reproduce' folder "
+                             "(no stages/ inside)")
+        results = R.load_results(folder)
+    written, skipped = R.draw_figures(results, args.out, folder=folder, only=args.only,
+                                      formats=tuple(args.format), force=args.force)
+    if args.only and skipped:
+        stem, why = next(iter(skipped.items()))
+        raise UsageError(f"{stem} cannot be drawn: {why}")
+    payload = {"out": args.out, "figures": {k: [str(p) for p in v] for k, v in written.items()},
+               "skipped": skipped}
+    lines = [f"{k}: {', '.join(str(p) for p in v)}" for k, v in written.items()]
+    lines += [f"{k}: skipped ({why})" for k, why in skipped.items()]
+    emit(args, payload, "\n".join(lines))
+    return 0
+
+
+# --- reproduce -----------------------------------------------------------------------------
+
+def _add_reproduce(sub):
+    p = sub.add_parser(
+        "reproduce", help="train, compare, sweep and draw everything; write report.md",
+        description="On embedded data only: train the models it needs (float and VecQ at "
+                    "each bitwidth), run the λ tables, the method comparison and the bits "
+                    "sweep, draw every figure, and write report.md and results.json to --out. "
+                    "Default run ≤ 15 minutes on 2 cores, --quick ≤ 2 minutes. Each stage "
+                    "writes stages/<name>.json when done; running the same command again "
+                    "resumes an interrupted run.",
+        epilog="examples:\n  vecq-ref reproduce --out results\n"
+               "  vecq-ref reproduce --quick --out /tmp/r --json\n"
+               "  vecq-ref reproduce --out results --force --seed 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--quick", action="store_true", help="the small run (about a minute)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", type=_parse_names, default=["png", "pdf"],
+                   help="figure formats: png, pdf or png,pdf (default both)")
+    p.add_argument("--force", action="store_true",
+                   help="redo every stage and overwrite a finished folder")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_reproduce)
+
+
+def _cmd_reproduce(args):
+    from .reproduce import reproduce
+
+    bad = [f for f in args.format if f not in ("png", "pdf")]
+    if bad or not args.format:
+        raise UsageError(f"--format must be png, pdf or png,pdf; got {','.join(args.format)!r}")
+    try:
+        res = reproduce(args.out, quick=args.quick, seed=args.seed, force=args.force,
+                        quiet=args.quiet, formats=tuple(args.format))
+    except KeyboardInterrupt:
+        print(f"vecq-ref reproduce: interrupted; run the same command again to resume "
+              f"(finished stages are kept in {args.out}/stages)", file=sys.stderr)
+        return 130
+    rows = [{"run": k, "test_acc": v} for k, v in res["summary"].items()]
+    text = "\n".join([format_table(rows, ["run", "test_acc"], "{:.4f}"), "",
+                      f"figures: {len(res['figures'])} drawn, {len(res['skipped'])} skipped",
+                      f"report: {res['report']}", f"results: {res['results']}"])
+    emit(args, res, text)
+    return 0
+
+
 # --- entry point ---------------------------------------------------------------------------
 
-_SUBCOMMANDS = [_add_table, _add_quantize, _add_demo, _add_train, _add_compare]
+_SUBCOMMANDS = [_add_table, _add_quantize, _add_search, _add_demo, _add_train, _add_compare,
+                _add_verify, _add_golden, _add_report,
+                _add_figures, _add_reproduce]
 
 
 def build_parser():

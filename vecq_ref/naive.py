@@ -133,16 +133,35 @@ def exact_search(w, bits, lattice="midrise"):
     return c[i], steps[i], _orientation(w, r[i]), steps, r
 
 
-def grid_search(w, bits, lattice="midrise", lo=0.001, hi=3.0, num=3000, chunk=8):
-    """VECQ.md §4.2, the paper's search in plain NumPy: ``num`` passes over ``w``.
+def grid_search(w, bits, lattice="midrise", lo=0.001, hi=3.0, num=3000):
+    """VECQ.md §4.2, the paper's search in plain NumPy: one pass over ``w`` per candidate.
 
     Steps ``λ·σ`` for ``λ ∈ linspace(lo, hi, num)``, σ the population std; the first step of
-    smallest J_o wins. Returns ``(step, orientation, index)``.
+    largest S1²/S2 (smallest J_o) wins. Returns ``(step, orientation, index)``.
     """
     w = np.asarray(w, dtype=np.float64).ravel()
     steps = np.linspace(lo, hi, num) * w.std()
-    r = np.concatenate([_ratios(w, steps[i:i + chunk], bits, lattice)[0]
-                        for i in range(0, num, chunk)])
+    half = _half(bits)
+    v = np.empty_like(w)
+    m = np.empty_like(w)
+    r = np.empty(num)
+    for i, s in enumerate(steps):
+        if s <= 0:
+            v[:] = levels(codes(w, 0.0, bits, lattice), lattice)
+        elif lattice == "midrise":
+            np.divide(w, s, out=v)
+            np.floor(v, out=v)
+            np.clip(v, -half, half - 1, out=v)
+            v += 0.5
+        else:
+            np.divide(w, s, out=v)
+            np.abs(v, out=m)
+            m += 0.5
+            np.floor(m, out=m)
+            np.minimum(m, half - 1, out=m)
+            np.copysign(m, v, out=v)
+        s1, s2 = v @ w, v @ v
+        r[i] = s1 * s1 / s2 if s2 > 0 else -1.0
     i = int(np.argmax(r))
     return steps[i], _orientation(w, r[i]), i
 

@@ -27,11 +27,11 @@ PARALLEL_MIN = 1 << 17
 
 
 @contextlib.contextmanager
-def threads_for(size):
-    """Run the enclosed kernels single-threaded when ``size`` is below ``PARALLEL_MIN``."""
-    if size >= PARALLEL_MIN:
-        yield
-        return
+def single_thread():
+    """Run Numba's parallel kernels on the calling thread alone inside the block.
+
+    The setting is per calling thread and restored on exit; results do not change.
+    """
     import numba
 
     before = numba.get_num_threads()
@@ -40,3 +40,8 @@ def threads_for(size):
         yield
     finally:
         numba.set_num_threads(before)
+
+
+def threads_for(size):
+    """A context that runs the enclosed kernels single-threaded below ``PARALLEL_MIN``."""
+    return contextlib.nullcontext() if size >= PARALLEL_MIN else single_thread()

@@ -27,12 +27,21 @@ Every kernel has a plain-NumPy twin of the same name in :mod:`vecq_ref.naive`.
 import numpy as np
 from numba import njit, prange
 
+from .lattice import _code
+
 _EPS = 2.220446049250313e-16
+LLOYD = 8  # Lloyd iterations for the incumbent
+REFINE_SKIP = 0.5  # heuristic: skip test (iv) when half the free bound's crossing term fails
+
+
+@njit(cache=True, nogil=True)
+def _mag(arr, i):
+    return abs(np.float64(arr[i]))
 
 
 @njit(cache=True, nogil=True)
 def _active(a, s, j, strict, midtread):
-    q = a / s
+    q = abs(np.float64(a)) / s
     if midtread:
         return q + 0.5 >= j
     if strict:
@@ -63,14 +72,34 @@ def threshold(a, j, strict, midtread):
 
 
 @njit(cache=True, nogil=True)
-def _first_active(arr, lo, hi, s, j, strict, midtread):
+def _first_at_least(arr, lo, hi, x):
     while lo < hi:
         mid = (lo + hi) >> 1
-        if _active(arr[mid], s, j, strict, midtread):
+        if _mag(arr, mid) >= x:
             hi = mid
         else:
             lo = mid + 1
     return lo
+
+
+@njit(cache=True, nogil=True)
+def _first_active(arr, lo, hi, s, j, strict, midtread):
+    """First index in [lo, hi) active at level ``j`` for the step ``s`` (activity is monotone
+    in the magnitude). Magnitudes farther than 16ε (relative) from ``j·s`` (``(j − ½)·s``
+    midtread) are decided by comparison alone; only those closer are divided exactly."""
+    g = (j - 0.5) * s if midtread else j * s
+    if lo < hi and _mag(arr, lo) > g * (1.0 + 16.0 * _EPS):
+        return lo  # common when the bounds are tight: no search at all
+    p = _first_at_least(arr, lo, hi, g * (1.0 - 16.0 * _EPS))
+    if p < hi and _mag(arr, p) <= g * (1.0 + 16.0 * _EPS):
+        q = _first_at_least(arr, p, hi, np.nextafter(g * (1.0 + 16.0 * _EPS), np.inf))
+        while p < q:
+            mid = (p + q) >> 1
+            if _active(arr[mid], s, j, strict, midtread):
+                q = mid
+            else:
+                p = mid + 1
+    return p
 
 
 @njit(cache=True, nogil=True)
@@ -87,9 +116,11 @@ def _state_at(s, ap, an, midtread, M, lo_st, hi_st, out):
                 out[sg, j] = n
                 continue
             lo = max(lo_st[sg, j], prev)
-            p = _first_active(arr, lo, hi_st[sg, j], s, j, strict, midtread)
-            out[sg, j] = p
-            prev = p
+            hi = hi_st[sg, j]
+            if lo < hi:
+                lo = _first_active(arr, lo, hi, s, j, strict, midtread)
+            out[sg, j] = lo
+            prev = lo
 
 
 @njit(cache=True, nogil=True)
@@ -121,29 +152,47 @@ def _ratio(S1, S2):
 
 
 @njit(cache=True, nogil=True)
+def _suffix(arr):
+    """Q[p] = Σ_{i ≥ p} |arr[i]|, compensated (TwoSum), so each entry is within ~1 ulp."""
+    n = arr.shape[0]
+    Q = np.empty(n + 1)
+    Q[n] = 0.0
+    hi = 0.0
+    lo = 0.0
+    for i in range(n - 1, -1, -1):
+        x = _mag(arr, i)
+        t = hi + x
+        bb = t - hi
+        lo += (hi - (t - bb)) + (x - bb)
+        hi = t
+        Q[i] = hi + lo
+    return Q
+
+
+@njit(cache=True, nogil=True)
 def _split(row):
-    """Positive and negative magnitude lists (ascending, float64) and their suffix sums."""
+    """Views of the positive and negative parts of a sorted row, each by ascending magnitude
+    (read through ``_mag``), and their suffix sums."""
     n = row.shape[0]
-    nneg = 0
-    while nneg < n and row[nneg] < 0:
-        nneg += 1
-    first_pos = nneg
-    while first_pos < n and row[first_pos] == 0:
-        first_pos += 1
-    npos = n - first_pos
-    ap = np.empty(npos)
-    an = np.empty(nneg)
-    for i in range(npos):
-        ap[i] = np.float64(row[first_pos + i])
-    for i in range(nneg):
-        an[i] = -np.float64(row[nneg - 1 - i])
-    Qp = np.zeros(npos + 1)
-    Qn = np.zeros(nneg + 1)
-    for i in range(npos - 1, -1, -1):
-        Qp[i] = Qp[i + 1] + ap[i]
-    for i in range(nneg - 1, -1, -1):
-        Qn[i] = Qn[i + 1] + an[i]
-    return ap, an, Qp, Qn
+    lo = 0
+    hi = n
+    while lo < hi:  # first index ≥ 0
+        mid = (lo + hi) >> 1
+        if row[mid] < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    nneg = lo
+    hi = n
+    while lo < hi:  # first index > 0
+        mid = (lo + hi) >> 1
+        if row[mid] <= 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    ap = row[lo:]
+    an = row[:nneg][::-1]
+    return ap, an, _suffix(ap), _suffix(an)
 
 
 @njit(cache=True, nogil=True)
@@ -167,9 +216,9 @@ def _interval(st, ap, an, M, midtread):
         for j in range(1, M):
             p = st[sg, j]
             if p < n:
-                hi = min(hi, threshold(arr[p], j, strict, midtread))
+                hi = min(hi, threshold(_mag(arr, p), j, strict, midtread))
             if p > 0:
-                lo = max(lo, threshold(arr[p - 1], j, strict, midtread))
+                lo = max(lo, threshold(_mag(arr, p - 1), j, strict, midtread))
     return lo, hi
 
 
@@ -213,13 +262,13 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
     bS1, bS2, bA = _sums(F, Qp, Qn, ntot, M, midtread, buf)
     br = _ratio(bS1, bS2)
     evals = 1
-    margin = 8.0 * (ntot + M + 16) * _EPS
+    margin = 8.0 * (np.log2(M) + 16.0) * _EPS
     if M > 1 and ap.shape[0] + an.shape[0] > 0:
         cur = np.empty((2, M), np.int64)
         prev = np.empty((2, M), np.int64)
         # Incumbent: Lloyd iterations s ← S1/S2 from the parametric step.
         s = s_init
-        for it in range(64):
+        for it in range(LLOYD):
             if not (0.0 < s < np.inf):
                 break
             _state_at(s, ap, an, midtread, M, Z, F, cur)
@@ -239,11 +288,11 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
         sH = 0.0
         sL = np.inf
         if ap.shape[0] > 0:
-            sH = max(sH, threshold(ap[-1], 1, False, midtread))
-            sL = min(sL, threshold(ap[0], M - 1, False, midtread))
+            sH = max(sH, threshold(_mag(ap, ap.shape[0] - 1), 1, False, midtread))
+            sL = min(sL, threshold(_mag(ap, 0), M - 1, False, midtread))
         if an.shape[0] > 0:
-            sH = max(sH, threshold(an[-1], 1, not midtread, midtread))
-            sL = min(sL, threshold(an[0], M - 1, not midtread, midtread))
+            sH = max(sH, threshold(_mag(an, an.shape[0] - 1), 1, not midtread, midtread))
+            sL = min(sL, threshold(_mag(an, 0), M - 1, not midtread, midtread))
         sL *= 0.5
         cap = 64
         pool = np.empty((cap, 2, M), np.int64)
@@ -278,6 +327,8 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
             nst -= 1
             l, h, sL, sH = st_l[nst], st_h[nst], st_lo[nst], st_hi[nst]
             keep = pA[l] != pA[h]
+            contracted = False
+            try_refined = True
             if keep and pS2[h] > 0.0:
                 # Upper bound of S1²/S2 on the range: S1 is largest, S2 smallest at its ends.
                 if pS1[l] * pS1[l] / pS2[h] < br:
@@ -289,6 +340,56 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
                 alo = pS1[h] / pS2[l]
                 if ahi * (1.0 + margin) < sL or alo * (1.0 - margin) > sH:
                     keep = False
+                aa = max(alo, sL) * (1.0 - margin)
+                ab = min(ahi, sH) * (1.0 + margin)
+                S1H = pS1[h]
+                S2H = pS2[h]
+                am = ab if S2H <= 0.0 else min(max(S1H / S2H, aa), ab)
+                fmax = 2.0 * am * S1H - am * am * S2H
+                # Free version of the refined bound below: a crossing (magnitude a, level j,
+                # S2 increment c) gains at most aa·(sH − aa)·c at α = aa, since a < j·sH.
+                if keep and aa <= ab and aa > 0.5 * sH * (1.0 + 4.0 * margin):
+                    ub3 = fmax + aa * (sH - aa) * (pS2[l] - S2H)
+                    if ub3 + 8.0 * margin * ab * pS1[l] < br:
+                        keep = False
+                    elif fmax + REFINE_SKIP * aa * (sH - aa) * (pS2[l] - S2H) >= br:
+                        # The refined bound below would very likely fail too: split now rather
+                        # than spend a state on it (a heuristic; exactness is unaffected).
+                        try_refined = False
+                if try_refined and keep and aa <= ab and aa > 0.5 * sH * (1.0 + 4.0 * margin):
+                    # Refined bound. For a fixed α, the best state of the range is the one of
+                    # the step α; with α* confined to [aa, ab] ⊂ (sL, sH], each level crossing
+                    # of the range is worth most at α = aa (its gain 2αa − α²ΔS2 peaks below
+                    # sH/2), so max r ≤ max_[aa,ab] f_H − f_H(aa) + f_G(aa), f(α) = 2αS1 − α²S2,
+                    # H the state at sH and G the state at aa.
+                    if nfree < 1:
+                        pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free, nfree)
+                    nfree -= 1
+                    g = free[nfree]
+                    _state_at(max(aa, np.nextafter(sL, np.inf)), ap, an, midtread, M, pool[l],
+                              pool[h], pool[g])
+                    S1, S2, A = _sums(pool[g], Qp, Qn, ntot, M, midtread, buf)
+                    evals += 1
+                    r = _ratio(S1, S2)
+                    if r > br or (r == br and A < bA):
+                        best[:, :] = pool[g]
+                        br, bA, bS1, bS2 = r, A, S1, S2
+                    ub2 = fmax - (2.0 * aa * S1H - aa * aa * S2H) + (2.0 * aa * S1 - aa * aa * S2)
+                    if ub2 + 8.0 * margin * ab * pS1[l] < br:
+                        keep = False
+                    elif aa > np.nextafter(sL, np.inf) and 5 * (A - pA[h]) < 4 * (pA[l] - pA[h]):
+                        # Contract: steps below aa are the α* of no state of the range, so
+                        # (sL, sH] shrinks to (aa⁻, sH], whose lower state is G.
+                        pool[l, :, :] = pool[g]
+                        pS1[l], pS2[l], pA[l] = S1, S2, A
+                        sL = np.nextafter(aa, 0.0)
+                        contracted = True
+                    free[nfree] = g
+                    nfree += 1
+            if keep and contracted:
+                st_l[nst], st_h[nst], st_lo[nst], st_hi[nst] = l, h, sL, sH
+                nst += 1
+                continue
             if not keep:
                 free[nfree] = l
                 free[nfree + 1] = h
@@ -305,7 +406,7 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
                         bc, bsg, bj = c, sg, j
             mid = (pool[l, bsg, bj] + pool[h, bsg, bj] - 1) // 2
             arr = ap if bsg == 0 else an
-            t = threshold(arr[mid], bj, bsg == 1 and not midtread, midtread)
+            t = threshold(_mag(arr, mid), bj, bsg == 1 and not midtread, midtread)
             if nfree < 2:
                 pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free, nfree)
             nfree -= 1
@@ -346,6 +447,71 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
 
 
 @njit(cache=True, nogil=True)
+def _sweep_row(ap, an, Qp, Qn, ntot, M, midtread):
+    """Exact search by sweeping every breakpoint (VECQ.md §4.3 as written), for rows whose
+    ``N·(M − 1)`` is small: O(B log B) for B breakpoints. Same outputs as ``_exact_row``."""
+    npos = ap.shape[0]
+    B = (npos + an.shape[0]) * (M - 1)
+    ts = np.empty(B)
+    mags = np.empty(B)
+    incs = np.empty(B, np.int64)
+    k = 0
+    for sg in range(2):
+        arr = ap if sg == 0 else an
+        strict = sg == 1 and not midtread
+        for i in range(arr.shape[0]):
+            a = _mag(arr, i)
+            for j in range(1, M):
+                t = threshold(a, j, strict, midtread)
+                if t > 0.0:
+                    ts[k] = t
+                    mags[k] = a
+                    incs[k] = (2 * j - 1) if midtread else 8 * j
+                    k += 1
+    order = np.argsort(ts[:k], kind="mergesort")
+    hi_s = 0.0 if midtread else 0.5 * (Qp[0] + Qn[0])
+    lo_s = 0.0
+    s2 = 0 if midtread else ntot
+    S2 = float(s2) if midtread else s2 / 4.0
+    bS1, bS2 = hi_s, S2
+    br = _ratio(bS1, bS2)
+    blo = ts[order[k - 1]] if k > 0 else 0.0
+    bhi = np.inf
+    evals = 1
+    p = k - 1
+    while p >= 0:
+        t = ts[order[p]]
+        while p >= 0 and ts[order[p]] == t:
+            x = mags[order[p]]
+            u = hi_s + x
+            bb = u - hi_s
+            lo_s += (hi_s - (u - bb)) + (x - bb)
+            hi_s = u
+            s2 += incs[order[p]]
+            p -= 1
+        S1 = hi_s + lo_s
+        S2 = float(s2) if midtread else s2 / 4.0
+        r = _ratio(S1, S2)
+        evals += 1
+        if r > br:
+            br, bS1, bS2 = r, S1, S2
+            bhi = t
+            blo = ts[order[p]] if p >= 0 else 0.0
+    alpha = bS1 / bS2 if bS2 > 0.0 else 0.0
+    margin = 8.0 * (np.log2(M) + 16.0) * _EPS
+    consistent = blo * (1.0 - margin) <= alpha <= bhi * (1.0 + margin)
+    if blo < alpha <= bhi:
+        step = alpha
+    elif bhi == np.inf:
+        step = 2.0 * blo
+    else:
+        step = blo + 0.5 * (bhi - blo)
+        if not blo < step <= bhi:
+            step = bhi
+    return step, blo, bhi, bS1, bS2, evals, consistent
+
+
+@njit(cache=True, nogil=True)
 def _pick_step(best, lo, hi, alpha, ap, an, M, midtread):
     """A step inside (lo, hi]: α* when it lies there, else the midpoint (or ``hi``)."""
     if M == 1 or ap.shape[0] + an.shape[0] == 0:
@@ -364,19 +530,75 @@ def _pick_step(best, lo, hi, alpha, ap, an, M, midtread):
     return hi
 
 
+@njit(cache=True, nogil=True)
+def _sigma(ap, an, Qp, Qn, n):
+    """Population std of the row (two passes over the sorted lists)."""
+    mean = (Qp[0] - Qn[0]) / n
+    acc = 0.0
+    for i in range(ap.shape[0]):
+        d = _mag(ap, i) - mean
+        acc += d * d
+    for i in range(an.shape[0]):
+        d = -_mag(an, i) - mean
+        acc += d * d
+    acc += (n - ap.shape[0] - an.shape[0]) * mean * mean
+    return np.sqrt(acc / n)
+
+
+@njit(cache=True, nogil=True)
+def _loss_sums(ap, an, n, s, bits, midtread, out, col):
+    """Codes of every weight at the step ``s`` by the lattice kernel's rule, and the sums
+    Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw² into ``out[col:col + 5]``."""
+    half = 2.0 ** (bits - 1)
+    off = 0.0 if midtread else 0.5
+    swv = svv = ds = rs = sww = 0.0
+    for sg in range(2):
+        arr = ap if sg == 0 else an
+        sign = 1.0 if sg == 0 else -1.0
+        for i in range(arr.shape[0]):
+            w = sign * _mag(arr, i)
+            q = w / s if s > 0.0 else sign * np.inf
+            v = _code(q, half, midtread) + off
+            r = w - s * v
+            swv += w * v
+            svv += v * v
+            ds += r * r
+            rs += r * v
+            sww += w * w
+    nz = n - ap.shape[0] - an.shape[0]
+    v = _code(0.0, half, midtread) + off
+    svv += nz * v * v
+    ds += nz * (s * v) * (s * v)
+    rs += nz * (-s * v) * v
+    out[col] = swv
+    out[col + 1] = svv
+    out[col + 2] = ds
+    out[col + 3] = rs
+    out[col + 4] = sww
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def exact_search(xs, bits, midtread, s_init, out):
+def exact_search(xs, bits, midtread, lam, sweep_max, out):
     """Exact search per sorted row of ``xs`` (VECQ.md §4.3). Twin: ``naive.exact_search``.
 
-    ``out[r]`` = (step, lo, hi, S1, S2, evaluations, self-consistent flag).
+    ``lam·σ`` seeds the incumbent; rows with at most ``sweep_max`` breakpoints are swept
+    instead (``_sweep_row``). ``out[r]`` = (step, lo, hi, S1, S2, evaluations,
+    certified, Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw²) with the sums from the codes of ``step``.
     """
     rows, n = xs.shape
     M = 1 << (bits - 1)
     for r in prange(rows):
         ap, an, Qp, Qn = _split(xs[r])
-        best = np.empty((2, M), np.int64)
-        step, lo, hi, S1, S2, ev, ok = _exact_row(ap, an, Qp, Qn, n, M, midtread, s_init[r],
-                                                  best)
+        if (ap.shape[0] + an.shape[0]) * (M - 1) <= sweep_max:
+            step, lo, hi, S1, S2, ev, ok = _sweep_row(ap, an, Qp, Qn, n, M, midtread)
+        else:
+            best = np.empty((2, M), np.int64)
+            s_init = lam * _sigma(ap, an, Qp, Qn, n)
+            step, lo, hi, S1, S2, ev, ok = _exact_row(ap, an, Qp, Qn, n, M, midtread, s_init,
+                                                      best)
+        _loss_sums(ap, an, n, step, bits, midtread, out[r], 7)
+        # Certificate: the codes of ``step`` are the optimal state (Σv² is exact).
+        ok = ok and out[r, 8] == S2 and abs(out[r, 7] - S1) <= 1e-12 * S1
         out[r, 0] = step
         out[r, 1] = lo
         out[r, 2] = hi
@@ -387,16 +609,18 @@ def exact_search(xs, bits, midtread, s_init, out):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def grid_search(xs, bits, midtread, steps, out):
-    """Best of the candidate ``steps[r]`` (ascending) per sorted row (VECQ.md §4.2).
+def grid_search(xs, bits, midtread, lams, out):
+    """The paper's search per sorted row (VECQ.md §4.2): steps ``lams·σ`` (``lams`` ascending),
+    the first of largest S1²/S2 wins. Twin: ``naive.grid_search``.
 
-    ``out[r]`` = (index of the first best candidate, S1, S2). Twin: ``naive.grid_search``.
+    ``out[r]`` = (index, step, S1, S2, then the 5 sums of ``exact_search`` at the step).
     """
     rows, n = xs.shape
     M = 1 << (bits - 1)
-    num = steps.shape[1]
+    num = lams.shape[0]
     for r in prange(rows):
         ap, an, Qp, Qn = _split(xs[r])
+        sigma = _sigma(ap, an, Qp, Qn, n)
         Z, F = _bounds_states(ap, an, M)
         cur = np.zeros((2, M), np.int64)
         lower = np.zeros((2, M), np.int64)
@@ -405,7 +629,7 @@ def grid_search(xs, bits, midtread, steps, out):
         bi = 0
         bS1 = bS2 = 0.0
         for i in range(num):
-            s = steps[r, i]
+            s = lams[i] * sigma
             if s > 0.0:
                 _state_at(s, ap, an, midtread, M, lower, F, cur)
                 lower[:, :] = cur
@@ -416,16 +640,19 @@ def grid_search(xs, bits, midtread, steps, out):
             if q > br:
                 br, bi, bS1, bS2 = q, i, S1, S2
         out[r, 0] = bi
-        out[r, 1] = bS1
-        out[r, 2] = bS2
+        out[r, 1] = lams[bi] * sigma
+        out[r, 2] = bS1
+        out[r, 3] = bS2
+        _loss_sums(ap, an, n, out[r, 1], bits, midtread, out[r], 4)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def alternating_search(xs, bits, midtread, alpha0, max_iter, out):
+def alternating_search(xs, bits, midtread, init, value, max_iter, out):
     """Alternating L2 (VECQ.md §4.4) per sorted row: codes of w/α, then α = S1/S2, repeated.
 
-    ``out[r]`` = (the α that produced the final codes, code evaluations).
-    Twin: ``naive.alternating_search``.
+    α₀ = max|w|/(M − ½) (midrise) or max|w|/(M − 1) (midtread) for ``init`` 0, ``value·σ``
+    for 1, ``value`` for 2. ``out[r]`` = (the α that produced the final codes, code
+    evaluations, then the 5 sums of ``exact_search``). Twin: ``naive.alternating_search``.
     """
     rows, n = xs.shape
     M = 1 << (bits - 1)
@@ -435,7 +662,13 @@ def alternating_search(xs, bits, midtread, alpha0, max_iter, out):
         cur = np.empty((2, M), np.int64)
         prev = np.empty((2, M), np.int64)
         buf = np.empty(M)
-        a = alpha0[r]
+        if init == 0:
+            top = max(abs(np.float64(xs[r, 0])), abs(np.float64(xs[r, n - 1])))
+            a = top / ((M - 1.0) if midtread else (M - 0.5))
+        elif init == 1:
+            a = value * _sigma(ap, an, Qp, Qn, n)
+        else:
+            a = value
         step = a
         it = 0
         while it < max_iter:
@@ -454,3 +687,4 @@ def alternating_search(xs, bits, midtread, alpha0, max_iter, out):
             a = S1 / S2
         out[r, 0] = step
         out[r, 1] = it
+        _loss_sums(ap, an, n, step, bits, midtread, out[r], 2)

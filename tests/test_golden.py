@@ -1,0 +1,170 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecq_ref import conventions as C
+from vecq_ref import golden, quantize
+from vecq_ref.cli import main
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _search_available():
+    try:
+        import vecq_ref.search  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_committed_set_is_small_and_versioned():
+    total = sum(p.stat().st_size for p in GOLDEN.iterdir())
+    assert total < 1_000_000
+    manifest, arrays = golden.load(GOLDEN)
+    assert manifest["schema_version"] == golden.SCHEMA_VERSION
+    assert manifest["library_version"]
+    assert set(manifest["formulas"]) >= {"midrise", "midtread", "param", "paper"}
+    assert manifest["tolerances"]["codes"] == "exact"
+    cases = manifest["cases"]
+    assert {c["bits"] for c in cases} == set(range(1, 9))
+    assert {c["lattice"] for c in cases} == {"midrise", "midtread"}
+    assert {c["axis"] for c in cases} == {None, 0}
+    assert {c["kind"] for c in cases} == {"random", "tie", "tiny"}
+    assert {"param", "paper"} <= {c["method"] for c in cases}
+    if _search_available():
+        assert "exact" in manifest["methods"]
+    for c in cases:
+        assert arrays[f"{c['name']}.codes"].dtype == np.int8
+        assert arrays[f"{c['name']}.values"].shape == tuple(c["shape"])
+
+
+def test_current_code_reproduces_the_committed_set():
+    report = golden.check(GOLDEN, quantize, values_rtol=1e-12, alpha_rtol=1e-12)
+    assert report.passed, str(report)
+    manifest, _ = golden.load(GOLDEN)
+    ran = len(report.rows) + report.skipped
+    assert ran == len(manifest["cases"])
+    if _search_available():
+        assert report.skipped == 0
+
+
+def test_tie_cases_hold_exactly():
+    manifest, arrays = golden.load(GOLDEN)
+    for c in manifest["cases"]:
+        if c["kind"] != "tie":
+            continue
+        w = arrays[f"{c['name']}.w"]
+        s = float(arrays[f"{c['name']}.step"])
+        if c["lattice"] == "midrise":
+            expected = [0.0, 1.0, -1.0] if c["bits"] > 1 else [0.0]
+        else:
+            expected = [0.5, -0.5, 1.5, -1.5] if c["bits"] > 2 else [0.5, -0.5]
+        assert (w[:len(expected)] / s).tolist() == expected, c["name"]
+        if c["bits"] > 1:
+            # the rounding conventions disagree on these vectors
+            outs = {n: C.apply(n, w, c["bits"], c["lattice"])
+                    for n in ("floor", "round_half_away", "round_half_even")}
+            assert len({o.tobytes() for o in outs.values()}) >= 2
+
+
+@pytest.mark.jit_only
+def test_regenerating_gives_the_same_numbers(tmp_path):
+    manifest = golden.generate(tmp_path)
+    old, old_arrays = golden.load(GOLDEN)
+    new, new_arrays = golden.load(tmp_path)
+    assert manifest == new
+    assert [c["name"] for c in new["cases"]] == [c["name"] for c in old["cases"]]
+    for key, a in old_arrays.items():
+        b = new_arrays[key]
+        if a.dtype.kind in "iu":
+            np.testing.assert_array_equal(a, b, err_msg=key)
+        else:
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=0, err_msg=key)
+
+
+def test_check_a_float32_user_quantizer_passes():
+    def user(w, bits):  # a float32 port of VecQ-param, per tensor, midrise only
+        return quantize(np.asarray(w, dtype=np.float32), bits).values
+
+    report = golden.check(GOLDEN, user, dtype=np.float32)
+    assert report.passed, str(report)
+    assert report.skipped > 0  # axis / lattice / method cases it cannot express
+    assert all("tie" not in r["case"] for r in report.rows)  # ties only exist in float64
+
+
+def test_check_catches_wrong_conventions():
+    def half_even(w, bits, lattice="midrise", axis=None):
+        return C.apply("round_half_even", w, bits, lattice, axis)
+
+    report = golden.check(GOLDEN, half_even)
+    assert not report.passed
+    assert report.failures and all(r["case"].startswith(("tie_", "tiny_"))
+                                   for r in report.failures)
+
+    def norm(w, bits, lattice="midrise", axis=None):
+        return {"values": C.apply("norm_alpha", w, bits, lattice, axis)}
+
+    report = golden.check(GOLDEN, norm, kinds=["random"], bits=[3])
+    assert report.failures and "values differ" in report.failures[0]["why"]
+
+
+def test_check_compares_returned_codes_and_alpha():
+    def wrong_codes(w, bits, method="param", lattice="midrise", axis=None):
+        q = quantize(w, bits, method=method, lattice=lattice, axis=axis)
+        return {"values": q.values, "codes": q.codes + 1, "alpha": q.alpha}
+
+    report = golden.check(GOLDEN, wrong_codes, methods=["param"], bits=[4])
+    assert not report.passed and "codes differ" in report.failures[0]["why"]
+
+
+def test_check_reports_exceptions_and_bad_returns():
+    def boom(w, bits):
+        raise RuntimeError("not implemented")
+
+    report = golden.check(GOLDEN, boom, kinds=["tiny"])
+    assert not report.passed and "RuntimeError: not implemented" in report.rows[0]["why"]
+    report = golden.check(GOLDEN, lambda w, bits: w[:1], kinds=["tiny"])
+    assert not report.passed and "shape" in report.failures[-1]["why"]
+    with pytest.raises(TypeError, match="`fn` must be a callable"):
+        golden.check(GOLDEN, 3)
+
+
+def test_tie_vector_is_exact():
+    w = golden.tie_vector(2, "midtread", n=12, seed=1)
+    s = quantize(w, 2, lattice="midtread").step
+    assert (w[:2] / s).tolist() == [0.5, -0.5]
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        golden.load(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        golden.load(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 99}))
+    with pytest.raises(ValueError, match="schema_version must be 1; got 99"):
+        golden.load(tmp_path)
+    manifest = json.loads((GOLDEN / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    np.savez(tmp_path / "golden.npz", x=np.ones(2))
+    with pytest.raises(ValueError, match="do not match"):
+        golden.load(tmp_path)
+    (tmp_path / "golden.npz").write_bytes((GOLDEN / "golden.npz").read_bytes()[:5000])
+    with pytest.raises(ValueError, match="malformed or truncated"):
+        golden.load(tmp_path)
+
+
+def test_cli_golden(tmp_path, capsys, monkeypatch):
+    # The full set is checked above; here only the command's plumbing, on a reduced case list.
+    w = np.array([0.1, -0.4, 0.25, 0.9])
+    cases = [(f"tiny_{k}", w, "param", k, "midrise", None, "tiny") for k in (1, 2, 3, 4)]
+    monkeypatch.setattr(golden, "_cases", lambda kinds: cases)
+    out = tmp_path / "g"
+    assert main(["golden", "--out", str(out), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["cases"] == 4 and (out / "golden.npz").is_file()
+    assert main(["golden", "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["golden", "--out", str(out), "--force"]) == 0

@@ -1,0 +1,71 @@
+"""Optimisers and the step schedule, against hand-computed updates."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from vecq_ref.nn import SGD, Adam, StepLR
+
+
+def test_sgd_momentum_weight_decay_by_hand():
+    p = {"w": np.array([1.0, -2.0])}
+    opt = SGD(lr=0.1, momentum=0.9, weight_decay=0.5)
+    opt.step(p, {"w": np.array([1.0, 1.0])})
+    # g = 1 + 0.5·w = [1.5, 0]; v = g; w -= 0.1·v
+    assert_allclose(p["w"], [0.85, -2.0])
+    opt.step(p, {"w": np.array([0.0, 0.0])})
+    # g = 0.5·w = [0.425, -1]; v = 0.9·[1.5, 0] + g
+    assert_allclose(p["w"], [0.85 - 0.1 * (1.35 + 0.425), -2.0 + 0.1])
+
+
+def test_plain_sgd_and_state_round_trip():
+    p = {"w": np.array([1.0])}
+    SGD(lr=0.5).step(p, {"w": np.array([2.0])})
+    assert_allclose(p["w"], [0.0])
+    opt = SGD(lr=0.1, momentum=0.9)
+    opt.step({"w": np.ones(2)}, {"w": np.ones(2)})
+    other = SGD(lr=0.1, momentum=0.9)
+    other.load_state_dict(opt.state_dict())
+    assert_allclose(other.state["w"]["velocity"], opt.state["w"]["velocity"])
+
+
+def test_adam_first_steps_by_hand():
+    p = {"w": np.array([0.0, 1.0])}
+    opt = Adam(lr=0.01)
+    opt.step(p, {"w": np.array([2.0, -3.0])})
+    # After bias correction the first step is lr·sign(g) (up to eps).
+    assert_allclose(p["w"], [-0.01, 1.01], rtol=1e-6)
+    opt.step(p, {"w": np.array([2.0, -3.0])})
+    assert_allclose(p["w"], [-0.02, 1.02], rtol=1e-6)
+    restored = Adam(lr=0.01)
+    restored.load_state_dict(opt.state_dict())
+    assert int(restored.state["w"]["t"]) == 2
+
+
+def test_adam_minimises_a_quadratic():
+    p = {"w": np.array([3.0, -4.0])}
+    opt = Adam(lr=0.1)
+    for _ in range(500):
+        opt.step(p, {"w": 2 * p["w"]})
+    assert_allclose(p["w"], 0, atol=1e-2)
+
+
+def test_step_schedule():
+    s = StepLR(0.01, milestones=(15, 25), gamma=0.1)
+    assert [s(e) for e in (0, 14, 15, 24, 25, 40)] == pytest.approx(
+        [0.01, 0.01, 0.001, 0.001, 1e-4, 1e-4])
+
+
+def test_float32_parameters_stay_float32():
+    p = {"w": np.ones(3, np.float32)}
+    SGD(lr=0.1, momentum=0.9, weight_decay=1e-4).step(p, {"w": np.ones(3, np.float32)})
+    Adam().step(p, {"w": np.ones(3, np.float32)})
+    assert p["w"].dtype == np.float32
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"lr": 0}, "`lr` must be a positive"), ({"lr": 0.1, "momentum": -1}, "`momentum`"),
+    ({"lr": 0.1, "weight_decay": -1}, "`weight_decay`")])
+def test_sgd_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SGD(**kwargs)

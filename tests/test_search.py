@@ -1,0 +1,364 @@
+"""search_step(): exact, grid, alternating (VECQ.md §4.2–4.4) against their NumPy twins."""
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from vecq_ref import codes, naive, quantize, search_step
+from vecq_ref import search as S
+from vecq_ref._kernels import search as K
+from vecq_ref.search import StepResult
+
+LATTICE_BITS = [("midrise", k) for k in range(1, 7)] + [("midtread", k) for k in range(2, 7)]
+
+
+def _dql(w, r):
+    return r.relative_dql * float(np.sum(np.asarray(w, dtype=np.float64) ** 2))
+
+
+def _sample(kind, n, rng):
+    if kind == "gaussian":
+        return rng.standard_normal(n)
+    if kind == "laplace":
+        return rng.laplace(size=n)
+    if kind == "student3":
+        return rng.standard_t(3, n)
+    if kind == "uniform":
+        return rng.uniform(-1, 1, n)
+    if kind == "sparse":
+        return rng.standard_normal(n) * (rng.random(n) < 0.3)
+    if kind == "duplicates":
+        return rng.choice([-1.5, -0.5, 0.25, 0.5, 2.0], n)
+    if kind == "equal":
+        return 0.3 * rng.choice([-1.0, 1.0], n)
+    raise AssertionError(kind)
+
+
+def _check_against_twin(w, bits, lattice):
+    r = search_step(w, bits, lattice=lattice)
+    c, step, jo, steps, ratios = naive.exact_search(w, bits, lattice)
+    assert_allclose(r.orientation, jo, rtol=1e-9, atol=1e-13)
+    mine = codes(w, r.step, bits, lattice)
+    best = ratios.max()
+    near = steps[ratios >= best - 1e-10 * abs(best)]
+    w64 = np.asarray(w, dtype=np.float64).ravel()
+    rivals = naive.codes(np.broadcast_to(w64, (near.size, w64.size)), near[:, None], bits,
+                         lattice)
+    if len(np.unique(rivals, axis=0)) == 1:
+        assert_array_equal(mine, c)  # a unique optimum: the very same codes
+    assert r.certified
+    lo, hi = r.interval
+    assert lo < r.step <= hi
+    return r
+
+
+# --- hand-made cases ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("lattice", "strict"), [("midrise", False), ("midrise", True),
+                                                 ("midtread", False)])
+@pytest.mark.parametrize("a", [2.0, 3.0, 0.75, 1e-3, 7.0 / 3.0])
+@pytest.mark.parametrize("j", [1, 2, 3])
+def test_threshold_is_the_last_step_reaching_the_level(lattice, strict, a, j):
+    t = K.threshold(a, j, strict, lattice == "midtread")
+    w = -a if strict else a
+
+    def reached(s):
+        c = int(codes([w], s, 4, lattice)[0])
+        return (c <= -j - 1) if strict else (abs(c) >= j)
+
+    assert reached(t)
+    assert not reached(np.nextafter(t, np.inf))
+
+
+def test_exact_ties_follow_the_code_convention(algorithm):
+    # w = j·s exactly: a positive weight gets code j, a negative one −j (midrise).
+    w = np.array([2.0, -2.0, 1.0, -1.0, 0.5])
+    for bits in (2, 3):
+        r = search_step(w, bits)
+        lo, hi = r.interval
+        opt = codes(w, r.step, bits)
+        assert_array_equal(codes(w, hi, bits), opt)
+        if np.isfinite(hi):
+            assert not np.array_equal(codes(w, np.nextafter(hi, np.inf), bits), opt)
+        assert_array_equal(codes(w, np.nextafter(lo, np.inf), bits), opt)
+        if lo > 0:
+            assert not np.array_equal(codes(w, lo, bits), opt)
+        _check_against_twin(w, bits, "midrise")
+
+
+def test_all_zero_vector():
+    r = search_step(np.zeros(5), 3)
+    assert (r.step, r.alpha, r.orientation, r.relative_dql) == (0.0, 0.0, 0.0, 0.0)
+    assert r.interval == (0.0, np.inf) and r.certified
+
+
+def test_one_bit_midrise_is_sign_codes_with_alpha_step():
+    w = np.array([0.5, -1.0, 2.0])
+    r = search_step(w, 1)
+    assert r.interval == (0.0, np.inf) and r.certified
+    assert_allclose(r.step, r.alpha)
+    assert_allclose(r.alpha, 2 * np.mean(np.abs(w)) / 1.0, rtol=1e-15)
+
+
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+def test_constant_and_single_weight_are_exact(lattice):
+    for w in ([0.7] * 6, [-2.5], [3.0]):
+        r = search_step(w, 3, lattice=lattice)
+        assert r.orientation <= 1e-15 and r.relative_dql <= 1e-15 and r.certified
+        q = quantize(w, 3, method="exact", lattice=lattice)
+        assert_allclose(q.values, w, rtol=1e-15)
+
+
+@pytest.mark.jit_only
+def test_sixteen_bits_small_vector():
+    w = np.array([0.3, -1.7, 0.01])
+    for lattice in ("midrise", "midtread"):
+        _check_against_twin(w, 16, lattice)
+
+
+@pytest.fixture(params=["branch-and-bound", "sweep"])
+def algorithm(request, monkeypatch):
+    """Pin one of the two exact algorithms (small rows are swept by default)."""
+    monkeypatch.setattr(S, "_FORCE_SWEEP", request.param == "sweep")
+    return request.param
+
+
+# --- against the brute-force twin ---------------------------------------------------------
+
+KINDS = ["gaussian", "laplace", "student3", "uniform", "sparse", "duplicates", "equal"]
+
+
+@pytest.mark.parametrize(("lattice", "bits"), LATTICE_BITS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_exact_equals_brute_force(lattice, bits, kind, algorithm, rng):
+    for n in (1, 2, 9, 40):
+        _check_against_twin(_sample(kind, n, rng), bits, lattice)
+
+
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+def test_exact_float32_equals_brute_force(lattice, algorithm, rng):
+    w = rng.standard_normal(50).astype(np.float32)
+    r = _check_against_twin(w, 4, lattice)
+    assert_array_equal(codes(w, r.step, 4, lattice),
+                       naive.exact_search(w, 4, lattice)[0])
+
+
+def test_certificate(algorithm, rng):
+    w = rng.standard_t(3, 200)
+    for bits in (2, 3, 4):
+        r = search_step(w, bits)
+        lo, hi = r.interval
+        assert lo < r.alpha <= hi  # Lloyd self-consistency
+        assert_array_equal(codes(w, r.alpha, bits), codes(w, r.step, bits))
+        grid = search_step(w, bits, method="grid", num=300)
+        param = search_step(w, bits, method="param")
+        assert r.orientation <= grid.orientation * (1 + 1e-12)
+        assert r.orientation <= param.orientation * (1 + 1e-12)
+        # every grid candidate, one by one
+        lams = np.linspace(0.001, 3.0, 300) * np.std(w)
+        ratios, _ = naive._ratios(w, lams, bits, "midrise")
+        assert naive._orientation(w, ratios.max()) >= r.orientation * (1 - 1e-12)
+
+
+# --- grid and alternating against their twins ---------------------------------------------
+
+@pytest.mark.parametrize(("lattice", "bits"), [("midrise", 2), ("midrise", 4), ("midtread", 3)])
+def test_grid_matches_twin(lattice, bits, rng):
+    w = rng.laplace(size=300)
+    r = search_step(w, bits, method="grid", lattice=lattice, lo=0.01, hi=2.5, num=200)
+    step, jo, _ = naive.grid_search(w, bits, lattice, lo=0.01, hi=2.5, num=200)
+    assert_allclose(r.step, step, rtol=1e-12)
+    assert_allclose(r.orientation, jo, rtol=1e-9)
+    assert r.evaluations == 200 and not r.certified and r.interval is None
+
+
+@pytest.mark.parametrize(("lattice", "bits"), [("midrise", 2), ("midrise", 5), ("midtread", 3)])
+@pytest.mark.parametrize("init", ["max", "sigma", 0.05])
+def test_alternating_matches_twin(lattice, bits, init, rng):
+    w = rng.standard_normal(500)
+    r = search_step(w, bits, method="alternating", lattice=lattice, init=init)
+    if init == "max":
+        alpha0 = None
+    elif init == "sigma":
+        from vecq_ref import optimal_step
+        alpha0 = optimal_step(bits, lattice) * np.std(w)
+    else:
+        alpha0 = init
+    c, step, it = naive.alternating_search(w, bits, lattice, alpha0)
+    assert_allclose(r.step, step, rtol=1e-12)
+    assert_array_equal(codes(w, r.step, bits, lattice), c)
+    assert r.iterations == it == r.evaluations
+
+
+def test_alternating_max_iter_stops(rng):
+    w = rng.standard_normal(1000)
+    r = search_step(w, 6, method="alternating", max_iter=2)
+    assert r.iterations == 2
+
+
+# --- properties ---------------------------------------------------------------------------
+
+@given(st.lists(st.floats(-100, 100, allow_nan=False, width=32), min_size=1, max_size=40),
+       st.integers(2, 5), st.sampled_from(["midrise", "midtread"]))
+@example([96.25, 96.328125], 2, "midrise")  # equal directions, unequal rounding
+def test_exact_is_never_worse(ws, bits, lattice):
+    w = np.array(ws, dtype=np.float64)
+    ex = search_step(w, bits, lattice=lattice)
+    assert ex.certified
+    S._FORCE_SWEEP = False
+    try:
+        bb = search_step(w, bits, lattice=lattice)
+    finally:
+        S._FORCE_SWEEP = None
+    assert bb.certified
+    assert_allclose(bb.orientation, ex.orientation, rtol=1e-9, atol=1e-15)
+    for other in (search_step(w, bits, method="grid", lattice=lattice, num=100),
+                  search_step(w, bits, method="param", lattice=lattice),
+                  search_step(w, bits, method="alternating", lattice=lattice)):
+        # DQL is a difference of sums of size ‖w‖²: compare to that absolute precision.
+        assert _dql(w, ex) <= _dql(w, other) * (1 + 1e-9) + 1e-12 * float(w @ w) + 1e-300
+
+
+# --- large vectors ------------------------------------------------------------------------
+
+@pytest.mark.jit_only
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_large_gaussian_exact_step_near_param(bits, rng):
+    w = rng.standard_normal(1 << 17)
+    ex = search_step(w, bits)
+    pa = search_step(w, bits, method="param")
+    assert abs(ex.step / pa.step - 1) < 0.01
+    assert ex.relative_dql <= pa.relative_dql
+
+
+@pytest.mark.jit_only
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+def test_heavy_tails_exact_strictly_better_than_param(lattice, rng):
+    w = rng.standard_t(3, 1 << 15)
+    ex = search_step(w, 4, lattice=lattice)
+    pa = search_step(w, 4, method="param", lattice=lattice)
+    assert ex.relative_dql < pa.relative_dql * (1 - 1e-3)
+
+
+# --- per channel / group ------------------------------------------------------------------
+
+FIELDS = ("step", "alpha", "orientation", "relative_dql", "evaluations", "certified")
+
+
+@pytest.mark.parametrize("method", ["exact", "grid", "alternating"])
+def test_per_channel_equals_per_slice(method, rng):
+    w = rng.standard_t(4, (5, 3, 8)).astype(np.float32)
+    opts = {"num": 50} if method == "grid" else {}
+    r = search_step(w, 3, method=method, axis=1, **opts)
+    assert r.step.shape == (3,)
+    for i in range(3):
+        one = search_step(w[:, i, :], 3, method=method, **opts)
+        for f in FIELDS:
+            assert getattr(r, f)[i] == getattr(one, f), f
+        if method == "exact":
+            assert tuple(r.interval[i]) == one.interval
+    g = search_step(w, 3, method=method, group_size=4, **opts)
+    assert g.step.shape == (5, 3, 2)
+    one = search_step(w[2, 1, 4:], 3, method=method, **opts)
+    assert g.step[2, 1, 1] == one.step and g.orientation[2, 1, 1] == one.orientation
+
+
+@pytest.mark.jit_only
+def test_bit_identical_for_any_thread_count(rng):
+    import numba
+
+    w = rng.standard_normal((16, 3000))
+    a = search_step(w, 4, axis=0)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        b = search_step(w, 4, axis=0)
+    finally:
+        numba.set_num_threads(old)
+    for f in FIELDS:
+        assert_array_equal(getattr(a, f), getattr(b, f))
+    assert_array_equal(a.interval, b.interval)
+
+
+# --- quantize end to end ------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["exact", "grid", "alternating"])
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+def test_quantize_uses_the_search(method, lattice, rng):
+    w = rng.laplace(size=(4, 64))
+    q = quantize(w, 3, method=method, lattice=lattice)
+    r = q.info["search"]
+    assert isinstance(r, StepResult)
+    assert_array_equal(q.codes, codes(w, r.step, 3, lattice))
+    assert_allclose(q.alpha, r.alpha, rtol=1e-12)
+    assert_allclose(q.loss.relative_dql, r.relative_dql, rtol=1e-9)
+    qa = quantize(w, 3, method=method, lattice=lattice, axis=0)
+    assert_array_equal(qa.codes, codes(w, qa.info["search"].step, 3, lattice, axis=0))
+
+
+def test_quantize_exact_beats_param(rng):
+    w = rng.standard_t(3, 2000)
+    assert (quantize(w, 3, method="exact").loss.dql
+            <= quantize(w, 3, method="param").loss.dql)
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("kwargs", "exc", "name"), [
+    ({"method": "newton"}, ValueError, "`method`"),
+    ({"method": 3}, TypeError, "`method`"),
+    ({"method": "grid", "lo": -1.0}, ValueError, "`lo`"),
+    ({"method": "grid", "lo": 2.0, "hi": 1.0}, ValueError, "`hi`"),
+    ({"method": "grid", "hi": float("nan")}, ValueError, "`hi`"),
+    ({"method": "grid", "num": 0}, ValueError, "`num`"),
+    ({"method": "grid", "num": 2.5}, TypeError, "`num`"),
+    ({"method": "alternating", "init": "median"}, ValueError, "`init`"),
+    ({"method": "alternating", "init": -1.0}, ValueError, "`init`"),
+    ({"method": "alternating", "init": [1.0]}, TypeError, "`init`"),
+    ({"method": "alternating", "max_iter": 0}, ValueError, "`max_iter`"),
+    ({"method": "exact", "num": 10}, TypeError, "`options`"),
+    ({"method": "grid", "init": "max"}, TypeError, "`options`"),
+    ({"bits": 17}, ValueError, "`bits`"),
+    ({"bits": 1, "lattice": "midtread"}, ValueError, "`bits`"),
+    ({"lattice": "odd"}, ValueError, "`lattice`"),
+    ({"axis": 3}, ValueError, "`axis`"),
+    ({"group_size": 3}, ValueError, "`group_size`"),
+])
+def test_bad_input(kwargs, exc, name):
+    kwargs = {"bits": 3, **kwargs}
+    with pytest.raises(exc, match=name):
+        search_step(np.ones((2, 4)), **kwargs)
+
+
+@pytest.mark.parametrize("w", [[1.0, np.nan], [], [np.inf]])
+def test_bad_weights(w):
+    with pytest.raises(ValueError, match="`w`"):
+        search_step(w, 3)
+
+
+def test_input_not_modified(rng):
+    w = rng.standard_normal(100)
+    before = w.copy()
+    search_step(w, 4)
+    assert_array_equal(w, before)
+
+
+# --- command line -------------------------------------------------------------------------
+
+def test_cli_search(tmp_path, capsys, rng):
+    import json
+
+    from vecq_ref.cli import main
+
+    path = tmp_path / "w.npy"
+    w = rng.standard_normal((3, 40))
+    np.save(path, w)
+    assert main(["search", str(path), "--bits", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    r = search_step(w, 3)
+    assert out["step"] == r.step and out["certified"] is True
+    assert main(["search", str(path), "--bits", "2", "--method", "grid", "--axis", "0"]) == 0
+    assert "relative_dql" in capsys.readouterr().out
+    assert main(["search", str(path), "--bits", "17"]) == 2

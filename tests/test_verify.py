@@ -1,0 +1,354 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from vecq_ref import conventions as C
+from vecq_ref import golden, quantize
+from vecq_ref.cli import main
+from vecq_ref.lattice import code_range
+from vecq_ref.verify import ulp_distance, verify
+
+# --- hand-made --------------------------------------------------------------------------------
+
+
+def test_ulp_distance_counts_units_and_ignores_the_sign_of_zero():
+    x = np.float32(1.5)
+    up = np.nextafter(np.nextafter(x, np.float32(9)), np.float32(9))
+    assert int(ulp_distance(x, up)) == 2
+    assert int(ulp_distance(np.float64(0.0), np.float64(-0.0))) == 0
+    tiny = np.nextafter(np.float64(0), np.float64(1))
+    assert int(ulp_distance(tiny, -tiny)) == 2
+    assert ulp_distance(np.float16(1), np.float16(np.nan)) == np.inf
+
+
+def test_hand_checkable_midrise_lattice_with_wrong_alpha():
+    w = np.array([0.1, -0.4, 0.25, 0.9, -1.3, 0.05])
+    r = verify(w, [0.5, -0.5, 0.5, 0.5, -1.5, 0.5], bits=2)
+    assert r.on_lattice and r.lattice == "midrise" and r.alpha == 1.0
+    assert r.codes.tolist() == [0, -1, 0, 0, -2, 0]
+    v = r.codes + 0.5
+    a_star = (w @ v) / (v @ v)
+    assert r.alpha_lsq == pytest.approx(a_star, rel=1e-15)
+    assert r.excess_dql == pytest.approx((1 - a_star) ** 2 * (v @ v), rel=1e-12)
+    assert not r.alpha_optimal and not r.passed
+    assert any("least-squares" in why for why in r.reasons)
+
+
+def test_midtread_and_zero_levels_recovered():
+    wq = 0.25 * np.array([0, 1, -1, 3, -2, 0], dtype=np.float64)
+    w = wq + 0.01
+    r = verify(w, wq, bits=3, check_conventions=False)
+    assert r.lattice == "midtread" and r.alpha == 0.25
+    assert r.codes.tolist() == [0, 1, -1, 3, -2, 0]
+
+
+def test_levels_not_adjacent_still_give_alpha():
+    # midtread codes -3, 0, 2: smallest gap is 2α, the fit must find α itself.
+    wq = 0.1 * np.array([-3.0, 0.0, 2.0, 2.0])
+    r = verify(wq, wq, bits=3, lattice="midtread", check_conventions=False)
+    assert r.on_lattice and r.alpha == pytest.approx(0.1, rel=1e-15)
+    assert r.codes.tolist() == [-3, 0, 2, 2]
+
+
+def test_all_zero_output():
+    r = verify(np.zeros(5), np.zeros(5), bits=2, check_conventions=False)
+    assert r.on_lattice and r.alpha == 0.0 and r.relative_dql == 0.0
+
+
+# --- recognition of every convention -----------------------------------------------------------
+
+
+def _recognised(w, name, bits, lattice="midrise", axis=None, dtype=np.float64):
+    wq = C.apply(name, w, bits, lattice, axis).astype(dtype)
+    r = verify(w, wq, bits=bits, axis=axis)
+    assert name in r.exact_matches, (name, r.conventions)
+    return r, wq
+
+
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+@pytest.mark.parametrize("name", ["floor", "round_half_away", "round_half_even"])
+def test_rounding_conventions_recognised_on_exact_ties(name, lattice):
+    w = golden.tie_vector(3, lattice, n=16, seed=3)
+    r, wq = _recognised(w, name, 3, lattice)
+    others = {"floor", "round_half_away", "round_half_even"} - {name}
+    assert not others & set(r.exact_matches)
+    assert r.on_lattice and r.lattice == lattice
+
+
+def test_paper_keras_recognised_on_a_tie():
+    w = golden.tie_vector(3, "midrise", n=16, seed=3)
+    r, wq = _recognised(w, "paper_keras", 3)
+    assert "vecq_ref_param" not in r.exact_matches
+    assert r.passed  # the released expression is a valid VecQ output
+
+
+def test_float32_conventions_recognised(rng):
+    w = rng.standard_normal(2048).astype(np.float32)
+    for name in ("float32", "paper_keras_float32"):
+        r, wq = _recognised(w, name, 4, dtype=np.float32)
+        ref = C.apply("vecq_ref_param", w, 4).astype(np.float32)
+        assert not np.array_equal(ref, wq)  # the accumulation shows in the last bits
+        assert "vecq_ref_param" not in r.exact_matches
+        assert r.on_lattice and r.passed
+
+
+def test_sample_std_recognised(rng):
+    for _ in range(50):  # a vector where ddof = 1 moves a code
+        w = rng.standard_normal(24)
+        if not np.allclose(C.apply("sample_std", w, 4), quantize(w, 4).values, rtol=1e-9):
+            break
+    r, wq = _recognised(w, "sample_std", 4)
+    assert not np.array_equal(wq, quantize(w, 4).values)
+    assert "vecq_ref_param" not in r.matches and r.on_lattice
+
+
+@pytest.mark.parametrize("name", ["mean_centred", "ul2q"])
+def test_mean_centred_outputs_recognised_and_off_lattice(rng, name):
+    pytest.importorskip("vecq_ref.baselines")
+    w = rng.standard_normal(64) + 0.7
+    r, _ = _recognised(w, name, 3)
+    assert r.matches == [name]
+    assert not r.on_lattice and not r.passed
+
+
+def test_reciprocal_recognised():
+    for seed in range(40):
+        w = golden.tie_vector(3, "midrise", n=16, seed=seed)
+        if not np.array_equal(C.apply("reciprocal", w, 3), C.apply("floor", w, 3)):
+            break
+    else:  # pragma: no cover
+        pytest.fail("no tie vector where w·(1/s) and w/s round differently")
+    r, _ = _recognised(w, "reciprocal", 3)
+    assert "vecq_ref_param" not in r.exact_matches
+
+
+def test_exact_recognised_with_zero_gap(rng):
+    pytest.importorskip("vecq_ref.search")
+    w = rng.standard_normal((4, 20))
+    r, _ = _recognised(w, "vecq_ref_exact", 3, axis=0)
+    assert abs(r.gap_to_exact) < 1e-12 and r.gap_to_param < 0
+    assert r.lloyd_violations == 0 and r.passed
+
+
+# --- norm-matched α ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_norm_matched_alpha_flagged_with_the_right_excess(rng, bits):
+    w = rng.standard_normal(300)
+    q = quantize(w, bits)
+    v = q.codes + 0.5
+    a_norm = np.linalg.norm(w) / np.linalg.norm(v)
+    wq = a_norm * v
+    r = verify(w, wq, bits=bits)
+    cos = (w @ v) / (np.linalg.norm(w) * np.linalg.norm(v))
+    assert r.on_lattice and not r.alpha_optimal and not r.passed
+    assert r.alpha == pytest.approx(a_norm, rel=1e-14)
+    assert r.alpha_rel_dev == pytest.approx(1 / cos - 1, rel=1e-8)
+    # ‖w − α_n v‖² − ‖w − α* v‖² = ‖w‖²(1 − cos θ)²
+    assert r.excess_relative_dql == pytest.approx((1 - cos) ** 2, rel=1e-6)
+    assert r.relative_dql - r.relative_dql_param == pytest.approx(r.excess_relative_dql,
+                                                                  rel=1e-6)
+    assert "norm_alpha" in r.exact_matches or "norm_alpha" in r.matches
+
+
+def test_norm_matched_alpha_per_channel_and_baseline(rng):
+    w = rng.standard_normal((5, 40)).astype(np.float32)
+    wq = C.apply("norm_alpha", w, 3, axis=0).astype(np.float32)
+    r = verify(w, wq, bits=3, axis=0)
+    assert r.on_lattice and not r.alpha_optimal and np.shape(r.alpha) == (5,)
+    assert r.exact_matches == ["norm_alpha"]
+    B = pytest.importorskip("vecq_ref.baselines")
+    r2 = verify(w, B.vecq_normalpha(w, 3, axis=0).values, bits=3, axis=0)
+    assert "norm_alpha" in r2.matches and not r2.alpha_optimal
+
+
+# --- recovery: granularity, given α or codes ------------------------------------------------
+
+
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+@pytest.mark.parametrize("bits", [1, 2, 5, 8])
+def test_random_lattice_points_recovered(rng, bits, lattice):
+    if lattice == "midtread" and bits == 1:
+        return
+    lo, hi = code_range(bits, lattice)
+    codes = rng.integers(lo, hi + 1, size=(3, 50))
+    codes[:, :2] = [lo, hi]
+    alpha = rng.uniform(0.01, 3.0, size=3)
+    off = 0.5 if lattice == "midrise" else 0.0
+    wq = alpha[:, None] * (codes + off)
+    w = wq + 0.3 * alpha[:, None] * rng.uniform(-1, 1, size=wq.shape)
+    r = verify(w, wq, bits=bits, axis=0, check_conventions=False, compute_gaps=False)
+    assert r.on_lattice and r.lattice == lattice and r.codes_in_range
+    assert r.relative_dql_exact is None and r.gap_to_param is None
+    assert_allclose(r.alpha, alpha, rtol=1e-13)
+    assert_array_equal(r.codes, codes)
+    # the same, per group of the flattened layout, and with float32 values
+    r32 = verify(w.astype(np.float32), wq.astype(np.float32), bits=bits, group_size=50,
+                 check_conventions=False, compute_gaps=False)
+    assert r32.on_lattice and r32.lattice == lattice
+    assert_allclose(np.ravel(r32.alpha), alpha, rtol=1e-6)
+
+
+def test_per_channel_output_checked_per_tensor_is_not_on_one_lattice(rng):
+    w = rng.standard_normal((4, 30))
+    wq = quantize(w, 3, axis=0).values
+    r = verify(w, wq, bits=3, check_conventions=False)
+    assert not r.on_lattice and not r.passed
+    assert "axis" in r.reasons[0]
+    assert verify(w, wq, bits=3, axis=0, check_conventions=False).passed
+
+
+def test_codes_out_of_range(rng):
+    w = rng.standard_normal(200)
+    r = verify(w, quantize(w, 5).values, bits=2, check_conventions=False)
+    assert r.on_lattice and not r.codes_in_range and not r.passed
+    assert "do not fit 2 bits" in r.reasons[0]
+
+
+def test_off_lattice_values_fail(rng):
+    w = rng.standard_normal(50)
+    r = verify(w, w * 1.01, bits=4, check_conventions=False)
+    assert not r.on_lattice and not r.passed
+
+
+def test_given_alpha_and_codes(rng):
+    w = rng.standard_normal((3, 16))
+    q = quantize(w, 3, axis=0)
+    r = verify(w, q.values, alpha=q.alpha, bits=3, axis=0, check_conventions=False)
+    assert r.passed
+    assert_array_equal(r.codes, q.codes)
+    r = verify(w, q.values, codes=q.codes, bits=3, axis=0, check_conventions=False)
+    assert r.passed and r.lattice == "midrise"
+    assert_allclose(r.alpha, q.alpha, rtol=1e-13)
+    r = verify(w, codes=q.codes, bits=3, axis=0, check_conventions=False)  # α* implied
+    assert r.alpha_optimal and r.relative_dql == pytest.approx(q.loss.relative_dql, rel=1e-12)
+
+
+def test_gaps_are_consistent(rng):
+    w = rng.standard_normal(120)
+    for method in ("param", "paper"):
+        r = verify(w, quantize(w, 4, method=method).values, bits=4, check_conventions=False)
+        assert r.passed
+        if r.gap_to_exact is not None:
+            assert r.gap_to_exact >= -1e-12
+    r = verify(w, quantize(w, 4).values, bits=4, check_conventions=False)
+    assert abs(r.gap_to_param) < 1e-12
+
+
+def test_json_report(rng):
+    w = rng.standard_normal((2, 8))
+    r = verify(w, quantize(w, 2, axis=0).values, bits=2, axis=0)
+    d = json.loads(r.to_json())
+    assert d["passed"] is True and len(d["alpha"]) == 2 and "codes" not in d
+    assert set(d["tolerances"]) >= {"ulps", "alpha_rtol", "dql_rtol"}
+    assert "verdict:     PASS" in str(r)
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"`wq` must be of the shape of `w` \(2, 3\); got "
+                                         r"shape \(3, 2\)"):
+        verify(np.ones((2, 3)), np.ones((3, 2)), bits=2)
+    with pytest.raises(ValueError, match=r"`codes` must be of the shape"):
+        verify(np.ones((2, 3)), codes=np.ones((6,), dtype=int), bits=2)
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="`wq` must be"):
+        verify(np.ones(3), bits=2)
+    with pytest.raises(ValueError, match="`bits` must be"):
+        verify(np.ones(3), np.ones(3), bits=0)
+    with pytest.raises(TypeError, match="`codes` must be an integer array"):
+        verify(np.ones(3), codes=np.ones(3), bits=2)
+    with pytest.raises(ValueError, match="`alpha` must be"):
+        verify(np.ones((2, 3)), np.ones((2, 3)), alpha=[1.0, 2.0, 3.0], bits=2, axis=0)
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+def test_cli_verify_two_files_norm_alpha_exit_1(tmp_path, capsys, rng):
+    w = rng.standard_normal((6, 10)).astype(np.float32)
+    np.save(tmp_path / "w.npy", w)
+    np.save(tmp_path / "wq.npy", C.apply("norm_alpha", w, 4).astype(np.float32))
+    assert main(["verify", str(tmp_path / "w.npy"), str(tmp_path / "wq.npy"),
+                 "--bits", "4"]) == 1
+    captured = capsys.readouterr()
+    assert "α optimal:   NO" in captured.out and "norm_alpha" in captured.out
+    assert "1 of 1 verdicts failed" in captured.err
+    np.save(tmp_path / "ok.npy", quantize(w, 4).values)
+    assert main(["verify", str(tmp_path / "w.npy"), str(tmp_path / "ok.npy"), "--bits", "4",
+                 "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["passed"] and payload["reports"][0]["lattice"] == "midrise"
+
+
+def test_cli_verify_pairs_npz_and_safetensors(tmp_path, capsys, rng):
+    w = rng.standard_normal((4, 8)).astype(np.float32)
+    pairs = {"a": w, "a.q": quantize(w, 2).values, "b": w[:2], "b.q": quantize(w[:2], 2).values,
+             "bias": w[0]}
+    np.savez(tmp_path / "p.npz", **pairs)
+    assert main(["verify", str(tmp_path / "p.npz"), "--bits", "2", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in payload["reports"]] == ["a", "b"]
+    st = pytest.importorskip("safetensors.numpy")
+    st.save_file({k: np.ascontiguousarray(v) for k, v in pairs.items()},
+                 str(tmp_path / "p.safetensors"))
+    assert main(["verify", str(tmp_path / "p.safetensors"), "--bits", "2"]) == 0
+    assert "verdict:     PASS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("files", "needle"), [
+    ({"a": np.ones((2, 3)), "a.q": np.ones((3, 2))}, "shape (3, 2)"),
+    ({"a": np.ones(3), "b.q": np.ones(3)}, "has no partner"),
+    ({"a": np.ones(3)}, "holds no pairs"),
+])
+def test_cli_verify_bad_pairs_exit_2(tmp_path, capsys, files, needle):
+    np.savez(tmp_path / "p.npz", **files)
+    assert main(["verify", str(tmp_path / "p.npz"), "--bits", "2"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_verify_malformed_files_exit_2(tmp_path, capsys):
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "w.npy", np.ones(3))
+    for argv in (["verify", str(tmp_path / "bad.npz"), "--bits", "2"],
+                 ["verify", str(tmp_path / "bad.safetensors"), "--bits", "2"],
+                 ["verify", str(tmp_path / "w.npy"), str(tmp_path / "obj.npy"), "--bits", "2"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert ("malformed" in err or "object arrays are refused" in err)
+
+
+# --- properties ------------------------------------------------------------------------------
+
+@given(bits=st.integers(1, 8), midtread=st.booleans(), n=st.integers(1, 40),
+       seed=st.integers(0, 2**32 - 1), log_alpha=st.floats(-20, 20),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_any_lattice_output_is_recovered(bits, midtread, n, seed, log_alpha, dtype):
+    lattice = "midtread" if midtread and bits > 1 else "midrise"
+    lo, hi = code_range(bits, lattice)
+    r = np.random.default_rng(seed)
+    codes = r.integers(lo, hi + 1, size=n)
+    alpha = float(np.exp(log_alpha))
+    wq = (alpha * (codes + (0.5 if lattice == "midrise" else 0.0))).astype(dtype)
+    rep = verify(wq, wq, bits=bits, lattice=lattice, check_conventions=False,
+                 compute_gaps=False)
+    assert rep.on_lattice and rep.codes_in_range
+    # the recovered α·codes reproduce wq; α itself may be a multiple when few levels are used
+    v = rep.codes + (0.5 if lattice == "midrise" else 0.0)
+    # to within the report's own stated output tolerance (4 ulps float32, 256 float64)
+    assert np.all(ulp_distance((rep.alpha * v).astype(dtype), wq) <= rep.tolerances["ulps"])
+    if np.any(codes != codes[0]) and np.gcd.reduce(np.diff(np.unique(codes))) == 1:
+        assert rep.alpha == pytest.approx(alpha, rel=1e-5 if dtype == np.float32 else 1e-12)

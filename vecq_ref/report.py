@@ -1,0 +1,323 @@
+"""Whole-model reports: VecQ-param, a search method and the paper expression on every tensor.
+
+:func:`model_report` reads a ``.safetensors``, ``.npz`` or ``.npy`` file one tensor at a time
+(``safetensors.safe_open(path, framework="numpy")``; ``np.load(allow_pickle=False)`` per key),
+so memory stays bounded by the largest tensor, and returns a :class:`ModelReport` with one row
+per (weight tensor, bitwidth): shape, σ, excess kurtosis, relative DQL of ``param``, of
+``method`` (default ``exact``) and of ``paper``, the gap ``gap = param − method`` (absolute, in
+relative-DQL units) and ``gap_pct = 100·(param − method)/param`` (how much of VecQ-param's loss
+the method removes), and the time spent; plus size-weighted totals per bitwidth
+(``Σ DQL / Σ ‖w‖²``). Weight tensors are the float arrays with at least two dimensions
+(``all_tensors=True`` takes every float array with two or more elements); tensors of a dtype
+NumPy cannot hold (bfloat16) are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import _validation as V
+from .quantize import METHODS, quantize
+
+_BAD = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+
+
+class UnsupportedDtype(ValueError):
+    """A tensor whose dtype NumPy cannot hold (e.g. bfloat16 in a .safetensors file)."""
+
+
+@contextlib.contextmanager
+def open_tensors(path, name="input"):
+    """Open a tensor file lazily: yields ``(keys, get)`` where ``get(key)`` reads one array.
+
+    ``.safetensors`` needs the optional ``safetensors`` package (extra ``io``); ``.npz`` and
+    ``.npy`` are read with ``allow_pickle=False``. Malformed or truncated files raise one
+    ``ValueError`` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"`{name}` file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        try:
+            from safetensors import safe_open
+        except ImportError as exc:
+            raise ImportError("reading .safetensors needs the optional package safetensors "
+                              "(pip install 'vecq_ref[io]')") from exc
+        try:
+            handle = safe_open(str(path), framework="numpy")
+        except Exception as exc:  # SafetensorError derives from Exception only
+            raise ValueError(f"`{name}` file {path} is not a readable .safetensors file "
+                             f"(malformed or truncated): {exc}") from exc
+
+        def get(key):
+            try:
+                return handle.get_tensor(key)
+            except TypeError as exc:
+                raise UnsupportedDtype(f"`{name}` file {path}: tensor {key!r} has a dtype "
+                                       f"NumPy cannot hold ({exc})") from exc
+            except Exception as exc:
+                raise ValueError(f"`{name}` file {path}: tensor {key!r} cannot be read as a "
+                                 f"NumPy array: {exc}") from exc
+
+        with handle:
+            yield list(handle.keys()), get
+        return
+    if suffix not in (".npz", ".npy"):
+        raise ValueError(f"`{name}` file {path} must be .safetensors, .npz or .npy; "
+                         f"got {suffix or 'no suffix'!r}")
+    with open(path, "rb") as fh:
+        try:
+            data = np.load(fh, allow_pickle=False)
+        except _BAD as exc:
+            why = "object arrays are refused" if "allow_pickle" in str(exc) else (
+                "malformed or truncated")
+            raise ValueError(f"`{name}` file {path} is not a readable {suffix} file ({why}): "
+                             f"{exc}") from exc
+        if isinstance(data, np.ndarray):
+            yield [path.stem], lambda key: data
+            return
+
+        def get_npz(key):
+            try:
+                return data[key]
+            except _BAD as exc:
+                why = "object arrays are refused" if "allow_pickle" in str(exc) else "malformed"
+                raise ValueError(f"`{name}` file {path}: array {key!r} cannot be read ({why}): "
+                                 f"{exc}") from exc
+
+        with data:
+            yield list(data.files), get_npz
+
+
+def tensor_stats(w):
+    """``(σ, excess kurtosis)`` of the flattened tensor in float64 (kurtosis NaN when σ = 0).
+
+    >>> s, k = tensor_stats([1.0, -1.0, 1.0, -1.0])
+    >>> s, k
+    (1.0, -2.0)
+    """
+    x = np.asarray(w, dtype=np.float64).ravel()
+    d = x - x.mean()
+    m2 = float(np.mean(d * d))
+    if m2 == 0:
+        return 0.0, float("nan")
+    return m2 ** 0.5, float(np.mean((d * d) ** 2)) / (m2 * m2) - 3.0
+
+
+def _is_weight(arr, all_tensors):
+    if arr.dtype.kind != "f" or arr.size < 2:
+        return False
+    return all_tensors or arr.ndim >= 2
+
+
+@dataclass
+class ModelReport:
+    """Rows per (tensor, bits), totals per bits, the tensors skipped and why."""
+
+    path: str
+    bits: list
+    method: str
+    lattice: str
+    axis: int | None
+    rows: list
+    totals: list
+    skipped: list
+    seconds: float
+
+    def as_dict(self):
+        return {"file": self.path, "bits": self.bits, "method": self.method,
+                "lattice": self.lattice, "axis": self.axis, "rows": self.rows,
+                "totals": self.totals, "skipped": self.skipped, "seconds": self.seconds}
+
+    @property
+    def columns(self):
+        m = self.method
+        cols = ["name", "shape", "bits", "sigma", "kurtosis", "param"]
+        if m != "param":
+            cols.append(m)
+        return cols + ["paper", "gap_pct", "time"]
+
+    def _cells(self, r):
+        m = self.method
+        out = {"name": r["name"], "shape": "x".join(map(str, r["shape"])), "bits": r["bits"],
+               "sigma": r.get("sigma"), "kurtosis": r.get("kurtosis"),
+               "param": r["relative_dql_param"], m: r[f"relative_dql_{m}"],
+               "paper": r["relative_dql_paper"], "gap_pct": r["gap_pct"], "time": r["time"]}
+        return {k: ("" if v is None else v) for k, v in out.items()}
+
+    def __str__(self):
+        from .cli import format_table
+
+        body = [self._cells(r) for r in self.rows]
+        body += [self._cells({**t, "name": "TOTAL", "shape": [t["size"]], "sigma": None,
+                              "kurtosis": None}) for t in self.totals]
+        lines = [f"{self.path}: relative DQL, {self.lattice}, "
+                 f"{'per tensor' if self.axis is None else f'axis={self.axis}'}; "
+                 f"gap_pct = 100·(param − {self.method})/param; time in s",
+                 format_table(body, self.columns, "{:.5g}")]
+        if self.skipped:
+            lines.append("skipped: " + ", ".join(f"{s['name']} ({s['why']})"
+                                                 for s in self.skipped))
+        return "\n".join(lines)
+
+    def plot(self, ax=None):
+        """Total relative DQL against bits, one line per method; returns the lines drawn."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            ax = plt.gca()
+        lines = []
+        bits = [t["bits"] for t in self.totals]
+        for m in dict.fromkeys(["param", self.method, "paper"]):
+            ys = [t[f"relative_dql_{m}"] for t in self.totals]
+            if all(y is not None for y in ys) and ys:
+                lines += ax.semilogy(bits, ys, marker="o", label=m)
+        ax.set_xlabel("bits")
+        ax.set_ylabel("relative DQL (size-weighted)")
+        ax.set_title(Path(self.path).name)
+        ax.legend()
+        return lines
+
+
+def _progress(total, progress):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="tensor", file=sys.stderr)
+
+
+def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midrise",
+                 axis=None, all_tensors=False, progress=None):
+    """Relative DQL of VecQ-param, ``method`` and the paper expression on every tensor.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.safetensors`` (needs the ``safetensors`` package), ``.npz`` or ``.npy``.
+    bits : sequence of int
+    method : {"exact", "grid", "alternating", "param", "paper"}
+        The method compared with VecQ-param (``gap``, ``gap_pct`` columns).
+    lattice : {"midrise", "midtread"}
+        ``paper`` is reported for midrise only.
+    axis : int, optional
+        Per-channel along this axis (tensors with fewer dimensions are skipped).
+    all_tensors : bool
+        Also report 1-D float tensors (biases, norms).
+    progress : bool, optional
+        Show a tqdm bar; default: only when stderr is a terminal.
+
+    Returns
+    -------
+    ModelReport
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> f = os.path.join(d, "m.npz")
+    >>> rng = np.random.default_rng(0)
+    >>> np.savez(f, fc=rng.standard_normal((8, 16)), bias=np.zeros(8))
+    >>> r = model_report(f, bits=[2], method="param")
+    >>> [row["name"] for row in r.rows], r.skipped[0]["name"]
+    (['fc'], 'bias')
+    """
+    method = V.choice(method, "method", METHODS)
+    lattice = V.lattice(lattice)
+    bits = [V.bits(b, lattice) for b in bits]
+    if not bits:
+        V.fail("bits", "at least one bitwidth", "[]")
+    if axis is not None:
+        axis = V.integer(axis, "axis")
+    rows, skipped = [], []
+    acc = {b: {"sww": 0.0, "size": 0, "time": 0.0, "param": 0.0, method: 0.0, "paper": 0.0}
+           for b in bits}
+    start = time.perf_counter()
+    with open_tensors(path) as (keys, get):
+        bar = _progress(len(keys), progress)
+        try:
+            for key in keys:
+                try:
+                    arr = get(key)
+                except UnsupportedDtype as exc:
+                    skipped.append({"name": key, "why": str(exc).rsplit("(", 1)[-1].rstrip(")")})
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                if bar is not None:
+                    bar.set_postfix_str(key[-30:])
+                if not _is_weight(arr, all_tensors):
+                    skipped.append({"name": key, "why": f"{arr.dtype} {tuple(arr.shape)}"})
+                elif axis is not None and not -arr.ndim <= axis < arr.ndim:
+                    skipped.append({"name": key, "why": f"no axis {axis} in {arr.shape}"})
+                else:
+                    rows += _tensor_rows(key, arr, bits, method, lattice, axis, acc)
+                del arr
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+    totals = []
+    for b in bits:
+        a = acc[b]
+        if a["size"] == 0:
+            continue
+        rel = {m: (a[m] / a["sww"] if a["sww"] > 0 else 0.0) for m in ("param", method, "paper")}
+        paper_ok = lattice == "midrise"
+        totals.append({"bits": b, "size": a["size"], "relative_dql_param": rel["param"],
+                       f"relative_dql_{method}": rel[method],
+                       "relative_dql_paper": rel["paper"] if paper_ok else None,
+                       **_gap(rel["param"], rel[method]), "time": a["time"]})
+    return ModelReport(str(path), bits, method, lattice, axis, rows, totals, skipped,
+                       time.perf_counter() - start)
+
+
+def _gap(param, other):
+    return {"gap": param - other,
+            "gap_pct": 100.0 * (param - other) / param if param > 0 else 0.0}
+
+
+def _tensor_rows(key, arr, bits, method, lattice, axis, acc):
+    sigma, kurt = tensor_stats(arr)
+    sww = float(np.sum(np.square(arr, dtype=np.float64)))
+    out = []
+    for b in bits:
+        t0 = time.perf_counter()
+        res = {}
+        for m in dict.fromkeys(("param", method, "paper")):
+            if m == "paper" and lattice != "midrise":
+                res[m] = None
+                continue
+            q = quantize(arr, b, method=m, lattice=lattice, axis=axis)
+            res[m] = q.loss
+        dt = time.perf_counter() - t0
+        a = acc[b]
+        a["sww"] += sww
+        a["size"] += arr.size
+        a["time"] += dt
+        for m, loss in res.items():
+            if loss is not None:
+                a[m] += loss.dql
+        rel = {m: (None if loss is None else loss.relative_dql) for m, loss in res.items()}
+        out.append({"name": key, "shape": list(arr.shape), "dtype": str(arr.dtype),
+                    "bits": b, "sigma": sigma, "kurtosis": None if np.isnan(kurt) else kurt,
+                    "relative_dql_param": rel["param"], f"relative_dql_{method}": rel[method],
+                    "relative_dql_paper": rel["paper"], **_gap(rel["param"], rel[method]),
+                    "time": dt})
+    return out
+
+
+__all__ = ["ModelReport", "UnsupportedDtype", "model_report", "open_tensors", "tensor_stats"]

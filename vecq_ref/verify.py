@@ -1,0 +1,566 @@
+"""``verify()``: check someone else's quantized tensor against VecQ (VECQ.md §2, §3, §7).
+
+Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` and ``alpha``),
+:func:`verify` answers, per tensor and per slice:
+
+1. **Lattice.** Does ``wq`` lie on ``α·v`` (midrise ``v = c + ½`` or midtread ``v = c``) with
+   codes inside the ``bits`` range? α and the codes are recovered from ``wq`` alone: the
+   sorted distinct values are integer (midtread) or half-odd (midrise) multiples of α, so α is
+   the largest ``d/j`` (``d`` the smallest gap between distinct values, or twice the smallest
+   magnitude, ``j = 1, 2, …``) that makes every value such a multiple to 0.1 (first the values
+   within 8 levels of 0, then all), refined by least squares; the reconstruction ``α·v``,
+   cast to ``wq``'s dtype, must agree with ``wq`` within ``ulps`` units in the last place.
+2. **Driving (α).** Is α the least-squares optimum ``α* = ⟨w,v⟩/⟨v,v⟩`` for those codes
+   (relative deviation ≤ ``alpha_rtol``)? The excess DQL of the given α is
+   ``(α − α*)²·⟨v,v⟩``, reported relative to ``‖w‖²``.
+3. **Lloyd condition.** Are the codes the nearest levels of ``w/α``? The count of codes that are
+   not (ties count as nearest) is reported; VecQ-param's codes come from the step ``λ_k·σ``,
+   not from α, so a few violations are normal and do not fail the verdict.
+4. **Gaps.** The relative DQL of ``wq`` minus that of VecQ-param and of the exact optimum
+   (VECQ.md §4.3), their outputs rounded to ``wq``'s dtype like ``wq``. The exact optimum is
+   the smallest any lattice output with the same ``bits`` can reach, so that gap is ≥ 0 up to
+   rounding.
+5. **Conventions.** Which entries of :mod:`vecq_ref.conventions` reproduce ``wq``: exactly
+   (bit for bit in ``wq``'s dtype) or within ``ulps``.
+
+The verdict passes when (1) holds with the codes in range, α is least-squares optimal, and the
+relative DQL is at most ``(1 + dql_rtol)`` times VecQ-param's. The tolerances used are part of
+the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _layout, conventions
+from . import _validation as V
+from .lattice import code_range, level_offset
+from .quantize import quantize
+
+#: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype.
+DEFAULT_ULPS = {2: 2, 4: 4, 8: 256}
+#: Default ``alpha_rtol`` by the byte size of ``wq``'s float dtype.
+DEFAULT_ALPHA_RTOL = {2: 2e-3, 4: 1e-6, 8: 1e-6}
+DEFAULT_DQL_RTOL = 1e-3
+_INT_TOL_COARSE = 0.1  # integrality tolerance when proposing α; the ulps test decides
+
+
+# --- ulps ----------------------------------------------------------------------------------
+
+_UINT = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def ulp_distance(a, b):
+    """Units in the last place between same-dtype float arrays (±0 equal; NaN → max).
+
+    >>> x = np.float32(1.0)
+    >>> int(ulp_distance(x, np.nextafter(x, np.float32(2))))
+    1
+    """
+    a = np.asarray(a)
+    b = np.asarray(b, dtype=a.dtype)
+    it = _UINT[a.dtype.itemsize]
+    mask = np.iinfo(it).max
+
+    def key(x):
+        i = np.ascontiguousarray(x).view(it).astype(np.int64).reshape(np.shape(x))
+        return np.where(i < 0, -(i & mask), i)
+
+    ka, kb = key(a), key(b)
+    same = (ka >= 0) == (kb >= 0)
+    # Same sign: the difference fits. Opposite signs: add magnitudes in float (approximate).
+    d = np.where(same, np.abs(np.where(same, ka - kb, 0)), 0).astype(np.float64)
+    d = np.where(same, d, np.abs(ka.astype(np.float64)) + np.abs(kb.astype(np.float64)))
+    bad = np.isnan(a) | np.isnan(b)
+    return np.where(bad, np.inf, d)
+
+
+# --- lattice recovery ----------------------------------------------------------------------
+
+@dataclass
+class _Row:
+    lattice: str | None
+    alpha: float
+    codes: np.ndarray | None
+    max_ulps: float
+    in_range: bool
+    ok: bool
+
+
+def _fit(u, c, off):
+    v = c + off
+    vv = float(v @ v)
+    return float(u @ v) / vv if vv > 0 else 0.0
+
+
+def _recover_row(u, dtype, bits, lattice, tol_ulps):
+    """α and codes of one row of ``wq`` (float64 ``u``) on ``lattice`` (None: try both)."""
+    lattices = (lattice,) if lattice else ("midrise", "midtread")
+    vals = np.unique(u)
+    best = _Row(None, 0.0, None, math.inf, False, False)
+    if not np.any(vals != 0):
+        lat = lattice or "midrise"
+        return _Row(lat, 0.0, np.zeros(u.size, np.int64), 0.0, True, True)
+    nz = np.abs(vals[vals != 0])
+    bases = [2.0 * float(nz.min())]
+    if vals.size > 1:
+        bases.append(float(np.min(np.diff(vals))))
+    half = 2 ** (bits - 1)
+    mags = np.sort(np.abs(vals))
+    cands = sorted({b / j for b in bases for j in range(1, min(2 * half, 64) + 2)}, reverse=True)
+    for lat in lattices:
+        if lat == "midtread" and bits < 2:
+            continue
+        off = level_offset(lat)
+        lo, hi = code_range(bits, lat)
+        for a0 in cands:
+            # Stage 1: the values within a few levels of 0 fix the integers robustly (their
+            # rounding is small next to α); stage 2: least squares on them, then all values.
+            small = vals[np.abs(vals) <= max(8.5 * a0, mags[min(1, mags.size - 1)])]
+            n = small / a0 - off
+            if np.max(np.abs(n - np.rint(n))) > _INT_TOL_COARSE:
+                continue
+            a1 = _fit(small, np.rint(n), off)
+            if a1 <= 0:
+                continue
+            n = vals / a1 - off
+            if np.max(np.abs(n - np.rint(n))) > _INT_TOL_COARSE:
+                continue
+            c = np.rint(u / a1 - off)
+            a = _fit(u, c, off)
+            if a <= 0:
+                continue
+            c = np.rint(u / a - off)
+            a = _fit(u, c, off)
+            rec = (a * (c + off)).astype(dtype)
+            d = float(np.max(ulp_distance(rec, u.astype(dtype))))
+            in_range = bool(c.min() >= lo and c.max() <= hi)
+            row = _Row(lat, a, c.astype(np.int64), d, in_range, d <= tol_ulps)
+            if row.ok:
+                return row
+            if d < best.max_ulps:
+                best = row
+    return best
+
+
+def _rows_from_alpha(u, alpha, dtype, lattice, bits, tol_ulps):
+    lattices = (lattice,) if lattice else ("midrise", "midtread")
+    best = None
+    for lat in lattices:
+        off = level_offset(lat)
+        c = np.rint(u / alpha - off) if alpha > 0 else np.zeros_like(u)
+        rec = (alpha * (c + off)).astype(dtype)
+        d = float(np.max(ulp_distance(rec, u.astype(dtype))))
+        lo, hi = code_range(bits, lat) if (lat == "midrise" or bits >= 2) else (0, 0)
+        row = _Row(lat, alpha, c.astype(np.int64), d, bool(c.min() >= lo and c.max() <= hi),
+                   d <= tol_ulps)
+        if best is None or row.max_ulps < best.max_ulps:
+            best = row
+    return best
+
+
+def _rows_from_codes(u, c, alpha, dtype, lattice, bits, tol_ulps):
+    lattices = (lattice,) if lattice else ("midrise", "midtread")
+    best = None
+    for lat in lattices:
+        off = level_offset(lat)
+        c64 = c.astype(np.float64)
+        a = alpha if alpha is not None else _fit(u, c64, off)
+        rec = (a * (c64 + off)).astype(dtype)
+        d = float(np.max(ulp_distance(rec, u.astype(dtype))))
+        lo, hi = code_range(bits, lat) if (lat == "midrise" or bits >= 2) else (0, 0)
+        row = _Row(lat, a, c.astype(np.int64), d, bool(c.min() >= lo and c.max() <= hi),
+                   d <= tol_ulps)
+        if best is None or row.max_ulps < best.max_ulps:
+            best = row
+    return best
+
+
+# --- the report ----------------------------------------------------------------------------
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` found. ``passed`` is the verdict; ``as_dict()`` is JSON-ready.
+
+    Attributes
+    ----------
+    shape, dtype, bits, lattice, axis, group_size : the tensor and settings (``lattice`` as
+        recovered when not given; None when ``wq`` is on no lattice).
+    on_lattice : bool, every slice reconstructs as ``α·v`` within ``ulps``.
+    codes_in_range : bool, the codes fit ``bits``.
+    reconstruction_ulps : float, the largest ulp distance of ``α·v`` from ``wq``.
+    alpha, alpha_lsq : float or ndarray per slice: recovered α and the least-squares α*.
+    alpha_rel_dev : largest ``|α − α*|/α*`` over the slices.
+    alpha_optimal : bool, ``alpha_rel_dev ≤ alpha_rtol``.
+    excess_dql, excess_relative_dql : ``Σ(α − α*)²⟨v,v⟩`` and that over ``‖w‖²``.
+    lloyd_violations : int, codes that are not a nearest level of ``w/α``.
+    codes : ndarray of int64 (not in ``as_dict``); ``code_min``, ``code_max``, ``levels_used``.
+    relative_dql, relative_dql_param, relative_dql_exact : of ``wq``, VecQ-param, the exact
+        optimum (None when :mod:`vecq_ref.search` is missing).
+    gap_to_param, gap_to_exact : ``relative_dql`` minus those.
+    conventions : list of dicts ``{name, description, exact, match, max_ulps, mismatches}``.
+    matches, exact_matches : names of the conventions within ``ulps`` / bit-identical.
+    negative_zeros : int, entries of ``wq`` equal to −0.0.
+    passed : bool; reasons : why not (empty when passed); tolerances : dict.
+    """
+
+    shape: tuple
+    dtype: str
+    bits: int
+    lattice: str | None
+    axis: int | None
+    group_size: int | None
+    on_lattice: bool
+    codes_in_range: bool
+    reconstruction_ulps: float
+    alpha: object
+    alpha_lsq: object
+    alpha_rel_dev: float
+    alpha_optimal: bool
+    excess_dql: float
+    excess_relative_dql: float
+    lloyd_violations: int
+    codes: np.ndarray | None
+    code_min: int | None
+    code_max: int | None
+    levels_used: int | None
+    relative_dql: float
+    relative_dql_param: float | None
+    relative_dql_exact: float | None
+    gap_to_param: float | None
+    gap_to_exact: float | None
+    conventions: list
+    matches: list
+    exact_matches: list
+    negative_zeros: int
+    passed: bool
+    reasons: list
+    tolerances: dict
+    name: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self):
+        """Every field but ``codes``, as plain Python (lists for per-slice arrays)."""
+        out = {}
+        for k, v in self.__dict__.items():
+            if k == "codes":
+                continue
+            if isinstance(v, np.ndarray):
+                v = v.tolist()
+            elif isinstance(v, np.generic):
+                v = v.item()
+            elif isinstance(v, tuple):
+                v = list(v)
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+            out[k] = v
+        return out
+
+    def to_json(self, **kwargs):
+        """``as_dict()`` as a JSON string."""
+        return json.dumps(self.as_dict(), **kwargs)
+
+    def __str__(self):
+        def f(x):
+            return "n/a" if x is None else f"{x:.6g}"
+
+        head = f"{self.name}: " if self.name else ""
+        gran = (f"axis={self.axis}" if self.axis is not None else
+                f"group_size={self.group_size}" if self.group_size is not None else "per tensor")
+        a = self.alpha
+        a_txt = f"{a:.9g}" if np.ndim(a) == 0 else f"<{np.size(a)} values>"
+        lines = [
+            f"{head}{self.shape} {self.dtype}, {self.bits} bits, {gran}",
+            f"  lattice:     {'yes' if self.on_lattice else 'NO'} "
+            f"({self.lattice or 'none'}; α = {a_txt}; codes {self.code_min}..{self.code_max}, "
+            f"{self.levels_used} levels; in range: {'yes' if self.codes_in_range else 'NO'}; "
+            f"max {self.reconstruction_ulps:g} ulps)",
+            f"  α optimal:   {'yes' if self.alpha_optimal else 'NO'} (relative deviation "
+            f"from α* {self.alpha_rel_dev:.3g}; excess relative DQL "
+            f"{self.excess_relative_dql:.3g})",
+            f"  Lloyd:       {self.lloyd_violations} codes are not the nearest level of w/α",
+            f"  rel. DQL:    {f(self.relative_dql)} (param {f(self.relative_dql_param)}, gap "
+            f"{f(self.gap_to_param)}; exact {f(self.relative_dql_exact)}, gap "
+            f"{f(self.gap_to_exact)})",
+        ]
+        exact = ", ".join(self.exact_matches) or "none"
+        near = [m for m in self.matches if m not in self.exact_matches]
+        lines.append(f"  conventions: exact: {exact}" +
+                     (f"; within {self.tolerances['ulps']} ulps: {', '.join(near)}"
+                      if near else ""))
+        tol = ", ".join(f"{k}={v}" for k, v in self.tolerances.items())
+        verdict = "PASS" if self.passed else "FAIL: " + "; ".join(self.reasons)
+        lines.append(f"  verdict:     {verdict}  [{tol}]")
+        return "\n".join(lines)
+
+
+# --- verify ------------------------------------------------------------------------------
+
+def _slice_arg(value, lay, nrows, name, positive=True):
+    arr = np.asarray(value, dtype=np.float64) if value is not None else None
+    if arr is None:
+        return None
+    if not np.all(np.isfinite(arr)) or (positive and np.any(arr < 0)):
+        V.fail(name, "finite and non-negative", f"a minimum of {float(np.min(arr))!r}")
+    try:
+        return np.ascontiguousarray(np.broadcast_to(arr, lay.slice_shape)).reshape(nrows)
+    except ValueError:
+        V.fail(name, f"a scalar or an array of the slice shape {lay.slice_shape}",
+               f"shape {arr.shape}")
+
+
+def _reference(w, bits, lattice, lay, method, dtype):
+    """Relative DQL of ``method``'s output as stored in ``dtype`` (the dtype of ``wq``)."""
+    try:
+        q = quantize(w, bits, method=method, lattice=lattice, axis=lay.axis,
+                     group_size=lay.group_size)
+    except ImportError:
+        return None
+    if np.dtype(dtype) == np.float64 and q.values.dtype == np.float64:
+        return q.loss.relative_dql
+    x = np.asarray(w, dtype=np.float64)
+    d = x - q.values.astype(dtype).astype(np.float64)
+    sww = float(np.sum(x * x))
+    return float(np.sum(d * d)) / sww if sww > 0 else 0.0
+
+
+def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
+           group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
+           check_conventions=True, compute_gaps=True, name=None):
+    """Check a quantized tensor against VecQ (module docstring).
+
+    Parameters
+    ----------
+    w : array_like
+        The float weights that were quantized.
+    wq : array_like, optional
+        The quantized values, shape of ``w``. Needed unless ``codes`` is given.
+    codes : array_like of int, optional
+        The integer codes, if known (then they are used instead of being recovered).
+    alpha : float or array_like, optional
+        α per tensor, or one per slice, if known.
+    bits : int
+        The bitwidth that was used, 1 … 16.
+    lattice : {None, "midrise", "midtread"}
+        None recovers it from ``wq``.
+    axis, group_size : int, optional
+        Granularity (per channel along ``axis``, or per contiguous group of the last axis).
+    ulps : int, optional
+        Reconstruction and convention tolerance in units in the last place of ``wq``'s dtype
+        (default 2 for float16, 4 for float32, 256 for float64).
+    alpha_rtol : float, optional
+        Relative tolerance on ``α − α*`` (default 2e-3 for float16 ``wq``, else 1e-6: float32
+        accumulation and the paper's ``+1e-7`` in ``⟨v,v⟩ + 1e-7`` pass; a norm-matched α fails
+        up to 8 bits, where it is ``1/cos θ − 1 ≈ J_o ≥ 1e-5`` too large).
+    dql_rtol : float
+        The relative DQL may exceed VecQ-param's by this fraction (default 1e-3).
+    check_conventions : bool
+        Run the convention zoo (one quantization per convention).
+    compute_gaps : bool
+        Quantize ``w`` with VecQ-param and the exact search for the DQL gaps (and the
+        ``dql_rtol`` test of the verdict); False leaves those fields None.
+    name : str, optional
+        A label for the report.
+
+    Returns
+    -------
+    VerifyReport
+
+    Examples
+    --------
+    >>> w = np.array([0.1, -0.4, 0.25, 0.9, -1.3, 0.05])
+    >>> r = verify(w, [0.5, -0.5, 0.5, 0.5, -1.5, 0.5], bits=2)   # α = 1: not optimal
+    >>> r.on_lattice, r.lattice, r.alpha, r.alpha_optimal, r.passed
+    (True, 'midrise', 1.0, False, False)
+    >>> r = verify(w, quantize(w, 2).values, bits=2)
+    >>> r.passed, "vecq_ref_param" in r.exact_matches
+    (True, True)
+    """
+    if lattice is not None:
+        lattice = V.lattice(lattice)
+    bits = V.bits(bits, lattice or "midrise")
+    arr, _ = V.weights(w, "w")
+    if wq is None and codes is None:
+        V.fail("wq", "an array of quantized values (or pass `codes`)", "None", TypeError)
+    q_arr = None
+    if wq is not None:
+        q_arr, q_dtype = V.weights(wq, "wq")
+        if q_arr.shape != arr.shape:
+            V.fail("wq", f"of the shape of `w` {arr.shape}", f"shape {q_arr.shape}")
+        q_dtype = np.dtype(q_dtype)
+    else:
+        q_dtype = np.dtype(np.float64)
+    c_arr = None
+    if codes is not None:
+        c_arr = V.as_array(codes, "codes")
+        if c_arr.dtype.kind not in "iu":
+            V.fail("codes", "an integer array", f"dtype {c_arr.dtype}", TypeError)
+        if c_arr.shape != arr.shape:
+            V.fail("codes", f"of the shape of `w` {arr.shape}", f"shape {c_arr.shape}")
+    lay = _layout.layout(arr.shape, axis, group_size)
+    size = q_dtype.itemsize
+    ulps = DEFAULT_ULPS[size] if ulps is None else V.integer(ulps, "ulps", 0)
+    alpha_rtol = (DEFAULT_ALPHA_RTOL[size] if alpha_rtol is None
+                  else V.real(alpha_rtol, "alpha_rtol", nonnegative=True))
+    dql_rtol = V.real(dql_rtol, "dql_rtol", nonnegative=True)
+
+    rows_w = np.ascontiguousarray(lay.to_rows(arr), dtype=np.float64)
+    nrows = rows_w.shape[0]
+    rows_q = None if q_arr is None else np.ascontiguousarray(lay.to_rows(q_arr),
+                                                             dtype=np.float64)
+    rows_c = None if c_arr is None else lay.to_rows(c_arr)
+    alphas_in = _slice_arg(alpha, lay, nrows, "alpha")
+
+    def recover(lat):
+        out = []
+        for r in range(nrows):
+            a_in = None if alphas_in is None else float(alphas_in[r])
+            if rows_c is not None:
+                if rows_q is None:
+                    off = level_offset(lat or "midrise")
+                    v = rows_c[r].astype(np.float64) + off
+                    vv = float(v @ v)
+                    a = a_in if a_in is not None else (
+                        float(rows_w[r] @ v) / vv if vv > 0 else 0.0)
+                    lo, hi = code_range(bits, lat or "midrise")
+                    c = rows_c[r].astype(np.int64)
+                    out.append(_Row(lat or "midrise", a, c, 0.0,
+                                    bool(c.min() >= lo and c.max() <= hi), True))
+                else:
+                    out.append(_rows_from_codes(rows_q[r], rows_c[r], a_in, q_dtype, lat, bits,
+                                                ulps))
+            elif a_in is not None:
+                out.append(_rows_from_alpha(rows_q[r], a_in, q_dtype, lat, bits, ulps))
+            else:
+                out.append(_recover_row(rows_q[r], q_dtype, bits, lat, ulps))
+        return out
+
+    if lattice is not None:
+        rows = recover(lattice)
+    else:
+        rows = recover("midrise")
+        if not all(r.ok for r in rows) and bits >= 2:
+            alt = recover("midtread")
+            if sum(r.ok for r in alt) > sum(r.ok for r in rows):
+                rows = alt
+    on_lattice = all(r.ok for r in rows)
+    lat_found = rows[0].lattice if on_lattice else lattice
+    tried = {r.lattice for r in rows if r.lattice is not None}
+    work_lattice = lat_found or (tried.pop() if len(tried) == 1 else "midrise")
+    if work_lattice == "midtread" and bits < 2:
+        work_lattice = "midrise"
+    off = level_offset(work_lattice)
+
+    alphas = np.array([r.alpha for r in rows], dtype=np.float64)
+    have_codes = all(r.codes is not None for r in rows)
+    reasons = []
+    if have_codes:
+        C = np.stack([r.codes for r in rows])
+        Vv = C.astype(np.float64) + off
+        svv = np.einsum("ij,ij->i", Vv, Vv)
+        swv = np.einsum("ij,ij->i", rows_w, Vv)
+        sww = np.einsum("ij,ij->i", rows_w, rows_w)
+        a_star = np.where(svv > 0, swv / np.where(svv > 0, svv, 1.0), 0.0)
+        excess_rows = (alphas - a_star) ** 2 * svv
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev = np.where(a_star != 0, np.abs(alphas - a_star) / np.abs(a_star),
+                           np.where(alphas == 0, 0.0, np.inf))
+        alpha_rel_dev = float(np.max(dev))
+        excess = float(np.sum(excess_rows))
+        total_ww = float(np.sum(sww))
+        excess_rel = excess / total_ww if total_ww > 0 else 0.0
+        alpha_ok = alpha_rel_dev <= alpha_rtol
+        # Lloyd: is each code a nearest level of w/α? (ties count as nearest)
+        lo, hi = code_range(bits, work_lattice)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            qn = np.where(alphas[:, None] > 0, rows_w / np.where(
+                alphas[:, None] > 0, alphas[:, None], 1.0) - off, 0.0)
+        near = np.clip(np.rint(qn), lo, hi) + off
+        d_given = np.abs(rows_w - alphas[:, None] * Vv)
+        d_near = np.abs(rows_w - alphas[:, None] * near)
+        slack = 8 * np.finfo(np.float64).eps * (np.abs(rows_w) + np.abs(alphas[:, None] * Vv))
+        lloyd = int(np.count_nonzero(d_given > d_near + slack))
+        codes_in_range = all(r.in_range for r in rows)
+        code_min, code_max = int(C.min()), int(C.max())
+        levels_used = int(np.unique(C).size)
+        codes_out = lay.from_rows(C)
+    else:  # no α fits some slice at all: nothing to say about α or the codes
+        a_star = alphas
+        alpha_rel_dev, excess, excess_rel, alpha_ok, lloyd = math.inf, math.nan, math.nan, False, 0
+        codes_in_range, code_min, code_max, levels_used, codes_out = False, None, None, None, None
+    if rows_q is None:
+        rows_q_eff = alphas[:, None] * (np.stack([r.codes for r in rows]) + off)
+    else:
+        rows_q_eff = rows_q
+    total_ww = float(np.sum(rows_w * rows_w))
+    rel_dql = float(np.sum((rows_w - rows_q_eff) ** 2)) / total_ww if total_ww > 0 else 0.0
+    rel_param = rel_exact = None
+    if compute_gaps:
+        rel_param = _reference(arr, bits, work_lattice, lay, "param", q_dtype)
+        rel_exact = _reference(arr, bits, work_lattice, lay, "exact", q_dtype)
+    gap_param = None if rel_param is None else rel_dql - rel_param
+    gap_exact = None if rel_exact is None else rel_dql - rel_exact
+
+    conv_rows = []
+    if check_conventions:
+        target = lay.from_rows(rows_q_eff).astype(q_dtype)
+        for cname in conventions.available(bits, work_lattice):
+            conv = conventions.CONVENTIONS[cname]
+            try:
+                out = conv.fn(arr, bits, work_lattice, lay.axis, lay.group_size)
+            except ImportError:
+                continue
+            d = ulp_distance(np.asarray(out).astype(q_dtype), target)
+            conv_rows.append({"name": cname, "description": conv.description,
+                              "exact": bool(np.all(d == 0)), "match": bool(np.all(d <= ulps)),
+                              "max_ulps": float(np.max(d)),
+                              "mismatches": int(np.count_nonzero(d > ulps))})
+    matches = [c["name"] for c in conv_rows if c["match"]]
+    exact_matches = [c["name"] for c in conv_rows if c["exact"]]
+
+    if not on_lattice:
+        hint = ("" if not lay.per_tensor else
+                "; if it was quantized per channel or per group, pass `axis` or `group_size`")
+        worst = max(r.max_ulps for r in rows)
+        closest = (f"the worst slice is {worst:g} ulps off" if math.isfinite(worst) else
+                   "no α makes every value of a slice a lattice level")
+        reasons.append(f"wq is not on a {lattice or 'midrise/midtread'} lattice α·v within "
+                       f"{ulps} ulps ({closest}){hint}")
+    elif not codes_in_range:
+        reasons.append(f"codes {code_min}..{code_max} do not fit {bits} bits "
+                       f"({work_lattice} range {code_range(bits, work_lattice)})")
+    if on_lattice and not alpha_ok:
+        reasons.append(f"α is not the least-squares optimum for its codes (relative deviation "
+                       f"{alpha_rel_dev:.3g} > {alpha_rtol:g}; excess relative DQL "
+                       f"{excess_rel:.3g})")
+    if rel_param is not None and rel_dql > rel_param * (1 + dql_rtol) + 1e-15:
+        reasons.append(f"relative DQL {rel_dql:.6g} exceeds VecQ-param's {rel_param:.6g} by "
+                       f"more than {dql_rtol:g} (relative)")
+    passed = not reasons
+
+    def per_slice(x):
+        return lay.slices(x)
+
+    n_negzero = 0 if q_arr is None else int(np.count_nonzero((q_arr == 0) & np.signbit(q_arr)))
+    return VerifyReport(
+        shape=tuple(arr.shape), dtype=str(q_dtype), bits=bits, lattice=lat_found,
+        axis=lay.axis, group_size=lay.group_size, on_lattice=on_lattice,
+        codes_in_range=bool(codes_in_range),
+        reconstruction_ulps=float(max(r.max_ulps for r in rows)),
+        alpha=per_slice(alphas), alpha_lsq=per_slice(a_star), alpha_rel_dev=alpha_rel_dev,
+        alpha_optimal=bool(alpha_ok), excess_dql=excess, excess_relative_dql=excess_rel,
+        lloyd_violations=lloyd, codes=codes_out, code_min=code_min, code_max=code_max,
+        levels_used=levels_used, relative_dql=rel_dql, relative_dql_param=rel_param,
+        relative_dql_exact=rel_exact, gap_to_param=gap_param, gap_to_exact=gap_exact,
+        conventions=conv_rows, matches=matches, exact_matches=exact_matches,
+        negative_zeros=n_negzero, passed=passed, reasons=reasons,
+        tolerances={"ulps": ulps, "alpha_rtol": alpha_rtol, "dql_rtol": dql_rtol,
+                    "integrality": _INT_TOL_COARSE},
+        name=name)
+
+
+__all__ = ["VerifyReport", "ulp_distance", "verify"]
