@@ -2,29 +2,11 @@
 
 import numpy as np
 import pytest
+from numgrad import numeric_grad
 from numpy.testing import assert_allclose, assert_array_equal
 
 from vecq_ref.nn import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, SoftmaxCrossEntropy
 from vecq_ref.nn.conv import col2im, conv2d_naive, im2col
-
-EPS = 1e-6
-
-
-def numeric_grad(f, x, eps=EPS):
-    """Central differences of the scalar ``f()`` with respect to every entry of ``x``."""
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
 
 def check_layer(layer, x, rng, rtol=1e-6, atol=1e-8):
     """Backward of ``sum(forward(x) * upstream)`` against finite differences: input and params."""

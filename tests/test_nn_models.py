@@ -2,24 +2,11 @@
 
 import numpy as np
 import pytest
+from numgrad import numeric_grad
 from numpy.testing import assert_allclose, assert_array_equal
 
 from vecq_ref.nn import SoftmaxCrossEntropy, lenet5, mlp
 from vecq_ref.nn.models import Sequential
-
-
-def numeric_grad(f, x, eps=1e-6):
-    """Central differences of the scalar ``f()`` with respect to every entry of ``x``."""
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 def test_lenet5_has_431080_parameters():
