@@ -8,6 +8,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from vecq_ref.nn import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, SoftmaxCrossEntropy
 from vecq_ref.nn.conv import col2im, conv2d_naive, im2col
 
+
 def check_layer(layer, x, rng, rtol=1e-6, atol=1e-8):
     """Backward of ``sum(forward(x) * upstream)`` against finite differences: input and params."""
     upstream = rng.standard_normal(layer.forward(x).shape)
