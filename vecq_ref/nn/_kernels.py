@@ -17,20 +17,21 @@ from numba import njit
 def maxpool_tiled_forward(x, kh, kw, out, idx):
     """out[n,c,i,j] = max of the (kh, kw) tile at (i·kh, j·kw); idx = its row-major offset."""
     n, c, oh, ow = out.shape
-    for a in range(n):
-        for b in range(c):
-            for i in range(oh):
-                for j in range(ow):
-                    best = x[a, b, i * kh, j * kw]
-                    arg = 0
-                    for p in range(kh):
-                        for q in range(kw):
-                            v = x[a, b, i * kh + p, j * kw + q]
-                            if v > best:
-                                best = v
-                                arg = p * kw + q
-                    out[a, b, i, j] = best
-                    idx[a, b, i, j] = arg
+    for t in range(n * c):
+        a = t // c
+        b = t % c
+        for i in range(oh):
+            for j in range(ow):
+                best = x[a, b, i * kh, j * kw]
+                arg = 0
+                for p in range(kh):
+                    for q in range(kw):
+                        v = x[a, b, i * kh + p, j * kw + q]
+                        if v > best:
+                            best = v
+                            arg = p * kw + q
+                out[a, b, i, j] = best
+                idx[a, b, i, j] = arg
 
 
 @njit(cache=True, nogil=True)
@@ -61,12 +62,21 @@ def tiled_backward(grad, idx, kh, kw, x_shape):
 
 @njit(cache=True, nogil=True)
 def col2im_add(cols, sh, sw, dxt):
-    """dxt[c, n, i + sh·y, j + sw·x] += cols[c, i, j, n, y, x], offset (i, j) by offset."""
+    """dxt[c, n, i + sh·y, j + sw·x] += cols[c, i, j, n, y, x].
+
+    One (channel, image) plane at a time, so the plane stays in cache; every input position
+    still receives its additions in increasing kernel offset (i, j), the twin's order, so the
+    sums are identical to the twin's. (A parallel version was tried: inside a training step
+    its threads compete with OpenBLAS's spinning workers and the step gets slower.)
+    """
     ch, kh, kw, n, oh, ow = cols.shape
-    for c in range(ch):
+    for t in range(ch * n):
+        c = t // n
+        b = t % n
+        plane = dxt[c, b]
         for i in range(kh):
             for j in range(kw):
-                for b in range(n):
-                    for y in range(oh):
-                        for x in range(ow):
-                            dxt[c, b, i + sh * y, j + sw * x] += cols[c, i, j, b, y, x]
+                src = cols[c, i, j, b]
+                for y in range(oh):
+                    for x in range(ow):
+                        plane[i + sh * y, j + sw * x] += src[y, x]
