@@ -147,30 +147,16 @@ def _recover_row(u, dtype, bits, lattice, tol_ulps):
     return best
 
 
-def _rows_from_alpha(u, alpha, dtype, lattice, bits, tol_ulps):
-    lattices = (lattice,) if lattice else ("midrise", "midtread")
-    best = None
-    for lat in lattices:
-        off = level_offset(lat)
-        c = np.rint(u / alpha - off) if alpha > 0 else np.zeros_like(u)
-        rec = (alpha * (c + off)).astype(dtype)
-        d = float(np.max(ulp_distance(rec, u.astype(dtype))))
-        lo, hi = code_range(bits, lat) if (lat == "midrise" or bits >= 2) else (0, 0)
-        row = _Row(lat, alpha, c.astype(np.int64), d, bool(c.min() >= lo and c.max() <= hi),
-                   d <= tol_ulps)
-        if best is None or row.max_ulps < best.max_ulps:
-            best = row
-    return best
+def _best_row(u, dtype, lattice, bits, tol_ulps, fit):
+    """The lattice whose reconstruction α·(c + off) lies closest to ``u``.
 
-
-def _rows_from_codes(u, c, alpha, dtype, lattice, bits, tol_ulps):
-    lattices = (lattice,) if lattice else ("midrise", "midtread")
+    ``fit(off)`` returns the codes (float) and α to try for a lattice of level offset ``off``.
+    """
     best = None
-    for lat in lattices:
+    for lat in (lattice,) if lattice else ("midrise", "midtread"):
         off = level_offset(lat)
-        c64 = c.astype(np.float64)
-        a = alpha if alpha is not None else _fit(u, c64, off)
-        rec = (a * (c64 + off)).astype(dtype)
+        c, a = fit(off)
+        rec = (a * (c + off)).astype(dtype)
         d = float(np.max(ulp_distance(rec, u.astype(dtype))))
         lo, hi = code_range(bits, lat) if (lat == "midrise" or bits >= 2) else (0, 0)
         row = _Row(lat, a, c.astype(np.int64), d, bool(c.min() >= lo and c.max() <= hi),
@@ -178,6 +164,22 @@ def _rows_from_codes(u, c, alpha, dtype, lattice, bits, tol_ulps):
         if best is None or row.max_ulps < best.max_ulps:
             best = row
     return best
+
+
+def _rows_from_alpha(u, alpha, dtype, lattice, bits, tol_ulps):
+    def fit(off):
+        return (np.rint(u / alpha - off) if alpha > 0 else np.zeros_like(u)), alpha
+
+    return _best_row(u, dtype, lattice, bits, tol_ulps, fit)
+
+
+def _rows_from_codes(u, c, alpha, dtype, lattice, bits, tol_ulps):
+    c64 = c.astype(np.float64)
+
+    def fit(off):
+        return c64, (alpha if alpha is not None else _fit(u, c64, off))
+
+    return _best_row(u, dtype, lattice, bits, tol_ulps, fit)
 
 
 # --- the report ----------------------------------------------------------------------------
