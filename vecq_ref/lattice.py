@@ -18,8 +18,8 @@ import numpy as np
 
 from . import _layout
 from . import _validation as V
-from ._kernels import MIDTREAD, threads_for
 from ._kernels import lattice as K
+from ._kernels import threads_for
 
 
 def code_dtype(bits):
@@ -119,4 +119,4 @@ def levels(codes, lattice="midrise"):
     return c.astype(np.float64) + level_offset(lattice)
 
 
-__all__ = ["codes", "levels", "code_range", "lattice_levels", "code_dtype", "MIDTREAD"]
+__all__ = ["codes", "levels", "code_range", "lattice_levels", "code_dtype"]

@@ -122,7 +122,7 @@ def _losses(sww, sums, steps, alpha):
     return whole, per_row
 
 
-def _finish(arr, out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, lattice,
+def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, lattice,
             method, info):
     values = np.empty(rows.shape, dtype=np.float32 if out_dtype == np.float16 else out_dtype)
     K.scale_levels(codes, alpha, level_offset(lattice), values)
@@ -212,5 +212,5 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options):
     steps = np.ascontiguousarray(steps, dtype=np.float64)
     codes, sums = _fused(rows, steps, bits, lattice, method == "paper")
     alpha = _alpha(sums, method == "paper")
-    return _finish(arr, out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits,
+    return _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits,
                    lattice, method, info)

@@ -89,6 +89,7 @@ from . import _layout, tables
 from . import _validation as V
 from ._kernels import lattice as KL
 from ._kernels import search as K
+from ._kernels import threads_for
 from ._kernels.reduce import row_moments
 from .lattice import code_dtype
 from .loss import loss_from_sums
@@ -213,34 +214,35 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
     lam_k = tables.optimal_step(bits, lattice)
     interval = iterations = None
     certified = np.zeros(nrows, dtype=bool)
-    if method == "param":
-        moments = row_moments(rows)
-        steps = np.ascontiguousarray(lam_k * np.sqrt(moments[:, 1]))
-        codes = np.empty(rows.shape, dtype=code_dtype(bits))
-        sums = np.concatenate([KL.codes_and_sums(rows, steps, bits, mid, False, codes),
-                               moments[:, 2:3]], axis=1)
-        evaluations = np.ones(nrows, dtype=np.int64)
-    else:
-        xs = np.sort(rows, axis=1)
-        if method == "exact":
-            out = np.empty((nrows, 12))
-            K.exact_search(xs, bits, mid, lam_k, _sweep_max(bits), out)
-            steps, sums = out[:, 0], out[:, 7:]
-            interval = out[:, 1:3]
-            evaluations = out[:, 5].astype(np.int64)
-            certified = out[:, 6] > 0
-        elif method == "grid":
-            out = np.empty((nrows, 9))
-            K.grid_search(xs, bits, mid, lams, out)
-            steps, sums = out[:, 1], out[:, 4:]
-            evaluations = np.full(nrows, lams.size, dtype=np.int64)
+    with threads_for(arr.size):  # small inputs: one thread beats waking the pool
+        if method == "param":
+            moments = row_moments(rows)
+            steps = np.ascontiguousarray(lam_k * np.sqrt(moments[:, 1]))
+            codes = np.empty(rows.shape, dtype=code_dtype(bits))
+            sums = np.concatenate([KL.codes_and_sums(rows, steps, bits, mid, False, codes),
+                                   moments[:, 2:3]], axis=1)
+            evaluations = np.ones(nrows, dtype=np.int64)
         else:
-            code, value = (0, 0.0) if init == "max" else (1, lam_k) if init == "sigma" \
-                else (2, init)
-            out = np.empty((nrows, 7))
-            K.alternating_search(xs, bits, mid, code, value, max_iter, out)
-            steps, sums = out[:, 0], out[:, 2:]
-            iterations = evaluations = out[:, 1].astype(np.int64)
+            xs = np.sort(rows, axis=1)
+            if method == "exact":
+                out = np.empty((nrows, 12))
+                K.exact_search(xs, bits, mid, lam_k, _sweep_max(bits), out)
+                steps, sums = out[:, 0], out[:, 7:]
+                interval = out[:, 1:3]
+                evaluations = out[:, 5].astype(np.int64)
+                certified = out[:, 6] > 0
+            elif method == "grid":
+                out = np.empty((nrows, 9))
+                K.grid_search(xs, bits, mid, lams, out)
+                steps, sums = out[:, 1], out[:, 4:]
+                evaluations = np.full(nrows, lams.size, dtype=np.int64)
+            else:
+                code, value = (0, 0.0) if init == "max" else (1, lam_k) if init == "sigma" \
+                    else (2, init)
+                out = np.empty((nrows, 7))
+                K.alternating_search(xs, bits, mid, code, value, max_iter, out)
+                steps, sums = out[:, 0], out[:, 2:]
+                iterations = evaluations = out[:, 1].astype(np.int64)
     swv, svv, ds, rs, sww = sums.T
     alpha = np.where(svv > 0, swv / np.where(svv > 0, svv, 1.0), 0.0)
     orient, _, rel, _ = loss_from_sums(sww, swv, svv, ds, rs, steps, alpha)

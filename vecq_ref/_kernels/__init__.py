@@ -17,8 +17,6 @@ import contextlib
 
 CHUNK = 1 << 14
 REDUCE_MATH = {"reassoc"}
-MIDRISE = 0
-MIDTREAD = 1
 
 #: Below this many elements a parallel kernel runs on the calling thread alone: waking the
 #: pool costs more than it saves, and far more on a busy machine. Results do not change
