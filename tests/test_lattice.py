@@ -7,7 +7,10 @@ from numpy.testing import assert_array_equal
 
 import vecq_ref as vq
 from vecq_ref import naive
+from vecq_ref._kernels import CHUNK
 from vecq_ref._kernels import lattice as K
+
+CHUNK_PLUS = CHUNK + 123
 
 # --- hand-made -----------------------------------------------------------------------------
 
@@ -107,6 +110,42 @@ def test_codes_and_sums_match_twin(rng, dtype):
             assert_array_equal(codes, c)
             scale = (x.astype(np.float64) ** 2).sum(1, keepdims=True) + (c * c).sum(1)[:, None]
             np.testing.assert_allclose(sums, s, rtol=1e-12, atol=1e-13 * scale.max())
+
+
+def _near_boundaries(rng, step, bits, lattice, n):
+    """Weights on, and a few ulps either side of, every code boundary of ``step``."""
+    half = 2 ** (bits - 1)
+    j = rng.integers(-half - 1, half + 2, n).astype(np.float64)
+    if lattice == "midtread":
+        j = j + np.where(j < 0, -0.5, 0.5)
+    w = j * step
+    for _ in range(int(rng.integers(0, 4))):
+        w = np.nextafter(w, rng.choice([-np.inf, np.inf], n))
+    return w
+
+
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
+def test_codes_on_and_near_boundaries_equal_true_division(rng, bits, lattice):
+    # The kernel multiplies by 1/s and falls back to w/s where a product cannot settle the
+    # code; on weights within ulps of every boundary the codes must still be those of w/s.
+    if lattice == "midtread" and bits == 1:
+        pytest.skip("midtread needs 2 bits")
+    for step in (0.1, 1.0 / 3.0, 0.7 * 2.0 ** -bits, rng.uniform(1e-3, 10.0), 1e-290, 3e299):
+        w = _near_boundaries(rng, step, bits, lattice, 4000)
+        rest = rng.standard_normal(CHUNK_PLUS) * step * 2 ** (bits - 1)  # spans with no ties
+        x = np.concatenate([rest, w, rest])[None]
+        out = np.empty(x.shape, dtype=np.int16)
+        K.codes_rows(x, np.array([step]), bits, lattice == "midtread", out)
+        assert_array_equal(out[0], naive.codes(x[0], step, bits, lattice))
+
+
+def test_codes_of_subnormal_quotients_equal_true_division():
+    # Quotients in and below the subnormal range: the products round monotonically there too.
+    w = np.array([-5e-324, 5e-324, -1e-310, 0.0, -0.0, 1e-300, -1e-300, -3e-308])
+    for step in (1e-10, 1.0, 1e20, 1e299):
+        for lattice in ("midrise", "midtread"):
+            assert_array_equal(vq.codes(w, step, 3, lattice), naive.codes(w, step, 3, lattice))
 
 
 def test_paper_codes_differ_from_floor_only_on_ties():

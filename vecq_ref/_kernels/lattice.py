@@ -1,7 +1,8 @@
 """Lattice codes, the fused quantize pass and dequantization (VECQ.md §2, §3).
 
-Conventions pinned here (and in ``naive``): the scaled weight is ``q = w / s`` computed in
-float64 by a true division (never ``w * (1/s)``); midrise ``c = clip(floor(q), -M, M-1)``;
+Conventions pinned here (and in ``naive``): the scaled weight is ``q = w / s``, the float64
+true division (the kernels multiply by ``1/s`` where that provably gives the same codes, see
+``_codes_by_reciprocal``; the result never depends on it); midrise ``c = clip(floor(q), -M, M-1)``;
 midtread ``c = sign(q)·min(floor(|q| + ½), M-1)`` (ties away from zero), ``M = 2**(k-1)``.
 A step of exactly 0 (a constant or all-zero vector under the σ-based rule) maps positive
 weights to the top code, negative ones to the bottom code and zeros to code 0.
@@ -22,41 +23,73 @@ def _code(q, half, midtread):
     return min(max(np.floor(q), -half), half - 1.0)
 
 
+#: ``w·(1/s)·(1 ± WIDEN)`` bracket ``w/s``: the roundings of 1/s and of ``(1/s)(1 ± WIDEN)``
+#: add up to < 2**-52 relative, well inside 2**-48.
+WIDEN = 2.0 ** -48
+
+
 @njit(cache=True, nogil=True)
-def _codes_span(row, s, half, midtread, out, lo, hi):
+def _codes_by_reciprocal(x, r, half, midtread, out):
+    """Codes from products with ``r = 1/s`` (multiplies vectorize, divisions barely do).
+
+    The exact products ``w·r(1 ∓ WIDEN)`` bracket the exact ``w/s``; rounding to nearest is
+    monotone (into the subnormals and to ±inf too), so ``fl(w·lo) ≤ fl(w/s) ≤ fl(w·hi)``
+    (reversed for w < 0), and the code is monotone in q: where both products give the same
+    code it is the code of ``fl(w/s)``. Needs normal ``lo`` and ``hi`` (the caller's step
+    range). Returns how many elements were not settled (their code here may be wrong).
+    """
+    lo = r * (1.0 - WIDEN)
+    hi = r * (1.0 + WIDEN)
+    unsettled = 0
+    for i in range(x.shape[0]):
+        w = np.float64(x[i])
+        c = _code(w * hi, half, midtread)
+        unsettled += c != _code(w * lo, half, midtread)
+        out[i] = c
+    return unsettled
+
+
+@njit(cache=True, nogil=True)
+def _codes_span(x, s, half, midtread, out):
+    """Codes of the 1-D span ``x`` into ``out`` (spans index from 0: plain vector loads).
+
+    Exactly the codes of the true quotient ``w/s``: ``_codes_by_reciprocal`` settles almost
+    every element; a span holding one it cannot settle (within ~2**-48 relative of a code
+    boundary: rare, except for weights on exact multiples of s) is redone by division.
+    Steps outside (1e-300, 1e300) always divide (1/s would lose precision).
+    """
+    n = x.shape[0]
     if s > 0.0:
-        if midtread:
-            for i in range(lo, hi):
-                out[i] = _code(np.float64(row[i]) / s, half, True)
-        else:
-            for i in range(lo, hi):
-                out[i] = _code(np.float64(row[i]) / s, half, False)
+        if 1e-300 < s < 1e300 and _codes_by_reciprocal(x, 1.0 / s, half, midtread, out) == 0:
+            return
+        for i in range(n):
+            out[i] = _code(np.float64(x[i]) / s, half, midtread)
     else:
-        for i in range(lo, hi):
-            w = np.float64(row[i])
+        for i in range(n):
+            w = np.float64(x[i])
             q = 0.0 if w == 0.0 else (np.inf if w > 0.0 else -np.inf)
             out[i] = _code(q, half, midtread)
 
 
 @njit(cache=True, nogil=True)
-def _paper_codes_span(row, s, half, out, lo, hi):
+def _paper_codes_span(x, s, half, out):
     """Released Keras expression: rint(clip(w/s − ½, −M, M−1)) (rint = half to even)."""
-    for i in range(lo, hi):
-        out[i] = np.rint(min(max(np.float64(row[i]) / s - 0.5, -half), half - 1.0))
+    for i in range(x.shape[0]):
+        out[i] = np.rint(min(max(np.float64(x[i]) / s - 0.5, -half), half - 1.0))
 
 
 @njit(cache=True, nogil=True, fastmath=REDUCE_MATH)
-def _span_sums(row, codes, lo, hi, s, off):
+def _span_sums(x, codes, s, off):
     """Σc, Σc² (integer-valued, exact) and Σw·v, Σr², Σr·v in float64; r = w − s·v."""
     ci = 0.0
     cc = 0.0
     wv = 0.0
     rr = 0.0
     rv = 0.0
-    for i in range(lo, hi):
+    for i in range(x.shape[0]):
         c = np.float64(codes[i])
         v = c + off
-        w = np.float64(row[i])
+        w = np.float64(x[i])
         r = w - s * v
         ci += c
         cc += c * c
@@ -75,7 +108,8 @@ def codes_rows(x, steps, bits, midtread, out):
     for t in prange(rows * nch):
         r = t // nch
         lo = (t % nch) * CHUNK
-        _codes_span(x[r], steps[r], half, midtread, out[r], lo, min(n, lo + CHUNK))
+        hi = min(n, lo + CHUNK)
+        _codes_span(x[r, lo:hi], steps[r], half, midtread, out[r, lo:hi])
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -87,7 +121,7 @@ def codes_elementwise(x, steps, bits, midtread, out):
     for t in prange(nch):
         lo = t * CHUNK
         for i in range(lo, min(n, lo + CHUNK)):
-            _codes_span(x, steps[i], half, midtread, out, i, i + 1)
+            _codes_span(x[i:i + 1], steps[i], half, midtread, out[i:i + 1])
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -108,12 +142,14 @@ def codes_and_sums(x, steps, bits, midtread, paper, codes):
         r = t // nch
         lo = (t % nch) * CHUNK
         hi = min(n, lo + CHUNK)
+        xs = x[r, lo:hi]
+        cs = codes[r, lo:hi]
         if paper:
-            _paper_codes_span(x[r], steps[r], half, codes[r], lo, hi)
+            _paper_codes_span(xs, steps[r], half, cs)
         else:
-            _codes_span(x[r], steps[r], half, midtread, codes[r], lo, hi)
+            _codes_span(xs, steps[r], half, midtread, cs)
         part[t, 0], part[t, 1], part[t, 2], part[t, 3], part[t, 4] = _span_sums(
-            x[r], codes[r], lo, hi, steps[r], off)
+            xs, cs, steps[r], off)
     out = np.zeros((rows, 4))
     for r in range(rows):
         ci = 0.0
@@ -136,8 +172,9 @@ def scale_levels(codes, alpha, off, out):
     for t in prange(rows * nch):
         r = t // nch
         lo = (t % nch) * CHUNK
+        hi = min(n, lo + CHUNK)
         a = alpha[r]
-        crow = codes[r]
-        orow = out[r]
-        for i in range(lo, min(n, lo + CHUNK)):
-            orow[i] = a * (np.float64(crow[i]) + off)
+        cs = codes[r, lo:hi]
+        os_ = out[r, lo:hi]
+        for i in range(hi - lo):
+            os_[i] = a * (np.float64(cs[i]) + off)

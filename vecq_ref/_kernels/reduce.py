@@ -7,20 +7,20 @@ from . import CHUNK, REDUCE_MATH
 
 
 @njit(cache=True, nogil=True, fastmath=REDUCE_MATH)
-def _span_sum(row, lo, hi):
-    """Σ x over row[lo:hi] in float64."""
+def _span_sum(x):
+    """Σ x in float64 (``x`` a 1-D span: indexing from 0 lets LLVM use plain vector loads)."""
     a = 0.0
-    for i in range(lo, hi):
-        a += np.float64(row[i])
+    for i in range(x.shape[0]):
+        a += np.float64(x[i])
     return a
 
 
 @njit(cache=True, nogil=True, fastmath=REDUCE_MATH)
-def _span_sq_dev(row, lo, hi, m):
-    """Σ (x − m)² over row[lo:hi] in float64."""
+def _span_sq_dev(x, m):
+    """Σ (x − m)² in float64."""
     a = 0.0
-    for i in range(lo, hi):
-        d = np.float64(row[i]) - m
+    for i in range(x.shape[0]):
+        d = np.float64(x[i]) - m
         a += d * d
     return a
 
@@ -41,9 +41,10 @@ def row_moments(x):
         r = t // nch
         lo = (t % nch) * CHUNK
         hi = min(n, lo + CHUNK)
-        m = _span_sum(x[r], lo, hi) / (hi - lo)
+        span = x[r, lo:hi]
+        m = _span_sum(span) / (hi - lo)
         part[t, 0] = m
-        part[t, 1] = _span_sq_dev(x[r], lo, hi, m)
+        part[t, 1] = _span_sq_dev(span, m)
     out = np.empty((rows, 3))
     for r in range(rows):
         count = 0.0
