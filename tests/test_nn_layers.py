@@ -182,3 +182,62 @@ def test_col2im_kernel_matches_numpy_twin(rng, kernel, stride, padding, dtype):
     twin = col2im(c, x_shape, kernel, stride, padding, use_kernel=False)
     assert fast.dtype == dtype
     assert_array_equal(fast, twin)
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding"),
+                         [(5, 1, 0), ((3, 2), (2, 1), (1, 2)), (2, 3, 1)],
+                         ids=["k5", "k3x2-s2x1-p1x2", "k2-s3-p1"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2col_kernel_matches_numpy_twin(rng, kernel, stride, padding, dtype):
+    x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
+    fast, shape = im2col(x, kernel, stride, padding)
+    twin, twin_shape = im2col(x, kernel, stride, padding, use_kernel=False)
+    assert shape == twin_shape
+    assert fast.dtype == dtype
+    assert_array_equal(fast, twin)
+
+
+def _batch_last_view(x):
+    """The same values as an NCHW view of (C, H, W, N) memory, the layout Conv2D returns."""
+    return np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
+@pytest.mark.parametrize("layout", ["batch-last", "channel-major"])
+@pytest.mark.parametrize("kernel", [2, 3], ids=["2x2", "3x3"])
+def test_maxpool_layout_does_not_change_values(rng, kernel, layout):
+    """MaxPool2D on NCHW views of other memory layouts (Conv2D hands on (C, H, W, N) ones)."""
+    x = rng.integers(-2, 3, (4, 3, 12, 12)).astype(np.float32)
+    if layout == "batch-last":
+        view = _batch_last_view(x)
+    else:
+        view = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    assert not view.flags.c_contiguous
+    fast, twin = MaxPool2D(kernel), MaxPool2D(kernel, use_kernel=False)
+    out = fast.forward(view)
+    assert fast._tiled
+    assert_array_equal(out, twin.forward(x))
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    assert_array_equal(fast.backward(g), twin.backward(g))
+    assert_array_equal(fast.backward(_batch_last_view(g)), twin.backward(g))
+
+
+def test_conv_pool_conv_layout_does_not_change_values(rng):
+    """Conv2D → MaxPool2D → Conv2D through the channel-major views, against contiguous copies
+    between the layers: forward outputs and every gradient identical."""
+    conv1, pool, conv2 = (Conv2D(2, 3, 3, rng=rng), MaxPool2D(2), Conv2D(3, 4, 3, rng=rng))
+    x = rng.standard_normal((5, 2, 10, 10)).astype(np.float32)
+    up = rng.standard_normal((5, 4, 2, 2)).astype(np.float32)
+
+    def run(copy):
+        c = np.ascontiguousarray if copy else (lambda a: a)
+        out = conv2.forward(c(pool.forward(c(conv1.forward(x)))))
+        dx = conv1.backward(c(pool.backward(c(conv2.backward(up)))))
+        grads = {k: v.copy() for layer in (conv1, conv2) for k, v in layer.grads.items()}
+        return out, dx, grads
+
+    out, dx, grads = run(copy=False)
+    out_c, dx_c, grads_c = run(copy=True)
+    assert_array_equal(out, out_c)
+    assert_array_equal(dx, dx_c)
+    for k in grads:
+        assert_array_equal(grads[k], grads_c[k], err_msg=k)

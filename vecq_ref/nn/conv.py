@@ -1,10 +1,18 @@
-"""Conv2D and MaxPool2D on NCHW arrays: im2col through stride tricks, one BLAS matmul.
+"""Conv2D and MaxPool2D on NCHW arrays: im2col, one BLAS matmul.
 
 The column matrix has one row per input (channel, kernel row, kernel column) and one column
-per (image, output row, output column), so the forward pass is the single product
-``W(F, C·KH·KW) @ cols(C·KH·KW, N·OH·OW)`` and the backward pass is two more; ``col2im`` adds
-the column gradients back onto the input (a Numba loop, :mod:`vecq_ref.nn._kernels`, whose
-NumPy twin adds one strided slice per kernel offset).
+per (output row, output column, image), so the forward pass is the single product
+``W(F, C·KH·KW) @ cols(C·KH·KW, OH·OW·N)`` and the backward pass is two more; ``im2col``
+copies the windows into the columns and ``col2im`` adds the column gradients back onto the
+input (Numba loops, :mod:`vecq_ref.nn._kernels`, whose NumPy twins are a strided view and one
+strided add per kernel offset).
+
+Memory layout: arrays are indexed NCHW everywhere, but the product leaves its result in
+(C, H, W, N) memory — the batch innermost — and that is the layout every kernel works in,
+since its innermost loop then runs over N contiguous images. So Conv2D returns its output,
+and the gradient of its input, as NCHW *views* of (C, H, W, N) buffers, and Conv2D and
+MaxPool2D read such views without a transposing copy (any other NCHW array is copied into that
+layout once). Values never depend on the layout.
 """
 
 from __future__ import annotations
@@ -24,6 +32,19 @@ def output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def _batch_last(x, ph=0, pw=0):
+    """An NCHW array as a contiguous, padded (C, H, W, N) array (a view when it is one)."""
+    xt = x.transpose(1, 2, 3, 0)
+    if ph or pw:
+        return np.pad(xt, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    return np.ascontiguousarray(xt)
+
+
+def _nchw(xt):
+    """The NCHW view of a (C, H, W, N) array."""
+    return xt.transpose(3, 0, 1, 2)
+
+
 def windows(x, kh, kw, sh, sw):
     """Read-only view (N, C, KH, KW, OH, OW) of every kernel window of a padded NCHW array."""
     n, c, h, w = x.shape
@@ -39,42 +60,47 @@ def _pad(x, ph, pw):
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
-def im2col(x, kernel, stride=1, padding=0):
-    """Columns (C·KH·KW, N·OH·OW) of an NCHW array; returns ``(cols, (OH, OW))``.
+def im2col(x, kernel, stride=1, padding=0, use_kernel=True):
+    """Columns (C·KH·KW, OH·OW·N) of an NCHW array; returns ``(cols, (OH, OW))``.
 
-    The input is first laid out as (C, N, H, W) so that each copied window row is a
-    contiguous run of the source.
+    The input is first laid out as (C, H, W, N) (free when it is a view of such memory, as
+    Conv2D's outputs are), so that each copied run of N images is contiguous in the source.
+    ``use_kernel=False`` runs the NumPy twin (a reshape of a strided view) instead of the
+    Numba copy.
     """
     (kh, kw), (sh, sw), (ph, pw) = _pair(kernel), _pair(stride), _pair(padding)
-    xt = np.ascontiguousarray(_pad(x, ph, pw).transpose(1, 0, 2, 3))
-    c, n, h, w = xt.shape
+    xt = _batch_last(x, ph, pw)
+    c, h, w, n = xt.shape
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-    s = xt.strides
-    win = as_strided(xt, (c, kh, kw, n, oh, ow),
-                     (s[0], s[2], s[3], s[1], s[2] * sh, s[3] * sw), writeable=False)
-    return win.reshape(c * kh * kw, n * oh * ow), (oh, ow)
+    if use_kernel:
+        cols = np.empty((c, kh, kw, oh, ow, n), dtype=xt.dtype)
+        _kernels.im2col_fill(xt, sh, sw, cols)
+    else:
+        s = xt.strides
+        cols = as_strided(xt, (c, kh, kw, oh, ow, n),
+                          (s[0], s[1], s[2], s[1] * sh, s[2] * sw, s[3]), writeable=False)
+    return cols.reshape(c * kh * kw, oh * ow * n), (oh, ow)
 
 
 def col2im(cols, x_shape, kernel, stride=1, padding=0, use_kernel=True):
     """Adjoint of :func:`im2col`: sum every column entry back onto the input position.
 
-    Accumulates in a (C, N, H, W) buffer, where every kernel offset's slice of ``cols`` is
-    contiguous, and transposes once at the end. ``use_kernel=False`` runs the NumPy twin
-    (one strided add per kernel offset) instead of the Numba loop.
+    Accumulates in a (C, H, W, N) buffer and returns its NCHW view (not a contiguous copy).
+    ``use_kernel=False`` runs the NumPy twin (one strided add per kernel offset) instead of
+    the Numba loop.
     """
     (kh, kw), (sh, sw), (ph, pw) = _pair(kernel), _pair(stride), _pair(padding)
     n, c, h, w = x_shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-    cols = np.ascontiguousarray(cols).reshape(c, kh, kw, n, oh, ow)
-    dxt = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    cols = np.ascontiguousarray(cols).reshape(c, kh, kw, oh, ow, n)
+    dxt = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
     if use_kernel:
         _kernels.col2im_add(cols, sh, sw, dxt)
     else:
         for i in range(kh):
             for j in range(kw):
-                dxt[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += cols[:, i, j]
-    dx = dxt.transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(dx[:, :, ph:ph + h, pw:pw + w] if (ph or pw) else dx)
+                dxt[:, i:i + sh * oh:sh, j:j + sw * ow:sw] += cols[:, i, j]
+    return _nchw(dxt[:, ph:ph + h, pw:pw + w] if (ph or pw) else dxt)
 
 
 class Conv2D(WeightLayer):
@@ -98,11 +124,11 @@ class Conv2D(WeightLayer):
         out = w.reshape(f, -1) @ cols
         out += b[:, None]
         self._cols, self._w, self._x_shape = cols, w, x.shape
-        return np.ascontiguousarray(out.reshape(f, n, oh, ow).transpose(1, 0, 2, 3))
+        return _nchw(out.reshape(f, oh, ow, n))
 
     def backward(self, grad):
         f = grad.shape[1]
-        g = grad.transpose(1, 0, 2, 3).reshape(f, -1)
+        g = _batch_last(grad).reshape(f, -1)
         dw = (g @ self._cols.T).reshape(self._w.shape)
         self.store_grads(dw, g.sum(axis=1))
         if not self.needs_input_grad:
@@ -115,8 +141,9 @@ class MaxPool2D(Layer):
     """Max pooling (default stride = kernel). Ties send the gradient to the first maximum.
 
     Tiling windows (kernel = stride, no padding, sizes divisible) run the Numba kernels of
-    :mod:`vecq_ref.nn._kernels`; everything else, and ``use_kernel=False``, runs their NumPy twin
-    (strided windows and ``argmax``).
+    :mod:`vecq_ref.nn._kernels` on (C, H, W, N) memory and return views of it (see the module
+    docstring); everything else, and ``use_kernel=False``, runs their NumPy twin (strided
+    windows and ``argmax``).
     """
 
     def __init__(self, kernel_size=2, stride=None, padding=0, use_kernel=True):
@@ -137,8 +164,8 @@ class MaxPool2D(Layer):
         self._x_shape = x.shape
         self._tiled = self.use_kernel and self._tiles(x.shape)
         if self._tiled:
-            out, self._idx = _kernels.tiled_forward(np.ascontiguousarray(x), kh, kw)
-            return out
+            out, self._idx = _kernels.tiled_forward(_batch_last(x), kh, kw)
+            return _nchw(out)
         xp = x
         if ph or pw:
             xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
@@ -152,8 +179,7 @@ class MaxPool2D(Layer):
     def backward(self, grad):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         if self._tiled:
-            return _kernels.tiled_backward(np.ascontiguousarray(grad), self._idx, kh, kw,
-                                        self._x_shape)
+            return _nchw(_kernels.tiled_backward(_batch_last(grad), self._idx, kh, kw))
         n, c, h, w = self._x_shape
         oh, ow = grad.shape[2:]
         dx = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad.dtype)
