@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from vecq_ref.nn import SGD, Adam, StepLR
 
@@ -69,3 +69,41 @@ def test_float32_parameters_stay_float32():
 def test_sgd_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SGD(**kwargs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("momentum", "weight_decay"), [(0.9, 1e-4), (0.9, 0.0), (0.0, 5e-4),
+                                                        (0.0, 0.0)])
+def test_sgd_kernel_matches_numpy_twin(rng, dtype, momentum, weight_decay):
+    """The fused Numba update against the NumPy statements: identical over several steps."""
+    shapes = {"w": (7, 5), "b": (7,), "s": (1,)}
+    params = {k: np.array(rng.standard_normal(s), dtype) for k, s in shapes.items()}
+    twin_params = {k: v.copy() for k, v in params.items()}
+    fast = SGD(lr=0.05, momentum=momentum, weight_decay=weight_decay)
+    twin = SGD(lr=0.05, momentum=momentum, weight_decay=weight_decay, use_kernel=False)
+    for _ in range(4):
+        grads = {k: np.array(rng.standard_normal(s), dtype) for k, s in shapes.items()}
+        fast.step(params, grads)
+        twin.step(twin_params, grads)
+        for k in params:
+            assert params[k].dtype == dtype
+            assert_array_equal(params[k], twin_params[k], err_msg=k)
+    assert fast.state_dict().keys() == twin.state_dict().keys()
+    for k, v in fast.state_dict().items():
+        assert_array_equal(v, twin.state_dict()[k], err_msg=k)
+
+
+def test_sgd_falls_back_for_mixed_dtypes_and_views():
+    """Non-contiguous parameters, float64 gradients of float32 parameters, a NumPy-float
+    learning rate: the NumPy statements, as before."""
+    p = {"w": np.ones((4, 6), np.float32)[:, ::2], "v": np.ones(3, np.float32)}
+    q = {k: v.copy() for k, v in p.items()}
+    g = {"w": np.full((4, 3), 0.5), "v": np.full(3, 0.25)}
+    fast, twin = SGD(lr=0.1, momentum=0.9), SGD(lr=0.1, momentum=0.9, use_kernel=False)
+    fast.lr = twin.lr = np.float64(0.1)
+    for _ in range(2):
+        fast.step(p, g)
+        twin.step(q, g)
+    for k in p:
+        assert p[k].dtype == np.float32
+        assert_array_equal(p[k], q[k])

@@ -9,6 +9,9 @@
 * ``col2im_add``: the scatter-add of :func:`vecq_ref.nn.conv.col2im`. Twin:
   ``col2im(..., use_kernel=False)``. Same additions in the same order (kernel offset by
   kernel offset), so the results are identical.
+* ``sgd_update``: one fused pass of :class:`vecq_ref.nn.SGD`'s update. Twin: the optimiser's
+  NumPy statements (``use_kernel=False``). Same operations in the same precision, each rounded
+  as NumPy rounds it (no fused multiply-add), so the results are identical.
 
 The image arrays are (C, H, W, N), batch innermost (see :mod:`vecq_ref.nn.conv`), so every
 innermost loop runs over the N images of one position: a contiguous row taken as a slice
@@ -124,3 +127,21 @@ def col2im_add(cols, sh, sw, dxt):
                         for b in range(n):
                             d[b] += s[b]
 
+
+@njit(cache=True, nogil=True)
+def sgd_update(p, g, v, lr, momentum, weight_decay, first):
+    """In place on flat arrays: ``g' = g + λ·p``; ``v = μ·v + g'`` (``v = g'`` if ``first``);
+    ``p -= lr·v``. ``λ = 0`` skips the decay term and ``μ = 0`` the velocity (``v`` unused),
+    exactly as the NumPy twin does. Scalars come in the arrays' dtype.
+    """
+    for k in range(p.shape[0]):
+        gk = g[k]
+        if weight_decay != 0:
+            gk = gk + weight_decay * p[k]
+        if momentum != 0:
+            if first:
+                v[k] = gk
+            else:
+                gk = v[k] * momentum + gk
+                v[k] = gk
+        p[k] = p[k] - lr * gk

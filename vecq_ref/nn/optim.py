@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as V
+from . import _kernels
 
 
 class Optimizer:
@@ -37,11 +38,41 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """``v ← μ v + (g + λ w)``; ``w ← w − lr·v`` (the PyTorch form of heavy-ball momentum)."""
+    """``v ← μ v + (g + λ w)``; ``w ← w − lr·v`` (the PyTorch form of heavy-ball momentum).
 
-    def __init__(self, lr=0.01, momentum=0.0, weight_decay=0.0):
+    Contiguous float32/float64 parameters with gradients of their dtype are updated by one
+    fused Numba pass (:func:`vecq_ref.nn._kernels.sgd_update`); ``use_kernel=False`` runs the
+    NumPy twin below, which gives identical results.
+    """
+
+    def __init__(self, lr=0.01, momentum=0.0, weight_decay=0.0, use_kernel=True):
         super().__init__(lr, weight_decay)
         self.momentum = V.real(momentum, "momentum", nonnegative=True)
+        self.use_kernel = use_kernel
+
+    def step(self, params, grads):
+        """Update every array of ``params`` (dict name → array) in place."""
+        # NumPy computes ``lr * g`` etc. in the array's dtype only for Python-float scalars.
+        weak = all(type(s) is float for s in (self.lr, self.momentum, self.weight_decay))
+        for name, p in params.items():
+            g = grads[name]
+            if not (self.use_kernel and weak and _fusable(p, g)):
+                self._update(name, p, self._grad(p, g).astype(p.dtype, copy=False))
+                continue
+            scalar = p.dtype.type
+            first = False
+            v = p  # unused when there is no momentum
+            if self.momentum:
+                slots = self.state.setdefault(name, {})
+                v = slots.get("velocity")
+                first = v is None
+                if first:
+                    v = slots["velocity"] = np.empty_like(p)
+                elif not _fusable(p, v):
+                    self._update(name, p, self._grad(p, g).astype(p.dtype, copy=False))
+                    continue
+            _kernels.sgd_update(p.reshape(-1), g.reshape(-1), v.reshape(-1), scalar(self.lr),
+                                scalar(self.momentum), scalar(self.weight_decay), first)
 
     def _update(self, name, p, g):
         if self.momentum:
@@ -54,6 +85,13 @@ class SGD(Optimizer):
                 v += g
             g = v
         p -= self.lr * g
+
+
+def _fusable(p, other):
+    """Whether the fused kernel can take ``p`` with ``other``: same float dtype and shape,
+    both C-contiguous (so their flat views are views)."""
+    return (p.dtype in (np.float32, np.float64) and other.dtype == p.dtype
+            and other.shape == p.shape and p.flags.c_contiguous and other.flags.c_contiguous)
 
 
 class Adam(Optimizer):
