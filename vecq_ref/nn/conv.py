@@ -129,7 +129,8 @@ class Conv2D(WeightLayer):
     def backward(self, grad):
         f = grad.shape[1]
         g = _batch_last(grad).reshape(f, -1)
-        dw = (g @ self._cols.T).reshape(self._w.shape)
+        # (cols @ gᵀ)ᵀ = g @ colsᵀ: OpenBLAS runs this orientation faster for these shapes.
+        dw = np.ascontiguousarray((self._cols @ g.T).T).reshape(self._w.shape)
         self.store_grads(dw, g.sum(axis=1))
         if not self.needs_input_grad:
             return None
