@@ -206,7 +206,7 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
     _check_options(method, options)
     lams = _grid_options(**options) if method == "grid" else None
     init, max_iter = _alternating_options(**options) if method == "alternating" else (0, 0)
-    arr, _ = V.weights(w, "w")
+    arr, _ = V.weights(w, "w", check_finite=False)  # checked below, from the sorted ends
     lay = _layout.layout(arr.shape, axis, group_size)
     rows = lay.to_rows(arr)
     mid = lattice == "midtread"
@@ -217,13 +217,17 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
     with threads_for(arr.size):  # small inputs: one thread beats waking the pool
         if method == "param":
             moments = row_moments(rows)
+            if not np.all(np.isfinite(moments)):
+                V.finite(arr, "w")
             steps = np.ascontiguousarray(lam_k * np.sqrt(moments[:, 1]))
             codes = np.empty(rows.shape, dtype=code_dtype(bits))
             sums = np.concatenate([KL.codes_and_sums(rows, steps, bits, mid, False, codes),
                                    moments[:, 2:3]], axis=1)
             evaluations = np.ones(nrows, dtype=np.int64)
         else:
-            xs = np.sort(rows, axis=1)
+            xs = np.sort(rows, axis=1)  # NaN sorts last, ±Inf to the ends
+            if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
+                V.finite(arr, "w")
             if method == "exact":
                 out = np.empty((nrows, 12))
                 K.exact_search(xs, bits, mid, lam_k, _sweep_max(bits), out)

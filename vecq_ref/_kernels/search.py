@@ -27,7 +27,8 @@ Every kernel has a plain-NumPy twin of the same name in :mod:`vecq_ref.naive`.
 import numpy as np
 from numba import njit, prange
 
-from .lattice import _code
+from .lattice import _code, _codes_span, _span_sums
+from .reduce import _span_sq_dev
 
 _EPS = 2.220446049250313e-16
 LLOYD = 8  # Lloyd iterations for the incumbent
@@ -531,50 +532,28 @@ def _pick_step(best, lo, hi, alpha, ap, an, M, midtread):
 
 
 @njit(cache=True, nogil=True)
-def _sigma(ap, an, Qp, Qn, n):
-    """Population std of the row (two passes over the sorted lists)."""
-    mean = (Qp[0] - Qn[0]) / n
-    acc = 0.0
-    for i in range(ap.shape[0]):
-        d = _mag(ap, i) - mean
-        acc += d * d
-    for i in range(an.shape[0]):
-        d = -_mag(an, i) - mean
-        acc += d * d
-    acc += (n - ap.shape[0] - an.shape[0]) * mean * mean
-    return np.sqrt(acc / n)
+def _sigma(row, Qp, Qn):
+    """Population std of the (sorted) row: its mean from the suffix sums, then Σ(x − mean)²."""
+    n = row.shape[0]
+    return np.sqrt(_span_sq_dev(row, (Qp[0] - Qn[0]) / n) / n)
 
 
 @njit(cache=True, nogil=True)
-def _loss_sums(ap, an, n, s, bits, midtread, out, col):
-    """Codes of every weight at the step ``s`` by the lattice kernel's rule, and the sums
-    Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw² into ``out[col:col + 5]``."""
+def _loss_sums(row, s, bits, midtread, out, col):
+    """Codes of every weight of ``row`` at the step ``s`` by the lattice kernel, and the sums
+    Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw² into ``out[col:col + 5]`` (the fused pass of
+    ``quantize``: the same kernels, so the same codes)."""
+    n = row.shape[0]
     half = 2.0 ** (bits - 1)
     off = 0.0 if midtread else 0.5
-    swv = svv = ds = rs = sww = 0.0
-    for sg in range(2):
-        arr = ap if sg == 0 else an
-        sign = 1.0 if sg == 0 else -1.0
-        for i in range(arr.shape[0]):
-            w = sign * _mag(arr, i)
-            q = w / s if s > 0.0 else sign * np.inf
-            v = _code(q, half, midtread) + off
-            r = w - s * v
-            swv += w * v
-            svv += v * v
-            ds += r * r
-            rs += r * v
-            sww += w * w
-    nz = n - ap.shape[0] - an.shape[0]
-    v = _code(0.0, half, midtread) + off
-    svv += nz * v * v
-    ds += nz * (s * v) * (s * v)
-    rs += nz * (-s * v) * v
+    codes = np.empty(n, np.int16)
+    _codes_span(row, s, half, midtread, codes)
+    ci, cc, swv, ds, rs = _span_sums(row, codes, s, off)
     out[col] = swv
-    out[col + 1] = svv
+    out[col + 1] = cc + 2.0 * off * ci + off * off * n
     out[col + 2] = ds
     out[col + 3] = rs
-    out[col + 4] = sww
+    out[col + 4] = _span_sq_dev(row, 0.0)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -593,10 +572,10 @@ def exact_search(xs, bits, midtread, lam, sweep_max, out):
             step, lo, hi, S1, S2, ev, ok = _sweep_row(ap, an, Qp, Qn, n, M, midtread)
         else:
             best = np.empty((2, M), np.int64)
-            s_init = lam * _sigma(ap, an, Qp, Qn, n)
+            s_init = lam * _sigma(xs[r], Qp, Qn)
             step, lo, hi, S1, S2, ev, ok = _exact_row(ap, an, Qp, Qn, n, M, midtread, s_init,
                                                       best)
-        _loss_sums(ap, an, n, step, bits, midtread, out[r], 7)
+        _loss_sums(xs[r], step, bits, midtread, out[r], 7)
         # Certificate: the codes of ``step`` are the optimal state (Σv² is exact).
         ok = ok and out[r, 8] == S2 and abs(out[r, 7] - S1) <= 1e-12 * S1
         out[r, 0] = step
@@ -620,7 +599,7 @@ def grid_search(xs, bits, midtread, lams, out):
     num = lams.shape[0]
     for r in prange(rows):
         ap, an, Qp, Qn = _split(xs[r])
-        sigma = _sigma(ap, an, Qp, Qn, n)
+        sigma = _sigma(xs[r], Qp, Qn)
         Z, F = _bounds_states(ap, an, M)
         cur = np.zeros((2, M), np.int64)
         lower = np.zeros((2, M), np.int64)
@@ -643,7 +622,7 @@ def grid_search(xs, bits, midtread, lams, out):
         out[r, 1] = lams[bi] * sigma
         out[r, 2] = bS1
         out[r, 3] = bS2
-        _loss_sums(ap, an, n, out[r, 1], bits, midtread, out[r], 4)
+        _loss_sums(xs[r], out[r, 1], bits, midtread, out[r], 4)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -666,7 +645,7 @@ def alternating_search(xs, bits, midtread, init, value, max_iter, out):
             top = max(abs(np.float64(xs[r, 0])), abs(np.float64(xs[r, n - 1])))
             a = top / ((M - 1.0) if midtread else (M - 0.5))
         elif init == 1:
-            a = value * _sigma(ap, an, Qp, Qn, n)
+            a = value * _sigma(xs[r], Qp, Qn)
         else:
             a = value
         step = a
@@ -687,4 +666,4 @@ def alternating_search(xs, bits, midtread, init, value, max_iter, out):
             a = S1 / S2
         out[r, 0] = step
         out[r, 1] = it
-        _loss_sums(ap, an, n, step, bits, midtread, out[r], 2)
+        _loss_sums(xs[r], step, bits, midtread, out[r], 2)
