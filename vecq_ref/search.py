@@ -225,7 +225,7 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
                                    moments[:, 2:3]], axis=1)
             evaluations = np.ones(nrows, dtype=np.int64)
         else:
-            xs = np.sort(rows, axis=1)  # NaN sorts last, ±Inf to the ends
+            xs = _sorted_rows(rows)  # NaN sorts last, ±Inf to the ends
             if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
                 V.finite(arr, "w")
             if method == "exact":
@@ -257,6 +257,30 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
         interval=_intervals(interval, lay),
         iterations=None if iterations is None else _out(iterations, lay, int),
         method=method, bits=bits, lattice=lattice)
+
+
+def _sorted_rows(rows):
+    """``np.sort(rows, axis=1)``, blocks of rows sorted on Numba's threads' count of Python
+    threads (NumPy's sort releases the GIL). Sorting is exact, so the result never depends
+    on the split."""
+    import numba
+
+    nthreads = min(numba.get_num_threads(), rows.shape[0])
+    if nthreads < 2:
+        return np.sort(rows, axis=1)
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = np.empty(rows.shape, dtype=rows.dtype)
+    cuts = np.linspace(0, rows.shape[0], nthreads + 1).astype(int)
+
+    def sort_block(i):
+        block = out[cuts[i]:cuts[i + 1]]
+        block[...] = rows[cuts[i]:cuts[i + 1]]
+        block.sort(axis=1)
+
+    with ThreadPoolExecutor(nthreads) as pool:
+        list(pool.map(sort_block, range(nthreads)))
+    return out
 
 
 def _out(per_row, lay, kind):
