@@ -362,3 +362,10 @@ def test_cli_search(tmp_path, capsys, rng):
     assert main(["search", str(path), "--bits", "2", "--method", "grid", "--axis", "0"]) == 0
     assert "relative_dql" in capsys.readouterr().out
     assert main(["search", str(path), "--bits", "17"]) == 2
+
+
+@pytest.mark.parametrize("shape", [(1, 9), (2, 5), (7, 33)])
+def test_sorted_rows_equal_np_sort(rng, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[0, 0] = np.nan
+    assert_array_equal(S._sorted_rows(x), np.sort(x, axis=1))
