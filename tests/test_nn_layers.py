@@ -188,13 +188,17 @@ def test_col2im_kernel_matches_numpy_twin(rng, kernel, stride, padding, dtype):
                          [(5, 1, 0), ((3, 2), (2, 1), (1, 2)), (2, 3, 1)],
                          ids=["k5", "k3x2-s2x1-p1x2", "k2-s3-p1"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_im2col_kernel_matches_numpy_twin(rng, kernel, stride, padding, dtype):
+@pytest.mark.parametrize("ones", [False, True], ids=["", "ones"])
+def test_im2col_kernel_matches_numpy_twin(rng, kernel, stride, padding, dtype, ones):
     x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
-    fast, shape = im2col(x, kernel, stride, padding)
-    twin, twin_shape = im2col(x, kernel, stride, padding, use_kernel=False)
+    fast, shape = im2col(x, kernel, stride, padding, ones=ones)
+    twin, twin_shape = im2col(x, kernel, stride, padding, use_kernel=False, ones=ones)
     assert shape == twin_shape
     assert fast.dtype == dtype
     assert_array_equal(fast, twin)
+    if ones:
+        assert_array_equal(fast[:-1], im2col(x, kernel, stride, padding)[0])
+        assert_array_equal(fast[-1], 1)
 
 
 def _batch_last_view(x):

@@ -60,26 +60,33 @@ def _pad(x, ph, pw):
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
-def im2col(x, kernel, stride=1, padding=0, use_kernel=True):
+def im2col(x, kernel, stride=1, padding=0, use_kernel=True, ones=False):
     """Columns (C·KH·KW, OH·OW·N) of an NCHW array; returns ``(cols, (OH, OW))``.
 
     The input is first laid out as (C, H, W, N) (free when it is a view of such memory, as
     Conv2D's outputs are), so that each copied run of N images is contiguous in the source.
-    ``use_kernel=False`` runs the NumPy twin (a reshape of a strided view) instead of the
-    Numba copy.
+    ``ones=True`` appends a last row of ones (the bias's row: Conv2D multiplies ``[W | b]``
+    by these columns). ``use_kernel=False`` runs the NumPy twin (a reshape of a strided view)
+    instead of the Numba copy.
     """
     (kh, kw), (sh, sw), (ph, pw) = _pair(kernel), _pair(stride), _pair(padding)
     xt = _batch_last(x, ph, pw)
     c, h, w, n = xt.shape
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    rows, m = c * kh * kw, oh * ow * n
     if use_kernel:
-        cols = np.empty((c, kh, kw, oh, ow, n), dtype=xt.dtype)
-        _kernels.im2col_fill(xt, sh, sw, cols)
-    else:
-        s = xt.strides
-        cols = as_strided(xt, (c, kh, kw, oh, ow, n),
-                          (s[0], s[1], s[2], s[1] * sh, s[2] * sw, s[3]), writeable=False)
-    return cols.reshape(c * kh * kw, oh * ow * n), (oh, ow)
+        cols = np.empty((rows + ones, m), dtype=xt.dtype)
+        _kernels.im2col_fill(xt, sh, sw, cols[:rows].reshape(c, kh, kw, oh, ow, n))
+        if ones:
+            cols[rows] = 1
+        return cols, (oh, ow)
+    s = xt.strides
+    win = as_strided(xt, (c, kh, kw, oh, ow, n),
+                     (s[0], s[1], s[2], s[1] * sh, s[2] * sw, s[3]), writeable=False)
+    cols = win.reshape(rows, m)
+    if ones:
+        cols = np.concatenate([cols, np.ones((1, m), dtype=xt.dtype)])
+    return cols, (oh, ow)
 
 
 def col2im(cols, x_shape, kernel, stride=1, padding=0, use_kernel=True):
@@ -119,19 +126,24 @@ class Conv2D(WeightLayer):
 
     def forward(self, x):
         w, b = self.effective_params()
-        cols, (oh, ow) = im2col(x, self.kernel, self.stride, self.padding)
+        # The bias rides in the product as a last column of W against a row of ones: one pass
+        # over the output instead of two here, and its gradient comes with the weight's.
+        cols, (oh, ow) = im2col(x, self.kernel, self.stride, self.padding, ones=True)
         f, n = w.shape[0], x.shape[0]
-        out = w.reshape(f, -1) @ cols
-        out += b[:, None]
+        wb = np.concatenate([w.reshape(f, -1), b.reshape(f, 1).astype(w.dtype, copy=False)],
+                            axis=1)
+        out = wb @ cols
         self._cols, self._w, self._x_shape = cols, w, x.shape
         return _nchw(out.reshape(f, oh, ow, n))
 
     def backward(self, grad):
         f = grad.shape[1]
         g = _batch_last(grad).reshape(f, -1)
-        # (cols @ gᵀ)ᵀ = g @ colsᵀ: OpenBLAS runs this orientation faster for these shapes.
-        dw = np.ascontiguousarray((self._cols @ g.T).T).reshape(self._w.shape)
-        self.store_grads(dw, g.sum(axis=1))
+        # [dW | db] = g @ colsᵀ, computed as (cols @ gᵀ)ᵀ: OpenBLAS runs this orientation
+        # faster for these shapes.
+        dwb = (self._cols @ g.T).T
+        self.store_grads(np.ascontiguousarray(dwb[:, :-1]).reshape(self._w.shape),
+                         np.ascontiguousarray(dwb[:, -1]))
         if not self.needs_input_grad:
             return None
         dcols = self._w.reshape(f, -1).T @ g
