@@ -107,3 +107,13 @@ def test_sgd_falls_back_for_mixed_dtypes_and_views():
     for k in p:
         assert p[k].dtype == np.float32
         assert_array_equal(p[k], q[k])
+
+
+def test_sgd_momentum_builds_up_on_a_scalar_parameter():
+    # 0-d parameter, g = 1 every step, lr 0.1, μ 0.5: v = 1, 1.5, 1.75; w = 1 − 0.1·Σv.
+    w = np.array(1.0)
+    opt = SGD(lr=0.1, momentum=0.5)
+    for _ in range(3):
+        opt.step({"w": w}, {"w": np.array(1.0)})
+    assert float(w) == pytest.approx(1.0 - 0.1 * (1.0 + 1.5 + 1.75), rel=1e-15)
+    assert float(opt.state_dict()["velocity:w"]) == 1.75

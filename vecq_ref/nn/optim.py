@@ -78,8 +78,8 @@ class SGD(Optimizer):
         if self.momentum:
             slots = self.state.setdefault(name, {})
             v = slots.get("velocity")
-            if v is None:
-                v = slots["velocity"] = g.copy()
+            if v is None:  # np.array: g is a NumPy scalar when p is 0-d
+                v = slots["velocity"] = np.array(g, dtype=p.dtype)
             else:
                 v *= self.momentum
                 v += g
