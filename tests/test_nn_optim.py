@@ -109,10 +109,11 @@ def test_sgd_falls_back_for_mixed_dtypes_and_views():
         assert_array_equal(p[k], q[k])
 
 
-def test_sgd_momentum_builds_up_on_a_scalar_parameter():
+@pytest.mark.parametrize("use_kernel", [True, False])
+def test_sgd_momentum_builds_up_on_a_scalar_parameter(use_kernel):
     # 0-d parameter, g = 1 every step, lr 0.1, μ 0.5: v = 1, 1.5, 1.75; w = 1 − 0.1·Σv.
     w = np.array(1.0)
-    opt = SGD(lr=0.1, momentum=0.5)
+    opt = SGD(lr=0.1, momentum=0.5, use_kernel=use_kernel)
     for _ in range(3):
         opt.step({"w": w}, {"w": np.array(1.0)})
     assert float(w) == pytest.approx(1.0 - 0.1 * (1.0 + 1.5 + 1.75), rel=1e-15)
