@@ -118,3 +118,11 @@ def test_sgd_momentum_builds_up_on_a_scalar_parameter(use_kernel):
         opt.step({"w": w}, {"w": np.array(1.0)})
     assert float(w) == pytest.approx(1.0 - 0.1 * (1.0 + 1.5 + 1.75), rel=1e-15)
     assert float(opt.state_dict()["velocity:w"]) == 1.75
+    # With weight decay g + λw is a NumPy scalar for a 0-d w: same steps as a shape-(1,) w.
+    w0, w1 = np.array(1.0), np.array([1.0])
+    opt0, opt1 = (SGD(lr=0.1, momentum=0.5, weight_decay=0.1, use_kernel=use_kernel)
+                  for _ in range(2))
+    for _ in range(3):
+        opt0.step({"w": w0}, {"w": np.array(1.0)})
+        opt1.step({"w": w1}, {"w": np.array([1.0])})
+    assert float(w0) == float(w1[0])
