@@ -9,6 +9,7 @@ import pytest
 
 import vecq_ref as vq
 from vecq_ref import naive
+from vecq_ref._kernels.lattice import scale_levels
 
 N = 1 << 24
 
@@ -22,6 +23,24 @@ def w():
 def test_baseline_copyto(benchmark, w):
     dst = np.empty_like(w)
     benchmark(np.copyto, dst, w)
+
+
+@pytest.mark.benchmark(group="param-2^24-float32")
+def test_floor_fresh_outputs(benchmark, w):
+    # Context, not a target: only allocating and writing the two outputs ``quantize`` returns
+    # (int8 codes, float32 values) with the library's own dequantization kernel. A fresh
+    # array costs its page faults (the kernel zeroes every page) on top of the writes.
+    codes = np.zeros(w.shape, dtype=np.int8).reshape(1, -1)
+    alpha = np.array([0.1])
+
+    def outputs():
+        fresh = codes.copy()
+        values = np.empty(fresh.shape, dtype=np.float32)
+        scale_levels(fresh, alpha, 0.5, values)
+        return fresh, values
+
+    outputs()
+    benchmark(outputs)
 
 
 @pytest.mark.parametrize("bits", [2, 4, 8])
