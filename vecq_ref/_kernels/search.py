@@ -30,7 +30,7 @@ left to LLVM they stay calls that pass whole array structs, and the searches run
 import numpy as np
 from numba import njit, prange
 
-from .lattice import _code, _codes_span, _span_sums
+from .lattice import _codes_span, _span_sums
 from .reduce import _span_sq_dev
 
 _EPS = 2.220446049250313e-16
