@@ -101,9 +101,9 @@ def test_sample_dql_matches_expected_on_a_million_points():
 
 @pytest.mark.jit_only
 def test_sample_dql_matches_expected_up_to_8_bits():
-    # 10^7 mid-quantile points resolve the tail well enough for every k ≤ 8. Beyond, the
-    # overload term (5–7 % of the DQL at the optimum) sits past the 1-in-10^7 quantile: no
-    # sample of this size can pin it; the quadrature test below checks every k.
+    # 10^7 mid-quantile points resolve the tail well enough for every k ≤ 8. Beyond, more than
+    # 1e-3 of the DQL (5–7 % from k = 12 on) comes from overload past the 1-in-10^7 quantile:
+    # no sample of this size can pin it; the quadrature test below checks every k.
     w = _stratified_gaussian(10 ** 7)
     for k in range(1, 9):
         expected = tables.expected_relative_dql(vq.optimal_step(k), k)
