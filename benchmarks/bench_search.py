@@ -3,8 +3,8 @@
 Targets (issue: search): exact on 2^20 Gaussian float64 weights ≤ 3× (4-bit) and ≤ 15× (8-bit)
 ``np.sort(np.abs(w))``; ≥ 100× faster than the paper's 3000-point grid in NumPy
 (``naive.grid_search``, one pass over ``w`` per candidate: timed once, it takes tens of
-seconds); exact per channel on 4096 × 4096 float32, 4-bit, ≤ 5× ``np.sort(np.abs(w), axis=1)`` (7 rounds
-each: a 4096-row search is long enough to time, and the median steadies).
+seconds); exact per channel on 4096 × 4096 float32, 4-bit, ≤ 5× ``np.sort(np.abs(w), axis=1)``
+(7 rounds each: a 4096-row search is long enough to time, and the median steadies).
 Run: ``python -m pytest benchmarks/bench_search.py --benchmark-only``; the ratios are printed
 at the end (benchmarks/conftest.py).
 """
