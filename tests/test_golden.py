@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecq_ref import conventions as C
 from vecq_ref import golden, quantize
+from vecq_ref.check import conventions as C
 from vecq_ref.cli import main
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from vecq_ref import quantize
+from vecq_ref.check.report import model_report, open_tensors, tensor_stats
 from vecq_ref.cli import main
-from vecq_ref.report import model_report, open_tensors, tensor_stats
 
 st = pytest.importorskip("safetensors.numpy")
 

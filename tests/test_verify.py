@@ -6,11 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from vecq_ref import conventions as C
 from vecq_ref import golden, quantize
+from vecq_ref.check import conventions as C
+from vecq_ref.check.verify import ulp_distance, verify
 from vecq_ref.cli import main
 from vecq_ref.lattice import code_range
-from vecq_ref.verify import ulp_distance, verify
 
 # --- hand-made --------------------------------------------------------------------------------
 

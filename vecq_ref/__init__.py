@@ -4,15 +4,16 @@ See ``VECQ.md`` in the project's shared spec for the mathematics; every public f
 names the section it implements.
 """
 
-from . import baselines, golden
+from . import baselines
 from ._version import __version__
+from .check import golden
+from .check.verify import VerifyReport, verify
 from .compare import compare
 from .lattice import code_range, codes, lattice_levels, levels
 from .loss import VectorLoss, optimal_alpha, vector_loss
 from .quantize import Quantized, quantize
 from .search import StepResult, search_step
 from .tables import optimal_step
-from .verify import VerifyReport, verify
 
 __all__ = [
     "__version__",

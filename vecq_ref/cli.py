@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from ._format import format_table
 from ._version import __version__
 
 
@@ -57,19 +58,6 @@ def _json_default(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
-def format_table(rows, columns, floatfmt="{:.6g}"):
-    """A plain-text table of dict rows."""
-    def cell(v):
-        return floatfmt.format(v) if isinstance(v, float) else str(v)
-
-    body = [[cell(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(b[i]) for b in body)) if body else len(c)
-              for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(b, widths, strict=True)) for b in body]
-    return "\n".join(lines)
 
 
 # --- table ---------------------------------------------------------------------------------
@@ -405,7 +393,7 @@ def _add_verify(sub):
 
 def _verify_pairs(path):
     """Yield (name, w, wq) for every NAME / NAME.q pair, one pair in memory at a time."""
-    from .report import open_tensors
+    from .check.report import open_tensors
 
     with open_tensors(path) as (keys, get):
         names = set(keys)
@@ -422,7 +410,7 @@ def _verify_pairs(path):
 
 def _cmd_verify(args):
     from . import io
-    from .verify import verify
+    from .check.verify import verify
 
     if args.quantized is not None:
         items = iter([(args.quantized, io.load_array(args.input, "W"),
@@ -464,7 +452,7 @@ def _add_golden(sub):
 
 
 def _cmd_golden(args):
-    from .golden import generate
+    from .check.golden import generate
 
     manifest = generate(args.out, force=args.force)
     cases = manifest["cases"]
@@ -502,7 +490,7 @@ def _add_report(sub):
 
 
 def _cmd_report(args):
-    from .report import model_report
+    from .check.report import model_report
 
     try:
         rep = model_report(args.input, bits=args.bits, method=args.method,

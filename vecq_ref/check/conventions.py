@@ -36,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _layout, tables
-from . import _validation as V
-from ._kernels.reduce import row_moments
-from .lattice import level_offset
+from .. import _layout, tables
+from .. import _validation as V
+from .._kernels.reduce import row_moments
+from ..lattice import level_offset
 
 PAPER_EPSILON = 1e-7
 
@@ -184,7 +184,7 @@ def pipeline(w, bits, lattice="midrise", axis=None, group_size=None, *, rounding
 
 def _library(method):
     def run(w, bits, lattice, axis, group_size):
-        from .quantize import quantize
+        from ..quantize import quantize
 
         arr = np.asarray(w, dtype=np.float64)
         return quantize(arr, bits, method=method, lattice=lattice, axis=axis,
@@ -199,7 +199,7 @@ def _variant(**choices):
 
 
 def _ul2q(w, bits, lattice, axis, group_size):
-    from . import baselines
+    from .. import baselines
 
     arr = np.asarray(w, dtype=np.float64)
     if group_size is not None:  # baselines.ul2q knows axis only: run it group by group

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _validation as V
-from .quantize import METHODS, quantize
+from .. import _validation as V
+from .._format import format_table
+from ..quantize import METHODS, quantize
 
 _BAD = (ValueError, OSError, EOFError, zipfile.BadZipFile)
 
@@ -154,7 +155,6 @@ class ModelReport:
         return {k: ("" if v is None else v) for k, v in out.items()}
 
     def __str__(self):
-        from .cli import format_table
 
         body = [self._cells(r) for r in self.rows]
         body += [self._cells({**t, "name": "TOTAL", "shape": [t["size"]], "sigma": None,

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _validation as V
-from . import io
-from ._version import __version__
-from .lattice import level_offset
-from .quantize import quantize
+from .. import _validation as V
+from .. import io
+from .._version import __version__
+from ..lattice import level_offset
+from ..quantize import quantize
 
 SCHEMA_VERSION = 1
 NPZ_NAME = "golden.npz"
@@ -67,7 +67,7 @@ _TINY = {
 
 def _search_available():
     try:
-        from . import search  # noqa: F401
+        from .. import search  # noqa: F401
     except ImportError:
         return False
     return True

@@ -20,7 +20,7 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
    (VECQ.md §4.3), their outputs rounded to ``wq``'s dtype like ``wq``. The exact optimum is
    the smallest any lattice output with the same ``bits`` can reach, so that gap is ≥ 0 up to
    rounding.
-5. **Conventions.** Which entries of :mod:`vecq_ref.conventions` reproduce ``wq``: exactly
+5. **Conventions.** Which entries of :mod:`vecq_ref.check.conventions` reproduce ``wq``: exactly
    (bit for bit in ``wq``'s dtype) or within ``ulps``.
 
 The verdict passes when (1) holds with the codes in range, α is least-squares optimal, and the
@@ -36,10 +36,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _layout, conventions
-from . import _validation as V
-from .lattice import code_range, level_offset
-from .quantize import quantize
+from .. import _layout
+from .. import _validation as V
+from ..lattice import code_range, level_offset
+from ..quantize import quantize
+from . import conventions
 
 #: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype.
 DEFAULT_ULPS = {2: 2, 4: 4, 8: 256}
