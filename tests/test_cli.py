@@ -47,7 +47,7 @@ def test_quantize_roundtrip(tmp_path, capsys):
     (["quantize", "missing.npy", "--bits", "3", "--out", "x.npz"], "does not exist"),
     (["quantize", "{w}", "--bits", "17", "--out", "{tmp}/y.npz"], "`bits` must be"),
     (["quantize", "{obj}", "--bits", "2", "--out", "{tmp}/y.npz"], "object arrays are refused"),
-    (["table", "--bits", "x"], "bits must look like"),
+    (["table", "--bits", "x"], "--bits: must look like"),
 ])
 def test_errors_are_one_line_exit_2(tmp_path, capsys, argv, needle):
     np.save(tmp_path / "w.npy", np.ones(4))

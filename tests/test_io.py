@@ -1,3 +1,8 @@
+import json
+import os
+import stat
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -49,3 +54,72 @@ def test_truncated_and_pickled_files_are_refused(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04junk")
     with pytest.raises(ValueError, match="not a readable"):
         io.load_npz(tmp_path / "junk.npz")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_writes_keep_the_umask_permissions(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        io.write_text(tmp_path / "a.txt", "x")
+        io.save_npz(tmp_path / "b.npz", {"w": np.ones(2)})
+        with open(tmp_path / "plain.txt", "w") as fh:  # what any Unix tool would get
+            fh.write("x")
+    finally:
+        os.umask(old)
+    want = 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == want
+    for name in ("a.txt", "b.npz"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == want
+
+
+def test_an_interrupt_leaves_only_complete_files(tmp_path):
+    p = tmp_path / "c.npz"
+    io.save_npz(p, {"w": np.arange(3)})
+
+    def interrupted_write():
+        with io.atomic_path(p, force=True) as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_write()
+    assert [x.name for x in tmp_path.iterdir()] == ["c.npz"]
+    assert io.load_npz(p)["w"].tolist() == [0, 1, 2]
+
+
+def test_big_endian_and_fortran_arrays_are_read_with_their_values(tmp_path):
+    w = np.arange(12.0).reshape(3, 4)
+    np.save(tmp_path / "be.npy", w.astype(">f8"))
+    np.save(tmp_path / "f.npy", np.asfortranarray(w))
+    np.savez(tmp_path / "be.npz", w=w.astype(">f4"))
+    for name in ("be.npy", "f.npy", "be.npz"):
+        got = io.load_array(tmp_path / name)
+        assert got.dtype.isnative and np.array_equal(got, w)
+
+
+def test_a_huge_shape_in_a_header_is_refused_before_allocating(tmp_path):
+    np.save(tmp_path / "w.npy", np.ones(3))
+    raw = (tmp_path / "w.npy").read_bytes()
+    end = raw.index(b"\n")
+    head = raw[10:end].decode()
+    patched = head.rstrip().replace("(3,)", "(1000000000000,)").ljust(len(head))
+    assert len(patched) == len(head)  # the header's padding absorbs the longer shape
+    raw = raw[:10] + patched.encode() + raw[end:]
+    (tmp_path / "huge.npy").write_bytes(raw)
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as zf:
+        zf.writestr("w.npy", raw)
+    with pytest.raises(ValueError, match=r"claims shape \(1000000000000,\)"):
+        io.load_npz(tmp_path / "huge.npz")
+    with pytest.raises(ValueError, match="more data than the file holds"):
+        io.load_array(tmp_path / "huge.npy")
+
+
+def test_a_sharded_checkpoint_reads_as_one_file(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    st.save_file({"a": np.ones((2, 2), np.float32)}, str(tmp_path / "s1.safetensors"))
+    st.save_file({"b": np.zeros(3, np.float32)}, str(tmp_path / "s2.safetensors"))
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"b": "s2.safetensors", "a": "s1.safetensors"}}))
+    for path in (tmp_path, tmp_path / "model.safetensors.index.json"):
+        got = io.load_npz(path)
+        assert set(got) == {"a", "b"} and got["a"].tolist() == [[1, 1], [1, 1]]

@@ -67,38 +67,23 @@ def test_report_exact_per_channel_and_all_tensors(model):
 
 
 def test_report_reads_one_tensor_at_a_time(model, monkeypatch):
-    import safetensors
+    import vecq_ref.io as vio
 
     path, _ = model
     calls = []
-    real = safetensors.safe_open
+    real = np.memmap
 
-    class Spy:
-        def __init__(self, *args, **kwargs):
-            assert kwargs.get("framework") == "numpy"
-            self.inner = real(*args, **kwargs)
+    def spy(*args, **kwargs):
+        calls.append(kwargs["offset"])
+        return real(*args, **kwargs)
 
-        def __enter__(self):
-            self.inner.__enter__()
-            return self
-
-        def __exit__(self, *exc):
-            return self.inner.__exit__(*exc)
-
-        def keys(self):
-            return self.inner.keys()
-
-        def get_tensor(self, key):
-            calls.append(key)
-            return self.inner.get_tensor(key)
-
-    monkeypatch.setattr(safetensors, "safe_open", Spy)
+    monkeypatch.setattr(vio.np, "memmap", spy)
     with open_tensors(path) as (keys, get):
-        assert calls == []
+        assert calls == []  # opening reads headers only
         get(keys[0])
-        assert calls == [keys[0]]
+        assert len(calls) == 1
     model_report(path, bits=[2], method="param", progress=False)
-    assert sorted(calls[1:]) == sorted(keys)  # each tensor read exactly once
+    assert len(calls[1:]) == len(keys) == len(set(calls[1:]))  # each tensor mapped once
 
 
 def test_report_npz_input_and_progress(tmp_path, rng, capsys):
@@ -132,8 +117,9 @@ def test_cli_report_bad_files_exit_2(tmp_path, capsys, model):
     garbage.write_bytes(b"\xff" * 30)
     other = tmp_path / "w.txt"
     other.write_text("1 2 3")
-    for f, needle in ((truncated, "malformed or truncated"), (garbage, "malformed"),
-                      (other, "must be .safetensors, .npz or .npy"),
+    for f, needle in ((truncated, "not a readable .safetensors file"),
+                      (garbage, "not a readable .safetensors file"),
+                      (other, "must be .npy, .npz, .safetensors"),
                       (tmp_path / "missing.npz", "does not exist")):
         assert main(["report", str(f), "--bits", "2", "--method", "param"]) == 2
         err = capsys.readouterr().err
@@ -151,14 +137,111 @@ def test_plot_returns_artists(model):
     assert ax.get_xlabel() == "bits"
 
 
-def test_bfloat16_tensors_are_skipped_with_a_reason(tmp_path):
+def _write_safetensors(path, tensors):
+    """A .safetensors file by hand: ``{name: (dtype code, shape, raw bytes)}``."""
     import struct
 
-    header = json.dumps({"a": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]},
-                         "b": {"dtype": "F32", "shape": [2, 2], "data_offsets": [8, 24]}})
-    data = np.array([[1.0, -2.0], [0.5, 3.0]], dtype=np.float32).tobytes()
-    path = tmp_path / "bf.safetensors"
-    path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + b"\0" * 8 + data)
+    header, blobs, offset = {}, [], 0
+    for name, (code, shape, raw) in tensors.items():
+        header[name] = {"dtype": code, "shape": list(shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        blobs.append(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    return path
+
+
+def test_bf16_fp8_fp16_tensors_are_quantized_as_float32(tmp_path):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    # Values exact in every format (small dyadic numbers), so the float32 twin is the same.
+    vals = np.array([[1.0, -2.0, 0.5, 3.0], [-0.25, 1.5, -1.0, 0.75]], dtype=np.float32)
+    codes = {"bf": ("BF16", ml_dtypes.bfloat16), "e4": ("F8_E4M3", ml_dtypes.float8_e4m3fn),
+             "e5": ("F8_E5M2", ml_dtypes.float8_e5m2), "h": ("F16", np.float16)}
+    path = _write_safetensors(tmp_path / "lp.safetensors", {
+        k: (code, vals.shape, vals.astype(dt).tobytes()) for k, (code, dt) in codes.items()})
     rep = model_report(path, bits=[2], method="param", progress=False)
-    assert [r["name"] for r in rep.rows] == ["b"]
-    assert rep.skipped[0]["name"] == "a" and "bfloat16" in rep.skipped[0]["why"]
+    assert [r["name"] for r in rep.rows] == ["bf", "e4", "e5", "h"]
+    assert [r["dtype"] for r in rep.rows] == ["bfloat16", "float8_e4m3fn", "float8_e5m2",
+                                              "float16"]
+    expected = quantize(vals, 2).loss.relative_dql
+    assert all(r["relative_dql_param"] == expected for r in rep.rows)
+    assert rep.skipped == []
+    assert "bfloat16" in str(rep)
+
+
+def test_tensors_that_cannot_be_quantized_are_skipped_by_name(tmp_path, rng):
+    path = tmp_path / "m.npz"
+    fc = rng.standard_normal((4, 6))
+    np.savez(path, fc=fc, bad=np.array([[1, np.nan], [2, 3]]), inf=np.full((2, 2), np.inf),
+             empty=np.zeros((0, 3)), ids=np.arange(6).reshape(2, 3),
+             mask=np.ones((2, 2), bool), one=np.ones((1, 1)))
+    rep = model_report(path, bits=[2], method="param", progress=False)
+    assert [r["name"] for r in rep.rows] == ["fc"]
+    why = {s["name"]: s["why"] for s in rep.skipped}
+    assert why["bad"] == "1 non-finite values (NaN or Inf)"
+    assert why["inf"] == "4 non-finite values (NaN or Inf)"
+    assert why["empty"].startswith("empty")
+    assert why["ids"].startswith("integer int64") and why["mask"].startswith("boolean")
+    assert "single value" in why["one"]
+    assert rep.totals[0]["relative_dql_param"] == pytest.approx(
+        quantize(fc, 2).loss.relative_dql, rel=1e-12)  # only fc counts in the totals
+
+
+def test_fp4_and_unknown_dtypes_are_skipped_with_the_reason(tmp_path):
+    pytest.importorskip("ml_dtypes")
+    path = _write_safetensors(tmp_path / "f4.safetensors", {
+        "packed": ("F4", (4, 2), b"\x11" * 4),
+        "w": ("F32", (2, 2), np.ones((2, 2), np.float32).tobytes())})
+    rep = model_report(path, bits=[2], method="param", progress=False)
+    assert [s["name"] for s in rep.skipped] == ["packed"]
+    assert "F4" in rep.skipped[0]["why"]
+
+
+def _shard(tmp_path, rng):
+    """One model as a single file, as 2 shards with an index, as a folder of 2 shards."""
+    from safetensors.numpy import save_file
+
+    tensors = {"a.weight": rng.standard_normal((6, 8)).astype(np.float32),
+               "a.bias": rng.standard_normal(6).astype(np.float32),
+               "b.weight": rng.standard_normal((5, 6)).astype(np.float32),
+               "c.weight": rng.standard_normal((3, 5)).astype(np.float32)}
+    save_file(tensors, str(tmp_path / "one.safetensors"))
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    parts = [["a.weight", "a.bias"], ["b.weight", "c.weight"]]
+    weight_map = {}
+    for i, keys in enumerate(parts, 1):
+        name = f"model-{i:05d}-of-00002.safetensors"
+        save_file({k: tensors[k] for k in keys}, str(folder / name))
+        weight_map.update(dict.fromkeys(keys, name))
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {"total_size": 0}, "weight_map": weight_map}))
+    return tensors, tmp_path / "one.safetensors", index, folder
+
+
+def test_a_sharded_checkpoint_is_one_model(tmp_path, rng):
+    tensors, one, index, folder = _shard(tmp_path, rng)
+    reports = [model_report(p, bits=[2, 3], method="param", progress=False)
+               for p in (one, index, folder)]
+    rows = [[{k: v for k, v in r.items() if k != "time"} for r in rep.rows] for rep in reports]
+    assert rows[0] == rows[1] == rows[2]
+    assert {r["name"] for r in rows[0]} == {"a.weight", "b.weight", "c.weight"}
+    assert all([s["name"] for s in rep.skipped] == ["a.bias"] for rep in reports)
+    strip = [[{k: v for k, v in t.items() if k != "time"} for t in rep.totals]
+             for rep in reports]
+    assert strip[0] == strip[1] == strip[2]
+    # a folder without the index reads its shards in name order
+    (folder / "model.safetensors.index.json").unlink()
+    rep = model_report(folder, bits=[2], method="param", progress=False)
+    assert [r["name"] for r in rep.rows] == ["a.weight", "b.weight", "c.weight"]
+
+
+def test_an_index_naming_a_tensor_its_shard_lacks_is_an_error(tmp_path, rng):
+    _, _, index, _ = _shard(tmp_path, rng)
+    data = json.loads(index.read_text())
+    data["weight_map"]["ghost"] = "model-00001-of-00002.safetensors"
+    index.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="'ghost' in model-00001-of-00002"):
+        model_report(index, bits=[2], progress=False)

@@ -24,8 +24,49 @@ class CheckFailed(Exception):
     """A check or comparison did not pass: exit status 1."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one line on stderr, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _int_at_least(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}; got {value}")
+        return value
+
+    parse.__name__ = f"integer ≥ {low}"
+    return parse
+
+
+def _float_at_least(low, strict=False):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+        if not (value > low if strict else value >= low) or value != value or (
+                value == float("inf")):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number {'>' if strict else '≥'} {low}; got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+_POSITIVE = _int_at_least(1)
+_NONNEGATIVE = _int_at_least(0)
+
+
 def parse_bits(text):
-    """``"4"``, ``"2-8"`` or ``"2,4,8"`` → list of ints."""
+    """``"4"``, ``"2-8"`` or ``"2,4,8"`` → list of positive ints."""
     out = []
     try:
         for part in str(text).split(","):
@@ -36,9 +77,11 @@ def parse_bits(text):
                 out.append(int(part))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"bits must look like 4, 2-8 or 2,4,8; got {text!r}") from None
+            f"must look like 4, 2-8 or 2,4,8; got {text!r}") from None
     if not out:
-        raise argparse.ArgumentTypeError(f"bits must name at least one bitwidth; got {text!r}")
+        raise argparse.ArgumentTypeError(f"must name at least one value; got {text!r}")
+    if min(out) < 1:
+        raise argparse.ArgumentTypeError(f"every value must be ≥ 1; got {text!r}")
     return out
 
 
@@ -102,16 +145,16 @@ def _add_quantize(sub):
     p = sub.add_parser(
         "quantize", help="quantize a .npy tensor and write codes, α and values to .npz",
         description="Quantize the tensor in IN.npy with VecQ.",
-        epilog="examples:\n  vecq-ref quantize w.npy --bits 4 --out q.npz\n"
-               "  vecq-ref quantize w.npy --bits 2 --method paper --axis 0 --out q.npz --json",
+        epilog="examples:\n  vecq-ref quantize w.npy --bits 4 --out q4.npz\n"
+               "  vecq-ref quantize w.npy --bits 2 --method paper --axis 0 --out q2.npz --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="a .npy file")
-    p.add_argument("--bits", type=int, required=True)
+    p.add_argument("--bits", type=_POSITIVE, required=True)
     p.add_argument("--method", default="param",
                    choices=("param", "paper", "exact", "grid", "alternating"))
     p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
-    p.add_argument("--group-size", type=int, default=None, help="per-group of this size")
+    p.add_argument("--group-size", type=_POSITIVE, default=None, help="per-group of this size")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--json", action="store_true")
@@ -153,7 +196,7 @@ def _add_search(sub):
                "  vecq-ref search w.npy --bits 2 --method grid --axis 0 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="a .npy file")
-    p.add_argument("--bits", type=int, required=True)
+    p.add_argument("--bits", type=_POSITIVE, required=True)
     p.add_argument("--method", default="exact", choices=("exact", "grid", "alternating"))
     p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
@@ -197,8 +240,8 @@ def _add_demo(sub):
         epilog="example:\n  vecq-ref demo --bits 2,4 --seed 1",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bits", type=parse_bits, default=[2, 4, 8])
-    p.add_argument("--size", type=int, default=1 << 16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=_int_at_least(2), default=1 << 16)
+    p.add_argument("--seed", type=_NONNEGATIVE, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
@@ -244,39 +287,42 @@ def _add_train(sub):
         description="Train with float shadow weights and the straight-through estimator "
                     "(VECQ.md §5); writes steps/epochs logs (.jsonl, .csv), checkpoint.npz "
                     "and weights.npz to --out.",
-        epilog="examples:\n  vecq-ref train --model lenet5 --data mnist5k --bits 4 --epochs 10 "
-               "--out runs/l4\n  vecq-ref train --model mlp --data digits --bits 2 --out runs/m2"
-               "\n  vecq-ref train --model lenet5 --data mnist5k --bits 4 --epochs 10 "
+        epilog="examples:\n  vecq-ref train --out runs/digits-float\n"
+               "  vecq-ref train --model mlp --data digits --bits 2 --out runs/m2\n"
+               "  vecq-ref train --model lenet5 --data mnist5k --bits 4 --epochs 2 "
+               "--out runs/l4\n"
+               "  vecq-ref train --model lenet5 --data mnist5k --bits 4 --epochs 4 "
                "--out runs/l4 --resume",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=("mlp", "lenet5"), default="lenet5")
+    p.add_argument("--model", choices=("mlp", "lenet5"), default=None,
+                   help="default: mlp on 8×8 digits, lenet5 on MNIST (LeNet-5 needs ≥ 16×16)")
     p.add_argument("--data", choices=("digits", "mnist5k", "mnist"), default="digits")
     p.add_argument("--data-path", default=None, help="IDX folder or .npz for --data mnist")
-    p.add_argument("--bits", type=int, default=None, help="weight bitwidth (default: float)")
+    p.add_argument("--bits", type=_POSITIVE, default=None, help="weight bitwidth (default: float)")
     p.add_argument("--method", default="param",
                    help="param, paper, exact, grid, alternating or a baseline name (bwn, ...)")
     p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
-    p.add_argument("--group-size", type=int, default=None)
+    p.add_argument("--group-size", type=_POSITIVE, default=None)
     p.add_argument("--ste", choices=("identity", "clipped"), default="identity")
-    p.add_argument("--bias-bits", type=int, default=None, help="quantize biases too")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--bias-bits", type=_POSITIVE, default=None, help="quantize biases too")
+    p.add_argument("--epochs", type=_POSITIVE, default=10)
+    p.add_argument("--batch-size", type=_POSITIVE, default=50)
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--lr", type=_float_at_least(0, strict=True), default=0.01)
+    p.add_argument("--momentum", type=_float_at_least(0), default=0.9)
+    p.add_argument("--weight-decay", type=_float_at_least(0), default=1e-4)
     p.add_argument("--milestones", type=parse_bits, default=[],
                    help="epochs where lr is multiplied by --gamma, e.g. 15,25")
-    p.add_argument("--gamma", type=float, default=0.1)
+    p.add_argument("--gamma", type=_float_at_least(0, strict=True), default=0.1)
     p.add_argument("--hidden", type=parse_bits, default=[256], help="MLP widths, e.g. 256,128")
     p.add_argument("--batchnorm", action="store_true", help="MLP: BatchNorm after each dense")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=1)
-    p.add_argument("--gap-every", type=int, default=0,
+    p.add_argument("--seed", type=_NONNEGATIVE, default=0)
+    p.add_argument("--log-every", type=_POSITIVE, default=1)
+    p.add_argument("--gap-every", type=_int_at_least(-1), default=0,
                    help="steps between param-vs-exact DQL gaps (0: epoch ends only, "
                         "-1: never)")
-    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=_NONNEGATIVE, default=0)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--force", action="store_true", help="start over in a used --out")
@@ -289,6 +335,8 @@ def _cmd_train(args):
     from . import data
     from .nn import QuantSpec, build_model, train
 
+    if args.model is None:
+        args.model = "mlp" if args.data == "digits" else "lenet5"
     try:
         ds = data.load(args.data, path=args.data_path, seed=args.seed)
         quant = None
@@ -300,16 +348,12 @@ def _cmd_train(args):
                             batchnorm=args.batchnorm)
     except (ValueError, TypeError, ImportError) as exc:
         raise UsageError(str(exc)) from exc
-    result = train(model, ds, epochs=args.epochs, batch_size=args.batch_size,
-                   optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-                   weight_decay=args.weight_decay, milestones=args.milestones,
-                   gamma=args.gamma, quant=quant, seed=args.seed, out=args.out,
-                   resume=args.resume, force=args.force, quiet=args.quiet,
-                   log_every=args.log_every,
-                   gap_every=None if args.gap_every < 0 else args.gap_every,
-                   checkpoint_every=args.checkpoint_every,
-                   config_extra={"model": args.model, "hidden": list(args.hidden),
-                                 "batchnorm": args.batchnorm})
+    try:
+        result = _run_training(args, model, ds, quant, train)
+    except KeyboardInterrupt:
+        print(f"vecq-ref train: interrupted; the last checkpoint in {args.out} is complete: "
+              "run the same command with --resume to continue", file=sys.stderr)
+        return 130
     last = result.epochs[-1] if result.epochs else {}
     payload = {"out": args.out, "model": args.model, "data": args.data, "bits": args.bits,
                "epochs": len(result.epochs), "final": last}
@@ -318,6 +362,19 @@ def _cmd_train(args):
             f"{len(result.epochs)} epochs -> {args.out}")
     emit(args, payload, text)
     return 0
+
+
+def _run_training(args, model, ds, quant, train):
+    return train(model, ds, epochs=args.epochs, batch_size=args.batch_size,
+                 optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                 weight_decay=args.weight_decay, milestones=args.milestones,
+                 gamma=args.gamma, quant=quant, seed=args.seed, out=args.out,
+                 resume=args.resume, force=args.force, quiet=args.quiet,
+                 log_every=args.log_every,
+                 gap_every=None if args.gap_every < 0 else args.gap_every,
+                 checkpoint_every=args.checkpoint_every,
+                 config_extra={"model": args.model, "hidden": list(args.hidden),
+                               "batchnorm": args.batchnorm})
 
 
 # --- compare -------------------------------------------------------------------------------
@@ -379,14 +436,14 @@ def _add_verify(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="W.npy, or a .npz/.safetensors of pairs NAME, NAME.q")
     p.add_argument("quantized", nargs="?", default=None, help="WQ.npy (with W.npy)")
-    p.add_argument("--bits", type=int, required=True)
+    p.add_argument("--bits", type=_POSITIVE, required=True)
     p.add_argument("--lattice", choices=("midrise", "midtread"), default=None,
                    help="default: recovered from the values")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
-    p.add_argument("--group-size", type=int, default=None, help="per-group of this size")
-    p.add_argument("--ulps", type=int, default=None, help="reconstruction tolerance")
-    p.add_argument("--alpha-rtol", type=float, default=None)
-    p.add_argument("--dql-rtol", type=float, default=None)
+    p.add_argument("--group-size", type=_POSITIVE, default=None, help="per-group of this size")
+    p.add_argument("--ulps", type=_NONNEGATIVE, default=None, help="reconstruction tolerance")
+    p.add_argument("--alpha-rtol", type=_float_at_least(0), default=None)
+    p.add_argument("--dql-rtol", type=_float_at_least(0), default=None)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_verify)
 
@@ -492,6 +549,17 @@ def _add_report(sub):
 def _cmd_report(args):
     from .check.report import model_report
 
+    if args.plot:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        known = FigureCanvasBase.get_supported_filetypes()
+        fmt = args.plot.rsplit(".", 1)[-1].lower() if "." in args.plot else ""
+        if fmt not in known:
+            raise UsageError(f"--plot {args.plot}: the file name must end in a figure format "
+                             f"({', '.join(sorted(known))}); got {fmt or 'no suffix'!r}")
+        from . import io
+
+        io.check_target(args.plot, args.force)  # before the work, not after it
     try:
         rep = model_report(args.input, bits=args.bits, method=args.method,
                            lattice=args.lattice, axis=args.axis, all_tensors=args.all,
@@ -510,7 +578,7 @@ def _cmd_report(args):
         rep.plot(fig.add_subplot())
         fig.tight_layout()
         with io.atomic_path(args.plot, force=args.force) as tmp:
-            fig.savefig(tmp, format=args.plot.rsplit(".", 1)[-1])
+            fig.savefig(tmp, format=args.plot.rsplit(".", 1)[-1].lower())
     emit(args, rep.as_dict(), str(rep))
     return 0
 
@@ -529,7 +597,7 @@ def _add_figures(sub):
                     "results of a 'vecq-ref reproduce' folder given with --results.",
         epilog="examples:\n  vecq-ref figures --out figs\n"
                "  vecq-ref figures --results results --out figs --force\n"
-               "  vecq-ref figures --out figs --only fig2_orientation --format pdf --json",
+               "  vecq-ref figures --out figs-pdf --only fig2_orientation --format pdf --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--results", default=None, help="a 'vecq-ref reproduce' output folder")
@@ -590,7 +658,7 @@ def _add_reproduce(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--quick", action="store_true", help="the small run (about a minute)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_NONNEGATIVE, default=0)
     p.add_argument("--format", type=_parse_names, default=["png", "pdf"],
                    help="figure formats: png, pdf or png,pdf (default both)")
     p.add_argument("--force", action="store_true",
@@ -629,7 +697,7 @@ _SUBCOMMANDS = [_add_table, _add_quantize, _add_search, _add_demo, _add_train, _
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vecq-ref", description="Reference implementation of VecQ weight quantization.",
         epilog="Run 'vecq-ref COMMAND --help' for each command's options and examples.")
     parser.add_argument("--version", action="version", version=f"vecq-ref {__version__}")
@@ -641,7 +709,12 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the CLI; returns the exit status (0 ok, 1 check failed, 2 usage/input error)."""
+    """Run the CLI; returns the exit status.
+
+    0 ok, 1 a check failed, 2 a usage or input error (one line on stderr naming the file or
+    option and the cause; ``--debug`` shows the traceback instead), 130 interrupted (Ctrl-C:
+    one line; files are written atomically, so only complete files are left).
+    """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
@@ -652,16 +725,45 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
+    prefix = f"vecq-ref {args.command}"
     try:
         return int(args.func(args) or 0)
     except CheckFailed as exc:
-        print(f"vecq-ref {args.command}: {exc}", file=sys.stderr)
+        print(f"{prefix}: {exc}", file=sys.stderr)
         return 1
-    except (UsageError, OSError, ValueError, TypeError) as exc:
+    except KeyboardInterrupt:
         if debug:
             raise
-        print(f"vecq-ref {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prefix}: interrupted; files already written are complete, partial ones were "
+              "removed", file=sys.stderr)
+        return 130
+    except (UsageError, OSError, ValueError, TypeError, ImportError) as exc:
+        if debug:
+            raise
+        print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except MemoryError as exc:
+        if debug:
+            raise
+        print(f"{prefix}: error: out of memory ({_one_line(exc) or 'MemoryError'})",
+              file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line, and the way to see more
+        if debug:
+            raise
+        print(f"{prefix}: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with "
+              "--debug for the traceback and please report it)", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc):
+    """The exception's message on one line (OSError: 'strerror: filename')."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename and not isinstance(
+            exc, (FileExistsError,)) and str(exc).startswith("["):
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc)
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

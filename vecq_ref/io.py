@@ -1,42 +1,74 @@
-"""Files: .npy/.npz (never unpickled) and atomic writes that refuse to overwrite.
+"""Files: .npy/.npz (never unpickled), .safetensors (single or sharded), atomic writes.
 
-``np.load`` is always called with ``allow_pickle=False``; every file is written to a
-temporary name in the target folder and renamed into place, so a reader never sees half a
-file, and an existing file is only replaced with ``force=True``.
+Reading: ``np.load`` is always called with ``allow_pickle=False``; a ``.npy`` is
+memory-mapped, every array of a ``.npz`` is checked against its member's size before it is
+read (a corrupt header cannot ask for terabytes), and ``.safetensors`` files are validated by
+the ``safetensors`` package and then memory-mapped one tensor at a time with the dtypes of
+``ml_dtypes`` (bf16, fp8 E4M3/E5M2), both in the ``io`` extra. A checkpoint sharded with a
+``model.safetensors.index.json``, or a folder of ``.safetensors`` shards, reads as one model.
+Every problem with a file is one ``ValueError`` naming the file and the cause; a missing
+optional package is an ``ImportError`` naming the extra to install.
+
+Writing: every file is written to a temporary name in the target folder, created with the
+permissions the umask allows (``0o666 & ~umask``, like any Unix tool), and renamed into place,
+so a reader (or an interrupted run) never leaves half a file; an existing file is only
+replaced with ``force=True``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
-import tempfile
+import secrets
+import stat
+import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+EXTRA_IO = 'pip install "vecq_ref[io]"'
 
-def _check_target(path, force):
+# --- writing --------------------------------------------------------------------------------
+
+
+def check_target(path, force=False):
+    """``path`` as a Path if a file may be written there; FileExistsError/FileNotFoundError/
+    IsADirectoryError (naming the path) if not."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; expected a file name")
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force (force=True) to overwrite it")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise FileNotFoundError(f"folder {path.parent} does not exist")
     return path
 
 
 @contextlib.contextmanager
 def atomic_path(path, force=False):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds."""
-    path = _check_target(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
-                               dir=path.parent)
-    os.close(fd)
+    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
+
+    The temporary file is created with mode ``0o666`` so the umask decides the permissions,
+    as for a file written with ``open(path, "w")``. On any exception (``KeyboardInterrupt``
+    included) the temporary file is removed and ``path`` is left as it was.
+    """
+    path = check_target(path, force)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
+        os.close(fd)
+        break
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
 
 
@@ -52,37 +84,298 @@ def save_npz(path, arrays, force=False):
         np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
-_BAD_FILE = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+# --- reading: files and their problems ------------------------------------------------------
+
+class UnsupportedDtype(ValueError):
+    """A tensor whose dtype cannot be read as real numbers (packed fp4/fp6, unknown)."""
 
 
-def _read(path, name):
-    """Every array in a .npy (key None) or .npz file, read with ``allow_pickle=False``."""
+_BAD_FILE = (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error)
+
+# safetensors dtype → NumPy dtype name (None: from ml_dtypes, by that name).
+_ST_NUMPY = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "C64": "<c8", "BOOL": "|b1",
+             "I8": "|i1", "U8": "|u1", "I16": "<i2", "U16": "<u2", "I32": "<i4", "U32": "<u4",
+             "I64": "<i8", "U64": "<u8"}
+_ST_ML = {"BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+          "F8_E4M3FNUZ": "float8_e4m3fnuz", "F8_E5M2FNUZ": "float8_e5m2fnuz",
+          "F8_E8M0": "float8_e8m0fnu"}
+LOW_PRECISION = tuple(_ST_ML.values())  # ml_dtypes floats, read as float32
+
+
+def _fail(name, path, why, exc=None):
+    raise ValueError(f"`{name}` file {path}: {why}") from exc
+
+
+def _check_readable(path, name):
+    """The file (or folder, when ``folder_ok``) exists and can be opened; the cause if not."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"`{name}` file {path} does not exist")
     try:
-        with open(path, "rb") as fh:
-            data = np.load(fh, allow_pickle=False)
-            if isinstance(data, np.lib.npyio.NpzFile):
-                with data:
-                    return {k: data[k] for k in data.keys()}
-            return {None: data}
+        st = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"`{name}` file {path} does not exist") from None
+    except OSError as exc:
+        _fail(name, path, f"cannot be read: {exc.strerror or exc}", exc)
+    if stat.S_ISDIR(st.st_mode):
+        return path
+    if not stat.S_ISREG(st.st_mode):
+        _fail(name, path, "is not a regular file (a pipe, socket or device)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        _fail(name, path, f"cannot be read: {exc.strerror or exc}", exc)
+    return path
+
+
+def _native(arr):
+    """``arr`` in native byte order (big-endian files are accepted, values unchanged)."""
+    if arr.dtype.byteorder not in ("=", "|") and not arr.dtype.isnative:
+        return arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def _refuse_objects(dtype, name, path, key=None):
+    if dtype.hasobject:
+        where = "" if key is None else f"array {key!r}: "
+        _fail(name, path, f"{where}object arrays are refused (they would need unpickling)")
+
+
+def _npy_member(zf, info, name, path, key):
+    """Read one .npy member of an .npz after checking its header against its size."""
+    fmt = np.lib.format
+    with zf.open(info) as fh:
+        try:
+            version = fmt.read_magic(fh)
+            reader = fmt.read_array_header_1_0 if version == (1, 0) else (
+                fmt.read_array_header_2_0)
+            shape, fortran, dtype = reader(fh)
+        except _BAD_FILE as exc:
+            _fail(name, path, f"array {key!r} has a malformed .npy header: {exc}", exc)
+        _refuse_objects(dtype, name, path, key)
+        need = math.prod(shape) * dtype.itemsize
+        have = info.file_size - fh.tell()
+        if need > have:
+            _fail(name, path, f"array {key!r}: header claims shape {shape} {dtype} "
+                              f"({need} bytes) but the member holds {have} bytes "
+                              "(truncated or corrupt)")
+        try:
+            data = fh.read(need)
+        except _BAD_FILE as exc:
+            _fail(name, path, f"array {key!r} cannot be read (corrupt archive): {exc}", exc)
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return _native(arr)
+
+
+def _open_npz(path, name):
+    try:
+        zf = zipfile.ZipFile(path)
     except _BAD_FILE as exc:
-        why = ("object arrays are refused" if "allow_pickle" in str(exc)
-               else "malformed or truncated")
-        raise ValueError(f"`{name}` file {path} is not a readable .npy/.npz file "
-                         f"({why}): {exc}") from exc
+        _fail(name, path, f"is not a readable .npz file (not a zip archive: {exc})", exc)
+    members = {}
+    for info in zf.infolist():
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        members[key] = info
+
+    def get(key):
+        return _npy_member(zf, members[key], name, path, key)
+
+    return zf, list(members), get
 
 
-def load_array(path, name="input"):
-    """Load one array from .npy (or the only array of an .npz), never unpickling."""
-    arrays = _read(path, name)
-    if len(arrays) != 1:
-        raise ValueError(f"`{name}` file {path} holds {len(arrays)} arrays; expected one")
-    return next(iter(arrays.values()))
+def _read_npy(path, name):
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":
+        _fail(name, path, f"is not a .npy file (it starts with {magic!r}, not the .npy magic "
+                          "string)")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except _BAD_FILE as exc:
+        msg = str(exc)
+        if "allow_pickle" in msg or "object" in msg:
+            _fail(name, path, "object arrays are refused (they would need unpickling)", exc)
+        if "mmap length" in msg or "larger than" in msg or "cannot mmap" in msg:
+            msg = "the header claims more data than the file holds (truncated or corrupt)"
+        _fail(name, path, f"is not a readable .npy file: {msg}", exc)
+    return _native(arr)
+
+
+def _safetensors_header(path, name):
+    """``(data_start, header)`` of a .safetensors file, validated by the safetensors package."""
+    try:
+        from safetensors import safe_open
+    except ImportError as exc:
+        raise ImportError(f"reading .safetensors ({path}) needs the optional package "
+                          f"safetensors: {EXTRA_IO}") from exc
+    try:
+        with safe_open(str(path), framework="numpy"):
+            pass
+    except Exception as exc:  # SafetensorError derives from Exception only
+        _fail(name, path, f"is not a readable .safetensors file: {exc}", exc)
+    with open(path, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(n))
+    header.pop("__metadata__", None)
+    return 8 + n, header
+
+
+def _st_dtype(code, key, name, path):
+    if code in _ST_NUMPY:
+        return np.dtype(_ST_NUMPY[code])
+    if code in _ST_ML:
+        try:
+            import ml_dtypes
+        except ImportError as exc:
+            raise ImportError(f"`{name}` file {path}: tensor {key!r} is {code}; reading it "
+                              f"needs the optional package ml_dtypes: {EXTRA_IO}") from exc
+        dt = getattr(ml_dtypes, _ST_ML[code], None)
+        if dt is None:
+            raise UnsupportedDtype(f"{code} needs a newer ml_dtypes")
+        return np.dtype(dt)
+    raise UnsupportedDtype(f"{code} has no NumPy dtype")
+
+
+def _open_safetensors(path, name):
+    start, header = _safetensors_header(path, name)
+
+    def get(key):
+        meta = header[key]
+        dtype = _st_dtype(meta["dtype"], key, name, path)
+        shape = tuple(meta["shape"])
+        lo, hi = meta["data_offsets"]
+        if math.prod(shape) == 0:
+            return np.empty(shape, dtype)
+        return np.memmap(path, dtype=dtype, mode="r", offset=start + lo, shape=shape)
+
+    return list(header), get
+
+
+def _shards(path, name):
+    """``[(shard_path, keys or None)]`` for an index file or a folder of shards."""
+    if path.is_dir():
+        index = path / "model.safetensors.index.json"
+        if index.is_file():
+            return _shards(index, name)
+        files = sorted(p for p in path.iterdir() if p.suffix == ".safetensors")
+        if not files:
+            _fail(name, path, "is a directory without .safetensors shards or a "
+                              "model.safetensors.index.json; pass a file")
+        return [(p, None) for p in files]
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+        weight_map = index["weight_map"]
+        if not isinstance(weight_map, dict):
+            raise TypeError("weight_map is not an object")
+    except (ValueError, KeyError, TypeError) as exc:
+        _fail(name, path, f"is not a safetensors index (a JSON object with a 'weight_map'): "
+                          f"{exc}", exc)
+    order = {}
+    for key, shard in weight_map.items():
+        order.setdefault(shard, []).append(key)
+    out = []
+    for shard, keys in order.items():
+        sp = path.parent / shard
+        if not sp.is_file():
+            _fail(name, path, f"shard {shard} (holding {keys[0]!r}) does not exist")
+        out.append((sp, keys))
+    return out
+
+
+@contextlib.contextmanager
+def open_tensors(path, name="input"):
+    """Open a tensor file lazily: yields ``(keys, get)`` where ``get(key)`` reads one array.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.npy``, ``.npz``, ``.safetensors``, a ``model.safetensors.index.json`` or a folder of
+        ``.safetensors`` shards (read as one model, shard by shard).
+    name : str
+        The argument named in error messages.
+
+    Yields
+    ------
+    keys : list of str
+        Tensor names in file order (a ``.npy`` is named by its file stem).
+    get : callable
+        ``get(key)`` → the array in native byte order, memory-mapped where the format
+        allows (``.npy``, ``.safetensors``); bf16/fp8 tensors keep their ``ml_dtypes`` dtype.
+        Raises :class:`UnsupportedDtype` for tensors without a NumPy dtype (fp4, fp6).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, ImportError
+        Missing file; malformed, truncated or pickled content (the message names the file
+        and the cause); a missing optional package (the message names the extra).
+    """
+    path = _check_readable(path, name)
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix == ".json":
+        shards = _shards(path, name)
+        current = {}
+
+        def get_sharded(key):
+            shard = owner[key]
+            if current.get("path") != shard:
+                current.update(path=shard, get=_open_safetensors(shard, name)[1])
+            return current["get"](key)
+
+        keys, owner = [], {}
+        for sp, listed in shards:
+            held, _ = _open_safetensors(sp, name)
+            missing = [k for k in listed or [] if k not in held]
+            if missing:
+                _fail(name, path, f"the index puts {missing[0]!r} in {sp.name}, which does "
+                                  "not hold it")
+            for k in (held if listed is None else [k for k in held if k in set(listed)]):
+                owner[k] = sp
+                keys.append(k)
+        yield keys, get_sharded
+        return
+    if suffix == ".safetensors":
+        keys, get = _open_safetensors(path, name)
+        yield keys, get
+        return
+    if suffix == ".npz":
+        zf, keys, get = _open_npz(path, name)
+        with zf:
+            yield keys, get
+        return
+    if suffix == ".npy":
+        arr = _read_npy(path, name)
+        _refuse_objects(arr.dtype, name, path)
+        yield [path.stem], lambda key: arr
+        return
+    _fail(name, path, "must be .npy, .npz, .safetensors, a model.safetensors.index.json or "
+                      f"a folder of shards; got {suffix or 'no suffix'!r}")
+
+
+def is_low_precision(dtype):
+    """True for the ``ml_dtypes`` floats (bf16, fp8), which NumPy cannot compute with."""
+    return np.dtype(dtype).name in LOW_PRECISION
+
+
+def as_float(arr):
+    """``ml_dtypes`` floats (bf16, fp8) as float32 (exact); other arrays unchanged."""
+    if is_low_precision(arr.dtype):
+        return arr.astype(np.float32)
+    return arr
 
 
 def load_npz(path, name="input"):
-    """Load every array of an .npz (or the one of a .npy, named ``array``) into a dict."""
-    arrays = _read(path, name)
-    return {("array" if k is None else k): v for k, v in arrays.items()}
+    """Every array of a file into a dict (a .npy's array is named ``array``), in memory."""
+    with open_tensors(path, name) as (keys, get):
+        if Path(path).suffix.lower() == ".npy":
+            return {"array": np.array(get(keys[0]))}
+        return {k: np.array(get(k)) for k in keys}
+
+
+def load_array(path, name="input"):
+    """One array from a .npy (or the only array of an .npz/.safetensors), in memory.
+
+    bf16/fp8 tensors come back as float32 (their values are exact in float32).
+    """
+    with open_tensors(path, name) as (keys, get):
+        if len(keys) != 1:
+            raise ValueError(f"`{name}` file {path} holds {len(keys)} arrays; expected one")
+        return as_float(np.array(get(keys[0])))

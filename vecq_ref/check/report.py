@@ -1,23 +1,24 @@
 """Whole-model reports: VecQ-param, a search method and the paper expression on every tensor.
 
-:func:`model_report` reads a ``.safetensors``, ``.npz`` or ``.npy`` file one tensor at a time
-(``safetensors.safe_open(path, framework="numpy")``; ``np.load(allow_pickle=False)`` per key),
-so memory stays bounded by the largest tensor, and returns a :class:`ModelReport` with one row
+:func:`model_report` reads a ``.safetensors`` file (or a sharded checkpoint: its
+``model.safetensors.index.json`` or the folder of shards), an ``.npz`` or a ``.npy`` one tensor
+at a time through :func:`vecq_ref.io.open_tensors` (memory-mapped where the format allows), so
+memory stays near the largest tensor, and returns a :class:`ModelReport` with one row
 per (weight tensor, bitwidth): shape, σ, excess kurtosis, relative DQL of ``param``, of
 ``method`` (default ``exact``) and of ``paper``, the gap ``gap = param − method`` (absolute, in
 relative-DQL units) and ``gap_pct = 100·(param − method)/param`` (how much of VecQ-param's loss
 the method removes), and the time spent; plus size-weighted totals per bitwidth
 (``Σ DQL / Σ ‖w‖²``). Weight tensors are the float arrays with at least two dimensions
-(``all_tensors=True`` takes every float array with two or more elements); tensors of a dtype
-NumPy cannot hold (bfloat16) are listed as skipped.
+(``all_tensors=True`` takes every float array with two or more elements). bf16, fp8 (E4M3,
+E5M2) and float16 tensors are quantized as their (exact) float32 values and the row keeps the
+source ``dtype``. Every other tensor is listed in ``skipped`` with its name and the reason:
+integer or boolean, empty, 1-D, non-finite values (NaN/Inf), a dtype without NumPy values.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,77 +26,8 @@ import numpy as np
 
 from .. import _validation as V
 from .._format import format_table
+from ..io import UnsupportedDtype, is_low_precision, open_tensors
 from ..quantize import METHODS, quantize
-
-_BAD = (ValueError, OSError, EOFError, zipfile.BadZipFile)
-
-
-class UnsupportedDtype(ValueError):
-    """A tensor whose dtype NumPy cannot hold (e.g. bfloat16 in a .safetensors file)."""
-
-
-@contextlib.contextmanager
-def open_tensors(path, name="input"):
-    """Open a tensor file lazily: yields ``(keys, get)`` where ``get(key)`` reads one array.
-
-    ``.safetensors`` needs the optional ``safetensors`` package (extra ``io``); ``.npz`` and
-    ``.npy`` are read with ``allow_pickle=False``. Malformed or truncated files raise one
-    ``ValueError`` naming the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"`{name}` file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".safetensors":
-        try:
-            from safetensors import safe_open
-        except ImportError as exc:
-            raise ImportError("reading .safetensors needs the optional package safetensors "
-                              "(pip install 'vecq_ref[io]')") from exc
-        try:
-            handle = safe_open(str(path), framework="numpy")
-        except Exception as exc:  # SafetensorError derives from Exception only
-            raise ValueError(f"`{name}` file {path} is not a readable .safetensors file "
-                             f"(malformed or truncated): {exc}") from exc
-
-        def get(key):
-            try:
-                return handle.get_tensor(key)
-            except TypeError as exc:
-                raise UnsupportedDtype(f"`{name}` file {path}: tensor {key!r} has a dtype "
-                                       f"NumPy cannot hold ({exc})") from exc
-            except Exception as exc:
-                raise ValueError(f"`{name}` file {path}: tensor {key!r} cannot be read as a "
-                                 f"NumPy array: {exc}") from exc
-
-        with handle:
-            yield list(handle.keys()), get
-        return
-    if suffix not in (".npz", ".npy"):
-        raise ValueError(f"`{name}` file {path} must be .safetensors, .npz or .npy; "
-                         f"got {suffix or 'no suffix'!r}")
-    with open(path, "rb") as fh:
-        try:
-            data = np.load(fh, allow_pickle=False)
-        except _BAD as exc:
-            why = "object arrays are refused" if "allow_pickle" in str(exc) else (
-                "malformed or truncated")
-            raise ValueError(f"`{name}` file {path} is not a readable {suffix} file ({why}): "
-                             f"{exc}") from exc
-        if isinstance(data, np.ndarray):
-            yield [path.stem], lambda key: data
-            return
-
-        def get_npz(key):
-            try:
-                return data[key]
-            except _BAD as exc:
-                why = "object arrays are refused" if "allow_pickle" in str(exc) else "malformed"
-                raise ValueError(f"`{name}` file {path}: array {key!r} cannot be read ({why}): "
-                                 f"{exc}") from exc
-
-        with data:
-            yield list(data.files), get_npz
 
 
 def tensor_stats(w):
@@ -113,10 +45,28 @@ def tensor_stats(w):
     return m2 ** 0.5, float(np.mean((d * d) ** 2)) / (m2 * m2) - 3.0
 
 
-def _is_weight(arr, all_tensors):
-    if arr.dtype.kind != "f" or arr.size < 2:
-        return False
-    return all_tensors or arr.ndim >= 2
+def _skip_reason(arr, all_tensors, axis):
+    """Why ``arr`` is not reported (None: it is), in a few words for the skipped list."""
+    dt, shape = arr.dtype, tuple(arr.shape)
+    if not (dt.kind == "f" or is_low_precision(dt)):
+        kind = {"b": "boolean", "i": "integer", "u": "integer", "c": "complex"}.get(
+            dt.kind, "non-numeric")
+        return f"{kind} {dt} {shape}, not weights"
+    if arr.size == 0:
+        return f"empty {dt} {shape}"
+    if arr.size < 2 or not (all_tensors or arr.ndim >= 2):
+        return f"{dt} {shape}: {arr.ndim}-D (--all reports it)" if arr.size >= 2 else (
+            f"{dt} {shape}: a single value")
+    if axis is not None and not -arr.ndim <= axis < arr.ndim:
+        return f"no axis {axis} in {shape}"
+    return None
+
+
+def _as_weights(arr):
+    """Float values to quantize: bf16/fp8/fp16 as float32 (exact), float32/64 as stored."""
+    if is_low_precision(arr.dtype) or (arr.dtype.kind == "f" and arr.dtype.itemsize < 4):
+        return arr.astype(np.float32)
+    return arr
 
 
 @dataclass
@@ -141,14 +91,15 @@ class ModelReport:
     @property
     def columns(self):
         m = self.method
-        cols = ["name", "shape", "bits", "sigma", "kurtosis", "param"]
+        cols = ["name", "shape", "dtype", "bits", "sigma", "kurtosis", "param"]
         if m != "param":
             cols.append(m)
         return cols + ["paper", "gap_pct", "time"]
 
     def _cells(self, r):
         m = self.method
-        out = {"name": r["name"], "shape": "x".join(map(str, r["shape"])), "bits": r["bits"],
+        out = {"name": r["name"], "shape": "x".join(map(str, r["shape"])),
+               "dtype": r.get("dtype"), "bits": r["bits"],
                "sigma": r.get("sigma"), "kurtosis": r.get("kurtosis"),
                "param": r["relative_dql_param"], m: r[f"relative_dql_{m}"],
                "paper": r["relative_dql_paper"], "gap_pct": r["gap_pct"], "time": r["time"]}
@@ -206,7 +157,8 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
     Parameters
     ----------
     path : str or Path
-        ``.safetensors`` (needs the ``safetensors`` package), ``.npz`` or ``.npy``.
+        ``.safetensors`` (needs the ``io`` extra: safetensors, ml_dtypes), a
+        ``model.safetensors.index.json`` or a folder of shards, ``.npz`` or ``.npy``.
     bits : sequence of int
     method : {"exact", "grid", "alternating", "param", "paper"}
         The method compared with VecQ-param (``gap``, ``gap_pct`` columns).
@@ -249,21 +201,23 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
         bar = _progress(len(keys), progress)
         try:
             for key in keys:
-                try:
-                    arr = get(key)
-                except UnsupportedDtype as exc:
-                    skipped.append({"name": key, "why": str(exc).rsplit("(", 1)[-1].rstrip(")")})
-                    if bar is not None:
-                        bar.update(1)
-                    continue
                 if bar is not None:
                     bar.set_postfix_str(key[-30:])
-                if not _is_weight(arr, all_tensors):
-                    skipped.append({"name": key, "why": f"{arr.dtype} {tuple(arr.shape)}"})
-                elif axis is not None and not -arr.ndim <= axis < arr.ndim:
-                    skipped.append({"name": key, "why": f"no axis {axis} in {arr.shape}"})
+                try:
+                    arr = get(key)
+                    why = _skip_reason(arr, all_tensors, axis)
+                except UnsupportedDtype as exc:
+                    arr, why = None, str(exc)
+                if why is None:
+                    source = str(arr.dtype)
+                    arr = _as_weights(arr)
+                    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+                    if bad:
+                        why = f"{bad} non-finite values (NaN or Inf)"
+                if why is not None:
+                    skipped.append({"name": key, "why": why})
                 else:
-                    rows += _tensor_rows(key, arr, bits, method, lattice, axis, acc)
+                    rows += _tensor_rows(key, arr, bits, method, lattice, axis, acc, source)
                 del arr
                 if bar is not None:
                     bar.update(1)
@@ -290,7 +244,7 @@ def _gap(param, other):
             "gap_pct": 100.0 * (param - other) / param if param > 0 else 0.0}
 
 
-def _tensor_rows(key, arr, bits, method, lattice, axis, acc):
+def _tensor_rows(key, arr, bits, method, lattice, axis, acc, source):
     sigma, kurt = tensor_stats(arr)
     sww = float(np.sum(np.square(arr, dtype=np.float64)))
     out = []
@@ -312,7 +266,7 @@ def _tensor_rows(key, arr, bits, method, lattice, axis, acc):
             if loss is not None:
                 a[m] += loss.dql
         rel = {m: (None if loss is None else loss.relative_dql) for m, loss in res.items()}
-        out.append({"name": key, "shape": list(arr.shape), "dtype": str(arr.dtype),
+        out.append({"name": key, "shape": list(arr.shape), "dtype": source,
                     "bits": b, "sigma": sigma, "kurtosis": None if np.isnan(kurt) else kurt,
                     "relative_dql_param": rel["param"], f"relative_dql_{method}": rel[method],
                     "relative_dql_paper": rel["paper"], **_gap(rel["param"], rel[method]),
