@@ -29,6 +29,19 @@ def test_tensor_stats():
     assert np.isnan(tensor_stats(np.ones(4))[1])
 
 
+def test_tensor_stats_block_by_block_match_the_one_shot_formula(rng, monkeypatch):
+    import vecq_ref.check.report as R
+
+    w = rng.standard_t(4, (37, 29))
+    x = w.ravel()
+    d = x - x.mean()
+    sigma, kurt = np.sqrt(np.mean(d * d)), np.mean(d ** 4) / np.mean(d * d) ** 2 - 3
+    monkeypatch.setattr(R, "_CHUNK", 100)  # 11 blocks, the last one partial
+    s, k = tensor_stats(w)
+    assert s == pytest.approx(sigma, rel=1e-12) and k == pytest.approx(kurt, rel=1e-12)
+    assert R._moments(w)[4] == pytest.approx(float(np.sum(x * x)), rel=1e-13)
+
+
 def test_report_on_a_small_safetensors_file(model):
     path, tensors = model
     rep = model_report(path, bits=[2, 3], method="param", progress=False)

@@ -30,19 +30,53 @@ from ..io import UnsupportedDtype, is_low_precision, open_tensors
 from ..quantize import METHODS, quantize
 
 
+_CHUNK = 1 << 20  # elements per block: float64 temporaries stay at 8 MiB whatever the tensor
+
+
+def _blocks(x):
+    for i in range(0, x.size, _CHUNK):
+        yield np.asarray(x[i:i + _CHUNK], dtype=np.float64)
+
+
+def _moments(w):
+    """``(n, mean, Σd², Σd⁴, Σw²)`` with ``d = w − mean``, in float64, block by block.
+
+    Two passes over fixed blocks of the flattened tensor, summed in block order, so memory
+    is a few blocks (not copies of the tensor) and the result does not depend on threads.
+    """
+    x = np.asarray(w).reshape(-1)
+    n = x.size
+    total = sww = 0.0
+    for b in _blocks(x):
+        total += float(np.sum(b))
+        sww += float(np.dot(b, b))
+    mean = total / n
+    s2 = s4 = 0.0
+    for b in _blocks(x):
+        d2 = np.square(b - mean)
+        s2 += float(np.sum(d2))
+        s4 += float(np.dot(d2, d2))
+    return n, mean, s2, s4, sww
+
+
 def tensor_stats(w):
     """``(σ, excess kurtosis)`` of the flattened tensor in float64 (kurtosis NaN when σ = 0).
+
+    Computed block by block (:data:`_CHUNK` elements), so it needs no copy of the tensor.
 
     >>> s, k = tensor_stats([1.0, -1.0, 1.0, -1.0])
     >>> s, k
     (1.0, -2.0)
     """
-    x = np.asarray(w, dtype=np.float64).ravel()
-    d = x - x.mean()
-    m2 = float(np.mean(d * d))
+    n, _, s2, s4, _ = _moments(w)
+    return _sigma_kurtosis(n, s2, s4)
+
+
+def _sigma_kurtosis(n, s2, s4):
+    m2 = s2 / n
     if m2 == 0:
         return 0.0, float("nan")
-    return m2 ** 0.5, float(np.mean((d * d) ** 2)) / (m2 * m2) - 3.0
+    return m2 ** 0.5, (s4 / n) / (m2 * m2) - 3.0
 
 
 def _skip_reason(arr, all_tensors, axis):
@@ -115,8 +149,12 @@ class ModelReport:
                  f"gap_pct = 100·(param − {self.method})/param; time in s",
                  format_table(body, self.columns, "{:.5g}")]
         if self.skipped:
-            lines.append("skipped: " + ", ".join(f"{s['name']} ({s['why']})"
-                                                 for s in self.skipped))
+            vectors = [s["name"] for s in self.skipped if s["why"].endswith("(--all reports it)")]
+            others = [s for s in self.skipped if s["name"] not in set(vectors)]
+            parts = [f"{s['name']} ({s['why']})" for s in others]
+            if vectors:
+                parts.append(f"{len(vectors)} 1-D tensors (--all reports them)")
+            lines.append(f"skipped {len(self.skipped)}: " + "; ".join(parts))
         return "\n".join(lines)
 
     def plot(self, ax=None):
@@ -245,8 +283,8 @@ def _gap(param, other):
 
 
 def _tensor_rows(key, arr, bits, method, lattice, axis, acc, source):
-    sigma, kurt = tensor_stats(arr)
-    sww = float(np.sum(np.square(arr, dtype=np.float64)))
+    n, _, s2, s4, sww = _moments(arr)
+    sigma, kurt = _sigma_kurtosis(n, s2, s4)
     out = []
     for b in bits:
         t0 = time.perf_counter()
