@@ -123,3 +123,26 @@ def test_a_sharded_checkpoint_reads_as_one_file(tmp_path):
     for path in (tmp_path, tmp_path / "model.safetensors.index.json"):
         got = io.load_npz(path)
         assert set(got) == {"a", "b"} and got["a"].tolist() == [[1, 1], [1, 1]]
+
+
+def test_is_whole_tells_complete_files_from_cut_ones(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2))
+    fig.add_subplot().plot([0, 1])
+    files = {"a.json": None, "b.npz": None, "c.npy": None, "d.png": "png", "e.pdf": "pdf",
+             "f.txt": None}
+    io.write_text(tmp_path / "a.json", '{"x": [1, 2, 3]}')
+    io.save_npz(tmp_path / "b.npz", {"w": np.arange(100.0)})
+    np.save(tmp_path / "c.npy", np.arange(100.0))
+    fig.savefig(tmp_path / "d.png", format="png")
+    fig.savefig(tmp_path / "e.pdf", format="pdf")
+    (tmp_path / "f.txt").write_text("text")
+    for name in files:
+        p = tmp_path / name
+        assert io.is_whole(p), name
+        raw = p.read_bytes()
+        p.write_bytes(raw[: len(raw) * 2 // 3] if name != "f.txt" else b"")
+        assert not io.is_whole(p), name
+    assert not io.is_whole(tmp_path / "missing.json")
+    assert not io.is_whole(tmp_path)

@@ -141,20 +141,32 @@ def test_reproduce_refuses_a_finished_folder_and_resumes_an_interrupted_one(quic
 
     # Interrupt: lose the report, one stage and one figure; the rerun redoes only those.
     fig4 = (folder / "figures" / "fig4_dql_bits.png").read_bytes()
+    fig5 = (folder / "figures" / "fig5_training.pdf").read_bytes()
+    weights = folder / "runs" / "mlp-2bit" / "weights.npz"
+    weights_bytes = weights.read_bytes()
     results = (folder / "results.json").read_bytes()
     (folder / "report.md").unlink()
     (folder / "stages" / "compare.json").unlink()
     for fmt in ("png", "pdf"):
         (folder / "figures" / f"fig4_dql_bits.{fmt}").unlink()
+    # ... an interrupt between a figure's PNG and its PDF, a file cut short by something
+    # else, and a finished stage whose output is gone: all redone without --force.
+    (folder / "figures" / "fig5_training.pdf").unlink()
+    png6 = folder / "figures" / "fig6_codes.png"
+    png6.write_bytes(png6.read_bytes()[:200])
+    weights.unlink()
     status, out, err = run(["reproduce", "--quick", "--out", str(folder), "--json",
                             "--quiet"])
     assert status == 0, err
     assert err == ""
     stages = json.loads(out)["stages"]
-    assert stages.pop("compare") == "ran"
+    assert stages.pop("compare") == "ran" and stages.pop("train-mlp-2bit") == "ran"
     assert set(stages.values()) == {"resumed"}
     # Same inputs → same files.
     assert (folder / "figures" / "fig4_dql_bits.png").read_bytes() == fig4
+    assert (folder / "figures" / "fig5_training.pdf").read_bytes() == fig5
+    assert weights.read_bytes() == weights_bytes
+    assert png6.stat().st_size > 1000
     assert (folder / "results.json").read_bytes() == results
 
     # Other settings in the same unfinished folder are refused.
@@ -192,6 +204,29 @@ def test_reproduce_without_the_data_packages_degrades_with_notes(tmp_path, monke
     report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert "## Stages not run" in report and "train-mlp-2bit: skipped" in report
     assert "fig5_training: not drawn" in report
+
+
+def test_stage_done_needs_every_output_whole(tmp_path):
+    (tmp_path / "stages").mkdir()
+    run_dir = tmp_path / "runs" / "mlp-float"
+    run_dir.mkdir(parents=True)
+    assert R.stage_outputs("tables", tmp_path) == []
+    assert not R.stage_done("tables", tmp_path)
+    (tmp_path / "stages" / "tables.json").write_text('{"rows": [')  # cut short
+    assert not R.stage_done("tables", tmp_path)
+    (tmp_path / "stages" / "tables.json").write_text('{"rows": []}')
+    assert R.stage_done("tables", tmp_path)
+    (tmp_path / "stages" / "train-mlp-float.json").write_text("{}")
+    assert not R.stage_done("train-mlp-float", tmp_path)  # no weights, checkpoint, config
+    from vecq_ref import io as vio
+
+    for f in ("weights.npz", "checkpoint.npz"):
+        vio.save_npz(run_dir / f, {"w": [1.0, 2.0]})
+    (run_dir / "config.json").write_text("{}")
+    assert R.stage_done("train-mlp-float", tmp_path)
+    raw = (run_dir / "weights.npz").read_bytes()
+    (run_dir / "weights.npz").write_bytes(raw[:-30])
+    assert not R.stage_done("train-mlp-float", tmp_path)
 
 
 def test_reproduce_interrupted_says_how_to_resume(tmp_path, monkeypatch):

@@ -84,6 +84,36 @@ def save_npz(path, arrays, force=False):
         np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
+def is_whole(path):
+    """True if ``path`` is a regular file that is complete as far as its format can tell.
+
+    ``.json`` parses; ``.npz`` passes the zip CRC check; ``.npy`` has its header and all the
+    data the header claims; ``.png`` ends with the IEND chunk; ``.pdf`` ends with ``%%EOF``;
+    any other file is not empty. The writers of this package are atomic, so a file that fails
+    was cut short by something else (a copy, a full disk, an older version).
+    """
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return False
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        elif suffix == ".npz":
+            with zipfile.ZipFile(path) as zf:
+                return zf.testzip() is None
+        elif suffix == ".npy":
+            _read_npy(path, "file")
+        elif suffix in (".png", ".pdf"):
+            tail = b"IEND\xaeB`\x82" if suffix == ".png" else b"%%EOF"
+            with open(path, "rb") as fh:
+                fh.seek(max(0, path.stat().st_size - 32))
+                return tail in fh.read()
+    except (*_BAD_FILE, UnicodeDecodeError):
+        return False
+    return True
+
+
 # --- reading: files and their problems ------------------------------------------------------
 
 class UnsupportedDtype(ValueError):

@@ -18,8 +18,10 @@ report          ``report.md`` (figures embedded, tables with numbers) and ``resu
 ==============  ===========================================================================
 
 Each stage writes ``stages/<name>.json`` atomically when it finishes and is skipped when that
-file is present, so an interrupted run resumes where it stopped (training itself resumes from
-its last epoch checkpoint). ``reproduce.json`` pins the settings of the folder: resuming with
+file and all the stage's outputs (:func:`stage_outputs`) exist and are whole
+(:func:`vecq_ref.io.is_whole`), so an interrupted run resumes where it stopped (training itself
+resumes from its last epoch checkpoint), and a stage or figure whose files are missing or cut
+short is redone without ``force``. ``reproduce.json`` pins the settings of the folder: resuming with
 other settings is refused. A finished folder (``report.md`` present) is only redone with
 ``force=True``, which recomputes every stage and overwrites the files. Nothing written depends
 on the clock: the same settings give the same files (timings go to stderr only).
@@ -209,8 +211,10 @@ def _train_stage(name, model, bits):
         net = _build(model, ds, s)
         folder = Path(out) / "runs" / name
         # A run cut short resumes from its last epoch checkpoint; anything else starts over
-        # (the stage file is absent, so nothing in the folder is a finished result).
-        resume = (folder / "checkpoint.npz").exists() and not ctx["force"]
+        # (the stage file is absent, so nothing in the folder is a finished result), and so
+        # does a finished run whose files are missing or incomplete (ctx["restart"]).
+        resume = (io.is_whole(folder / "checkpoint.npz") and not ctx["force"]
+                  and not ctx.get("restart"))
         if model == "mlp":
             epochs, lr, milestones = s.mlp_epochs, s.mlp_lr, list(s.mlp_milestones)
         else:
@@ -284,6 +288,20 @@ def _stage_ptq(s, out, ctx):
 
 def _models(s):
     return ["mlp", "lenet5"] if s.lenet else ["mlp"]
+
+
+def stage_outputs(name, out):
+    """The files besides ``stages/<name>.json`` that stage ``name`` leaves in ``out``."""
+    if name.startswith("train-"):
+        run = Path(out) / "runs" / name[len("train-"):]
+        return [run / "weights.npz", run / "checkpoint.npz", run / "config.json"]
+    return []
+
+
+def stage_done(name, out):
+    """A stage is done when its JSON and every output exist and are whole (not cut short)."""
+    files = [Path(out) / "stages" / f"{name}.json", *stage_outputs(name, out)]
+    return all(io.is_whole(p) for p in files)
 
 
 def stages(s):
@@ -447,7 +465,7 @@ def draw_figures(results, out, folder=None, only=None, formats=("png", "pdf"), f
     folder : reproduce folder holding ``runs/`` (for the code histograms); default ``out/..``.
     only : list of figure stems, optional
     skip_existing : bool
-        Keep figures whose files all exist (resuming).
+        Keep figures whose files all exist and are whole; redraw the others (resuming).
 
     Returns
     -------
@@ -470,9 +488,13 @@ def draw_figures(results, out, folder=None, only=None, formats=("png", "pdf"), f
                                   "pass --force (force=True) to overwrite them")
     for stem in only or FIGURES:
         paths = [out / f"{stem}.{f}" for f in formats]
-        if skip_existing and not force and all(p.exists() for p in paths):
-            written[stem] = paths
-            continue
+        redraw = force
+        if skip_existing and not force:
+            if all(io.is_whole(p) for p in paths):
+                written[stem] = paths
+                continue
+            # Cut short (e.g. the PNG written, not the PDF): the run's own figure, redrawn.
+            redraw = True
         try:
             draw = _DRAW[stem]
             fig = draw(results, folder) if stem == "fig6_codes" else draw(results)
@@ -483,7 +505,7 @@ def draw_figures(results, out, folder=None, only=None, formats=("png", "pdf"), f
         except ImportError as exc:
             skipped[stem] = f"a module it needs is missing: {exc}"
             continue
-        written[stem] = save_figure(fig, out / stem, formats=formats, force=force)
+        written[stem] = save_figure(fig, out / stem, formats=formats, force=redraw)
     return written, skipped
 
 
@@ -617,7 +639,7 @@ def _summary(s, results, figures, skipped):
 def _check_folder(out, s, force):
     out = Path(out)
     manifest = out / "reproduce.json"
-    if (out / "report.md").exists() and not force:
+    if io.is_whole(out / "report.md") and io.is_whole(out / "results.json") and not force:
         raise FileExistsError(f"{out} already holds a finished reproduction (report.md); "
                               "pass --force (force=True) to redo it")
     if manifest.exists() and not force:
@@ -671,10 +693,12 @@ def reproduce(out, quick=False, seed=0, force=False, quiet=False, formats=("png"
     status = {}
     for i, (name, fn) in enumerate(todo, 1):
         path = out / "stages" / f"{name}.json"
-        if path.exists() and not force:
+        if not force and stage_done(name, out):
             status[name] = "resumed"
             prog.say(f"{i}/{len(todo)} {name}: already done (resumed)")
             continue
+        # Its JSON is there but an output is missing or cut short: redo it from the start.
+        ctx["restart"] = path.exists() and not force
         t0 = time.perf_counter()
         prog.say(f"{i}/{len(todo)} {name} ...")
         try:
@@ -709,4 +733,4 @@ def reproduce(out, quick=False, seed=0, force=False, quiet=False, formats=("png"
 
 
 __all__ = ["DEFAULT", "FIGURES", "QUICK", "Settings", "draw_figures", "load_results",
-           "report_markdown", "reproduce", "settings", "stages"]
+           "report_markdown", "reproduce", "settings", "stage_done", "stage_outputs", "stages"]

@@ -29,7 +29,6 @@ from .._format import format_table
 from ..io import UnsupportedDtype, is_low_precision, open_tensors
 from ..quantize import METHODS, quantize
 
-
 _CHUNK = 1 << 20  # elements per block: float64 temporaries stay at 8 MiB whatever the tensor
 
 
