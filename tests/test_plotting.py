@@ -204,3 +204,76 @@ def test_save_figure_is_deterministic_and_refuses_to_overwrite(tmp_path):
                   force=True)
     assert (tmp_path / "a" / "fig.png").read_bytes() != (tmp_path / "b" / "fig.png").read_bytes()
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["fig.pdf", "fig.png"]
+
+
+def _overlaps(a, b):
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _compare_records():
+    from vecq_ref.compare import METHODS
+
+    rng = np.random.default_rng(4)
+    return [{"method": m, "bits": b, "relative_dql": float(rng.uniform(0.5, 2.0)) / 4 ** b}
+            for m in METHODS for b in (1, 2, 3, 4)]
+
+
+def _figures_with_legends():
+    """Figures 1, 3, 4 and 6 as drawn by ``vecq-ref reproduce``, on small data."""
+    from matplotlib.figure import Figure
+
+    yield "fig1", P.figure_toy(P.toy_example())
+    recs = [{"layer": f"mlp/fc{i}", "bits": b, "lam_exact": 0.9 / 2 ** (b - 2),
+             "lam_grid": 0.93 / 2 ** (b - 2)} for i in (1, 2, 3) for b in range(2, 9)]
+    yield "fig3", P.figure_of(P.plot_lambda_comparison(recs))
+    yield "fig4", P.figure_of(P.plot_dql_vs_bits_panels(_compare_records()))
+    w = np.random.default_rng(5).standard_normal(500)
+    fig = Figure(figsize=(8, 6.6), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    for i in range(2):
+        P.plot_code_histogram(w, np.clip(np.floor(w / 0.6), -2, 1), 0.6, 2, layer=f"fc{i}",
+                              ax=fig.add_subplot(grid[0, i]))
+    P.plot_layer_dql([{"epoch": e, "fc1/relative_dql": 0.1 / e, "fc2/relative_dql": 0.2 / e}
+                      for e in (1, 2, 3)], ax=fig.add_subplot(grid[1, :]))
+    yield "fig6", fig
+
+
+@pytest.mark.parametrize("name", ["fig1", "fig3", "fig4", "fig6"])
+def test_legends_never_cover_data(name):
+    """Every legend lies outside every axes of its figure (issue 13: they covered data)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = dict(_figures_with_legends())[name]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert legends
+    for leg in legends:
+        box = leg.get_window_extent(renderer)
+        assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
+        for ax in fig.axes:
+            assert not _overlaps(box, ax.get_window_extent(renderer)), (name, ax.get_title())
+
+
+def test_figure_4_separates_vecq_variants_from_baselines():
+    from vecq_ref.compare import METHODS
+
+    recs = _compare_records()
+    art = P.plot_dql_vs_bits_panels(recs, methods=list(METHODS))
+    vecq, base = art["vecq"]["lines"], art["baselines"]["lines"]
+    assert set(vecq) == {m for m in METHODS if m.startswith("vecq_")}
+    assert set(base) == {m for m in METHODS if not m.startswith("vecq_")} | {"vecq_exact"}
+    assert len(METHODS) >= 16
+    # Within a panel, no two methods share colour and marker (so each can be told apart).
+    for lines in (vecq, base):
+        styles = [(ln.get_color(), ln.get_marker(), ln.get_linestyle())
+                  for ln in lines.values()]
+        assert len(set(styles)) == len(styles)
+    # Left: relative DQL divided by vecq_exact's at the same bits, worked out here.
+    exact = {r["bits"]: r["relative_dql"] for r in recs if r["method"] == "vecq_exact"}
+    param = [r for r in recs if r["method"] == "vecq_param"]
+    np.testing.assert_allclose(vecq["vecq_param"].get_ydata(),
+                               [r["relative_dql"] / exact[r["bits"]] for r in param])
+    assert vecq["vecq_exact"].get_ydata().tolist() == [1.0] * 4
+    assert base["vecq_exact"].get_label() == "vecq_exact (reference)"

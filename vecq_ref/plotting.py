@@ -45,6 +45,15 @@ def _axes(ax, figsize=(5.0, 3.6)):
     return ax
 
 
+def _legend_outside(ax, **kwargs):
+    """A legend to the right of the axes, outside them, so it never covers data.
+
+    The constrained layout of the figure makes room for it.
+    """
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                     fontsize="x-small", **kwargs)
+
+
 def _positive(values):
     """Values for a log axis: non-positive ones (exact zeros) become NaN, i.e. a gap."""
     arr = np.asarray(values, dtype=np.float64)
@@ -195,7 +204,7 @@ def plot_toy_plane(toy, ax=None):
     ax.set_xlabel("$w_1$")
     ax.set_ylabel("$w_2$")
     ax.set_title(f"{toy['bits']}-bit {toy['lattice']}: two solutions")
-    ax.legend(fontsize="x-small", loc="upper left")
+    _legend_outside(ax)
     return art
 
 
@@ -232,14 +241,14 @@ def plot_toy_loss(toy, ax=None):
     ax.set_xlabel("α")
     ax.set_ylabel("L2 loss ‖w − α·v‖²")
     ax.set_title("L2 loss vs α")
-    ax.legend(fontsize="x-small")
+    _legend_outside(ax)
     return art
 
 
 def figure_toy(toy):
     """Fig. 1: the plane and the L2-loss curve side by side; returns the Figure."""
-    fig = Figure(figsize=(9.0, 4.0), layout="constrained")
-    ax1, ax2 = fig.subplots(1, 2)
+    fig = Figure(figsize=(12.0, 4.2), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=(1.0, 1.2))
     plot_toy_plane(toy, ax1)
     plot_toy_loss(toy, ax2)
     return fig
@@ -334,13 +343,17 @@ def plot_lambda_comparison(records, lattice="midrise", ax=None):
     ax.set_xlabel("bits k")
     ax.set_ylabel("λ = step/σ")
     ax.set_title("Theoretical vs searched λ on trained layers")
-    ax.legend(fontsize="x-small", ncol=2)
+    _legend_outside(ax, ncol=1 if len(layers) <= 8 else 2)
     return {"theory": theory, "exact": exact, "grid": grid}
 
 
 # --- 4. relative DQL vs bits, every method --------------------------------------------------
 
-def plot_dql_vs_bits(records, methods=None, ax=None):
+def _is_vecq(method):
+    return method.startswith("vecq_")
+
+
+def plot_dql_vs_bits(records, methods=None, ax=None, reference=None, relative_to=None):
     """Relative DQL vs bits for every method of a :func:`vecq_ref.compare` run (log y).
 
     Parameters
@@ -349,10 +362,16 @@ def plot_dql_vs_bits(records, methods=None, ax=None):
         With at least ``method``, ``bits`` and ``relative_dql``.
     methods : list of str, optional
         Which methods, in drawing order (default: as they appear).
+    reference : str, optional
+        A method drawn as a thick grey line under the others (e.g. ``"vecq_exact"`` in the
+        panel of baselines), labelled "(reference)".
+    relative_to : str, optional
+        Plot each method's relative DQL divided by this method's at the same bits (linear
+        y): variants within a few percent of each other become distinguishable.
 
     Returns
     -------
-    dict of artists: ``lines`` keyed by method.
+    dict of artists: ``lines`` keyed by method (the reference included).
 
     Examples
     --------
@@ -373,23 +392,93 @@ def plot_dql_vs_bits(records, methods=None, ax=None):
     else:
         palette = [f"C{i}" for i in range(10)]
     lines = {}
+
+    def rows_of(m):
+        return sorted((r for r in records if r["method"] == m), key=lambda r: r["bits"])
+
+    base = {}
+    if relative_to is not None:
+        base = {int(r["bits"]): r["relative_dql"] for r in rows_of(relative_to)}
+
+    def ys(rows):
+        if relative_to is None:
+            return _positive([r["relative_dql"] for r in rows])
+        return np.array([r["relative_dql"] / base[int(r["bits"])]
+                         if base.get(int(r["bits"])) else np.nan for r in rows])
+
+    if reference is not None and rows_of(reference):
+        rows = rows_of(reference)
+        (lines[reference],) = ax.plot([float(r["bits"]) for r in rows], ys(rows),
+                                      color="0.7", lw=4.0, solid_capstyle="round", zorder=1,
+                                      label=f"{reference} (reference)")
     for i, m in enumerate(methods):
-        rows = sorted((r for r in records if r["method"] == m), key=lambda r: r["bits"])
-        if not rows:
+        rows = rows_of(m)
+        if not rows or m == reference:
             continue
-        vecq = m.startswith("vecq_") and m != "vecq_normalpha"
-        (lines[m],) = ax.plot([float(r["bits"]) for r in rows],
-                              _positive([r["relative_dql"] for r in rows]),
-                              marker=markers[i % len(markers)], ms=4,
-                              ls="-" if vecq else "--", lw=1.4 if vecq else 1.0,
-                              color=palette[i % len(palette)], label=m)
-    ax.set_yscale("log")
+        (lines[m],) = ax.plot([float(r["bits"]) for r in rows], ys(rows), marker=markers[i % len(markers)], ms=4,
+                              ls=("-", "--", "-.", ":")[(i // len(markers)) % 4], lw=1.2,
+                              color=palette[i % len(palette)], label=m, zorder=2)
+    if relative_to is None:
+        ax.set_yscale("log")
+        ax.set_ylabel("relative DQL ‖w − w_q‖²/‖w‖²")
+    else:
+        ax.set_ylabel(f"relative DQL ÷ {relative_to}'s")
     ax.set_xticks(sorted({int(r["bits"]) for r in records}))
     ax.set_xlabel("bits k")
-    ax.set_ylabel("relative DQL ‖w − w_q‖²/‖w‖²")
     ax.set_title("Relative DQL vs bits")
-    ax.legend(fontsize="x-small", ncol=2)
+    _legend_outside(ax)
     return {"lines": lines}
+
+
+def plot_dql_vs_bits_panels(records, methods=None, axes=None, reference="vecq_exact"):
+    """Fig. 4 in two panels: the VecQ variants, then the baselines.
+
+    Sixteen lines on one axes cannot be told apart. The VecQ variants lie within a few
+    percent of each other, so the left panel shows each one's relative DQL divided by
+    ``reference``'s (the exact-search VecQ; 1 = as good); the right panel shows the baselines'
+    relative DQL (log y) with ``reference`` as a thick grey line to compare against.
+
+    Parameters
+    ----------
+    records : list of dict
+        As for :func:`plot_dql_vs_bits`.
+    methods : list of str, optional
+        Drawing order (default: as they appear); ``vecq_*`` go left, the rest right.
+    axes : pair of matplotlib Axes, optional
+        Default: a new figure with two panels.
+    reference : str or None
+        Without it (or without its records) the left panel shows relative DQL (log y) too.
+
+    Returns
+    -------
+    dict: ``vecq`` and ``baselines``, each the artists of :func:`plot_dql_vs_bits`.
+
+    Examples
+    --------
+    >>> recs = [{"method": m, "bits": b, "relative_dql": c / 4 ** b}
+    ...         for m, c in (("vecq_param", 0.1), ("vecq_exact", 0.09), ("twn", 0.2))
+    ...         for b in (2, 3)]
+    >>> art = plot_dql_vs_bits_panels(recs)
+    >>> sorted(art["vecq"]["lines"]), sorted(art["baselines"]["lines"])
+    (['vecq_exact', 'vecq_param'], ['twn', 'vecq_exact'])
+    >>> art["vecq"]["lines"]["vecq_param"].get_ydata().round(4).tolist()
+    [1.1111, 1.1111]
+    """
+    if methods is None:
+        methods = list(dict.fromkeys(r["method"] for r in records))
+    if axes is None:
+        fig = Figure(figsize=(12.0, 4.6), layout="constrained")
+        axes = fig.subplots(1, 2)
+    left, right = axes
+    has_ref = reference is not None and any(r["method"] == reference for r in records)
+    ref = reference if has_ref else None
+    vecq = plot_dql_vs_bits(records, [m for m in methods if _is_vecq(m)], ax=left,
+                            relative_to=ref)
+    base = plot_dql_vs_bits(records, [m for m in methods if not _is_vecq(m)], ax=right,
+                            reference=ref)
+    left.set_title("VecQ variants" + (f" against {ref}" if ref else ""))
+    right.set_title("Baselines" + (f" ({ref} in grey)" if ref else ""))
+    return {"vecq": vecq, "baselines": base}
 
 
 # --- 5. training curves ---------------------------------------------------------------------
@@ -495,7 +584,7 @@ def plot_code_histogram(w, codes, alpha, bits, lattice="midrise", layer=None, bi
     ax.set_xlabel("w / α  (levels v dotted)")
     ax.set_ylabel("count")
     ax.set_title(f"{layer + ': ' if layer else ''}{bits}-bit codes")
-    ax.legend(fontsize="x-small")
+    _legend_outside(ax)
     return {"weights": patches, "codes": bars, "levels": vlines}
 
 
@@ -544,7 +633,7 @@ def plot_layer_dql(epochs, layers=None, metric="relative_dql", label=None, logy=
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric.replace("_", " "))
     ax.set_title("Per-layer quantization loss during training")
-    ax.legend(fontsize="x-small")
+    _legend_outside(ax)
     return {"lines": lines}
 
 
@@ -645,7 +734,7 @@ def save_figure(fig, stem, formats=FORMATS, force=False, dpi=120):
 
 __all__ = [
     "FORMATS", "figure_of", "figure_toy", "figure_training", "plot_accuracy_vs_bits",
-    "plot_code_histogram", "plot_dql_vs_bits", "plot_lambda_comparison", "plot_layer_dql",
-    "plot_orientation_curves", "plot_toy_loss", "plot_toy_plane", "plot_training_curves",
-    "save_figure", "toy_example",
+    "plot_code_histogram", "plot_dql_vs_bits", "plot_dql_vs_bits_panels",
+    "plot_lambda_comparison", "plot_layer_dql", "plot_orientation_curves", "plot_toy_loss",
+    "plot_toy_plane", "plot_training_curves", "save_figure", "toy_example",
 ]

@@ -362,19 +362,20 @@ def _fig_lambda(results):
 def _fig_dql(results):
     from matplotlib.figure import Figure
 
-    from .plotting import plot_dql_vs_bits
+    from .plotting import plot_dql_vs_bits_panels
 
     blocks = results["compare"]["layers"]
     if not blocks:
         raise KeyError("compare")
     block = max(blocks, key=lambda b: b["size"])
-    fig = Figure(figsize=(7.0, 4.6), layout="constrained")
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(12.0, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2)
     from .compare import METHODS
 
     seen = {r["method"] for r in block["records"]}
-    plot_dql_vs_bits(block["records"], methods=[m for m in METHODS if m in seen], ax=ax)
-    ax.set_title(f"Relative DQL vs bits: {block['layer']} ({block['size']} weights)")
+    plot_dql_vs_bits_panels(block["records"], methods=[m for m in METHODS if m in seen],
+                            axes=axes)
+    fig.suptitle(f"Relative DQL vs bits: {block['layer']} ({block['size']} weights)")
     return fig
 
 
