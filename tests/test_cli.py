@@ -76,3 +76,100 @@ def test_demo(capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "usage" in capsys.readouterr().out
+
+
+def _examples():
+    """``{subcommand: [argv, ...]}`` from every subcommand's --help epilog, in order."""
+    import shlex
+
+    from vecq_ref.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    out = {}
+    for name, p in sub.choices.items():
+        lines = [ln.strip() for ln in (p.epilog or "").splitlines()]
+        out[name] = [shlex.split(ln)[1:] for ln in lines if ln.startswith("vecq-ref ")]
+    return out
+
+
+def test_every_subcommand_has_examples_that_parse():
+    from vecq_ref.cli import build_parser
+
+    examples = _examples()
+    for name, argvs in examples.items():
+        assert argvs, name
+        for argv in argvs:
+            assert argv[0] == name
+            build_parser().parse_args(argv)  # raises SystemExit on a bad example
+
+
+def test_help_examples_never_write_the_same_output_twice():
+    """Run in the order printed, no example fails because an earlier one wrote its output."""
+    for name, argvs in _examples().items():
+        taken = set()
+        for argv in argvs:
+            if "--out" not in argv:
+                continue
+            out = argv[argv.index("--out") + 1]
+            if "--force" not in argv and "--resume" not in argv:
+                assert out not in taken, (name, argv)
+            taken.add(out)
+
+
+def test_quantize_and_figures_examples_run_in_order(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    np.save("w.npy", np.random.default_rng(1).standard_normal((6, 8)))
+    examples = _examples()
+    for argv in examples["quantize"]:
+        assert main(argv) == 0, capsys.readouterr().err
+    figures = [a for a in examples["figures"] if "--results" not in a]
+    assert len(figures) == 2
+    for argv in figures:
+        assert main(argv) == 0, capsys.readouterr().err
+
+
+def test_train_defaults_work_together(tmp_path, capsys):
+    """``vecq-ref train --out X`` alone: the default data (8×8 digits) gets the MLP."""
+    pytest.importorskip("sklearn")
+    from vecq_ref.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--out", "x"])
+    assert args.model is None and args.data == "digits"
+    assert main(["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet",
+                 "--json"]) == 0, capsys.readouterr().err
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["model"] == "mlp" and payload["epochs"] == 1
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch, capsys):
+    import vecq_ref.io as vio
+
+    np.save(tmp_path / "w.npy", np.ones((4, 4)) + np.arange(16).reshape(4, 4))
+    real = np.savez
+
+    def interrupted_savez(fh, **arrays):
+        real(fh, **arrays)  # the temporary file is written in full ...
+        raise KeyboardInterrupt  # ... and the user presses Ctrl-C before the rename
+
+    monkeypatch.setattr(vio.np, "savez", interrupted_savez)
+    rc = main(["quantize", str(tmp_path / "w.npy"), "--bits", "2", "--out",
+               str(tmp_path / "q.npz")])
+    err = capsys.readouterr().err
+    assert rc == 130 and err.count("\n") == 1 and "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npy"]  # nothing half-written
+
+
+def test_ctrl_c_during_train_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    import vecq_ref.nn as nn
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nn, "train", interrupted)
+    monkeypatch.setattr(nn, "build_model", lambda *a, **k: None)
+    import vecq_ref.data as data
+
+    monkeypatch.setattr(data, "load", lambda *a, **k: None)
+    rc = main(["train", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 130 and err.count("\n") == 1 and "--resume" in err

@@ -415,7 +415,8 @@ def plot_dql_vs_bits(records, methods=None, ax=None, reference=None, relative_to
         rows = rows_of(m)
         if not rows or m == reference:
             continue
-        (lines[m],) = ax.plot([float(r["bits"]) for r in rows], ys(rows), marker=markers[i % len(markers)], ms=4,
+        (lines[m],) = ax.plot([float(r["bits"]) for r in rows], ys(rows),
+                              marker=markers[i % len(markers)], ms=4,
                               ls=("-", "--", "-.", ":")[(i // len(markers)) % 4], lw=1.2,
                               color=palette[i % len(palette)], label=m, zorder=2)
     if relative_to is None:
