@@ -173,3 +173,23 @@ def test_ctrl_c_during_train_says_how_to_resume(tmp_path, monkeypatch, capsys):
     rc = main(["train", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert rc == 130 and err.count("\n") == 1 and "--resume" in err
+
+
+def test_compare_reads_bf16_safetensors_as_float32(tmp_path, capsys):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    pytest.importorskip("safetensors")
+    import struct
+
+    w = np.random.default_rng(2).standard_normal((6, 8)).astype(ml_dtypes.bfloat16)
+    header = json.dumps({"fc": {"dtype": "BF16", "shape": [6, 8], "data_offsets": [0, 96]}})
+    header += " " * (-len(header) % 8)
+    (tmp_path / "m.safetensors").write_bytes(struct.pack("<Q", len(header)) + header.encode()
+                                             + w.tobytes())
+    np.save(tmp_path / "fc.npy", w.astype(np.float32))
+    rows = []
+    for name in ("m.safetensors", "fc.npy"):
+        assert main(["compare", str(tmp_path / name), "--bits", "2",
+                     "--methods", "vecq_param,twn", "--json"]) == 0
+        rows.append([{k: v for k, v in r.items() if k != "array"}
+                     for r in json.loads(capsys.readouterr().out)])
+    assert rows[0] == rows[1]

@@ -388,7 +388,7 @@ def _add_compare(sub):
         epilog="examples:\n  vecq-ref compare w.npy --bits 1-4\n"
                "  vecq-ref compare model.npz --bits 2,4 --methods vecq_param,twn,absmax --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="a .npy file, or a .npz (one block per array)")
+    p.add_argument("input", help="a .npy file, or a .npz/.safetensors (one block per array)")
     p.add_argument("--bits", type=parse_bits, default=list(range(1, 9)),
                    help="bitwidths: 4, 2-8 or 2,4,8 (default 1-8)")
     p.add_argument("--methods", default=None,
@@ -404,8 +404,8 @@ def _cmd_compare(args):
     from . import io
     from .compare import compare, format_records
 
-    if Path(args.input).suffix.lower() == ".npz":
-        arrays = io.load_npz(args.input)
+    if Path(args.input).suffix.lower() != ".npy":  # .npz, .safetensors, shards
+        arrays = {k: io.as_float(v) for k, v in io.load_npz(args.input).items()}
         if not arrays:
             raise UsageError(f"{args.input} holds no arrays")
     else:
@@ -450,7 +450,9 @@ def _add_verify(sub):
 
 def _verify_pairs(path):
     """Yield (name, w, wq) for every NAME / NAME.q pair, one pair in memory at a time."""
-    from .check.report import open_tensors
+    import numpy as np
+
+    from .io import as_float, open_tensors
 
     with open_tensors(path) as (keys, get):
         names = set(keys)
@@ -461,8 +463,8 @@ def _verify_pairs(path):
         if not pairs:
             raise UsageError(f"{path} holds no pairs NAME / NAME.q (arrays: "
                              f"{', '.join(keys[:5]) or 'none'})")
-        for k in pairs:
-            yield k, get(k), get(f"{k}.q")
+        for k in pairs:  # bf16/fp8 as their exact float32 values
+            yield k, as_float(np.asarray(get(k))), as_float(np.asarray(get(f"{k}.q")))
 
 
 def _cmd_verify(args):

@@ -235,6 +235,8 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
            for b in bits}
     start = time.perf_counter()
     with open_tensors(path) as (keys, get):
+        if not keys:
+            raise ValueError(f"`input` file {path} holds no tensors")
         bar = _progress(len(keys), progress)
         try:
             for key in keys:
