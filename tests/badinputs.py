@@ -139,6 +139,8 @@ def make_corpus(folder, pairs=False):
     p.write_text("1 2 3")
     items["wrong_suffix"] = (p, "must be .npy, .npz, .safetensors")
 
+    # Unreadable whoever runs the tests (root included): a path that goes through a file.
+    items["path_through_a_file"] = (folder / "text.npy" / "w.npy", "Not a directory")
     if hasattr(os, "mkfifo"):
         p = folder / "pipe.npy"
         os.mkfifo(p)

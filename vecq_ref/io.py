@@ -200,7 +200,8 @@ def _open_npz(path, name):
     try:
         zf = zipfile.ZipFile(path)
     except _BAD_FILE as exc:
-        _fail(name, path, f"is not a readable .npz file (not a zip archive: {exc})", exc)
+        _fail(name, path, f"is not a readable .npz file (malformed or truncated, not a zip "
+                          f"archive: {exc})", exc)
     members = {}
     for info in zf.infolist():
         key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
