@@ -146,3 +146,10 @@ def test_is_whole_tells_complete_files_from_cut_ones(tmp_path):
         assert not io.is_whole(p), name
     assert not io.is_whole(tmp_path / "missing.json")
     assert not io.is_whole(tmp_path)
+
+
+def test_compressed_npz_and_unicode_arrays_are_read(tmp_path):
+    w = np.arange(30.0).reshape(5, 6)
+    np.savez_compressed(tmp_path / "c.npz", w=w, config=np.asarray('{"a": 1}'))
+    got = io.load_npz(tmp_path / "c.npz")
+    assert np.array_equal(got["w"], w) and str(got["config"]) == '{"a": 1}'

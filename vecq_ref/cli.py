@@ -1,9 +1,9 @@
 """The ``vecq-ref`` command line: argparse subcommands that call the library; no maths here.
 
 Conventions: ``--json`` prints machine-readable results on stdout, a readable table otherwise;
-exit 0 ok, 1 a check failed, 2 a usage or input error (one line on stderr, no traceback
-unless ``--debug``); output files are written atomically and never overwritten without
-``--force``.
+exit 0 ok, 1 a check failed, 2 a usage or input error (one line on stderr naming the file or
+option and the cause, no traceback unless ``--debug``), 130 interrupted (Ctrl-C); output files
+are written atomically with the umask's permissions and never overwritten without ``--force``.
 """
 
 from __future__ import annotations
@@ -530,11 +530,16 @@ def _add_report(sub):
         "report", help="relative DQL of param / exact / paper on every tensor of a model",
         description="One row per weight tensor and bitwidth: shape, σ, kurtosis, relative DQL "
                     "of VecQ-param, --method and the paper expression, the gap, the time; "
-                    "totals per bitwidth. Tensors are read one at a time.",
+                    "totals per bitwidth. Tensors are read one at a time (memory-mapped); "
+                    "bf16/fp16/fp8 are quantized as float32 (the dtype column keeps the "
+                    "source); integer, 1-D, empty and non-finite tensors are listed as "
+                    "skipped with the reason.",
         epilog="examples:\n  vecq-ref report model.safetensors --bits 2-8 --method exact\n"
+               "  vecq-ref report checkpoint/model.safetensors.index.json --bits 4\n"
                "  vecq-ref report weights.npz --bits 4 --axis 0 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="a .safetensors, .npz or .npy file")
+    p.add_argument("input", help="a .safetensors, .npz or .npy file, or a sharded "
+                                 "checkpoint (its model.safetensors.index.json or folder)")
     p.add_argument("--bits", type=parse_bits, default=list(range(2, 9)))
     p.add_argument("--method", default="exact",
                    choices=("exact", "grid", "alternating", "param", "paper"))
