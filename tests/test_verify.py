@@ -112,7 +112,11 @@ def test_mean_centred_outputs_recognised_and_off_lattice(rng, name):
     w = rng.standard_normal(64) + 0.7
     r, _ = _recognised(w, name, 3)
     assert r.matches == [name]
-    assert not r.on_lattice and not r.passed
+    # issue #12: an offset lattice β + α·v is recognised as such (β = mean(w)), not called
+    # "not on a lattice", and still fails the verdict for its offset
+    assert r.on_lattice and r.offset == "mean" and r.lattice_name == "midrise"
+    assert float(r.beta) == pytest.approx(np.mean(w), rel=1e-12)
+    assert not r.passed and any("offset by β" in why for why in r.reasons)
 
 
 def test_reciprocal_recognised():
@@ -206,8 +210,11 @@ def test_per_channel_output_checked_per_tensor_is_not_on_one_lattice(rng):
 def test_codes_out_of_range(rng):
     w = rng.standard_normal(200)
     r = verify(w, quantize(w, 5).values, bits=2, check_conventions=False)
-    assert r.on_lattice and not r.codes_in_range and not r.passed
-    assert "do not fit 2 bits" in r.reasons[0]
+    # issue #12: only lattices whose codes fit `bits` are admissible, so 5-bit output read as
+    # 2 bits is on no lattice, and the reason counts its levels
+    assert not r.on_lattice and not r.codes_in_range and not r.passed
+    assert "more than the 4 of 2 bits" in r.reasons[0]
+    assert r.code_min is None and "codes None" not in str(r)
 
 
 def test_off_lattice_values_fail(rng):
