@@ -1,4 +1,5 @@
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -359,3 +360,194 @@ def test_any_lattice_output_is_recovered(bits, midtread, n, seed, log_alpha, dty
     assert np.all(ulp_distance((rep.alpha * v).astype(dtype), wq) <= rep.tolerances["ulps"])
     if np.any(codes != codes[0]) and np.gcd.reduce(np.diff(np.unique(codes))) == 1:
         assert rep.alpha == pytest.approx(alpha, rel=1e-5 if dtype == np.float32 else 1e-12)
+
+
+# --- issue #12: no degenerate lattice, ever -----------------------------------------------------
+
+@given(bits=st.integers(1, 8), lattice=st.sampled_from(["midrise", "midtread", "midtread-full"]),
+       offset=st.sampled_from(["none", "mean", "other"]), n=st.integers(2, 60),
+       seed=st.integers(0, 2**32 - 1), log_alpha=st.floats(-12, 6), ste=st.booleans())
+def test_lattice_outputs_with_float32_ste_noise_recover_k_bit_codes(bits, lattice, offset, n,
+                                                                      seed, log_alpha, ste):
+    from vecq_ref.check import recover as R
+
+    if lattice == "midtread" and bits == 1:
+        lattice = "midtread-full"
+    lo, hi = R.code_range(bits, lattice)
+    r = np.random.default_rng(seed)
+    codes = r.integers(lo, hi + 1, size=n)
+    alpha = np.float32(np.exp(log_alpha))
+    off = 0.5 if lattice == "midrise" else 0.0
+    # weights near their levels (as a quantizer sees them), in float32
+    x = (alpha * (codes + off + r.uniform(-0.5, 0.5, n))).astype(np.float32)
+    beta = np.float32(0)
+    if offset == "mean":
+        beta = np.float32(3 * alpha)
+        x = x + np.float32(3 * alpha) - x.mean(dtype=np.float64).astype(np.float32)
+    elif offset == "other":
+        beta = np.float32(r.uniform(-4, 4) * alpha)
+    w = (x + (beta if offset == "other" else 0)).astype(np.float32)
+    if offset == "mean":
+        beta = np.float32(np.mean(w, dtype=np.float64))
+    out = (beta + alpha * (codes + off).astype(np.float32)).astype(np.float32)
+    wq = (w + (out - w)).astype(np.float32) if ste else out  # a training layer's output
+    rep = verify(w, wq, bits=bits, check_conventions=False, compute_gaps=False)
+    # never "α ≈ 1 ulp, codes ±1e9": whatever lattice is recovered, its codes fit k bits
+    if rep.codes is not None:
+        assert rep.code_min >= -(2 ** (bits - 1)) and rep.code_max <= 2 ** (bits - 1) - 1
+        assert rep.levels_used <= 2 ** bits
+    assert rep.on_lattice, rep.reasons
+    v = rep.codes + (0.5 if rep.lattice_name == "midrise" else 0.0)
+    b = 0.0 if rep.beta is None else float(rep.beta)
+    _, tol = R.tolerances(wq.astype(np.float64), w.astype(np.float64), np.float32, 4,
+                          np.abs(rep.alpha * v) + abs(b))
+    assert np.all(np.abs(b + rep.alpha * v - wq) <= tol)
+
+
+def test_ste_output_of_a_training_layer_is_read_as_its_lattice(rng):
+    # w + (wq − w) in float32, the released Keras layer's return value: it differs from the
+    # lattice value only where |wq − w| reaches a higher binade than wq (clipped outliers);
+    # one top level per channel, so some surely carry the rounding
+    w = (0.05 * rng.standard_normal((64, 200))).astype(np.float32)
+    w[:, ::50] *= 40
+    q = quantize(w.astype(np.float64), 3, axis=0)
+    q32 = q.values.astype(np.float32)
+    wq = w + (q32 - w)
+    assert np.any(wq != q32)
+    rep = verify(w, wq, bits=3, axis=0, check_conventions=False)
+    assert rep.on_lattice and rep.straight_through and rep.lattice_name == "midrise"
+    assert_array_equal(rep.codes, q.codes)
+    ste = [c for c in rep.components if c.component == "straight-through"][0]
+    assert ste.found.startswith("yes")
+    assert "straight-through rounding allowed" in str(rep)
+    # the lattice values themselves are not called straight-through
+    assert not verify(w, q32, bits=3, axis=0, check_conventions=False).straight_through
+
+
+def test_per_channel_output_names_the_axis(rng):
+    w = rng.standard_normal((5, 40)).astype(np.float32)
+    wq = quantize(w, 3, axis=1).values.astype(np.float32)
+    r = verify(w, wq, bits=3, check_conventions=False)
+    assert not r.on_lattice and r.per_slice_axis == 1
+    assert "pass `axis=1`" in r.reasons[0]
+
+
+def test_nan_output_is_refused_naming_wq():
+    w = np.array([0.1, -0.2, 0.3, -0.4])
+    with pytest.raises(ValueError, match="`wq` contains 1 non-finite"):
+        verify(w, [0.15, np.nan, 0.15, -0.45], bits=2, check_conventions=False)
+
+
+# --- issue #12: real released quantizers (tests/fixtures/real, made by make_fixtures.py) --------
+
+REAL = pathlib.Path(__file__).parent / "fixtures" / "real"
+
+
+def _real(name, **kwargs):
+    with np.load(REAL / f"{name}.npz", allow_pickle=False) as f:
+        w, wq, bits, axis = f["w"], f["wq"], int(f["bits"]), int(f["axis"])
+    kwargs.setdefault("axis", None if axis < 0 else axis)
+    rep = verify(w, wq, bits=bits, check_conventions=False, **kwargs)
+    comp = {c.component: c for c in rep.components}
+    return rep, comp
+
+
+def test_every_fixture_is_listed_in_the_manifest():
+    manifest = json.loads((REAL / "manifest.json").read_text())
+    names = {f["name"] for f in manifest["fixtures"]}
+    assert names == {p.stem for p in REAL.glob("*.npz")}
+    assert all(manifest["repos"].values())
+
+
+@pytest.mark.parametrize("name", ["keras_vecq_t64x9_k2", "keras_vecq_t64x9_k4",
+                                  "keras_vecq_v300_k3", "keras_vecq_t64x64_k4",
+                                  "keras_vecq_t64x64_k8"])
+def test_real_keras_vecq_passes(name):
+    rep, comp = _real(name)
+    assert rep.passed, rep.reasons
+    assert rep.lattice_name == "midrise" and rep.offset == "none"
+    assert comp["α rule"].matches[0] == "least squares ⟨w,v⟩/⟨v,v⟩"
+    assert "λ VecQ 4-decimal·σ (ddof 0) + 1e-7" in comp["step rule"].matches
+
+
+def test_real_keras_vecq_8_bits_names_the_4_decimal_table():
+    _, comp = _real("keras_vecq_t64x64_k8")
+    m = comp["step rule"].matches
+    assert m and all(x.startswith("λ VecQ 4-decimal") for x in m)
+
+
+@pytest.mark.parametrize("name", ["torch_vecq_t64x9_k2", "torch_vecq_t64x9_k4",
+                                  "torch_vecq_v300_k3", "torch_vecq_t64x64_k4",
+                                  "torch_vecq_t64x64_k8"])
+def test_real_pytorch_vecq_port_is_norm_matched(name):
+    rep, comp = _real(name)
+    assert not rep.passed and rep.lattice_name == "midrise" and rep.offset == "none"
+    assert comp["α rule"].matches[0] == "norm-matched ‖w‖/‖v‖"
+    assert "λ VecQ 4-decimal·σ (ddof 1) + 1e-7" in comp["step rule"].matches
+    assert any("least-squares" in why for why in rep.reasons)
+
+
+def test_real_pytorch_vecq_port_every_change_named():
+    # 4-decimal table, σ with ddof 1, + 1e-7, norm-matched α: each named at 8 bits, 4096 weights
+    rep, comp = _real("torch_vecq_t64x64_k8")
+    assert comp["step rule"].matches == ["λ VecQ 4-decimal·σ (ddof 1) + 1e-7"]
+    assert comp["α rule"].matches == ["norm-matched ‖w‖/‖v‖"]
+    assert "norm-matched" in str(rep) and "σ (ddof 1) + 1e-7" in str(rep)
+
+
+@pytest.mark.parametrize("name", ["tf_ul2q_t64x9_k2", "tf_ul2q_v300_k4"])
+def test_real_tf_ul2q(name):
+    rep, comp = _real(name)
+    assert not rep.passed
+    assert rep.lattice_name == "midrise" and rep.offset == "mean"
+    assert comp["α rule"].matches[0] == "the step, no refit"
+    assert comp["step rule"].matches == ["λ μL2Q code·σ (ddof 0)",
+                                         "λ μL2Q code·σ (ddof 0) + 1e-7"]
+
+
+@pytest.mark.parametrize("name", ["torch_ul2q_t64x9_k1", "torch_ul2q_t64x9_k4",
+                                  "torch_ul2q_v300_k3"])
+def test_real_pytorch_ul2q_drops_the_half(name):
+    rep, comp = _real(name)
+    assert not rep.passed
+    assert rep.lattice_name == "midtread-full" and rep.offset == "mean"
+    assert comp["α rule"].matches[0] == "the step, no refit"
+    assert "λ μL2Q code·σ (ddof 1) + 1e-7" in comp["step rule"].matches
+    assert all(m.startswith("λ μL2Q code·σ (ddof 1)") for m in comp["step rule"].matches)
+    assert "+½ dropped" in comp["step rule"].found
+
+
+@pytest.mark.parametrize("name", ["brevitas_tensor_t64x9_k8", "brevitas_tensor_t64x9_k4",
+                                  "brevitas_channel_t64x9_k4"])
+def test_real_brevitas_is_abs_max_narrow(name):
+    rep, comp = _real(name)
+    assert not rep.passed and rep.lattice_name == "midtread" and rep.offset == "none"
+    assert "abs-max narrow max|w|/(2^(k−1)−1)" in comp["α rule"].matches
+    assert "abs-max full max|w|/(2^(k−1)−½)" not in comp["α rule"].matches
+    assert comp["step rule"].matches == ["abs-max narrow max|w|/(2^(k−1)−1)"]
+
+
+@pytest.mark.parametrize("name", ["torch_ao_tensor_t64x9_k8", "torch_ao_tensor_t64x9pos_k8",
+                                  "torch_ao_channel_t64x9_k8", "torchao_tensor_t64x9_k8",
+                                  "torchao_row_t64x9_k4"])
+def test_real_torch_ao_and_torchao_are_abs_max_full_range(name):
+    rep, comp = _real(name)
+    assert not rep.passed and rep.lattice_name == "midtread-full" and rep.offset == "none"
+    assert rep.codes_in_range
+    assert "abs-max full max|w|/(2^(k−1)−½)" in comp["α rule"].matches
+    assert "abs-max narrow max|w|/(2^(k−1)−1)" not in comp["α rule"].matches
+    assert comp["step rule"].matches == ["abs-max full max|w|/(2^(k−1)−½)"]
+    if comp["rounding"].matches:  # ties seen: torch rounds half to even
+        assert "half to even" in comp["rounding"].matches
+        assert "floor (ties up)" not in comp["rounding"].matches
+    if "pos" in name:
+        assert rep.code_min > -128 and "unused" in comp["lattice"].found
+
+
+@pytest.mark.parametrize(("name", "axis"), [("brevitas_channel_t64x9_k4", 0),
+                                            ("torch_ao_channel_t64x9_k8", 0),
+                                            ("torchao_row_t64x9_k4", 0)])
+def test_real_per_channel_outputs_checked_per_tensor_name_the_axis(name, axis):
+    rep, _ = _real(name, axis=None)
+    assert not rep.on_lattice and rep.per_slice_axis == axis and rep.code_min is None
+    assert f"axis={axis}" in rep.reasons[0]

@@ -410,7 +410,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     if straight_through:
         sfound = f"yes: float rounding of w + (wq − w), up to {max_ulps:g} ulps"
     else:
-        sfound = "no: the lattice values themselves"
+        sfound = "not needed: wq is α·v (+ β) to the ulps tolerance"
     out.append(Component("straight-through", sfound, "either (the released layer returns "
                          "w + (out − w))", _rel_dql(rows_w, rows_u) - _rel_dql(rows_w, rec), [],
                          None, True))

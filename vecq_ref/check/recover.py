@@ -112,6 +112,22 @@ def _ulps(rec, u, dtype):
     return ulp_distance(rec.astype(dtype), u.astype(dtype))
 
 
+def _ste_fits_better(rec, u, w, dtype):
+    """Does ``w + (rec − w)`` evaluated in ``dtype`` reproduce ``u`` bit for bit where ``rec``
+    does not?"""
+    dt = np.dtype(dtype)
+    if dt == np.float64:
+        return False
+    r = rec.astype(dt)
+    ud = u.astype(dt)
+    if np.array_equal(r, ud):
+        return False
+    wd = w.astype(dt)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = wd + (r - wd)
+    return bool(np.array_equal(s, ud))
+
+
 def _try(u, w, dtype, bits, lat, offset, alpha0, centres, labels, tight, ste, beta_mean, ulps):
     """Place the lattice for α ≈ alpha0; return a Recovered or None."""
     off = 0.5 if lat == "midrise" else 0.0
@@ -151,7 +167,7 @@ def _try(u, w, dtype, bits, lat, offset, alpha0, centres, labels, tight, ste, be
         tight, ste = tolerances(u, w, dtype, ulps, np.abs(alpha * v) + abs(beta))
     err = np.abs(rec.astype(dtype).astype(np.float64) - u)
     if np.all(err <= tight):
-        st = False
+        st = _ste_fits_better(rec, u, w, dtype)
     elif np.all(err <= ste):
         st = True
     else:

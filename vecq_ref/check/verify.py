@@ -550,7 +550,8 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     exact_matches = [c["name"] for c in conv_rows if c["exact"]]
 
     components = []
-    if on_lattice and have_codes and lattice_name is not None and total_ww > 0:
+    if on_lattice and have_codes and lattice_name is not None and total_ww > 0 and \
+            np.all(alphas > 0):  # an all-zero slice has no step, α or rounding to name
         components = diagnose_mod.diagnose(
             rows_w, rows_q_eff, C, alphas, betas, lattice_name, offset, q_dtype, bits,
             straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol)
