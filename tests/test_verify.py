@@ -551,3 +551,43 @@ def test_real_per_channel_outputs_checked_per_tensor_name_the_axis(name, axis):
     rep, _ = _real(name, axis=None)
     assert not rep.on_lattice and rep.per_slice_axis == axis and rep.code_min is None
     assert f"axis={axis}" in rep.reasons[0]
+
+
+# --- issue #12: quantize(method="paper", precision="float32") against the Keras run ----------
+
+@pytest.mark.parametrize("name", ["keras_vecq_t64x9_k2", "keras_vecq_t64x9_k4",
+                                  "keras_vecq_v300_k3", "keras_vecq_t64x64_k4",
+                                  "keras_vecq_t64x64_k8"])
+def test_paper_float32_matches_the_keras_run(name):
+    with np.load(REAL / f"{name}.npz", allow_pickle=False) as f:
+        w, wq, bits = f["w"], f["wq"], int(f["bits"])
+    q = quantize(w, bits, method="paper", precision="float32")
+    assert q.values.dtype == np.float32 and q.info["precision"] == "float32"
+    rep = verify(w, wq, bits=bits, check_conventions=False, compute_gaps=False)
+    # the codes are TF's; α differs only by the float32 reduction order (a few ulps)
+    assert_array_equal(q.codes, rep.codes)
+    assert float(q.alpha) == pytest.approx(float(rep.alpha), rel=8 * float(np.finfo(np.float32).eps))
+    assert np.max(ulp_distance(q.values, wq)) <= 4
+    # and the float64 evaluation gives the same codes on these inputs
+    assert_array_equal(quantize(w.astype(np.float64), bits, method="paper").codes, q.codes)
+
+
+def test_paper_float32_is_the_released_expression_by_hand():
+    # w = [0.1, −0.4, 0.25, 0.9] (float32), k = 2: every operation in float32
+    w = np.array([0.1, -0.4, 0.25, 0.9], dtype=np.float32)
+    m = np.float32(np.float32(np.float32(0.1) + np.float32(-0.4)) + np.float32(0.25))
+    m = np.float32(np.float32(m + np.float32(0.9)) / np.float32(4))
+    d = w - m
+    std = np.sqrt(np.float32(np.sum(d * d, dtype=np.float32) / np.float32(4)))
+    s = np.float32(std * np.float32(0.9957)) + np.float32(1e-7)
+    fixed = np.rint(np.clip(w / s - np.float32(0.5), -2, 1)) + np.float32(0.5)
+    alpha = np.sum(w * fixed, dtype=np.float32) / (np.sum(fixed * fixed, dtype=np.float32)
+                                                   + np.float32(1e-7))
+    q = quantize(w, 2, method="paper", precision="float32")
+    assert q.codes.tolist() == (fixed - 0.5).astype(int).tolist() == [0, -1, 0, 1]
+    assert float(q.step) == float(s) and float(q.alpha) == float(alpha)
+    assert q.values.tolist() == (fixed * alpha).tolist()
+    with pytest.raises(ValueError, match="`precision` must be 'float64' unless method='paper'"):
+        quantize(w, 2, precision="float32")
+    with pytest.raises(ValueError, match="`precision` must be one of"):
+        quantize(w, 2, method="paper", precision="half")
