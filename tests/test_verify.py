@@ -566,7 +566,8 @@ def test_paper_float32_matches_the_keras_run(name):
     rep = verify(w, wq, bits=bits, check_conventions=False, compute_gaps=False)
     # the codes are TF's; α differs only by the float32 reduction order (a few ulps)
     assert_array_equal(q.codes, rep.codes)
-    assert float(q.alpha) == pytest.approx(float(rep.alpha), rel=8 * float(np.finfo(np.float32).eps))
+    eps32 = float(np.finfo(np.float32).eps)
+    assert float(q.alpha) == pytest.approx(float(rep.alpha), rel=8 * eps32)
     assert np.max(ulp_distance(q.values, wq)) <= 4
     # and the float64 evaluation gives the same codes on these inputs
     assert_array_equal(quantize(w.astype(np.float64), bits, method="paper").codes, q.codes)

@@ -250,7 +250,7 @@ def ul2q(w, bits, axis=None, table="code", eps=1e-7):
     --------
     >>> q = ul2q([0.0, 1.0, 2.0, 5.0], 2)
     >>> q.codes.tolist(), q.info["beta"], round(float(q.step), 6)
-    ([-2, -1, 0, 1], 2.0, 1.862022)
+    ([-2, -1, 0, 1], 2.0, 1.862017)
     >>> round(float(ul2q([0.0, 1.0, 2.0, 5.0], 2, table="printed", eps=0).step), 6)
     1.850998
     """

@@ -312,7 +312,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         interval = f"[{los[0]:.6g}, {his[0]:.6g}]"
         sig = _sigmas(rows_w[0])["σ (ddof 0)"]
         if sig > 0 and math.isfinite(his[0]):
-            interval += f" = [{los[0] / sig:.5g}, {his[0] / sig:.5g}]·σ₀"
+            interval += f" = [{los[0] / sig:.6g}, {his[0] / sig:.6g}]·σ₀"
     else:
         interval = f"{nrows} slices"
     if empty:
@@ -330,7 +330,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             * float(np.sum(x * x)) / total if total > 0 else 0.0
     except ValueError:
         step_cost = None
-    vecq_step = "λ_k·σ₀, λ exact (docs/theory.md §4.1)"
+    vecq_step = "λ_k·σ₀, λ exact (§4.1)"
     out.append(Component("step rule", found, vecq_step, step_cost, matches, rs,
                          any(m.startswith("λ VecQ") and "σ (ddof 0)" in m for m in matches)))
 
@@ -411,8 +411,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         sfound = f"yes: float rounding of w + (wq − w), up to {max_ulps:g} ulps"
     else:
         sfound = "not needed: wq is α·v (+ β) to the ulps tolerance"
-    out.append(Component("straight-through", sfound, "either (the released layer returns "
-                         "w + (out − w))", _rel_dql(rows_w, rows_u) - _rel_dql(rows_w, rec), [],
+    out.append(Component("straight-through", sfound, "either",
+                         _rel_dql(rows_w, rows_u) - _rel_dql(rows_w, rec), [],
                          None, True))
     return out
 
