@@ -1,4 +1,5 @@
 import json
+import math
 import pathlib
 
 import numpy as np
@@ -436,6 +437,26 @@ def test_nan_output_is_refused_naming_wq():
     w = np.array([0.1, -0.2, 0.3, -0.4])
     with pytest.raises(ValueError, match="`wq` contains 1 non-finite"):
         verify(w, [0.15, np.nan, 0.15, -0.45], bits=2, check_conventions=False)
+
+
+def test_float32_least_squares_alpha_is_accepted_with_an_n_scaled_tolerance():
+    # α = Σwv/Σv² accumulated sequentially in float32 (np.cumsum) over 10^5 weights: a few
+    # 1e-6 off α*, which a fixed 1e-6 tolerance called wrong; its excess DQL is ~1e-11
+    w = np.random.default_rng(5).standard_normal(100_000).astype(np.float32)
+    q = quantize(w.astype(np.float64), 4)
+    v = (q.codes + 0.5).astype(np.float32)
+    a = np.cumsum(w * v, dtype=np.float32)[-1] / np.cumsum(v * v, dtype=np.float32)[-1]
+    rep = verify(w, (a * v).astype(np.float32), bits=4, check_conventions=False)
+    eps = float(np.finfo(np.float32).eps)
+    assert rep.tolerances["alpha_rtol"] == pytest.approx(8 * eps + 4 * math.sqrt(1e5) * eps)
+    assert 1e-6 < rep.alpha_rel_dev <= rep.tolerances["alpha_rtol"]
+    assert rep.passed and rep.excess_relative_dql < 1e-10
+    alpha_rule = [c for c in rep.components if c.component == "α rule"][0]
+    assert alpha_rule.matches[0] == "least squares ⟨w,v⟩/⟨v,v⟩"
+    assert alpha_rule.tolerance == rep.tolerances["alpha_rtol"]
+    d = json.loads(rep.to_json())
+    assert [c["component"] for c in d["components"]] == [
+        "lattice", "step rule", "rounding", "α rule", "straight-through"]
 
 
 # --- issue #12: real released quantizers (tests/fixtures/real, made by make_fixtures.py) --------

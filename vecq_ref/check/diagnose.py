@@ -318,7 +318,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     if empty:
         found = f"none: no single step gives these codes ({interval})"
     elif matches:
-        found = f"{summarize_steps(matches)}; s ∈ {interval}"
+        found = f"{summarize_steps(matches)} (tol {rs:.2g}); s ∈ {interval}"
     else:
         found = f"unknown; s ∈ {interval}"
     if th != fam:
@@ -390,11 +390,12 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     amatch = sorted((k for k, d in devs.items() if d <= tol), key=lambda k: devs[k])
     if amatch:
         d = devs[amatch[0]]
-        afound = amatch[0] + (f" (α/rule − 1 = {d:.2g})" if d > 0 else "")
+        afound = amatch[0] + (f" (α/rule − 1 = {d:.2g}, tol {tol:.2g})" if d > 0 else "")
         if len(amatch) > 1:
             afound += " ≈ " + ", ".join(amatch[1:])
     else:
-        afound = f"unknown (α/α* − 1 = {devs['least squares ⟨w,v⟩/⟨v,v⟩']:.3g})"
+        afound = (f"unknown (α/α* − 1 = {devs['least squares ⟨w,v⟩/⟨v,v⟩']:.3g}, "
+                  f"tol {tol:.2g})")
     excess = float(np.sum((alphas - a_star) ** 2 * svv)) / total if total > 0 else 0.0
     full = "abs-max full max|w|/(2^(k−1)−½)"
     if lattice == "midtread" and amatch and full in amatch and \
