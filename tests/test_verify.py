@@ -439,6 +439,57 @@ def test_nan_output_is_refused_naming_wq():
         verify(w, [0.15, np.nan, 0.15, -0.45], bits=2, check_conventions=False)
 
 
+@pytest.mark.parametrize(("method", "lattice", "name", "rule"), [
+    ("paper", "midrise", "paper_keras", "half to even"),
+    ("param", "midrise", "floor", "floor (ties up)"),
+    ("param", "midrise", "round_half_away", "half away from zero"),
+    ("param", "midrise", "round_half_even", "half to even"),
+    ("param", "midtread", "floor", "floor (ties up)"),
+    ("param", "midtread", "round_half_away", "half away from zero"),
+    ("param", "midtread", "round_half_even", "half to even"),
+])
+def test_tie_rule_named_from_elements_exactly_on_a_threshold(method, lattice, name, rule):
+    w = golden.tie_vector(3, lattice, n=16, seed=3, method=method)
+    rep = verify(w, C.apply(name, w, 3, lattice), bits=3, check_conventions=False)
+    rounding = [c for c in rep.components if c.component == "rounding"][0]
+    assert rounding.matches == [rule], rounding.found
+    assert "at a threshold" in rounding.found
+
+
+@pytest.mark.parametrize(("table", "eps", "rule"), [
+    ("code", 1e-7, "λ μL2Q code·σ (ddof 0) + 1e-7"), ("printed", 0.0, "λ μL2Q printed·σ (ddof 0)")])
+def test_own_ul2q_baseline_is_read_as_an_offset_lattice(rng, table, eps, rule):
+    from vecq_ref import baselines
+
+    w = rng.standard_normal((32, 40)) * 0.1 + 0.05
+    q = baselines.ul2q(w, 4, table=table, eps=eps)
+    rep = verify(w, q.values, bits=4, check_conventions=False)
+    comp = {c.component: c for c in rep.components}
+    assert rep.on_lattice and rep.lattice_name == "midrise" and rep.offset == "mean"
+    assert float(rep.beta) == pytest.approx(q.info["beta"], rel=1e-12)
+    assert float(rep.alpha) == pytest.approx(float(q.alpha), rel=1e-12)
+    assert_array_equal(rep.codes, q.codes)
+    assert rule in comp["step rule"].matches
+    assert comp["α rule"].matches[0] == "the step, no refit"
+    assert "α = 0;" not in str(rep) and "codes None" not in str(rep) and "nan" not in str(rep)
+
+
+@pytest.mark.parametrize("narrow", [True, False])
+def test_own_absmax_baseline_names_its_range(rng, narrow):
+    from vecq_ref import baselines
+
+    w = rng.standard_normal((16, 30))
+    w[3, 7] = -8.0  # the largest |w| negative: the full range uses its code −2^(k−1)
+    q = baselines.absmax(w, 8, narrow_range=narrow)
+    rep = verify(w, q.values, bits=8, check_conventions=False)
+    comp = {c.component: c for c in rep.components}
+    assert rep.codes_in_range and rep.code_min == (-127 if narrow else -128)
+    assert rep.lattice_name == ("midtread" if narrow else "midtread-full")
+    want = ("abs-max narrow max|w|/(2^(k−1)−1)" if narrow
+            else "abs-max full max|w|/(2^(k−1)−½)")
+    assert comp["step rule"].matches == [want] and want in comp["α rule"].matches
+
+
 def test_float32_least_squares_alpha_is_accepted_with_an_n_scaled_tolerance():
     # α = Σwv/Σv² accumulated sequentially in float32 (np.cumsum) over 10^5 weights: a few
     # 1e-6 off α*, which a fixed 1e-6 tolerance called wrong; its excess DQL is ~1e-11
@@ -613,3 +664,11 @@ def test_paper_float32_is_the_released_expression_by_hand():
         quantize(w, 2, precision="float32")
     with pytest.raises(ValueError, match="`precision` must be one of"):
         quantize(w, 2, method="paper", precision="half")
+
+
+def test_readme_shows_the_pytorch_port_diagnosis_as_printed():
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    call = '>>> print(vq.verify(f["w"], f["wq"], bits=8))\n'
+    shown = readme[readme.index(call) + len(call):].split("```", 1)[0].rstrip("\n")
+    with np.load(REAL / "torch_vecq_t64x64_k8.npz", allow_pickle=False) as f:
+        assert shown == str(verify(f["w"], f["wq"], bits=8))

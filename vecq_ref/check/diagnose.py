@@ -338,22 +338,26 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     alpha_is_step = (not empty) and bool(np.all((alphas >= los * (1 - rs))
                                                 & (alphas <= his * (1 + rs))))
     if not empty:
-        s_use = []
-        for i in range(nrows):
-            cands = step_candidates(rows_w[i], x[i], bits, lattice, th)
-            if alpha_is_step:
-                s_use.append(float(alphas[i]))
-            elif matches:
-                s_use.append(cands[matches[0]][0])
-            else:
-                s_use.append(0.5 * (los[i] + his[i]) if math.isfinite(his[i]) else los[i])
+        # the step the ties are read at: α itself when α is the step, else each matching
+        # rule's step (the one that puts the most elements exactly on a threshold)
+        tries = [None] if (alpha_is_step or not matches) else matches
         n_near, ok_all = 0, None
-        for i in range(nrows):
-            nn, ok = rounding_votes(x[i], rows_c[i].astype(np.float64), s_use[i], bits,
-                                    lattice, dtype, th)
-            n_near += nn
-            if ok is not None:
-                ok_all = set(ok) if ok_all is None else ok_all & set(ok)
+        for name in tries:
+            n_t, ok_t = 0, None
+            for i in range(nrows):
+                if alpha_is_step:
+                    s_i = float(alphas[i])
+                elif name is not None:
+                    s_i = step_candidates(rows_w[i], x[i], bits, lattice, th)[name][0]
+                else:
+                    s_i = 0.5 * (los[i] + his[i]) if math.isfinite(his[i]) else los[i]
+                nn, ok = rounding_votes(x[i], rows_c[i].astype(np.float64), s_i, bits,
+                                        lattice, dtype, th)
+                n_t += nn
+                if ok is not None:
+                    ok_t = set(ok) if ok_t is None else ok_t & set(ok)
+            if n_t > n_near:
+                n_near, ok_all = n_t, ok_t
         if n_near == 0:
             rfound, rmatch = "not identifiable (no element at a threshold)", []
         else:
