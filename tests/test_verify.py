@@ -529,6 +529,9 @@ def test_every_fixture_is_listed_in_the_manifest():
     names = {f["name"] for f in manifest["fixtures"]}
     assert names == {p.stem for p in REAL.glob("*.npz")}
     assert all(manifest["repos"].values())
+    # only the emulated Caffe layer is formula-generated, and its name says so
+    assert all(f["formula_generated"] == f["name"].startswith("formula_")
+               for f in manifest["fixtures"])
 
 
 @pytest.mark.parametrize("name", ["keras_vecq_t64x9_k2", "keras_vecq_t64x9_k4",
@@ -614,6 +617,18 @@ def test_real_torch_ao_and_torchao_are_abs_max_full_range(name):
         assert "floor (ties up)" not in comp["rounding"].matches
     if "pos" in name:
         assert rep.code_min > -128 and "unused" in comp["lattice"].found
+
+
+@pytest.mark.parametrize("name", ["formula_caffe_ul2q_t64x9_k4", "formula_caffe_ul2q_v300_k3"])
+def test_formula_generated_caffe_ul2q(name):
+    # FORMULA-GENERATED (Caffe could not be built): an emulation of caffe_cpu_ulq in float32
+    manifest = json.loads((REAL / "manifest.json").read_text())
+    assert {f["name"]: f["formula_generated"] for f in manifest["fixtures"]}[name]
+    rep, comp = _real(name)
+    assert not rep.passed and rep.lattice_name == "midrise" and rep.offset == "mean"
+    assert comp["α rule"].matches[0] == "the step, no refit"
+    assert "λ μL2Q code·σ (ddof 0) + 1e-7" in comp["step rule"].matches
+    assert all(m.startswith("λ μL2Q code·σ (ddof 0)") for m in comp["step rule"].matches)
 
 
 @pytest.mark.parametrize(("name", "axis"), [("brevitas_channel_t64x9_k4", 0),
