@@ -253,7 +253,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
 
     def param_rel(lat, centre):
         xx = rows_w - (rows_w.mean(axis=1, keepdims=True) if centre else 0.0)
-        vals = np.stack([quantize(r, bits, method="param", lattice=lat).values for r in xx])
+        vals = quantize(xx, bits, method="param", lattice=lat, axis=0).values  # per row
         if centre:
             vals = vals + rows_w.mean(axis=1, keepdims=True)
         return _rel_dql(rows_w, vals)
@@ -324,7 +324,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     if th != fam:
         found += "; midrise thresholds round(x/s − ½) on integer levels (the +½ dropped)"
     try:
-        vq = np.stack([quantize(r, bits, method="param", lattice=ref_lat).codes for r in x])
+        vq = quantize(x, bits, method="param", lattice=ref_lat, axis=0).codes  # per row
         v_ref = vq.astype(np.float64) + off
         step_cost = (_rel_dql(x, _lsq_values(x, v)) - _rel_dql(x, _lsq_values(x, v_ref))) \
             * float(np.sum(x * x)) / total if total > 0 else 0.0

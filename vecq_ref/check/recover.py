@@ -35,6 +35,7 @@ import numpy as np
 LATTICES = ("midrise", "midtread", "midtread-full")
 OFFSETS = ("none", "mean", "fitted")
 _COARSE = 0.05  # integrality tolerance (in codes) when proposing α; the ulps test decides
+_MAX_DIVISOR = 4096  # α is tried as (smallest gap)/j for j ≤ this (levels at most 4096 apart)
 
 
 def code_range(bits, lattice):
@@ -227,7 +228,7 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
     gaps = np.diff(centres)
     dmin = float(gaps.min())
     span = float(centres[-1] - centres[0])
-    jmax = int(math.floor((n_levels - 1) * dmin / span * (1 + 1e-3)))
+    jmax = min(int(math.floor((n_levels - 1) * dmin / span * (1 + 1e-3))), _MAX_DIVISOR)
     beta_mean = float(np.mean(w))
     best = None
     for offset in offsets:

@@ -3,13 +3,15 @@
 Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` and ``alpha``),
 :func:`verify` answers, per tensor and per slice:
 
-1. **Lattice.** Does ``wq`` lie on ``α·v`` (midrise ``v = c + ½`` or midtread ``v = c``) with
-   codes inside the ``bits`` range? α and the codes are recovered from ``wq`` alone: the
-   sorted distinct values are integer (midtread) or half-odd (midrise) multiples of α, so α is
-   the largest ``d/j`` (``d`` the smallest gap between distinct values, or twice the smallest
-   magnitude, ``j = 1, 2, …``) that makes every value such a multiple to 0.1 (first the values
-   within 8 levels of 0, then all), refined by least squares; the reconstruction ``α·v``,
-   cast to ``wq``'s dtype, must agree with ``wq`` within ``ulps`` units in the last place.
+1. **Lattice.** Does ``wq`` lie on ``β + α·v`` with codes that fit ``bits``: midrise
+   ``v = c + ½``, midtread narrow ``v = c ∈ ±(2^(k−1) − 1)`` or midtread full range
+   ``−2^(k−1) … 2^(k−1) − 1``, each with ``β = 0``, ``β = mean(w)`` or a fitted β? α, β and
+   the codes are recovered from ``wq`` alone (:mod:`vecq_ref.check.recover`): values are
+   grouped into at most ``2^k`` levels and only lattices whose codes fit ``bits`` are
+   admissible, so no "α = 1 ulp, codes ±10⁹" is ever proposed. The reconstruction, cast to
+   ``wq``'s dtype, must agree with ``wq`` within ``ulps`` units in the last place, or within
+   the float rounding of a straight-through output ``w + (wq − w)`` (then said). A tensor
+   that fits only slice by slice is reported with the axis to pass.
 2. **Driving (α).** Is α the least-squares optimum ``α* = ⟨w,v⟩/⟨v,v⟩`` for those codes
    (relative deviation ≤ ``alpha_rtol``)? The excess DQL of the given α is
    ``(α − α*)²·⟨v,v⟩``, reported relative to ``‖w‖²``.
@@ -23,9 +25,14 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
 5. **Conventions.** Which entries of :mod:`vecq_ref.check.conventions` reproduce ``wq``: exactly
    (bit for bit in ``wq``'s dtype) or within ``ulps``.
 
-The verdict passes when (1) holds with the codes in range, α is least-squares optimal, and the
-relative DQL is at most ``(1 + dql_rtol)`` times VecQ-param's. The tolerances used are part of
-the report.
+6. **Components** (:mod:`vecq_ref.check.diagnose`): lattice, step rule, rounding, α rule and
+   straight-through, each named against the rules released implementations use (VECQ.md
+   §7.1) with its relative-DQL cost and tolerance; printed as a table.
+
+The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread, no offset),
+α is least-squares optimal within ``alpha_rtol`` (default ``max(1e-6, 8ε + 4√n·ε)`` of
+``wq``'s dtype, n the slice length: float accumulation), and the relative DQL is at most
+``(1 + dql_rtol)`` times VecQ-param's. The tolerances used are part of the report.
 """
 
 from __future__ import annotations
@@ -358,9 +365,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         Reconstruction and convention tolerance in units in the last place of ``wq``'s dtype
         (default 2 for float16, 4 for float32, 256 for float64).
     alpha_rtol : float, optional
-        Relative tolerance on ``α − α*`` (default 2e-3 for float16 ``wq``, else 1e-6: float32
-        accumulation and the paper's ``+1e-7`` in ``⟨v,v⟩ + 1e-7`` pass; a norm-matched α fails
-        up to 8 bits, where it is ``1/cos θ − 1 ≈ J_o ≥ 1e-5`` too large).
+        Relative tolerance on ``α − α*``. Default: the larger of 2e-3 (float16 ``wq``) or
+        1e-6 and ``8ε + 4√n·ε`` (``ε`` of ``wq``'s dtype, ``n`` the slice length), so that a
+        least-squares α accumulated in the output dtype passes; a norm-matched α is
+        ``1/cos θ − 1 ≈ J_o`` too large and fails where ``J_o`` exceeds it.
     dql_rtol : float
         The relative DQL may exceed VecQ-param's by this fraction (default 1e-3).
     check_conventions : bool
