@@ -400,8 +400,11 @@ def test_lattice_outputs_with_float32_ste_noise_recover_k_bit_codes(bits, lattic
     assert rep.on_lattice, rep.reasons
     v = rep.codes + (0.5 if rep.lattice_name == "midrise" else 0.0)
     b = 0.0 if rep.beta is None else float(rep.beta)
-    _, tol = R.tolerances(wq.astype(np.float64), w.astype(np.float64), np.float32, 4,
-                          np.abs(rep.alpha * v) + abs(b))
+    u64, w64 = wq.astype(np.float64), w.astype(np.float64)
+    if rep.offset == "none":
+        _, tol = R.tolerances(u64, w64, np.float32, 4)
+    else:
+        _, tol = R.allowed(u64, w64, np.float32, 4, rep.alpha, v, b)
     assert np.all(np.abs(b + rep.alpha * v - wq) <= tol)
 
 

@@ -93,6 +93,17 @@ def tolerances(u, w, dtype, ulps, terms=None):
     return tight, ste
 
 
+def allowed(u, w, dtype, ulps, alpha, v, beta):
+    """Tolerances (tight, straight-through) of ``u ≈ β + α·v`` on an offset lattice.
+
+    Each value carries the rounding of ``α·v`` and of the sum; α and β are fitted to values
+    rounded at the scale of the largest level, an error every element inherits.
+    """
+    tight, ste = tolerances(u, w, dtype, ulps, np.abs(alpha * v) + abs(beta))
+    fit = ulps * float(np.spacing(np.asarray(np.max(np.abs(u)), dtype=dtype)))
+    return tight + fit, ste + fit
+
+
 def _clusters(u, tol):
     order = np.argsort(u, kind="stable")
     us, ts = u[order], tol[order]
@@ -165,7 +176,7 @@ def _try(u, w, dtype, bits, lat, offset, alpha0, centres, labels, tight, ste, be
         return None
     rec = beta + alpha * v
     if offset != "none":
-        tight, ste = tolerances(u, w, dtype, ulps, np.abs(alpha * v) + abs(beta))
+        tight, ste = allowed(u, w, dtype, ulps, alpha, v, beta)
     err = np.abs(rec.astype(dtype).astype(np.float64) - u)
     if np.all(err <= tight):
         st = _ste_fits_better(rec, u, w, dtype)
@@ -256,5 +267,5 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
                      f"{k} levels whose spacing fits no {bits}-bit lattice")
 
 
-__all__ = ["LATTICES", "OFFSETS", "Recovered", "code_range", "family", "recover",
+__all__ = ["LATTICES", "OFFSETS", "Recovered", "allowed", "code_range", "family", "recover",
            "tolerances"]
