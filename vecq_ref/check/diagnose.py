@@ -46,7 +46,13 @@ class Component:
     is_vecq: bool | None
 
     def as_dict(self):
-        return dict(self.__dict__)
+        """Plain JSON-ready values (a non-finite cost or tolerance becomes None)."""
+        out = dict(self.__dict__)
+        for k in ("cost", "tolerance"):
+            v = out[k]
+            out[k] = None if v is None or not math.isfinite(v) else float(v)
+        out["matches"] = list(out["matches"])
+        return out
 
 
 def _fmt_cost(x):
