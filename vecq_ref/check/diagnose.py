@@ -397,7 +397,10 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             devs[k] = float(np.max(np.abs(alphas / a - 1.0)))
         if alpha_is_step:
             devs["the step, no refit"] = 0.0
-    amatch = sorted((k for k, d in devs.items() if d <= tol), key=lambda k: devs[k])
+    # a refit rule first, then a named scale, then "the step" (α* can lie in the interval too)
+    rank = {"least squares ⟨w,v⟩/⟨v,v⟩": 0, "norm-matched ‖w‖/‖v‖": 0, "the step, no refit": 2}
+    amatch = sorted((k for k, d in devs.items() if d <= tol),
+                    key=lambda k: (rank.get(k, 1), devs[k]))
     if amatch:
         d = devs[amatch[0]]
         afound = amatch[0] + (f" (α/rule − 1 = {d:.2g}, tol {tol:.2g})" if d > 0 else "")
