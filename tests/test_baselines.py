@@ -77,7 +77,44 @@ def test_ul2q_by_hand():
         assert q.info["table"] == table
         assert_allclose(q.values, s * np.array([-1.5, -0.5, 0.5, 1.5]) + 2.0, rtol=1e-15)
         assert_allclose(q.values, q.alpha * (q.codes + 0.5) + q.info["beta"], rtol=1e-15)
-    assert B.ul2q(w, 3).info["lam"] == tables.UL2Q_PRINTED[2]
+    # issue #12: the default is the released code's (code table, + 1e-7 in the divisor)
+    assert B.ul2q(w, 3).info["lam"] == tables.UL2Q_CODE[2]
+    assert B.ul2q(w, 3).info["eps"] == 1e-7
+    assert B.ul2q(w, 3, table="printed").info["lam"] == tables.UL2Q_PRINTED[2]
+
+
+def test_ul2q_eps_is_in_the_divisor_only():
+    # w = [−1, 1, −t, t]: β = 0 and σ² = (1 + t²)/2, so t = λ/√(2 − λ²) sits on the threshold
+    # s = λσ; a hair above it, floor(t/s) = 1 without eps but 0 with the released + 1e-7
+    lam = tables.UL2Q_PRINTED[1]
+    t = lam / math.sqrt(2 - lam * lam) * (1 + 1e-9)
+    w = np.array([-1.0, 1.0, -t, t])
+    q0 = B.ul2q(w, 2, table="printed", eps=0.0)
+    q1 = B.ul2q(w, 2, table="printed")
+    s = lam * math.sqrt((1 + t * t) / 2)
+    assert q0.step == q1.step == pytest.approx(s, rel=1e-15)  # eps is not in the step
+    assert t / s > 1 > t / (s + 1e-7)
+    assert q0.codes.tolist() == [-2, 1, -2, 1]
+    assert q1.codes.tolist() == [-2, 1, -1, 0]
+    assert_allclose(q1.values, s * (q1.codes + 0.5), rtol=1e-15)  # nor in the levels
+
+
+def test_absmax_full_range_by_hand():
+    # torch.ao symmetric: s = max|w|/(2^(k−1) − ½) = 1.75/3.5 = 0.5; the negative maximum
+    # takes the extra code −4
+    q = B.absmax(np.array([0.3, -1.75, 0.7, 0.1]), 3, narrow_range=False)
+    assert q.lattice == "midtread-full" and q.alpha == q.step == 0.5
+    assert q.codes.tolist() == [1, -4, 1, 0]
+    assert q.values.tolist() == [0.5, -2.0, 0.5, 0.0]
+    # a positive maximum: w/s = 3.5 rounds to 4, clipped to 3; −4 unused
+    q = B.absmax(np.array([0.3, 1.75, -0.7, 0.1]), 3, narrow_range=False)
+    assert q.codes.tolist() == [1, 3, -1, 0]
+    # narrow range (Brevitas) on the same input: s = 1.75/3
+    q = B.absmax(np.array([0.3, 1.75, -0.7, 0.1]), 3)
+    assert q.lattice == "midtread" and q.step == pytest.approx(1.75 / 3, rel=1e-15)
+    assert q.codes.tolist() == [1, 3, -1, 0]
+    with pytest.raises(TypeError, match="`narrow_range` must be True or False"):
+        B.absmax([1.0, 2.0], 3, narrow_range="full")
 
 
 def test_ul2q_reproduces_a_constant_vector():

@@ -61,7 +61,7 @@ def test_records_match_the_functions(w):
     assert r["J_m"] == q.loss.modulus
     assert r["alpha"] == q.alpha
     assert r["step"] == q.step
-    assert rows[("ul2q", 2)]["alpha"] == B.ul2q(w, 2).alpha
+    assert rows[("ul2q", 2)]["alpha"] == B.ul2q(w, 2, table="printed", eps=0.0).alpha
     assert rows[("ul2q_code", 2)]["alpha"] == B.ul2q(w, 2, table="code").alpha
     assert rows[("vecq_param", 2)]["relative_dql"] == vq.quantize(w, 2).loss.relative_dql
     assert rows[("lloyd_max", 2)]["alpha"] is None

@@ -208,20 +208,23 @@ def twn(w, bits=2, axis=None):
 
 # --- μL2Q ----------------------------------------------------------------------------------
 
-def _ul2q_row(x, bits, lam):
+def _ul2q_row(x, bits, lam, eps):
     beta = float(np.mean(x))
     s = lam * float(np.std(x))
-    codes = _lattice_codes(x - beta, s, bits, False)
+    codes = _lattice_codes(x - beta, s + eps, bits, False)
     return codes, s, s, s * (codes + 0.5) + beta, {"beta": beta, "lam": lam}
 
 
-def ul2q(w, bits, axis=None, table="printed"):
-    """μL2Q (Cheng et al., IJCNN 2019), VECQ.md §6: shifted uniform levels, no refit.
+def ul2q(w, bits, axis=None, table="code", eps=1e-7):
+    """μL2Q (Cheng et al., IJCNN 2019) as its released code computes it, VECQ.md §6 and §7.1.
 
-    ``β = mean(w)``, ``s = λ_k·std(w)`` (population std, ddof = 0), midrise codes of
-    ``w − β`` (the library's ``floor`` rule, VECQ.md §2), ``w_q = s·v + β``. Lattice
-    ``offset-midrise`` (2^k levels); ``alpha = step = s``, ``info["beta"] = β``,
-    ``info["lam"] = λ_k``.
+    ``β = mean(w)``, ``s = λ_k·std(w)`` (population std, ddof = 0, of the mean-centred
+    weights), midrise codes of ``(w − β)/(s + eps)`` (the library's ``floor`` rule, VECQ.md §2;
+    the released ``round(x − ½)`` differs only on exact ties), ``w_q = s·v + β`` (no ``eps``
+    in the levels, no α refit). Lattice ``offset-midrise`` (2^k levels);
+    ``alpha = step = s``, ``info["beta"] = β``, ``info["lam"] = λ_k``. The defaults are the
+    released TF code's (``vecq/quantize_methods/uL2Q.py`` in GongCheng1919/VecQ): its λ table
+    and ``+1e-7`` in the divisor; ``table="printed", eps=0`` is the formula as printed.
 
     Parameters
     ----------
@@ -231,9 +234,12 @@ def ul2q(w, bits, axis=None, table="printed"):
         1 … 8 (μL2Q's tables stop at 8 bits).
     axis : int, optional
         Quantize each slice along this axis on its own.
-    table : {"printed", "code"}
-        λ_k from μL2Q's printed Table I (``tables.UL2Q_PRINTED``) or from its released code
-        (``tables.UL2Q_CODE``); they differ in the third digit (VECQ.md §4.1).
+    table : {"code", "printed"}
+        λ_k from μL2Q's released code (``tables.UL2Q_CODE``, default) or its printed Table I
+        (``tables.UL2Q_PRINTED``); they differ in the third digit (VECQ.md §4.1).
+    eps : float
+        Added to the step in the divisor only (released code: 1e-7; 0 for the printed
+        formula).
 
     Returns
     -------
@@ -244,13 +250,17 @@ def ul2q(w, bits, axis=None, table="printed"):
     --------
     >>> q = ul2q([0.0, 1.0, 2.0, 5.0], 2)
     >>> q.codes.tolist(), q.info["beta"], round(float(q.step), 6)
-    ([-2, -1, 0, 1], 2.0, 1.850998)
+    ([-2, -1, 0, 1], 2.0, 1.862017)
+    >>> round(float(ul2q([0.0, 1.0, 2.0, 5.0], 2, table="printed", eps=0).step), 6)
+    1.850998
     """
     bits = _bits(bits, 1, 8, "an integer in [1, 8] for μL2Q (its λ tables stop at 8 bits)")
     table = V.choice(table, "table", tuple(UL2Q_TABLES))
+    eps = V.real(eps, "eps", nonnegative=True)
     lam = UL2Q_TABLES[table][bits - 1]
-    q = _run("ul2q", "offset-midrise", bits, w, axis, _ul2q_row, lam=lam)
+    q = _run("ul2q", "offset-midrise", bits, w, axis, _ul2q_row, lam=lam, eps=eps)
     q.info["table"] = table
+    q.info["eps"] = eps
     return q
 
 
@@ -309,20 +319,32 @@ def dorefa(w, bits, axis=None):
 
 # --- abs-max symmetric integer -------------------------------------------------------------
 
-def _absmax_row(x, bits):
-    s = float(np.max(np.abs(x))) / (2 ** (bits - 1) - 1)
-    codes = _lattice_codes(x, s, bits, True)
-    return codes, s, s, s * codes.astype(np.float64), {}
+def _absmax_row(x, bits, narrow_range):
+    half = 2 ** (bits - 1)
+    if narrow_range:
+        s = float(np.max(np.abs(x))) / (half - 1)
+        codes = _lattice_codes(x, s, bits, True)
+    else:
+        s = float(np.max(np.abs(x))) / (half - 0.5)
+        q = x / s if s > 0 else np.zeros_like(x)
+        c = np.clip(np.sign(q) * np.floor(np.abs(q) + 0.5), -half, half - 1)
+        codes = c.astype(code_dtype(bits))
+    return codes, s, s, s * codes.astype(np.float64), {"narrow_range": narrow_range}
 
 
-def absmax(w, bits, axis=None):
-    """Symmetric integer quantization with the abs-max scale (torch-style), VECQ.md §6.
+def absmax(w, bits, axis=None, narrow_range=True):
+    """Symmetric integer quantization with the abs-max scale, VECQ.md §6 and §7.1.
 
-    ``s = max|w|/(2^(k−1) − 1)``, midtread codes ``c = round(w/s)`` in
-    ``−(2^(k−1) − 1) … 2^(k−1) − 1`` (the restricted symmetric range, so 0 is exact and the
-    grid is symmetric), ``w_q = s·c``. Lattice ``midtread`` (2^k − 1 levels),
-    ``alpha = step = s``. Rounding is the library's midtread rule, half away from zero;
-    ``torch.round`` rounds half to even, which differs only on exact ties ``w/s = j + ½``.
+    ``narrow_range=True`` (Brevitas' ``Int8WeightPerTensorFloat`` / ``...PerChannelFloat``
+    weights): ``s = max|w|/(2^(k−1) − 1)``, midtread codes ``c = round(w/s)`` in
+    ``−(2^(k−1) − 1) … 2^(k−1) − 1`` (0 exact, the grid symmetric), lattice ``midtread``
+    (2^k − 1 levels). ``narrow_range=False`` (torch.ao ``MinMaxObserver`` /
+    ``PerChannelMinMaxObserver`` with a symmetric qscheme, torchao ``MappingType.SYMMETRIC``):
+    ``s = max|w|/((qmax − qmin)/2) = max|w|/(2^(k−1) − ½)``, codes in
+    ``−2^(k−1) … 2^(k−1) − 1``, lattice ``midtread-full`` (2^k levels; the code −2^(k−1) is
+    used only when the largest |w| is negative). ``w_q = s·c``, ``alpha = step = s``, no
+    refit. Rounding is half away from zero; ``torch.round`` rounds half to even, which
+    differs only on exact ties ``w/s = j + ½``.
 
     Parameters
     ----------
@@ -332,6 +354,8 @@ def absmax(w, bits, axis=None):
         2 … 16 (k = 1 leaves only the level 0).
     axis : int, optional
         Per-channel scales along this axis.
+    narrow_range : bool
+        True: codes ±(2^(k−1) − 1) (Brevitas); False: full range (torch.ao, torchao).
 
     Returns
     -------
@@ -343,10 +367,15 @@ def absmax(w, bits, axis=None):
     >>> q = absmax([0.3, -1.5, 0.7, 0.1], 3)
     >>> q.codes.tolist(), float(q.alpha), q.values.tolist()
     ([1, -3, 1, 0], 0.5, [0.5, -1.5, 0.5, 0.0])
+    >>> q = absmax([0.3, -1.75, 0.7, 0.1], 3, narrow_range=False)   # s = 1.75/3.5
+    >>> q.codes.tolist(), float(q.alpha), q.lattice
+    ([1, -4, 1, 0], 0.5, 'midtread-full')
     """
-    lattice = "midtread"
-    bits = V.bits(bits, lattice)
-    return _run("absmax", lattice, bits, w, axis, _absmax_row)
+    bits = V.bits(bits, "midtread")
+    if not isinstance(narrow_range, (bool, np.bool_)):
+        V.fail("narrow_range", "True or False", repr(narrow_range), TypeError)
+    lattice = "midtread" if narrow_range else "midtread-full"
+    return _run("absmax", lattice, bits, w, axis, _absmax_row, narrow_range=bool(narrow_range))
 
 
 # --- ACIQ ----------------------------------------------------------------------------------

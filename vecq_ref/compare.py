@@ -83,6 +83,8 @@ def _quantizer(method):
         if name.endswith("_midtread"):
             name, lattice = name[: -len("_midtread")], "midtread"
         return partial(_vecq, method=name, lattice=lattice)
+    if method == "ul2q":  # the printed formula (baselines.ul2q defaults to the released code)
+        return partial(B.ul2q, table="printed", eps=0.0)
     if method == "ul2q_code":
         return partial(B.ul2q, table="code")
     return B.BASELINES[method]

@@ -139,7 +139,8 @@ def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, latt
         info={"sigma": lay.slices(np.sqrt(moments[:, 1])), **info})
 
 
-def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=None, **options):
+def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=None,
+             precision="float64", **options):
     """Quantize ``w`` to ``bits`` with VecQ: steer (choose the codes), then drive (α*).
 
     Parameters
@@ -156,6 +157,9 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
         Quantize each slice along this axis (per output channel) with its own step and α.
     group_size : int, optional
         Quantize each contiguous group of this many weights along the last axis.
+    precision : {"float64", "float32"}
+        ``"float32"`` (``method="paper"`` only) evaluates the released Keras expression in
+        float32 as Keras does (:mod:`vecq_ref.check.released`); values are float32.
     **options
         Passed to :func:`vecq_ref.search_step` for the search methods.
 
@@ -184,8 +188,15 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
                repr(lattice))
     if options and method in FUSED_METHODS:
         V.fail("options", f"empty for method={method!r}", sorted(options), TypeError)
-    arr, out_dtype = V.weights(w, "w", check_finite=False)
+    precision = V.choice(precision, "precision", ("float64", "float32"))
+    if precision == "float32" and method != "paper":
+        V.fail("precision", "'float64' unless method='paper'", repr(precision))
+    arr, out_dtype = V.weights(w, "w", check_finite=precision == "float32")
     lay = _layout.layout(arr.shape, axis, group_size)
+    if precision == "float32":
+        from .check.released import paper_float32
+
+        return paper_float32(arr, lay, bits)
     with threads_for(arr.size):
         return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options)
 

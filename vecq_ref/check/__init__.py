@@ -2,7 +2,10 @@
 the whole-model report.
 
 ``vecq_ref.verify`` and ``vecq_ref.golden`` are the entry points; the modules here are
-``verify`` (recover lattice, codes and α from an output and diagnose it), ``conventions``
-(the released implementations' rules, evaluated exactly), ``golden`` (versioned test vectors
-and ``check``) and ``report`` (per-tensor DQL of a whole checkpoint).
+``verify`` (the report and its verdict), ``recover`` (lattice, β, α and codes of an output,
+never a lattice whose codes do not fit the bits), ``diagnose`` (step rule, α rule, rounding,
+lattice and straight-through by component, with DQL costs), ``conventions`` (the released
+implementations' rules, evaluated exactly), ``released`` (the Keras expression in float32),
+``golden`` (versioned test vectors and ``check``) and ``report`` (per-tensor DQL of a whole
+checkpoint).
 """

@@ -17,7 +17,8 @@ name                   what differs from ``vecq_ref_param``
 ``round_half_even``    ``rint(w/s − ½)`` midrise; ``rint(w/s)`` midtread
 ``sample_std``         σ with ddof = 1
 ``mean_centred``       codes and α of ``w − mean(w)``, output ``α·v + mean(w)`` (μL2Q's centring)
-``ul2q``               μL2Q as published: ``s·v + mean(w)``, printed λ table, no α refit
+``ul2q``               μL2Q as released (TF): ``s·v + mean(w)``, code λ table, codes of
+                       ``(w − mean)/(s + 1e-7)``, no α refit (``baselines.ul2q``)
 ``norm_alpha``         ``α = ‖w‖/‖v‖`` (norm match) instead of ``⟨w,v⟩/⟨v,v⟩``
 ``reciprocal``         ``w·(1/s)`` instead of ``w/s``
 ``float32``            σ, ``w/s``, ``⟨w,v⟩``, ``⟨v,v⟩`` and ``α·v`` computed and accumulated in
@@ -229,7 +230,8 @@ _ZOO = (
     Convention("sample_std", "sample std σ (ddof = 1)", _variant(ddof=1)),
     Convention("mean_centred", "codes and α of w − mean(w); output α·v + mean(w)",
                _variant(center=True)),
-    Convention("ul2q", "μL2Q: s·v + mean(w), printed λ table, no α refit (baselines.ul2q)",
+    Convention("ul2q", "μL2Q as released: s·v + mean(w), code λ table, divisor s + 1e-7, no "
+               "α refit (baselines.ul2q)",
                _ul2q, midrise_only=True, needs="vecq_ref.baselines"),
     Convention("norm_alpha", "norm-matched α = ‖w‖/‖v‖", _variant(alpha_rule="norm")),
     Convention("reciprocal", "w·(1/s) instead of w/s", _variant(reciprocal=True)),

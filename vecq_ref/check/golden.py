@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -277,11 +277,18 @@ def load(path):
 
 @dataclass
 class GoldenReport:
-    """Result of :func:`check`: one row per case run, ``passed`` when all rows pass."""
+    """Result of :func:`check`: one row per case run, ``passed`` when all rows pass.
+
+    ``skipped`` counts the cases not run; ``skip_reasons`` says why, ``{reason: count}``.
+    Each row has ``case``, ``passed``, ``why``, ``max_rel_err``, ``codes_differing`` (count,
+    from the returned codes or those the values imply), ``alpha_ratio`` (returned or implied α
+    over the golden α; the extreme ratio per slice), ``nan_returned`` (count).
+    """
 
     rows: list
     tolerances: dict
     skipped: int
+    skip_reasons: dict = field(default_factory=dict)
 
     @property
     def passed(self):
@@ -293,16 +300,25 @@ class GoldenReport:
 
     def as_dict(self):
         return {"passed": self.passed, "cases": len(self.rows), "skipped": self.skipped,
-                "failed": len(self.failures), "tolerances": self.tolerances,
-                "rows": self.rows}
+                "skip_reasons": self.skip_reasons, "failed": len(self.failures),
+                "tolerances": self.tolerances, "rows": self.rows}
 
     def __str__(self):
         lines = [f"golden check: {len(self.rows) - len(self.failures)}/{len(self.rows)} cases "
                  f"passed ({self.skipped} skipped) "
                  f"[values_rtol={self.tolerances['values_rtol']:g}, "
                  f"alpha_rtol={self.tolerances['alpha_rtol']:g}, codes exact]"]
+        for why, n in self.skip_reasons.items():
+            lines.append(f"  skipped {n}: {why}")
+        if not self.rows:
+            lines.append("  no case was run, so nothing passed")
         for r in self.failures[:20]:
             lines.append(f"  FAIL {r['case']}: {r['why']}")
+        if len(self.failures) > 20:
+            lines.append(f"  ... and {len(self.failures) - 20} more failures")
+        if self.failures:
+            lines.append("  for what differs and what it costs, per component: "
+                         "vecq_ref.verify(w, your_values, bits=...) (CLI: vecq-ref verify)")
         return "\n".join(lines)
 
 
@@ -329,49 +345,82 @@ def _unpack(result):
 
 
 def _compare(case, arrays, result, tol):
+    """(passed, why, max relative error, detail dict) of one case."""
     name = case["name"]
     g_vals = arrays[f"{name}.values"]
     g_codes = arrays[f"{name}.codes"]
     g_alpha = np.asarray(arrays[f"{name}.alpha"], dtype=np.float64)
+    detail = {"codes_differing": None, "alpha_ratio": None, "nan_returned": 0}
     values, codes, alpha = _unpack(result)
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        return False, f"returned {type(result).__name__}, not an array of values", math.inf
+        return (False, f"returned {type(result).__name__}, not an array of values", math.inf,
+                detail)
     if values.shape != g_vals.shape:
-        return False, f"values have shape {values.shape}; golden shape {g_vals.shape}", math.inf
+        return (False, f"values have shape {values.shape}; golden shape {g_vals.shape}",
+                math.inf, detail)
+    per_slice = case["axis"] is not None
     ga = np.abs(np.broadcast_to(g_alpha.reshape(g_alpha.shape + (1,) * (g_vals.ndim - 1))
-                                if case["axis"] is not None else g_alpha, g_vals.shape))
+                                if per_slice else g_alpha, g_vals.shape))
+    why = []
+    n_nan = int(np.count_nonzero(np.isnan(values)))
+    n_inf = int(np.count_nonzero(np.isinf(values)))
+    detail["nan_returned"] = n_nan
+    if n_nan or n_inf:
+        why.append(", ".join(x for x in (f"{n_nan} NaN" if n_nan else "",
+                                         f"{n_inf} inf" if n_inf else "") if x) +
+                   f" of {values.size} values returned")
+    finite = np.isfinite(values)
     scale = np.maximum(np.abs(g_vals), ga)
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.where(scale > 0, np.abs(values - g_vals) / np.where(scale > 0, scale, 1),
                        np.where(values == g_vals, 0.0, np.inf))
-    err = np.where(np.isfinite(values), err, np.inf)
-    max_err = float(np.max(err))
-    why = []
-    if max_err > tol["values_rtol"]:
-        why.append(f"values differ by up to {max_err:.3g} (relative) at "
-                   f"{int(np.count_nonzero(err > tol['values_rtol']))} entries")
+    err = np.where(finite, err, 0.0)
+    max_err = float(np.max(err)) if finite.any() else math.inf
+    off = level_offset(case["lattice"])
+    # codes: returned, or implied by the values on the golden α
     if codes is not None:
         c = np.asarray(codes)
-        if c.shape != g_codes.shape or not np.array_equal(c, g_codes):
-            bad = "shape" if c.shape != g_codes.shape else (
-                f"{int(np.count_nonzero(c != g_codes))} codes")
-            why.append(f"codes differ ({bad})")
+        if c.shape != g_codes.shape:
+            why.append(f"codes have shape {c.shape}; golden {g_codes.shape}")
+        else:
+            detail["codes_differing"] = int(np.count_nonzero(c != g_codes))
+    elif np.all(ga > 0):
+        with np.errstate(invalid="ignore"):
+            implied = np.rint(values / ga - off)
+        detail["codes_differing"] = int(np.count_nonzero((implied != g_codes) & finite))
+    # α: returned, or the least-squares fit of the values on the golden codes
+    gv = g_codes.astype(np.float64) + off
     if alpha is not None:
         a = np.asarray(alpha, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.abs(a - g_alpha) / np.where(g_alpha != 0, np.abs(g_alpha), 1.0)
         if a.shape != g_alpha.shape and a.size != g_alpha.size:
             why.append(f"alpha has shape {a.shape}; golden {g_alpha.shape}")
-        elif float(np.max(rel)) > tol["alpha_rtol"]:
-            why.append(f"alpha differs by {float(np.max(rel)):.3g} (relative)")
-    off = level_offset(case["lattice"])
-    if codes is None and not why and np.all(ga > 0):
-        implied = np.rint(values / ga - off)
-        if not np.array_equal(implied, g_codes):
-            why.append("the codes implied by the values differ")
-    return not why, "; ".join(why), max_err
+            a = None
+        else:
+            a = a.reshape(g_alpha.shape)
+    else:
+        axes = tuple(range(1, g_vals.ndim)) if per_slice else None
+        vals0 = np.where(finite, values, 0.0)
+        svv = np.sum(gv * gv, axis=axes)
+        a = np.where(svv > 0, np.sum(vals0 * gv, axis=axes) / np.where(svv > 0, svv, 1.0),
+                     0.0)
+    if a is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(g_alpha != 0, a / np.where(g_alpha != 0, g_alpha, 1.0),
+                             np.where(a == 0, 1.0, np.inf))
+        worst = float(np.ravel(ratio)[int(np.argmax(np.abs(np.ravel(ratio) - 1.0)))])
+        detail["alpha_ratio"] = worst if math.isfinite(worst) else None
+    if max_err > tol["values_rtol"] and math.isfinite(max_err):
+        why.append(f"values differ by up to {max_err:.3g} (relative) at "
+                   f"{int(np.count_nonzero(err > tol['values_rtol']))} entries")
+    if detail["codes_differing"]:
+        src = "" if codes is not None else " (implied by the values on the golden α)"
+        why.append(f"{detail['codes_differing']} of {g_codes.size} codes differ{src}")
+    if detail["alpha_ratio"] is not None and abs(detail["alpha_ratio"] - 1) > tol["alpha_rtol"]:
+        src = "" if alpha is not None else " (fitted to the values on the golden codes)"
+        why.append(f"α/golden α = {detail['alpha_ratio']:.9g}{src}")
+    return not why, "; ".join(why), max_err, detail
 
 
 def check(path, fn, *, methods=None, bits=None, lattices=None, kinds=None, dtype=np.float64,
@@ -389,7 +438,9 @@ def check(path, fn, *, methods=None, bits=None, lattices=None, kinds=None, dtype
         those keys. Codes and α are compared when returned.
     methods : sequence of str, optional
         Cases to run by method. Default: all when ``fn`` accepts ``method``, else
-        ``("param",)``.
+        ``("param",)`` (the report says which cases that leaves out). A ``fn`` without a
+        ``method`` parameter is run on the cases of every method named here: it is taken to
+        implement them.
     bits, lattices, kinds : sequence, optional
         Further filters (``kinds`` among ``"random"``, ``"tie"``, ``"tiny"``). Cases ``fn`` cannot
         express (``axis`` or ``lattice`` not accepted) are skipped.
@@ -425,48 +476,63 @@ def check(path, fn, *, methods=None, bits=None, lattices=None, kinds=None, dtype
     def has(key):
         return var_kw or key in names
 
+    all_methods = manifest.get("methods", [])
+    skip = {}
+
+    def skipped_for(why):
+        skip[why] = skip.get(why, 0) + 1
+
     if methods is None:
-        methods = manifest.get("methods", []) if has("method") else ["param"]
-    rows, skipped = [], 0
+        methods = all_methods if has("method") else ["param"]
+        if not has("method"):
+            rest = [m for m in all_methods if m != "param"]
+            if rest:
+                skip[f"cases of {', '.join(rest)} not run: fn has no `method` parameter, so "
+                     f"only the param cases were run; pass methods=[...] to check fn "
+                     f"against another method's cases"] = sum(
+                         1 for c in manifest["cases"] if c["method"] in rest)
+    else:
+        methods = [V.choice(m, "methods", tuple(all_methods)) for m in methods]
+    rows = []
     for case in manifest["cases"]:
         if (case["method"] not in methods or (bits is not None and case["bits"] not in bits)
                 or (lattices is not None and case["lattice"] not in lattices)
                 or (kinds is not None and case["kind"] not in kinds)):
             continue
         kwargs = {"bits": case["bits"]}
-        if case["method"] != "param" or has("method"):
-            if not has("method"):
-                skipped += 1
-                continue
+        if has("method"):
             kwargs["method"] = case["method"]
+        # without a `method` parameter, fn is taken to implement the methods asked for
         if case["lattice"] != "midrise" or has("lattice"):
             if not has("lattice"):
-                skipped += 1
+                skipped_for(f"fn has no `lattice` parameter ({case['lattice']} cases)")
                 continue
             kwargs["lattice"] = case["lattice"]
         if case["axis"] is not None:
             if not has("axis"):
-                skipped += 1
+                skipped_for("fn has no `axis` parameter (per-channel cases)")
                 continue
             kwargs["axis"] = case["axis"]
         w64 = arrays[f"{case['name']}.w"]
         w = w64.astype(dtype)
         if not np.array_equal(w.astype(np.float64), w64):  # the input is not exact in dtype
-            skipped += 1
+            skipped_for(f"input not exact in {np.dtype(dtype).name}")
             continue
         try:
             result = fn(w, **kwargs)
-        except ImportError:
-            skipped += 1
+        except ImportError as exc:
+            skipped_for(f"fn raised ImportError: {exc}")
             continue
         except Exception as exc:  # a user's callable may raise anything: report it
             rows.append({"case": case["name"], "passed": False, "max_rel_err": None,
-                         "why": f"raised {type(exc).__name__}: {exc}"})
+                         "why": f"raised {type(exc).__name__}: {exc}",
+                         "codes_differing": None, "alpha_ratio": None, "nan_returned": 0})
             continue
-        ok, why, err = _compare(case, arrays, result, tol)
+        ok, why, err, detail = _compare(case, arrays, result, tol)
         rows.append({"case": case["name"], "passed": ok,
-                     "max_rel_err": err if math.isfinite(err) else None, "why": why})
-    return GoldenReport(rows, tol, skipped)
+                     "max_rel_err": err if math.isfinite(err) else None, "why": why,
+                     **detail})
+    return GoldenReport(rows, tol, sum(skip.values()), skip)
 
 
 __all__ = ["GoldenReport", "check", "generate", "load", "tie_vector"]

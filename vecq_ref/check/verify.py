@@ -3,13 +3,15 @@
 Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` and ``alpha``),
 :func:`verify` answers, per tensor and per slice:
 
-1. **Lattice.** Does ``wq`` lie on ``α·v`` (midrise ``v = c + ½`` or midtread ``v = c``) with
-   codes inside the ``bits`` range? α and the codes are recovered from ``wq`` alone: the
-   sorted distinct values are integer (midtread) or half-odd (midrise) multiples of α, so α is
-   the largest ``d/j`` (``d`` the smallest gap between distinct values, or twice the smallest
-   magnitude, ``j = 1, 2, …``) that makes every value such a multiple to 0.1 (first the values
-   within 8 levels of 0, then all), refined by least squares; the reconstruction ``α·v``,
-   cast to ``wq``'s dtype, must agree with ``wq`` within ``ulps`` units in the last place.
+1. **Lattice.** Does ``wq`` lie on ``β + α·v`` with codes that fit ``bits``: midrise
+   ``v = c + ½``, midtread narrow ``v = c ∈ ±(2^(k−1) − 1)`` or midtread full range
+   ``−2^(k−1) … 2^(k−1) − 1``, each with ``β = 0``, ``β = mean(w)`` or a fitted β? α, β and
+   the codes are recovered from ``wq`` alone (:mod:`vecq_ref.check.recover`): values are
+   grouped into at most ``2^k`` levels and only lattices whose codes fit ``bits`` are
+   admissible, so no "α = 1 ulp, codes ±10⁹" is ever proposed. The reconstruction, cast to
+   ``wq``'s dtype, must agree with ``wq`` within ``ulps`` units in the last place, or within
+   the float rounding of a straight-through output ``w + (wq − w)`` (then said). A tensor
+   that fits only slice by slice is reported with the axis to pass.
 2. **Driving (α).** Is α the least-squares optimum ``α* = ⟨w,v⟩/⟨v,v⟩`` for those codes
    (relative deviation ≤ ``alpha_rtol``)? The excess DQL of the given α is
    ``(α − α*)²·⟨v,v⟩``, reported relative to ``‖w‖²``.
@@ -23,9 +25,14 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
 5. **Conventions.** Which entries of :mod:`vecq_ref.check.conventions` reproduce ``wq``: exactly
    (bit for bit in ``wq``'s dtype) or within ``ulps``.
 
-The verdict passes when (1) holds with the codes in range, α is least-squares optimal, and the
-relative DQL is at most ``(1 + dql_rtol)`` times VecQ-param's. The tolerances used are part of
-the report.
+6. **Components** (:mod:`vecq_ref.check.diagnose`): lattice, step rule, rounding, α rule and
+   straight-through, each named against the rules released implementations use (VECQ.md
+   §7.1) with its relative-DQL cost and tolerance; printed as a table.
+
+The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread, no offset),
+α is least-squares optimal within ``alpha_rtol`` (default ``max(1e-6, 8ε + 4√n·ε)`` of
+``wq``'s dtype, n the slice length: float accumulation), and the relative DQL is at most
+``(1 + dql_rtol)`` times VecQ-param's. The tolerances used are part of the report.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from .. import _validation as V
 from ..lattice import code_range, level_offset
 from ..quantize import quantize
 from . import conventions
+from . import diagnose as diagnose_mod
+from . import recover as recover_mod
 
 #: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype.
 DEFAULT_ULPS = {2: 2, 4: 4, 8: 256}
@@ -90,6 +99,11 @@ class _Row:
     max_ulps: float
     in_range: bool
     ok: bool
+    name: str | None = None      # the recover.LATTICES name (narrow / full-range midtread)
+    offset: str = "none"         # β: "none", "mean" or "fitted"
+    beta: float = 0.0
+    ste: bool = False            # needed the straight-through allowance
+    why: str = ""
 
 
 def _fit(u, c, off):
@@ -98,54 +112,18 @@ def _fit(u, c, off):
     return float(u @ v) / vv if vv > 0 else 0.0
 
 
-def _recover_row(u, dtype, bits, lattice, tol_ulps):
-    """α and codes of one row of ``wq`` (float64 ``u``) on ``lattice`` (None: try both)."""
-    lattices = (lattice,) if lattice else ("midrise", "midtread")
-    vals = np.unique(u)
-    best = _Row(None, 0.0, None, math.inf, False, False)
-    if not np.any(vals != 0):
-        lat = lattice or "midrise"
-        return _Row(lat, 0.0, np.zeros(u.size, np.int64), 0.0, True, True)
-    nz = np.abs(vals[vals != 0])
-    bases = [2.0 * float(nz.min())]
-    if vals.size > 1:
-        bases.append(float(np.min(np.diff(vals))))
-    half = 2 ** (bits - 1)
-    mags = np.sort(np.abs(vals))
-    cands = sorted({b / j for b in bases for j in range(1, min(2 * half, 64) + 2)}, reverse=True)
-    for lat in lattices:
-        if lat == "midtread" and bits < 2:
-            continue
-        off = level_offset(lat)
-        lo, hi = code_range(bits, lat)
-        for a0 in cands:
-            # Stage 1: the values within a few levels of 0 fix the integers robustly (their
-            # rounding is small next to α); stage 2: least squares on them, then all values.
-            small = vals[np.abs(vals) <= max(8.5 * a0, mags[min(1, mags.size - 1)])]
-            n = small / a0 - off
-            if np.max(np.abs(n - np.rint(n))) > _INT_TOL_COARSE:
-                continue
-            a1 = _fit(small, np.rint(n), off)
-            if a1 <= 0:
-                continue
-            n = vals / a1 - off
-            if np.max(np.abs(n - np.rint(n))) > _INT_TOL_COARSE:
-                continue
-            c = np.rint(u / a1 - off)
-            a = _fit(u, c, off)
-            if a <= 0:
-                continue
-            c = np.rint(u / a - off)
-            a = _fit(u, c, off)
-            rec = (a * (c + off)).astype(dtype)
-            d = float(np.max(ulp_distance(rec, u.astype(dtype))))
-            in_range = bool(c.min() >= lo and c.max() <= hi)
-            row = _Row(lat, a, c.astype(np.int64), d, in_range, d <= tol_ulps)
-            if row.ok:
-                return row
-            if d < best.max_ulps:
-                best = row
-    return best
+def _recover_row(u, w, dtype, bits, lattice, tol_ulps):
+    """α, β and codes of one row of ``wq`` (float64 ``u``); ``lattice`` None tries all."""
+    lats = (recover_mod.LATTICES if lattice is None else
+            ("midrise",) if lattice == "midrise" else ("midtread", "midtread-full"))
+    got = recover_mod.recover(u, w, dtype, bits, lattices=lats, ulps=tol_ulps)
+    lat = None if got.lattice is None else recover_mod.family(got.lattice)
+    in_range = got.codes is not None
+    row = _Row(lat, got.alpha if math.isfinite(got.alpha) else 0.0, got.codes, got.max_ulps,
+               in_range, got.ok)
+    row.name, row.offset, row.beta, row.ste, row.why = (got.lattice, got.offset, got.beta,
+                                                        got.straight_through, got.reason)
+    return row
 
 
 def _best_row(u, dtype, lattice, bits, tol_ulps, fit):
@@ -208,7 +186,17 @@ class VerifyReport:
     conventions : list of dicts ``{name, description, exact, match, max_ulps, mismatches}``.
     matches, exact_matches : names of the conventions within ``ulps`` / bit-identical.
     negative_zeros : int, entries of ``wq`` equal to −0.0.
-    passed : bool; reasons : why not (empty when passed); tolerances : dict.
+    passed : bool; reasons : why not (empty when passed); tolerances : dict (every
+        tolerance the verdict and the components used).
+    lattice_name : "midrise", "midtread" (narrow) or "midtread-full"; None off the lattice.
+    offset : "none", "mean" (β = mean(w), μL2Q) or "fitted"; beta : β per slice or None.
+    straight_through : bool, some value needed the float rounding allowance of
+        ``w + (wq − w)`` (``2·ulp(|w| + |wq|)``).
+    per_slice_axis : int or None, the axis along which each slice fits its own lattice when
+        the tensor as a whole does not.
+    components : list of :class:`vecq_ref.check.diagnose.Component`: lattice, step rule,
+        rounding, α rule, straight-through, each with what was found, VecQ's choice, its
+        relative DQL cost and the tolerance used.
     """
 
     shape: tuple
@@ -244,6 +232,12 @@ class VerifyReport:
     reasons: list
     tolerances: dict
     name: str | None = None
+    lattice_name: str | None = None
+    offset: str | None = None
+    beta: object = None
+    straight_through: bool = False
+    per_slice_axis: int | None = None
+    components: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     def as_dict(self):
@@ -252,6 +246,8 @@ class VerifyReport:
         for k, v in self.__dict__.items():
             if k == "codes":
                 continue
+            if k == "components":
+                v = [c.as_dict() for c in v]
             if isinstance(v, np.ndarray):
                 v = v.tolist()
             elif isinstance(v, np.generic):
@@ -269,33 +265,46 @@ class VerifyReport:
 
     def __str__(self):
         def f(x):
-            return "n/a" if x is None else f"{x:.6g}"
+            return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) \
+                else f"{x:.6g}"
 
         head = f"{self.name}: " if self.name else ""
         gran = (f"axis={self.axis}" if self.axis is not None else
                 f"group_size={self.group_size}" if self.group_size is not None else "per tensor")
-        a = self.alpha
-        a_txt = f"{a:.9g}" if np.ndim(a) == 0 else f"<{np.size(a)} values>"
-        lines = [
-            f"{head}{self.shape} {self.dtype}, {self.bits} bits, {gran}",
-            f"  lattice:     {'yes' if self.on_lattice else 'NO'} "
-            f"({self.lattice or 'none'}; α = {a_txt}; codes {self.code_min}..{self.code_max}, "
-            f"{self.levels_used} levels; in range: {'yes' if self.codes_in_range else 'NO'}; "
-            f"max {self.reconstruction_ulps:g} ulps)",
-            f"  α optimal:   {'yes' if self.alpha_optimal else 'NO'} (relative deviation "
-            f"from α* {self.alpha_rel_dev:.3g}; excess relative DQL "
-            f"{self.excess_relative_dql:.3g})",
-            f"  Lloyd:       {self.lloyd_violations} codes are not the nearest level of w/α",
-            f"  rel. DQL:    {f(self.relative_dql)} (param {f(self.relative_dql_param)}, gap "
-            f"{f(self.gap_to_param)}; exact {f(self.relative_dql_exact)}, gap "
-            f"{f(self.gap_to_exact)})",
-        ]
-        exact = ", ".join(self.exact_matches) or "none"
-        near = [m for m in self.matches if m not in self.exact_matches]
-        lines.append(f"  conventions: exact: {exact}" +
-                     (f"; within {self.tolerances['ulps']} ulps: {', '.join(near)}"
-                      if near else ""))
-        tol = ", ".join(f"{k}={v}" for k, v in self.tolerances.items())
+        lines = [f"{head}{self.shape} {self.dtype}, {self.bits} bits, {gran}"]
+        if self.on_lattice:
+            a = self.alpha
+            a_txt = f"{a:.9g}" if np.ndim(a) == 0 else f"<{np.size(a)} values>"
+            b = self.beta
+            b_txt = ("" if b is None else f"; β = {b:.9g}" if np.ndim(b) == 0
+                     else f"; β: <{np.size(b)} values>")
+            ste = "; straight-through rounding allowed" if self.straight_through else ""
+            lines.append(
+                f"  lattice:     yes ({self.lattice_name or self.lattice}; α = {a_txt}{b_txt}; "
+                f"codes {self.code_min}..{self.code_max}, {self.levels_used} levels; in range: "
+                f"{'yes' if self.codes_in_range else 'NO'}; max {self.reconstruction_ulps:g} "
+                f"ulps{ste})")
+            lines.append(
+                f"  α optimal:   {'yes' if self.alpha_optimal else 'NO'} (relative deviation "
+                f"from α* {self.alpha_rel_dev:.3g}, tolerance {self.tolerances['alpha_rtol']:.3g};"
+                f" excess relative DQL {self.excess_relative_dql:.3g})")
+            lines.append(f"  Lloyd:       {self.lloyd_violations} codes are not the nearest "
+                         f"level of w/α")
+        else:
+            lines.append("  lattice:     NO (see the verdict)")
+        lines.append(f"  rel. DQL:    {f(self.relative_dql)} (param {f(self.relative_dql_param)}, "
+                     f"gap {f(self.gap_to_param)}; exact {f(self.relative_dql_exact)}, gap "
+                     f"{f(self.gap_to_exact)})")
+        if self.conventions:
+            exact = ", ".join(self.exact_matches) or "none"
+            near = [m for m in self.matches if m not in self.exact_matches]
+            lines.append(f"  conventions: exact: {exact}" +
+                         (f"; within {self.tolerances['ulps']} ulps: {', '.join(near)}"
+                          if near else ""))
+        if self.components:
+            lines.extend(diagnose_mod.table_text(self.components))
+        tol = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in self.tolerances.items())
         verdict = "PASS" if self.passed else "FAIL: " + "; ".join(self.reasons)
         lines.append(f"  verdict:     {verdict}  [{tol}]")
         return "\n".join(lines)
@@ -356,9 +365,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         Reconstruction and convention tolerance in units in the last place of ``wq``'s dtype
         (default 2 for float16, 4 for float32, 256 for float64).
     alpha_rtol : float, optional
-        Relative tolerance on ``α − α*`` (default 2e-3 for float16 ``wq``, else 1e-6: float32
-        accumulation and the paper's ``+1e-7`` in ``⟨v,v⟩ + 1e-7`` pass; a norm-matched α fails
-        up to 8 bits, where it is ``1/cos θ − 1 ≈ J_o ≥ 1e-5`` too large).
+        Relative tolerance on ``α − α*``. Default: the larger of 2e-3 (float16 ``wq``) or
+        1e-6 and ``8ε + 4√n·ε`` (``ε`` of ``wq``'s dtype, ``n`` the slice length), so that a
+        least-squares α accumulated in the output dtype passes; a norm-matched α is
+        ``1/cos θ − 1 ≈ J_o`` too large and fails where ``J_o`` exceeds it.
     dql_rtol : float
         The relative DQL may exceed VecQ-param's by this fraction (default 1e-3).
     check_conventions : bool
@@ -407,8 +417,9 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     lay = _layout.layout(arr.shape, axis, group_size)
     size = q_dtype.itemsize
     ulps = DEFAULT_ULPS[size] if ulps is None else V.integer(ulps, "ulps", 0)
-    alpha_rtol = (DEFAULT_ALPHA_RTOL[size] if alpha_rtol is None
-                  else V.real(alpha_rtol, "alpha_rtol", nonnegative=True))
+    n_slice = int(np.prod(arr.shape)) // max(1, lay.to_rows(arr).shape[0]) if arr.size else 1
+    alpha_rtol = (max(DEFAULT_ALPHA_RTOL[size], diagnose_mod.rel_tol(q_dtype, n_slice))
+                  if alpha_rtol is None else V.real(alpha_rtol, "alpha_rtol", nonnegative=True))
     dql_rtol = V.real(dql_rtol, "dql_rtol", nonnegative=True)
 
     rows_w = np.ascontiguousarray(lay.to_rows(arr), dtype=np.float64)
@@ -439,24 +450,41 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
             elif a_in is not None:
                 out.append(_rows_from_alpha(rows_q[r], a_in, q_dtype, lat, bits, ulps))
             else:
-                out.append(_recover_row(rows_q[r], q_dtype, bits, lat, ulps))
+                out.append(_recover_row(rows_q[r], rows_w[r], q_dtype, bits, lat, ulps))
+        for row in out:
+            if row.name is None and row.lattice is not None:
+                row.name = row.lattice
         return out
 
-    if lattice is not None:
-        rows = recover(lattice)
-    else:
-        rows = recover("midrise")
-        if not all(r.ok for r in rows) and bits >= 2:
-            alt = recover("midtread")
-            if sum(r.ok for r in alt) > sum(r.ok for r in rows):
-                rows = alt
+    rows = recover(lattice)
+    if lattice is None and rows_c is None and alphas_in is None:
+        # slices that disagree on the lattice: redo them all within the most common family
+        fams = [r.lattice for r in rows if r.ok]
+        if fams and len(set(fams)) > 1:
+            common = max(set(fams), key=fams.count)
+            rows = recover(common)
+    elif lattice is None and not all(r.ok for r in rows) and bits >= 2:
+        alt = recover("midtread")
+        if sum(r.ok for r in alt) > sum(r.ok for r in rows):
+            rows = alt
     on_lattice = all(r.ok for r in rows)
     lat_found = rows[0].lattice if on_lattice else lattice
     tried = {r.lattice for r in rows if r.lattice is not None}
     work_lattice = lat_found or (tried.pop() if len(tried) == 1 else "midrise")
     if work_lattice == "midtread" and bits < 2:
         work_lattice = "midrise"
+    names = [r.name for r in rows if r.name]
+    lattice_name = (("midtread-full" if "midtread-full" in names else names[0]) if names
+                    else None)
+    if lattice_name == "midtread-full" and on_lattice:
+        work_lattice = "midtread"  # also at k = 1: codes −1, 0 (μL2Q-torch)
     off = level_offset(work_lattice)
+    ref_lattice = "midrise" if (work_lattice == "midtread" and bits < 2) else work_lattice
+    offsets = {r.offset for r in rows}
+    offset = ("fitted" if "fitted" in offsets else "mean" if "mean" in offsets else "none")
+    betas = np.array([r.beta for r in rows], dtype=np.float64)
+    straight_through = any(r.ste for r in rows)
+    rows_x = rows_w - betas[:, None]  # what the codes quantize (w − β on offset lattices)
 
     alphas = np.array([r.alpha for r in rows], dtype=np.float64)
     have_codes = all(r.codes is not None for r in rows)
@@ -465,7 +493,7 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         C = np.stack([r.codes for r in rows])
         Vv = C.astype(np.float64) + off
         svv = np.einsum("ij,ij->i", Vv, Vv)
-        swv = np.einsum("ij,ij->i", rows_w, Vv)
+        swv = np.einsum("ij,ij->i", rows_x, Vv)
         sww = np.einsum("ij,ij->i", rows_w, rows_w)
         a_star = np.where(svv > 0, swv / np.where(svv > 0, svv, 1.0), 0.0)
         excess_rows = (alphas - a_star) ** 2 * svv
@@ -478,22 +506,23 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         excess_rel = excess / total_ww if total_ww > 0 else 0.0
         alpha_ok = alpha_rel_dev <= alpha_rtol
         # Lloyd: is each code a nearest level of w/α? (ties count as nearest)
-        lo, hi = code_range(bits, work_lattice)
+        lo, hi = recover_mod.code_range(bits, lattice_name or work_lattice)
         with np.errstate(divide="ignore", invalid="ignore"):
-            qn = np.where(alphas[:, None] > 0, rows_w / np.where(
+            qn = np.where(alphas[:, None] > 0, rows_x / np.where(
                 alphas[:, None] > 0, alphas[:, None], 1.0) - off, 0.0)
         near = np.clip(np.rint(qn), lo, hi) + off
-        d_given = np.abs(rows_w - alphas[:, None] * Vv)
-        d_near = np.abs(rows_w - alphas[:, None] * near)
-        slack = 8 * np.finfo(np.float64).eps * (np.abs(rows_w) + np.abs(alphas[:, None] * Vv))
+        d_given = np.abs(rows_x - alphas[:, None] * Vv)
+        d_near = np.abs(rows_x - alphas[:, None] * near)
+        slack = 8 * np.finfo(np.float64).eps * (np.abs(rows_x) + np.abs(alphas[:, None] * Vv))
         lloyd = int(np.count_nonzero(d_given > d_near + slack))
         codes_in_range = all(r.in_range for r in rows)
         code_min, code_max = int(C.min()), int(C.max())
         levels_used = int(np.unique(C).size)
         codes_out = lay.from_rows(C)
-    else:  # no α fits some slice at all: nothing to say about α or the codes
-        a_star = alphas
-        alpha_rel_dev, excess, excess_rel, alpha_ok, lloyd = math.inf, math.nan, math.nan, False, 0
+    else:  # no lattice fits some slice: nothing to say about α or the codes
+        a_star = np.full(nrows, math.nan)
+        alpha_rel_dev, excess, excess_rel, alpha_ok, lloyd = (math.nan, math.nan, math.nan,
+                                                              False, 0)
         codes_in_range, code_min, code_max, levels_used, codes_out = False, None, None, None, None
     if rows_q is None:
         rows_q_eff = alphas[:, None] * (np.stack([r.codes for r in rows]) + off)
@@ -501,20 +530,23 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         rows_q_eff = rows_q
     total_ww = float(np.sum(rows_w * rows_w))
     rel_dql = float(np.sum((rows_w - rows_q_eff) ** 2)) / total_ww if total_ww > 0 else 0.0
+    nan_out = rows_q is not None and not np.all(np.isfinite(rows_q))
+    if nan_out:
+        rel_dql = math.nan
     rel_param = rel_exact = None
     if compute_gaps:
-        rel_param = _reference(arr, bits, work_lattice, lay, "param", q_dtype)
-        rel_exact = _reference(arr, bits, work_lattice, lay, "exact", q_dtype)
+        rel_param = _reference(arr, bits, ref_lattice, lay, "param", q_dtype)
+        rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", q_dtype)
     gap_param = None if rel_param is None else rel_dql - rel_param
     gap_exact = None if rel_exact is None else rel_dql - rel_exact
 
     conv_rows = []
-    if check_conventions:
+    if check_conventions and not nan_out:
         target = lay.from_rows(rows_q_eff).astype(q_dtype)
-        for cname in conventions.available(bits, work_lattice):
+        for cname in conventions.available(bits, ref_lattice):
             conv = conventions.CONVENTIONS[cname]
             try:
-                out = conv.fn(arr, bits, work_lattice, lay.axis, lay.group_size)
+                out = conv.fn(arr, bits, ref_lattice, lay.axis, lay.group_size)
             except ImportError:
                 continue
             d = ulp_distance(np.asarray(out).astype(q_dtype), target)
@@ -525,22 +557,48 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     matches = [c["name"] for c in conv_rows if c["match"]]
     exact_matches = [c["name"] for c in conv_rows if c["exact"]]
 
-    if not on_lattice:
-        hint = ("" if not lay.per_tensor else
-                "; if it was quantized per channel or per group, pass `axis` or `group_size`")
+    components = []
+    if on_lattice and have_codes and lattice_name is not None and total_ww > 0 and \
+            np.all(alphas > 0):  # an all-zero slice has no step, α or rounding to name
+        components = diagnose_mod.diagnose(
+            rows_w, rows_q_eff, C, alphas, betas, lattice_name, offset, q_dtype, bits,
+            straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol)
+        if components[0].matches[0].startswith("midtread full range"):
+            lattice_name = "midtread-full"
+
+    per_slice_axis = None
+    if nan_out:
+        reasons.append("wq holds NaN or inf")
+    elif not on_lattice:
+        if lay.per_tensor and rows_q is not None and arr.ndim >= 2 and alphas_in is None \
+                and rows_c is None:
+            per_slice_axis = _fits_per_slice(arr, q_arr, q_dtype, bits, lattice, ulps)
+        hint = (f"; it fits one lattice per slice along axis {per_slice_axis}: pass "
+                f"`axis={per_slice_axis}`" if per_slice_axis is not None else "")
         worst = max(r.max_ulps for r in rows)
-        closest = (f"the worst slice is {worst:g} ulps off" if math.isfinite(worst) else
-                   "no α makes every value of a slice a lattice level")
-        reasons.append(f"wq is not on a {lattice or 'midrise/midtread'} lattice α·v within "
-                       f"{ulps} ulps ({closest}){hint}")
+        why = next((r.why for r in rows if r.why), "")
+        closest = (why or (f"the worst slice is {worst:g} ulps off" if math.isfinite(worst)
+                           else "no α makes every value of a slice a lattice level"))
+        reasons.append(f"wq is not on a {lattice or 'midrise/midtread'} lattice β + α·v with "
+                       f"codes of {bits} bits within {ulps} ulps (or the straight-through "
+                       f"rounding) ({closest}){hint}")
     elif not codes_in_range:
         reasons.append(f"codes {code_min}..{code_max} do not fit {bits} bits "
                        f"({work_lattice} range {code_range(bits, work_lattice)})")
-    if on_lattice and not alpha_ok:
+    if on_lattice and offset != "none":
+        reasons.append(f"the levels are offset by β = {float(betas[0]):.6g}"
+                       f"{' = mean(w)' if offset == 'mean' else ''} (μL2Q-style); VecQ's "
+                       f"lattice has no offset")
+    if on_lattice and lattice_name == "midtread-full":
+        used = (f"codes down to {code_min}" if code_min == -(2 ** (bits - 1)) else
+                f"its scale max|w|/(2^(k−1) − ½); the code {-(2 ** (bits - 1))} unused here")
+        reasons.append(f"full-range midtread lattice ({used}); VecQ's midtread lattice is "
+                       f"symmetric ±(2^(k−1) − 1)")
+    if on_lattice and have_codes and not alpha_ok:
         reasons.append(f"α is not the least-squares optimum for its codes (relative deviation "
-                       f"{alpha_rel_dev:.3g} > {alpha_rtol:g}; excess relative DQL "
+                       f"{alpha_rel_dev:.3g} > {alpha_rtol:.3g}; excess relative DQL "
                        f"{excess_rel:.3g})")
-    if rel_param is not None and rel_dql > rel_param * (1 + dql_rtol) + 1e-15:
+    if rel_param is not None and not nan_out and rel_dql > rel_param * (1 + dql_rtol) + 1e-15:
         reasons.append(f"relative DQL {rel_dql:.6g} exceeds VecQ-param's {rel_param:.6g} by "
                        f"more than {dql_rtol:g} (relative)")
     passed = not reasons
@@ -561,9 +619,28 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         relative_dql_exact=rel_exact, gap_to_param=gap_param, gap_to_exact=gap_exact,
         conventions=conv_rows, matches=matches, exact_matches=exact_matches,
         negative_zeros=n_negzero, passed=passed, reasons=reasons,
-        tolerances={"ulps": ulps, "alpha_rtol": alpha_rtol, "dql_rtol": dql_rtol,
-                    "integrality": _INT_TOL_COARSE},
-        name=name)
+        tolerances={"ulps": ulps, "straight_through_ulps": "2·ulp(|w| + |wq|)",
+                    "alpha_rtol": alpha_rtol, "dql_rtol": dql_rtol,
+                    "step_rtol": diagnose_mod.rel_tol(q_dtype, n_slice)},
+        name=name,
+        lattice_name=lattice_name if on_lattice else None,
+        offset=offset if on_lattice else None,
+        beta=per_slice(betas) if on_lattice and offset != "none" else None,
+        straight_through=bool(straight_through and on_lattice),
+        per_slice_axis=per_slice_axis,
+        components=components)
+
+
+def _fits_per_slice(arr, q_arr, q_dtype, bits, lattice, ulps):
+    """The first axis along which every slice of ``wq`` lies on its own lattice, or None."""
+    for ax in range(arr.ndim):
+        lay = _layout.layout(arr.shape, ax, None)
+        rw = np.ascontiguousarray(lay.to_rows(arr), dtype=np.float64)
+        rq = np.ascontiguousarray(lay.to_rows(q_arr), dtype=np.float64)
+        if all(_recover_row(rq[i], rw[i], q_dtype, bits, lattice, ulps).ok
+               for i in range(rw.shape[0])):
+            return ax
+    return None
 
 
 __all__ = ["VerifyReport", "ulp_distance", "verify"]

@@ -1,0 +1,435 @@
+"""Component-wise diagnosis of a quantizer's output from its recovered codes (``verify``).
+
+Given the weights, the recovered lattice, codes, α and β of every slice, each component of a
+quantizer is named against the rules real implementations use (VECQ.md §7.1) and priced in
+relative DQL (``‖w − w_q‖²/‖w‖²``):
+
+- **lattice**: midrise / midtread narrow / midtread full range, β = 0, mean(w) or fitted.
+  Cost: VecQ-param on that lattice (and offset) minus VecQ-param on the midrise lattice.
+- **step rule**: the interval of steps ``s`` whose codes (any tie rule) are the recovered ones,
+  tested against ``λ·σ`` for the exact and 4-decimal VecQ tables and both μL2Q tables, σ with
+  ddof 0 or 1 or the root mean square (not mean-centred), with or without ``+1e-7``, and
+  against the abs-max scales. Cost: the codes with their α* minus VecQ-param's codes with α*.
+- **α rule**: least squares, norm-matched ``‖w‖/‖v‖``, the step without refit, abs-max narrow
+  or full range; within a relative tolerance ``8·ε + 4·√n·ε`` of the output dtype (float
+  accumulation over ``n`` terms; at least ``alpha_rtol``). Cost: ``(α − α*)²⟨v,v⟩/‖w‖²``.
+- **rounding**: floor / half to even / half away from zero, from the elements whose ``w/s``
+  lies within the tolerance of a threshold (none: not identifiable).
+- **straight-through**: whether the output is the lattice only up to the float rounding of
+  ``w + (wq − w)``. Cost: the DQL of the output minus that of the lattice values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import tables
+from ..quantize import quantize
+from .recover import family
+
+EPS = 1e-7  # the released codes' epsilon (Keras K.epsilon(), torch and TF literals)
+
+
+@dataclass
+class Component:
+    """One row of the diagnosis table."""
+
+    component: str
+    found: str
+    vecq: str
+    cost: float | None
+    matches: list
+    tolerance: float | None
+    is_vecq: bool | None
+
+    def as_dict(self):
+        """Plain JSON-ready values (a non-finite cost or tolerance becomes None)."""
+        out = dict(self.__dict__)
+        for k in ("cost", "tolerance"):
+            v = out[k]
+            out[k] = None if v is None or not math.isfinite(v) else float(v)
+        out["matches"] = list(out["matches"])
+        return out
+
+
+def _fmt_cost(x):
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:+.3g}"
+
+
+def table_text(components):
+    """The table ``component · found · VecQ's · DQL cost`` as text lines."""
+    head = ("component", "found", "VecQ's", "rel. DQL cost")
+    rows = [head] + [(c.component, c.found, c.vecq, _fmt_cost(c.cost)) for c in components]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    out = []
+    for r in rows:
+        out.append("  " + "  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
+    return out
+
+
+def rel_tol(dtype, n):
+    """Relative tolerance of a quantity accumulated over ``n`` terms in ``dtype``."""
+    eps = float(np.finfo(np.dtype(dtype)).eps) if np.dtype(dtype).kind == "f" else 2.2e-16
+    return 8 * eps + 4 * math.sqrt(max(n, 1)) * eps
+
+
+# --- step interval -------------------------------------------------------------------------
+
+def step_bounds(x, c, bits, lattice, thresholds=None):
+    """Per-element bounds on the step: ``lo_i ≤ s ≤ hi_i`` keeps code ``c_i`` for ``x_i``.
+
+    ``thresholds``: "midrise" (code c for ``c ≤ x/s < c + 1``) or "midtread"
+    (``|x/s − c| ≤ ½``); default the lattice's own. Returns (lo, hi, impossible) with
+    ``impossible`` the elements no step can give their code.
+    """
+    from .recover import code_range
+
+    cmin, cmax = code_range(bits, lattice)
+    c = c.astype(np.float64)
+    if (thresholds or family(lattice)) == "midrise":
+        a, b = c, c + 1.0
+    else:
+        a, b = c - 0.5, c + 0.5
+    lo = np.zeros_like(x)
+    hi = np.full_like(x, np.inf)
+    bad = np.zeros(x.size, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # x ≥ a·s (not for the lowest code, which the clip reaches from below)
+        use = c > cmin
+        r = x / a
+        hi = np.where(use & (a > 0), np.minimum(hi, r), hi)
+        lo = np.where(use & (a < 0), np.maximum(lo, r), lo)
+        bad |= use & (a == 0) & (x < 0)
+        # x ≤ b·s (not for the highest code)
+        use = c < cmax
+        r = x / b
+        lo = np.where(use & (b > 0), np.maximum(lo, r), lo)
+        hi = np.where(use & (b < 0), np.minimum(hi, r), hi)
+        bad |= use & (b == 0) & (x > 0)
+    return lo, hi, bad
+
+
+def _sigmas(w):
+    n = w.size
+    m = float(np.mean(w))
+    var0 = float(np.mean((w - m) ** 2))
+    out = {"σ (ddof 0)": math.sqrt(var0)}
+    if n > 1:
+        out["σ (ddof 1)"] = math.sqrt(var0 * n / (n - 1))
+    out["rms (not mean-centred)"] = math.sqrt(float(np.mean(w * w)))
+    return out
+
+
+def step_candidates(w, x, bits, lattice, thresholds=None):
+    """Named step rules ``{name: (s, s_without_eps)}`` for one slice."""
+    fam = thresholds or family(lattice)
+    lams = {} if (fam == "midtread" and bits < 2) else {
+        "λ VecQ exact": tables.optimal_step(bits, fam)}
+    if fam == "midrise":
+        lams["λ VecQ 4-decimal"] = tables.paper_lambda(bits)
+        if bits <= 8:
+            lams["λ μL2Q printed"] = tables.UL2Q_PRINTED[bits - 1]
+            lams["λ μL2Q code"] = tables.UL2Q_CODE[bits - 1]
+    out = {}
+    for lname, lam in lams.items():
+        for sname, sig in _sigmas(w).items():
+            s = lam * sig
+            out[f"{lname}·{sname}"] = (s, s)
+            out[f"{lname}·{sname} + 1e-7"] = (s + EPS, s)
+    amax = float(np.max(np.abs(x))) if x.size else 0.0
+    half = 2 ** (bits - 1)
+    if half > 1:
+        out["abs-max narrow max|w|/(2^(k−1)−1)"] = (amax / (half - 1),) * 2
+    out["abs-max full max|w|/(2^(k−1)−½)"] = (amax / (half - 0.5),) * 2
+    return out
+
+
+def summarize_steps(names):
+    """A short text for a set of matching step-rule names (a product is written as one)."""
+    lam, rest = {}, []
+    for nm in names:
+        if "·" in nm and nm.startswith("λ"):
+            lname, tail = nm.split("·", 1)
+            eps = tail.endswith(" + 1e-7")
+            sname = tail[: -len(" + 1e-7")] if eps else tail
+            lam.setdefault(lname, set()).add((sname, eps))
+        else:
+            rest.append(nm)
+    parts = []
+    groups = {}
+    for lname, combos in lam.items():
+        groups.setdefault(frozenset(combos), []).append(lname)
+    for combos, lnames in groups.items():
+        sig = sorted({c[0] for c in combos})
+        epss = {c[1] for c in combos}
+        if len(combos) == len(sig) * len(epss):
+            e = "" if epss == {False} else " + 1e-7" if epss == {True} else " (± 1e-7)"
+            parts.append(f"{' | '.join(lnames)} · {' | '.join(sig)}{e}")
+        else:
+            parts.extend(f"{' | '.join(lnames)} · {c[0]}{' + 1e-7' if c[1] else ''}"
+                         for c in sorted(combos))
+    parts.extend(rest)
+    return "; or ".join(parts)
+
+
+# --- rounding --------------------------------------------------------------------------------
+
+def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
+    """Which tie rules agree with every element exactly at a threshold.
+
+    ``x/s`` is evaluated in ``dtype`` (the output's, as the implementation did), both as
+    ``x/s`` and as ``x·(1/s)``; only elements exactly on a threshold under both count: an
+    element merely near one says nothing about the tie rule.
+    Returns (number of ties, names of the rules that agree with all of them).
+    """
+    from .recover import code_range
+
+    cmin, cmax = code_range(bits, lattice)
+    dt = np.dtype(dtype)
+    xs = x.astype(dt)
+    q = (xs / dt.type(s)).astype(np.float64)
+    q2 = (xs * (dt.type(1) / dt.type(s))).astype(np.float64)  # the reciprocal form (torch)
+    if (thresholds or family(lattice)) == "midrise":
+        t = np.rint(q)             # thresholds at integers: codes t − 1 | t
+        lower, upper = t - 1, t
+        half = dt.type(0.5)
+
+        def on(qq):
+            return (qq == t) | ((qq.astype(dt) - half).astype(np.float64) == t - 0.5)
+    else:
+        t = np.floor(q) + 0.5      # thresholds at j + ½: codes j | j + 1
+        lower, upper = t - 0.5, t + 0.5
+
+        def on(qq):
+            return qq == t
+    at = on(q) & on(q2)  # a tie however the implementation divides
+    near = at & (lower >= cmin) & (upper <= cmax) & ((c == lower) | (c == upper))
+    n = int(np.count_nonzero(near))
+    if n == 0:
+        return 0, None
+    cn, lo_, up_, tn = c[near], lower[near], upper[near], t[near]
+    even = np.where(np.mod(lo_, 2) == 0, lo_, up_)
+    away = np.where(tn > 0, up_, lo_)
+    rules = {"floor (ties up)": up_, "half to even": even, "half away from zero": away}
+    ok = [name for name, want in rules.items() if np.all(cn == want)]
+    return n, ok
+
+
+# --- the diagnosis -----------------------------------------------------------------------------
+
+def _rel_dql(w, q):
+    sww = float(np.sum(w * w))
+    return float(np.sum((w - q) ** 2)) / sww if sww > 0 else 0.0
+
+
+def _lsq_values(x, v):
+    svv = np.einsum("ij,ij->i", v, v)
+    a = np.where(svv > 0, np.einsum("ij,ij->i", x, v) / np.where(svv > 0, svv, 1.0), 0.0)
+    return a[:, None] * v
+
+
+def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits,
+             straight_through, max_ulps, alpha_rtol):
+    """The components (a list of :class:`Component`) for slices of one tensor.
+
+    ``rows_*`` are (slices, n) float64 / int arrays; ``lattice`` a name of
+    :data:`vecq_ref.check.recover.LATTICES`; ``offset`` "none", "mean" or "fitted".
+    """
+    fam = family(lattice)
+    off = 0.5 if fam == "midrise" else 0.0
+    nrows, n = rows_w.shape
+    x = rows_w - betas[:, None]
+    v = rows_c.astype(np.float64) + off
+    rec = betas[:, None] + alphas[:, None] * v
+    tol = max(rel_tol(dtype, n), alpha_rtol)
+    total = float(np.sum(rows_w * rows_w))
+    out = []
+
+    # lattice -----------------------------------------------------------------------------
+    lname = {"midrise": "midrise", "midtread": "midtread narrow",
+             "midtread-full": "midtread full range"}[lattice]
+    lo, hi = int(rows_c.min()), int(rows_c.max())
+    btxt = {"none": "", "mean": ", β = mean(w)", "fitted": ", β fitted"}[offset]
+    found = f"{lname}{btxt} (codes {lo}..{hi}, {np.unique(rows_c).size} levels)"
+
+    def param_rel(lat, centre):
+        xx = rows_w - (rows_w.mean(axis=1, keepdims=True) if centre else 0.0)
+        vals = quantize(xx, bits, method="param", lattice=lat, axis=0).values  # per row
+        if centre:
+            vals = vals + rows_w.mean(axis=1, keepdims=True)
+        return _rel_dql(rows_w, vals)
+
+    ref_lat = "midtread" if (fam == "midtread" and bits >= 2) else "midrise"
+    try:
+        base = param_rel("midrise", False)
+        here = param_rel(ref_lat, offset != "none")
+        lat_cost = here - base
+    except ValueError:
+        base, lat_cost = None, None
+    out.append(Component("lattice", found, "midrise, β = 0", lat_cost, [lname + btxt], None,
+                         lattice == "midrise" and offset == "none"))
+
+    # step rule -----------------------------------------------------------------------------
+    rs = rel_tol(dtype, n)
+
+    def bounds(th):
+        lo_, hi_, bad_ = [], [], 0
+        for i in range(nrows):
+            lo_i, hi_i, bad = step_bounds(x[i], rows_c[i], bits, lattice, th)
+            lo_.append(float(np.max(lo_i)))
+            hi_.append(float(np.min(hi_i)))
+            bad_ += int(np.count_nonzero(bad))
+        lo_, hi_ = np.array(lo_), np.array(hi_)
+        return lo_, hi_, bool(np.any(lo_ > hi_ * (1 + rs) ** 2)) or bad_ > 0
+
+    def named(th_, los_, his_):
+        names_ = None
+        for i in range(nrows):
+            cands = step_candidates(rows_w[i], x[i], bits, lattice, th_)
+            ok = {k for k, (s_, _) in cands.items()
+                  if los_[i] * (1 - rs) <= s_ <= his_[i] * (1 + rs)}
+            # α = the step (no refit): the rule must also give α itself (μL2Q, abs-max)
+            if los_[i] * (1 - rs) <= alphas[i] <= his_[i] * (1 + rs):
+                ok_a = {k for k in ok if abs(cands[k][1] / alphas[i] - 1) <= tol or
+                        abs(cands[k][0] / alphas[i] - 1) <= tol}
+                if ok_a:
+                    ok = ok_a
+            names_ = ok if names_ is None else names_ & ok
+        return [k for k in step_candidates(rows_w[0], x[0], bits, lattice, th_)
+                if k in names_]
+
+    options = [fam] + (["midrise"] if fam == "midtread" else [])
+    th, los, his, empty, matches = fam, None, None, True, []
+    for th_ in options:
+        lo_, hi_, empty_ = bounds(th_)
+        if empty_:
+            continue
+        m_ = named(th_, lo_, hi_)
+        if los is None or (m_ and not matches):
+            th, los, his, empty, matches = th_, lo_, hi_, False, m_
+    if los is None:
+        los, his, empty = bounds(fam)
+    if nrows == 1:
+        interval = f"[{los[0]:.6g}, {his[0]:.6g}]"
+        sig = _sigmas(rows_w[0])["σ (ddof 0)"]
+        if sig > 0 and math.isfinite(his[0]):
+            interval += f" = [{los[0] / sig:.6g}, {his[0] / sig:.6g}]·σ₀"
+    else:
+        interval = f"{nrows} slices"
+    if empty:
+        found = f"none: no single step gives these codes ({interval})"
+    elif matches:
+        found = f"{summarize_steps(matches)} (tol {rs:.2g}); s ∈ {interval}"
+    else:
+        found = f"unknown; s ∈ {interval}"
+    if th != fam:
+        found += "; midrise thresholds round(x/s − ½) on integer levels (the +½ dropped)"
+    try:
+        vq = quantize(x, bits, method="param", lattice=ref_lat, axis=0).codes  # per row
+        v_ref = vq.astype(np.float64) + off
+        step_cost = (_rel_dql(x, _lsq_values(x, v)) - _rel_dql(x, _lsq_values(x, v_ref))) \
+            * float(np.sum(x * x)) / total if total > 0 else 0.0
+    except ValueError:
+        step_cost = None
+    vecq_step = "λ_k·σ₀, λ exact (§4.1)"
+    out.append(Component("step rule", found, vecq_step, step_cost, matches, rs,
+                         any(m.startswith("λ VecQ") and "σ (ddof 0)" in m for m in matches)))
+
+    # rounding ------------------------------------------------------------------------------
+    alpha_is_step = (not empty) and bool(np.all((alphas >= los * (1 - rs))
+                                                & (alphas <= his * (1 + rs))))
+    if not empty:
+        # the step the ties are read at: α itself when α is the step, else each matching
+        # rule's step (the one that puts the most elements exactly on a threshold)
+        tries = [None] if (alpha_is_step or not matches) else matches
+        n_near, ok_all = 0, None
+        for name in tries:
+            n_t, ok_t = 0, None
+            for i in range(nrows):
+                if alpha_is_step:
+                    s_i = float(alphas[i])
+                elif name is not None:
+                    s_i = step_candidates(rows_w[i], x[i], bits, lattice, th)[name][0]
+                else:
+                    s_i = 0.5 * (los[i] + his[i]) if math.isfinite(his[i]) else los[i]
+                nn, ok = rounding_votes(x[i], rows_c[i].astype(np.float64), s_i, bits,
+                                        lattice, dtype, th)
+                n_t += nn
+                if ok is not None:
+                    ok_t = set(ok) if ok_t is None else ok_t & set(ok)
+            if n_t > n_near:
+                n_near, ok_all = n_t, ok_t
+        if n_near == 0:
+            rfound, rmatch = "not identifiable (no element at a threshold)", []
+        else:
+            rmatch = [k for k in ("floor (ties up)", "half to even", "half away from zero")
+                      if k in ok_all]
+            rfound = (" or ".join(rmatch) or "none of floor/half-even/half-away") + \
+                f" ({n_near} element(s) at a threshold)"
+    else:
+        rfound, rmatch = "not identifiable (no single step)", []
+    vecq_round = "floor (midrise) / half away (midtread)"
+    out.append(Component("rounding", rfound, vecq_round, 0.0 if rmatch else None, rmatch, rs,
+                         None if not rmatch else ("floor (ties up)" in rmatch
+                                                  if fam == "midrise"
+                                                  else "half away from zero" in rmatch)))
+
+    # α rule ------------------------------------------------------------------------------------
+    svv = np.einsum("ij,ij->i", v, v)
+    sxv = np.einsum("ij,ij->i", x, v)
+    sxx = np.einsum("ij,ij->i", x, x)
+    a_star = np.where(svv > 0, sxv / np.where(svv > 0, svv, 1.0), 0.0)
+    half = 2 ** (bits - 1)
+    amax = np.max(np.abs(x), axis=1)
+    cands = {"least squares ⟨w,v⟩/⟨v,v⟩": a_star,
+             "norm-matched ‖w‖/‖v‖": np.sqrt(sxx) / np.sqrt(np.where(svv > 0, svv, 1.0)),
+             "abs-max full max|w|/(2^(k−1)−½)": amax / (half - 0.5)}
+    if half > 1:
+        cands["abs-max narrow max|w|/(2^(k−1)−1)"] = amax / (half - 1)
+    devs = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k, a in cands.items():
+            devs[k] = float(np.max(np.abs(alphas / a - 1.0)))
+        if alpha_is_step:
+            devs["the step, no refit"] = 0.0
+    # a refit rule first, then a named scale, then "the step" (α* can lie in the interval too)
+    rank = {"least squares ⟨w,v⟩/⟨v,v⟩": 0, "norm-matched ‖w‖/‖v‖": 0, "the step, no refit": 2}
+    amatch = sorted((k for k, d in devs.items() if d <= tol),
+                    key=lambda k: (rank.get(k, 1), devs[k]))
+    if amatch:
+        d = devs[amatch[0]]
+        afound = amatch[0] + (f" (α/rule − 1 = {d:.2g}, tol {tol:.2g})" if d > 0 else "")
+        if len(amatch) > 1:
+            afound += " ≈ " + ", ".join(amatch[1:])
+    else:
+        afound = (f"unknown (α/α* − 1 = {devs['least squares ⟨w,v⟩/⟨v,v⟩']:.3g}, "
+                  f"tol {tol:.2g})")
+    excess = float(np.sum((alphas - a_star) ** 2 * svv)) / total if total > 0 else 0.0
+    full = "abs-max full max|w|/(2^(k−1)−½)"
+    if lattice == "midtread" and amatch and full in amatch and \
+            "abs-max narrow max|w|/(2^(k−1)−1)" not in amatch:
+        # torch.ao / torchao: scale for −2^(k−1)..2^(k−1)−1; the code −2^(k−1) just unused
+        out[0].found = out[0].found.replace("midtread narrow", "midtread full range") + \
+            f" (code {-half} unused: the largest |w| is positive)"
+        out[0].matches = ["midtread full range" + btxt]
+    out.append(Component("α rule", afound, "least squares ⟨w,v⟩/⟨v,v⟩", excess, amatch, tol,
+                         bool(amatch) and amatch[0].startswith("least squares")))
+
+    # straight-through ------------------------------------------------------------------------
+    if straight_through:
+        sfound = f"yes: float rounding of w + (wq − w), up to {max_ulps:g} ulps"
+    else:
+        sfound = "not needed: wq is α·v (+ β) to the ulps tolerance"
+    out.append(Component("straight-through", sfound, "either",
+                         _rel_dql(rows_w, rows_u) - _rel_dql(rows_w, rec), [],
+                         None, True))
+    return out
+
+
+__all__ = ["Component", "diagnose", "rel_tol", "rounding_votes", "step_bounds",
+           "step_candidates", "table_text"]
