@@ -242,9 +242,6 @@ def test_check_with_nothing_run_says_so():
     assert not report.passed and "no case was run" in str(report)
 
 
-@pytest.mark.xfail(reason="io.atomic_path writes through tempfile.mkstemp (mode 0600); io.py "
-                          "belongs to issue #13's change, which makes it honour the umask",
-                   strict=False)
 def test_golden_files_get_the_umask_permissions(tmp_path):
     import os
 
