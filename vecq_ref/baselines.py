@@ -1,4 +1,4 @@
-"""Baseline quantizers for DQL comparisons (VECQ.md §6), one function per published method.
+r"""Baseline quantizers for DQL comparisons (VECQ.md §6), one function per published method.
 
 Every function takes ``(w, bits, axis=None)`` (plus a few method options) and returns the
 same :class:`~vecq_ref.quantize.Quantized` as :func:`vecq_ref.quantize`, with the method's
@@ -11,7 +11,7 @@ float64 before the cast to the input's dtype (``slice_loss`` per slice with ``ax
 function                  ``lattice``     levels    ``alpha``            ``step``
 ========================  ==============  ========  ===================  ===================
 :func:`bwn`  (k = 1)      midrise         2         2·mean|w|            = alpha
-:func:`twn`  (k = 2)      midtread        3         mean|w| over |w|>Δ   2Δ
+:func:`twn`  (k = 2)      midtread        3         mean|w| if \|w\|>Δ    2Δ
 :func:`ul2q`              offset-midrise  2^k       λ_k·σ                λ_k·σ
 :func:`dorefa` (k ≥ 2)    midrise         2^k       2/(2^k − 1)          NaN (tanh-warped)
 :func:`absmax` (k ≥ 2)    midtread        2^k − 1   max|w|/(2^(k−1)−1)   = alpha

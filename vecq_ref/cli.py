@@ -733,6 +733,9 @@ def main(argv=None):
         parser.print_help()
         return 2
     prefix = f"vecq-ref {args.command}"
+    from ._first_use import notice
+
+    notice(args.command)  # one line on stderr before the first compilation on this CPU
     try:
         return int(args.func(args) or 0)
     except CheckFailed as exc:

@@ -233,6 +233,12 @@ def _train_stage(name, model, bits):
     return run
 
 
+def _say(ctx, text):
+    """Progress inside a long stage (the per-stage lines come from ``reproduce``)."""
+    if not ctx.get("quiet", True) and "say" in ctx:
+        ctx["say"](text)
+
+
 def _stage_lambda(s, out, ctx):
     from .search import search_step
     from .tables import optimal_step
@@ -240,6 +246,7 @@ def _stage_lambda(s, out, ctx):
     records = []
     for model in _models(s):
         for layer, w in _weight_layers(_float_state(out, model)):
+            _say(ctx, f"  lambda: {model}/{layer} ({w.size} weights)")
             sigma = float(np.std(w, dtype=np.float64))  # population σ, as in quantize
             for k in s.sweep_bits:
                 ex = search_step(w, k, method="exact")
@@ -263,6 +270,7 @@ def _stage_compare(s, out, ctx):
         for layer, w in _weight_layers(_float_state(out, model)):
             if w.size > s.compare_max_size:
                 continue
+            _say(ctx, f"  compare: {model}/{layer} ({w.size} weights)")
             rows = compare(w, bits=s.compare_bits)
             blocks.append({"model": model, "layer": f"{model}/{layer}", "size": int(w.size),
                            "records": _finite(rows)})
@@ -690,7 +698,7 @@ def reproduce(out, quick=False, seed=0, force=False, quiet=False, formats=("png"
     out = _check_folder(out, s, force)
     todo = stages(s)
     prog = _Progress(len(todo) + 2, quiet)
-    ctx = {"data": {}, "force": force, "quiet": quiet}
+    ctx = {"data": {}, "force": force, "quiet": quiet, "say": prog.say}
     status = {}
     for i, (name, fn) in enumerate(todo, 1):
         path = out / "stages" / f"{name}.json"

@@ -228,23 +228,25 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
             xs = _sorted_rows(rows)  # NaN sorts last, ±Inf to the ends
             if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
                 V.finite(arr, "w")
+            # The state searches compile once, for float64 (kernels/search.py docstring).
+            xd = xs if xs.dtype == np.float64 else xs.astype(np.float64)
             if method == "exact":
                 out = np.empty((nrows, 12))
-                K.exact_search(xs, bits, mid, lam_k, _sweep_max(bits), out)
+                K.exact_search(xs, xd, bits, mid, lam_k, _sweep_max(bits), out)
                 steps, sums = out[:, 0], out[:, 7:]
                 interval = out[:, 1:3]
                 evaluations = out[:, 5].astype(np.int64)
                 certified = out[:, 6] > 0
             elif method == "grid":
                 out = np.empty((nrows, 9))
-                K.grid_search(xs, bits, mid, lams, out)
+                K.grid_search(xs, xd, bits, mid, lams, out)
                 steps, sums = out[:, 1], out[:, 4:]
                 evaluations = np.full(nrows, lams.size, dtype=np.int64)
             else:
                 code, value = (0, 0.0) if init == "max" else (1, lam_k) if init == "sigma" \
                     else (2, init)
                 out = np.empty((nrows, 7))
-                K.alternating_search(xs, bits, mid, code, value, max_iter, out)
+                K.alternating_search(xs, xd, bits, mid, code, value, max_iter, out)
                 steps, sums = out[:, 0], out[:, 2:]
                 iterations = evaluations = out[:, 1].astype(np.int64)
     swv, svv, ds, rs, sww = sums.T

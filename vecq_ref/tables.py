@@ -5,9 +5,11 @@ partial mean ``G(a) = E[x·1{x > a}]``, the codes of the step ``λ`` (σ units) 
 
     E[x·v] = c0 + 2·Σ_j G(a_j)          E[v²] = e0 + 2·Σ_j m_j·S(a_j)     (j = 1 … M−1)
 
-with ``M = 2^(k−1)`` and
+with ``M = 2^(k−1)`` and::
+
     midrise:  a_j = jλ,      m_j = 2j,     c0 = G(0), e0 = ¼
     midtread: a_j = (j−½)λ,  m_j = 2j − 1, c0 = 0,    e0 = 0.
+
 (The Gaussian case is VECQ.md's ``φ(0) + 2Σφ(jλ)`` and ``2Σ(j+½)²[Φ((j+1)λ) − Φ(jλ)]``
 after summation by parts.) The expected orientation is ``cos θ(λ) = E[xv]/√E[v²]`` and the
 expected relative DQL is ``1 − E[xv]²/E[v²]``.

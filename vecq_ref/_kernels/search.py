@@ -23,6 +23,13 @@ it are valid for the computed objective ``r = S1²/S2`` itself.
 
 Every kernel has a plain-NumPy twin of the same name in :mod:`vecq_ref.naive`.
 
+Compile time: the drivers take each sorted row twice, ``xs`` in the caller's
+float dtype and ``xd`` in float64 (the same array for float64 input). The state searches
+(``_split`` and everything below it) read ``xd`` only, so they compile once whatever the
+input dtype; their every use of a weight is ``np.float64(a)`` or a sign test, so they give
+the same results as on ``xs``. ``σ`` and the final sums (``_sigma``, ``_loss_sums``) read
+``xs`` as before, so no summation order changes either.
+
 The small helpers of the state searches are inlined by Numba itself (``inline="always"``):
 left to LLVM they stay calls that pass whole array structs, and the searches run 20 % slower.
 """
@@ -200,11 +207,21 @@ def _split(row):
 
 
 @njit(cache=True, nogil=True)
+def _copy(dst, src):
+    """``dst[:, :] = src`` for 2-D arrays, as a loop: each slice assignment Numba compiles
+    costs seconds of compile time (its general broadcasting code), a loop a fraction."""
+    for a in range(dst.shape[0]):
+        for b in range(dst.shape[1]):
+            dst[a, b] = src[a, b]
+
+
+@njit(cache=True, nogil=True)
 def _bounds_states(ap, an, M):
     Z = np.zeros((2, M), np.int64)
     F = np.empty((2, M), np.int64)
-    F[0, :] = ap.shape[0]
-    F[1, :] = an.shape[0]
+    for j in range(M):
+        F[0, j] = ap.shape[0]
+        F[1, j] = an.shape[0]
     return Z, F
 
 
@@ -239,15 +256,17 @@ def _same(a, b):
 def _grow(pool, pS1, pS2, pA, free, nfree):
     cap = pool.shape[0]
     new = np.empty((2 * cap, pool.shape[1], pool.shape[2]), np.int64)
-    new[:cap] = pool
     nS1 = np.empty(2 * cap)
     nS2 = np.empty(2 * cap)
     nA = np.empty(2 * cap, np.int64)
-    nS1[:cap] = pS1
-    nS2[:cap] = pS2
-    nA[:cap] = pA
+    for i in range(cap):  # loops, not slice assignments: 1 s of compile time instead of 9
+        _copy(new[i], pool[i])
+        nS1[i] = pS1[i]
+        nS2[i] = pS2[i]
+        nA[i] = pA[i]
     nfr = np.empty(2 * cap, np.int64)
-    nfr[:nfree] = free[:nfree]
+    for i in range(nfree):
+        nfr[i] = free[i]
     for i in range(cap):
         nfr[nfree + i] = 2 * cap - 1 - i
     return new, nS1, nS2, nA, nfr, nfree + cap
@@ -262,7 +281,7 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
     Z, F = _bounds_states(ap, an, M)
     buf = np.empty(M)
     # Above every threshold no magnitude is active: the sign codes (midrise) or all zeros.
-    best[:, :] = F
+    _copy(best, F)
     bS1, bS2, bA = _sums(F, Qp, Qn, ntot, M, midtread, buf)
     br = _ratio(bS1, bS2)
     evals = 1
@@ -280,22 +299,24 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
             S1, S2, A = _sums(cur, Qp, Qn, ntot, M, midtread, buf)
             r = _ratio(S1, S2)
             if r > br or (r == br and A < bA):
-                best[:, :] = cur
+                _copy(best, cur)
                 br, bA, bS1, bS2 = r, A, S1, S2
             if it > 0 and _same(cur, prev):
                 break
-            prev[:, :] = cur
+            _copy(prev, cur)
             if S2 <= 0.0:
                 break
             s = S1 / S2
         # The root range (sL, sH]: from below every threshold to the largest one.
         sH = 0.0
         sL = np.inf
+        one = np.int64(1)  # typed arguments: literal 1 / False compile more `threshold`s
+        plain = np.bool_(False)
         if ap.shape[0] > 0:
-            sH = max(sH, threshold(_mag(ap, ap.shape[0] - 1), 1, False, midtread))
-            sL = min(sL, threshold(_mag(ap, 0), M - 1, False, midtread))
+            sH = max(sH, threshold(_mag(ap, ap.shape[0] - 1), one, plain, midtread))
+            sL = min(sL, threshold(_mag(ap, 0), M - 1, plain, midtread))
         if an.shape[0] > 0:
-            sH = max(sH, threshold(_mag(an, an.shape[0] - 1), 1, not midtread, midtread))
+            sH = max(sH, threshold(_mag(an, an.shape[0] - 1), one, not midtread, midtread))
             sL = min(sL, threshold(_mag(an, 0), M - 1, not midtread, midtread))
         sL *= 0.5
         cap = 64
@@ -323,7 +344,7 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
                 r = _ratio(S1, S2)
                 evals += 1
                 if r > br or (r == br and A < bA):
-                    best[:, :] = pool[q]
+                    _copy(best, pool[q])
                     br, bA, bS1, bS2 = r, A, S1, S2
             st_l[0], st_h[0], st_lo[0], st_hi[0] = lid, hid, sL, sH
             nst = 1
@@ -376,7 +397,7 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
                     evals += 1
                     r = _ratio(S1, S2)
                     if r > br or (r == br and A < bA):
-                        best[:, :] = pool[g]
+                        _copy(best, pool[g])
                         br, bA, bS1, bS2 = r, A, S1, S2
                     ub2 = fmax - (2.0 * aa * S1H - aa * aa * S2H) + (2.0 * aa * S1 - aa * aa * S2)
                     if ub2 + 8.0 * margin * ab * pS1[l] < br:
@@ -384,7 +405,7 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
                     elif aa > np.nextafter(sL, np.inf) and 5 * (A - pA[h]) < 4 * (pA[l] - pA[h]):
                         # Contract: steps below aa are the α* of no state of the range, so
                         # (sL, sH] shrinks to (aa⁻, sH], whose lower state is G.
-                        pool[l, :, :] = pool[g]
+                        _copy(pool[l], pool[g])
                         pS1[l], pS2[l], pA[l] = S1, S2, A
                         sL = np.nextafter(aa, 0.0)
                         contracted = True
@@ -425,7 +446,7 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
                 r = _ratio(S1, S2)
                 evals += 1
                 if r > br or (r == br and A < bA):
-                    best[:, :] = pool[q]
+                    _copy(best, pool[q])
                     br, bA, bS1, bS2 = r, A, S1, S2
             if nst + 2 > st_l.shape[0]:
                 k = st_l.shape[0]
@@ -560,8 +581,10 @@ def _loss_sums(row, s, bits, midtread, out, col):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def exact_search(xs, bits, midtread, lam, sweep_max, out):
+def exact_search(xs, xd, bits, midtread, lam, sweep_max, out):
     """Exact search per sorted row of ``xs`` (VECQ.md §4.3). Twin: ``naive.exact_search``.
+
+    ``xd`` is ``xs`` in float64 (the same array when ``xs`` is float64): see the module docstring.
 
     ``lam·σ`` seeds the incumbent; rows with at most ``sweep_max`` breakpoints are swept
     instead (``_sweep_row``). ``out[r]`` = (step, lo, hi, S1, S2, evaluations,
@@ -570,7 +593,7 @@ def exact_search(xs, bits, midtread, lam, sweep_max, out):
     rows, n = xs.shape
     M = 1 << (bits - 1)
     for r in prange(rows):
-        ap, an, Qp, Qn = _split(xs[r])
+        ap, an, Qp, Qn = _split(xd[r])
         if (ap.shape[0] + an.shape[0]) * (M - 1) <= sweep_max:
             step, lo, hi, S1, S2, ev, ok = _sweep_row(ap, an, Qp, Qn, n, M, midtread)
         else:
@@ -591,7 +614,7 @@ def exact_search(xs, bits, midtread, lam, sweep_max, out):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def grid_search(xs, bits, midtread, lams, out):
+def grid_search(xs, xd, bits, midtread, lams, out):
     """The paper's search per sorted row (VECQ.md §4.2): steps ``lams·σ`` (``lams`` ascending),
     the first of largest S1²/S2 wins. Twin: ``naive.grid_search``.
 
@@ -601,7 +624,7 @@ def grid_search(xs, bits, midtread, lams, out):
     M = 1 << (bits - 1)
     num = lams.shape[0]
     for r in prange(rows):
-        ap, an, Qp, Qn = _split(xs[r])
+        ap, an, Qp, Qn = _split(xd[r])
         sigma = _sigma(xs[r], Qp, Qn)
         Z, F = _bounds_states(ap, an, M)
         cur = np.zeros((2, M), np.int64)
@@ -614,9 +637,9 @@ def grid_search(xs, bits, midtread, lams, out):
             s = lams[i] * sigma
             if s > 0.0:
                 _state_at(s, ap, an, midtread, M, lower, F, cur)
-                lower[:, :] = cur
+                _copy(lower, cur)
             else:
-                cur[:, :] = Z
+                _copy(cur, Z)
             S1, S2, _ = _sums(cur, Qp, Qn, n, M, midtread, buf)
             q = _ratio(S1, S2)
             if q > br:
@@ -629,7 +652,7 @@ def grid_search(xs, bits, midtread, lams, out):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def alternating_search(xs, bits, midtread, init, value, max_iter, out):
+def alternating_search(xs, xd, bits, midtread, init, value, max_iter, out):
     """Alternating L2 (VECQ.md §4.4) per sorted row: codes of w/α, then α = S1/S2, repeated.
 
     α₀ = max|w|/(M − ½) (midrise) or max|w|/(M − 1) (midtread) for ``init`` 0, ``value·σ``
@@ -639,7 +662,7 @@ def alternating_search(xs, bits, midtread, init, value, max_iter, out):
     rows, n = xs.shape
     M = 1 << (bits - 1)
     for r in prange(rows):
-        ap, an, Qp, Qn = _split(xs[r])
+        ap, an, Qp, Qn = _split(xd[r])
         Z, F = _bounds_states(ap, an, M)
         cur = np.empty((2, M), np.int64)
         prev = np.empty((2, M), np.int64)
@@ -657,7 +680,7 @@ def alternating_search(xs, bits, midtread, init, value, max_iter, out):
             if a > 0.0:
                 _state_at(a, ap, an, midtread, M, Z, F, cur)
             else:
-                cur[:, :] = Z
+                _copy(cur, Z)
             it += 1
             step = a
             if it > 1 and _same(cur, prev):
@@ -665,7 +688,7 @@ def alternating_search(xs, bits, midtread, init, value, max_iter, out):
             S1, S2, _ = _sums(cur, Qp, Qn, n, M, midtread, buf)
             if S2 <= 0.0 or S1 <= 0.0:
                 break
-            prev[:, :] = cur
+            _copy(prev, cur)
             a = S1 / S2
         out[r, 0] = step
         out[r, 1] = it

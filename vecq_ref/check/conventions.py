@@ -4,26 +4,29 @@ Each convention is VecQ-param (VECQ.md §4.1: σ, ``s = λ_k·σ``, codes, least
 exactly one choice changed, or a released expression as written. :func:`vecq_ref.verify`
 runs every one of them on ``w`` and reports which reproduces a given output.
 
-=====================  ===================================================================
-name                   what differs from ``vecq_ref_param``
-=====================  ===================================================================
-``vecq_ref_param``     nothing: :func:`vecq_ref.quantize` with ``method="param"``
-``vecq_ref_exact``     the exact step search (VECQ.md §4.3), when :mod:`vecq_ref.search` exists
-``paper_keras``        the released Keras expression (``quantize(method="paper")``): table λ,
-                       ``s = σλ + 1e-7``, ``rint(clip(w/s − ½))``, ``α = Σwv/(Σv² + 1e-7)``
+=======================  ===================================================================
+name                     what differs from ``vecq_ref_param``
+=======================  ===================================================================
+``vecq_ref_param``       nothing: :func:`vecq_ref.quantize` with ``method="param"``
+``vecq_ref_exact``       the exact step search (VECQ.md §4.3), when :mod:`vecq_ref.search`
+                         exists
+``paper_keras``          the released Keras expression (``quantize(method="paper")``):
+                         table λ, ``s = σλ + 1e-7``, ``rint(clip(w/s − ½))``,
+                         ``α = Σwv/(Σv² + 1e-7)``
 ``paper_keras_float32``  the same expression evaluated entirely in float32, as Keras runs it
-``floor``              midrise ``floor(w/s)``; midtread ``floor(w/s + ½)`` (ties up)
-``round_half_away``    ``round_half_away(w/s − ½)`` midrise; ``round_half_away(w/s)`` midtread
-``round_half_even``    ``rint(w/s − ½)`` midrise; ``rint(w/s)`` midtread
-``sample_std``         σ with ddof = 1
-``mean_centred``       codes and α of ``w − mean(w)``, output ``α·v + mean(w)`` (μL2Q's centring)
-``ul2q``               μL2Q as released (TF): ``s·v + mean(w)``, code λ table, codes of
-                       ``(w − mean)/(s + 1e-7)``, no α refit (``baselines.ul2q``)
-``norm_alpha``         ``α = ‖w‖/‖v‖`` (norm match) instead of ``⟨w,v⟩/⟨v,v⟩``
-``reciprocal``         ``w·(1/s)`` instead of ``w/s``
-``float32``            σ, ``w/s``, ``⟨w,v⟩``, ``⟨v,v⟩`` and ``α·v`` computed and accumulated in
-                       float32 (NumPy's pairwise sums)
-=====================  ===================================================================
+``floor``                midrise ``floor(w/s)``; midtread ``floor(w/s + ½)`` (ties up)
+``round_half_away``      ``round_half_away(w/s − ½)`` midrise; ``round_half_away(w/s)`` midtread
+``round_half_even``      ``rint(w/s − ½)`` midrise; ``rint(w/s)`` midtread
+``sample_std``           σ with ddof = 1
+``mean_centred``         codes and α of ``w − mean(w)``, output ``α·v + mean(w)``
+                         (μL2Q's centring)
+``ul2q``                 μL2Q as released (TF): ``s·v + mean(w)``, code λ table, codes of
+                         ``(w − mean)/(s + 1e-7)``, no α refit (``baselines.ul2q``)
+``norm_alpha``           ``α = ‖w‖/‖v‖`` (norm match) instead of ``⟨w,v⟩/⟨v,v⟩``
+``reciprocal``           ``w·(1/s)`` instead of ``w/s``
+``float32``              σ, ``w/s``, ``⟨w,v⟩``, ``⟨v,v⟩`` and ``α·v`` computed and accumulated
+                         in float32 (NumPy's pairwise sums)
+=======================  ===================================================================
 
 The library's own rounding (``vecq_ref_param``) is ``floor`` on the midrise lattice and
 ``round_half_away`` on the midtread lattice, so those pairs always agree; the rounding
