@@ -86,7 +86,8 @@ def render(values):
     for (lattice, dist), row in values.items():
         lines.append(f"    ({lattice!r}, {dist!r}): (")
         for i in range(0, len(row), 2):
-            lines.append("        " + " ".join(f"float.fromhex({v.hex()!r})," for v in row[i:i + 2]))
+            pair = " ".join(f"float.fromhex({v.hex()!r})," for v in row[i:i + 2])
+            lines.append("        " + pair)
         lines.append("    ),")
     lines += ["}", "# END LAMBDA TABLE"]
     return "\n".join(lines)

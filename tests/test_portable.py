@@ -94,7 +94,7 @@ def _battery(tmp_path, cpu_name):
 def test_generic_cpu_and_host_give_identical_bytes(tmp_path):
     generic = _battery(tmp_path, "generic")
     host = _battery(tmp_path, None)
-    assert len(host) > 40
+    assert len(host) >= 38 and set(host) == set(generic)
     differ = sorted(k for k in host if host[k] != generic.get(k))
     assert not differ, f"outputs differ between NUMBA_CPU_NAME=generic and the host: {differ}"
 
@@ -122,6 +122,9 @@ def _same_scaled(a, b, e, power=1):
     assert_array_equal(b[ok], expect[ok])
 
 
+# Each example runs every public function twice: fewer than the profile's default.
+_FEW = settings(max_examples=min(25, settings.default.max_examples))
+
 weights = st.integers(2, 24).flatmap(lambda n: st.tuples(
     st.lists(st.floats(-8, 8, allow_nan=False, width=32), min_size=n, max_size=n),
     st.integers(-1070, 1020), st.integers(-1100, 1100)))
@@ -137,7 +140,7 @@ def _vector(data):
     return w, x, e
 
 
-@settings(max_examples=25)
+@_FEW
 @given(weights, st.sampled_from(["param", "exact", "grid", "alternating"]),
        st.sampled_from(["midrise", "midtread"]), st.integers(2, 4))
 def test_quantize_and_search_are_scale_equivariant(data, method, lattice, bits):
@@ -160,7 +163,7 @@ def test_quantize_and_search_are_scale_equivariant(data, method, lattice, bits):
         assert sa.relative_dql == sb.relative_dql
 
 
-@settings(max_examples=25)
+@_FEW
 @given(weights)
 def test_codes_losses_alpha_and_baselines_are_scale_equivariant(data):
     w, x, e = _vector(data)
@@ -189,7 +192,7 @@ def test_codes_losses_alpha_and_baselines_are_scale_equivariant(data):
         assert not np.isnan(b.loss.relative_dql), name
 
 
-@settings(max_examples=25)
+@_FEW
 @given(weights)
 def test_compare_and_verify_are_scale_equivariant(data):
     w, x, e = _vector(data)

@@ -188,6 +188,9 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
     Returns
     -------
     StepResult
+        For ``2**e·w`` (exact) the same codes, with ``step``, ``alpha`` and ``interval`` times
+        ``2**e``: float64 weights are searched at a power-of-two working scale where no sum
+        overflows (:func:`vecq_ref._validation.scale_exponent`), then scaled back.
 
     Examples
     --------
