@@ -130,6 +130,15 @@ weights = st.integers(2, 24).flatmap(lambda n: st.tuples(
     st.integers(-1070, 1020), st.integers(-1100, 1100)))
 
 
+def _normal_outputs(*arrays):
+    """True when every nonzero |w| is far enough from the subnormals and the float64 maximum
+    that α, the values and the squared losses of every method are normal floats: only then is
+    the equivariance of returned values (and losses computed from them) exact."""
+    mags = np.abs(np.concatenate([np.ravel(a) for a in arrays]))
+    mags = mags[mags > 0]
+    return bool(mags.size) and mags.min() >= 2.0 ** -960 and mags.max() <= 2.0 ** 1000
+
+
 def _vector(data):
     values, m, e = data
     w = np.ldexp(np.asarray(values, dtype=np.float64), m)
@@ -188,7 +197,8 @@ def test_codes_losses_alpha_and_baselines_are_scale_equivariant(data):
         assert_array_equal(a.codes, b.codes), name
         if not np.isnan(a.alpha):
             _same_scaled(a.alpha, b.alpha, e)
-        assert a.loss.relative_dql == b.loss.relative_dql, name
+        if _normal_outputs(w, x):  # else the returned values are rounded subnormals
+            assert a.loss.relative_dql == b.loss.relative_dql, name
         assert not np.isnan(b.loss.relative_dql), name
 
 
@@ -197,6 +207,8 @@ def test_codes_losses_alpha_and_baselines_are_scale_equivariant(data):
 def test_compare_and_verify_are_scale_equivariant(data):
     w, x, e = _vector(data)
     methods = ["vecq_param", "vecq_exact", "bwn", "twn", "absmax", "lloyd_max"]
+    # The baselines' losses are of the values returned, exact only when those are normal.
+    assume(_normal_outputs(w, x))
     ra, rb = vq.compare(w, bits=[1, 2], methods=methods), vq.compare(x, bits=[1, 2],
                                                                       methods=methods)
     assert [(r["method"], r["rank"], r["relative_dql"]) for r in ra] == \

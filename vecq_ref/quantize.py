@@ -131,7 +131,7 @@ def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, latt
         alpha, steps, sigma = (np.ldexp(a, -k) for a in (alpha, steps, np.sqrt(moments[:, 1])))
     values = np.empty(rows.shape, dtype=np.float32 if out_dtype == np.float16 else out_dtype)
     K.scale_levels(codes, alpha, level_offset(lattice), values)
-    top = float(np.max(np.abs(alpha))) * (2 ** (bits - 1) - (lattice == "midtread") + 0.5)
+    top = float(np.max(np.abs(alpha))) * 2 ** (bits - 1)  # ≥ every |v| of the lattice
     if not top * (1 + 2 ** -20) < float(np.finfo(out_dtype).max):  # rare: check the values made
         V.check_values_fit(_abs_top(codes, alpha, lattice), out_dtype)
     whole, per_row = _unscale_loss(whole, k), _unscale_loss(per_row, k)
@@ -162,7 +162,7 @@ def _unscale_loss(loss, k):
     if k == 0:
         return loss
     with np.errstate(over="ignore", under="ignore"):
-            return VectorLoss(loss.orientation, np.ldexp(loss.modulus, -2 * k),
+        return VectorLoss(loss.orientation, np.ldexp(loss.modulus, -2 * k),
                           np.ldexp(loss.dql, -2 * k), loss.relative_dql,
                           np.ldexp(loss.excess, -2 * k))
 

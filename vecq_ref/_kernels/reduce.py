@@ -110,7 +110,7 @@ def abs_extent(x):
         bad = 0.0
         for i in range(lo, min(n, lo + CHUNK)):
             a = abs(np.float64(x[i]))
-            if a - a != 0.0:  # NaN or Inf
+            if not np.isfinite(a):
                 bad += 1.0
             else:
                 mx = max(mx, a)
