@@ -171,6 +171,8 @@ def _out_file(path, option, suffixes):
     """Refuse an output file name whose suffix is not one of ``suffixes`` (one line)."""
     from pathlib import Path
 
+    if Path(path).is_dir():  # the truer cause than a missing suffix
+        raise UsageError(f"{option} {path} is a directory; expected a file name")
     suffix = Path(path).suffix.lower()
     if suffix not in suffixes:
         raise UsageError(f"{option} {path}: the file name must end in "
