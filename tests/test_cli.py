@@ -240,6 +240,30 @@ def test_an_out_folder_that_is_a_file_is_one_line(tmp_path, capsys, argv, under)
     assert "Errno" not in err and blocker.read_bytes() == b"x"
 
 
+@pytest.mark.parametrize("argv", [
+    ["figures", "--only", "fig5_training"],  # needs --results: fails after the folder is made
+    ["train", "--resume", "--epochs", "1"],  # nothing to resume
+    ["train", "--data", "mnist", "--data-path", "nothing.npz"],
+])
+def test_a_failed_command_creates_no_folder(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv + ["--out", "a/b/out"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_command_keeps_folders_that_hold_files(tmp_path, monkeypatch, capsys):
+    from vecq_ref.cli import _missing_folders, _remove_empty
+
+    folders = _missing_folders(tmp_path / "a" / "b")
+    assert folders == [tmp_path / "a" / "b", tmp_path / "a"]
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "keep.txt").write_text("x")
+    _remove_empty(folders)
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["keep.txt"]
+
+
 @pytest.mark.parametrize("argv", [["verify", "a.npy", "b.npy", "c.npy", "--bits", "2"],
                                   ["search", "a.npy", "--bits", "2", "--init", "1"],
                                   ["table", "--nope"]])

@@ -859,9 +859,13 @@ def main(argv=None):
     from ._first_use import notice
 
     notice(args.command)  # one line on stderr before the first compilation on this CPU
+    created = _missing_folders(getattr(args, "out", None))
+    status = 2
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        return status
     except CheckFailed as exc:
+        status = 1
         print(f"{prefix}: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader went away (| head): stop quietly, like Unix tools
@@ -890,6 +894,35 @@ def main(argv=None):
         print(f"{prefix}: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with "
               "--debug for the traceback and please report it)", file=sys.stderr)
         return 2
+    finally:
+        if status != 0:
+            _remove_empty(created)
+
+
+def _missing_folders(out):
+    """``out`` and its ancestors that do not exist yet, deepest first (None: no --out)."""
+    from pathlib import Path
+
+    if out is None:
+        return []
+    p, missing = Path(out), []
+    for q in (p, *p.parents):
+        if q.exists() or q.is_symlink():
+            break
+        missing.append(q)
+    return missing
+
+
+def _remove_empty(folders):
+    """A command that failed leaves no folder it created, as long as nothing is in it."""
+    import os
+
+    for q in folders:  # deepest first; a folder with files in it stays (resumable runs)
+        try:
+            if q.is_dir() and not q.is_symlink():
+                os.rmdir(q)
+        except OSError:
+            break
 
 
 def _silence_stdout():
