@@ -158,7 +158,7 @@ def test_resume_before_the_first_checkpoint_starts_over(tiny, tmp_path, monkeypa
     restore()
     left = {p.name for p in (tmp_path / "split").iterdir()}
     assert "checkpoint.npz" not in left and {"config.json", "steps.jsonl"} <= left
-    with pytest.raises(FileExistsError, match="already holds a run"):
+    with pytest.raises(FileExistsError, match="already holds a run.*to start it again"):
         run(tiny, tmp_path / "split", **kw)
     with pytest.raises(ValueError, match="these differ: \\['lr'\\]"):  # still the same run
         run(tiny, tmp_path / "split", resume=True, **{**kw, "lr": 0.2})
