@@ -198,6 +198,15 @@ def test_input_errors_name_the_file_the_problem_is_in(tmp_path, capsys, command,
     assert str(good) not in err
 
 
+def test_a_shape_mismatch_names_both_files(tmp_path, capsys):
+    np.save(tmp_path / "w.npy", np.ones((3, 4)))
+    np.save(tmp_path / "wq.npy", np.ones((4, 3)))
+    assert main(["verify", str(tmp_path / "w.npy"), str(tmp_path / "wq.npy"), "--bits",
+                 "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'wq.npy'} (`wq`), {tmp_path / 'w.npy'} (`w`): `wq` must be" in err
+
+
 def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
     """`vecq-ref ... | head`: no 'Broken pipe' error line, exit 141 (128 + SIGPIPE)."""
     import vecq_ref.cli as cli

@@ -110,13 +110,18 @@ def _input_error(exc, labels):
 
     ``labels`` maps the library's argument names (``w``, ``wq``) to the file (or
     ``file['key']``) that argument was read from; the message is prefixed with the label of
-    the argument it starts with. Errors about options (``bits``, ``axis``) are left as they are.
+    the argument it starts with, or with every named file when it relates several (shapes).
+    Errors about options (``bits``, ``axis``) are left as they are.
     """
     text = str(exc)
-    for arg, label in labels.items():
-        if text.startswith(f"`{arg}`"):
-            return UsageError(f"{label}: {text}")
-    return UsageError(text)
+    first = next((arg for arg in labels if text.startswith(f"`{arg}`")), None)
+    if first is None:
+        return UsageError(text)
+    named = sorted((text.index(f"`{a}`"), a) for a in labels if f"`{a}`" in text)
+    if len(named) == 1:
+        return UsageError(f"{labels[first]}: {text}")
+    # A relation between the files (shapes differ): name each with its argument.
+    return UsageError(f"{', '.join(f'{labels[a]} (`{a}`)' for _, a in named)}: {text}")
 
 
 def _label(path, key=None):
