@@ -2,8 +2,10 @@
 
 Conventions: ``--json`` prints machine-readable results on stdout, a readable table otherwise;
 exit 0 ok, 1 a check failed, 2 a usage or input error (one line on stderr naming the file or
-option and the cause, no traceback unless ``--debug``), 130 interrupted (Ctrl-C); output files
-are written atomically with the umask's permissions and never overwritten without ``--force``.
+option and the cause, no traceback unless ``--debug``), 130 interrupted (Ctrl-C), 141 the
+reader of stdout went away (``| head``; nothing is printed, as for any Unix tool); output files
+are written atomically with the umask's permissions and never overwritten without ``--force``,
+and a command that fails leaves no empty folder it created for ``--out``.
 """
 
 from __future__ import annotations
@@ -844,7 +846,8 @@ def main(argv=None):
 
     0 ok, 1 a check failed, 2 a usage or input error (one line on stderr naming the file or
     option and the cause; ``--debug`` shows the traceback instead), 130 interrupted (Ctrl-C:
-    one line; files are written atomically, so only complete files are left).
+    one line; files are written atomically, so only complete files are left), 141 stdout was
+    closed by its reader (silently).
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
