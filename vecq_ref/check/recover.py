@@ -140,11 +140,12 @@ def _ste_fits_better(rec, u, w, dtype):
     return bool(np.array_equal(s, ud))
 
 
-def _try(u, w, dtype, bits, lat, offset, alpha0, centres, labels, tight, ste, beta_mean, ulps):
-    """Place the lattice for α ≈ alpha0; return a Recovered or None."""
+def _try(u, w, dtype, bits, lat, offset, alpha0, level0, rel, labels, tight, ste, beta_mean,
+         ulps):
+    """Place the lattice for α ≈ ``alpha0`` (the lowest cluster at ``level0``, the clusters at
+    ``rel`` steps above it); return a Recovered or None."""
     off = 0.5 if lat == "midrise" else 0.0
     lo, hi = code_range(bits, lat)
-    rel = np.rint((centres - centres[0]) / alpha0)  # relative codes of the clusters
     span = int(rel[-1])
     if span > hi - lo:
         return None
@@ -152,7 +153,7 @@ def _try(u, w, dtype, bits, lat, offset, alpha0, centres, labels, tight, ste, be
         c0 = lo + (hi - lo - span) // 2  # centre the codes in their range
     else:
         beta = 0.0 if offset == "none" else beta_mean
-        x = (centres[0] - beta) / alpha0 - off
+        x = (level0 - beta) / alpha0 - off
         c0 = int(np.rint(x))
         if abs(x - c0) > _COARSE:
             return None
@@ -213,11 +214,49 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
     if not np.all(np.isfinite(u)):
         return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, None,
                          "wq holds NaN or inf")
+    best, reason = None, ""
+    for labels, centres, err in _levelings(u, ste, dtype):
+        got = _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, centres,
+                      err)
+        if isinstance(got, str):
+            reason = got  # the last leveling (clusters) says most
+            continue
+        if got.ok:
+            return got
+        if best is None or got.max_ulps < best.max_ulps:
+            best = got
+    if best is not None:
+        best.reason = f"the closest lattice is {best.max_ulps:g} ulps off"
+        return best
+    return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, None, reason)
+
+
+def _levelings(u, ste, dtype):
+    """Ways to group ``u`` into levels: (labels, centres, err) with ``err`` a bound on each
+    centre's distance from its exact level α·v + β.
+
+    First the distinct values: rounding α·v + β to the dtype gives one value per level, off
+    by at most half a unit in the last place (the representation error). Then clusters of
+    values within the straight-through allowance, which ``w + (wq − w)`` needs (a centre is
+    then off by at most its cluster's allowance).
+    """
+    dt = np.dtype(dtype)
+    centres, labels = np.unique(u, return_inverse=True)
+    half_ulp = 0.5 * np.spacing(np.abs(centres).astype(dt)).astype(np.float64)
+    tiny = float(np.finfo(dt).tiny) if dt.kind == "f" else 0.0
+    yield labels.reshape(-1), centres, half_ulp + tiny
     labels, centres = _clusters(u, ste)
+    err = np.zeros(centres.size)
+    np.maximum.at(err, labels, ste)
+    yield labels, centres, err
+
+
+def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, centres, err):
+    """The lattice of one leveling of ``u``: a Recovered, or a reason (str) when none."""
+    n_levels = 2 ** bits
     k = centres.size
     if k > n_levels:
-        return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, k,
-                         f"{k} distinct levels (more than the {n_levels} of {bits} bits)")
+        return f"{k} distinct levels (more than the {n_levels} of {bits} bits)"
     if k == 1:
         x = float(centres[0])
         if abs(x) <= float(np.max(ste)):  # all zero
@@ -237,22 +276,54 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
         return Recovered(lattices[0], "none", abs(x), 0.0, np.full(u.size, c, np.int64), 0.0,
                          False, True, 1)
     gaps = np.diff(centres)
-    dmin = float(gaps.min())
+    gap_err = err[:-1] + err[1:]          # bound on each gap's error
+    i_min = int(np.argmin(gaps))
+    dmin, e_dmin = float(gaps[i_min]), float(gap_err[i_min])
     span = float(centres[-1] - centres[0])
-    jmax = min(int(math.floor((n_levels - 1) * dmin / span * (1 + 1e-3))), _MAX_DIVISOR)
+    e_span = float(err[0] + err[-1])
+    # the smallest gap is j ≥ 1 steps; the codes span at most 2^k − 1 steps (errors allowed)
+    jmax = min(int(math.floor((n_levels - 1) * (dmin + e_dmin) / max(span - e_span, dmin)
+                              * (1 + 1e-3))), _MAX_DIVISOR)
+    props = []
+    for j in range(1, max(jmax, 0) + 1):
+        a0, e_a0 = dmin / j, e_dmin / j
+        for _ in range(8):
+            # each gap in steps is an integer up to the coarse tolerance plus its own error and
+            # that of a0; α is refined from the gaps whose step count is certain (the errors
+            # of a sum of gaps are those of its two ends, so this converges in a few rounds)
+            g = gaps / a0
+            r = np.rint(g)
+            tol = gap_err / a0 + g * e_a0 / a0
+            sure = (r >= 1) & (np.abs(g - r) + tol < 0.5)
+            if not np.any(sure):
+                break
+            a1, e1 = float(gaps[sure].sum() / r[sure].sum()), \
+                float(gap_err[sure].sum() / r[sure].sum())
+            if a1 == a0:
+                break
+            a0, e_a0 = a1, min(e1, e_a0)
+        g = gaps / a0
+        r = np.rint(g)
+        if np.any(r < 1) or np.any(np.abs(g - r) > _COARSE + gap_err / a0 + g * e_a0 / a0):
+            continue
+        rel = np.concatenate(([0.0], np.cumsum(r)))
+        if rel[-1] > n_levels - 1:
+            continue
+        # α and the lowest level by least squares over the clusters (the errors average out)
+        rm = rel - rel.mean()
+        a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
+        props.append((a_fit, float(centres.mean() - a_fit * rel.mean()), rel))
     beta_mean = float(np.mean(w))
     best = None
     for offset in offsets:
-        for j in range(1, max(jmax, 0) + 1):
-            a0 = dmin / j
-            rel = (centres - centres[0]) / a0
-            if np.max(np.abs(rel - np.rint(rel))) > _COARSE:
+        for a_fit, level0, rel in props:
+            if not a_fit > 0:
                 continue
             for lat in lattices:
                 if lat == "midtread" and bits < 2:
                     continue
-                got = _try(u, w, dtype, bits, lat, offset, a0, centres, labels, tight, ste,
-                           beta_mean, ulps)
+                got = _try(u, w, dtype, bits, lat, offset, a_fit, level0, rel, labels, tight,
+                           ste, beta_mean, ulps)
                 if got is None:
                     continue
                 got.clusters = k
@@ -261,10 +332,8 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
                 if best is None or got.max_ulps < best.max_ulps:
                     best = got
     if best is not None:
-        best.reason = f"the closest lattice is {best.max_ulps:g} ulps off"
         return best
-    return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, k,
-                     f"{k} levels whose spacing fits no {bits}-bit lattice")
+    return f"{k} levels whose spacing fits no {bits}-bit lattice"
 
 
 __all__ = ["LATTICES", "OFFSETS", "Recovered", "allowed", "code_range", "family", "recover",
