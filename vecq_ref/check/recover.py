@@ -210,7 +210,6 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
     Recovered
     """
     tight, ste = tolerances(u, w, dtype, ulps)
-    n_levels = 2 ** bits
     if not np.all(np.isfinite(u)):
         return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, None,
                          "wq holds NaN or inf")
