@@ -7,14 +7,21 @@ relative DQL (``‖w − w_q‖²/‖w‖²``):
 - **lattice**: midrise / midtread narrow / midtread full range, β = 0, mean(w) or fitted.
   Cost: VecQ-param on that lattice (and offset) minus VecQ-param on the midrise lattice.
 - **step rule**: the interval of steps ``s`` whose codes (any tie rule) are the recovered ones,
-  tested against ``λ·σ`` for the exact and 4-decimal VecQ tables and both μL2Q tables, σ with
-  ddof 0 or 1 or the root mean square (not mean-centred), with or without ``+1e-7``, and
-  against the abs-max scales. Cost: the codes with their α* minus VecQ-param's codes with α*.
+  tested within ``step_rtol`` (:func:`step_tol`) against ``λ·σ`` for the exact and 4-decimal
+  VecQ tables and both μL2Q tables, σ with ddof 0 or 1 or the root mean square (not
+  mean-centred), with or without ``+1e-7``, and against the abs-max scales. An empty
+  interval is reported by the two elements whose bounds cross; codes that a narrower
+  bitwidth holds are pointed out (:func:`levels_hint`). Cost: the codes with their α* minus
+  VecQ-param's codes with α*.
 - **α rule**: least squares, norm-matched ``‖w‖/‖v‖``, the step without refit, abs-max narrow
-  or full range; within a relative tolerance ``8·ε + 4·√n·ε`` of the output dtype (float
-  accumulation over ``n`` terms; at least ``alpha_rtol``). Cost: ``(α − α*)²⟨v,v⟩/‖w‖²``.
+  or full range; the rules within ``alpha_rtol`` (representation error of the output dtype
+  plus accumulation error, :mod:`vecq_ref.check.verify`), closest fit first ("the step"
+  last: it fits whenever α lies in the step interval). Cost: ``(α − α*)²⟨v,v⟩/‖w‖²``.
 - **rounding**: floor / half to even / half away from zero, from the elements whose ``w/s``
-  lies within the tolerance of a threshold (none: not identifiable).
+  is exactly on a threshold, read in the output dtype and then in the wider ones the
+  implementation may have divided in (:func:`compute_dtypes`): the first whose ties agree on a
+  rule names it; ties that disagree say ``w/s`` was not rounded to that dtype (none at all:
+  not identifiable).
 - **straight-through**: whether the output is the lattice only up to the float rounding of
   ``w + (wq − w)``. Cost: the DQL of the output minus that of the lattice values.
 """

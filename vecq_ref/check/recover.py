@@ -13,12 +13,16 @@ midtread full   −2^(k−1) … 2^(k−1)−1, ``v = c``          torch.ao / to
 
 each with ``β = 0``, with ``β = mean(w)`` (μL2Q) or, as a last resort, a fitted ``β``.
 
-How: the values are grouped into clusters (neighbours closer than their tolerance belong to
-one level); at most ``2^k`` clusters are allowed, so a lattice whose codes would not fit
-``bits`` is never proposed (no "α = 1 ulp, codes ±10⁹"). α is the smallest gap between cluster
-centres divided by ``j = 1, 2, …`` only while the span of the codes stays within ``2^k − 1``;
-for each α the lattices are tried in the order above, then α and β are refitted by least
-squares on every element. An element passes when it is within ``ulps`` units in the last place
+How: the values are grouped into levels, first one per distinct value (rounding ``α·v + β`` to
+the dtype gives one value per level, within half an ulp of it), then, for a straight-through
+output, into clusters (neighbours closer than their tolerance belong to one level); at most
+``2^k`` levels are allowed, so a lattice whose codes would not fit ``bits`` is never proposed
+(no "α = 1 ulp, codes ±10⁹"). α is the smallest gap between levels divided by ``j = 1, 2, …``
+only while the span of the codes stays within ``2^k − 1``; every gap must be a whole number
+of steps up to its own error (each level's representation error, large in float16) and that
+of α, which is refined from the gaps whose step count is certain; α and the lowest level are
+then fitted over the levels, the lattices tried in the order above, and α and β refitted by
+least squares on every element. An element passes when it is within ``ulps`` units in the last place
 of ``wq``'s dtype of ``β + α·v`` rounded to that dtype; failing that, within the float rounding
 of a straight-through output ``w + (wq − w)`` (``2·ulp(|w| + |wq|)``), which is then reported
 (``straight_through``).

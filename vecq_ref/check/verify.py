@@ -15,13 +15,18 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
 2. **Driving (α).** Is α the least-squares optimum ``α* = ⟨w,v⟩/⟨v,v⟩`` for those codes
    (relative deviation ≤ ``alpha_rtol``)? The excess DQL of the given α is
    ``(α − α*)²·⟨v,v⟩``, reported relative to ``‖w‖²``.
-3. **Lloyd condition.** Are the codes the nearest levels of ``w/α``? The count of codes that are
+3. **Lloyd condition.** Are the codes the nearest levels of ``w/α`` (``(w − β)/α`` on an offset
+   lattice)? The count of codes that are
    not (ties count as nearest) is reported; VecQ-param's codes come from the step ``λ_k·σ``,
    not from α, so a few violations are normal and do not fail the verdict.
 4. **Gaps.** The relative DQL of ``wq`` minus that of VecQ-param and of the exact optimum
-   (VECQ.md §4.3), their outputs rounded to ``wq``'s dtype like ``wq``. The exact optimum is
-   the smallest any lattice output with the same ``bits`` can reach, so that gap is ≥ 0 up to
-   rounding.
+   (VECQ.md §4.3), each computed the same way from the values returned, rounded to ``wq``'s
+   dtype like ``wq`` (with only codes and α given: from the lattice values ``α·v`` of each),
+   never from ``Quantized.loss``. The exact optimum is the smallest any lattice output with
+   the same ``bits`` can reach before rounding; rounding to the output dtype moves each
+   relative DQL by at most ``Σ(2|w − wq|·u|wq| + (u·wq)²)/‖w‖²`` (``tolerances["dql_rounding"]``,
+   printed for float16), so in float16 the exact optimum's output can be a little worse than
+   VecQ-param's.
 5. **Conventions.** Which entries of :mod:`vecq_ref.check.conventions` reproduce ``wq``: exactly
    (bit for bit in ``wq``'s dtype) or within ``ulps``.
 
@@ -30,9 +35,22 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
    §7.1) with its relative-DQL cost and tolerance; printed as a table.
 
 The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread, no offset),
-α is least-squares optimal within ``alpha_rtol`` (default ``max(1e-6, 8ε + 4√n·ε)`` of
-``wq``'s dtype, n the slice length: float accumulation), and the relative DQL is at most
-``(1 + dql_rtol)`` times VecQ-param's. The tolerances used are part of the report.
+α is least-squares optimal within ``alpha_rtol``, and the relative DQL is at most
+``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. The tolerances used are part
+of the report (``tolerances``), each derived from two errors kept apart:
+
+- **representation**: a value rounded to the output dtype is off by at most ``u = ε/2`` of it
+  (relative). α recovered from ``wq`` by least squares is then off by at most
+  ``Σ|ṽ|·u|wq| / (α·Σṽ²)`` (``= u`` for β = 0; ``ṽ = v − mean(v)`` when β is fitted; plus the
+  straight-through allowance when needed) — ``representation_rtol``; an ``alpha`` passed in
+  carries the ``u`` of its own dtype. The quotients ``w/s`` an implementation rounds move the
+  interval of steps that give the codes by ``u`` of the output dtype.
+- **accumulation**: a sum over ``n`` terms (σ, ⟨w,v⟩, ⟨v,v⟩) is off by ``8ε + 4√n·ε``
+  (a few roundings plus the random-walk growth), with ``ε`` of the wider of the output dtype
+  and float32 — nobody accumulates in float16 — (``accumulation_rtol``,
+  ``accumulation_dtype``; n the slice length).
+
+``alpha_rtol = max(1e-6, representation + accumulation)``; ``step_rtol = u + accumulation``.
 """
 
 from __future__ import annotations
@@ -406,9 +424,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         Reconstruction and convention tolerance in units in the last place of ``wq``'s dtype
         (default 2 for float16, 4 for float32, 256 for float64).
     alpha_rtol : float, optional
-        Relative tolerance on ``α − α*``. Default: the larger of 2e-3 (float16 ``wq``) or
-        1e-6 and ``8ε + 4√n·ε`` (``ε`` of ``wq``'s dtype, ``n`` the slice length), so that a
-        least-squares α accumulated in the output dtype passes; a norm-matched α is
+        Relative tolerance on ``α − α*``. Default: ``max(1e-6, representation +
+        accumulation)`` (module docstring; about ``u = 4.9e-4`` for float16 ``wq``,
+        ``6e-8 + 8ε + 4√n·ε`` of float32 for float32 ``wq``), so that a least-squares α
+        accumulated in float32 and rounded into ``wq``'s dtype passes; a norm-matched α is
         ``1/cos θ − 1 ≈ J_o`` too large and fails where ``J_o`` exceeds it.
     dql_rtol : float
         The relative DQL may exceed VecQ-param's by this fraction (default 1e-3).
