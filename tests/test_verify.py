@@ -883,3 +883,36 @@ def test_any_float16_lattice_output_is_recovered(bits, midtread, n, seed, log_al
     assert rep.on_lattice and rep.codes_in_range
     v = rep.codes + off
     assert np.all(ulp_distance((rep.alpha * v).astype(np.float16), wq) <= rep.tolerances["ulps"])
+
+
+@given(bits=st.integers(1, 8), lattice=st.sampled_from(["midrise", "midtread", "midtread-full"]),
+       offset=st.sampled_from(["none", "mean", "other"]), n=st.integers(2, 60),
+       seed=st.integers(0, 2**32 - 1), log_alpha=st.floats(-5, 3), ste=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_float16_lattice_outputs_with_ste_noise_recover_k_bit_codes(bits, lattice, offset, n,
+                                                                    seed, log_alpha, ste):
+    # the float32 property above, in float16 (whose levels are off by up to half an ulp)
+    from vecq_ref.check import recover as R
+
+    f16 = np.float16
+    if lattice == "midtread" and bits == 1:
+        lattice = "midtread-full"
+    lo, hi = R.code_range(bits, lattice)
+    r = np.random.default_rng(seed)
+    codes = r.integers(lo, hi + 1, size=n)
+    alpha = float(np.exp(log_alpha))
+    off = 0.5 if lattice == "midrise" else 0.0
+    x = alpha * (codes + off + r.uniform(-0.5, 0.5, n))
+    beta = {"none": 0.0, "mean": 3 * alpha, "other": r.uniform(-4, 4) * alpha}[offset]
+    if offset == "mean":
+        x = x - x.mean()
+    w = (x + beta).astype(f16)
+    if offset == "mean":
+        beta = float(np.mean(w, dtype=np.float64))
+    out = (beta + alpha * (codes + off)).astype(f16)
+    wq = (w + (out - w)).astype(f16) if ste else out
+    rep = verify(w, wq, bits=bits, check_conventions=False, compute_gaps=False)
+    if rep.codes is not None:
+        assert rep.code_min >= -(2 ** (bits - 1)) and rep.code_max <= 2 ** (bits - 1) - 1
+        assert rep.levels_used <= 2 ** bits
+    assert rep.on_lattice, rep.reasons

@@ -552,6 +552,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     return out
 
 
-__all__ = ["Component", "accumulation_dtype", "accumulation_tol", "diagnose", "rel_tol",
+__all__ = ["Component", "accumulation_dtype", "accumulation_tol", "compute_dtypes", "diagnose",
+           "levels_hint", "rel_tol",
            "rounding_votes", "step_bounds", "step_candidates", "step_tol", "table_text",
            "unit_roundoff"]

@@ -217,17 +217,21 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
     if not np.all(np.isfinite(u)):
         return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, None,
                          "wq holds NaN or inf")
-    best, reason = None, ""
+    best, reason, fallback = None, "", None
     for labels, centres, err in _levelings(u, ste, dtype):
         got = _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, centres,
                       err)
         if isinstance(got, str):
             reason = got  # the last leveling (clusters) says most
             continue
-        if got.ok:
+        if got.ok and not got.straight_through:
             return got
-        if best is None or got.max_ulps < best.max_ulps:
+        if got.ok:
+            fallback = fallback or got
+        elif best is None or got.max_ulps < best.max_ulps:
             best = got
+    if fallback is not None:
+        return fallback
     if best is not None:
         best.reason = f"the closest lattice is {best.max_ulps:g} ulps off"
         return best
@@ -252,6 +256,32 @@ def _levelings(u, ste, dtype):
     err = np.zeros(centres.size)
     np.maximum.at(err, labels, ste)
     yield labels, centres, err
+
+
+def _steps_of_gaps(gaps, gap_err, a0, e_a0):
+    """The levels' positions in steps (from 0) for α ≈ ``a0 ± e_a0``, or None.
+
+    Each gap in steps is an integer up to the coarse tolerance plus its own error and that of
+    ``a0``; ``a0`` is first refined from the gaps whose step count is certain (the error of a
+    sum of gaps is at most the sum of theirs, so this converges in a few rounds).
+    """
+    for _ in range(8):
+        g = gaps / a0
+        r = np.rint(g)
+        tol = gap_err / a0 + g * e_a0 / a0
+        sure = (r >= 1) & (np.abs(g - r) + tol < 0.5)
+        if not np.any(sure):
+            break
+        a1, e1 = float(gaps[sure].sum() / r[sure].sum()), \
+            float(gap_err[sure].sum() / r[sure].sum())
+        if a1 == a0:
+            break
+        a0, e_a0 = a1, min(e1, e_a0)
+    g = gaps / a0
+    r = np.rint(g)
+    if np.any(r < 1) or np.any(np.abs(g - r) > _COARSE + gap_err / a0 + g * e_a0 / a0):
+        return None
+    return np.concatenate(([0.0], np.cumsum(r)))
 
 
 def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, centres, err):
@@ -287,37 +317,31 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
     # the smallest gap is j ≥ 1 steps; the codes span at most 2^k − 1 steps (errors allowed)
     jmax = min(int(math.floor((n_levels - 1) * (dmin + e_dmin) / max(span - e_span, dmin)
                               * (1 + 1e-3))), _MAX_DIVISOR)
-    props = []
-    for j in range(1, max(jmax, 0) + 1):
-        a0, e_a0 = dmin / j, e_dmin / j
-        for _ in range(8):
-            # each gap in steps is an integer up to the coarse tolerance plus its own error and
-            # that of a0; α is refined from the gaps whose step count is certain (the errors
-            # of a sum of gaps are those of its two ends, so this converges in a few rounds)
-            g = gaps / a0
-            r = np.rint(g)
-            tol = gap_err / a0 + g * e_a0 / a0
-            sure = (r >= 1) & (np.abs(g - r) + tol < 0.5)
-            if not np.any(sure):
-                break
-            a1, e1 = float(gaps[sure].sum() / r[sure].sum()), \
-                float(gap_err[sure].sum() / r[sure].sum())
-            if a1 == a0:
-                break
-            a0, e_a0 = a1, min(e1, e_a0)
-        g = gaps / a0
-        r = np.rint(g)
-        if np.any(r < 1) or np.any(np.abs(g - r) > _COARSE + gap_err / a0 + g * e_a0 / a0):
+    starts = [(dmin / j, e_dmin / j) for j in range(1, max(jmax, 0) + 1)]
+    # α also from the most accurate non-zero level, ``|level| / (m + off)`` on a lattice
+    # through zero: where the only small gap is between large float16 levels (few elements,
+    # many bits), the small levels carry α far more precisely than the gaps
+    nz = np.abs(centres) > err
+    if np.any(nz):
+        i_a = int(np.argmin(np.where(nz, err / np.where(nz, np.abs(centres), 1.0), np.inf)))
+        anchor, e_anchor = abs(float(centres[i_a])), float(err[i_a])
+        for off in (0.5, 0.0):
+            m_lo = max(int(math.ceil(anchor / (dmin + e_dmin) - off)), 0 if off else 1)
+            m_hi = min(int(math.floor(anchor * (n_levels - 1) / max(span - e_span, dmin) - off)),
+                       n_levels, m_lo + _MAX_DIVISOR)
+            starts += [(anchor / (m + off), e_anchor / (m + off)) for m in range(m_lo, m_hi + 1)]
+    props, seen = [], set()
+    for a0, e_a0 in starts:
+        rel = _steps_of_gaps(gaps, gap_err, a0, e_a0)
+        if rel is None or rel[-1] > n_levels - 1 or rel.tobytes() in seen:
             continue
-        rel = np.concatenate(([0.0], np.cumsum(r)))
-        if rel[-1] > n_levels - 1:
-            continue
+        seen.add(rel.tobytes())
         # α and the lowest level by least squares over the clusters (the errors average out)
         rm = rel - rel.mean()
         a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
         props.append((a_fit, float(centres.mean() - a_fit * rel.mean()), rel))
     beta_mean = float(np.mean(w))
-    best = None
+    best, fallback = None, None
     for offset in offsets:
         for a_fit, level0, rel in props:
             if not a_fit > 0:
@@ -330,10 +354,16 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                 if got is None:
                     continue
                 got.clusters = k
-                if got.ok:
+                if got.ok and not got.straight_through:
                     return got
-                if best is None or got.max_ulps < best.max_ulps:
+                if got.ok:
+                    # the straight-through allowance is wide: a lattice that needs none, if
+                    # any, is the one (a nearby α can fit within the allowance)
+                    fallback = fallback or got
+                elif best is None or got.max_ulps < best.max_ulps:
                     best = got
+    if fallback is not None:
+        return fallback
     if best is not None:
         return best
     return f"{k} levels whose spacing fits no {bits}-bit lattice"
