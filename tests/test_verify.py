@@ -916,3 +916,20 @@ def test_float16_lattice_outputs_with_ste_noise_recover_k_bit_codes(bits, lattic
         assert rep.code_min >= -(2 ** (bits - 1)) and rep.code_max <= 2 ** (bits - 1) - 1
         assert rep.levels_used <= 2 ** bits
     assert rep.on_lattice, rep.reasons
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_ste_and_per_channel_outputs_in_every_float_dtype(dtype, bits):
+    w = np.random.default_rng(12).standard_normal((128, 64)).astype(dtype)
+    q = quantize(w, bits)
+    ste = (w + (q.values - w)).astype(dtype)  # a training layer's return value
+    rep = verify(w, ste, bits=bits, check_conventions=False)
+    assert rep.passed, rep.reasons
+    assert_array_equal(rep.codes, q.codes)
+    qc = quantize(w, bits, axis=0)
+    rep = verify(w, qc.values, bits=bits, axis=0, check_conventions=False)
+    assert rep.passed, rep.reasons
+    assert_array_equal(rep.codes, qc.codes)
+    rep = verify(w, qc.values, bits=bits, check_conventions=False, compute_gaps=False)
+    assert not rep.passed and rep.per_slice_axis == 0

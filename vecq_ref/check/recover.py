@@ -217,21 +217,21 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
     if not np.all(np.isfinite(u)):
         return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, None,
                          "wq holds NaN or inf")
-    best, reason, fallback = None, "", None
+    best, reason, oks = None, "", []
     for labels, centres, err in _levelings(u, ste, dtype):
         got = _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, centres,
                       err)
         if isinstance(got, str):
             reason = got  # the last leveling (clusters) says most
             continue
-        if got.ok and not got.straight_through:
+        if got.ok and got.offset == offsets[0] and not got.straight_through:
             return got
         if got.ok:
-            fallback = fallback or got
+            oks.append(got)
         elif best is None or got.max_ulps < best.max_ulps:
             best = got
-    if fallback is not None:
-        return fallback
+    if oks:  # the first offset in order, then one that needs no straight-through allowance
+        return min(oks, key=lambda r: (list(offsets).index(r.offset), r.straight_through))
     if best is not None:
         best.reason = f"the closest lattice is {best.max_ulps:g} ulps off"
         return best
@@ -341,8 +341,9 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
         a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
         props.append((a_fit, float(centres.mean() - a_fit * rel.mean()), rel))
     beta_mean = float(np.mean(w))
-    best, fallback = None, None
+    best = None
     for offset in offsets:
+        fallback = None
         for a_fit, level0, rel in props:
             if not a_fit > 0:
                 continue
@@ -362,8 +363,8 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                     fallback = fallback or got
                 elif best is None or got.max_ulps < best.max_ulps:
                     best = got
-    if fallback is not None:
-        return fallback
+        if fallback is not None:  # before a later (less likely) offset
+            return fallback
     if best is not None:
         return best
     return f"{k} levels whose spacing fits no {bits}-bit lattice"
