@@ -933,3 +933,16 @@ def test_ste_and_per_channel_outputs_in_every_float_dtype(dtype, bits):
     assert_array_equal(rep.codes, qc.codes)
     rep = verify(w, qc.values, bits=bits, check_conventions=False, compute_gaps=False)
     assert not rep.passed and rep.per_slice_axis == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bits", [12, 16])
+def test_wide_bitwidth_outputs_are_recovered(dtype, bits):
+    # the same fault at many bits in float32: thousands of levels whose float32 gaps carry
+    # their rounding ("2171 levels whose spacing fits no 12-bit lattice"). (float16 cannot
+    # hold a 12-bit lattice: its top levels are more than a step apart in ulps.)
+    w = np.random.default_rng(bits).standard_normal(20_000).astype(dtype)
+    q = quantize(w, bits)
+    rep = verify(w, q.values, bits=bits, check_conventions=False, compute_gaps=False)
+    assert rep.passed, rep.reasons
+    assert_array_equal(rep.codes, q.codes)

@@ -318,12 +318,13 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
     jmax = min(int(math.floor((n_levels - 1) * (dmin + e_dmin) / max(span - e_span, dmin)
                               * (1 + 1e-3))), _MAX_DIVISOR)
     starts = [(dmin / j, e_dmin / j) for j in range(1, max(jmax, 0) + 1)]
-    # α also from the most accurate non-zero level, ``|level| / (m + off)`` on a lattice
-    # through zero: where the only small gap is between large float16 levels (few elements,
-    # many bits), the small levels carry α far more precisely than the gaps
-    nz = np.abs(centres) > err
+    # α also from the smallest clearly non-zero level, ``|level| / (m + off)`` on a lattice
+    # through zero (relative rounding error is the same at every magnitude, and m is smallest
+    # there): where the only small gap is between large float16 levels (few elements, many
+    # bits), the small levels carry α far more precisely than the gaps
+    nz = np.abs(centres) > 4 * err
     if np.any(nz):
-        i_a = int(np.argmin(np.where(nz, err / np.where(nz, np.abs(centres), 1.0), np.inf)))
+        i_a = int(np.argmin(np.where(nz, np.abs(centres), np.inf)))
         anchor, e_anchor = abs(float(centres[i_a])), float(err[i_a])
         for off in (0.5, 0.0):
             m_lo = max(int(math.ceil(anchor / (dmin + e_dmin) - off)), 0 if off else 1)
