@@ -7,14 +7,21 @@ relative DQL (``‖w − w_q‖²/‖w‖²``):
 - **lattice**: midrise / midtread narrow / midtread full range, β = 0, mean(w) or fitted.
   Cost: VecQ-param on that lattice (and offset) minus VecQ-param on the midrise lattice.
 - **step rule**: the interval of steps ``s`` whose codes (any tie rule) are the recovered ones,
-  tested against ``λ·σ`` for the exact and 4-decimal VecQ tables and both μL2Q tables, σ with
-  ddof 0 or 1 or the root mean square (not mean-centred), with or without ``+1e-7``, and
-  against the abs-max scales. Cost: the codes with their α* minus VecQ-param's codes with α*.
+  tested within ``step_rtol`` (:func:`step_tol`) against ``λ·σ`` for the exact and 4-decimal
+  VecQ tables and both μL2Q tables, σ with ddof 0 or 1 or the root mean square (not
+  mean-centred), with or without ``+1e-7``, and against the abs-max scales. An empty
+  interval is reported by the two elements whose bounds cross; codes that a narrower
+  bitwidth holds are pointed out (:func:`levels_hint`). Cost: the codes with their α* minus
+  VecQ-param's codes with α*.
 - **α rule**: least squares, norm-matched ``‖w‖/‖v‖``, the step without refit, abs-max narrow
-  or full range; within a relative tolerance ``8·ε + 4·√n·ε`` of the output dtype (float
-  accumulation over ``n`` terms; at least ``alpha_rtol``). Cost: ``(α − α*)²⟨v,v⟩/‖w‖²``.
+  or full range; the rules within ``alpha_rtol`` (representation error of the output dtype
+  plus accumulation error, :mod:`vecq_ref.check.verify`), closest fit first ("the step"
+  last: it fits whenever α lies in the step interval). Cost: ``(α − α*)²⟨v,v⟩/‖w‖²``.
 - **rounding**: floor / half to even / half away from zero, from the elements whose ``w/s``
-  lies within the tolerance of a threshold (none: not identifiable).
+  is exactly on a threshold, read in the output dtype and then in the wider ones the
+  implementation may have divided in (:func:`compute_dtypes`): the first whose ties agree on a
+  rule names it; ties that disagree say ``w/s`` was not rounded to that dtype (none at all:
+  not identifiable).
 - **straight-through**: whether the output is the lattice only up to the float rounding of
   ``w + (wq − w)``. Cost: the DQL of the output minus that of the lattice values.
 """
@@ -72,10 +79,47 @@ def table_text(components):
     return out
 
 
+def _eps(dtype):
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return float(np.finfo(dt).eps)
+    try:  # bfloat16 / fp8 (ml_dtypes), whose finfo numpy does not know
+        import ml_dtypes
+
+        return float(ml_dtypes.finfo(dt).eps)
+    except (ImportError, ValueError, TypeError):
+        return float(np.finfo(np.float64).eps)
+
+
 def rel_tol(dtype, n):
-    """Relative tolerance of a quantity accumulated over ``n`` terms in ``dtype``."""
-    eps = float(np.finfo(np.dtype(dtype)).eps) if np.dtype(dtype).kind == "f" else 2.2e-16
+    """Relative tolerance of a quantity accumulated over ``n`` terms in ``dtype``:
+    ``8ε + 4√n·ε`` (a few roundings, plus the random-walk growth of a sum's rounding)."""
+    eps = _eps(dtype)
     return 8 * eps + 4 * math.sqrt(max(n, 1)) * eps
+
+
+def unit_roundoff(dtype):
+    """``ε/2`` of ``dtype``: the largest relative error of a value rounded to it."""
+    return 0.5 * _eps(dtype)
+
+
+def accumulation_dtype(dtype):
+    """The dtype sums are assumed accumulated in for an output of ``dtype``: the wider of it
+    and float32 (no framework accumulates in float16 or bfloat16)."""
+    return np.dtype(np.float64) if _eps(dtype) < _eps(np.float32) else np.dtype(np.float32)
+
+
+def accumulation_tol(dtype, n):
+    """Relative error of a sum over ``n`` terms (σ, ⟨w,v⟩, ⟨v,v⟩) for an output of ``dtype``:
+    :func:`rel_tol` in :func:`accumulation_dtype`."""
+    return rel_tol(accumulation_dtype(dtype), n)
+
+
+def step_tol(dtype, n):
+    """Relative tolerance on a step rule: σ accumulated (:func:`accumulation_tol`) plus the
+    quotients ``w/s`` rounded to the output dtype (:func:`unit_roundoff`), which move the
+    interval of steps that give the codes by that relative amount."""
+    return unit_roundoff(dtype) + accumulation_tol(dtype, n)
 
 
 # --- step interval -------------------------------------------------------------------------
@@ -222,6 +266,54 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
 
 # --- the diagnosis -----------------------------------------------------------------------------
 
+def compute_dtypes(dtype):
+    """The dtypes an implementation with outputs of ``dtype`` may compute ``w/s`` in: that
+    dtype and the wider of float32 and float64, narrowest first."""
+    out = [np.dtype(dtype)]
+    for d in (np.dtype(np.float32), np.dtype(np.float64)):
+        if _eps(d) < _eps(out[-1]):
+            out.append(d)
+    return out
+
+
+def levels_hint(codes, bits, lattice):
+    """``"uses 4 of 256 levels: is it a 2-bit output?"`` when the codes span a range that
+    fewer bits hold (the output of a narrower quantizer checked at ``bits``), else ``""``."""
+    from .recover import code_range
+
+    if codes.size == 0 or bits < 2:
+        return ""
+    lo, hi = int(codes.min()), int(codes.max())
+    cmin, cmax = code_range(bits, lattice)
+    for b in range(1 if lattice != "midtread" else 2, bits):
+        blo, bhi = code_range(b, lattice)
+        if blo <= lo and hi <= bhi:
+            return (f"uses {np.unique(codes).size} of {cmax - cmin + 1} levels: is it a "
+                    f"{b}-bit output?")
+    return ""
+
+
+def _conflict(x, rows_c, bits, lattice, thresholds):
+    """Why no step gives the codes: the two elements whose bounds cross (or one element that
+    no step can give its code), in words."""
+    parts = []
+    for i in range(x.shape[0]):
+        lo, hi, bad = step_bounds(x[i], rows_c[i], bits, lattice, thresholds)
+        if np.any(bad):
+            j = int(np.flatnonzero(bad)[0])
+            parts.append(f"no step maps w = {x[i, j]:.6g} to code {int(rows_c[i, j])}")
+        else:
+            a, b = int(np.argmax(lo)), int(np.argmin(hi))
+            if lo[a] > hi[b]:
+                parts.append(f"s ≥ {lo[a]:.6g} to map w = {x[i, a]:.6g} to code "
+                             f"{int(rows_c[i, a])}, but s ≤ {hi[b]:.6g} to map "
+                             f"w = {x[i, b]:.6g} to code {int(rows_c[i, b])}")
+    if x.shape[0] > 1:
+        return f"{len(parts)} of {x.shape[0]} slices, e.g. {parts[0]}" if parts else \
+            "the slices' intervals are empty within the tolerance"
+    return parts[0] if parts else "the interval is empty within the tolerance"
+
+
 def _rel_dql(w, q):
     sww = float(np.sum(w * w))
     return float(np.sum((w - q) ** 2)) / sww if sww > 0 else 0.0
@@ -234,11 +326,13 @@ def _lsq_values(x, v):
 
 
 def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits,
-             straight_through, max_ulps, alpha_rtol):
+             straight_through, max_ulps, alpha_rtol, step_rtol=None):
     """The components (a list of :class:`Component`) for slices of one tensor.
 
     ``rows_*`` are (slices, n) float64 / int arrays; ``lattice`` a name of
-    :data:`vecq_ref.check.recover.LATTICES`; ``offset`` "none", "mean" or "fitted".
+    :data:`vecq_ref.check.recover.LATTICES`; ``offset`` "none", "mean" or "fitted";
+    ``alpha_rtol`` the tolerance of the α rules, ``step_rtol`` that of the step rules
+    (default :func:`step_tol`).
     """
     fam = family(lattice)
     off = 0.5 if fam == "midrise" else 0.0
@@ -246,7 +340,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     x = rows_w - betas[:, None]
     v = rows_c.astype(np.float64) + off
     rec = betas[:, None] + alphas[:, None] * v
-    tol = max(rel_tol(dtype, n), alpha_rtol)
+    tol = alpha_rtol
     total = float(np.sum(rows_w * rows_w))
     out = []
 
@@ -264,6 +358,9 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             vals = vals + rows_w.mean(axis=1, keepdims=True)
         return _rel_dql(rows_w, vals)
 
+    hint = levels_hint(rows_c, bits, lattice)
+    if hint:
+        found += f"; {hint}"
     ref_lat = "midtread" if (fam == "midtread" and bits >= 2) else "midrise"
     try:
         base = param_rel("midrise", False)
@@ -275,7 +372,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
                          lattice == "midrise" and offset == "none"))
 
     # step rule -----------------------------------------------------------------------------
-    rs = rel_tol(dtype, n)
+    rs = step_tol(dtype, n) if step_rtol is None else step_rtol
 
     def bounds(th):
         lo_, hi_, bad_ = [], [], 0
@@ -322,7 +419,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     else:
         interval = f"{nrows} slices"
     if empty:
-        found = f"none: no single step gives these codes ({interval})"
+        found = ("none: no single step gives these codes "
+                 f"({_conflict(x, rows_c, bits, lattice, fam)})")
     elif matches:
         found = f"{summarize_steps(matches)} (tol {rs:.2g}); s ∈ {interval}"
     else:
@@ -347,30 +445,53 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         # the step the ties are read at: α itself when α is the step, else each matching
         # rule's step (the one that puts the most elements exactly on a threshold)
         tries = [None] if (alpha_is_step or not matches) else matches
-        n_near, ok_all = 0, None
-        for name in tries:
-            n_t, ok_t = 0, None
-            for i in range(nrows):
-                if alpha_is_step:
-                    s_i = float(alphas[i])
-                elif name is not None:
-                    s_i = step_candidates(rows_w[i], x[i], bits, lattice, th)[name][0]
-                else:
-                    s_i = 0.5 * (los[i] + his[i]) if math.isfinite(his[i]) else los[i]
-                nn, ok = rounding_votes(x[i], rows_c[i].astype(np.float64), s_i, bits,
-                                        lattice, dtype, th)
-                n_t += nn
-                if ok is not None:
-                    ok_t = set(ok) if ok_t is None else ok_t & set(ok)
-            if n_t > n_near:
-                n_near, ok_all = n_t, ok_t
-        if n_near == 0:
-            rfound, rmatch = "not identifiable (no element at a threshold)", []
-        else:
-            rmatch = [k for k in ("floor (ties up)", "half to even", "half away from zero")
-                      if k in ok_all]
-            rfound = (" or ".join(rmatch) or "none of floor/half-even/half-away") + \
-                f" ({n_near} element(s) at a threshold)"
+
+        def votes(dt):
+            n_near, ok_all = 0, None
+            for name in tries:
+                n_t, ok_t = 0, None
+                for i in range(nrows):
+                    if alpha_is_step:
+                        s_i = float(alphas[i])
+                    elif name is not None:
+                        s_i = step_candidates(rows_w[i], x[i], bits, lattice, th)[name][0]
+                    else:
+                        s_i = 0.5 * (los[i] + his[i]) if math.isfinite(his[i]) else los[i]
+                    nn, ok = rounding_votes(x[i], rows_c[i].astype(np.float64), s_i, bits,
+                                            lattice, dt, th)
+                    n_t += nn
+                    if ok is not None:
+                        ok_t = set(ok) if ok_t is None else ok_t & set(ok)
+                if n_t > n_near:
+                    n_near, ok_all = n_t, ok_t
+            return n_near, ok_all
+
+        # the quotients w/s are read in the output dtype, then in the wider ones an
+        # implementation may have divided in: the first dtype whose ties agree on a rule. Ties
+        # that disagree in a dtype say that w/s was not rounded to it (a float16 output
+        # computed in float32 has many float16 "ties" that vote both ways), unless it is the
+        # widest: then the rule is none of the three.
+        dts = compute_dtypes(dtype)
+        seen = []
+        rfound, rmatch = None, []
+        for k_dt, dt in enumerate(dts):
+            n_near, ok_all = votes(dt)
+            if n_near == 0:
+                continue
+            where = "" if dt == np.dtype(dtype) else f" in {dt} arithmetic"
+            if ok_all or k_dt == len(dts) - 1:
+                rmatch = [k for k in ("floor (ties up)", "half to even", "half away from zero")
+                          if k in ok_all]
+                rfound = (" or ".join(rmatch) or "none of floor/half-even/half-away") + \
+                    f" ({n_near} element(s) at a threshold{where})"
+                break
+            seen.append(f"the {n_near} ties in {dt} disagree")
+        if rfound is None and seen:
+            wider = " or ".join(str(d) for d in dts[len(seen):])
+            rfound = (f"not identifiable ({'; '.join(seen)}: w/s was not rounded to it; "
+                      f"no element at a threshold in {wider})")
+        elif rfound is None:
+            rfound = "not identifiable (no element at a threshold)"
     else:
         rfound, rmatch = "not identifiable (no single step)", []
     vecq_round = "floor (midrise) / half away (midtread)"
@@ -397,10 +518,10 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             devs[k] = float(np.max(np.abs(alphas / a - 1.0)))
         if alpha_is_step:
             devs["the step, no refit"] = 0.0
-    # a refit rule first, then a named scale, then "the step" (α* can lie in the interval too)
-    rank = {"least squares ⟨w,v⟩/⟨v,v⟩": 0, "norm-matched ‖w‖/‖v‖": 0, "the step, no refit": 2}
+    # the closest-fitting rule first; "the step" last: it fits by construction whenever α
+    # lies in the interval of steps, as α* or a named scale may
     amatch = sorted((k for k, d in devs.items() if d <= tol),
-                    key=lambda k: (rank.get(k, 1), devs[k]))
+                    key=lambda k: (k == "the step, no refit", devs[k]))
     if amatch:
         d = devs[amatch[0]]
         afound = amatch[0] + (f" (α/rule − 1 = {d:.2g}, tol {tol:.2g})" if d > 0 else "")
@@ -431,5 +552,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     return out
 
 
-__all__ = ["Component", "diagnose", "rel_tol", "rounding_votes", "step_bounds",
-           "step_candidates", "table_text"]
+__all__ = ["Component", "accumulation_dtype", "accumulation_tol", "compute_dtypes", "diagnose",
+           "levels_hint", "rel_tol",
+           "rounding_votes", "step_bounds", "step_candidates", "step_tol", "table_text",
+           "unit_roundoff"]

@@ -13,12 +13,16 @@ midtread full   −2^(k−1) … 2^(k−1)−1, ``v = c``          torch.ao / to
 
 each with ``β = 0``, with ``β = mean(w)`` (μL2Q) or, as a last resort, a fitted ``β``.
 
-How: the values are grouped into clusters (neighbours closer than their tolerance belong to
-one level); at most ``2^k`` clusters are allowed, so a lattice whose codes would not fit
-``bits`` is never proposed (no "α = 1 ulp, codes ±10⁹"). α is the smallest gap between cluster
-centres divided by ``j = 1, 2, …`` only while the span of the codes stays within ``2^k − 1``;
-for each α the lattices are tried in the order above, then α and β are refitted by least
-squares on every element. An element passes when it is within ``ulps`` units in the last place
+How: the values are grouped into levels, first one per distinct value (rounding ``α·v + β`` to
+the dtype gives one value per level, within half an ulp of it), then, for a straight-through
+output, into clusters (neighbours closer than their tolerance belong to one level); at most
+``2^k`` levels are allowed, so a lattice whose codes would not fit ``bits`` is never proposed
+(no "α = 1 ulp, codes ±10⁹"). α is the smallest gap between levels divided by ``j = 1, 2, …``
+only while the span of the codes stays within ``2^k − 1``; every gap must be a whole number
+of steps up to its own error (each level's representation error, large in float16) and that
+of α, which is refined from the gaps whose step count is certain; α and the lowest level are
+then fitted over the levels, the lattices tried in the order above, and α and β refitted by
+least squares on every element. An element passes when it is within ``ulps`` units in the last place
 of ``wq``'s dtype of ``β + α·v`` rounded to that dtype; failing that, within the float rounding
 of a straight-through output ``w + (wq − w)`` (``2·ulp(|w| + |wq|)``), which is then reported
 (``straight_through``).
@@ -140,11 +144,12 @@ def _ste_fits_better(rec, u, w, dtype):
     return bool(np.array_equal(s, ud))
 
 
-def _try(u, w, dtype, bits, lat, offset, alpha0, centres, labels, tight, ste, beta_mean, ulps):
-    """Place the lattice for α ≈ alpha0; return a Recovered or None."""
+def _try(u, w, dtype, bits, lat, offset, alpha0, level0, rel, labels, tight, ste, beta_mean,
+         ulps):
+    """Place the lattice for α ≈ ``alpha0`` (the lowest cluster at ``level0``, the clusters at
+    ``rel`` steps above it); return a Recovered or None."""
     off = 0.5 if lat == "midrise" else 0.0
     lo, hi = code_range(bits, lat)
-    rel = np.rint((centres - centres[0]) / alpha0)  # relative codes of the clusters
     span = int(rel[-1])
     if span > hi - lo:
         return None
@@ -152,7 +157,7 @@ def _try(u, w, dtype, bits, lat, offset, alpha0, centres, labels, tight, ste, be
         c0 = lo + (hi - lo - span) // 2  # centre the codes in their range
     else:
         beta = 0.0 if offset == "none" else beta_mean
-        x = (centres[0] - beta) / alpha0 - off
+        x = (level0 - beta) / alpha0 - off
         c0 = int(np.rint(x))
         if abs(x - c0) > _COARSE:
             return None
@@ -209,15 +214,82 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
     Recovered
     """
     tight, ste = tolerances(u, w, dtype, ulps)
-    n_levels = 2 ** bits
     if not np.all(np.isfinite(u)):
         return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, None,
                          "wq holds NaN or inf")
+    best, reason, oks = None, "", []
+    for labels, centres, err in _levelings(u, ste, dtype):
+        got = _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, centres,
+                      err)
+        if isinstance(got, str):
+            reason = got  # the last leveling (clusters) says most
+            continue
+        if got.ok and got.offset == offsets[0] and not got.straight_through:
+            return got
+        if got.ok:
+            oks.append(got)
+        elif best is None or got.max_ulps < best.max_ulps:
+            best = got
+    if oks:  # the first offset in order, then one that needs no straight-through allowance
+        return min(oks, key=lambda r: (list(offsets).index(r.offset), r.straight_through))
+    if best is not None:
+        best.reason = f"the closest lattice is {best.max_ulps:g} ulps off"
+        return best
+    return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, None, reason)
+
+
+def _levelings(u, ste, dtype):
+    """Ways to group ``u`` into levels: (labels, centres, err) with ``err`` a bound on each
+    centre's distance from its exact level α·v + β.
+
+    First the distinct values: rounding α·v + β to the dtype gives one value per level, off
+    by at most half a unit in the last place (the representation error). Then clusters of
+    values within the straight-through allowance, which ``w + (wq − w)`` needs (a centre is
+    then off by at most its cluster's allowance).
+    """
+    dt = np.dtype(dtype)
+    centres, labels = np.unique(u, return_inverse=True)
+    half_ulp = 0.5 * np.spacing(np.abs(centres).astype(dt)).astype(np.float64)
+    tiny = float(np.finfo(dt).tiny) if dt.kind == "f" else 0.0
+    yield labels.reshape(-1), centres, half_ulp + tiny
     labels, centres = _clusters(u, ste)
+    err = np.zeros(centres.size)
+    np.maximum.at(err, labels, ste)
+    yield labels, centres, err
+
+
+def _steps_of_gaps(gaps, gap_err, a0, e_a0):
+    """The levels' positions in steps (from 0) for α ≈ ``a0 ± e_a0``, or None.
+
+    Each gap in steps is an integer up to the coarse tolerance plus its own error and that of
+    ``a0``; ``a0`` is first refined from the gaps whose step count is certain (the error of a
+    sum of gaps is at most the sum of theirs, so this converges in a few rounds).
+    """
+    for _ in range(8):
+        g = gaps / a0
+        r = np.rint(g)
+        tol = gap_err / a0 + g * e_a0 / a0
+        sure = (r >= 1) & (np.abs(g - r) + tol < 0.5)
+        if not np.any(sure):
+            break
+        a1, e1 = float(gaps[sure].sum() / r[sure].sum()), \
+            float(gap_err[sure].sum() / r[sure].sum())
+        if a1 == a0:
+            break
+        a0, e_a0 = a1, min(e1, e_a0)
+    g = gaps / a0
+    r = np.rint(g)
+    if np.any(r < 1) or np.any(np.abs(g - r) > _COARSE + gap_err / a0 + g * e_a0 / a0):
+        return None
+    return np.concatenate(([0.0], np.cumsum(r)))
+
+
+def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, centres, err):
+    """The lattice of one leveling of ``u``: a Recovered, or a reason (str) when none."""
+    n_levels = 2 ** bits
     k = centres.size
     if k > n_levels:
-        return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, k,
-                         f"{k} distinct levels (more than the {n_levels} of {bits} bits)")
+        return f"{k} distinct levels (more than the {n_levels} of {bits} bits)"
     if k == 1:
         x = float(centres[0])
         if abs(x) <= float(np.max(ste)):  # all zero
@@ -237,34 +309,66 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
         return Recovered(lattices[0], "none", abs(x), 0.0, np.full(u.size, c, np.int64), 0.0,
                          False, True, 1)
     gaps = np.diff(centres)
-    dmin = float(gaps.min())
+    gap_err = err[:-1] + err[1:]          # bound on each gap's error
+    i_min = int(np.argmin(gaps))
+    dmin, e_dmin = float(gaps[i_min]), float(gap_err[i_min])
     span = float(centres[-1] - centres[0])
-    jmax = min(int(math.floor((n_levels - 1) * dmin / span * (1 + 1e-3))), _MAX_DIVISOR)
+    e_span = float(err[0] + err[-1])
+    # the smallest gap is j ≥ 1 steps; the codes span at most 2^k − 1 steps (errors allowed)
+    jmax = min(int(math.floor((n_levels - 1) * (dmin + e_dmin) / max(span - e_span, dmin)
+                              * (1 + 1e-3))), _MAX_DIVISOR)
+    starts = [(dmin / j, e_dmin / j) for j in range(1, max(jmax, 0) + 1)]
+    # α also from the smallest clearly non-zero level, ``|level| / (m + off)`` on a lattice
+    # through zero (relative rounding error is the same at every magnitude, and m is smallest
+    # there): where the only small gap is between large float16 levels (few elements, many
+    # bits), the small levels carry α far more precisely than the gaps
+    nz = np.abs(centres) > 4 * err
+    if np.any(nz):
+        i_a = int(np.argmin(np.where(nz, np.abs(centres), np.inf)))
+        anchor, e_anchor = abs(float(centres[i_a])), float(err[i_a])
+        for off in (0.5, 0.0):
+            m_lo = max(int(math.ceil(anchor / (dmin + e_dmin) - off)), 0 if off else 1)
+            m_hi = min(int(math.floor(anchor * (n_levels - 1) / max(span - e_span, dmin) - off)),
+                       n_levels, m_lo + _MAX_DIVISOR)
+            starts += [(anchor / (m + off), e_anchor / (m + off)) for m in range(m_lo, m_hi + 1)]
+    props, seen = [], set()
+    for a0, e_a0 in starts:
+        rel = _steps_of_gaps(gaps, gap_err, a0, e_a0)
+        if rel is None or rel[-1] > n_levels - 1 or rel.tobytes() in seen:
+            continue
+        seen.add(rel.tobytes())
+        # α and the lowest level by least squares over the clusters (the errors average out)
+        rm = rel - rel.mean()
+        a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
+        props.append((a_fit, float(centres.mean() - a_fit * rel.mean()), rel))
     beta_mean = float(np.mean(w))
     best = None
     for offset in offsets:
-        for j in range(1, max(jmax, 0) + 1):
-            a0 = dmin / j
-            rel = (centres - centres[0]) / a0
-            if np.max(np.abs(rel - np.rint(rel))) > _COARSE:
+        fallback = None
+        for a_fit, level0, rel in props:
+            if not a_fit > 0:
                 continue
             for lat in lattices:
                 if lat == "midtread" and bits < 2:
                     continue
-                got = _try(u, w, dtype, bits, lat, offset, a0, centres, labels, tight, ste,
-                           beta_mean, ulps)
+                got = _try(u, w, dtype, bits, lat, offset, a_fit, level0, rel, labels, tight,
+                           ste, beta_mean, ulps)
                 if got is None:
                     continue
                 got.clusters = k
-                if got.ok:
+                if got.ok and not got.straight_through:
                     return got
-                if best is None or got.max_ulps < best.max_ulps:
+                if got.ok:
+                    # the straight-through allowance is wide: a lattice that needs none, if
+                    # any, is the one (a nearby α can fit within the allowance)
+                    fallback = fallback or got
+                elif best is None or got.max_ulps < best.max_ulps:
                     best = got
+        if fallback is not None:  # before a later (less likely) offset
+            return fallback
     if best is not None:
-        best.reason = f"the closest lattice is {best.max_ulps:g} ulps off"
         return best
-    return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, k,
-                     f"{k} levels whose spacing fits no {bits}-bit lattice")
+    return f"{k} levels whose spacing fits no {bits}-bit lattice"
 
 
 __all__ = ["LATTICES", "OFFSETS", "Recovered", "allowed", "code_range", "family", "recover",

@@ -15,13 +15,18 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
 2. **Driving (α).** Is α the least-squares optimum ``α* = ⟨w,v⟩/⟨v,v⟩`` for those codes
    (relative deviation ≤ ``alpha_rtol``)? The excess DQL of the given α is
    ``(α − α*)²·⟨v,v⟩``, reported relative to ``‖w‖²``.
-3. **Lloyd condition.** Are the codes the nearest levels of ``w/α``? The count of codes that are
+3. **Lloyd condition.** Are the codes the nearest levels of ``w/α`` (``(w − β)/α`` on an offset
+   lattice)? The count of codes that are
    not (ties count as nearest) is reported; VecQ-param's codes come from the step ``λ_k·σ``,
    not from α, so a few violations are normal and do not fail the verdict.
 4. **Gaps.** The relative DQL of ``wq`` minus that of VecQ-param and of the exact optimum
-   (VECQ.md §4.3), their outputs rounded to ``wq``'s dtype like ``wq``. The exact optimum is
-   the smallest any lattice output with the same ``bits`` can reach, so that gap is ≥ 0 up to
-   rounding.
+   (VECQ.md §4.3), each computed the same way from the values returned, rounded to ``wq``'s
+   dtype like ``wq`` (with only codes and α given: from the lattice values ``α·v`` of each),
+   never from ``Quantized.loss``. The exact optimum is the smallest any lattice output with
+   the same ``bits`` can reach before rounding; rounding to the output dtype moves each
+   relative DQL by at most ``Σ(2|w − wq|·u|wq| + (u·wq)²)/‖w‖²`` (``tolerances["dql_rounding"]``,
+   printed for float16), so in float16 the exact optimum's output can be a little worse than
+   VecQ-param's.
 5. **Conventions.** Which entries of :mod:`vecq_ref.check.conventions` reproduce ``wq``: exactly
    (bit for bit in ``wq``'s dtype) or within ``ulps``.
 
@@ -30,9 +35,22 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
    §7.1) with its relative-DQL cost and tolerance; printed as a table.
 
 The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread, no offset),
-α is least-squares optimal within ``alpha_rtol`` (default ``max(1e-6, 8ε + 4√n·ε)`` of
-``wq``'s dtype, n the slice length: float accumulation), and the relative DQL is at most
-``(1 + dql_rtol)`` times VecQ-param's. The tolerances used are part of the report.
+α is least-squares optimal within ``alpha_rtol``, and the relative DQL is at most
+``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. The tolerances used are part
+of the report (``tolerances``), each derived from two errors kept apart:
+
+- **representation**: a value rounded to the output dtype is off by at most ``u = ε/2`` of it
+  (relative). α recovered from ``wq`` by least squares is then off by at most
+  ``Σ|ṽ|·u|wq| / (α·Σṽ²)`` (``= u`` for β = 0; ``ṽ = v − mean(v)`` when β is fitted; plus the
+  straight-through allowance when needed) — ``representation_rtol``; an ``alpha`` passed in
+  carries the ``u`` of its own dtype. The quotients ``w/s`` an implementation rounds move the
+  interval of steps that give the codes by ``u`` of the output dtype.
+- **accumulation**: a sum over ``n`` terms (σ, ⟨w,v⟩, ⟨v,v⟩) is off by ``8ε + 4√n·ε``
+  (a few roundings plus the random-walk growth), with ``ε`` of the wider of the output dtype
+  and float32 — nobody accumulates in float16 — (``accumulation_rtol``,
+  ``accumulation_dtype``; n the slice length).
+
+``alpha_rtol = max(1e-6, representation + accumulation)``; ``step_rtol = u + accumulation``.
 """
 
 from __future__ import annotations
@@ -53,8 +71,9 @@ from . import recover as recover_mod
 
 #: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype.
 DEFAULT_ULPS = {2: 2, 4: 4, 8: 256}
-#: Default ``alpha_rtol`` by the byte size of ``wq``'s float dtype.
-DEFAULT_ALPHA_RTOL = {2: 2e-3, 4: 1e-6, 8: 1e-6}
+#: The smallest default ``alpha_rtol`` (a float64 α has ~1e-14 of accumulation error; an α
+#: within 1e-6 of α* costs under 1e-12 of relative DQL).
+ALPHA_RTOL_FLOOR = 1e-6
 DEFAULT_DQL_RTOL = 1e-3
 _INT_TOL_COARSE = 0.1  # integrality tolerance when proposing α; the ulps test decides
 
@@ -104,6 +123,24 @@ class _Row:
     beta: float = 0.0
     ste: bool = False            # needed the straight-through allowance
     why: str = ""
+
+
+def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straight_through):
+    """Bound on the relative error of α recovered from ``wq`` by least squares when each value
+    is ``α·v (+ β)`` rounded to ``dtype``: ``Σ|ṽ|·e / (α·Σṽ²)`` with ``e = u·|wq|``
+    (``u = ε/2``; plus ``2·ulp(|w| + |wq|)`` for a straight-through output) and
+    ``ṽ = v`` (``ṽ = v − mean(v)`` when β was fitted too). For β = 0 and no straight-through
+    this is ``u`` itself."""
+    dt = np.dtype(dtype)
+    e = diagnose_mod.unit_roundoff(dt) * np.abs(rows_u)
+    if straight_through:
+        e = e + 2.0 * np.spacing((np.abs(rows_u) + np.abs(rows_w)).astype(dt)).astype(np.float64)
+    vt = Vv - Vv.mean(axis=1, keepdims=True) if offset != "none" else Vv
+    num = np.sum(np.abs(vt) * e, axis=1)
+    den = alphas * np.sum(vt * vt, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return float(np.max(r)) if r.size else 0.0
 
 
 def _fit(u, c, off):
@@ -288,13 +325,17 @@ class VerifyReport:
                 f"  α optimal:   {'yes' if self.alpha_optimal else 'NO'} (relative deviation "
                 f"from α* {self.alpha_rel_dev:.3g}, tolerance {self.tolerances['alpha_rtol']:.3g};"
                 f" excess relative DQL {self.excess_relative_dql:.3g})")
+            x_txt = "w/α" if self.offset in (None, "none") else "(w − β)/α"
             lines.append(f"  Lloyd:       {self.lloyd_violations} codes are not the nearest "
-                         f"level of w/α")
+                         f"level of {x_txt}")
         else:
             lines.append("  lattice:     NO (see the verdict)")
+        rnd = self.tolerances.get("dql_rounding", 0.0)
+        rnd_txt = (f"; each from values in {self.dtype}, whose rounding moves it by up to "
+                   f"{rnd:.2g}" if np.dtype(self.dtype).itemsize < 4 and rnd > 0 else "")
         lines.append(f"  rel. DQL:    {f(self.relative_dql)} (param {f(self.relative_dql_param)}, "
                      f"gap {f(self.gap_to_param)}; exact {f(self.relative_dql_exact)}, gap "
-                     f"{f(self.gap_to_exact)})")
+                     f"{f(self.gap_to_exact)}{rnd_txt})")
         if self.conventions:
             exact = ", ".join(self.exact_matches) or "none"
             near = [m for m in self.matches if m not in self.exact_matches]
@@ -326,18 +367,36 @@ def _slice_arg(value, lay, nrows, name, positive=True):
 
 
 def _reference(w, bits, lattice, lay, method, dtype):
-    """Relative DQL of ``method``'s output as stored in ``dtype`` (the dtype of ``wq``)."""
+    """Relative DQL of ``method``'s output as ``wq``'s is computed: from the values it
+    returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
+    and α were given), from its lattice values ``α·v`` in float64. Never from
+    ``Quantized.loss``, which may describe the values before their cast to the output dtype.
+    """
     try:
         q = quantize(w, bits, method=method, lattice=lattice, axis=lay.axis,
                      group_size=lay.group_size)
     except ImportError:
         return None
-    if np.dtype(dtype) == np.float64 and q.values.dtype == np.float64:
-        return q.loss.relative_dql
     x = np.asarray(w, dtype=np.float64)
-    d = x - q.values.astype(dtype).astype(np.float64)
+    if dtype is None:
+        rows_v = lay.to_rows(q.levels)
+        a = np.broadcast_to(np.asarray(q.alpha, dtype=np.float64), lay.slice_shape)
+        d = lay.to_rows(x) - np.ascontiguousarray(a).reshape(-1)[:, None] * rows_v
+    else:
+        d = x - q.values.astype(dtype).astype(np.float64)
     sww = float(np.sum(x * x))
     return float(np.sum(d * d)) / sww if sww > 0 else 0.0
+
+
+def _rounding_dql(rows_w, rows_q, dtype):
+    """Bound on how much rounding values to ``dtype`` can move a relative DQL: each value
+    moves by at most ``h = u·|q|`` (its representation error, ``u = ε/2``), the DQL by
+    ``Σ(2|w − q|·h + h²)/‖w‖²``."""
+    sww = float(np.sum(rows_w * rows_w))
+    if sww == 0 or dtype is None:
+        return 0.0
+    h = diagnose_mod.unit_roundoff(dtype) * np.abs(rows_q)
+    return float(np.sum(2 * np.abs(rows_w - rows_q) * h + h * h)) / sww
 
 
 def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
@@ -365,9 +424,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         Reconstruction and convention tolerance in units in the last place of ``wq``'s dtype
         (default 2 for float16, 4 for float32, 256 for float64).
     alpha_rtol : float, optional
-        Relative tolerance on ``α − α*``. Default: the larger of 2e-3 (float16 ``wq``) or
-        1e-6 and ``8ε + 4√n·ε`` (``ε`` of ``wq``'s dtype, ``n`` the slice length), so that a
-        least-squares α accumulated in the output dtype passes; a norm-matched α is
+        Relative tolerance on ``α − α*``. Default: ``max(1e-6, representation +
+        accumulation)`` (module docstring; about ``u = 4.9e-4`` for float16 ``wq``,
+        ``6e-8 + 8ε + 4√n·ε`` of float32 for float32 ``wq``), so that a least-squares α
+        accumulated in float32 and rounded into ``wq``'s dtype passes; a norm-matched α is
         ``1/cos θ − 1 ≈ J_o`` too large and fails where ``J_o`` exceeds it.
     dql_rtol : float
         The relative DQL may exceed VecQ-param's by this fraction (default 1e-3).
@@ -418,8 +478,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     size = q_dtype.itemsize
     ulps = DEFAULT_ULPS[size] if ulps is None else V.integer(ulps, "ulps", 0)
     n_slice = int(np.prod(arr.shape)) // max(1, lay.to_rows(arr).shape[0]) if arr.size else 1
-    alpha_rtol = (max(DEFAULT_ALPHA_RTOL[size], diagnose_mod.rel_tol(q_dtype, n_slice))
-                  if alpha_rtol is None else V.real(alpha_rtol, "alpha_rtol", nonnegative=True))
+    if alpha_rtol is not None:
+        alpha_rtol = V.real(alpha_rtol, "alpha_rtol", nonnegative=True)
+    acc_rtol = diagnose_mod.accumulation_tol(q_dtype, n_slice)
+    step_rtol = diagnose_mod.step_tol(q_dtype, n_slice)
     dql_rtol = V.real(dql_rtol, "dql_rtol", nonnegative=True)
 
     rows_w = np.ascontiguousarray(lay.to_rows(arr), dtype=np.float64)
@@ -489,9 +551,19 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     alphas = np.array([r.alpha for r in rows], dtype=np.float64)
     have_codes = all(r.codes is not None for r in rows)
     reasons = []
+    rep_rtol = 0.0
     if have_codes:
         C = np.stack([r.codes for r in rows])
         Vv = C.astype(np.float64) + off
+        if alphas_in is not None:
+            a_dt = np.asarray(alpha).dtype
+            rep_rtol = diagnose_mod.unit_roundoff(a_dt) if a_dt.kind == "f" else 0.0
+        elif rows_q is not None:
+            rep_rtol = _alpha_representation_rtol(rows_q, rows_w, Vv, alphas, offset,
+                                                  q_dtype, straight_through)
+    if alpha_rtol is None:
+        alpha_rtol = max(ALPHA_RTOL_FLOOR, rep_rtol + acc_rtol)
+    if have_codes:
         svv = np.einsum("ij,ij->i", Vv, Vv)
         swv = np.einsum("ij,ij->i", rows_x, Vv)
         sww = np.einsum("ij,ij->i", rows_w, rows_w)
@@ -535,8 +607,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         rel_dql = math.nan
     rel_param = rel_exact = None
     if compute_gaps:
-        rel_param = _reference(arr, bits, ref_lattice, lay, "param", q_dtype)
-        rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", q_dtype)
+        ref_dtype = None if rows_q is None else q_dtype
+        rel_param = _reference(arr, bits, ref_lattice, lay, "param", ref_dtype)
+        rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", ref_dtype)
+    dql_round = 0.0 if rows_q is None or nan_out else _rounding_dql(rows_w, rows_q_eff, q_dtype)
     gap_param = None if rel_param is None else rel_dql - rel_param
     gap_exact = None if rel_exact is None else rel_dql - rel_exact
 
@@ -562,7 +636,7 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
             np.all(alphas > 0):  # an all-zero slice has no step, α or rounding to name
         components = diagnose_mod.diagnose(
             rows_w, rows_q_eff, C, alphas, betas, lattice_name, offset, q_dtype, bits,
-            straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol)
+            straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol, step_rtol)
         if components[0].matches[0].startswith("midtread full range"):
             lattice_name = "midtread-full"
 
@@ -598,9 +672,14 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         reasons.append(f"α is not the least-squares optimum for its codes (relative deviation "
                        f"{alpha_rel_dev:.3g} > {alpha_rtol:.3g}; excess relative DQL "
                        f"{excess_rel:.3g})")
-    if rel_param is not None and not nan_out and rel_dql > rel_param * (1 + dql_rtol) + 1e-15:
+    if rel_param is not None and not nan_out and \
+            rel_dql > rel_param * (1 + dql_rtol) + 2 * dql_round + 1e-15:
+        rnd = (f" plus twice the {q_dtype} rounding {dql_round:.2g}"
+               if dql_round > 1e-3 * dql_rtol * rel_param else "")
+        hint = diagnose_mod.levels_hint(C, bits, lattice_name) if (
+            have_codes and on_lattice and lattice_name) else ""
         reasons.append(f"relative DQL {rel_dql:.6g} exceeds VecQ-param's {rel_param:.6g} by "
-                       f"more than {dql_rtol:g} (relative)")
+                       f"more than {dql_rtol:g} (relative){rnd}" + (f"; {hint}" if hint else ""))
     passed = not reasons
 
     def per_slice(x):
@@ -620,8 +699,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         conventions=conv_rows, matches=matches, exact_matches=exact_matches,
         negative_zeros=n_negzero, passed=passed, reasons=reasons,
         tolerances={"ulps": ulps, "straight_through_ulps": "2·ulp(|w| + |wq|)",
-                    "alpha_rtol": alpha_rtol, "dql_rtol": dql_rtol,
-                    "step_rtol": diagnose_mod.rel_tol(q_dtype, n_slice)},
+                    "alpha_rtol": alpha_rtol, "dql_rtol": dql_rtol, "step_rtol": step_rtol,
+                    "representation_rtol": rep_rtol, "accumulation_rtol": acc_rtol,
+                    "accumulation_dtype": str(diagnose_mod.accumulation_dtype(q_dtype)),
+                    "dql_rounding": dql_round},
         name=name,
         lattice_name=lattice_name if on_lattice else None,
         offset=offset if on_lattice else None,
