@@ -55,6 +55,7 @@ of the report (``tolerances``), each derived from two errors kept apart:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -443,6 +444,17 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     -------
     VerifyReport
 
+    Notes
+    -----
+    float64 ``w`` (with float64 ``wq``, if given) whose magnitudes leave the range where
+    squared sums are safe (about 1e-150 … 1e150) is diagnosed at ``2**k·w`` and ``2**k·wq``
+    (exact: a power of two), so the codes, the lattice and every relative figure are those of
+    any other scale; ``alpha``, ``alpha_lsq`` and ``beta`` are scaled back to the units of
+    ``w`` and ``excess_dql`` by ``2**(-2k)`` (±inf or 0 where that leaves the float64 range),
+    while the components' text is in the working units (``tolerances["working_scale_exponent"]
+    = k``). Conventions that are not scale-free (absolute epsilons, float32 replays) are then
+    not run, nor are the float32 replays wherever ``|w|`` leaves ``[2**-60, 2**60]``.
+
     Examples
     --------
     >>> w = np.array([0.1, -0.4, 0.25, 0.9, -1.3, 0.05])
@@ -453,6 +465,43 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     >>> r.passed, "vecq_ref_param" in r.exact_matches
     (True, True)
     """
+    arr = V.weights(w, "w")[0]
+    k = 0
+    if arr.dtype == np.float64 and (wq is None or V.as_array(wq, "wq").dtype == np.float64):
+        k = V.scale_exponent(arr)
+    args = dict(bits=bits, lattice=lattice, axis=axis, group_size=group_size, ulps=ulps,
+                alpha_rtol=alpha_rtol, dql_rtol=dql_rtol, check_conventions=check_conventions,
+                compute_gaps=compute_gaps, name=name)
+    if not k:
+        return _verify(arr, wq, codes=codes, alpha=alpha, **args)
+    scaled_alpha = None if alpha is None else np.ldexp(np.asarray(alpha, dtype=np.float64), k)
+    scaled_wq = None if wq is None else np.ldexp(V.weights(wq, "wq")[0], k)
+    rep = _verify(np.ldexp(arr, k), scaled_wq, codes=codes, alpha=scaled_alpha,
+                  _scale_free_only=True, **args)
+
+    def back(x):
+        if x is None:
+            return None
+        return np.ldexp(np.asarray(x, dtype=np.float64), -k) if np.ndim(x) else \
+            float(np.ldexp(x, -k))
+
+    with np.errstate(over="ignore", under="ignore"):
+        return dataclasses.replace(
+            rep, alpha=back(rep.alpha), alpha_lsq=back(rep.alpha_lsq), beta=back(rep.beta),
+            excess_dql=float(np.ldexp(rep.excess_dql, -2 * k)),
+            tolerances={**rep.tolerances, "working_scale_exponent": k})
+
+
+#: Conventions with an absolute epsilon or a float32 replay: not run at a working scale.
+_NOT_SCALE_FREE = frozenset({"paper_keras", "paper_keras_float32", "ul2q", "float32"})
+#: Conventions that replay float32 arithmetic: not run where w or w² leaves float32's range.
+_FLOAT32_REPLAYS = frozenset({"paper_keras_float32", "float32"})
+
+
+def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
+           group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
+           check_conventions=True, compute_gaps=True, name=None, _scale_free_only=False):
+    """:func:`verify` at the caller's scale (its arguments, already range-safe)."""
     if lattice is not None:
         lattice = V.lattice(lattice)
     bits = V.bits(bits, lattice or "midrise")
@@ -617,7 +666,13 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     conv_rows = []
     if check_conventions and not nan_out:
         target = lay.from_rows(rows_q_eff).astype(q_dtype)
+        mags = np.abs(rows_w[rows_w != 0])
+        # float32 replays need w and w² inside float32's normal range
+        f32_ok = mags.size == 0 or (mags.max() <= 2.0 ** 60 and mags.min() >= 2.0 ** -60)
         for cname in conventions.available(bits, ref_lattice):
+            if (_scale_free_only and cname in _NOT_SCALE_FREE) or \
+                    (not f32_ok and cname in _FLOAT32_REPLAYS):
+                continue
             conv = conventions.CONVENTIONS[cname]
             try:
                 out = conv.fn(arr, bits, ref_lattice, lay.axis, lay.group_size)
