@@ -5,7 +5,7 @@ Run ``python analysis/make_lambda_tables.py`` and paste its output over the bloc
 ``--check`` to compare with the committed constants). Never run at import.
 
 For each distribution (unit variance), lattice and k = 1..16 (midtread from 2) the step is the
-stationary point of the expected orientation, ``h(λ) = λ·E[v²] − E[xv] = 0`` (VECQ.md §4.1,
+stationary point of the expected orientation, ``h(λ) = λ·E[v²] − E[xv] = 0`` (docs/theory.md §4.1,
 docs/theory.md §4.1), with ``E[xv] = c0 + 2ΣG(a_j)`` and ``E[v²] = e0 + 2Σm_j·S(a_j)`` as in
 ``vecq_ref.tables``. The root is started at the double-precision root finder's answer (which
 brackets every sign change on a log grid and keeps the best ``cos θ``), refined by Newton's

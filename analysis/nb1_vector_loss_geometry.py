@@ -17,7 +17,7 @@
 # VecQ quantizes a weight vector `w` to `w_q = α·v`, where `v` holds lattice levels
 # (midrise: `c + ½`, `c` a k-bit integer) and `α > 0` is one scale. The usual "L2" view
 # minimises `‖w − αv‖²` over both at once. VecQ splits the problem in two
-# (VECQ.md §3):
+# (docs/theory.md §3):
 #
 # * **steering** — choose the codes `v` that minimise the *orientation loss*
 #   `J_o = 1 − cos θ(w, v)`, the angle between `w` and `v` (independent of α);
@@ -66,7 +66,7 @@ for trial in range(3):
 #
 # The codes depend on the step `s` only through `floor(w/s)`, so `J_o(s)` is piecewise
 # constant: it jumps at the breakpoints `|w_i|/j`. The Gaussian fast path takes
-# `s = λ_k·σ`; the exact search of VECQ.md §4.3 finds the best interval over all `s`.
+# `s = λ_k·σ`; the exact search of docs/theory.md §4.3 finds the best interval over all `s`.
 
 # %%
 bits = 3
@@ -102,7 +102,7 @@ assert np.array_equal(vq.codes(w, exact.alpha, bits), vq.codes(w, exact.step, bi
 # %% [markdown]
 # ## Paper Fig. 2: alternating L2 gets stuck
 #
-# Alternating L2 (VECQ.md §4.4) repeats "nearest levels for this α, then the best α for
+# Alternating L2 (docs/theory.md §4.4) repeats "nearest levels for this α, then the best α for
 # these levels". Each step lowers the DQL, but it stops at the first code vector that is
 # self-consistent. On the toy vector `w = (0.74, 0.22)` with 3 bits, starting from the
 # usual max-based α₀, it stops at codes `[3, 1]`; the vector loss picks `[1, 0]`, whose

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 2. Choosing the step: Gaussian table vs grid vs exact
 #
-# VecQ's fast path (VECQ.md §4.1) assumes `w ~ N(μ, σ²)` and uses a step `s = λ_k·σ` with
+# VecQ's fast path (docs/theory.md §4.1) assumes `w ~ N(μ, σ²)` and uses a step `s = λ_k·σ` with
 # `λ_k` tabulated once per bitwidth. The paper also reports the "actual" λ found by a grid of
 # 3000 candidates (§4.2); `vecq_ref` adds an exact search over *all* steps (§4.3).
 #

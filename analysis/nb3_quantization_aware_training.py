@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 3. Quantization-aware training from scratch
 #
-# How the released VecQ code trains (VECQ.md §5): keep float **shadow** weights; in every
+# How the released VecQ code trains (docs/theory.md §5): keep float **shadow** weights; in every
 # forward pass quantize each dense/conv kernel afresh (a new σ each time) and compute with
 # the quantized weights; in the backward pass use the **straight-through estimator**,
 # `∂L/∂w := ∂L/∂w_q`. No autograd here: every layer has `forward` and `backward`, and the

@@ -1,4 +1,4 @@
-"""Exact step search (VECQ.md §4.3) against sorting and against the paper's NumPy grid.
+"""Exact step search (docs/theory.md §4.3) against sorting and against the paper's NumPy grid.
 
 Targets (issue: search): exact on 2^20 Gaussian float64 weights ≤ 3× (4-bit) and ≤ 15× (8-bit)
 ``np.sort(np.abs(w))``; ≥ 100× faster than the paper's 3000-point grid in NumPy

@@ -74,7 +74,7 @@ def test_loss_from_sums_equals_direct(rng):
 @given(hnp.arrays(np.float64, st.integers(2, 40), elements=st.floats(-100, 100)),
        st.floats(0.01, 10))
 def test_split_is_exact(w, step):
-    # min over α of ‖w − αv‖² = ‖w‖²·J_o·(2 − J_o) for any codes (VECQ.md §3).
+    # min over α of ‖w − αv‖² = ‖w‖²·J_o·(2 − J_o) for any codes (docs/theory.md §3).
     v = vq.levels(vq.codes(w, step, 3))
     L = vq.vector_loss(w, vq.optimal_alpha(w, v) * v)
     jo = L.orientation

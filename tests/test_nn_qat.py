@@ -1,4 +1,5 @@
-"""Quantization-aware training: the forward uses w_q, the backward is the STE of VECQ.md §5."""
+"""Quantization-aware training: the forward uses w_q, the backward is the STE
+(docs/theory.md §5)."""
 
 import importlib.util
 import sys

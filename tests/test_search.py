@@ -1,4 +1,4 @@
-"""search_step(): exact, grid, alternating (VECQ.md §4.2–4.4) against their NumPy twins."""
+"""search_step(): exact, grid, alternating (docs/theory.md §4.2–4.4) against their NumPy twins."""
 
 import numpy as np
 import pytest

@@ -1,6 +1,6 @@
 """vecq_ref: the reference implementation of VecQ vectorized weight quantization.
 
-See ``VECQ.md`` in the project's shared spec for the mathematics; every public function
+See ``docs/theory.md`` (also on the documentation site) for the mathematics; every public function
 names the section it implements.
 """
 

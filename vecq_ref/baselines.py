@@ -1,4 +1,4 @@
-r"""Baseline quantizers for DQL comparisons (VECQ.md §6), one function per published method.
+r"""Baseline quantizers for DQL comparisons (docs/theory.md §6), one function per published method.
 
 Every function takes ``(w, bits, axis=None)`` (plus a few method options) and returns the
 same :class:`~vecq_ref.quantize.Quantized` as :func:`vecq_ref.quantize`, with the method's
@@ -23,7 +23,7 @@ function                  ``lattice``     levels    ``alpha``            ``step`
 How ``values`` follow from ``codes``:
 
 * ``midrise`` / ``midtread``: ``values = alpha·levels`` with ``levels = codes + ½`` or
-  ``codes`` (VECQ.md §2), exactly as for :func:`vecq_ref.quantize`; ``Quantized.levels``
+  ``codes`` (docs/theory.md §2), exactly as for :func:`vecq_ref.quantize`; ``Quantized.levels``
   applies.
 * ``offset-midrise`` (μL2Q): ``values = alpha·(codes + ½) + info["beta"]``.
 * ``nonuniform`` (Lloyd–Max): ``values = info["levels"][codes + 2^(k−1)]``; codes are the level
@@ -70,7 +70,7 @@ def _bits(bits, lo, hi, why):
 
 
 def _lattice_codes(x, step, bits, midtread):
-    """Library lattice codes (VECQ.md §2) of one float64 row for ``step`` (0 allowed)."""
+    """Library lattice codes (docs/theory.md §2) of one float64 row for ``step`` (0 allowed)."""
     out = np.empty((1, x.size), dtype=code_dtype(bits))
     K.codes_rows(x.reshape(1, -1), np.array([float(step)]), bits, midtread, out)
     return out[0]
@@ -140,7 +140,7 @@ def _bwn_row(x, bits):
 
 
 def bwn(w, bits=1, axis=None):
-    """Binary weights (BWN, Rastegari et al. 2016): ``w_q = mean|w|·sign(w)`` (VECQ.md §6).
+    """Binary weights (BWN, Rastegari et al. 2016): ``w_q = mean|w|·sign(w)`` (docs/theory.md §6).
 
     Lattice ``midrise`` at k = 1 (2 levels, ``v = ±½``), so ``alpha = 2·mean|w|`` and
     ``info["bwn_alpha"] = mean|w|``, the published α. ``mean|w|`` is the least-squares scale
@@ -163,7 +163,7 @@ def bwn(w, bits=1, axis=None):
 
     Notes
     -----
-    A zero weight gets ``+mean|w|`` (the lattice's sign-of-zero rule, VECQ.md §2);
+    A zero weight gets ``+mean|w|`` (the lattice's sign-of-zero rule, docs/theory.md §2);
     ``torch.sign`` would send it to 0, a third level.
 
     Examples
@@ -189,7 +189,7 @@ def _twn_row(x, bits):
 
 
 def twn(w, bits=2, axis=None):
-    """Ternary weights (TWN, Li & Liu 2016), VECQ.md §6.
+    """Ternary weights (TWN, Li & Liu 2016), docs/theory.md §6.
 
     ``Δ = 0.7·mean|w|``, ``v = sign(w)·[|w| > Δ]``, ``α = mean of |w| over |w| > Δ``.
     Lattice ``midtread`` at k = 2 (3 levels −1, 0, +1), ``values = alpha·codes``.
@@ -231,15 +231,15 @@ def _ul2q_row(x, bits, lam, eps):
 
 
 def ul2q(w, bits, axis=None, table="code", eps=1e-7):
-    """μL2Q (Cheng et al., IJCNN 2019) as its released code computes it, VECQ.md §6 and §7.1.
+    """μL2Q (Cheng et al., IJCNN 2019) as its released code computes it, docs/theory.md §6 and §7.1.
 
-    ``β = mean(w)``, ``s = λ_k·std(w)`` (population std, ddof = 0, of the mean-centred
-    weights), midrise codes of ``(w − β)/(s + eps)`` (the library's ``floor`` rule, VECQ.md §2;
-    the released ``round(x − ½)`` differs only on exact ties), ``w_q = s·v + β`` (no ``eps``
-    in the levels, no α refit). Lattice ``offset-midrise`` (2^k levels);
-    ``alpha = step = s``, ``info["beta"] = β``, ``info["lam"] = λ_k``. The defaults are the
-    released TF code's (``vecq/quantize_methods/uL2Q.py`` in GongCheng1919/VecQ): its λ table
-    and ``+1e-7`` in the divisor; ``table="printed", eps=0`` is the formula as printed.
+    ``β = mean(w)``, ``s = λ_k·std(w)`` (population std, ddof = 0, of the mean-centred weights),
+    midrise codes of ``(w − β)/(s + eps)`` (the library's ``floor`` rule, docs/theory.md §2; the
+    released ``round(x − ½)`` differs only on exact ties), ``w_q = s·v + β`` (no ``eps`` in the
+    levels, no α refit). Lattice ``offset-midrise`` (2^k levels); ``alpha = step = s``,
+    ``info["beta"] = β``, ``info["lam"] = λ_k``. The defaults are the released TF code's
+    (``vecq/quantize_methods/uL2Q.py`` in GongCheng1919/VecQ): its λ table and ``+1e-7`` in the
+    divisor; ``table="printed", eps=0`` is the formula as printed.
 
     Parameters
     ----------
@@ -251,7 +251,7 @@ def ul2q(w, bits, axis=None, table="code", eps=1e-7):
         Quantize each slice along this axis on its own.
     table : {"code", "printed"}
         λ_k from μL2Q's released code (``tables.UL2Q_CODE``, default) or its printed Table I
-        (``tables.UL2Q_PRINTED``); they differ in the third digit (VECQ.md §4.1).
+        (``tables.UL2Q_PRINTED``); they differ in the third digit (docs/theory.md §4.1).
     eps : float
         Added to the step in the divisor only (released code: 1e-7; 0 for the printed
         formula). It is in weight units, so a nonzero ``eps`` runs at the caller's scale and
@@ -297,7 +297,7 @@ def _dorefa_row(x, bits):
 
 
 def dorefa(w, bits, axis=None):
-    """DoReFa-Net weights (Zhou et al. 2016) for k ≥ 2, VECQ.md §6.
+    """DoReFa-Net weights (Zhou et al. 2016) for k ≥ 2, docs/theory.md §6.
 
     ``w_q = 2·quantize_k(tanh(w)/(2·max|tanh w|) + ½) − 1`` with
     ``quantize_k(x) = round((2^k − 1)·x)/(2^k − 1)``, round half to even. The output lies in
@@ -349,7 +349,7 @@ def _absmax_row(x, bits, narrow_range):
 
 
 def absmax(w, bits, axis=None, narrow_range=True):
-    """Symmetric integer quantization with the abs-max scale, VECQ.md §6 and §7.1.
+    """Symmetric integer quantization with the abs-max scale, docs/theory.md §6 and §7.1.
 
     ``narrow_range=True`` (Brevitas' ``Int8WeightPerTensorFloat`` / ``...PerChannelFloat``
     weights): ``s = max|w|/(2^(k−1) − 1)``, midtread codes ``c = round(w/s)`` in
@@ -404,7 +404,7 @@ def _aciq_row(x, bits):
 
 
 def aciq(w, bits, axis=None):
-    """ACIQ (Banner et al. 2019) with its Gaussian clipping constants, VECQ.md §6.
+    """ACIQ (Banner et al. 2019) with its Gaussian clipping constants, docs/theory.md §6.
 
     Clip at ``±c_k·σ`` (``σ`` the population std of ``w``, ddof = 0; ``c_k`` =
     :data:`ACIQ_GAUSSIAN`) and split the clip range into 2^k equal bins reconstructed at
@@ -450,7 +450,7 @@ def _normalpha_row(x, bits):
 
 
 def vecq_normalpha(w, bits, axis=None):
-    """VecQ codes with the norm-matched scale ``α = ‖w‖/‖v‖`` (VECQ.md §6).
+    """VecQ codes with the norm-matched scale ``α = ‖w‖/‖v‖`` (docs/theory.md §6).
 
     The codes are those of ``quantize(w, bits, method="param")`` (midrise, ``step = λ_k·σ``);
     only α differs: the later PyTorch port matches the norms instead of projecting, which is

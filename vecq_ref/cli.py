@@ -291,7 +291,8 @@ def _cmd_quantize(args):
 def _add_search(sub):
     p = sub.add_parser(
         "search", help="find the step of a .npy tensor: exact, the paper's grid, alternating",
-        description="Search the step (threshold spacing) of the tensor in IN.npy (VECQ.md §4).",
+        description="Search the step (threshold spacing) of the tensor in IN.npy "
+                    "(docs/theory.md §4).",
         epilog="examples:\n  vecq-ref search w.npy --bits 4\n"
                "  vecq-ref search w.npy --bits 2 --method grid --axis 0 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -384,7 +385,7 @@ def _add_train(sub):
     p = sub.add_parser(
         "train", help="train an MLP or LeNet-5 in float or with VecQ quantization-aware training",
         description="Train with float shadow weights and the straight-through estimator "
-                    "(VECQ.md §5); writes steps/epochs logs (.jsonl, .csv), checkpoint.npz "
+                    "(docs/theory.md §5); writes steps/epochs logs (.jsonl, .csv), checkpoint.npz "
                     "and weights.npz to --out.",
         epilog="examples:\n  vecq-ref train --out runs/digits-float\n"
                "  vecq-ref train --model mlp --data digits --bits 2 --out runs/m2\n"

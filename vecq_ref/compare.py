@@ -1,4 +1,4 @@
-"""``compare()``: VecQ and the baselines of VECQ.md §6 side by side, grouped like for like.
+"""``compare()``: VecQ and the baselines of docs/theory.md §6 side by side, grouped like for like.
 
 Each record is one (method, bits) pair on the same ``w``. Methods with the same number of
 levels form a like-for-like group (``group`` = that number) and are ranked within it by

@@ -1,4 +1,4 @@
-"""Lattices (code sets) of VECQ.md §2: midrise (the paper's) and midtread.
+"""Lattices (code sets) of docs/theory.md §2: midrise (the paper's) and midtread.
 
 ========  ===============================  ========  =====================
 lattice   integer codes c                  level v   k = 2
@@ -54,7 +54,7 @@ def lattice_levels(bits, lattice="midrise"):
 
 
 def codes(w, step, bits, lattice="midrise", *, axis=None, group_size=None):
-    """Integer codes of ``w`` for the threshold spacing ``step`` (VECQ.md §2).
+    """Integer codes of ``w`` for the threshold spacing ``step`` (docs/theory.md §2).
 
     Parameters
     ----------

@@ -1,11 +1,11 @@
-"""The vector loss: orientation, modulus, DQL, and the driving stage α* (VECQ.md §3).
+"""The vector loss: orientation, modulus, DQL, and the driving stage α* (docs/theory.md §3).
 
 Conventions
 -----------
 * ``orientation`` ``J_o = 1 − ⟨w, w_q⟩/(‖w‖·‖w_q‖)``; 0 when ``w`` is all zero, 1 when ``w_q``
   is all zero but ``w`` is not (no direction at all is taken as orthogonal).
-* ``modulus`` ``J_m = ‖w − w_q‖²`` (VECQ.md's ``J_m(α) = ‖w − αv‖²`` at the given α), which for
-  a vector loss is the DQL; ``excess`` is how far it is above ``min_α ‖w − α v‖²``.
+* ``modulus`` ``J_m = ‖w − w_q‖²`` (docs/theory.md's ``J_m(α) = ‖w − αv‖²`` at the given α),
+  which for a vector loss is the DQL; ``excess`` is how far it is above ``min_α ‖w − α v‖²``.
 * ``relative_dql = ‖w − w_q‖²/‖w‖²``, 0 for an all-zero ``w``.
 All sums run in float64. ``J_o`` is evaluated as ``m/(1 + √(1 − m))`` with
 ``m = min_β ‖w − β w_q‖²/‖w‖²`` (``= J_o(2 − J_o)``), which keeps full relative precision
@@ -124,7 +124,7 @@ def optimal_alpha(w, v):
 
 
 def vector_loss(w, wq):
-    """Vector loss of the quantized tensor ``wq`` against ``w`` (VECQ.md §3).
+    """Vector loss of the quantized tensor ``wq`` against ``w`` (docs/theory.md §3).
 
     Parameters
     ----------

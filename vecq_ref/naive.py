@@ -1,4 +1,4 @@
-"""Slow, obviously-correct NumPy twins of the kernels: they read like VECQ.md.
+"""Slow, obviously-correct NumPy twins of the kernels: they read like docs/theory.md.
 
 Nothing here imports the kernels. Tests compare each kernel with the twin of the same name:
 codes exactly, floats to 1e-12 relative.
@@ -14,14 +14,14 @@ def _half(bits):
 
 
 def midrise_codes(w, step, bits):
-    """VECQ.md §2: c = clip(floor(w / s), −2^(k−1), 2^(k−1) − 1), w/s in float64."""
+    """docs/theory.md §2: c = clip(floor(w / s), −2^(k−1), 2^(k−1) − 1), w/s in float64."""
     half = _half(bits)
     q = _scaled(w, step)
     return np.clip(np.floor(q), -half, half - 1)
 
 
 def midtread_codes(w, step, bits):
-    """VECQ.md §2: c = sign(w)·min(floor(|w|/s + ½), 2^(k−1) − 1), ties away from zero."""
+    """docs/theory.md §2: c = sign(w)·min(floor(|w|/s + ½), 2^(k−1) − 1), ties away from zero."""
     half = _half(bits)
     q = _scaled(w, step)
     return np.sign(q) * np.minimum(np.floor(np.abs(q) + 0.5), half - 1)
@@ -122,7 +122,7 @@ def scale_levels(c, alpha, lattice="midrise"):
 
 
 def param_quantize(w, bits, lam, lattice="midrise"):
-    """VECQ.md §4.1 for one vector: σ (ddof 0), s = λσ, codes, α* = ⟨w,v⟩/⟨v,v⟩, α·v."""
+    """docs/theory.md §4.1 for one vector: σ (ddof 0), s = λσ, codes, α* = ⟨w,v⟩/⟨v,v⟩, α·v."""
     w = np.asarray(w, dtype=np.float64).ravel()
     s = lam * w.std()
     c = codes(w, s, bits, lattice)
@@ -161,7 +161,7 @@ def _orientation(w, r):
 
 
 def exact_search(w, bits, lattice="midrise"):
-    """VECQ.md §4.3 by brute force: every breakpoint ``|w|/j`` (``|w|/(j − ½)`` midtread).
+    """docs/theory.md §4.3 by brute force: every breakpoint ``|w|/j`` (``|w|/(j − ½)`` midtread).
 
     The codes are tried at each breakpoint, between each pair of neighbours, and beyond both
     ends; the largest S1²/S2 wins (ties: the larger step). Returns
@@ -182,7 +182,7 @@ def exact_search(w, bits, lattice="midrise"):
 
 
 def grid_search(w, bits, lattice="midrise", lo=0.001, hi=3.0, num=3000):
-    """VECQ.md §4.2, the paper's search in plain NumPy: one pass over ``w`` per candidate.
+    """docs/theory.md §4.2, the paper's search in plain NumPy: one pass over ``w`` per candidate.
 
     Steps ``λ·σ`` for ``λ ∈ linspace(lo, hi, num)``, σ the population std; the first step of
     largest S1²/S2 (smallest J_o) wins. Returns ``(step, orientation, index)``.
@@ -215,7 +215,7 @@ def grid_search(w, bits, lattice="midrise", lo=0.001, hi=3.0, num=3000):
 
 
 def alternating_search(w, bits, lattice="midrise", alpha0=None, max_iter=100):
-    """VECQ.md §4.4: ``v = codes(w, α)``, ``α = ⟨w,v⟩/⟨v,v⟩`` until ``v`` repeats.
+    """docs/theory.md §4.4: ``v = codes(w, α)``, ``α = ⟨w,v⟩/⟨v,v⟩`` until ``v`` repeats.
 
     ``alpha0`` defaults to ``max|w|/(M − ½)`` (midrise) or ``max|w|/(M − 1)`` (midtread).
     Returns ``(codes, step, iterations)``: the α that produced the final codes and the number

@@ -70,7 +70,7 @@ def _nearest_codes(w, alpha, bits, lattice):
 
 
 def _l2_iterative(w, bits, lattice, alpha0, max_iter=100):
-    """Alternating L2 (VECQ.md §4.4) from ``alpha0``: ``(codes, α, iterations)``."""
+    """Alternating L2 (docs/theory.md §4.4) from ``alpha0``: ``(codes, α, iterations)``."""
     off = level_offset(lattice)
     alpha, prev = alpha0, None
     for it in range(1, max_iter + 1):
@@ -84,7 +84,7 @@ def _l2_iterative(w, bits, lattice, alpha0, max_iter=100):
 
 
 def _best_codes(w, bits, lattice):
-    """The code vector of smallest orientation loss over all steps (VECQ.md §4.3, by brute
+    """The code vector of smallest orientation loss over all steps (docs/theory.md §4.3, by brute
     force over the intervals between breakpoints — fine for a toy vector)."""
     off = level_offset(lattice)
     _, hi = code_range(bits, lattice)
@@ -107,8 +107,8 @@ def toy_example(w=(0.74, 0.22), bits=3, lattice="midrise", num=600):
     """The data of paper Fig. 2 for a small vector: L2-iterative vs vector-loss solutions.
 
     The L2-iterative solution alternates nearest-level codes and the least-squares α from
-    the max-based start ``α₀ = max|w|/(2^(k−1) − ½)`` (VECQ.md §4.4); the vector-loss solution
-    takes the codes of smallest orientation loss over all steps (steering), then α*
+    the max-based start ``α₀ = max|w|/(2^(k−1) − ½)`` (docs/theory.md §4.4); the vector-loss
+    solution takes the codes of smallest orientation loss over all steps (steering), then α*
     (driving). ``dql`` is the L2 loss ``‖w − α·v(α)‖²`` with the nearest-level codes of each α.
 
     Parameters

@@ -1,15 +1,16 @@
-"""``quantize()`` and the ``Quantized`` result (VECQ.md §3, §4).
+"""``quantize()`` and the ``Quantized`` result (docs/theory.md §3, §4).
 
 Methods
 -------
 ``"param"``
-    VECQ.md §4.1: σ = population std of each vector (ddof = 0, not mean-centred for the codes),
-    step = λ_k·σ with λ_k from :func:`vecq_ref.optimal_step`, codes, then α* (driving stage).
+    docs/theory.md §4.1: σ = population std of each vector (ddof = 0, not mean-centred for
+    the codes), step = λ_k·σ with λ_k from :func:`vecq_ref.optimal_step`, codes, then α*
+    (driving stage).
 ``"paper"``
     The released Keras expression, exactly: ``s = σ·λ + 1e-7`` with the released 4-decimal
     table (6/(2^k − 1) above 8 bits), ``v = round_half_even(clip(w/s − ½, −M, M − 1)) + ½``,
     ``α = ⟨w,v⟩/(⟨v,v⟩ + 1e-7)``. Midrise only. Arithmetic in float64 (the Keras code runs in
-    the tensor's float32; see VECQ.md §7 and ``vecq_ref.verify``).
+    the tensor's float32; see docs/theory.md §7 and ``vecq_ref.verify``).
 ``"exact"``, ``"grid"``, ``"alternating"``
     The step from :func:`vecq_ref.search_step`, then the same codes and α* as ``"param"``.
 

@@ -5,7 +5,7 @@
 ==============  ===========================================================================
 stage           result
 ==============  ===========================================================================
-tables          λ_k from first principles beside the published tables (VECQ.md §4.1)
+tables          λ_k from first principles beside the published tables (docs/theory.md §4.1)
 toy             the 2-D toy vector of paper Fig. 2 (L2-iterative vs vector loss)
 train-*         an MLP on ``digits`` (and, in the default run, a small LeNet-5 on
                 ``mnist5k``) in float and with VecQ quantization-aware training at each

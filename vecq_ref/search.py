@@ -1,4 +1,5 @@
-"""``search_step()``: the step of VECQ.md §4 by the paper's grid, exactly, or by alternating L2.
+"""``search_step()``: the step (docs/theory.md §4) by the paper's grid, exactly, or by
+alternating L2.
 
 Methods
 -------
@@ -38,8 +39,9 @@ maximum over α is ``S1²/S2``) gives four tests; a range is dropped when
 (i) ``S1(sL⁺)²/S2(sH)`` is below the incumbent;
 (ii) the bracket ``[S1(sH)/S2(sL⁺), S1(sL⁺)/S2(sH)]`` of α* misses ``(sL, sH]``. Some optimal
      state ``v`` is *self-consistent*: ``codes(w, α*(v*))`` are the nearest levels of
-     ``w/α*``, hence at least as good as ``v*`` with the same α* (VECQ.md §3), so ``α*(v)`` lies
-     in ``v``'s own interval, and only the range containing that point needs to see ``v``;
+     ``w/α*``, hence at least as good as ``v*`` with the same α* (docs/theory.md §3), so
+     ``α*(v)`` lies in ``v``'s own interval, and only the range containing that point needs
+     to see ``v``;
 (iii) with α* confined to ``[aa, ab] ⊂ (sL, sH]``, ``max f_H + aa·(sH − aa)·(S2(sL⁺) − S2(sH))``
      is below the incumbent (``H`` the state at ``sH``; each level crossing of the range gains
      at most ``aa·(sH − aa)`` per unit of ``S2`` at ``α = aa``);
@@ -166,7 +168,7 @@ def _check_options(method, options):
 
 def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_size=None,
                 **options):
-    """Find the step (threshold spacing) of ``w`` for ``bits`` (VECQ.md §4.1–4.4).
+    """Find the step (threshold spacing) of ``w`` for ``bits`` (docs/theory.md §4.1–4.4).
 
     Parameters
     ----------

@@ -1,4 +1,5 @@
-"""λ_k from first principles: the optimal normalized step for a known distribution (VECQ.md §4.1).
+"""λ_k from first principles: the optimal normalized step for a known distribution
+(docs/theory.md §4.1).
 
 For ``x`` with a symmetric, unit-variance density ``f``, survival ``S(a) = P(x > a)`` and
 partial mean ``G(a) = E[x·1{x > a}]``, the codes of the step ``λ`` (σ units) give
@@ -10,7 +11,7 @@ with ``M = 2^(k−1)`` and::
     midrise:  a_j = jλ,      m_j = 2j,     c0 = G(0), e0 = ¼
     midtread: a_j = (j−½)λ,  m_j = 2j − 1, c0 = 0,    e0 = 0.
 
-(The Gaussian case is VECQ.md's ``φ(0) + 2Σφ(jλ)`` and ``2Σ(j+½)²[Φ((j+1)λ) − Φ(jλ)]``
+(The Gaussian case is docs/theory.md's ``φ(0) + 2Σφ(jλ)`` and ``2Σ(j+½)²[Φ((j+1)λ) − Φ(jλ)]``
 after summation by parts.) The expected orientation is ``cos θ(λ) = E[xv]/√E[v²]`` and the
 expected relative DQL is ``1 − E[xv]²/E[v²]``.
 
@@ -193,7 +194,7 @@ def expected_orientation(lam, bits, lattice="midrise", dist="gaussian"):
 
 
 def expected_relative_dql(lam, bits, lattice="midrise", dist="gaussian"):
-    """Expected relative DQL ``1 − E[xv]²/E[v²]`` with the least-squares α (VECQ.md §4.1)."""
+    """Expected relative DQL ``1 − E[xv]²/E[v²]`` with the least-squares α (docs/theory.md §4.1)."""
     e1, e2 = expected_moments(lam, bits, lattice, dist)
     return 1.0 - e1 * e1 / e2 if e2 > 0 else 1.0
 
@@ -252,7 +253,7 @@ def optimal_step(bits, lattice="midrise", dist="gaussian"):
     bits : int
         Bitwidth k in [1, 16] (≥ 2 for midtread).
     lattice : {"midrise", "midtread"}
-        Code set of VECQ.md §2.
+        Code set of docs/theory.md §2.
     dist : {"gaussian", "laplace", "uniform"}
         The weight distribution assumed (each with unit variance).
 

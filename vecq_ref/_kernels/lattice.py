@@ -1,4 +1,4 @@
-"""Lattice codes, the fused quantize pass and dequantization (VECQ.md §2, §3).
+"""Lattice codes, the fused quantize pass and dequantization (docs/theory.md §2, §3).
 
 Conventions pinned here (and in ``naive``): the scaled weight is ``q = w / s``, the float64
 true division (the kernels multiply by ``1/s`` where that provably gives the same codes, see

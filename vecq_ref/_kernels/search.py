@@ -1,4 +1,4 @@
-"""Step-search kernels (VECQ.md §4.2–4.4) on rows sorted once.
+"""Step-search kernels (docs/theory.md §4.2–4.4) on rows sorted once.
 
 Every row ``x`` arrives sorted (signed, ascending). It is split into two magnitude lists,
 positives and negatives, each ascending, with suffix sums ``Q[p] = Σ_{i ≥ p} a_i``; zeros are
@@ -359,7 +359,7 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
                 if pS1[l] * pS1[l] / pS2[h] < br:
                     keep = False
             if keep:
-                # Self-consistency (VECQ.md §3): an optimal state v has α*(v) inside its own
+                # Self-consistency (docs/theory.md §3): an optimal state v has α*(v) inside its own
                 # interval, so a range whose α* bracket misses it holds no such state.
                 ahi = pS1[l] / pS2[h] if pS2[h] > 0.0 else np.inf
                 alo = pS1[h] / pS2[l]
@@ -473,7 +473,7 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
 
 @njit(cache=True, nogil=True)
 def _sweep_row(ap, an, Qp, Qn, ntot, M, midtread):
-    """Exact search by sweeping every breakpoint (VECQ.md §4.3 as written), for rows whose
+    """Exact search by sweeping every breakpoint (docs/theory.md §4.3 as written), for rows whose
     ``N·(M − 1)`` is small: O(B log B) for B breakpoints. Same outputs as ``_exact_row``."""
     npos = ap.shape[0]
     B = (npos + an.shape[0]) * (M - 1)
@@ -582,7 +582,7 @@ def _loss_sums(row, s, bits, midtread, out, col):
 
 @njit(cache=True, nogil=True, parallel=True)
 def exact_search(xs, xd, bits, midtread, lam, sweep_max, out):
-    """Exact search per sorted row of ``xs`` (VECQ.md §4.3). Twin: ``naive.exact_search``.
+    """Exact search per sorted row of ``xs`` (docs/theory.md §4.3). Twin: ``naive.exact_search``.
 
     ``xd`` is ``xs`` in float64 (the same array when ``xs`` is float64): see the module docstring.
 
@@ -615,8 +615,8 @@ def exact_search(xs, xd, bits, midtread, lam, sweep_max, out):
 
 @njit(cache=True, nogil=True, parallel=True)
 def grid_search(xs, xd, bits, midtread, lams, out):
-    """The paper's search per sorted row (VECQ.md §4.2): steps ``lams·σ`` (``lams`` ascending),
-    the first of largest S1²/S2 wins. Twin: ``naive.grid_search``.
+    """The paper's search per sorted row (docs/theory.md §4.2): steps ``lams·σ`` (``lams``
+    ascending), the first of largest S1²/S2 wins. Twin: ``naive.grid_search``.
 
     ``out[r]`` = (index, step, S1, S2, then the 5 sums of ``exact_search`` at the step).
     """
@@ -653,7 +653,7 @@ def grid_search(xs, xd, bits, midtread, lams, out):
 
 @njit(cache=True, nogil=True, parallel=True)
 def alternating_search(xs, xd, bits, midtread, init, value, max_iter, out):
-    """Alternating L2 (VECQ.md §4.4) per sorted row: codes of w/α, then α = S1/S2, repeated.
+    """Alternating L2 (docs/theory.md §4.4) per sorted row: codes of w/α, then α = S1/S2, repeated.
 
     α₀ = max|w|/(M − ½) (midrise) or max|w|/(M − 1) (midtread) for ``init`` 0, ``value·σ``
     for 1, ``value`` for 2. ``out[r]`` = (the α that produced the final codes, code

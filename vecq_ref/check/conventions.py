@@ -1,6 +1,6 @@
-"""A zoo of VecQ conventions (VECQ.md §7): what other implementations actually compute.
+"""A zoo of VecQ conventions (docs/theory.md §7): what other implementations actually compute.
 
-Each convention is VecQ-param (VECQ.md §4.1: σ, ``s = λ_k·σ``, codes, least-squares α) with
+Each convention is VecQ-param (docs/theory.md §4.1: σ, ``s = λ_k·σ``, codes, least-squares α) with
 exactly one choice changed, or a released expression as written. :func:`vecq_ref.verify`
 runs every one of them on ``w`` and reports which reproduces a given output.
 
@@ -8,7 +8,7 @@ runs every one of them on ``w`` and reports which reproduces a given output.
 name                     what differs from ``vecq_ref_param``
 =======================  ===================================================================
 ``vecq_ref_param``       nothing: :func:`vecq_ref.quantize` with ``method="param"``
-``vecq_ref_exact``       the exact step search (VECQ.md §4.3), when :mod:`vecq_ref.search`
+``vecq_ref_exact``       the exact step search (docs/theory.md §4.3), when :mod:`vecq_ref.search`
                          exists
 ``paper_keras``          the released Keras expression (``quantize(method="paper")``):
                          table λ, ``s = σλ + 1e-7``, ``rint(clip(w/s − ½))``,

@@ -1,7 +1,7 @@
 """Component-wise diagnosis of a quantizer's output from its recovered codes (``verify``).
 
 Given the weights, the recovered lattice, codes, α and β of every slice, each component of a
-quantizer is named against the rules real implementations use (VECQ.md §7.1) and priced in
+quantizer is named against the rules real implementations use (docs/theory.md §7.1) and priced in
 relative DQL (``‖w − w_q‖²/‖w‖²``):
 
 - **lattice**: midrise / midtread narrow / midtread full range, β = 0, mean(w) or fitted.

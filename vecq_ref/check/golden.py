@@ -40,12 +40,12 @@ MANIFEST_NAME = "manifest.json"
 TOLERANCES = {"codes": "exact", "alpha_rtol": 1e-5, "values_rtol": 1e-5,
               "reproduce_rtol": 1e-12}
 FORMULAS = {
-    "midrise": "c = clip(floor(w/s), -2^(k-1), 2^(k-1)-1), v = c + 1/2 (VECQ.md §2)",
-    "midtread": "c = sign(w)·min(floor(|w|/s + 1/2), 2^(k-1)-1), v = c (VECQ.md §2)",
+    "midrise": "c = clip(floor(w/s), -2^(k-1), 2^(k-1)-1), v = c + 1/2 (docs/theory.md §2)",
+    "midtread": "c = sign(w)·min(floor(|w|/s + 1/2), 2^(k-1)-1), v = c (docs/theory.md §2)",
     "param": "σ = population std (ddof 0, w not centred), s = λ_k·σ with λ_k the float64 "
              "constant of vecq_ref.optimal_step (the exact root rounded once), "
              "α = <w,v>/<v,v>, w_q = α·v",
-    "exact": "s = the global optimum of J_o over all steps (VECQ.md §4.3), α = <w,v>/<v,v>",
+    "exact": "s = the global optimum of J_o over all steps (docs/theory.md §4.3), α = <w,v>/<v,v>",
     "paper": "released Keras expression: s = σ·λ + 1e-7 (4-decimal table, 6/(2^k-1) above "
              "8 bits), c = round_half_even(clip(w/s - 1/2, -2^(k-1), 2^(k-1)-1)), "
              "α = <w,v>/(<v,v> + 1e-7), float64 arithmetic",

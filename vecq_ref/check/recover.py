@@ -1,7 +1,7 @@
 """Recover the lattice, α, β and codes of one quantized slice (used by ``verify``).
 
 A quantizer's output ``u`` should be ``β + α·(c + off)`` with integer codes ``c`` that fit
-``bits`` bits. Three code sets are candidates (VECQ.md §2 and §7.1):
+``bits`` bits. Three code sets are candidates (docs/theory.md §2 and §7.1):
 
 ==============  =======================================  ==========================================
 lattice         codes ``c``                              used by

@@ -1,7 +1,7 @@
 """The authors' released Keras VecQ expression evaluated in float32, as Keras runs it.
 
 ``vecq/quantize_methods/VecQ.py`` (GongCheng1919/VecQ) computes, in the tensor's dtype
-(float32 in practice; VECQ.md §7.1)::
+(float32 in practice; docs/theory.md §7.1)::
 
     std   = K.std(w)                                  # population, not mean-centred w
     fixed = w / (std·λ + K.epsilon()) − 0.5           # λ the 4-decimal table, ε = 1e-7

@@ -294,7 +294,7 @@ def gap_rounding_bound(n, param, other):
 def _shown_gap_pct(r, method):
     """``gap_pct`` as printed: a negative gap within the rounding bound is shown as 0.
 
-    ``exact`` is the minimum over all steps (VECQ.md §4.3), so ``param − exact`` cannot be
+    ``exact`` is the minimum over all steps (docs/theory.md §4.3), so ``param − exact`` cannot be
     negative in exact arithmetic; a negative value smaller than :func:`gap_rounding_bound`
     is the two sums' rounding (seen: −3.8e-13 % on a 768×768 pooler) and is printed as 0.
     For the other methods it is zero within what float64 can tell. Anything larger is shown

@@ -1,4 +1,4 @@
-"""``verify()``: check someone else's quantized tensor against VecQ (VECQ.md §2, §3, §7).
+"""``verify()``: check someone else's quantized tensor against VecQ (docs/theory.md §2, §3, §7).
 
 Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` and ``alpha``),
 :func:`verify` answers, per tensor and per slice:
@@ -20,7 +20,7 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
    not (ties count as nearest) is reported; VecQ-param's codes come from the step ``λ_k·σ``,
    not from α, so a few violations are normal and do not fail the verdict.
 4. **Gaps.** The relative DQL of ``wq`` minus that of VecQ-param and of the exact optimum
-   (VECQ.md §4.3), each computed the same way from the values returned, rounded to ``wq``'s
+   (docs/theory.md §4.3), each computed the same way from the values returned, rounded to ``wq``'s
    dtype like ``wq`` (with only codes and α given: from the lattice values ``α·v`` of each),
    never from ``Quantized.loss``. The exact optimum is the smallest any lattice output with
    the same ``bits`` can reach before rounding; rounding to the output dtype moves each
@@ -31,7 +31,7 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
    (bit for bit in ``wq``'s dtype) or within ``ulps``.
 
 6. **Components** (:mod:`vecq_ref.check.diagnose`): lattice, step rule, rounding, α rule and
-   straight-through, each named against the rules released implementations use (VECQ.md
+   straight-through, each named against the rules released implementations use (docs/theory.md
    §7.1) with its relative-DQL cost and tolerance; printed as a table.
 
 The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread, no offset),

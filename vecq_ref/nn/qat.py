@@ -1,6 +1,6 @@
 """Quantization-aware training: float shadow weights and the straight-through estimator.
 
-VECQ.md §5: the float "shadow" weights stay in ``layer.params``; every forward pass
+docs/theory.md §5: the float "shadow" weights stay in ``layer.params``; every forward pass
 quantizes them afresh (a new σ each time) and the layer computes with the quantized values;
 the backward pass is the straight-through estimator of the released code,
 ``∂L/∂w := ∂L/∂w_q`` for every element (no saturation mask, nothing through α or σ).

@@ -181,7 +181,7 @@ def train(model, data, *, epochs=10, batch_size=50, optimizer="sgd", lr=0.01, mo
     optimizer : {"sgd", "adam"}; lr, momentum, weight_decay : float
     milestones, gamma : the step schedule, lr × gamma at each 0-based epoch in milestones.
     quant : None, QuantSpec or dict {layer: QuantSpec | None}
-        None trains in float (VECQ.md §5 for the quantized case).
+        None trains in float (docs/theory.md §5 for the quantized case).
     seed : int
         Seeds the batch order (the model's initialisation is seeded where it is built).
     out : folder, optional
