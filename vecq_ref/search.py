@@ -230,23 +230,25 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
             xs, xd = _sorted_rows(rows, wide=True)
             if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
                 V.finite(arr, "w")
+            qbuf, cbuf = _scratch(xs)
             if method == "exact":
                 out = np.empty((nrows, 12))
-                K.exact_search(xs, xd, bits, mid, lam_k, _sweep_max(bits), out)
+                K.exact_search(xs, xd, bits, mid, lam_k, _sweep_max(bits), out, qbuf, cbuf)
                 steps, sums = out[:, 0], out[:, 7:]
                 interval = out[:, 1:3]
                 evaluations = out[:, 5].astype(np.int64)
                 certified = out[:, 6] > 0
             elif method == "grid":
                 out = np.empty((nrows, 9))
-                K.grid_search(xs, xd, bits, mid, lams, out)
+                K.grid_search(xs, xd, bits, mid, lams, out, qbuf, cbuf)
                 steps, sums = out[:, 1], out[:, 4:]
                 evaluations = np.full(nrows, lams.size, dtype=np.int64)
             else:
                 code, value = (0, 0.0) if init == "max" else (1, lam_k) if init == "sigma" \
                     else (2, init)
                 out = np.empty((nrows, 7))
-                K.alternating_search(xs, xd, bits, mid, code, value, max_iter, out)
+                K.alternating_search(xs, xd, bits, mid, code, value, max_iter, out, qbuf,
+                                     cbuf)
                 steps, sums = out[:, 0], out[:, 2:]
                 iterations = evaluations = out[:, 1].astype(np.int64)
     swv, svv, ds, rs, sww = sums.T
@@ -303,6 +305,19 @@ def _sorted_rows(rows, wide=False):
 
 
 _PSORT_MIN = 1 << 16  # shorter rows: one np.sort beats starting threads
+
+
+def _scratch(xs):
+    """Per-row work buffers for the search kernels (``_kernels.search._scratch``) when the
+    rows are few and long, allocated here by NumPy (reused or huge-page backed memory: the
+    kernel's own allocations of such sizes fault in page by page, a cost of the order of
+    the whole search). Many short rows: none, the kernels allocate (small, reused) their own."""
+    import numba
+
+    rows, n = xs.shape
+    if rows <= numba.get_num_threads() and n >= _PSORT_MIN:
+        return np.empty((rows, n + 2)), np.empty((rows, n), np.int16)
+    return np.empty((0, 0)), np.empty((0, 0), np.int16)
 _PSORT_SAMPLES = 64  # splitter samples per run
 
 
