@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +32,12 @@ def test_stationarity_holds(bits, lattice, dist):
     lam = vq.optimal_step(bits, lattice, dist)
     e1, e2 = tables.expected_moments(lam, bits, lattice, dist)
     assert abs(lam * e2 - e1) <= 1e-12 * max(1.0, e1)
-    assert abs(tables.stationarity(lam, bits, lattice, dist)) <= 1e-12
+    # d cos/dλ = ½·E[v²]'·h/E[v²]^{3/2}: at the exact root only the rounding of h (≤ 64ε·e1)
+    # remains, amplified by |E[v²]'| (≈ 1e4 at k = 16, where 1e-12 alone is not reachable).
+    pos, mult, _ = tables._grid(bits, lattice)
+    de2 = 2.0 * math.fsum(mult * pos * tables._density(pos * lam, dist))
+    tol = max(1e-12, 0.5 * de2 * 64 * np.finfo(float).eps * e1 / e2 ** 1.5)
+    assert abs(tables.stationarity(lam, bits, lattice, dist)) <= tol
 
 
 @pytest.mark.parametrize(("bits", "lattice", "dist"),
@@ -165,3 +171,83 @@ def test_bad_arguments():
         vq.optimal_step(3, lattice="floor")
     with pytest.raises(ValueError, match="`lam` must be a positive"):
         tables.expected_moments(0.0, 3)
+
+
+# --- the λ constants (issue #11) ------------------------------------------------------------
+
+def test_optimal_step_is_the_committed_constant():
+    # The 40-digit root of λE[v²] = E[xv] for k = 4 rounds to this double (issue #11).
+    assert vq.optimal_step(4).hex() == "0x1.573ed44bfe03dp-2"
+    for (lattice, dist), row in tables._LAMBDA.items():
+        assert len(row) == (16 if lattice == "midrise" else 15)
+        first = 1 if lattice == "midrise" else 2
+        for k, lam in enumerate(row, first):
+            assert vq.optimal_step(k, lattice, dist) == lam
+            assert type(lam) is float and lam > 0
+
+
+@pytest.mark.parametrize("dist", tables.DISTRIBUTIONS)
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+def test_root_finder_agrees_with_the_constants(lattice, dist):
+    # Within a few ulps, widened where the root is ill-conditioned: the float64 h(λ) is only
+    # known to ~64ε·E[xv], so its root only to that over |h'(λ)| = |E[v²] + (λ/2)E[v²]'|.
+    eps = np.finfo(float).eps
+    for k in range(1 if lattice == "midrise" else 2, 17):
+        lam = tables._LAMBDA[(lattice, dist)][k - (1 if lattice == "midrise" else 2)]
+        got = tables._optimal_step(k, lattice, dist)
+        e1, e2 = tables.expected_moments(lam, k, lattice, dist)
+        pos, mult, _ = tables._grid(k, lattice)
+        de2 = -2.0 * math.fsum(mult * pos * tables._density(pos * lam, dist))
+        slope = abs(e2 + lam / 2 * de2) if k > 1 else 1.0
+        tol = 4 * math.ulp(lam) + 64 * eps * e1 / slope
+        assert abs(got - lam) <= tol, (k, got, lam)
+        if k <= 3:
+            assert abs(got - lam) <= 4 * math.ulp(lam), (k, got.hex(), lam.hex())
+
+
+def _quadrature_moments(lam, bits, lattice, dist):
+    """E[xv], E[v²] by scipy quadrature of v(x)·x·f(x) and v(x)²·f(x), cell by cell."""
+    frozen = {"gaussian": stats.norm(), "laplace": stats.laplace(scale=1 / math.sqrt(2)),
+              "uniform": stats.uniform(-math.sqrt(3), 2 * math.sqrt(3))}[dist]
+    lo, hi = vq.code_range(bits, lattice)
+    top = math.sqrt(3) if dist == "uniform" else np.inf
+    e1 = e2 = 0.0
+    for c in range(0 if lattice == "midrise" else 1, hi + 1):  # x > 0, doubled by symmetry
+        v = c + (0.5 if lattice == "midrise" else 0.0)
+        a = c * lam if lattice == "midrise" else (c - 0.5) * lam
+        b = min(np.inf if c == hi else a + lam, top)  # quad needs the jump of f as an end
+        if a >= b:
+            continue
+        e1 += 2 * v * integrate.quad(lambda x: x * frozen.pdf(x), a, b, epsabs=0,
+                                     epsrel=1e-13, limit=200)[0]
+        e2 += 2 * v * v * integrate.quad(frozen.pdf, a, b, epsabs=0, epsrel=1e-13,
+                                         limit=200)[0]
+    return e1, e2
+
+
+@pytest.mark.parametrize("dist", tables.DISTRIBUTIONS)
+@pytest.mark.parametrize(("bits", "lattice"), [(2, "midrise"), (3, "midrise"), (4, "midrise"),
+                                               (6, "midrise"), (2, "midtread"),
+                                               (3, "midtread"), (5, "midtread")])
+def test_constants_solve_the_stationarity_by_independent_quadrature(bits, lattice, dist):
+    lam = vq.optimal_step(bits, lattice, dist)
+    e1, e2 = _quadrature_moments(lam, bits, lattice, dist)
+    assert abs(lam * e2 - e1) <= 1e-10 * e1
+    # and it is the maximum of cos θ nearby (quadrature too)
+    for x in (lam * (1 - 1e-3), lam * (1 + 1e-3)):
+        f1, f2 = _quadrature_moments(x, bits, lattice, dist)
+        assert f1 / math.sqrt(f2) < e1 / math.sqrt(e2)
+
+
+def test_constants_match_the_mpmath_script_for_small_k():
+    pytest.importorskip("mpmath")
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "analysis" / "make_lambda_tables.py"
+    spec = importlib.util.spec_from_file_location("make_lambda_tables", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for dist in tables.DISTRIBUTIONS:
+        for lattice, ks in (("midrise", (1, 2, 3, 4)), ("midtread", (2, 3))):
+            for k in ks:
+                assert script.constant(k, lattice, dist) == vq.optimal_step(k, lattice, dist)

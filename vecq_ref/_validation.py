@@ -29,7 +29,19 @@ def _describe(value):
 
 
 def as_array(obj, name="w"):
-    """Return a NumPy view/copy of ``obj`` (ndarray, ``__array__`` or ``__dlpack__``)."""
+    """Return a NumPy view/copy of ``obj`` (ndarray, ``__array__`` or ``__dlpack__``).
+
+    Arrays in non-native byte order are converted to native order (a copy; the kernels read
+    native floats only). An object with ``detach()`` whose ``__array__`` refuses (a torch
+    tensor that requires grad) is read through ``obj.detach()``; torch is never imported.
+    """
+    arr = _as_array(obj, name)
+    if arr.dtype.byteorder not in "=|" and not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def _as_array(obj, name):
     if isinstance(obj, np.ndarray):
         return obj
     if hasattr(obj, "__dlpack__") and not hasattr(obj, "__array__"):
@@ -41,7 +53,15 @@ def as_array(obj, name="w"):
         fail(name, "an array of real numbers", _describe(obj), TypeError)
     try:
         return np.asarray(obj)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:
+        detach = getattr(obj, "detach", None)
+        if callable(detach):  # e.g. torch: "Can't call numpy() on Tensor that requires grad"
+            try:
+                return np.asarray(detach())
+            except (TypeError, ValueError, RuntimeError) as exc2:
+                raise TypeError(
+                    f"`{name}` could not be read even through `{name}.detach()`: {exc2}; "
+                    f"pass `{name}.detach().cpu().numpy()`.") from exc2
         raise TypeError(
             f"`{name}` must be an array of real numbers; got {_describe(obj)}.") from exc
 
@@ -84,9 +104,68 @@ def finite(arr, name="w", sums_overflowed=False):
             f"`{name}` contains {bad} non-finite values (NaN or Inf); "
             "quantization needs finite weights."
         )
-    if sums_overflowed:
-        fail(name, "of a magnitude whose sum of squares fits in float64 (|w| < ~1e150)",
+    if sums_overflowed:  # only method="paper", which runs at the caller's scale
+        fail(name, "of a magnitude whose sum of squares fits in float64",
              f"a maximum |w| of {float(np.max(np.abs(arr))):.3g}")
+
+
+#: float64 weights whose nonzero magnitudes all lie in ``[2**-SAFE_EXP, 2**SAFE_EXP)`` are
+#: computed as given: no sum, square, product or quotient of the kernels can then overflow or
+#: underflow (Σw² ≤ 2**840 for 2**40 weights, the smallest square 2**-800), so every float
+#: operation is exactly equivariant under scaling by a power of two. float16/32 weights
+#: (widened to float64 in the kernels) are always inside.
+SAFE_EXP = 400
+
+
+def scale_exponent(arr, name="w"):
+    """The power of two ``k`` the public functions compute ``2**k · arr`` at (then scale back).
+
+    0 when ``arr`` is not float64, all zero, or its nonzero magnitudes lie in the safe range
+    (:data:`SAFE_EXP`); else, when the magnitudes span fewer than ``2·SAFE_EXP`` binades, the
+    ``k`` that centres them in it; else the ``k`` that brings ``max|w|`` into [½, 1) (weights
+    below ``2**-1074·2**-k`` then become 0; only a vector spanning more than 800 binades has
+    any). Since computations inside the safe range are exactly scale-equivariant and
+    ``2**k·arr`` is exact whenever it is normal, ``2**e·w`` and ``w`` get the same codes and
+    their α, step and losses differ by exactly ``2**e`` (``2**(2e)`` for squared losses), up
+    to the rounding of results that leave the float64 range. Raises on NaN/Inf (float64).
+    """
+    if arr.dtype != np.float64 or arr.size == 0:
+        return 0
+    from ._kernels.reduce import abs_extent
+
+    lo, hi, bad = abs_extent(np.ascontiguousarray(arr).reshape(-1))
+    if bad:
+        finite(arr, name)
+    if hi == 0.0:
+        return 0
+    emin, emax = int(np.frexp(lo)[1]), int(np.frexp(hi)[1])
+    if emin > -SAFE_EXP and emax <= SAFE_EXP:
+        return 0
+    if emax - emin < 2 * SAFE_EXP:
+        return -((emax + emin) // 2)
+    return -emax
+
+
+def check_values_fit(values, dtype, name="w"):
+    """Raise when float64 ``values`` (α·v) hold a value beyond the range of ``dtype``.
+
+    The rule of every public function: values that do not fit the input's dtype are an
+    error naming ``name``, its dtype and the fix; ±inf is never returned for finite input.
+    """
+    dtype = np.dtype(dtype)
+    top = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    limit = float(np.finfo(dtype).max)
+    if top <= limit and not np.isinf(top):
+        # Rounding to dtype can still reach inf just above the largest finite value.
+        if dtype == np.float64 or np.isfinite(np.asarray(top).astype(dtype)):
+            return
+    wider = {np.dtype(np.float16): "np.float32", np.dtype(np.float32): "np.float64"}.get(dtype)
+    fix = (f"pass `{name}.astype({wider})` to get them in {wider[3:]}" if wider else
+           f"scale `{name}` down by a power of two (e.g. np.ldexp({name}, -8)), which leaves "
+           "the codes unchanged, and scale α and the values back")
+    raise ValueError(
+        f"`{name}` (dtype {dtype}) quantizes to values beyond the {dtype} range (the largest "
+        f"|α·v| is {top:.6g} > {limit:.6g}); {fix}.")
 
 
 def integer(value, name, lo=None, hi=None):

@@ -42,6 +42,7 @@ import numpy as np
 from . import _layout, tables
 from . import _validation as V
 from ._kernels import lattice as K
+from ._kernels.reduce import pair_sums
 from .lattice import code_dtype, lattice_levels
 from .loss import VectorLoss, vector_loss
 from .quantize import Quantized, quantize
@@ -54,6 +55,8 @@ UL2Q_TABLES = {"printed": tables.UL2Q_PRINTED, "code": tables.UL2Q_CODE}
 TWN_DELTA = 0.7
 LLOYD_INITS = ("auto", "uniform", "quantile")
 _LOSS_FIELDS = ("orientation", "modulus", "dql", "relative_dql", "excess")
+#: ``info`` entries in weight units (scaled back with α and the step).
+_SCALED_INFO = ("bwn_alpha", "delta", "beta", "clip", "levels", "lsq_alpha")
 
 
 # --- shared machinery ----------------------------------------------------------------------
@@ -90,7 +93,10 @@ def _run(method, lattice, bits, w, axis, row_fn, **options):
     """
     arr, out_dtype = V.weights(w, "w")
     lay = _layout.layout(arr.shape, axis, None)
-    rows = lay.to_rows(arr)
+    # Work at 2**k·w where nothing overflows, then scale back (DoReFa's tanh is not
+    # scale-equivariant by design: it runs at the caller's scale).
+    k = V.scale_exponent(arr) if method != "dorefa" else 0
+    rows = lay.to_rows(np.ldexp(arr, k) if k else arr)
     n_rows = rows.shape[0]
     codes = np.empty(rows.shape, dtype=code_dtype(bits))
     values = np.empty(rows.shape, dtype=np.float64)
@@ -101,6 +107,13 @@ def _run(method, lattice, bits, w, axis, row_fn, **options):
         x = np.ascontiguousarray(rows[r], dtype=np.float64)
         codes[r], alpha[r], step[r], values[r], info = row_fn(x, bits, **options)
         infos.append(info)
+    if k:
+        with np.errstate(over="ignore", under="ignore"):
+            alpha, step, values = (np.ldexp(a, -k) for a in (alpha, step, values))
+            infos = [{key: (np.ldexp(val, -k) if key in _SCALED_INFO else val)
+                      for key, val in d.items()} for d in infos]
+        rows = lay.to_rows(arr)
+    V.check_values_fit(values, out_dtype)
     whole = vector_loss(rows, values)
     slice_loss = None
     if not lay.per_tensor:
@@ -428,7 +441,8 @@ def aciq(w, bits, axis=None):
 def _normalpha_row(x, bits):
     q = quantize(x, bits, method="param")
     v = q.codes.astype(np.float64) + 0.5
-    alpha = float(np.sqrt(x @ x) / np.sqrt(v @ v))
+    sums = pair_sums(x, v, 0.0)
+    alpha = float(np.sqrt(sums[0]) / np.sqrt(sums[2]))
     return q.codes, alpha, float(q.step), alpha * v, {"lsq_alpha": float(q.alpha)}
 
 

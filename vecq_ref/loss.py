@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validation as V
+from ._kernels.reduce import pair_sums
 
 
 @dataclass(frozen=True)
@@ -86,18 +87,24 @@ def loss_from_sums(sww, swv, svv, ds, rs, step, alpha):
     return orient, dql, rel, dql - min_dql
 
 
+def _flat64(arr):
+    return np.ascontiguousarray(arr, dtype=np.float64).reshape(-1)
+
+
 def optimal_alpha(w, v):
     """The driving stage: α* = ⟨w, v⟩/⟨v, v⟩, the least-squares scale for levels ``v``.
 
     Parameters
     ----------
     w, v : array_like, same shape
-        Weights and levels (or any direction). Sums run in float64.
+        Weights and levels (or any direction). Sums run in float64 in the fixed order of
+        :mod:`vecq_ref._kernels` (the same bits on every CPU), each array at its own
+        power-of-two working scale (so α* of ``2**e·w`` is exactly ``2**e·α*``).
 
     Returns
     -------
     float
-        α*; 0 when ``v`` is all zero.
+        α*; 0 when ``v`` is all zero (±inf only when α* itself exceeds the float64 range).
 
     Examples
     --------
@@ -108,10 +115,12 @@ def optimal_alpha(w, v):
     v, _ = V.weights(v, "v")
     if w.shape != v.shape:
         V.fail("v", f"the shape of `w` {w.shape}", f"shape {v.shape}")
-    w = w.astype(np.float64, copy=False).ravel()
-    v = v.astype(np.float64, copy=False).ravel()
-    vv = float(v @ v)
-    return float(w @ v) / vv if vv > 0 else 0.0
+    kw, kv = V.scale_exponent(w, "w"), V.scale_exponent(v, "v")
+    sums = pair_sums(_flat64(np.ldexp(w, kw) if kw else w),
+                     _flat64(np.ldexp(v, kv) if kv else v), 0.0)
+    swv, svv = sums[1], sums[2]
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(swv / svv, kv - kw)) if svv > 0 else 0.0
 
 
 def vector_loss(w, wq):
@@ -127,6 +136,15 @@ def vector_loss(w, wq):
     VectorLoss
         ``orientation``, ``modulus``, ``dql``, ``relative_dql`` and ``excess`` as floats.
 
+    Notes
+    -----
+    The sums run in float64 in the fixed order of :mod:`vecq_ref._kernels` (the same bits
+    on every CPU), on ``2**k·w`` and ``2**k·wq`` for one power of two ``k`` that keeps them in
+    range (:func:`vecq_ref._validation.scale_exponent` of both together); the squared losses
+    are scaled back by ``2**(-2k)``. ``orientation`` and ``relative_dql`` are therefore
+    finite for any finite input, and ``dql``/``modulus``/``excess`` are exact up to one
+    rounding, or inf when they exceed the float64 range (e.g. ``w`` near 1e200).
+
     Examples
     --------
     >>> L = vector_loss([3.0, 4.0], [3.0, 3.0])
@@ -137,12 +155,16 @@ def vector_loss(w, wq):
     q, _ = V.weights(wq, "wq")
     if w.shape != q.shape:
         V.fail("wq", f"the shape of `w` {w.shape}", f"shape {q.shape}")
-    w = w.astype(np.float64, copy=False).ravel()
-    q = q.astype(np.float64, copy=False).ravel()
-    sww, swq, sqq = float(w @ w), float(w @ q), float(q @ q)
-    dql = float(np.sum((w - q) ** 2))
+    w, q = _flat64(w), _flat64(q)
+    k = V.scale_exponent(np.concatenate([w, q]), "w")
+    if k:
+        w, q = np.ldexp(w, k), np.ldexp(q, k)
+    sww, swq, sqq, dql = pair_sums(w, q, 1.0)
     beta = swq / sqq if sqq > 0 else 0.0
-    min_dql = float(np.sum((w - beta * q) ** 2))
+    min_dql = pair_sums(w, q, beta)[3]
     orient = float(orientation_from_min(min_dql, sww, cos_negative=swq < 0)) if sww > 0 else 0.0
     rel = dql / sww if sww > 0 else 0.0
-    return VectorLoss(orient, dql, dql, rel, max(dql - min_dql, 0.0))
+    excess = max(dql - min_dql, 0.0)
+    with np.errstate(over="ignore", under="ignore"):
+        dql, excess = float(np.ldexp(dql, -2 * k)), float(np.ldexp(excess, -2 * k))
+    return VectorLoss(orient, dql, dql, float(rel), excess)

@@ -57,6 +57,54 @@ def row_moments(x):
     return np.stack([x.mean(axis=1), x.var(axis=1), (x * x).sum(axis=1)], axis=1)
 
 
+def lane_sum(terms, lanes=64):
+    """Σ terms in the kernels' order (:mod:`vecq_ref._kernels`): term ``i`` of the first
+    ``n − n mod lanes`` into lane ``i mod lanes`` (each lane in order), the lanes folded by
+    halving (lane j += lane j + h, h = lanes/2 … 1), then the tail added one by one."""
+    t = np.asarray(terms, dtype=np.float64).ravel()
+    nb = t.size - t.size % lanes
+    acc = np.zeros(lanes)
+    for i in range(0, nb, lanes):
+        acc += t[i:i + lanes]
+    h = lanes // 2
+    while h:
+        acc[:h] += acc[h:2 * h]
+        h //= 2
+    total = acc[0]
+    for v in t[nb:]:
+        total += v
+    return total
+
+
+def span_sums(x, codes, step, lattice="midrise"):
+    """Σc, Σc², Σw·v, Σr², Σr·v (r = w − s·v) of one span, each in the kernels' order."""
+    x = np.asarray(x, dtype=np.float64)
+    c = np.asarray(codes, dtype=np.float64)
+    v = levels(c, lattice)
+    r = x - step * v
+    return (c.sum(), (c * c).sum(), lane_sum(x * v), lane_sum(r * r), lane_sum(r * v))
+
+
+def abs_extent(x):
+    """(min nonzero |x|, max |x| over the finite entries, count of NaN/Inf)."""
+    a = np.abs(np.asarray(x, dtype=np.float64).ravel())
+    ok = np.isfinite(a)
+    nz = a[ok & (a > 0)]
+    return (nz.min() if nz.size else np.inf, a[ok].max() if ok.any() else 0.0,
+            float(a.size - ok.sum()))
+
+
+def pair_sums(x, y, b, chunk=1 << 14):
+    """[Σx², Σxy, Σy², Σ(x − b·y)²]: lane sums per chunk, the chunks added in order."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    out = np.zeros(4)
+    for lo in range(0, x.size, chunk):
+        u, v = x[lo:lo + chunk], y[lo:lo + chunk]
+        out += [lane_sum(u * u), lane_sum(u * v), lane_sum(v * v), lane_sum((u - b * v) ** 2)]
+    return out
+
+
 def codes_and_sums(x, steps, bits, lattice="midrise", paper=False):
     """Codes per row and the sums Σwv, Σv², Σ(w − s v)², Σ(w − s v)v (float64)."""
     x = np.asarray(x, dtype=np.float64)

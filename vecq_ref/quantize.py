@@ -124,12 +124,20 @@ def _losses(sww, sums, steps, alpha):
 
 
 def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, lattice,
-            method, info, out=None):
+             method, info, k=0, out=None):
+    """Assemble the result from sums at the working scale ``2**k·w``; α, step, σ and the
+    losses are scaled back exactly (squared losses by ``2**(-2k)``)."""
+    whole, per_row = _losses(moments[:, 2], sums, steps, alpha)
+    with np.errstate(over="ignore", under="ignore"):
+        alpha, steps, sigma = (np.ldexp(a, -k) for a in (alpha, steps, np.sqrt(moments[:, 1])))
     work = np.float32 if out_dtype == np.float16 else out_dtype
     values = out.values if out is not None and out.values.dtype == work else (
         np.empty(rows.shape, dtype=work))
     K.scale_levels(codes, alpha, level_offset(lattice), values)
-    whole, per_row = _losses(moments[:, 2], sums, steps, alpha)
+    top = float(np.max(np.abs(alpha))) * 2 ** (bits - 1)  # ≥ every |v| of the lattice
+    if not top * (1 + 2 ** -20) < float(np.finfo(out_dtype).max):  # rare: check the values made
+        V.check_values_fit(_abs_top(codes, alpha, lattice), out_dtype)
+    whole, per_row = _unscale_loss(whole, k), _unscale_loss(per_row, k)
     slice_loss = None
     if not lay.per_tensor:
         slice_loss = VectorLoss(*(lay.slices(getattr(per_row, f)) for f in
@@ -142,7 +150,27 @@ def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, latt
         bits=bits, lattice=lattice, method=method,
         values=values, loss=whole,
         slice_loss=slice_loss, axis=lay.axis, group_size=lay.group_size,
-        info={"sigma": lay.slices(np.sqrt(moments[:, 1])), **info})
+        info={"sigma": lay.slices(sigma), **info})
+
+
+def _abs_top(codes, alpha, lattice):
+    """Largest |α·v| per row, in float64, from the codes actually used."""
+    off = level_offset(lattice)
+    lo = codes.min(axis=1).astype(np.float64) + off
+    hi = codes.max(axis=1).astype(np.float64) + off
+    return np.abs(alpha) * np.maximum(np.abs(lo), np.abs(hi))
+
+
+def _unscale_loss(loss, k):
+    """A VectorLoss computed at the scale ``2**k·w`` in the units of ``w``: the squared losses
+    times ``2**(-2k)`` (exact unless the result leaves the float64 range: then ±inf or a
+    rounded subnormal), the relative ones unchanged."""
+    if k == 0:
+        return loss
+    with np.errstate(over="ignore", under="ignore"):
+        return VectorLoss(loss.orientation, np.ldexp(loss.modulus, -2 * k),
+                          np.ldexp(loss.dql, -2 * k), loss.relative_dql,
+                          np.ldexp(loss.excess, -2 * k))
 
 
 def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=None,
@@ -180,10 +208,25 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     -------
     Quantized
 
+    Raises
+    ------
+    ValueError
+        When ``w`` holds NaN/Inf, or when a value ``α·v`` would not fit ``w``'s dtype (e.g.
+        float16 weights near 65504 whose top level lands above it): the message names the
+        dtype and the fix (``w.astype(np.float32)``); inf is never returned.
+
     Notes
     -----
     An all-zero vector gets σ = 0, step 0, codes 0, α = 0 and relative DQL 0. A constant
     vector gets step 0 and is reproduced exactly.
+
+    Scale: for any power of two ``2**e`` with ``2**e·w`` finite and exact, ``quantize(2**e·w)``
+    has the same codes as ``quantize(w)`` and α, step and σ times ``2**e``, the squared losses
+    times ``2**(2e)`` (float64 weights are computed at a power-of-two scale where nothing
+    overflows or underflows, :func:`vecq_ref._validation.scale_exponent`, then scaled back;
+    a squared loss beyond the float64 range is returned as inf, the relative losses are
+    always finite). The ``"paper"`` method is the exception: the released expression adds an
+    absolute 1e-7 to σλ and to ⟨v,v⟩, so its codes do depend on the scale.
 
     Examples
     --------
@@ -214,8 +257,12 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
         from .check.released import paper_float32
 
         return paper_float32(arr, lay, bits)
+    # The paper's absolute 1e-7 is in weight units: that method runs at the caller's scale.
+    k = V.scale_exponent(arr) if method != "paper" else 0
+    if k:
+        arr = np.ldexp(arr, k)
     with threads_for(arr.size):
-        return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, out=out)
+        return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k, out=out)
 
 
 class _Out:
@@ -258,7 +305,7 @@ class _Out:
         return self.arrays
 
 
-def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, out=None):
+def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out=None):
     rows = lay.to_rows(arr)
     moments = row_moments(rows)
     if not np.all(np.isfinite(moments)):  # NaN/Inf in w, or Σw² overflowed
@@ -270,16 +317,17 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, out=None
     elif method == "paper":
         steps = sigma * tables.paper_lambda(bits) + PAPER_EPSILON
     else:
-        from .search import search_step
+        from .search import _rescaled, search_step
 
+        # ``arr`` is already at the working scale, so search_step computes it as given.
         result = search_step(arr, bits, method=method, lattice=lattice, axis=lay.axis,
                              group_size=lay.group_size, **options)
         steps = np.ascontiguousarray(np.broadcast_to(result.step, lay.slice_shape),
                                      dtype=np.float64).reshape(rows.shape[0])
-        info["search"] = result
+        info["search"] = _rescaled(result, k)
     steps = np.ascontiguousarray(steps, dtype=np.float64)
     codes, sums = _fused(rows, steps, bits, lattice, method == "paper",
                          None if out is None else out.codes)
     alpha = _alpha(sums, method == "paper")
     return _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits,
-                   lattice, method, info, out=out)
+                   lattice, method, info, k, out=out)

@@ -81,7 +81,7 @@ row sequential), so results are bit-identical for any number of threads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -188,6 +188,9 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
     Returns
     -------
     StepResult
+        For ``2**e·w`` (exact) the same codes, with ``step``, ``alpha`` and ``interval`` times
+        ``2**e``: float64 weights are searched at a power-of-two working scale where no sum
+        overflows (:func:`vecq_ref._validation.scale_exponent`), then scaled back.
 
     Examples
     --------
@@ -208,6 +211,31 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
     init, max_iter = _alternating_options(**options) if method == "alternating" else (0, 0)
     arr, _ = V.weights(w, "w", check_finite=False)  # checked below, from the sorted ends
     lay = _layout.layout(arr.shape, axis, group_size)
+    k = V.scale_exponent(arr)  # work at 2**k·w, where nothing overflows (module docstring)
+    if k:
+        arr = np.ldexp(arr, k)
+        if not isinstance(init, str):  # α₀ in weight units
+            init = float(np.ldexp(init, k))
+    return _rescaled(_search(arr, bits, method, lattice, lay, lams, init, max_iter), k)
+
+
+def _rescaled(result, k):
+    """``result`` computed for ``2**k·w`` in the units of ``w`` (α, step, interval × 2**-k)."""
+    if k == 0:
+        return result
+
+    def back(x):
+        return None if x is None else (
+            tuple(float(np.ldexp(v, -k)) for v in x) if isinstance(x, tuple) else
+            (float(np.ldexp(x, -k)) if np.ndim(x) == 0 else np.ldexp(x, -k)))
+
+    with np.errstate(over="ignore", under="ignore"):
+        return replace(result, step=back(result.step), alpha=back(result.alpha),
+                       interval=back(result.interval))
+
+
+def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
+    """search_step on validated weights at the working scale."""
     rows = lay.to_rows(arr)
     mid = lattice == "midtread"
     nrows = rows.shape[0]

@@ -51,6 +51,77 @@ MAX_1960 = (1.596, 0.9957, 0.5860, 0.3352)
 MAX_1960_TERNARY = 1.224
 
 
+#: λ_k as float64 constants, k = 1..16 (midtread from 2), every lattice and distribution:
+#: the roots of ``λ·E[v²] = E[xv]`` to 60 digits rounded once to the nearest double, so every
+#: machine gets the same step. :func:`optimal_step` returns these; the double-precision root
+#: finder :func:`_optimal_step` agrees within a few ulps (tests/test_tables.py).
+# BEGIN LAMBDA TABLE (written by analysis/make_lambda_tables.py; do not edit)
+_LAMBDA = {
+    ('midrise', 'gaussian'): (
+        float.fromhex('0x1.9884533d43651p+0'), float.fromhex('0x1.fdcaa53261456p-1'),
+        float.fromhex('0x1.2c0abd7fa3d24p-1'), float.fromhex('0x1.573ed44bfe03dp-2'),
+        float.fromhex('0x1.814ee8fae3d7ep-3'), float.fromhex('0x1.aa3df9646dbd7p-4'),
+        float.fromhex('0x1.d1dc27229eb2bp-5'), float.fromhex('0x1.f802ce273abf9p-6'),
+        float.fromhex('0x1.0e51a61684973p-6'), float.fromhex('0x1.1fe1d187272bfp-7'),
+        float.fromhex('0x1.30bb66a040715p-8'), float.fromhex('0x1.40eb0b1041159p-9'),
+        float.fromhex('0x1.507e546214ed8p-10'), float.fromhex('0x1.5f82843276e77p-11'),
+        float.fromhex('0x1.6e03ea5a62e93p-12'), float.fromhex('0x1.7c0da9c67fd07p-13'),
+    ),
+    ('midtread', 'gaussian'): (
+        float.fromhex('0x1.39587b1e904b5p+0'), float.fromhex('0x1.4d31afc7c9bd4p-1'),
+        float.fromhex('0x1.69e4a7e9a980cp-2'), float.fromhex('0x1.8bc5e1e24a120p-3'),
+        float.fromhex('0x1.b013c044119d8p-4'), float.fromhex('0x1.d5159c00c1eb9p-5'),
+        float.fromhex('0x1.f9c6867df3ce5p-6'), float.fromhex('0x1.0ecc18f7c9855p-6'),
+        float.fromhex('0x1.2023a597c2066p-7'), float.fromhex('0x1.30de88133440bp-8'),
+        float.fromhex('0x1.40fdac7fa5deap-9'), float.fromhex('0x1.5088282f76182p-10'),
+        float.fromhex('0x1.5f87ad2d2f161p-11'), float.fromhex('0x1.6e069d3e86663p-12'),
+        float.fromhex('0x1.7c0f11e63ce37p-13'),
+    ),
+    ('midrise', 'laplace'): (
+        float.fromhex('0x1.6a09e667f3bcdp+0'), float.fromhex('0x1.165f5e069de41p+0'),
+        float.fromhex('0x1.763cdfc48ae04p-1'), float.fromhex('0x1.d80f2b3552697p-2'),
+        float.fromhex('0x1.1eb5515970f55p-2'), float.fromhex('0x1.53506a78843a8p-3'),
+        float.fromhex('0x1.899f059ab45bep-4'), float.fromhex('0x1.c148e9ebabc43p-5'),
+        float.fromhex('0x1.f9fbbaaa5bc4cp-6'), float.fromhex('0x1.19bb3c669cb77p-6'),
+        float.fromhex('0x1.36c4c575476bdp-7'), float.fromhex('0x1.540990fd6d3e0p-8'),
+        float.fromhex('0x1.717dab3f91393p-9'), float.fromhex('0x1.8f18865e47eb1p-10'),
+        float.fromhex('0x1.acd3df5b6c2eep-11'), float.fromhex('0x1.caaaffd306efbp-12'),
+    ),
+    ('midtread', 'laplace'): (
+        float.fromhex('0x1.6a09e667f3bcdp+0'), float.fromhex('0x1.a4bcc0627e799p-1'),
+        float.fromhex('0x1.f291f8c705726p-2'), float.fromhex('0x1.265d06803ae7ap-2'),
+        float.fromhex('0x1.57c10717120c3p-3'), float.fromhex('0x1.8c306b95491f7p-4'),
+        float.fromhex('0x1.c2c2635b3ce7ep-5'), float.fromhex('0x1.fad2711431962p-6'),
+        float.fromhex('0x1.19f7b23908487p-6'), float.fromhex('0x1.36e67ec28fd67p-7'),
+        float.fromhex('0x1.541c36236cc43p-8'), float.fromhex('0x1.7187e56243e38p-9'),
+        float.fromhex('0x1.8f1e186ab645ap-10'), float.fromhex('0x1.acd6e3516c092p-11'),
+        float.fromhex('0x1.caac9f71c2a3dp-12'),
+    ),
+    ('midrise', 'uniform'): (
+        float.fromhex('0x1.bb67ae8584caap+0'), float.fromhex('0x1.bb67ae8584caap-1'),
+        float.fromhex('0x1.bb67ae8584caap-2'), float.fromhex('0x1.bb67ae8584caap-3'),
+        float.fromhex('0x1.bb67ae8584caap-4'), float.fromhex('0x1.bb67ae8584caap-5'),
+        float.fromhex('0x1.bb67ae8584caap-6'), float.fromhex('0x1.bb67ae8584caap-7'),
+        float.fromhex('0x1.bb67ae8584caap-8'), float.fromhex('0x1.bb67ae8584caap-9'),
+        float.fromhex('0x1.bb67ae8584caap-10'), float.fromhex('0x1.bb67ae8584caap-11'),
+        float.fromhex('0x1.bb67ae8584caap-12'), float.fromhex('0x1.bb67ae8584caap-13'),
+        float.fromhex('0x1.bb67ae8584caap-14'), float.fromhex('0x1.bb67ae8584caap-15'),
+    ),
+    ('midtread', 'uniform'): (
+        float.fromhex('0x1.279a74590331cp+0'), float.fromhex('0x1.fabfa2e1bc555p-2'),
+        float.fromhex('0x1.d8f7208e6b82dp-3'), float.fromhex('0x1.c9b5595004f24p-4'),
+        float.fromhex('0x1.c2717456e04bdp-5'), float.fromhex('0x1.bee5797875b61p-6'),
+        float.fromhex('0x1.bd24d358dda85p-7'), float.fromhex('0x1.bc45d16e3be8ap-8'),
+        float.fromhex('0x1.bbd6a42e906ecp-9'), float.fromhex('0x1.bb9f2269d204ep-10'),
+        float.fromhex('0x1.bb8366bbf089bp-11'), float.fromhex('0x1.bb758a31d6596p-12'),
+        float.fromhex('0x1.bb6e9c3ff5ca8p-13'), float.fromhex('0x1.bb6b255bcf824p-14'),
+        float.fromhex('0x1.bb6969eeeeb99p-15'),
+    ),
+}
+# END LAMBDA TABLE
+
+
+
 def paper_lambda(bits):
     """λ of the released code: its 4-decimal table for k ≤ 8, 6/(2^k − 1) above."""
     bits = V.integer(bits, "bits", 1, V.MAX_BITS)
@@ -188,8 +259,11 @@ def optimal_step(bits, lattice="midrise", dist="gaussian"):
     Returns
     -------
     float
-        λ_k maximising the expected ``cos θ``; it satisfies ``λ·E[v²] = E[xv]`` to machine
-        precision, i.e. the step equals the expected least-squares α/σ.
+        λ_k maximising the expected ``cos θ``; it satisfies ``λ·E[v²] = E[xv]``, i.e. the step
+        equals the expected least-squares α/σ. The value is the correctly rounded float64 of
+        the exact root, a constant in the source (``_LAMBDA``, written by
+        ``analysis/make_lambda_tables.py`` with mpmath), so it is the same on every machine;
+        the run-time root finder it was checked against can differ by a few ulps by CPU.
 
     Examples
     --------
@@ -199,7 +273,10 @@ def optimal_step(bits, lattice="midrise", dist="gaussian"):
     1.224
     """
     bits, lattice, dist = _check(bits, lattice, dist)
-    return _optimal_step(bits, lattice, dist)
+    row = _LAMBDA.get((lattice, dist))
+    if row is not None:
+        return row[bits - (1 if lattice == "midrise" else 2)]
+    return _optimal_step(bits, lattice, dist)  # pragma: no cover - the table covers all
 
 
 def table(bits=range(1, 9), lattice="midrise", dist="gaussian"):

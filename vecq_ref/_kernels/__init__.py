@@ -5,18 +5,23 @@ Every kernel here has a plain-NumPy twin of the same name (or formula) in
 
 Determinism: reductions run over fixed-size chunks of ``CHUNK`` elements and the chunk
 results are combined sequentially, so the work split never depends on the thread count.
-Inside a chunk, the float64 accumulation loops are compiled with ``REDUCE_MATH``
-(reassociation only) so that LLVM can vectorize them: the summation order is then fixed by
-the compiled code (its vector width, chosen for the host CPU) and the data's shape. Results
-are bit-identical run to run and for any ``NUMBA_NUM_THREADS`` on a machine; across CPUs
-with different SIMD widths the last bits of a sum may differ (≤ a few ulps of the sum).
-Sums of integer-valued terms (Σc, Σc²) are exact in float64 and order-free.
+Inside a chunk every float64 sum uses ``LANES`` independent accumulators: element ``i`` of
+the first ``n − n mod LANES`` of a span goes to lane ``i mod LANES``, each lane adds its
+elements in order, the lanes are combined by the fixed halving tree ``reduce._fold``
+(lane j += lane j + h for h = LANES/2, …, 1), then the last ``n mod LANES`` elements are
+added to that one by one. The inner loop over the lanes is an element-wise map, which LLVM
+vectorizes at any SIMD width without reassociating; nothing is compiled with ``fastmath`` (no
+reassociation, no FMA contraction). So the order is the code's, not the compiler's: results
+are bit-identical run to run, for any ``NUMBA_NUM_THREADS`` and on any CPU
+(``NUMBA_CPU_NAME=generic`` or the host; ``tests/test_portable.py`` checks it).
+Sums of integer-valued terms (Σc, Σc²) run in int64 and are exact.
 """
 
 import contextlib
 
 CHUNK = 1 << 14
-REDUCE_MATH = {"reassoc"}
+#: Independent accumulators of every float64 span sum (a power of two).
+LANES = 64
 
 #: Below this many elements a parallel kernel runs on the calling thread alone: waking the
 #: pool costs more than it saves, and far more on a busy machine. Results do not change

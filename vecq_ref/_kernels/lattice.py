@@ -11,7 +11,8 @@ weights to the top code, negative ones to the bottom code and zeros to code 0.
 import numpy as np
 from numba import njit, prange
 
-from . import CHUNK, REDUCE_MATH
+from . import CHUNK, LANES
+from .reduce import _fold
 
 
 @njit(cache=True, nogil=True)
@@ -78,25 +79,41 @@ def _paper_codes_span(x, s, half, out):
         out[i] = np.rint(min(max(np.float64(x[i]) / s - 0.5, -half), half - 1.0))
 
 
-@njit(cache=True, nogil=True, fastmath=REDUCE_MATH)
+@njit(cache=True, nogil=True)
 def _span_sums(x, codes, s, off):
-    """Σc, Σc² (integer-valued, exact) and Σw·v, Σr², Σr·v in float64; r = w − s·v."""
-    ci = 0.0
-    cc = 0.0
-    wv = 0.0
-    rr = 0.0
-    rv = 0.0
-    for i in range(x.shape[0]):
-        c = np.float64(codes[i])
-        v = c + off
-        w = np.float64(x[i])
-        r = w - s * v
+    """Σc, Σc² (integer-valued: int64, exact) and Σw·v, Σr², Σr·v in float64; r = w − s·v.
+
+    The float sums are in the order of ``reduce._span_sum`` (``LANES`` lanes, the halving tree
+    ``reduce._fold``, then the tail): the order of :mod:`._kernels`, whatever the CPU.
+    """
+    n = x.shape[0]
+    nb = n - n % LANES
+    acc = np.zeros((3, LANES))
+    ci = 0
+    cc = 0
+    for i in range(n):
+        c = np.int64(codes[i])
         ci += c
         cc += c * c
+    for i in range(0, nb, LANES):
+        for j in range(LANES):
+            v = np.float64(codes[i + j]) + off
+            w = np.float64(x[i + j])
+            r = w - s * v
+            acc[0, j] += w * v
+            acc[1, j] += r * r
+            acc[2, j] += r * v
+    wv = _fold(acc[0])
+    rr = _fold(acc[1])
+    rv = _fold(acc[2])
+    for i in range(nb, n):
+        v = np.float64(codes[i]) + off
+        w = np.float64(x[i])
+        r = w - s * v
         wv += w * v
         rr += r * r
         rv += r * v
-    return ci, cc, wv, rr, rv
+    return np.float64(ci), np.float64(cc), wv, rr, rv
 
 
 @njit(cache=True, nogil=True, parallel=True)

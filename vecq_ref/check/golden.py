@@ -31,6 +31,9 @@ from ..lattice import level_offset
 from ..quantize import quantize
 
 SCHEMA_VERSION = 1
+#: Version of the committed numbers (2: λ_k from the float64 constants of
+#: ``vecq_ref.tables``, sums in the fixed order of ``vecq_ref._kernels``).
+SET_VERSION = 2
 NPZ_NAME = "golden.npz"
 MANIFEST_NAME = "manifest.json"
 #: Tolerances :func:`check` applies by default (users' float32 arithmetic passes them).
@@ -39,8 +42,9 @@ TOLERANCES = {"codes": "exact", "alpha_rtol": 1e-5, "values_rtol": 1e-5,
 FORMULAS = {
     "midrise": "c = clip(floor(w/s), -2^(k-1), 2^(k-1)-1), v = c + 1/2 (VECQ.md §2)",
     "midtread": "c = sign(w)·min(floor(|w|/s + 1/2), 2^(k-1)-1), v = c (VECQ.md §2)",
-    "param": "σ = population std (ddof 0, w not centred), s = λ_k·σ with λ_k computed to "
-             "machine precision (vecq_ref.optimal_step), α = <w,v>/<v,v>, w_q = α·v",
+    "param": "σ = population std (ddof 0, w not centred), s = λ_k·σ with λ_k the float64 "
+             "constant of vecq_ref.optimal_step (the exact root rounded once), "
+             "α = <w,v>/<v,v>, w_q = α·v",
     "exact": "s = the global optimum of J_o over all steps (VECQ.md §4.3), α = <w,v>/<v,v>",
     "paper": "released Keras expression: s = σ·λ + 1e-7 (4-decimal table, 6/(2^k-1) above "
              "8 bits), c = round_half_even(clip(w/s - 1/2, -2^(k-1), 2^(k-1)-1)), "
@@ -235,7 +239,7 @@ def generate(out, force=False, kinds=KINDS):
                       "relative_dql": q.loss.relative_dql,
                       "orientation": q.loss.orientation})
     manifest = {
-        "schema_version": SCHEMA_VERSION, "library": "vecq_ref",
+        "schema_version": SCHEMA_VERSION, "set_version": SET_VERSION, "library": "vecq_ref",
         "library_version": __version__, "generator": "vecq_ref.golden.generate",
         "arrays": NPZ_NAME,
         "array_keys": "<case>.w (float64 input), <case>.codes (int8), <case>.alpha and "
