@@ -405,3 +405,18 @@ def test_out_errors_name_out():
     # int16 codes above 8 bits; float64 values for integer weights
     q = vq.quantize(np.arange(10), 9, out=(np.zeros(10, np.int16), np.zeros(10)))
     assert q.codes.dtype == np.int16 and q.values.dtype == np.float64
+
+
+@pytest.mark.parametrize("scale", [2.0 ** -1040, 1e-300, 1e300])
+def test_out_at_the_working_scale(rng, scale):
+    # float64 weights far from 1 are quantized at a power-of-two working scale and the
+    # values scaled back: into the caller's arrays exactly as into fresh ones.
+    w = rng.standard_normal((4, 30)) * scale
+    for method in ("param", "exact", "alternating"):
+        q = vq.quantize(w, 4, method=method, axis=0)
+        out = (np.empty(w.shape, np.int8), np.empty(w.shape))
+        got = vq.quantize(w, 4, method=method, axis=0, out=out)
+        assert_array_equal(out[0], q.codes)
+        assert out[1].tobytes() == q.values.tobytes()
+        assert np.all(np.isfinite(out[1])) and np.any(out[1] != 0)
+        assert np.array_equal(got.alpha, q.alpha) and got.loss == q.loss
