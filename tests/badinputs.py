@@ -129,6 +129,10 @@ def make_corpus(folder, pairs=False):
     p.parent.mkdir()
     p.write_text(json.dumps({"weight_map": {"w": "model-00001-of-00002.safetensors"}}))
     items["index_missing_shard"] = (p, "model-00001-of-00002.safetensors")
+    p = folder / "outside" / "model.safetensors.index.json"
+    p.parent.mkdir()
+    p.write_text(json.dumps({"weight_map": {"w": "../hlen.safetensors"}}))
+    items["index_shard_outside_folder"] = (p, "leaves the index's folder")
 
     p = folder / "a_folder"
     p.mkdir()

@@ -103,11 +103,17 @@ OPTION_CASES = [
      "nothing", "does not exist"),
     (["compare", "{good}", "--methods", "nosuch"], "nosuch", ""),
     (["verify", "{good}", "--bits", "2", "--ulps", "-1"], "--ulps", "≥ 0"),
-    (["golden", "--out", "{good}"], "good.npy", ""),
+    (["golden", "--out", "{good}"], "--out", "is a file, not a folder"),
     (["report", "{good}", "--bits", "2", "--plot", "{tmp}/r.xyz"], "r.xyz", "png"),
     (["figures", "--out", "{tmp}/f", "--results", "{tmp}"], "--results", "stages"),
     (["figures", "--out", "{tmp}/f", "--format", "gif"], "--format", "gif"),
-    (["reproduce", "--out", "{good}"], "good.npy", ""),
+    (["reproduce", "--out", "{good}"], "--out", "is a file, not a folder"),
+    (["train", "--epochs", "1", "--out", "{good}/run"], "--out", "lies under a file"),
+    (["figures", "--out", "{good}"], "--out", "is a file, not a folder"),
+    (["quantize", "{good}", "--bits", "2", "--out", "{tmp}/q.txt"], "--out", ".npz"),
+    (["report", "{good}", "--bits", "2", "--plot", "{tmp}/r.svg"], "--plot", ".png or .pdf"),
+    (["verify", "{good}", "{good}", "{good}", "--bits", "2"], "vecq-ref verify: error",
+     "unrecognized arguments"),
     (["reproduce", "--out", "{tmp}/r", "--format", "svg"], "--format", "svg"),
 ]
 
@@ -178,6 +184,6 @@ def test_a_missing_optional_package_names_the_extra(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(builtins, "__import__", no_package)
     argv = {"report": ["report", str(path), "--bits", "2", "--quiet"],
             "verify": ["verify", str(path), "--bits", "2"],
-            "quantize": ["quantize", str(path), "--bits", "2", "--out", str(tmp_path / "q")]}
+            "quantize": ["quantize", str(path), "--bits", "2", "--out", str(tmp_path / "q.npz")]}
     rc, _, err = _run(argv[command], capsys)
     _assert_one_line(rc, err, package, 'pip install "vecq_ref[io]"')

@@ -128,6 +128,176 @@ def test_quantize_and_figures_examples_run_in_order(tmp_path, monkeypatch, capsy
         assert main(argv) == 0, capsys.readouterr().err
 
 
+def test_verify_examples_run_after_the_quantize_examples(tmp_path, monkeypatch, capsys):
+    """The verify examples read what the quantize examples wrote (q4.npz, q2.npz)."""
+    monkeypatch.chdir(tmp_path)
+    np.save("w.npy", np.random.default_rng(1).standard_normal((6, 8)))
+    examples = _examples()
+    for argv in examples["quantize"]:
+        assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    for argv in examples["verify"]:
+        assert main(argv) == 0, capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "'vecq-ref quantize' output" in err and "'values'" in err
+
+
+def test_verify_reads_the_values_of_a_quantize_output(tmp_path, capsys):
+    w = np.random.default_rng(4).standard_normal((5, 7)).astype(np.float32)
+    np.save(tmp_path / "w.npy", w)
+    np.save(tmp_path / "wq.npy", np.ones((5, 7), np.float32))
+    assert main(["quantize", str(tmp_path / "w.npy"), "--bits", "3", "--out",
+                 str(tmp_path / "q.npz")]) == 0
+    with np.load(tmp_path / "q.npz") as z:
+        np.save(tmp_path / "values.npy", z["values"])
+    capsys.readouterr()
+    reports = []
+    for wq in ("q.npz", "values.npy"):
+        assert main(["verify", str(tmp_path / "w.npy"), str(tmp_path / wq), "--bits", "3",
+                     "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out)["reports"][0])
+    reports[0].pop("name"), reports[1].pop("name")
+    assert reports[0] == reports[1]
+    # Any other file of several arrays is still refused, naming what it holds.
+    np.savez(tmp_path / "two.npz", a=w, b=w)
+    assert main(["verify", str(tmp_path / "w.npy"), str(tmp_path / "two.npz"), "--bits",
+                 "3"]) == 2
+    err = capsys.readouterr().err
+    assert "two.npz holds 2 arrays (a, b)" in err and err.count("\n") == 1
+
+
+BAD_WEIGHTS = {"inf": np.array([[1.0, np.inf], [2.0, 3.0]]),
+               "nan": np.array([[1.0, np.nan], [2.0, 3.0]]),
+               "bool": np.ones((2, 2), bool), "complex": np.ones((2, 2), np.complex64),
+               "empty": np.ones((0, 2))}
+
+
+@pytest.mark.parametrize("bad", list(BAD_WEIGHTS))
+@pytest.mark.parametrize("command", ["verify-W", "verify-WQ", "verify-pairs", "quantize",
+                                     "search", "compare", "compare-npz"])
+def test_input_errors_name_the_file_the_problem_is_in(tmp_path, capsys, command, bad):
+    """Past bug: `verify inf.npy good.npy` blamed good.npy; quantize/search named no file."""
+    good = tmp_path / "good.npy"
+    np.save(good, np.array([[1.0, -1.0], [0.5, 2.0]]))
+    path = tmp_path / f"{bad}.npy"
+    np.save(path, BAD_WEIGHTS[bad])
+    blamed = str(path)
+    if command in ("verify-pairs", "compare-npz"):
+        path = tmp_path / f"{bad}.npz"
+        np.savez(path, **{"fc": np.load(good), "fc.q": BAD_WEIGHTS[bad]})
+        blamed = f"{path}['fc.q']"
+    argv = {"verify-W": ["verify", path, good], "verify-WQ": ["verify", good, path],
+            "verify-pairs": ["verify", path], "quantize": ["quantize", path, "--out",
+                                                           tmp_path / "q.npz"],
+            "search": ["search", path], "compare": ["compare", path, "--methods", "twn"],
+            "compare-npz": ["compare", path, "--methods", "twn"]}[command]
+    assert main([str(a) for a in argv] + ["--bits", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f": error: {blamed}: `w" in err, err
+    assert str(good) not in err
+
+
+def test_a_shape_mismatch_names_both_files(tmp_path, capsys):
+    np.save(tmp_path / "w.npy", np.ones((3, 4)))
+    np.save(tmp_path / "wq.npy", np.ones((4, 3)))
+    assert main(["verify", str(tmp_path / "w.npy"), str(tmp_path / "wq.npy"), "--bits",
+                 "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'wq.npy'} (`wq`), {tmp_path / 'w.npy'} (`w`): `wq` must be" in err
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    """`vecq-ref ... | head`: no 'Broken pipe' error line, exit 141 (128 + SIGPIPE)."""
+    import vecq_ref.cli as cli
+
+    def closed(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "print", closed, raising=False)
+    assert main(["table", "--bits", "2"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_a_closed_pipe_ends_quietly_in_a_real_process():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "vecq_ref", "table", "--bits", "1-8",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
+    proc.stdout.close()  # the reader is gone before the first line is written
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == "", err
+
+
+@pytest.mark.parametrize("argv", [["golden"], ["reproduce", "--quick"], ["figures"],
+                                  ["train", "--epochs", "1"]])
+@pytest.mark.parametrize("under", [False, True], ids=["file", "under-a-file"])
+def test_an_out_folder_that_is_a_file_is_one_line(tmp_path, capsys, argv, under):
+    blocker = tmp_path / "good.npy"
+    blocker.write_bytes(b"x")
+    out = blocker / "sub" if under else blocker
+    assert main(argv + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {out}" in err
+    assert ("lies under a file" if under else "is a file, not a folder") in err
+    assert "Errno" not in err and blocker.read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("argv", [
+    ["figures", "--only", "fig5_training"],  # needs --results: fails after the folder is made
+    ["train", "--resume", "--epochs", "1"],  # nothing to resume
+    ["train", "--data", "mnist", "--data-path", "nothing.npz"],
+])
+def test_a_failed_command_creates_no_folder(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv + ["--out", "a/b/out"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_command_keeps_folders_that_hold_files(tmp_path, monkeypatch, capsys):
+    from vecq_ref.cli import _missing_folders, _remove_empty
+
+    folders = _missing_folders(tmp_path / "a" / "b")
+    assert folders == [tmp_path / "a" / "b", tmp_path / "a"]
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "keep.txt").write_text("x")
+    _remove_empty(folders)
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("argv", [["verify", "a.npy", "b.npy", "c.npy", "--bits", "2"],
+                                  ["search", "a.npy", "--bits", "2", "--init", "1"],
+                                  ["table", "--nope"]])
+def test_unrecognized_arguments_name_the_subcommand(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vecq-ref {argv[0]}: error: unrecognized arguments")
+    assert f"(see 'vecq-ref {argv[0]} --help')" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("argv", "option", "wanted"), [
+    (["quantize", "{w}", "--bits", "2", "--out", "{tmp}/q.txt"], "--out", ".npz"),
+    (["quantize", "{w}", "--bits", "2", "--out", "{tmp}/q"], "--out", ".npz"),
+    (["report", "{w}", "--bits", "2", "--plot", "{tmp}/p.svg"], "--plot", ".png or .pdf"),
+])
+def test_output_file_names_must_have_the_written_format(tmp_path, capsys, argv, option,
+                                                        wanted):
+    np.save(tmp_path / "w.npy", np.ones((3, 4)) + np.arange(12).reshape(3, 4))
+    argv = [a.format(w=tmp_path / "w.npy", tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and option in err and wanted in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npy"]
+
+
 def test_train_defaults_work_together(tmp_path, capsys):
     """``vecq-ref train --out X`` alone: the default data (8×8 digits) gets the MLP."""
     pytest.importorskip("sklearn")
@@ -172,7 +342,14 @@ def test_ctrl_c_during_train_says_how_to_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(data, "load", lambda *a, **k: None)
     rc = main(["train", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert rc == 130 and err.count("\n") == 1 and "--resume" in err
+    # Nothing was saved (the interrupt came before training wrote anything): no --resume.
+    assert rc == 130 and err.count("\n") == 1 and "nothing was saved" in err
+    assert "--resume" not in err and "checkpoint" not in err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"")
+    rc = main(["train", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 130 and "the last checkpoint" in err and "--resume" in err
 
 
 def test_compare_reads_bf16_safetensors_as_float32(tmp_path, capsys):

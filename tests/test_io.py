@@ -125,6 +125,24 @@ def test_a_sharded_checkpoint_reads_as_one_file(tmp_path):
         assert set(got) == {"a", "b"} and got["a"].tolist() == [[1, 1], [1, 1]]
 
 
+@pytest.mark.parametrize("shard", ["../outside.safetensors", "sub/../../outside.safetensors",
+                                   "/tmp/outside.safetensors", "..\\outside.safetensors"])
+def test_an_index_cannot_point_outside_its_folder(tmp_path, shard):
+    st = pytest.importorskip("safetensors.numpy")
+    st.save_file({"a": np.ones((2, 2), np.float32)}, str(tmp_path / "outside.safetensors"))
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": {"a": shard}}))
+    for path in (index, folder):
+        with pytest.raises(ValueError, match="leaves the index's folder") as info:
+            io.load_npz(path)
+        assert str(index) in str(info.value) and repr(shard) in str(info.value)
+    index.write_text(json.dumps({"weight_map": {"a": 3}}))
+    with pytest.raises(ValueError, match="not a file name"):
+        io.load_npz(index)
+
+
 def test_is_whole_tells_complete_files_from_cut_ones(tmp_path):
     from matplotlib.figure import Figure
 

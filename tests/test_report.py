@@ -327,3 +327,44 @@ def test_report_workers_is_checked(model):
         model_report(path, bits=[2], method="param", progress=False, workers=0)
     with pytest.raises(TypeError, match="workers"):
         model_report(path, bits=[2], method="param", progress=False, workers=1.5)
+
+
+@pytest.mark.parametrize(("arrays", "why"), [
+    ({"steps": np.arange(6).reshape(2, 3), "mask": np.ones((2, 2), bool)}, "integer"),
+    ({"bad": np.full((2, 3), np.nan)}, "non-finite"),
+    ({"bias": np.ones(4)}, "1-D"),
+])
+def test_cli_report_with_nothing_reportable_exits_2_saying_why(tmp_path, capsys, arrays, why):
+    path = tmp_path / "m.npz"
+    np.savez(path, **arrays)
+    assert main(["report", str(path), "--bits", "2", "--method", "param", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and "nothing could be reported" in err
+    assert why in err and all(name in err for name in arrays)
+
+
+def _row(gap_pct, param, shape, method="exact"):
+    other = param * (1 - gap_pct / 100)
+    return {"name": "pooler", "shape": list(shape), "dtype": "float32", "bits": 4,
+            "sigma": 0.03, "kurtosis": 0.1, "relative_dql_param": param,
+            f"relative_dql_{method}": other, "relative_dql_paper": param,
+            "gap": param - other, "gap_pct": gap_pct, "time": 0.1}
+
+
+def test_gap_rounding_noise_is_printed_as_0_only_within_the_bound():
+    from vecq_ref.check.report import ModelReport, _shown_gap_pct, gap_rounding_bound
+
+    # The bound by hand: 4·n·ε·max(param, other) for n = 768·768, ε = 2**-52.
+    n = 768 * 768
+    assert gap_rounding_bound(n, 0.01, 0.009) == 4 * n * 2.0 ** -52 * 0.01
+    # The trial's pooler row: -3.798e-13 % of 0.0095 is ~3.6e-17, far below ~5e-12.
+    noise = _row(-3.798e-13, 0.0095, (768, 768))
+    assert _shown_gap_pct(noise, "exact") == 0.0
+    # A real difference (1e-4 %, i.e. 9.5e-9 absolute) is far above it: shown as computed,
+    # and so are positive gaps and a noise-sized gap on a 2-element tensor (bound 1.7e-17).
+    for r in (_row(-1e-4, 0.0095, (768, 768)), _row(3e-13, 0.0095, (768, 768)),
+              _row(-3.798e-13, 0.0095, (1, 2))):
+        assert _shown_gap_pct(r, "exact") == r["gap_pct"]
+    rep = ModelReport("m.safetensors", [4], "exact", "midrise", None, [noise], [], [], 0.0)
+    text = str(rep)
+    assert "e-13" not in text and rep.as_dict()["rows"][0]["gap_pct"] == -3.798e-13

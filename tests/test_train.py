@@ -120,11 +120,71 @@ def test_output_folder_rules(tiny, tmp_path):
     with pytest.raises(ValueError, match="settings of the saved run; these differ: \\['lr'\\]"):
         run(tiny, tmp_path, epochs=2, lr=0.2, resume=True)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        run(tiny, tmp_path / "empty", resume=True)
+        run(tiny, tmp_path / "empty" / "deeper", resume=True)
+    assert not (tmp_path / "empty").exists()  # a failed start creates nothing
     with pytest.raises(ValueError, match="`out` must be a folder"):
         run(tiny, None, resume=True)
     with pytest.raises(ValueError, match="`epochs` must be an integer >= 1"):
         run(tiny, None, epochs=0)
+
+
+def _interrupt_at_step(monkeypatch, step):
+    """Ctrl-C during the ``step``-th logged step (before any checkpoint of an epoch > step)."""
+    import importlib
+
+    train_module = importlib.import_module("vecq_ref.nn.train")
+    real, calls = train_module.layer_metrics, []
+
+    def metrics(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "layer_metrics", metrics)
+    return lambda: monkeypatch.setattr(train_module, "layer_metrics", real)
+
+
+@pytest.mark.parametrize("bits", [None, 2], ids=["float", "2bit"])
+def test_resume_before_the_first_checkpoint_starts_over(tiny, tmp_path, monkeypatch, bits):
+    """Past bug: Ctrl-C before the first checkpoint left config.json and steps.jsonl, and then
+    neither --resume ("nothing to resume") nor the plain command ("already holds a run")
+    worked. --resume now restarts it from step 0, bit for bit like an uninterrupted run."""
+    kw = {"quant": None if bits is None else QuantSpec(bits=bits), "epochs": 2}
+    run(tiny, tmp_path / "whole", **kw)
+    restore = _interrupt_at_step(monkeypatch, 4)  # epoch 1 has 10 steps: no checkpoint yet
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny, tmp_path / "split", **kw)
+    restore()
+    left = {p.name for p in (tmp_path / "split").iterdir()}
+    assert "checkpoint.npz" not in left and {"config.json", "steps.jsonl"} <= left
+    with pytest.raises(FileExistsError, match="already holds a run.*to start it again"):
+        run(tiny, tmp_path / "split", **kw)
+    with pytest.raises(ValueError, match="these differ: \\['lr'\\]"):  # still the same run
+        run(tiny, tmp_path / "split", resume=True, **{**kw, "lr": 0.2})
+    resumed = run(tiny, tmp_path / "split", resume=True, **kw)
+    assert resumed.finished and resumed.steps[0]["step"] == 1
+    for name in ("steps.jsonl", "epochs.jsonl", "steps.csv", "epochs.csv", "weights.npz",
+                 "checkpoint.npz", "config.json"):
+        assert ((tmp_path / "whole" / name).read_bytes()
+                == (tmp_path / "split" / name).read_bytes()), name
+
+
+def test_cli_interrupt_message_tells_what_was_saved(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--model", "mlp", "--data", "digits", "--hidden", "8", "--epochs", "1",
+            "--batch-size", "512", "--out", str(out), "--quiet", "--gap-every", "-1"]
+    restore = _interrupt_at_step(monkeypatch, 2)
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no checkpoint was saved yet" in err and "--resume" in err
+    assert "the last checkpoint" not in err
+    restore()
+    assert main(args + ["--resume"]) == 0, capsys.readouterr().err
+    assert len(read_jsonl(out / "epochs.jsonl")) == 1
+    assert main(["train", "--out", str(tmp_path / "never" / "x"), "--resume", "--quiet"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
 
 
 def test_longer_resume_extends_a_finished_run(tiny, tmp_path):

@@ -2,8 +2,10 @@
 
 Conventions: ``--json`` prints machine-readable results on stdout, a readable table otherwise;
 exit 0 ok, 1 a check failed, 2 a usage or input error (one line on stderr naming the file or
-option and the cause, no traceback unless ``--debug``), 130 interrupted (Ctrl-C); output files
-are written atomically with the umask's permissions and never overwritten without ``--force``.
+option and the cause, no traceback unless ``--debug``), 130 interrupted (Ctrl-C), 141 the
+reader of stdout went away (``| head``; nothing is printed, as for any Unix tool); output files
+are written atomically with the umask's permissions and never overwritten without ``--force``,
+and a command that fails leaves no empty folder it created for ``--out``.
 """
 
 from __future__ import annotations
@@ -103,6 +105,103 @@ def _json_default(obj):
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
+# --- files: every problem names the file it is in ------------------------------------------
+
+def _input_error(exc, labels):
+    """``exc`` from the library as a UsageError that names the file its data came from.
+
+    ``labels`` maps the library's argument names (``w``, ``wq``) to the file (or
+    ``file['key']``) that argument was read from; the message is prefixed with the label of
+    the argument it starts with, or with every named file when it relates several (shapes).
+    Errors about options (``bits``, ``axis``) are left as they are.
+    """
+    text = str(exc)
+    first = next((arg for arg in labels if text.startswith(f"`{arg}`")), None)
+    if first is None:
+        return UsageError(text)
+    named = sorted((text.index(f"`{a}`"), a) for a in labels if f"`{a}`" in text)
+    if len(named) == 1:
+        return UsageError(f"{labels[first]}: {text}")
+    # A relation between the files (shapes differ): name each with its argument.
+    return UsageError(f"{', '.join(f'{labels[a]} (`{a}`)' for _, a in named)}: {text}")
+
+
+def _label(path, key=None):
+    return str(path) if key is None else f"{path}[{key!r}]"
+
+
+def _check_weights(arr, label, arg="w"):
+    """``arr`` unchanged if it can be quantized (real, non-empty, finite); else UsageError
+    naming ``label`` (the file, or ``file['key']``)."""
+    from . import _validation as V
+
+    try:
+        V.weights(arr, arg)
+    except (ValueError, TypeError) as exc:
+        raise _input_error(exc, {arg: label}) from exc
+    return arr
+
+
+def _load_weights(path, name="input", arg="w"):
+    """The one array of ``path`` (bf16/fp8 as float32), checked as weights naming the file."""
+    from . import io
+
+    return _check_weights(io.load_array(path, name), _label(path), arg)
+
+
+#: The arrays ``vecq-ref quantize`` writes; ``values`` are the quantized weights.
+_QUANTIZE_KEYS = ("codes", "alpha", "step", "values")
+
+
+def _load_quantized(path, name="WQ"):
+    """``(array, label)`` for a quantized tensor: the one array of ``path``, or the
+    ``values`` of a ``vecq-ref quantize`` output (said on stderr)."""
+    import numpy as np
+
+    from . import io
+
+    with io.open_tensors(path, name) as (keys, get):
+        if sorted(keys) == sorted(_QUANTIZE_KEYS):
+            print(f"vecq-ref verify: {path} is a 'vecq-ref quantize' output "
+                  f"({', '.join(keys)}); verifying its 'values'", file=sys.stderr)
+            label = _label(path, "values")
+            return _check_weights(io.as_float(np.array(get("values"))), label, "wq"), label
+        if len(keys) != 1:
+            raise UsageError(f"`{name}` file {path} holds {len(keys)} arrays "
+                             f"({', '.join(keys[:5])}); expected one, or the "
+                             f"{', '.join(_QUANTIZE_KEYS)} of 'vecq-ref quantize'")
+        arr = io.as_float(np.array(get(keys[0])))
+    return _check_weights(arr, _label(path), "wq"), _label(path)
+
+
+def _out_file(path, option, suffixes):
+    """Refuse an output file name whose suffix is not one of ``suffixes`` (one line)."""
+    from pathlib import Path
+
+    if Path(path).is_dir():  # the truer cause than a missing suffix
+        raise UsageError(f"{option} {path} is a directory; expected a file name")
+    suffix = Path(path).suffix.lower()
+    if suffix not in suffixes:
+        raise UsageError(f"{option} {path}: the file name must end in "
+                         f"{' or '.join(suffixes)}; got {suffix or 'no suffix'!r}")
+    return path
+
+
+def _out_folder(path, option="--out"):
+    """Refuse an output folder that is, or lies under, an existing file (one line)."""
+    from pathlib import Path
+
+    p = Path(path)
+    for q in (p, *p.parents):
+        if q.exists() or q.is_symlink():
+            if not q.is_dir():
+                where = "" if q == p else f" ({q} is a file)"
+                what = "is a file" if q == p else "lies under a file"
+                raise UsageError(f"{option} {path} {what}, not a folder{where}")
+            break
+    return path
+
+
 # --- table ---------------------------------------------------------------------------------
 
 def _add_table(sub):
@@ -155,7 +254,7 @@ def _add_quantize(sub):
     p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
     p.add_argument("--group-size", type=_POSITIVE, default=None, help="per-group of this size")
-    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--out", required=True, help="output file (.npz: codes, alpha, step, values)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_quantize)
@@ -167,12 +266,13 @@ def _cmd_quantize(args):
     from . import io
     from .quantize import quantize
 
-    w = io.load_array(args.input)
+    _out_file(args.out, "--out", (".npz",))
+    w = _load_weights(args.input)
     try:
         q = quantize(w, args.bits, method=args.method, lattice=args.lattice, axis=args.axis,
                      group_size=args.group_size)
     except (ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from exc
+        raise _input_error(exc, {"w": args.input}) from exc
     io.save_npz(args.out, {"codes": q.codes, "alpha": np.asarray(q.alpha),
                            "step": np.asarray(q.step), "values": q.values}, force=args.force)
     payload = {"input": args.input, "out": args.out, "shape": list(q.codes.shape),
@@ -207,14 +307,13 @@ def _add_search(sub):
 def _cmd_search(args):
     import numpy as np
 
-    from . import io
     from .search import search_step
 
-    w = io.load_array(args.input)
+    w = _load_weights(args.input)
     try:
         r = search_step(w, args.bits, method=args.method, lattice=args.lattice, axis=args.axis)
     except (ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from exc
+        raise _input_error(exc, {"w": args.input}) from exc
     fields = ("step", "alpha", "orientation", "relative_dql", "evaluations", "certified")
     payload = {"input": args.input, "bits": r.bits, "method": r.method, "lattice": r.lattice,
                **{f: np.asarray(getattr(r, f)).tolist() for f in fields}}
@@ -337,6 +436,7 @@ def _cmd_train(args):
 
     if args.model is None:
         args.model = "mlp" if args.data == "digits" else "lenet5"
+    _out_folder(args.out)
     try:
         ds = data.load(args.data, path=args.data_path, seed=args.seed)
         quant = None
@@ -351,8 +451,7 @@ def _cmd_train(args):
     try:
         result = _run_training(args, model, ds, quant, train)
     except KeyboardInterrupt:
-        print(f"vecq-ref train: interrupted; the last checkpoint in {args.out} is complete: "
-              "run the same command with --resume to continue", file=sys.stderr)
+        print(f"vecq-ref train: interrupted; {_train_resume_hint(args.out)}", file=sys.stderr)
         return 130
     last = result.epochs[-1] if result.epochs else {}
     payload = {"out": args.out, "model": args.model, "data": args.data, "bits": args.bits,
@@ -362,6 +461,22 @@ def _cmd_train(args):
             f"{len(result.epochs)} epochs -> {args.out}")
     emit(args, payload, text)
     return 0
+
+
+def _train_resume_hint(out):
+    """What an interrupted ``train`` left in ``out`` and how to go on, from what is there."""
+    from pathlib import Path
+
+    from .nn.train import CHECKPOINT
+
+    out = Path(out)
+    if (out / CHECKPOINT).is_file():
+        return (f"the last checkpoint in {out} is complete: run the same command with "
+                "--resume to continue from it")
+    if (out / "config.json").is_file():
+        return (f"no checkpoint was saved yet in {out}: run the same command with --resume "
+                "to start it again from the beginning")
+    return f"nothing was saved in {out}: run the same command again"
 
 
 def _run_training(args, model, ds, quant, train):
@@ -408,14 +523,17 @@ def _cmd_compare(args):
         arrays = {k: io.as_float(v) for k, v in io.load_npz(args.input).items()}
         if not arrays:
             raise UsageError(f"{args.input} holds no arrays")
+        labels = {k: _label(args.input, k) for k in arrays}
     else:
         arrays = {args.input: io.load_array(args.input)}
+        labels = {args.input: args.input}
     records, blocks = [], []
     for name, w in arrays.items():
+        _check_weights(w, labels[name])
         try:
             rows = compare(w, bits=args.bits, methods=args.methods, axis=args.axis)
         except (ValueError, TypeError) as exc:
-            raise UsageError(f"{name}: {exc}") from exc
+            raise _input_error(exc, {"w": labels[name]}) from exc
         records += [{"array": name, **r} for r in rows]
         blocks.append(f"{name} {tuple(w.shape)}\n\n{format_records(rows)}")
     emit(args, records, "\n\n".join(blocks))
@@ -431,11 +549,14 @@ def _add_verify(sub):
                     "nearest-level, how far is it from VecQ-param and the exact optimum, and "
                     "which known convention reproduces it. With one file, every array NAME "
                     "that has a partner NAME.q is verified. Exit 1 when a verdict fails.",
-        epilog="examples:\n  vecq-ref verify w.npy wq.npy --bits 4\n"
-               "  vecq-ref verify pairs.safetensors --bits 2 --axis 0 --json",
+        epilog="examples (after the quantize examples, which write q4.npz and q2.npz):\n"
+               "  vecq-ref verify w.npy q4.npz --bits 4\n"
+               "  vecq-ref verify w.npy q2.npz --bits 2 --axis 0 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="W.npy, or a .npz/.safetensors of pairs NAME, NAME.q")
-    p.add_argument("quantized", nargs="?", default=None, help="WQ.npy (with W.npy)")
+    p.add_argument("quantized", nargs="?", default=None,
+                   help="WQ.npy (with W.npy), or the .npz 'vecq-ref quantize' wrote (its "
+                        "values are verified)")
     p.add_argument("--bits", type=_POSITIVE, required=True)
     p.add_argument("--lattice", choices=("midrise", "midtread"), default=None,
                    help="default: recovered from the values")
@@ -449,7 +570,8 @@ def _add_verify(sub):
 
 
 def _verify_pairs(path):
-    """Yield (name, w, wq) for every NAME / NAME.q pair, one pair in memory at a time."""
+    """Yield (name, w, wq, labels) for every NAME / NAME.q pair, one pair in memory at a
+    time; ``labels`` name the file and array each of ``w`` and ``wq`` came from."""
     import numpy as np
 
     from .io import as_float, open_tensors
@@ -464,27 +586,30 @@ def _verify_pairs(path):
             raise UsageError(f"{path} holds no pairs NAME / NAME.q (arrays: "
                              f"{', '.join(keys[:5]) or 'none'})")
         for k in pairs:  # bf16/fp8 as their exact float32 values
-            yield k, as_float(np.asarray(get(k))), as_float(np.asarray(get(f"{k}.q")))
+            labels = {"w": _label(path, k), "wq": _label(path, f"{k}.q")}
+            w = _check_weights(as_float(np.asarray(get(k))), labels["w"], "w")
+            wq = _check_weights(as_float(np.asarray(get(f"{k}.q"))), labels["wq"], "wq")
+            yield k, w, wq, labels
 
 
 def _cmd_verify(args):
-    from . import io
     from .check.verify import verify
 
     if args.quantized is not None:
-        items = iter([(args.quantized, io.load_array(args.input, "W"),
-                       io.load_array(args.quantized, "WQ"))])
+        w = _load_weights(args.input, "W", "w")
+        wq, wq_label = _load_quantized(args.quantized)
+        items = iter([(args.quantized, w, wq, {"w": args.input, "wq": wq_label})])
     else:
         items = _verify_pairs(args.input)
     opts = {k: v for k, v in (("ulps", args.ulps), ("alpha_rtol", args.alpha_rtol),
                               ("dql_rtol", args.dql_rtol)) if v is not None}
     reports = []
-    for name, w, wq in items:
+    for name, w, wq, labels in items:
         try:
             reports.append(verify(w, wq, bits=args.bits, lattice=args.lattice, axis=args.axis,
                                   group_size=args.group_size, name=name, **opts))
         except (ValueError, TypeError) as exc:
-            raise UsageError(f"{name}: {exc}") from exc
+            raise _input_error(exc, labels) from exc
     failed = [r.name for r in reports if not r.passed]
     emit(args, {"passed": not failed, "reports": [r.as_dict() for r in reports]},
          "\n\n".join(str(r) for r in reports))
@@ -513,7 +638,7 @@ def _add_golden(sub):
 def _cmd_golden(args):
     from .check.golden import generate
 
-    manifest = generate(args.out, force=args.force)
+    manifest = generate(_out_folder(args.out), force=args.force)
     cases = manifest["cases"]
     payload = {"out": args.out, "schema_version": manifest["schema_version"],
                "library_version": manifest["library_version"], "cases": len(cases),
@@ -557,13 +682,7 @@ def _cmd_report(args):
     from .check.report import model_report
 
     if args.plot:
-        from matplotlib.backend_bases import FigureCanvasBase
-
-        known = FigureCanvasBase.get_supported_filetypes()
-        fmt = args.plot.rsplit(".", 1)[-1].lower() if "." in args.plot else ""
-        if fmt not in known:
-            raise UsageError(f"--plot {args.plot}: the file name must end in a figure format "
-                             f"({', '.join(sorted(known))}); got {fmt or 'no suffix'!r}")
+        _out_file(args.plot, "--plot", (".png", ".pdf"))  # as figures and reproduce write
         from . import io
 
         io.check_target(args.plot, args.force)  # before the work, not after it
@@ -573,6 +692,13 @@ def _cmd_report(args):
                            progress=False if args.quiet else None)
     except ImportError as exc:
         raise UsageError(str(exc)) from exc
+    if not rep.rows:
+        why = "; ".join(f"{s['name']} ({s['why']})" for s in rep.skipped[:5])
+        more = f"; and {len(rep.skipped) - 5} more" if len(rep.skipped) > 5 else ""
+        which = ("its only tensor was" if len(rep.skipped) == 1
+                 else f"all {len(rep.skipped)} tensors were")
+        raise UsageError(f"{args.input}: nothing could be reported: {which} skipped: "
+                         f"{why}{more}")
     if args.plot:
         import matplotlib
 
@@ -635,7 +761,7 @@ def _cmd_figures(args):
             raise UsageError(f"--results {folder} is not a 'vecq-ref reproduce' folder "
                              "(no stages/ inside)")
         results = R.load_results(folder)
-    written, skipped = R.draw_figures(results, args.out, folder=folder, only=args.only,
+    written, skipped = R.draw_figures(results, _out_folder(args.out), folder=folder, only=args.only,
                                       formats=tuple(args.format), force=args.force)
     if args.only and skipped:
         stem, why = next(iter(skipped.items()))
@@ -682,7 +808,7 @@ def _cmd_reproduce(args):
     if bad or not args.format:
         raise UsageError(f"--format must be png, pdf or png,pdf; got {','.join(args.format)!r}")
     try:
-        res = reproduce(args.out, quick=args.quick, seed=args.seed, force=args.force,
+        res = reproduce(_out_folder(args.out), quick=args.quick, seed=args.seed, force=args.force,
                         quiet=args.quiet, formats=tuple(args.format))
     except KeyboardInterrupt:
         print(f"vecq-ref reproduce: interrupted; run the same command again to resume "
@@ -720,13 +846,18 @@ def main(argv=None):
 
     0 ok, 1 a check failed, 2 a usage or input error (one line on stderr naming the file or
     option and the cause; ``--debug`` shows the traceback instead), 130 interrupted (Ctrl-C:
-    one line; files are written atomically, so only complete files are left).
+    one line; files are written atomically, so only complete files are left), 141 stdout was
+    closed by its reader (silently).
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # the subcommand's own name and help, not the top level's
+            sub = next(a for a in parser._actions if a.dest == "command")
+            where = sub.choices.get(args.command, parser)
+            where.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return int(exc.code or 0)
     if args.command is None:
@@ -736,11 +867,18 @@ def main(argv=None):
     from ._first_use import notice
 
     notice(args.command)  # one line on stderr before the first compilation on this CPU
+    created = _missing_folders(getattr(args, "out", None))
+    status = 2
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        return status
     except CheckFailed as exc:
+        status = 1
         print(f"{prefix}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, like Unix tools
+        _silence_stdout()
+        return 141
     except KeyboardInterrupt:
         if debug:
             raise
@@ -764,6 +902,50 @@ def main(argv=None):
         print(f"{prefix}: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with "
               "--debug for the traceback and please report it)", file=sys.stderr)
         return 2
+    finally:
+        if status != 0:
+            _remove_empty(created)
+
+
+def _missing_folders(out):
+    """``out`` and its ancestors that do not exist yet, deepest first (None: no --out)."""
+    from pathlib import Path
+
+    if out is None:
+        return []
+    p, missing = Path(out), []
+    for q in (p, *p.parents):
+        if q.exists() or q.is_symlink():
+            break
+        missing.append(q)
+    return missing
+
+
+def _remove_empty(folders):
+    """A command that failed leaves no folder it created, as long as nothing is in it."""
+    import os
+
+    for q in folders:  # deepest first; a folder with files in it stays (resumable runs)
+        try:
+            if q.is_dir() and not q.is_symlink():
+                os.rmdir(q)
+        except OSError:
+            break
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests capture it)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _one_line(exc):

@@ -305,6 +305,12 @@ def _shards(path, name):
         order.setdefault(shard, []).append(key)
     out = []
     for shard, keys in order.items():
+        if not isinstance(shard, str):
+            _fail(name, path, f"the shard of {keys[0]!r} is {shard!r}, not a file name")
+        parts = Path(shard.replace("\\", "/"))
+        if parts.is_absolute() or ".." in parts.parts or parts.drive:
+            _fail(name, path, f"shard path {shard!r} (holding {keys[0]!r}) leaves the index's "
+                              "folder; shard paths must be relative and without '..'")
         sp = path.parent / shard
         if not sp.is_file():
             _fail(name, path, f"shard {shard} (holding {keys[0]!r}) does not exist")

@@ -121,23 +121,35 @@ def _progress(total, desc, quiet):
 
 
 def _prepare_out(out, resume, force):
+    """The output folder, checked before anything is created; ``(out, fresh)``.
+
+    ``fresh`` is True when the run starts at step 0: a new run, ``force``, or ``resume`` of a
+    run interrupted before its first checkpoint (its ``config.json`` is there, compared with
+    the settings by the caller, and its logs are restarted). Nothing is created when the
+    checks fail.
+    """
     if out is None:
         if resume:
             V.fail("out", "a folder when `resume` is True", None)
-        return None
+        return None, True
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    has_run = (out / CHECKPOINT).exists() or (out / "steps.jsonl").exists()
+    has_checkpoint = (out / CHECKPOINT).exists()
+    has_run = has_checkpoint or (out / "steps.jsonl").exists()
     if has_run and not resume and not force:
+        how = "continue it" if has_checkpoint else (
+            "start it again (it stopped before its first checkpoint)")
         raise FileExistsError(f"{out} already holds a run; pass resume=True (--resume) to "
-                              "continue it or force=True (--force) to start over")
-    if not resume:
+                              f"{how} or force=True (--force) to start over")
+    if resume and not has_checkpoint and not (out / "config.json").is_file():
+        raise FileNotFoundError(f"nothing to resume: {out} holds no {CHECKPOINT} and no "
+                                "config.json of an interrupted run")
+    out.mkdir(parents=True, exist_ok=True)
+    fresh = not (resume and has_checkpoint)
+    if fresh:
         for stale in out.glob("*.jsonl"):
             stale.unlink()
         (out / CHECKPOINT).unlink(missing_ok=True)
-    elif not (out / CHECKPOINT).exists():
-        raise FileNotFoundError(f"nothing to resume: {out / CHECKPOINT} does not exist")
-    return out
+    return out, fresh
 
 
 def _check_same_run(saved, config):
@@ -211,13 +223,18 @@ def train(model, data, *, epochs=10, batch_size=50, optimizer="sgd", lr=0.01, mo
                                          if s is not None and s.bits is not None),
               **(config_extra or {})}
     config = json.loads(json.dumps(config))
-    out = _prepare_out(out, resume, force)
+    if resume and out is not None and not (Path(out) / CHECKPOINT).exists() and (
+            Path(out) / "config.json").is_file():
+        # Interrupted before the first checkpoint: the same settings start it from step 0.
+        _check_same_run(json.loads((Path(out) / "config.json").read_text(encoding="utf-8")),
+                        config)
+    out, fresh = _prepare_out(out, resume, force)
     log = MetricsLog(out)
     n = len(data.x_train)
     n_batches = -(-n // batch_size)
     start_epoch, start_batch, step = 0, 0, 0
     sums = {"loss": 0.0, "correct": 0, "seen": 0}
-    if resume:
+    if not fresh:
         state, opt_state, meta, saved = checkpoint.load(out / CHECKPOINT)
         _check_same_run(saved, config)
         model.load_state_dict(state)
