@@ -1,6 +1,8 @@
 """Param quantize of 2^24 float32 weights per tensor against np.copyto and the NumPy twin.
 
-Targets (issue: core): ≤ 1.5× ``np.copyto`` of the same array, ≥ 10× faster than the twin.
+Targets (issue: core): ≤ 1.5× ``np.copyto`` of the same array, ≥ 10× faster than the twin;
+(issue: performance at scale) into caller-provided ``out=`` buffers ≤ 1.5× ``np.copyto``,
+timed beside the fresh-output call.
 Run: ``python -m pytest benchmarks/bench_quantize.py --benchmark-only``.
 """
 
@@ -49,6 +51,16 @@ def test_param_quantize(benchmark, w, bits):
     vq.quantize(w[:1000], bits)  # compile (or load the cache) outside the timing
     q = benchmark(vq.quantize, w, bits)
     assert q.codes.shape == w.shape
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.benchmark(group="param-2^24-float32")
+def test_param_quantize_into_out(benchmark, w, bits):
+    # The same call writing into the caller's arrays: no allocation, no page faults.
+    q = vq.quantize(w, bits)
+    out = (np.empty_like(q.codes), np.empty_like(q.values))
+    got = benchmark(vq.quantize, w, bits, out=out)
+    assert got.codes is out[0]
 
 
 @pytest.mark.benchmark(group="param-2^24-float32")

@@ -178,3 +178,21 @@ def test_real_baseline_by_name(rng):
     assert_array_equal(qz.forward(w), baselines.twn(w, 2).values)
     limit = np.max(np.abs(baselines.twn(w, 2).values))
     assert_array_equal(qz.backward(np.ones_like(w)), (np.abs(w) <= limit).astype(float))
+
+
+def test_quantizer_reuses_its_buffers_and_matches_quantize(rng):
+    qz = WeightQuantizer(3, "exact", axis=0)
+    w = rng.standard_normal((5, 40)).astype(np.float32)
+    first = qz.forward(w)
+    codes = qz.last.codes
+    for _ in range(3):
+        w = w - 0.01 * rng.standard_normal(w.shape).astype(np.float32)
+        got = qz.forward(w)
+        assert got is first and qz.last.codes is codes  # the same arrays, written again
+        q = quantize(w, 3, method="exact", axis=0)
+        assert_array_equal(got, q.values)
+        assert_array_equal(qz.last.codes, q.codes)
+    other = qz.forward(w.astype(np.float64)[:, :20])  # a new shape/dtype: fresh buffers
+    assert other is not first and other.shape == (5, 20)
+    assert_array_equal(other, quantize(w.astype(np.float64)[:, :20], 3, method="exact",
+                                       axis=0).values)

@@ -333,3 +333,90 @@ def test_bad_input(kwargs, exc, message):
     args.update(kwargs)
     with pytest.raises(exc, match=message):
         vq.quantize(**args)
+
+
+def _fresh_out(q):
+    return (np.full(q.codes.shape, 99, q.codes.dtype), np.full(q.values.shape, 9, q.values.dtype))
+
+
+@pytest.mark.parametrize("method", ["param", "paper", "exact", "grid", "alternating"])
+@pytest.mark.parametrize(("shape", "dtype", "kw"), [
+    ((300,), np.float32, {}),
+    ((6, 50), np.float64, {"axis": 0}),
+    ((6, 50), np.float32, {"axis": 1}),  # rows are a copy: written back at the end
+    ((4, 60), np.float16, {"group_size": 20}),  # values computed in float32, then cast
+    ((3, 4, 5), np.float64, {"axis": 2}),
+])
+def test_out_gives_the_same_result_in_the_callers_arrays(rng, method, shape, dtype, kw):
+    w = rng.standard_normal(shape).astype(dtype)
+    before = w.copy()
+    for bits in (2, 4, 9):
+        if method == "paper" and bits > 8:
+            continue
+        q = vq.quantize(w, bits, method=method, **kw)
+        for out in (_fresh_out(q), tuple(np.asfortranarray(a) for a in _fresh_out(q)),
+                    tuple(np.empty(a.shape[::-1], a.dtype).T for a in _fresh_out(q))):
+            got = vq.quantize(w, bits, method=method, out=out, **kw)
+            assert got.codes is out[0] and got.values is out[1]
+            assert_array_equal(out[0], q.codes)
+            assert out[1].tobytes() == np.ascontiguousarray(q.values).tobytes()
+            assert got.loss == q.loss and np.array_equal(got.alpha, q.alpha)
+            assert np.array_equal(got.step, q.step)
+    assert_array_equal(w, before)
+
+
+def test_out_reused_buffers_are_overwritten_whole(rng):
+    w = rng.standard_normal((8, 30)).astype(np.float32)
+    out = (np.empty(w.shape, np.int8), np.empty(w.shape, np.float32))
+    for bits in (2, 8, 3):
+        q = vq.quantize(w * bits, bits, axis=0, out=out)
+        fresh = vq.quantize(w * bits, bits, axis=0)
+        assert_array_equal(q.codes, fresh.codes)
+        assert_array_equal(q.values, fresh.values)
+
+
+def test_out_errors_name_out():
+    w = np.linspace(-1, 1, 10, dtype=np.float32)
+    codes, values = np.zeros(10, np.int8), np.zeros(10, np.float32)
+    cases = [
+        ([codes, values], TypeError, r"`out` must be a tuple \(codes, values\)"),
+        ((codes,), TypeError, "`out` must be a tuple"),
+        ((codes.tolist(), values), TypeError, r"`out\[0\] \(codes\)` must be an ndarray"),
+        ((codes.astype(np.int16), values), TypeError, r"`out\[0\] \(codes\)` must be of dtype "
+                                                       "int8; got dtype int16"),
+        ((codes, values.astype(np.float64)), TypeError, r"`out\[1\] \(values\)` must be of "
+                                                         "dtype float32"),
+        ((codes, values[:9]), ValueError, r"`out\[1\] \(values\)` must be of the shape of `w` "
+                                          r"\(10,\); got shape \(9,\)"),
+        ((codes.reshape(2, 5), values), ValueError, r"`out\[0\] \(codes\)` must be of the shape"),
+        ((codes, w), ValueError, r"`out\[1\] \(values\)` must be an array sharing no memory "
+                                 "with `w`"),
+        ((values.view(np.int8)[:10], values), ValueError, "`out` must be two arrays sharing no "
+                                                          "memory"),
+    ]
+    ro = values.copy()
+    ro.flags.writeable = False
+    cases.append(((codes, ro), ValueError, r"`out\[1\] \(values\)` must be writeable"))
+    for out, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            vq.quantize(w, 4, out=out)
+    with pytest.raises(TypeError, match="`out` must be None with precision='float32'"):
+        vq.quantize(w, 4, method="paper", precision="float32", out=(codes, values))
+    # int16 codes above 8 bits; float64 values for integer weights
+    q = vq.quantize(np.arange(10), 9, out=(np.zeros(10, np.int16), np.zeros(10)))
+    assert q.codes.dtype == np.int16 and q.values.dtype == np.float64
+
+
+@pytest.mark.parametrize("scale", [2.0 ** -1040, 1e-300, 1e300])
+def test_out_at_the_working_scale(rng, scale):
+    # float64 weights far from 1 are quantized at a power-of-two working scale and the
+    # values scaled back: into the caller's arrays exactly as into fresh ones.
+    w = rng.standard_normal((4, 30)) * scale
+    for method in ("param", "exact", "alternating"):
+        q = vq.quantize(w, 4, method=method, axis=0)
+        out = (np.empty(w.shape, np.int8), np.empty(w.shape))
+        got = vq.quantize(w, 4, method=method, axis=0, out=out)
+        assert_array_equal(out[0], q.codes)
+        assert out[1].tobytes() == q.values.tobytes()
+        assert np.all(np.isfinite(out[1])) and np.any(out[1] != 0)
+        assert np.array_equal(got.alpha, q.alpha) and got.loss == q.loss

@@ -260,6 +260,75 @@ def test_an_index_naming_a_tensor_its_shard_lacks_is_an_error(tmp_path, rng):
         model_report(index, bits=[2], progress=False)
 
 
+def _without_times(rep):
+    d = json.loads(json.dumps(rep.as_dict()))  # a deep copy
+    d.pop("seconds")
+    for row in d["rows"] + d["totals"]:
+        row.pop("time")
+    return json.dumps(d, sort_keys=True)
+
+
+@pytest.fixture
+def many_tensors(tmp_path, rng):
+    # Sizes that finish out of order on a pool (a big tensor before small ones), a tensor
+    # run alone (≥ _ALONE after the monkeypatch below), skipped ones in between.
+    tensors = {f"t{i:02d}.weight": rng.standard_normal(shape).astype(np.float32)
+               for i, shape in enumerate([(64, 300), (2, 3), (40, 40), (7, 9, 5), (3, 1000),
+                                          (5, 5), (30, 90), (2, 2)])}
+    tensors["t03.bias"] = np.ones(7, np.float32)
+    tensors["t05.ids"] = np.arange(4)
+    path = tmp_path / "many.safetensors"
+    st.save_file(tensors, str(path))
+    return path
+
+
+@pytest.mark.parametrize("method", ["exact", "alternating", "param"])
+def test_report_same_with_any_number_of_workers(many_tensors, monkeypatch, method):
+    from vecq_ref.check import report as R
+
+    monkeypatch.setattr(R, "_ALONE", 2000)  # the 64×300 and 3×1000 tensors run alone
+    monkeypatch.setattr(R, "_INFLIGHT", 3000)  # and at most 3000 elements are in flight
+    monkeypatch.setattr(R, "_concurrent_kernels_ok", lambda: True)  # the pool, JIT or not
+    serial = model_report(many_tensors, bits=[2, 4], method=method, progress=False, workers=1)
+    names = [r["name"] for r in serial.rows]
+    assert names == sorted(names) and len(names) == 2 * 8
+    for workers in (2, 3, 8):
+        rep = model_report(many_tensors, bits=[2, 4], method=method, progress=False,
+                           workers=workers)
+        assert _without_times(rep) == _without_times(serial)
+
+
+def test_report_runner_bounds_what_is_in_flight(monkeypatch):
+    from vecq_ref.check import report as R
+
+    monkeypatch.setattr(R, "_concurrent_kernels_ok", lambda: True)
+    monkeypatch.setattr(R, "_INFLIGHT", 10)
+    monkeypatch.setattr(R, "_ALONE", 8)
+    seen, order = [], []
+
+    def collect(key, result):
+        order.append((key, result))
+
+    with R._Runner(3) as run:
+        for key, size in [("a", 4), ("b", 4), ("c", 4), ("skip", 0), ("big", 9), ("d", 2)]:
+            work = None if key == "skip" else (lambda k=key: k.upper())
+            run.submit(key, size, work, collect)
+            seen.append((len(run.pending), sum(p[1] for p in run.pending)))
+        run.drain()
+    assert order == [("a", "A"), ("b", "B"), ("c", "C"), ("skip", None), ("big", "BIG"),
+                     ("d", "D")]
+    assert all(n <= 3 and busy <= 10 for n, busy in seen)
+    assert seen[4] == (0, 0)  # the big one ran alone, after everything before it
+
+
+def test_report_workers_is_checked(model):
+    path, _ = model
+    with pytest.raises(ValueError, match="workers"):
+        model_report(path, bits=[2], method="param", progress=False, workers=0)
+    with pytest.raises(TypeError, match="workers"):
+        model_report(path, bits=[2], method="param", progress=False, workers=1.5)
+
+
 @pytest.mark.parametrize(("arrays", "why"), [
     ({"steps": np.arange(6).reshape(2, 3), "mask": np.ones((2, 2), bool)}, "integer"),
     ({"bad": np.full((2, 3), np.nan)}, "non-finite"),

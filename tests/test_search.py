@@ -1,5 +1,7 @@
 """search_step(): exact, grid, alternating (docs/theory.md §4.2–4.4) against their NumPy twins."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import example, given
@@ -369,3 +371,92 @@ def test_sorted_rows_equal_np_sort(rng, shape):
     x = rng.standard_normal(shape).astype(np.float32)
     x[0, 0] = np.nan
     assert_array_equal(S._sorted_rows(x), np.sort(x, axis=1))
+
+
+def _awkward_row(rng, n, dtype):
+    """Gaussian values with ±0, NaN, ±Inf, ties and a long run of one value."""
+    x = rng.standard_normal(n).astype(dtype)
+    x[::7] = 0.0
+    x[3::11] = -0.0
+    x[5::13] = np.nan
+    x[6::17] = np.inf
+    x[8::19] = -np.inf
+    x[n // 3:n // 3 + n // 10] = x[n // 2]
+    return x
+
+
+def _same_sorted(got, want):
+    """Equal to NumPy's sort value for value, NaN included, and bit for bit but for the sign
+    of zeros: NumPy's own SIMD sort does not keep it (``np.sort`` of float32 ``[-0.0, …]``
+    may return ``+0.0``), so neither can a comparison with it."""
+    assert_array_equal(got, want)
+    nz = (want != 0) & ~np.isnan(want)
+    assert got[nz].tobytes() == want[nz].tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 2, 9, 1000, 4099])
+@pytest.mark.parametrize("k", [2, 3, 4, 16])
+def test_parallel_sort_equals_np_sort(rng, dtype, n, k):
+    x = _awkward_row(rng, n, dtype)
+    before = x.copy()
+    out, out64 = np.empty_like(x), np.empty(n)
+    S._parallel_sort(x, out, out64, k)
+    _same_sorted(out, np.sort(x))
+    _same_sorted(out64, np.sort(x).astype(np.float64))
+    assert_array_equal(x, before)  # the input is never modified
+
+
+def test_parallel_sort_all_equal_and_presorted(rng):
+    for x in (np.zeros(500), np.full(500, np.nan), np.arange(500.0), np.arange(500.0)[::-1],
+              np.repeat([-0.0, 0.0], 250)):
+        out = np.empty_like(x)
+        S._parallel_sort(x, out, None, 4)
+        _same_sorted(out, np.sort(x))
+
+
+def test_merge_runs_matches_its_twin(rng):
+    from vecq_ref._kernels.sort import merge_runs
+
+    src = _awkward_row(rng, 300, np.float64)
+    bounds = np.array([[0, 40], [40, 41], [41, 41], [41, 200], [200, 300]])
+    for b in bounds:
+        src[b[0]:b[1]].sort()
+    out = np.empty(300)
+    merge_runs(src, bounds, out, np.empty(0))
+    _same_sorted(out, naive.merge_runs(src, bounds))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sorted_rows_many_threads_equal_np_sort(rng, monkeypatch, threads):
+    import numba
+
+    monkeypatch.setattr(S, "_PSORT_MIN", 16)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 4 * threads)
+    x = np.stack([_awkward_row(rng, 999, np.float32) for _ in range(threads)])
+    xs, xd = S._sorted_rows(x, wide=True)
+    for r in range(threads):
+        _same_sorted(xs[r], np.sort(x[r]))
+        _same_sorted(xd[r], np.sort(x[r]).astype(np.float64))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+def test_exact_search_same_with_parallel_sort(rng, monkeypatch, bits, lattice):
+    # The parallel sort is exact, so every field of the search result is bit-identical.
+    w = rng.standard_normal(5000).astype(np.float32)
+    w[::9] = 0.0
+    w[1::10] = -0.0
+    for method in ("exact", "grid", "alternating"):
+        serial = search_step(w, bits, method=method, lattice=lattice)
+        monkeypatch.setattr(S, "_PSORT_MIN", 16)
+        monkeypatch.setattr(S, "threads_for", lambda size: contextlib.nullcontext())
+        import numba
+
+        monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
+        parallel = search_step(w, bits, method=method, lattice=lattice)
+        monkeypatch.undo()
+        for f in ("step", "alpha", "orientation", "relative_dql", "evaluations", "certified",
+                  "interval", "iterations"):
+            assert np.asarray(getattr(parallel, f)).tobytes() == \
+                np.asarray(getattr(serial, f)).tobytes(), (method, f)

@@ -238,3 +238,8 @@ def alternating_search(w, bits, lattice="midrise", alpha0=None, max_iter=100):
             break
         prev, alpha = c, s1 / s2
     return c, step, it
+
+
+def merge_runs(src, bounds):
+    """Twin of ``_kernels.sort.merge_runs``: the runs ``src[b0:b1]`` merged, by NumPy's sort."""
+    return np.sort(np.concatenate([src[b0:b1] for b0, b1 in bounds]), kind="stable")

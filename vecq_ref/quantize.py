@@ -91,9 +91,10 @@ class Quantized:
                 f"relative_dql={self.loss.relative_dql:.6g})")
 
 
-def _fused(rows, steps, bits, lattice, paper):
-    """Codes and float64 sums of every row for given steps."""
-    codes = np.empty(rows.shape, dtype=code_dtype(bits))
+def _fused(rows, steps, bits, lattice, paper, codes=None):
+    """Codes (into ``codes`` when given) and float64 sums of every row for given steps."""
+    if codes is None:
+        codes = np.empty(rows.shape, dtype=code_dtype(bits))
     sums = K.codes_and_sums(rows, steps, bits, lattice == "midtread", paper, codes)
     return codes, sums
 
@@ -124,13 +125,15 @@ def _losses(sww, sums, steps, alpha):
 
 
 def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, lattice,
-             method, info, k=0):
+             method, info, k=0, out=None):
     """Assemble the result from sums at the working scale ``2**k·w``; α, step, σ and the
     losses are scaled back exactly (squared losses by ``2**(-2k)``)."""
     whole, per_row = _losses(moments[:, 2], sums, steps, alpha)
     with np.errstate(over="ignore", under="ignore"):
         alpha, steps, sigma = (np.ldexp(a, -k) for a in (alpha, steps, np.sqrt(moments[:, 1])))
-    values = np.empty(rows.shape, dtype=np.float32 if out_dtype == np.float16 else out_dtype)
+    work = np.float32 if out_dtype == np.float16 else out_dtype
+    values = out.values if out is not None and out.values.dtype == work else (
+        np.empty(rows.shape, dtype=work))
     K.scale_levels(codes, alpha, level_offset(lattice), values)
     top = float(np.max(np.abs(alpha))) * 2 ** (bits - 1)  # ≥ every |v| of the lattice
     if not top * (1 + 2 ** -20) < float(np.finfo(out_dtype).max):  # rare: check the values made
@@ -140,10 +143,13 @@ def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, latt
     if not lay.per_tensor:
         slice_loss = VectorLoss(*(lay.slices(getattr(per_row, f)) for f in
                                   ("orientation", "modulus", "dql", "relative_dql", "excess")))
+    codes, values = lay.from_rows(codes), lay.from_rows(values).astype(out_dtype, copy=False)
+    if out is not None:
+        codes, values = out.finish(codes, values)
     return Quantized(
-        codes=lay.from_rows(codes), alpha=lay.slices(alpha), step=lay.slices(steps),
+        codes=codes, alpha=lay.slices(alpha), step=lay.slices(steps),
         bits=bits, lattice=lattice, method=method,
-        values=lay.from_rows(values).astype(out_dtype, copy=False), loss=whole,
+        values=values, loss=whole,
         slice_loss=slice_loss, axis=lay.axis, group_size=lay.group_size,
         info={"sigma": lay.slices(sigma), **info})
 
@@ -169,7 +175,7 @@ def _unscale_loss(loss, k):
 
 
 def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=None,
-             precision="float64", **options):
+             precision="float64", out=None, **options):
     """Quantize ``w`` to ``bits`` with VecQ: steer (choose the codes), then drive (α*).
 
     Parameters
@@ -189,6 +195,13 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     precision : {"float64", "float32"}
         ``"float32"`` (``method="paper"`` only) evaluates the released Keras expression in
         float32 as Keras does (:mod:`vecq_ref.check.released`); values are float32.
+    out : tuple of two ndarrays, optional
+        ``(codes, values)`` to write the result into, as NumPy's ``out=``: ``codes`` of the
+        code dtype (int8 for ``bits`` ≤ 8, else int16), ``values`` of the values' dtype (that
+        of ``w``, float64 for integers), both of ``w``'s shape, writeable, sharing no memory
+        with ``w`` or each other; any strides. The result's ``codes`` and ``values`` are
+        these arrays. Saves allocating (and page-faulting) two tensors per call, e.g. in a
+        training loop. Not with ``precision="float32"``.
     **options
         Passed to :func:`vecq_ref.search_step` for the search methods.
 
@@ -237,6 +250,10 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
         V.fail("precision", "'float64' unless method='paper'", repr(precision))
     arr, out_dtype = V.weights(w, "w", check_finite=precision == "float32")
     lay = _layout.layout(arr.shape, axis, group_size)
+    if out is not None:
+        if precision == "float32":
+            V.fail("out", "None with precision='float32'", "a tuple", TypeError)
+        out = _Out(out, w, arr.shape, code_dtype(bits), out_dtype, lay)
     if precision == "float32":
         from .check.released import paper_float32
 
@@ -246,10 +263,50 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     if k:
         arr = np.ldexp(arr, k)
     with threads_for(arr.size):
-        return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k)
+        return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k, out=out)
 
 
-def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0):
+class _Out:
+    """The caller's ``out=(codes, values)``, checked, and their row views to write into."""
+
+    def __init__(self, out, w, shape, codes_dtype, values_dtype, lay):
+        if not (isinstance(out, tuple) and len(out) == 2):
+            V.fail("out", "a tuple (codes, values) of two ndarrays", V._describe(out),
+                   TypeError)
+        for i, (a, dtype, what) in enumerate(zip(out, (codes_dtype, values_dtype),
+                                                 ("codes", "values"), strict=True)):
+            name = f"out[{i}] ({what})"
+            if not isinstance(a, np.ndarray):
+                V.fail(name, "an ndarray", type(a).__name__, TypeError)
+            if a.dtype != dtype:
+                V.fail(name, f"of dtype {dtype}", f"dtype {a.dtype}", TypeError)
+            if a.shape != tuple(shape):
+                V.fail(name, f"of the shape of `w` {tuple(shape)}", f"shape {a.shape}")
+            if not a.flags.writeable:
+                V.fail(name, "writeable", "a read-only array")
+            if np.may_share_memory(a, w):
+                V.fail(name, "an array sharing no memory with `w`", "an overlapping one")
+        if np.may_share_memory(out[0], out[1]):
+            V.fail("out", "two arrays sharing no memory", "overlapping codes and values")
+        self.arrays = out
+        # Row views of the caller's arrays when the layout allows, else fresh rows copied at
+        # the end (``to_rows`` copies only when a reshape cannot view).
+        self.codes, self.values = (self._rows(a, lay) for a in out)
+
+    @staticmethod
+    def _rows(a, lay):
+        rows = lay.to_rows(a)
+        return rows if np.may_share_memory(rows, a) else np.empty(rows.shape, a.dtype)
+
+    def finish(self, codes, values):
+        """Copy into the caller's arrays what was not written there; return them."""
+        for dst, src in zip(self.arrays, (codes, values), strict=True):
+            if not np.may_share_memory(dst, src):
+                np.copyto(dst, src)
+        return self.arrays
+
+
+def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out=None):
     rows = lay.to_rows(arr)
     moments = row_moments(rows)
     if not np.all(np.isfinite(moments)):  # NaN/Inf in w, or Σw² overflowed
@@ -270,7 +327,8 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0):
                                      dtype=np.float64).reshape(rows.shape[0])
         info["search"] = _rescaled(result, k)
     steps = np.ascontiguousarray(steps, dtype=np.float64)
-    codes, sums = _fused(rows, steps, bits, lattice, method == "paper")
+    codes, sums = _fused(rows, steps, bits, lattice, method == "paper",
+                         None if out is None else out.codes)
     alpha = _alpha(sums, method == "paper")
     return _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits,
-                   lattice, method, info, k)
+                   lattice, method, info, k, out=out)

@@ -255,28 +255,30 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
                                    moments[:, 2:3]], axis=1)
             evaluations = np.ones(nrows, dtype=np.int64)
         else:
-            xs = _sorted_rows(rows)  # NaN sorts last, ±Inf to the ends
+            # NaN sorts last, ±Inf to the ends. The state searches compile once, for float64
+            # (kernels/search.py docstring): ``xd`` is the sorted rows in float64.
+            xs, xd = _sorted_rows(rows, wide=True)
             if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
                 V.finite(arr, "w")
-            # The state searches compile once, for float64 (kernels/search.py docstring).
-            xd = xs if xs.dtype == np.float64 else xs.astype(np.float64)
+            qbuf, cbuf = _scratch(xs)
             if method == "exact":
                 out = np.empty((nrows, 12))
-                K.exact_search(xs, xd, bits, mid, lam_k, _sweep_max(bits), out)
+                K.exact_search(xs, xd, bits, mid, lam_k, _sweep_max(bits), out, qbuf, cbuf)
                 steps, sums = out[:, 0], out[:, 7:]
                 interval = out[:, 1:3]
                 evaluations = out[:, 5].astype(np.int64)
                 certified = out[:, 6] > 0
             elif method == "grid":
                 out = np.empty((nrows, 9))
-                K.grid_search(xs, xd, bits, mid, lams, out)
+                K.grid_search(xs, xd, bits, mid, lams, out, qbuf, cbuf)
                 steps, sums = out[:, 1], out[:, 4:]
                 evaluations = np.full(nrows, lams.size, dtype=np.int64)
             else:
                 code, value = (0, 0.0) if init == "max" else (1, lam_k) if init == "sigma" \
                     else (2, init)
                 out = np.empty((nrows, 7))
-                K.alternating_search(xs, xd, bits, mid, code, value, max_iter, out)
+                K.alternating_search(xs, xd, bits, mid, code, value, max_iter, out, qbuf,
+                                     cbuf)
                 steps, sums = out[:, 0], out[:, 2:]
                 iterations = evaluations = out[:, 1].astype(np.int64)
     swv, svv, ds, rs, sww = sums.T
@@ -291,28 +293,104 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
         method=method, bits=bits, lattice=lattice)
 
 
-def _sorted_rows(rows):
-    """``np.sort(rows, axis=1)``, blocks of rows sorted on Numba's threads' count of Python
-    threads (NumPy's sort releases the GIL). Sorting is exact, so the result never depends
-    on the split."""
+def _sorted_rows(rows, wide=False):
+    """``np.sort(rows, axis=1)`` on Numba's thread count of Python threads (NumPy's sort and
+    the merge kernel release the GIL); with ``wide``, also its float64 copy (the same array
+    when ``rows`` is float64). Sorting is exact: the values never depend on the split (equal
+    values are equal bit for bit, but for the order of ``-0.0`` and ``0.0`` among the zeros,
+    which nothing downstream reads: the searches see magnitudes and sums of squares).
+
+    Many rows: blocks of rows, one per thread. Fewer rows than threads, each long: each row
+    by :func:`_parallel_sort`, so a per-tensor search is not bound by one serial sort.
+    """
     import numba
 
-    nthreads = min(numba.get_num_threads(), rows.shape[0])
+    nrows, n = rows.shape
+    nthreads = numba.get_num_threads()
+    if nthreads >= 2 and nrows < nthreads and n >= _PSORT_MIN:
+        out = np.empty(rows.shape, dtype=rows.dtype)
+        out64 = (out if rows.dtype == np.float64 else np.empty(rows.shape)) if wide else None
+        for r in range(nrows):
+            _parallel_sort(rows[r], out[r], None if out64 is None else out64[r], nthreads)
+        return (out, out64) if wide else out
+    nthreads = min(nthreads, nrows)
     if nthreads < 2:
-        return np.sort(rows, axis=1)
+        out = np.sort(rows, axis=1)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        out = np.empty(rows.shape, dtype=rows.dtype)
+        cuts = np.linspace(0, rows.shape[0], nthreads + 1).astype(int)
+
+        def sort_block(i):
+            block = out[cuts[i]:cuts[i + 1]]
+            block[...] = rows[cuts[i]:cuts[i + 1]]
+            block.sort(axis=1)
+
+        with ThreadPoolExecutor(nthreads) as pool:
+            list(pool.map(sort_block, range(nthreads)))
+    if not wide:
+        return out
+    return out, (out if out.dtype == np.float64 else out.astype(np.float64))
+
+
+_PSORT_MIN = 1 << 16  # shorter rows: one np.sort beats starting threads
+
+
+def _scratch(xs):
+    """Per-row work buffers for the search kernels (``_kernels.search._scratch``) when the
+    rows are few and long, allocated here by NumPy (reused or huge-page backed memory: the
+    kernel's own allocations of such sizes fault in page by page, a cost of the order of
+    the whole search). Many short rows: none, the kernels allocate (small, reused) their own."""
+    import numba
+
+    rows, n = xs.shape
+    if rows <= numba.get_num_threads() and n >= _PSORT_MIN:
+        return np.empty((rows, n + 2)), np.empty((rows, n), np.int16)
+    return np.empty((0, 0)), np.empty((0, 0), np.int16)
+_PSORT_SAMPLES = 64  # splitter samples per run
+
+
+def _parallel_sort(x, out, out64, nthreads):
+    """Sort the 1-D ``x`` into ``out`` (and its float64 copy into ``out64`` unless None) with
+    ``nthreads`` threads: ``nthreads`` runs sorted by NumPy at once, then ``nthreads``
+    value ranges, cut at splitters sampled from the sorted runs, each merged by one thread
+    (``_kernels.sort.merge_runs``). Equal values (NaN included) fall in one range, so the
+    ranges laid end to end are the sorted row."""
     from concurrent.futures import ThreadPoolExecutor
 
-    out = np.empty(rows.shape, dtype=rows.dtype)
-    cuts = np.linspace(0, rows.shape[0], nthreads + 1).astype(int)
+    from ._kernels.sort import merge_runs
 
-    def sort_block(i):
-        block = out[cuts[i]:cuts[i + 1]]
-        block[...] = rows[cuts[i]:cuts[i + 1]]
-        block.sort(axis=1)
+    n = x.shape[0]
+    k = nthreads
+    cuts = [n * i // k for i in range(k + 1)]
+    runs = np.empty_like(x)
 
-    with ThreadPoolExecutor(nthreads) as pool:
-        list(pool.map(sort_block, range(nthreads)))
-    return out
+    def sort_run(i):
+        run = runs[cuts[i]:cuts[i + 1]]
+        run[...] = x[cuts[i]:cuts[i + 1]]
+        run.sort()
+
+    with ThreadPoolExecutor(k) as pool:
+        list(pool.map(sort_run, range(k)))
+        picks = [cuts[i] + np.linspace(0, cuts[i + 1] - cuts[i] - 1, _PSORT_SAMPLES).astype(int)
+                 for i in range(k)]
+        sample = np.sort(runs[np.concatenate(picks)])
+        splitters = sample[[sample.size * p // k for p in range(1, k)]]
+        # bounds[c, p]: where range p starts in run c (all values equal to a splitter go right)
+        bounds = np.empty((k, k + 1), dtype=np.int64)
+        for c in range(k):
+            bounds[c, 0], bounds[c, k] = cuts[c], cuts[c + 1]
+            bounds[c, 1:k] = cuts[c] + np.searchsorted(runs[cuts[c]:cuts[c + 1]], splitters)
+        starts = np.concatenate([[0], np.cumsum(bounds[:, 1:].sum(0) - bounds[:, :-1].sum(0))])
+        empty = np.empty(0)
+
+        def merge(p):
+            o0, o1 = starts[p], starts[p + 1]
+            wide = empty if out64 is None or out64 is out else out64[o0:o1]
+            merge_runs(runs, np.ascontiguousarray(bounds[:, p:p + 2]), out[o0:o1], wide)
+
+        list(pool.map(merge, range(k)))
 
 
 def _out(per_row, lay, kind):

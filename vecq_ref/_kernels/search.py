@@ -163,10 +163,10 @@ def _ratio(S1, S2):
 
 
 @njit(cache=True, nogil=True)
-def _suffix(arr):
-    """Q[p] = Σ_{i ≥ p} |arr[i]|, compensated (TwoSum), so each entry is within ~1 ulp."""
+def _suffix(arr, Q):
+    """Q[p] = Σ_{i ≥ p} |arr[i]|, compensated (TwoSum), so each entry is within ~1 ulp;
+    into ``Q`` (length ``len(arr) + 1``), returned."""
     n = arr.shape[0]
-    Q = np.empty(n + 1)
     Q[n] = 0.0
     hi = 0.0
     lo = 0.0
@@ -181,9 +181,10 @@ def _suffix(arr):
 
 
 @njit(cache=True, nogil=True)
-def _split(row):
+def _split(row, Q):
     """Views of the positive and negative parts of a sorted row, each by ascending magnitude
-    (read through ``_mag``), and their suffix sums."""
+    (read through ``_mag``), and their suffix sums, in two views of ``Q`` (length at least
+    ``len(row) + 2``)."""
     n = row.shape[0]
     lo = 0
     hi = n
@@ -203,7 +204,8 @@ def _split(row):
             hi = mid
     ap = row[lo:]
     an = row[:nneg][::-1]
-    return ap, an, _suffix(ap), _suffix(an)
+    m = n - lo + 1
+    return ap, an, _suffix(ap, Q[:m]), _suffix(an, Q[m:m + nneg + 1])
 
 
 @njit(cache=True, nogil=True)
@@ -556,6 +558,17 @@ def _pick_step(best, lo, hi, alpha, ap, an, M, midtread):
 
 
 @njit(cache=True, nogil=True)
+def _scratch(qbuf, cbuf, r, n):
+    """Row ``r``'s buffers for ``_split`` and ``_loss_sums``: the caller's when it passed
+    them (``qbuf``: rows × (n + 2), ``cbuf``: rows × n), else new ones. Large buffers
+    allocated by NumPy are reused or huge-page backed; Numba's own fault in page by page,
+    which costs more than the search on long rows."""
+    if r < qbuf.shape[0]:
+        return qbuf[r], cbuf[r]
+    return np.empty(n + 2), np.empty(n, np.int16)
+
+
+@njit(cache=True, nogil=True)
 def _sigma(row, Qp, Qn):
     """Population std of the (sorted) row: its mean from the suffix sums, then Σ(x − mean)²."""
     n = row.shape[0]
@@ -563,14 +576,14 @@ def _sigma(row, Qp, Qn):
 
 
 @njit(cache=True, nogil=True)
-def _loss_sums(row, s, bits, midtread, out, col):
-    """Codes of every weight of ``row`` at the step ``s`` by the lattice kernel, and the sums
-    Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw² into ``out[col:col + 5]`` (the fused pass of
-    ``quantize``: the same kernels, so the same codes)."""
+def _loss_sums(row, s, bits, midtread, out, col, codes):
+    """Codes of every weight of ``row`` at the step ``s`` by the lattice kernel (into
+    ``codes``, as long as ``row``), and the sums Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw² into
+    ``out[col:col + 5]`` (the fused pass of ``quantize``: the same kernels, so the same
+    codes)."""
     n = row.shape[0]
     half = 2.0 ** (bits - 1)
     off = 0.0 if midtread else 0.5
-    codes = np.empty(n, np.int16)
     _codes_span(row, s, half, midtread, codes)
     ci, cc, swv, ds, rs = _span_sums(row, codes, s, off)
     out[col] = swv
@@ -581,7 +594,7 @@ def _loss_sums(row, s, bits, midtread, out, col):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def exact_search(xs, xd, bits, midtread, lam, sweep_max, out):
+def exact_search(xs, xd, bits, midtread, lam, sweep_max, out, qbuf, cbuf):
     """Exact search per sorted row of ``xs`` (docs/theory.md §4.3). Twin: ``naive.exact_search``.
 
     ``xd`` is ``xs`` in float64 (the same array when ``xs`` is float64): see the module docstring.
@@ -593,7 +606,8 @@ def exact_search(xs, xd, bits, midtread, lam, sweep_max, out):
     rows, n = xs.shape
     M = 1 << (bits - 1)
     for r in prange(rows):
-        ap, an, Qp, Qn = _split(xd[r])
+        Q, codes = _scratch(qbuf, cbuf, r, n)
+        ap, an, Qp, Qn = _split(xd[r], Q)
         if (ap.shape[0] + an.shape[0]) * (M - 1) <= sweep_max:
             step, lo, hi, S1, S2, ev, ok = _sweep_row(ap, an, Qp, Qn, n, M, midtread)
         else:
@@ -601,7 +615,7 @@ def exact_search(xs, xd, bits, midtread, lam, sweep_max, out):
             s_init = lam * _sigma(xs[r], Qp, Qn)
             step, lo, hi, S1, S2, ev, ok = _exact_row(ap, an, Qp, Qn, n, M, midtread, s_init,
                                                       best)
-        _loss_sums(xs[r], step, bits, midtread, out[r], 7)
+        _loss_sums(xs[r], step, bits, midtread, out[r], 7, codes)
         # Certificate: the codes of ``step`` are the optimal state (Σv² is exact).
         ok = ok and out[r, 8] == S2 and abs(out[r, 7] - S1) <= 1e-12 * S1
         out[r, 0] = step
@@ -614,7 +628,7 @@ def exact_search(xs, xd, bits, midtread, lam, sweep_max, out):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def grid_search(xs, xd, bits, midtread, lams, out):
+def grid_search(xs, xd, bits, midtread, lams, out, qbuf, cbuf):
     """The paper's search per sorted row (docs/theory.md §4.2): steps ``lams·σ`` (``lams``
     ascending), the first of largest S1²/S2 wins. Twin: ``naive.grid_search``.
 
@@ -624,7 +638,8 @@ def grid_search(xs, xd, bits, midtread, lams, out):
     M = 1 << (bits - 1)
     num = lams.shape[0]
     for r in prange(rows):
-        ap, an, Qp, Qn = _split(xd[r])
+        Q, codes = _scratch(qbuf, cbuf, r, n)
+        ap, an, Qp, Qn = _split(xd[r], Q)
         sigma = _sigma(xs[r], Qp, Qn)
         Z, F = _bounds_states(ap, an, M)
         cur = np.zeros((2, M), np.int64)
@@ -648,12 +663,13 @@ def grid_search(xs, xd, bits, midtread, lams, out):
         out[r, 1] = lams[bi] * sigma
         out[r, 2] = bS1
         out[r, 3] = bS2
-        _loss_sums(xs[r], out[r, 1], bits, midtread, out[r], 4)
+        _loss_sums(xs[r], out[r, 1], bits, midtread, out[r], 4, codes)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def alternating_search(xs, xd, bits, midtread, init, value, max_iter, out):
-    """Alternating L2 (docs/theory.md §4.4) per sorted row: codes of w/α, then α = S1/S2, repeated.
+def alternating_search(xs, xd, bits, midtread, init, value, max_iter, out, qbuf, cbuf):
+    """Alternating L2 (docs/theory.md §4.4) per sorted row: codes of w/α, then α = S1/S2,
+    repeated.
 
     α₀ = max|w|/(M − ½) (midrise) or max|w|/(M − 1) (midtread) for ``init`` 0, ``value·σ``
     for 1, ``value`` for 2. ``out[r]`` = (the α that produced the final codes, code
@@ -662,7 +678,8 @@ def alternating_search(xs, xd, bits, midtread, init, value, max_iter, out):
     rows, n = xs.shape
     M = 1 << (bits - 1)
     for r in prange(rows):
-        ap, an, Qp, Qn = _split(xd[r])
+        Q, codes = _scratch(qbuf, cbuf, r, n)
+        ap, an, Qp, Qn = _split(xd[r], Q)
         Z, F = _bounds_states(ap, an, M)
         cur = np.empty((2, M), np.int64)
         prev = np.empty((2, M), np.int64)
@@ -692,4 +709,4 @@ def alternating_search(xs, xd, bits, midtread, init, value, max_iter, out):
             a = S1 / S2
         out[r, 0] = step
         out[r, 1] = it
-        _loss_sums(xs[r], step, bits, midtread, out[r], 2)
+        _loss_sums(xs[r], step, bits, midtread, out[r], 2, codes)

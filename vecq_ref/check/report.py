@@ -3,7 +3,8 @@
 :func:`model_report` reads a ``.safetensors`` file (or a sharded checkpoint: its
 ``model.safetensors.index.json`` or the folder of shards), an ``.npz`` or a ``.npy`` one tensor
 at a time through :func:`vecq_ref.io.open_tensors` (memory-mapped where the format allows), so
-memory stays near the largest tensor, and returns a :class:`ModelReport` with one row
+memory stays near the largest tensor (smaller ones are quantized a few at once on threads, at
+most ``2^23`` elements together: ``_Runner``), and returns a :class:`ModelReport` with one row
 per (weight tensor, bitwidth): shape, σ, excess kurtosis, relative DQL of ``param``, of
 ``method`` (default ``exact``) and of ``paper``, the gap ``gap = param − method`` (absolute, in
 relative-DQL units) and ``gap_pct = 100·(param − method)/param`` (how much of VecQ-param's loss
@@ -189,7 +190,7 @@ def _progress(total, progress):
 
 
 def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midrise",
-                 axis=None, all_tensors=False, progress=None):
+                 axis=None, all_tensors=False, progress=None, workers=None):
     """Relative DQL of VecQ-param, ``method`` and the paper expression on every tensor.
 
     Parameters
@@ -208,6 +209,9 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
         Also report 1-D float tensors (biases, norms).
     progress : bool, optional
         Show a tqdm bar; default: only when stderr is a terminal.
+    workers : int, optional
+        Tensors quantized at once (default: Numba's thread count; 1: one after another).
+        Rows, totals and skipped list are the same for any value; only ``time`` differs.
 
     Returns
     -------
@@ -231,18 +235,29 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
         V.fail("bits", "at least one bitwidth", "[]")
     if axis is not None:
         axis = V.integer(axis, "axis")
+    if workers is not None:
+        workers = V.integer(workers, "workers", 1)
     rows, skipped = [], []
     acc = {b: {"sww": 0.0, "size": 0, "time": 0.0, "param": 0.0, method: 0.0, "paper": 0.0}
            for b in bits}
     start = time.perf_counter()
-    with open_tensors(path) as (keys, get):
+    with open_tensors(path) as (keys, get), _Runner(workers) as run:
         if not keys:
             raise ValueError(f"`input` file {path} holds no tensors")
         bar = _progress(len(keys), progress)
+
+        def collect(key, result):
+            # In file order, on this thread: the rows, the bar and the sums of ``acc``.
+            if result is not None:
+                tensor_rows, parts = result
+                rows.extend(tensor_rows)
+                _accumulate(acc, parts)
+            if bar is not None:
+                bar.set_postfix_str(key[-30:])
+                bar.update(1)
+
         try:
             for key in keys:
-                if bar is not None:
-                    bar.set_postfix_str(key[-30:])
                 try:
                     arr = get(key)
                     why = _skip_reason(arr, all_tensors, axis)
@@ -256,11 +271,12 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
                         why = f"{bad} non-finite values (NaN or Inf)"
                 if why is not None:
                     skipped.append({"name": key, "why": why})
+                    run.submit(key, 0, None, collect)
                 else:
-                    rows += _tensor_rows(key, arr, bits, method, lattice, axis, acc, source)
+                    run.submit(key, arr.size, lambda a=arr, k=key, s=source: _tensor_rows(
+                        k, a, bits, method, lattice, axis, s), collect)
                 del arr
-                if bar is not None:
-                    bar.update(1)
+            run.drain(collect)
         finally:
             if bar is not None:
                 bar.close()
@@ -314,10 +330,12 @@ def _gap(param, other):
             "gap_pct": 100.0 * (param - other) / param if param > 0 else 0.0}
 
 
-def _tensor_rows(key, arr, bits, method, lattice, axis, acc, source):
+def _tensor_rows(key, arr, bits, method, lattice, axis, source):
+    """The rows of one tensor and, per bitwidth, its parts of the totals (added to ``acc``
+    by :func:`_accumulate` in file order, so the totals never depend on the threads)."""
     n, _, s2, s4, sww = _moments(arr)
     sigma, kurt = _sigma_kurtosis(n, s2, s4)
-    out = []
+    out, parts = [], []
     for b in bits:
         t0 = time.perf_counter()
         res = {}
@@ -328,20 +346,113 @@ def _tensor_rows(key, arr, bits, method, lattice, axis, acc, source):
             q = quantize(arr, b, method=m, lattice=lattice, axis=axis)
             res[m] = q.loss
         dt = time.perf_counter() - t0
-        a = acc[b]
-        a["sww"] += sww
-        a["size"] += arr.size
-        a["time"] += dt
-        for m, loss in res.items():
-            if loss is not None:
-                a[m] += loss.dql
+        parts.append((b, sww, arr.size, dt,
+                      {m: loss.dql for m, loss in res.items() if loss is not None}))
         rel = {m: (None if loss is None else loss.relative_dql) for m, loss in res.items()}
         out.append({"name": key, "shape": list(arr.shape), "dtype": source,
                     "bits": b, "sigma": sigma, "kurtosis": None if np.isnan(kurt) else kurt,
                     "relative_dql_param": rel["param"], f"relative_dql_{method}": rel[method],
                     "relative_dql_paper": rel["paper"], **_gap(rel["param"], rel[method]),
                     "time": dt})
-    return out
+    return out, parts
+
+
+def _accumulate(acc, parts):
+    for b, sww, size, dt, dql in parts:
+        a = acc[b]
+        a["sww"] += sww
+        a["size"] += size
+        a["time"] += dt
+        for m, v in dql.items():
+            a[m] += v
+
+
+#: Tensors of at least this many elements are quantized one at a time with every Numba
+#: thread; smaller ones concurrently, one per worker thread, each kernel on its worker alone.
+_ALONE = 1 << 22
+#: Elements in flight at once (besides one tensor of any size run alone): the memory bound.
+_INFLIGHT = 1 << 23
+
+
+def _concurrent_kernels_ok():
+    """Whether Numba's threading layer takes parallel kernels launched from several threads
+    at once (``tbb``, ``omp``; not ``workqueue``, nor the pure-Python ``NUMBA_DISABLE_JIT``)."""
+    import numba
+
+    if numba.config.DISABLE_JIT:
+        return False
+    from .._kernels.reduce import row_moments
+
+    row_moments(np.zeros((1, 2)))  # selects the threading layer if nothing has yet
+    try:
+        return numba.threading_layer() in ("tbb", "omp")
+    except ValueError:
+        return False
+
+
+class _Runner:
+    """Runs tensors' work on a thread pool, hands results back in submission order.
+
+    The kernels release the GIL, so tensors quantize concurrently; at most ``workers``
+    tensors and :data:`_INFLIGHT` elements are in flight, and a tensor of :data:`_ALONE`
+    elements or more runs by itself on the calling thread with every Numba thread. Each
+    result is the same as a serial run's (every kernel is deterministic for any thread
+    count); only the ``time`` cells change.
+    """
+
+    def __init__(self, workers):
+        import numba
+
+        self.workers = numba.get_num_threads() if workers is None else workers
+        self.pending = []  # (key, size, future or None, collect), in submission order
+        self.pool = None
+
+    def __enter__(self):
+        if self.workers > 1 and _concurrent_kernels_ok():
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vecq-report")
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, key, size, work, collect):
+        if work is None:
+            self.pending.append((key, 0, None, collect))
+        elif self.pool is None or size >= _ALONE:
+            self.drain(collect)
+            collect(key, work())
+            return
+        else:
+            busy = sum(p[1] for p in self.pending)
+            while self.pending and (len(self.pending) >= self.workers or
+                                    busy + size > _INFLIGHT):
+                busy -= self._pop()
+            self.pending.append((key, size, self.pool.submit(_alone_on_thread, work),
+                                 collect))
+        self._pop_done()
+
+    def _pop(self):
+        key, size, fut, collect = self.pending.pop(0)
+        collect(key, None if fut is None else fut.result())
+        return size
+
+    def _pop_done(self):
+        while self.pending and (self.pending[0][2] is None or self.pending[0][2].done()):
+            self._pop()
+
+    def drain(self, collect=None):
+        while self.pending:
+            self._pop()
+
+
+def _alone_on_thread(work):
+    from .._kernels import single_thread
+
+    with single_thread():
+        return work()
 
 
 __all__ = ["ModelReport", "UnsupportedDtype", "model_report", "open_tensors", "tensor_stats"]

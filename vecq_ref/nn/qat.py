@@ -95,7 +95,10 @@ class WeightQuantizer:
     """Quantize on ``forward``; straight-through (optionally clipped) on ``backward``.
 
     After a forward pass ``last`` holds the :class:`vecq_ref.Quantized` result, whose loss
-    fields (relative DQL, J_o, J_m) the training log reports.
+    fields (relative DQL, J_o, J_m) the training log reports. For the library's methods the
+    codes and values are written into two buffers the quantizer keeps (``quantize(...,
+    out=)``), reused every step while the weights keep their shape and dtype: the values a
+    forward pass returns (and ``last.codes``, ``last.values``) are overwritten by the next.
     """
 
     def __init__(self, bits, method="param", lattice="midrise", axis=None, group_size=None,
@@ -104,6 +107,8 @@ class WeightQuantizer:
         self.axis, self.group_size = axis, group_size
         self.ste = V.choice(ste, "ste", STE_MODES)
         self._fn = resolve_method(method)
+        self._reuse = isinstance(method, str) and method in METHODS
+        self._buffers = None  # (codes, values) of the last forward, for out=
         self.last = None
         self._mask = None
 
@@ -112,11 +117,27 @@ class WeightQuantizer:
         # region started then waits for free cores, which on a small machine costs tens of
         # milliseconds per call, far more than quantizing a layer on one thread.
         with single_thread():
-            q = self._fn(w, self.bits, self.lattice, self.axis, self.group_size)
+            if self._reuse:
+                q = quantize(w, self.bits, method=self.method, lattice=self.lattice,
+                             axis=self.axis, group_size=self.group_size,
+                             out=self._out_for(w))
+                self._buffers = (q.codes, q.values)
+            else:
+                q = self._fn(w, self.bits, self.lattice, self.axis, self.group_size)
         self.last = q
         if self.ste == "clipped":
             self._mask = np.abs(w) <= self._limit(q, w.ndim)
         return q.values.astype(w.dtype, copy=False)
+
+    def _out_for(self, w):
+        """The last forward's arrays when ``w`` still fits them (else None: fresh ones)."""
+        if self._buffers is None or not isinstance(w, np.ndarray):
+            return None
+        codes, values = self._buffers
+        fits = (codes.shape == values.shape == w.shape and values.dtype == w.dtype and
+                codes.flags.writeable and values.flags.writeable and
+                not np.may_share_memory(values, w))
+        return self._buffers if fits else None
 
     def _limit(self, q, ndim):
         """α·max|v| per slice for VecQ methods; the largest |value| per tensor otherwise."""
