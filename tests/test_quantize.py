@@ -339,7 +339,9 @@ def _fresh_out(q):
     return (np.full(q.codes.shape, 99, q.codes.dtype), np.full(q.values.shape, 9, q.values.dtype))
 
 
-@pytest.mark.parametrize("method", ["param", "paper", "exact", "grid", "alternating"])
+# The searches on these sizes take minutes as plain Python: compiled runs only.
+@pytest.mark.parametrize("method", ["param", "paper"] + [
+    pytest.param(m, marks=pytest.mark.jit_only) for m in ("exact", "grid", "alternating")])
 @pytest.mark.parametrize(("shape", "dtype", "kw"), [
     ((300,), np.float32, {}),
     ((6, 50), np.float64, {"axis": 0}),

@@ -282,7 +282,9 @@ def many_tensors(tmp_path, rng):
     return path
 
 
-@pytest.mark.parametrize("method", ["exact", "alternating", "param"])
+@pytest.mark.parametrize("method", [
+    pytest.param("exact", marks=pytest.mark.jit_only),
+    pytest.param("alternating", marks=pytest.mark.jit_only), "param"])
 def test_report_same_with_any_number_of_workers(many_tensors, monkeypatch, method):
     from vecq_ref.check import report as R
 

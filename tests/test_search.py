@@ -440,6 +440,7 @@ def test_sorted_rows_many_threads_equal_np_sort(rng, monkeypatch, threads):
         _same_sorted(xd[r], np.sort(x[r]).astype(np.float64))
 
 
+@pytest.mark.jit_only  # three searches of 5000 weights per case: minutes as plain Python
 @pytest.mark.parametrize("bits", [2, 4, 8])
 @pytest.mark.parametrize("lattice", ["midrise", "midtread"])
 def test_exact_search_same_with_parallel_sort(rng, monkeypatch, bits, lattice):
