@@ -93,11 +93,18 @@ def _run(method, lattice, bits, w, axis, row_fn, **options):
     """
     arr, out_dtype = V.weights(w, "w")
     lay = _layout.layout(arr.shape, axis, None)
-    # Work at 2**k·w where nothing overflows, then scale back. DoReFa's tanh and μL2Q's
-    # released absolute ``eps`` (weight units) are not scale-equivariant by design: those run
-    # at the caller's scale.
-    at_callers_scale = method == "dorefa" or options.get("eps", 0.0) != 0.0
-    k = 0 if at_callers_scale else V.scale_exponent(arr)
+    # Work at 2**k·w where nothing overflows, then scale back. DoReFa's tanh is not
+    # scale-equivariant by design and runs at the caller's scale. μL2Q's released absolute
+    # ``eps`` (weight units) is carried into the working units as 2**k·eps, which is the
+    # caller's-scale arithmetic: for huge weights (k < 0) eps is far below an ulp of the step
+    # at either scale; tiny weights (k > 0), where eps dominates the divisor, stay at the
+    # caller's scale.
+    k = 0 if method == "dorefa" else V.scale_exponent(arr)
+    eps = options.get("eps", 0.0)
+    if eps and k > 0:
+        k = 0
+    elif eps and k:
+        options = {**options, "eps": float(np.ldexp(eps, k))}
     rows = lay.to_rows(np.ldexp(arr, k) if k else arr)
     n_rows = rows.shape[0]
     codes = np.empty(rows.shape, dtype=code_dtype(bits))
@@ -254,8 +261,8 @@ def ul2q(w, bits, axis=None, table="code", eps=1e-7):
         (``tables.UL2Q_PRINTED``); they differ in the third digit (docs/theory.md §4.1).
     eps : float
         Added to the step in the divisor only (released code: 1e-7; 0 for the printed
-        formula). It is in weight units, so a nonzero ``eps`` runs at the caller's scale and
-        is not scale-equivariant (``eps=0`` is, like every other baseline but DoReFa).
+        formula). It is in weight units, so a nonzero ``eps`` is not scale-equivariant
+        (``eps=0`` is, like every other baseline but DoReFa).
 
     Returns
     -------
