@@ -365,7 +365,7 @@ def absmax(w, bits, axis=None, narrow_range=True):
     ``PerChannelMinMaxObserver`` with a symmetric qscheme, torchao ``MappingType.SYMMETRIC``):
     ``s = max|w|/((qmax − qmin)/2) = max|w|/(2^(k−1) − ½)``, codes in
     ``−2^(k−1) … 2^(k−1) − 1``, lattice ``midtread-full`` (2^k levels; the code −2^(k−1) is
-    used only when the largest |w| is negative). ``w_q = s·c``, ``alpha = step = s``, no
+    used only when the largest ``|w|`` is negative). ``w_q = s·c``, ``alpha = step = s``, no
     refit. Rounding is half away from zero; ``torch.round`` rounds half to even, which
     differs only on exact ties ``w/s = j + ½``.
 

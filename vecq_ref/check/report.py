@@ -296,7 +296,7 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
 
 
 def gap_rounding_bound(n, param, other):
-    """Largest |param − other| (relative DQL) that float64 rounding alone can produce.
+    """Largest ``|param − other|`` (relative DQL) that float64 rounding alone can produce.
 
     Each relative DQL is a float64 sum over ``n`` elements, divided by ``‖w‖²`` (another such
     sum); recursive summation of ``n`` non-negative terms errs by at most ``γ_n ≈ n·u``
