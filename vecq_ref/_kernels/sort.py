@@ -35,16 +35,17 @@ def _merge2(src, a0, a1, b0, b1, dst, o):
         j += take_b
         i += 1 - take_b
         o += 1
-    for p in range(i, an):
-        dst[o] = src[p]
-        o += 1
-    for p in range(j, bn):
-        dst[o] = src[p]
-        o += 1
-    for p in range(an, a1):
-        dst[o] = src[p]
-        o += 1
-    for p in range(bn, b1):
+    o = _append(src, i, an, dst, o)
+    o = _append(src, j, bn, dst, o)
+    o = _append(src, an, a1, dst, o)
+    return _append(src, bn, b1, dst, o)
+
+
+@njit(cache=True, nogil=True)
+def _append(src, lo, hi, dst, o):
+    """Copy ``src[lo:hi]`` to ``dst[o:]`` (a loop: cheaper to compile than a slice
+    assignment); returns the next free index of ``dst``."""
+    for p in range(lo, hi):
         dst[o] = src[p]
         o += 1
     return o
