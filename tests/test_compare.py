@@ -70,6 +70,23 @@ def test_records_match_the_functions(w):
     json.dumps(list(rows.values()), allow_nan=False)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("axis", [None, 0])
+def test_narrow_weights_give_what_each_method_gives_in_their_dtype(rng, dtype, axis):
+    # compare widens the weights to float64 once (one set of kernels to compile); that must
+    # change nothing: every record equals the method run on the weights as given.
+    w = (rng.standard_normal((24, 40)) * 0.7).astype(dtype)
+    rows = vq.compare(w, bits=[1, 2, 4], axis=axis)
+    assert rows
+    for r in rows:
+        q = C._quantizer(r["method"])(w, r["bits"], axis=axis)
+        assert r["relative_dql"] == float(q.loss.relative_dql), r["method"]
+        assert r["J_o"] == float(q.loss.orientation), r["method"]
+        assert r["J_m"] == float(q.loss.modulus), r["method"]
+        assert r["excess"] == float(q.loss.excess), r["method"]
+        assert r["alpha"] == C._plain(q.alpha) and r["step"] == C._plain(q.step), r["method"]
+
+
 def test_default_methods_follow_search_availability(w, monkeypatch):
     monkeypatch.setattr(C, "search_available", lambda: False)
     names = {r["method"] for r in vq.compare(w, bits=2)}

@@ -255,7 +255,7 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
                                    moments[:, 2:3]], axis=1)
             evaluations = np.ones(nrows, dtype=np.int64)
         else:
-            # NaN sorts last, ±Inf to the ends. The state searches compile once, for float64
+            # NaN sorts last, ±Inf to the ends. The searches compile once, for float64
             # (kernels/search.py docstring): ``xd`` is the sorted rows in float64.
             xs, xd = _sorted_rows(rows, wide=True)
             if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
@@ -263,22 +263,21 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
             qbuf, cbuf = _scratch(xs)
             if method == "exact":
                 out = np.empty((nrows, 12))
-                K.exact_search(xs, xd, bits, mid, lam_k, _sweep_max(bits), out, qbuf, cbuf)
+                K.exact_search(xd, bits, mid, lam_k, _sweep_max(bits), out, qbuf, cbuf)
                 steps, sums = out[:, 0], out[:, 7:]
                 interval = out[:, 1:3]
                 evaluations = out[:, 5].astype(np.int64)
                 certified = out[:, 6] > 0
             elif method == "grid":
                 out = np.empty((nrows, 9))
-                K.grid_search(xs, xd, bits, mid, lams, out, qbuf, cbuf)
+                K.grid_search(xd, bits, mid, lams, out, qbuf, cbuf)
                 steps, sums = out[:, 1], out[:, 4:]
                 evaluations = np.full(nrows, lams.size, dtype=np.int64)
             else:
                 code, value = (0, 0.0) if init == "max" else (1, lam_k) if init == "sigma" \
                     else (2, init)
                 out = np.empty((nrows, 7))
-                K.alternating_search(xs, xd, bits, mid, code, value, max_iter, out, qbuf,
-                                     cbuf)
+                K.alternating_search(xd, bits, mid, code, value, max_iter, out, qbuf, cbuf)
                 steps, sums = out[:, 0], out[:, 2:]
                 iterations = evaluations = out[:, 1].astype(np.int64)
     swv, svv, ds, rs, sww = sums.T

@@ -3,6 +3,13 @@
 Every kernel here has a plain-NumPy twin of the same name (or formula) in
 :mod:`vecq_ref.naive`, and tests compare the two.
 
+Threads: no kernel is compiled with ``parallel=True`` (Numba's parfor pass and the
+re-optimization of everything a parallel kernel calls were most of the first-use compile
+time). Each kernel instead runs a range of tasks (chunks of ``CHUNK`` elements, or rows), and
+:func:`run_tasks` splits the tasks into contiguous blocks, one per thread, on a pool of
+Python threads (every kernel is ``nogil``). The thread count is Numba's
+(``NUMBA_NUM_THREADS``, ``numba.set_num_threads``); :func:`single_thread` still works.
+
 Determinism: reductions run over fixed-size chunks of ``CHUNK`` elements and the chunk
 results are combined sequentially, so the work split never depends on the thread count.
 Inside a chunk every float64 sum uses ``LANES`` independent accumulators: element ``i`` of
@@ -18,6 +25,7 @@ Sums of integer-valued terms (Σc, Σc²) run in int64 and are exact.
 """
 
 import contextlib
+import threading
 
 CHUNK = 1 << 14
 #: Independent accumulators of every float64 span sum (a power of two).
@@ -48,3 +56,73 @@ def single_thread():
 def threads_for(size):
     """A context that runs the enclosed kernels single-threaded below ``PARALLEL_MIN``."""
     return contextlib.nullcontext() if size >= PARALLEL_MIN else single_thread()
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers):
+    """A process-wide pool of at least ``workers`` threads (grown when asked for more)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            from concurrent.futures import ThreadPoolExecutor
+
+            old, _POOL = _POOL, ThreadPoolExecutor(workers, thread_name_prefix="vecq_ref")
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
+
+def f64(a):
+    """``a`` as a writeable, C-contiguous float64 array (a copy only when it is not one).
+
+    The one type the kernels see for per-row parameters (steps, α): a read-only or
+    non-contiguous array would be another Numba specialization, compiled again.
+    """
+    import numpy as np
+
+    a = np.asarray(a, dtype=np.float64)
+    if a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, dtype=np.float64, order="C")
+
+
+def num_threads(size):
+    """Threads for a call over ``size`` elements: 1 below ``PARALLEL_MIN``, else Numba's
+    thread count for the calling thread."""
+    if size < PARALLEL_MIN:
+        return 1
+    import numba
+
+    return numba.get_num_threads()
+
+
+def run_tasks(kernel, ntasks, size, args, out=None):
+    """Run ``kernel(*args, t0, t1[, out])`` over the tasks ``0 ≤ t < ntasks``.
+
+    One thread (``size`` below ``PARALLEL_MIN``, or one thread set): a single call with the
+    whole range and ``out``, in which the kernel also merges its partial results into
+    ``out``. Otherwise contiguous blocks of tasks, one per thread, each called with
+    ``out[:0]`` (no merge; the calling thread runs the first block), then one call with the
+    empty range and ``out`` to merge. Tasks write disjoint parts of the outputs and every
+    merge runs in task order, so results never depend on the thread count.
+    """
+    tail = () if out is None else (out,)
+    nthreads = min(num_threads(size), ntasks)
+    if nthreads <= 1:
+        kernel(*args, 0, ntasks, *tail)
+        return
+    empty = () if out is None else (out[:0],)
+    cuts = [ntasks * i // nthreads for i in range(nthreads + 1)]
+    pool = _pool(nthreads - 1)
+    futures = [pool.submit(kernel, *args, cuts[i], cuts[i + 1], *empty)
+               for i in range(1, nthreads)]
+    try:
+        kernel(*args, cuts[0], cuts[1], *empty)
+    finally:
+        for f in futures:
+            f.result()
+    if out is not None:
+        kernel(*args, 0, 0, out)

@@ -9,9 +9,9 @@ weights to the top code, negative ones to the bottom code and zeros to code 0.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from . import CHUNK, LANES
+from . import CHUNK, LANES, f64, run_tasks
 from .reduce import _fold
 
 
@@ -88,7 +88,7 @@ def _span_sums(x, codes, s, off):
     """
     n = x.shape[0]
     nb = n - n % LANES
-    acc = np.zeros((3, LANES))
+    acc = np.zeros(3 * LANES)  # 1-D: the allocation every span sum compiles already
     ci = 0
     cc = 0
     for i in range(n):
@@ -100,12 +100,12 @@ def _span_sums(x, codes, s, off):
             v = np.float64(codes[i + j]) + off
             w = np.float64(x[i + j])
             r = w - s * v
-            acc[0, j] += w * v
-            acc[1, j] += r * r
-            acc[2, j] += r * v
-    wv = _fold(acc[0])
-    rr = _fold(acc[1])
-    rv = _fold(acc[2])
+            acc[j] += w * v
+            acc[LANES + j] += r * r
+            acc[2 * LANES + j] += r * v
+    wv = _fold(acc[:LANES])
+    rr = _fold(acc[LANES:2 * LANES])
+    rv = _fold(acc[2 * LANES:])
     for i in range(nb, n):
         v = np.float64(codes[i]) + off
         w = np.float64(x[i])
@@ -116,46 +116,52 @@ def _span_sums(x, codes, s, off):
     return np.float64(ci), np.float64(cc), wv, rr, rv
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def codes_rows(x, steps, bits, midtread, out):
-    """Codes of each row ``x[r]`` for its step ``steps[r]`` into ``out`` (same shape)."""
-    rows, n = x.shape
+@njit(cache=True, nogil=True)
+def _codes_rows(x, steps, half, midtread, out, t0, t1):
+    """Tasks ``t0 ≤ t < t1`` of :func:`codes_rows` (task t: chunk ``t % nch`` of row
+    ``t // nch``)."""
+    n = x.shape[1]
     nch = (n + CHUNK - 1) // CHUNK
-    half = 2.0 ** (bits - 1)
-    for t in prange(rows * nch):
+    for t in range(t0, t1):
         r = t // nch
         lo = (t % nch) * CHUNK
         hi = min(n, lo + CHUNK)
         _codes_span(x[r, lo:hi], steps[r], half, midtread, out[r, lo:hi])
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def codes_elementwise(x, steps, bits, midtread, out):
-    """Codes of a flat ``x`` with one step per element (a broadcast step array)."""
-    half = 2.0 ** (bits - 1)
+def codes_rows(x, steps, bits, midtread, out):
+    """Codes of each row ``x[r]`` for its step ``steps[r]`` into ``out`` (same shape)."""
+    rows, n = x.shape
+    ntasks = rows * ((n + CHUNK - 1) // CHUNK)
+    run_tasks(_codes_rows, ntasks, x.size,
+              (x, f64(steps), 2.0 ** (bits - 1), bool(midtread), out))
+
+
+@njit(cache=True, nogil=True)
+def _codes_elementwise(x, steps, half, midtread, out, t0, t1):
+    """Chunks ``t0 ≤ t < t1`` of :func:`codes_elementwise`."""
     n = x.shape[0]
-    nch = (n + CHUNK - 1) // CHUNK
-    for t in prange(nch):
+    for t in range(t0, t1):
         lo = t * CHUNK
         for i in range(lo, min(n, lo + CHUNK)):
             _codes_span(x[i:i + 1], steps[i], half, midtread, out[i:i + 1])
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def codes_and_sums(x, steps, bits, midtread, paper, codes):
-    """Fused pass: write the codes of each row and return its sums (rows, 4).
+def codes_elementwise(x, steps, bits, midtread, out):
+    """Codes of a flat ``x`` with one step per element (a broadcast step array)."""
+    ntasks = (x.shape[0] + CHUNK - 1) // CHUNK
+    run_tasks(_codes_elementwise, ntasks, x.size,
+              (x, f64(steps), 2.0 ** (bits - 1), bool(midtread), out))
 
-    Columns: Σ w·v, Σ v², Σ (w − s·v)², Σ (w − s·v)·v with v the level (code + ½ midrise,
-    code midtread) and s the row's step. Σv² comes exactly from the integer sums Σc and Σc².
-    ``paper`` selects the released Keras expression (midrise only; ``steps`` then already
-    holds σλ + 1e-7). Twin: ``naive.codes_and_sums``.
-    """
+
+@njit(cache=True, nogil=True)
+def _codes_and_sums(x, steps, half, midtread, paper, codes, part, t0, t1, out):
+    """Tasks ``t0 ≤ t < t1`` of :func:`codes_and_sums` into ``codes`` and ``part``; then,
+    when ``out`` has rows, the chunks of each row summed in order into ``out``."""
     rows, n = x.shape
     nch = (n + CHUNK - 1) // CHUNK
-    half = 2.0 ** (bits - 1)
     off = 0.0 if midtread else 0.5
-    part = np.empty((rows * nch, 5))
-    for t in prange(rows * nch):
+    for t in range(t0, t1):
         r = t // nch
         lo = (t % nch) * CHUNK
         hi = min(n, lo + CHUNK)
@@ -167,10 +173,11 @@ def codes_and_sums(x, steps, bits, midtread, paper, codes):
             _codes_span(xs, steps[r], half, midtread, cs)
         part[t, 0], part[t, 1], part[t, 2], part[t, 3], part[t, 4] = _span_sums(
             xs, cs, steps[r], off)
-    out = np.zeros((rows, 4))
-    for r in range(rows):
+    for r in range(out.shape[0]):
         ci = 0.0
         cc = 0.0
+        for k in range(4):
+            out[r, k] = 0.0
         for c in range(nch):
             ci += part[r * nch + c, 0]
             cc += part[r * nch + c, 1]
@@ -178,15 +185,31 @@ def codes_and_sums(x, steps, bits, midtread, paper, codes):
             out[r, 2] += part[r * nch + c, 3]
             out[r, 3] += part[r * nch + c, 4]
         out[r, 1] = cc + 2.0 * off * ci + off * off * n
+
+
+def codes_and_sums(x, steps, bits, midtread, paper, codes):
+    """Fused pass: write the codes of each row and return its sums (rows, 4).
+
+    Columns: Σ w·v, Σ v², Σ (w − s·v)², Σ (w − s·v)·v with v the level (code + ½ midrise,
+    code midtread) and s the row's step. Σv² comes exactly from the integer sums Σc and Σc².
+    ``paper`` selects the released Keras expression (midrise only; ``steps`` then already
+    holds σλ + 1e-7). Twin: ``naive.codes_and_sums``.
+    """
+    rows, n = x.shape
+    ntasks = rows * ((n + CHUNK - 1) // CHUNK)
+    out = np.empty((rows, 4))
+    run_tasks(_codes_and_sums, ntasks, x.size,
+              (x, f64(steps), 2.0 ** (bits - 1), bool(midtread), bool(paper), codes,
+               np.empty((ntasks, 5))), out)
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def scale_levels(codes, alpha, off, out):
-    """out[r, i] = alpha[r] · (codes[r, i] + off), computed in float64, stored in out's dtype."""
-    rows, n = codes.shape
+@njit(cache=True, nogil=True)
+def _scale_levels(codes, alpha, off, out, t0, t1):
+    """Tasks ``t0 ≤ t < t1`` of :func:`scale_levels`."""
+    n = codes.shape[1]
     nch = (n + CHUNK - 1) // CHUNK
-    for t in prange(rows * nch):
+    for t in range(t0, t1):
         r = t // nch
         lo = (t % nch) * CHUNK
         hi = min(n, lo + CHUNK)
@@ -195,3 +218,10 @@ def scale_levels(codes, alpha, off, out):
         os_ = out[r, lo:hi]
         for i in range(hi - lo):
             os_[i] = a * (np.float64(cs[i]) + off)
+
+
+def scale_levels(codes, alpha, off, out):
+    """out[r, i] = alpha[r] · (codes[r, i] + off), computed in float64, stored in out's dtype."""
+    rows, n = codes.shape
+    ntasks = rows * ((n + CHUNK - 1) // CHUNK)
+    run_tasks(_scale_levels, ntasks, codes.size, (codes, f64(alpha), float(off), out))

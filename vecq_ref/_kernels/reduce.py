@@ -4,12 +4,16 @@ Every span sum here and in :mod:`._kernels.lattice` has the order of :mod:`._ker
 element ``i`` of the first ``n − n mod LANES`` goes to lane ``i mod LANES`` (lanes summed in
 element order), the lanes are combined by the fixed halving tree :func:`_fold`, then the
 remaining tail elements are added to it one by one. No ``fastmath``: the order is the code's.
+
+Each public function here is a thin Python driver: its kernel runs a range of tasks (chunks)
+into a table of partial results, on one thread or on several (:func:`._kernels.run_tasks`),
+then the same kernel merges the table in task order.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from . import CHUNK, LANES
+from . import CHUNK, LANES, run_tasks
 
 
 @njit(cache=True, nogil=True)
@@ -58,19 +62,13 @@ def _span_sq_dev(x, m):
     return a
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def row_moments(x):
-    """Per row of ``x`` (rows, n): [mean, population variance, Σx²] as float64 (rows, 3).
-
-    Each chunk of ``CHUNK`` elements is read twice while it sits in cache (its mean, then its
-    sum of squared deviations), and the chunks are merged in order with Chan's pairwise
-    update, so the variance stays accurate when |mean| ≫ σ and a constant row gets exactly 0.
-    A non-finite input makes every column non-finite. Twin: ``naive.row_moments``.
-    """
+@njit(cache=True, nogil=True)
+def _row_moments(x, part, t0, t1, out):
+    """Tasks ``t0 ≤ t < t1`` of :func:`row_moments` (task t: chunk ``t % nch`` of row
+    ``t // nch``) into ``part``; then, when ``out`` has rows, the ordered merge into ``out``."""
     rows, n = x.shape
     nch = (n + CHUNK - 1) // CHUNK
-    part = np.empty((rows * nch, 2))
-    for t in prange(rows * nch):
+    for t in range(t0, t1):
         r = t // nch
         lo = (t % nch) * CHUNK
         hi = min(n, lo + CHUNK)
@@ -78,8 +76,7 @@ def row_moments(x):
         m = _span_sum(span) / (hi - lo)
         part[t, 0] = m
         part[t, 1] = _span_sq_dev(span, m)
-    out = np.empty((rows, 3))
-    for r in range(rows):
+    for r in range(out.shape[0]):
         count = 0.0
         mean = 0.0
         m2 = 0.0
@@ -93,17 +90,29 @@ def row_moments(x):
         out[r, 0] = mean
         out[r, 1] = m2 / n
         out[r, 2] = m2 + n * mean * mean
-    return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def abs_extent(x):
-    """``(min nonzero |x|, max |x|, count of NaN/Inf)`` of a flat array (min and max are exact
-    and order-free; an all-zero ``x`` gives ``(inf, 0, 0)``). Twin: ``naive.abs_extent``."""
+def row_moments(x):
+    """Per row of ``x`` (rows, n): [mean, population variance, Σx²] as float64 (rows, 3).
+
+    Each chunk of ``CHUNK`` elements is read twice while it sits in cache (its mean, then its
+    sum of squared deviations), and the chunks are merged in order with Chan's pairwise
+    update, so the variance stays accurate when |mean| ≫ σ and a constant row gets exactly 0.
+    A non-finite input makes every column non-finite. Twin: ``naive.row_moments``.
+    """
+    rows, n = x.shape
+    ntasks = rows * ((n + CHUNK - 1) // CHUNK)
+    part = np.empty((ntasks, 2))
+    out = np.empty((rows, 3))
+    return _merged(_row_moments, ntasks, x.size, (x, part), out)
+
+
+@njit(cache=True, nogil=True)
+def _abs_extent(x, part, t0, t1, out):
+    """Tasks (chunks) ``t0 ≤ t < t1`` of :func:`abs_extent` into ``part``; then, when ``out``
+    has room, the merge into ``out`` (3,)."""
     n = x.shape[0]
-    nch = (n + CHUNK - 1) // CHUNK
-    part = np.empty((nch, 3))
-    for t in prange(nch):
+    for t in range(t0, t1):
         lo = t * CHUNK
         mn = np.inf
         mx = 0.0
@@ -119,14 +128,25 @@ def abs_extent(x):
         part[t, 0] = mn
         part[t, 1] = mx
         part[t, 2] = bad
-    mn = np.inf
-    mx = 0.0
-    bad = 0.0
-    for t in range(nch):
-        mn = min(mn, part[t, 0])
-        mx = max(mx, part[t, 1])
-        bad += part[t, 2]
-    return mn, mx, bad
+    if out.shape[0] > 0:
+        mn = np.inf
+        mx = 0.0
+        bad = 0.0
+        for t in range(part.shape[0]):
+            mn = min(mn, part[t, 0])
+            mx = max(mx, part[t, 1])
+            bad += part[t, 2]
+        out[0] = mn
+        out[1] = mx
+        out[2] = bad
+
+
+def abs_extent(x):
+    """``(min nonzero |x|, max |x|, count of NaN/Inf)`` of a flat array (min and max are exact
+    and order-free; an all-zero ``x`` gives ``(inf, 0, 0)``). Twin: ``naive.abs_extent``."""
+    ntasks = (x.shape[0] + CHUNK - 1) // CHUNK
+    out = _merged(_abs_extent, ntasks, x.size, (x, np.empty((ntasks, 3))), np.empty(3))
+    return float(out[0]), float(out[1]), float(out[2])
 
 
 @njit(cache=True, nogil=True)
@@ -134,19 +154,19 @@ def _span_pair(x, y, b):
     """Σx², Σxy, Σy², Σ(x − b·y)² over 1-D spans, each in the order of :func:`_span_sum`."""
     n = x.shape[0]
     nb = n - n % LANES
-    acc = np.zeros((4, LANES))
+    acc = np.zeros(4 * LANES)  # 1-D: the allocation every span sum compiles already
     for i in range(0, nb, LANES):
         for j in range(LANES):
             u = np.float64(x[i + j])
             v = np.float64(y[i + j])
             d = u - b * v
-            acc[0, j] += u * u
-            acc[1, j] += u * v
-            acc[2, j] += v * v
-            acc[3, j] += d * d
+            acc[j] += u * u
+            acc[LANES + j] += u * v
+            acc[2 * LANES + j] += v * v
+            acc[3 * LANES + j] += d * d
     out = np.empty(4)
     for k in range(4):
-        out[k] = _fold(acc[k])
+        out[k] = _fold(acc[k * LANES:(k + 1) * LANES])
     for i in range(nb, n):
         u = np.float64(x[i])
         v = np.float64(y[i])
@@ -158,21 +178,36 @@ def _span_pair(x, y, b):
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
+def _pair_sums(x, y, b, part, t0, t1, out):
+    """Tasks (chunks) ``t0 ≤ t < t1`` of :func:`pair_sums` into ``part``; then, when ``out``
+    has room, the chunks summed in order into ``out`` (4,)."""
+    n = x.shape[0]
+    for t in range(t0, t1):
+        lo = t * CHUNK
+        hi = min(n, lo + CHUNK)
+        sums = _span_pair(x[lo:hi], y[lo:hi], b)
+        for k in range(4):  # a loop: a row assignment compiles a shape check worth seconds
+            part[t, k] = sums[k]
+    if out.shape[0] > 0:
+        for k in range(4):
+            out[k] = 0.0
+        for t in range(part.shape[0]):
+            for k in range(4):
+                out[k] += part[t, k]
+
+
 def pair_sums(x, y, b):
     """``[Σx², Σxy, Σy², Σ(x − b·y)²]`` of flat float arrays, chunked and in a fixed order.
 
     Twin: ``naive.pair_sums``.
     """
-    n = x.shape[0]
-    nch = (n + CHUNK - 1) // CHUNK
-    part = np.empty((nch, 4))
-    for t in prange(nch):
-        lo = t * CHUNK
-        hi = min(n, lo + CHUNK)
-        part[t] = _span_pair(x[lo:hi], y[lo:hi], b)
-    out = np.zeros(4)
-    for t in range(nch):
-        for k in range(4):
-            out[k] += part[t, k]
+    ntasks = (x.shape[0] + CHUNK - 1) // CHUNK
+    return _merged(_pair_sums, ntasks, x.size, (x, y, float(b), np.empty((ntasks, 4))),
+                   np.empty(4))
+
+
+def _merged(kernel, ntasks, size, args, out):
+    """Run ``kernel`` over the tasks and merge into ``out`` (:func:`._kernels.run_tasks`)."""
+    run_tasks(kernel, ntasks, size, args, out)
     return out

@@ -23,20 +23,19 @@ it are valid for the computed objective ``r = S1²/S2`` itself.
 
 Every kernel has a plain-NumPy twin of the same name in :mod:`vecq_ref.naive`.
 
-Compile time: the drivers take each sorted row twice, ``xs`` in the caller's
-float dtype and ``xd`` in float64 (the same array for float64 input). The state searches
-(``_split`` and everything below it) read ``xd`` only, so they compile once whatever the
-input dtype; their every use of a weight is ``np.float64(a)`` or a sign test, so they give
-the same results as on ``xs``. ``σ`` and the final sums (``_sigma``, ``_loss_sums``) read
-``xs`` as before, so no summation order changes either.
+Compile time: every kernel reads the sorted rows in float64 only (the caller sorts in the
+weights' dtype and widens), so the searches compile once whatever the input dtype. Every
+use of a weight, in the state searches, σ and the final sums alike, is ``np.float64(a)`` or
+a sign test, so the results are those of the rows in their own dtype, bit for bit.
 
 The small helpers of the state searches are inlined by Numba itself (``inline="always"``):
 left to LLVM they stay calls that pass whole array structs, and the searches run 20 % slower.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from . import f64, run_tasks
 from .lattice import _codes_span, _span_sums
 from .reduce import _span_sq_dev
 
@@ -255,6 +254,16 @@ def _same(a, b):
 
 
 @njit(cache=True, nogil=True)
+def _longer(a, m):
+    """A copy of the 1-D ``a`` in a new array of length ``m`` ≥ len(a) (a loop, not
+    ``np.concatenate``: cheaper to compile)."""
+    b = np.empty(m, a.dtype)
+    for i in range(a.shape[0]):
+        b[i] = a[i]
+    return b
+
+
+@njit(cache=True, nogil=True)
 def _grow(pool, pS1, pS2, pA, free, nfree):
     cap = pool.shape[0]
     new = np.empty((2 * cap, pool.shape[1], pool.shape[2]), np.int64)
@@ -326,7 +335,9 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
         pS1 = np.empty(cap)
         pS2 = np.empty(cap)
         pA = np.empty(cap, np.int64)
-        free = np.arange(cap - 1, -1, -1)
+        free = np.empty(cap, np.int64)
+        for i in range(cap):
+            free[i] = cap - 1 - i
         nfree = cap
         st_l = np.empty(cap, np.int64)
         st_h = np.empty(cap, np.int64)
@@ -452,10 +463,10 @@ def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
                     br, bA, bS1, bS2 = r, A, S1, S2
             if nst + 2 > st_l.shape[0]:
                 k = st_l.shape[0]
-                st_l = np.concatenate((st_l, np.empty(k, np.int64)))
-                st_h = np.concatenate((st_h, np.empty(k, np.int64)))
-                st_lo = np.concatenate((st_lo, np.empty(k)))
-                st_hi = np.concatenate((st_hi, np.empty(k)))
+                st_l = _longer(st_l, 2 * k)
+                st_h = _longer(st_h, 2 * k)
+                st_lo = _longer(st_lo, 2 * k)
+                st_hi = _longer(st_hi, 2 * k)
             ub1 = pS1[l] * pS1[l] / pS2[m1] if pS2[m1] > 0.0 else np.inf
             ub2 = pS1[m2] * pS1[m2] / pS2[h] if pS2[h] > 0.0 else np.inf
             # Push the less promising child first so the better one is searched next.
@@ -576,71 +587,98 @@ def _sigma(row, Qp, Qn):
 
 
 @njit(cache=True, nogil=True)
-def _loss_sums(row, s, bits, midtread, out, col, codes):
+def _loss_sums(row, s, bits, midtread, out, codes):
     """Codes of every weight of ``row`` at the step ``s`` by the lattice kernel (into
     ``codes``, as long as ``row``), and the sums Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw² into
-    ``out[col:col + 5]`` (the fused pass of ``quantize``: the same kernels, so the same
-    codes)."""
+    ``out[0:5]`` (the fused pass of ``quantize``: the same kernels, so the same codes)."""
     n = row.shape[0]
     half = 2.0 ** (bits - 1)
     off = 0.0 if midtread else 0.5
     _codes_span(row, s, half, midtread, codes)
     ci, cc, swv, ds, rs = _span_sums(row, codes, s, off)
-    out[col] = swv
-    out[col + 1] = cc + 2.0 * off * ci + off * off * n
-    out[col + 2] = ds
-    out[col + 3] = rs
-    out[col + 4] = _span_sq_dev(row, 0.0)
+    out[0] = swv
+    out[1] = cc + 2.0 * off * ci + off * off * n
+    out[2] = ds
+    out[3] = rs
+    out[4] = _span_sq_dev(row, 0.0)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def exact_search(xs, xd, bits, midtread, lam, sweep_max, out, qbuf, cbuf):
-    """Exact search per sorted row of ``xs`` (docs/theory.md §4.3). Twin: ``naive.exact_search``.
+@njit(cache=True, nogil=True)
+def _finish_exact(x, r, bits, midtread, out, codes, res):
+    """Row ``r``'s result ``res`` = (step, lo, hi, S1, S2, evaluations, consistent) and the
+    sums of its codes into ``out[r]``, with the certificate."""
+    step, lo, hi, S1, S2, ev, ok = res
+    _loss_sums(x[r], step, bits, midtread, out[r, 7:], codes)
+    # Certificate: the codes of ``step`` are the optimal state (Σv² is exact).
+    ok = ok and out[r, 8] == S2 and abs(out[r, 7] - S1) <= 1e-12 * S1
+    out[r, 0] = step
+    out[r, 1] = lo
+    out[r, 2] = hi
+    out[r, 3] = S1
+    out[r, 4] = S2
+    out[r, 5] = ev
+    out[r, 6] = 1.0 if ok else 0.0
 
-    ``xd`` is ``xs`` in float64 (the same array when ``xs`` is float64): see the module docstring.
 
-    ``lam·σ`` seeds the incumbent; rows with at most ``sweep_max`` breakpoints are swept
-    instead (``_sweep_row``). ``out[r]`` = (step, lo, hi, S1, S2, evaluations,
+@njit(cache=True, nogil=True)
+def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
+    """Branch and bound (``_exact_row``) on the rows ``idx[t0:t1]`` of the sorted float64
+    rows ``x``; see :func:`exact_search`."""
+    n = x.shape[1]
+    M = 1 << (bits - 1)
+    for t in range(t0, t1):
+        r = idx[t]
+        Q, codes = _scratch(qbuf, cbuf, r, n)
+        ap, an, Qp, Qn = _split(x[r], Q)
+        best = np.empty((2, M), np.int64)
+        s_init = lam * _sigma(x[r], Qp, Qn)
+        _finish_exact(x, r, bits, midtread, out, codes,
+                      _exact_row(ap, an, Qp, Qn, n, M, midtread, s_init, best))
+
+
+@njit(cache=True, nogil=True)
+def _sweep_rows(x, bits, midtread, out, qbuf, cbuf, idx, t0, t1):
+    """The breakpoint sweep (``_sweep_row``) on the rows ``idx[t0:t1]``; see
+    :func:`exact_search`."""
+    n = x.shape[1]
+    M = 1 << (bits - 1)
+    for t in range(t0, t1):
+        r = idx[t]
+        Q, codes = _scratch(qbuf, cbuf, r, n)
+        ap, an, Qp, Qn = _split(x[r], Q)
+        _finish_exact(x, r, bits, midtread, out, codes,
+                      _sweep_row(ap, an, Qp, Qn, n, M, midtread))
+
+
+def exact_search(x, bits, midtread, lam, sweep_max, out, qbuf, cbuf):
+    """Exact search per sorted float64 row of ``x`` (docs/theory.md §4.3). Twin:
+    ``naive.exact_search``.
+
+    ``lam·σ`` seeds the incumbent; rows with at most ``sweep_max`` breakpoints (nonzero
+    weights × (M − 1)) are swept instead (``_sweep_row``): two kernels, so a call compiles
+    only the one its rows need. ``out[r]`` = (step, lo, hi, S1, S2, evaluations,
     certified, Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw²) with the sums from the codes of ``step``.
     """
-    rows, n = xs.shape
-    M = 1 << (bits - 1)
-    for r in prange(rows):
-        Q, codes = _scratch(qbuf, cbuf, r, n)
-        ap, an, Qp, Qn = _split(xd[r], Q)
-        if (ap.shape[0] + an.shape[0]) * (M - 1) <= sweep_max:
-            step, lo, hi, S1, S2, ev, ok = _sweep_row(ap, an, Qp, Qn, n, M, midtread)
-        else:
-            best = np.empty((2, M), np.int64)
-            s_init = lam * _sigma(xs[r], Qp, Qn)
-            step, lo, hi, S1, S2, ev, ok = _exact_row(ap, an, Qp, Qn, n, M, midtread, s_init,
-                                                      best)
-        _loss_sums(xs[r], step, bits, midtread, out[r], 7, codes)
-        # Certificate: the codes of ``step`` are the optimal state (Σv² is exact).
-        ok = ok and out[r, 8] == S2 and abs(out[r, 7] - S1) <= 1e-12 * S1
-        out[r, 0] = step
-        out[r, 1] = lo
-        out[r, 2] = hi
-        out[r, 3] = S1
-        out[r, 4] = S2
-        out[r, 5] = ev
-        out[r, 6] = 1.0 if ok else 0.0
+    breakpoints = np.count_nonzero(x, axis=1) * ((1 << (bits - 1)) - 1)
+    swept = breakpoints <= sweep_max
+    mid = bool(midtread)
+    for kernel, rows, extra in ((_sweep_rows, np.flatnonzero(swept), ()),
+                                (_exact_rows, np.flatnonzero(~swept), (float(lam),))):
+        if rows.size:
+            run_tasks(kernel, rows.size, x.size,
+                      (x, int(bits), mid, *extra, out, qbuf, cbuf, rows))
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def grid_search(xs, xd, bits, midtread, lams, out, qbuf, cbuf):
-    """The paper's search per sorted row (docs/theory.md §4.2): steps ``lams·σ`` (``lams``
-    ascending), the first of largest S1²/S2 wins. Twin: ``naive.grid_search``.
-
-    ``out[r]`` = (index, step, S1, S2, then the 5 sums of ``exact_search`` at the step).
-    """
-    rows, n = xs.shape
+@njit(cache=True, nogil=True)
+def _grid_rows(x, bits, midtread, lams, out, qbuf, cbuf, t0, t1):
+    """Rows ``t0 ≤ r < t1`` of :func:`grid_search`."""
+    n = x.shape[1]
     M = 1 << (bits - 1)
     num = lams.shape[0]
-    for r in prange(rows):
+    for r in range(t0, t1):
         Q, codes = _scratch(qbuf, cbuf, r, n)
-        ap, an, Qp, Qn = _split(xd[r], Q)
-        sigma = _sigma(xs[r], Qp, Qn)
+        ap, an, Qp, Qn = _split(x[r], Q)
+        sigma = _sigma(x[r], Qp, Qn)
         Z, F = _bounds_states(ap, an, M)
         cur = np.zeros((2, M), np.int64)
         lower = np.zeros((2, M), np.int64)
@@ -663,32 +701,36 @@ def grid_search(xs, xd, bits, midtread, lams, out, qbuf, cbuf):
         out[r, 1] = lams[bi] * sigma
         out[r, 2] = bS1
         out[r, 3] = bS2
-        _loss_sums(xs[r], out[r, 1], bits, midtread, out[r], 4, codes)
+        _loss_sums(x[r], out[r, 1], bits, midtread, out[r, 4:], codes)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def alternating_search(xs, xd, bits, midtread, init, value, max_iter, out, qbuf, cbuf):
-    """Alternating L2 (docs/theory.md §4.4) per sorted row: codes of w/α, then α = S1/S2,
-    repeated.
+def grid_search(x, bits, midtread, lams, out, qbuf, cbuf):
+    """The paper's search per sorted float64 row (docs/theory.md §4.2): steps ``lams·σ``
+    (``lams`` ascending), the first of largest S1²/S2 wins. Twin: ``naive.grid_search``.
 
-    α₀ = max|w|/(M − ½) (midrise) or max|w|/(M − 1) (midtread) for ``init`` 0, ``value·σ``
-    for 1, ``value`` for 2. ``out[r]`` = (the α that produced the final codes, code
-    evaluations, then the 5 sums of ``exact_search``). Twin: ``naive.alternating_search``.
+    ``out[r]`` = (index, step, S1, S2, then the 5 sums of ``exact_search`` at the step).
     """
-    rows, n = xs.shape
+    run_tasks(_grid_rows, x.shape[0], x.size,
+              (x, int(bits), bool(midtread), f64(lams), out, qbuf, cbuf))
+
+
+@njit(cache=True, nogil=True)
+def _alternating_rows(x, bits, midtread, init, value, max_iter, out, qbuf, cbuf, t0, t1):
+    """Rows ``t0 ≤ r < t1`` of :func:`alternating_search`."""
+    n = x.shape[1]
     M = 1 << (bits - 1)
-    for r in prange(rows):
+    for r in range(t0, t1):
         Q, codes = _scratch(qbuf, cbuf, r, n)
-        ap, an, Qp, Qn = _split(xd[r], Q)
+        ap, an, Qp, Qn = _split(x[r], Q)
         Z, F = _bounds_states(ap, an, M)
         cur = np.empty((2, M), np.int64)
         prev = np.empty((2, M), np.int64)
         buf = np.empty(M)
         if init == 0:
-            top = max(abs(np.float64(xs[r, 0])), abs(np.float64(xs[r, n - 1])))
+            top = max(abs(x[r, 0]), abs(x[r, n - 1]))
             a = top / ((M - 1.0) if midtread else (M - 0.5))
         elif init == 1:
-            a = value * _sigma(xs[r], Qp, Qn)
+            a = value * _sigma(x[r], Qp, Qn)
         else:
             a = value
         step = a
@@ -709,4 +751,17 @@ def alternating_search(xs, xd, bits, midtread, init, value, max_iter, out, qbuf,
             a = S1 / S2
         out[r, 0] = step
         out[r, 1] = it
-        _loss_sums(xs[r], step, bits, midtread, out[r], 2, codes)
+        _loss_sums(x[r], step, bits, midtread, out[r, 2:], codes)
+
+
+def alternating_search(x, bits, midtread, init, value, max_iter, out, qbuf, cbuf):
+    """Alternating L2 (docs/theory.md §4.4) per sorted float64 row: codes of w/α, then
+    α = S1/S2, repeated.
+
+    α₀ = max|w|/(M − ½) (midrise) or max|w|/(M − 1) (midtread) for ``init`` 0, ``value·σ``
+    for 1, ``value`` for 2. ``out[r]`` = (the α that produced the final codes, code
+    evaluations, then the 5 sums of ``exact_search``). Twin: ``naive.alternating_search``.
+    """
+    run_tasks(_alternating_rows, x.shape[0], x.size,
+              (x, int(bits), bool(midtread), int(init), float(value), int(max_iter), out,
+               qbuf, cbuf))

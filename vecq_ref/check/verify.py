@@ -373,12 +373,15 @@ def _reference(w, bits, lattice, lay, method, dtype):
     and α were given), from its lattice values ``α·v`` in float64. Never from
     ``Quantized.loss``, which may describe the values before their cast to the output dtype.
     """
+    # In float64 whatever the dtype of ``w``: the same codes and α (the kernels read every
+    # weight as float64) and the same values once cast to ``dtype`` (α·v is formed in float64
+    # either way), and verify compiles the float64 kernels only.
+    x = np.asarray(w, dtype=np.float64)
     try:
-        q = quantize(w, bits, method=method, lattice=lattice, axis=lay.axis,
+        q = quantize(x, bits, method=method, lattice=lattice, axis=lay.axis,
                      group_size=lay.group_size)
     except ImportError:
         return None
-    x = np.asarray(w, dtype=np.float64)
     if dtype is None:
         rows_v = lay.to_rows(q.levels)
         a = np.broadcast_to(np.asarray(q.alpha, dtype=np.float64), lay.slice_shape)
