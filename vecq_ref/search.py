@@ -260,7 +260,7 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
             xs, xd = _sorted_rows(rows, wide=True)
             if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
                 V.finite(arr, "w")
-            qbuf, cbuf = _scratch(xs)
+            qbuf, cbuf = _scratch(xs, bits)
             if method == "exact":
                 out = np.empty((nrows, 12))
                 K.exact_search(xd, bits, mid, lam_k, _sweep_max(bits), out, qbuf, cbuf)
@@ -336,7 +336,7 @@ def _sorted_rows(rows, wide=False):
 _PSORT_MIN = 1 << 16  # shorter rows: one np.sort beats starting threads
 
 
-def _scratch(xs):
+def _scratch(xs, bits):
     """Per-row work buffers for the search kernels (``_kernels.search._scratch``) when the
     rows are few and long, allocated here by NumPy (reused or huge-page backed memory: the
     kernel's own allocations of such sizes fault in page by page, a cost of the order of
@@ -345,8 +345,8 @@ def _scratch(xs):
 
     rows, n = xs.shape
     if rows <= numba.get_num_threads() and n >= _PSORT_MIN:
-        return np.empty((rows, n + 2)), np.empty((rows, n), np.int16)
-    return np.empty((0, 0)), np.empty((0, 0), np.int16)
+        return np.empty((rows, n + 2)), np.empty((rows, n), code_dtype(bits))
+    return np.empty((0, 0)), np.empty((0, 0), code_dtype(bits))
 _PSORT_SAMPLES = 64  # splitter samples per run
 
 

@@ -576,7 +576,7 @@ def _scratch(qbuf, cbuf, r, n):
     which costs more than the search on long rows."""
     if r < qbuf.shape[0]:
         return qbuf[r], cbuf[r]
-    return np.empty(n + 2), np.empty(n, np.int16)
+    return np.empty(n + 2), np.empty(n, cbuf.dtype)
 
 
 @njit(cache=True, nogil=True)

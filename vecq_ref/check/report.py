@@ -375,19 +375,12 @@ _INFLIGHT = 1 << 23
 
 
 def _concurrent_kernels_ok():
-    """Whether Numba's threading layer takes parallel kernels launched from several threads
-    at once (``tbb``, ``omp``; not ``workqueue``, nor the pure-Python ``NUMBA_DISABLE_JIT``)."""
+    """Whether kernels may run on several threads at once: always, compiled (every kernel
+    is a ``nogil`` function and the kernels' own thread pool is thread-safe); not in the
+    pure-Python ``NUMBA_DISABLE_JIT`` mode, where the GIL serializes them anyway."""
     import numba
 
-    if numba.config.DISABLE_JIT:
-        return False
-    from .._kernels.reduce import row_moments
-
-    row_moments(np.zeros((1, 2)))  # selects the threading layer if nothing has yet
-    try:
-        return numba.threading_layer() in ("tbb", "omp")
-    except ValueError:
-        return False
+    return not numba.config.DISABLE_JIT
 
 
 class _Runner:
