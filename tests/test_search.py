@@ -461,3 +461,17 @@ def test_exact_search_same_with_parallel_sort(rng, monkeypatch, bits, lattice):
                   "interval", "iterations"):
             assert np.asarray(getattr(parallel, f)).tobytes() == \
                 np.asarray(getattr(serial, f)).tobytes(), (method, f)
+
+
+def test_nonzeros_of_sorted_rows_by_search_and_by_count(rng):
+    # -0.0 is a zero; few rows use two binary searches, many rows count: both agree.
+    from vecq_ref._kernels.search import _nonzeros
+
+    x = np.sort(np.array([[-1.0, -0.0, 0.0, 0.0, 2.0, 3.0], [0.0] * 6,
+                          [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]), axis=1)
+    assert _nonzeros(x).tolist() == [3, 0, 6]
+    many = np.sort(rng.integers(-2, 3, (100, 7)).astype(np.float64), axis=1)
+    many[many == 0] = np.where(rng.random(np.count_nonzero(many == 0)) < 0.5, -0.0, 0.0)
+    many = np.sort(many, axis=1)
+    assert _nonzeros(many).tolist() == np.count_nonzero(many, axis=1).tolist()
+    assert _nonzeros(many[:5]).tolist() == np.count_nonzero(many[:5], axis=1).tolist()

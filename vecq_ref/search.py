@@ -77,8 +77,9 @@ to 1e-12. The step returned is ``α*`` when it lies in ``(lo, hi]`` (then
 interval ``(0, ∞)``; ``k = 1`` midrise has one state, interval ``(0, ∞)`` and step ``α*``; a
 constant vector's optimum is reached by its largest-step interval (the sign codes midrise).
 
-Per channel / group each row is searched independently (``prange`` over rows, everything in a
-row sequential), so results are bit-identical for any number of threads.
+Per channel / group each row is searched independently (blocks of rows on the kernels'
+threads, :func:`vecq_ref._kernels.run_tasks`; everything in a row sequential), so results are
+bit-identical for any number of threads.
 """
 
 from __future__ import annotations

@@ -650,6 +650,15 @@ def _sweep_rows(x, bits, midtread, out, qbuf, cbuf, idx, t0, t1):
                       _sweep_row(ap, an, Qp, Qn, n, M, midtread))
 
 
+def _nonzeros(x):
+    """Nonzero weights per sorted row: from where the zeros start and end (two binary
+    searches) when the rows are few, by counting when they are many."""
+    if x.shape[0] > 64:
+        return np.count_nonzero(x, axis=1)
+    return np.array([x.shape[1] - np.searchsorted(r, 0.0, "right") + np.searchsorted(r, 0.0)
+                     for r in x], dtype=np.int64)
+
+
 def exact_search(x, bits, midtread, lam, sweep_max, out, qbuf, cbuf):
     """Exact search per sorted float64 row of ``x`` (docs/theory.md §4.3). Twin:
     ``naive.exact_search``.
@@ -659,7 +668,7 @@ def exact_search(x, bits, midtread, lam, sweep_max, out, qbuf, cbuf):
     only the one its rows need. ``out[r]`` = (step, lo, hi, S1, S2, evaluations,
     certified, Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw²) with the sums from the codes of ``step``.
     """
-    breakpoints = np.count_nonzero(x, axis=1) * ((1 << (bits - 1)) - 1)
+    breakpoints = _nonzeros(x) * ((1 << (bits - 1)) - 1)
     swept = breakpoints <= sweep_max
     mid = bool(midtread)
     for kernel, rows, extra in ((_sweep_rows, np.flatnonzero(swept), ()),
