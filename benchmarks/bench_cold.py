@@ -10,10 +10,14 @@ machine CPU seconds are the steadier figure).
 Targets (issue: first use, 2 cores, empty cache): first ``quantize`` ≤ 3 s, ``search_step``
 ≤ 8 s, ``verify`` ≤ 12 s, ``compare`` ≤ 15 s, ``vecq-ref demo`` ≤ 60 s.
 
-Measured on the shared 2-core machine under heavy load (CPU seconds of the cold child; wall
-2–5× more): before the search-kernel compile work ``quantize`` 11.8, ``search_step`` 59.3,
-``verify`` 130, ``compare`` 101, ``demo`` 90; after it 9.6, 37, 64, 60, 65. Warm: 2–3 s per
-process (import included). The targets are not met yet: see the closing note of the issue.
+Measured on the 2-core machine (CPU seconds of the cold child): before any compile work
+``quantize`` 11.8, ``search_step`` 59.3, ``verify`` 130, ``compare`` 101, ``demo`` 90 (heavy
+load); after the search-kernel changes 9.6, 37, 64, 60, 65 (heavy load); with no
+``parallel=True`` kernel left, float64-only searches and the float64 widening in ``compare``
+and ``verify``: 5.3, 16.4, 21.5, 28–36, 26–31 (load ≈ 1). Warm: 1.5–2.4 s per process
+(import included). Only ``demo`` meets its target (``quantize``'s first call is 4.0 s against 3 s):
+most of what remains is compiling the exact search itself (``_exact_row`` and its helpers,
+≈ 13 s).
 
 Run: ``python benchmarks/bench_cold.py [--cases quantize,search_step] [--repeat N]
 [--json FILE]``. A plain script, not a pytest-benchmark file: one cold round is the quantity,

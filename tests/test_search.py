@@ -1,6 +1,5 @@
 """search_step(): exact, grid, alternating (docs/theory.md §4.2–4.4) against their NumPy twins."""
 
-import contextlib
 
 import numpy as np
 import pytest
@@ -429,12 +428,15 @@ def test_merge_runs_matches_its_twin(rng):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_sorted_rows_many_threads_equal_np_sort(rng, monkeypatch, threads):
-    import numba
 
     monkeypatch.setattr(S, "_PSORT_MIN", 16)
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 4 * threads)
+    monkeypatch.setattr(S, "num_threads", lambda size: 4 * threads)
+    calls = []
+    real = S._parallel_sort
+    monkeypatch.setattr(S, "_parallel_sort", lambda *a: calls.append(a) or real(*a))
     x = np.stack([_awkward_row(rng, 999, np.float32) for _ in range(threads)])
     xs, xd = S._sorted_rows(x, wide=True)
+    assert len(calls) == threads  # each row by the parallel sort
     for r in range(threads):
         _same_sorted(xs[r], np.sort(x[r]))
         _same_sorted(xd[r], np.sort(x[r]).astype(np.float64))
@@ -451,10 +453,7 @@ def test_exact_search_same_with_parallel_sort(rng, monkeypatch, bits, lattice):
     for method in ("exact", "grid", "alternating"):
         serial = search_step(w, bits, method=method, lattice=lattice)
         monkeypatch.setattr(S, "_PSORT_MIN", 16)
-        monkeypatch.setattr(S, "threads_for", lambda size: contextlib.nullcontext())
-        import numba
-
-        monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
+        monkeypatch.setattr(S, "num_threads", lambda size: 3)
         parallel = search_step(w, bits, method=method, lattice=lattice)
         monkeypatch.undo()
         for f in ("step", "alpha", "orientation", "relative_dql", "evaluations", "certified",

@@ -19,7 +19,6 @@ import numpy as np
 from . import _layout
 from . import _validation as V
 from ._kernels import lattice as K
-from ._kernels import threads_for
 
 
 def code_dtype(bits):
@@ -95,14 +94,12 @@ def codes(w, step, bits, lattice="midrise", *, axis=None, group_size=None):
                    f"shape {np.shape(step)}")
         flat = np.ascontiguousarray(flat)
         out = np.empty(arr.size, dtype=out_dtype)
-        with threads_for(arr.size):
-            K.codes_elementwise(np.ascontiguousarray(arr).ravel(), flat, bits, mid, out)
+        K.codes_elementwise(np.ascontiguousarray(arr).ravel(), flat, bits, mid, out)
         return out.reshape(arr.shape)
     rows = lay.to_rows(arr)
     steps = _layout.row_steps(step, lay, rows.shape[0])
     out = np.empty(rows.shape, dtype=out_dtype)
-    with threads_for(arr.size):
-        K.codes_rows(rows, steps, bits, mid, out)
+    K.codes_rows(rows, steps, bits, mid, out)
     return lay.from_rows(out)
 
 

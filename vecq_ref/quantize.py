@@ -27,7 +27,6 @@ import numpy as np
 from . import _layout, tables
 from . import _validation as V
 from ._kernels import lattice as K
-from ._kernels import threads_for
 from ._kernels.reduce import row_moments
 from .lattice import code_dtype, level_offset
 from .loss import VectorLoss, dql_at, loss_from_sums, orientation_from_min
@@ -262,8 +261,7 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     k = V.scale_exponent(arr) if method != "paper" else 0
     if k:
         arr = np.ldexp(arr, k)
-    with threads_for(arr.size):
-        return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k, out=out)
+    return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k, out=out)
 
 
 class _Out:

@@ -91,8 +91,8 @@ import numpy as np
 from . import _layout, tables
 from . import _validation as V
 from ._kernels import lattice as KL
+from ._kernels import num_threads
 from ._kernels import search as K
-from ._kernels import threads_for
 from ._kernels.reduce import row_moments
 from .lattice import code_dtype
 from .loss import loss_from_sums
@@ -245,42 +245,41 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
     lam_k = tables.optimal_step(bits, lattice)
     interval = iterations = None
     certified = np.zeros(nrows, dtype=bool)
-    with threads_for(arr.size):  # small inputs: one thread beats waking the pool
-        if method == "param":
-            moments = row_moments(rows)
-            if not np.all(np.isfinite(moments)):
-                V.finite(arr, "w")
-            steps = np.ascontiguousarray(lam_k * np.sqrt(moments[:, 1]))
-            codes = np.empty(rows.shape, dtype=code_dtype(bits))
-            sums = np.concatenate([KL.codes_and_sums(rows, steps, bits, mid, False, codes),
-                                   moments[:, 2:3]], axis=1)
-            evaluations = np.ones(nrows, dtype=np.int64)
+    if method == "param":
+        moments = row_moments(rows)
+        if not np.all(np.isfinite(moments)):
+            V.finite(arr, "w")
+        steps = np.ascontiguousarray(lam_k * np.sqrt(moments[:, 1]))
+        codes = np.empty(rows.shape, dtype=code_dtype(bits))
+        sums = np.concatenate([KL.codes_and_sums(rows, steps, bits, mid, False, codes),
+                               moments[:, 2:3]], axis=1)
+        evaluations = np.ones(nrows, dtype=np.int64)
+    else:
+        # NaN sorts last, ±Inf to the ends. The searches compile once, for float64
+        # (kernels/search.py docstring): ``xd`` is the sorted rows in float64.
+        xs, xd = _sorted_rows(rows, wide=True)
+        if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
+            V.finite(arr, "w")
+        qbuf, cbuf = _scratch(xs, bits)
+        if method == "exact":
+            out = np.empty((nrows, 12))
+            K.exact_search(xd, bits, mid, lam_k, _sweep_max(bits), out, qbuf, cbuf)
+            steps, sums = out[:, 0], out[:, 7:]
+            interval = out[:, 1:3]
+            evaluations = out[:, 5].astype(np.int64)
+            certified = out[:, 6] > 0
+        elif method == "grid":
+            out = np.empty((nrows, 9))
+            K.grid_search(xd, bits, mid, lams, out, qbuf, cbuf)
+            steps, sums = out[:, 1], out[:, 4:]
+            evaluations = np.full(nrows, lams.size, dtype=np.int64)
         else:
-            # NaN sorts last, ±Inf to the ends. The searches compile once, for float64
-            # (kernels/search.py docstring): ``xd`` is the sorted rows in float64.
-            xs, xd = _sorted_rows(rows, wide=True)
-            if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
-                V.finite(arr, "w")
-            qbuf, cbuf = _scratch(xs, bits)
-            if method == "exact":
-                out = np.empty((nrows, 12))
-                K.exact_search(xd, bits, mid, lam_k, _sweep_max(bits), out, qbuf, cbuf)
-                steps, sums = out[:, 0], out[:, 7:]
-                interval = out[:, 1:3]
-                evaluations = out[:, 5].astype(np.int64)
-                certified = out[:, 6] > 0
-            elif method == "grid":
-                out = np.empty((nrows, 9))
-                K.grid_search(xd, bits, mid, lams, out, qbuf, cbuf)
-                steps, sums = out[:, 1], out[:, 4:]
-                evaluations = np.full(nrows, lams.size, dtype=np.int64)
-            else:
-                code, value = (0, 0.0) if init == "max" else (1, lam_k) if init == "sigma" \
-                    else (2, init)
-                out = np.empty((nrows, 7))
-                K.alternating_search(xd, bits, mid, code, value, max_iter, out, qbuf, cbuf)
-                steps, sums = out[:, 0], out[:, 2:]
-                iterations = evaluations = out[:, 1].astype(np.int64)
+            code, value = (0, 0.0) if init == "max" else (1, lam_k) if init == "sigma" \
+                else (2, init)
+            out = np.empty((nrows, 7))
+            K.alternating_search(xd, bits, mid, code, value, max_iter, out, qbuf, cbuf)
+            steps, sums = out[:, 0], out[:, 2:]
+            iterations = evaluations = out[:, 1].astype(np.int64)
     swv, svv, ds, rs, sww = sums.T
     alpha = np.where(svv > 0, swv / np.where(svv > 0, svv, 1.0), 0.0)
     orient, _, rel, _ = loss_from_sums(sww, swv, svv, ds, rs, steps, alpha)
@@ -303,10 +302,8 @@ def _sorted_rows(rows, wide=False):
     Many rows: blocks of rows, one per thread. Fewer rows than threads, each long: each row
     by :func:`_parallel_sort`, so a per-tensor search is not bound by one serial sort.
     """
-    import numba
-
     nrows, n = rows.shape
-    nthreads = numba.get_num_threads()
+    nthreads = num_threads(rows.size)  # 1 for small inputs: starting threads costs more
     if nthreads >= 2 and nrows < nthreads and n >= _PSORT_MIN:
         out = np.empty(rows.shape, dtype=rows.dtype)
         out64 = (out if rows.dtype == np.float64 else np.empty(rows.shape)) if wide else None
@@ -342,10 +339,8 @@ def _scratch(xs, bits):
     rows are few and long, allocated here by NumPy (reused or huge-page backed memory: the
     kernel's own allocations of such sizes fault in page by page, a cost of the order of
     the whole search). Many short rows: none, the kernels allocate (small, reused) their own."""
-    import numba
-
     rows, n = xs.shape
-    if rows <= numba.get_num_threads() and n >= _PSORT_MIN:
+    if rows <= num_threads(xs.size) and n >= _PSORT_MIN:
         return np.empty((rows, n + 2)), np.empty((rows, n), code_dtype(bits))
     return np.empty((0, 0)), np.empty((0, 0), code_dtype(bits))
 _PSORT_SAMPLES = 64  # splitter samples per run

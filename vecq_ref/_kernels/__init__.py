@@ -31,9 +31,9 @@ CHUNK = 1 << 14
 #: Independent accumulators of every float64 span sum (a power of two).
 LANES = 64
 
-#: Below this many elements a parallel kernel runs on the calling thread alone: waking the
-#: pool costs more than it saves, and far more on a busy machine. Results do not change
-#: (the chunking, not the thread count, fixes every summation order).
+#: Below this many elements a kernel runs on the calling thread alone (:func:`run_tasks`):
+#: handing blocks to the pool costs more than it saves, and far more on a busy machine.
+#: Results do not change (the chunking, not the thread count, fixes every summation order).
 PARALLEL_MIN = 1 << 17
 
 
@@ -52,10 +52,6 @@ def single_thread():
     finally:
         numba.set_num_threads(before)
 
-
-def threads_for(size):
-    """A context that runs the enclosed kernels single-threaded below ``PARALLEL_MIN``."""
-    return contextlib.nullcontext() if size >= PARALLEL_MIN else single_thread()
 
 
 _POOL = None

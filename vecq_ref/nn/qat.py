@@ -113,8 +113,8 @@ class WeightQuantizer:
         self._mask = None
 
     def forward(self, w):
-        # Right after a BLAS call OpenBLAS's worker threads still spin; a parallel Numba
-        # region started then waits for free cores, which on a small machine costs tens of
+        # Right after a BLAS call OpenBLAS's worker threads still spin; kernels handed to
+        # the kernels' thread pool then wait for free cores, which on a small machine costs tens of
         # milliseconds per call, far more than quantizing a layer on one thread.
         with single_thread():
             if self._reuse:
