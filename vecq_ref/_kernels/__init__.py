@@ -27,6 +27,8 @@ Sums of integer-valued terms (Σc, Σc²) run in int64 and are exact.
 import contextlib
 import threading
 
+import numpy as np
+
 CHUNK = 1 << 14
 #: Independent accumulators of every float64 span sum (a power of two).
 LANES = 64
@@ -39,7 +41,7 @@ PARALLEL_MIN = 1 << 17
 
 @contextlib.contextmanager
 def single_thread():
-    """Run Numba's parallel kernels on the calling thread alone inside the block.
+    """Run the kernels on the calling thread alone inside the block.
 
     The setting is per calling thread and restored on exit; results do not change.
     """
@@ -53,21 +55,23 @@ def single_thread():
         numba.set_num_threads(before)
 
 
-
 _POOL = None
 _POOL_LOCK = threading.Lock()
 
 
-def _pool(workers):
-    """A process-wide pool of at least ``workers`` threads (grown when asked for more)."""
+def _pool():
+    """The process-wide pool of worker threads, created on first use with room for the most
+    threads Numba allows (``NUMBA_NUM_THREADS``; its threads start only when needed), so it
+    never has to be replaced while another thread is using it."""
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:
+        if _POOL is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            old, _POOL = _POOL, ThreadPoolExecutor(workers, thread_name_prefix="vecq_ref")
-            if old is not None:
-                old.shutdown(wait=False)
+            import numba
+
+            _POOL = ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                                       thread_name_prefix="vecq_ref")
         return _POOL
 
 
@@ -77,8 +81,6 @@ def f64(a):
     The one type the kernels see for per-row parameters (steps, α): a read-only or
     non-contiguous array would be another Numba specialization, compiled again.
     """
-    import numpy as np
-
     a = np.asarray(a, dtype=np.float64)
     if a.flags.c_contiguous and a.flags.writeable:
         return a
@@ -96,7 +98,7 @@ def num_threads(size):
 
 
 def run_tasks(kernel, ntasks, size, args, out=None):
-    """Run ``kernel(*args, t0, t1[, out])`` over the tasks ``0 ≤ t < ntasks``.
+    """Run ``kernel(*args, t0, t1[, out])`` over the tasks ``0 ≤ t < ntasks``; returns ``out``.
 
     One thread (``size`` below ``PARALLEL_MIN``, or one thread set): a single call with the
     whole range and ``out``, in which the kernel also merges its partial results into
@@ -109,10 +111,10 @@ def run_tasks(kernel, ntasks, size, args, out=None):
     nthreads = min(num_threads(size), ntasks)
     if nthreads <= 1:
         kernel(*args, 0, ntasks, *tail)
-        return
+        return out
     empty = () if out is None else (out[:0],)
     cuts = [ntasks * i // nthreads for i in range(nthreads + 1)]
-    pool = _pool(nthreads - 1)
+    pool = _pool()
     futures = [pool.submit(kernel, *args, cuts[i], cuts[i + 1], *empty)
                for i in range(1, nthreads)]
     try:
@@ -122,3 +124,4 @@ def run_tasks(kernel, ntasks, size, args, out=None):
             f.result()
     if out is not None:
         kernel(*args, 0, 0, out)
+    return out

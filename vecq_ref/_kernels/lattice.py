@@ -197,11 +197,9 @@ def codes_and_sums(x, steps, bits, midtread, paper, codes):
     """
     rows, n = x.shape
     ntasks = rows * ((n + CHUNK - 1) // CHUNK)
-    out = np.empty((rows, 4))
-    run_tasks(_codes_and_sums, ntasks, x.size,
-              (x, f64(steps), 2.0 ** (bits - 1), bool(midtread), bool(paper), codes,
-               np.empty((ntasks, 5))), out)
-    return out
+    return run_tasks(_codes_and_sums, ntasks, x.size,
+                     (x, f64(steps), 2.0 ** (bits - 1), bool(midtread), bool(paper), codes,
+                      np.empty((ntasks, 5))), np.empty((rows, 4)))
 
 
 @njit(cache=True, nogil=True)

@@ -104,7 +104,7 @@ def row_moments(x):
     ntasks = rows * ((n + CHUNK - 1) // CHUNK)
     part = np.empty((ntasks, 2))
     out = np.empty((rows, 3))
-    return _merged(_row_moments, ntasks, x.size, (x, part), out)
+    return run_tasks(_row_moments, ntasks, x.size, (x, part), out)
 
 
 @njit(cache=True, nogil=True)
@@ -145,7 +145,7 @@ def abs_extent(x):
     """``(min nonzero |x|, max |x|, count of NaN/Inf)`` of a flat array (min and max are exact
     and order-free; an all-zero ``x`` gives ``(inf, 0, 0)``). Twin: ``naive.abs_extent``."""
     ntasks = (x.shape[0] + CHUNK - 1) // CHUNK
-    out = _merged(_abs_extent, ntasks, x.size, (x, np.empty((ntasks, 3))), np.empty(3))
+    out = run_tasks(_abs_extent, ntasks, x.size, (x, np.empty((ntasks, 3))), np.empty(3))
     return float(out[0]), float(out[1]), float(out[2])
 
 
@@ -203,11 +203,6 @@ def pair_sums(x, y, b):
     Twin: ``naive.pair_sums``.
     """
     ntasks = (x.shape[0] + CHUNK - 1) // CHUNK
-    return _merged(_pair_sums, ntasks, x.size, (x, y, float(b), np.empty((ntasks, 4))),
-                   np.empty(4))
+    return run_tasks(_pair_sums, ntasks, x.size, (x, y, float(b), np.empty((ntasks, 4))),
+                     np.empty(4))
 
-
-def _merged(kernel, ntasks, size, args, out):
-    """Run ``kernel`` over the tasks and merge into ``out`` (:func:`._kernels.run_tasks`)."""
-    run_tasks(kernel, ntasks, size, args, out)
-    return out
