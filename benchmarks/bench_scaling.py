@@ -7,7 +7,11 @@ and its baseline alternate, so each ratio compares medians taken under the same 
 Workloads (issue: performance at scale):
 
 - ``param``: ``quantize(w, 4)`` of 2^24 float32 (fresh outputs, and into caller-provided
-  ``out=`` buffers where the library has it) against ``np.copyto`` of the same array;
+  ``out=`` buffers where the library has it) against ``np.copyto`` of the same array; and
+  ``param floor``: the memory traffic any such quantizer needs, timed on the same threads (σ
+  before any code: ``row_moments``, one read of ``w``; then a pass that only reads ``w`` and
+  writes int8 codes, no arithmetic; then ``scale_levels``, codes to values, since α needs
+  every code first): 64 + 64 + 16 + 16 + 64 MB against the copy's 64 + 64;
 - ``exact4`` / ``exact8``: per-tensor ``search_step(w, k)`` of 2^22 float32 against
   ``np.sort(np.abs(w))`` (NumPy's sort is single-threaded);
 - ``channel``: per-channel exact 4-bit ``search_step(w, 4, axis=0)`` of 4096 × 4096 float32
@@ -68,6 +72,8 @@ def _child(names, repeat, small, report):
             out = (np.empty_like(q.codes), np.empty_like(q.values))
             res["param out="] = _rounds(lambda: vq.quantize(w, 4, out=out),
                                         lambda: np.copyto(dst, w), repeat)
+            res["param floor"] = _rounds(_floor_passes(w, out), lambda: np.copyto(dst, w),
+                                         repeat)
     for bits in (4, 8):
         if f"exact{bits}" in names:
             w = rng.standard_normal(1 << (22 - shrink)).astype(np.float32)
@@ -87,6 +93,34 @@ def _child(names, repeat, small, report):
             times.append(time.perf_counter() - t0)
         res["report"] = {"work": float(np.median(times)), "lo": min(times), "hi": max(times)}
     return res
+
+
+def _floor_passes(w, out):
+    """The three memory passes of a σ-based quantizer into ``out``, with no quantizer
+    arithmetic in the middle pass (sign codes), on the kernels' threads."""
+    from numba import njit
+
+    from vecq_ref._kernels import CHUNK, run_tasks
+    from vecq_ref._kernels.lattice import scale_levels
+    from vecq_ref._kernels.reduce import row_moments
+
+    @njit(nogil=True)
+    def sign_codes(x, codes, t0, t1):
+        for t in range(t0, t1):
+            for i in range(t * CHUNK, min(x.shape[0], (t + 1) * CHUNK)):
+                codes[i] = x[i] > 0
+
+    rows = w.reshape(1, -1)
+    codes, values = out[0].reshape(1, -1), out[1].reshape(1, -1)
+    alpha = np.ones(1)
+    ntasks = (w.size + CHUNK - 1) // CHUNK
+
+    def passes():
+        row_moments(rows)
+        run_tasks(sign_codes, ntasks, w.size, (w, out[0].reshape(-1)))
+        scale_levels(codes, alpha, 0.5, values)
+
+    return passes
 
 
 def _thread_counts(spec):

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from jitcall import jitted
 from numpy.testing import assert_array_equal
 
 import vecq_ref as vq
@@ -38,11 +39,11 @@ SIZES = [0, 1, 7, 63, 64, 65, 200, 1000, 4097]
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_span_sums_follow_the_twin_order_bit_for_bit(rng, n, dtype):
     x = (rng.standard_normal(n) * 3 + 1).astype(dtype)
-    assert KR._span_sum(x) == naive.lane_sum(x)
-    assert KR._span_sq_dev(x, 0.25) == naive.lane_sum((x.astype(np.float64) - 0.25) ** 2)
+    assert jitted(KR._span_sum)(x) == naive.lane_sum(x)
+    assert jitted(KR._span_sq_dev)(x, 0.25) == naive.lane_sum((x.astype(np.float64) - 0.25) ** 2)
     codes = rng.integers(-4, 4, n).astype(np.int8)
     for lattice, off in (("midrise", 0.5), ("midtread", 0.0)):
-        got = KL._span_sums(x, codes, 0.37, off)
+        got = jitted(KL._span_sums)(x, codes, 0.37, off)
         assert got == naive.span_sums(x, codes, 0.37, lattice)
 
 
@@ -52,7 +53,7 @@ def test_lane_order_is_not_the_sequential_one():
     seq = 0.0
     for v in x:
         seq += v
-    assert seq == 1.0 and naive.lane_sum(x) > 1.0 and KR._span_sum(x) == naive.lane_sum(x)
+    assert seq == 1.0 and naive.lane_sum(x) > 1.0 and jitted(KR._span_sum)(x) == naive.lane_sum(x)
 
 
 def test_pair_sums_and_extent_match_twins(rng):

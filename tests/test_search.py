@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from jitcall import jitted
 from numpy.testing import assert_allclose, assert_array_equal
 
 from vecq_ref import codes, naive, quantize, search_step
@@ -62,7 +63,7 @@ def _check_against_twin(w, bits, lattice):
 @pytest.mark.parametrize("a", [2.0, 3.0, 0.75, 1e-3, 7.0 / 3.0])
 @pytest.mark.parametrize("j", [1, 2, 3])
 def test_threshold_is_the_last_step_reaching_the_level(lattice, strict, a, j):
-    t = K.threshold(a, j, strict, lattice == "midtread")
+    t = jitted(K.threshold)(a, j, strict, lattice == "midtread")
     w = -a if strict else a
 
     def reached(s):

@@ -10,6 +10,11 @@ time). Each kernel instead runs a range of tasks (chunks of ``CHUNK`` elements, 
 Python threads (every kernel is ``nogil``). The thread count is Numba's
 (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``); :func:`single_thread` still works.
 
+Compile time: only the task kernels (called from Python through :func:`run_tasks`) and
+``sort.merge_runs`` are plain ``njit`` functions; every function they call is a
+:func:`helper`, compiled without the Python and C wrappers that make a Numba function
+callable from Python (each costs ≈ 0.1 s of first-use compile time and is never used).
+
 Determinism: reductions run over fixed-size chunks of ``CHUNK`` elements and the chunk
 results are combined sequentially, so the work split never depends on the thread count.
 Inside a chunk every float64 sum uses ``LANES`` independent accumulators: element ``i`` of
@@ -73,6 +78,19 @@ def _pool():
             _POOL = ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1),
                                        thread_name_prefix="vecq_ref")
         return _POOL
+
+
+def helper(fn):
+    """Compile ``fn`` as a kernel helper: a function called only from other kernels.
+
+    ``njit(cache=True, nogil=True)`` without the Python and C wrappers Numba otherwise
+    generates for every function (they are what makes a function callable from Python;
+    generating them costs ≈ 0.1 s of first-use compile time per function). Calling a helper
+    from Python raises; tests reach helpers through the kernels that call them.
+    """
+    from numba import njit
+
+    return njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)(fn)
 
 
 def f64(a):

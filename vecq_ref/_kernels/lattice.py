@@ -11,11 +11,11 @@ weights to the top code, negative ones to the bottom code and zeros to code 0.
 import numpy as np
 from numba import njit
 
-from . import CHUNK, LANES, f64, run_tasks
+from . import CHUNK, LANES, f64, helper, run_tasks
 from .reduce import _fold
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _code(q, half, midtread):
     """The code of one scaled weight q = w/s (branch-free selects, so loops vectorize)."""
     if midtread:
@@ -29,7 +29,7 @@ def _code(q, half, midtread):
 WIDEN = 2.0 ** -48
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _codes_by_reciprocal(x, r, half, midtread, out):
     """Codes from products with ``r = 1/s`` (multiplies vectorize, divisions barely do).
 
@@ -50,7 +50,7 @@ def _codes_by_reciprocal(x, r, half, midtread, out):
     return unsettled
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _codes_span(x, s, half, midtread, out):
     """Codes of the 1-D span ``x`` into ``out`` (spans index from 0: plain vector loads).
 
@@ -72,14 +72,14 @@ def _codes_span(x, s, half, midtread, out):
             out[i] = _code(q, half, midtread)
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _paper_codes_span(x, s, half, out):
     """Released Keras expression: rint(clip(w/s − ½, −M, M−1)) (rint = half to even)."""
     for i in range(x.shape[0]):
         out[i] = np.rint(min(max(np.float64(x[i]) / s - 0.5, -half), half - 1.0))
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _span_sums(x, codes, s, off):
     """Σc, Σc² (integer-valued: int64, exact) and Σw·v, Σr², Σr·v in float64; r = w − s·v.
 

@@ -13,10 +13,10 @@ then the same kernel merges the table in task order.
 import numpy as np
 from numba import njit
 
-from . import CHUNK, LANES, run_tasks
+from . import CHUNK, LANES, helper, run_tasks
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _fold(acc):
     """Combine the ``LANES`` lanes by the fixed halving tree: lane j += lane j + h for
     h = LANES/2, …, 1; lane 0 then holds the sum. ``acc`` is overwritten."""
@@ -28,7 +28,7 @@ def _fold(acc):
     return acc[0]
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _span_sum(x):
     """Σ x in float64 over a 1-D span in the order of :mod:`._kernels` (twin:
     ``naive.lane_sum``). The inner loop is an element-wise map over the lanes, so LLVM
@@ -45,7 +45,7 @@ def _span_sum(x):
     return a
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _span_sq_dev(x, m):
     """Σ (x − m)² in float64 over a 1-D span, in the order of :func:`_span_sum`."""
     n = x.shape[0]
@@ -149,7 +149,7 @@ def abs_extent(x):
     return float(out[0]), float(out[1]), float(out[2])
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _span_pair(x, y, b):
     """Σx², Σxy, Σy², Σ(x − b·y)² over 1-D spans, each in the order of :func:`_span_sum`."""
     n = x.shape[0]

@@ -35,7 +35,7 @@ left to LLVM they stay calls that pass whole array structs, and the searches run
 import numpy as np
 from numba import njit
 
-from . import f64, run_tasks
+from . import f64, helper, run_tasks
 from .lattice import _codes_span, _span_sums
 from .reduce import _span_sq_dev
 
@@ -59,7 +59,7 @@ def _active(a, s, j, strict, midtread):
     return q >= j
 
 
-@njit(cache=True, nogil=True)
+@helper
 def threshold(a, j, strict, midtread):
     """Largest float step at which magnitude ``a`` is active at level ``j`` (0 if none)."""
     if a <= 0.0:
@@ -112,7 +112,7 @@ def _first_active(arr, lo, hi, s, j, strict, midtread):
     return p
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _state_at(s, ap, an, midtread, M, lo_st, hi_st, out):
     """State of the step ``s`` > 0, searched within ``lo_st ≤ out ≤ hi_st`` (known bounds)."""
     for sg in range(2):
@@ -133,7 +133,7 @@ def _state_at(s, ap, an, midtread, M, lo_st, hi_st, out):
             prev = lo
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _sums(st, Qp, Qn, ntot, M, midtread, buf):
     """(S1, S2, number of active (element, level) pairs) of a state."""
     npos = Qp.shape[0] - 1
@@ -156,12 +156,12 @@ def _sums(st, Qp, Qn, ntot, M, midtread, buf):
     return buf[0], S2, act
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _ratio(S1, S2):
     return S1 * S1 / S2 if S2 > 0.0 else -1.0
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _suffix(arr, Q):
     """Q[p] = Σ_{i ≥ p} |arr[i]|, compensated (TwoSum), so each entry is within ~1 ulp;
     into ``Q`` (length ``len(arr) + 1``), returned."""
@@ -179,7 +179,7 @@ def _suffix(arr, Q):
     return Q
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _split(row, Q):
     """Views of the positive and negative parts of a sorted row, each by ascending magnitude
     (read through ``_mag``), and their suffix sums, in two views of ``Q`` (length at least
@@ -201,13 +201,13 @@ def _split(row, Q):
             lo = mid + 1
         else:
             hi = mid
-    ap = row[lo:]
+    ap = row[lo:][::1]  # strided ('A') like ``an``: one compiled `_suffix`, not two
     an = row[:nneg][::-1]
     m = n - lo + 1
     return ap, an, _suffix(ap, Q[:m]), _suffix(an, Q[m:m + nneg + 1])
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _copy(dst, src):
     """``dst[:, :] = src`` for 2-D arrays, as a loop: each slice assignment Numba compiles
     costs seconds of compile time (its general broadcasting code), a loop a fraction."""
@@ -216,7 +216,7 @@ def _copy(dst, src):
             dst[a, b] = src[a, b]
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _bounds_states(ap, an, M):
     Z = np.zeros((2, M), np.int64)
     F = np.empty((2, M), np.int64)
@@ -226,7 +226,7 @@ def _bounds_states(ap, an, M):
     return Z, F
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _interval(st, ap, an, M, midtread):
     """(lo, hi): the steps with this state are exactly the floats in (lo, hi]."""
     lo = 0.0
@@ -244,7 +244,7 @@ def _interval(st, ap, an, M, midtread):
     return lo, hi
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _same(a, b):
     for sg in range(2):
         for j in range(a.shape[1]):
@@ -253,7 +253,7 @@ def _same(a, b):
     return True
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _longer(a, m):
     """A copy of the 1-D ``a`` in a new array of length ``m`` ≥ len(a) (a loop, not
     ``np.concatenate``: cheaper to compile)."""
@@ -263,7 +263,7 @@ def _longer(a, m):
     return b
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _grow(pool, pS1, pS2, pA, free, nfree):
     cap = pool.shape[0]
     new = np.empty((2 * cap, pool.shape[1], pool.shape[2]), np.int64)
@@ -283,211 +283,11 @@ def _grow(pool, pS1, pS2, pA, free, nfree):
     return new, nS1, nS2, nA, nfr, nfree + cap
 
 
-@njit(cache=True, nogil=True)
-def _exact_row(ap, an, Qp, Qn, ntot, M, midtread, s_init, best):
-    """Global maximum of S1²/S2 over all steps for one row; see ``vecq_ref.search``.
-
-    Returns (step, lo, hi, S1, S2, evaluations, self_consistent); ``best`` gets the state.
-    """
-    Z, F = _bounds_states(ap, an, M)
-    buf = np.empty(M)
-    # Above every threshold no magnitude is active: the sign codes (midrise) or all zeros.
-    _copy(best, F)
-    bS1, bS2, bA = _sums(F, Qp, Qn, ntot, M, midtread, buf)
-    br = _ratio(bS1, bS2)
-    evals = 1
-    margin = 8.0 * (np.log2(M) + 16.0) * _EPS
-    if M > 1 and ap.shape[0] + an.shape[0] > 0:
-        cur = np.empty((2, M), np.int64)
-        prev = np.empty((2, M), np.int64)
-        # Incumbent: Lloyd iterations s ← S1/S2 from the parametric step.
-        s = s_init
-        for it in range(LLOYD):
-            if not (0.0 < s < np.inf):
-                break
-            _state_at(s, ap, an, midtread, M, Z, F, cur)
-            evals += 1
-            S1, S2, A = _sums(cur, Qp, Qn, ntot, M, midtread, buf)
-            r = _ratio(S1, S2)
-            if r > br or (r == br and A < bA):
-                _copy(best, cur)
-                br, bA, bS1, bS2 = r, A, S1, S2
-            if it > 0 and _same(cur, prev):
-                break
-            _copy(prev, cur)
-            if S2 <= 0.0:
-                break
-            s = S1 / S2
-        # The root range (sL, sH]: from below every threshold to the largest one.
-        sH = 0.0
-        sL = np.inf
-        one = np.int64(1)  # typed arguments: literal 1 / False compile more `threshold`s
-        plain = np.bool_(False)
-        if ap.shape[0] > 0:
-            sH = max(sH, threshold(_mag(ap, ap.shape[0] - 1), one, plain, midtread))
-            sL = min(sL, threshold(_mag(ap, 0), M - 1, plain, midtread))
-        if an.shape[0] > 0:
-            sH = max(sH, threshold(_mag(an, an.shape[0] - 1), one, not midtread, midtread))
-            sL = min(sL, threshold(_mag(an, 0), M - 1, not midtread, midtread))
-        sL *= 0.5
-        cap = 64
-        pool = np.empty((cap, 2, M), np.int64)
-        pS1 = np.empty(cap)
-        pS2 = np.empty(cap)
-        pA = np.empty(cap, np.int64)
-        free = np.empty(cap, np.int64)
-        for i in range(cap):
-            free[i] = cap - 1 - i
-        nfree = cap
-        st_l = np.empty(cap, np.int64)
-        st_h = np.empty(cap, np.int64)
-        st_lo = np.empty(cap)
-        st_hi = np.empty(cap)
-        nst = 0
-        if sH > 0.0:
-            nfree -= 1
-            lid = free[nfree]
-            nfree -= 1
-            hid = free[nfree]
-            _state_at(np.nextafter(sL, np.inf), ap, an, midtread, M, Z, F, pool[lid])
-            _state_at(sH, ap, an, midtread, M, pool[lid], F, pool[hid])
-            for q in (lid, hid):
-                S1, S2, A = _sums(pool[q], Qp, Qn, ntot, M, midtread, buf)
-                pS1[q], pS2[q], pA[q] = S1, S2, A
-                r = _ratio(S1, S2)
-                evals += 1
-                if r > br or (r == br and A < bA):
-                    _copy(best, pool[q])
-                    br, bA, bS1, bS2 = r, A, S1, S2
-            st_l[0], st_h[0], st_lo[0], st_hi[0] = lid, hid, sL, sH
-            nst = 1
-        while nst > 0:
-            nst -= 1
-            l, h, sL, sH = st_l[nst], st_h[nst], st_lo[nst], st_hi[nst]
-            keep = pA[l] != pA[h]
-            contracted = False
-            try_refined = True
-            if keep and pS2[h] > 0.0:
-                # Upper bound of S1²/S2 on the range: S1 is largest, S2 smallest at its ends.
-                if pS1[l] * pS1[l] / pS2[h] < br:
-                    keep = False
-            if keep:
-                # Self-consistency (docs/theory.md §3): an optimal state v has α*(v) inside its own
-                # interval, so a range whose α* bracket misses it holds no such state.
-                ahi = pS1[l] / pS2[h] if pS2[h] > 0.0 else np.inf
-                alo = pS1[h] / pS2[l]
-                if ahi * (1.0 + margin) < sL or alo * (1.0 - margin) > sH:
-                    keep = False
-                aa = max(alo, sL) * (1.0 - margin)
-                ab = min(ahi, sH) * (1.0 + margin)
-                S1H = pS1[h]
-                S2H = pS2[h]
-                am = ab if S2H <= 0.0 else min(max(S1H / S2H, aa), ab)
-                fmax = 2.0 * am * S1H - am * am * S2H
-                # Free version of the refined bound below: a crossing (magnitude a, level j,
-                # S2 increment c) gains at most aa·(sH − aa)·c at α = aa, since a < j·sH.
-                if keep and aa <= ab and aa > 0.5 * sH * (1.0 + 4.0 * margin):
-                    ub3 = fmax + aa * (sH - aa) * (pS2[l] - S2H)
-                    if ub3 + 8.0 * margin * ab * pS1[l] < br:
-                        keep = False
-                    elif fmax + REFINE_SKIP * aa * (sH - aa) * (pS2[l] - S2H) >= br:
-                        # The refined bound below would very likely fail too: split now rather
-                        # than spend a state on it (a heuristic; exactness is unaffected).
-                        try_refined = False
-                if try_refined and keep and aa <= ab and aa > 0.5 * sH * (1.0 + 4.0 * margin):
-                    # Refined bound. For a fixed α, the best state of the range is the one of
-                    # the step α; with α* confined to [aa, ab] ⊂ (sL, sH], each level crossing
-                    # of the range is worth most at α = aa (its gain 2αa − α²ΔS2 peaks below
-                    # sH/2), so max r ≤ max_[aa,ab] f_H − f_H(aa) + f_G(aa), f(α) = 2αS1 − α²S2,
-                    # H the state at sH and G the state at aa.
-                    if nfree < 1:
-                        pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free, nfree)
-                    nfree -= 1
-                    g = free[nfree]
-                    _state_at(max(aa, np.nextafter(sL, np.inf)), ap, an, midtread, M, pool[l],
-                              pool[h], pool[g])
-                    S1, S2, A = _sums(pool[g], Qp, Qn, ntot, M, midtread, buf)
-                    evals += 1
-                    r = _ratio(S1, S2)
-                    if r > br or (r == br and A < bA):
-                        _copy(best, pool[g])
-                        br, bA, bS1, bS2 = r, A, S1, S2
-                    ub2 = fmax - (2.0 * aa * S1H - aa * aa * S2H) + (2.0 * aa * S1 - aa * aa * S2)
-                    if ub2 + 8.0 * margin * ab * pS1[l] < br:
-                        keep = False
-                    elif aa > np.nextafter(sL, np.inf) and 5 * (A - pA[h]) < 4 * (pA[l] - pA[h]):
-                        # Contract: steps below aa are the α* of no state of the range, so
-                        # (sL, sH] shrinks to (aa⁻, sH], whose lower state is G.
-                        _copy(pool[l], pool[g])
-                        pS1[l], pS2[l], pA[l] = S1, S2, A
-                        sL = np.nextafter(aa, 0.0)
-                        contracted = True
-                    free[nfree] = g
-                    nfree += 1
-            if keep and contracted:
-                st_l[nst], st_h[nst], st_lo[nst], st_hi[nst] = l, h, sL, sH
-                nst += 1
-                continue
-            if not keep:
-                free[nfree] = l
-                free[nfree + 1] = h
-                nfree += 2
-                continue
-            # Split at the median breakpoint of the busiest (sign, level) list.
-            bsg = 0
-            bj = 1
-            bc = -1
-            for sg in range(2):
-                for j in range(1, M):
-                    c = pool[h, sg, j] - pool[l, sg, j]
-                    if c > bc:
-                        bc, bsg, bj = c, sg, j
-            mid = (pool[l, bsg, bj] + pool[h, bsg, bj] - 1) // 2
-            arr = ap if bsg == 0 else an
-            t = threshold(_mag(arr, mid), bj, bsg == 1 and not midtread, midtread)
-            if nfree < 2:
-                pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free, nfree)
-            nfree -= 1
-            m1 = free[nfree]
-            nfree -= 1
-            m2 = free[nfree]
-            _state_at(t, ap, an, midtread, M, pool[l], pool[h], pool[m1])
-            _state_at(np.nextafter(t, np.inf), ap, an, midtread, M, pool[m1], pool[h], pool[m2])
-            for q in (m1, m2):
-                S1, S2, A = _sums(pool[q], Qp, Qn, ntot, M, midtread, buf)
-                pS1[q], pS2[q], pA[q] = S1, S2, A
-                r = _ratio(S1, S2)
-                evals += 1
-                if r > br or (r == br and A < bA):
-                    _copy(best, pool[q])
-                    br, bA, bS1, bS2 = r, A, S1, S2
-            if nst + 2 > st_l.shape[0]:
-                k = st_l.shape[0]
-                st_l = _longer(st_l, 2 * k)
-                st_h = _longer(st_h, 2 * k)
-                st_lo = _longer(st_lo, 2 * k)
-                st_hi = _longer(st_hi, 2 * k)
-            ub1 = pS1[l] * pS1[l] / pS2[m1] if pS2[m1] > 0.0 else np.inf
-            ub2 = pS1[m2] * pS1[m2] / pS2[h] if pS2[h] > 0.0 else np.inf
-            # Push the less promising child first so the better one is searched next.
-            if ub1 < ub2:
-                st_l[nst], st_h[nst], st_lo[nst], st_hi[nst] = l, m1, sL, t
-                st_l[nst + 1], st_h[nst + 1], st_lo[nst + 1], st_hi[nst + 1] = m2, h, t, sH
-            else:
-                st_l[nst], st_h[nst], st_lo[nst], st_hi[nst] = m2, h, t, sH
-                st_l[nst + 1], st_h[nst + 1], st_lo[nst + 1], st_hi[nst + 1] = l, m1, sL, t
-            nst += 2
-    lo, hi = _interval(best, ap, an, M, midtread)
-    alpha = bS1 / bS2 if bS2 > 0.0 else 0.0
-    consistent = lo * (1.0 - margin) <= alpha <= hi * (1.0 + margin)
-    step = _pick_step(best, lo, hi, alpha, ap, an, M, midtread)
-    return step, lo, hi, bS1, bS2, evals, consistent
-
-
-@njit(cache=True, nogil=True)
+@helper
 def _sweep_row(ap, an, Qp, Qn, ntot, M, midtread):
     """Exact search by sweeping every breakpoint (docs/theory.md §4.3 as written), for rows whose
-    ``N·(M − 1)`` is small: O(B log B) for B breakpoints. Same outputs as ``_exact_row``."""
+    ``N·(M − 1)`` is small: O(B log B) for B breakpoints. Same outputs as the branch and
+    bound (``_exact_rows``)."""
     npos = ap.shape[0]
     B = (npos + an.shape[0]) * (M - 1)
     ts = np.empty(B)
@@ -549,7 +349,7 @@ def _sweep_row(ap, an, Qp, Qn, ntot, M, midtread):
     return step, blo, bhi, bS1, bS2, evals, consistent
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _pick_step(best, lo, hi, alpha, ap, an, M, midtread):
     """A step inside (lo, hi]: α* when it lies there, else the midpoint (or ``hi``)."""
     if M == 1 or ap.shape[0] + an.shape[0] == 0:
@@ -568,7 +368,7 @@ def _pick_step(best, lo, hi, alpha, ap, an, M, midtread):
     return hi
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _scratch(qbuf, cbuf, r, n):
     """Row ``r``'s buffers for ``_split`` and ``_loss_sums``: the caller's when it passed
     them (``qbuf``: rows × (n + 2), ``cbuf``: rows × n), else new ones. Large buffers
@@ -579,14 +379,14 @@ def _scratch(qbuf, cbuf, r, n):
     return np.empty(n + 2), np.empty(n, cbuf.dtype)
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _sigma(row, Qp, Qn):
     """Population std of the (sorted) row: its mean from the suffix sums, then Σ(x − mean)²."""
     n = row.shape[0]
     return np.sqrt(_span_sq_dev(row, (Qp[0] - Qn[0]) / n) / n)
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _loss_sums(row, s, bits, midtread, out, codes):
     """Codes of every weight of ``row`` at the step ``s`` by the lattice kernel (into
     ``codes``, as long as ``row``), and the sums Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw² into
@@ -603,7 +403,7 @@ def _loss_sums(row, s, bits, midtread, out, codes):
     out[4] = _span_sq_dev(row, 0.0)
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _finish_exact(x, r, bits, midtread, out, codes, res):
     """Row ``r``'s result ``res`` = (step, lo, hi, S1, S2, evaluations, consistent) and the
     sums of its codes into ``out[r]``, with the certificate."""
@@ -622,18 +422,221 @@ def _finish_exact(x, r, bits, midtread, out, codes, res):
 
 @njit(cache=True, nogil=True)
 def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
-    """Branch and bound (``_exact_row``) on the rows ``idx[t0:t1]`` of the sorted float64
-    rows ``x``; see :func:`exact_search`."""
-    n = x.shape[1]
+    """Branch and bound for the global maximum of S1²/S2 over all steps (see
+    ``vecq_ref.search``) on the rows ``idx[t0:t1]`` of the sorted float64 rows ``x``; see
+    :func:`exact_search`. One function, not a row loop calling a search function: Numba
+    optimizes and emits everything a function calls once more for each calling level."""
+    ntot = x.shape[1]
     M = 1 << (bits - 1)
     for t in range(t0, t1):
-        r = idx[t]
-        Q, codes = _scratch(qbuf, cbuf, r, n)
-        ap, an, Qp, Qn = _split(x[r], Q)
+        ri = idx[t]
+        Q, codes = _scratch(qbuf, cbuf, ri, ntot)
+        ap, an, Qp, Qn = _split(x[ri], Q)
         best = np.empty((2, M), np.int64)
-        s_init = lam * _sigma(x[r], Qp, Qn)
-        _finish_exact(x, r, bits, midtread, out, codes,
-                      _exact_row(ap, an, Qp, Qn, n, M, midtread, s_init, best))
+        s_init = lam * _sigma(x[ri], Qp, Qn)
+        Z, F = _bounds_states(ap, an, M)
+        buf = np.empty(M)
+        # Above every threshold no magnitude is active: the sign codes (midrise) or all zeros.
+        _copy(best, F)
+        bS1, bS2, bA = _sums(F, Qp, Qn, ntot, M, midtread, buf)
+        br = _ratio(bS1, bS2)
+        evals = 1
+        margin = 8.0 * (np.log2(M) + 16.0) * _EPS
+        if M > 1 and ap.shape[0] + an.shape[0] > 0:
+            cur = np.empty((2, M), np.int64)
+            prev = np.empty((2, M), np.int64)
+            # Incumbent: Lloyd iterations s ← S1/S2 from the parametric step.
+            s = s_init
+            for it in range(LLOYD):
+                if not (0.0 < s < np.inf):
+                    break
+                _state_at(s, ap, an, midtread, M, Z, F, cur)
+                evals += 1
+                S1, S2, A = _sums(cur, Qp, Qn, ntot, M, midtread, buf)
+                r = _ratio(S1, S2)
+                if r > br or (r == br and A < bA):
+                    _copy(best, cur)
+                    br, bA, bS1, bS2 = r, A, S1, S2
+                if it > 0 and _same(cur, prev):
+                    break
+                _copy(prev, cur)
+                if S2 <= 0.0:
+                    break
+                s = S1 / S2
+            # The root range (sL, sH]: from below every threshold to the largest one.
+            sH = 0.0
+            sL = np.inf
+            # Computed, not literal, arguments: a literal 1 or False (even through np.int64)
+            # would compile another `threshold`.
+            one = M // M
+            plain = M < 0
+            if ap.shape[0] > 0:
+                sH = max(sH, threshold(_mag(ap, ap.shape[0] - 1), one, plain, midtread))
+                sL = min(sL, threshold(_mag(ap, 0), M - 1, plain, midtread))
+            if an.shape[0] > 0:
+                sH = max(sH, threshold(_mag(an, an.shape[0] - 1), one, not midtread, midtread))
+                sL = min(sL, threshold(_mag(an, 0), M - 1, not midtread, midtread))
+            sL *= 0.5
+            cap = 64
+            pool = np.empty((cap, 2, M), np.int64)
+            pS1 = np.empty(cap)
+            pS2 = np.empty(cap)
+            pA = np.empty(cap, np.int64)
+            free = np.empty(cap, np.int64)
+            for i in range(cap):
+                free[i] = cap - 1 - i
+            nfree = cap
+            # The stack of ranges: pool slots of the two end states (small integers, held
+            # exactly in float64, so one `_longer` serves all four) and the step range.
+            st_l = np.empty(cap)
+            st_h = np.empty(cap)
+            st_lo = np.empty(cap)
+            st_hi = np.empty(cap)
+            nst = 0
+            if sH > 0.0:
+                nfree -= 1
+                lid = free[nfree]
+                nfree -= 1
+                hid = free[nfree]
+                _state_at(np.nextafter(sL, np.inf), ap, an, midtread, M, Z, F, pool[lid])
+                _state_at(sH, ap, an, midtread, M, pool[lid], F, pool[hid])
+                for q in (lid, hid):
+                    S1, S2, A = _sums(pool[q], Qp, Qn, ntot, M, midtread, buf)
+                    pS1[q], pS2[q], pA[q] = S1, S2, A
+                    r = _ratio(S1, S2)
+                    evals += 1
+                    if r > br or (r == br and A < bA):
+                        _copy(best, pool[q])
+                        br, bA, bS1, bS2 = r, A, S1, S2
+                st_l[0], st_h[0], st_lo[0], st_hi[0] = lid, hid, sL, sH
+                nst = 1
+            while nst > 0:
+                nst -= 1
+                l, h, sL, sH = int(st_l[nst]), int(st_h[nst]), st_lo[nst], st_hi[nst]
+                keep = pA[l] != pA[h]
+                contracted = False
+                try_refined = True
+                if keep and pS2[h] > 0.0:
+                    # Upper bound of S1²/S2 on the range: S1 is largest, S2 smallest at its
+                    # ends.
+                    if pS1[l] * pS1[l] / pS2[h] < br:
+                        keep = False
+                if keep:
+                    # Self-consistency (docs/theory.md §3): an optimal state v has α*(v)
+                    # inside its own interval, so a range whose α* bracket misses it holds no
+                    # such state.
+                    ahi = pS1[l] / pS2[h] if pS2[h] > 0.0 else np.inf
+                    alo = pS1[h] / pS2[l]
+                    if ahi * (1.0 + margin) < sL or alo * (1.0 - margin) > sH:
+                        keep = False
+                    aa = max(alo, sL) * (1.0 - margin)
+                    ab = min(ahi, sH) * (1.0 + margin)
+                    S1H = pS1[h]
+                    S2H = pS2[h]
+                    am = ab if S2H <= 0.0 else min(max(S1H / S2H, aa), ab)
+                    fmax = 2.0 * am * S1H - am * am * S2H
+                    # Free version of the refined bound below: a crossing (magnitude a, level j,
+                    # S2 increment c) gains at most aa·(sH − aa)·c at α = aa, since a < j·sH.
+                    if keep and aa <= ab and aa > 0.5 * sH * (1.0 + 4.0 * margin):
+                        ub3 = fmax + aa * (sH - aa) * (pS2[l] - S2H)
+                        if ub3 + 8.0 * margin * ab * pS1[l] < br:
+                            keep = False
+                        elif fmax + REFINE_SKIP * aa * (sH - aa) * (pS2[l] - S2H) >= br:
+                            # The refined bound below would very likely fail too: split now rather
+                            # than spend a state on it (a heuristic; exactness is unaffected).
+                            try_refined = False
+                    if try_refined and keep and aa <= ab and aa > 0.5 * sH * (1.0 + 4.0 * margin):
+                        # Refined bound. For a fixed α, the best state of the range is the one of
+                        # the step α; with α* confined to [aa, ab] ⊂ (sL, sH], each level crossing
+                        # of the range is worth most at α = aa (its gain 2αa − α²ΔS2 peaks below
+                        # sH/2), so max r ≤ max_[aa,ab] f_H − f_H(aa) + f_G(aa), f(α) = 2αS1 − α²S2,
+                        # H the state at sH and G the state at aa.
+                        if nfree < 1:
+                            pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free,
+                                                                    nfree)
+                        nfree -= 1
+                        g = free[nfree]
+                        _state_at(max(aa, np.nextafter(sL, np.inf)), ap, an, midtread, M, pool[l],
+                                  pool[h], pool[g])
+                        S1, S2, A = _sums(pool[g], Qp, Qn, ntot, M, midtread, buf)
+                        evals += 1
+                        r = _ratio(S1, S2)
+                        if r > br or (r == br and A < bA):
+                            _copy(best, pool[g])
+                            br, bA, bS1, bS2 = r, A, S1, S2
+                        ub2 = (fmax - (2.0 * aa * S1H - aa * aa * S2H)
+                               + (2.0 * aa * S1 - aa * aa * S2))
+                        if ub2 + 8.0 * margin * ab * pS1[l] < br:
+                            keep = False
+                        elif (aa > np.nextafter(sL, np.inf)
+                              and 5 * (A - pA[h]) < 4 * (pA[l] - pA[h])):
+                            # Contract: steps below aa are the α* of no state of the range, so
+                            # (sL, sH] shrinks to (aa⁻, sH], whose lower state is G.
+                            _copy(pool[l], pool[g])
+                            pS1[l], pS2[l], pA[l] = S1, S2, A
+                            sL = np.nextafter(aa, 0.0)
+                            contracted = True
+                        free[nfree] = g
+                        nfree += 1
+                if keep and contracted:
+                    st_l[nst], st_h[nst], st_lo[nst], st_hi[nst] = l, h, sL, sH
+                    nst += 1
+                    continue
+                if not keep:
+                    free[nfree] = l
+                    free[nfree + 1] = h
+                    nfree += 2
+                    continue
+                # Split at the median breakpoint of the busiest (sign, level) list.
+                bsg = 0
+                bj = M // M  # not a literal 1: see `one` above
+                bc = -1
+                for sg in range(2):
+                    for j in range(1, M):
+                        c = pool[h, sg, j] - pool[l, sg, j]
+                        if c > bc:
+                            bc, bsg, bj = c, sg, j
+                mid = (pool[l, bsg, bj] + pool[h, bsg, bj] - 1) // 2
+                arr = ap if bsg == 0 else an
+                t = threshold(_mag(arr, mid), bj, bsg == 1 and not midtread, midtread)
+                if nfree < 2:
+                    pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free, nfree)
+                nfree -= 1
+                m1 = free[nfree]
+                nfree -= 1
+                m2 = free[nfree]
+                _state_at(t, ap, an, midtread, M, pool[l], pool[h], pool[m1])
+                _state_at(np.nextafter(t, np.inf), ap, an, midtread, M, pool[m1], pool[h], pool[m2])
+                for q in (m1, m2):
+                    S1, S2, A = _sums(pool[q], Qp, Qn, ntot, M, midtread, buf)
+                    pS1[q], pS2[q], pA[q] = S1, S2, A
+                    r = _ratio(S1, S2)
+                    evals += 1
+                    if r > br or (r == br and A < bA):
+                        _copy(best, pool[q])
+                        br, bA, bS1, bS2 = r, A, S1, S2
+                if nst + 2 > st_l.shape[0]:
+                    k = st_l.shape[0]
+                    st_l = _longer(st_l, 2 * k)
+                    st_h = _longer(st_h, 2 * k)
+                    st_lo = _longer(st_lo, 2 * k)
+                    st_hi = _longer(st_hi, 2 * k)
+                ub1 = pS1[l] * pS1[l] / pS2[m1] if pS2[m1] > 0.0 else np.inf
+                ub2 = pS1[m2] * pS1[m2] / pS2[h] if pS2[h] > 0.0 else np.inf
+                # Push the less promising child first so the better one is searched next.
+                if ub1 < ub2:
+                    st_l[nst], st_h[nst], st_lo[nst], st_hi[nst] = l, m1, sL, t
+                    st_l[nst + 1], st_h[nst + 1], st_lo[nst + 1], st_hi[nst + 1] = m2, h, t, sH
+                else:
+                    st_l[nst], st_h[nst], st_lo[nst], st_hi[nst] = m2, h, t, sH
+                    st_l[nst + 1], st_h[nst + 1], st_lo[nst + 1], st_hi[nst + 1] = l, m1, sL, t
+                nst += 2
+        lo, hi = _interval(best, ap, an, M, midtread)
+        alpha = bS1 / bS2 if bS2 > 0.0 else 0.0
+        consistent = lo * (1.0 - margin) <= alpha <= hi * (1.0 + margin)
+        step = _pick_step(best, lo, hi, alpha, ap, an, M, midtread)
+        _finish_exact(x, ri, bits, midtread, out, codes,
+                      (step, lo, hi, bS1, bS2, evals, consistent))
 
 
 @njit(cache=True, nogil=True)

@@ -7,8 +7,10 @@ input's values in NumPy's sort order (NaN after every number).
 import numpy as np
 from numba import njit
 
+from . import helper
 
-@njit(cache=True, nogil=True)
+
+@helper
 def _numbers_end(src, a0, a1):
     """End of the numbers of the ascending run ``src[a0:a1]`` (its NaNs come last)."""
     while a1 > a0 and src[a1 - 1] != src[a1 - 1]:
@@ -16,7 +18,7 @@ def _numbers_end(src, a0, a1):
     return a1
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _merge2(src, a0, a1, b0, b1, dst, o):
     """Merge ascending ``src[a0:a1]`` and ``src[b0:b1]`` into ``dst[o:]``; ties take ``a``.
 
@@ -41,7 +43,7 @@ def _merge2(src, a0, a1, b0, b1, dst, o):
     return _append(src, bn, b1, dst, o)
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _append(src, lo, hi, dst, o):
     """Copy ``src[lo:hi]`` to ``dst[o:]`` (a loop: cheaper to compile than a slice
     assignment); returns the next free index of ``dst``."""
