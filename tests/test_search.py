@@ -475,3 +475,12 @@ def test_nonzeros_of_sorted_rows_by_search_and_by_count(rng):
     many = np.sort(many, axis=1)
     assert _nonzeros(many).tolist() == np.count_nonzero(many, axis=1).tolist()
     assert _nonzeros(many[:5]).tolist() == np.count_nonzero(many[:5], axis=1).tolist()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 64, 1000, 4097])
+def test_stable_order_is_numpys_stable_argsort(rng, n):
+    # The sweep's own merge sort: the stable permutation, ties (many here) in index order.
+    keys = rng.integers(0, max(1, n // 8), n).astype(np.float64) * 0.375
+    assert_array_equal(jitted(K._stable_order)(keys), np.argsort(keys, kind="stable"))
+    assert_array_equal(jitted(K._stable_order)(keys[::-1].copy()),
+                       np.argsort(keys[::-1], kind="stable"))
