@@ -14,10 +14,14 @@ Measured on the 2-core machine (CPU seconds of the cold child): before any compi
 ``quantize`` 11.8, ``search_step`` 59.3, ``verify`` 130, ``compare`` 101, ``demo`` 90 (heavy
 load); after the search-kernel changes 9.6, 37, 64, 60, 65 (heavy load); with no
 ``parallel=True`` kernel left, float64-only searches and the float64 widening in ``compare``
-and ``verify``: 5.3, 16.4, 21.5, 28–36, 26–31 (load ≈ 1). Warm: 1.5–2.4 s per process
-(import included). Only ``demo`` meets its target (``quantize``'s first call is 4.0 s against 3 s):
-most of what remains is compiling the exact search itself (``_exact_row`` and its helpers,
-≈ 13 s).
+and ``verify``: 5.3, 16.4, 21.5, 28–36, 26–31 (load ≈ 1); with helpers compiled without
+Python wrappers, the branch and bound as the row kernel itself and the sweep's own merge
+sort (three runs; this machine varies by up to 40 %): 4.9–7.6, 14.6–19.0, 18.1–22.9,
+24.5–31.1, 22–27. Warm: 1.5–2.6 s per process (import included). Only ``demo`` meets its
+target (``quantize``'s first call is 3.8–6.0 s against 3 s). What remains is the volume of
+code Numba types, lowers and optimizes: ≈ 47 functions for a first ``search_step``, each
+0.1–1 s, the branch and bound's body alone ≈ 6 s and its helpers ≈ 3 s; a first compile in
+a process also pays ≈ 0.7 s for LLVM and ≈ 0.7 s for Numba's registries.
 
 Run: ``python benchmarks/bench_cold.py [--cases quantize,search_step] [--repeat N]
 [--json FILE]``. A plain script, not a pytest-benchmark file: one cold round is the quantity,
