@@ -47,6 +47,14 @@ def test_span_sums_follow_the_twin_order_bit_for_bit(rng, n, dtype):
         assert got == naive.span_sums(x, codes, 0.37, lattice)
 
 
+@pytest.mark.jit_only  # with the JIT off a helper is the plain function
+def test_helpers_refuse_calls_from_python():
+    # Compiled without a Python entry point, a helper called from Python must raise, not crash.
+    with pytest.raises(TypeError, match="_span_sum is a kernel helper"):
+        KR._span_sum(np.ones(3))
+    assert jitted(KR._span_sum)(np.ones(3)) == 3.0
+
+
 def test_lane_order_is_not_the_sequential_one():
     # The twin is not trivially a plain sum: 1 + 2**-53·(many) depends on the order.
     x = np.r_[1.0, np.full(LANES * 4 - 1, 2.0 ** -53)]

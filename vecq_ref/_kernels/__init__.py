@@ -86,11 +86,30 @@ def helper(fn):
     ``njit(cache=True, nogil=True)`` without the Python and C wrappers Numba otherwise
     generates for every function (they are what makes a function callable from Python;
     generating them costs ≈ 0.1 s of first-use compile time per function). Calling a helper
-    from Python raises; tests reach helpers through the kernels that call them.
+    from Python raises ``TypeError`` (without a wrapper Numba itself would crash); tests reach
+    helpers through a small jitted function (``tests/jitcall.py``). With
+    ``NUMBA_DISABLE_JIT=1`` a helper is the plain Python function.
     """
     from numba import njit
 
-    return njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)(fn)
+    disp = njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)(fn)
+    if not isinstance(disp, type(fn)):  # a Numba dispatcher, not the function (JIT off)
+        disp.__class__ = _helper_class(type(disp))
+    return disp
+
+
+_HELPER_CLASSES = {}
+
+
+def _helper_class(base):
+    """``base`` (Numba's dispatcher class) with calls from Python refused."""
+    if base not in _HELPER_CLASSES:
+        def __call__(self, *args, **kwargs):
+            raise TypeError(f"{self.py_func.__qualname__} is a kernel helper, compiled without "
+                            "a Python entry point: call it from a jitted function")
+
+        _HELPER_CLASSES[base] = type("HelperDispatcher", (base,), {"__call__": __call__})
+    return _HELPER_CLASSES[base]
 
 
 def f64(a):
