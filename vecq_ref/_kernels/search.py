@@ -450,6 +450,19 @@ def _finish_exact(x, r, bits, midtread, out, codes, res):
     out[r, 6] = 1.0 if ok else 0.0
 
 
+@helper
+def _evaluate(st, Qp, Qn, ntot, M, midtread, buf, best, inc):
+    """(S1, S2, active pairs) of the state ``st``, which becomes the incumbent (copied into
+    ``best``; ``inc`` = [r, active pairs, S1, S2]) when its r = S1²/S2 is larger, or equal
+    with fewer active pairs."""
+    S1, S2, A = _sums(st, Qp, Qn, ntot, M, midtread, buf)
+    r = _ratio(S1, S2)
+    if r > inc[0] or (r == inc[0] and A < inc[1]):
+        _copy(best, st)
+        inc[0], inc[1], inc[2], inc[3] = r, A, S1, S2
+    return S1, S2, A
+
+
 @njit(cache=True, nogil=True)
 def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
     """Branch and bound for the global maximum of S1²/S2 over all steps (see
@@ -467,9 +480,9 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
         Z, F = _bounds_states(ap, an, M)
         buf = np.empty(M)
         # Above every threshold no magnitude is active: the sign codes (midrise) or all zeros.
-        _copy(best, F)
-        bS1, bS2, bA = _sums(F, Qp, Qn, ntot, M, midtread, buf)
-        br = _ratio(bS1, bS2)
+        inc = np.empty(4)  # the incumbent: r, active pairs, S1, S2 (see `_evaluate`)
+        inc[0] = -np.inf
+        _evaluate(F, Qp, Qn, ntot, M, midtread, buf, best, inc)
         evals = 1
         margin = 8.0 * (np.log2(M) + 16.0) * _EPS
         if M > 1 and ap.shape[0] + an.shape[0] > 0:
@@ -482,11 +495,7 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                     break
                 _state_at(s, ap, an, midtread, M, Z, F, cur)
                 evals += 1
-                S1, S2, A = _sums(cur, Qp, Qn, ntot, M, midtread, buf)
-                r = _ratio(S1, S2)
-                if r > br or (r == br and A < bA):
-                    _copy(best, cur)
-                    br, bA, bS1, bS2 = r, A, S1, S2
+                S1, S2, A = _evaluate(cur, Qp, Qn, ntot, M, midtread, buf, best, inc)
                 if it > 0 and _same(cur, prev):
                     break
                 _copy(prev, cur)
@@ -531,13 +540,9 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                 _state_at(np.nextafter(sL, np.inf), ap, an, midtread, M, Z, F, pool[lid])
                 _state_at(sH, ap, an, midtread, M, pool[lid], F, pool[hid])
                 for q in (lid, hid):
-                    S1, S2, A = _sums(pool[q], Qp, Qn, ntot, M, midtread, buf)
-                    pS1[q], pS2[q], pA[q] = S1, S2, A
-                    r = _ratio(S1, S2)
+                    pS1[q], pS2[q], pA[q] = _evaluate(pool[q], Qp, Qn, ntot, M, midtread, buf,
+                                                      best, inc)
                     evals += 1
-                    if r > br or (r == br and A < bA):
-                        _copy(best, pool[q])
-                        br, bA, bS1, bS2 = r, A, S1, S2
                 st_l[0], st_h[0], st_lo[0], st_hi[0] = lid, hid, sL, sH
                 nst = 1
             while nst > 0:
@@ -549,7 +554,7 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                 if keep and pS2[h] > 0.0:
                     # Upper bound of S1²/S2 on the range: S1 is largest, S2 smallest at its
                     # ends.
-                    if pS1[l] * pS1[l] / pS2[h] < br:
+                    if pS1[l] * pS1[l] / pS2[h] < inc[0]:
                         keep = False
                 if keep:
                     # Self-consistency (docs/theory.md §3): an optimal state v has α*(v)
@@ -569,9 +574,9 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                     # S2 increment c) gains at most aa·(sH − aa)·c at α = aa, since a < j·sH.
                     if keep and aa <= ab and aa > 0.5 * sH * (1.0 + 4.0 * margin):
                         ub3 = fmax + aa * (sH - aa) * (pS2[l] - S2H)
-                        if ub3 + 8.0 * margin * ab * pS1[l] < br:
+                        if ub3 + 8.0 * margin * ab * pS1[l] < inc[0]:
                             keep = False
-                        elif fmax + REFINE_SKIP * aa * (sH - aa) * (pS2[l] - S2H) >= br:
+                        elif fmax + REFINE_SKIP * aa * (sH - aa) * (pS2[l] - S2H) >= inc[0]:
                             # The refined bound below would very likely fail too: split now rather
                             # than spend a state on it (a heuristic; exactness is unaffected).
                             try_refined = False
@@ -588,15 +593,12 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                         g = free[nfree]
                         _state_at(max(aa, np.nextafter(sL, np.inf)), ap, an, midtread, M, pool[l],
                                   pool[h], pool[g])
-                        S1, S2, A = _sums(pool[g], Qp, Qn, ntot, M, midtread, buf)
+                        S1, S2, A = _evaluate(pool[g], Qp, Qn, ntot, M, midtread, buf, best,
+                                              inc)
                         evals += 1
-                        r = _ratio(S1, S2)
-                        if r > br or (r == br and A < bA):
-                            _copy(best, pool[g])
-                            br, bA, bS1, bS2 = r, A, S1, S2
                         ub2 = (fmax - (2.0 * aa * S1H - aa * aa * S2H)
                                + (2.0 * aa * S1 - aa * aa * S2))
-                        if ub2 + 8.0 * margin * ab * pS1[l] < br:
+                        if ub2 + 8.0 * margin * ab * pS1[l] < inc[0]:
                             keep = False
                         elif (aa > np.nextafter(sL, np.inf)
                               and 5 * (A - pA[h]) < 4 * (pA[l] - pA[h])):
@@ -638,13 +640,9 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                 _state_at(t, ap, an, midtread, M, pool[l], pool[h], pool[m1])
                 _state_at(np.nextafter(t, np.inf), ap, an, midtread, M, pool[m1], pool[h], pool[m2])
                 for q in (m1, m2):
-                    S1, S2, A = _sums(pool[q], Qp, Qn, ntot, M, midtread, buf)
-                    pS1[q], pS2[q], pA[q] = S1, S2, A
-                    r = _ratio(S1, S2)
+                    pS1[q], pS2[q], pA[q] = _evaluate(pool[q], Qp, Qn, ntot, M, midtread, buf,
+                                                      best, inc)
                     evals += 1
-                    if r > br or (r == br and A < bA):
-                        _copy(best, pool[q])
-                        br, bA, bS1, bS2 = r, A, S1, S2
                 if nst + 2 > st_l.shape[0]:
                     k = st_l.shape[0]
                     st_l = _longer(st_l, 2 * k)
@@ -662,6 +660,7 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                     st_l[nst + 1], st_h[nst + 1], st_lo[nst + 1], st_hi[nst + 1] = l, m1, sL, t
                 nst += 2
         lo, hi = _interval(best, ap, an, M, midtread)
+        bS1, bS2 = inc[2], inc[3]
         alpha = bS1 / bS2 if bS2 > 0.0 else 0.0
         consistent = lo * (1.0 - margin) <= alpha <= hi * (1.0 + margin)
         step = _pick_step(best, lo, hi, alpha, ap, an, M, midtread)
