@@ -52,8 +52,9 @@ def test_plot_toy_plane(ax):
 def test_plot_toy_loss(ax):
     t = P.toy_example()
     art = P.plot_toy_loss(t, ax=ax)
-    assert ax.get_xlabel() == "α"
+    assert ax.get_xlabel() == r"$\alpha$"
     assert "L2 loss" in ax.get_ylabel()
+    assert art["start"].get_xdata()[0] == t["alpha0"]
     np.testing.assert_array_equal(art["envelope"].get_xdata(), t["alpha"])
     np.testing.assert_array_equal(art["envelope"].get_ydata(), t["dql"])
     for name in ("l2", "vector"):
@@ -63,16 +64,17 @@ def test_plot_toy_loss(ax):
 def test_figure_toy_has_two_panels():
     fig = P.figure_toy(P.toy_example())
     assert len(fig.axes) == 2
-    assert [a.get_title() for a in fig.axes][1] == "L2 loss vs α"
+    assert [a.get_title() for a in fig.axes][1] == r"L2 loss vs $\alpha$"
 
 
 def test_plot_orientation_curves(ax):
     art = P.plot_orientation_curves(bits=range(2, 9), num=40, ax=ax)
     assert sorted(art["curves"]) == list(range(2, 9))
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    assert ax.get_xlabel() == "λ = s/σ"
+    assert ax.get_xlabel() == r"$\lambda = s/\sigma$"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        f"k = {k}" for k in range(2, 9)]
+        f"$k$ = {k}" for k in range(2, 9)] + [r"$\lambda_k$ (minimum of each curve)"]
+    assert ax.get_title() == r"Expected $J_o$ vs $\lambda$ (Gaussian weights, midrise)"
     for k, marker in art["optima"].items():
         lam = marker.get_xdata()[0]
         assert lam == tables.optimal_step(k)
@@ -87,7 +89,8 @@ def test_plot_lambda_comparison(ax):
     art = P.plot_lambda_comparison(recs, ax=ax)
     assert list(art["exact"]) == ["fc1", "fc2"] and list(art["grid"]) == ["fc1", "fc2"]
     assert ax.get_yscale() == "log"
-    assert ax.get_xlabel() == "bits k"
+    assert ax.get_xlabel() == "bits $k$"
+    assert art["grid"]["fc2"].get_label() == "fc2, VecQ-grid"
     np.testing.assert_allclose(art["theory"].get_ydata(),
                                [tables.optimal_step(b) for b in range(2, 9)])
     np.testing.assert_allclose(art["exact"]["fc1"].get_ydata(),
@@ -105,7 +108,9 @@ def test_plot_dql_vs_bits_one_line_per_method(ax):
     assert art["lines"]["bwn"].get_xdata().tolist() == [1.0]
     assert ax.get_yscale() == "log"
     assert ax.get_ylabel().startswith("relative DQL")
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(art["lines"])
+    shown = {"vecq_param": "VecQ-param", "bwn": "BWN", "twn": "TWN", "absmax": "abs-max"}
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        shown[m] for m in art["lines"]]
 
 
 def test_plot_dql_vs_bits_zero_loss_is_a_gap_not_a_warning(ax):
@@ -155,9 +160,10 @@ def test_plot_layer_dql(ax):
              "fc1/J_o": 0.01, "loss": 1.0} for e in (1, 2, 3)]
     art = P.plot_layer_dql(recs, label="2-bit", ax=ax)
     assert list(art["lines"]) == ["fc1", "fc2"]
-    assert art["lines"]["fc2"].get_label() == "2-bit fc2"
+    assert art["lines"]["fc2"].get_label() == "2-bit, layer fc2"
     assert art["lines"]["fc1"].get_ydata().tolist() == pytest.approx([0.1, 0.05, 0.1 / 3])
-    assert ax.get_yscale() == "linear" and ax.get_ylabel() == "relative dql"
+    assert ax.get_yscale() == "linear"
+    assert ax.get_ylabel() == r"relative DQL $\|w - w_q\|^2 / \|w\|^2$"
     assert P.plot_layer_dql(recs, logy=True)["lines"]["fc1"].axes.get_yscale() == "log"
 
 
@@ -167,7 +173,8 @@ def test_plot_accuracy_vs_bits_several_series(ax):
     assert list(art["lines"]) == ["training", "post-training"]
     assert art["lines"]["post-training"].get_xdata().tolist() == [1, 2, 4]
     assert list(art["float"].get_ydata()) == [0.96, 0.96]
-    assert ax.get_xlabel() == "weight bits k" and ax.get_ylabel() == "test accuracy"
+    assert ax.get_xlabel() == "weight bits $k$" and ax.get_ylabel() == "test accuracy"
+    assert art["float"].get_label() == "float (0.96)"
     assert [t for t in ax.get_xticks()] == [1, 2, 4]
 
 
@@ -261,19 +268,91 @@ def test_figure_4_separates_vecq_variants_from_baselines():
 
     recs = _compare_records()
     art = P.plot_dql_vs_bits_panels(recs, methods=list(METHODS))
-    vecq, base = art["vecq"]["lines"], art["baselines"]["lines"]
-    assert set(vecq) == {m for m in METHODS if m.startswith("vecq_")}
-    assert set(base) == {m for m in METHODS if not m.startswith("vecq_")} | {"vecq_exact"}
+    scale, vecq, base = (art[k]["lines"] for k in ("scale", "vecq", "baselines"))
+    refs = {"vecq_exact", "vecq_exact_midtread"}
+    # Each method is drawn once: the references on the scale panel, the VecQ variants in the
+    # middle, the baselines at the bottom or, when more than FAR times off, on the scale panel.
     assert len(METHODS) >= 16
-    # Within a panel, no two methods share colour and marker (so each can be told apart).
-    for lines in (vecq, base):
+    assert refs <= set(scale)
+    assert set(vecq) == {m for m in METHODS if m.startswith("vecq_")} - refs - {"vecq_normalpha"}
+    assert set(base) | set(scale) == {m for m in METHODS if not m.startswith("vecq_")} | refs | {
+        "vecq_normalpha"}
+    assert not set(base) & set(scale)
+    # Within a panel, no two methods share colour, marker and line style.
+    for lines in (scale, vecq, base):
         styles = [(ln.get_color(), ln.get_marker(), ln.get_linestyle())
                   for ln in lines.values()]
         assert len(set(styles)) == len(styles)
-    # Left: relative DQL divided by vecq_exact's at the same bits, worked out here.
-    exact = {r["bits"]: r["relative_dql"] for r in recs if r["method"] == "vecq_exact"}
-    param = [r for r in recs if r["method"] == "vecq_param"]
-    np.testing.assert_allclose(vecq["vecq_param"].get_ydata(),
-                               [r["relative_dql"] / exact[r["bits"]] for r in param])
-    assert vecq["vecq_exact"].get_ydata().tolist() == [1.0] * 4
-    assert base["vecq_exact"].get_label() == "vecq_exact (reference)"
+    # Like for like: each ratio is over VecQ-exact with the same number of levels, worked out
+    # here (2^k for midrise, 2^k - 1 for midtread).
+    from vecq_ref.compare import n_levels
+
+    by = {(r["method"], r["bits"]): r["relative_dql"] for r in recs}
+    for m, line in vecq.items():
+        ref = "vecq_exact_midtread" if n_levels(m, 2) == 3 else "vecq_exact"
+        np.testing.assert_allclose(line.get_ydata(),
+                                   [by[(m, b)] / by[(ref, b)] if (ref, b) in by else np.nan
+                                    for b in (1, 2, 3, 4)])
+    np.testing.assert_allclose(vecq["vecq_param_midtread"].get_ydata()[1:],
+                               [by[("vecq_param_midtread", b)] / by[("vecq_exact_midtread", b)]
+                                for b in (2, 3, 4)])
+    assert art["vecq"]["unity"].get_label() == "VecQ-exact (same levels) = 1"
+    assert vecq["vecq_param"].get_label() == "VecQ-param"
+
+
+def test_figure_4_twn_is_divided_by_the_midtread_optimum():
+    """TWN's 3 levels at 2 bits against VecQ-exact midtread (3), not VecQ-exact (4)."""
+    recs = [{"method": "vecq_exact", "bits": 2, "levels": 4, "relative_dql": 0.10},
+            {"method": "vecq_exact_midtread", "bits": 2, "levels": 3, "relative_dql": 0.16},
+            {"method": "twn", "bits": 2, "levels": 3, "relative_dql": 0.20},
+            {"method": "aciq", "bits": 2, "levels": 4, "relative_dql": 0.11}]
+    art = P.plot_dql_vs_bits_panels(recs)
+    lines = art["baselines"]["lines"]
+    assert lines["twn"].get_ydata().tolist() == [0.20 / 0.16]  # 1.25, not 2.0
+    assert lines["aciq"].get_ydata().tolist() == [0.11 / 0.10]
+    # Without the midtread reference TWN has nothing like it to be divided by: not drawn.
+    art = P.plot_dql_vs_bits_panels(recs[:1] + recs[2:])
+    assert "twn" not in art["baselines"]["lines"] and "twn" not in art["scale"]["lines"]
+
+
+def test_figure_4_far_baselines_go_to_the_scale_panel():
+    recs = [{"method": m, "bits": b, "relative_dql": c / 4 ** b}
+            for m, c in (("vecq_exact", 0.1), ("dorefa", 0.1 * (P.FAR + 0.01)),
+                         ("aciq", 0.1 * (P.FAR - 0.01))) for b in (2, 3)]
+    art = P.plot_dql_vs_bits_panels(recs)
+    assert set(art["scale"]["lines"]) == {"vecq_exact", "dorefa"}
+    assert set(art["baselines"]["lines"]) == {"aciq"}
+    assert art["scale"]["lines"]["dorefa"].axes.get_yscale() == "log"
+
+
+def test_coincident_lines_are_named_in_a_note(ax):
+    # param and paper equal, grid 0.5 % of the span away: all three coincide; exact does not.
+    recs = [{"method": m, "bits": b, "relative_dql": v}
+            for m, vals in (("vecq_param", (0.30, 0.10, 0.05)),
+                            ("vecq_paper", (0.30, 0.10, 0.05)),
+                            ("vecq_grid", (0.30 + 0.005 * 0.25, 0.10, 0.05)),
+                            ("vecq_alternating", (0.20, 0.10, 0.05)))
+            for b, v in zip((1, 2, 3), vals, strict=True)]
+    art = P.plot_dql_vs_bits(recs, ax=ax, logy=False)
+    text = art["note"].get_text().replace("\n", " ")
+    assert "VecQ-param = VecQ-paper = VecQ-grid" in text
+    assert "VecQ-alternating" not in text
+    apart = [r for r in recs if r["method"] in ("vecq_param", "vecq_alternating")]
+    assert P.plot_dql_vs_bits(apart, ax=Figure().add_subplot())["note"] is None
+    # The rule itself, by hand: 1 % of the y span (log10 on a log axis).
+    assert P.coincident([("a", [1, 2], [1.0, 2.0]), ("b", [1, 2], [1.0, 2.011])]) == []
+    assert P.coincident([("a", [1, 2], [1.0, 2.0]), ("b", [1, 2], [1.0, 2.009])]) == [["a", "b"]]
+    assert P.coincident([("a", [1, 2], [1.0, 10.0]), ("b", [1, 2], [1.0, 10.2])],
+                        logy=True) == [["a", "b"]]
+    assert P.coincident([("a", [1, 2], [1.0, 2.0]), ("b", [1, 3], [1.0, 2.0])]) == []
+
+
+def test_training_float_line_is_drawn_under_and_wider_than_the_others(ax):
+    runs = {"float": [{"epoch": e, "test_acc": 0.9} for e in (1, 2)],
+            **{f"{k}-bit": [{"epoch": e, "test_acc": 0.9} for e in (1, 2)] for k in (4, 8)}}
+    art = P.plot_training_curves(runs, ax=ax)
+    flt = art["lines"]["float"]
+    others = [art["lines"]["4-bit"], art["lines"]["8-bit"]]
+    assert all(flt.get_linewidth() > 3 * ln.get_linewidth() for ln in others)
+    assert all(flt.get_zorder() < ln.get_zorder() for ln in others)
+    assert "float = 4-bit = 8-bit" in art["note"].get_text()

@@ -7,6 +7,10 @@ never shows anything, and returns a dict of the artists it drew (each artist kno
 :func:`save_figure` writes PNG and PDF files atomically with fixed metadata, so the same
 inputs give byte-identical files.
 
+Legend entries and axis labels come from :mod:`vecq_ref.names` (the names ``compare`` prints).
+Every series of an axes has its own colour, marker and line style; where series coincide at
+the drawn scale, a note under the axes names them.
+
 ======  ==========================================  =====================================
 paper   what                                        functions
 ======  ==========================================  =====================================
@@ -15,7 +19,8 @@ paper   what                                        functions
                                                     :func:`plot_toy_loss`, :func:`figure_toy`
 2       expected J_o vs λ (σ units), k = 2..8       :func:`plot_orientation_curves`
 3       λ_k vs exact / grid λ of trained layers     :func:`plot_lambda_comparison`
-4       relative DQL vs bits, every method          :func:`plot_dql_vs_bits`
+4       relative DQL vs bits, every method          :func:`plot_dql_vs_bits`,
+                                                    :func:`plot_dql_vs_bits_panels`
 5       loss and test accuracy vs epoch             :func:`plot_training_curves`,
                                                     :func:`figure_training`
 6       code histograms; per-layer DQL in training  :func:`plot_code_histogram`,
@@ -30,7 +35,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from . import tables
+from . import names, tables
 from .lattice import code_range, lattice_levels, level_offset
 
 #: Metadata written into every file, so that two runs give the same bytes.
@@ -52,6 +57,96 @@ def _legend_outside(ax, **kwargs):
     """
     return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
                      fontsize="x-small", **kwargs)
+
+
+_MARKERS = "os^vD<>ph*P"
+_LINESTYLES = ("-", "--", "-.", ":")
+SOLUTIONS = names.SOLUTIONS
+
+
+def _styled_plot(ax, x, y, i, label):
+    """The ``i``-th series of an axes: its own colour, marker and line style.
+
+    Markers are hollow and shrink with ``i``, so series drawn over each other show as
+    concentric markers of different shapes.
+    """
+    return ax.plot(x, y, color=f"C{i % 10}", marker=_MARKERS[i % len(_MARKERS)],
+                   ls=_LINESTYLES[i % len(_LINESTYLES)], lw=1.1, mfc="none", mew=1.1,
+                   ms=max(3.0, 8.5 - 0.8 * i), label=label, zorder=2 + 0.01 * i)
+
+
+def coincident(series, logy=False, tol=0.01):
+    """Groups of series that coincide at the drawn scale.
+
+    Two series coincide when they have the same x values and their y values (log10 of them
+    on a log axis) differ by at most ``tol`` times the span of all y values at every x.
+
+    Parameters
+    ----------
+    series : list of (label, x, y)
+    logy : bool
+    tol : float
+        Fraction of the y span (1 % is about a line width at print size).
+
+    Returns
+    -------
+    list of list of str
+        Groups of two or more labels, in drawing order.
+
+    Examples
+    --------
+    >>> coincident([("a", [1, 2], [1.0, 2.0]), ("b", [1, 2], [1.001, 2.0]),
+    ...             ("c", [1, 2], [0.0, 1.0])])
+    [['a', 'b']]
+    """
+    items = []
+    for label, x, y in series:
+        y = np.asarray(y, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan) if logy else y
+        items.append((label, np.asarray(x, dtype=np.float64), y))
+    finite = np.concatenate([y[np.isfinite(y)] for _, _, y in items] or [np.zeros(0)])
+    if finite.size == 0:
+        return []
+    span = float(np.ptp(finite)) or 1.0
+    group = list(range(len(items)))
+    for i, (_, xi, yi) in enumerate(items):
+        for j in range(i):
+            _, xj, yj = items[j]
+            if xi.shape != xj.shape or not np.array_equal(xi, xj):
+                continue
+            both = np.isfinite(yi) & np.isfinite(yj)
+            if (np.array_equal(np.isfinite(yi), np.isfinite(yj)) and both.any()
+                    and np.all(np.abs(yi[both] - yj[both]) <= tol * span)):
+                group[i] = group[j]
+                break
+    out = {}
+    for (label, _, _), g in zip(items, group, strict=True):
+        out.setdefault(g, []).append(label)
+    return [labels for labels in out.values() if len(labels) > 1]
+
+
+def _note_coincident(ax, series, logy):
+    """A note under the axes naming the series that coincide (None when none do)."""
+    groups = coincident(series, logy)
+    if not groups:
+        return None
+    import textwrap
+
+    text = "Coincide at this scale: " + "; ".join(" = ".join(g) for g in groups) + "."
+    # Matplotlib wraps at the figure's edge, not the axes': wrap for a narrow panel.
+    return ax.annotate(textwrap.fill(text, 58, break_on_hyphens=False), xy=(0.0, 0.0),
+                       xycoords=("axes fraction", ax.xaxis.label), xytext=(0.0, -3.0),
+                       textcoords="offset points", ha="left", va="top", fontsize="x-small")
+
+
+def _tidy_log(ax):
+    """No labels on minor ticks of a log y axis spanning more than a decade (they crowd)."""
+    from matplotlib.ticker import NullFormatter
+
+    lo, hi = ax.dataLim.y0, ax.dataLim.y1
+    if lo > 0 and hi / lo > 10:
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _positive(values):
@@ -159,6 +254,9 @@ def toy_example(w=(0.74, 0.22), bits=3, lattice="midrise", num=600):
 def plot_toy_plane(toy, ax=None):
     """The plane of a 2-D toy vector: ``w``, both code directions and both ``α·v``.
 
+    The view is cropped to the vectors (a toy ``w`` close to an axis leaves the rest of the
+    quadrant empty), with the lattice points ``α·v`` of the vector-loss α that fall inside it.
+
     Parameters
     ----------
     toy : dict
@@ -176,34 +274,42 @@ def plot_toy_plane(toy, ax=None):
     >>> art["w"].axes.get_xlabel()
     '$w_1$'
     """
-    ax = _axes(ax, (4.2, 4.0))
+    ax = _axes(ax, (4.8, 3.0))
     w = toy["w"][:2]
+    reach = 1.15 * float(np.max(np.abs(w)))
+    sols = {name: (toy[name]["alpha"] * toy[name]["levels"][:2], toy[name]["levels"][:2])
+            for name in SOLUTIONS}
+    dirs = {name: reach * v / np.linalg.norm(v) for name, (_, v) in sols.items()}
+    pts = np.vstack([w, *(p for p, _ in sols.values()), *dirs.values(), [0.0, 0.0]])
+    lo = np.minimum(pts.min(axis=0), 0.0)
+    hi = pts.max(axis=0)
+    pad = 0.08 * float(np.max(hi - lo))
+    lo, hi = lo - pad, hi + pad
     levels = lattice_levels(toy["bits"], toy["lattice"])
     a_vec = toy["vector"]["alpha"]
-    gx, gy = np.meshgrid(levels, levels)
-    art = {"lattice": ax.scatter(a_vec * gx.ravel(), a_vec * gy.ravel(), s=8, color="0.75",
-                                 label="levels × α (vector loss)", zorder=1)}
+    gx, gy = (a_vec * g.ravel() for g in np.meshgrid(levels, levels))
+    inside = (gx >= lo[0]) & (gx <= hi[0]) & (gy >= lo[1]) & (gy <= hi[1])
+    art = {"lattice": ax.scatter(gx[inside], gy[inside], s=10, color="0.6", marker="s",
+                                 label=names.series("lattice_points"), zorder=1)}
     art["w"] = ax.annotate("", xy=tuple(w), xytext=(0.0, 0.0),
                            arrowprops={"arrowstyle": "->", "color": "k", "lw": 1.6})
-    ax.text(w[0], w[1], "  w", va="bottom")
-    reach = 1.15 * float(np.max(np.abs(w)))
-    styles = {"l2": ("C3", "L2-iterative"), "vector": ("C0", "vector loss")}
-    for name, (color, label) in styles.items():
-        sol = toy[name]
-        v = sol["levels"][:2]
-        d = v / np.linalg.norm(v)
-        (line,) = ax.plot([0.0, reach * d[0]], [0.0, reach * d[1]], "--", color=color, lw=1,
-                          label=f"{label} direction v")
-        (point,) = ax.plot([sol["alpha"] * v[0]], [sol["alpha"] * v[1]], "o", color=color,
-                           label=f"{label}: α·v, DQL {sol['dql']:.2g}")
-        ax.plot([w[0], sol["alpha"] * v[0]], [w[1], sol["alpha"] * v[1]], ":", color=color)
+    ax.text(w[0], w[1], "  $w$", va="center")
+    colors = {"l2": "C3", "vector": "C0"}
+    for name, color in colors.items():
+        (p, _), d = sols[name], dirs[name]
+        (line,) = ax.plot([0.0, d[0]], [0.0, d[1]], "--", color=color, lw=1,
+                          label=names.series("direction", solution=name))
+        (point,) = ax.plot([p[0]], [p[1]], "o", color=color, ms=6,
+                           label=names.series("solution_point", solution=name,
+                                              value=f"{toy[name]['dql']:.2g}"))
+        ax.plot([w[0], p[0]], [w[1], p[1]], ":", color=color)
         art[name] = {"direction": line, "point": point}
-    ax.set_xlim(-0.05 * reach, reach)
-    ax.set_ylim(-0.05 * reach, reach)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
-    ax.set_xlabel("$w_1$")
-    ax.set_ylabel("$w_2$")
-    ax.set_title(f"{toy['bits']}-bit {toy['lattice']}: two solutions")
+    ax.set_xlabel(names.QUANTITIES["w1"])
+    ax.set_ylabel(names.QUANTITIES["w2"])
+    ax.set_title(f"{toy['bits']}-bit {toy['lattice']}: the two solutions in the plane")
     _legend_outside(ax)
     return art
 
@@ -213,48 +319,55 @@ def plot_toy_loss(toy, ax=None):
 
     Returns
     -------
-    dict of artists: ``envelope`` (line), ``l2`` and ``vector`` (parabola line + marker).
+    dict of artists: ``envelope`` (line), ``start`` (α₀, vertical line), ``l2`` and
+    ``vector`` (parabola line + marker).
 
     Examples
     --------
     >>> art = plot_toy_loss(toy_example())
     >>> art["envelope"].get_label()
-    'nearest levels at α'
+    'nearest levels at each $\\\\alpha$'
     """
-    ax = _axes(ax)
+    ax = _axes(ax, (4.8, 3.0))
     alphas = toy["alpha"]
-    (env,) = ax.plot(alphas, toy["dql"], color="0.4", lw=1.2, label="nearest levels at α")
+    (env,) = ax.plot(alphas, toy["dql"], color="0.3", lw=1.4, label=names.series("envelope"))
     art = {"envelope": env}
-    styles = {"l2": ("C3", "L2-iterative"), "vector": ("C0", "vector loss")}
-    for name, (color, label) in styles.items():
+    colors = {"l2": "C3", "vector": "C0"}
+    for name, color in colors.items():
         sol = toy[name]
         v = sol["levels"]
         curve = np.array([np.sum((toy["w"] - a * v) ** 2) for a in alphas])
         (line,) = ax.plot(alphas, curve, "--", color=color, lw=1,
-                          label=f"{label} codes {sol['codes'].tolist()}")
-        (point,) = ax.plot([sol["alpha"]], [sol["dql"]], "o", color=color,
-                           label=f"{label}: α = {sol['alpha']:.3g}")
+                          label=names.series("solution_curve", solution=name,
+                                             codes=str(sol["codes"].tolist())))
+        (point,) = ax.plot([sol["alpha"]], [sol["dql"]], "o", color=color, ms=6,
+                           label=names.series("solution_alpha", solution=name,
+                                              value=f"{sol['alpha']:.3g}"))
         art[name] = {"curve": line, "point": point}
-    ax.axvline(toy["alpha0"], color="0.6", lw=0.8, ls=":")
+    art["start"] = ax.axvline(toy["alpha0"], color="0.5", lw=0.9, ls=":",
+                              label=names.series("alpha0"))
     top = float(np.max(toy["dql"]))
     ax.set_ylim(-0.03 * top, 1.1 * top)
-    ax.set_xlabel("α")
-    ax.set_ylabel("L2 loss ‖w − α·v‖²")
-    ax.set_title("L2 loss vs α")
+    ax.set_xlabel(names.QUANTITIES["alpha"])
+    ax.set_ylabel(names.QUANTITIES["l2_loss"])
+    ax.set_title(r"L2 loss vs $\alpha$")
     _legend_outside(ax)
     return art
 
 
 def figure_toy(toy):
-    """Fig. 1: the plane and the L2-loss curve side by side; returns the Figure."""
-    fig = Figure(figsize=(12.0, 4.2), layout="constrained")
-    ax1, ax2 = fig.subplots(1, 2, width_ratios=(1.0, 1.2))
+    """Fig. 1: the plane above the L2-loss curve (both wide and short); returns the Figure."""
+    fig = Figure(figsize=(7.0, 5.6), layout="constrained")
+    ax1, ax2 = fig.subplots(2, 1, height_ratios=(1.0, 1.1))
     plot_toy_plane(toy, ax1)
     plot_toy_loss(toy, ax2)
     return fig
 
 
 # --- 2. expected orientation loss vs λ ------------------------------------------------------
+
+_DIST_NAMES = {"gaussian": "Gaussian", "laplace": "Laplace", "uniform": "uniform"}
+
 
 def plot_orientation_curves(bits=range(2, 9), lattice="midrise", dist="gaussian", num=300,
                             lam_range=(0.005, 3.0), ax=None):
@@ -270,7 +383,8 @@ def plot_orientation_curves(bits=range(2, 9), lattice="midrise", dist="gaussian"
 
     Returns
     -------
-    dict of artists: ``curves`` and ``optima``, dicts keyed by bits.
+    dict of artists: ``curves`` and ``optima``, dicts keyed by bits, and ``optimum_key`` (the
+    legend entry that says what the dots are).
 
     Examples
     --------
@@ -278,24 +392,29 @@ def plot_orientation_curves(bits=range(2, 9), lattice="midrise", dist="gaussian"
     >>> sorted(art["curves"]), art["curves"][2].axes.get_yscale()
     ([2, 3], 'log')
     """
-    ax = _axes(ax)
+    ax = _axes(ax, (5.0, 3.6))
     lams = np.geomspace(lam_range[0], lam_range[1], num)
     curves, optima = {}, {}
     for i, k in enumerate(bits):
         k = int(k)
         color = f"C{i % 10}"
         jo = [tables.expected_orientation(x, k, lattice, dist) for x in lams]
-        (curves[k],) = ax.plot(lams, _positive(jo), color=color, lw=1.2, label=f"k = {k}")
+        (curves[k],) = ax.plot(lams, _positive(jo), color=color, lw=1.3,
+                               ls=_LINESTYLES[i % len(_LINESTYLES)],
+                               label=names.series("bits_curve", bits=k))
         lk = tables.optimal_step(k, lattice, dist)
         (optima[k],) = ax.plot([lk], [tables.expected_orientation(lk, k, lattice, dist)], "o",
-                               color=color, ms=4)
+                               color=color, mec="k", mew=0.6, ms=5, zorder=3)
+    (key,) = ax.plot([], [], "o", color="w", mec="k", mew=0.6, ms=5,
+                     label=names.series("optimum"))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("λ = s/σ")
-    ax.set_ylabel("expected orientation loss $J_o$")
-    ax.set_title(f"Expected $J_o$ vs λ ({dist}, {lattice}); dots: λ_k")
-    ax.legend(fontsize="x-small", ncol=2)
-    return {"curves": curves, "optima": optima}
+    ax.set_xlabel(names.QUANTITIES["lambda"])
+    ax.set_ylabel(names.QUANTITIES["expected_J_o"])
+    ax.set_title(rf"Expected $J_o$ vs $\lambda$ ({_DIST_NAMES.get(dist, dist)} weights, "
+                 f"{lattice})")
+    ax.legend(fontsize="x-small", ncol=2, loc="lower right")
+    return {"curves": curves, "optima": optima, "optimum_key": key}
 
 
 # --- 3. λ_k vs searched λ on trained layers -------------------------------------------------
@@ -319,30 +438,33 @@ def plot_lambda_comparison(records, lattice="midrise", ax=None):
     >>> recs = [{"layer": "fc1", "bits": b, "lam_exact": 0.9 / 2 ** (b - 2),
     ...          "lam_grid": 0.91 / 2 ** (b - 2)} for b in (2, 3, 4)]
     >>> art = plot_lambda_comparison(recs)
-    >>> list(art["exact"]), art["theory"].get_label()
-    (['fc1'], 'Gaussian λ_k (theory)')
+    >>> list(art["exact"]), art["exact"]["fc1"].get_label()
+    (['fc1'], 'fc1, VecQ-exact')
     """
-    ax = _axes(ax)
+    ax = _axes(ax, (5.0, 3.6))
     bits = sorted({int(r["bits"]) for r in records})
-    (theory,) = ax.plot(bits, [tables.optimal_step(k, lattice) for k in bits], "k-", lw=1.5,
-                        label="Gaussian λ_k (theory)")
+    (theory,) = ax.plot(bits, [tables.optimal_step(k, lattice) for k in bits], "k-", lw=1.2,
+                        label=names.series("theory_lambda"), zorder=1)
     layers = list(dict.fromkeys(r["layer"] for r in records))
     exact, grid = {}, {}
     n = max(len(layers), 1)
     for i, name in enumerate(layers):
         rows = sorted((r for r in records if r["layer"] == name), key=lambda r: r["bits"])
-        shift = 0.06 * (i - (n - 1) / 2)
+        shift = 0.08 * (i - (n - 1) / 2)
         x = np.array([r["bits"] for r in rows], dtype=float) + shift
         color = f"C{i % 10}"
         (exact[name],) = ax.plot(x, _positive([r["lam_exact"] for r in rows]), "o",
-                                 color=color, ms=5, label=f"{name} exact")
+                                 color=color, mfc="none", mew=1.1, ms=7,
+                                 label=names.series("searched_lambda", layer=name,
+                                                    method="vecq_exact"))
         (grid[name],) = ax.plot(x, _positive([r["lam_grid"] for r in rows]), "x",
-                                color=color, ms=6, label=f"{name} grid")
+                                color=color, ms=5, label=names.series(
+                                    "searched_lambda", layer=name, method="vecq_grid"))
     ax.set_yscale("log")
     ax.set_xticks(bits)
-    ax.set_xlabel("bits k")
-    ax.set_ylabel("λ = step/σ")
-    ax.set_title("Theoretical vs searched λ on trained layers")
+    ax.set_xlabel(names.QUANTITIES["bits"])
+    ax.set_ylabel(names.QUANTITIES["lambda"])
+    ax.set_title(r"Theoretical $\lambda_k$ vs searched $\lambda$ on trained layers")
     _legend_outside(ax, ncol=1 if len(layers) <= 8 else 2)
     return {"theory": theory, "exact": exact, "grid": grid}
 
@@ -350,146 +472,206 @@ def plot_lambda_comparison(records, lattice="midrise", ax=None):
 # --- 4. relative DQL vs bits, every method --------------------------------------------------
 
 def _is_vecq(method):
-    return method.startswith("vecq_")
+    return method.startswith("vecq_") and method != "vecq_normalpha"
 
 
-def plot_dql_vs_bits(records, methods=None, ax=None, reference=None, relative_to=None):
-    """Relative DQL vs bits for every method of a :func:`vecq_ref.compare` run (log y).
+def _levels_of(record):
+    if record.get("levels") is not None:
+        return int(record["levels"])
+    from .compare import n_levels
+
+    return n_levels(record["method"], int(record["bits"]))
+
+
+def _like_references(reference, records):
+    """``reference`` and its midtread twin (the like-for-like references), those present."""
+    present = {r["method"] for r in records}
+    refs = [reference, f"{reference}_midtread"] if reference else []
+    return tuple(m for m in refs if m in present)
+
+
+def plot_dql_vs_bits(records, methods=None, ax=None, reference=None, relative_to=None,
+                     logy=None):
+    """Relative DQL vs bits for every method of a :func:`vecq_ref.compare` run.
+
+    Each method gets its own colour, marker and line style; markers are hollow and shrink
+    from one method to the next, so methods whose lines coincide still show (as concentric
+    markers), and a note under the axes names the lines that coincide at the drawn scale.
 
     Parameters
     ----------
     records : list of dict
-        With at least ``method``, ``bits`` and ``relative_dql``.
+        With at least ``method``, ``bits`` and ``relative_dql`` (and ``levels``, else the
+        number of levels :func:`vecq_ref.compare.n_levels` gives).
     methods : list of str, optional
         Which methods, in drawing order (default: as they appear).
     reference : str, optional
-        A method drawn as a thick grey line under the others (e.g. ``"vecq_exact"`` in the
-        panel of baselines), labelled "(reference)".
-    relative_to : str, optional
-        Plot each method's relative DQL divided by this method's at the same bits (linear
-        y): variants within a few percent of each other become distinguishable.
+        A method drawn as a thick grey line under the others (absolute values only).
+    relative_to : str or sequence of str, optional
+        Divide each method's relative DQL by that of the method among these with the **same
+        number of levels** at the same bits (like for like: e.g. ``("vecq_exact",
+        "vecq_exact_midtread")`` divides TWN's 3 levels by the midtread optimum, not by the
+        4-level midrise one); these methods become the line "= 1". Where no method of
+        ``relative_to`` has the same number of levels the point is left out.
+    logy : bool, optional
+        Log y axis; default: yes for absolute values, no for ratios.
 
     Returns
     -------
-    dict of artists: ``lines`` keyed by method (the reference included).
+    dict of artists: ``lines`` keyed by method (the reference included), ``unity`` (the
+    "= 1" line or None), ``note`` (the text naming coinciding lines, or None).
 
     Examples
     --------
     >>> recs = [{"method": "vecq_param", "bits": b, "relative_dql": 0.1 / 4 ** b}
     ...         for b in (1, 2, 3)]
     >>> art = plot_dql_vs_bits(recs)
-    >>> art["lines"]["vecq_param"].get_xdata().tolist()
-    [1.0, 2.0, 3.0]
+    >>> art["lines"]["vecq_param"].get_xdata().tolist(), art["lines"]["vecq_param"].get_label()
+    ([1.0, 2.0, 3.0], 'VecQ-param')
     """
     ax = _axes(ax, (6.0, 4.0))
     if methods is None:
         methods = list(dict.fromkeys(r["method"] for r in records))
-    markers = "os^vD<>ph*P"
-    if len(methods) > 10:  # tab20 keeps every method's colour distinct
-        from matplotlib import colormaps
-
-        palette = list(colormaps["tab20"].colors)
-    else:
-        palette = [f"C{i}" for i in range(10)]
-    lines = {}
+    refs = (relative_to,) if isinstance(relative_to, str) else tuple(relative_to or ())
+    base = {(int(r["bits"]), _levels_of(r)): r["relative_dql"] for r in records
+            if r["method"] in refs}
+    logy = not refs if logy is None else logy
 
     def rows_of(m):
         return sorted((r for r in records if r["method"] == m), key=lambda r: r["bits"])
 
-    base = {}
-    if relative_to is not None:
-        base = {int(r["bits"]): r["relative_dql"] for r in rows_of(relative_to)}
-
     def ys(rows):
-        if relative_to is None:
+        if not refs:
             return _positive([r["relative_dql"] for r in rows])
-        return np.array([r["relative_dql"] / base[int(r["bits"])]
-                         if base.get(int(r["bits"])) else np.nan for r in rows])
+        vals = [r["relative_dql"] / base[(int(r["bits"]), _levels_of(r))]
+                if base.get((int(r["bits"]), _levels_of(r))) else np.nan for r in rows]
+        return _positive(vals) if logy else np.asarray(vals, dtype=np.float64)
 
-    if reference is not None and rows_of(reference):
+    lines, drawn = {}, []
+    unity = None
+    if refs:
+        label = names.series("reference", method=refs[0])
+        unity = ax.axhline(1.0, color="0.45", lw=2.5, alpha=0.6, zorder=1, label=label)
+        xs = sorted({float(r["bits"]) for r in records if r["method"] in refs})
+        drawn.append((label, np.array(xs), np.ones(len(xs))))
+    if reference is not None and rows_of(reference) and not refs:
         rows = rows_of(reference)
+        label = names.series("reference_line", method=reference)
         (lines[reference],) = ax.plot([float(r["bits"]) for r in rows], ys(rows),
                                       color="0.7", lw=4.0, solid_capstyle="round", zorder=1,
-                                      label=f"{reference} (reference)")
-    for i, m in enumerate(methods):
+                                      label=label)
+        drawn.append((label, *lines[reference].get_data()))
+    i = 0
+    for m in methods:
         rows = rows_of(m)
-        if not rows or m == reference:
+        if not rows or m == reference or m in refs:
             continue
-        (lines[m],) = ax.plot([float(r["bits"]) for r in rows], ys(rows),
-                              marker=markers[i % len(markers)], ms=4,
-                              ls=("-", "--", "-.", ":")[(i // len(markers)) % 4], lw=1.2,
-                              color=palette[i % len(palette)], label=m, zorder=2)
-    if relative_to is None:
+        y = ys(rows)
+        if not np.any(np.isfinite(y)):
+            continue
+        (lines[m],) = _styled_plot(ax, [float(r["bits"]) for r in rows], y, i,
+                                   label=names.method_name(m))
+        drawn.append((lines[m].get_label(), *lines[m].get_data()))
+        i += 1
+    if logy:
         ax.set_yscale("log")
-        ax.set_ylabel("relative DQL ‖w − w_q‖²/‖w‖²")
-    else:
-        ax.set_ylabel(f"relative DQL ÷ {relative_to}'s")
+    ax.set_ylabel(names.QUANTITIES["relative_dql_ratio"].format(
+        method=names.method_name(refs[0])) if refs else names.QUANTITIES["relative_dql"])
+    if logy:
+        _tidy_log(ax)
     ax.set_xticks(sorted({int(r["bits"]) for r in records}))
-    ax.set_xlabel("bits k")
+    ax.set_xlabel(names.QUANTITIES["bits"])
     ax.set_title("Relative DQL vs bits")
     _legend_outside(ax)
-    return {"lines": lines}
+    note = _note_coincident(ax, drawn, logy)
+    return {"lines": lines, "unity": unity, "note": note}
+
+
+#: Baselines whose relative DQL is more than this many times the reference's (same levels)
+#: at some bits go to the absolute panel of Fig. 4 (a linear ratio axis would squash the rest).
+FAR = 1.5
+
+
+def _max_ratio(records, method, refs):
+    base = {(int(r["bits"]), _levels_of(r)): r["relative_dql"] for r in records
+            if r["method"] in refs}
+    ratios = [r["relative_dql"] / base[(int(r["bits"]), _levels_of(r))] for r in records
+              if r["method"] == method and base.get((int(r["bits"]), _levels_of(r)))]
+    return max(ratios, default=np.nan)
 
 
 def plot_dql_vs_bits_panels(records, methods=None, axes=None, reference="vecq_exact"):
-    """Fig. 4 in two panels: the VecQ variants, then the baselines.
+    """Fig. 4 in three panels: the scale, the VecQ variants, the baselines near VecQ.
 
-    Sixteen lines on one axes cannot be told apart. The VecQ variants lie within a few
-    percent of each other, so the left panel shows each one's relative DQL divided by
-    ``reference``'s (the exact-search VecQ; 1 = as good); the right panel shows the baselines'
-    relative DQL (log y) with ``reference`` as a thick grey line to compare against.
+    Sixteen lines on one axes cannot be told apart, and most lie within a few percent of each
+    other. The middle and bottom panels divide each method's relative DQL by ``reference``'s
+    (the exact-search VecQ) **with the same number of levels** (midtread methods, 2^k − 1
+    levels, by the midtread reference; the others by the midrise one), as
+    :func:`vecq_ref.compare` groups like with like: the VecQ variants, then the baselines
+    within :data:`FAR` times the reference. The top panel shows absolute relative DQL (log) of
+    the references and of the baselines farther off (DoReFa, abs-max on trained layers).
+    Where ``reference`` is missing, VecQ-param (always computed) is the reference; without
+    it, every panel shows absolute values.
 
     Parameters
     ----------
     records : list of dict
         As for :func:`plot_dql_vs_bits`.
     methods : list of str, optional
-        Drawing order (default: as they appear); ``vecq_*`` go left, the rest right.
-    axes : pair of matplotlib Axes, optional
-        Default: a new figure with two panels.
+        Drawing order (default: as they appear).
+    axes : three matplotlib Axes, optional
+        Default: a new figure with three panels, one above the other.
     reference : str or None
-        Without it (or without its records) the left panel shows relative DQL (log y) too.
 
     Returns
     -------
-    dict: ``vecq`` and ``baselines``, each the artists of :func:`plot_dql_vs_bits`.
+    dict: ``scale``, ``vecq`` and ``baselines``, each the artists of :func:`plot_dql_vs_bits`.
 
     Examples
     --------
     >>> recs = [{"method": m, "bits": b, "relative_dql": c / 4 ** b}
-    ...         for m, c in (("vecq_param", 0.1), ("vecq_exact", 0.09), ("twn", 0.2))
-    ...         for b in (2, 3)]
+    ...         for m, c in (("vecq_param", 0.1), ("vecq_exact", 0.09), ("dorefa", 0.9),
+    ...                      ("aciq", 0.095)) for b in (2, 3)]
     >>> art = plot_dql_vs_bits_panels(recs)
-    >>> sorted(art["vecq"]["lines"]), sorted(art["baselines"]["lines"])
-    (['vecq_exact', 'vecq_param'], ['twn', 'vecq_exact'])
+    >>> [sorted(art[k]["lines"]) for k in ("scale", "vecq", "baselines")]
+    [['dorefa', 'vecq_exact'], ['vecq_param'], ['aciq']]
     >>> art["vecq"]["lines"]["vecq_param"].get_ydata().round(4).tolist()
     [1.1111, 1.1111]
     """
     if methods is None:
         methods = list(dict.fromkeys(r["method"] for r in records))
     if axes is None:
-        fig = Figure(figsize=(12.0, 4.6), layout="constrained")
-        axes = fig.subplots(1, 2)
-    left, right = axes
-    has_ref = reference is not None and any(r["method"] == reference for r in records)
-    ref = reference if has_ref else None
-    vecq = plot_dql_vs_bits(records, [m for m in methods if _is_vecq(m)], ax=left,
-                            relative_to=ref)
-    base = plot_dql_vs_bits(records, [m for m in methods if not _is_vecq(m)], ax=right,
-                            reference=ref)
-    left.set_title("VecQ variants" + (f" against {ref}" if ref else ""))
-    right.set_title("Baselines" + (f" ({ref} in grey)" if ref else ""))
-    return {"vecq": vecq, "baselines": base}
+        fig = Figure(figsize=(7.2, 8.6), layout="constrained")
+        axes = fig.subplots(3, 1)
+    top, mid, bottom = axes
+    refs = _like_references(reference, records) or _like_references("vecq_param", records)
+    others = [m for m in methods if not _is_vecq(m)]
+    far = [m for m in others if refs and _max_ratio(records, m, refs) > FAR]
+    scale = plot_dql_vs_bits(records, [*refs, *far] if refs else [], ax=top)
+    vecq = plot_dql_vs_bits(records, [m for m in methods if _is_vecq(m)], ax=mid,
+                            relative_to=refs or None)
+    base = plot_dql_vs_bits(records, [m for m in others if m not in far], ax=bottom,
+                            relative_to=refs or None, logy=not refs)
+    if refs:
+        ref = names.method_name(refs[0])
+        top.set_title(f"Relative DQL: {ref}" + (f" and the baselines over {FAR:g}× above it"
+                                                 if far else ""))
+        mid.set_title(f"VecQ variants, against {ref} with the same number of levels")
+        bottom.set_title(f"Baselines within {FAR:g}× of {ref} (same number of levels)")
+    else:
+        top.set_title("Relative DQL")
+        mid.set_title("VecQ variants")
+        bottom.set_title("Baselines")
+    return {"scale": scale, "vecq": vecq, "baselines": base}
 
 
 # --- 5. training curves ---------------------------------------------------------------------
 
-_KEY_LABELS = {"loss": "training loss", "test_loss": "test loss", "test_acc": "test accuracy",
-               "train_acc": "training accuracy"}
-
-
-def plot_training_curves(runs, key="test_acc", ax=None):
+def plot_training_curves(runs, key="test_acc", ax=None, legend=True):
     """One metric of the epoch logs vs epoch, one line per run (float and each bitwidth).
+
+    The run labelled ``"float"`` is a wide grey band under the others, so it stays visible
+    where quantized runs match it; a note under the axes names lines that coincide.
 
     Parameters
     ----------
@@ -497,10 +679,12 @@ def plot_training_curves(runs, key="test_acc", ax=None):
         ``{label: [epoch record, ...]}``; records hold ``epoch`` and ``key``.
     key : str
         ``"loss"``, ``"test_loss"``, ``"test_acc"`` or ``"train_acc"``.
+    legend : bool
+        Draw the legend (outside, to the right).
 
     Returns
     -------
-    dict of artists: ``lines`` keyed by label.
+    dict of artists: ``lines`` keyed by label, ``note`` (text or None).
 
     Examples
     --------
@@ -510,37 +694,52 @@ def plot_training_curves(runs, key="test_acc", ax=None):
     'test accuracy'
     """
     ax = _axes(ax)
-    lines = {}
-    for i, (label, recs) in enumerate(runs.items()):
+    lines, drawn = {}, []
+    i = 0
+    logy = key.endswith("loss")
+    for label, recs in runs.items():
         xs = [r["epoch"] for r in recs if r.get(key) is not None]
         ys = [r[key] for r in recs if r.get(key) is not None]
-        style = "-" if label == "float" else "--"
-        color = "k" if label == "float" else f"C{i % 10}"
-        (lines[label],) = ax.plot(xs, ys, style, color=color, marker=".", lw=1.2, label=label)
+        if label == names.series("float"):
+            (lines[label],) = ax.plot(xs, ys, "-", color="0.6", lw=6, alpha=0.55, zorder=1,
+                                      solid_capstyle="round", label=label)
+        else:
+            (lines[label],) = _styled_plot(ax, xs, ys, i, label=label)
+            i += 1
+        drawn.append((label, np.asarray(xs, float), np.asarray(ys, float)))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(_KEY_LABELS.get(key, key))
-    if key.endswith("loss"):
+    ax.set_xlabel(names.QUANTITIES["epoch"])
+    ax.set_ylabel(names.QUANTITIES.get(key, key))
+    if logy:
         ax.set_yscale("log")
-    ax.legend(fontsize="x-small", ncol=2)
-    return {"lines": lines}
+    if legend:
+        _legend_outside(ax)
+    return {"lines": lines, "note": _note_coincident(ax, drawn, logy)}
 
 
 def figure_training(runs, title=None):
     """Fig. 5: training loss and test accuracy vs epoch side by side; returns the Figure."""
-    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    fig = Figure(figsize=(7.2, 3.2), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    plot_training_curves(runs, "loss", ax1)
-    plot_training_curves(runs, "test_acc", ax2)
+    plot_training_curves(runs, "loss", ax1, legend=False)
+    plot_training_curves(runs, "test_acc", ax2, legend=False)
+    legend_right(fig, ax2)
     if title:
         fig.suptitle(title)
     return fig
 
 
+def legend_right(fig, ax):
+    """One legend for a figure whose panels share their series (those of ``ax``), at the right
+    of the figure, outside every panel."""
+    return fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper",
+                      fontsize="x-small")
+
+
 # --- 6. code histograms and per-layer DQL ---------------------------------------------------
 
 def plot_code_histogram(w, codes, alpha, bits, lattice="midrise", layer=None, bins=60,
-                        ax=None):
+                        ax=None, legend=True):
     """A layer's weights in units of α with the lattice levels and the count of each code.
 
     Parameters
@@ -552,6 +751,8 @@ def plot_code_histogram(w, codes, alpha, bits, lattice="midrise", layer=None, bi
     bits, lattice : the quantizer's settings.
     layer : str, optional
         Title.
+    legend : bool
+        Draw the legend (outside, to the right; panels of several layers need one).
 
     Returns
     -------
@@ -576,16 +777,20 @@ def plot_code_histogram(w, codes, alpha, bits, lattice="midrise", layer=None, bi
     x = w / scale
     span = max(float(np.max(np.abs(x))) if x.size else 1.0, float(levels[-1]) + 0.5)
     width = 0.8 if levels.size <= 16 else 0.8 * (levels[1] - levels[0])
-    bars = ax.bar(levels, counts, width=width, color="C1", alpha=0.35, label="codes (count)")
+    bars = ax.bar(levels, counts, width=width, color="C1", alpha=0.35,
+                  label=names.series("codes"))
     edges = np.linspace(-span, span, bins + 1)
     # Weighted to counts per unit of w/α, so its area matches the code bars (one unit wide).
     _, _, patches = ax.hist(x, bins=edges, weights=np.full(x.size, 1.0 / (edges[1] - edges[0])),
-                            histtype="step", color="C0", label="w / α (count per unit)")
-    vlines = [ax.axvline(v, color="0.5", lw=0.6, ls=":") for v in levels]
-    ax.set_xlabel("w / α  (levels v dotted)")
-    ax.set_ylabel("count")
+                            histtype="step", color="C0", label=names.series("weights"))
+    vlines = [ax.axvline(v, color="0.4", lw=0.7, ls=":",
+                         label=names.series("levels") if j == 0 else None)
+              for j, v in enumerate(levels)]
+    ax.set_xlabel(names.QUANTITIES["w_over_alpha"])
+    ax.set_ylabel(names.QUANTITIES["count"])
     ax.set_title(f"{layer + ': ' if layer else ''}{bits}-bit codes")
-    _legend_outside(ax)
+    if legend:
+        _legend_outside(ax)
     return {"weights": patches, "codes": bars, "levels": vlines}
 
 
@@ -600,13 +805,13 @@ def plot_layer_dql(epochs, layers=None, metric="relative_dql", label=None, logy=
     layers : list of str, optional
         Default: every layer found in the records.
     label : str, optional
-        Prefix of the legend entries (e.g. ``"4-bit"``).
+        Prefix of the legend entries (e.g. ``"4-bit"``): ``"4-bit, layer fc1"``.
     logy : bool
         Log scale for the metric (for runs of several bitwidths at once).
 
     Returns
     -------
-    dict of artists: ``lines`` keyed by layer.
+    dict of artists: ``lines`` keyed by layer, ``note`` (text or None).
 
     Examples
     --------
@@ -620,27 +825,29 @@ def plot_layer_dql(epochs, layers=None, metric="relative_dql", label=None, logy=
     if layers is None:
         layers = list(dict.fromkeys(k[: -len(suffix)] for r in epochs for k in r
                                     if k.endswith(suffix)))
-    lines = {}
+    lines, drawn = {}, []
     for i, name in enumerate(layers):
         pts = [(r["epoch"], r.get(name + suffix)) for r in epochs]
         pts = [(e, v) for e, v in pts if v is not None]
-        text = f"{label} {name}" if label else name
+        text = names.series("layer", layer=name)
+        text = f"{label}, {text}" if label else text
         ys = [p[1] for p in pts]
-        (lines[name],) = ax.plot([p[0] for p in pts], _positive(ys) if logy else ys,
-                                 marker=".", color=f"C{i % 10}", label=text)
+        (lines[name],) = _styled_plot(ax, [p[0] for p in pts], _positive(ys) if logy else ys,
+                                      i, label=text)
+        drawn.append((text, *lines[name].get_data()))
     if logy:
         ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_xlabel(names.QUANTITIES["epoch"])
+    ax.set_ylabel(names.QUANTITIES.get(metric, metric.replace("_", " ")))
     ax.set_title("Per-layer quantization loss during training")
     _legend_outside(ax)
-    return {"lines": lines}
+    return {"lines": lines, "note": _note_coincident(ax, drawn, logy)}
 
 
 # --- 7. accuracy vs bitwidth ----------------------------------------------------------------
 
-def plot_accuracy_vs_bits(accuracy, float_accuracy=None, label="VecQ", ax=None):
+def plot_accuracy_vs_bits(accuracy, float_accuracy=None, label=None, ax=None):
     """Final test accuracy vs weight bitwidth (μL2Q style), float as a horizontal line.
 
     Parameters
@@ -648,38 +855,44 @@ def plot_accuracy_vs_bits(accuracy, float_accuracy=None, label="VecQ", ax=None):
     accuracy : dict
         ``{bits: accuracy}`` (or ``{label: {bits: accuracy}}`` for several series).
     float_accuracy : float, optional
+    label : str, optional
+        The series' label when ``accuracy`` is one series (default: VecQ quantization-aware
+        training).
 
     Returns
     -------
-    dict of artists: ``lines`` keyed by series label, ``float`` (line or None).
+    dict of artists: ``lines`` keyed by series label, ``float`` (line or None), ``note``.
 
     Examples
     --------
     >>> art = plot_accuracy_vs_bits({1: 0.8, 2: 0.9, 4: 0.95}, float_accuracy=0.96)
-    >>> art["lines"]["VecQ"].get_ydata().tolist(), art["float"].get_label()
-    ([0.8, 0.9, 0.95], 'float 0.96')
+    >>> art["lines"]["VecQ quantization-aware training"].get_ydata().tolist()
+    [0.8, 0.9, 0.95]
+    >>> art["float"].get_label()
+    'float (0.96)'
     """
     ax = _axes(ax)
     if accuracy and not isinstance(next(iter(accuracy.values())), dict):
-        accuracy = {label: accuracy}
-    lines = {}
+        accuracy = {label or names.series("qat"): accuracy}
+    lines, drawn = {}, []
     all_bits = set()
     for i, (name, acc) in enumerate(accuracy.items()):
         bits = sorted(int(b) for b in acc)
         all_bits.update(bits)
-        (lines[name],) = ax.plot(bits, [acc[b] if b in acc else acc[str(b)] for b in bits],
-                                 "o-", color=f"C{i % 10}", label=name)
+        ys = [acc[b] if b in acc else acc[str(b)] for b in bits]
+        (lines[name],) = _styled_plot(ax, bits, ys, i, label=name)
+        drawn.append((name, np.asarray(bits, float), np.asarray(ys, float)))
     flt = None
     if float_accuracy is not None:
-        flt = ax.axhline(float_accuracy, color="k", ls="--", lw=1,
-                         label=f"float {float_accuracy:.4g}")
+        flt = ax.axhline(float_accuracy, color="0.3", ls=(0, (6, 3)), lw=1, zorder=1,
+                         label=names.series("float_accuracy", value=f"{float_accuracy:.4g}"))
     if all_bits:
         ax.set_xticks(sorted(all_bits))
-    ax.set_xlabel("weight bits k")
-    ax.set_ylabel("test accuracy")
+    ax.set_xlabel(names.QUANTITIES["weight_bits"])
+    ax.set_ylabel(names.QUANTITIES["test_acc"])
     ax.set_title("Accuracy vs bitwidth")
-    ax.legend(fontsize="x-small")
-    return {"lines": lines, "float": flt}
+    ax.legend(fontsize="x-small", loc="lower right")
+    return {"lines": lines, "float": flt, "note": _note_coincident(ax, drawn, False)}
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -734,7 +947,8 @@ def save_figure(fig, stem, formats=FORMATS, force=False, dpi=120):
 
 
 __all__ = [
-    "FORMATS", "figure_of", "figure_toy", "figure_training", "plot_accuracy_vs_bits",
+    "FAR", "FORMATS", "coincident", "figure_of", "figure_toy", "figure_training",
+    "legend_right", "plot_accuracy_vs_bits",
     "plot_code_histogram", "plot_dql_vs_bits", "plot_dql_vs_bits_panels",
     "plot_lambda_comparison", "plot_layer_dql", "plot_orientation_curves", "plot_toy_loss",
     "plot_toy_plane", "plot_training_curves", "save_figure", "toy_example",

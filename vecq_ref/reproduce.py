@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
+from . import io, names
 
 #: The figures, by file stem, with the stages whose results each one needs.
 FIGURES = {
@@ -343,7 +343,8 @@ def _training_runs(results, model):
     runs = {}
     for name, r in results.items():
         if name.startswith(f"train-{model}-"):
-            label = "float" if r["bits"] is None else f"{r['bits']}-bit"
+            label = (names.series("float") if r["bits"] is None
+                     else names.series("quantized", bits=r["bits"]))
             runs[(r["bits"] or 0, label)] = r["epochs"]
     return {label: eps for (_, label), eps in sorted(runs.items())}
 
@@ -368,21 +369,17 @@ def _fig_lambda(results):
 
 
 def _fig_dql(results):
-    from matplotlib.figure import Figure
-
-    from .plotting import plot_dql_vs_bits_panels
+    from .plotting import figure_of, plot_dql_vs_bits_panels
 
     blocks = results["compare"]["layers"]
     if not blocks:
         raise KeyError("compare")
     block = max(blocks, key=lambda b: b["size"])
-    fig = Figure(figsize=(12.0, 4.8), layout="constrained")
-    axes = fig.subplots(1, 2)
     from .compare import METHODS
 
     seen = {r["method"] for r in block["records"]}
-    plot_dql_vs_bits_panels(block["records"], methods=[m for m in METHODS if m in seen],
-                            axes=axes)
+    art = plot_dql_vs_bits_panels(block["records"], methods=[m for m in METHODS if m in seen])
+    fig = figure_of(art)
     fig.suptitle(f"Relative DQL vs bits: {block['layer']} ({block['size']} weights)")
     return fig
 
@@ -390,19 +387,21 @@ def _fig_dql(results):
 def _fig_training(results):
     from matplotlib.figure import Figure
 
-    from .plotting import plot_training_curves
+    from .plotting import legend_right, plot_training_curves
 
     models = [m for m in ("mlp", "lenet5") if _training_runs(results, m)]
     if not models:
         raise KeyError("train")
-    fig = Figure(figsize=(9.0, 3.4 * len(models)), layout="constrained")
+    fig = Figure(figsize=(7.2, 3.0 * len(models)), layout="constrained")
     axes = fig.subplots(len(models), 2, squeeze=False)
     for row, m in zip(axes, models, strict=True):
         runs = _training_runs(results, m)
-        plot_training_curves(runs, "loss", row[0])
-        plot_training_curves(runs, "test_acc", row[1])
+        plot_training_curves(runs, "loss", row[0], legend=False)
+        plot_training_curves(runs, "test_acc", row[1], legend=False)
         row[0].set_title(f"{m} on {_DATASETS[m]}: training loss")
         row[1].set_title(f"{m} on {_DATASETS[m]}: test accuracy")
+    # The float run and the bitwidths are the same series in every panel: one legend.
+    legend_right(fig, axes[0][1])
     return fig
 
 
@@ -418,14 +417,14 @@ def _fig_codes(results, folder):
     run = next((r for r in quant if r["bits"] == 2), quant[0])
     weights = io.load_npz(Path(folder) / run["run"] / "weights.npz")
     layers = [k[: -len(".codes")] for k in weights if k.endswith(".codes")]
-    fig = Figure(figsize=(4.0 * max(len(layers), 2), 6.6), layout="constrained")
+    fig = Figure(figsize=(7.2, 5.8), layout="constrained")
     grid = fig.add_gridspec(2, max(len(layers), 1))
     for i, layer in enumerate(layers):
         plot_code_histogram(weights[f"{layer}.weight"], weights[f"{layer}.codes"],
                             weights[f"{layer}.alpha"], run["bits"], layer=layer,
-                            ax=fig.add_subplot(grid[0, i]))
+                            ax=fig.add_subplot(grid[0, i]), legend=i == len(layers) - 1)
     ax = fig.add_subplot(grid[1, :])
-    plot_layer_dql(run["epochs"], label=f"{run['bits']}-bit", ax=ax)
+    plot_layer_dql(run["epochs"], label=names.series("quantized", bits=run["bits"]), ax=ax)
     return fig
 
 
@@ -439,10 +438,10 @@ def _fig_accuracy(results):
         runs = {r["bits"]: r["test_acc"] for n, r in results.items()
                 if n.startswith(f"train-{m}-")}
         flt = runs.pop(None, None)
-        series = {"VecQ training": runs} if runs else {}
+        series = {names.series("qat"): runs} if runs else {}
         ptq = (results.get("ptq") or {}).get(m)
         if ptq:
-            series["post-training"] = {int(k): v for k, v in ptq.items() if k != "float"}
+            series[names.series("ptq")] = {int(k): v for k, v in ptq.items() if k != "float"}
             flt = ptq.get("float", flt) if flt is None else flt
         if series:
             panels.append((m, series, flt))

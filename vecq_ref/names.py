@@ -1,0 +1,195 @@
+"""Display names: one table for the figures, ``compare``'s printed text and the docs.
+
+Code says ``vecq_exact``; a reader sees "VecQ-exact". Every legend entry and axis label of
+:mod:`vecq_ref.plotting` and :mod:`vecq_ref.reproduce`, the method column of
+:func:`vecq_ref.compare.format_records` and ``report --plot`` take their words from here, so
+the same method has the same name everywhere.
+
+================================  ================================  ===========================
+identifier (``compare``)          name                              levels at k bits
+================================  ================================  ===========================
+``vecq_param``                    VecQ-param                        2^k (midrise)
+``vecq_paper``                    VecQ-paper                        2^k
+``vecq_exact``                    VecQ-exact                        2^k
+``vecq_grid``                     VecQ-grid                         2^k
+``vecq_alternating``              VecQ-alternating                  2^k
+``vecq_param_midtread``           VecQ-param midtread               2^k − 1 (midtread)
+``vecq_exact_midtread``           VecQ-exact midtread               2^k − 1
+``vecq_normalpha``                VecQ codes, norm-matched α        2^k
+``bwn``                           BWN                               2 (k = 1)
+``twn``                           TWN                               3 (k = 2)
+``ul2q``                          μL2Q, printed λ                   2^k, offset β
+``ul2q_code``                     μL2Q, code λ                      2^k, offset β
+``dorefa``                        DoReFa                            2^k
+``absmax``                        abs-max                           2^k − 1
+``aciq``                          ACIQ                              2^k
+``lloyd_max``                     Lloyd–Max                         2^k, non-uniform
+================================  ================================  ===========================
+
+VecQ-param takes the closed-form step λ_k·σ (docs/theory.md §4.1), VecQ-paper the paper's
+printed expression, VecQ-exact / -grid / -alternating the searched steps (§4.3, §4.4).
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Display name of every method identifier (``compare``'s, and ``report``'s with ``vecq_``).
+METHOD_NAMES = {
+    "vecq_param": "VecQ-param",
+    "vecq_paper": "VecQ-paper",
+    "vecq_exact": "VecQ-exact",
+    "vecq_grid": "VecQ-grid",
+    "vecq_alternating": "VecQ-alternating",
+    "vecq_param_midtread": "VecQ-param midtread",
+    "vecq_paper_midtread": "VecQ-paper midtread",
+    "vecq_exact_midtread": "VecQ-exact midtread",
+    "vecq_grid_midtread": "VecQ-grid midtread",
+    "vecq_alternating_midtread": "VecQ-alternating midtread",
+    "vecq_normalpha": "VecQ codes, norm-matched α",
+    "bwn": "BWN",
+    "twn": "TWN",
+    "ul2q": "μL2Q, printed λ",
+    "ul2q_code": "μL2Q, code λ",
+    "dorefa": "DoReFa",
+    "absmax": "abs-max",
+    "aciq": "ACIQ",
+    "lloyd_max": "Lloyd–Max",
+}
+
+#: Axis labels of the quantities drawn (mathtext for symbols, words otherwise).
+QUANTITIES = {
+    "bits": "bits $k$",
+    "weight_bits": "weight bits $k$",
+    "epoch": "epoch",
+    "lambda": r"$\lambda = s/\sigma$",
+    "alpha": r"$\alpha$",
+    "relative_dql": r"relative DQL $\|w - w_q\|^2 / \|w\|^2$",
+    "relative_dql_ratio": "relative DQL ÷\n{method}'s (same levels)",
+    "relative_dql_total": "relative DQL (size-weighted)",
+    "l2_loss": r"L2 loss $\|w - \alpha v\|^2$",
+    "J_o": "orientation loss $J_o$",
+    "expected_J_o": "expected orientation loss $J_o$",
+    "J_m": "modulus loss $J_m$",
+    "excess": "excess DQL",
+    "loss": "training loss",
+    "test_loss": "test loss",
+    "test_acc": "test accuracy",
+    "train_acc": "training accuracy",
+    "count": "count",
+    "w_over_alpha": r"$w / \alpha$",
+    "w1": "$w_1$",
+    "w2": "$w_2$",
+}
+
+#: The two solutions of the toy example (paper Fig. 2).
+SOLUTIONS = {"l2": "L2-iterative", "vector": "vector loss"}
+
+#: Legend templates of every other series, ``{field}`` filled by :func:`series`.
+SERIES = {
+    "method": "{method}",
+    "reference": "{method} (same levels) = 1",
+    "reference_line": "{method} (reference)",
+    "theory_lambda": r"Gaussian $\lambda_k$ (theory)",
+    "optimum": r"$\lambda_k$ (minimum of each curve)",
+    "bits_curve": "$k$ = {bits}",
+    "searched_lambda": "{layer}, {method}",
+    "lattice_points": r"lattice points $\alpha v$",
+    "direction": "{solution}: direction of $v$",
+    "solution_point": r"{solution}: $\alpha v$, DQL {value}",
+    "envelope": r"nearest levels at each $\alpha$",
+    "solution_curve": r"{solution}: codes {codes}, any $\alpha$",
+    "solution_alpha": r"{solution}: $\alpha$ = {value}",
+    "alpha0": r"max-based start $\alpha_0$",
+    "float": "float",
+    "float_accuracy": "float ({value})",
+    "quantized": "{bits}-bit",
+    "layer": "layer {layer}",
+    "quantized_layer": "{bits}-bit, layer {layer}",
+    "qat": "VecQ quantization-aware training",
+    "ptq": "post-training VecQ-param",
+    "codes": "codes (count)",
+    "weights": r"$w / \alpha$ (count per unit)",
+    "levels": "levels $v$",
+}
+
+_FIELD_PATTERNS = {
+    "bits": r"\d+",
+    "layer": r"[\w./-]+",
+    "value": r"[-+0-9.e]+",
+    "codes": r"\[[-0-9, ]*\]",
+}
+
+
+def method_name(method, lattice="midrise"):
+    """The display name of a method identifier (``"vecq_exact"`` → ``"VecQ-exact"``).
+
+    Parameters
+    ----------
+    method : str
+        An identifier of :data:`METHOD_NAMES`, or a VecQ search method (``"exact"``,
+        ``"param"``, ...) as :func:`vecq_ref.quantize` names it.
+    lattice : {"midrise", "midtread"}
+        For bare VecQ search methods only.
+
+    Returns
+    -------
+    str
+        The display name; an unknown identifier comes back unchanged.
+
+    Examples
+    --------
+    >>> method_name("vecq_normalpha"), method_name("exact", "midtread")
+    ('VecQ codes, norm-matched α', 'VecQ-exact midtread')
+    """
+    if method in METHOD_NAMES:
+        return METHOD_NAMES[method]
+    key = f"vecq_{method}" + ("_midtread" if lattice == "midtread" else "")
+    return METHOD_NAMES.get(key, method)
+
+
+def series(kind, **fields):
+    """A legend label from :data:`SERIES`, with ``method`` and ``solution`` looked up by name.
+
+    Examples
+    --------
+    >>> series("searched_lambda", layer="mlp/fc1", method="vecq_grid")
+    'mlp/fc1, VecQ-grid'
+    >>> series("quantized", bits=4)
+    '4-bit'
+    """
+    if "method" in fields:
+        fields["method"] = method_name(fields["method"])
+    if "solution" in fields:
+        fields["solution"] = SOLUTIONS.get(fields["solution"], fields["solution"])
+    return SERIES[kind].format(**fields)
+
+
+def _pattern(template):
+    alternatives = {"method": METHOD_NAMES.values(), "solution": SOLUTIONS.values()}
+    out, pos = [], 0
+    for m in re.finditer(r"\{(\w+)\}", template):
+        out.append(re.escape(template[pos:m.start()]))
+        field = m.group(1)
+        if field in alternatives:
+            out.append("(?:" + "|".join(map(re.escape, alternatives[field])) + ")")
+        else:
+            out.append(_FIELD_PATTERNS[field])
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return "".join(out)
+
+
+def is_series_label(label):
+    """Whether ``label`` is one that :func:`series` makes (a name from these tables).
+
+    Examples
+    --------
+    >>> is_series_label("VecQ-exact"), is_series_label("vecq_exact")
+    (True, False)
+    """
+    return any(re.fullmatch(_pattern(t), label) for t in SERIES.values())
+
+
+__all__ = ["METHOD_NAMES", "QUANTITIES", "SERIES", "SOLUTIONS", "is_series_label",
+           "method_name", "series"]
