@@ -125,6 +125,8 @@ def test_format_records_blocks(w):
     assert "2 bits, 3 levels:" in text
     assert "J_o" in text
     assert "relative_dql" in text
+    # Methods by the names the figures use, with the identifier --methods takes.
+    assert "VecQ-param (vecq_param)" in text and "TWN (twn)" in text
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [

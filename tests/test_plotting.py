@@ -1,5 +1,7 @@
 """Each figure function draws the expected axes, labels and series (objects, not pixels)."""
 
+import re
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -356,3 +358,111 @@ def test_training_float_line_is_drawn_under_and_wider_than_the_others(ax):
     assert all(flt.get_linewidth() > 3 * ln.get_linewidth() for ln in others)
     assert all(flt.get_zorder() < ln.get_zorder() for ln in others)
     assert "float = 4-bit = 8-bit" in art["note"].get_text()
+
+
+# --- every series of every figure: a distinct style and a label from the names table --------
+
+def _reproduce_results(folder):
+    """Stage results as ``vecq-ref reproduce`` leaves them (default run shape), made up."""
+    rng = np.random.default_rng(6)
+    res = {"toy": {"w": [0.74, 0.22], "bits": 3, "lattice": "midrise"}}
+    res["lambda"] = {"records": [{"layer": f"mlp/fc{i}", "bits": b,
+                                  "lam_exact": tables.optimal_step(b) * (1 + 0.05 * i),
+                                  "lam_grid": tables.optimal_step(b) * (1 + 0.06 * i)}
+                                 for i in (1, 2) for b in range(2, 9)]}
+    res["compare"] = {"layers": [{"layer": "mlp/fc1", "size": 4096,
+                                  "records": _compare_records()}]}
+    for model, bits in (("mlp", [None, *range(1, 9)]), ("lenet5", [None, 1, 2, 4])):
+        for k in bits:
+            name = f"{model}-{'float' if k is None else f'{k}bit'}"
+            # From 3 bits on, the runs match float: the lines coincide, as in a real run.
+            gap = 0.0 if k is None or k >= 3 else 0.3 / k
+            epochs = [{"epoch": e, "loss": 1.0 / e + gap, "test_acc": 0.9 + 0.01 * e - gap,
+                       "fc1/relative_dql": 0.1 / e, "fc2/relative_dql": 0.2 / e}
+                      for e in (1, 2, 3)]
+            res[f"train-{name}"] = {"name": name, "model": model, "bits": k,
+                                    "epochs": epochs, "test_acc": epochs[-1]["test_acc"],
+                                    "run": f"runs/{name}"}
+    res["ptq"] = {m: {"float": 0.93, **{str(k): 0.93 - 0.1 / k for k in range(1, 9)}}
+                  for m in ("mlp", "lenet5")}
+    run = folder / "runs" / "mlp-2bit"
+    run.mkdir(parents=True)
+    arrays = {}
+    for layer, n in (("fc1", 600), ("fc2", 200)):
+        w = rng.standard_normal(n)
+        arrays.update({f"{layer}.weight": w, f"{layer}.alpha": np.array(0.6),
+                       f"{layer}.codes": np.clip(np.floor(w / 0.6), -2, 1).astype(np.int8)})
+    np.savez(run / "weights.npz", **arrays)
+    return res
+
+
+def _series(ax):
+    """``[(label, style, has visible data)]`` of every artist drawn on ``ax`` that shows data."""
+    from matplotlib.colors import to_rgba
+
+    out = []
+    for ln in ax.get_lines():
+        x, y = (np.asarray(v, dtype=float) for v in ln.get_data())
+        style = ("line", to_rgba(ln.get_color()), ln.get_marker(), ln.get_linestyle(),
+                 str(ln.get_markerfacecolor()))
+        out.append((ln.get_label(), style, x.size == 0 or bool(np.isfinite(y).any())))
+    for coll in ax.collections:
+        out.append((coll.get_label(), ("points", tuple(coll.get_facecolor()[0])), True))
+    for cont in ax.containers:
+        out.append((cont.get_label(), ("bars", cont.patches[0].get_facecolor()), True))
+    in_bars = {id(p) for cont in ax.containers for p in cont.patches}
+    for patch in ax.patches:
+        if id(patch) not in in_bars:
+            out.append((patch.get_label(), ("outline", patch.get_edgecolor()), True))
+    return out
+
+
+def _all_figures(tmp_path):
+    from vecq_ref import reproduce as R
+    from vecq_ref.check.report import model_report
+
+    res = _reproduce_results(tmp_path)
+    for stem, draw in R._DRAW.items():
+        yield stem, draw(res, tmp_path) if stem == "fig6_codes" else draw(res)
+    np.savez(tmp_path / "model.npz", a=np.random.default_rng(7).standard_normal((16, 16)))
+    fig = Figure(layout="constrained")
+    model_report(tmp_path / "model.npz", bits=[2, 3], method="param",
+                 progress=False).plot(fig.add_subplot())
+    yield "report --plot", fig
+
+
+def test_every_series_has_a_distinct_style_and_a_label_from_the_names_table(tmp_path):
+    """Issue 24: series hidden under others, code identifiers in legends."""
+    from matplotlib.colors import to_rgba
+
+    from vecq_ref import names
+
+    axis_labels = set(names.QUANTITIES.values()) | {
+        names.QUANTITIES["relative_dql_ratio"].format(method=m)
+        for m in names.METHOD_NAMES.values()}
+    seen = []
+    for stem, fig in _all_figures(tmp_path):
+        seen.append(stem)
+        # A legend may serve several panels (fig5, fig6): any legend of the figure counts.
+        legends = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        legends += [t.get_text() for ax in fig.axes if ax.get_legend() is not None
+                    for t in ax.get_legend().get_texts()]
+        for ax in fig.axes:
+            series = _series(ax)
+            labelled = [(lab, st, vis) for lab, st, vis in series if not lab.startswith("_")]
+            assert labelled, (stem, ax.get_title())
+            for lab, _, visible in labelled:
+                assert names.is_series_label(lab), (stem, lab)
+                assert lab in legends, (stem, lab)
+                assert visible, (stem, lab)
+            styles = [st for _, st, _ in labelled]
+            assert len(set(styles)) == len(styles), (stem, ax.get_title())
+            # An unlabelled artist is a part of a labelled series (its colour): a connector,
+            # the dot of a curve's minimum, the other level lines.
+            colours = {st[1] for st in styles}
+            for lab, st, _ in series:
+                if lab.startswith("_"):
+                    assert to_rgba(st[1]) in colours, (stem, ax.get_title(), st)
+            assert ax.get_xlabel() in axis_labels and ax.get_ylabel() in axis_labels, stem
+            assert not any(re.search(rf"\b{m}\b", ax.get_title()) for m in names.METHOD_NAMES)
+    assert len(seen) == 8

@@ -146,8 +146,10 @@ def test_plot_returns_artists(model):
     rep = model_report(path, bits=[2, 3], method="param", progress=False)
     ax = Figure().add_subplot()
     lines = rep.plot(ax)
-    assert [ln.get_label() for ln in lines] == ["param", "paper"]
-    assert ax.get_xlabel() == "bits"
+    assert [ln.get_label() for ln in lines] == ["VecQ-param", "VecQ-paper"]
+    assert ax.get_xlabel() == "bits $k$"
+    styles = {(ln.get_color(), ln.get_marker(), ln.get_linestyle()) for ln in lines}
+    assert len(styles) == 2
 
 
 def _write_safetensors(path, tensors):

@@ -708,9 +708,8 @@ def _cmd_report(args):
         matplotlib.use("Agg")
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(5, 3.5))
+        fig = Figure(figsize=(5, 3.5), layout="constrained")  # room for the plot's note
         rep.plot(fig.add_subplot())
-        fig.tight_layout()
         with io.atomic_path(args.plot, force=args.force) as tmp:
             fig.savefig(tmp, format=args.plot.rsplit(".", 1)[-1].lower())
     emit(args, rep.as_dict(), str(rep))

@@ -34,6 +34,7 @@ import numpy as np
 
 from . import _validation as V
 from . import baselines as B
+from .names import method_name
 from .quantize import quantize
 
 #: Every method ``compare`` knows, in display order.
@@ -211,14 +212,24 @@ def _cell(value):
     return str(value)
 
 
+def _method_cell(method):
+    """The display name (:mod:`vecq_ref.names`, as the figures show it) and the identifier."""
+    name = method_name(method)
+    return method if name == method else f"{name} ({method})"
+
+
 def format_records(records, columns=("method", "lattice", "rank", "relative_dql", "J_o",
                                      "J_m", "alpha", "step")):
-    """Readable text of :func:`compare` records: one block per like-for-like group."""
+    """Readable text of :func:`compare` records: one block per like-for-like group.
+
+    Methods show as their display name and identifier, e.g. ``VecQ-exact (vecq_exact)``.
+    """
     blocks = []
     keys = list(dict.fromkeys((r["bits"], r["group"]) for r in records))
     for k, size in keys:
         rows = [r for r in records if r["bits"] == k and r["group"] == size]
-        body = [[_cell(r.get(c)) for c in columns] for r in rows]
+        body = [[_method_cell(r[c]) if c == "method" else _cell(r.get(c)) for c in columns]
+                for r in rows]
         widths = [max(len(c), *(len(b[i]) for b in body)) for i, c in enumerate(columns)]
         lines = [f"{k} bits, {size} levels:",
                  "  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]

@@ -535,18 +535,21 @@ def _md_table(rows, columns, fmt="{:.4g}"):
 _CAPTIONS = {
     "fig1_toy": "Fig. 1 — paper Fig. 2 on a 2-D toy vector: the L2-iterative (alternating) "
                 "solution stops in a local minimum; the vector loss (steering, then driving) "
-                "finds the global one. Right: L2 loss vs α.",
+                "finds the global one. Bottom: L2 loss vs α.",
     "fig2_orientation": "Fig. 2 — expected orientation loss vs λ (σ units) for k = 2..8, "
                         "Gaussian weights; dots mark λ_k.",
     "fig3_lambda": "Fig. 3 — theoretical λ_k vs the exact-search and grid-search λ "
                    "(step/σ) of the trained float layers.",
     "fig4_dql_bits": "Fig. 4 — relative DQL vs bits for every method of the comparison on a "
-                     "trained layer (solid: VecQ variants). Lloyd–Max, with non-uniform levels, "
-                     "is a reference below the uniform lattices; DoReFa's levels span "
-                     "[−1, 1] whatever the weights' scale, so its relative DQL exceeds 1 on "
-                     "small weights.",
-    "fig5_training": "Fig. 5 — training loss and test accuracy vs epoch, float and each "
-                     "bitwidth.",
+                     "trained layer, like for like: each method divided by VecQ-exact with the "
+                     "same number of levels (2^k midrise, 2^k − 1 midtread). Top: the scale, "
+                     "with the baselines more than 1.5× above it (DoReFa's levels span [−1, 1] "
+                     "whatever the weights' scale; abs-max clips nothing). Lloyd–Max, with "
+                     "non-uniform levels, is a floor below the uniform lattices; μL2Q carries an "
+                     "offset β. A note under a panel names lines that coincide at its scale.",
+    "fig5_training": "Fig. 5 — training loss and test accuracy vs epoch: float (wide grey "
+                     "band) and each bitwidth; a note under a panel names the runs that "
+                     "coincide with it.",
     "fig6_codes": "Fig. 6 — per-layer code histograms with the lattice levels (top) and "
                   "per-layer relative DQL during training (bottom).",
     "fig7_accuracy_bits": "Fig. 7 — test accuracy vs weight bitwidth: VecQ quantization-aware "

@@ -159,21 +159,32 @@ class ModelReport:
         return "\n".join(lines)
 
     def plot(self, ax=None):
-        """Total relative DQL against bits, one line per method; returns the lines drawn."""
+        """Total relative DQL against bits, one line per method; returns the lines drawn.
+
+        Each method has its own colour, marker and line style and its display name
+        (:mod:`vecq_ref.names`); a note under the axes names methods whose lines coincide.
+        """
+        from ..names import QUANTITIES, method_name
+        from ..plotting import _note_coincident, _styled_plot
+
         if ax is None:
             import matplotlib.pyplot as plt
 
             ax = plt.gca()
-        lines = []
+        lines, drawn = [], []
         bits = [t["bits"] for t in self.totals]
         for m in dict.fromkeys(["param", self.method, "paper"]):
             ys = [t[f"relative_dql_{m}"] for t in self.totals]
             if all(y is not None for y in ys) and ys:
-                lines += ax.semilogy(bits, ys, marker="o", label=m)
-        ax.set_xlabel("bits")
-        ax.set_ylabel("relative DQL (size-weighted)")
+                lines += _styled_plot(ax, bits, ys, len(lines),
+                                      label=method_name(m, self.lattice))
+                drawn.append((lines[-1].get_label(), bits, ys))
+        ax.set_yscale("log")
+        ax.set_xlabel(QUANTITIES["bits"])
+        ax.set_ylabel(QUANTITIES["relative_dql_total"])
         ax.set_title(Path(self.path).name)
-        ax.legend()
+        ax.legend(fontsize="small")
+        _note_coincident(ax, drawn, True)
         return lines
 
 
