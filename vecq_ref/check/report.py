@@ -180,6 +180,7 @@ class ModelReport:
                                       label=method_name(m, self.lattice))
                 drawn.append((lines[-1].get_label(), bits, ys))
         ax.set_yscale("log")
+        ax.set_xticks(bits)
         ax.set_xlabel(QUANTITIES["bits"])
         ax.set_ylabel(QUANTITIES["relative_dql_total"])
         ax.set_title(Path(self.path).name)
