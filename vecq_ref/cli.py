@@ -865,13 +865,14 @@ def main(argv=None):
         parser.print_help()
         return 2
     prefix = f"vecq-ref {args.command}"
-    from ._first_use import notice
+    from ._first_use import watch
 
-    notice(args.command)  # one line on stderr before the first compilation on this CPU
     created = _missing_folders(getattr(args, "out", None))
     status = 2
     try:
-        status = int(args.func(args) or 0)
+        # One line on stderr when the command starts compiling kernels (a cold cache).
+        with watch(args.command, quiet=getattr(args, "quiet", False)):
+            status = int(args.func(args) or 0)
         return status
     except CheckFailed as exc:
         status = 1
