@@ -182,6 +182,6 @@ def test_cli_compare_errors(tmp_path, capsys):
     assert main(["compare", str(path), "--bits", "3", "--methods", "twn"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vecq-ref compare: error:")
-    assert "`methods` must be" in err
+    assert "--methods must be" in err
     assert main(["compare", str(tmp_path / "missing.npy")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -494,7 +494,7 @@ def draw_figures(results, out, folder=None, only=None, formats=("png", "pdf"), f
                  if (out / f"{stem}.{f}").exists()]
         if taken:
             raise FileExistsError(f"{taken[0]} exists ({len(taken)} of the figure files do); "
-                                  "pass --force (force=True) to overwrite them")
+                                  "pass force=True to overwrite them")
     for stem in only or FIGURES:
         paths = [out / f"{stem}.{f}" for f in formats]
         redraw = force
