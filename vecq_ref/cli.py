@@ -785,7 +785,7 @@ def _add_reproduce(sub):
                     "sweep, draw every figure, and write report.md and results.json to --out. "
                     "Default run ≤ 15 minutes on 2 cores, --quick ≤ 2 minutes. Each stage "
                     "writes stages/<name>.json when done; running the same command again "
-                    "resumes an interrupted run.",
+                    "resumes an interrupted run, and on a finished one redoes nothing.",
         epilog="examples:\n  vecq-ref reproduce --out results\n"
                "  vecq-ref reproduce --quick --out /tmp/r --json\n"
                "  vecq-ref reproduce --out results --force --seed 1",
@@ -815,6 +815,10 @@ def _cmd_reproduce(args):
         print(f"vecq-ref reproduce: interrupted; run the same command again to resume "
               f"(finished stages are kept in {args.out}/stages)", file=sys.stderr)
         return 130
+    if res["already_finished"]:  # the same command again: nothing to do, and say so
+        emit(args, res, f"{args.out} already holds this finished reproduction; nothing "
+                        f"redone (report: {res['report']}; --force redoes every stage)")
+        return 0
     rows = [{"run": k, "test_acc": v} for k, v in res["summary"].items()]
     text = "\n".join([format_table(rows, ["run", "test_acc"], "{:.4f}"), "",
                       f"figures: {len(res['figures'])} drawn, {len(res['skipped'])} skipped",
