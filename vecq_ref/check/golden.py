@@ -295,7 +295,7 @@ class GoldenReport:
     tolerances: dict
     skipped: int
     skip_reasons: dict = field(default_factory=dict)
-    #: What the failures have in common, when it explains them (:func:`_tie_note`).
+    #: What the failures have in common, when it explains them.
     notes: list = field(default_factory=list)
 
     @property
