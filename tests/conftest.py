@@ -27,3 +27,13 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20201)
+
+
+@pytest.fixture(autouse=True)
+def _no_first_use_notice(monkeypatch):
+    """The CLI's first-use notice off: tests read stderr as the commands' own output, and
+    whether a test compiles first depends on the cache and the order (test_first_use.py
+    turns it back on)."""
+    from vecq_ref import _first_use
+
+    monkeypatch.setattr(_first_use, "ENABLED", False)

@@ -82,7 +82,7 @@ OPTION_CASES = [
     (["table", "--bits", "0"], "--bits", "≥ 1"),
     (["table", "--bits", "x"], "--bits", "must look like"),
     (["quantize", "{good}", "--bits", "0", "--out", "{tmp}/q.npz"], "--bits", "≥ 1"),
-    (["quantize", "{good}", "--bits", "17", "--out", "{tmp}/q.npz"], "`bits`", "[1, 16]"),
+    (["quantize", "{good}", "--bits", "17", "--out", "{tmp}/q.npz"], "--bits must be", "[1, 16]"),
     (["quantize", "{good}", "--bits", "2", "--group-size", "0", "--out", "{tmp}/q.npz"],
      "--group-size", "≥ 1"),
     (["quantize", "{good}", "--bits", "2", "--out", "{tmp}/nofolder/q.npz"], "nofolder",

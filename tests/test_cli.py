@@ -45,7 +45,7 @@ def test_quantize_roundtrip(tmp_path, capsys):
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (["quantize", "missing.npy", "--bits", "3", "--out", "x.npz"], "does not exist"),
-    (["quantize", "{w}", "--bits", "17", "--out", "{tmp}/y.npz"], "`bits` must be"),
+    (["quantize", "{w}", "--bits", "17", "--out", "{tmp}/y.npz"], "--bits must be an integer"),
     (["quantize", "{obj}", "--bits", "2", "--out", "{tmp}/y.npz"], "object arrays are refused"),
     (["table", "--bits", "x"], "--bits: must look like"),
 ])

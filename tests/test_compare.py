@@ -129,6 +129,34 @@ def test_format_records_blocks(w):
     assert "VecQ-param (vecq_param)" in text and "TWN (twn)" in text
 
 
+def test_format_records_marks_offset_lattices_and_drops_the_step_at_1_bit():
+    # Weights around 1 (a mean far from 0): at 1 bit VecQ's levels ±α/2 must straddle 0, while
+    # μL2Q's offset lattice puts β = mean(w) = 1 between its two levels, so it ranks first.
+    w = np.array([0.8, 0.9, 1.0, 1.1, 1.2, 0.7, 1.3, 1.0])
+    rows = vq.compare(w, bits=[1, 2], methods="vecq_exact,vecq_param,ul2q_code,twn")
+    by = {(r["bits"], r["method"]): r for r in rows}
+    assert by[1, "ul2q_code"]["rank"] == 1 and by[1, "vecq_exact"]["rank"] == 2
+    assert all("step" in r for r in rows)  # the records keep every field
+    blocks = C.format_records(rows).split("\n\n")
+    assert [b.splitlines()[0] for b in blocks] == [
+        "1 bits, 2 levels:", "2 bits, 4 levels:", "2 bits, 3 levels:"]
+    for block in blocks:
+        header, body = block.splitlines()[1], block.splitlines()[2:]
+        # The step: left out at 1 bit (one threshold, at 0), shown at 2 bits.
+        assert header.split() == ["method", "lattice", "rank", "relative_dql", "J_o", "J_m",
+                                  "alpha"] + ([] if block.startswith("1 bits") else ["step"])
+        marked = [line.split()[0] for line in body if "offset-midrise" in line]
+        legend = [line for line in body if line.strip() == C.OFFSET_LEGEND]
+        if block.startswith("2 bits, 3"):  # no offset lattice in the midtread group
+            assert marked == [] and legend == [] and C.OFFSET_MARK not in block
+        else:
+            assert marked == ["ul2q_code" + C.OFFSET_MARK]
+            assert legend and body[-1] == "  " + C.OFFSET_LEGEND  # once, under the group
+            assert sum(line.count(C.OFFSET_MARK) for line in body[:-1]) == 1
+    assert C.has_offset("offset-midrise")
+    assert not any(C.has_offset(x) for x in ("midrise", "midtread", "nonuniform"))
+
+
 @pytest.mark.parametrize(("kwargs", "exc", "match"), [
     ({"methods": ["bwm"]}, ValueError, r"`methods` must be one of \("),
     ({"methods": []}, ValueError, r"`methods` must be a non-empty list"),
@@ -184,6 +212,6 @@ def test_cli_compare_errors(tmp_path, capsys):
     assert main(["compare", str(path), "--bits", "3", "--methods", "twn"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vecq-ref compare: error:")
-    assert "`methods` must be" in err
+    assert "--methods must be" in err
     assert main(["compare", str(tmp_path / "missing.npy")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -110,6 +110,63 @@ def test_check_catches_wrong_conventions():
     assert report.failures and "values differ" in report.failures[0]["why"]
 
 
+def _printed_lambda_param(w, bits):
+    """VecQ-param per tensor, midrise, in plain NumPy, with λ_k rounded to the README's 10
+    printed decimals (λ_4 = 0.3352006122) instead of the float64 ``optimal_step(k)``."""
+    from vecq_ref import optimal_step
+
+    s = round(optimal_step(bits), 10) * np.std(w)
+    half = 2 ** (bits - 1)
+    v = np.clip(np.floor(w / s if s > 0 else 0 * w), -half, half - 1) + 0.5
+    return np.sum(w * v) / np.sum(v * v) * v
+
+
+def test_tie_failures_say_ties_need_the_float64_lambda():
+    from vecq_ref import optimal_step
+
+    # The printed λ_4 is not the float64 one: its step misses the tie entries' thresholds.
+    assert round(optimal_step(4), 10) != optimal_step(4)
+    report = golden.check(GOLDEN, _printed_lambda_param)
+    failed = sorted(r["case"] for r in report.failures)
+    assert failed == ["tie_param_midrise_k2", "tie_param_midrise_k3", "tie_param_midrise_k4"]
+    assert all(r["kind"] == "tie" for r in report.failures)
+    assert "values differ by up to 0.923" in report.failures[0]["why"]
+    assert len(report.notes) == 1
+    assert "only the 3 tie cases failed" in report.notes[0]
+    assert "ties need the float64 λ from optimal_step" in report.notes[0]
+    text = str(report)
+    assert f"  note: {report.notes[0]}" in text
+    assert text.index("FAIL tie_param_midrise_k4") < text.index("note:")
+    assert report.as_dict()["notes"] == report.notes
+
+
+def test_tie_note_also_names_the_rounding_rule():
+    # Right step, other rounding at a tie (half to even): the same cases fail, the note says
+    # the rounding is the other way to miss them.
+    def half_even(w, bits, lattice="midrise", axis=None):
+        return C.apply("round_half_even", w, bits, lattice, axis)
+
+    report = golden.check(GOLDEN, half_even)
+    assert report.failures and all(r["kind"] == "tie" for r in report.failures)
+    assert len(report.notes) == 1 and "the golden rounding at a tie" in report.notes[0]
+
+
+def test_no_tie_note_when_other_cases_fail_or_nothing_fails():
+    # Other failures besides the ties: the note would mislead.
+    def norm(w, bits, lattice="midrise", axis=None):
+        return {"values": C.apply("norm_alpha", w, bits, lattice, axis)}
+
+    report = golden.check(GOLDEN, norm)
+    assert any(r["kind"] != "tie" for r in report.failures) and report.notes == []
+    assert "note:" not in str(report)
+    # Only tie cases run: nothing else passed to single them out.
+    report = golden.check(GOLDEN, _printed_lambda_param, kinds=["tie"])
+    assert report.failures and report.notes == []
+    # Nothing fails: no note.
+    report = golden.check(GOLDEN, quantize, values_rtol=1e-12, alpha_rtol=1e-12)
+    assert report.passed and report.notes == []
+
+
 def test_check_compares_returned_codes_and_alpha():
     def wrong_codes(w, bits, method="param", lattice="midrise", axis=None):
         q = quantize(w, bits, method=method, lattice=lattice, axis=axis)

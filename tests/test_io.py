@@ -12,7 +12,7 @@ from vecq_ref import io
 def test_atomic_write_and_refusal(tmp_path):
     p = tmp_path / "a.txt"
     io.write_text(p, "one")
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(FileExistsError, match=r"pass force=True to overwrite it$"):
         io.write_text(p, "two")
     assert p.read_text() == "one"
     io.write_text(p, "two", force=True)

@@ -207,7 +207,7 @@ def test_save_figure_is_deterministic_and_refuses_to_overwrite(tmp_path):
         assert a == b and len(a) > 1000
     assert (tmp_path / "a" / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "a" / "fig.pdf").read_bytes()[:5] == b"%PDF-"
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(FileExistsError, match=r"pass force=True to overwrite it$"):
         P.save_figure(P.figure_of(P.plot_accuracy_vs_bits({2: 0.5})), tmp_path / "a" / "fig")
     P.save_figure(P.figure_of(P.plot_accuracy_vs_bits({2: 0.5})), tmp_path / "a" / "fig",
                   force=True)

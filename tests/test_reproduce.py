@@ -100,7 +100,8 @@ def test_reproduce_quick_end_to_end(quick_run):
     assert status == 0, err
     payload = json.loads(out)
     assert set(payload) == {"out", "report", "results", "figures", "skipped", "stages",
-                            "summary"}
+                            "summary", "already_finished"}
+    assert payload["already_finished"] is False
     assert payload["skipped"] == {}
     assert sorted(payload["figures"]) == sorted(ALL_FIGURES)
     assert set(payload["stages"].values()) == {"ran"}
@@ -133,11 +134,32 @@ def test_reproduce_quick_end_to_end(quick_run):
 
 
 @pytest.mark.jit_only
-def test_reproduce_refuses_a_finished_folder_and_resumes_an_interrupted_one(quick_run):
-    folder, status, _, _ = quick_run
+def test_reproduce_again_redoes_nothing_and_resumes_an_interrupted_one(quick_run):
+    folder, status, first, _ = quick_run
     assert status == 0
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    stamps = [p.stat().st_mtime_ns for p in files]
+    # Quickstart line 1 twice: one line saying so, exit 0, nothing redone or written.
     status, out, err = run(["reproduce", "--quick", "--out", str(folder)])
-    assert status == 2 and "--force" in err and err.count("\n") == 1
+    assert status == 0, err
+    assert out == (f"{folder} already holds this finished reproduction; nothing redone "
+                   f"(report: {folder / 'report.md'}; --force redoes every stage)\n")
+    assert err == ""
+    assert sorted(p for p in folder.rglob("*") if p.is_file()) == files
+    assert [p.stat().st_mtime_ns for p in files] == stamps
+    status, out, err = run(["reproduce", "--quick", "--out", str(folder), "--json"])
+    assert status == 0 and err == ""
+    again, first = json.loads(out), json.loads(first)
+    assert again.pop("already_finished") is True and first.pop("already_finished") is False
+    assert set(again.pop("stages").values()) == {"resumed"}
+    first.pop("stages")
+    assert again == first  # the same results, figures and report, read back
+    # The API says the same.
+    assert R.reproduce(folder, quick=True, quiet=True)["already_finished"] is True
+    # Other settings on the finished folder: refused, in options.
+    status, _, err = run(["reproduce", "--quick", "--out", str(folder), "--seed", "1"])
+    assert status == 2 and err.count("\n") == 1
+    assert "other settings ([--seed])" in err and "pass --force" in err and "=" not in err
 
     # Interrupt: lose the report, one stage and one figure; the rerun redoes only those.
     fig4 = (folder / "figures" / "fig4_dql_bits.png").read_bytes()

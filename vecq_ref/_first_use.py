@@ -1,67 +1,72 @@
-"""The CLI's one-line notice when the Numba kernels are not yet compiled for this CPU.
+"""The CLI's one-line notice when a command starts compiling the Numba kernels.
 
-The first use of the kernels on a machine compiles them (tens of seconds to minutes on a small
-machine) and writes Numba's on-disk cache (``cache=True``; ``NUMBA_CACHE_DIR`` or the
-``__pycache__`` folders); later runs load them in well under a second per kernel. Before a
-command runs, :func:`notice` probes that cache and, when no kernel of ``vecq_ref._kernels`` has
-an entry for this CPU, prints one line on stderr so that a silent first run does not look
-hung. It only reads Numba's cache index files: nothing is compiled or written.
+The first use of the kernels on a machine compiles them (seconds to tens of seconds on a
+small machine) and writes Numba's on-disk cache (``cache=True``; ``NUMBA_CACHE_DIR`` or the
+``__pycache__`` folders); later runs load them from there in well under a second. While a
+command runs, :func:`watch` listens to Numba's ``numba:compile`` event, which Numba raises
+only when it really compiles (not when it loads a kernel from the cache or already has it in
+memory), and prints :data:`NOTICE` once on stderr when the first compilation starts, whatever
+stderr is (a terminal, a pipe into ``tee``, a log file), so that a cold command is never
+silent for seconds. A warm cache, a command that fails before any kernel runs, and
+``NUMBA_DISABLE_JIT=1`` print nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 
 NOTICE = "vecq-ref: compiling kernels for this CPU (first use only) …"
-#: Commands that run no kernel (nothing to announce).
+#: Commands that run no kernel (nothing to listen for; Numba is not even imported).
 QUIET_COMMANDS = ("table",)
+#: Off in the test suite (``tests/conftest.py``), where stderr is the commands' own output.
+ENABLED = True
 
 
-def _dispatchers():
-    from numba.core.dispatcher import Dispatcher
+def _listener_class():
+    from numba.core import event
 
-    from ._kernels import lattice, reduce, search
+    class _FirstCompile(event.Listener):
+        """Prints the notice on the first compile start it sees, then never again."""
 
-    for module in (lattice, reduce, search):
-        for value in vars(module).values():
-            if isinstance(value, Dispatcher) and getattr(value, "_cache", None) is not None:
-                yield value
+        def __init__(self, stream):
+            self.stream, self.printed = stream, False
+            self._lock = threading.Lock()  # kernels may first compile on a pool thread
+
+        def on_start(self, ev):
+            with self._lock:
+                if self.printed:
+                    return
+                self.printed = True
+            try:
+                print(NOTICE, file=self.stream, flush=True)
+            except (OSError, ValueError):  # a closed stderr must not break the compile
+                pass
+
+        def on_end(self, ev):
+            pass
+
+    return _FirstCompile
 
 
-def kernels_cached():
-    """Whether Numba's disk cache holds some ``vecq_ref`` kernel compiled for this CPU.
+@contextlib.contextmanager
+def watch(command, stream=None, quiet=False):
+    """Print :data:`NOTICE` on ``stream`` (stderr) when the block first compiles a kernel.
 
-    Returns True or False, or None when it cannot tell (JIT disabled, caching off, or a Numba
-    whose cache internals differ): callers then stay quiet.
+    Nothing is listened for when ``command`` runs no kernel (:data:`QUIET_COMMANDS`), with
+    ``quiet`` (the command's ``--quiet``), or when :data:`ENABLED` is off. Yields the
+    listener (its ``printed`` says whether the line was printed), or None when not listening.
     """
+    if quiet or not ENABLED or command in QUIET_COMMANDS:
+        yield None
+        return
     try:
-        magic = None
-        found_cache = False
-        for disp in _dispatchers():
-            index_file = getattr(disp._cache, "_cache_file", None)
-            if index_file is None:  # NullCache: caching is off for this kernel
-                continue
-            found_cache = True
-            if magic is None:
-                magic = disp.targetctx.codegen().magic_tuple()
-            if any(key[1] == magic for key in index_file._load_index()):
-                return True
-        return False if found_cache else None
-    except Exception:  # a probe must never break the CLI
-        return None
+        from numba.core import event
 
-
-def notice(command, stream=None):
-    """Print :data:`NOTICE` on ``stream`` (stderr) if ``command`` will compile the kernels.
-
-    Only for an interactive ``stream`` (a terminal), so piped or captured output stays
-    exactly the command's own. Returns whether the line was printed.
-    """
-    stream = sys.stderr if stream is None else stream
-    isatty = getattr(stream, "isatty", None)
-    if command in QUIET_COMMANDS or not (callable(isatty) and isatty()):
-        return False
-    if kernels_cached() is not False:
-        return False
-    print(NOTICE, file=stream, flush=True)
-    return True
+        listener = _listener_class()(sys.stderr if stream is None else stream)
+    except Exception:  # a Numba without the event API: stay quiet rather than fail
+        yield None
+        return
+    with event.install_listener("numba:compile", listener):
+        yield listener

@@ -784,7 +784,7 @@ def _add_reproduce(sub):
                     "sweep, draw every figure, and write report.md and results.json to --out. "
                     "Default run ≤ 15 minutes on 2 cores, --quick ≤ 2 minutes. Each stage "
                     "writes stages/<name>.json when done; running the same command again "
-                    "resumes an interrupted run.",
+                    "resumes an interrupted run, and on a finished one redoes nothing.",
         epilog="examples:\n  vecq-ref reproduce --out results\n"
                "  vecq-ref reproduce --quick --out /tmp/r --json\n"
                "  vecq-ref reproduce --out results --force --seed 1",
@@ -814,6 +814,10 @@ def _cmd_reproduce(args):
         print(f"vecq-ref reproduce: interrupted; run the same command again to resume "
               f"(finished stages are kept in {args.out}/stages)", file=sys.stderr)
         return 130
+    if res["already_finished"]:  # the same command again: nothing to do, and say so
+        emit(args, res, f"{args.out} already holds this finished reproduction; nothing "
+                        f"redone (report: {res['report']}; --force redoes every stage)")
+        return 0
     rows = [{"run": k, "test_acc": v} for k, v in res["summary"].items()]
     text = "\n".join([format_table(rows, ["run", "test_acc"], "{:.4f}"), "",
                       f"figures: {len(res['figures'])} drawn, {len(res['skipped'])} skipped",
@@ -864,13 +868,14 @@ def main(argv=None):
         parser.print_help()
         return 2
     prefix = f"vecq-ref {args.command}"
-    from ._first_use import notice
+    from ._first_use import watch
 
-    notice(args.command)  # one line on stderr before the first compilation on this CPU
     created = _missing_folders(getattr(args, "out", None))
     status = 2
     try:
-        status = int(args.func(args) or 0)
+        # One line on stderr when the command starts compiling kernels (a cold cache).
+        with watch(args.command, quiet=getattr(args, "quiet", False)):
+            status = int(args.func(args) or 0)
         return status
     except CheckFailed as exc:
         status = 1
@@ -888,19 +893,21 @@ def main(argv=None):
     except (UsageError, OSError, ValueError, TypeError, ImportError) as exc:
         if debug:
             raise
-        print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{prefix}: error: {_in_options(_one_line(exc), parser, args.command)}",
+              file=sys.stderr)
         return 2
     except MemoryError as exc:
         if debug:
             raise
-        print(f"{prefix}: error: out of memory ({_one_line(exc) or 'MemoryError'})",
-              file=sys.stderr)
+        text = _in_options(_one_line(exc), parser, args.command)
+        print(f"{prefix}: error: out of memory ({text or 'MemoryError'})", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: still one line, and the way to see more
         if debug:
             raise
-        print(f"{prefix}: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with "
-              "--debug for the traceback and please report it)", file=sys.stderr)
+        print(f"{prefix}: internal error: {type(exc).__name__}: "
+              f"{_in_options(_one_line(exc), parser, args.command)} (rerun with --debug for "
+              "the traceback and please report it)", file=sys.stderr)
         return 2
     finally:
         if status != 0:
@@ -946,6 +953,57 @@ def _silence_stdout():
         os.dup2(devnull, fd)
     finally:
         os.close(devnull)
+
+
+#: Library arguments a command's option spells differently: ``{command: {argument: option}}``
+#: (``train --data-path`` is ``data.load(path=...)``).
+_ALIASES = {"train": {"path": "--data-path"}}
+
+
+def _options(parser, command):
+    """``{argument name: "--option"}`` for the options of ``command``."""
+    sub = next(a for a in parser._actions if a.dest == "command").choices.get(command)
+    names = {}
+    for action in getattr(sub, "_actions", ()):
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs and action.dest != "help":
+            names[action.dest] = longs[0]
+    return {**names, **_ALIASES.get(command, {})}
+
+
+def _in_options(text, parser, command):
+    """A library message in the words of the command line.
+
+    The library names its parameters (```group_size```, ``force=True``, ``must be None``,
+    ``['lr']``); the command line has options: ``--group-size``, ``--force``, "must be left
+    out", ``[--lr]``. Only names that are options of ``command`` are rewritten; the rest
+    (``w``, the file labels, settings no option sets) stay as they are.
+    """
+    import re
+
+    options = _options(parser, command)
+
+    def keyword(m):  # name=value, as a call would spell it
+        option = options.get(m.group(1))
+        if option is None:
+            return m.group(0)
+        value = m.group(2)
+        if value == "True":
+            return option
+        if value in ("False", "None"):
+            return f"no {option}"
+        return f"{option} {value.strip(chr(39) + chr(34))}"
+
+    text = re.sub(r"(?<![\w-])([a-z_][a-z0-9_]*)=(True|False|None|'[^']*'|\"[^\"]*\"|[\w.+-]+)",
+                  keyword, text)
+    text = re.sub(r"`([a-z_][a-z0-9_]*)`", lambda m: options.get(m.group(1), m.group(0)), text)
+    # Lists of names (settings that differ): the options among them.
+    text = re.sub(r"\[[^\[\]]*\]", lambda m: re.sub(
+        r"'([a-z_][a-z0-9_]*)'", lambda n: options.get(n.group(1), n.group(0)), m.group(0)),
+        text)
+    text = re.sub(r"(--[a-z][a-z0-9-]*) must be None\b", r"\1 must be left out", text)
+    text = re.sub(r"(--[a-z][a-z0-9-]*) is True\b", r"\1 is given", text)
+    return re.sub(r"(--[a-z][a-z0-9-]*) is False\b", r"\1 is not given", text)
 
 
 def _one_line(exc):

@@ -49,6 +49,11 @@ FIELDS = ("method", "bits", "lattice", "levels", "group", "rank", "relative_dql"
 
 #: Losses closer than this (relative) share a rank: they differ by rounding only.
 RANK_RTOL = 1e-12
+#: Marks, in :func:`format_records`, a method whose lattice carries an offset.
+OFFSET_MARK = "*"
+#: Said under a group that holds an offset lattice.
+OFFSET_LEGEND = (f"{OFFSET_MARK} offset lattice: levels α·v + β, β = mean(w) (one parameter "
+                 "more: not like for like)")
 
 _MIDTREAD = ("vecq_param_midtread", "vecq_exact_midtread", "twn", "absmax")
 # The bitwidths each method defines, as (lo, hi).
@@ -202,6 +207,23 @@ def compare(w, bits=range(1, 9), methods=None, axis=None):
     return records
 
 
+def has_offset(lattice):
+    """Whether values on ``lattice`` carry an offset β besides the scale (``offset-…``).
+
+    Examples
+    --------
+    >>> has_offset("offset-midrise"), has_offset("midrise")
+    (True, False)
+    """
+    return str(lattice).startswith("offset")
+
+
+def _columns(columns, bits):
+    """``columns`` without those meaningless at ``bits``: at 1 bit the step (the spacing of
+    thresholds of which there is a single one, at 0) sets nothing, only α does."""
+    return [c for c in columns if not (bits == 1 and c == "step")]
+
+
 def _cell(value):
     if value is None:
         return "-"
@@ -223,21 +245,27 @@ def format_records(records, columns=("method", "lattice", "rank", "relative_dql"
     """Readable text of :func:`compare` records: one block per like-for-like group.
 
     Methods show as their display name and identifier, e.g. ``VecQ-exact (vecq_exact)``.
+    A method whose lattice carries an offset (:func:`has_offset`) is marked with
+    :data:`OFFSET_MARK` and a legend line under its group says what the mark means; the
+    ``step`` column is left out at 1 bit, where it means nothing (one threshold, at 0).
     """
     blocks = []
     keys = list(dict.fromkeys((r["bits"], r["group"]) for r in records))
     for k, size in keys:
         rows = [r for r in records if r["bits"] == k and r["group"] == size]
-        body = [[_method_cell(r[c]) if c == "method" else _cell(r.get(c)) for c in columns]
-                for r in rows]
-        widths = [max(len(c), *(len(b[i]) for b in body)) for i, c in enumerate(columns)]
+        shown = _columns(columns, k)
+        body = [[_method_cell(r[c]) + (OFFSET_MARK if has_offset(r.get("lattice")) else "")
+                 if c == "method" else _cell(r.get(c)) for c in shown] for r in rows]
+        widths = [max(len(c), *(len(b[i]) for b in body)) for i, c in enumerate(shown)]
         lines = [f"{k} bits, {size} levels:",
-                 "  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+                 "  " + "  ".join(c.rjust(w) for c, w in zip(shown, widths, strict=True))]
         lines += ["  " + "  ".join(v.rjust(w) for v, w in zip(b, widths, strict=True))
                   for b in body]
+        if any(has_offset(r.get("lattice")) for r in rows):
+            lines.append(f"  {OFFSET_LEGEND}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
 __all__ = ["compare", "format_records", "METHODS", "FIELDS", "search_available", "applies",
-           "n_levels"]
+           "n_levels", "has_offset"]

@@ -41,7 +41,7 @@ def check_target(path, force=False):
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
     if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; pass --force (force=True) to overwrite it")
+        raise FileExistsError(f"{path} exists; pass force=True to overwrite it")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"folder {path.parent} does not exist")
     return path

@@ -938,7 +938,7 @@ def save_figure(fig, stem, formats=FORMATS, force=False, dpi=120):
     paths = [stem.with_name(f"{stem.name}.{fmt}") for fmt in formats]
     for p in paths:  # refuse before writing anything
         if p.exists() and not force:
-            raise FileExistsError(f"{p} exists; pass --force (force=True) to overwrite it")
+            raise FileExistsError(f"{p} exists; pass force=True to overwrite it")
     for fmt, p in zip(formats, paths, strict=True):
         meta = PNG_METADATA if fmt == "png" else PDF_METADATA
         with atomic_path(p, force) as tmp:

@@ -22,9 +22,11 @@ file and all the stage's outputs (:func:`stage_outputs`) exist and are whole
 (:func:`vecq_ref.io.is_whole`), so an interrupted run resumes where it stopped (training itself
 resumes from its last epoch checkpoint), and a stage or figure whose files are missing or cut
 short is redone without ``force``. ``reproduce.json`` pins the settings of the folder: resuming with
-other settings is refused. A finished folder (``report.md`` present) is only redone with
-``force=True``, which recomputes every stage and overwrites the files. Nothing written depends
-on the clock: the same settings give the same files (timings go to stderr only).
+other settings is refused. Running again on a finished folder with the same settings (every
+stage, figure, ``report.md`` and ``results.json`` whole) redoes nothing, writes nothing and
+returns its results with ``already_finished`` set; ``force=True`` recomputes every stage and
+overwrites the files. Nothing written depends on the clock: the same settings give the same
+files (timings go to stderr only).
 """
 
 from __future__ import annotations
@@ -493,7 +495,7 @@ def draw_figures(results, out, folder=None, only=None, formats=("png", "pdf"), f
                  if (out / f"{stem}.{f}").exists()]
         if taken:
             raise FileExistsError(f"{taken[0]} exists ({len(taken)} of the figure files do); "
-                                  "pass --force (force=True) to overwrite them")
+                                  "pass force=True to overwrite them")
     for stem in only or FIGURES:
         paths = [out / f"{stem}.{f}" for f in formats]
         redraw = force
@@ -647,20 +649,51 @@ def _summary(s, results, figures, skipped):
 
 # --- the driver ------------------------------------------------------------------------------
 
+def _saved_settings(out):
+    """The settings ``reproduce.json`` of ``out`` pins, or None when there is none."""
+    manifest = Path(out) / "reproduce.json"
+    if not manifest.exists():
+        return None
+    with open(manifest, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _finished(out, s):
+    """Whether ``out`` holds a finished run of the settings ``s`` with every file whole:
+    every stage done, every figure in every format, ``report.md`` and ``results.json``."""
+    out = Path(out)
+    if not (io.is_whole(out / "report.md") and io.is_whole(out / "results.json")
+            and io.is_whole(out / "reproduce.json") and _saved_settings(out) == s.to_dict()):
+        return False
+    if not all(stage_done(name, out) for name, _ in stages(s)):
+        return False  # a stage skipped (e.g. a missing package) is tried again
+    return all(io.is_whole(out / "figures" / f"{stem}.{f}") for stem in FIGURES
+               for f in s.formats)
+
+
+def _finished_result(out, s):
+    """What :func:`reproduce` returns for a finished folder, read from its ``results.json``."""
+    with open(out / "results.json", encoding="utf-8") as fh:
+        summary = json.load(fh)
+    return {"out": str(out), "report": str(out / "report.md"),
+            "results": str(out / "results.json"),
+            "figures": {k: [str(out / "figures" / n) for n in v]
+                        for k, v in summary["figures"].items()},
+            "skipped": summary.get("skipped_figures") or {},
+            "stages": {name: "resumed" for name, _ in stages(s)},
+            "summary": {k: v["test_acc"] for k, v in summary["training"].items()},
+            "already_finished": True}
+
+
 def _check_folder(out, s, force):
     out = Path(out)
     manifest = out / "reproduce.json"
-    if io.is_whole(out / "report.md") and io.is_whole(out / "results.json") and not force:
-        raise FileExistsError(f"{out} already holds a finished reproduction (report.md); "
-                              "pass --force (force=True) to redo it")
-    if manifest.exists() and not force:
-        with open(manifest, encoding="utf-8") as fh:
-            saved = json.load(fh)
-        if saved != s.to_dict():
-            diff = sorted(k for k in set(saved) | set(s.to_dict())
-                          if saved.get(k) != s.to_dict().get(k))
-            raise ValueError(f"{out} holds a reproduction with other settings ({diff}); "
-                             "use another --out or pass --force to start over")
+    saved = None if force else _saved_settings(out)
+    if saved is not None and saved != s.to_dict():
+        diff = sorted(k for k in set(saved) | set(s.to_dict())
+                      if saved.get(k) != s.to_dict().get(k))
+        raise ValueError(f"{out} holds a reproduction with other settings ({diff}); "
+                         "use another `out` or pass force=True to start over")
     (out / "stages").mkdir(parents=True, exist_ok=True)
     (out / "runs").mkdir(exist_ok=True)
     io.write_text(manifest, _dump(s.to_dict()), force=True)
@@ -683,8 +716,8 @@ def reproduce(out, quick=False, seed=0, force=False, quiet=False, formats=("png"
     seed : int
         Seeds the data split, the initialisations and the batch order.
     force : bool
-        Redo everything and overwrite; otherwise a finished folder is refused and an
-        unfinished one resumed.
+        Redo everything and overwrite; otherwise an unfinished folder is resumed and a
+        finished one (same settings, every file whole) left as it is.
     quiet : bool
         No progress lines on stderr.
     formats : sequence of {"png", "pdf"}
@@ -694,9 +727,12 @@ def reproduce(out, quick=False, seed=0, force=False, quiet=False, formats=("png"
     dict
         ``out``, ``report``, ``results``, ``figures`` (``{stem: [paths]}``), ``skipped``
         (figures not drawn, with the reason), ``stages`` (``{name: "ran" | "resumed" |
-        "skipped: …"}``) and ``summary`` (test accuracy per run).
+        "skipped: …"}``), ``summary`` (test accuracy per run) and ``already_finished``
+        (True when ``out`` held this finished run: nothing was redone or written).
     """
     s = settings(quick, seed, formats)
+    if not force and _finished(out, s):
+        return _finished_result(Path(out), s)
     out = _check_folder(out, s, force)
     todo = stages(s)
     prog = _Progress(len(todo) + 2, quiet)
@@ -731,7 +767,7 @@ def reproduce(out, quick=False, seed=0, force=False, quiet=False, formats=("png"
     for stem, why in skipped.items():
         prog.say(f"figure {stem} skipped: {why}")
     summary = _summary(s, results, figures, skipped)
-    # _check_folder refused a finished folder without force; these are the run's own files.
+    # A finished folder returned above without force; these are the run's own files.
     io.write_text(out / "results.json", _dump(summary), force=True)
     io.write_text(out / "report.md", report_markdown(s, results, figures, skipped, status),
                   force=True)
@@ -740,7 +776,8 @@ def reproduce(out, quick=False, seed=0, force=False, quiet=False, formats=("png"
             "results": str(out / "results.json"),
             "figures": {k: [str(p) for p in v] for k, v in figures.items()},
             "skipped": skipped, "stages": status,
-            "summary": {k: v["test_acc"] for k, v in summary["training"].items()}}
+            "summary": {k: v["test_acc"] for k, v in summary["training"].items()},
+            "already_finished": False}
 
 
 __all__ = ["DEFAULT", "FIGURES", "QUICK", "Settings", "draw_figures", "load_results",

@@ -284,15 +284,19 @@ class GoldenReport:
     """Result of :func:`check`: one row per case run, ``passed`` when all rows pass.
 
     ``skipped`` counts the cases not run; ``skip_reasons`` says why, ``{reason: count}``.
-    Each row has ``case``, ``passed``, ``why``, ``max_rel_err``, ``codes_differing`` (count,
-    from the returned codes or those the values imply), ``alpha_ratio`` (returned or implied α
-    over the golden α; the extreme ratio per slice), ``nan_returned`` (count).
+    Each row has ``case``, ``kind`` (``"random"``, ``"tie"`` or ``"tiny"``), ``passed``,
+    ``why``, ``max_rel_err``, ``codes_differing`` (count, from the returned codes or those the
+    values imply), ``alpha_ratio`` (returned or implied α over the golden α; the extreme ratio
+    per slice), ``nan_returned`` (count). ``notes`` explain a pattern in the failures (only
+    the tie cases failing: a step rounded differently from the golden one).
     """
 
     rows: list
     tolerances: dict
     skipped: int
     skip_reasons: dict = field(default_factory=dict)
+    #: What the failures have in common, when it explains them.
+    notes: list = field(default_factory=list)
 
     @property
     def passed(self):
@@ -305,7 +309,7 @@ class GoldenReport:
     def as_dict(self):
         return {"passed": self.passed, "cases": len(self.rows), "skipped": self.skipped,
                 "skip_reasons": self.skip_reasons, "failed": len(self.failures),
-                "tolerances": self.tolerances, "rows": self.rows}
+                "tolerances": self.tolerances, "notes": self.notes, "rows": self.rows}
 
     def __str__(self):
         lines = [f"golden check: {len(self.rows) - len(self.failures)}/{len(self.rows)} cases "
@@ -320,6 +324,7 @@ class GoldenReport:
             lines.append(f"  FAIL {r['case']}: {r['why']}")
         if len(self.failures) > 20:
             lines.append(f"  ... and {len(self.failures) - 20} more failures")
+        lines += [f"  note: {n}" for n in self.notes]
         if self.failures:
             lines.append("  for what differs and what it costs, per component: "
                          "vecq_ref.verify(w, your_values, bits=...) (CLI: vecq-ref verify)")
@@ -528,15 +533,50 @@ def check(path, fn, *, methods=None, bits=None, lattices=None, kinds=None, dtype
             skipped_for(f"fn raised ImportError: {exc}")
             continue
         except Exception as exc:  # a user's callable may raise anything: report it
-            rows.append({"case": case["name"], "passed": False, "max_rel_err": None,
+            rows.append({"case": case["name"], "kind": case["kind"], "passed": False,
+                         "max_rel_err": None,
                          "why": f"raised {type(exc).__name__}: {exc}",
                          "codes_differing": None, "alpha_ratio": None, "nan_returned": 0})
             continue
         ok, why, err, detail = _compare(case, arrays, result, tol)
-        rows.append({"case": case["name"], "passed": ok,
+        rows.append({"case": case["name"], "kind": case["kind"], "passed": ok,
                      "max_rel_err": err if math.isfinite(err) else None, "why": why,
                      **detail})
-    return GoldenReport(rows, tol, sum(skip.values()), skip)
+    return GoldenReport(rows, tol, sum(skip.values()), skip, _tie_note(rows, manifest))
+
+
+#: The golden step of each method's tie cases, and what a tie case needs, for :func:`_tie_note`.
+_TIE_STEPS = {
+    "param": ("s = λ_k·σ with λ_k the float64 value of vecq_ref.optimal_step(k)",
+              "ties need the float64 λ from optimal_step, not a printed one"),
+    "paper": ("s = σ·λ + 1e-7 with the released 4-decimal λ table",
+              "the paper ties need that expression exactly"),
+}
+
+
+def _tie_note(rows, manifest):
+    """``[note]`` when every failing case is a tie case and every other case passed.
+
+    The tie cases put ``w/s`` exactly on rounding thresholds of the golden step, so a step
+    that differs in its last bits (a λ_k rounded to 10 printed decimals, say) moves a
+    threshold past a weight: one code flips and, with α refitted, every value moves (by up
+    to 0.9 relative), while every other case passes within the tolerances.
+    """
+    failed = [r for r in rows if not r["passed"]]
+    if not failed or any(r["kind"] != "tie" for r in failed):
+        return []
+    if not any(r["passed"] and r["kind"] != "tie" for r in rows):
+        return []  # no other case ran and passed: nothing singles the ties out
+    method = {c["name"]: c["method"] for c in manifest["cases"]}
+    steps = [_TIE_STEPS[m] for m in dict.fromkeys(method.get(r["case"]) for r in failed)
+             if m in _TIE_STEPS] or list(_TIE_STEPS.values())
+    return [f"only the {len(failed)} tie case{'s' if len(failed) > 1 else ''} failed and every "
+            "other case passed. Tie cases put w/s exactly on a rounding threshold of the golden "
+            f"step ({'; '.join(s for s, _ in steps)}), so they pass only with that step to the "
+            "last bit and the golden rounding at a tie (manifest conventions, 'ties'). A λ "
+            "rounded to fewer digits (e.g. the 10 decimals the README prints) moves the "
+            "threshold past the weight and flips its code, and with α refitted every value "
+            f"moves: {'; '.join(n for _, n in steps)}."]
 
 
 __all__ = ["GoldenReport", "check", "generate", "load", "tie_vector"]

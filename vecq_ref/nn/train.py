@@ -138,8 +138,8 @@ def _prepare_out(out, resume, force):
     if has_run and not resume and not force:
         how = "continue it" if has_checkpoint else (
             "start it again (it stopped before its first checkpoint)")
-        raise FileExistsError(f"{out} already holds a run; pass resume=True (--resume) to "
-                              f"{how} or force=True (--force) to start over")
+        raise FileExistsError(f"{out} already holds a run; pass resume=True to {how} or "
+                              "force=True to start over")
     if resume and not has_checkpoint and not (out / "config.json").is_file():
         raise FileNotFoundError(f"nothing to resume: {out} holds no {CHECKPOINT} and no "
                                 "config.json of an interrupted run")
