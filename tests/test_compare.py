@@ -145,12 +145,13 @@ def test_format_records_marks_offset_lattices_and_drops_the_step_at_1_bit():
         # The step: left out at 1 bit (one threshold, at 0), shown at 2 bits.
         assert header.split() == ["method", "lattice", "rank", "relative_dql", "J_o", "J_m",
                                   "alpha"] + ([] if block.startswith("1 bits") else ["step"])
-        marked = [line.split()[0] for line in body if "offset-midrise" in line]
+        # Display name and identifier, e.g. "μL2Q, code λ (ul2q_code)*": keep the mark's place.
+        marked = [line.split("(")[-1].split()[0] for line in body if "offset-midrise" in line]
         legend = [line for line in body if line.strip() == C.OFFSET_LEGEND]
         if block.startswith("2 bits, 3"):  # no offset lattice in the midtread group
             assert marked == [] and legend == [] and C.OFFSET_MARK not in block
         else:
-            assert marked == ["ul2q_code" + C.OFFSET_MARK]
+            assert marked == ["ul2q_code)" + C.OFFSET_MARK]
             assert legend and body[-1] == "  " + C.OFFSET_LEGEND  # once, under the group
             assert sum(line.count(C.OFFSET_MARK) for line in body[:-1]) == 1
     assert C.has_offset("offset-midrise")
