@@ -128,14 +128,15 @@ class _Row:
 
 def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straight_through):
     """Bound on the relative error of α recovered from ``wq`` by least squares when each value
-    is ``α·v (+ β)`` rounded to ``dtype``: ``Σ|ṽ|·e / (α·Σṽ²)`` with ``e = u·|wq|``
-    (``u = ε/2``; plus ``2·ulp(|w| + |wq|)`` for a straight-through output) and
-    ``ṽ = v`` (``ṽ = v − mean(v)`` when β was fitted too). For β = 0 and no straight-through
-    this is ``u`` itself."""
+    is ``α·v (+ β)`` rounded to ``dtype``: ``Σ|ṽ|·e / (α·Σṽ²)`` with ``e = max(u·|wq|, η/2)``
+    (``u = ε/2``, ``η`` the subnormal spacing: the error is absolute below the smallest normal
+    value; plus ``2·ulp(|w| + |wq|)`` for a straight-through output) and ``ṽ = v``
+    (``ṽ = v − mean(v)`` when β was fitted too). For β = 0, normal values and no
+    straight-through this is ``u`` itself."""
     dt = np.dtype(dtype)
-    e = diagnose_mod.unit_roundoff(dt) * np.abs(rows_u)
+    e = diagnose_mod.representation_error(rows_u, dt)
     if straight_through:
-        e = e + 2.0 * np.spacing((np.abs(rows_u) + np.abs(rows_w)).astype(dt)).astype(np.float64)
+        e = e + 2.0 * diagnose_mod.spacing(np.abs(rows_u) + np.abs(rows_w), dt)
     vt = Vv - Vv.mean(axis=1, keepdims=True) if offset != "none" else Vv
     num = np.sum(np.abs(vt) * e, axis=1)
     den = alphas * np.sum(vt * vt, axis=1)
@@ -173,8 +174,8 @@ def _best_row(u, dtype, lattice, bits, tol_ulps, fit):
     for lat in (lattice,) if lattice else ("midrise", "midtread"):
         off = level_offset(lat)
         c, a = fit(off)
-        rec = (a * (c + off)).astype(dtype)
-        d = float(np.max(ulp_distance(rec, u.astype(dtype))))
+        rec = diagnose_mod.cast(a * (c + off), dtype)
+        d = float(np.max(ulp_distance(rec, diagnose_mod.cast(u, dtype))))
         lo, hi = code_range(bits, lat) if (lat == "midrise" or bits >= 2) else (0, 0)
         row = _Row(lat, a, c.astype(np.int64), d, bool(c.min() >= lo and c.max() <= hi),
                    d <= tol_ulps)
@@ -387,19 +388,22 @@ def _reference(w, bits, lattice, lay, method, dtype):
         a = np.broadcast_to(np.asarray(q.alpha, dtype=np.float64), lay.slice_shape)
         d = lay.to_rows(x) - np.ascontiguousarray(a).reshape(-1)[:, None] * rows_v
     else:
-        d = x - q.values.astype(dtype).astype(np.float64)
+        # a value beyond the dtype's largest finite value is stored as that value (saturated),
+        # the closest an output of that dtype can come to it
+        fmax = float(np.finfo(dtype).max)
+        d = x - diagnose_mod.cast(np.clip(q.values, -fmax, fmax), dtype).astype(np.float64)
     sww = float(np.sum(x * x))
     return float(np.sum(d * d)) / sww if sww > 0 else 0.0
 
 
 def _rounding_dql(rows_w, rows_q, dtype):
     """Bound on how much rounding values to ``dtype`` can move a relative DQL: each value
-    moves by at most ``h = u·|q|`` (its representation error, ``u = ε/2``), the DQL by
-    ``Σ(2|w − q|·h + h²)/‖w‖²``."""
+    moves by at most ``h = max(u·|q|, η/2)`` (its representation error, ``u = ε/2``, ``η`` the
+    subnormal spacing), the DQL by ``Σ(2|w − q|·h + h²)/‖w‖²``."""
     sww = float(np.sum(rows_w * rows_w))
     if sww == 0 or dtype is None:
         return 0.0
-    h = diagnose_mod.unit_roundoff(dtype) * np.abs(rows_q)
+    h = diagnose_mod.representation_error(rows_q, dtype)
     return float(np.sum(2 * np.abs(rows_w - rows_q) * h + h * h)) / sww
 
 
@@ -668,7 +672,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
 
     conv_rows = []
     if check_conventions and not nan_out:
-        target = lay.from_rows(rows_q_eff).astype(q_dtype)
+        target = diagnose_mod.cast(lay.from_rows(rows_q_eff), q_dtype)
         mags = np.abs(rows_w[rows_w != 0])
         # float32 replays need w and w² inside float32's normal range
         f32_ok = mags.size == 0 or (mags.max() <= 2.0 ** 60 and mags.min() >= 2.0 ** -60)
@@ -681,7 +685,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                 out = conv.fn(arr, bits, ref_lattice, lay.axis, lay.group_size)
             except ImportError:
                 continue
-            d = ulp_distance(np.asarray(out).astype(q_dtype), target)
+            d = ulp_distance(diagnose_mod.cast(out, q_dtype), target)
             conv_rows.append({"name": cname, "description": conv.description,
                               "exact": bool(np.all(d == 0)), "match": bool(np.all(d <= ulps)),
                               "max_ulps": float(np.max(d)),
