@@ -722,9 +722,12 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         reasons.append(f"codes {code_min}..{code_max} do not fit {bits} bits "
                        f"({work_lattice} range {code_range(bits, work_lattice)})")
     if on_lattice and offset != "none":
-        reasons.append(f"the levels are offset by β = {float(betas[0]):.6g}"
-                       f"{' = mean(w)' if offset == 'mean' else ''} (μL2Q-style); VecQ's "
-                       f"lattice has no offset")
+        # the first slice that has an offset (others may have none)
+        i_off = next(i for i, r in enumerate(rows) if r.offset != "none")
+        where = f" in slice {i_off}" if nrows > 1 else ""
+        reasons.append(f"the levels are offset by β = {float(betas[i_off]):.6g}"
+                       f"{' = mean(w)' if rows[i_off].offset == 'mean' else ''}{where} "
+                       f"(μL2Q-style); VecQ's lattice has no offset")
     if on_lattice and lattice_name == "midtread-full":
         used = (f"codes down to {code_min}" if code_min == -(2 ** (bits - 1)) else
                 f"its scale max|w|/(2^(k−1) − ½); the code {-(2 ** (bits - 1))} unused here")
