@@ -39,12 +39,21 @@ The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread,
 ``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. The tolerances used are part
 of the report (``tolerances``), each derived from two errors kept apart:
 
-- **representation**: a value rounded to the output dtype is off by at most ``u = ε/2`` of it
-  (relative). α recovered from ``wq`` by least squares is then off by at most
-  ``Σ|ṽ|·u|wq| / (α·Σṽ²)`` (``= u`` for β = 0; ``ṽ = v − mean(v)`` when β is fitted; plus the
-  straight-through allowance when needed) — ``representation_rtol``; an ``alpha`` passed in
-  carries the ``u`` of its own dtype. The quotients ``w/s`` an implementation rounds move the
-  interval of steps that give the codes by ``u`` of the output dtype.
+- **representation**: a value ``x`` rounded to the output dtype is off by at most
+  ``e(x) = max(u·|x|, η/2)``: ``u = ε/2`` of it (relative) where ``|x|`` is normal, and half
+  the subnormal spacing ``η`` (the dtype's smallest positive value; absolute) below the
+  smallest normal value ``η/(2u)``, where the two meet (float16: ``η = 2⁻²⁴ ≈ 6e-8`` below
+  ``6.1e-5``; float32: ``η = 1.4e-45`` below ``1.2e-38``). α recovered from ``wq`` by least
+  squares is then off by at most ``Σ|ṽ|·e(wq) / (α·Σṽ²)`` (``= u`` for β = 0 and normal
+  values, larger where the levels are a few ``η`` apart; ``ṽ = v − mean(v)`` when β is fitted;
+  plus the straight-through allowance when needed) — ``representation_rtol``; an ``alpha``
+  passed in carries the ``u`` of its own dtype. The quotients ``w/s`` an implementation rounds
+  move the interval of steps that give the codes by ``u`` of the output dtype. The ``ulps``
+  of the lattice test are counted in the dtype's own spacing, ``η`` among the subnormals, so a
+  subnormal output is held to its own resolution: no slack of the smallest normal value,
+  which would let distinct tiny values pass as one level (α = 0 is the lattice of an all-zero
+  output only). Spacings and casts saturate at the dtype's largest finite value (its top
+  binade's ulp), so values at the maximum get a verdict, never an overflow.
 - **accumulation**: a sum over ``n`` terms (σ, ⟨w,v⟩, ⟨v,v⟩) is off by ``8ε + 4√n·ε``
   (a few roundings plus the random-walk growth), with ``ε`` of the wider of the output dtype
   and float32 — nobody accumulates in float16 — (``accumulation_rtol``,
