@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import tables
 from ..quantize import quantize
+from ._floats import _eps, cast, representation_error, smallest_subnormal, spacing, unit_roundoff
 from .recover import family
 
 EPS = 1e-7  # the released codes' epsilon (Keras K.epsilon(), torch and TF literals)
@@ -79,28 +80,11 @@ def table_text(components):
     return out
 
 
-def _eps(dtype):
-    dt = np.dtype(dtype)
-    if dt.kind == "f":
-        return float(np.finfo(dt).eps)
-    try:  # bfloat16 / fp8 (ml_dtypes), whose finfo numpy does not know
-        import ml_dtypes
-
-        return float(ml_dtypes.finfo(dt).eps)
-    except (ImportError, ValueError, TypeError):
-        return float(np.finfo(np.float64).eps)
-
-
 def rel_tol(dtype, n):
     """Relative tolerance of a quantity accumulated over ``n`` terms in ``dtype``:
     ``8ε + 4√n·ε`` (a few roundings, plus the random-walk growth of a sum's rounding)."""
     eps = _eps(dtype)
     return 8 * eps + 4 * math.sqrt(max(n, 1)) * eps
-
-
-def unit_roundoff(dtype):
-    """``ε/2`` of ``dtype``: the largest relative error of a value rounded to it."""
-    return 0.5 * _eps(dtype)
 
 
 def accumulation_dtype(dtype):
@@ -235,9 +219,16 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
 
     cmin, cmax = code_range(bits, lattice)
     dt = np.dtype(dtype)
-    xs = x.astype(dt)
-    q = (xs / dt.type(s)).astype(np.float64)
-    q2 = (xs * (dt.type(1) / dt.type(s))).astype(np.float64)  # the reciprocal form (torch)
+    xs = cast(x, dt)
+    sd = cast(s, dt)[()]
+    if not (np.isfinite(sd) and sd > 0):  # no step in this dtype: nothing computed in it
+        return 0, None
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        q = (xs / sd).astype(np.float64)
+        r = dt.type(1) / sd
+        # the reciprocal form (torch), where 1/s is finite in this dtype
+        q2 = (xs * r).astype(np.float64) if np.isfinite(r) else q
+    finite = np.isfinite(q) & np.isfinite(q2)
     if (thresholds or family(lattice)) == "midrise":
         t = np.rint(q)             # thresholds at integers: codes t − 1 | t
         lower, upper = t - 1, t
@@ -251,7 +242,8 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
 
         def on(qq):
             return qq == t
-    at = on(q) & on(q2)  # a tie however the implementation divides
+    with np.errstate(over="ignore", invalid="ignore"):
+        at = finite & on(q) & on(q2)  # a tie however the implementation divides
     near = at & (lower >= cmin) & (upper <= cmax) & ((c == lower) | (c == upper))
     n = int(np.count_nonzero(near))
     if n == 0:
@@ -552,7 +544,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     return out
 
 
-__all__ = ["Component", "accumulation_dtype", "accumulation_tol", "compute_dtypes", "diagnose",
-           "levels_hint", "rel_tol",
-           "rounding_votes", "step_bounds", "step_candidates", "step_tol", "table_text",
-           "unit_roundoff"]
+__all__ = ["Component", "accumulation_dtype", "accumulation_tol", "cast", "compute_dtypes",
+           "diagnose", "levels_hint", "rel_tol", "representation_error", "rounding_votes",
+           "smallest_subnormal", "spacing", "step_bounds", "step_candidates", "step_tol",
+           "table_text", "unit_roundoff"]

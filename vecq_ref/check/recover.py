@@ -35,11 +35,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._floats import cast as _cast
+from ._floats import spacing as _spacing
+
 #: Lattice names in the order they are tried; the midtread pair differ only in the code range.
 LATTICES = ("midrise", "midtread", "midtread-full")
 OFFSETS = ("none", "mean", "fitted")
 _COARSE = 0.05  # integrality tolerance (in codes) when proposing α; the ulps test decides
 _MAX_DIVISOR = 4096  # α is tried as (smallest gap)/j for j ≤ this (levels at most 4096 apart)
+_SPLITS = 256  # ambiguous step counts split per start (levels a few subnormal spacings apart)
 
 
 def code_range(bits, lattice):
@@ -87,13 +91,11 @@ def tolerances(u, w, dtype, ulps, terms=None):
     ``terms``: the magnitude of the terms an offset lattice adds (``|α·v| + |β|``), whose
     rounding the sum carries.
     """
-    dt = np.dtype(dtype)
-    tiny = float(np.finfo(dt).tiny) if dt.kind == "f" else 0.0
     mag = np.abs(u) if terms is None else np.abs(u) + terms
-    sp_u = np.spacing(mag.astype(dt)).astype(np.float64)
-    tight = ulps * sp_u + tiny
-    big = (np.abs(u) + np.abs(w)).astype(dt)
-    ste = tight + 2.0 * np.spacing(big).astype(np.float64)
+    # ulps of the dtype at each value: relative for normal values, the subnormal spacing η
+    # (absolute) below them, so that a subnormal output is judged by its own resolution
+    tight = ulps * _spacing(mag, dtype)
+    ste = tight + 2.0 * _spacing(np.abs(u) + np.abs(w), dtype)
     return tight, ste
 
 
@@ -104,7 +106,7 @@ def allowed(u, w, dtype, ulps, alpha, v, beta):
     rounded at the scale of the largest level, an error every element inherits.
     """
     tight, ste = tolerances(u, w, dtype, ulps, np.abs(alpha * v) + abs(beta))
-    fit = ulps * float(np.spacing(np.asarray(np.max(np.abs(u)), dtype=dtype)))
+    fit = ulps * float(_spacing(np.max(np.abs(u)), dtype))
     return tight + fit, ste + fit
 
 
@@ -125,7 +127,7 @@ def _clusters(u, tol):
 def _ulps(rec, u, dtype):
     from .verify import ulp_distance
 
-    return ulp_distance(rec.astype(dtype), u.astype(dtype))
+    return ulp_distance(_cast(rec, dtype), _cast(u, dtype))
 
 
 def _ste_fits_better(rec, u, w, dtype):
@@ -134,20 +136,21 @@ def _ste_fits_better(rec, u, w, dtype):
     dt = np.dtype(dtype)
     if dt == np.float64:
         return False
-    r = rec.astype(dt)
-    ud = u.astype(dt)
+    r = _cast(rec, dt)
+    ud = _cast(u, dt)
     if np.array_equal(r, ud):
         return False
-    wd = w.astype(dt)
+    wd = _cast(w, dt)
     with np.errstate(over="ignore", invalid="ignore"):
         s = wd + (r - wd)
     return bool(np.array_equal(s, ud))
 
 
 def _try(u, w, dtype, bits, lat, offset, alpha0, level0, rel, labels, tight, ste, beta_mean,
-         ulps):
+         ulps, e_alpha=0.0, e_level=0.0):
     """Place the lattice for α ≈ ``alpha0`` (the lowest cluster at ``level0``, the clusters at
-    ``rel`` steps above it); return a Recovered or None."""
+    ``rel`` steps above it; ``e_alpha``, ``e_level`` bounds on their errors); return a
+    Recovered or None."""
     off = 0.5 if lat == "midrise" else 0.0
     lo, hi = code_range(bits, lat)
     span = int(rel[-1])
@@ -159,7 +162,9 @@ def _try(u, w, dtype, bits, lat, offset, alpha0, level0, rel, labels, tight, ste
         beta = 0.0 if offset == "none" else beta_mean
         x = (level0 - beta) / alpha0 - off
         c0 = int(np.rint(x))
-        if abs(x - c0) > _COARSE:
+        # the lowest level in steps is an integer up to its own error and that of α (large
+        # where the levels are a few subnormal spacings apart)
+        if abs(x - c0) > _COARSE + (e_level + abs(level0 - beta) * e_alpha / alpha0) / alpha0:
             return None
     c = (rel + c0)[labels]
     if c.min() < lo or c.max() > hi:
@@ -182,7 +187,7 @@ def _try(u, w, dtype, bits, lat, offset, alpha0, level0, rel, labels, tight, ste
     rec = beta + alpha * v
     if offset != "none":
         tight, ste = allowed(u, w, dtype, ulps, alpha, v, beta)
-    err = np.abs(rec.astype(dtype).astype(np.float64) - u)
+    err = np.abs(_cast(rec, dtype).astype(np.float64) - u)
     if np.all(err <= tight):
         st = _ste_fits_better(rec, u, w, dtype)
     elif np.all(err <= ste):
@@ -249,39 +254,65 @@ def _levelings(u, ste, dtype):
     """
     dt = np.dtype(dtype)
     centres, labels = np.unique(u, return_inverse=True)
-    half_ulp = 0.5 * np.spacing(np.abs(centres).astype(dt)).astype(np.float64)
-    tiny = float(np.finfo(dt).tiny) if dt.kind == "f" else 0.0
-    yield labels.reshape(-1), centres, half_ulp + tiny
+    yield labels.reshape(-1), centres, 0.5 * _spacing(centres, dt)
     labels, centres = _clusters(u, ste)
     err = np.zeros(centres.size)
     np.maximum.at(err, labels, ste)
     yield labels, centres, err
 
 
-def _steps_of_gaps(gaps, gap_err, a0, e_a0):
-    """The levels' positions in steps (from 0) for α ≈ ``a0 ± e_a0``, or None.
+def _steps_of_levels(d, e, lo, hi, a0, budget, fixed=None):
+    """The levels' positions in steps from the lowest, one array per interval of α in
+    ``[lo, hi]`` that places every level, or an empty list.
 
-    Each gap in steps is an integer up to the coarse tolerance plus its own error and that of
-    ``a0``; ``a0`` is first refined from the gaps whose step count is certain (the error of a
-    sum of gaps is at most the sum of theirs, so this converges in a few rounds).
+    ``d``: each level's distance from the lowest (``d[0] = 0``), ``e`` a bound on its error;
+    a level is ``r ≥ 1`` whole steps up when ``|d − r·α| ≤ e + c·α`` (``c`` the coarse
+    tolerance), i.e. ``(d − e)/(r + c) ≤ α ≤ (d + e)/(r − c)``. The interval is narrowed by
+    every level whose step count is then certain (exact interval arithmetic: where levels are
+    a few subnormal spacings apart their errors are as large as the steps, and a single gap
+    says little); where none is, the nearest ambiguous level is split into its step counts,
+    the one nearest ``a0`` first, at most ``budget[0]`` times in all (``fixed``: the step
+    counts chosen so far, NaN where free).
     """
-    for _ in range(8):
-        g = gaps / a0
-        r = np.rint(g)
-        tol = gap_err / a0 + g * e_a0 / a0
-        sure = (r >= 1) & (np.abs(g - r) + tol < 0.5)
-        if not np.any(sure):
+    c = _COARSE
+    dd, ee = d[1:], e[1:]
+    if fixed is None:
+        fixed = np.full(dd.size, np.nan)
+    free = np.isnan(fixed)
+    while True:
+        r_lo = np.maximum(np.ceil((dd - ee) / hi - c), 1.0)
+        r_hi = np.floor((dd + ee) / lo + c)
+        if np.any(r_hi < r_lo) or np.any(~free & ((fixed < r_lo) | (fixed > r_hi))):
+            return []
+        r_lo = np.where(free, r_lo, fixed)
+        r_hi = np.where(free, r_hi, fixed)
+        sure = r_lo == r_hi
+        lo2 = max(lo, float(np.max((dd[sure] - ee[sure]) / (r_lo[sure] + c)))) \
+            if np.any(sure) else lo
+        hi2 = min(hi, float(np.min((dd[sure] + ee[sure]) / (r_lo[sure] - c)))) \
+            if np.any(sure) else hi
+        if lo2 > hi2:
+            return []
+        if lo2 == lo and hi2 == hi:
             break
-        a1, e1 = float(gaps[sure].sum() / r[sure].sum()), \
-            float(gap_err[sure].sum() / r[sure].sum())
-        if a1 == a0:
+        lo, hi = lo2, hi2
+    if np.all(sure):
+        if np.any(np.diff(r_lo) < 1):  # two distinct levels on one lattice point
+            return []
+        return [np.concatenate(([0.0], r_lo))]
+    i = int(np.flatnonzero(~sure)[np.argmin((r_hi - r_lo)[~sure])])
+    out = []
+    for r in sorted(range(int(r_lo[i]), int(r_hi[i]) + 1), key=lambda r: abs(dd[i] / r - a0)):
+        if budget[0] <= 0:
             break
-        a0, e_a0 = a1, min(e1, e_a0)
-    g = gaps / a0
-    r = np.rint(g)
-    if np.any(r < 1) or np.any(np.abs(g - r) > _COARSE + gap_err / a0 + g * e_a0 / a0):
-        return None
-    return np.concatenate(([0.0], np.cumsum(r)))
+        budget[0] -= 1
+        lo_r = max(lo, (dd[i] - ee[i]) / (r + c))
+        hi_r = min(hi, (dd[i] + ee[i]) / (r - c))
+        if lo_r <= hi_r:
+            fx = fixed.copy()
+            fx[i] = r
+            out += _steps_of_levels(d, e, lo_r, hi_r, a0, budget, fx)
+    return out
 
 
 def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, centres, err):
@@ -292,32 +323,40 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
         return f"{k} distinct levels (more than the {n_levels} of {bits} bits)"
     if k == 1:
         x = float(centres[0])
-        if abs(x) <= float(np.max(ste)):  # all zero
+        if not np.any(u):
+            # all zero: α = 0. Only then: a zero level is exactly 0 in every dtype, and so is
+            # w + (0 − w), so α = 0 is never the lattice of a non-zero output.
             lat = "midtread" if "midtread" in lattices and bits >= 2 else lattices[0]
             return Recovered(lat, "none", 0.0, 0.0, np.zeros(u.size, np.int64), 0.0, False,
                              True, 1)
-        # one non-zero level: α·(c + ½) with c = 0 or −1 on the midrise lattice
-        if "midrise" in lattices:
-            c = 0 if x > 0 else -1
-            alpha = abs(x) * 2.0
-            rec = np.full(u.size, alpha * (c + 0.5))
-            e = np.abs(rec.astype(dtype).astype(np.float64) - u)
-            return Recovered("midrise", "none", alpha, 0.0, np.full(u.size, c, np.int64),
-                             float(np.max(_ulps(rec, u, dtype))), bool(np.any(e > tight)),
-                             bool(np.all(e <= ste)), 1)
-        c = 1 if x > 0 else -1
-        return Recovered(lattices[0], "none", abs(x), 0.0, np.full(u.size, c, np.int64), 0.0,
-                         False, True, 1)
+        if x == 0:
+            return "non-zero values about a single level at 0 (α = 0 is not a lattice)"
+        # one non-zero level: α·(c + ½) with c = 0 or −1 on the midrise lattice, or α·c with
+        # c = ±1 on a midtread one
+        lat = "midrise" if "midrise" in lattices else lattices[0]
+        if lat == "midrise":
+            c, alpha = (0 if x > 0 else -1), abs(x) * 2.0
+        else:
+            c, alpha = (1 if x > 0 else -1), abs(x)
+        rec = np.full(u.size, alpha * (c + (0.5 if lat == "midrise" else 0.0)))
+        e = np.abs(_cast(rec, dtype).astype(np.float64) - u)
+        return Recovered(lat, "none", alpha, 0.0, np.full(u.size, c, np.int64),
+                         float(np.max(_ulps(rec, u, dtype))), bool(np.any(e > tight)),
+                         bool(np.all(e <= ste)), 1)
     gaps = np.diff(centres)
     gap_err = err[:-1] + err[1:]          # bound on each gap's error
     i_min = int(np.argmin(gaps))
     dmin, e_dmin = float(gaps[i_min]), float(gap_err[i_min])
     span = float(centres[-1] - centres[0])
     e_span = float(err[0] + err[-1])
+    c = _COARSE
+    # the codes span at most 2^k − 1 steps: a lower bound on α
+    a_min = max((span - e_span) / (n_levels - 1 + c), 0.0)
     # the smallest gap is j ≥ 1 steps; the codes span at most 2^k − 1 steps (errors allowed)
     jmax = min(int(math.floor((n_levels - 1) * (dmin + e_dmin) / max(span - e_span, dmin)
                               * (1 + 1e-3))), _MAX_DIVISOR)
-    starts = [(dmin / j, e_dmin / j) for j in range(1, max(jmax, 0) + 1)]
+    starts = [(dmin / j, (dmin - e_dmin) / (j + c), (dmin + e_dmin) / (j - c))
+              for j in range(1, max(jmax, 0) + 1)]
     # α also from the smallest clearly non-zero level, ``|level| / (m + off)`` on a lattice
     # through zero (relative rounding error is the same at every magnitude, and m is smallest
     # there): where the only small gap is between large float16 levels (few elements, many
@@ -330,29 +369,43 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
             m_lo = max(int(math.ceil(anchor / (dmin + e_dmin) - off)), 0 if off else 1)
             m_hi = min(int(math.floor(anchor * (n_levels - 1) / max(span - e_span, dmin) - off)),
                        n_levels, m_lo + _MAX_DIVISOR)
-            starts += [(anchor / (m + off), e_anchor / (m + off)) for m in range(m_lo, m_hi + 1)]
+            starts += [(anchor / (m + off), (anchor - e_anchor) / (m + off + c),
+                        (anchor + e_anchor) / (m + off - c)) for m in range(m_lo, m_hi + 1)]
+    d = centres - centres[0]
+    e_d = err + err[0]
     props, seen = [], set()
-    for a0, e_a0 in starts:
-        rel = _steps_of_gaps(gaps, gap_err, a0, e_a0)
-        if rel is None or rel[-1] > n_levels - 1 or rel.tobytes() in seen:
+    total = [_MAX_DIVISOR]  # splits of ambiguous step counts, over all starts
+    for a0, lo, hi in starts:
+        lo = max(lo, a_min)
+        if not (hi >= lo and hi > 0) or total[0] <= 0:
             continue
-        seen.add(rel.tobytes())
-        # α and the lowest level by least squares over the clusters (the errors average out)
-        rm = rel - rel.mean()
-        a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
-        props.append((a_fit, float(centres.mean() - a_fit * rel.mean()), rel))
+        budget = [min(_SPLITS, total[0])]
+        a0 = min(max(a0, lo), hi)
+        rels = _steps_of_levels(d, e_d, max(lo, 1e-300), hi, a0, budget)
+        total[0] -= min(_SPLITS, total[0]) - budget[0]
+        for rel in rels:
+            if rel[-1] > n_levels - 1 or rel.tobytes() in seen:
+                continue
+            seen.add(rel.tobytes())
+            # α and the lowest level by least squares over the clusters (the errors average
+            # out; bounded by the centres' errors through the fit's weights)
+            rm = rel - rel.mean()
+            a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
+            e_fit = float(np.abs(rm) @ err) / float(rm @ rm)
+            props.append((a_fit, float(centres.mean() - a_fit * rel.mean()), rel, e_fit,
+                          float(np.max(err)) + float(rel.mean()) * e_fit))
     beta_mean = float(np.mean(w))
     best = None
     for offset in offsets:
         fallback = None
-        for a_fit, level0, rel in props:
+        for a_fit, level0, rel, e_fit, e_level in props:
             if not a_fit > 0:
                 continue
             for lat in lattices:
                 if lat == "midtread" and bits < 2:
                     continue
                 got = _try(u, w, dtype, bits, lat, offset, a_fit, level0, rel, labels, tight,
-                           ste, beta_mean, ulps)
+                           ste, beta_mean, ulps, e_fit, e_level)
                 if got is None:
                     continue
                 got.clusters = k

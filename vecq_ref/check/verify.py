@@ -39,12 +39,21 @@ The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread,
 ``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. The tolerances used are part
 of the report (``tolerances``), each derived from two errors kept apart:
 
-- **representation**: a value rounded to the output dtype is off by at most ``u = ε/2`` of it
-  (relative). α recovered from ``wq`` by least squares is then off by at most
-  ``Σ|ṽ|·u|wq| / (α·Σṽ²)`` (``= u`` for β = 0; ``ṽ = v − mean(v)`` when β is fitted; plus the
-  straight-through allowance when needed) — ``representation_rtol``; an ``alpha`` passed in
-  carries the ``u`` of its own dtype. The quotients ``w/s`` an implementation rounds move the
-  interval of steps that give the codes by ``u`` of the output dtype.
+- **representation**: a value ``x`` rounded to the output dtype is off by at most
+  ``e(x) = max(u·|x|, η/2)``: ``u = ε/2`` of it (relative) where ``|x|`` is normal, and half
+  the subnormal spacing ``η`` (the dtype's smallest positive value; absolute) below the
+  smallest normal value ``η/(2u)``, where the two meet (float16: ``η = 2⁻²⁴ ≈ 6e-8`` below
+  ``6.1e-5``; float32: ``η = 1.4e-45`` below ``1.2e-38``). α recovered from ``wq`` by least
+  squares is then off by at most ``Σ|ṽ|·e(wq) / (α·Σṽ²)`` (``= u`` for β = 0 and normal
+  values, larger where the levels are a few ``η`` apart; ``ṽ = v − mean(v)`` when β is fitted;
+  plus the straight-through allowance when needed) — ``representation_rtol``; an ``alpha``
+  passed in carries the ``u`` of its own dtype. The quotients ``w/s`` an implementation rounds
+  move the interval of steps that give the codes by ``u`` of the output dtype. The ``ulps``
+  of the lattice test are counted in the dtype's own spacing, ``η`` among the subnormals, so a
+  subnormal output is held to its own resolution: no slack of the smallest normal value,
+  which would let distinct tiny values pass as one level (α = 0 is the lattice of an all-zero
+  output only). Spacings and casts saturate at the dtype's largest finite value (its top
+  binade's ulp), so values at the maximum get a verdict, never an overflow.
 - **accumulation**: a sum over ``n`` terms (σ, ⟨w,v⟩, ⟨v,v⟩) is off by ``8ε + 4√n·ε``
   (a few roundings plus the random-walk growth), with ``ε`` of the wider of the output dtype
   and float32 — nobody accumulates in float16 — (``accumulation_rtol``,
@@ -128,14 +137,15 @@ class _Row:
 
 def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straight_through):
     """Bound on the relative error of α recovered from ``wq`` by least squares when each value
-    is ``α·v (+ β)`` rounded to ``dtype``: ``Σ|ṽ|·e / (α·Σṽ²)`` with ``e = u·|wq|``
-    (``u = ε/2``; plus ``2·ulp(|w| + |wq|)`` for a straight-through output) and
-    ``ṽ = v`` (``ṽ = v − mean(v)`` when β was fitted too). For β = 0 and no straight-through
-    this is ``u`` itself."""
+    is ``α·v (+ β)`` rounded to ``dtype``: ``Σ|ṽ|·e / (α·Σṽ²)`` with ``e = max(u·|wq|, η/2)``
+    (``u = ε/2``, ``η`` the subnormal spacing: the error is absolute below the smallest normal
+    value; plus ``2·ulp(|w| + |wq|)`` for a straight-through output) and ``ṽ = v``
+    (``ṽ = v − mean(v)`` when β was fitted too). For β = 0, normal values and no
+    straight-through this is ``u`` itself."""
     dt = np.dtype(dtype)
-    e = diagnose_mod.unit_roundoff(dt) * np.abs(rows_u)
+    e = diagnose_mod.representation_error(rows_u, dt)
     if straight_through:
-        e = e + 2.0 * np.spacing((np.abs(rows_u) + np.abs(rows_w)).astype(dt)).astype(np.float64)
+        e = e + 2.0 * diagnose_mod.spacing(np.abs(rows_u) + np.abs(rows_w), dt)
     vt = Vv - Vv.mean(axis=1, keepdims=True) if offset != "none" else Vv
     num = np.sum(np.abs(vt) * e, axis=1)
     den = alphas * np.sum(vt * vt, axis=1)
@@ -173,8 +183,8 @@ def _best_row(u, dtype, lattice, bits, tol_ulps, fit):
     for lat in (lattice,) if lattice else ("midrise", "midtread"):
         off = level_offset(lat)
         c, a = fit(off)
-        rec = (a * (c + off)).astype(dtype)
-        d = float(np.max(ulp_distance(rec, u.astype(dtype))))
+        rec = diagnose_mod.cast(a * (c + off), dtype)
+        d = float(np.max(ulp_distance(rec, diagnose_mod.cast(u, dtype))))
         lo, hi = code_range(bits, lat) if (lat == "midrise" or bits >= 2) else (0, 0)
         row = _Row(lat, a, c.astype(np.int64), d, bool(c.min() >= lo and c.max() <= hi),
                    d <= tol_ulps)
@@ -387,19 +397,22 @@ def _reference(w, bits, lattice, lay, method, dtype):
         a = np.broadcast_to(np.asarray(q.alpha, dtype=np.float64), lay.slice_shape)
         d = lay.to_rows(x) - np.ascontiguousarray(a).reshape(-1)[:, None] * rows_v
     else:
-        d = x - q.values.astype(dtype).astype(np.float64)
+        # a value beyond the dtype's largest finite value is stored as that value (saturated),
+        # the closest an output of that dtype can come to it
+        fmax = float(np.finfo(dtype).max)
+        d = x - diagnose_mod.cast(np.clip(q.values, -fmax, fmax), dtype).astype(np.float64)
     sww = float(np.sum(x * x))
     return float(np.sum(d * d)) / sww if sww > 0 else 0.0
 
 
 def _rounding_dql(rows_w, rows_q, dtype):
     """Bound on how much rounding values to ``dtype`` can move a relative DQL: each value
-    moves by at most ``h = u·|q|`` (its representation error, ``u = ε/2``), the DQL by
-    ``Σ(2|w − q|·h + h²)/‖w‖²``."""
+    moves by at most ``h = max(u·|q|, η/2)`` (its representation error, ``u = ε/2``, ``η`` the
+    subnormal spacing), the DQL by ``Σ(2|w − q|·h + h²)/‖w‖²``."""
     sww = float(np.sum(rows_w * rows_w))
     if sww == 0 or dtype is None:
         return 0.0
-    h = diagnose_mod.unit_roundoff(dtype) * np.abs(rows_q)
+    h = diagnose_mod.representation_error(rows_q, dtype)
     return float(np.sum(2 * np.abs(rows_w - rows_q) * h + h * h)) / sww
 
 
@@ -668,7 +681,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
 
     conv_rows = []
     if check_conventions and not nan_out:
-        target = lay.from_rows(rows_q_eff).astype(q_dtype)
+        target = diagnose_mod.cast(lay.from_rows(rows_q_eff), q_dtype)
         mags = np.abs(rows_w[rows_w != 0])
         # float32 replays need w and w² inside float32's normal range
         f32_ok = mags.size == 0 or (mags.max() <= 2.0 ** 60 and mags.min() >= 2.0 ** -60)
@@ -681,7 +694,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                 out = conv.fn(arr, bits, ref_lattice, lay.axis, lay.group_size)
             except ImportError:
                 continue
-            d = ulp_distance(np.asarray(out).astype(q_dtype), target)
+            d = ulp_distance(diagnose_mod.cast(out, q_dtype), target)
             conv_rows.append({"name": cname, "description": conv.description,
                               "exact": bool(np.all(d == 0)), "match": bool(np.all(d <= ulps)),
                               "max_ulps": float(np.max(d)),
@@ -718,9 +731,12 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         reasons.append(f"codes {code_min}..{code_max} do not fit {bits} bits "
                        f"({work_lattice} range {code_range(bits, work_lattice)})")
     if on_lattice and offset != "none":
-        reasons.append(f"the levels are offset by β = {float(betas[0]):.6g}"
-                       f"{' = mean(w)' if offset == 'mean' else ''} (μL2Q-style); VecQ's "
-                       f"lattice has no offset")
+        # the first slice that has an offset (others may have none)
+        i_off = next(i for i, r in enumerate(rows) if r.offset != "none")
+        where = f" in slice {i_off}" if nrows > 1 else ""
+        reasons.append(f"the levels are offset by β = {float(betas[i_off]):.6g}"
+                       f"{' = mean(w)' if rows[i_off].offset == 'mean' else ''}{where} "
+                       f"(μL2Q-style); VecQ's lattice has no offset")
     if on_lattice and lattice_name == "midtread-full":
         used = (f"codes down to {code_min}" if code_min == -(2 ** (bits - 1)) else
                 f"its scale max|w|/(2^(k−1) − ½); the code {-(2 ** (bits - 1))} unused here")
