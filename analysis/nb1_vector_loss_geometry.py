@@ -121,14 +121,23 @@ plotting.figure_toy(toy)
 # has one basin per code vector. Alternating L2 slides into the basin nearest its start; the
 # vector loss compares the basins by their angle and lands in the deepest one.
 #
-# The same happens on real-sized vectors, less dramatically: alternating from the max-based
-# start versus the exact optimum on heavy-tailed weights.
+# On real-sized vectors alternating from the max-based start ends much closer to the
+# optimum. How close, on heavy-tailed weights (Student-t, ν = 3): the
+# excess `alternating / exact − 1` of relative DQL on three draws of `N_T` weights, the
+# smallest and the largest of the three to one significant digit (a few far outliers move a
+# draw's relative DQL, so one draw's digits would mean little).
 
 # %%
-w_t = rng.standard_t(3, N)
+N_T = 100_000 if QUICK else 1_000_000
 for k in (2, 3, 4):
-    alt = search_step(w_t, k, method="alternating")
-    ex = search_step(w_t, k, method="exact")
-    print(f"{k} bits: relative DQL alternating {alt.relative_dql:.4e}   exact "
-          f"{ex.relative_dql:.4e}   ({alt.iterations} iterations)")
-    assert ex.relative_dql <= alt.relative_dql * (1 + 1e-12)
+    excess, iterations = [], []
+    for seed in (1, 2, 3):
+        w_t = np.random.default_rng(seed).standard_t(3, N_T)
+        alt = search_step(w_t, k, method="alternating")
+        ex = search_step(w_t, k, method="exact")
+        assert ex.relative_dql <= alt.relative_dql * (1 + 1e-12)
+        excess.append(alt.relative_dql / ex.relative_dql - 1)
+        iterations.append(alt.iterations)
+    print(f"{k} bits: alternating's relative DQL above the exact optimum by "
+          f"{min(excess):.0e} to {max(excess):.0e}   ({min(iterations)}–{max(iterations)} "
+          "iterations)")

@@ -4,6 +4,11 @@ Build: ``python -m sphinx -W --keep-going -b html docs docs/_build/html`` (``.ci
 this). The three notebooks of ``analysis/`` (jupytext percent files) are copied into
 ``docs/notebooks/`` (ignored by git) and executed at build time; set
 ``VECQ_NOTEBOOK_QUICK=0`` for the full sizes (default here: the quick sizes, a few minutes).
+
+The site reads offline: MathJax is served from the build's own ``_static/mathjax`` (copied
+there by ``sphinx-mathjax-offline``) instead of a CDN, and the theme (``pydata-sphinx-theme``)
+bundles its fonts and scripts. ``tests/test_docs.py`` checks both, on this file and on a
+built site.
 """
 
 import os
@@ -39,6 +44,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # its module name has hyphens; it sets mathjax_path to _static/
 ]
 exclude_patterns = ["_build", "conf.py", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".py": "myst-nb"}
@@ -61,6 +67,15 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
 
-html_theme = "alabaster"
+html_theme = "pydata_sphinx_theme"
 html_title = f"vecq_ref {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["wide.css"]
+html_theme_options = {
+    # The page's own table of contents stays on the left; the right column would take width
+    # that code lines and the notebooks' printed tables need.
+    "secondary_sidebar_items": [],
+    "navigation_with_keys": False,
+    "header_links_before_dropdown": 4,
+}
+html_sidebars = {"**": []}  # the pages are flat (no sub-pages): the left column would be empty
