@@ -165,6 +165,11 @@ def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, latt
     whole, per_row = _losses(moments[:, 2], sums, steps if ref is None else ref, alpha)
     with np.errstate(over="ignore", under="ignore"):
         alpha, steps, sigma = (np.ldexp(a, -k) for a in (alpha, steps, np.sqrt(moments[:, 1])))
+    if out is _LOSS_ONLY:
+        top = float(np.max(np.abs(alpha))) * 2 ** (bits - 1)
+        if not top * (1 + 2 ** -20) < float(np.finfo(out_dtype).max):
+            V.check_values_fit(_abs_top(codes, alpha, lattice), out_dtype)
+        return whole, k
     work = np.float32 if out_dtype == np.float16 else out_dtype
     values = out.values if out is not None and out.values.dtype == work else (
         np.empty(rows.shape, dtype=work))
@@ -305,6 +310,30 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k, out=out)
 
 
+#: ``out`` of :func:`_quantize_rows` for :func:`quantize_loss`: no values are made.
+_LOSS_ONLY = object()
+
+
+def quantize_loss(w, bits, method="param", lattice="midrise", axis=None, codes=None):
+    """``(loss, k)``: the whole-tensor loss of ``quantize(w, bits, method, lattice, axis)`` at
+    the working scale ``2**k·w`` (its squared losses times ``2**(2k)``), bit for bit the
+    sums of ``quantize``, without making its values (the same checks: a ValueError where
+    ``quantize`` raises one). Private to :mod:`vecq_ref.check.report`, which needs only the
+    loss: ``codes`` (a flat scratch array of ``w.size`` elements of the code dtype, reused
+    from call to call) saves allocating codes too.
+    """
+    method = V.choice(method, "method", METHODS)
+    lattice = V.lattice(lattice)
+    bits = V.bits(bits, lattice)
+    arr, out_dtype = V.weights(w, "w", check_finite=False)  # as quantize: the σ pass checks
+    lay = _layout.layout(arr.shape, axis, None)
+    k = V.scale_exponent(arr)
+    if k:
+        arr = np.ldexp(arr, k)
+    return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, {}, k, out=_LOSS_ONLY,
+                          codes=codes)
+
+
 class _Out:
     """The caller's ``out=(codes, values)``, checked, and their row views to write into."""
 
@@ -345,7 +374,8 @@ class _Out:
         return self.arrays
 
 
-def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out=None):
+def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out=None,
+                   codes=None):
     rows = lay.to_rows(arr)
     moments = row_moments(rows)
     if not np.all(np.isfinite(moments)):  # NaN/Inf in w, or Σw² overflowed
@@ -374,8 +404,11 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out
     # ``paper`` far below its 1e-7 (2**k·1e-7 near the float64 maximum) can overflow the
     # sums at the step; :func:`_refined` sums those rows again at α*.
     with np.errstate(over="ignore", invalid="ignore"):
-        codes, sums = _fused(rows, steps, bits, lattice, method == "paper",
-                             None if out is None else out.codes)
+        if out is not None and out is not _LOSS_ONLY:
+            codes = out.codes
+        elif codes is not None:
+            codes = codes[:rows.size].reshape(rows.shape)
+        codes, sums = _fused(rows, steps, bits, lattice, method == "paper", codes)
     alpha = _alpha(sums, method == "paper")
     sums, ref = _refined(rows, codes, sums, steps, alpha, lattice)
     return _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits,
