@@ -467,6 +467,7 @@ def test_a_failing_cell_does_not_stop_the_report(tmp_path, rng, monkeypatch, cap
     assert "error: paper on tensor 'b'" in capsys.readouterr().out
 
 
+@pytest.mark.jit_only
 def test_report_param_never_builds_the_values(tmp_path, rng, monkeypatch):
     # The tensor is memory-mapped (not traced); what the report allocates for param and
     # paper is one int8 code per weight (¼ of the float32 tensor) and σ's float64 blocks
