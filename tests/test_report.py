@@ -442,14 +442,14 @@ def test_report_totals_across_tensors_at_both_ends_of_the_range(tmp_path, rng):
 def test_a_failing_cell_does_not_stop_the_report(tmp_path, rng, monkeypatch, capsys):
     import vecq_ref.check.report as R
 
-    real = R.quantize_loss
+    real = R._quantize_loss
 
     def paper_fails_on_b(arr, bits, method="param", **kw):
         if method == "paper" and arr.shape == (3, 4):
             raise ValueError("`w` (dtype float32) quantizes to values beyond the float32 range")
         return real(arr, bits, method=method, **kw)
 
-    monkeypatch.setattr(R, "quantize_loss", paper_fails_on_b)
+    monkeypatch.setattr(R, "_quantize_loss", paper_fails_on_b)
     path = tmp_path / "m.npz"
     a, b = rng.standard_normal((5, 6)), rng.standard_normal((3, 4))
     np.savez(path, a=a, b=b)

@@ -310,11 +310,11 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k, out=out)
 
 
-#: ``out`` of :func:`_quantize_rows` for :func:`quantize_loss`: no values are made.
+#: ``out`` of :func:`_quantize_rows` for :func:`_quantize_loss`: no values are made.
 _LOSS_ONLY = object()
 
 
-def quantize_loss(w, bits, method="param", lattice="midrise", axis=None, codes=None):
+def _quantize_loss(w, bits, method="param", lattice="midrise", axis=None, codes=None):
     """``(loss, k)``: the whole-tensor loss of ``quantize(w, bits, method, lattice, axis)`` at
     the working scale ``2**k·w`` (its squared losses times ``2**(2k)``), bit for bit the
     sums of ``quantize``, without making its values (the same checks: a ValueError where

@@ -30,7 +30,7 @@ from .. import _validation as V
 from .._format import format_table
 from ..io import UnsupportedDtype, is_low_precision, open_tensors
 from ..lattice import code_dtype
-from ..quantize import METHODS, quantize_loss
+from ..quantize import METHODS, _quantize_loss
 
 _CHUNK = 1 << 20  # elements per block: float64 temporaries stay at 8 MiB whatever the tensor
 
@@ -405,7 +405,7 @@ def _rows_of(key, arr, bits, method, lattice, axis, source):
     """The rows of one tensor and, per bitwidth, its parts of the totals (added to ``acc``
     by :func:`_accumulate` in file order, so the totals never depend on the threads).
 
-    Only the losses are computed (:func:`vecq_ref.quantize.quantize_loss`: no values, one
+    Only the losses are computed (:func:`vecq_ref.quantize._quantize_loss`: no values, one
     codes buffer for every call), at the working scale ``2**k·w`` of the tensor, so σ and the
     totals of weights near 1e-310 or 1e300 are theirs. A method that fails on this tensor
     (a ValueError: e.g. values beyond the float32 range) leaves its cell empty with the
@@ -425,7 +425,7 @@ def _rows_of(key, arr, bits, method, lattice, axis, source):
                 continue
             try:
                 with np.errstate(all="ignore"):
-                    loss, kq = quantize_loss(arr, b, method=m, lattice=lattice, axis=axis,
+                    loss, kq = _quantize_loss(arr, b, method=m, lattice=lattice, axis=axis,
                                              codes=codes)
             except ValueError as exc:
                 errors[m] = str(exc)
