@@ -171,3 +171,113 @@ def test_compressed_npz_and_unicode_arrays_are_read(tmp_path):
     np.savez_compressed(tmp_path / "c.npz", w=w, config=np.asarray('{"a": 1}'))
     got = io.load_npz(tmp_path / "c.npz")
     assert np.array_equal(got["w"], w) and str(got["config"]) == '{"a": 1}'
+
+
+# --- names that appear twice, shapes that are not shapes (issue 20) -------------------------
+
+def _safetensors_bytes(header_json, data):
+    """A .safetensors file from its header text as given (keys may repeat) and its data."""
+    import struct
+
+    text = header_json.encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def test_a_safetensors_header_naming_a_tensor_twice_is_refused(tmp_path):
+    pytest.importorskip("safetensors")
+    # Both entries are valid on their own, so the safetensors package accepts the file and
+    # keeps the second (int32 1065353216, the bits of 1.0f): the first would be lost.
+    entry = '"w": {{"dtype": "{}", "shape": [1], "data_offsets": [0, 4]}}'
+    header = "{" + entry.format("F32") + ", " + entry.format("I32") + "}"
+    path = tmp_path / "dup.safetensors"
+    path.write_bytes(_safetensors_bytes(header, np.float32(1.0).tobytes()))
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        assert list(f.keys()) == ["w"] and f.get_tensor("w").tolist() == [1065353216]
+    with pytest.raises(ValueError, match=r"repeats a name: 'w' appears twice") as info:
+        io.load_npz(path)
+    assert str(path) in str(info.value)
+    # One entry is read as before.
+    path.write_bytes(_safetensors_bytes("{" + entry.format("F32") + "}",
+                                        np.float32(1.0).tobytes()))
+    assert io.load_npz(path)["w"].tolist() == [1.0]
+
+
+def _two_shards_holding_w(folder):
+    st = pytest.importorskip("safetensors.numpy")
+    folder.mkdir()
+    st.save_file({"w": np.full((2, 2), 1.0, np.float32)}, str(folder / "a.safetensors"))
+    st.save_file({"w": np.full((2, 2), 2.0, np.float32),
+                  "b": np.zeros(2, np.float32)}, str(folder / "b.safetensors"))
+    return folder
+
+
+def test_a_folder_whose_shards_both_hold_a_tensor_is_refused_naming_both(tmp_path):
+    folder = _two_shards_holding_w(tmp_path / "m")
+    with pytest.raises(ValueError, match=r"tensor 'w' is in two shards") as info:
+        io.load_npz(folder)
+    msg = str(info.value)
+    assert str(folder / "a.safetensors") in msg and str(folder / "b.safetensors") in msg
+    # With an index the index decides which shard holds each name: no ambiguity.
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"w": "a.safetensors", "b": "b.safetensors"}}))
+    got = io.load_npz(folder)
+    assert set(got) == {"w", "b"} and got["w"].tolist() == [[1, 1], [1, 1]]
+
+
+def test_an_index_naming_a_tensor_twice_is_refused_naming_both_shards(tmp_path):
+    folder = _two_shards_holding_w(tmp_path / "m")
+    index = folder / "model.safetensors.index.json"
+    # JSON text by hand: json.dumps cannot write a key twice; json.loads keeps the last.
+    index.write_text('{"weight_map": {"w": "a.safetensors", "b": "b.safetensors", '
+                     '"w": "b.safetensors"}}')
+    assert json.loads(index.read_text())["weight_map"]["w"] == "b.safetensors"
+    for path in (index, folder):
+        with pytest.raises(ValueError, match=r"names a tensor twice: 'w' appears twice "
+                                             r"\('a.safetensors' and 'b.safetensors'\)") as info:
+            io.load_npz(path)
+        assert str(index) in str(info.value)
+
+
+def _npy_bytes_with_shape(arr, shape_text):
+    """The .npy bytes of ``arr`` with the shape in its header replaced by ``shape_text``."""
+    buf = __import__("io").BytesIO()
+    np.save(buf, arr)
+    raw = buf.getvalue()
+    end = raw.index(b"\n")
+    head = raw[10:end].decode()
+    patched = head.rstrip().replace(str(arr.shape), shape_text).ljust(len(head))
+    assert len(patched) == len(head) and shape_text in patched
+    return raw[:10] + patched.encode() + raw[end:]
+
+
+@pytest.mark.parametrize("shape_text", ["(-3, 2)", "(3, -2)", "(-6,)"])
+def test_an_npz_member_with_a_negative_shape_is_refused_naming_file_and_member(tmp_path,
+                                                                              shape_text):
+    raw = _npy_bytes_with_shape(np.arange(6.0).reshape(3, 2), shape_text)
+    path = tmp_path / "neg.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("ok.npy", _npy_bytes_with_shape(np.arange(6.0).reshape(3, 2), "(2, 3)"))
+        zf.writestr("w.npy", raw)
+    with io.open_tensors(path) as (keys, get):
+        assert keys == ["ok", "w"] and get("ok").shape == (2, 3)
+        with pytest.raises(ValueError, match=r"array 'w': the header claims shape "
+                                             r"\(.*-.*\), not a shape") as info:
+            get("w")
+    assert str(path) in str(info.value)
+    (tmp_path / "neg.npy").write_bytes(raw)
+    with pytest.raises(ValueError, match="negative dimensions") as info:
+        io.load_array(tmp_path / "neg.npy")
+    assert str(tmp_path / "neg.npy") in str(info.value)
+
+
+def test_an_npz_with_two_members_of_one_name_is_refused(tmp_path):
+    path = tmp_path / "two.npz"
+    one = _npy_bytes_with_shape(np.arange(6.0).reshape(3, 2), "(2, 3)")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("w.npy", one)
+        zf.writestr("w", one)  # the key of both is "w"
+    with pytest.raises(ValueError, match=r"two members named 'w.npy' and 'w' \(array 'w'\)"):
+        io.load_npz(path)

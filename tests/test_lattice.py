@@ -112,6 +112,22 @@ def test_codes_and_sums_match_twin(rng, dtype):
             np.testing.assert_allclose(sums, s, rtol=1e-12, atol=1e-13 * scale.max())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_level_sums_match_twin_and_the_fused_pass(rng, dtype):
+    x = (rng.standard_normal((3, 40000)) * 0.1).astype(dtype)  # rows of several chunks
+    steps = np.array([0.031, 0.07, 0.0])
+    for lattice in ("midrise", "midtread"):
+        codes = np.empty(x.shape, dtype=np.int8)
+        fused = K.codes_and_sums(x, steps, 4, lattice == "midtread", False, codes)
+        # At the steps that made the codes: the fused pass's sums, bit for bit.
+        assert_array_equal(K.level_sums(x, codes, steps, lattice == "midtread"), fused)
+        ref = np.array([0.05, -2.0, 1e-7])  # any reference step
+        got = K.level_sums(x, codes, ref, lattice == "midtread")
+        want = naive.level_sums(x, codes, ref, lattice)
+        scale = (x.astype(np.float64) ** 2).sum(1) + (codes.astype(np.float64) ** 2).sum(1)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13 * scale.max())
+
+
 def _near_boundaries(rng, step, bits, lattice, n):
     """Weights on, and a few ulps either side of, every code boundary of ``step``."""
     half = 2 ** (bits - 1)

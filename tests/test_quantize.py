@@ -422,3 +422,136 @@ def test_out_at_the_working_scale(rng, scale):
         assert out[1].tobytes() == q.values.tobytes()
         assert np.all(np.isfinite(out[1])) and np.any(out[1] != 0)
         assert np.array_equal(got.alpha, q.alpha) and got.loss == q.loss
+
+
+# --- the loss describes the values returned, at every scale (issue 20) ---------------------
+
+
+def _loss_of_alpha_v(w, q):
+    """The vector loss of the float64 values α·v (what ``Quantized.loss`` documents)."""
+    return vq.vector_loss(np.asarray(w, dtype=np.float64), q.alpha * q.levels)
+
+
+def _same_loss(got, ref):
+    """Relative DQLs equal up to the rounding of α·v itself: each value carries an error of
+    ε·|w|, which moves ‖w − α·v‖²/‖w‖² by up to ≈ 2ε·√(relative DQL) (what limits both
+    numbers when the loss is tiny: a vector on its lattice, a constant one)."""
+    eps = np.finfo(np.float64).eps
+    return got == pytest.approx(ref, rel=1e-9, abs=8 * eps * np.sqrt(ref) + 1e-300)
+
+
+def _describes(w, q, values):
+    """``q.loss`` is the loss of ``values`` (α·v in float64, or ``q.values``) up to their
+    distance from α·v: ‖w − values‖ and ‖w − α·v‖ differ by at most ‖α·v − values‖ (triangle
+    inequality), α·v by at most 4ε|α·v| + 2**-1074 from the exact product of the working-scale
+    α (α itself is rounded when it is scaled back, into the subnormals too)."""
+    w64 = np.asarray(w, dtype=np.float64).ravel()
+    v = np.abs(np.asarray(q.levels, dtype=np.float64).ravel())
+    av = (q.alpha * q.levels).ravel()
+    got = np.asarray(values, dtype=np.float64).ravel()
+    k = -int(np.frexp(np.max(np.abs(w64)))[1])  # norms at a scale where squares are normal
+    delta = (np.abs(np.ldexp(av - got, k)) + 4 * np.finfo(np.float64).eps *
+             np.abs(np.ldexp(av, k)) + np.ldexp(2.0 ** -1074 * (v + 1), k))
+    norm = np.linalg.norm(np.ldexp(w64, k))
+    reported = np.sqrt(q.loss.relative_dql) * norm
+    actual = np.linalg.norm(np.ldexp(w64 - got, k))
+    slack = 1e-9 * max(actual, reported)  # the sums' rounding (≲ 2**10·ε relative)
+    assert abs(actual - reported) <= np.linalg.norm(delta) + slack, (actual, reported)
+
+
+@pytest.mark.parametrize(("dtype", "e"), [(np.float32, -132), (np.float64, -1040)])
+def test_paper_far_below_its_epsilon_reports_the_loss_of_its_values(dtype, e):
+    # w = [3, −1, 2, 2]·u with u = 2**e (≈ 2e-40 in float32, ≈ 9e-314 in float64: subnormal
+    # both). s = σλ + 1e-7 = 1e-7 to the last bit, w/s − ½ = −½ exactly in float64, rint → −0:
+    # every code 0, v = ½. α = Σw·½/(Σv² + 1e-7) = 3u/(1 + 1e-7), so α·v = c·u with
+    # c = 1.5/(1 + 1e-7) and ‖w − α·v‖²/‖w‖² = (18 − 12c + 4c²)/18 = ½ + ½·ε², ε ≈ 1e-7.
+    # (The sums at the step 1e-7 cancelled: this used to report 0, or 1e51.)
+    u = 2.0 ** e
+    w = (np.array([3.0, -1.0, 2.0, 2.0]) * u).astype(dtype)
+    assert np.array_equal(w.astype(np.float64), np.array([3.0, -1.0, 2.0, 2.0]) * u)
+    q = vq.quantize(w, 4, method="paper")
+    assert q.codes.tolist() == [0, 0, 0, 0]
+    c = 1.5 / (1 + 1e-7)
+    assert q.alpha == pytest.approx(2 * c * u, rel=1e-15)
+    assert q.loss.relative_dql == pytest.approx((18 - 12 * c + 4 * c * c) / 18, rel=1e-12)
+    assert q.loss.relative_dql == pytest.approx(0.5, abs=1e-13)
+    returned = vq.vector_loss(w.astype(np.float64), q.values.astype(np.float64)).relative_dql
+    if dtype == np.float32:
+        # c·u rounded to float32's subnormal grid (2**-149, 2**17 times finer than u) is
+        # 1.5·u exactly, whose relative DQL is (1.5² + 2.5² + 0.5² + 0.5²)/18 = ½ exactly.
+        assert q.values.tolist() == [1.5 * u] * 4 and returned == 0.5
+    else:
+        assert returned == pytest.approx(0.5, rel=1e-9)
+
+
+def test_paper_on_tiny_gaussian_float32_describes_its_values(rng):
+    # The issue's input: N(0, 1)·1e-40 in float32; the loss was reported as 0.
+    w = (rng.standard_normal(1000) * 1e-40).astype(np.float32)
+    q = vq.quantize(w, 4, method="paper")
+    ref = _loss_of_alpha_v(w, q)
+    assert q.loss.relative_dql > 0.99
+    assert q.loss.relative_dql == pytest.approx(ref.relative_dql, rel=1e-12)
+    assert q.loss.orientation == pytest.approx(ref.orientation, rel=1e-9)
+    _describes(w, q, q.values)
+
+
+@pytest.mark.parametrize("e", [1000, -1040])
+def test_paper_at_the_ends_of_the_float64_range(rng, e):
+    # Near 1e300 the sums of squares overflowed (a ValueError); near 1e-310 they underflowed
+    # (σ = 0, loss 0). At 2**1000·w the 1e-7 is far below σλ's last bit, so the codes are
+    # those of s = σλ: the codes of w (σ ≈ 1, no weight within 1e-6 of a boundary), α and
+    # the loss exactly scaled. At 2**-1040·w the 1e-7 is all of s: every code 0.
+    w = rng.standard_normal(500)
+    q1 = vq.quantize(w, 3, method="paper")
+    scaled = np.ldexp(w, e)
+    q = vq.quantize(scaled, 3, method="paper")
+    if e > 0:
+        margin = np.abs(w / q1.step - 0.5 - np.round(w / q1.step - 0.5))
+        assert np.min(np.abs(margin - 0.5)) > 1e-6
+        assert_array_equal(q.codes, q1.codes)
+        assert q.alpha == np.ldexp(q1.alpha, e)
+        assert q.loss.relative_dql == pytest.approx(q1.loss.relative_dql, rel=1e-12)
+    else:
+        assert np.all(q.codes == 0)
+    ref = _loss_of_alpha_v(scaled, q)
+    assert 0 < q.loss.relative_dql == pytest.approx(ref.relative_dql, rel=1e-12)
+    assert np.all(np.isfinite(q.values))
+
+
+def test_constant_and_on_lattice_vectors_report_their_tiny_loss():
+    # The loss of a vector already on a lattice is rounding only (here ≈ 1e-32 relative, the
+    # error of α·v in float64); summed at a step far from α it came out as ≈ 1e-15.
+    signs = 0.7 * np.array([1.0, -1.0, 1.0, 1.0, -1.0])  # on the 1-bit lattice ±½·1.4
+    for w, bits in ((np.full(300, 1.3e-30), 3), (np.full(300, 1.3), 3), (signs, 1)):
+        for method in ("param", "paper", "grid"):
+            q = vq.quantize(w, bits, method=method)
+            ref = _loss_of_alpha_v(w, q)
+            assert _same_loss(q.loss.relative_dql, ref.relative_dql)
+            if method != "paper":
+                assert q.loss.relative_dql < 1e-28
+            elif bits == 3:
+                # Constant: v constant too, α = α*·Σv²/(Σv² + 1e-7), so the relative DQL is
+                # (1e-7/(Σv² + 1e-7))² (v = ½ at 1.3e-30, the top level 3.5 at 1.3).
+                svv = float(np.sum(q.levels ** 2))
+                assert svv == (75.0 if w[0] < 1 else 3675.0)
+                # (to ≈ 1e-7 relative: the roundings of α, a few ε, against 1e-9).
+                assert q.loss.relative_dql == pytest.approx((1e-7 / (svv + 1e-7)) ** 2,
+                                                            rel=1e-5)
+
+
+_SCALES = st.sampled_from([1e-310, 1e-300, 1e-45, 1e-40, 1e-30, 1e-7, 1e-4, 1.0, 1e4, 1e30,
+                           1e38, 1e300])
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 60), elements=st.floats(-4, 4)), _SCALES,
+       st.sampled_from([np.float16, np.float32, np.float64]), st.integers(1, 8),
+       st.sampled_from(["param", "paper", "exact", "grid", "alternating"]))
+def test_reported_loss_is_the_loss_of_the_returned_values(base, scale, dtype, bits, method):
+    with np.errstate(all="ignore"):
+        w = (base * scale).astype(dtype)
+    assume(np.all(np.isfinite(w)) and np.any(w != 0))
+    # Far enough below the dtype's maximum that the top level fits (else a ValueError).
+    assume(np.max(np.abs(w.astype(np.float64))) < float(np.finfo(dtype).max) / 4)
+    q = vq.quantize(w, bits, method=method)
+    _describes(w, q, q.alpha * q.levels)
+    _describes(w, q, q.values)

@@ -372,3 +372,123 @@ def test_gap_rounding_noise_is_printed_as_0_only_within_the_bound():
     rep = ModelReport("m.safetensors", [4], "exact", "midrise", None, [noise], [], [], 0.0)
     text = str(rep)
     assert "e-13" not in text and rep.as_dict()["rows"][0]["gap_pct"] == -3.798e-13
+
+
+# --- issue 20: no silent loss, the ends of the float64 range, a failing cell ---------------
+
+
+def test_cli_report_on_two_shards_holding_one_name_exits_2_naming_both(tmp_path, capsys):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    st.save_file({"w": np.ones((2, 3), np.float32)}, str(folder / "a.safetensors"))
+    st.save_file({"w": np.full((2, 3), 2.0, np.float32)}, str(folder / "b.safetensors"))
+    # Before: the second shard's w was reported twice and the first never read.
+    assert main(["report", str(folder), "--bits", "2", "--method", "param", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'w' is in two shards" in err
+    assert str(folder / "a.safetensors") in err and str(folder / "b.safetensors") in err
+
+
+_BASE = np.array([[3.0, -1.0], [2.0, 2.0]])
+
+
+@pytest.mark.parametrize("e", [-1040, 1000])
+def test_report_at_the_ends_of_the_float64_range(tmp_path, e):
+    # w = 2**e·[[3, −1], [2, 2]] (≈ 9e-314, subnormal; ≈ 1e301). mean 1.5·2**e, deviations
+    # [1.5, −2.5, 0.5, 0.5]·2**e, Σd² = 9·2**(2e): σ = 1.5·2**e (was 0 at 1e-310), kurtosis
+    # (Σd⁴/4)/(9/4)² − 3 = (5.0625 + 39.0625 + 0.0625 + 0.0625)/4/5.0625 − 3 = −0.814...
+    # param's relative DQL is that of the unscaled tensor (the same codes, α scaled), and
+    # with one tensor the total is its row. At 2**1000 paper's 1e-7 is below σλ's last bit:
+    # paper is param's expression with the released table; at 2**-1040 the 1e-7 is all of its
+    # step: every code 0, v = ½, α·v = 1.5·2**e/(1 + 1e-7): relative DQL ½ (see
+    # test_quantize). Near 1e300 the paper column used to stop the whole report.
+    path = tmp_path / "m.npz"
+    np.savez(path, w=np.ldexp(_BASE, e))
+    rep = model_report(path, bits=[2, 4], method="param", progress=False)
+    assert [r["bits"] for r in rep.rows] == [2, 4]
+    for r, t in zip(rep.rows, rep.totals, strict=True):
+        assert r["sigma"] == np.ldexp(1.5, e)
+        assert r["kurtosis"] == pytest.approx((5.0625 + 39.0625 + 0.125) / 4 / 5.0625 - 3,
+                                              rel=1e-12)
+        want = quantize(_BASE, r["bits"]).loss.relative_dql
+        assert r["relative_dql_param"] == pytest.approx(want, rel=1e-12) and want > 0
+        if e < 0:
+            assert r["relative_dql_paper"] == pytest.approx(0.5, rel=1e-12)
+        else:
+            assert r["relative_dql_paper"] == pytest.approx(
+                quantize(_BASE, r["bits"], method="paper").loss.relative_dql, rel=1e-9)
+        assert t["relative_dql_param"] == pytest.approx(r["relative_dql_param"], rel=1e-12)
+        assert t["relative_dql_paper"] == pytest.approx(r["relative_dql_paper"], rel=1e-12)
+    assert "error" not in str(rep)
+
+
+def test_report_totals_across_tensors_at_both_ends_of_the_range(tmp_path, rng):
+    # Σ DQL / Σ ‖w‖² over tensors 2**-1040, 1 and 2**1000 times their base: the 2**1000 one
+    # outweighs the others by 2**2000, so every total is its row, to the last bits.
+    mid = rng.standard_normal((4, 8))
+    path = tmp_path / "m.npz"
+    np.savez(path, tiny=np.ldexp(_BASE, -1040), mid=mid, huge=np.ldexp(mid, 1000))
+    rep = model_report(path, bits=[3], method="exact", progress=False)
+    huge = next(r for r in rep.rows if r["name"] == "huge")
+    (t,) = rep.totals
+    for m in ("param", "exact", "paper"):
+        assert t[f"relative_dql_{m}"] == pytest.approx(huge[f"relative_dql_{m}"], rel=1e-12)
+    # Without it the total is the 1-weighted mean of the other two: mid's, to 2**-2080.
+    np.savez(path, tiny=np.ldexp(_BASE, -1040), mid=mid)
+    rep = model_report(path, bits=[3], method="param", progress=False)
+    row = next(r for r in rep.rows if r["name"] == "mid")
+    assert rep.totals[0]["relative_dql_param"] == pytest.approx(row["relative_dql_param"],
+                                                                rel=1e-12)
+
+
+def test_a_failing_cell_does_not_stop_the_report(tmp_path, rng, monkeypatch, capsys):
+    import vecq_ref.check.report as R
+
+    real = R._quantize_loss
+
+    def paper_fails_on_b(arr, bits, method="param", **kw):
+        if method == "paper" and arr.shape == (3, 4):
+            raise ValueError("`w` (dtype float32) quantizes to values beyond the float32 range")
+        return real(arr, bits, method=method, **kw)
+
+    monkeypatch.setattr(R, "_quantize_loss", paper_fails_on_b)
+    path = tmp_path / "m.npz"
+    a, b = rng.standard_normal((5, 6)), rng.standard_normal((3, 4))
+    np.savez(path, a=a, b=b)
+    rep = model_report(path, bits=[2], method="param", progress=False)
+    ra, rb = rep.rows
+    assert "errors" not in ra and ra["relative_dql_paper"] > 0
+    assert rb["relative_dql_paper"] is None and "beyond the float32" in rb["errors"]["paper"]
+    assert rb["relative_dql_param"] == quantize(b, 2).loss.relative_dql
+    (t,) = rep.totals
+    assert t["relative_dql_paper"] is None  # a total without b would not be b's model's
+    assert t["relative_dql_param"] > 0
+    text = str(rep)
+    assert "error: paper on tensor 'b' at --bits 2: `w` (dtype float32)" in text
+    assert main(["report", str(path), "--bits", "2", "--method", "param", "--quiet"]) == 0
+    assert "error: paper on tensor 'b'" in capsys.readouterr().out
+
+
+@pytest.mark.jit_only
+def test_report_param_never_builds_the_values(tmp_path, rng, monkeypatch):
+    # The tensor is memory-mapped (not traced); what the report allocates for param and
+    # paper is one int8 code per weight (¼ of the float32 tensor) and σ's float64 blocks
+    # (3 of _CHUNK elements: 24 MiB by default, 384 KiB here). Before, each of the two
+    # methods built its int8 codes and float32 values: 1.25× the tensor.
+    import tracemalloc
+
+    import vecq_ref.check.report as R
+
+    monkeypatch.setattr(R, "_CHUNK", 1 << 14)
+
+    w = rng.standard_normal((256, 4096)).astype(np.float32)  # 4 MiB
+    path = tmp_path / "w.npy"
+    np.save(path, w)
+    model_report(path, bits=[2], method="param", progress=False, workers=1)  # compile first
+    tracemalloc.start()
+    try:
+        model_report(path, bits=[2, 4], method="param", progress=False, workers=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.3 * w.nbytes

@@ -170,6 +170,36 @@ def _refuse_objects(dtype, name, path, key=None):
         _fail(name, path, f"{where}object arrays are refused (they would need unpickling)")
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object with one key twice."""
+
+
+def _json_object(text):
+    """``json.loads`` that refuses an object with one key twice (the plain parse keeps the
+    last silently): :class:`_DuplicateKey` naming the key (and both values when they are
+    names, as in an index's weight map)."""
+    def pairs(items):
+        out = {}
+        for k, v in items:
+            if k in out:
+                both = (f" ({out[k]!r} and {v!r})" if isinstance(v, str) and
+                        isinstance(out[k], str) else "")
+                raise _DuplicateKey(f"{k!r} appears twice{both}")
+            out[k] = v
+        return out
+
+    return json.loads(text, object_pairs_hook=pairs)
+
+
+def _check_shape(shape, name, path, key):
+    """A header's shape is a tuple of non-negative integers (NumPy would read ``(-3, 2)``
+    from an .npz member as ``(3, 2)``)."""
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        where = "" if key is None else f"array {key!r}: "
+        _fail(name, path, f"{where}the header claims shape {shape}, not a shape (dimensions "
+                          "must be non-negative integers; corrupt file)")
+
+
 def _npy_member(zf, info, name, path, key):
     """Read one .npy member of an .npz after checking its header against its size."""
     fmt = np.lib.format
@@ -182,6 +212,7 @@ def _npy_member(zf, info, name, path, key):
         except _BAD_FILE as exc:
             _fail(name, path, f"array {key!r} has a malformed .npy header: {exc}", exc)
         _refuse_objects(dtype, name, path, key)
+        _check_shape(shape, name, path, key)
         need = math.prod(shape) * dtype.itemsize
         have = info.file_size - fh.tell()
         if need > have:
@@ -205,6 +236,10 @@ def _open_npz(path, name):
     members = {}
     for info in zf.infolist():
         key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if key in members:
+            _fail(name, path, f"holds two members named {members[key].filename!r} and "
+                              f"{info.filename!r} (array {key!r}); which one is meant is "
+                              "ambiguous")
         members[key] = info
 
     def get(key):
@@ -245,7 +280,13 @@ def _safetensors_header(path, name):
         _fail(name, path, f"is not a readable .safetensors file: {exc}", exc)
     with open(path, "rb") as fh:
         (n,) = struct.unpack("<Q", fh.read(8))
-        header = json.loads(fh.read(n))
+        raw = fh.read(n)
+    try:
+        # The safetensors package keeps the last of two entries with one name: refuse them.
+        header = _json_object(raw)
+    except _DuplicateKey as exc:
+        _fail(name, path, f"its JSON header repeats a name: {exc}; which one is meant is "
+                          "ambiguous", exc)
     header.pop("__metadata__", None)
     return 8 + n, header
 
@@ -293,10 +334,12 @@ def _shards(path, name):
                               "model.safetensors.index.json; pass a file")
         return [(p, None) for p in files]
     try:
-        index = json.loads(path.read_text(encoding="utf-8"))
+        index = _json_object(path.read_text(encoding="utf-8"))
         weight_map = index["weight_map"]
         if not isinstance(weight_map, dict):
             raise TypeError("weight_map is not an object")
+    except _DuplicateKey as exc:
+        _fail(name, path, f"names a tensor twice: {exc}; which one is meant is ambiguous", exc)
     except (ValueError, KeyError, TypeError) as exc:
         _fail(name, path, f"is not a safetensors index (a JSON object with a 'weight_map'): "
                           f"{exc}", exc)
@@ -365,6 +408,9 @@ def open_tensors(path, name="input"):
                 _fail(name, path, f"the index puts {missing[0]!r} in {sp.name}, which does "
                                   "not hold it")
             for k in (held if listed is None else [k for k in held if k in set(listed)]):
+                if k in owner:
+                    _fail(name, path, f"tensor {k!r} is in two shards, {owner[k]} and {sp}; "
+                                      "which one is meant is ambiguous")
                 owner[k] = sp
                 keys.append(k)
         yield keys, get_sharded

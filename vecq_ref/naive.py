@@ -116,6 +116,15 @@ def codes_and_sums(x, steps, bits, lattice="midrise", paper=False):
     return c, sums
 
 
+def level_sums(x, c, steps, lattice="midrise"):
+    """The sums of ``codes_and_sums`` for given codes ``c`` and reference steps."""
+    x = np.asarray(x, dtype=np.float64)
+    s = np.asarray(steps, dtype=np.float64)[:, None]
+    v = levels(c, lattice)
+    r = x - s * v
+    return np.stack([(x * v).sum(1), (v * v).sum(1), (r * r).sum(1), (r * v).sum(1)], axis=1)
+
+
 def scale_levels(c, alpha, lattice="midrise"):
     """Dequantized values α·v per row."""
     return np.asarray(alpha, dtype=np.float64)[:, None] * levels(c, lattice)

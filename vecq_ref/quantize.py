@@ -106,7 +106,8 @@ def _alpha(sums, paper):
 
 
 def _losses(sww, sums, steps, alpha):
-    """Per-row and whole-tensor VectorLoss from the fused sums."""
+    """Per-row and whole-tensor VectorLoss from the fused sums (taken at the reference steps
+    ``steps``: see :func:`_refined`)."""
     swv, svv, ds, rs = sums.T
     orient, dql, rel, excess = loss_from_sums(sww, swv, svv, ds, rs, steps, alpha)
     per_row = VectorLoss(orient, dql, dql, rel, excess)
@@ -123,13 +124,52 @@ def _losses(sww, sums, steps, alpha):
     return whole, per_row
 
 
+#: A row's loss from sums at a reference step ``s`` keeps all but ``log2(_CANCEL)`` bits when
+#: its terms are at most ``_CANCEL`` times the result; beyond, it is summed again at α*.
+_CANCEL = 2.0 ** 10
+
+
+def _refined(rows, codes, sums, steps, alpha, lattice):
+    """``(sums, reference steps)`` from which every row's loss is computed without cancellation.
+
+    ``‖w − αv‖² = ds + 2(s − α)·rs + (s − α)²·Σv²`` and ``min = ds − rs²/Σv²`` (sums at the step
+    ``s`` that made the codes) cancel when ``s`` is far from α and α* (``paper`` at weights far
+    below its absolute 1e-7: ``s ≈ 1e-7``, α ≈ 1e-40, and the loss came out 0 or 1e51), or
+    when the loss is tiny (a constant vector, weights already on a lattice). Such rows (their
+    terms over :data:`_CANCEL` times the result, or not finite) are summed again at
+    ``s = α* = Σwv/Σv²``, where ``rs ≈ 0`` and both losses are sums of non-negative terms. Rare:
+    most rows keep the first pass's sums.
+    """
+    swv, svv, ds, rs = sums.T
+    safe = np.where(svv > 0, svv, 1.0)
+    with np.errstate(all="ignore"):
+        d = steps - alpha
+        dql = ds + 2.0 * d * rs + d * d * svv
+        terms = ds + 2.0 * np.abs(d * rs) + d * d * svv
+        lsq = ds - rs * rs / safe
+        lsq_terms = ds + rs * rs / safe
+        redo = ~((terms <= _CANCEL * dql) & (lsq_terms <= _CANCEL * lsq))
+    redo &= svv > 0
+    if not np.any(redo):
+        return sums, steps
+    ref = np.where(redo, np.where(svv > 0, swv / safe, 0.0), steps)
+    again = K.level_sums(rows, codes, ref, lattice == "midtread")
+    return np.where(redo[:, None], again, sums), ref
+
+
 def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, lattice,
-             method, info, k=0, out=None):
-    """Assemble the result from sums at the working scale ``2**k·w``; α, step, σ and the
-    losses are scaled back exactly (squared losses by ``2**(-2k)``)."""
-    whole, per_row = _losses(moments[:, 2], sums, steps, alpha)
+             method, info, k=0, out=None, ref=None):
+    """Assemble the result from sums at the working scale ``2**k·w`` (taken at the reference
+    steps ``ref``, default ``steps``); α, step, σ and the losses are scaled back exactly
+    (squared losses by ``2**(-2k)``)."""
+    whole, per_row = _losses(moments[:, 2], sums, steps if ref is None else ref, alpha)
     with np.errstate(over="ignore", under="ignore"):
         alpha, steps, sigma = (np.ldexp(a, -k) for a in (alpha, steps, np.sqrt(moments[:, 1])))
+    if out is _LOSS_ONLY:
+        top = float(np.max(np.abs(alpha))) * 2 ** (bits - 1)
+        if not top * (1 + 2 ** -20) < float(np.finfo(out_dtype).max):
+            V.check_values_fit(_abs_top(codes, alpha, lattice), out_dtype)
+        return whole, k
     work = np.float32 if out_dtype == np.float16 else out_dtype
     values = out.values if out is not None and out.values.dtype == work else (
         np.empty(rows.shape, dtype=work))
@@ -226,7 +266,14 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     overflows or underflows, :func:`vecq_ref._validation.scale_exponent`, then scaled back;
     a squared loss beyond the float64 range is returned as inf, the relative losses are
     always finite). The ``"paper"`` method is the exception: the released expression adds an
-    absolute 1e-7 to σλ and to ⟨v,v⟩, so its codes do depend on the scale.
+    absolute 1e-7 (in weight units) to σλ, so its codes do depend on the scale; it is
+    computed at the same working scale with that 1e-7 scaled too, which gives the codes and
+    α of the caller's-scale float64 expression wherever that one neither overflows nor
+    underflows, and finite results where it would (float64 weights near 1e300 or 1e-310).
+
+    ``loss`` describes the float64 values ``α·v`` (before the cast to the output dtype): its
+    sums are taken at a reference step close to α*, so the loss keeps its precision even when
+    α is far from the step (``paper`` far below 1e-7) or the loss is tiny.
 
     Examples
     --------
@@ -257,11 +304,34 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
         from .check.released import paper_float32
 
         return paper_float32(arr, lay, bits)
-    # The paper's absolute 1e-7 is in weight units: that method runs at the caller's scale.
-    k = V.scale_exponent(arr) if method != "paper" else 0
+    k = V.scale_exponent(arr)
     if k:
         arr = np.ldexp(arr, k)
     return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k, out=out)
+
+
+#: ``out`` of :func:`_quantize_rows` for :func:`_quantize_loss`: no values are made.
+_LOSS_ONLY = object()
+
+
+def _quantize_loss(w, bits, method="param", lattice="midrise", axis=None, codes=None):
+    """``(loss, k)``: the whole-tensor loss of ``quantize(w, bits, method, lattice, axis)`` at
+    the working scale ``2**k·w`` (its squared losses times ``2**(2k)``), bit for bit the
+    sums of ``quantize``, without making its values (the same checks: a ValueError where
+    ``quantize`` raises one). Private to :mod:`vecq_ref.check.report`, which needs only the
+    loss: ``codes`` (a flat scratch array of ``w.size`` elements of the code dtype, reused
+    from call to call) saves allocating codes too.
+    """
+    method = V.choice(method, "method", METHODS)
+    lattice = V.lattice(lattice)
+    bits = V.bits(bits, lattice)
+    arr, out_dtype = V.weights(w, "w", check_finite=False)  # as quantize: the σ pass checks
+    lay = _layout.layout(arr.shape, axis, None)
+    k = V.scale_exponent(arr)
+    if k:
+        arr = np.ldexp(arr, k)
+    return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, {}, k, out=_LOSS_ONLY,
+                          codes=codes)
 
 
 class _Out:
@@ -304,7 +374,8 @@ class _Out:
         return self.arrays
 
 
-def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out=None):
+def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out=None,
+                   codes=None):
     rows = lay.to_rows(arr)
     moments = row_moments(rows)
     if not np.all(np.isfinite(moments)):  # NaN/Inf in w, or Σw² overflowed
@@ -314,7 +385,12 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out
     if method == "param":
         steps = tables.optimal_step(bits, lattice) * sigma
     elif method == "paper":
-        steps = sigma * tables.paper_lambda(bits) + PAPER_EPSILON
+        # The absolute 1e-7 is in weight units: at the working scale it is 2**k·1e-7, so
+        # the step is exactly 2**k times the caller's-scale one wherever that is computable
+        # (the same codes); where 2**k·1e-7 overflows the step is inf, and the codes of
+        # w/s − ½ are those of −½ at either scale (|w/s| < 2**-1000 there).
+        with np.errstate(over="ignore"):
+            steps = sigma * tables.paper_lambda(bits) + np.ldexp(PAPER_EPSILON, k)
     else:
         from .search import _rescaled, search_step
 
@@ -325,8 +401,15 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out
                                      dtype=np.float64).reshape(rows.shape[0])
         info["search"] = _rescaled(result, k)
     steps = np.ascontiguousarray(steps, dtype=np.float64)
-    codes, sums = _fused(rows, steps, bits, lattice, method == "paper",
-                         None if out is None else out.codes)
+    # ``paper`` far below its 1e-7 (2**k·1e-7 near the float64 maximum) can overflow the
+    # sums at the step; :func:`_refined` sums those rows again at α*.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if out is not None and out is not _LOSS_ONLY:
+            codes = out.codes
+        elif codes is not None:
+            codes = codes[:rows.size].reshape(rows.shape)
+        codes, sums = _fused(rows, steps, bits, lattice, method == "paper", codes)
     alpha = _alpha(sums, method == "paper")
+    sums, ref = _refined(rows, codes, sums, steps, alpha, lattice)
     return _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits,
-                   lattice, method, info, k, out=out)
+                   lattice, method, info, k, out=out, ref=ref)

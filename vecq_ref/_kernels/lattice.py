@@ -203,6 +203,46 @@ def codes_and_sums(x, steps, bits, midtread, paper, codes):
 
 
 @njit(cache=True, nogil=True)
+def _level_sums(x, codes, steps, off, part, t0, t1, out):
+    """Tasks ``t0 ≤ t < t1`` of :func:`level_sums` into ``part``; then, when ``out`` has rows,
+    the chunks of each row summed in order into ``out`` (as :func:`_codes_and_sums`)."""
+    rows, n = x.shape
+    nch = (n + CHUNK - 1) // CHUNK
+    for t in range(t0, t1):
+        r = t // nch
+        lo = (t % nch) * CHUNK
+        hi = min(n, lo + CHUNK)
+        part[t, 0], part[t, 1], part[t, 2], part[t, 3], part[t, 4] = _span_sums(
+            x[r, lo:hi], codes[r, lo:hi], steps[r], off)
+    for r in range(out.shape[0]):
+        ci = 0.0
+        cc = 0.0
+        for k in range(4):
+            out[r, k] = 0.0
+        for c in range(nch):
+            ci += part[r * nch + c, 0]
+            cc += part[r * nch + c, 1]
+            out[r, 0] += part[r * nch + c, 2]
+            out[r, 2] += part[r * nch + c, 3]
+            out[r, 3] += part[r * nch + c, 4]
+        out[r, 1] = cc + 2.0 * off * ci + off * off * n
+
+
+def level_sums(x, codes, steps, midtread):
+    """The sums of :func:`codes_and_sums` for given ``codes`` and reference steps ``steps``
+    (rows, 4), without computing codes: Σ w·v, Σ v², Σ (w − s·v)², Σ (w − s·v)·v.
+
+    ``quantize`` calls it again with ``s = α*`` for the rare rows whose loss would cancel at
+    the step that made the codes. Twin: ``naive.level_sums``.
+    """
+    rows, n = x.shape
+    ntasks = rows * ((n + CHUNK - 1) // CHUNK)
+    return run_tasks(_level_sums, ntasks, x.size,
+                     (x, codes, f64(steps), 0.0 if midtread else 0.5, np.empty((ntasks, 5))),
+                     np.empty((rows, 4)))
+
+
+@njit(cache=True, nogil=True)
 def _scale_levels(codes, alpha, off, out, t0, t1):
     """Tasks ``t0 ≤ t < t1`` of :func:`scale_levels`."""
     n = codes.shape[1]

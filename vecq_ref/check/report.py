@@ -18,6 +18,7 @@ integer or boolean, empty, 1-D, non-finite values (NaN/Inf), a dtype without Num
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -28,31 +29,37 @@ import numpy as np
 from .. import _validation as V
 from .._format import format_table
 from ..io import UnsupportedDtype, is_low_precision, open_tensors
-from ..quantize import METHODS, quantize
+from ..lattice import code_dtype
+from ..quantize import METHODS, _quantize_loss
 
 _CHUNK = 1 << 20  # elements per block: float64 temporaries stay at 8 MiB whatever the tensor
 
 
-def _blocks(x):
+def _blocks(x, k=0):
     for i in range(0, x.size, _CHUNK):
-        yield np.asarray(x[i:i + _CHUNK], dtype=np.float64)
+        b = np.asarray(x[i:i + _CHUNK], dtype=np.float64)
+        yield np.ldexp(b, k) if k else b
 
 
-def _moments(w):
-    """``(n, mean, Σd², Σd⁴, Σw²)`` with ``d = w − mean``, in float64, block by block.
+def _moments(w, k=0):
+    """``(n, mean, Σd², Σd⁴, Σw²)`` of ``2**k·w`` with ``d = 2**k·w − mean``, in float64, block
+    by block.
 
     Two passes over fixed blocks of the flattened tensor, summed in block order, so memory
     is a few blocks (not copies of the tensor) and the result does not depend on threads.
+    ``k`` (:func:`vecq_ref._validation.scale_exponent`) keeps squares and fourth powers of
+    weights near 1e-310 or 1e300 in range (the fourth powers of tiny deviations may still
+    underflow: then the kurtosis is NaN).
     """
     x = np.asarray(w).reshape(-1)
     n = x.size
     total = sww = 0.0
-    for b in _blocks(x):
+    for b in _blocks(x, k):
         total += float(np.sum(b))
         sww += float(np.dot(b, b))
     mean = total / n
     s2 = s4 = 0.0
-    for b in _blocks(x):
+    for b in _blocks(x, k):
         d2 = np.square(b - mean)
         s2 += float(np.sum(d2))
         s4 += float(np.dot(d2, d2))
@@ -62,21 +69,57 @@ def _moments(w):
 def tensor_stats(w):
     """``(σ, excess kurtosis)`` of the flattened tensor in float64 (kurtosis NaN when σ = 0).
 
-    Computed block by block (:data:`_CHUNK` elements), so it needs no copy of the tensor.
+    Computed block by block (:data:`_CHUNK` elements), so it needs no copy of the tensor, at
+    a power-of-two scale where nothing overflows or underflows (so σ of weights near 1e-310
+    or 1e300 is theirs, not 0 or inf).
 
     >>> s, k = tensor_stats([1.0, -1.0, 1.0, -1.0])
     >>> s, k
     (1.0, -2.0)
     """
-    n, _, s2, s4, _ = _moments(w)
-    return _sigma_kurtosis(n, s2, s4)
+    arr = np.asarray(w)
+    if arr.dtype.kind != "f" or arr.dtype.itemsize < 4:
+        arr = arr.astype(np.float64)
+    k = V.scale_exponent(arr) if arr.size else 0
+    n, _, s2, s4, _ = _moments(arr, k)
+    return _sigma_kurtosis(n, s2, s4, k)
 
 
-def _sigma_kurtosis(n, s2, s4):
+def _sigma_kurtosis(n, s2, s4, k=0):
+    """σ of ``w`` and its excess kurtosis from the moments of ``2**k·w``."""
     m2 = s2 / n
     if m2 == 0:
         return 0.0, float("nan")
-    return m2 ** 0.5, (s4 / n) / (m2 * m2) - 3.0
+    kurt = (s4 / n) / (m2 * m2) - 3.0 if s4 > 0 else float("nan")
+    return float(np.ldexp(m2 ** 0.5, -k)), kurt
+
+
+class _Total:
+    """A non-negative sum of terms ``x·2**e`` of any exponents (the DQL and ‖w‖² of tensors
+    near 1e-310 and near 1e300 in one total), kept as ``m·2**e`` with ``m`` in [½, 1).
+
+    Terms are added in call order (file order), so the total never depends on threads.
+    """
+
+    def __init__(self):
+        self.m, self.e = 0.0, 0
+
+    def add(self, x, e):
+        if not x > 0:
+            return
+        mx, ex = math.frexp(x)
+        ex += e
+        if self.m == 0:
+            self.m, self.e = mx, ex
+            return
+        top = max(self.e, ex)
+        m, de = math.frexp(math.ldexp(self.m, self.e - top) + math.ldexp(mx, ex - top))
+        self.m, self.e = m, top + de
+
+    def __truediv__(self, other):
+        if other.m == 0:
+            return 0.0
+        return math.ldexp(self.m / other.m, self.e - other.e)
 
 
 def _skip_reason(arr, all_tensors, axis):
@@ -138,6 +181,8 @@ class ModelReport:
                "param": r["relative_dql_param"], m: r[f"relative_dql_{m}"],
                "paper": r["relative_dql_paper"], "gap_pct": _shown_gap_pct(r, m),
                "time": r["time"]}
+        for m_ in r.get("errors", {}):
+            out[m_] = "error"
         return {k: ("" if v is None else v) for k, v in out.items()}
 
     def __str__(self):
@@ -149,6 +194,10 @@ class ModelReport:
                  f"{'per tensor' if self.axis is None else f'axis={self.axis}'}; "
                  f"gap_pct = 100·(param − {self.method})/param; time in s",
                  format_table(body, self.columns, "{:.5g}")]
+        for r in self.rows:
+            for m, why in r.get("errors", {}).items():
+                lines.append(f"error: {m} on tensor {r['name']!r} at --bits {r['bits']}: "
+                             f"{why}")
         if self.skipped:
             vectors = [s["name"] for s in self.skipped if s["why"].endswith("(--all reports it)")]
             others = [s for s in self.skipped if s["name"] not in set(vectors)]
@@ -250,8 +299,8 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
     if workers is not None:
         workers = V.integer(workers, "workers", 1)
     rows, skipped = [], []
-    acc = {b: {"sww": 0.0, "size": 0, "time": 0.0, "param": 0.0, method: 0.0, "paper": 0.0}
-           for b in bits}
+    acc = {b: {"sww": _Total(), "size": 0, "time": 0.0, "failed": set(), "param": _Total(),
+               method: _Total(), "paper": _Total()} for b in bits}
     start = time.perf_counter()
     with open_tensors(path) as (keys, get), _Runner(workers) as run:
         if not keys:
@@ -275,6 +324,8 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
                     why = _skip_reason(arr, all_tensors, axis)
                 except UnsupportedDtype as exc:
                     arr, why = None, str(exc)
+                except (ValueError, TypeError, MemoryError) as exc:
+                    raise _located(exc, path, key) from exc
                 if why is None:
                     source = str(arr.dtype)
                     arr = _as_weights(arr)
@@ -286,7 +337,7 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
                     run.submit(key, 0, None, collect)
                 else:
                     run.submit(key, arr.size, lambda a=arr, k=key, s=source: _tensor_rows(
-                        k, a, bits, method, lattice, axis, s), collect)
+                        k, a, bits, method, lattice, axis, s, path), collect)
                 del arr
             run.drain(collect)
         finally:
@@ -297,7 +348,9 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
         a = acc[b]
         if a["size"] == 0:
             continue
-        rel = {m: (a[m] / a["sww"] if a["sww"] > 0 else 0.0) for m in ("param", method, "paper")}
+        # A method that failed on some tensor has no total (it would leave that tensor out).
+        rel = {m: (None if m in a["failed"] else a[m] / a["sww"])
+               for m in ("param", method, "paper")}
         paper_ok = lattice == "midrise"
         totals.append({"bits": b, "size": a["size"], "relative_dql_param": rel["param"],
                        f"relative_dql_{method}": rel[method],
@@ -338,45 +391,85 @@ def _shown_gap_pct(r, method):
 
 
 def _gap(param, other):
+    if param is None or other is None:
+        return {"gap": None, "gap_pct": None}
     return {"gap": param - other,
             "gap_pct": 100.0 * (param - other) / param if param > 0 else 0.0}
 
 
-def _tensor_rows(key, arr, bits, method, lattice, axis, source):
+def _located(exc, path, key):
+    """``exc`` (same type) with the file and the tensor named, where its message lacks them."""
+    msg = str(exc) or type(exc).__name__
+    where = [] if str(path) in msg else [f"`input` file {path}"]
+    if repr(key) not in msg:
+        where.append(f"tensor {key!r}")
+    return type(exc)(": ".join([*where, msg]))
+
+
+def _tensor_rows(key, arr, bits, method, lattice, axis, source, path="input"):
+    try:
+        return _rows_of(key, arr, bits, method, lattice, axis, source)
+    except (ValueError, TypeError, MemoryError) as exc:
+        raise _located(exc, path, key) from exc
+
+
+def _rows_of(key, arr, bits, method, lattice, axis, source):
     """The rows of one tensor and, per bitwidth, its parts of the totals (added to ``acc``
-    by :func:`_accumulate` in file order, so the totals never depend on the threads)."""
-    n, _, s2, s4, sww = _moments(arr)
-    sigma, kurt = _sigma_kurtosis(n, s2, s4)
+    by :func:`_accumulate` in file order, so the totals never depend on the threads).
+
+    Only the losses are computed (:func:`vecq_ref.quantize._quantize_loss`: no values, one
+    codes buffer for every call), at the working scale ``2**k·w`` of the tensor, so σ and the
+    totals of weights near 1e-310 or 1e300 are theirs. A method that fails on this tensor
+    (a ValueError: e.g. values beyond the float32 range) leaves its cell empty with the
+    reason in the row's ``errors``; the other cells and tensors are reported.
+    """
+    k = V.scale_exponent(arr)
+    n, _, s2, s4, sww = _moments(arr, k)
+    sigma, kurt = _sigma_kurtosis(n, s2, s4, k)
+    codes = np.empty(arr.size, dtype=code_dtype(max(bits)))
     out, parts = [], []
     for b in bits:
         t0 = time.perf_counter()
-        res = {}
+        rel, dql, errors = {}, {}, {}
         for m in dict.fromkeys(("param", method, "paper")):
+            rel[m] = None
             if m == "paper" and lattice != "midrise":
-                res[m] = None
                 continue
-            q = quantize(arr, b, method=m, lattice=lattice, axis=axis)
-            res[m] = q.loss
+            try:
+                with np.errstate(all="ignore"):
+                    loss, kq = _quantize_loss(arr, b, method=m, lattice=lattice, axis=axis,
+                                             codes=codes)
+            except ValueError as exc:
+                errors[m] = str(exc)
+                continue
+            except MemoryError as exc:
+                errors[m] = f"out of memory ({exc or 'MemoryError'})"
+                continue
+            rel[m] = float(loss.relative_dql)
+            # Σ DQL of this tensor at the scale of ``sww`` (both 2**(2k) times w's units).
+            dql[m] = (float(loss.dql), -2 * kq)
         dt = time.perf_counter() - t0
-        parts.append((b, sww, arr.size, dt,
-                      {m: loss.dql for m, loss in res.items() if loss is not None}))
-        rel = {m: (None if loss is None else loss.relative_dql) for m, loss in res.items()}
-        out.append({"name": key, "shape": list(arr.shape), "dtype": source,
-                    "bits": b, "sigma": sigma, "kurtosis": None if np.isnan(kurt) else kurt,
-                    "relative_dql_param": rel["param"], f"relative_dql_{method}": rel[method],
-                    "relative_dql_paper": rel["paper"], **_gap(rel["param"], rel[method]),
-                    "time": dt})
+        parts.append((b, (sww, -2 * k), arr.size, dt, dql, set(errors)))
+        row = {"name": key, "shape": list(arr.shape), "dtype": source,
+               "bits": b, "sigma": sigma, "kurtosis": None if np.isnan(kurt) else kurt,
+               "relative_dql_param": rel["param"], f"relative_dql_{method}": rel[method],
+               "relative_dql_paper": rel["paper"], **_gap(rel["param"], rel[method]),
+               "time": dt}
+        if errors:
+            row["errors"] = errors
+        out.append(row)
     return out, parts
 
 
 def _accumulate(acc, parts):
-    for b, sww, size, dt, dql in parts:
+    for b, sww, size, dt, dql, failed in parts:
         a = acc[b]
-        a["sww"] += sww
+        a["sww"].add(*sww)
         a["size"] += size
         a["time"] += dt
+        a["failed"] |= failed
         for m, v in dql.items():
-            a[m] += v
+            a[m].add(*v)
 
 
 #: Tensors of at least this many elements are quantized one at a time with every Numba
