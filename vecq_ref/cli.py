@@ -86,7 +86,7 @@ def _int_list(low, high=None, max_count=64):
                 f"must look like 4, 2-8 or 2,4,8; got {text!r}") from None
         for lo, hi in spans:
             if min(lo, hi) < low or (high is not None and max(lo, hi) > high):
-                bounds = f"≥ {low}" if high is None else f"in [{low}, {high}]"
+                bounds = f"≥ {low}" if high is None else f"≥ {low} and ≤ {high}"
                 raise argparse.ArgumentTypeError(f"every value must be {bounds}; got {text!r}")
             if lo > hi:
                 raise argparse.ArgumentTypeError(
