@@ -427,3 +427,42 @@ def test_any_bits_range_is_refused_or_small(lo, hi):
         assert not 1 <= lo <= hi <= 16
     else:
         assert out == list(range(lo, hi + 1)) and 1 <= lo <= hi <= 16
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "symlink"), reason="no symbolic links")
+def test_out_a_dangling_symlink_is_refused_without_force(tmp_path, capsys):
+    import os
+
+    np.save(tmp_path / "w.npy", np.linspace(-1, 1, 8))
+    link = tmp_path / "q.npz"
+    os.symlink(tmp_path / "missing" / "q.npz", link)
+    argv = ["quantize", str(tmp_path / "w.npy"), "--bits", "2", "--out", str(link)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{link} is a symbolic link to a missing file" in err and "--force" in err
+    assert err.count("\n") == 1 and link.is_symlink()
+    assert main([*argv, "--force"]) == 0
+    assert not link.is_symlink() and not (tmp_path / "missing").exists()
+
+
+def test_out_unwritable_names_the_out_path(tmp_path, capsys, monkeypatch):
+    from vecq_ref import io
+
+    def refuse(path, *args):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    np.save(tmp_path / "w.npy", np.linspace(-1, 1, 8))
+    monkeypatch.setattr(io.os, "open", refuse)
+    out = tmp_path / "q.npz"
+    assert main(["quantize", str(tmp_path / "w.npy"), "--bits", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"vecq-ref quantize: error: {out}: Permission denied\n"
+
+
+def test_train_checks_method_without_bits(tmp_path, capsys):
+    # --method used to be ignored (and a typo went unnoticed) when --bits was not given.
+    out = tmp_path / "run"
+    assert main(["train", "--method", "bogus", "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--method: `method` must be one of" in err and "'bogus'" in err
+    assert err.count("\n") == 1 and not out.exists()

@@ -455,10 +455,15 @@ def _add_train(sub):
 def _cmd_train(args):
     from . import data
     from .nn import QuantSpec, build_model, train
+    from .nn.qat import resolve_method
 
     if args.model is None:
         args.model = "mlp" if args.data == "digits" else "lenet5"
     _out_folder(args.out)
+    try:  # checked even when --bits is not given (then unused): a typo is still a typo
+        resolve_method(args.method)
+    except ValueError as exc:
+        raise UsageError(f"--method: {exc}") from exc
     try:
         ds = data.load(args.data, path=args.data_path, seed=args.seed)
         quant = None
