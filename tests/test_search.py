@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jitcall import jitted
 from numpy.testing import assert_allclose, assert_array_equal
@@ -649,3 +649,23 @@ def test_cli_search_sixteen_bits(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["certified"] is True
     assert out["step"] == search_step(w, 16).step
+
+
+@pytest.mark.jit_only  # 2**16 levels
+@settings(max_examples=25)
+@given(st.lists(st.sampled_from([0.0, 0.7, -0.7, 1e-3, -2.5, 3.0, 1e-300, 5e-324, 1e300]),
+                min_size=1, max_size=6)
+       | st.lists(st.floats(-1e3, 1e3, allow_nan=False, width=32), min_size=1, max_size=6),
+       st.integers(12, 16))
+def test_fuzz_high_bits_few_or_equal_weights(ws, bits):
+    # Few, equal, zero, tiny and huge weights at 12–16 bits: answered at once, certified,
+    # the sorted and the merged sweep bit-identical, and no state better (brute force).
+    w = np.array(ws)
+    r = search_step(w, bits)
+    assert r.certified and np.isfinite(r.step) and r.step >= 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(S, "_SORT_MAX", -1)
+        merged = search_step(w, bits)
+    assert (merged.step, merged.alpha, merged.evaluations) == (r.step, r.alpha, r.evaluations)
+    if np.any(w != 0) and np.all((np.abs(w) > 1e-200) | (w == 0)) and np.all(np.abs(w) < 1e200):
+        assert _ratio_of(w, r, bits) >= _brute_ratio(w, bits) * (1 - 1e-12)

@@ -12,6 +12,8 @@ import warnings
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vecq_ref as vq
 from vecq_ref import _kernels as K
@@ -197,3 +199,31 @@ def test_fork_multiprocessing_pool_map(monkeypatch):
         with ctx.Pool(2) as pool:
             got = pool.map_async(_pool_job, range(4)).get(timeout=60)
     assert got == expected
+
+
+_FAMILIES = {
+    "quantize": lambda w: vq.quantize(w, 4, axis=0).codes.tobytes(),
+    "exact": lambda w: np.asarray(vq.search_step(w, 3, axis=0).step).tobytes(),
+    "grid": lambda w: np.asarray(vq.search_step(w, 3, "grid", axis=0, num=50).step).tobytes(),
+    "paper": lambda w: vq.quantize(w, 2, "paper", axis=0).values.tobytes(),
+    "loss": lambda w: repr(vq.vector_loss(w, np.round(w))),
+}
+
+
+@_FORK
+@settings(max_examples=8)
+@given(st.lists(st.sampled_from(sorted(_FAMILIES)), min_size=0, max_size=2),
+       st.sampled_from(sorted(_FAMILIES)), st.booleans())
+def test_fuzz_fork_after_any_calls(parent_calls, child_call, lock_held):
+    # Any kernel families in the parent (threaded: 8 rows, 2 threads forced), the pool's lock
+    # held at the fork or not, then any family in the child: it answers, and the same bytes.
+    w = np.random.default_rng(len(parent_calls)).standard_normal((8, 300))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(K, "num_threads", lambda size: 2)
+        for name in parent_calls:
+            _FAMILIES[name](w)
+        expected = _FAMILIES[child_call](w)
+        lock = K._POOL_LOCK if lock_held else contextlib.nullcontext()
+        with lock:
+            status = _in_forked_child(lambda: _FAMILIES[child_call](w) == expected, timeout=30)
+    assert status == 0, f"child exit status {status}"
