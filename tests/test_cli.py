@@ -2,6 +2,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vecq_ref import __version__
 from vecq_ref.cli import main
@@ -370,3 +372,97 @@ def test_compare_reads_bf16_safetensors_as_float32(tmp_path, capsys):
         rows.append([{k: v for k, v in r.items() if k != "array"}
                      for r in json.loads(capsys.readouterr().out)])
     assert rows[0] == rows[1]
+
+
+# --- list and range options: checked before they are expanded (issue 20) -------------------
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    # 1-1000000000 used to be built first (1.3 GB), then a MemoryError traceback.
+    (["table", "--bits", "1-1000000000"], "argument --bits: every value must be ≥ 1 and ≤ 16"),
+    (["table", "--bits", "2,17"], "argument --bits: every value must be ≥ 1 and ≤ 16"),
+    (["table", "--bits", "0-4"], "argument --bits: every value must be ≥ 1 and ≤ 16"),
+    (["table", "--bits", "5-3"], "argument --bits: a range must go up, like 2-8; got 5-3"),
+    (["table", "--bits", "1-16,1-16,1-16,1-16,1"], "argument --bits: must name at most 64 "
+                                                   "values; got 65"),
+    (["demo", "--bits", "1-99999999999999999999"], "argument --bits: every value must be ≥ 1"),
+    (["compare", "{w}", "--bits", "3-1000000000"], "argument --bits: every value must be ≥ 1"),
+    (["report", "{w}", "--bits", "1-1000000000"], "argument --bits: every value must be ≥ 1"),
+    (["train", "--milestones", "1-1000000000", "--out", "{tmp}/run"],
+     "argument --milestones: must name at most 10000 values; got 1000000000"),
+    (["train", "--hidden", "1-1000000000", "--out", "{tmp}/run"],
+     "argument --hidden: must name at most 100 values; got 1000000000"),
+    (["train", "--hidden", "0-3", "--out", "{tmp}/run"], "argument --hidden: every value must "
+                                                         "be ≥ 1"),
+])
+def test_range_options_are_checked_before_expansion(tmp_path, capsys, argv, needle):
+    np.save(tmp_path / "w.npy", np.ones(4))
+    argv = [a.format(w=tmp_path / "w.npy", tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_range_options_expand_in_order():
+    from vecq_ref.cli import _MILESTONES, _WIDTHS, parse_bits
+
+    assert parse_bits("4") == [4]
+    assert parse_bits("2-4,8,16") == [2, 3, 4, 8, 16]
+    assert parse_bits("1-16") == list(range(1, 17))
+    assert _MILESTONES("15,25,1000-1002") == [15, 25, 1000, 1001, 1002]
+    assert _WIDTHS("256,128") == [256, 128]
+
+
+@given(st.integers(-5, 10**12), st.integers(-5, 10**12))
+def test_any_bits_range_is_refused_or_small(lo, hi):
+    # Fuzz: whatever the range, the parser answers at once, with at most 64 values in [1, 16].
+    import argparse
+
+    from vecq_ref.cli import parse_bits
+
+    try:
+        out = parse_bits(f"{lo}-{hi}")
+    except argparse.ArgumentTypeError:
+        assert not 1 <= lo <= hi <= 16
+    else:
+        assert out == list(range(lo, hi + 1)) and 1 <= lo <= hi <= 16
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "symlink"), reason="no symbolic links")
+def test_out_a_dangling_symlink_is_refused_without_force(tmp_path, capsys):
+    import os
+
+    np.save(tmp_path / "w.npy", np.linspace(-1, 1, 8))
+    link = tmp_path / "q.npz"
+    os.symlink(tmp_path / "missing" / "q.npz", link)
+    argv = ["quantize", str(tmp_path / "w.npy"), "--bits", "2", "--out", str(link)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{link} is a symbolic link to a missing file" in err and "--force" in err
+    assert err.count("\n") == 1 and link.is_symlink()
+    assert main([*argv, "--force"]) == 0
+    assert not link.is_symlink() and not (tmp_path / "missing").exists()
+
+
+def test_out_unwritable_names_the_out_path(tmp_path, capsys, monkeypatch):
+    from vecq_ref import io
+
+    def refuse(path, *args):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    np.save(tmp_path / "w.npy", np.linspace(-1, 1, 8))
+    monkeypatch.setattr(io.os, "open", refuse)
+    out = tmp_path / "q.npz"
+    assert main(["quantize", str(tmp_path / "w.npy"), "--bits", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"vecq-ref quantize: error: {out}: Permission denied\n"
+
+
+def test_train_checks_method_without_bits(tmp_path, capsys):
+    # --method used to be ignored (and a typo went unnoticed) when --bits was not given.
+    out = tmp_path / "run"
+    assert main(["train", "--method", "bogus", "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--method: `method` must be one of" in err and "'bogus'" in err
+    assert err.count("\n") == 1 and not out.exists()

@@ -309,3 +309,18 @@ def test_golden_files_get_the_umask_permissions(tmp_path):
         os.umask(old)
     for p in tmp_path.iterdir():
         assert p.stat().st_mode & 0o777 == 0o644, p
+
+
+def test_summary_counts_run_and_skipped_cases_apart():
+    # Was "30/30 cases passed (30 skipped)", as if the skipped cases had passed too.
+    manifest, _ = golden.load(GOLDEN)
+    n_paper = sum(c["method"] == "paper" for c in manifest["cases"])
+    report = golden.check(GOLDEN, lambda w, bits: quantize(w, bits, method="paper").values,
+                          methods=["paper"])
+    run, skipped = len(report.rows), report.skipped
+    assert run > 0 and skipped > 0 and run + skipped == n_paper
+    assert str(report).startswith(f"golden check: {run} of {n_paper} cases run, {run} passed, "
+                                  f"0 failed, {skipped} skipped ")
+    nothing = golden.check(GOLDEN, lambda w, bits, axis: w, kinds=["tiny"], bits=[99])
+    assert str(nothing).startswith(f"golden check: 0 of {nothing.skipped} cases run, 0 passed, "
+                                   f"0 failed, {nothing.skipped} skipped ")

@@ -281,3 +281,71 @@ def test_an_npz_with_two_members_of_one_name_is_refused(tmp_path):
         zf.writestr("w", one)  # the key of both is "w"
     with pytest.raises(ValueError, match=r"two members named 'w.npy' and 'w' \(array 'w'\)"):
         io.load_npz(path)
+
+
+# --- the output path: links and unwritable folders (issue 20) -------------------------------
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
+def test_a_dangling_symlink_is_refused_then_replaced_not_written_through(tmp_path):
+    link = tmp_path / "out.txt"
+    target = tmp_path / "gone" / "target.txt"  # missing: the link dangles
+    os.symlink(target, link)
+    with pytest.raises(FileExistsError, match=r"out\.txt is a symbolic link to a missing file "
+                                              r"\(.*target\.txt\); pass --force"):
+        io.write_text(link, "one")
+    assert link.is_symlink()  # left as it was
+    io.write_text(link, "two", force=True)
+    assert not link.is_symlink() and link.read_text() == "two"  # the link itself replaced
+    assert not target.parent.exists()  # nothing written through it
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
+def test_a_symlink_to_a_file_is_replaced_with_force_and_its_target_kept(tmp_path):
+    target = tmp_path / "target.txt"
+    target.write_text("keep me")
+    link = tmp_path / "out.txt"
+    os.symlink(target, link)
+    with pytest.raises(FileExistsError, match="exists; pass --force"):
+        io.write_text(link, "new")
+    io.write_text(link, "new", force=True)
+    assert not link.is_symlink() and link.read_text() == "new"
+    assert target.read_text() == "keep me"
+
+
+def test_an_unwritable_folder_names_the_file_asked_for(tmp_path, monkeypatch):
+    # The temporary file's name (".q.npz.1a2b3c4d.tmp.npz") means nothing to the caller.
+    def refuse(path, *args):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(io.os, "open", refuse)
+    out = tmp_path / "q.txt"
+    with pytest.raises(PermissionError) as info:
+        io.write_text(out, "x")
+    assert info.value.filename == str(out) and ".tmp" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only folders")
+def test_a_read_only_folder_names_the_file_asked_for(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError) as info:
+            io.write_text(folder / "q.txt", "x")
+    finally:
+        folder.chmod(0o755)
+    assert info.value.filename == str(folder / "q.txt")
+
+
+def test_a_failing_rename_names_the_file_asked_for(tmp_path, monkeypatch):
+    def full(src, dst):
+        raise OSError(28, "No space left on device", str(src), None, str(dst))
+
+    monkeypatch.setattr(io.os, "replace", full)
+    out = tmp_path / "q.txt"
+    with pytest.raises(OSError, match="No space left") as info:
+        io.write_text(out, "x")
+    assert info.value.filename == str(out) and info.value.filename2 is None
+    assert list(tmp_path.iterdir()) == []  # the temporary file removed

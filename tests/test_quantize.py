@@ -166,6 +166,31 @@ def test_dtypes(rng, dtype):
     assert q.alpha == pytest.approx(ref.alpha, rel=1e-12)
 
 
+@pytest.mark.parametrize("name", ["bfloat16", "float8_e4m3fn", "float8_e5m2"])
+def test_ml_dtypes_floats_are_their_float32_values(rng, name):
+    # bf16/fp8 (ml_dtypes) used to be refused with a TypeError; docs/theory.md (Numerics)
+    # promises them: computed, and returned, as their exact float32 values.
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    w = rng.standard_normal((6, 50)).astype(getattr(ml_dtypes, name))
+    before = w.copy()
+    w32 = w.astype(np.float32)
+    for method in ("exact", "param", "paper"):
+        q, ref = vq.quantize(w, 3, method, axis=0), vq.quantize(w32, 3, method, axis=0)
+        assert q.values.dtype == np.float32
+        assert_array_equal(q.values, ref.values)
+        assert_array_equal(q.codes, ref.codes)
+    assert vq.search_step(w, 4).step == vq.search_step(w32, 4).step
+    assert vq.vector_loss(w, w32 * 0.5).relative_dql == vq.vector_loss(w32, w32 * 0.5).relative_dql
+    assert w.view(np.uint8).tobytes() == before.view(np.uint8).tobytes()  # never modified
+
+
+def test_other_unknown_dtypes_say_how_to_convert():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    with pytest.raises(TypeError, match=r"`w` must be an array of real numbers .*e\.g\. "
+                                        r"`w\.astype\(np\.float32\)`\); got dtype int4\."):
+        vq.quantize(np.zeros(4, dtype=ml_dtypes.int4), 2)
+
+
 class _ArrayLike:
     def __init__(self, a):
         self._a = a

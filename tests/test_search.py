@@ -1,9 +1,13 @@
 """search_step(): exact, grid, alternating (docs/theory.md §4.2–4.4) against their NumPy twins."""
 
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jitcall import jitted
 from numpy.testing import assert_allclose, assert_array_equal
@@ -120,10 +124,13 @@ def test_sixteen_bits_small_vector():
         _check_against_twin(w, 16, lattice)
 
 
-@pytest.fixture(params=["branch-and-bound", "sweep"])
+@pytest.fixture(params=["branch-and-bound", "sweep", "merged-sweep"])
 def algorithm(request, monkeypatch):
-    """Pin one of the two exact algorithms (small rows are swept by default)."""
-    monkeypatch.setattr(S, "_FORCE_SWEEP", request.param == "sweep")
+    """Pin one of the two exact algorithms (small rows are swept by default), the sweep
+    sorting its breakpoints (the default for short rows) or merging them."""
+    monkeypatch.setattr(S, "_FORCE_SWEEP", request.param != "branch-and-bound")
+    if request.param == "merged-sweep":
+        monkeypatch.setattr(S, "_SORT_MAX", -1)
     return request.param
 
 
@@ -484,3 +491,181 @@ def test_stable_order_is_numpys_stable_argsort(rng, n):
     assert_array_equal(jitted(K._stable_order)(keys), np.argsort(keys, kind="stable"))
     assert_array_equal(jitted(K._stable_order)(keys[::-1].copy()),
                        np.argsort(keys[::-1], kind="stable"))
+
+
+# --- high bitwidths: time and memory bounded (issue 20) -----------------------------------
+
+def _brute_ratio(w, bits):
+    """The largest S1²/S2 over every state, midrise, in plain NumPy: every weight's
+    thresholds ``|w|/j`` sorted and crossed from the largest down, each crossing of level j
+    adding ``|w|`` to S1 = Σ|w||v| and ``2j`` to S2 = Σv² (levels ``c + ½``); the first state
+    (no crossing) is the sign codes, S1 = ½Σ|w|, S2 = N/4. Sums in long double: millions of
+    crossings, each state's sums within ≈ 1e-13 (relative) on x86-64."""
+    a = np.abs(np.asarray(w, dtype=np.float64))
+    a = a[a > 0]
+    j = np.arange(1, 2 ** (bits - 1), dtype=np.float64)
+    t = (a[:, None] / j[None, :]).ravel()
+    order = np.argsort(-t, kind="stable")
+    big = np.longdouble
+    s1 = big(0.5) * a.sum(dtype=big) + np.cumsum(
+        np.broadcast_to(a[:, None], (a.size, j.size)).ravel()[order], dtype=big)
+    s2 = big(np.asarray(w).size / 4) + np.cumsum(
+        np.broadcast_to(2 * j, (a.size, j.size)).ravel()[order], dtype=big)
+    # Only the states after the last crossing of a group of equal thresholds exist.
+    last = np.append(t[order][1:] != t[order][:-1], True)
+    return max(0.5 * a.sum() ** 2 / np.asarray(w).size, float(np.max(s1[last] ** 2 / s2[last])))
+
+
+def _ratio_of(w, r, bits):
+    v = codes(w, r.step, bits).astype(np.float64) + 0.5
+    return float(np.abs(w) @ np.abs(v)) ** 2 / float(v @ v)
+
+
+_LIMITED = r"""
+import json, resource, sys
+import numpy as np
+import vecq_ref as vq
+from vecq_ref import search as S
+vq.search_step(np.arange(1.0, 9.0), 14)  # compile both sweeps and the branch and bound first
+vq.search_step(np.linspace(-1, 1, 3000), 14)
+S._SORT_MAX = -1
+vq.search_step(np.arange(1.0, 9.0), 14)
+S._SORT_MAX = 1 << 21
+with open("/proc/self/statm") as f:
+    size = int(f.read().split()[0]) * resource.getpagesize()
+limit = size + int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+out = []
+for bits, n, kind in json.loads(sys.argv[2]):
+    w = (np.random.default_rng(n).standard_normal(n) if kind == "gauss" else np.full(n, 0.7))
+    r = vq.search_step(w, bits)
+    out.append([r.step, r.alpha, r.orientation, r.evaluations, bool(r.certified)])
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm") or np.finfo(np.longdouble).eps > 1e-18,
+                    reason="needs Linux /proc and an extended long double (brute force)")
+@pytest.mark.jit_only  # millions of breakpoints
+def test_fourteen_to_sixteen_bits_fit_under_an_address_space_limit():
+    # Before: 72 N(0,1) weights took 27 s and 4.4 GB at 16 bits, 2.2 GB at 14; a constant
+    # vector grew to 17 GB (one 2M-index state per level of the branch and bound's stack).
+    # Now each case runs within 1.5 GB above the child's size, in seconds.
+    cases = [[14, 72, "gauss"], [15, 72, "gauss"], [16, 72, "gauss"],
+             [14, 72, "const"], [16, 72, "const"], [14, 5000, "const"]]
+    proc = subprocess.run([sys.executable, "-c", _LIMITED, str(3 << 29), json.dumps(cases)],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for (bits, n, kind), (step, alpha, orient, evals, certified) in zip(
+            cases, json.loads(proc.stdout), strict=True):
+        w = np.random.default_rng(n).standard_normal(n) if kind == "gauss" else np.full(n, 0.7)
+        assert certified, (bits, n, kind)
+        r = StepResult(step, alpha, orient, None, evals, certified, bits=bits)
+        if kind == "gauss":
+            # The certified optimum is the brute force's, to rounding.
+            best = _brute_ratio(w, bits)
+            assert _ratio_of(w, r, bits) >= best * (1 - 1e-12)
+            # J_o = 1 − cos, cos² = r/‖w‖².
+            assert_allclose(1 - np.sqrt(_ratio_of(w, r, bits) / float(w @ w)), orient,
+                            rtol=1e-5, atol=1e-14)
+        else:
+            # A constant vector: every code vector is parallel to w, J_o = 0 exactly, and
+            # α·v reproduces w.
+            assert orient <= 1e-15
+            v = codes(w, step, bits).astype(np.float64) + 0.5
+            assert_allclose(alpha * v, w, rtol=1e-14)
+
+
+def test_brute_ratio_by_hand():
+    # w = [3, -1], 2 bits (M = 2, one level j = 1): thresholds 3 and 1. Above 3: sign codes,
+    # v = [½, -½], S1 = 2, S2 = ½, r = 8. Between 1 and 3: v = [3/2, -½], S1 = 5, S2 = 5/2,
+    # r = 10. Below 1: v = [3/2, -3/2], S1 = 6, S2 = 9/2, r = 8. The best: 10.
+    assert _brute_ratio([3.0, -1.0], 2) == pytest.approx(10.0)
+    r = search_step([3.0, -1.0], 2)
+    assert _ratio_of(np.array([3.0, -1.0]), r, 2) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("bits", [3, 8, 11])
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+@pytest.mark.parametrize("kind", ["gaussian", "duplicates", "equal", "tiny"])
+def test_merged_sweep_is_the_sorted_sweep_bit_for_bit(monkeypatch, rng, bits, lattice, kind):
+    # Long swept rows merge each weight's descending thresholds (O(N) memory) instead of
+    # sorting all of them: same steps, α, intervals and evaluations, ties included (equal
+    # thresholds are summed in the same order). "tiny": subnormal magnitudes, where one
+    # weight's thresholds of neighbouring levels can be equal.
+    n = 40
+    w = (rng.integers(-30, 30, n) * 5e-324 if kind == "tiny" else _sample(kind, n, rng))
+    monkeypatch.setattr(S, "_FORCE_SWEEP", True)
+    sorted_ = search_step(w, bits, lattice=lattice)
+    monkeypatch.setattr(S, "_SORT_MAX", -1)
+    merged = search_step(w, bits, lattice=lattice)
+    for f in ("step", "alpha", "interval", "evaluations", "certified", "orientation"):
+        assert getattr(merged, f) == getattr(sorted_, f), f
+
+
+@pytest.mark.parametrize(("bits", "n", "kind"), [(4, 20000, "gaussian"), (9, 3000, "student3"),
+                                                 (11, 400, "equal"), (10, 2000, "duplicates")])
+def test_branch_and_bound_with_few_states_held_is_the_same(monkeypatch, rng, bits, n, kind):
+    # With at most 8 states held (instead of 64 MB worth) the oldest ranges of the stack
+    # give theirs back and get them recomputed when popped: the same search, bit for bit.
+    w = _sample(kind, n, rng)
+    monkeypatch.setattr(S, "_FORCE_SWEEP", False)
+    full = search_step(w, bits, lattice="midrise")
+    monkeypatch.setattr(S, "_STATE_BYTES", 0)
+    assert S._max_states(bits) == 8
+    few = search_step(w, bits, lattice="midrise")
+    for f in ("step", "alpha", "interval", "evaluations", "certified", "orientation"):
+        assert getattr(few, f) == getattr(full, f), f
+    assert full.evaluations > 8  # more states than held: some were given back
+
+
+def test_search_that_cannot_fit_raises_before_allocating(monkeypatch):
+    # 1000 weights at 16 bits need at least 16·M·8 = 4 MiB of states; with 1 MiB left:
+    monkeypatch.setattr(S, "_available_bytes", lambda: 1 << 20)
+    w = np.linspace(-1, 1, 1000)
+    with pytest.raises(ValueError, match=r"`w` must be small enough for method='exact' at "
+                                         r"bits=16: its search needs about \d+ MiB, more than "
+                                         r"the 1 MiB"):
+        search_step(w, 16)
+    assert S._search_bytes(w[None], 16, "exact") > 16 * 2 ** 15 * 8
+    monkeypatch.setattr(S, "_available_bytes", lambda: None)  # unknown: no check
+    assert search_step(w[:5], 16).certified
+
+
+def test_available_bytes_reads_the_address_space_limit():
+    avail = S._available_bytes()
+    assert avail is None or avail > 0
+
+
+@pytest.mark.jit_only
+def test_cli_search_sixteen_bits(tmp_path, capsys):
+    from vecq_ref.cli import main
+
+    path = tmp_path / "w.npy"
+    w = np.random.default_rng(3).standard_normal(72)
+    np.save(path, w)
+    assert main(["search", str(path), "--bits", "16", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["certified"] is True
+    assert out["step"] == search_step(w, 16).step
+
+
+@pytest.mark.jit_only  # 2**16 levels
+@settings(max_examples=25)
+@given(st.lists(st.sampled_from([0.0, 0.7, -0.7, 1e-3, -2.5, 3.0, 1e-300, 5e-324, 1e300]),
+                min_size=1, max_size=6)
+       | st.lists(st.floats(-1e3, 1e3, allow_nan=False, width=32), min_size=1, max_size=6),
+       st.integers(12, 16))
+def test_fuzz_high_bits_few_or_equal_weights(ws, bits):
+    # Few, equal, zero, tiny and huge weights at 12–16 bits: answered at once, certified,
+    # the sorted and the merged sweep bit-identical, and no state better (brute force).
+    w = np.array(ws)
+    r = search_step(w, bits)
+    assert r.certified and np.isfinite(r.step) and r.step >= 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(S, "_SORT_MAX", -1)
+        merged = search_step(w, bits)
+    assert (merged.step, merged.alpha, merged.evaluations) == (r.step, r.alpha, r.evaluations)
+    if np.any(w != 0) and np.all((np.abs(w) > 1e-200) | (w == 0)) and np.all(np.abs(w) < 1e200):
+        assert _ratio_of(w, r, bits) >= _brute_ratio(w, bits) * (1 - 1e-12)

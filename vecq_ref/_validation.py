@@ -66,14 +66,25 @@ def _as_array(obj, name):
             f"`{name}` must be an array of real numbers; got {_describe(obj)}.") from exc
 
 
+#: ``ml_dtypes`` floats (bf16, fp8), which NumPy cannot compute with: read as their exact
+#: float32 values (docs/theory.md, Numerics).
+LOW_PRECISION = ("bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz",
+                 "float8_e5m2fnuz", "float8_e8m0fnu", "float8_e4m3", "float8_e4m3b11fnuz",
+                 "float8_e3m4", "float6_e2m3fn", "float6_e3m2fn", "float4_e2m1fn")
+
+
 def float_dtype_of(arr, name="w"):
-    """The float dtype results are returned in: float16/32/64 kept, integers → float64."""
+    """The float dtype results are returned in: float16/32/64 kept, integers → float64,
+    bf16/fp8 (``ml_dtypes``) → float32 (the dtype they are computed in)."""
     kind = arr.dtype.kind
     if kind == "f" and arr.dtype.itemsize in (2, 4, 8):
         return arr.dtype
     if kind in "iu":
         return np.dtype(np.float64)
-    fail(name, "an array of real numbers (float16/32/64 or integer)",
+    if arr.dtype.name in LOW_PRECISION:
+        return np.dtype(np.float32)
+    fail(name, "an array of real numbers (float16/32/64, bf16/fp8 through ml_dtypes, or "
+               "integer; other types: convert first, e.g. `w.astype(np.float32)`)",
          f"dtype {arr.dtype}", TypeError)
 
 
@@ -86,8 +97,8 @@ def weights(obj, name="w", *, allow_empty=False, check_finite=True):
     """
     arr = as_array(obj, name)
     out_dtype = float_dtype_of(arr, name)
-    if arr.dtype == np.float16 or arr.dtype.kind in "iu":
-        arr = arr.astype(np.float32 if arr.dtype == np.float16 else np.float64)
+    if arr.dtype == np.float16 or arr.dtype.kind in "iu" or arr.dtype.name in LOW_PRECISION:
+        arr = arr.astype(np.float64 if arr.dtype.kind in "iu" else np.float32)
     if arr.size == 0 and not allow_empty:
         fail(name, "a non-empty array", f"shape {arr.shape}")
     if check_finite:

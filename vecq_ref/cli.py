@@ -15,6 +15,7 @@ import json
 import sys
 
 from ._format import format_table
+from ._validation import MAX_BITS
 from ._version import __version__
 
 
@@ -67,24 +68,44 @@ _POSITIVE = _int_at_least(1)
 _NONNEGATIVE = _int_at_least(0)
 
 
-def parse_bits(text):
-    """``"4"``, ``"2-8"`` or ``"2,4,8"`` → list of positive ints."""
-    out = []
-    try:
-        for part in str(text).split(","):
-            if "-" in part:
-                lo, hi = part.split("-")
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must look like 4, 2-8 or 2,4,8; got {text!r}") from None
-    if not out:
-        raise argparse.ArgumentTypeError(f"must name at least one value; got {text!r}")
-    if min(out) < 1:
-        raise argparse.ArgumentTypeError(f"every value must be ≥ 1; got {text!r}")
-    return out
+def _int_list(low, high=None, max_count=64):
+    """Parser of ``"4"``, ``"2-8"`` or ``"2,4,8"`` → list of ints in ``[low, high]``.
+
+    Every value and range end is checked against the bounds, and the number of values
+    against ``max_count``, before any range is expanded (``1-1000000000`` is refused at once,
+    not built first).
+    """
+    def parse(text):
+        spans = []
+        try:
+            for part in str(text).split(","):
+                lo, hi = part.split("-") if "-" in part else (part, part)
+                spans.append((int(lo), int(hi)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must look like 4, 2-8 or 2,4,8; got {text!r}") from None
+        for lo, hi in spans:
+            if min(lo, hi) < low or (high is not None and max(lo, hi) > high):
+                bounds = f"≥ {low}" if high is None else f"≥ {low} and ≤ {high}"
+                raise argparse.ArgumentTypeError(f"every value must be {bounds}; got {text!r}")
+            if lo > hi:
+                raise argparse.ArgumentTypeError(
+                    f"a range must go up, like 2-8; got {lo}-{hi} in {text!r}")
+        count = sum(hi - lo + 1 for lo, hi in spans)
+        if count > max_count:
+            raise argparse.ArgumentTypeError(
+                f"must name at most {max_count} values; got {count} in {text!r}")
+        return [v for lo, hi in spans for v in range(lo, hi + 1)]
+
+    parse.__name__ = "list of integers"
+    return parse
+
+
+#: ``--bits`` lists: ``"4"``, ``"2-8"`` or ``"2,4,8"``, each bitwidth in [1, 16].
+parse_bits = _int_list(1, MAX_BITS)
+#: ``train --milestones`` (epochs) and ``--hidden`` (layer widths).
+_MILESTONES = _int_list(1, None, 10_000)
+_WIDTHS = _int_list(1, None, 100)
 
 
 def emit(args, payload, text):
@@ -412,10 +433,10 @@ def _add_train(sub):
     p.add_argument("--lr", type=_float_at_least(0, strict=True), default=0.01)
     p.add_argument("--momentum", type=_float_at_least(0), default=0.9)
     p.add_argument("--weight-decay", type=_float_at_least(0), default=1e-4)
-    p.add_argument("--milestones", type=parse_bits, default=[],
+    p.add_argument("--milestones", type=_MILESTONES, default=[],
                    help="epochs where lr is multiplied by --gamma, e.g. 15,25")
     p.add_argument("--gamma", type=_float_at_least(0, strict=True), default=0.1)
-    p.add_argument("--hidden", type=parse_bits, default=[256], help="MLP widths, e.g. 256,128")
+    p.add_argument("--hidden", type=_WIDTHS, default=[256], help="MLP widths, e.g. 256,128")
     p.add_argument("--batchnorm", action="store_true", help="MLP: BatchNorm after each dense")
     p.add_argument("--seed", type=_NONNEGATIVE, default=0)
     p.add_argument("--log-every", type=_POSITIVE, default=1)
@@ -434,10 +455,15 @@ def _add_train(sub):
 def _cmd_train(args):
     from . import data
     from .nn import QuantSpec, build_model, train
+    from .nn.qat import resolve_method
 
     if args.model is None:
         args.model = "mlp" if args.data == "digits" else "lenet5"
     _out_folder(args.out)
+    try:  # checked even when --bits is not given (then unused): a typo is still a typo
+        resolve_method(args.method)
+    except ValueError as exc:
+        raise UsageError(f"--method: {exc}") from exc
     try:
         ds = data.load(args.data, path=args.data_path, seed=args.seed)
         quant = None

@@ -36,10 +36,18 @@ EXTRA_IO = 'pip install "vecq_ref[io]"'
 
 def check_target(path, force=False):
     """``path`` as a Path if a file may be written there; FileExistsError/FileNotFoundError/
-    IsADirectoryError (naming the path) if not."""
+    IsADirectoryError (naming the path) if not.
+
+    A symbolic link counts as an existing file, dangling or not: with ``force`` the link
+    itself is replaced by the new file (the rename never writes through it).
+    """
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
+    if path.is_symlink() and not path.exists() and not force:
+        raise FileExistsError(f"{path} is a symbolic link to a missing file "
+                              f"({os.readlink(path)}); pass --force (force=True) to replace "
+                              "the link")
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass force=True to overwrite it")
     if not path.parent.is_dir():
@@ -56,19 +64,25 @@ def atomic_path(path, force=False):
     included) the temporary file is removed and ``path`` is left as it was.
     """
     path = check_target(path, force)
-    while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:  # pragma: no cover - 32 random bits collided
-            continue
-        os.close(fd)
-        break
+    tmp = None
     try:
+        while True:
+            tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:  # pragma: no cover - 32 random bits collided
+                continue
+            os.close(fd)
+            break
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        # The temporary name means nothing to the caller: name the file they asked for.
+        if exc.errno is not None and str(tmp) in (exc.filename, exc.filename2):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
-        if os.path.lexists(tmp):
+        if tmp is not None and os.path.lexists(tmp) and tmp != path:
             os.unlink(tmp)
 
 

@@ -57,8 +57,10 @@ there is no tolerance on the objective and no early stop. Otherwise the range is
 the median breakpoint of its busiest (sign, level) list. Every state computed is a candidate;
 the best computed ``r = S1²/S2`` wins, ties going to the larger steps. Rows with at most
 ``min(2²¹, 64·M)`` breakpoints (small vectors, or k ≥ 12 with few weights, where the landscape
-is too rough to prune) are instead swept exactly as §4.3 describes: all ``N(M − 1)`` float
-thresholds, sorted, with incremental (compensated) ``S1`` and exact ``S2``.
+is too rough to prune), and from k = 14 on rows with up to ``max(64·M, 2²⁵)``, are instead
+swept exactly as §4.3 describes: all ``N(M − 1)`` float thresholds in decreasing order, with
+incremental (compensated) ``S1`` and exact ``S2``; sorted up to 2²¹ breakpoints, beyond that
+merged from each weight's decreasing thresholds ``|w|/j`` by a heap of one entry per weight.
 
 Complexity: ``O(N log N)`` for the sort (NumPy), ``O(N)`` to split, sum and compute the final
 loss, then ``O(E·M·log N)`` for ``E`` evaluated states (``O(B log B)`` for a swept row of ``B``
@@ -67,7 +69,13 @@ their relative width is ``O(d)``, so ``E`` grows with ``M`` and ``log N``, not w
 ``N(M − 1)`` breakpoints: measured on Gaussian data, 2²⁰ weights: ``E ≈ 360`` (4-bit),
 ``≈ 2000`` (8-bit); 4096 weights: ``≈ 190`` (4-bit), against 7·2²⁰ and 127·2²⁰ breakpoints.
 (Test (iv) costs a state, so it is skipped when (iii) fails even with half its crossing term:
-a pure speed heuristic.) Memory ``O(N + depth·M)``.
+a pure speed heuristic.) A swept row: ``O(B log N)`` for ``B`` breakpoints (merged).
+
+Memory: ``O(N)``, plus per row being searched at most ``_STATE_BYTES`` (64 MiB) of states
+(``2M`` indices each; the depth-first stack holds two per range, and beyond that budget the
+oldest ranges keep only their sums and get their states recomputed when popped: same results,
+same evaluations), or ``O(min(B, 2²¹))`` for a sorted sweep. A search whose buffers cannot fit
+in what the process may still allocate raises ``ValueError`` before allocating them.
 
 Certificate (``certified``): the search finished, ``α*`` lies in ``interval`` (up to the slack
 above), and the codes of the returned step have exactly the predicted ``Σv²`` and ``Σ|w||v|``
@@ -257,13 +265,15 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
     else:
         # NaN sorts last, ±Inf to the ends. The searches compile once, for float64
         # (kernels/search.py docstring): ``xd`` is the sorted rows in float64.
+        _check_memory(rows, bits, method)
         xs, xd = _sorted_rows(rows, wide=True)
         if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
             V.finite(arr, "w")
         qbuf, cbuf = _scratch(xs, bits)
         if method == "exact":
             out = np.empty((nrows, 12))
-            K.exact_search(xd, bits, mid, lam_k, _sweep_max(bits), out, qbuf, cbuf)
+            K.exact_search(xd, bits, mid, lam_k, _sweep_max(bits), _SORT_MAX,
+                           _max_states(bits), out, qbuf, cbuf)
             steps, sums = out[:, 0], out[:, 7:]
             interval = out[:, 1:3]
             evaluations = out[:, 5].astype(np.int64)
@@ -290,6 +300,55 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
         interval=_intervals(interval, lay),
         iterations=None if iterations is None else _out(iterations, lay, int),
         method=method, bits=bits, lattice=lattice)
+
+
+def _search_bytes(rows, bits, method):
+    """An upper bound of the bytes the searches allocate for ``rows`` (beyond the result):
+    the sorted rows and their float64 copy, the per-row buffers, and per thread the exact
+    search's states (``_max_states``), breakpoints of a sorted sweep (48 bytes each, at most
+    ``_SORT_MAX``) and merged sweep (24 bytes per weight), or the other searches' level
+    states (``O(M)``)."""
+    nrows, n = rows.shape
+    M = 2 ** (bits - 1)
+    total = rows.size * (rows.itemsize + 8 + 8 + 2)
+    per_thread = 8 * 16 * M + 24 * n
+    if method == "exact":
+        per_thread += max(16 * M * _max_states(bits), 48 * min(_SORT_MAX, n * (M - 1)))
+    return total + min(nrows, max(1, num_threads(rows.size))) * per_thread
+
+
+def _available_bytes():
+    """Bytes this process may still allocate: physical memory, and what an address-space
+    limit (``RLIMIT_AS``) leaves above the current size; None when neither is known."""
+    import os
+
+    avail = []
+    try:
+        avail.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as f:
+                size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            avail.append(max(0, soft - size))
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+    return min(avail) if avail else None
+
+
+def _check_memory(rows, bits, method):
+    """Raise ValueError, before anything is allocated, when the search of ``rows`` cannot fit
+    in the memory this process may still allocate (``_available_bytes``)."""
+    need = _search_bytes(rows, bits, method)
+    avail = _available_bytes()
+    if avail is not None and need > avail:
+        V.fail("w", f"small enough for method={method!r} at bits={bits}: its search needs "
+                    f"about {need / 2**20:.0f} MiB, more than the {avail / 2**20:.0f} MiB this "
+                    "process may still allocate", f"{rows.size} weights in {rows.shape[0]} rows")
 
 
 def _sorted_rows(rows, wide=False):
@@ -394,13 +453,35 @@ def _out(per_row, lay, kind):
 
 
 def _sweep_max(bits):
-    """Rows with at most this many breakpoints are swept rather than branch-and-bounded."""
+    """Rows with at most this many breakpoints are swept rather than branch-and-bounded.
+
+    From 14 bits on, rows of up to ``_SWEEP_MERGED_MAX`` breakpoints are swept too: with few
+    weights per level the branch and bound cannot prune and visits ``O(M)`` states of ``M``
+    levels each (minutes at 16 bits), while the merged sweep takes ``O(N)`` memory."""
     if _FORCE_SWEEP is not None:
         return (1 << 62) if _FORCE_SWEEP else -1
+    if bits >= 14:
+        return max(64 * 2 ** (bits - 1), _SWEEP_MERGED_MAX)
     return min(1 << 21, 64 * 2 ** (bits - 1))
 
 
 _FORCE_SWEEP = None  # tests set True / False to pin one of the two exact algorithms
+#: Swept rows with at most this many breakpoints sort them all (O(B) memory); longer ones
+#: merge each weight's thresholds (O(N) memory, ≈ 2× slower). Tests change it.
+_SORT_MAX = 1 << 21
+#: Bytes of states the branch and bound of one row holds at most (``_max_states``).
+_STATE_BYTES = 1 << 26
+
+
+def _max_states(bits):
+    """States (``2M`` int64 each) the branch and bound holds at once: ``_STATE_BYTES``
+    worth, at least 8 (beyond, the oldest ranges keep only their sums and their states are
+    recomputed: same results, same evaluations)."""
+    return max(8, _STATE_BYTES // (16 * 2 ** (bits - 1)))
+
+
+#: Breakpoints up to which rows of 14 bits and more are swept (``_sweep_max``): ≈ 10 s.
+_SWEEP_MERGED_MAX = 1 << 25
 
 
 def _intervals(interval, lay):

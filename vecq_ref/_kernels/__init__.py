@@ -30,6 +30,7 @@ Sums of integer-valued terms (Σc, Σc²) run in int64 and are exact.
 """
 
 import contextlib
+import os
 import threading
 
 import numpy as np
@@ -67,17 +68,38 @@ _POOL_LOCK = threading.Lock()
 def _pool():
     """The process-wide pool of worker threads, created on first use with room for the most
     threads Numba allows (``NUMBA_NUM_THREADS``; its threads start only when needed), so it
-    never has to be replaced while another thread is using it."""
+    never has to be replaced while another thread is using it.
+
+    A forked child inherits the pool object but none of its threads (work submitted to it
+    would wait forever), and possibly a lock held by a thread that no longer exists: the
+    child forgets both (:func:`_forget_pool`, registered with ``os.register_at_fork``, and
+    the creator's pid for forks that bypass that hook) and makes its own pool on first use.
+    """
     global _POOL
+    if _POOL is not None and _POOL[1] != os.getpid():
+        _forget_pool()
     with _POOL_LOCK:
         if _POOL is None:
             from concurrent.futures import ThreadPoolExecutor
 
             import numba
 
-            _POOL = ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1),
-                                       thread_name_prefix="vecq_ref")
-        return _POOL
+            _POOL = (ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                                        thread_name_prefix="vecq_ref"), os.getpid())
+        return _POOL[0]
+
+
+def _forget_pool():
+    """In a forked child: drop the parent's pool (its threads did not survive the fork)
+    and its lock (it may have been held at the fork). The old pool is never shut down: its
+    shutdown would wait for threads that do not exist here."""
+    global _POOL, _POOL_LOCK
+    _POOL = None
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def helper(fn):

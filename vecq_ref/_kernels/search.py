@@ -264,23 +264,53 @@ def _longer(a, m):
 
 
 @helper
-def _grow(pool, pS1, pS2, pA, free, nfree):
+def _grow(pool, pS1, pS2, pA, free, nfree, newcap):
     cap = pool.shape[0]
-    new = np.empty((2 * cap, pool.shape[1], pool.shape[2]), np.int64)
-    nS1 = np.empty(2 * cap)
-    nS2 = np.empty(2 * cap)
-    nA = np.empty(2 * cap, np.int64)
+    new = np.empty((newcap, pool.shape[1], pool.shape[2]), np.int64)
+    nS1 = np.empty(newcap)
+    nS2 = np.empty(newcap)
+    nA = np.empty(newcap, np.int64)
     for i in range(cap):  # loops, not slice assignments: 1 s of compile time instead of 9
         _copy(new[i], pool[i])
         nS1[i] = pS1[i]
         nS2[i] = pS2[i]
         nA[i] = pA[i]
-    nfr = np.empty(2 * cap, np.int64)
+    nfr = np.empty(newcap, np.int64)
     for i in range(nfree):
         nfr[i] = free[i]
-    for i in range(cap):
-        nfr[nfree + i] = 2 * cap - 1 - i
-    return new, nS1, nS2, nA, nfr, nfree + cap
+    for i in range(newcap - cap):
+        nfr[nfree + i] = newcap - 1 - i
+    return new, nS1, nS2, nA, nfr, nfree + newcap - cap
+
+
+@helper
+def _reserve(k, pool, pS1, pS2, pA, free, nfree, max_slots, st_l, st_h, st_sc, ev, nst):
+    """At least ``k`` free slots in the pool of states: it doubles up to ``max_slots``
+    states, then the oldest ranges of the stack (from ``ev`` up, below ``nst``) give theirs
+    back, their sums kept in ``st_sc`` (6 per range) and their slots marked −1; a range
+    without states gets them recomputed when it is popped (``_exact_rows``). Returns the
+    pool arrays, ``nfree`` and the new ``ev`` (ranges below it hold no states)."""
+    while nfree < k:
+        cap = pool.shape[0]
+        if cap < max_slots:
+            pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free, nfree,
+                                                    min(2 * cap, max_slots))
+            continue
+        lo = int(st_l[ev])
+        hi = int(st_h[ev])
+        st_sc[6 * ev] = pS1[lo]
+        st_sc[6 * ev + 1] = pS2[lo]
+        st_sc[6 * ev + 2] = pA[lo]
+        st_sc[6 * ev + 3] = pS1[hi]
+        st_sc[6 * ev + 4] = pS2[hi]
+        st_sc[6 * ev + 5] = pA[hi]
+        free[nfree] = lo
+        free[nfree + 1] = hi
+        nfree += 2
+        st_l[ev] = -1.0
+        st_h[ev] = -1.0
+        ev += 1
+    return pool, pS1, pS2, pA, free, nfree, ev
 
 
 @helper
@@ -314,10 +344,9 @@ def _stable_order(keys):
 
 
 @helper
-def _sweep_row(ap, an, Qp, Qn, ntot, M, midtread):
-    """Exact search by sweeping every breakpoint (docs/theory.md §4.3 as written), for rows whose
-    ``N·(M − 1)`` is small: O(B log B) for B breakpoints. Same outputs as the branch and
-    bound (``_exact_rows``)."""
+def _sweep_sorted(ap, an, Qp, Qn, ntot, M, midtread):
+    """``_sweep_row`` by sorting all B breakpoints at once: O(B log B) time, O(B) memory
+    (faster than the merge of ``_sweep_merged`` when B is small). Same outputs, bit for bit."""
     npos = ap.shape[0]
     B = (npos + an.shape[0]) * (M - 1)
     ts = np.empty(B)
@@ -377,6 +406,132 @@ def _sweep_row(ap, an, Qp, Qn, ntot, M, midtread):
         if not blo < step <= bhi:
             step = bhi
     return step, blo, bhi, bS1, bS2, evals, consistent
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_less(ht, hid, a, b):
+    """Heap order of the sweep: entry ``a`` comes after ``b`` (smaller threshold, or the same
+    threshold and a smaller (sign, index) id)."""
+    return ht[a] < ht[b] or (ht[a] == ht[b] and hid[a] < hid[b])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_down(ht, hid, hj, size, i):
+    """Restore the max-heap below ``i`` (entries: threshold, id, level)."""
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            return
+        if c + 1 < size and _heap_less(ht, hid, c, c + 1):
+            c += 1
+        if not _heap_less(ht, hid, i, c):
+            return
+        ht[i], ht[c] = ht[c], ht[i]
+        hid[i], hid[c] = hid[c], hid[i]
+        hj[i], hj[c] = hj[c], hj[i]
+        i = c
+
+
+@helper
+def _sweep_merged(ap, an, Qp, Qn, ntot, M, midtread):
+    """``_sweep_row`` by merging: each weight's thresholds ``|w|/j`` (j = 1 … M − 1)
+    already descend, so they are merged from the largest down by a heap of one entry per
+    weight: O(B log N) time for B breakpoints, O(N) memory. Equal thresholds are taken by
+    descending (sign, index, level) (negatives first, larger magnitudes first), so the sums
+    add in one fixed order. Same outputs as the branch and bound (``_exact_rows``)."""
+    npos = ap.shape[0]
+    n = npos + an.shape[0]
+    ht = np.empty(n)
+    hid = np.empty(n, np.int64)
+    hj = np.empty(n, np.int64)
+    size = 0
+    one = M // M  # not a literal 1: see `_exact_rows`
+    for i in range(n):
+        neg = i >= npos
+        a = _mag(an, i - npos) if neg else _mag(ap, i)
+        t = threshold(a, one, neg and not midtread, midtread) if M > 1 else 0.0
+        if t > 0.0:
+            ht[size] = t
+            hid[size] = i
+            hj[size] = 1
+            size += 1
+    for i in range(size // 2 - 1, -1, -1):
+        _heap_down(ht, hid, hj, size, i)
+    hi_s = 0.0 if midtread else 0.5 * (Qp[0] + Qn[0])
+    lo_s = 0.0
+    s2 = 0 if midtread else ntot
+    S2 = float(s2) if midtread else s2 / 4.0
+    bS1, bS2 = hi_s, S2
+    br = _ratio(bS1, bS2)
+    blo = ht[0] if size > 0 else 0.0
+    bhi = np.inf
+    evals = 1
+    while size > 0:
+        t = ht[0]
+        while size > 0 and ht[0] == t:
+            i = hid[0]
+            j = hj[0]
+            neg = i >= npos
+            strict = neg and not midtread
+            a = _mag(an, i - npos) if neg else _mag(ap, i)
+            # The weight's levels with this same threshold (possible only for tiny
+            # magnitudes), added from the highest level down.
+            top = j
+            tn = 0.0
+            while top + 1 < M:
+                tn = threshold(a, top + 1, strict, midtread)
+                if tn != t:
+                    break
+                top += 1
+            if top + 1 >= M:
+                tn = 0.0
+            for jj in range(top, j - 1, -1):
+                u = hi_s + a
+                bb = u - hi_s
+                lo_s += (hi_s - (u - bb)) + (a - bb)
+                hi_s = u
+                s2 += (2 * jj - 1) if midtread else 8 * jj
+            if tn > 0.0:
+                ht[0] = tn
+                hj[0] = top + 1
+            else:
+                size -= 1
+                ht[0] = ht[size]
+                hid[0] = hid[size]
+                hj[0] = hj[size]
+            _heap_down(ht, hid, hj, size, 0)
+        S1 = hi_s + lo_s
+        S2 = float(s2) if midtread else s2 / 4.0
+        r = _ratio(S1, S2)
+        evals += 1
+        if r > br:
+            br, bS1, bS2 = r, S1, S2
+            bhi = t
+            blo = ht[0] if size > 0 else 0.0
+    alpha = bS1 / bS2 if bS2 > 0.0 else 0.0
+    margin = 8.0 * (np.log2(M) + 16.0) * _EPS
+    consistent = blo * (1.0 - margin) <= alpha <= bhi * (1.0 + margin)
+    if blo < alpha <= bhi:
+        step = alpha
+    elif bhi == np.inf:
+        step = 2.0 * blo
+    else:
+        step = blo + 0.5 * (bhi - blo)
+        if not blo < step <= bhi:
+            step = bhi
+    return step, blo, bhi, bS1, bS2, evals, consistent
+
+
+@helper
+def _sweep_row(ap, an, Qp, Qn, ntot, M, midtread, sort_max):
+    """Exact search by sweeping every breakpoint (docs/theory.md §4.3 as written), for rows whose
+    ``B = N·(M − 1)`` breakpoints are few enough: by sorting them (``_sweep_sorted``, O(B)
+    memory) when ``B ≤ sort_max``, else by merging each weight's descending thresholds
+    (``_sweep_merged``, O(N) memory). The two give the same outputs, bit for bit, and the
+    same as the branch and bound (``_exact_rows``)."""
+    if (ap.shape[0] + an.shape[0]) * (M - 1) <= sort_max:
+        return _sweep_sorted(ap, an, Qp, Qn, ntot, M, midtread)
+    return _sweep_merged(ap, an, Qp, Qn, ntot, M, midtread)
 
 
 @helper
@@ -464,7 +619,7 @@ def _evaluate(st, Qp, Qn, ntot, M, midtread, buf, best, inc):
 
 
 @njit(cache=True, nogil=True)
-def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
+def _exact_rows(x, bits, midtread, lam, max_slots, out, qbuf, cbuf, idx, t0, t1):
     """Branch and bound for the global maximum of S1²/S2 over all steps (see
     ``vecq_ref.search``) on the rows ``idx[t0:t1]`` of the sorted float64 rows ``x``; see
     :func:`exact_search`. One function, not a row loop calling a search function: Numba
@@ -516,7 +671,9 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                 sH = max(sH, threshold(_mag(an, an.shape[0] - 1), one, not midtread, midtread))
                 sL = min(sL, threshold(_mag(an, 0), M - 1, not midtread, midtread))
             sL *= 0.5
-            cap = 64
+            # At most `max_slots` states are held (memory O(max_slots·M)): beyond, the
+            # oldest ranges of the stack keep only their sums (`_reserve`).
+            cap = min(64, max_slots)
             pool = np.empty((cap, 2, M), np.int64)
             pS1 = np.empty(cap)
             pS2 = np.empty(cap)
@@ -531,6 +688,8 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
             st_h = np.empty(cap)
             st_lo = np.empty(cap)
             st_hi = np.empty(cap)
+            st_sc = np.empty(6 * cap)
+            ev = 0
             nst = 0
             if sH > 0.0:
                 nfree -= 1
@@ -547,7 +706,23 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                 nst = 1
             while nst > 0:
                 nst -= 1
+                ev = min(ev, nst)
                 l, h, sL, sH = int(st_l[nst]), int(st_h[nst]), st_lo[nst], st_hi[nst]
+                if l < 0:
+                    # Its states were given back: the same states again (a state depends on
+                    # its step alone), their sums as they were; no evaluation is counted.
+                    pool, pS1, pS2, pA, free, nfree, ev = _reserve(
+                        2, pool, pS1, pS2, pA, free, nfree, max_slots, st_l, st_h, st_sc, ev,
+                        nst)
+                    nfree -= 1
+                    l = free[nfree]
+                    nfree -= 1
+                    h = free[nfree]
+                    _state_at(sH, ap, an, midtread, M, Z, F, pool[h])
+                    _state_at(np.nextafter(sL, np.inf), ap, an, midtread, M, Z, pool[h], pool[l])
+                    pS1[l], pS2[l], pA[l] = st_sc[6 * nst], st_sc[6 * nst + 1], st_sc[6 * nst + 2]
+                    pS1[h], pS2[h], pA[h] = (st_sc[6 * nst + 3], st_sc[6 * nst + 4],
+                                             st_sc[6 * nst + 5])
                 keep = pA[l] != pA[h]
                 contracted = False
                 try_refined = True
@@ -587,8 +762,9 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                         # sH/2), so max r ≤ max_[aa,ab] f_H − f_H(aa) + f_G(aa), f(α) = 2αS1 − α²S2,
                         # H the state at sH and G the state at aa.
                         if nfree < 1:
-                            pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free,
-                                                                    nfree)
+                            pool, pS1, pS2, pA, free, nfree, ev = _reserve(
+                                1, pool, pS1, pS2, pA, free, nfree, max_slots, st_l, st_h, st_sc,
+                                ev, nst)
                         nfree -= 1
                         g = free[nfree]
                         _state_at(max(aa, np.nextafter(sL, np.inf)), ap, an, midtread, M, pool[l],
@@ -632,7 +808,9 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                 arr = ap if bsg == 0 else an
                 t = threshold(_mag(arr, mid), bj, bsg == 1 and not midtread, midtread)
                 if nfree < 2:
-                    pool, pS1, pS2, pA, free, nfree = _grow(pool, pS1, pS2, pA, free, nfree)
+                    pool, pS1, pS2, pA, free, nfree, ev = _reserve(
+                        2, pool, pS1, pS2, pA, free, nfree, max_slots, st_l, st_h, st_sc, ev,
+                        nst)
                 nfree -= 1
                 m1 = free[nfree]
                 nfree -= 1
@@ -649,6 +827,7 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
                     st_h = _longer(st_h, 2 * k)
                     st_lo = _longer(st_lo, 2 * k)
                     st_hi = _longer(st_hi, 2 * k)
+                    st_sc = _longer(st_sc, 12 * k)
                 ub1 = pS1[l] * pS1[l] / pS2[m1] if pS2[m1] > 0.0 else np.inf
                 ub2 = pS1[m2] * pS1[m2] / pS2[h] if pS2[h] > 0.0 else np.inf
                 # Push the less promising child first so the better one is searched next.
@@ -669,7 +848,7 @@ def _exact_rows(x, bits, midtread, lam, out, qbuf, cbuf, idx, t0, t1):
 
 
 @njit(cache=True, nogil=True)
-def _sweep_rows(x, bits, midtread, out, qbuf, cbuf, idx, t0, t1):
+def _sweep_rows(x, bits, midtread, sort_max, out, qbuf, cbuf, idx, t0, t1):
     """The breakpoint sweep (``_sweep_row``) on the rows ``idx[t0:t1]``; see
     :func:`exact_search`."""
     n = x.shape[1]
@@ -679,7 +858,7 @@ def _sweep_rows(x, bits, midtread, out, qbuf, cbuf, idx, t0, t1):
         Q, codes = _scratch(qbuf, cbuf, r, n)
         ap, an, Qp, Qn = _split(x[r], Q)
         _finish_exact(x, r, bits, midtread, out, codes,
-                      _sweep_row(ap, an, Qp, Qn, n, M, midtread))
+                      _sweep_row(ap, an, Qp, Qn, n, M, midtread, sort_max))
 
 
 def _nonzeros(x):
@@ -691,20 +870,23 @@ def _nonzeros(x):
                      for r in x], dtype=np.int64)
 
 
-def exact_search(x, bits, midtread, lam, sweep_max, out, qbuf, cbuf):
+def exact_search(x, bits, midtread, lam, sweep_max, sort_max, max_slots, out, qbuf, cbuf):
     """Exact search per sorted float64 row of ``x`` (docs/theory.md §4.3). Twin:
     ``naive.exact_search``.
 
-    ``lam·σ`` seeds the incumbent; rows with at most ``sweep_max`` breakpoints (nonzero
-    weights × (M − 1)) are swept instead (``_sweep_row``): two kernels, so a call compiles
-    only the one its rows need. ``out[r]`` = (step, lo, hi, S1, S2, evaluations,
-    certified, Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw²) with the sums from the codes of ``step``.
+    ``lam·σ`` seeds the incumbent; the branch and bound holds at most ``max_slots`` (≥ 8)
+    states of ``2M`` indices at once; rows with at most ``sweep_max`` breakpoints (nonzero
+    weights × (M − 1)) are swept instead (``_sweep_row``; sorted when at most ``sort_max``):
+    two kernels, so a call compiles only the one its rows need. ``out[r]`` = (step, lo, hi,
+    S1, S2, evaluations, certified, Σwv, Σv², Σ(w − sv)², Σ(w − sv)v, Σw²) with the sums from
+    the codes of ``step``.
     """
     breakpoints = _nonzeros(x) * ((1 << (bits - 1)) - 1)
     swept = breakpoints <= sweep_max
     mid = bool(midtread)
-    for kernel, rows, extra in ((_sweep_rows, np.flatnonzero(swept), ()),
-                                (_exact_rows, np.flatnonzero(~swept), (float(lam),))):
+    for kernel, rows, extra in ((_sweep_rows, np.flatnonzero(swept), (int(sort_max),)),
+                                (_exact_rows, np.flatnonzero(~swept),
+                                 (float(lam), max(8, int(max_slots))))):
         if rows.size:
             run_tasks(kernel, rows.size, x.size,
                       (x, int(bits), mid, *extra, out, qbuf, cbuf, rows))

@@ -312,8 +312,11 @@ class GoldenReport:
                 "tolerances": self.tolerances, "notes": self.notes, "rows": self.rows}
 
     def __str__(self):
-        lines = [f"golden check: {len(self.rows) - len(self.failures)}/{len(self.rows)} cases "
-                 f"passed ({self.skipped} skipped) "
+        run, failed = len(self.rows), len(self.failures)
+        # Run and skipped cases counted apart: "30/30 passed (30 skipped)" read as if the
+        # skipped cases were among those that passed.
+        lines = [f"golden check: {run} of {run + self.skipped} cases run, {run - failed} "
+                 f"passed, {failed} failed, {self.skipped} skipped "
                  f"[values_rtol={self.tolerances['values_rtol']:g}, "
                  f"alpha_rtol={self.tolerances['alpha_rtol']:g}, codes exact]"]
         for why, n in self.skip_reasons.items():
