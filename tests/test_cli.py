@@ -464,5 +464,5 @@ def test_train_checks_method_without_bits(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--method", "bogus", "--epochs", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "--method: `method` must be one of" in err and "'bogus'" in err
+    assert "error: --method must be one of" in err and "'bogus'" in err
     assert err.count("\n") == 1 and not out.exists()

@@ -291,7 +291,7 @@ def test_a_dangling_symlink_is_refused_then_replaced_not_written_through(tmp_pat
     target = tmp_path / "gone" / "target.txt"  # missing: the link dangles
     os.symlink(target, link)
     with pytest.raises(FileExistsError, match=r"out\.txt is a symbolic link to a missing file "
-                                              r"\(.*target\.txt\); pass --force"):
+                                              r"\(.*target\.txt\); pass force=True"):
         io.write_text(link, "one")
     assert link.is_symlink()  # left as it was
     io.write_text(link, "two", force=True)
@@ -305,7 +305,7 @@ def test_a_symlink_to_a_file_is_replaced_with_force_and_its_target_kept(tmp_path
     target.write_text("keep me")
     link = tmp_path / "out.txt"
     os.symlink(target, link)
-    with pytest.raises(FileExistsError, match="exists; pass --force"):
+    with pytest.raises(FileExistsError, match="exists; pass force=True"):
         io.write_text(link, "new")
     io.write_text(link, "new", force=True)
     assert not link.is_symlink() and link.read_text() == "new"

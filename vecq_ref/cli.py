@@ -460,10 +460,9 @@ def _cmd_train(args):
     if args.model is None:
         args.model = "mlp" if args.data == "digits" else "lenet5"
     _out_folder(args.out)
-    try:  # checked even when --bits is not given (then unused): a typo is still a typo
-        resolve_method(args.method)
-    except ValueError as exc:
-        raise UsageError(f"--method: {exc}") from exc
+    # Checked even when --bits is not given (then unused): a typo is still a typo. The
+    # message names `method`, which main() words as --method.
+    resolve_method(args.method)
     try:
         ds = data.load(args.data, path=args.data_path, seed=args.seed)
         quant = None

@@ -46,7 +46,7 @@ def check_target(path, force=False):
         raise IsADirectoryError(f"{path} is a directory; expected a file name")
     if path.is_symlink() and not path.exists() and not force:
         raise FileExistsError(f"{path} is a symbolic link to a missing file "
-                              f"({os.readlink(path)}); pass --force (force=True) to replace "
+                              f"({os.readlink(path)}); pass force=True to replace "
                               "the link")
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass force=True to overwrite it")
