@@ -502,9 +502,12 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     (exact: a power of two), so the codes, the lattice and every relative figure are those of
     any other scale; ``alpha``, ``alpha_lsq`` and ``beta`` are scaled back to the units of
     ``w`` and ``excess_dql`` by ``2**(-2k)`` (±inf or 0 where that leaves the float64 range),
-    while the components' text is in the working units (``tolerances["working_scale_exponent"]
-    = k``). Conventions that are not scale-free (absolute epsilons, float32 replays) are then
-    not run, nor are the float32 replays wherever ``|w|`` leaves ``[2**-60, 2**60]``.
+    and the reasons and the components' text give steps, weights and β in the units of ``w``
+    (``tolerances["working_scale_exponent"] = k``). The output keeps its own resolution
+    there: a value ``wq`` holds as a float64 subnormal is off by up to ``2**k·η/2``, and
+    every tolerance, ulp count and reference output is the caller's. Conventions that are
+    not scale-free (absolute epsilons, float32 replays) are then not run, nor are the
+    float32 replays wherever ``|w|`` leaves ``[2**-60, 2**60]``.
 
     Examples
     --------
@@ -752,7 +755,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             np.all(alphas > 0):  # an all-zero slice has no step, α or rounding to name
         components = diagnose_mod.diagnose(
             rows_w, rows_q_eff, C, alphas, betas, lattice_name, offset, q_dtype, bits,
-            straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol, step_rtol)
+            straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol, step_rtol,
+            _scale_exp)
         if components[0].matches[0].startswith("midtread full range"):
             lattice_name = "midtread-full"
 
