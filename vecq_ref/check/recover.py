@@ -305,7 +305,13 @@ def _steps_of_levels(d, e, lo, hi, a0, budget, fixed=None):
         return [np.concatenate(([0.0], r_lo))]
     i = int(np.flatnonzero(~sure)[np.argmin((r_hi - r_lo)[~sure])])
     out = []
-    for r in sorted(range(int(r_lo[i]), int(r_hi[i]) + 1), key=lambda r: abs(dd[i] / r - a0)):
+    # at most ``budget[0]`` step counts are tried: those nearest dd/a0 (the range itself may
+    # be astronomically wide where ``lo`` is tiny)
+    r_a, r_b = float(r_lo[i]), float(r_hi[i])
+    r_mid = min(max(math.floor(dd[i] / a0), r_a), r_b)
+    first = int(max(r_a, min(r_mid - budget[0], r_b - 2 * budget[0])))
+    last = int(min(r_b, first + 2 * budget[0]))
+    for r in sorted(range(first, last + 1), key=lambda r: abs(dd[i] / r - a0)):
         if budget[0] <= 0:
             break
         budget[0] -= 1

@@ -405,21 +405,23 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0):
     returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
     and α were given), from its lattice values ``α·v`` in float64. Never from
     ``Quantized.loss``, which may describe the values before their cast to the output dtype.
-    ``w`` at the working scale ``2**exp``: ``method`` runs on the caller's weights and returns
-    what the caller would get (a subnormal α and values, rounded), scaled back up exactly.
+    ``w`` at the working scale ``2**exp``: for ``exp > 0`` (tiny weights) ``method`` runs on
+    the caller's weights and returns what the caller would get (a subnormal α and values,
+    rounded), scaled back up exactly.
     """
     # In float64 whatever the dtype of ``w``: the same codes and α (the kernels read every
     # weight as float64) and the same values once cast to ``dtype`` (α·v is formed in float64
     # either way), and verify compiles the float64 kernels only.
     x = np.asarray(w, dtype=np.float64)
     try:
-        q = quantize(np.ldexp(x, -exp) if exp else x, bits, method=method, lattice=lattice,
-                     axis=lay.axis, group_size=lay.group_size)
+        # tiny weights (exp > 0) at the caller's scale, where the subnormals round
+        q = quantize(np.ldexp(x, -exp) if exp > 0 else x, bits, method=method,
+                     lattice=lattice, axis=lay.axis, group_size=lay.group_size)
     except ImportError:
         return None
     if dtype is None:
         rows_v = lay.to_rows(q.levels)
-        a = np.broadcast_to(np.ldexp(np.asarray(q.alpha, dtype=np.float64), exp),
+        a = np.broadcast_to(np.ldexp(np.asarray(q.alpha, dtype=np.float64), max(exp, 0)),
                             lay.slice_shape)
         d = lay.to_rows(x) - np.ascontiguousarray(a).reshape(-1)[:, None] * rows_v
     else:
@@ -427,7 +429,7 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0):
         # the closest an output of that dtype can come to it
         fmax = float(np.finfo(_floats.dtype_of(dtype)).max)
         vals = diagnose_mod.cast(np.clip(q.values, -fmax, fmax), _floats.dtype_of(dtype))
-        d = x - np.ldexp(vals.astype(np.float64), exp)
+        d = x - np.ldexp(vals.astype(np.float64), max(exp, 0))
     sww = float(np.sum(x * x))
     return float(np.sum(d * d)) / sww if sww > 0 else 0.0
 
