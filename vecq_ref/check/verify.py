@@ -36,7 +36,11 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
 
 The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread, no offset),
 α is least-squares optimal within ``alpha_rtol``, and the relative DQL is at most
-``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. The tolerances used are part
+``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. Where ``wq`` is made of
+subnormals so small that every output of its size lies within ``ulps`` of some k-bit lattice
+(``max|wq| ≤ (2·ulps − 1)·η·(2^(k−1) − ½)``), a failure to place it is no evidence against
+it: the verdict is then INCONCLUSIVE (``identifiable`` False, not passed) instead of a FAIL
+naming a lattice rule. The tolerances used are part
 of the report (``tolerances``), each derived from two errors kept apart:
 
 - **representation**: a value ``x`` rounded to the output dtype is off by at most
