@@ -182,3 +182,141 @@ def test_own_output_passes_and_a_nudged_one_fails_at_any_scale(dtype, bits, midt
     if bits <= 2 and not per_channel:
         q = quantize(w, bits, lattice=lattice)
         assert not verify(w, _nudged(wq, q.alpha), bits=bits, check_conventions=False).passed
+
+
+# --- float64: the working scale keeps the caller's resolution -----------------------------------
+
+F64_ETA = float(np.finfo(np.float64).smallest_subnormal)  # 2^-1074 ≈ 4.9e-324
+SIGMAS64 = [1e-320, 1e-318, 1e-316, 1e-310, 1e-300, 1.0, 1e300]
+
+
+@pytest.mark.parametrize("sigma", SIGMAS64 + ["max"])
+def test_own_float64_param_outputs_pass_and_nudged_ones_fail_at_every_scale(sigma):
+    rng = np.random.default_rng(7)
+    if sigma == "max":
+        fmax = float(np.finfo(np.float64).max)
+        w = rng.uniform(-0.9, 0.9, (4, 16)) * fmax
+        w[0, 0] = 0.99 * fmax
+    else:
+        w = rng.standard_normal((4, 16)) * sigma
+    failed = []
+    for bits in (1, 2, 4, 8):
+        for lattice in ("midrise", "midtread")[: 1 if bits == 1 else 2]:
+            for axis in (None, 0):
+                wq = quantize(w, bits, lattice=lattice, axis=axis).values
+                r = verify(w, wq, bits=bits, axis=axis, check_conventions=False)
+                if not r.passed:
+                    failed.append((bits, lattice, axis, r.reasons))
+    assert not failed
+    q = quantize(w, 2)
+    r = verify(w, _nudged(q.values, q.alpha), bits=2, check_conventions=False)
+    assert not r.passed and r.identifiable
+    # at 1e-320 the step is ≈ 2000η and 256 ulps (256η) let another α absorb the nudge: on a
+    # lattice within the tolerance, yet α is not least-squares for it
+    assert not r.on_lattice or sigma == 1e-320
+
+
+@pytest.mark.jit_only
+@pytest.mark.parametrize("sigma", [1e-320, 1e-318, 1e300])
+def test_own_float64_exact_outputs_pass_at_the_ends_of_the_range(sigma):
+    w = np.random.default_rng(0).standard_normal((4, 50)) * sigma
+    for bits in (1, 2, 4, 8):
+        for lattice in ("midrise", "midtread")[: 1 if bits == 1 else 2]:
+            for axis in (None, 0):
+                wq = quantize(w, bits, method="exact", lattice=lattice, axis=axis).values
+                r = verify(w, wq, bits=bits, axis=axis, check_conventions=False)
+                assert r.passed, (bits, lattice, axis, r.reasons)
+
+
+def test_float64_subnormal_alpha_carries_its_own_rounding():
+    # σ = 1e-318 ≈ 2·10⁵ η: the 8-bit α is a float64 subnormal of a few thousand η, so the
+    # library's α (and every level α·v) is off by up to η/2: η/(2α) ≈ 1e-4 relative, far
+    # more than float64's u. The tolerance is the values' Σ|v|·e/(α·Σv²) plus η/(2α).
+    w = np.random.default_rng(0).standard_normal(200) * 1e-318
+    q = quantize(w, 8)
+    assert q.alpha < float(np.finfo(np.float64).tiny)
+    r = verify(w, q.values, bits=8, check_conventions=False)
+    assert r.passed, r.reasons
+    assert r.tolerances["working_scale_exponent"] > 0
+    v = r.codes + 0.5
+    # η/2 is not a float64 number: relative terms as (η/α)/2
+    half_eta_rel = F64_ETA / r.alpha / 2
+    e_over_alpha = np.maximum(2.0 ** -53 * (np.abs(q.values) / r.alpha), half_eta_rel)
+    expected = float(np.abs(v) @ e_over_alpha) / float(v @ v) + half_eta_rel
+    assert r.tolerances["representation_rtol"] == pytest.approx(expected, rel=1e-9)
+    assert 1e-5 < half_eta_rel < 1e-3
+    # ulps are the caller's: the levels are rounded to multiples of η, so at most ½ ulp off
+    assert r.reconstruction_ulps <= 1
+
+
+def test_float64_messages_are_in_the_callers_units():
+    rng = np.random.default_rng(4)
+    k = 1060                                   # exact: w·2^-k is a float64 subnormal
+    x = rng.standard_normal(64) + 0.7          # the working-scale picture, α = 1, β = 2^-1·…
+    w = np.ldexp(x * 2.0 ** 16, -k)
+    # an offset 2-bit lattice β + α·(c + ½), α = 2^14 η·…: every value exact at the caller's
+    # scale (β a multiple of η, α·(c + ½) a multiple of 2^13 η)
+    beta = np.ldexp(np.round(np.mean(x) * 2.0 ** 16), -k)
+    alpha = np.ldexp(2.0 ** 14, -k)
+    c = np.clip(np.floor((w - beta) / alpha), -2, 1)
+    wq = beta + alpha * (c + 0.5)
+    r = verify(w, wq, bits=2, check_conventions=False)
+    assert r.on_lattice and r.offset in ("mean", "fitted") and not r.passed
+    assert float(r.alpha) == alpha
+    why = next(x for x in r.reasons if "offset by β" in x)
+    shown = float(why.split("β = ")[1].split()[0])
+    assert shown == pytest.approx(beta, rel=1e-5)        # the caller's β, ~1e-314
+    # the step interval of the components: the caller's units too (the codes were made
+    # with the step α, so α lies in it)
+    step = next(c for c in r.components if c.component == "step rule").found
+    lo, hi = (float(t) for t in step.split("s ∈ [")[1].split("]")[0].split(", "))
+    assert lo <= alpha <= hi and hi < 2 * alpha
+
+
+# --- too close to the dtype's resolution: INCONCLUSIVE, never a false PASS -----------------------
+
+def test_lattice_of_a_few_subnormal_spacings_is_not_identifiable():
+    # float32 σ = 1e-43 ≈ 71η, 8 bits: α ≈ 1.9η. Every output of this size lies within 4 ulps
+    # (4η) of the midrise lattice of step 7η = (2·4 − 1)·η: the nearest level is within 3.5η,
+    # rounded to a multiple of η within 4η, and 179η ≤ 7η·127.5 keeps the codes in range.
+    eta = float(np.finfo(np.float32).smallest_subnormal)
+    w = np.random.default_rng(7).standard_normal((4, 16)) * 1e-43
+    wq = quantize(w, 8).values.astype(np.float32)
+    m = float(np.max(np.abs(wq))) / eta
+    assert m == 179 and m <= 7 * 127.5
+    u = wq.astype(np.float64).ravel()
+    c = np.floor(u / (7 * eta))
+    rec = (7 * eta * (c + 0.5)).astype(np.float32).astype(np.float64)
+    assert np.all(np.abs(rec - u) <= 4 * eta) and c.min() >= -128 and c.max() <= 127
+    r = verify(w, wq, bits=8, check_conventions=False)
+    assert not r.passed and not r.identifiable
+    assert len(r.reasons) == 1 and "too close to its dtype's resolution" in r.reasons[0]
+    assert "179·η" in r.reasons[0] and "any α ≤ 7·η" in r.reasons[0]
+    text = str(r)
+    assert "verdict:     INCONCLUSIVE" in text and "FAIL" not in text
+    assert "lattice:     not identifiable" in text
+    # just above the resolution (2 bits: α ≈ 70η) a value a quarter step off still fails
+    q = quantize(w, 2)
+    r = verify(w, _nudged(q.values.astype(np.float32), q.alpha), bits=2,
+               check_conventions=False)
+    assert not r.passed and r.identifiable and "FAIL" in str(r)
+
+
+def test_float64_own_output_at_the_resolution_is_inconclusive_not_a_wrong_rule():
+    # σ = 1e-322 ≈ 20η: every float64 output this small is within 256 ulps of some 8-bit
+    # lattice (α ≤ 511η); the library's param output either passes or is INCONCLUSIVE
+    w = np.random.default_rng(0).standard_normal(200) * 1e-322
+    for lattice in ("midrise", "midtread"):
+        r = verify(w, quantize(w, 8, lattice=lattice).values, bits=8, check_conventions=False)
+        assert r.passed or (not r.identifiable and len(r.reasons) == 1), r.reasons
+
+
+def test_an_astronomical_range_of_step_counts_is_not_enumerated():
+    from vecq_ref.check.recover import _steps_of_levels
+
+    # one level 1.0 above the lowest; α anywhere in [1e-300, 1]: the step counts 1 … 1e300
+    # are not listed, the ones nearest 1/α₀ are tried (α₀ = 0.5: two steps)
+    budget = [8]
+    out = _steps_of_levels(np.array([0.0, 1.0]), np.zeros(2), 1e-300, 1.0, 0.5, budget)
+    assert [list(o) for o in out][0] == [0.0, 2.0]
+    assert budget[0] >= 0

@@ -1,13 +1,48 @@
 """Float formats as the checks need them: rounding error, spacing and casts that stay finite
-and silent at both ends of a dtype's range (subnormals, the largest finite value)."""
+and silent at both ends of a dtype's range (subnormals, the largest finite value).
+
+Each function takes a dtype or a :class:`Scaled` format: the values of a dtype multiplied by
+``2**exp`` (verify's working scale), whose resolution is the dtype's at the caller's scale.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Scaled:
+    """Values of ``dtype`` seen at ``2**exp`` times their size (exact: a power of two).
+
+    verify moves float64 values far from 1 to a working scale where squared sums are safe; a
+    value the caller stored as a subnormal is still one there, off by up to half of
+    ``2**exp·η`` (``η`` the dtype's smallest positive value), however many bits the working
+    scale's floats would have. Spacing, rounding and representation error of a ``Scaled``
+    format are those of ``dtype`` at ``x·2**-exp``, times ``2**exp``.
+    """
+
+    dtype: np.dtype
+    exp: int = 0
+
+
+def fmt(dtype, exp=0):
+    """``dtype`` itself for ``exp = 0``, else ``Scaled(dtype, exp)``."""
+    return Scaled(np.dtype(dtype), int(exp)) if exp else dtype
+
+
+def dtype_of(f):
+    """The numpy dtype of a dtype or a :class:`Scaled` format."""
+    return f.dtype if isinstance(f, Scaled) else np.dtype(f)
+
+
+def _exp(f):
+    return f.exp if isinstance(f, Scaled) else 0
+
+
 def _finfo(dtype):
-    dt = np.dtype(dtype)
+    dt = dtype_of(dtype)
     if dt.kind == "f":
         return np.finfo(dt)
     try:  # bfloat16 / fp8 (ml_dtypes), whose finfo numpy does not know
@@ -28,8 +63,16 @@ def unit_roundoff(dtype):
 
 
 def smallest_subnormal(dtype):
-    """``η`` of ``dtype``: its smallest positive value, the spacing of its subnormals."""
-    return float(_finfo(dtype).smallest_subnormal)
+    """``η`` of ``dtype``: its smallest positive value, the spacing of its subnormals (times
+    ``2**exp`` for a :class:`Scaled` format)."""
+    return float(np.ldexp(float(_finfo(dtype).smallest_subnormal), _exp(dtype)))
+
+
+def largest(dtype):
+    """The largest finite value of ``dtype`` (times ``2**exp`` for a :class:`Scaled` format;
+    inf where that leaves the float64 range)."""
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(float(_finfo(dtype).max), _exp(dtype)))
 
 
 def representation_error(x, dtype):
@@ -43,18 +86,37 @@ def representation_error(x, dtype):
     return np.maximum(unit_roundoff(dtype) * np.abs(x), 0.5 * smallest_subnormal(dtype))
 
 
+def _unscale(x, k):
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(np.asarray(x, dtype=np.float64), -k) if k else \
+            np.asarray(x, dtype=np.float64)
+
+
 def spacing(x, dtype):
     """The spacing of ``dtype`` at ``|x|`` (the unit in the last place), float64; beyond
     ``dtype``'s largest finite value, that of its top binade (never inf, never a warning)."""
     fi = _finfo(dtype)
-    dt = np.dtype(dtype)
+    dt = dtype_of(dtype)
+    k = _exp(dtype)
     top = np.nextafter(dt.type(fi.max), dt.type(0))
-    mag = np.minimum(np.abs(np.asarray(x, dtype=np.float64)), float(top)).astype(dt)
-    return np.spacing(mag).astype(np.float64)
+    mag = np.minimum(np.abs(_unscale(x, k)), float(top)).astype(dt)
+    out = np.spacing(mag).astype(np.float64)
+    return np.ldexp(out, k) if k else out
 
 
 def cast(x, dtype):
     """``x`` rounded to ``dtype`` (IEEE: beyond the largest finite value by half a unit in the
-    last place or more it is ±inf, which then matches no finite value), without a warning."""
+    last place or more it is ±inf, which then matches no finite value), without a warning.
+    For a :class:`Scaled` format: rounded at the caller's scale, float64 at the working one."""
+    k = _exp(dtype)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        return np.asarray(x).astype(dtype)
+        if not k:
+            return np.asarray(x).astype(dtype)
+        return np.ldexp(_unscale(x, k).astype(dtype_of(dtype)).astype(np.float64), k)
+
+
+def at_caller_scale(x, dtype):
+    """``x`` rounded to ``dtype`` as the caller holds it (for a :class:`Scaled` format: at
+    ``x·2**-exp``): the values whose units in the last place count."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        return _unscale(x, _exp(dtype)).astype(dtype_of(dtype))

@@ -285,21 +285,26 @@ def levels_hint(codes, bits, lattice):
     return ""
 
 
-def _conflict(x, rows_c, bits, lattice, thresholds):
+def _conflict(x, rows_c, bits, lattice, thresholds, scale_exp=0):
     """Why no step gives the codes: the two elements whose bounds cross (or one element that
-    no step can give its code), in words."""
+    no step can give its code), in words (weights and steps in the caller's units: times
+    ``2**-scale_exp``)."""
+    def un(v):
+        with np.errstate(over="ignore", under="ignore"):
+            return float(np.ldexp(v, -scale_exp))
+
     parts = []
     for i in range(x.shape[0]):
         lo, hi, bad = step_bounds(x[i], rows_c[i], bits, lattice, thresholds)
         if np.any(bad):
             j = int(np.flatnonzero(bad)[0])
-            parts.append(f"no step maps w = {x[i, j]:.6g} to code {int(rows_c[i, j])}")
+            parts.append(f"no step maps w = {un(x[i, j]):.6g} to code {int(rows_c[i, j])}")
         else:
             a, b = int(np.argmax(lo)), int(np.argmin(hi))
             if lo[a] > hi[b]:
-                parts.append(f"s ≥ {lo[a]:.6g} to map w = {x[i, a]:.6g} to code "
-                             f"{int(rows_c[i, a])}, but s ≤ {hi[b]:.6g} to map "
-                             f"w = {x[i, b]:.6g} to code {int(rows_c[i, b])}")
+                parts.append(f"s ≥ {un(lo[a]):.6g} to map w = {un(x[i, a]):.6g} to code "
+                             f"{int(rows_c[i, a])}, but s ≤ {un(hi[b]):.6g} to map "
+                             f"w = {un(x[i, b]):.6g} to code {int(rows_c[i, b])}")
     if x.shape[0] > 1:
         return f"{len(parts)} of {x.shape[0]} slices, e.g. {parts[0]}" if parts else \
             "the slices' intervals are empty within the tolerance"
@@ -318,13 +323,15 @@ def _lsq_values(x, v):
 
 
 def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits,
-             straight_through, max_ulps, alpha_rtol, step_rtol=None):
+             straight_through, max_ulps, alpha_rtol, step_rtol=None, scale_exp=0):
     """The components (a list of :class:`Component`) for slices of one tensor.
 
     ``rows_*`` are (slices, n) float64 / int arrays; ``lattice`` a name of
     :data:`vecq_ref.check.recover.LATTICES`; ``offset`` "none", "mean" or "fitted";
     ``alpha_rtol`` the tolerance of the α rules, ``step_rtol`` that of the step rules
-    (default :func:`step_tol`).
+    (default :func:`step_tol`); ``scale_exp``: the rows are the caller's times
+    ``2**scale_exp`` (verify's working scale), and the text gives steps and weights in the
+    caller's units.
     """
     fam = family(lattice)
     off = 0.5 if fam == "midrise" else 0.0
@@ -404,7 +411,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     if los is None:
         los, his, empty = bounds(fam)
     if nrows == 1:
-        interval = f"[{los[0]:.6g}, {his[0]:.6g}]"
+        interval = (f"[{float(np.ldexp(los[0], -scale_exp)):.6g}, "
+                    f"{float(np.ldexp(his[0], -scale_exp)):.6g}]")
         sig = _sigmas(rows_w[0])["σ (ddof 0)"]
         if sig > 0 and math.isfinite(his[0]):
             interval += f" = [{los[0] / sig:.6g}, {his[0] / sig:.6g}]·σ₀"
@@ -412,7 +420,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         interval = f"{nrows} slices"
     if empty:
         found = ("none: no single step gives these codes "
-                 f"({_conflict(x, rows_c, bits, lattice, fam)})")
+                 f"({_conflict(x, rows_c, bits, lattice, fam, scale_exp)})")
     elif matches:
         found = f"{summarize_steps(matches)} (tol {rs:.2g}); s ∈ {interval}"
     else:

@@ -35,7 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._floats import at_caller_scale as _at_caller_scale
 from ._floats import cast as _cast
+from ._floats import dtype_of as _dtype_of
 from ._floats import spacing as _spacing
 
 #: Lattice names in the order they are tried; the midtread pair differ only in the code range.
@@ -127,13 +129,14 @@ def _clusters(u, tol):
 def _ulps(rec, u, dtype):
     from .verify import ulp_distance
 
-    return ulp_distance(_cast(rec, dtype), _cast(u, dtype))
+    # counted in the caller's units (a Scaled format's subnormals keep their spacing η)
+    return ulp_distance(_at_caller_scale(rec, dtype), _at_caller_scale(u, dtype))
 
 
 def _ste_fits_better(rec, u, w, dtype):
     """Does ``w + (rec − w)`` evaluated in ``dtype`` reproduce ``u`` bit for bit where ``rec``
     does not?"""
-    dt = np.dtype(dtype)
+    dt = _dtype_of(dtype)
     if dt == np.float64:
         return False
     r = _cast(rec, dt)
@@ -206,8 +209,9 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
     ----------
     u, w : ndarray of float64, shape (n,)
         The output and the weights it came from.
-    dtype : numpy dtype
-        The dtype ``u`` was stored in (sets the ulp tolerances).
+    dtype : numpy dtype or :class:`vecq_ref.check._floats.Scaled`
+        The dtype ``u`` was stored in (sets the ulp tolerances); a ``Scaled`` one when ``u``
+        is the caller's output times ``2**exp``, whose ulps are then the caller's.
     bits : int
     lattices, offsets : sequences of names
         The candidates, in order of preference.
@@ -252,9 +256,8 @@ def _levelings(u, ste, dtype):
     values within the straight-through allowance, which ``w + (wq − w)`` needs (a centre is
     then off by at most its cluster's allowance).
     """
-    dt = np.dtype(dtype)
     centres, labels = np.unique(u, return_inverse=True)
-    yield labels.reshape(-1), centres, 0.5 * _spacing(centres, dt)
+    yield labels.reshape(-1), centres, 0.5 * _spacing(centres, dtype)
     labels, centres = _clusters(u, ste)
     err = np.zeros(centres.size)
     np.maximum.at(err, labels, ste)
@@ -302,7 +305,13 @@ def _steps_of_levels(d, e, lo, hi, a0, budget, fixed=None):
         return [np.concatenate(([0.0], r_lo))]
     i = int(np.flatnonzero(~sure)[np.argmin((r_hi - r_lo)[~sure])])
     out = []
-    for r in sorted(range(int(r_lo[i]), int(r_hi[i]) + 1), key=lambda r: abs(dd[i] / r - a0)):
+    # at most ``budget[0]`` step counts are tried: those nearest dd/a0 (the range itself may
+    # be astronomically wide where ``lo`` is tiny)
+    r_a, r_b = float(r_lo[i]), float(r_hi[i])
+    r_mid = min(max(math.floor(dd[i] / a0), r_a), r_b)
+    first = int(max(r_a, min(r_mid - budget[0], r_b - 2 * budget[0])))
+    last = int(min(r_b, first + 2 * budget[0]))
+    for r in sorted(range(first, last + 1), key=lambda r: abs(dd[i] / r - a0)):
         if budget[0] <= 0:
             break
         budget[0] -= 1

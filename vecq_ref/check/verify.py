@@ -36,7 +36,11 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
 
 The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread, no offset),
 α is least-squares optimal within ``alpha_rtol``, and the relative DQL is at most
-``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. The tolerances used are part
+``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. Where ``wq`` is made of
+subnormals so small that every output of its size lies within ``ulps`` of some k-bit lattice
+(``max|wq| ≤ (2·ulps − 1)·η·(2^(k−1) − ½)``), a failure to place it is no evidence against
+it: the verdict is then INCONCLUSIVE (``identifiable`` False, not passed) instead of a FAIL
+naming a lattice rule. The tolerances used are part
 of the report (``tolerances``), each derived from two errors kept apart:
 
 - **representation**: a value ``x`` rounded to the output dtype is off by at most
@@ -75,7 +79,7 @@ from .. import _layout
 from .. import _validation as V
 from ..lattice import code_range, level_offset
 from ..quantize import quantize
-from . import conventions
+from . import _floats, conventions
 from . import diagnose as diagnose_mod
 from . import recover as recover_mod
 
@@ -135,22 +139,36 @@ class _Row:
     why: str = ""
 
 
+def _alpha_format(fmt):
+    """The format α is held in for an output of ``fmt``: its accumulation dtype, at the same
+    working scale."""
+    return _floats.fmt(diagnose_mod.accumulation_dtype(_floats.dtype_of(fmt)),
+                       fmt.exp if isinstance(fmt, _floats.Scaled) else 0)
+
+
 def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straight_through):
     """Bound on the relative error of α recovered from ``wq`` by least squares when each value
     is ``α·v (+ β)`` rounded to ``dtype``: ``Σ|ṽ|·e / (α·Σṽ²)`` with ``e = max(u·|wq|, η/2)``
     (``u = ε/2``, ``η`` the subnormal spacing: the error is absolute below the smallest normal
     value; plus ``2·ulp(|w| + |wq|)`` for a straight-through output) and ``ṽ = v``
     (``ṽ = v − mean(v)`` when β was fitted too). For β = 0, normal values and no
-    straight-through this is ``u`` itself."""
-    dt = np.dtype(dtype)
-    e = diagnose_mod.representation_error(rows_u, dt)
+    straight-through this is ``u`` itself. An α below the smallest normal value of the dtype
+    it is accumulated in (:func:`~vecq_ref.check.diagnose.accumulation_dtype`: float32 for
+    float16 and float32 outputs, float64 for float64) is itself held to that dtype's
+    ``η/2`` (absolute), a relative error ``η/(2α) > u`` that every level inherits: it is
+    added."""
+    e = diagnose_mod.representation_error(rows_u, dtype)
     if straight_through:
-        e = e + 2.0 * diagnose_mod.spacing(np.abs(rows_u) + np.abs(rows_w), dt)
+        e = e + 2.0 * diagnose_mod.spacing(np.abs(rows_u) + np.abs(rows_w), dtype)
     vt = Vv - Vv.mean(axis=1, keepdims=True) if offset != "none" else Vv
     num = np.sum(np.abs(vt) * e, axis=1)
     den = alphas * np.sum(vt * vt, axis=1)
+    a_fmt = _alpha_format(dtype)
+    half_eta = 0.5 * diagnose_mod.smallest_subnormal(a_fmt)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        sub = (alphas > 0) & (diagnose_mod.unit_roundoff(a_fmt) * alphas < half_eta)
+        r = r + np.where(sub, half_eta / np.where(sub, alphas, 1.0), 0.0)
     return float(np.max(r)) if r.size else 0.0
 
 
@@ -183,8 +201,8 @@ def _best_row(u, dtype, lattice, bits, tol_ulps, fit):
     for lat in (lattice,) if lattice else ("midrise", "midtread"):
         off = level_offset(lat)
         c, a = fit(off)
-        rec = diagnose_mod.cast(a * (c + off), dtype)
-        d = float(np.max(ulp_distance(rec, diagnose_mod.cast(u, dtype))))
+        rec = _floats.at_caller_scale(a * (c + off), dtype)
+        d = float(np.max(ulp_distance(rec, _floats.at_caller_scale(u, dtype))))
         lo, hi = code_range(bits, lat) if (lat == "midrise" or bits >= 2) else (0, 0)
         row = _Row(lat, a, c.astype(np.int64), d, bool(c.min() >= lo and c.max() <= hi),
                    d <= tol_ulps)
@@ -242,6 +260,10 @@ class VerifyReport:
         ``w + (wq − w)`` (``2·ulp(|w| + |wq|)``).
     per_slice_axis : int or None, the axis along which each slice fits its own lattice when
         the tensor as a whole does not.
+    identifiable : bool, False when ``wq`` is too close to its dtype's resolution for the
+        lattice to be told from the values (subnormals within ``ulps`` of lattices of every
+        step up to ``(2·ulps − 1)·η``): ``passed`` is then False and the verdict reads
+        INCONCLUSIVE (FAIL if the relative DQL fails too), never a claim about the lattice.
     components : list of :class:`vecq_ref.check.diagnose.Component`: lattice, step rule,
         rounding, α rule, straight-through, each with what was found, VecQ's choice, its
         relative DQL cost and the tolerance used.
@@ -287,6 +309,7 @@ class VerifyReport:
     per_slice_axis: int | None = None
     components: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    identifiable: bool = True
 
     def as_dict(self):
         """Every field but ``codes``, as plain Python (lists for per-slice arrays)."""
@@ -320,7 +343,9 @@ class VerifyReport:
         gran = (f"axis={self.axis}" if self.axis is not None else
                 f"group_size={self.group_size}" if self.group_size is not None else "per tensor")
         lines = [f"{head}{self.shape} {self.dtype}, {self.bits} bits, {gran}"]
-        if self.on_lattice:
+        if not self.identifiable:
+            lines.append("  lattice:     not identifiable (see the verdict)")
+        elif self.on_lattice:
             a = self.alpha
             a_txt = f"{a:.9g}" if np.ndim(a) == 0 else f"<{np.size(a)} values>"
             b = self.beta
@@ -357,7 +382,9 @@ class VerifyReport:
             lines.extend(diagnose_mod.table_text(self.components))
         tol = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in self.tolerances.items())
-        verdict = "PASS" if self.passed else "FAIL: " + "; ".join(self.reasons)
+        inconclusive = not self.identifiable and len(self.reasons) == 1
+        verdict = "PASS" if self.passed else \
+            ("INCONCLUSIVE: " if inconclusive else "FAIL: ") + "; ".join(self.reasons)
         lines.append(f"  verdict:     {verdict}  [{tol}]")
         return "\n".join(lines)
 
@@ -377,42 +404,56 @@ def _slice_arg(value, lay, nrows, name, positive=True):
                f"shape {arr.shape}")
 
 
-def _reference(w, bits, lattice, lay, method, dtype):
+def _reference(w, bits, lattice, lay, method, dtype, exp=0):
     """Relative DQL of ``method``'s output as ``wq``'s is computed: from the values it
     returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
     and α were given), from its lattice values ``α·v`` in float64. Never from
     ``Quantized.loss``, which may describe the values before their cast to the output dtype.
+    ``w`` at the working scale ``2**exp``: for ``exp > 0`` (tiny weights) ``method`` runs on
+    the caller's weights and returns what the caller would get (a subnormal α and values,
+    rounded), scaled back up exactly.
     """
     # In float64 whatever the dtype of ``w``: the same codes and α (the kernels read every
     # weight as float64) and the same values once cast to ``dtype`` (α·v is formed in float64
     # either way), and verify compiles the float64 kernels only.
     x = np.asarray(w, dtype=np.float64)
     try:
-        q = quantize(x, bits, method=method, lattice=lattice, axis=lay.axis,
-                     group_size=lay.group_size)
+        # tiny weights (exp > 0) at the caller's scale, where the subnormals round
+        q = quantize(np.ldexp(x, -exp) if exp > 0 else x, bits, method=method,
+                     lattice=lattice, axis=lay.axis, group_size=lay.group_size)
     except ImportError:
         return None
     if dtype is None:
         rows_v = lay.to_rows(q.levels)
-        a = np.broadcast_to(np.asarray(q.alpha, dtype=np.float64), lay.slice_shape)
+        a = np.broadcast_to(np.ldexp(np.asarray(q.alpha, dtype=np.float64), max(exp, 0)),
+                            lay.slice_shape)
         d = lay.to_rows(x) - np.ascontiguousarray(a).reshape(-1)[:, None] * rows_v
     else:
         # a value beyond the dtype's largest finite value is stored as that value (saturated),
         # the closest an output of that dtype can come to it
-        fmax = float(np.finfo(dtype).max)
-        d = x - diagnose_mod.cast(np.clip(q.values, -fmax, fmax), dtype).astype(np.float64)
+        fmax = float(np.finfo(_floats.dtype_of(dtype)).max)
+        vals = diagnose_mod.cast(np.clip(q.values, -fmax, fmax), _floats.dtype_of(dtype))
+        d = x - np.ldexp(vals.astype(np.float64), max(exp, 0))
     sww = float(np.sum(x * x))
     return float(np.sum(d * d)) / sww if sww > 0 else 0.0
 
 
-def _rounding_dql(rows_w, rows_q, dtype):
+def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None):
     """Bound on how much rounding values to ``dtype`` can move a relative DQL: each value
     moves by at most ``h = max(u·|q|, η/2)`` (its representation error, ``u = ε/2``, ``η`` the
-    subnormal spacing), the DQL by ``Σ(2|w − q|·h + h²)/‖w‖²``."""
+    subnormal spacing), the DQL by ``Σ(2|w − q|·h + h²)/‖w‖²``. Where a slice's α (given
+    with its levels ``rows_v``) is below the smallest normal value of the dtype it is held in
+    (:func:`_alpha_format`), it is off by that dtype's ``η/2`` and each value ``α·v`` moves by
+    ``|v|·η/2`` more."""
     sww = float(np.sum(rows_w * rows_w))
     if sww == 0 or dtype is None:
         return 0.0
     h = diagnose_mod.representation_error(rows_q, dtype)
+    if alphas is not None and rows_v is not None:
+        a_fmt = _alpha_format(dtype)
+        half_eta = 0.5 * diagnose_mod.smallest_subnormal(a_fmt)
+        sub = (alphas > 0) & (diagnose_mod.unit_roundoff(a_fmt) * alphas < half_eta)
+        h = h + np.where(sub[:, None], half_eta * np.abs(rows_v), 0.0)
     return float(np.sum(2 * np.abs(rows_w - rows_q) * h + h * h)) / sww
 
 
@@ -467,9 +508,12 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     (exact: a power of two), so the codes, the lattice and every relative figure are those of
     any other scale; ``alpha``, ``alpha_lsq`` and ``beta`` are scaled back to the units of
     ``w`` and ``excess_dql`` by ``2**(-2k)`` (±inf or 0 where that leaves the float64 range),
-    while the components' text is in the working units (``tolerances["working_scale_exponent"]
-    = k``). Conventions that are not scale-free (absolute epsilons, float32 replays) are then
-    not run, nor are the float32 replays wherever ``|w|`` leaves ``[2**-60, 2**60]``.
+    and the reasons and the components' text give steps, weights and β in the units of ``w``
+    (``tolerances["working_scale_exponent"] = k``). The output keeps its own resolution
+    there: a value ``wq`` holds as a float64 subnormal is off by up to ``2**k·η/2``, and
+    every tolerance, ulp count and reference output is the caller's. Conventions that are
+    not scale-free (absolute epsilons, float32 replays) are then not run, nor are the
+    float32 replays wherever ``|w|`` leaves ``[2**-60, 2**60]``.
 
     Examples
     --------
@@ -493,7 +537,7 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     scaled_alpha = None if alpha is None else np.ldexp(np.asarray(alpha, dtype=np.float64), k)
     scaled_wq = None if wq is None else np.ldexp(V.weights(wq, "wq")[0], k)
     rep = _verify(np.ldexp(arr, k), scaled_wq, codes=codes, alpha=scaled_alpha,
-                  _scale_free_only=True, **args)
+                  _scale_exp=k, **args)
 
     def back(x):
         if x is None:
@@ -516,8 +560,10 @@ _FLOAT32_REPLAYS = frozenset({"paper_keras_float32", "float32"})
 
 def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
            group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
-           check_conventions=True, compute_gaps=True, name=None, _scale_free_only=False):
-    """:func:`verify` at the caller's scale (its arguments, already range-safe)."""
+           check_conventions=True, compute_gaps=True, name=None, _scale_exp=0):
+    """:func:`verify` on range-safe arguments: the caller's times ``2**_scale_exp`` (exact),
+    whose resolution is still the caller's (:class:`vecq_ref.check._floats.Scaled`)."""
+    _scale_free_only = _scale_exp != 0
     if lattice is not None:
         lattice = V.lattice(lattice)
     bits = V.bits(bits, lattice or "midrise")
@@ -532,6 +578,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         q_dtype = np.dtype(q_dtype)
     else:
         q_dtype = np.dtype(np.float64)
+    # the output's resolution at the working scale: the caller's dtype, scaled
+    q_fmt = _floats.fmt(q_dtype, _scale_exp)
     c_arr = None
     if codes is not None:
         c_arr = V.as_array(codes, "codes")
@@ -572,12 +620,12 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                     out.append(_Row(lat or "midrise", a, c, 0.0,
                                     bool(c.min() >= lo and c.max() <= hi), True))
                 else:
-                    out.append(_rows_from_codes(rows_q[r], rows_c[r], a_in, q_dtype, lat, bits,
+                    out.append(_rows_from_codes(rows_q[r], rows_c[r], a_in, q_fmt, lat, bits,
                                                 ulps))
             elif a_in is not None:
-                out.append(_rows_from_alpha(rows_q[r], a_in, q_dtype, lat, bits, ulps))
+                out.append(_rows_from_alpha(rows_q[r], a_in, q_fmt, lat, bits, ulps))
             else:
-                out.append(_recover_row(rows_q[r], rows_w[r], q_dtype, bits, lat, ulps))
+                out.append(_recover_row(rows_q[r], rows_w[r], q_fmt, bits, lat, ulps))
         for row in out:
             if row.name is None and row.lattice is not None:
                 row.name = row.lattice
@@ -621,11 +669,16 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         C = np.stack([r.codes for r in rows])
         Vv = C.astype(np.float64) + off
         if alphas_in is not None:
+            # an α passed in carries its own dtype's representation error (absolute where
+            # the caller's α is subnormal)
             a_dt = np.asarray(alpha).dtype
-            rep_rtol = diagnose_mod.unit_roundoff(a_dt) if a_dt.kind == "f" else 0.0
+            a_pos = alphas_in[alphas_in > 0]
+            rep_rtol = float(np.max(diagnose_mod.representation_error(
+                a_pos, _floats.fmt(a_dt, _scale_exp)) / a_pos)) \
+                if a_dt.kind == "f" and a_pos.size else 0.0
         elif rows_q is not None:
             rep_rtol = _alpha_representation_rtol(rows_q, rows_w, Vv, alphas, offset,
-                                                  q_dtype, straight_through)
+                                                  q_fmt, straight_through)
     if alpha_rtol is None:
         alpha_rtol = max(ALPHA_RTOL_FLOOR, rep_rtol + acc_rtol)
     if have_codes:
@@ -672,16 +725,17 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         rel_dql = math.nan
     rel_param = rel_exact = None
     if compute_gaps:
-        ref_dtype = None if rows_q is None else q_dtype
-        rel_param = _reference(arr, bits, ref_lattice, lay, "param", ref_dtype)
-        rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", ref_dtype)
-    dql_round = 0.0 if rows_q is None or nan_out else _rounding_dql(rows_w, rows_q_eff, q_dtype)
+        ref_dtype = None if rows_q is None else q_fmt
+        rel_param = _reference(arr, bits, ref_lattice, lay, "param", ref_dtype, _scale_exp)
+        rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", ref_dtype, _scale_exp)
+    dql_round = 0.0 if rows_q is None or nan_out else _rounding_dql(
+        rows_w, rows_q_eff, q_fmt, alphas if have_codes else None, Vv if have_codes else None)
     gap_param = None if rel_param is None else rel_dql - rel_param
     gap_exact = None if rel_exact is None else rel_dql - rel_exact
 
     conv_rows = []
     if check_conventions and not nan_out:
-        target = diagnose_mod.cast(lay.from_rows(rows_q_eff), q_dtype)
+        target = _floats.at_caller_scale(lay.from_rows(rows_q_eff), q_fmt)
         mags = np.abs(rows_w[rows_w != 0])
         # float32 replays need w and w² inside float32's normal range
         f32_ok = mags.size == 0 or (mags.max() <= 2.0 ** 60 and mags.min() >= 2.0 ** -60)
@@ -694,7 +748,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                 out = conv.fn(arr, bits, ref_lattice, lay.axis, lay.group_size)
             except ImportError:
                 continue
-            d = ulp_distance(diagnose_mod.cast(out, q_dtype), target)
+            d = ulp_distance(_floats.at_caller_scale(out, q_fmt), target)
             conv_rows.append({"name": cname, "description": conv.description,
                               "exact": bool(np.all(d == 0)), "match": bool(np.all(d <= ulps)),
                               "max_ulps": float(np.max(d)),
@@ -707,17 +761,21 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             np.all(alphas > 0):  # an all-zero slice has no step, α or rounding to name
         components = diagnose_mod.diagnose(
             rows_w, rows_q_eff, C, alphas, betas, lattice_name, offset, q_dtype, bits,
-            straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol, step_rtol)
+            straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol, step_rtol,
+            _scale_exp)
         if components[0].matches[0].startswith("midtread full range"):
             lattice_name = "midtread-full"
 
     per_slice_axis = None
     if nan_out:
         reasons.append("wq holds NaN or inf")
+    n_other = len(reasons)  # the reasons before this one are not about the lattice
+    if nan_out:
+        pass
     elif not on_lattice:
         if lay.per_tensor and rows_q is not None and arr.ndim >= 2 and alphas_in is None \
                 and rows_c is None:
-            per_slice_axis = _fits_per_slice(arr, q_arr, q_dtype, bits, lattice, ulps)
+            per_slice_axis = _fits_per_slice(arr, q_arr, q_fmt, bits, lattice, ulps)
         hint = (f"; it fits one lattice per slice along axis {per_slice_axis}: pass "
                 f"`axis={per_slice_axis}`" if per_slice_axis is not None else "")
         worst = max(r.max_ulps for r in rows)
@@ -734,7 +792,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         # the first slice that has an offset (others may have none)
         i_off = next(i for i, r in enumerate(rows) if r.offset != "none")
         where = f" in slice {i_off}" if nrows > 1 else ""
-        reasons.append(f"the levels are offset by β = {float(betas[i_off]):.6g}"
+        beta_txt = float(np.ldexp(betas[i_off], -_scale_exp))  # in the caller's units
+        reasons.append(f"the levels are offset by β = {beta_txt:.6g}"
                        f"{' = mean(w)' if rows[i_off].offset == 'mean' else ''}{where} "
                        f"(μL2Q-style); VecQ's lattice has no offset")
     if on_lattice and lattice_name == "midtread-full":
@@ -746,6 +805,21 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         reasons.append(f"α is not the least-squares optimum for its codes (relative deviation "
                        f"{alpha_rel_dev:.3g} > {alpha_rtol:.3g}; excess relative DQL "
                        f"{excess_rel:.3g})")
+    identifiable = True
+    if len(reasons) > n_other and rows_q is not None and alphas_in is None and \
+            rows_c is None and not nan_out:
+        fine = _resolution_limit(rows_q, q_fmt, bits, ulps)
+        if fine is not None:
+            # every output this small is within the ulps of some lattice: the lattice
+            # reasons are artefacts of the search, not evidence against the values
+            identifiable = False
+            m_caller = float(np.ldexp(np.max(np.abs(rows_q)), -_scale_exp))
+            reasons[n_other:] = [
+                f"wq is too close to its dtype's resolution to identify the lattice: its "
+                f"values are {q_dtype} subnormals of at most {m_caller:.3g} "
+                f"= {fine[0]:g}·η, and every output that small lies within {ulps} ulps of "
+                f"some {bits}-bit lattice (any α ≤ {fine[1]}·η), so the lattice, α and the "
+                f"codes cannot be told from the values"]
     if rel_param is not None and not nan_out and \
             rel_dql > rel_param * (1 + dql_rtol) + 2 * dql_round + 1e-15:
         rnd = (f" plus twice the {q_dtype} rounding {dql_round:.2g}"
@@ -783,16 +857,37 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         beta=per_slice(betas) if on_lattice and offset != "none" else None,
         straight_through=bool(straight_through and on_lattice),
         per_slice_axis=per_slice_axis,
-        components=components)
+        components=components, identifiable=identifiable)
 
 
-def _fits_per_slice(arr, q_arr, q_dtype, bits, lattice, ulps):
+def _resolution_limit(rows_q, fmt, bits, ulps):
+    """``(max|wq|/η, (2·ulps − 1))`` when every output of ``wq``'s magnitude lies within
+    ``ulps`` of some ``bits``-bit lattice, else None.
+
+    Where every value is a subnormal of ``fmt`` (spacing ``η``) and ``max|wq| ≤
+    (2·ulps − 1)·η·(2^(k−1) − ½)``, the midrise lattice of step ``α = (2·ulps − 1)·η`` holds
+    all of them: its nearest level is within ``α/2``, rounded to the dtype within
+    ``α/2 + η/2 = ulps·η`` (a multiple of η), and the codes fit. Any output that small
+    passes the lattice test for some α, so none can be shown off every lattice, and the
+    lattice the values came from cannot be singled out.
+    """
+    if ulps < 1:
+        return None
+    eta = diagnose_mod.smallest_subnormal(fmt)
+    tiny = eta / (2 * diagnose_mod.unit_roundoff(fmt))  # the smallest normal value
+    m = float(np.max(np.abs(rows_q))) if rows_q.size else 0.0
+    if not m < tiny or m > (2 * ulps - 1) * eta * (2 ** (bits - 1) - 0.5):
+        return None
+    return m / eta, 2 * ulps - 1
+
+
+def _fits_per_slice(arr, q_arr, q_fmt, bits, lattice, ulps):
     """The first axis along which every slice of ``wq`` lies on its own lattice, or None."""
     for ax in range(arr.ndim):
         lay = _layout.layout(arr.shape, ax, None)
         rw = np.ascontiguousarray(lay.to_rows(arr), dtype=np.float64)
         rq = np.ascontiguousarray(lay.to_rows(q_arr), dtype=np.float64)
-        if all(_recover_row(rq[i], rw[i], q_dtype, bits, lattice, ulps).ok
+        if all(_recover_row(rq[i], rw[i], q_fmt, bits, lattice, ulps).ok
                for i in range(rw.shape[0])):
             return ax
     return None
