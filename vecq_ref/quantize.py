@@ -194,7 +194,7 @@ def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, latt
 
 
 def _abs_top(codes, alpha, lattice):
-    """Largest |α·v| per row, in float64, from the codes actually used."""
+    """Largest |α·v| per row, in float64, from the codes actually used (at α's scale)."""
     off = level_offset(lattice)
     lo = codes.min(axis=1).astype(np.float64) + off
     hi = codes.max(axis=1).astype(np.float64) + off
@@ -392,11 +392,12 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out
         with np.errstate(over="ignore"):
             steps = sigma * tables.paper_lambda(bits) + np.ldexp(PAPER_EPSILON, k)
     else:
-        from .search import _rescaled, search_step
+        from .search import _rescaled, _search_step
 
-        # ``arr`` is already at the working scale, so search_step computes it as given.
-        result = search_step(arr, bits, method=method, lattice=lattice, axis=lay.axis,
-                             group_size=lay.group_size, **options)
+        # ``arr`` is already at the working scale, so search_step computes it as given; the
+        # search writes its codes into ``codes`` (dead until the pass below) when given.
+        result = _search_step(arr, bits, method, lattice, lay.axis, lay.group_size, options,
+                              codes=codes)
         steps = np.ascontiguousarray(np.broadcast_to(result.step, lay.slice_shape),
                                      dtype=np.float64).reshape(rows.shape[0])
         info["search"] = _rescaled(result, k)
