@@ -442,12 +442,17 @@ def test_sorted_rows_many_threads_equal_np_sort(rng, monkeypatch, threads):
     calls = []
     real = S._parallel_sort
     monkeypatch.setattr(S, "_parallel_sort", lambda *a: calls.append(a) or real(*a))
-    x = np.stack([_awkward_row(rng, 999, np.float32) for _ in range(threads)])
-    xs, xd = S._sorted_rows(x, wide=True)
-    assert len(calls) == threads  # each row by the parallel sort
-    for r in range(threads):
-        _same_sorted(xs[r], np.sort(x[r]))
-        _same_sorted(xd[r], np.sort(x[r]).astype(np.float64))
+    for dtype in (np.float32, np.float64):
+        calls.clear()
+        x = np.stack([_awkward_row(rng, 999, dtype) for _ in range(threads)])
+        before = x.copy()
+        xd = S._sorted_rows(x, wide=True)  # float32: sorted in the halves of the float64 rows
+        assert len(calls) == threads  # each row by the parallel sort
+        assert xd.dtype == np.float64
+        for r in range(threads):
+            _same_sorted(xd[r], np.sort(x[r]).astype(np.float64))
+        assert_array_equal(x, before)
+        _same_sorted(S._sorted_rows(x)[0], np.sort(x[0]))
 
 
 @pytest.mark.jit_only  # three searches of 5000 weights per case: minutes as plain Python
@@ -669,3 +674,34 @@ def test_fuzz_high_bits_few_or_equal_weights(ws, bits):
     assert (merged.step, merged.alpha, merged.evaluations) == (r.step, r.alpha, r.evaluations)
     if np.any(w != 0) and np.all((np.abs(w) > 1e-200) | (w == 0)) and np.all(np.abs(w) < 1e200):
         assert _ratio_of(w, r, bits) >= _brute_ratio(w, bits) * (1 - 1e-12)
+
+
+def test_widen_in_place_from_the_upper_half(monkeypatch):
+    # n = 10 float32 values in bytes 40…80 of a 10-float64 buffer, widened in blocks of 3:
+    # block [a, b) writes bytes [8a, 8b), its source starts at 40 + 4a: the last blocks overlap.
+    monkeypatch.setattr(S, "_WIDEN_BLOCK", 3)
+    buf = np.empty(10)
+    half = buf.view(np.float32)
+    half[10:] = np.arange(10, dtype=np.float32) / 3
+    S._widen(buf, half[10:])
+    assert_array_equal(buf, (np.arange(10, dtype=np.float32) / 3).astype(np.float64))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 16, 17, 100])
+def test_suffix_checkpoints_give_every_suffix_sum(rng, n):
+    # Every Q[p] from the checkpoints equals the full compensated table (its twin here, the
+    # loop of TwoSum additions from the end), bit for bit, Q[n] = 0 included.
+    from vecq_ref._kernels import search as KS
+
+    a = np.sort(np.abs(rng.standard_normal(n) * 10.0 ** rng.integers(-5, 5, n)))
+    want = np.zeros(n + 1)
+    hi = lo = 0.0
+    for i in range(n - 1, -1, -1):
+        t = hi + a[i]
+        bb = t - hi
+        lo += (hi - (t - bb)) + (a[i] - bb)
+        hi = t
+        want[i] = hi + lo
+    Q = jitted(KS._suffix)(a, np.empty(KS.suffix_len(n)))
+    got = np.array([KS._q(a, Q, p) for p in range(n + 1)])
+    assert got.tobytes() == want.tobytes()

@@ -9,6 +9,7 @@ and raise ``TypeError`` for a wrong kind of object and ``ValueError`` for a wron
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 
@@ -157,18 +158,23 @@ def scale_exponent(arr, name="w"):
     return -emax
 
 
-def check_values_fit(values, dtype, name="w"):
-    """Raise when float64 ``values`` (α·v) hold a value beyond the range of ``dtype``.
+def check_values_fit(values, dtype, name="w", k=0):
+    """Raise when float64 ``values`` (α·v, at the scale ``2**k`` of the caller's: see
+    :func:`scale_exponent`) hold a value beyond the range of ``dtype``.
 
     The rule of every public function: values that do not fit the input's dtype are an
     error naming ``name``, its dtype and the fix; ±inf is never returned for finite input.
+    The comparison is made at the working scale, so levels beyond the float64 range are
+    reported with their magnitude, without an overflow on the way.
     """
     dtype = np.dtype(dtype)
     top = float(np.max(np.abs(values))) if np.size(values) else 0.0
     limit = float(np.finfo(dtype).max)
-    if top <= limit and not np.isinf(top):
+    if k > 0 or top <= math.ldexp(limit, k):  # k > 0: weights scaled up, all fit
+        if k or dtype == np.float64:
+            return
         # Rounding to dtype can still reach inf just above the largest finite value.
-        if dtype == np.float64 or np.isfinite(np.asarray(top).astype(dtype)):
+        if np.isfinite(np.asarray(top).astype(dtype)):
             return
     wider = {np.dtype(np.float16): "np.float32", np.dtype(np.float32): "np.float64"}.get(dtype)
     fix = (f"pass `{name}.astype({wider})` to get them in {wider[3:]}" if wider else
@@ -176,7 +182,36 @@ def check_values_fit(values, dtype, name="w"):
            "the codes unchanged, and scale α and the values back")
     raise ValueError(
         f"`{name}` (dtype {dtype}) quantizes to values beyond the {dtype} range (the largest "
-        f"|α·v| is {top:.6g} > {limit:.6g}); {fix}.")
+        f"|α·v| is {scaled_str(top, k)} > {limit:.6g}); {fix}.")
+
+
+def check_scale_fits(scales, k, name="w"):
+    """Raise when a scale α or step (``scales``, at the working scale ``2**k``, ``k`` < 0:
+    float64 weights near the float64 maximum) lies beyond the float64 range once scaled
+    back, rather than return it as inf."""
+    top = float(np.max(scales)) if np.size(scales) else 0.0
+    limit = float(np.finfo(np.float64).max)
+    if top <= math.ldexp(limit, k):
+        return
+    raise ValueError(
+        f"`{name}` (dtype float64) has a scale α or step beyond the float64 range "
+        f"({scaled_str(top, k)} > {limit:.6g}); scale `{name}` down by a power of two (e.g. "
+        f"np.ldexp({name}, -8)), which leaves the codes unchanged, and scale α and the values "
+        "back.")
+
+
+def scaled_str(x, k):
+    """``x·2**-k`` printed as ``{:.6g}`` would, also beyond the float64 range (no overflow,
+    no underflow to 0)."""
+    x = float(x)
+    if x == 0 or not math.isfinite(x):
+        return f"{x:.6g}"
+    e10 = math.log10(abs(x)) - k * math.log10(2.0)
+    if -300 < e10 < 308:
+        return f"{math.ldexp(x, -k):.6g}"
+    whole = math.floor(e10)
+    mant = math.copysign(10 ** (e10 - whole), x)
+    return f"{mant:.6g}e{whole:+03d}"
 
 
 def integer(value, name, lo=None, hi=None):

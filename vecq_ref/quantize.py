@@ -163,20 +163,33 @@ def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, latt
     steps ``ref``, default ``steps``); α, step, σ and the losses are scaled back exactly
     (squared losses by ``2**(-2k)``)."""
     whole, per_row = _losses(moments[:, 2], sums, steps if ref is None else ref, alpha)
+    # Values that do not fit the output dtype are an error, raised before they are made.
+    # ``top`` ≥ every |α·v| of the lattice; only when it is near the limit are the codes
+    # used read, at the working scale (where α·v is finite even beyond the float64 range).
+    with np.errstate(over="ignore"):
+        top = float(np.ldexp(np.max(np.abs(alpha)), bits - 1 - k))
+    if not top * (1 + 2 ** -20) < float(np.finfo(out_dtype).max):
+        V.check_values_fit(_abs_top(codes, alpha, lattice), out_dtype, k=k)
+    if k < 0:  # α (2·mean|w| at 1 bit) can exceed float64 where every α·v fits
+        V.check_scale_fits(np.maximum(np.abs(alpha), np.abs(steps)), k)
     with np.errstate(over="ignore", under="ignore"):
-        alpha, steps, sigma = (np.ldexp(a, -k) for a in (alpha, steps, np.sqrt(moments[:, 1])))
+        if method == "paper" and k > 0:
+            # Where 2**k·1e-7 overflowed (weights near 1e-310) the step at the caller's scale
+            # is still σλ + 1e-7 there: computed so, rather than returned as inf.
+            steps = np.where(np.isinf(steps), np.ldexp(np.sqrt(moments[:, 1]) *
+                                                       tables.paper_lambda(bits), -k)
+                             + PAPER_EPSILON, np.ldexp(steps, -k))
+            k_steps = 0
+        else:
+            k_steps = k
+        alpha, steps, sigma = (np.ldexp(a, -s) for a, s in (
+            (alpha, k), (steps, k_steps), (np.sqrt(moments[:, 1]), k)))
     if out is _LOSS_ONLY:
-        top = float(np.max(np.abs(alpha))) * 2 ** (bits - 1)
-        if not top * (1 + 2 ** -20) < float(np.finfo(out_dtype).max):
-            V.check_values_fit(_abs_top(codes, alpha, lattice), out_dtype)
         return whole, k
     work = np.float32 if out_dtype == np.float16 else out_dtype
     values = out.values if out is not None and out.values.dtype == work else (
         np.empty(rows.shape, dtype=work))
     K.scale_levels(codes, alpha, level_offset(lattice), values)
-    top = float(np.max(np.abs(alpha))) * 2 ** (bits - 1)  # ≥ every |v| of the lattice
-    if not top * (1 + 2 ** -20) < float(np.finfo(out_dtype).max):  # rare: check the values made
-        V.check_values_fit(_abs_top(codes, alpha, lattice), out_dtype)
     whole, per_row = _unscale_loss(whole, k), _unscale_loss(per_row, k)
     slice_loss = None
     if not lay.per_tensor:
@@ -194,7 +207,7 @@ def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, latt
 
 
 def _abs_top(codes, alpha, lattice):
-    """Largest |α·v| per row, in float64, from the codes actually used."""
+    """Largest |α·v| per row, in float64, from the codes actually used (at α's scale)."""
     off = level_offset(lattice)
     lo = codes.min(axis=1).astype(np.float64) + off
     hi = codes.max(axis=1).astype(np.float64) + off
@@ -392,11 +405,12 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out
         with np.errstate(over="ignore"):
             steps = sigma * tables.paper_lambda(bits) + np.ldexp(PAPER_EPSILON, k)
     else:
-        from .search import _rescaled, search_step
+        from .search import _rescaled, _search_step
 
-        # ``arr`` is already at the working scale, so search_step computes it as given.
-        result = search_step(arr, bits, method=method, lattice=lattice, axis=lay.axis,
-                             group_size=lay.group_size, **options)
+        # ``arr`` is already at the working scale, so search_step computes it as given; the
+        # search writes its codes into ``codes`` (dead until the pass below) when given.
+        result = _search_step(arr, bits, method, lattice, lay.axis, lay.group_size, options,
+                              codes=codes)
         steps = np.ascontiguousarray(np.broadcast_to(result.step, lay.slice_shape),
                                      dtype=np.float64).reshape(rows.shape[0])
         info["search"] = _rescaled(result, k)

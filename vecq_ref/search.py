@@ -214,6 +214,13 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
     >>> bool(r.relative_dql <= g.relative_dql * (1 + 1e-12))
     True
     """
+    return _search_step(w, bits, method, lattice, axis, group_size, options)
+
+
+def _search_step(w, bits, method, lattice, axis, group_size, options, codes=None):
+    """:func:`search_step`, with ``codes`` (for :func:`vecq_ref.quantize._quantize_loss`): a
+    flat scratch of at least ``w.size`` elements of a code dtype that the search may write
+    its codes into, or None."""
     method = V.choice(method, "method", METHODS)
     lattice = V.lattice(lattice)
     bits = V.bits(bits, lattice)
@@ -227,7 +234,8 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
         arr = np.ldexp(arr, k)
         if not isinstance(init, str):  # α₀ in weight units
             init = float(np.ldexp(init, k))
-    return _rescaled(_search(arr, bits, method, lattice, lay, lams, init, max_iter), k)
+    return _rescaled(_search(arr, bits, method, lattice, lay, lams, init, max_iter, codes),
+                     k)
 
 
 def _rescaled(result, k):
@@ -245,8 +253,9 @@ def _rescaled(result, k):
                        interval=back(result.interval))
 
 
-def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
-    """search_step on validated weights at the working scale."""
+def _search(arr, bits, method, lattice, lay, lams, init, max_iter, codes=None):
+    """search_step on validated weights at the working scale (``codes``: a flat scratch of
+    at least ``arr.size`` elements of a code dtype for the codes of long rows, or None)."""
     rows = lay.to_rows(arr)
     mid = lattice == "midtread"
     nrows = rows.shape[0]
@@ -266,10 +275,10 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
         # NaN sorts last, ±Inf to the ends. The searches compile once, for float64
         # (kernels/search.py docstring): ``xd`` is the sorted rows in float64.
         _check_memory(rows, bits, method)
-        xs, xd = _sorted_rows(rows, wide=True)
-        if not (np.all(np.isfinite(xs[:, 0])) and np.all(np.isfinite(xs[:, -1]))):
+        xd = _sorted_rows(rows, wide=True)
+        if not (np.all(np.isfinite(xd[:, 0])) and np.all(np.isfinite(xd[:, -1]))):
             V.finite(arr, "w")
-        qbuf, cbuf = _scratch(xs, bits)
+        qbuf, cbuf = _scratch(xd, bits, codes)
         if method == "exact":
             out = np.empty((nrows, 12))
             K.exact_search(xd, bits, mid, lam_k, _sweep_max(bits), _SORT_MAX,
@@ -304,13 +313,14 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter):
 
 def _search_bytes(rows, bits, method):
     """An upper bound of the bytes the searches allocate for ``rows`` (beyond the result):
-    the sorted rows and their float64 copy, the per-row buffers, and per thread the exact
+    the sorted rows in float64 (and a parallel sort's runs of float64 rows), the per-row
+    buffers (suffix sums' checkpoints and codes), and per thread the exact
     search's states (``_max_states``), breakpoints of a sorted sweep (48 bytes each, at most
     ``_SORT_MAX``) and merged sweep (24 bytes per weight), or the other searches' level
     states (``O(M)``)."""
     nrows, n = rows.shape
     M = 2 ** (bits - 1)
-    total = rows.size * (rows.itemsize + 8 + 8 + 2)
+    total = rows.size * (8 + (8 if rows.itemsize == 8 else 0) + 2 + 2)
     per_thread = 8 * 16 * M + 24 * n
     if method == "exact":
         per_thread += max(16 * M * _max_states(bits), 48 * min(_SORT_MAX, n * (M - 1)))
@@ -353,61 +363,86 @@ def _check_memory(rows, bits, method):
 
 def _sorted_rows(rows, wide=False):
     """``np.sort(rows, axis=1)`` on Numba's thread count of Python threads (NumPy's sort and
-    the merge kernel release the GIL); with ``wide``, also its float64 copy (the same array
-    when ``rows`` is float64). Sorting is exact: the values never depend on the split (equal
-    values are equal bit for bit, but for the order of ``-0.0`` and ``0.0`` among the zeros,
-    which nothing downstream reads: the searches see magnitudes and sums of squares).
+    the merge kernel release the GIL); with ``wide``, in float64 (what the search kernels
+    read) and nothing else: sorting is exact, so the values are those of the rows' own sort,
+    widened. Equal values are equal bit for bit, but for the order of ``-0.0`` and ``0.0``
+    among the zeros, which nothing downstream reads (the searches see magnitudes and sums of
+    squares).
 
-    Many rows: blocks of rows, one per thread. Fewer rows than threads, each long: each row
-    by :func:`_parallel_sort`, so a per-tensor search is not bound by one serial sort.
+    Memory: the result and nothing of the rows' size beside it when ``wide`` (float32 rows:
+    their parallel sort's runs and merged row are the two halves of the float64 row, widened
+    in place), else one more copy for the runs of a parallel sort.
+
+    Many rows: blocks of rows, one per thread, each copied and sorted in place. Fewer rows
+    than threads, each long: each row by :func:`_parallel_sort`, so a per-tensor search is not
+    bound by one serial sort.
     """
     nrows, n = rows.shape
+    out = np.empty(rows.shape, dtype=np.float64 if wide else rows.dtype)
     nthreads = num_threads(rows.size)  # 1 for small inputs: starting threads costs more
     if nthreads >= 2 and nrows < nthreads and n >= _PSORT_MIN:
-        out = np.empty(rows.shape, dtype=rows.dtype)
-        out64 = (out if rows.dtype == np.float64 else np.empty(rows.shape)) if wide else None
+        halves = out.dtype.itemsize == 2 * rows.dtype.itemsize
         for r in range(nrows):
-            _parallel_sort(rows[r], out[r], None if out64 is None else out64[r], nthreads)
-        return (out, out64) if wide else out
+            if halves:
+                half = out[r].view(rows.dtype)
+                _parallel_sort(rows[r], half[n:], None, nthreads, half[:n])
+                _widen(out[r], half[n:])
+            else:
+                _parallel_sort(rows[r], out[r], None, nthreads)
+        return out
     nthreads = min(nthreads, nrows)
     if nthreads < 2:
-        out = np.sort(rows, axis=1)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        out = np.empty(rows.shape, dtype=rows.dtype)
-        cuts = np.linspace(0, rows.shape[0], nthreads + 1).astype(int)
-
-        def sort_block(i):
-            block = out[cuts[i]:cuts[i + 1]]
-            block[...] = rows[cuts[i]:cuts[i + 1]]
-            block.sort(axis=1)
-
-        with ThreadPoolExecutor(nthreads) as pool:
-            list(pool.map(sort_block, range(nthreads)))
-    if not wide:
+        out[...] = rows
+        out.sort(axis=1)
         return out
-    return out, (out if out.dtype == np.float64 else out.astype(np.float64))
+    from concurrent.futures import ThreadPoolExecutor
+
+    cuts = np.linspace(0, rows.shape[0], nthreads + 1).astype(int)
+
+    def sort_block(i):
+        block = out[cuts[i]:cuts[i + 1]]
+        block[...] = rows[cuts[i]:cuts[i + 1]]
+        block.sort(axis=1)
+
+    with ThreadPoolExecutor(nthreads) as pool:
+        list(pool.map(sort_block, range(nthreads)))
+    return out
 
 
+def _widen(wide, narrow):
+    """``wide[:] = narrow`` where ``narrow`` (float32) is the upper half of ``wide``'s
+    (float64) memory: front to back in blocks, so no block is written over before it is
+    read (block ``[a, b)`` writes below byte ``8b``, the values after it start at ``4n + 4b``;
+    NumPy buffers a block that overlaps its own source)."""
+    n = wide.shape[0]
+    for a in range(0, n, _WIDEN_BLOCK):
+        wide[a:a + _WIDEN_BLOCK] = narrow[a:a + _WIDEN_BLOCK]
+
+
+_WIDEN_BLOCK = 1 << 18
 _PSORT_MIN = 1 << 16  # shorter rows: one np.sort beats starting threads
 
 
-def _scratch(xs, bits):
+def _scratch(xs, bits, codes=None):
     """Per-row work buffers for the search kernels (``_kernels.search._scratch``) when the
     rows are few and long, allocated here by NumPy (reused or huge-page backed memory: the
     kernel's own allocations of such sizes fault in page by page, a cost of the order of
-    the whole search). Many short rows: none, the kernels allocate (small, reused) their own."""
+    the whole search): the suffix sums' checkpoints and the codes (in the caller's flat
+    ``codes`` of at least ``xs.size`` elements when given). Many short rows: none, the
+    kernels allocate (small, reused) their own."""
     rows, n = xs.shape
     if rows <= num_threads(xs.size) and n >= _PSORT_MIN:
-        return np.empty((rows, n + 2)), np.empty((rows, n), code_dtype(bits))
+        cbuf = (np.empty((rows, n), code_dtype(bits)) if codes is None else
+                codes[:xs.size].reshape(xs.shape))
+        return np.empty((rows, K.suffix_len(n))), cbuf
     return np.empty((0, 0)), np.empty((0, 0), code_dtype(bits))
 _PSORT_SAMPLES = 64  # splitter samples per run
 
 
-def _parallel_sort(x, out, out64, nthreads):
+def _parallel_sort(x, out, out64, nthreads, runs=None):
     """Sort the 1-D ``x`` into ``out`` (and its float64 copy into ``out64`` unless None) with
-    ``nthreads`` threads: ``nthreads`` runs sorted by NumPy at once, then ``nthreads``
+    ``nthreads`` threads (``runs``: a buffer like ``x`` for the sorted runs, sharing no memory
+    with ``out``, else a new one): ``nthreads`` runs sorted by NumPy at once, then ``nthreads``
     value ranges, cut at splitters sampled from the sorted runs, each merged by one thread
     (``_kernels.sort.merge_runs``). Equal values (NaN included) fall in one range, so the
     ranges laid end to end are the sorted row."""
@@ -418,7 +453,8 @@ def _parallel_sort(x, out, out64, nthreads):
     n = x.shape[0]
     k = nthreads
     cuts = [n * i // k for i in range(k + 1)]
-    runs = np.empty_like(x)
+    if runs is None:
+        runs = np.empty_like(x)
 
     def sort_run(i):
         run = runs[cuts[i]:cuts[i + 1]]

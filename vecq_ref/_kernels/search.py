@@ -134,15 +134,15 @@ def _state_at(s, ap, an, midtread, M, lo_st, hi_st, out):
 
 
 @helper
-def _sums(st, Qp, Qn, ntot, M, midtread, buf):
+def _sums(st, ap, an, Qp, Qn, ntot, M, midtread, buf):
     """(S1, S2, number of active (element, level) pairs) of a state."""
-    npos = Qp.shape[0] - 1
-    nneg = Qn.shape[0] - 1
-    buf[0] = 0.0 if midtread else 0.5 * (Qp[0] + Qn[0])
+    npos = ap.shape[0]
+    nneg = an.shape[0]
+    buf[0] = 0.0 if midtread else 0.5 * (_q(ap, Qp, 0) + _q(an, Qn, 0))
     s2 = 0
     act = 0
     for j in range(1, M):
-        buf[j] = Qp[st[0, j]] + Qn[st[1, j]]
+        buf[j] = _q(ap, Qp, st[0, j]) + _q(an, Qn, st[1, j])
         c = (npos - st[0, j]) + (nneg - st[1, j])
         act += c
         s2 += (2 * j - 1) * c if midtread else 8 * j * c
@@ -161,12 +161,28 @@ def _ratio(S1, S2):
     return S1 * S1 / S2 if S2 > 0.0 else -1.0
 
 
+#: The suffix sums are kept at every ``QSTRIDE``-th index only (``_suffix``): 16/QSTRIDE bytes
+#: per weight instead of 8, at the cost of at most ``QSTRIDE − 1`` additions per lookup.
+QSTRIDE = 8
+
+
+def suffix_len(n):
+    """Float64 entries ``_split`` needs for a row of ``n`` weights (both signs' checkpoints;
+    ``_scratch`` computes the same)."""
+    return 2 * (n // QSTRIDE + 4)
+
+
 @helper
 def _suffix(arr, Q):
-    """Q[p] = Σ_{i ≥ p} |arr[i]|, compensated (TwoSum), so each entry is within ~1 ulp;
-    into ``Q`` (length ``len(arr) + 1``), returned."""
+    """Checkpoints of ``Q[p] = Σ_{i ≥ p} |arr[i]|``, compensated (TwoSum), so each entry is
+    within ~1 ulp: the running pair ``(hi, lo)`` at index ``min(b·QSTRIDE, n)`` into
+    ``Q[2b], Q[2b + 1]`` (``Q`` of length ``2·(⌈n/QSTRIDE⌉ + 1)``), returned. ``_q`` resumes
+    the same additions from a checkpoint, so it gives every entry of the full table bit for
+    bit from an eighth of its memory."""
     n = arr.shape[0]
-    Q[n] = 0.0
+    nb = (n + QSTRIDE - 1) // QSTRIDE
+    Q[2 * nb] = 0.0
+    Q[2 * nb + 1] = 0.0
     hi = 0.0
     lo = 0.0
     for i in range(n - 1, -1, -1):
@@ -175,15 +191,32 @@ def _suffix(arr, Q):
         bb = t - hi
         lo += (hi - (t - bb)) + (x - bb)
         hi = t
-        Q[i] = hi + lo
-    return Q
+        if i % QSTRIDE == 0:
+            Q[2 * (i // QSTRIDE)] = hi
+            Q[2 * (i // QSTRIDE) + 1] = lo
+    return Q[:2 * nb + 2]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _q(arr, Q, p):
+    """``Q[p] = Σ_{i ≥ p} |arr[i]|`` (``Q[n] = 0``) from the checkpoints of ``_suffix``."""
+    b = (p + QSTRIDE - 1) // QSTRIDE
+    hi = Q[2 * b]
+    lo = Q[2 * b + 1]
+    for i in range(min(b * QSTRIDE, arr.shape[0]) - 1, p - 1, -1):
+        x = _mag(arr, i)
+        t = hi + x
+        bb = t - hi
+        lo += (hi - (t - bb)) + (x - bb)
+        hi = t
+    return hi + lo
 
 
 @helper
 def _split(row, Q):
     """Views of the positive and negative parts of a sorted row, each by ascending magnitude
-    (read through ``_mag``), and their suffix sums, in two views of ``Q`` (length at least
-    ``len(row) + 2``)."""
+    (read through ``_mag``), and their suffix sums' checkpoints (``_suffix``), in two views of
+    ``Q`` (length at least ``suffix_len(len(row))``)."""
     n = row.shape[0]
     lo = 0
     hi = n
@@ -203,8 +236,8 @@ def _split(row, Q):
             hi = mid
     ap = row[lo:][::1]  # strided ('A') like ``an``: one compiled `_suffix`, not two
     an = row[:nneg][::-1]
-    m = n - lo + 1
-    return ap, an, _suffix(ap, Q[:m]), _suffix(an, Q[m:m + nneg + 1])
+    m = 2 * ((n - lo + QSTRIDE - 1) // QSTRIDE + 1)
+    return ap, an, _suffix(ap, Q[:m]), _suffix(an, Q[m:])
 
 
 @helper
@@ -366,7 +399,7 @@ def _sweep_sorted(ap, an, Qp, Qn, ntot, M, midtread):
                     incs[k] = (2 * j - 1) if midtread else 8 * j
                     k += 1
     order = _stable_order(ts[:k])
-    hi_s = 0.0 if midtread else 0.5 * (Qp[0] + Qn[0])
+    hi_s = 0.0 if midtread else 0.5 * (_q(ap, Qp, 0) + _q(an, Qn, 0))
     lo_s = 0.0
     s2 = 0 if midtread else ntot
     S2 = float(s2) if midtread else s2 / 4.0
@@ -457,7 +490,7 @@ def _sweep_merged(ap, an, Qp, Qn, ntot, M, midtread):
             size += 1
     for i in range(size // 2 - 1, -1, -1):
         _heap_down(ht, hid, hj, size, i)
-    hi_s = 0.0 if midtread else 0.5 * (Qp[0] + Qn[0])
+    hi_s = 0.0 if midtread else 0.5 * (_q(ap, Qp, 0) + _q(an, Qn, 0))
     lo_s = 0.0
     s2 = 0 if midtread else ntot
     S2 = float(s2) if midtread else s2 / 4.0
@@ -556,19 +589,19 @@ def _pick_step(best, lo, hi, alpha, ap, an, M, midtread):
 @helper
 def _scratch(qbuf, cbuf, r, n):
     """Row ``r``'s buffers for ``_split`` and ``_loss_sums``: the caller's when it passed
-    them (``qbuf``: rows × (n + 2), ``cbuf``: rows × n), else new ones. Large buffers
+    them (``qbuf``: rows × ``suffix_len(n)``, ``cbuf``: rows × n), else new ones. Large buffers
     allocated by NumPy are reused or huge-page backed; Numba's own fault in page by page,
     which costs more than the search on long rows."""
     if r < qbuf.shape[0]:
         return qbuf[r], cbuf[r]
-    return np.empty(n + 2), np.empty(n, cbuf.dtype)
+    return np.empty(2 * (n // QSTRIDE + 4)), np.empty(n, cbuf.dtype)
 
 
 @helper
-def _sigma(row, Qp, Qn):
+def _sigma(row, ap, an, Qp, Qn):
     """Population std of the (sorted) row: its mean from the suffix sums, then Σ(x − mean)²."""
     n = row.shape[0]
-    return np.sqrt(_span_sq_dev(row, (Qp[0] - Qn[0]) / n) / n)
+    return np.sqrt(_span_sq_dev(row, (_q(ap, Qp, 0) - _q(an, Qn, 0)) / n) / n)
 
 
 @helper
@@ -606,11 +639,11 @@ def _finish_exact(x, r, bits, midtread, out, codes, res):
 
 
 @helper
-def _evaluate(st, Qp, Qn, ntot, M, midtread, buf, best, inc):
+def _evaluate(st, ap, an, Qp, Qn, ntot, M, midtread, buf, best, inc):
     """(S1, S2, active pairs) of the state ``st``, which becomes the incumbent (copied into
     ``best``; ``inc`` = [r, active pairs, S1, S2]) when its r = S1²/S2 is larger, or equal
     with fewer active pairs."""
-    S1, S2, A = _sums(st, Qp, Qn, ntot, M, midtread, buf)
+    S1, S2, A = _sums(st, ap, an, Qp, Qn, ntot, M, midtread, buf)
     r = _ratio(S1, S2)
     if r > inc[0] or (r == inc[0] and A < inc[1]):
         _copy(best, st)
@@ -631,13 +664,13 @@ def _exact_rows(x, bits, midtread, lam, max_slots, out, qbuf, cbuf, idx, t0, t1)
         Q, codes = _scratch(qbuf, cbuf, ri, ntot)
         ap, an, Qp, Qn = _split(x[ri], Q)
         best = np.empty((2, M), np.int64)
-        s_init = lam * _sigma(x[ri], Qp, Qn)
+        s_init = lam * _sigma(x[ri], ap, an, Qp, Qn)
         Z, F = _bounds_states(ap, an, M)
         buf = np.empty(M)
         # Above every threshold no magnitude is active: the sign codes (midrise) or all zeros.
         inc = np.empty(4)  # the incumbent: r, active pairs, S1, S2 (see `_evaluate`)
         inc[0] = -np.inf
-        _evaluate(F, Qp, Qn, ntot, M, midtread, buf, best, inc)
+        _evaluate(F, ap, an, Qp, Qn, ntot, M, midtread, buf, best, inc)
         evals = 1
         margin = 8.0 * (np.log2(M) + 16.0) * _EPS
         if M > 1 and ap.shape[0] + an.shape[0] > 0:
@@ -650,7 +683,7 @@ def _exact_rows(x, bits, midtread, lam, max_slots, out, qbuf, cbuf, idx, t0, t1)
                     break
                 _state_at(s, ap, an, midtread, M, Z, F, cur)
                 evals += 1
-                S1, S2, A = _evaluate(cur, Qp, Qn, ntot, M, midtread, buf, best, inc)
+                S1, S2, A = _evaluate(cur, ap, an, Qp, Qn, ntot, M, midtread, buf, best, inc)
                 if it > 0 and _same(cur, prev):
                     break
                 _copy(prev, cur)
@@ -699,8 +732,8 @@ def _exact_rows(x, bits, midtread, lam, max_slots, out, qbuf, cbuf, idx, t0, t1)
                 _state_at(np.nextafter(sL, np.inf), ap, an, midtread, M, Z, F, pool[lid])
                 _state_at(sH, ap, an, midtread, M, pool[lid], F, pool[hid])
                 for q in (lid, hid):
-                    pS1[q], pS2[q], pA[q] = _evaluate(pool[q], Qp, Qn, ntot, M, midtread, buf,
-                                                      best, inc)
+                    pS1[q], pS2[q], pA[q] = _evaluate(pool[q], ap, an, Qp, Qn, ntot, M,
+                                                      midtread, buf, best, inc)
                     evals += 1
                 st_l[0], st_h[0], st_lo[0], st_hi[0] = lid, hid, sL, sH
                 nst = 1
@@ -769,8 +802,8 @@ def _exact_rows(x, bits, midtread, lam, max_slots, out, qbuf, cbuf, idx, t0, t1)
                         g = free[nfree]
                         _state_at(max(aa, np.nextafter(sL, np.inf)), ap, an, midtread, M, pool[l],
                                   pool[h], pool[g])
-                        S1, S2, A = _evaluate(pool[g], Qp, Qn, ntot, M, midtread, buf, best,
-                                              inc)
+                        S1, S2, A = _evaluate(pool[g], ap, an, Qp, Qn, ntot, M, midtread,
+                                              buf, best, inc)
                         evals += 1
                         ub2 = (fmax - (2.0 * aa * S1H - aa * aa * S2H)
                                + (2.0 * aa * S1 - aa * aa * S2))
@@ -818,8 +851,8 @@ def _exact_rows(x, bits, midtread, lam, max_slots, out, qbuf, cbuf, idx, t0, t1)
                 _state_at(t, ap, an, midtread, M, pool[l], pool[h], pool[m1])
                 _state_at(np.nextafter(t, np.inf), ap, an, midtread, M, pool[m1], pool[h], pool[m2])
                 for q in (m1, m2):
-                    pS1[q], pS2[q], pA[q] = _evaluate(pool[q], Qp, Qn, ntot, M, midtread, buf,
-                                                      best, inc)
+                    pS1[q], pS2[q], pA[q] = _evaluate(pool[q], ap, an, Qp, Qn, ntot, M,
+                                                      midtread, buf, best, inc)
                     evals += 1
                 if nst + 2 > st_l.shape[0]:
                     k = st_l.shape[0]
@@ -901,7 +934,7 @@ def _grid_rows(x, bits, midtread, lams, out, qbuf, cbuf, t0, t1):
     for r in range(t0, t1):
         Q, codes = _scratch(qbuf, cbuf, r, n)
         ap, an, Qp, Qn = _split(x[r], Q)
-        sigma = _sigma(x[r], Qp, Qn)
+        sigma = _sigma(x[r], ap, an, Qp, Qn)
         Z, F = _bounds_states(ap, an, M)
         cur = np.zeros((2, M), np.int64)
         lower = np.zeros((2, M), np.int64)
@@ -916,7 +949,7 @@ def _grid_rows(x, bits, midtread, lams, out, qbuf, cbuf, t0, t1):
                 _copy(lower, cur)
             else:
                 _copy(cur, Z)
-            S1, S2, _ = _sums(cur, Qp, Qn, n, M, midtread, buf)
+            S1, S2, _ = _sums(cur, ap, an, Qp, Qn, n, M, midtread, buf)
             q = _ratio(S1, S2)
             if q > br:
                 br, bi, bS1, bS2 = q, i, S1, S2
@@ -953,7 +986,7 @@ def _alternating_rows(x, bits, midtread, init, value, max_iter, out, qbuf, cbuf,
             top = max(abs(x[r, 0]), abs(x[r, n - 1]))
             a = top / ((M - 1.0) if midtread else (M - 0.5))
         elif init == 1:
-            a = value * _sigma(x[r], Qp, Qn)
+            a = value * _sigma(x[r], ap, an, Qp, Qn)
         else:
             a = value
         step = a
@@ -967,7 +1000,7 @@ def _alternating_rows(x, bits, midtread, init, value, max_iter, out, qbuf, cbuf,
             step = a
             if it > 1 and _same(cur, prev):
                 break
-            S1, S2, _ = _sums(cur, Qp, Qn, n, M, midtread, buf)
+            S1, S2, _ = _sums(cur, ap, an, Qp, Qn, n, M, midtread, buf)
             if S2 <= 0.0 or S1 <= 0.0:
                 break
             _copy(prev, cur)

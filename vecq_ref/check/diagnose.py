@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _validation as V
 from .. import tables
 from ..quantize import quantize
 from ._floats import _eps, cast, representation_error, smallest_subnormal, spacing, unit_roundoff
@@ -411,8 +412,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     if los is None:
         los, his, empty = bounds(fam)
     if nrows == 1:
-        interval = (f"[{float(np.ldexp(los[0], -scale_exp)):.6g}, "
-                    f"{float(np.ldexp(his[0], -scale_exp)):.6g}]")
+        interval = f"[{V.scaled_str(los[0], scale_exp)}, {V.scaled_str(his[0], scale_exp)}]"
         sig = _sigmas(rows_w[0])["σ (ddof 0)"]
         if sig > 0 and math.isfinite(his[0]):
             interval += f" = [{los[0] / sig:.6g}, {his[0] / sig:.6g}]·σ₀"
