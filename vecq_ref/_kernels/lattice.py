@@ -154,6 +154,25 @@ def codes_elementwise(x, steps, bits, midtread, out):
               (x, f64(steps), 2.0 ** (bits - 1), bool(midtread), out))
 
 
+@helper
+def _merge_chunk_sums(part, nch, n, off, out):
+    """Each row's chunk sums ``part`` (Σc, Σc², Σwv, Σr², Σrv per chunk) added in chunk order
+    into ``out`` (rows, 4): Σwv, Σv², Σr², Σrv, with Σv² from the integer sums and the offset
+    ``off`` of the levels (½ midrise, 0 midtread)."""
+    for r in range(out.shape[0]):
+        ci = 0.0
+        cc = 0.0
+        for k in range(4):
+            out[r, k] = 0.0
+        for c in range(nch):
+            ci += part[r * nch + c, 0]
+            cc += part[r * nch + c, 1]
+            out[r, 0] += part[r * nch + c, 2]
+            out[r, 2] += part[r * nch + c, 3]
+            out[r, 3] += part[r * nch + c, 4]
+        out[r, 1] = cc + 2.0 * off * ci + off * off * n
+
+
 @njit(cache=True, nogil=True)
 def _codes_and_sums(x, steps, half, midtread, paper, codes, part, t0, t1, out):
     """Tasks ``t0 ≤ t < t1`` of :func:`codes_and_sums` into ``codes`` and ``part``; then,
@@ -173,18 +192,7 @@ def _codes_and_sums(x, steps, half, midtread, paper, codes, part, t0, t1, out):
             _codes_span(xs, steps[r], half, midtread, cs)
         part[t, 0], part[t, 1], part[t, 2], part[t, 3], part[t, 4] = _span_sums(
             xs, cs, steps[r], off)
-    for r in range(out.shape[0]):
-        ci = 0.0
-        cc = 0.0
-        for k in range(4):
-            out[r, k] = 0.0
-        for c in range(nch):
-            ci += part[r * nch + c, 0]
-            cc += part[r * nch + c, 1]
-            out[r, 0] += part[r * nch + c, 2]
-            out[r, 2] += part[r * nch + c, 3]
-            out[r, 3] += part[r * nch + c, 4]
-        out[r, 1] = cc + 2.0 * off * ci + off * off * n
+    _merge_chunk_sums(part, nch, n, off, out)
 
 
 def codes_and_sums(x, steps, bits, midtread, paper, codes):
@@ -214,18 +222,7 @@ def _level_sums(x, codes, steps, off, part, t0, t1, out):
         hi = min(n, lo + CHUNK)
         part[t, 0], part[t, 1], part[t, 2], part[t, 3], part[t, 4] = _span_sums(
             x[r, lo:hi], codes[r, lo:hi], steps[r], off)
-    for r in range(out.shape[0]):
-        ci = 0.0
-        cc = 0.0
-        for k in range(4):
-            out[r, k] = 0.0
-        for c in range(nch):
-            ci += part[r * nch + c, 0]
-            cc += part[r * nch + c, 1]
-            out[r, 0] += part[r * nch + c, 2]
-            out[r, 2] += part[r * nch + c, 3]
-            out[r, 3] += part[r * nch + c, 4]
-        out[r, 1] = cc + 2.0 * off * ci + off * off * n
+    _merge_chunk_sums(part, nch, n, off, out)
 
 
 def level_sums(x, codes, steps, midtread):

@@ -427,6 +427,15 @@ def _sweep_sorted(ap, an, Qp, Qn, ntot, M, midtread):
             br, bS1, bS2 = r, S1, S2
             bhi = t
             blo = ts[order[p]] if p >= 0 else 0.0
+    step, consistent = _sweep_step(bS1, bS2, blo, bhi, M)
+    return step, blo, bhi, bS1, bS2, evals, consistent
+
+
+@helper
+def _sweep_step(bS1, bS2, blo, bhi, M):
+    """The step a sweep returns for its best interval ``(blo, bhi]`` with sums ``bS1``,
+    ``bS2``: α* itself when it lies inside (Lloyd self-consistency), else a point of the
+    interval; and whether α* lies inside to the rounding margin."""
     alpha = bS1 / bS2 if bS2 > 0.0 else 0.0
     margin = 8.0 * (np.log2(M) + 16.0) * _EPS
     consistent = blo * (1.0 - margin) <= alpha <= bhi * (1.0 + margin)
@@ -438,7 +447,7 @@ def _sweep_sorted(ap, an, Qp, Qn, ntot, M, midtread):
         step = blo + 0.5 * (bhi - blo)
         if not blo < step <= bhi:
             step = bhi
-    return step, blo, bhi, bS1, bS2, evals, consistent
+    return step, consistent
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -541,17 +550,7 @@ def _sweep_merged(ap, an, Qp, Qn, ntot, M, midtread):
             br, bS1, bS2 = r, S1, S2
             bhi = t
             blo = ht[0] if size > 0 else 0.0
-    alpha = bS1 / bS2 if bS2 > 0.0 else 0.0
-    margin = 8.0 * (np.log2(M) + 16.0) * _EPS
-    consistent = blo * (1.0 - margin) <= alpha <= bhi * (1.0 + margin)
-    if blo < alpha <= bhi:
-        step = alpha
-    elif bhi == np.inf:
-        step = 2.0 * blo
-    else:
-        step = blo + 0.5 * (bhi - blo)
-        if not blo < step <= bhi:
-            step = bhi
+    step, consistent = _sweep_step(bS1, bS2, blo, bhi, M)
     return step, blo, bhi, bS1, bS2, evals, consistent
 
 
