@@ -57,6 +57,15 @@ METHOD_NAMES = {
     "lloyd_max": "Lloyd–Max",
 }
 
+#: Display names of the models ``reproduce`` trains and of their datasets.
+MODELS = {"mlp": "MLP", "lenet5": "LeNet-5"}
+DATASETS = {"digits": "digits", "mnist5k": "MNIST (5k subset)", "mnist": "MNIST"}
+
+#: Legend suffix of a method whose lattice carries an offset β (``compare``'s mark).
+OFFSET_MARK = "*"
+#: Legend suffix of a method with non-uniform levels.
+NONUNIFORM_MARK = " (non-uniform)"
+
 #: Axis labels of the quantities drawn (mathtext for symbols, words otherwise).
 QUANTITIES = {
     "bits": "bits $k$",
@@ -115,7 +124,7 @@ SERIES = {
 
 _FIELD_PATTERNS = {
     "bits": r"\d+",
-    "layer": r"[\w./-]+",
+    "layer": r"(?:(?:" + "|".join(map(re.escape, MODELS.values())) + r") )?[\w.-]+",
     "value": r"[-+0-9.e]+",
     "codes": r"\[[-0-9, ]*\]",
 }
@@ -148,13 +157,67 @@ def method_name(method, lattice="midrise"):
     return METHOD_NAMES.get(key, method)
 
 
+def model_name(model):
+    """The display name of a model identifier (``"lenet5"`` → ``"LeNet-5"``).
+
+    Examples
+    --------
+    >>> model_name("lenet5"), model_name("mlp")
+    ('LeNet-5', 'MLP')
+    """
+    return MODELS.get(model, model)
+
+
+def dataset_name(dataset):
+    """The display name of a dataset identifier (``"mnist5k"`` → ``"MNIST (5k subset)"``)."""
+    return DATASETS.get(dataset, dataset)
+
+
+def layer_name(layer):
+    """A layer as a reader names it: ``"lenet5/fc1"`` → ``"LeNet-5 fc1"``, ``"fc1"`` unchanged.
+
+    Examples
+    --------
+    >>> layer_name("lenet5/fc1"), layer_name("fc2")
+    ('LeNet-5 fc1', 'fc2')
+    """
+    model, sep, rest = str(layer).partition("/")
+    return f"{model_name(model)} {rest}" if sep else str(layer)
+
+
+def marked_method_name(method, lattice=None):
+    """:func:`method_name` with ``compare``'s marks: :data:`OFFSET_MARK` for an offset lattice
+    (μL2Q), :data:`NONUNIFORM_MARK` for non-uniform levels (Lloyd–Max).
+
+    ``lattice`` is the record's ``lattice`` (``"offset-midrise"``, ``"nonuniform"``, ...);
+    without it the method's usual lattice is assumed.
+
+    Examples
+    --------
+    >>> marked_method_name("ul2q"), marked_method_name("lloyd_max"), marked_method_name("aciq")
+    ('μL2Q, printed λ*', 'Lloyd–Max (non-uniform)', 'ACIQ')
+    """
+    if lattice is None:
+        lattice = _USUAL_LATTICE.get(method, "midrise")
+    name = method_name(method)
+    if str(lattice).startswith("offset"):
+        return name + OFFSET_MARK
+    if lattice == "nonuniform":
+        return name + NONUNIFORM_MARK
+    return name
+
+
+_USUAL_LATTICE = {"ul2q": "offset-midrise", "ul2q_code": "offset-midrise",
+                  "lloyd_max": "nonuniform"}
+
+
 def series(kind, **fields):
     """A legend label from :data:`SERIES`, with ``method`` and ``solution`` looked up by name.
 
     Examples
     --------
-    >>> series("searched_lambda", layer="mlp/fc1", method="vecq_grid")
-    'mlp/fc1, VecQ-grid'
+    >>> series("searched_lambda", layer="MLP fc1", method="vecq_grid")
+    'MLP fc1, VecQ-grid'
     >>> series("quantized", bits=4)
     '4-bit'
     """
@@ -165,8 +228,12 @@ def series(kind, **fields):
     return SERIES[kind].format(**fields)
 
 
+def _marked_names():
+    return [n + m for n in METHOD_NAMES.values() for m in ("", OFFSET_MARK, NONUNIFORM_MARK)]
+
+
 def _pattern(template):
-    alternatives = {"method": METHOD_NAMES.values(), "solution": SOLUTIONS.values()}
+    alternatives = {"method": _marked_names(), "solution": SOLUTIONS.values()}
     out, pos = [], 0
     for m in re.finditer(r"\{(\w+)\}", template):
         out.append(re.escape(template[pos:m.start()]))
@@ -191,5 +258,6 @@ def is_series_label(label):
     return any(re.fullmatch(_pattern(t), label) for t in SERIES.values())
 
 
-__all__ = ["METHOD_NAMES", "QUANTITIES", "SERIES", "SOLUTIONS", "is_series_label",
-           "method_name", "series"]
+__all__ = ["DATASETS", "METHOD_NAMES", "MODELS", "NONUNIFORM_MARK", "OFFSET_MARK", "QUANTITIES",
+           "SERIES", "SOLUTIONS", "dataset_name", "is_series_label", "layer_name",
+           "marked_method_name", "method_name", "model_name", "series"]

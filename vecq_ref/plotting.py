@@ -61,25 +61,42 @@ def _legend_outside(ax, **kwargs):
 
 _MARKERS = "os^vD<>ph*P"
 _LINESTYLES = ("-", "--", "-.", ":")
+# The ten default colours, then six more, so that the sixteen methods of ``compare`` each
+# have a colour of their own in every panel of Fig. 4.
+_COLOURS = (*(f"C{i}" for i in range(10)), "black", "deeppink", "darkgoldenrod", "teal", "navy",
+            "saddlebrown")
 SOLUTIONS = names.SOLUTIONS
 
 
-def _styled_plot(ax, x, y, i, label):
-    """The ``i``-th series of an axes: its own colour, marker and line style.
+def _styled_plot(ax, x, y, i, label, style=None):
+    """The ``i``-th series drawn on an axes, in style number ``style`` (default ``i``).
 
-    Markers are hollow and shrink with ``i``, so series drawn over each other show as
-    concentric markers of different shapes.
+    Style number ``style`` is one colour, marker and line style (distinct for 0 … 175), so a
+    caller that keys it by the series' identity (a method, a bitwidth) draws the same series
+    alike in every panel. Markers are hollow and shrink with the drawing order ``i``, so
+    series drawn over each other show as concentric markers of different shapes.
     """
-    return ax.plot(x, y, color=f"C{i % 10}", marker=_MARKERS[i % len(_MARKERS)],
-                   ls=_LINESTYLES[i % len(_LINESTYLES)], lw=1.1, mfc="none", mew=1.1,
+    style = i if style is None else style
+    return ax.plot(x, y, color=_COLOURS[style % len(_COLOURS)],
+                   marker=_MARKERS[style % len(_MARKERS)],
+                   ls=_LINESTYLES[style % len(_LINESTYLES)], lw=1.1, mfc="none", mew=1.1,
                    ms=max(3.0, 8.5 - 0.8 * i), label=label, zorder=2 + 0.01 * i)
+
+
+def _method_style(method):
+    """A method's style number: its place in ``compare``'s list, the same in every panel."""
+    from .compare import METHODS
+
+    return METHODS.index(method) if method in METHODS else None
 
 
 def coincident(series, logy=False, tol=0.01):
     """Groups of series that coincide at the drawn scale.
 
-    Two series coincide when they have the same x values and their y values (log10 of them
-    on a log axis) differ by at most ``tol`` times the span of all y values at every x.
+    Two series coincide when the x values of one are among the other's (the same x values,
+    or e.g. TWN's single bitwidth among VecQ's) and their y values (log10 of them on a log
+    axis) differ by at most ``tol`` times the span of all y values at every shared x: the
+    shorter one is then hidden under the other.
 
     Parameters
     ----------
@@ -98,6 +115,8 @@ def coincident(series, logy=False, tol=0.01):
     >>> coincident([("a", [1, 2], [1.0, 2.0]), ("b", [1, 2], [1.001, 2.0]),
     ...             ("c", [1, 2], [0.0, 1.0])])
     [['a', 'b']]
+    >>> coincident([("a", [1, 2], [1.0, 2.0]), ("b", [2], [2.0])])
+    [['a', 'b']]
     """
     items = []
     for label, x, y in series:
@@ -109,33 +128,61 @@ def coincident(series, logy=False, tol=0.01):
     if finite.size == 0:
         return []
     span = float(np.ptp(finite)) or 1.0
-    group = list(range(len(items)))
+    # Series i is hidden under j when it coincides with j at each of its x values, and j has
+    # more x values, or the same ones and was drawn earlier (so edges never form a cycle). A
+    # longer series never joins a group through a shorter one that lies on it.
+    under = list(range(len(items)))
     for i, (_, xi, yi) in enumerate(items):
-        for j in range(i):
-            _, xj, yj = items[j]
-            if xi.shape != xj.shape or not np.array_equal(xi, xj):
+        for j, (_, xj, yj) in enumerate(items):
+            if j == i or xj.size < xi.size or (xj.size == xi.size and j > i):
                 continue
-            both = np.isfinite(yi) & np.isfinite(yj)
-            if (np.array_equal(np.isfinite(yi), np.isfinite(yj)) and both.any()
-                    and np.all(np.abs(yi[both] - yj[both]) <= tol * span)):
-                group[i] = group[j]
+            if xi.size < xj.size and not _covers(xj, xi):
+                continue
+            if xi.size == xj.size and not np.array_equal(np.sort(xi), np.sort(xj)):
+                continue
+            a, b = _on_shared_x(xi, yi, xj, yj)
+            both = np.isfinite(a) & np.isfinite(b)
+            if (np.array_equal(np.isfinite(a), np.isfinite(b)) and both.any()
+                    and np.all(np.abs(a[both] - b[both]) <= tol * span)):
+                under[i] = j
                 break
+
+    def root(i):
+        while under[i] != i:
+            i = under[i]
+        return i
+
     out = {}
-    for (label, _, _), g in zip(items, group, strict=True):
-        out.setdefault(g, []).append(label)
-    return [labels for labels in out.values() if len(labels) > 1]
+    for i, (label, _, _) in enumerate(items):
+        out.setdefault(root(i), []).append(label)
+    return [labels for _, labels in sorted(out.items()) if len(labels) > 1]
 
 
-def _note_coincident(ax, series, logy):
-    """A note under the axes naming the series that coincide (None when none do)."""
+def _covers(x_long, x_short):
+    """Whether every value of ``x_short`` is among ``x_long``'s (each once there)."""
+    return (np.unique(x_long).size == x_long.size
+            and bool(np.isin(x_short, x_long).all()))
+
+
+def _on_shared_x(xi, yi, xj, yj):
+    """``(yi, yj)`` at the x values of series i, all of which are among series j's."""
+    where = {float(x): k for k, x in enumerate(xj)}
+    return yi, yj[[where[float(x)] for x in xi]]
+
+
+def _note_coincident(ax, series, logy, extra=()):
+    """A note under the axes naming the series that coincide, then the sentences ``extra``
+    (None when there is nothing to say)."""
     groups = coincident(series, logy)
-    if not groups:
+    if not groups and not extra:
         return None
     import textwrap
 
-    text = "Coincide at this scale: " + "; ".join(" = ".join(g) for g in groups) + "."
+    parts = (["Coincide at this scale: " + "; ".join(" = ".join(g) for g in groups) + "."]
+             if groups else []) + list(extra)
     # Matplotlib wraps at the figure's edge, not the axes': wrap for a narrow panel.
-    return ax.annotate(textwrap.fill(text, 58, break_on_hyphens=False), xy=(0.0, 0.0),
+    text = "\n".join(textwrap.fill(p, 58, break_on_hyphens=False) for p in parts)
+    return ax.annotate(text, xy=(0.0, 0.0),
                        xycoords=("axes fraction", ax.xaxis.label), xytext=(0.0, -3.0),
                        textcoords="offset points", ha="left", va="top", fontsize="x-small")
 
@@ -425,7 +472,8 @@ def plot_lambda_comparison(records, lattice="midrise", ax=None):
     Parameters
     ----------
     records : list of dict
-        ``{"layer", "bits", "lam_exact", "lam_grid"}`` (λ in σ units: step/σ of the layer).
+        ``{"layer", "bits", "lam_exact", "lam_grid"}`` (λ in σ units: step/σ of the layer);
+        a layer ``"lenet5/fc1"`` shows as "LeNet-5 fc1" (:func:`vecq_ref.names.layer_name`).
     lattice : str
         For the theoretical line.
 
@@ -453,13 +501,14 @@ def plot_lambda_comparison(records, lattice="midrise", ax=None):
         shift = 0.08 * (i - (n - 1) / 2)
         x = np.array([r["bits"] for r in rows], dtype=float) + shift
         color = f"C{i % 10}"
+        shown = names.layer_name(name)
         (exact[name],) = ax.plot(x, _positive([r["lam_exact"] for r in rows]), "o",
                                  color=color, mfc="none", mew=1.1, ms=7,
-                                 label=names.series("searched_lambda", layer=name,
+                                 label=names.series("searched_lambda", layer=shown,
                                                     method="vecq_exact"))
         (grid[name],) = ax.plot(x, _positive([r["lam_grid"] for r in rows]), "x",
                                 color=color, ms=5, label=names.series(
-                                    "searched_lambda", layer=name, method="vecq_grid"))
+                                    "searched_lambda", layer=shown, method="vecq_grid"))
     ax.set_yscale("log")
     ax.set_xticks(bits)
     ax.set_xlabel(names.QUANTITIES["bits"])
@@ -570,7 +619,8 @@ def plot_dql_vs_bits(records, methods=None, ax=None, reference=None, relative_to
         if not np.any(np.isfinite(y)):
             continue
         (lines[m],) = _styled_plot(ax, [float(r["bits"]) for r in rows], y, i,
-                                   label=names.method_name(m))
+                                   label=names.marked_method_name(m, rows[0].get("lattice")),
+                                   style=_method_style(m))
         drawn.append((lines[m].get_label(), *lines[m].get_data()))
         i += 1
     if logy:
@@ -583,13 +633,24 @@ def plot_dql_vs_bits(records, methods=None, ax=None, reference=None, relative_to
     ax.set_xlabel(names.QUANTITIES["bits"])
     ax.set_title("Relative DQL vs bits")
     _legend_outside(ax)
-    note = _note_coincident(ax, drawn, logy)
+    labels = [ln.get_label() for ln in lines.values()]
+    extra = []
+    if any(lab.endswith(names.OFFSET_MARK) for lab in labels):
+        extra.append(f"{names.OFFSET_MARK} offset lattice: levels α·v + β, β = mean(w), one "
+                     "parameter more than VecQ's (not like for like).")
+    if any(lab.endswith(names.NONUNIFORM_MARK) for lab in labels):
+        extra.append("Non-uniform levels: a floor below every uniform lattice (not like for "
+                     "like).")
+    note = _note_coincident(ax, drawn, logy, extra)
     return {"lines": lines, "unity": unity, "note": note}
 
 
 #: Baselines whose relative DQL is more than this many times the reference's (same levels)
 #: at some bits go to the absolute panel of Fig. 4 (a linear ratio axis would squash the rest).
-FAR = 1.5
+#: Above 2: μL2Q, ACIQ and norm-matched α reach about 2.2× at 8 bits on trained layers and
+#: stay in the ratio panel, where they separate from VecQ-exact (on the log panel they lie on
+#: its line).
+FAR = 3.0
 
 
 def _max_ratio(records, method, refs):
@@ -641,7 +702,7 @@ def plot_dql_vs_bits_panels(records, methods=None, axes=None, reference="vecq_ex
     if methods is None:
         methods = list(dict.fromkeys(r["method"] for r in records))
     if axes is None:
-        fig = Figure(figsize=(7.2, 8.6), layout="constrained")
+        fig = Figure(figsize=(7.2, 9.8), layout="constrained")
         axes = fig.subplots(3, 1)
     top, mid, bottom = axes
     refs = _like_references(reference, records) or _like_references("vecq_param", records)
@@ -657,7 +718,8 @@ def plot_dql_vs_bits_panels(records, methods=None, axes=None, reference="vecq_ex
         top.set_title(f"Relative DQL: {ref}" + (f" and the baselines over {FAR:g}× above it"
                                                  if far else ""))
         mid.set_title(f"VecQ variants, against {ref} with the same number of levels")
-        bottom.set_title(f"Baselines within {FAR:g}× of {ref} (same number of levels)")
+        bottom.set_title(f"Baselines within {FAR:g}× of {ref}, against it with the same "
+                         "number of levels", fontsize="medium")
     else:
         top.set_title("Relative DQL")
         mid.set_title("VecQ variants")
@@ -667,7 +729,26 @@ def plot_dql_vs_bits_panels(records, methods=None, axes=None, reference="vecq_ex
 
 # --- 5. training curves ---------------------------------------------------------------------
 
-def plot_training_curves(runs, key="test_acc", ax=None, legend=True):
+def training_styles(*runs):
+    """Style numbers of training runs keyed by their label, the same in every panel.
+
+    Parameters
+    ----------
+    *runs : dict
+        The ``runs`` of each panel (``{label: epochs}``); the quantized labels of all of them
+        are numbered in order of first appearance, so e.g. "4-bit" has one style whichever
+        bitwidths a panel holds. Give the labels in the order of the bitwidths.
+
+    Examples
+    --------
+    >>> training_styles({"float": [], "1-bit": [], "4-bit": []}, {"4-bit": [], "8-bit": []})
+    {'1-bit': 0, '4-bit': 1, '8-bit': 2}
+    """
+    labels = dict.fromkeys(lab for r in runs for lab in r if lab != names.series("float"))
+    return {lab: i for i, lab in enumerate(labels)}
+
+
+def plot_training_curves(runs, key="test_acc", ax=None, legend=True, styles=None):
     """One metric of the epoch logs vs epoch, one line per run (float and each bitwidth).
 
     The run labelled ``"float"`` is a wide grey band under the others, so it stays visible
@@ -681,6 +762,10 @@ def plot_training_curves(runs, key="test_acc", ax=None, legend=True):
         ``"loss"``, ``"test_loss"``, ``"test_acc"`` or ``"train_acc"``.
     legend : bool
         Draw the legend (outside, to the right).
+    styles : dict, optional
+        Style number of each label (:func:`training_styles`); panels that show different
+        subsets of the runs must share one, so that a bitwidth looks the same in every
+        panel. Default: :func:`training_styles` of ``runs``.
 
     Returns
     -------
@@ -695,6 +780,7 @@ def plot_training_curves(runs, key="test_acc", ax=None, legend=True):
     """
     ax = _axes(ax)
     lines, drawn = {}, []
+    styles = training_styles(runs) if styles is None else styles
     i = 0
     logy = key.endswith("loss")
     for label, recs in runs.items():
@@ -704,7 +790,7 @@ def plot_training_curves(runs, key="test_acc", ax=None, legend=True):
             (lines[label],) = ax.plot(xs, ys, "-", color="0.6", lw=6, alpha=0.55, zorder=1,
                                       solid_capstyle="round", label=label)
         else:
-            (lines[label],) = _styled_plot(ax, xs, ys, i, label=label)
+            (lines[label],) = _styled_plot(ax, xs, ys, i, label=label, style=styles[label])
             i += 1
         drawn.append((label, np.asarray(xs, float), np.asarray(ys, float)))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -729,10 +815,14 @@ def figure_training(runs, title=None):
     return fig
 
 
-def legend_right(fig, ax):
-    """One legend for a figure whose panels share their series (those of ``ax``), at the right
-    of the figure, outside every panel."""
-    return fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper",
+def legend_right(fig, *axes):
+    """One legend for a figure whose panels share their series, at the right of the figure,
+    outside every panel: every labelled series of ``axes``, each label once (first drawn)."""
+    entries = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    return fig.legend(list(entries.values()), list(entries), loc="outside right upper",
                       fontsize="x-small")
 
 
@@ -947,7 +1037,7 @@ def save_figure(fig, stem, formats=FORMATS, force=False, dpi=120):
 
 
 __all__ = [
-    "FAR", "FORMATS", "coincident", "figure_of", "figure_toy", "figure_training",
+    "FAR", "FORMATS", "coincident", "training_styles", "figure_of", "figure_toy", "figure_training",
     "legend_right", "plot_accuracy_vs_bits",
     "plot_code_histogram", "plot_dql_vs_bits", "plot_dql_vs_bits_panels",
     "plot_lambda_comparison", "plot_layer_dql", "plot_orientation_curves", "plot_toy_loss",

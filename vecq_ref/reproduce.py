@@ -382,29 +382,40 @@ def _fig_dql(results):
     seen = {r["method"] for r in block["records"]}
     art = plot_dql_vs_bits_panels(block["records"], methods=[m for m in METHODS if m in seen])
     fig = figure_of(art)
-    fig.suptitle(f"Relative DQL vs bits: {block['layer']} ({block['size']} weights)")
+    fig.suptitle(f"Relative DQL vs bits: {names.layer_name(block['layer'])} "
+                 f"({block['size']} weights)")
     return fig
 
 
 def _fig_training(results):
     from matplotlib.figure import Figure
 
-    from .plotting import legend_right, plot_training_curves
+    from .plotting import legend_right, plot_training_curves, training_styles
 
     models = [m for m in ("mlp", "lenet5") if _training_runs(results, m)]
     if not models:
         raise KeyError("train")
     fig = Figure(figsize=(7.2, 3.0 * len(models)), layout="constrained")
     axes = fig.subplots(len(models), 2, squeeze=False)
+    # A bitwidth has one style in every row, whichever bitwidths a model trained (LeNet-5's
+    # 4-bit run is not drawn in the style of the MLP's 3-bit one), and the one legend lists
+    # the runs of every row.
+    bits = sorted({r["bits"] for _, r in _train_results(results)
+                   if r["model"] in models and r["bits"] is not None})
+    styles = training_styles({names.series("quantized", bits=k): None for k in bits})
     for row, m in zip(axes, models, strict=True):
         runs = _training_runs(results, m)
-        plot_training_curves(runs, "loss", row[0], legend=False)
-        plot_training_curves(runs, "test_acc", row[1], legend=False)
-        row[0].set_title(f"{m} on {_DATASETS[m]}: training loss")
-        row[1].set_title(f"{m} on {_DATASETS[m]}: test accuracy")
-    # The float run and the bitwidths are the same series in every panel: one legend.
-    legend_right(fig, axes[0][1])
+        plot_training_curves(runs, "loss", row[0], legend=False, styles=styles)
+        plot_training_curves(runs, "test_acc", row[1], legend=False, styles=styles)
+        row[0].set_title(f"{_model_on(m)}: training loss", fontsize="medium")
+        row[1].set_title(f"{_model_on(m)}: test accuracy", fontsize="medium")
+    legend_right(fig, *(ax for row in axes for ax in row))
     return fig
+
+
+def _model_on(model):
+    """"LeNet-5 on MNIST (5k subset)": a model and its dataset as a reader names them."""
+    return f"{names.model_name(model)} on {names.dataset_name(_DATASETS[model])}"
 
 
 def _fig_codes(results, folder):
@@ -453,7 +464,7 @@ def _fig_accuracy(results):
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (m, series, flt) in zip(axes, panels, strict=True):
         plot_accuracy_vs_bits(series, float_accuracy=flt, ax=ax)
-        ax.set_title(f"{m} on {_DATASETS[m]}: test accuracy vs weight bits")
+        ax.set_title(f"{_model_on(m)}: test accuracy vs weight bits")
     return fig
 
 
@@ -545,10 +556,14 @@ _CAPTIONS = {
     "fig4_dql_bits": "Fig. 4 — relative DQL vs bits for every method of the comparison on a "
                      "trained layer, like for like: each method divided by VecQ-exact with the "
                      "same number of levels (2^k midrise, 2^k − 1 midtread). Top: the scale, "
-                     "with the baselines more than 1.5× above it (DoReFa's levels span [−1, 1] "
-                     "whatever the weights' scale; abs-max clips nothing). Lloyd–Max, with "
-                     "non-uniform levels, is a floor below the uniform lattices; μL2Q carries an "
-                     "offset β. A note under a panel names lines that coincide at its scale.",
+                     "with the baselines more than 3× above it (DoReFa's levels span [−1, 1] "
+                     "whatever the weights' scale; abs-max clips nothing); the other baselines "
+                     "lie on VecQ-exact's line there and are drawn as ratios in the bottom "
+                     "panel, where they separate. Marked in the legend, not like for like: "
+                     "μL2Q* (offset lattice, levels α·v + β: one parameter more) and Lloyd–Max "
+                     "(non-uniform levels, a floor below every uniform lattice). μL2Q is drawn "
+                     "with its printed λ table and its released code's table. A note under a "
+                     "panel names lines that coincide at its scale.",
     "fig5_training": "Fig. 5 — training loss and test accuracy vs epoch: float (wide grey "
                      "band) and each bitwidth; a note under a panel names the runs that "
                      "coincide with it.",
