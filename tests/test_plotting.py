@@ -327,6 +327,32 @@ def test_figure_4_far_baselines_go_to_the_scale_panel():
     assert art["scale"]["lines"]["dorefa"].axes.get_yscale() == "log"
 
 
+def test_figure_4_baselines_on_the_reference_line_are_drawn_as_ratios():
+    """The trial's full run: μL2Q, ACIQ and norm-matched α lie on VecQ-exact's line over five
+    decades (hidden on the log panel) and reach about 2.1× at 8 bits; they go to the ratio
+    panel, where μL2Q at 4 bits (1.027) can be read, marked as an offset lattice."""
+    ratios = {"ul2q": (0.996, 1.027, 2.169), "aciq": (1.039, 1.083, 2.084),
+              "vecq_normalpha": (1.103, 1.01, 2.023), "lloyd_max": (0.996, 0.778, 0.6),
+              "dorefa": (105.0, 178.5, 16115.0)}
+    bits = (2, 4, 8)
+    recs = [{"method": "vecq_exact", "bits": b, "relative_dql": 0.1 / 4 ** b} for b in bits]
+    recs += [{"method": m, "bits": b, "relative_dql": q * 0.1 / 4 ** b}
+             for m, qs in ratios.items() for b, q in zip(bits, qs, strict=True)]
+    art = P.plot_dql_vs_bits_panels(recs)
+    assert set(art["scale"]["lines"]) == {"vecq_exact", "dorefa"}
+    lines = art["baselines"]["lines"]
+    assert set(lines) == {"ul2q", "aciq", "vecq_normalpha", "lloyd_max"}
+    np.testing.assert_allclose(lines["ul2q"].get_ydata(), ratios["ul2q"])
+    assert lines["ul2q"].get_label() == "μL2Q, printed λ*"
+    assert lines["lloyd_max"].get_label() == "Lloyd–Max (non-uniform)"
+    note = art["baselines"]["note"].get_text().replace("\n", " ")
+    assert "* offset lattice" in note and "Non-uniform levels" in note
+    # The mark follows the record's lattice where it has one.
+    recs += [{"method": "ul2q_code", "bits": 2, "lattice": "midrise", "relative_dql": 0.01}]
+    art = P.plot_dql_vs_bits_panels(recs)
+    assert art["baselines"]["lines"]["ul2q_code"].get_label() == "μL2Q, code λ"
+
+
 def test_coincident_lines_are_named_in_a_note(ax):
     # param and paper equal, grid 0.5 % of the span away: all three coincide; exact does not.
     recs = [{"method": m, "bits": b, "relative_dql": v}
@@ -347,6 +373,11 @@ def test_coincident_lines_are_named_in_a_note(ax):
     assert P.coincident([("a", [1, 2], [1.0, 10.0]), ("b", [1, 2], [1.0, 10.2])],
                         logy=True) == [["a", "b"]]
     assert P.coincident([("a", [1, 2], [1.0, 2.0]), ("b", [1, 3], [1.0, 2.0])]) == []
+    # A shorter series at the same x values as a longer one is hidden under it (TWN's one
+    # bitwidth on VecQ's line); the longer one never joins a group through it.
+    assert P.coincident([("a", [1, 2, 3], [1.0, 2.0, 3.0]), ("b", [2], [2.0])]) == [["a", "b"]]
+    assert P.coincident([("b", [1], [1.0]), ("a", [1, 2], [1.0, 2.0]),
+                         ("c", [1, 2], [1.0, 3.0])]) == [["b", "a"]]
 
 
 def test_training_float_line_is_drawn_under_and_wider_than_the_others(ax):
@@ -370,8 +401,15 @@ def _reproduce_results(folder):
                                   "lam_exact": tables.optimal_step(b) * (1 + 0.05 * i),
                                   "lam_grid": tables.optimal_step(b) * (1 + 0.06 * i)}
                                  for i in (1, 2) for b in range(2, 9)]}
-    res["compare"] = {"layers": [{"layer": "mlp/fc1", "size": 4096,
-                                  "records": _compare_records()}]}
+    # As on trained layers: μL2Q's two tables agree, TWN equals VecQ-exact midtread.
+    recs = _compare_records()
+    by = {(r["method"], r["bits"]): r for r in recs}
+    for r in recs:
+        if r["method"] == "ul2q_code":
+            r["relative_dql"] = by[("ul2q", r["bits"])]["relative_dql"] * 1.0001
+        if r["method"] == "twn" and r["bits"] == 2:
+            r["relative_dql"] = by[("vecq_exact_midtread", 2)]["relative_dql"]
+    res["compare"] = {"layers": [{"layer": "mlp/fc1", "size": 4096, "records": recs}]}
     for model, bits in (("mlp", [None, *range(1, 9)]), ("lenet5", [None, 1, 2, 4])):
         for k in bits:
             name = f"{model}-{'float' if k is None else f'{k}bit'}"
@@ -466,3 +504,159 @@ def test_every_series_has_a_distinct_style_and_a_label_from_the_names_table(tmp_
             assert ax.get_xlabel() in axis_labels and ax.get_ylabel() in axis_labels, stem
             assert not any(re.search(rf"\b{m}\b", ax.get_title()) for m in names.METHOD_NAMES)
     assert len(seen) == 8
+
+
+def _raw_identifiers(text):
+    """The code identifiers in ``text`` outside mathtext: method, model and dataset names as
+    the code spells them, ``model/layer`` paths, ``snake_case`` words."""
+    from vecq_ref import names
+
+    plain = re.sub(r"\$[^$]*\$", " ", text.replace("\n", " "))
+    ids = [*names.METHOD_NAMES, *(k for k, v in {**names.MODELS, **names.DATASETS}.items()
+                                  if k != v)]
+    found = [m for m in ids if re.search(rf"(?<![\w-]){re.escape(m)}(?![\w-])", plain)]
+    found += re.findall(r"\b\w+/\w+\b", plain) + re.findall(r"\b[a-z]\w*_\w+\b", plain)
+    return found
+
+
+def test_raw_identifiers_are_caught():
+    """The check below, by hand: what a reader should never see, and what is fine."""
+    assert _raw_identifiers("lenet5/fc1 (30720 weights)") == ["lenet5", "lenet5/fc1"]
+    assert _raw_identifiers("mlp on digits") == ["mlp"]
+    assert _raw_identifiers("LeNet-5 on mnist5k") == ["mnist5k"]
+    assert _raw_identifiers("vecq_exact") == ["vecq_exact", "vecq_exact"]
+    assert _raw_identifiers("ul2q_code (same levels)") == ["ul2q_code", "ul2q_code"]
+    assert _raw_identifiers(r"LeNet-5 fc1, VecQ-exact; $w_q$; MNIST (5k subset); MLP") == []
+
+
+def _texts(fig):
+    """Every piece of text a reader sees on ``fig``: titles, labels, legends, notes."""
+    out = [t.get_text() for t in fig.texts]
+    out += [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    for ax in fig.axes:
+        out += [ax.get_title(loc) for loc in ("left", "center", "right")]
+        out += [ax.get_xlabel(), ax.get_ylabel(), *(t.get_text() for t in ax.texts)]
+        if ax.get_legend() is not None:
+            out += [t.get_text() for t in ax.get_legend().get_texts()]
+    return [t for t in out if t]
+
+
+def _line_style(ln):
+    from matplotlib.colors import to_rgba
+
+    return (to_rgba(ln.get_color()), ln.get_marker(), ln.get_linestyle())
+
+
+def _hidden(ax, tol=0.005):
+    """Labels of line series of ``ax`` lying, at each of their points, on another labelled
+    line (within ``tol`` of the y span, on the drawn scale): entirely hidden under it.
+
+    Independent of :func:`vecq_ref.plotting.coincident`, and stricter (half its tolerance),
+    so that what it finds the figure must name."""
+    logy = ax.get_yscale() == "log"
+    series = []
+    for ln in ax.get_lines():
+        if ln.get_label().startswith("_") or ln.get_linestyle() in ("None", ""):
+            continue
+        x, y = (np.asarray(v, dtype=float) for v in ln.get_data())
+        flat = ln.get_transform() == ax.get_yaxis_transform()  # axhline: any x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log10(np.where(y > 0, y, np.nan)) if logy else y
+        series.append((ln.get_label(), x, y, flat))
+    finite = np.concatenate([y[np.isfinite(y)] for _, _, y, _ in series] or [np.zeros(0)])
+    if finite.size == 0:
+        return []
+    span = float(np.ptp(finite)) or 1.0
+    out = []
+    for lab, x, y, flat in series:
+        pts = [(a, b) for a, b in zip(x, y, strict=True) if np.isfinite(b)]
+        if flat or not pts:
+            continue
+        for other, x2, y2, flat2 in series:
+            if other == lab:
+                continue
+            at = dict(zip(x2.tolist(), y2.tolist(), strict=True))
+            under = [y2[0] if flat2 else at.get(a, np.nan) for a, _ in pts]
+            if all(abs(u - b) <= tol * span for u, (_, b) in zip(under, pts, strict=True)):
+                out.append(lab)
+                break
+    return out
+
+
+def test_hidden_series_check_by_hand():
+    f = Figure()
+    ax = f.add_subplot()
+    ax.plot([1, 2, 3], [1.0, 2.0, 3.0], "-", label="a")
+    ax.plot([2], [2.001], "-", label="b")        # one point, on a
+    ax.plot([1, 2, 3], [1.0, 2.0, 3.1], "-", label="c")  # apart from a at x = 3
+    ax.axhline(1.0, label="u")
+    ax.plot([1, 2], [1.0, 1.0], "-", label="d")  # on the horizontal line
+    assert _hidden(ax) == ["b", "d"]
+
+
+def test_every_figure_styles_series_by_identity_names_hidden_ones_and_reads_in_words(tmp_path):
+    """Issue 24, trial items 6 and 7: a series keeps its style in every panel of a figure
+    (fig5 styled LeNet-5's 4-bit run as the MLP's 3-bit one, by position), the legends show
+    the styles drawn and list every row's series, a series entirely hidden under another is
+    named in a note under its axes, and no title, label, legend or note shows a code
+    identifier ("lenet5/fc1", "mlp on digits", "vecq_exact")."""
+    from vecq_ref import names
+    from vecq_ref.compare import OFFSET_MARK
+
+    assert names.OFFSET_MARK == OFFSET_MARK
+    unlike = {names.method_name(m) for m in ("ul2q", "ul2q_code", "lloyd_max")}
+    for stem, fig in _all_figures(tmp_path):
+        styles = {}
+        for ax in fig.axes:
+            for ln in ax.get_lines():
+                if not ln.get_label().startswith("_"):
+                    styles.setdefault(ln.get_label(), set()).add(_line_style(ln))
+        assert {lab for lab, st in styles.items() if len(st) > 1} == set(), stem
+        legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+        for leg in legends:
+            for handle, text in zip(leg.legend_handles, leg.get_texts(), strict=True):
+                if text.get_text() in styles and hasattr(handle, "get_marker"):
+                    assert styles[text.get_text()] == {_line_style(handle)}, (stem, text)
+        if fig.legends:  # one legend for the whole figure: it lists every panel's series
+            listed = {t.get_text() for leg in fig.legends for t in leg.get_texts()}
+            assert set(styles) <= listed, (stem, set(styles) - listed)
+        for ax in fig.axes:
+            notes = " ".join(t.get_text().replace("\n", " ") for t in ax.texts)
+            for lab in _hidden(ax):
+                assert lab in notes, (stem, ax.get_title(), lab)
+            # Not like for like, so never shown as if it were: an offset lattice carries
+            # compare's mark, non-uniform levels say so, and a note says what the mark means.
+            labels = {ln.get_label() for ln in ax.get_lines()}
+            assert not labels & unlike, (stem, labels & unlike)
+            if any(lab.endswith(OFFSET_MARK) for lab in labels):
+                assert f"{OFFSET_MARK} offset lattice" in notes, stem
+        assert [(t, _raw_identifiers(t)) for t in _texts(fig) if _raw_identifiers(t)] == [], stem
+
+
+def test_figure_5_a_bitwidth_has_one_style_in_every_row():
+    """The trial's fig5: MLP trained 1–8 bits, LeNet-5 1, 2 and 4; LeNet-5's 4-bit run was
+    drawn as the MLP's 3-bit one (the third quantized run of its row)."""
+    from vecq_ref import reproduce as R
+
+    res = {}
+    for model, bits in (("mlp", [None, 1, 2, 3, 4]), ("lenet5", [None, 1, 2, 4])):
+        for k in bits:
+            name = f"{model}-{'float' if k is None else f'{k}bit'}"
+            eps = [{"epoch": e, "loss": 1.0 / e + (k or 0), "test_acc": 0.5 + 0.01 * (k or 9)}
+                   for e in (1, 2)]
+            res[f"train-{name}"] = {"name": name, "model": model, "bits": k, "epochs": eps}
+    fig = R._fig_training(res)
+    (mlp_loss, mlp_acc), (le_loss, le_acc) = np.reshape(fig.axes, (2, 2))
+    for ax in (mlp_acc, le_loss, le_acc):
+        assert ax.get_title().startswith(("MLP on digits", "LeNet-5 on MNIST (5k subset)"))
+    mlp = {ln.get_label(): _line_style(ln) for ln in mlp_loss.get_lines()}
+    lenet = {ln.get_label(): _line_style(ln) for ln in le_loss.get_lines()}
+    assert list(lenet) == ["float", "1-bit", "2-bit", "4-bit"]
+    assert lenet["4-bit"] == mlp["4-bit"] != mlp["3-bit"]
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["float", "1-bit", "2-bit", "3-bit",
+                                                          "4-bit"]
+    # LeNet-5 alone (no MLP row): the legend lists its runs.
+    only = R._fig_training({k: v for k, v in res.items() if "lenet5" in k})
+    assert [t.get_text() for t in only.legends[0].get_texts()] == ["float", "1-bit", "2-bit",
+                                                                   "4-bit"]
