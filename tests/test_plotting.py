@@ -636,6 +636,8 @@ def test_every_figure_styles_series_by_identity_names_hidden_ones_and_reads_in_w
 def test_figure_5_a_bitwidth_has_one_style_in_every_row():
     """The trial's fig5: MLP trained 1–8 bits, LeNet-5 1, 2 and 4; LeNet-5's 4-bit run was
     drawn as the MLP's 3-bit one (the third quantized run of its row)."""
+    from matplotlib.colors import to_rgba
+
     from vecq_ref import reproduce as R
 
     res = {}
@@ -656,6 +658,8 @@ def test_figure_5_a_bitwidth_has_one_style_in_every_row():
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["float", "1-bit", "2-bit", "3-bit",
                                                           "4-bit"]
+    # A bitwidth's style does not depend on which others were trained: 4-bit is style 3.
+    assert mlp["4-bit"] == (to_rgba("C3"), "v", ":")
     # LeNet-5 alone (no MLP row): the legend lists its runs.
     only = R._fig_training({k: v for k, v in res.items() if "lenet5" in k})
     assert [t.get_text() for t in only.legends[0].get_texts()] == ["float", "1-bit", "2-bit",

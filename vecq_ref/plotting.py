@@ -815,13 +815,16 @@ def figure_training(runs, title=None):
     return fig
 
 
-def legend_right(fig, *axes):
+def legend_right(fig, *axes, order=()):
     """One legend for a figure whose panels share their series, at the right of the figure,
-    outside every panel: every labelled series of ``axes``, each label once (first drawn)."""
+    outside every panel: every labelled series of ``axes``, each label once (first drawn),
+    those named in ``order`` first, in that order."""
     entries = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
+    rank = {label: i for i, label in enumerate(order)}
+    entries = dict(sorted(entries.items(), key=lambda kv: rank.get(kv[0], len(rank))))
     return fig.legend(list(entries.values()), list(entries), loc="outside right upper",
                       fontsize="x-small")
 

@@ -390,26 +390,25 @@ def _fig_dql(results):
 def _fig_training(results):
     from matplotlib.figure import Figure
 
-    from .plotting import legend_right, plot_training_curves, training_styles
+    from .plotting import legend_right, plot_training_curves
 
     models = [m for m in ("mlp", "lenet5") if _training_runs(results, m)]
     if not models:
         raise KeyError("train")
     fig = Figure(figsize=(7.2, 3.0 * len(models)), layout="constrained")
     axes = fig.subplots(len(models), 2, squeeze=False)
-    # A bitwidth has one style in every row, whichever bitwidths a model trained (LeNet-5's
-    # 4-bit run is not drawn in the style of the MLP's 3-bit one), and the one legend lists
-    # the runs of every row.
-    bits = sorted({r["bits"] for _, r in _train_results(results)
-                   if r["model"] in models and r["bits"] is not None})
-    styles = training_styles({names.series("quantized", bits=k): None for k in bits})
+    # A bitwidth has one style in every row and every run, whichever bitwidths a model
+    # trained (LeNet-5's 4-bit run is not drawn in the style of the MLP's 3-bit one): style
+    # number k - 1 for k bits. The one legend lists the runs of every row.
+    styles = {names.series("quantized", bits=k): k - 1 for k in range(1, 17)}
     for row, m in zip(axes, models, strict=True):
         runs = _training_runs(results, m)
         plot_training_curves(runs, "loss", row[0], legend=False, styles=styles)
         plot_training_curves(runs, "test_acc", row[1], legend=False, styles=styles)
         row[0].set_title(f"{_model_on(m)}: training loss", fontsize="medium")
         row[1].set_title(f"{_model_on(m)}: test accuracy", fontsize="medium")
-    legend_right(fig, *(ax for row in axes for ax in row))
+    legend_right(fig, *(ax for row in axes for ax in row),
+                 order=[names.series("float"), *styles])
     return fig
 
 
@@ -464,7 +463,8 @@ def _fig_accuracy(results):
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (m, series, flt) in zip(axes, panels, strict=True):
         plot_accuracy_vs_bits(series, float_accuracy=flt, ax=ax)
-        ax.set_title(f"{_model_on(m)}: test accuracy vs weight bits")
+        ax.set_title(_model_on(m))
+    fig.suptitle("Test accuracy vs weight bits")
     return fig
 
 
