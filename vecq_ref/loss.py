@@ -31,7 +31,7 @@ class VectorLoss:
     orientation : J_o, the angle term (independent of the scale).
     modulus : J_m = ‖w − w_q‖².
     dql : direct quantization loss ‖w − w_q‖² (equal to ``modulus``).
-    relative_dql : dql / ‖w‖².
+    relative_dql : dql / ‖w‖² (inf only when it exceeds the float64 range).
     excess : dql − min over the scale, i.e. what a better α would remove (≥ 0).
     """
 
@@ -145,8 +145,8 @@ def vector_loss(w, wq):
     comes from those sums alone (it does not depend on either scale) and is always finite.
     ``‖w − wq‖²`` is summed at one power of two ``2**k`` that keeps the larger of the two in
     range (``k = kw`` when ``kw = kq``), and the exponents are combined before anything is
-    scaled back: ``relative_dql`` is ``‖w − wq‖²/‖w‖²`` rounded once, ``inf`` (no warning)
-    only when that ratio exceeds the float64 range, i.e. when ``‖w − wq‖/‖w‖`` exceeds
+    scaled back: ``relative_dql`` is ``‖w − wq‖²/‖w‖²`` to float64 precision, ``inf`` (no
+    warning) only when that ratio exceeds the float64 range, i.e. when ``‖w − wq‖/‖w‖`` exceeds
     ``≈ 1.3e154`` (``wq`` at a very different scale from ``w``, e.g. ``sign(w)`` for ``w``
     near 1e-300); never ``inf`` for a ``wq`` within that factor of ``w``.
     ``dql``/``modulus``/``excess`` are exact up to one rounding, or ``inf`` when they exceed
