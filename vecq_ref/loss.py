@@ -172,7 +172,8 @@ def vector_loss(w, wq):
         # The difference needs one scale for both; there only the smaller vector can underflow,
         # by less than an ulp of the larger one's part of the sum.
         k = V.scale_exponent(np.concatenate([w, q]))
-        dql = pair_sums(np.ldexp(w, k), np.ldexp(q, k), 1.0)[3]
+        with np.errstate(under="ignore"):
+            dql = pair_sums(np.ldexp(w, k), np.ldexp(q, k), 1.0)[3]
     beta = swq / sqq if sqq > 0 else 0.0
     min_dql = pair_sums(a, b, beta)[3]  # in units of 2**(2kw)
     orient = float(orientation_from_min(min_dql, sww, cos_negative=swq < 0)) if sww > 0 else 0.0
