@@ -178,7 +178,10 @@ def vector_loss(w, wq):
     min_dql = pair_sums(a, b, beta)[3]  # in units of 2**(2kw)
     orient = float(orientation_from_min(min_dql, sww, cos_negative=swq < 0)) if sww > 0 else 0.0
     with np.errstate(over="ignore", under="ignore"):
-        rel = float(np.ldexp(dql / sww, 2 * (kw - k))) if sww > 0 else 0.0
+        # dql and sww are in units 2**(2k) and 2**(2kw): their quotient can leave the float64
+        # range where the ratio itself does not, so the exponents are combined first.
+        (md, ed), (mw, ew) = np.frexp(dql), np.frexp(sww)
+        rel = float(np.ldexp(md / mw, ed - ew + 2 * (kw - k))) if sww > 0 else 0.0
         excess = max(dql - float(np.ldexp(min_dql, 2 * (k - kw))), 0.0)
         dql, excess = float(np.ldexp(dql, -2 * k)), float(np.ldexp(excess, -2 * k))
     return VectorLoss(orient, dql, dql, rel, excess)
