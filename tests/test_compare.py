@@ -52,6 +52,23 @@ def test_equal_losses_share_a_rank(rng):
     assert by["ul2q"] == 3
 
 
+def test_values_far_from_the_weights_scale_rank_last(rng):
+    # w ≈ 1e-300: DoReFa's values are ±1, ±1/3, so ‖w − wq‖²/‖w‖² ≈ 1e600 is beyond float64
+    # (inf, as vector_loss gives), ranked after every finite loss with no warning; the VecQ
+    # methods, whose α follows w, have the same finite relative DQL as at scale 1.
+    w = rng.standard_normal(64)
+    tiny = vq.compare(w * 2.0 ** -1000, bits=2, methods=["vecq_exact", "dorefa", "lloyd_max"])
+    at_one = vq.compare(w, bits=2, methods=["vecq_exact", "lloyd_max"])
+    by = {r["method"]: r for r in tiny}
+    assert by["dorefa"]["relative_dql"] == np.inf and by["dorefa"]["rank"] == 3
+    assert {r["method"]: r["rank"] for r in at_one} == {
+        m: by[m]["rank"] for m in ("vecq_exact", "lloyd_max")}
+    for r in at_one:
+        assert by[r["method"]]["relative_dql"] == pytest.approx(r["relative_dql"], rel=1e-12)
+    assert by["dorefa"]["J_o"] == pytest.approx(vq.vector_loss(
+        w, B.dorefa(w * 2.0 ** -1000, 2).values).orientation, rel=1e-12)
+
+
 def test_records_match_the_functions(w):
     rows = {(r["method"], r["bits"]): r for r in vq.compare(w, bits=2)}
     q = B.twn(w)

@@ -1,10 +1,14 @@
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import vecq_ref as vq
+from vecq_ref import baselines
 from vecq_ref.loss import loss_from_sums
 
 
@@ -86,3 +90,128 @@ def test_shape_mismatch():
         vq.vector_loss([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="`v` must be the shape of `w`"):
         vq.optimal_alpha([1.0, 2.0], [1.0])
+
+
+# --- w and wq at very different scales (trial of issue 20, item 1) -------------------------
+
+def _exact_loss(w, wq):
+    """``(J_o, relative DQL, DQL)`` of the float64 values of ``w`` and ``wq`` from exact
+    rational sums, each rounded once to float64 (``inf`` beyond its range)."""
+    x = [Fraction(float(a)) for a in np.asarray(w, dtype=np.float64).ravel()]
+    y = [Fraction(float(a)) for a in np.asarray(wq, dtype=np.float64).ravel()]
+    sww, sqq = sum(a * a for a in x), sum(b * b for b in y)
+    swq = sum(a * b for a, b in zip(x, y, strict=True))
+    d = sum((a - b) ** 2 for a, b in zip(x, y, strict=True))
+
+    def rounded(r):
+        try:
+            return float(r)
+        except OverflowError:
+            return math.inf
+
+    if not sww:
+        jo = 0.0
+    elif not sqq:
+        jo = 1.0
+    else:
+        m = float(1 - swq * swq / (sww * sqq))  # = J_o(2 − J_o), exact before this rounding
+        root = math.sqrt(1.0 - m)
+        jo = 1.0 + root if swq < 0 else m / (1.0 + root)
+    return jo, rounded(d / sww) if sww else 0.0, rounded(d)
+
+
+@pytest.fixture
+def w0():
+    return np.random.default_rng(0).standard_normal(50)
+
+
+def test_orientation_is_the_same_at_any_relative_scale(w0):
+    # J_o of w0 against sign(w0), directly at scale 1: 1 − Σ|w|/(‖w‖·√50) ≈ 0.195.
+    jo = 1 - np.sum(np.abs(w0)) / (np.linalg.norm(w0) * np.sqrt(50))
+    assert 0.19 < jo < 0.2
+    s = np.sign(w0)
+    assert vq.vector_loss(w0, s).orientation == pytest.approx(jo, rel=1e-12)
+    for a, b in [(1e-300, 1.0), (1e-200, 1.0), (1e-160, 1e160), (1.0, 1e-300), (1e300, 1e-300),
+                 (1e-300, 1e300), (1.0, 1e-320)]:
+        L = vq.vector_loss(w0 * a, s * b)
+        assert L.orientation == pytest.approx(jo, rel=1e-12), (a, b)
+    # w0·1e-320 is subnormal (its values keep ~10 bits): J_o is that of the values passed.
+    tiny = w0 * 1e-320
+    assert vq.vector_loss(tiny, s).orientation == pytest.approx(
+        vq.vector_loss(np.ldexp(tiny, 1070), s).orientation, rel=1e-13)
+
+
+def test_relative_dql_of_values_at_very_different_scales(w0):
+    s = np.sign(w0)
+    ww = w0 @ w0
+    # w = w0·1e-150 against sign(w0): ‖w − s‖² = 50 − 2e-150·Σ|w0| + … = 50 to 1e-150, over
+    # ‖w‖² = 1e-300·‖w0‖²: about 1e300, representable.
+    L = vq.vector_loss(w0 * 1e-150, s)
+    assert L.relative_dql == pytest.approx(50 / (1e-300 * ww), rel=1e-13)
+    assert L.dql == pytest.approx(50.0, rel=1e-15) and L.excess <= L.dql
+    # ≈ 50/(‖w0‖²·1e-400) and ≈ 1e600/… lie beyond float64: inf, with no warning; the DQL
+    # itself is 50 (or ‖w0‖²·1e320, again beyond float64).
+    for a, b, dql in [(1e-200, 1.0, 50.0), (1e-300, 1.0, 50.0), (1e-160, 1e160, math.inf)]:
+        L = vq.vector_loss(w0 * a, s * b)
+        assert L.relative_dql == math.inf and L.dql == pytest.approx(dql, rel=1e-15), (a, b)
+    # A tiny wq is not "all zero": ‖w0 − 1e-300·s‖²/‖w0‖² = 1 − 2e-300·Σ|w0|/‖w0‖² = 1.0.
+    L = vq.vector_loss(w0, s * 1e-300)
+    assert L.relative_dql == 1.0 and L.dql == pytest.approx(ww, rel=1e-15)
+    assert vq.vector_loss(w0 * 1e300, s * 1e-300).relative_dql == 1.0
+
+
+def test_baseline_loss_at_a_scale_far_from_its_values(w0):
+    # DoReFa's values are ±1, ±1/3 (to rounding) whatever the scale of w: tanh(w)/max|tanh(w)|
+    # ≈ w/max|w|.
+    for scale in (1e-300, 1e-150):
+        q = baselines.dorefa(w0 * scale, 2)
+        assert np.all(np.isclose(np.abs(q.values), 1 / 3) | (np.abs(q.values) == 1.0))
+        jo, rel, dql = _exact_loss(w0 * scale, q.values)
+        v = q.values
+        assert jo == pytest.approx(1 - (w0 @ v) / (np.linalg.norm(w0) * np.linalg.norm(v)),
+                                   rel=1e-12)
+        assert q.loss.orientation == pytest.approx(jo, rel=1e-12)
+        assert q.loss.dql == pytest.approx(v @ v, rel=1e-12) and dql == pytest.approx(v @ v)
+        if scale == 1e-300:  # ‖v‖²/(1e-600·‖w0‖²): beyond float64
+            assert rel == math.inf and q.loss.relative_dql == math.inf
+        else:
+            assert rel == pytest.approx((v @ v) / (1e-300 * (w0 @ w0)), rel=1e-12)
+            assert q.loss.relative_dql == pytest.approx(rel, rel=1e-12)
+
+
+_DECADES = {np.float16: (-7.0, 4.0), np.float32: (-44.0, 37.0), np.float64: (-320.0, 300.0)}
+_FLOATS = st.sampled_from(list(_DECADES))
+
+
+@given(st.integers(1, 30), st.integers(0, 2**32 - 1), _FLOATS, _FLOATS,
+       st.floats(0, 1), st.floats(0, 1), st.sampled_from(["near", "sign", "independent"]))
+# w ≈ 4e-89 against wq ≈ 9e-322: ‖w − wq‖²/‖w‖² = 1, but the two sums, each at its own scale,
+# had a quotient beyond float64 (was inf).
+@example(1, 0, np.float64, np.float64, 0.375, 0.0, "near")
+def test_loss_at_independent_scales_matches_exact_sums(n, seed, dw, dq, uw, uq, kind):
+    # w and wq at their own decades anywhere in their dtype's range (subnormals included):
+    # J_o is that of the same values brought to scale 1 by powers of two (exact), and J_o,
+    # the relative DQL and the DQL are the exactly summed ones rounded once (inf beyond
+    # float64).
+    g = np.random.default_rng(seed)
+    w0 = g.standard_normal(n)
+    q0 = {"near": w0 + 0.3 * g.standard_normal(n), "sign": np.sign(w0),
+          "independent": g.standard_normal(n)}[kind]
+    lo, hi = _DECADES[dw]
+    w = (w0 * 10.0 ** (lo + uw * (hi - lo))).astype(dw)
+    lo, hi = _DECADES[dq]
+    wq = (q0 * 10.0 ** (lo + uq * (hi - lo))).astype(dq)
+    L = vq.vector_loss(w, wq)
+    jo, rel, dql = _exact_loss(w, wq)
+    assert L.orientation == pytest.approx(jo, rel=1e-10, abs=1e-13)
+    assert L.relative_dql == pytest.approx(rel, rel=1e-12, abs=2.0 ** -1070)
+    assert L.dql == pytest.approx(dql, rel=1e-12, abs=2.0 ** -1070)
+    assert L.modulus == L.dql and 0.0 <= L.excess <= L.dql
+
+    def at_one(x):
+        x = x.astype(np.float64)
+        top = np.max(np.abs(x))
+        return np.ldexp(x, -int(np.frexp(top)[1])) if top else x
+
+    assert L.orientation == pytest.approx(vq.vector_loss(at_one(w), at_one(wq)).orientation,
+                                          rel=1e-13, abs=1e-15)

@@ -197,12 +197,14 @@ def compare(w, bits=range(1, 9), methods=None, axis=None):
         for size in sorted({r["group"] for r in group}, reverse=True):
             members = sorted((r for r in group if r["group"] == size),
                              key=lambda r: r["relative_dql"])
-            # The relative DQL (J_m/‖w‖², the same ‖w‖² for all) ranks like J_m but is always
-            # finite, while J_m of weights near 1e200 exceeds the float64 range (inf).
+            # The relative DQL (J_m/‖w‖², the same ‖w‖² for all) ranks like J_m but is
+            # finite, while J_m of weights near 1e200 exceeds the float64 range (inf); it is
+            # inf only for values far from w's scale (DoReFa's ±1 for w near 1e-300), last.
             dql = np.array([r["relative_dql"] for r in members])
             for r, d in zip(members, dql, strict=True):
                 # Competition ranking; losses equal to rounding (1e-12 relative) share a rank.
-                r["rank"] = 1 + int(np.count_nonzero(dql < d - RANK_RTOL * d))
+                below = d - RANK_RTOL * d if np.isfinite(d) else d
+                r["rank"] = 1 + int(np.count_nonzero(dql < below))
             records.extend(members)
     return records
 

@@ -31,7 +31,7 @@ class VectorLoss:
     orientation : J_o, the angle term (independent of the scale).
     modulus : J_m = ‖w − w_q‖².
     dql : direct quantization loss ‖w − w_q‖² (equal to ``modulus``).
-    relative_dql : dql / ‖w‖².
+    relative_dql : dql / ‖w‖² (inf only when it exceeds the float64 range).
     excess : dql − min over the scale, i.e. what a better α would remove (≥ 0).
     """
 
@@ -139,11 +139,18 @@ def vector_loss(w, wq):
     Notes
     -----
     The sums run in float64 in the fixed order of :mod:`vecq_ref._kernels` (the same bits
-    on every CPU), on ``2**k·w`` and ``2**k·wq`` for one power of two ``k`` that keeps them in
-    range (:func:`vecq_ref._validation.scale_exponent` of both together); the squared losses
-    are scaled back by ``2**(-2k)``. ``orientation`` and ``relative_dql`` are therefore
-    finite for any finite input, and ``dql``/``modulus``/``excess`` are exact up to one
-    rounding, or inf when they exceed the float64 range (e.g. ``w`` near 1e200).
+    on every CPU). ``w`` and ``wq`` are each taken at their own power of two,
+    ``2**kw·w`` and ``2**kq·wq`` (:func:`vecq_ref._validation.scale_exponent`), so neither
+    vector's sums underflow or overflow whatever the scale of the other: ``orientation``
+    comes from those sums alone (it does not depend on either scale) and is always finite.
+    ``‖w − wq‖²`` is summed at one power of two ``2**k`` that keeps the larger of the two in
+    range (``k = kw`` when ``kw = kq``), and the exponents are combined before anything is
+    scaled back: ``relative_dql`` is ``‖w − wq‖²/‖w‖²`` to float64 precision, ``inf`` (no
+    warning) only when that ratio exceeds the float64 range, i.e. when ``‖w − wq‖/‖w‖`` exceeds
+    ``≈ 1.3e154`` (``wq`` at a very different scale from ``w``, e.g. ``sign(w)`` for ``w``
+    near 1e-300); never ``inf`` for a ``wq`` within that factor of ``w``.
+    ``dql``/``modulus``/``excess`` are exact up to one rounding, or ``inf`` when they exceed
+    the float64 range (e.g. ``w`` near 1e200), or rounded towards 0 below it.
 
     Examples
     --------
@@ -156,15 +163,25 @@ def vector_loss(w, wq):
     if w.shape != q.shape:
         V.fail("wq", f"the shape of `w` {w.shape}", f"shape {q.shape}")
     w, q = _flat64(w), _flat64(q)
-    k = V.scale_exponent(np.concatenate([w, q]), "w")
-    if k:
-        w, q = np.ldexp(w, k), np.ldexp(q, k)
-    sww, swq, sqq, dql = pair_sums(w, q, 1.0)
+    kw, kq = V.scale_exponent(w, "w"), V.scale_exponent(q, "wq")
+    a = np.ldexp(w, kw) if kw else w
+    b = np.ldexp(q, kq) if kq else q
+    sww, swq, sqq, dql = pair_sums(a, b, 1.0)
+    k = kw
+    if kw != kq:
+        # The difference needs one scale for both; there only the smaller vector can underflow,
+        # by less than an ulp of the larger one's part of the sum.
+        k = V.scale_exponent(np.concatenate([w, q]))
+        with np.errstate(under="ignore"):
+            dql = pair_sums(np.ldexp(w, k), np.ldexp(q, k), 1.0)[3]
     beta = swq / sqq if sqq > 0 else 0.0
-    min_dql = pair_sums(w, q, beta)[3]
+    min_dql = pair_sums(a, b, beta)[3]  # in units of 2**(2kw)
     orient = float(orientation_from_min(min_dql, sww, cos_negative=swq < 0)) if sww > 0 else 0.0
-    rel = dql / sww if sww > 0 else 0.0
-    excess = max(dql - min_dql, 0.0)
     with np.errstate(over="ignore", under="ignore"):
+        # dql and sww are in units 2**(2k) and 2**(2kw): their quotient can leave the float64
+        # range where the ratio itself does not, so the exponents are combined first.
+        (md, ed), (mw, ew) = np.frexp(dql), np.frexp(sww)
+        rel = float(np.ldexp(md / mw, ed - ew + 2 * (kw - k))) if sww > 0 else 0.0
+        excess = max(dql - float(np.ldexp(min_dql, 2 * (k - kw))), 0.0)
         dql, excess = float(np.ldexp(dql, -2 * k)), float(np.ldexp(excess, -2 * k))
-    return VectorLoss(orient, dql, dql, float(rel), excess)
+    return VectorLoss(orient, dql, dql, rel, excess)
