@@ -174,7 +174,7 @@ def _load_weights(path, name="input", arg="w"):
 _QUANTIZE_KEYS = ("codes", "alpha", "step", "values")
 
 
-def _load_quantized(path, name="WQ"):
+def _load_quantized(path, name="quantized"):
     """``(array, label)`` for a quantized tensor: the one array of ``path``, or the
     ``values`` of a ``vecq-ref quantize`` output (said on stderr)."""
     import numpy as np
@@ -622,7 +622,7 @@ def _cmd_verify(args):
     from .check.verify import verify
 
     if args.quantized is not None:
-        w = _load_weights(args.input, "W", "w")
+        w = _load_weights(args.input, "input", "w")
         wq, wq_label = _load_quantized(args.quantized)
         items = iter([(args.quantized, w, wq, {"w": args.input, "wq": wq_label})])
     else:
@@ -638,7 +638,7 @@ def _cmd_verify(args):
             raise _input_error(exc, labels) from exc
     failed = [r.name for r in reports if not r.passed]
     emit(args, {"passed": not failed, "reports": [r.as_dict() for r in reports]},
-         "\n\n".join(str(r) for r in reports))
+         _calls_in_options("\n\n".join(str(r) for r in reports), "verify"))
     if failed:
         raise CheckFailed(f"{len(failed)} of {len(reports)} verdicts failed: "
                           f"{', '.join(failed)}")
@@ -996,6 +996,41 @@ def _options(parser, command):
     return {**names, **_ALIASES.get(command, {})}
 
 
+#: Remedies the library gives in Python (``pass `w.astype(np.float32)```), in what a command
+#: line user does instead: the file is what they can change (the codes and α do not depend on
+#: the float width the weights are stored in, since float16 is computed in float32).
+_REMEDIES = [
+    (r"pass `\w+\.astype\(np\.(float\d+)\)` to get them in \w+",
+     r"save the weights as \1 and quantize that file to get them in \1 (the codes and α are "
+     "the same)"),
+    (r"convert first, e\.g\. `\w+\.astype\(np\.float32\)`", "save them as float32 first"),
+    (r"scale `\w+` down by a power of two \(e\.g\. np\.ldexp\(\w+, -8\)\)",
+     "save the weights scaled down by a power of two (e.g. 2^-8)"),
+]
+
+
+def _calls_in_options(text, command):
+    """A report's hints (pass `axis=0`) as the options of ``command`` (--axis 0); the rest
+    of the report (its tolerance list ``[ulps=2, ...]``) as the library wrote it."""
+    import re
+
+    options = _options(build_parser(), command)
+
+    def option(m):
+        name, value = m.group(1), m.group(2).strip(chr(39) + chr(34))
+        if name not in options:
+            return m.group(0)
+        return options[name] if value == "True" else f"{options[name]} {value}"
+
+    return re.sub(r"`([a-z_][a-z0-9_]*)=([^`\s]+)`", option, text)
+
+
+def _positionals(parser, command):
+    """The names of the positional arguments of ``command`` (``input``, ``quantized``)."""
+    sub = next(a for a in parser._actions if a.dest == "command").choices.get(command)
+    return {a.dest for a in getattr(sub, "_actions", ()) if not a.option_strings}
+
+
 def _in_options(text, parser, command):
     """A library message in the words of the command line.
 
@@ -1007,6 +1042,18 @@ def _in_options(text, parser, command):
     import re
 
     options = _options(parser, command)
+    for pattern, words in _REMEDIES:
+        text = re.sub(pattern, words, text)
+    # A file named by its positional argument ("`input` file x.npy"): the word the usage shows.
+    text = re.sub(r"`([a-z_][a-z0-9_]*)` file\b", lambda m: (
+        f"{m.group(1)} file" if m.group(1) in _positionals(parser, command) else m.group(0)),
+        text)
+    # A call the user is told to make (pass `axis=0`): the option, without the backticks.
+    text = re.sub(r"`([a-z_][a-z0-9_]*)=([^`\s]+)`", lambda m: (
+        f"{m.group(1)}={m.group(2)}" if m.group(1) in options else m.group(0)), text)
+    # Choices as a Python tuple ('param', 'paper'): the words, as argparse shows choices.
+    text = re.sub(r"\(('[^'()]*'(?:, '[^'()]*')*),?\)",
+                  lambda m: "{" + ", ".join(re.findall(r"'([^']*)'", m.group(1))) + "}", text)
 
     def keyword(m):  # name=value, as a call would spell it
         option = options.get(m.group(1))
