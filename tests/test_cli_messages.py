@@ -161,3 +161,42 @@ def test_in_options_rewrites_python_remedies():
                 parser, "quantize")
             == "`w` (dtype float32) ...; save the weights as float64 and quantize that file to "
                "get them in float64 (the codes and α are the same).")
+
+
+@pytest.mark.parametrize("command", ["figures", "golden", "train", "reproduce"])
+def test_a_dangling_link_as_out_folder_is_called_one(tmp_path, command):
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone")
+    extra = {"figures": ["--only", "fig1_toy"], "train": ["--epochs", "1"],
+             "reproduce": ["--quick"]}.get(command, [])
+    status, err = _run([command, "--out", link, *extra])
+    assert status == 2 and err.count("\n") == 1
+    assert (f"--out {link} is a symbolic link to a missing {tmp_path / 'gone'}; create that "
+            "folder or remove the link") in err, err
+    assert not (tmp_path / "gone").exists() and link.is_symlink()  # nothing made or replaced
+    status, err = _run([command, "--out", link / "sub", *extra])
+    assert f"lies under {link}, which is a symbolic link to a missing" in err, err
+
+
+def _unwritable_folder(tmp_path):
+    import os
+    from pathlib import Path
+
+    if os.geteuid() != 0:  # permissions stop everyone but root
+        folder = tmp_path / "ro"
+        folder.mkdir(mode=0o500)
+        return folder
+    if not Path("/sys/kernel").is_dir():
+        pytest.skip("no unwritable folder for root here")
+    return Path("/sys")  # sysfs refuses new files even to root
+
+
+@pytest.mark.parametrize("what", ["quantize --out", "report --plot"])
+def test_an_unwritable_output_names_its_option(files, tmp_path, what):
+    folder = _unwritable_folder(tmp_path)
+    command, option = what.split()
+    target = folder / ("q.npz" if command == "quantize" else "p.png")
+    status, err = _run([command, files / "w.npy", "--bits", "2", option, target])
+    assert status == 2 and err.count("\n") == 1
+    assert re.search(rf"error: {option} {re.escape(str(target))}: "
+                     r"(Permission denied|Operation not permitted)$", err.strip()), err

@@ -209,12 +209,18 @@ def _out_file(path, option, suffixes):
 
 
 def _out_folder(path, option="--out"):
-    """Refuse an output folder that is, or lies under, an existing file (one line)."""
+    """Refuse an output folder that is, or lies under, an existing file or a dangling symbolic
+    link (one line)."""
+    import os
     from pathlib import Path
 
     p = Path(path)
     for q in (p, *p.parents):
-        if q.exists() or q.is_symlink():
+        if q.is_symlink() and not q.exists():  # a dangling link: no file, no folder
+            where = "is" if q == p else f"lies under {q}, which is"
+            raise UsageError(f"{option} {path} {where} a symbolic link to a missing "
+                             f"{os.readlink(q)}; create that folder or remove the link")
+        if q.exists():
             if not q.is_dir():
                 where = "" if q == p else f" ({q} is a file)"
                 what = "is a file" if q == p else "lies under a file"
@@ -918,8 +924,8 @@ def main(argv=None):
     except (UsageError, OSError, ValueError, TypeError, ImportError) as exc:
         if debug:
             raise
-        print(f"{prefix}: error: {_in_options(_one_line(exc), parser, args.command)}",
-              file=sys.stderr)
+        text = _in_options(_one_line(exc), parser, args.command)
+        print(f"{prefix}: error: {_name_the_option(exc, args, text)}", file=sys.stderr)
         return 2
     except MemoryError as exc:
         if debug:
@@ -937,6 +943,31 @@ def main(argv=None):
     finally:
         if status != 0:
             _remove_empty(created)
+
+
+#: The options that name what a command writes.
+_OUTPUTS = ("out", "plot")
+
+
+def _name_the_option(exc, args, text):
+    """``text`` with the option in front when ``exc`` is an OSError about what that option
+    names (``--out /sys/q.npz: Permission denied``), or about a file written inside it."""
+    import os
+
+    filename = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+    if not filename or text.startswith("--"):
+        return text
+    for dest in _OUTPUTS:
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        option = f"--{dest}"
+        target, value = os.path.abspath(filename), os.path.abspath(value)
+        if target == value:
+            return f"{option} {text}"
+        if target.startswith(value.rstrip(os.sep) + os.sep):
+            return f"{option} {getattr(args, dest)}: {text}"
+    return text
 
 
 def _missing_folders(out):
