@@ -149,6 +149,25 @@ def test_a_constant_vector_gets_sigma_and_step_zero():
                 assert q.loss.relative_dql == 0.0
 
 
+@pytest.mark.parametrize("fmt", ["bfloat16", "float8_e4m3fn"])
+def test_low_precision_inputs_get_float32_values(fmt):
+    """README: bf16/fp8 come back in float32, the exact values they are computed as, because
+    rounding the levels to the storage type would take them off the lattice."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dtype = getattr(ml_dtypes, fmt)
+    w = np.random.default_rng(0).standard_normal(20000).astype(dtype)
+    bits = 8 if fmt == "bfloat16" else 4
+    q = vq.quantize(w, bits)
+    ref = vq.quantize(w.astype(np.float32), bits)
+    assert q.values.dtype == np.float32 and w.dtype == dtype  # the input untouched
+    assert_array_equal(q.values, ref.values)
+    assert_array_equal(q.codes, ref.codes)
+    # Why not the storage type: rounded to it, some level moves by over a tenth of a step.
+    moved = np.abs(q.values.astype(dtype).astype(np.float64) - q.values) / q.alpha
+    assert moved.max() > 0.1
+    assert vq.baselines.bwn(w).values.dtype == np.float32
+
+
 # --- granularity ---------------------------------------------------------------------------
 
 

@@ -47,7 +47,8 @@ class Quantized:
     alpha : float, or ndarray of the slice shape (per channel / group).
     step : float or ndarray: the threshold spacing that produced ``codes`` (weight units).
     bits, lattice, method : the settings used.
-    values : ndarray, dequantized ``α·v`` in the input's float dtype.
+    values : ndarray, dequantized ``α·v`` in the input's float dtype (float64 for integers;
+        float32 for bf16/fp8, whose rounding would move the levels off their lattice).
     loss : VectorLoss of the whole tensor (floats), from float64 sums of ``α·v`` before the
         cast to the output dtype.
     slice_loss : VectorLoss with one entry per slice, or None per tensor.
