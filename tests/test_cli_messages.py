@@ -16,7 +16,7 @@ from vecq_ref.cli import _in_options, build_parser, main
 #: No Python either: calls (`np.`, `.astype(`), tuple reprs ``('param', ...)``, backticked
 #: names in capitals (```WQ``` file).
 FORBIDDEN = [r"\b(True|False|None)\b", r"\b[a-z_]+=", r"`(?!wq?`)[a-z_]+`", r"\bnp\.",
-             r"\.astype\(", r"\(\s*'[^']*',", r"`[A-Za-z_]+`(?<!`w`)(?<!`wq`)"]
+             r"\.astype\(", r"vecq_ref\.", r"\(\s*'[^']*',", r"`[A-Za-z_]+`(?<!`w`)(?<!`wq`)"]
 
 
 def _run(argv):
@@ -79,7 +79,7 @@ CASES = [
      "save the weights as float32 and quantize that file"),
     (["quantize", "{t}/c.npy", "--bits", "2", "--out", "{t}/y.npz"], "save them as float32"),
     (["train", "--method", "bogus", "--out", "{t}/t3"],
-     "--method must be one of {param, paper, exact, grid, alternating}"),
+     "--method must be one of {param, paper, exact, grid, alternating} or a baseline (bwn, "),
     (["quantize", "{t}/none.npy", "--bits", "2", "--out", "{t}/y.npz"],
      "input file {t}/none.npy does not exist"),
     (["report", "{t}/bad.npy", "--bits", "2"], "input file {t}/bad.npy: is not a .npy file"),

@@ -1035,6 +1035,8 @@ _REMEDIES = [
      r"save the weights as \1 and quantize that file to get them in \1 (the codes and α are "
      "the same)"),
     (r"convert first, e\.g\. `\w+\.astype\(np\.float32\)`", "save them as float32 first"),
+    (r"the name of a function in vecq_ref\.baselines",
+     "a baseline (bwn, twn, ul2q, dorefa, absmax, aciq, vecq_normalpha, lloyd_max)"),
     (r"scale `\w+` down by a power of two \(e\.g\. np\.ldexp\(\w+, -8\)\)",
      "save the weights scaled down by a power of two (e.g. 2^-8)"),
 ]
