@@ -200,3 +200,12 @@ def test_an_unwritable_output_names_its_option(files, tmp_path, what):
     assert status == 2 and err.count("\n") == 1
     assert re.search(rf"error: {option} {re.escape(str(target))}: "
                      r"(Permission denied|Operation not permitted)$", err.strip()), err
+
+
+def test_the_baselines_train_names_are_the_librarys():
+    from vecq_ref import baselines
+
+    status, err = _run(["train", "--method", "bogus", "--out", "unused"])
+    named = re.search(r"or a baseline \(([^)]*)\)", err).group(1).split(", ")
+    assert named == [n for n in baselines.__all__ if callable(getattr(baselines, n))
+                     and n.islower()]
