@@ -456,7 +456,7 @@ def test_out_unwritable_names_the_out_path(tmp_path, capsys, monkeypatch):
     out = tmp_path / "q.npz"
     assert main(["quantize", str(tmp_path / "w.npy"), "--bits", "2", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err == f"vecq-ref quantize: error: {out}: Permission denied\n"
+    assert err == f"vecq-ref quantize: error: --out {out}: Permission denied\n"
 
 
 def test_train_checks_method_without_bits(tmp_path, capsys):

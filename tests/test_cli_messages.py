@@ -13,7 +13,10 @@ from vecq_ref.cli import _in_options, build_parser, main
 
 #: What a CLI message must not contain: Python keywords, call syntax, backticked names other
 #: than the library arguments a file label names (`w`, `wq`: "w.npy (`w`)").
-FORBIDDEN = [r"\b(True|False|None)\b", r"\b[a-z_]+=", r"`(?!wq?`)[a-z_]+`"]
+#: No Python either: calls (`np.`, `.astype(`), tuple reprs ``('param', ...)``, backticked
+#: names in capitals (```WQ``` file).
+FORBIDDEN = [r"\b(True|False|None)\b", r"\b[a-z_]+=", r"`(?!wq?`)[a-z_]+`", r"\bnp\.",
+             r"\.astype\(", r"vecq_ref\.", r"\(\s*'[^']*',", r"`[A-Za-z_]+`(?<!`w`)(?<!`wq`)"]
 
 
 def _run(argv):
@@ -38,6 +41,11 @@ def files(tmp_path):
     (tmp_path / "run" / "steps.jsonl").write_text("")  # a run stopped before its checkpoint
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "config.json").write_text(json.dumps({"lr": 123.0}))
+    # float16 near its maximum: the exact search's top level lands above 65504.
+    np.save(tmp_path / "f16top.npy",
+            np.array([65504, -65504, 60000, -60000, 30000, 1000], dtype=np.float16))
+    np.save(tmp_path / "c.npy", np.ones(4, dtype=complex))
+    (tmp_path / "bad.npy").write_bytes(b"x\n")
     (tmp_path / "rep").mkdir()
     (tmp_path / "rep" / "reproduce.json").write_text(json.dumps({"seed": 99}))
     return tmp_path
@@ -66,6 +74,18 @@ CASES = [
      "--data-path must be left out for --data digits (bundled data needs no files)"),
     (["train", "--epochs", "1", "--resume", "--out", "{t}/cfg"],
      "--resume needs the settings of the saved run; these differ: [--batch-size,"),
+    # Remedies and labels the library spells in Python.
+    (["quantize", "{t}/f16top.npy", "--bits", "8", "--method", "exact", "--out", "{t}/y.npz"],
+     "save the weights as float32 and quantize that file"),
+    (["quantize", "{t}/c.npy", "--bits", "2", "--out", "{t}/y.npz"], "save them as float32"),
+    (["train", "--method", "bogus", "--out", "{t}/t3"],
+     "--method must be one of {param, paper, exact, grid, alternating} or a baseline (bwn, "),
+    (["quantize", "{t}/none.npy", "--bits", "2", "--out", "{t}/y.npz"],
+     "input file {t}/none.npy does not exist"),
+    (["report", "{t}/bad.npy", "--bits", "2"], "input file {t}/bad.npy: is not a .npy file"),
+    (["verify", "{w}", "{t}/none.npy", "--bits", "2"],
+     "quantized file {t}/none.npy does not exist"),
+    (["verify", "{t}/bad.npy", "{w}", "--bits", "2"], "input file {t}/bad.npy: is not a .npy"),
     (["reproduce", "--quick", "--out", "{t}/rep"],
      "--seed, 'sweep_bits']); use another --out or pass --force to start over"),
 ]
@@ -77,7 +97,7 @@ def test_cli_errors_speak_in_options(files, argv, words):
     status, err = _run([a.format(w=files / "w.npy", t=files) for a in argv])
     assert status == 2
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert words in err, err
+    assert words.replace("{t}", str(files)) in err, err
     for pattern in FORBIDDEN:
         assert not re.search(pattern, err), (pattern, err)
 
@@ -112,3 +132,80 @@ def test_in_options_rewrites_only_the_commands_options():
     assert say("`methods` must be one of", "quantize") == "`methods` must be one of"
     assert say("`methods` must be one of", "compare") == "--methods must be one of"
     assert say("resume=True or /a/b=c.npy") == "resume=True or /a/b=c.npy"  # no --resume here
+
+
+def test_verify_hints_speak_in_options(tmp_path):
+    """verify's report tells the CLI user the option (--axis 0), not the call (`axis=0`):
+    float16 [[65504, -65504], [60000, 1]] has four levels no one 4-bit lattice holds, but each
+    row is two levels, a lattice of its own."""
+    w = tmp_path / "w.npy"
+    np.save(w, np.array([[65504, -65504], [60000, 1]], dtype=np.float16))
+    out = io.StringIO()
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(out):
+        status = main(["verify", str(w), str(w), "--bits", "4"])
+    assert status == 1
+    verdict = next(line for line in out.getvalue().splitlines() if "verdict:" in line)
+    assert "pass --axis 0" in verdict, verdict
+    assert "`axis" not in verdict
+
+
+def test_in_options_rewrites_python_remedies():
+    parser = build_parser()
+    say = _in_options
+    assert (say("pass `axis=0`.", parser, "verify") == "pass --axis 0.")
+    assert say("pass `bogus=0`.", parser, "verify") == "pass `bogus=0`."  # not an option
+    assert (say("one of ('a', 'b') or", parser, "train") == "one of {a, b} or")
+    assert say("`input` file x", parser, "report") == "input file x"
+    assert say("`path` file x", parser, "report") == "`path` file x"  # not report's argument
+    assert (say("`w` (dtype float32) ...; pass `w.astype(np.float64)` to get them in float64.",
+                parser, "quantize")
+            == "`w` (dtype float32) ...; save the weights as float64 and quantize that file to "
+               "get them in float64 (the codes and α are the same).")
+
+
+@pytest.mark.parametrize("command", ["figures", "golden", "train", "reproduce"])
+def test_a_dangling_link_as_out_folder_is_called_one(tmp_path, command):
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone")
+    extra = {"figures": ["--only", "fig1_toy"], "train": ["--epochs", "1"],
+             "reproduce": ["--quick"]}.get(command, [])
+    status, err = _run([command, "--out", link, *extra])
+    assert status == 2 and err.count("\n") == 1
+    assert (f"--out {link} is a symbolic link to a missing {tmp_path / 'gone'}; create that "
+            "folder or remove the link") in err, err
+    assert not (tmp_path / "gone").exists() and link.is_symlink()  # nothing made or replaced
+    status, err = _run([command, "--out", link / "sub", *extra])
+    assert f"lies under {link}, which is a symbolic link to a missing" in err, err
+
+
+def _unwritable_folder(tmp_path):
+    import os
+    from pathlib import Path
+
+    if os.geteuid() != 0:  # permissions stop everyone but root
+        folder = tmp_path / "ro"
+        folder.mkdir(mode=0o500)
+        return folder
+    if not Path("/sys/kernel").is_dir():
+        pytest.skip("no unwritable folder for root here")
+    return Path("/sys")  # sysfs refuses new files even to root
+
+
+@pytest.mark.parametrize("what", ["quantize --out", "report --plot"])
+def test_an_unwritable_output_names_its_option(files, tmp_path, what):
+    folder = _unwritable_folder(tmp_path)
+    command, option = what.split()
+    target = folder / ("q.npz" if command == "quantize" else "p.png")
+    status, err = _run([command, files / "w.npy", "--bits", "2", option, target])
+    assert status == 2 and err.count("\n") == 1
+    assert re.search(rf"error: {option} {re.escape(str(target))}: "
+                     r"(Permission denied|Operation not permitted)$", err.strip()), err
+
+
+def test_the_baselines_train_names_are_the_librarys():
+    from vecq_ref import baselines
+
+    status, err = _run(["train", "--method", "bogus", "--out", "unused"])
+    named = re.search(r"or a baseline \(([^)]*)\)", err).group(1).split(", ")
+    assert named == [n for n in baselines.__all__ if callable(getattr(baselines, n))
+                     and n.islower()]

@@ -205,6 +205,29 @@ def test_a_safetensors_header_naming_a_tensor_twice_is_refused(tmp_path):
     assert io.load_npz(path)["w"].tolist() == [1.0]
 
 
+def test_a_repeated_name_is_named_before_the_safetensors_package_reads(tmp_path):
+    pytest.importorskip("safetensors")
+    # The surviving (second) entry's shape [1] does not fill its 8 bytes: the package alone
+    # says "invalid offset"; the first entry is valid. The problem is the repeated name.
+    first = '"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}'
+    second = '"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 8]}'
+    path = tmp_path / "dup.safetensors"
+    path.write_bytes(_safetensors_bytes("{" + first + ", " + second + "}",
+                                        np.float32([1.0, 2.0]).tobytes()))
+    from safetensors import safe_open
+
+    with pytest.raises(Exception, match="offset") as info, safe_open(str(path), "numpy"):
+        pass
+    assert "twice" not in str(info.value)
+    with pytest.raises(ValueError, match=r"repeats a name: 'w' appears twice"):
+        io.load_npz(path)
+    # A header the plain parse cannot read (its length beyond the file) is still the
+    # package's "not a readable .safetensors file".
+    path.write_bytes(b"\xff" * 8 + b"{}")
+    with pytest.raises(ValueError, match="is not a readable .safetensors file"):
+        io.load_npz(path)
+
+
 def _two_shards_holding_w(folder):
     st = pytest.importorskip("safetensors.numpy")
     folder.mkdir()

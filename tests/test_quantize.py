@@ -113,6 +113,61 @@ def test_row_moments_match_twin(rng):
     assert row_moments(np.full((1, 5), 7.25))[0, 1] == 0.0
 
 
+@pytest.mark.parametrize("n", [2, 72, 3 * (1 << 14) + 5])  # one chunk and several
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_constant_row_has_its_value_as_mean_and_variance_zero(n, dtype):
+    # 0.7·n summed and divided by n misses 0.7 by an ulp for most n, which left σ ≈ 1e-16 and
+    # a param step of 1.1e-16 instead of 0. The twin says what a constant row's moments are.
+    v = dtype(0.7)
+    x = np.full((2, n), v)
+    x[1] = -0.3
+    m = row_moments(x)
+    assert m[0, 0] == np.float64(v) and m[1, 0] == np.float64(dtype(-0.3))
+    assert m[:, 1].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(m, naive.row_moments(x), rtol=1e-12)
+    assert naive.row_moments(x)[:, 1].tolist() == [0.0, 0.0]
+    # One element an ulp away is not constant: its (tiny) variance is kept.
+    x[0, n // 2] = np.nextafter(v, dtype(1))
+    assert row_moments(x)[0, 1] > 0.0 and naive.row_moments(x)[0, 1] > 0.0
+
+
+def test_a_constant_vector_gets_sigma_and_step_zero():
+    """README: σ 0, step 0, one code (the top level), values within α's rounding of w."""
+    for v in (0.7, -0.3, 1e-3, 0.1):
+        w = np.full(72, v)
+        for method in ("param", "grid"):
+            q = vq.quantize(w, 4, method=method)
+            assert q.step == 0.0 and q.info["sigma"] == 0.0, (v, method, q.step)
+            assert q.codes.tolist() == [7 if v > 0 else -8] * 72
+            # α = Σwv/Σv² (v = 7.5 or −8.5) from two rounded sums: α·v is w to a few ulps
+            # (0.001: 3), not exactly, and the reported loss is that of the returned values.
+            assert np.all(np.abs(q.values - w) <= 4 * np.spacing(abs(v)))
+            ref = vq.vector_loss(w, q.values).relative_dql
+            assert q.loss.relative_dql == pytest.approx(ref, rel=1e-6, abs=0)
+            assert q.loss.relative_dql < 1e-30
+            if np.all(q.values == w):
+                assert q.loss.relative_dql == 0.0
+
+
+@pytest.mark.parametrize("fmt", ["bfloat16", "float8_e4m3fn"])
+def test_low_precision_inputs_get_float32_values(fmt):
+    """README: bf16/fp8 come back in float32, the exact values they are computed as, because
+    rounding the levels to the storage type would take them off the lattice."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dtype = getattr(ml_dtypes, fmt)
+    w = np.random.default_rng(0).standard_normal(20000).astype(dtype)
+    bits = 8 if fmt == "bfloat16" else 4
+    q = vq.quantize(w, bits)
+    ref = vq.quantize(w.astype(np.float32), bits)
+    assert q.values.dtype == np.float32 and w.dtype == dtype  # the input untouched
+    assert_array_equal(q.values, ref.values)
+    assert_array_equal(q.codes, ref.codes)
+    # Why not the storage type: rounded to it, some level moves by over a tenth of a step.
+    moved = np.abs(q.values.astype(dtype).astype(np.float64) - q.values) / q.alpha
+    assert moved.max() > 0.1
+    assert vq.baselines.bwn(w).values.dtype == np.float32
+
+
 # --- granularity ---------------------------------------------------------------------------
 
 

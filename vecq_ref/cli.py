@@ -174,7 +174,7 @@ def _load_weights(path, name="input", arg="w"):
 _QUANTIZE_KEYS = ("codes", "alpha", "step", "values")
 
 
-def _load_quantized(path, name="WQ"):
+def _load_quantized(path, name="quantized"):
     """``(array, label)`` for a quantized tensor: the one array of ``path``, or the
     ``values`` of a ``vecq-ref quantize`` output (said on stderr)."""
     import numpy as np
@@ -209,12 +209,18 @@ def _out_file(path, option, suffixes):
 
 
 def _out_folder(path, option="--out"):
-    """Refuse an output folder that is, or lies under, an existing file (one line)."""
+    """Refuse an output folder that is, or lies under, an existing file or a dangling symbolic
+    link (one line)."""
+    import os
     from pathlib import Path
 
     p = Path(path)
     for q in (p, *p.parents):
-        if q.exists() or q.is_symlink():
+        if q.is_symlink() and not q.exists():  # a dangling link: no file, no folder
+            where = "is" if q == p else f"lies under {q}, which is"
+            raise UsageError(f"{option} {path} {where} a symbolic link to a missing "
+                             f"{os.readlink(q)}; create that folder or remove the link")
+        if q.exists():
             if not q.is_dir():
                 where = "" if q == p else f" ({q} is a file)"
                 what = "is a file" if q == p else "lies under a file"
@@ -622,7 +628,7 @@ def _cmd_verify(args):
     from .check.verify import verify
 
     if args.quantized is not None:
-        w = _load_weights(args.input, "W", "w")
+        w = _load_weights(args.input, "input", "w")
         wq, wq_label = _load_quantized(args.quantized)
         items = iter([(args.quantized, w, wq, {"w": args.input, "wq": wq_label})])
     else:
@@ -638,7 +644,7 @@ def _cmd_verify(args):
             raise _input_error(exc, labels) from exc
     failed = [r.name for r in reports if not r.passed]
     emit(args, {"passed": not failed, "reports": [r.as_dict() for r in reports]},
-         "\n\n".join(str(r) for r in reports))
+         _calls_in_options("\n\n".join(str(r) for r in reports), "verify"))
     if failed:
         raise CheckFailed(f"{len(failed)} of {len(reports)} verdicts failed: "
                           f"{', '.join(failed)}")
@@ -918,8 +924,8 @@ def main(argv=None):
     except (UsageError, OSError, ValueError, TypeError, ImportError) as exc:
         if debug:
             raise
-        print(f"{prefix}: error: {_in_options(_one_line(exc), parser, args.command)}",
-              file=sys.stderr)
+        text = _in_options(_one_line(exc), parser, args.command)
+        print(f"{prefix}: error: {_name_the_option(exc, args, text)}", file=sys.stderr)
         return 2
     except MemoryError as exc:
         if debug:
@@ -937,6 +943,31 @@ def main(argv=None):
     finally:
         if status != 0:
             _remove_empty(created)
+
+
+#: The options that name what a command writes.
+_OUTPUTS = ("out", "plot")
+
+
+def _name_the_option(exc, args, text):
+    """``text`` with the option in front when ``exc`` is an OSError about what that option
+    names (``--out /sys/q.npz: Permission denied``), or about a file written inside it."""
+    import os
+
+    filename = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+    if not filename or text.startswith("--"):
+        return text
+    for dest in _OUTPUTS:
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        option = f"--{dest}"
+        target, value = os.path.abspath(filename), os.path.abspath(value)
+        if target == value:
+            return f"{option} {text}"
+        if target.startswith(value.rstrip(os.sep) + os.sep):
+            return f"{option} {getattr(args, dest)}: {text}"
+    return text
 
 
 def _missing_folders(out):
@@ -996,6 +1027,43 @@ def _options(parser, command):
     return {**names, **_ALIASES.get(command, {})}
 
 
+#: Remedies the library gives in Python (``pass `w.astype(np.float32)```), in what a command
+#: line user does instead: the file is what they can change (the codes and α do not depend on
+#: the float width the weights are stored in, since float16 is computed in float32).
+_REMEDIES = [
+    (r"pass `\w+\.astype\(np\.(float\d+)\)` to get them in \w+",
+     r"save the weights as \1 and quantize that file to get them in \1 (the codes and α are "
+     "the same)"),
+    (r"convert first, e\.g\. `\w+\.astype\(np\.float32\)`", "save them as float32 first"),
+    (r"the name of a function in vecq_ref\.baselines",
+     "a baseline (bwn, twn, ul2q, dorefa, absmax, aciq, vecq_normalpha, lloyd_max)"),
+    (r"scale `\w+` down by a power of two \(e\.g\. np\.ldexp\(\w+, -8\)\)",
+     "save the weights scaled down by a power of two (e.g. 2^-8)"),
+]
+
+
+def _calls_in_options(text, command):
+    """A report's hints (pass `axis=0`) as the options of ``command`` (--axis 0); the rest
+    of the report (its tolerance list ``[ulps=2, ...]``) as the library wrote it."""
+    import re
+
+    options = _options(build_parser(), command)
+
+    def option(m):
+        name, value = m.group(1), m.group(2).strip(chr(39) + chr(34))
+        if name not in options:
+            return m.group(0)
+        return options[name] if value == "True" else f"{options[name]} {value}"
+
+    return re.sub(r"`([a-z_][a-z0-9_]*)=([^`\s]+)`", option, text)
+
+
+def _positionals(parser, command):
+    """The names of the positional arguments of ``command`` (``input``, ``quantized``)."""
+    sub = next(a for a in parser._actions if a.dest == "command").choices.get(command)
+    return {a.dest for a in getattr(sub, "_actions", ()) if not a.option_strings}
+
+
 def _in_options(text, parser, command):
     """A library message in the words of the command line.
 
@@ -1007,6 +1075,18 @@ def _in_options(text, parser, command):
     import re
 
     options = _options(parser, command)
+    for pattern, words in _REMEDIES:
+        text = re.sub(pattern, words, text)
+    # A file named by its positional argument ("`input` file x.npy"): the word the usage shows.
+    text = re.sub(r"`([a-z_][a-z0-9_]*)` file\b", lambda m: (
+        f"{m.group(1)} file" if m.group(1) in _positionals(parser, command) else m.group(0)),
+        text)
+    # A call the user is told to make (pass `axis=0`): the option, without the backticks.
+    text = re.sub(r"`([a-z_][a-z0-9_]*)=([^`\s]+)`", lambda m: (
+        f"{m.group(1)}={m.group(2)}" if m.group(1) in options else m.group(0)), text)
+    # Choices as a Python tuple ('param', 'paper'): the words, as argparse shows choices.
+    text = re.sub(r"\(('[^'()]*'(?:, '[^'()]*')*),?\)",
+                  lambda m: "{" + ", ".join(re.findall(r"'([^']*)'", m.group(1))) + "}", text)
 
     def keyword(m):  # name=value, as a call would spell it
         option = options.get(m.group(1))

@@ -287,22 +287,50 @@ def _safetensors_header(path, name):
     except ImportError as exc:
         raise ImportError(f"reading .safetensors ({path}) needs the optional package "
                           f"safetensors: {EXTRA_IO}") from exc
+    # The safetensors package keeps the last of two entries with one name and validates only
+    # that one: look for a repeated name first, so that the error names the real problem.
+    parsed = _raw_st_header(path, name)
     try:
         with safe_open(str(path), framework="numpy"):
             pass
     except Exception as exc:  # SafetensorError derives from Exception only
         _fail(name, path, f"is not a readable .safetensors file: {exc}", exc)
-    with open(path, "rb") as fh:
-        (n,) = struct.unpack("<Q", fh.read(8))
-        raw = fh.read(n)
+    if parsed is None:  # the package read what the plain parse could not: say why
+        parsed = _raw_st_header(path, name, strict=True)
+    n, header = parsed
+    header.pop("__metadata__", None)
+    return 8 + n, header
+
+
+#: The safetensors package's own limit on a JSON header (100 MB): larger is refused unread.
+_ST_HEADER_MAX = 100_000_000
+
+
+def _raw_st_header(path, name, strict=False):
+    """``(n, header)``: the length and JSON header of a .safetensors file, parsed without the
+    safetensors package; an error naming the name a header repeats. None when the header is
+    not a JSON object within the file (``strict``: raise), which the package then reports in
+    its words."""
     try:
-        # The safetensors package keeps the last of two entries with one name: refuse them.
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than its 8-byte header length")
+            (n,) = struct.unpack("<Q", head)
+            if n > min(_ST_HEADER_MAX, os.fstat(fh.fileno()).st_size - 8):
+                raise ValueError(f"header length {n} exceeds the file")
+            raw = fh.read(n)
         header = _json_object(raw)
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
     except _DuplicateKey as exc:
         _fail(name, path, f"its JSON header repeats a name: {exc}; which one is meant is "
                           "ambiguous", exc)
-    header.pop("__metadata__", None)
-    return 8 + n, header
+    except (ValueError, UnicodeDecodeError) as exc:
+        if strict:
+            _fail(name, path, f"is not a readable .safetensors file: {exc}", exc)
+        return None
+    return n, header
 
 
 def _st_dtype(code, key, name, path):

@@ -52,9 +52,13 @@ def levels(c, lattice="midrise"):
 
 
 def row_moments(x):
-    """Per row: mean, population variance (ddof = 0), Σx², all float64."""
+    """Per row: mean, population variance (ddof = 0), Σx², all float64; a constant row's
+    mean is its value and its variance 0."""
     x = np.asarray(x, dtype=np.float64)
-    return np.stack([x.mean(axis=1), x.var(axis=1), (x * x).sum(axis=1)], axis=1)
+    const = np.all(x == x[:, :1], axis=1)
+    mean = np.where(const, x[:, 0], x.mean(axis=1))
+    var = np.where(const, 0.0, x.var(axis=1))
+    return np.stack([mean, var, (x * x).sum(axis=1)], axis=1)
 
 
 def lane_sum(terms, lanes=64):

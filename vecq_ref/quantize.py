@@ -47,7 +47,8 @@ class Quantized:
     alpha : float, or ndarray of the slice shape (per channel / group).
     step : float or ndarray: the threshold spacing that produced ``codes`` (weight units).
     bits, lattice, method : the settings used.
-    values : ndarray, dequantized ``α·v`` in the input's float dtype.
+    values : ndarray, dequantized ``α·v`` in the input's float dtype (float64 for integers;
+        float32 for bf16/fp8, whose rounding would move the levels off their lattice).
     loss : VectorLoss of the whole tensor (floats), from float64 sums of ``α·v`` before the
         cast to the output dtype.
     slice_loss : VectorLoss with one entry per slice, or None per tensor.
@@ -271,7 +272,9 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     Notes
     -----
     An all-zero vector gets σ = 0, step 0, codes 0, α = 0 and relative DQL 0. A constant
-    vector gets step 0 and is reproduced exactly.
+    vector gets σ = 0 exactly (step 0 with ``param`` and ``grid``), one code for all its
+    weights, and values within the rounding of α = Σwv/Σv² (a few ulps: the relative DQL is
+    that of the returned values, ≲ 1e-30, and 0 where α·v rounds back to ``w``).
 
     Scale: for any power of two ``2**e`` with ``2**e·w`` finite and exact, ``quantize(2**e·w)``
     has the same codes as ``quantize(w)`` and α, step and σ times ``2**e``, the squared losses

@@ -62,6 +62,21 @@ def _span_sq_dev(x, m):
     return a
 
 
+#: A span whose deviations from its mean are all below ``_NEAR·|mean|`` may be constant up to
+#: the mean's rounding (at most ~2^-38 relative over a chunk of 2^14): it is checked.
+_NEAR = 2.0 ** -30
+
+
+@helper
+def _span_constant(x):
+    """Whether every element of the 1-D span equals the first."""
+    first = x[0]
+    for i in range(1, x.shape[0]):
+        if x[i] != first:
+            return False
+    return True
+
+
 @njit(cache=True, nogil=True)
 def _row_moments(x, part, t0, t1, out):
     """Tasks ``t0 ≤ t < t1`` of :func:`row_moments` (task t: chunk ``t % nch`` of row
@@ -74,8 +89,14 @@ def _row_moments(x, part, t0, t1, out):
         hi = min(n, lo + CHUNK)
         span = x[r, lo:hi]
         m = _span_sum(span) / (hi - lo)
+        m2 = _span_sq_dev(span, m)
+        # A constant span's rounded mean can miss its value by an ulp, leaving Σ(x − m)² > 0:
+        # spans whose spread is that small are checked, and a constant one is exact.
+        if m2 <= (hi - lo) * (_NEAR * m) ** 2 and _span_constant(span):
+            m = np.float64(span[0])
+            m2 = 0.0
         part[t, 0] = m
-        part[t, 1] = _span_sq_dev(span, m)
+        part[t, 1] = m2
     for r in range(out.shape[0]):
         count = 0.0
         mean = 0.0
@@ -97,7 +118,8 @@ def row_moments(x):
 
     Each chunk of ``CHUNK`` elements is read twice while it sits in cache (its mean, then its
     sum of squared deviations), and the chunks are merged in order with Chan's pairwise
-    update, so the variance stays accurate when |mean| ≫ σ and a constant row gets exactly 0.
+    update, so the variance stays accurate when |mean| ≫ σ; a constant row gets its value as the
+    mean and variance exactly 0 (its rounded mean alone would leave an ulp's residue).
     A non-finite input makes every column non-finite. Twin: ``naive.row_moments``.
     """
     rows, n = x.shape
