@@ -320,3 +320,41 @@ def test_an_astronomical_range_of_step_counts_is_not_enumerated():
     out = _steps_of_levels(np.array([0.0, 1.0]), np.zeros(2), 1e-300, 1.0, 0.5, budget)
     assert [list(o) for o in out][0] == [0.0, 2.0]
     assert budget[0] >= 0
+
+
+# --- bf16 and fp8 outputs are held to their own dtype (trial item 2) ----------------------------
+
+def test_bf16_output_is_judged_in_bf16():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    # 2-bit VecQ of [0.1, -0.4, 0.25, 0.9, -1.3, 0.05] (float64): α = 0.85…, levels ±α/2,
+    # ±3α/2. In bfloat16 (8 significant bits, ε = 2^-7) α/2 = 0.4265… is 0.427734375, 0.07 %
+    # off: far beyond float32's 4 ulps (that is what reading it as float32 gave), within
+    # bfloat16's own half ulp u = 2^-8.
+    w = np.array([0.1, -0.4, 0.25, 0.9, -1.3, 0.05])
+    wq = quantize(w, 2).values.astype(ml_dtypes.bfloat16)
+    r = verify(w, wq, bits=2)
+    assert r.passed, r.reasons
+    assert r.dtype == "bfloat16" and str(r).splitlines()[0].startswith("(6,) bfloat16, 2 bits")
+    assert r.tolerances["representation_rtol"] >= 2.0 ** -8     # u of bfloat16, not 0
+    assert r.tolerances["accumulation_dtype"] == "float32"
+
+
+@pytest.mark.parametrize("dtype_name", ["bfloat16", "float8_e4m3fn"])
+def test_low_precision_own_outputs_pass_and_off_lattice_ones_fail(dtype_name):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dt = getattr(ml_dtypes, dtype_name)
+    # fp8 e4m3 has 4 significant bits: a quarter step is told from a level up to 2 bits;
+    # bfloat16's 8 up to 3 bits (beyond, a quarter step is inside the straight-through
+    # rounding 2·ulp(|w| + |wq|) of the dtype)
+    tell = {"bfloat16": (1, 2, 3), "float8_e4m3fn": (1, 2)}[dtype_name]
+    for seed in range(3):
+        w = np.random.default_rng(seed).standard_normal((32, 32)).astype(dt)
+        for bits in (1, 2, 3, 4, 8) if dtype_name == "bfloat16" else (1, 2, 3, 4):
+            wq = quantize(w, bits).values.astype(dt)
+            r = verify(w, wq, bits=bits, check_conventions=False)
+            assert r.passed, (seed, bits, r.reasons)
+            assert r.dtype == dtype_name
+            if bits in tell:
+                alpha = float(np.atleast_1d(r.alpha)[0])
+                bad = verify(w, _nudged(wq, alpha), bits=bits, check_conventions=False)
+                assert not bad.passed, (seed, bits)

@@ -83,8 +83,8 @@ from . import _floats, conventions
 from . import diagnose as diagnose_mod
 from . import recover as recover_mod
 
-#: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype.
-DEFAULT_ULPS = {2: 2, 4: 4, 8: 256}
+#: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype (fp8: 1 byte).
+DEFAULT_ULPS = {1: 2, 2: 2, 4: 4, 8: 256}
 #: The smallest default ``alpha_rtol`` (a float64 α has ~1e-14 of accumulation error; an α
 #: within 1e-6 of α* costs under 1e-12 of relative DQL).
 ALPHA_RTOL_FLOOR = 1e-6
@@ -94,7 +94,7 @@ _INT_TOL_COARSE = 0.1  # integrality tolerance when proposing α; the ulps test 
 
 # --- ulps ----------------------------------------------------------------------------------
 
-_UINT = {2: np.int16, 4: np.int32, 8: np.int64}
+_UINT = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 
 
 def ulp_distance(a, b):
@@ -368,7 +368,7 @@ class VerifyReport:
             lines.append("  lattice:     NO (see the verdict)")
         rnd = self.tolerances.get("dql_rounding", 0.0)
         rnd_txt = (f"; each from values in {self.dtype}, whose rounding moves it by up to "
-                   f"{rnd:.2g}" if np.dtype(self.dtype).itemsize < 4 and rnd > 0 else "")
+                   f"{rnd:.2g}" if _floats.unit_roundoff(self.dtype) > 1e-7 and rnd > 0 else "")
         lines.append(f"  rel. DQL:    {f(self.relative_dql)} (param {f(self.relative_dql_param)}, "
                      f"gap {f(self.gap_to_param)}; exact {f(self.relative_dql_exact)}, gap "
                      f"{f(self.gap_to_exact)}{rnd_txt})")
@@ -404,6 +404,14 @@ def _slice_arg(value, lay, nrows, name, positive=True):
                f"shape {arr.shape}")
 
 
+def _output_dtype(wq):
+    """The float dtype ``wq`` is stored in: float16/32/64, a ``ml_dtypes`` bf16/fp8 as
+    itself (its ε and subnormals, not float32's), float64 for integers."""
+    dt = np.asarray(wq).dtype
+    return dt if dt.name in V.LOW_PRECISION else np.dtype(V.float_dtype_of(np.asarray(wq),
+                                                                             "wq"))
+
+
 def _reference(w, bits, lattice, lay, method, dtype, exp=0):
     """Relative DQL of ``method``'s output as ``wq``'s is computed: from the values it
     returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
@@ -431,7 +439,7 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0):
     else:
         # a value beyond the dtype's largest finite value is stored as that value (saturated),
         # the closest an output of that dtype can come to it
-        fmax = float(np.finfo(_floats.dtype_of(dtype)).max)
+        fmax = _floats.largest(_floats.dtype_of(dtype))
         vals = diagnose_mod.cast(np.clip(q.values, -fmax, fmax), _floats.dtype_of(dtype))
         d = x - np.ldexp(vals.astype(np.float64), max(exp, 0))
     sww = float(np.sum(x * x))
@@ -572,10 +580,12 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         V.fail("wq", "an array of quantized values (or pass `codes`)", "None", TypeError)
     q_arr = None
     if wq is not None:
-        q_arr, q_dtype = V.weights(wq, "wq")
+        q_arr, _ = V.weights(wq, "wq")
         if q_arr.shape != arr.shape:
             V.fail("wq", f"of the shape of `w` {arr.shape}", f"shape {q_arr.shape}")
-        q_dtype = np.dtype(q_dtype)
+        # the output's own dtype, bf16 and fp8 included (computed in float32, exactly, but
+        # rounded to their own ε and subnormals)
+        q_dtype = _output_dtype(wq)
     else:
         q_dtype = np.dtype(np.float64)
     # the output's resolution at the working scale: the caller's dtype, scaled
