@@ -358,3 +358,47 @@ def test_low_precision_own_outputs_pass_and_off_lattice_ones_fail(dtype_name):
                 alpha = float(np.atleast_1d(r.alpha)[0])
                 bad = verify(w, _nudged(wq, alpha), bits=bits, check_conventions=False)
                 assert not bad.passed, (seed, bits)
+
+
+# --- w and wq at scales too far apart for one working scale (trial item 5) ----------------------
+
+@pytest.mark.parametrize("scale", [1e-320, 1e-300])
+def test_output_far_from_the_weights_scale_gets_a_verdict_not_an_overflow(scale):
+    from vecq_ref import baselines
+
+    w0 = np.random.default_rng(0).standard_normal(50)
+    w = w0 * scale
+    wq = baselines.dorefa(w, 2).values          # ±1/3, ±1: DoReFa ignores the scale of w
+    assert np.all(np.minimum(abs(np.abs(wq) - 1 / 3), abs(np.abs(wq) - 1)) < 1e-15)
+    r = verify(w, wq, bits=2)                   # warnings are errors here: none escapes
+    # wq is a clean 2-bit midrise output (α = 2/3, codes −2..1), just not of these weights:
+    # α* = ⟨w,v⟩/⟨v,v⟩ is of the size of w, α/α* ≈ 1e300 or more, ‖w − wq‖²/‖w‖² ≈ ‖wq‖²/‖w‖²
+    # ≈ 1e600 or more: beyond float64, inf (said, not a warning)
+    assert r.on_lattice and r.lattice_name == "midrise" and r.alpha == pytest.approx(2 / 3)
+    assert (r.code_min, r.code_max) == (-2, 1)
+    assert 0 < r.alpha_lsq < 1e3 * scale
+    assert not r.passed and not r.alpha_optimal
+    assert r.relative_dql == np.inf and r.alpha_rel_dev > 1e290
+    assert r.relative_dql_param == pytest.approx(0.1, abs=2e-3)  # VecQ on w, at w's scale
+    assert "times larger than w" in r.reasons[0]
+    assert "non-finite" not in str(r)
+
+
+def test_output_far_below_the_weights_scale_has_relative_dql_one():
+    w = np.random.default_rng(0).standard_normal(50)
+    wq = np.sign(w) * 1e-300                    # 1-level-per-sign output of a negligible size
+    r = verify(w, wq, bits=2)
+    # ‖w − wq‖² = ‖w‖² to float64 precision, and α is negligible beside α*: deviation 1
+    assert r.relative_dql == 1.0 and r.alpha_rel_dev == pytest.approx(1.0)
+    assert not r.passed and "times smaller than w" in r.reasons[0]
+    # the same output at w's own scale passes nothing either, but is not "at another scale"
+    r1 = verify(w, np.sign(w), bits=2)
+    assert not r1.passed and "another scale" not in "; ".join(r1.reasons)
+
+
+@pytest.mark.parametrize("scale", [1e-320, 1e-300, 1e300])
+def test_own_outputs_at_the_ends_share_one_working_scale(scale):
+    w = np.random.default_rng(0).standard_normal(50) * scale
+    r = verify(w, quantize(w, 2).values, bits=2, check_conventions=False)
+    assert r.passed, r.reasons
+    assert "output_scale_exponent" not in r.tolerances

@@ -535,11 +535,20 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     """
     arr = V.weights(w, "w")[0]
     k = 0
-    if arr.dtype == np.float64 and (wq is None or V.as_array(wq, "wq").dtype == np.float64):
-        k = V.scale_exponent(arr)
     args = dict(bits=bits, lattice=lattice, axis=axis, group_size=group_size, ulps=ulps,
                 alpha_rtol=alpha_rtol, dql_rtol=dql_rtol, check_conventions=check_conventions,
                 compute_gaps=compute_gaps, name=name)
+    if arr.dtype == np.float64 and (wq is None or V.as_array(wq, "wq").dtype == np.float64):
+        k = V.scale_exponent(arr)
+        if wq is not None:
+            q64 = V.weights(wq, "wq")[0]
+            if q64.shape == arr.shape:
+                # one working scale for both where their magnitudes fit in it together;
+                # w and wq each at their own where they lie too far apart for that
+                k_both = _joint_scale(arr, q64)
+                if k_both is None:
+                    return _verify_apart(arr, q64, alpha, codes, args)
+                k = k_both
     if not k:
         return _verify(arr, wq, codes=codes, alpha=alpha, **args)
     scaled_alpha = None if alpha is None else np.ldexp(np.asarray(alpha, dtype=np.float64), k)
@@ -558,6 +567,117 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
             rep, alpha=back(rep.alpha), alpha_lsq=back(rep.alpha_lsq), beta=back(rep.beta),
             excess_dql=float(np.ldexp(rep.excess_dql, -2 * k)),
             tolerances={**rep.tolerances, "working_scale_exponent": k})
+
+
+def _joint_scale(arr, q64):
+    """The working-scale exponent of ``w`` and ``wq`` together (float64, finite), or None when
+    their nonzero magnitudes span more binades than one working scale holds (then each needs
+    its own: :func:`_verify_apart`)."""
+    nz = [np.abs(x[x != 0]) for x in (arr.reshape(-1), q64.reshape(-1))]
+    if not (nz[0].size and nz[1].size):
+        return V.scale_exponent(arr) if nz[0].size else V.scale_exponent(q64, "wq")
+    emin = int(np.frexp(min(float(nz[0].min()), float(nz[1].min())))[1])
+    emax = int(np.frexp(max(float(nz[0].max()), float(nz[1].max())))[1])
+    if emin > -V.SAFE_EXP and emax <= V.SAFE_EXP:
+        return 0
+    if emax - emin < 2 * V.SAFE_EXP:
+        return -((emax + emin) // 2)
+    # one of them alone may already span that much (its smallest values then flush, as
+    # documented for w); only two arrays apart from each other need two scales
+    k_w, k_q = V.scale_exponent(arr), V.scale_exponent(q64, "wq")
+    return None if k_w != k_q else k_w
+
+
+def _verify_apart(arr, q64, alpha, codes, args):
+    """:func:`verify` for float64 ``w`` and ``wq`` too far apart in magnitude for one working
+    scale (their nonzero values span more than ``2·SAFE_EXP`` binades together).
+
+    The lattice, α, β and codes of ``wq`` come from ``wq`` alone at its own working scale
+    ``2**k_q`` (``w`` is negligible there, or ``wq`` is negligible beside ``w``: either way
+    no straight-through output ``w + (wq − w)`` can be both), α*, the references and the
+    relative DQL from ``w`` at its own ``2**k_w``, and the figures that compare the two from
+    ``t = 2**(k_w − k_q)``, the factor between the scales, without leaving float64: a relative
+    DQL or α deviation beyond float64 is ``inf``, never a warning.
+    """
+    k_w, k_q = V.scale_exponent(arr), V.scale_exponent(q64, "wq")
+    a_q = None if alpha is None else np.ldexp(np.asarray(alpha, dtype=np.float64), k_q)
+    wq_s = np.ldexp(q64, k_q)
+    rep = _verify(np.zeros_like(wq_s), wq_s, codes=codes, alpha=a_q,
+                  **{**args, "check_conventions": False, "compute_gaps": False},
+                  _scale_exp=k_q)
+    lay = _layout.layout(arr.shape, args["axis"], args["group_size"])
+    q_fmt = _floats.fmt(np.dtype(np.float64), k_w)
+    rows_w = np.ascontiguousarray(lay.to_rows(np.ldexp(arr, k_w)), dtype=np.float64)
+    rows_q = np.ascontiguousarray(lay.to_rows(wq_s), dtype=np.float64)
+    sww = float(np.sum(rows_w * rows_w))
+    shift = k_w - k_q                  # wq at w's working scale is rows_q·2**shift
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        d = rows_w - np.where(rows_q == 0, 0.0, np.ldexp(rows_q, shift))
+        rel_dql = float(np.sum(d * d)) / sww
+    bits = rep.bits
+    lat = rep.lattice or "midrise"
+    ref_lattice = "midrise" if (lat == "midtread" and bits < 2) else lat
+    rel_param = rel_exact = None
+    if args["compute_gaps"]:
+        rel_param = _reference(np.ldexp(arr, k_w), bits, ref_lattice, lay, "param", q_fmt, k_w)
+        rel_exact = _reference(np.ldexp(arr, k_w), bits, ref_lattice, lay, "exact", q_fmt, k_w)
+    alpha_rtol = rep.tolerances["alpha_rtol"]
+    # what rep says of α and the DQL compared wq with w = 0: recomputed below
+    lattice_reasons = [r for r in rep.reasons if not r.startswith(("relative DQL", "α is"))]
+    ratio = "larger" if shift > 0 else "smaller"
+    reasons = [f"wq is about 10^{abs(shift) * math.log10(2):.0f} times {ratio} than w (w and "
+               f"wq are checked at working scales of their own)"]
+    reasons += lattice_reasons
+    fields = {}
+    if rep.codes is not None and rep.on_lattice:
+        off = level_offset(lat)
+        Vv = lay.to_rows(rep.codes).astype(np.float64) + off
+        svv = np.einsum("ij,ij->i", Vv, Vv)
+        swv = np.einsum("ij,ij->i", rows_w, Vv)
+        a_star = np.where(svv > 0, swv / np.where(svv > 0, svv, 1.0), 0.0)  # at 2**k_w
+        a_given = np.asarray(rep.alpha, dtype=np.float64).reshape(-1)     # at 2**k_q
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            a_w = np.ldexp(a_given, shift)                                  # at 2**k_w
+            dev = np.where(a_star != 0, np.abs(a_w - a_star) / np.abs(a_star), np.inf)
+            excess = (a_w - a_star) ** 2 * svv
+            excess_rel = float(np.sum(excess)) / sww
+            qn = np.where(a_w[:, None] > 0, rows_w / np.where(
+                a_w[:, None] > 0, a_w[:, None], 1.0) - off, 0.0)
+            lo, hi = recover_mod.code_range(bits, rep.lattice_name or lat)
+            near = np.clip(np.rint(np.nan_to_num(qn)), lo, hi) + off
+            lloyd = int(np.count_nonzero(np.abs(near - Vv) > 0.5 + 1e-9))
+            excess_dql = float(np.ldexp(np.sum(excess), -2 * k_w))
+        alpha_rel_dev = float(np.max(dev))
+        if not alpha_rel_dev <= alpha_rtol:
+            reasons.append(f"α is not the least-squares optimum for its codes (relative "
+                           f"deviation {alpha_rel_dev:.3g} > {alpha_rtol:.3g}; excess "
+                           f"relative DQL {excess_rel:.3g})")
+        with np.errstate(over="ignore", under="ignore"):
+            fields = dict(alpha_lsq=lay.slices(np.ldexp(a_star, -k_w)),
+                          alpha_rel_dev=alpha_rel_dev,
+                          alpha_optimal=bool(alpha_rel_dev <= alpha_rtol),
+                          excess_dql=excess_dql, excess_relative_dql=excess_rel,
+                          lloyd_violations=lloyd)
+    if rel_param is not None and rel_dql > rel_param * (1 + args["dql_rtol"]) + 1e-15:
+        reasons.append(f"relative DQL {rel_dql:.6g} exceeds VecQ-param's {rel_param:.6g} by "
+                       f"more than {args['dql_rtol']:g} (relative)")
+
+    def back(x, k):
+        if x is None:
+            return None
+        with np.errstate(over="ignore", under="ignore"):
+            return np.ldexp(np.asarray(x, dtype=np.float64), -k) if np.ndim(x) else \
+                float(np.ldexp(x, -k))
+
+    return dataclasses.replace(
+        rep, **{"alpha_lsq": back(rep.alpha_lsq, k_q), "excess_dql": math.nan, **fields},
+        alpha=back(rep.alpha, k_q), beta=back(rep.beta, k_q), relative_dql=rel_dql,
+        relative_dql_param=rel_param, relative_dql_exact=rel_exact,
+        gap_to_param=None if rel_param is None else rel_dql - rel_param,
+        gap_to_exact=None if rel_exact is None else rel_dql - rel_exact,
+        components=[], passed=False, reasons=reasons,
+        tolerances={**rep.tolerances, "working_scale_exponent": k_w,
+                    "output_scale_exponent": k_q})
 
 
 #: Conventions with an absolute epsilon or a float32 replay: not run at a working scale.
