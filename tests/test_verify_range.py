@@ -135,8 +135,10 @@ def test_subnormal_alpha_tolerance_is_absolute():
     eta = 2.0 ** -24
     v = r.codes + 0.5
     e = np.maximum(2.0 ** -11 * np.abs(wq.astype(np.float64)), eta / 2)
+    # a bound on |α − α*|/α, r, is one of r/(1 − r) on |α − α*|/α* (α* ≥ α·(1 − r))
+    rel_alpha = float(np.abs(v) @ e) / (r.alpha * float(v @ v))
     assert r.tolerances["representation_rtol"] == pytest.approx(
-        float(np.abs(v) @ e) / (r.alpha * float(v @ v)), rel=1e-12)
+        rel_alpha / (1 - rel_alpha), rel=1e-12)
     assert r.tolerances["representation_rtol"] > 2.0 ** -11
 
 
@@ -243,7 +245,9 @@ def test_float64_subnormal_alpha_carries_its_own_rounding():
     half_eta_rel = F64_ETA / r.alpha / 2
     e_over_alpha = np.maximum(2.0 ** -53 * (np.abs(q.values) / r.alpha), half_eta_rel)
     expected = float(np.abs(v) @ e_over_alpha) / float(v @ v) + half_eta_rel
-    assert r.tolerances["representation_rtol"] == pytest.approx(expected, rel=1e-9)
+    # relative to α* (α* ≥ α·(1 − r)): r/(1 − r)
+    assert r.tolerances["representation_rtol"] == pytest.approx(
+        expected / (1 - expected), rel=1e-9)
     assert 1e-5 < half_eta_rel < 1e-3
     # ulps are the caller's: the levels are rounded to multiples of η, so at most ½ ulp off
     assert r.reconstruction_ulps <= 1

@@ -152,8 +152,9 @@ def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straig
     (``u = ε/2``, ``η`` the subnormal spacing: the error is absolute below the smallest normal
     value; plus ``2·ulp(|w| + |wq|)`` for a straight-through output) and ``ṽ = v``
     (``ṽ = v − mean(v)`` when β was fitted too). For β = 0, normal values and no
-    straight-through this is ``u`` itself. An α below the smallest normal value of the dtype
-    it is accumulated in (:func:`~vecq_ref.check.diagnose.accumulation_dtype`: float32 for
+    straight-through this is ``u`` itself (as a bound relative to α*,
+    :func:`_relative_to_alpha_star`: ``u/(1 − u)``). An α below the smallest normal value of
+    the dtype it is accumulated in (:func:`~vecq_ref.check.diagnose.accumulation_dtype`: float32 for
     float16 and float32 outputs, float64 for float64) is itself held to that dtype's
     ``η/2`` (absolute), a relative error ``η/(2α) > u`` that every level inherits: it is
     added."""
@@ -169,7 +170,15 @@ def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straig
         r = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
         sub = (alphas > 0) & (diagnose_mod.unit_roundoff(a_fmt) * alphas < half_eta)
         r = r + np.where(sub, half_eta / np.where(sub, alphas, 1.0), 0.0)
-    return float(np.max(r)) if r.size else 0.0
+    return _relative_to_alpha_star(float(np.max(r)) if r.size else 0.0)
+
+
+def _relative_to_alpha_star(r):
+    """A bound ``r`` on ``|α − α*|/α`` (relative to the recovered or given α) as one on
+    ``|α − α*|/α*``, the relative deviation verify reports: ``α* ≥ α·(1 − r)``, so
+    ``r/(1 − r)`` (inf for ``r ≥ 1``). Where α is a few subnormal spacings (``r`` of a few
+    parts in a thousand) the two differ in the third digit."""
+    return r / (1.0 - r) if r < 1.0 else math.inf
 
 
 def _fit(u, c, off):
@@ -803,8 +812,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             # the caller's α is subnormal)
             a_dt = np.asarray(alpha).dtype
             a_pos = alphas_in[alphas_in > 0]
-            rep_rtol = float(np.max(diagnose_mod.representation_error(
-                a_pos, _floats.fmt(a_dt, _scale_exp)) / a_pos)) \
+            rep_rtol = _relative_to_alpha_star(float(np.max(diagnose_mod.representation_error(
+                a_pos, _floats.fmt(a_dt, _scale_exp)) / a_pos))) \
                 if a_dt.kind == "f" and a_pos.size else 0.0
         elif rows_q is not None:
             rep_rtol = _alpha_representation_rtol(rows_q, rows_w, Vv, alphas, offset,
