@@ -406,3 +406,81 @@ def test_own_outputs_at_the_ends_share_one_working_scale(scale):
     r = verify(w, quantize(w, 2).values, bits=2, check_conventions=False)
     assert r.passed, r.reasons
     assert "output_scale_exponent" not in r.tolerances
+
+
+# --- float16 subnormal own outputs (trial item 4) -----------------------------------------------
+
+def test_alpha_deviation_is_bounded_relative_to_alpha_star():
+    # σ = 1e-5, seed 3, 40 weights, 1 bit: 2·mean|w| = α = 287·η exactly (η = 2^-24), so the
+    # levels ±143.5·η are float16 ties, stored (to even) as ±144·η. The α read back is 288·η:
+    # off by η from α*, |α − α*|/α* = 1/287. The bound on the values' error is (η/2)/(144·η)
+    # = 1/288 relative to the α read back; relative to α* (≥ 287·η) it is 1/287, the
+    # deviation itself (the worst case, reached). The old tolerance 1/288 + accumulation
+    # printed as "0.00348 > 0.00348".
+    eta = 2.0 ** -24
+    w = (np.random.default_rng(3).standard_normal(40) * 1e-5).astype(np.float16)
+    q = quantize(w, 1)
+    assert q.alpha == 287 * eta
+    assert np.array_equal(np.unique(np.abs(q.values.astype(np.float64))), [144 * eta])
+    r = verify(w, q.values, bits=1)
+    assert r.passed, r.reasons
+    assert r.alpha == 288 * eta and r.alpha_lsq == 287 * eta
+    assert r.alpha_rel_dev == pytest.approx(1 / 287, rel=1e-12)
+    assert r.tolerances["representation_rtol"] == pytest.approx(1 / 287, rel=1e-12)
+    assert 1 / 288 + r.tolerances["accumulation_rtol"] < 1 / 287 <= r.tolerances["alpha_rtol"]
+    # one η more (290·η) is beyond it: α read back 2η from α*, 2/287 > 1/287 + accumulation
+    off = np.where(q.values > 0, 145 * eta, -145 * eta).astype(np.float16)
+    bad = verify(w, off, bits=1)
+    assert not bad.passed and not bad.alpha_optimal
+
+
+def test_narrow_midtread_reading_preferred_when_both_fit():
+    from vecq_ref.check import recover
+
+    eta = 2.0 ** -24
+    # two float16 subnormals −11·η, −8·η: VecQ's 3-bit midtread α = 49/13·η with codes
+    # (−3, −2) gives −11.3·η and −7.54·η, stored as −11·η, −8·η; α = 2.72·η with codes
+    # (−4, −3) (full range: −10.9·η, −8.2·η) fits too. The narrow reading is VecQ's.
+    u = np.array([-11 * eta, -8 * eta])
+    got = recover.recover(u, u, np.dtype(np.float16), 3, lattices=("midtread", "midtread-full"),
+                          ulps=2)
+    assert got.ok and got.lattice == "midtread" and got.codes.tolist() == [-3, -2]
+    assert got.alpha == pytest.approx(49 / 13 * eta, rel=1e-12)
+    # σ = 1e-6, seed 6, 4-bit midtread (the trial's): codes −7..5, −8 unused; read as narrow
+    w = (np.random.default_rng(6).standard_normal(40) * 1e-6).astype(np.float16)
+    q = quantize(w, 4, lattice="midtread")
+    r = verify(w, q.values, bits=4, lattice="midtread", check_conventions=False)
+    assert r.passed, r.reasons
+    assert r.lattice_name == "midtread" and r.code_min >= -7
+
+
+# (σ, seed, bits, methods, lattice, group_size): float16 σ·N(0,1), 40 weights; each of these
+# own outputs failed before (α deviation over a bound relative to α, or a full-range reading)
+_SUBNORMAL_PAST_FAILS = [
+    (2e-5, 5, 1, "peg", "midrise", 2), (1e-5, 0, 1, "peg", "midrise", 2),
+    (1e-5, 0, 2, "eg", "midrise", 2), (1e-5, 0, 2, "peg", "midtread", 2),
+    (1e-5, 0, 3, "peg", "midrise", 2), (1e-5, 0, 4, "peg", "midtread", 2),
+    (1e-5, 2, 2, "peg", "midrise", 2), (1e-5, 2, 4, "p", "midtread", 2),
+    (1e-5, 3, 1, "peg", "midrise", None), (1e-5, 6, 2, "eg", "midtread", 2),
+    (1e-5, 7, 1, "peg", "midrise", 2), (1e-5, 7, 2, "eg", "midtread", 2),
+    (7e-6, 0, 4, "peg", "midrise", 2), (7e-6, 5, 4, "eg", "midtread", None),
+    (7e-6, 6, 3, "p", "midrise", 2), (7e-6, 7, 2, "peg", "midtread", 2),
+    (3e-6, 2, 2, "peg", "midtread", None), (3e-6, 5, 4, "eg", "midtread", None),
+    (3e-6, 7, 3, "p", "midtread", 2), (1e-6, 0, 3, "eg", "midtread", None),
+    (1e-6, 1, 3, "eg", "midrise", 2), (1e-6, 4, 3, "p", "midtread", 2),
+    (1e-6, 5, 2, "eg", "midtread", None), (1e-6, 5, 3, "eg", "midtread", 2),
+    (1e-6, 6, 4, "peg", "midtread", None), (1e-6, 7, 1, "peg", "midrise", 2),
+    (1e-6, 7, 4, "eg", "midtread", 2),
+]
+
+
+@pytest.mark.parametrize("case", _SUBNORMAL_PAST_FAILS, ids=str)
+def test_own_float16_subnormal_outputs_pass(case):
+    sigma, seed, bits, methods, lattice, group_size = case
+    w = (np.random.default_rng(seed).standard_normal(40) * sigma).astype(np.float16)
+    kw = {"lattice": lattice} if lattice == "midtread" else {}
+    for m in methods:
+        method = {"p": "param", "e": "exact", "g": "grid"}[m]
+        q = quantize(w, bits, method=method, lattice=lattice, group_size=group_size)
+        r = verify(w, q.values, bits=bits, group_size=group_size, check_conventions=False, **kw)
+        assert r.passed and r.identifiable, (method, r.reasons)
