@@ -50,9 +50,12 @@ of the report (``tolerances``), each derived from two errors kept apart:
   ``6.1e-5``; float32: ``η = 1.4e-45`` below ``1.2e-38``). α recovered from ``wq`` by least
   squares is then off by at most ``Σ|ṽ|·e(wq) / (α·Σṽ²)`` (``= u`` for β = 0 and normal
   values, larger where the levels are a few ``η`` apart; ``ṽ = v − mean(v)`` when β is fitted;
-  plus the straight-through allowance when needed) — ``representation_rtol``; an ``alpha``
-  passed in carries the ``u`` of its own dtype. The quotients ``w/s`` an implementation rounds
-  move the interval of steps that give the codes by ``u`` of the output dtype. The ``ulps``
+  plus the straight-through allowance when needed), ``r`` relative to the α read back; the
+  deviation is reported relative to α* ``≥ α·(1 − r)``, so the bound is ``r/(1 − r)`` —
+  ``representation_rtol``; an ``alpha`` passed in carries the ``u`` of its own dtype. A bf16
+  or fp8 (``ml_dtypes``) output is held to its own ``ε``, ``η`` and ulps. The quotients
+  ``w/s`` an implementation rounds move the interval of steps that give the codes by ``u`` of
+  the output dtype. The ``ulps``
   of the lattice test are counted in the dtype's own spacing, ``η`` among the subnormals, so a
   subnormal output is held to its own resolution: no slack of the smallest normal value,
   which would let distinct tiny values pass as one level (α = 0 is the lattice of an all-zero
@@ -530,7 +533,12 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     there: a value ``wq`` holds as a float64 subnormal is off by up to ``2**k·η/2``, and
     every tolerance, ulp count and reference output is the caller's. Conventions that are
     not scale-free (absolute epsilons, float32 replays) are then not run, nor are the
-    float32 replays wherever ``|w|`` leaves ``[2**-60, 2**60]``.
+    float32 replays wherever ``|w|`` leaves ``[2**-60, 2**60]``. ``k`` is chosen for ``w``
+    and ``wq`` together; where their magnitudes lie too far apart for one working scale (a
+    ±1 output for weights of 1e-300), each is checked at its own: the lattice, α and codes
+    from ``wq``, α* and the references from ``w``, and the figures comparing them through
+    the factor between the two scales (a relative DQL or α deviation beyond float64 is
+    ``inf``; ``tolerances["output_scale_exponent"]`` is ``wq``'s exponent).
 
     Examples
     --------
