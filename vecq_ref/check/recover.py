@@ -46,6 +46,7 @@ OFFSETS = ("none", "mean", "fitted")
 _COARSE = 0.05  # integrality tolerance (in codes) when proposing α; the ulps test decides
 _MAX_DIVISOR = 4096  # α is tried as (smallest gap)/j for j ≤ this (levels at most 4096 apart)
 _SPLITS = 256  # ambiguous step counts split per start (levels a few subnormal spacings apart)
+_C0_TRIES = 1  # lowest codes tried beside the nearest one where its error allows them
 
 
 def code_range(bits, lattice):
@@ -173,7 +174,11 @@ def _try(u, w, dtype, bits, lat, offset, alpha0, level0, rel, labels, tight, ste
         # where the levels are a few subnormal spacings apart)
         t = _COARSE + (e_level + abs(level0 - beta) * e_alpha / alpha0) / alpha0
         c_lo, c_hi = max(math.ceil(x - t), lo), min(math.floor(x + t), hi - span)
-        starts = sorted(range(c_lo, min(c_hi, c_lo + _SPLITS) + 1), key=lambda c: abs(x - c))
+        # the nearest few: a lattice whose lowest code is further off would move α, refitted
+        # over every level, by more than the levels' errors
+        c_n = int(np.rint(x))
+        starts = sorted(range(max(c_lo, c_n - _C0_TRIES), min(c_hi, c_n + _C0_TRIES) + 1),
+                        key=lambda c: abs(x - c))
         if not starts:  # no integer within the errors, or none that keeps the codes in range
             return None
     first = None
