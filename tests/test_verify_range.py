@@ -135,8 +135,10 @@ def test_subnormal_alpha_tolerance_is_absolute():
     eta = 2.0 ** -24
     v = r.codes + 0.5
     e = np.maximum(2.0 ** -11 * np.abs(wq.astype(np.float64)), eta / 2)
+    # a bound on |α − α*|/α, r, is one of r/(1 − r) on |α − α*|/α* (α* ≥ α·(1 − r))
+    rel_alpha = float(np.abs(v) @ e) / (r.alpha * float(v @ v))
     assert r.tolerances["representation_rtol"] == pytest.approx(
-        float(np.abs(v) @ e) / (r.alpha * float(v @ v)), rel=1e-12)
+        rel_alpha / (1 - rel_alpha), rel=1e-12)
     assert r.tolerances["representation_rtol"] > 2.0 ** -11
 
 
@@ -243,7 +245,9 @@ def test_float64_subnormal_alpha_carries_its_own_rounding():
     half_eta_rel = F64_ETA / r.alpha / 2
     e_over_alpha = np.maximum(2.0 ** -53 * (np.abs(q.values) / r.alpha), half_eta_rel)
     expected = float(np.abs(v) @ e_over_alpha) / float(v @ v) + half_eta_rel
-    assert r.tolerances["representation_rtol"] == pytest.approx(expected, rel=1e-9)
+    # relative to α* (α* ≥ α·(1 − r)): r/(1 − r)
+    assert r.tolerances["representation_rtol"] == pytest.approx(
+        expected / (1 - expected), rel=1e-9)
     assert 1e-5 < half_eta_rel < 1e-3
     # ulps are the caller's: the levels are rounded to multiples of η, so at most ½ ulp off
     assert r.reconstruction_ulps <= 1
@@ -320,3 +324,163 @@ def test_an_astronomical_range_of_step_counts_is_not_enumerated():
     out = _steps_of_levels(np.array([0.0, 1.0]), np.zeros(2), 1e-300, 1.0, 0.5, budget)
     assert [list(o) for o in out][0] == [0.0, 2.0]
     assert budget[0] >= 0
+
+
+# --- bf16 and fp8 outputs are held to their own dtype (trial item 2) ----------------------------
+
+def test_bf16_output_is_judged_in_bf16():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    # 2-bit VecQ of [0.1, -0.4, 0.25, 0.9, -1.3, 0.05] (float64): α = 0.85…, levels ±α/2,
+    # ±3α/2. In bfloat16 (8 significant bits, ε = 2^-7) α/2 = 0.4265… is 0.427734375, 0.07 %
+    # off: far beyond float32's 4 ulps (that is what reading it as float32 gave), within
+    # bfloat16's own half ulp u = 2^-8.
+    w = np.array([0.1, -0.4, 0.25, 0.9, -1.3, 0.05])
+    wq = quantize(w, 2).values.astype(ml_dtypes.bfloat16)
+    r = verify(w, wq, bits=2)
+    assert r.passed, r.reasons
+    assert r.dtype == "bfloat16" and str(r).splitlines()[0].startswith("(6,) bfloat16, 2 bits")
+    assert r.tolerances["representation_rtol"] >= 2.0 ** -8     # u of bfloat16, not 0
+    assert r.tolerances["accumulation_dtype"] == "float32"
+
+
+@pytest.mark.parametrize("dtype_name", ["bfloat16", "float8_e4m3fn"])
+def test_low_precision_own_outputs_pass_and_off_lattice_ones_fail(dtype_name):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dt = getattr(ml_dtypes, dtype_name)
+    # fp8 e4m3 has 4 significant bits: a quarter step is told from a level up to 2 bits;
+    # bfloat16's 8 up to 3 bits (beyond, a quarter step is inside the straight-through
+    # rounding 2·ulp(|w| + |wq|) of the dtype)
+    tell = {"bfloat16": (1, 2, 3), "float8_e4m3fn": (1, 2)}[dtype_name]
+    for seed in range(3):
+        w = np.random.default_rng(seed).standard_normal((32, 32)).astype(dt)
+        for bits in (1, 2, 3, 4, 8) if dtype_name == "bfloat16" else (1, 2, 3, 4):
+            wq = quantize(w, bits).values.astype(dt)
+            r = verify(w, wq, bits=bits, check_conventions=False)
+            assert r.passed, (seed, bits, r.reasons)
+            assert r.dtype == dtype_name
+            if bits in tell:
+                alpha = float(np.atleast_1d(r.alpha)[0])
+                bad = verify(w, _nudged(wq, alpha), bits=bits, check_conventions=False)
+                assert not bad.passed, (seed, bits)
+
+
+# --- w and wq at scales too far apart for one working scale (trial item 5) ----------------------
+
+@pytest.mark.parametrize("scale", [1e-320, 1e-300])
+def test_output_far_from_the_weights_scale_gets_a_verdict_not_an_overflow(scale):
+    from vecq_ref import baselines
+
+    w0 = np.random.default_rng(0).standard_normal(50)
+    w = w0 * scale
+    wq = baselines.dorefa(w, 2).values          # ±1/3, ±1: DoReFa ignores the scale of w
+    assert np.all(np.minimum(abs(np.abs(wq) - 1 / 3), abs(np.abs(wq) - 1)) < 1e-15)
+    r = verify(w, wq, bits=2)                   # warnings are errors here: none escapes
+    # wq is a clean 2-bit midrise output (α = 2/3, codes −2..1), just not of these weights:
+    # α* = ⟨w,v⟩/⟨v,v⟩ is of the size of w, α/α* ≈ 1e300 or more, ‖w − wq‖²/‖w‖² ≈ ‖wq‖²/‖w‖²
+    # ≈ 1e600 or more: beyond float64, inf (said, not a warning)
+    assert r.on_lattice and r.lattice_name == "midrise" and r.alpha == pytest.approx(2 / 3)
+    assert (r.code_min, r.code_max) == (-2, 1)
+    assert 0 < r.alpha_lsq < 1e3 * scale
+    assert not r.passed and not r.alpha_optimal
+    assert r.relative_dql == np.inf and r.alpha_rel_dev > 1e290
+    assert r.relative_dql_param == pytest.approx(0.1, abs=2e-3)  # VecQ on w, at w's scale
+    assert "times larger than w" in r.reasons[0]
+    assert "non-finite" not in str(r)
+
+
+def test_output_far_below_the_weights_scale_has_relative_dql_one():
+    w = np.random.default_rng(0).standard_normal(50)
+    wq = np.sign(w) * 1e-300                    # 1-level-per-sign output of a negligible size
+    r = verify(w, wq, bits=2)
+    # ‖w − wq‖² = ‖w‖² to float64 precision, and α is negligible beside α*: deviation 1
+    assert r.relative_dql == 1.0 and r.alpha_rel_dev == pytest.approx(1.0)
+    assert not r.passed and "times smaller than w" in r.reasons[0]
+    # the same output at w's own scale passes nothing either, but is not "at another scale"
+    r1 = verify(w, np.sign(w), bits=2)
+    assert not r1.passed and "another scale" not in "; ".join(r1.reasons)
+
+
+@pytest.mark.parametrize("scale", [1e-320, 1e-300, 1e300])
+def test_own_outputs_at_the_ends_share_one_working_scale(scale):
+    w = np.random.default_rng(0).standard_normal(50) * scale
+    r = verify(w, quantize(w, 2).values, bits=2, check_conventions=False)
+    assert r.passed, r.reasons
+    assert "output_scale_exponent" not in r.tolerances
+
+
+# --- float16 subnormal own outputs (trial item 4) -----------------------------------------------
+
+def test_alpha_deviation_is_bounded_relative_to_alpha_star():
+    # σ = 1e-5, seed 3, 40 weights, 1 bit: 2·mean|w| = α = 287·η exactly (η = 2^-24), so the
+    # levels ±143.5·η are float16 ties, stored (to even) as ±144·η. The α read back is 288·η:
+    # off by η from α*, |α − α*|/α* = 1/287. The bound on the values' error is (η/2)/(144·η)
+    # = 1/288 relative to the α read back; relative to α* (≥ 287·η) it is 1/287, the
+    # deviation itself (the worst case, reached). The old tolerance 1/288 + accumulation
+    # printed as "0.00348 > 0.00348".
+    eta = 2.0 ** -24
+    w = (np.random.default_rng(3).standard_normal(40) * 1e-5).astype(np.float16)
+    q = quantize(w, 1)
+    assert q.alpha == 287 * eta
+    assert np.array_equal(np.unique(np.abs(q.values.astype(np.float64))), [144 * eta])
+    r = verify(w, q.values, bits=1)
+    assert r.passed, r.reasons
+    assert r.alpha == 288 * eta and r.alpha_lsq == 287 * eta
+    assert r.alpha_rel_dev == pytest.approx(1 / 287, rel=1e-12)
+    assert r.tolerances["representation_rtol"] == pytest.approx(1 / 287, rel=1e-12)
+    assert 1 / 288 + r.tolerances["accumulation_rtol"] < 1 / 287 <= r.tolerances["alpha_rtol"]
+    # one η more (290·η) is beyond it: α read back 2η from α*, 2/287 > 1/287 + accumulation
+    off = np.where(q.values > 0, 145 * eta, -145 * eta).astype(np.float16)
+    bad = verify(w, off, bits=1)
+    assert not bad.passed and not bad.alpha_optimal
+
+
+def test_narrow_midtread_reading_preferred_when_both_fit():
+    from vecq_ref.check import recover
+
+    eta = 2.0 ** -24
+    # two float16 subnormals −11·η, −8·η: VecQ's 3-bit midtread α = 49/13·η with codes
+    # (−3, −2) gives −11.3·η and −7.54·η, stored as −11·η, −8·η; α = 2.72·η with codes
+    # (−4, −3) (full range: −10.9·η, −8.2·η) fits too. The narrow reading is VecQ's.
+    u = np.array([-11 * eta, -8 * eta])
+    got = recover.recover(u, u, np.dtype(np.float16), 3, lattices=("midtread", "midtread-full"),
+                          ulps=2)
+    assert got.ok and got.lattice == "midtread" and got.codes.tolist() == [-3, -2]
+    assert got.alpha == pytest.approx(49 / 13 * eta, rel=1e-12)
+    # σ = 1e-6, seed 6, 4-bit midtread (the trial's): codes −7..5, −8 unused; read as narrow
+    w = (np.random.default_rng(6).standard_normal(40) * 1e-6).astype(np.float16)
+    q = quantize(w, 4, lattice="midtread")
+    r = verify(w, q.values, bits=4, lattice="midtread", check_conventions=False)
+    assert r.passed, r.reasons
+    assert r.lattice_name == "midtread" and r.code_min >= -7
+
+
+# (σ, seed, bits, methods, lattice, group_size): float16 σ·N(0,1), 40 weights; each of these
+# own outputs failed before (α deviation over a bound relative to α, or a full-range reading)
+_SUBNORMAL_PAST_FAILS = [
+    (2e-5, 5, 1, "peg", "midrise", 2), (1e-5, 0, 1, "peg", "midrise", 2),
+    (1e-5, 0, 2, "eg", "midrise", 2), (1e-5, 0, 2, "peg", "midtread", 2),
+    (1e-5, 0, 3, "peg", "midrise", 2), (1e-5, 0, 4, "peg", "midtread", 2),
+    (1e-5, 2, 2, "peg", "midrise", 2), (1e-5, 2, 4, "p", "midtread", 2),
+    (1e-5, 3, 1, "peg", "midrise", None), (1e-5, 6, 2, "eg", "midtread", 2),
+    (1e-5, 7, 1, "peg", "midrise", 2), (1e-5, 7, 2, "eg", "midtread", 2),
+    (7e-6, 0, 4, "peg", "midrise", 2), (7e-6, 5, 4, "eg", "midtread", None),
+    (7e-6, 6, 3, "p", "midrise", 2), (7e-6, 7, 2, "peg", "midtread", 2),
+    (3e-6, 2, 2, "peg", "midtread", None), (3e-6, 5, 4, "eg", "midtread", None),
+    (3e-6, 7, 3, "p", "midtread", 2), (1e-6, 0, 3, "eg", "midtread", None),
+    (1e-6, 1, 3, "eg", "midrise", 2), (1e-6, 4, 3, "p", "midtread", 2),
+    (1e-6, 5, 2, "eg", "midtread", None), (1e-6, 5, 3, "eg", "midtread", 2),
+    (1e-6, 6, 4, "peg", "midtread", None), (1e-6, 7, 1, "peg", "midrise", 2),
+    (1e-6, 7, 4, "eg", "midtread", 2),
+]
+
+
+@pytest.mark.parametrize("case", _SUBNORMAL_PAST_FAILS, ids=str)
+def test_own_float16_subnormal_outputs_pass(case):
+    sigma, seed, bits, methods, lattice, group_size = case
+    w = (np.random.default_rng(seed).standard_normal(40) * sigma).astype(np.float16)
+    kw = {"lattice": lattice} if lattice == "midtread" else {}
+    for m in methods:
+        method = {"p": "param", "e": "exact", "g": "grid"}[m]
+        q = quantize(w, bits, method=method, lattice=lattice, group_size=group_size)
+        r = verify(w, q.values, bits=bits, group_size=group_size, check_conventions=False, **kw)
+        assert r.passed and r.identifiable, (method, r.reasons)

@@ -533,7 +533,10 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     excess = float(np.sum((alphas - a_star) ** 2 * svv)) / total if total > 0 else 0.0
     full = "abs-max full max|w|/(2^(k−1)−½)"
     if lattice == "midtread" and amatch and full in amatch and \
-            "abs-max narrow max|w|/(2^(k−1)−1)" not in amatch:
+            "abs-max narrow max|w|/(2^(k−1)−1)" not in amatch and \
+            "least squares ⟨w,v⟩/⟨v,v⟩" not in amatch:
+        # (where VecQ's own least-squares α fits as well, within a tolerance wide enough
+        # at a few subnormal spacings for both, the narrow lattice is the reading: VecQ's)
         # torch.ao / torchao: scale for −2^(k−1)..2^(k−1)−1; the code −2^(k−1) just unused
         out[0].found = out[0].found.replace("midtread narrow", "midtread full range") + \
             f" (code {-half} unused: the largest |w| is positive)"

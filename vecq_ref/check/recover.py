@@ -46,6 +46,7 @@ OFFSETS = ("none", "mean", "fitted")
 _COARSE = 0.05  # integrality tolerance (in codes) when proposing α; the ulps test decides
 _MAX_DIVISOR = 4096  # α is tried as (smallest gap)/j for j ≤ this (levels at most 4096 apart)
 _SPLITS = 256  # ambiguous step counts split per start (levels a few subnormal spacings apart)
+_C0_TRIES = 1  # lowest codes tried beside the nearest one where its error allows them
 
 
 def code_range(bits, lattice):
@@ -153,25 +154,46 @@ def _try(u, w, dtype, bits, lat, offset, alpha0, level0, rel, labels, tight, ste
          ulps, e_alpha=0.0, e_level=0.0):
     """Place the lattice for α ≈ ``alpha0`` (the lowest cluster at ``level0``, the clusters at
     ``rel`` steps above it; ``e_alpha``, ``e_level`` bounds on their errors); return a
-    Recovered or None."""
+    Recovered or None.
+
+    The lowest level's code is the integer nearest ``level0/α0 − off``, or, where its own
+    error and α's leave more than one integer possible (levels a few subnormal spacings
+    apart), each of them, nearest first: the first that fits is the reading (a code range
+    another integer would exceed is then not forced on the output)."""
     off = 0.5 if lat == "midrise" else 0.0
     lo, hi = code_range(bits, lat)
     span = int(rel[-1])
     if span > hi - lo:
         return None
     if offset == "fitted":
-        c0 = lo + (hi - lo - span) // 2  # centre the codes in their range
+        starts = [lo + (hi - lo - span) // 2]  # centre the codes in their range
     else:
         beta = 0.0 if offset == "none" else beta_mean
         x = (level0 - beta) / alpha0 - off
-        c0 = int(np.rint(x))
         # the lowest level in steps is an integer up to its own error and that of α (large
         # where the levels are a few subnormal spacings apart)
-        if abs(x - c0) > _COARSE + (e_level + abs(level0 - beta) * e_alpha / alpha0) / alpha0:
+        t = _COARSE + (e_level + abs(level0 - beta) * e_alpha / alpha0) / alpha0
+        c_lo, c_hi = max(math.ceil(x - t), lo), min(math.floor(x + t), hi - span)
+        # the nearest few: a lattice whose lowest code is further off would move α, refitted
+        # over every level, by more than the levels' errors
+        c_n = int(np.rint(x))
+        starts = sorted(range(max(c_lo, c_n - _C0_TRIES), min(c_hi, c_n + _C0_TRIES) + 1),
+                        key=lambda c: abs(x - c))
+        if not starts:  # no integer within the errors, or none that keeps the codes in range
             return None
-    c = (rel + c0)[labels]
-    if c.min() < lo or c.max() > hi:
-        return None
+    first = None
+    for c0 in starts:
+        got = _place(u, w, dtype, lat, offset, off, rel + c0, labels, tight, ste, ulps)
+        if got is not None and got.ok:
+            return got
+        first = first or got
+    return first
+
+
+def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
+    """The lattice ``lat`` with codes ``rel_c[labels]``: α (and β) by least squares, and
+    whether every element is within its tolerance; None when no positive α fits."""
+    c = rel_c[labels]
     v = c + off
     if offset == "none":
         vv = float(v @ v)
@@ -406,7 +428,7 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
     beta_mean = float(np.mean(w))
     best = None
     for offset in offsets:
-        fallback = None
+        fallback = full = None
         for a_fit, level0, rel, e_fit, e_level in props:
             if not a_fit > 0:
                 continue
@@ -418,6 +440,12 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                 if got is None:
                     continue
                 got.clusters = k
+                if got.ok and not got.straight_through and lat == "midtread-full" and \
+                        "midtread" in lattices:
+                    # a few levels a few subnormal spacings apart fit several steps: the
+                    # narrow (VecQ) lattice, if another step gives it, is the reading
+                    full = full or got
+                    continue
                 if got.ok and not got.straight_through:
                     return got
                 if got.ok:
@@ -426,6 +454,8 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                     fallback = fallback or got
                 elif best is None or got.max_ulps < best.max_ulps:
                     best = got
+        if full is not None:
+            return full
         if fallback is not None:  # before a later (less likely) offset
             return fallback
     if best is not None:

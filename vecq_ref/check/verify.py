@@ -50,9 +50,12 @@ of the report (``tolerances``), each derived from two errors kept apart:
   ``6.1e-5``; float32: ``η = 1.4e-45`` below ``1.2e-38``). α recovered from ``wq`` by least
   squares is then off by at most ``Σ|ṽ|·e(wq) / (α·Σṽ²)`` (``= u`` for β = 0 and normal
   values, larger where the levels are a few ``η`` apart; ``ṽ = v − mean(v)`` when β is fitted;
-  plus the straight-through allowance when needed) — ``representation_rtol``; an ``alpha``
-  passed in carries the ``u`` of its own dtype. The quotients ``w/s`` an implementation rounds
-  move the interval of steps that give the codes by ``u`` of the output dtype. The ``ulps``
+  plus the straight-through allowance when needed), ``r`` relative to the α read back; the
+  deviation is reported relative to α* ``≥ α·(1 − r)``, so the bound is ``r/(1 − r)`` —
+  ``representation_rtol``; an ``alpha`` passed in carries the ``u`` of its own dtype. A bf16
+  or fp8 (``ml_dtypes``) output is held to its own ``ε``, ``η`` and ulps. The quotients
+  ``w/s`` an implementation rounds move the interval of steps that give the codes by ``u`` of
+  the output dtype. The ``ulps``
   of the lattice test are counted in the dtype's own spacing, ``η`` among the subnormals, so a
   subnormal output is held to its own resolution: no slack of the smallest normal value,
   which would let distinct tiny values pass as one level (α = 0 is the lattice of an all-zero
@@ -83,8 +86,8 @@ from . import _floats, conventions
 from . import diagnose as diagnose_mod
 from . import recover as recover_mod
 
-#: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype.
-DEFAULT_ULPS = {2: 2, 4: 4, 8: 256}
+#: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype (fp8: 1 byte).
+DEFAULT_ULPS = {1: 2, 2: 2, 4: 4, 8: 256}
 #: The smallest default ``alpha_rtol`` (a float64 α has ~1e-14 of accumulation error; an α
 #: within 1e-6 of α* costs under 1e-12 of relative DQL).
 ALPHA_RTOL_FLOOR = 1e-6
@@ -94,7 +97,7 @@ _INT_TOL_COARSE = 0.1  # integrality tolerance when proposing α; the ulps test 
 
 # --- ulps ----------------------------------------------------------------------------------
 
-_UINT = {2: np.int16, 4: np.int32, 8: np.int64}
+_UINT = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 
 
 def ulp_distance(a, b):
@@ -152,8 +155,9 @@ def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straig
     (``u = ε/2``, ``η`` the subnormal spacing: the error is absolute below the smallest normal
     value; plus ``2·ulp(|w| + |wq|)`` for a straight-through output) and ``ṽ = v``
     (``ṽ = v − mean(v)`` when β was fitted too). For β = 0, normal values and no
-    straight-through this is ``u`` itself. An α below the smallest normal value of the dtype
-    it is accumulated in (:func:`~vecq_ref.check.diagnose.accumulation_dtype`: float32 for
+    straight-through this is ``u`` itself (as a bound relative to α*,
+    :func:`_relative_to_alpha_star`: ``u/(1 − u)``). An α below the smallest normal value of
+    the dtype it is accumulated in (:func:`~vecq_ref.check.diagnose.accumulation_dtype`: float32 for
     float16 and float32 outputs, float64 for float64) is itself held to that dtype's
     ``η/2`` (absolute), a relative error ``η/(2α) > u`` that every level inherits: it is
     added."""
@@ -169,7 +173,15 @@ def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straig
         r = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
         sub = (alphas > 0) & (diagnose_mod.unit_roundoff(a_fmt) * alphas < half_eta)
         r = r + np.where(sub, half_eta / np.where(sub, alphas, 1.0), 0.0)
-    return float(np.max(r)) if r.size else 0.0
+    return _relative_to_alpha_star(float(np.max(r)) if r.size else 0.0)
+
+
+def _relative_to_alpha_star(r):
+    """A bound ``r`` on ``|α − α*|/α`` (relative to the recovered or given α) as one on
+    ``|α − α*|/α*``, the relative deviation verify reports: ``α* ≥ α·(1 − r)``, so
+    ``r/(1 − r)`` (inf for ``r ≥ 1``). Where α is a few subnormal spacings (``r`` of a few
+    parts in a thousand) the two differ in the third digit."""
+    return r / (1.0 - r) if r < 1.0 else math.inf
 
 
 def _fit(u, c, off):
@@ -368,7 +380,7 @@ class VerifyReport:
             lines.append("  lattice:     NO (see the verdict)")
         rnd = self.tolerances.get("dql_rounding", 0.0)
         rnd_txt = (f"; each from values in {self.dtype}, whose rounding moves it by up to "
-                   f"{rnd:.2g}" if np.dtype(self.dtype).itemsize < 4 and rnd > 0 else "")
+                   f"{rnd:.2g}" if _floats.unit_roundoff(self.dtype) > 1e-7 and rnd > 0 else "")
         lines.append(f"  rel. DQL:    {f(self.relative_dql)} (param {f(self.relative_dql_param)}, "
                      f"gap {f(self.gap_to_param)}; exact {f(self.relative_dql_exact)}, gap "
                      f"{f(self.gap_to_exact)}{rnd_txt})")
@@ -404,6 +416,14 @@ def _slice_arg(value, lay, nrows, name, positive=True):
                f"shape {arr.shape}")
 
 
+def _output_dtype(wq):
+    """The float dtype ``wq`` is stored in: float16/32/64, a ``ml_dtypes`` bf16/fp8 as
+    itself (its ε and subnormals, not float32's), float64 for integers."""
+    dt = np.asarray(wq).dtype
+    return dt if dt.name in V.LOW_PRECISION else np.dtype(V.float_dtype_of(np.asarray(wq),
+                                                                             "wq"))
+
+
 def _reference(w, bits, lattice, lay, method, dtype, exp=0):
     """Relative DQL of ``method``'s output as ``wq``'s is computed: from the values it
     returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
@@ -431,7 +451,7 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0):
     else:
         # a value beyond the dtype's largest finite value is stored as that value (saturated),
         # the closest an output of that dtype can come to it
-        fmax = float(np.finfo(_floats.dtype_of(dtype)).max)
+        fmax = _floats.largest(_floats.dtype_of(dtype))
         vals = diagnose_mod.cast(np.clip(q.values, -fmax, fmax), _floats.dtype_of(dtype))
         d = x - np.ldexp(vals.astype(np.float64), max(exp, 0))
     sww = float(np.sum(x * x))
@@ -513,7 +533,12 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     there: a value ``wq`` holds as a float64 subnormal is off by up to ``2**k·η/2``, and
     every tolerance, ulp count and reference output is the caller's. Conventions that are
     not scale-free (absolute epsilons, float32 replays) are then not run, nor are the
-    float32 replays wherever ``|w|`` leaves ``[2**-60, 2**60]``.
+    float32 replays wherever ``|w|`` leaves ``[2**-60, 2**60]``. ``k`` is chosen for ``w``
+    and ``wq`` together; where their magnitudes lie too far apart for one working scale (a
+    ±1 output for weights of 1e-300), each is checked at its own: the lattice, α and codes
+    from ``wq``, α* and the references from ``w``, and the figures comparing them through
+    the factor between the two scales (a relative DQL or α deviation beyond float64 is
+    ``inf``; ``tolerances["output_scale_exponent"]`` is ``wq``'s exponent).
 
     Examples
     --------
@@ -527,11 +552,20 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     """
     arr = V.weights(w, "w")[0]
     k = 0
-    if arr.dtype == np.float64 and (wq is None or V.as_array(wq, "wq").dtype == np.float64):
-        k = V.scale_exponent(arr)
     args = dict(bits=bits, lattice=lattice, axis=axis, group_size=group_size, ulps=ulps,
                 alpha_rtol=alpha_rtol, dql_rtol=dql_rtol, check_conventions=check_conventions,
                 compute_gaps=compute_gaps, name=name)
+    if arr.dtype == np.float64 and (wq is None or V.as_array(wq, "wq").dtype == np.float64):
+        k = V.scale_exponent(arr)
+        if wq is not None:
+            q64 = V.weights(wq, "wq")[0]
+            if q64.shape == arr.shape:
+                # one working scale for both where their magnitudes fit in it together;
+                # w and wq each at their own where they lie too far apart for that
+                k_both = _joint_scale(arr, q64)
+                if k_both is None:
+                    return _verify_apart(arr, q64, alpha, codes, args)
+                k = k_both
     if not k:
         return _verify(arr, wq, codes=codes, alpha=alpha, **args)
     scaled_alpha = None if alpha is None else np.ldexp(np.asarray(alpha, dtype=np.float64), k)
@@ -550,6 +584,117 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
             rep, alpha=back(rep.alpha), alpha_lsq=back(rep.alpha_lsq), beta=back(rep.beta),
             excess_dql=float(np.ldexp(rep.excess_dql, -2 * k)),
             tolerances={**rep.tolerances, "working_scale_exponent": k})
+
+
+def _joint_scale(arr, q64):
+    """The working-scale exponent of ``w`` and ``wq`` together (float64, finite), or None when
+    their nonzero magnitudes span more binades than one working scale holds (then each needs
+    its own: :func:`_verify_apart`)."""
+    nz = [np.abs(x[x != 0]) for x in (arr.reshape(-1), q64.reshape(-1))]
+    if not (nz[0].size and nz[1].size):
+        return V.scale_exponent(arr) if nz[0].size else V.scale_exponent(q64, "wq")
+    emin = int(np.frexp(min(float(nz[0].min()), float(nz[1].min())))[1])
+    emax = int(np.frexp(max(float(nz[0].max()), float(nz[1].max())))[1])
+    if emin > -V.SAFE_EXP and emax <= V.SAFE_EXP:
+        return 0
+    if emax - emin < 2 * V.SAFE_EXP:
+        return -((emax + emin) // 2)
+    # one of them alone may already span that much (its smallest values then flush, as
+    # documented for w); only two arrays apart from each other need two scales
+    k_w, k_q = V.scale_exponent(arr), V.scale_exponent(q64, "wq")
+    return None if k_w != k_q else k_w
+
+
+def _verify_apart(arr, q64, alpha, codes, args):
+    """:func:`verify` for float64 ``w`` and ``wq`` too far apart in magnitude for one working
+    scale (their nonzero values span more than ``2·SAFE_EXP`` binades together).
+
+    The lattice, α, β and codes of ``wq`` come from ``wq`` alone at its own working scale
+    ``2**k_q`` (``w`` is negligible there, or ``wq`` is negligible beside ``w``: either way
+    no straight-through output ``w + (wq − w)`` can be both), α*, the references and the
+    relative DQL from ``w`` at its own ``2**k_w``, and the figures that compare the two from
+    ``t = 2**(k_w − k_q)``, the factor between the scales, without leaving float64: a relative
+    DQL or α deviation beyond float64 is ``inf``, never a warning.
+    """
+    k_w, k_q = V.scale_exponent(arr), V.scale_exponent(q64, "wq")
+    a_q = None if alpha is None else np.ldexp(np.asarray(alpha, dtype=np.float64), k_q)
+    wq_s = np.ldexp(q64, k_q)
+    rep = _verify(np.zeros_like(wq_s), wq_s, codes=codes, alpha=a_q,
+                  **{**args, "check_conventions": False, "compute_gaps": False},
+                  _scale_exp=k_q)
+    lay = _layout.layout(arr.shape, args["axis"], args["group_size"])
+    q_fmt = _floats.fmt(np.dtype(np.float64), k_w)
+    rows_w = np.ascontiguousarray(lay.to_rows(np.ldexp(arr, k_w)), dtype=np.float64)
+    rows_q = np.ascontiguousarray(lay.to_rows(wq_s), dtype=np.float64)
+    sww = float(np.sum(rows_w * rows_w))
+    shift = k_w - k_q                  # wq at w's working scale is rows_q·2**shift
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        d = rows_w - np.where(rows_q == 0, 0.0, np.ldexp(rows_q, shift))
+        rel_dql = float(np.sum(d * d)) / sww
+    bits = rep.bits
+    lat = rep.lattice or "midrise"
+    ref_lattice = "midrise" if (lat == "midtread" and bits < 2) else lat
+    rel_param = rel_exact = None
+    if args["compute_gaps"]:
+        rel_param = _reference(np.ldexp(arr, k_w), bits, ref_lattice, lay, "param", q_fmt, k_w)
+        rel_exact = _reference(np.ldexp(arr, k_w), bits, ref_lattice, lay, "exact", q_fmt, k_w)
+    alpha_rtol = rep.tolerances["alpha_rtol"]
+    # what rep says of α and the DQL compared wq with w = 0: recomputed below
+    lattice_reasons = [r for r in rep.reasons if not r.startswith(("relative DQL", "α is"))]
+    ratio = "larger" if shift > 0 else "smaller"
+    reasons = [f"wq is about 10^{abs(shift) * math.log10(2):.0f} times {ratio} than w (w and "
+               f"wq are checked at working scales of their own)"]
+    reasons += lattice_reasons
+    fields = {}
+    if rep.codes is not None and rep.on_lattice:
+        off = level_offset(lat)
+        Vv = lay.to_rows(rep.codes).astype(np.float64) + off
+        svv = np.einsum("ij,ij->i", Vv, Vv)
+        swv = np.einsum("ij,ij->i", rows_w, Vv)
+        a_star = np.where(svv > 0, swv / np.where(svv > 0, svv, 1.0), 0.0)  # at 2**k_w
+        a_given = np.asarray(rep.alpha, dtype=np.float64).reshape(-1)     # at 2**k_q
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            a_w = np.ldexp(a_given, shift)                                  # at 2**k_w
+            dev = np.where(a_star != 0, np.abs(a_w - a_star) / np.abs(a_star), np.inf)
+            excess = (a_w - a_star) ** 2 * svv
+            excess_rel = float(np.sum(excess)) / sww
+            qn = np.where(a_w[:, None] > 0, rows_w / np.where(
+                a_w[:, None] > 0, a_w[:, None], 1.0) - off, 0.0)
+            lo, hi = recover_mod.code_range(bits, rep.lattice_name or lat)
+            near = np.clip(np.rint(np.nan_to_num(qn)), lo, hi) + off
+            lloyd = int(np.count_nonzero(np.abs(near - Vv) > 0.5 + 1e-9))
+            excess_dql = float(np.ldexp(np.sum(excess), -2 * k_w))
+        alpha_rel_dev = float(np.max(dev))
+        if not alpha_rel_dev <= alpha_rtol:
+            reasons.append(f"α is not the least-squares optimum for its codes (relative "
+                           f"deviation {alpha_rel_dev:.3g} > {alpha_rtol:.3g}; excess "
+                           f"relative DQL {excess_rel:.3g})")
+        with np.errstate(over="ignore", under="ignore"):
+            fields = dict(alpha_lsq=lay.slices(np.ldexp(a_star, -k_w)),
+                          alpha_rel_dev=alpha_rel_dev,
+                          alpha_optimal=bool(alpha_rel_dev <= alpha_rtol),
+                          excess_dql=excess_dql, excess_relative_dql=excess_rel,
+                          lloyd_violations=lloyd)
+    if rel_param is not None and rel_dql > rel_param * (1 + args["dql_rtol"]) + 1e-15:
+        reasons.append(f"relative DQL {rel_dql:.6g} exceeds VecQ-param's {rel_param:.6g} by "
+                       f"more than {args['dql_rtol']:g} (relative)")
+
+    def back(x, k):
+        if x is None:
+            return None
+        with np.errstate(over="ignore", under="ignore"):
+            return np.ldexp(np.asarray(x, dtype=np.float64), -k) if np.ndim(x) else \
+                float(np.ldexp(x, -k))
+
+    return dataclasses.replace(
+        rep, **{"alpha_lsq": back(rep.alpha_lsq, k_q), "excess_dql": math.nan, **fields},
+        alpha=back(rep.alpha, k_q), beta=back(rep.beta, k_q), relative_dql=rel_dql,
+        relative_dql_param=rel_param, relative_dql_exact=rel_exact,
+        gap_to_param=None if rel_param is None else rel_dql - rel_param,
+        gap_to_exact=None if rel_exact is None else rel_dql - rel_exact,
+        components=[], passed=False, reasons=reasons,
+        tolerances={**rep.tolerances, "working_scale_exponent": k_w,
+                    "output_scale_exponent": k_q})
 
 
 #: Conventions with an absolute epsilon or a float32 replay: not run at a working scale.
@@ -572,10 +717,12 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         V.fail("wq", "an array of quantized values (or pass `codes`)", "None", TypeError)
     q_arr = None
     if wq is not None:
-        q_arr, q_dtype = V.weights(wq, "wq")
+        q_arr, _ = V.weights(wq, "wq")
         if q_arr.shape != arr.shape:
             V.fail("wq", f"of the shape of `w` {arr.shape}", f"shape {q_arr.shape}")
-        q_dtype = np.dtype(q_dtype)
+        # the output's own dtype, bf16 and fp8 included (computed in float32, exactly, but
+        # rounded to their own ε and subnormals)
+        q_dtype = _output_dtype(wq)
     else:
         q_dtype = np.dtype(np.float64)
     # the output's resolution at the working scale: the caller's dtype, scaled
@@ -673,8 +820,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             # the caller's α is subnormal)
             a_dt = np.asarray(alpha).dtype
             a_pos = alphas_in[alphas_in > 0]
-            rep_rtol = float(np.max(diagnose_mod.representation_error(
-                a_pos, _floats.fmt(a_dt, _scale_exp)) / a_pos)) \
+            rep_rtol = _relative_to_alpha_star(float(np.max(diagnose_mod.representation_error(
+                a_pos, _floats.fmt(a_dt, _scale_exp)) / a_pos))) \
                 if a_dt.kind == "f" and a_pos.size else 0.0
         elif rows_q is not None:
             rep_rtol = _alpha_representation_rtol(rows_q, rows_w, Vv, alphas, offset,
