@@ -352,6 +352,19 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
         return Recovered(lat, "none", alpha, 0.0, np.full(u.size, c, np.int64),
                          float(np.max(_ulps(rec, u, dtype))), bool(np.any(e > tight)),
                          bool(np.all(e <= ste)), 1)
+    beta_mean = float(np.mean(w))
+    best = None
+    zprops = _zero_offset_props(centres, err, dtype, bits, lattices, ulps) \
+        if "none" in offsets else []
+    if offsets[0] == "none":
+        # VecQ's reading first: a lattice through zero, found from the values' ratios by a
+        # scan whose cost is bounded (≤ 2^(k−1) steps per level, vectorized), before the
+        # enumeration of gaps, which with few levels and many bits admits many lattices and
+        # would otherwise miss codes farther than its divisor bound
+        got = _pick(u, w, dtype, bits, lattices, ("none",), ulps, tight, ste, labels, k,
+                    beta_mean, zprops)
+        if isinstance(got, Recovered) and got.ok and not got.straight_through:
+            return got
     gaps = np.diff(centres)
     gap_err = err[:-1] + err[1:]          # bound on each gap's error
     i_min = int(np.argmin(gaps))
@@ -382,7 +395,7 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                         (anchor + e_anchor) / (m + off - c)) for m in range(m_lo, m_hi + 1)]
     d = centres - centres[0]
     e_d = err + err[0]
-    props, seen = [], set()
+    props, seen = list(zprops), {rel.tobytes() for _, _, rel, _, _ in zprops}
     total = [_MAX_DIVISOR]  # splits of ambiguous step counts, over all starts
     for a0, lo, hi in starts:
         lo = max(lo, a_min)
@@ -403,8 +416,63 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
             e_fit = float(np.abs(rm) @ err) / float(rm @ rm)
             props.append((a_fit, float(centres.mean() - a_fit * rel.mean()), rel, e_fit,
                           float(np.max(err)) + float(rel.mean()) * e_fit))
-    beta_mean = float(np.mean(w))
-    best = None
+    return _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, beta_mean,
+                 props, best)
+
+
+def _zero_offset_props(centres, err, dtype, bits, lattices, ulps):
+    """Proposals ``(α, lowest level, steps, e_α, e_level)`` of lattices through zero (β = 0).
+
+    The smallest non-zero level is ``α·v`` with ``|v|`` one of the ``2^(k−1)`` offsets of the
+    family; each candidate α is kept while every other level lies within its tolerance
+    (``ulps`` and its representation error, plus that of α) of a lattice point: a
+    vectorized scan, at most ``2^(k−1)`` candidates per level, the survivors then tested by
+    :func:`_try`. At most ``_SPLITS`` proposals per family; the largest α first.
+    """
+    if centres.size < 2:
+        return []
+    t = err + ulps * _spacing(np.abs(centres), dtype)  # each level's tolerance
+    nz = np.abs(centres) > t
+    if not np.any(nz):
+        return []
+    i_a = int(np.argmin(np.where(nz, np.abs(centres), np.inf)))
+    anchor = abs(float(centres[i_a]))
+    rel_a = float(t[i_a]) / anchor
+    half = 2 ** (bits - 1)
+    others = np.argsort(-np.abs(centres), kind="stable")  # the largest discriminate most
+    others = others[others != i_a]
+    props = []
+    offs = ([0.5] if "midrise" in lattices else []) + \
+        ([0.0] if bits >= 2 and any(lat != "midrise" for lat in lattices) else [])
+    for off in offs:
+        va = np.arange(1.0 - off, half + 0.5 - 2 * off)  # |v| of the anchor: ½…half−½ or 1…half
+        a0 = anchor / va
+        for i in others:
+            x = float(centres[i]) / a0 - off
+            n = np.rint(x)
+            tol = 2.0 * (float(t[i]) + abs(float(centres[i])) * rel_a) / a0 + 1e-9
+            # a tolerance of a quarter step or more tells nothing (levels a few subnormal
+            # spacings apart): such lattices are left to the enumeration of gaps
+            keep = (np.abs(x - n) <= tol) & (tol < 0.25) & (np.abs(n + off) <= half)
+            a0 = a0[keep]
+            if a0.size == 0:
+                break
+        for a in a0[:_SPLITS]:
+            v = np.rint(centres / a - off) + off
+            if np.any(np.diff(v) < 1):  # two levels on one lattice point
+                continue
+            vv = float(v @ v)
+            a_fit = float(v @ centres) / vv
+            props.append((a_fit, float(centres[0]), v - v[0], float(np.abs(v) @ t) / vv,
+                          float(t[0])))
+    # the largest α (smallest codes) first, whichever the family, as the gaps propose them
+    return sorted(props, key=lambda p: -p[0])
+
+
+def _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, beta_mean, props,
+          best=None):
+    """The first proposal that fits, offsets in order (one that needs no straight-through
+    allowance before one that does); else the closest (a Recovered) or a reason (str)."""
     for offset in offsets:
         fallback = None
         for a_fit, level0, rel, e_fit, e_level in props:
