@@ -354,8 +354,8 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                          bool(np.all(e <= ste)), 1)
     beta_mean = float(np.mean(w))
     best = None
-    zprops = _zero_offset_props(centres, err, dtype, bits, lattices, ulps) \
-        if "none" in offsets else []
+    zprops, exhaustive = _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices,
+                                            ulps) if "none" in offsets else ([], False)
     if offsets[0] == "none":
         # VecQ's reading first: a lattice through zero, found from the values' ratios by a
         # scan whose cost is bounded (≤ 2^(k−1) steps per level, vectorized), before the
@@ -363,8 +363,15 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
         # would otherwise miss codes farther than its divisor bound
         got = _pick(u, w, dtype, bits, lattices, ("none",), ulps, tight, ste, labels, k,
                     beta_mean, zprops)
-        if isinstance(got, Recovered) and got.ok and not got.straight_through:
+        if isinstance(got, Recovered) and got.ok and (exhaustive or not got.straight_through):
             return got
+        if exhaustive:
+            # every lattice through zero that fits was proposed: the gaps are enumerated
+            # for the offset lattices only
+            offsets = tuple(offsets[1:])
+            best = got if isinstance(got, Recovered) else None
+            if not offsets:
+                return got
     gaps = np.diff(centres)
     gap_err = err[:-1] + err[1:]          # bound on each gap's error
     i_min = int(np.argmin(gaps))
@@ -395,46 +402,78 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                         (anchor + e_anchor) / (m + off - c)) for m in range(m_lo, m_hi + 1)]
     d = centres - centres[0]
     e_d = err + err[0]
-    props, seen = list(zprops), {rel.tobytes() for _, _, rel, _, _ in zprops}
-    total = [_MAX_DIVISOR]  # splits of ambiguous step counts, over all starts
-    for a0, lo, hi in starts:
-        lo = max(lo, a_min)
-        if not (hi >= lo and hi > 0) or total[0] <= 0:
-            continue
-        budget = [min(_SPLITS, total[0])]
-        a0 = min(max(a0, lo), hi)
-        rels = _steps_of_levels(d, e_d, max(lo, 1e-300), hi, a0, budget)
-        total[0] -= min(_SPLITS, total[0]) - budget[0]
-        for rel in rels:
-            if rel[-1] > n_levels - 1 or rel.tobytes() in seen:
+    seen = {rel.tobytes() for _, _, rel, _, _ in zprops}
+
+    def gap_props():
+        yield from zprops
+        total = [_MAX_DIVISOR]  # splits of ambiguous step counts, over all starts
+        for a0, lo, hi in starts:
+            lo = max(lo, a_min)
+            if not (hi >= lo and hi > 0) or total[0] <= 0:
                 continue
-            seen.add(rel.tobytes())
-            # α and the lowest level by least squares over the clusters (the errors average
-            # out; bounded by the centres' errors through the fit's weights)
-            rm = rel - rel.mean()
-            a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
-            e_fit = float(np.abs(rm) @ err) / float(rm @ rm)
-            props.append((a_fit, float(centres.mean() - a_fit * rel.mean()), rel, e_fit,
-                          float(np.max(err)) + float(rel.mean()) * e_fit))
+            budget = [min(_SPLITS, total[0])]
+            a0 = min(max(a0, lo), hi)
+            rels = _steps_of_levels(d, e_d, max(lo, 1e-300), hi, a0, budget)
+            total[0] -= min(_SPLITS, total[0]) - budget[0]
+            for rel in rels:
+                if rel[-1] > n_levels - 1 or rel.tobytes() in seen:
+                    continue
+                seen.add(rel.tobytes())
+                # α and the lowest level by least squares over the clusters (the errors
+                # average out; bounded by the centres' errors through the fit's weights)
+                rm = rel - rel.mean()
+                a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
+                e_fit = float(np.abs(rm) @ err) / float(rm @ rm)
+                yield (a_fit, float(centres.mean() - a_fit * rel.mean()), rel, e_fit,
+                       float(np.max(err)) + float(rel.mean()) * e_fit)
+
+    # made as they are tried: the first fit of the first offset ends the enumeration
+    props = _Lazy(gap_props())
     return _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, beta_mean,
                  props, best)
 
 
-def _zero_offset_props(centres, err, dtype, bits, lattices, ulps):
-    """Proposals ``(α, lowest level, steps, e_α, e_level)`` of lattices through zero (β = 0).
+class _Lazy:
+    """A list made from an iterator as far as it is read; read again, it replays."""
+
+    def __init__(self, it):
+        self._it, self._done = it, []
+
+    def __iter__(self):
+        i = 0
+        while True:
+            if i < len(self._done):
+                yield self._done[i]
+            else:
+                nxt = next(self._it, None)
+                if nxt is None:
+                    return
+                self._done.append(nxt)
+                yield nxt
+            i += 1
+
+
+def _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices, ulps):
+    """Proposals ``(α, lowest level, steps, e_α, e_level)`` of lattices through zero (β = 0),
+    and whether they are all that can fit (``exhaustive``).
 
     The smallest non-zero level is ``α·v`` with ``|v|`` one of the ``2^(k−1)`` offsets of the
     family; each candidate α is kept while every other level lies within its tolerance
     (``ulps`` and its representation error, plus that of α) of a lattice point: a
     vectorized scan, at most ``2^(k−1)`` candidates per level, the survivors then tested by
-    :func:`_try`. At most ``_SPLITS`` proposals per family; the largest α first.
+    :func:`_try`. At most ``_SPLITS`` proposals per family; the largest α first. Each
+    level's tolerance includes the straight-through allowance of its elements, so that when
+    no candidate was dropped (for its tolerance of a quarter step or more, or beyond
+    ``_SPLITS``) no other lattice through zero fits within tolerance.
     """
     if centres.size < 2:
-        return []
-    t = err + ulps * _spacing(np.abs(centres), dtype)  # each level's tolerance
+        return [], False
+    t = np.zeros(centres.size)
+    np.maximum.at(t, labels, ste)
+    t = t + err + ulps * _spacing(np.abs(centres), dtype)  # each level's tolerance
     nz = np.abs(centres) > t
     if not np.any(nz):
-        return []
+        return [], False
     i_a = int(np.argmin(np.where(nz, np.abs(centres), np.inf)))
     anchor = abs(float(centres[i_a]))
     rel_a = float(t[i_a]) / anchor
@@ -444,19 +483,25 @@ def _zero_offset_props(centres, err, dtype, bits, lattices, ulps):
     props = []
     offs = ([0.5] if "midrise" in lattices else []) + \
         ([0.0] if bits >= 2 and any(lat != "midrise" for lat in lattices) else [])
+    if float(np.max(np.abs(centres))) / 2.0 ** (bits + 1) > anchor:
+        return [], True  # |v| spans at most 2^k (½ … 2^(k−1) − ½)
+    exhaustive = True
     for off in offs:
-        va = np.arange(1.0 - off, half + 0.5 - 2 * off)  # |v| of the anchor: ½…half−½ or 1…half
+        va = np.arange(1.0 - off, half + 0.5 - off)  # |v| of the anchor: ½…half−½ or 1…half
         a0 = anchor / va
+        a0 = a0[a0 > 0]  # (a subnormal anchor's smallest steps underflow)
         for i in others:
             x = float(centres[i]) / a0 - off
             n = np.rint(x)
             tol = 2.0 * (float(t[i]) + abs(float(centres[i])) * rel_a) / a0 + 1e-9
             # a tolerance of a quarter step or more tells nothing (levels a few subnormal
             # spacings apart): such lattices are left to the enumeration of gaps
-            keep = (np.abs(x - n) <= tol) & (tol < 0.25) & (np.abs(n + off) <= half)
-            a0 = a0[keep]
+            fits = (np.abs(x - n) <= tol) & (np.abs(n + off) <= half)
+            exhaustive = exhaustive and not np.any(fits & (tol >= 0.25))
+            a0 = a0[fits & (tol < 0.25)]
             if a0.size == 0:
                 break
+        exhaustive = exhaustive and a0.size <= _SPLITS
         for a in a0[:_SPLITS]:
             v = np.rint(centres / a - off) + off
             if np.any(np.diff(v) < 1):  # two levels on one lattice point
@@ -466,7 +511,7 @@ def _zero_offset_props(centres, err, dtype, bits, lattices, ulps):
             props.append((a_fit, float(centres[0]), v - v[0], float(np.abs(v) @ t) / vv,
                           float(t[0])))
     # the largest α (smallest codes) first, whichever the family, as the gaps propose them
-    return sorted(props, key=lambda p: -p[0])
+    return sorted(props, key=lambda p: -p[0]), exhaustive
 
 
 def _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, beta_mean, props,
