@@ -1008,8 +1008,9 @@ def test_own_outputs_of_tiny_tensors_at_many_bits_pass(bits, n):
         rep = verify(w, q.values, bits=bits, check_conventions=False, compute_gaps=False)
         assert rep.passed and rep.offset == "none", (seed, rep.reasons)
         assert_allclose(rep.alpha * (rep.codes + 0.5), q.values, rtol=1e-12)
-        bad = verify(w, _nudged(q.values, g), bits=bits, check_conventions=False)
-        assert not bad.passed, seed
+        if seed < 6:  # off the lattice: ~0.5 s each at n = 4 (the offset lattices searched)
+            bad = verify(w, _nudged(q.values, g), bits=bits, check_conventions=False)
+            assert not bad.passed, seed
 
 
 @pytest.mark.jit_only  # the exact search of the gaps at 16 bits

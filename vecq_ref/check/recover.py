@@ -407,7 +407,7 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
     def gap_props():
         yield from zprops
         total = [_MAX_DIVISOR]  # splits of ambiguous step counts, over all starts
-        for a0, lo, hi in starts:
+        for a0, lo, hi in _placeable(starts, a_min, d, e_d):
             lo = max(lo, a_min)
             if not (hi >= lo and hi > 0) or total[0] <= 0:
                 continue
@@ -431,6 +431,24 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
     props = _Lazy(gap_props())
     return _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, beta_mean,
                  props, best)
+
+
+def _placeable(starts, a_min, d, e, most=64):
+    """The starts ``(a0, lo, hi)`` whose α interval leaves every one of (at most ``most`` of)
+    the levels a whole step count: the first test of :func:`_steps_of_levels`, for all starts
+    at once (a start that fails it proposes nothing)."""
+    if not starts:
+        return starts
+    st = np.array(starts, dtype=np.float64)
+    lo = np.maximum(np.maximum(st[:, 1], a_min), 1e-300)[:, None]
+    hi = st[:, 2][:, None]
+    pick = np.argsort(-d[1:], kind="stable")[:most] + 1  # the farthest levels, most steps
+    dd, ee = d[pick][None, :], e[pick][None, :]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        r_lo = np.maximum(np.ceil((dd - ee) / hi - _COARSE), 1.0)
+        r_hi = np.floor((dd + ee) / lo + _COARSE)
+        ok = ~np.any(r_hi < r_lo, axis=1) | ~(hi[:, 0] > 0)
+    return [s for s, keep in zip(starts, ok, strict=True) if keep]
 
 
 class _Lazy:
