@@ -519,6 +519,10 @@ def _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices, ulps):
             a0 = a0[fits & (tol < 0.25)]
             if a0.size == 0:
                 break
+        if a0.size > _SPLITS:
+            # few levels, many candidates: keep those whose least-squares α places every
+            # level within twice its tolerance (the test :func:`_try` makes, loosened)
+            a0 = a0[_fits_through_zero(centres, t, a0, off)]
         exhaustive = exhaustive and a0.size <= _SPLITS
         for a in a0[:_SPLITS]:
             v = np.rint(centres / a - off) + off
@@ -530,6 +534,20 @@ def _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices, ulps):
                           float(t[0])))
     # the largest α (smallest codes) first, whichever the family, as the gaps propose them
     return sorted(props, key=lambda p: -p[0]), exhaustive
+
+
+def _fits_through_zero(centres, t, a0, off, chunk=1 << 20):
+    """Mask of the steps ``a0`` whose codes ``rint(centres/a0 − off)``, with α refitted by
+    least squares through zero, leave every level within ``2·t`` of its lattice point."""
+    keep = np.zeros(a0.size, dtype=bool)
+    step = max(1, chunk // centres.size)
+    for s in range(0, a0.size, step):
+        a = a0[s:s + step, None]
+        v = np.rint(centres[None, :] / a - off) + off
+        a_fit = np.sum(v * centres, axis=1, keepdims=True) / np.sum(v * v, axis=1,
+                                                                    keepdims=True)
+        keep[s:s + step] = np.all(np.abs(centres - a_fit * v) <= 2.0 * t, axis=1)
+    return keep
 
 
 def _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, beta_mean, props,

@@ -651,8 +651,13 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         # slices that disagree on the lattice: redo them all within the most common family
         fams = [r.lattice for r in rows if r.ok]
         if fams and len(set(fams)) > 1:
-            common = max(set(fams), key=fams.count)
-            rows = recover(common)
+            # the family under which most slices read as VecQ's (β = 0), then most fit at all,
+            # then the most common: with two or three elements per slice and many bits, both
+            # families fit many slices, and the first found need not be the one they share
+            order = sorted(set(fams), key=lambda f: -fams.count(f))
+            rows = max((recover(f) for f in order),
+                       key=lambda rs: (sum(r.ok and r.offset == "none" for r in rs),
+                                       sum(r.ok for r in rs)))
     elif lattice is None and not all(r.ok for r in rows) and bits >= 2:
         alt = recover("midtread")
         if sum(r.ok for r in alt) > sum(r.ok for r in rows):
