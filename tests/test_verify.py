@@ -1072,3 +1072,17 @@ def test_own_float32_pairs_at_16_bits_pass(seed):
     rep = verify(w, q.values, bits=16, group_size=2, check_conventions=False,
                  compute_gaps=False)
     assert rep.passed and rep.offset == "none", rep.reasons
+
+
+def test_own_float16_output_at_12_bits_whose_ratios_cannot_place_the_levels_passes():
+    # float16 at 12 bits: the top level 24.14 is 1076 steps of α = 0.0224 and its tolerance
+    # (2 ulps of 0.0156, plus the straight-through allowance) is more than a step, so the
+    # ratio to the smallest level cannot say which code it has; placed on every level by
+    # least squares it is VecQ's midtread lattice (was FAIL "offset by β = mean(w)")
+    w = np.array([[5.11, -2.25, -24.14], [-2.213, -3.986, 12.01], [2.771, 5.16, 2.705],
+                  [0.3286, 4.137, -13.65]], dtype=np.float16)
+    q = quantize(w, 12, lattice="midtread")
+    rep = verify(w, q.values, bits=12, lattice="midtread", check_conventions=False,
+                 compute_gaps=False)
+    assert rep.passed and rep.offset == "none", rep.reasons
+    assert_array_equal(rep.codes, q.codes)

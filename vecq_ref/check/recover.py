@@ -354,8 +354,9 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                          bool(np.all(e <= ste)), 1)
     beta_mean = float(np.mean(w))
     best = None
-    zprops, exhaustive = _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices,
-                                            ulps) if "none" in offsets else ([], False)
+    zprops, exhaustive, vague = _zero_offset_props(
+        centres, err, ste, labels, dtype, bits, lattices, ulps) if "none" in offsets \
+        else ([], False, [])
     if offsets[0] == "none":
         # VecQ's reading first: a lattice through zero, found from the values' ratios by a
         # scan whose cost is bounded (≤ 2^(k−1) steps per level, vectorized), before the
@@ -426,6 +427,7 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                 e_fit = float(np.abs(rm) @ err) / float(rm @ rm)
                 yield (a_fit, float(centres.mean() - a_fit * rel.mean()), rel, e_fit,
                        float(np.max(err)) + float(rel.mean()) * e_fit)
+        yield from vague
 
     # made as they are tried: the first fit of the first offset ends the enumeration
     props = _Lazy(gap_props())
@@ -473,7 +475,8 @@ class _Lazy:
 
 def _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices, ulps):
     """Proposals ``(α, lowest level, steps, e_α, e_level)`` of lattices through zero (β = 0),
-    and whether they are all that can fit (``exhaustive``).
+    whether they are all that can fit (``exhaustive``), and the proposals of candidates that
+    some level could not judge, to be tried after the gaps' (``vague``).
 
     The smallest non-zero level is ``α·v`` with ``|v|`` one of the ``2^(k−1)`` offsets of the
     family; each candidate α is kept while every other level lies within its tolerance
@@ -485,13 +488,13 @@ def _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices, ulps):
     ``_SPLITS``) no other lattice through zero fits within tolerance.
     """
     if centres.size < 2:
-        return [], False
+        return [], False, []
     t = np.zeros(centres.size)
     np.maximum.at(t, labels, ste)
     t = t + err + ulps * _spacing(np.abs(centres), dtype)  # each level's tolerance
     nz = np.abs(centres) > t
     if not np.any(nz):
-        return [], False
+        return [], False, []
     i_a = int(np.argmin(np.where(nz, np.abs(centres), np.inf)))
     anchor = abs(float(centres[i_a]))
     rel_a = float(t[i_a]) / anchor
@@ -502,8 +505,9 @@ def _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices, ulps):
     offs = ([0.5] if "midrise" in lattices else []) + \
         ([0.0] if bits >= 2 and any(lat != "midrise" for lat in lattices) else [])
     if float(np.max(np.abs(centres))) / 2.0 ** (bits + 1) > anchor:
-        return [], True  # |v| spans at most 2^k (½ … 2^(k−1) − ½)
+        return [], True, []  # |v| spans at most 2^k (½ … 2^(k−1) − ½)
     exhaustive = True
+    spared = []  # candidates some level could not judge (a quarter step of tolerance or more)
     for off in offs:
         va = np.arange(1.0 - off, half + 0.5 - off)  # |v| of the anchor: ½…half−½ or 1…half
         a0 = anchor / va
@@ -515,14 +519,17 @@ def _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices, ulps):
             # a tolerance of a quarter step or more tells nothing (levels a few subnormal
             # spacings apart): such lattices are left to the enumeration of gaps
             fits = (np.abs(x - n) <= tol) & (np.abs(n + off) <= half)
-            exhaustive = exhaustive and not np.any(fits & (tol >= 0.25))
+            vague = fits & (tol >= 0.25)
+            if np.any(vague):
+                exhaustive = False
+                spared.append((off, a0[vague]))
             a0 = a0[fits & (tol < 0.25)]
             if a0.size == 0:
                 break
         if a0.size > _SPLITS:
             # few levels, many candidates: keep those whose least-squares α places every
             # level within twice its tolerance (the test :func:`_try` makes, loosened)
-            a0 = a0[_fits_through_zero(centres, t, a0, off)]
+            a0 = a0[_fits_through_zero(centres, t, a0, off)[0]]
         exhaustive = exhaustive and a0.size <= _SPLITS
         for a in a0[:_SPLITS]:
             v = np.rint(centres / a - off) + off
@@ -532,22 +539,44 @@ def _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices, ulps):
             a_fit = float(v @ centres) / vv
             props.append((a_fit, float(centres[0]), v - v[0], float(np.abs(v) @ t) / vv,
                           float(t[0])))
+    # the candidates a level could not judge, placed on every level by least squares (α
+    # refined from them): proposed after the gaps' own (float16 at 12 bits: a level's
+    # tolerance is more than a step, and the ratios alone cannot say which codes)
+    vague = []
+    mags = np.abs(centres[centres != 0])
+    ratio = mags / _spacing(mags, dtype)  # 2^(p−1) … 2^p for normal values, less below them
+    if mags.size == 0 or ratio.min() < max(512.0, 0.5 * ratio.max()):
+        spared = []  # subnormal levels: their spacing is absolute, left to the gaps
+    for off, a in spared:
+        keep, a_fit = _fits_through_zero(centres, t, a[:1 << 15], off)
+        for a in np.unique(a_fit[keep])[::-1][:_SPLITS]:
+            v = np.rint(centres / a - off) + off
+            if np.all(np.diff(v) >= 1):
+                vv = float(v @ v)
+                vague.append((float(v @ centres) / vv, float(centres[0]), v - v[0],
+                              float(np.abs(v) @ t) / vv, float(t[0])))
     # the largest α (smallest codes) first, whichever the family, as the gaps propose them
-    return sorted(props, key=lambda p: -p[0]), exhaustive
+    return sorted(props, key=lambda p: -p[0]), exhaustive, vague
 
 
-def _fits_through_zero(centres, t, a0, off, chunk=1 << 20):
-    """Mask of the steps ``a0`` whose codes ``rint(centres/a0 − off)``, with α refitted by
-    least squares through zero, leave every level within ``2·t`` of its lattice point."""
+def _fits_through_zero(centres, t, a0, off, chunk=1 << 20, rounds=3):
+    """Mask of the steps ``a0`` whose codes ``rint(centres/α − off)``, with α refitted by
+    least squares through zero (``rounds`` times), leave every level within ``2·t`` of its
+    lattice point; and the refitted α."""
     keep = np.zeros(a0.size, dtype=bool)
+    a_out = np.zeros(a0.size)
     step = max(1, chunk // centres.size)
-    for s in range(0, a0.size, step):
-        a = a0[s:s + step, None]
-        v = np.rint(centres[None, :] / a - off) + off
-        a_fit = np.sum(v * centres, axis=1, keepdims=True) / np.sum(v * v, axis=1,
-                                                                    keepdims=True)
-        keep[s:s + step] = np.all(np.abs(centres - a_fit * v) <= 2.0 * t, axis=1)
-    return keep
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for s in range(0, a0.size, step):
+            a = a0[s:s + step, None]
+            for _ in range(rounds):
+                v = np.rint(centres[None, :] / a - off) + off
+                a = np.sum(v * centres, axis=1, keepdims=True) / np.sum(v * v, axis=1,
+                                                                        keepdims=True)
+            keep[s:s + step] = np.all(np.abs(centres - a * v) <= 2.0 * t, axis=1) & \
+                (a[:, 0] > 0)
+            a_out[s:s + step] = a[:, 0]
+    return keep, a_out
 
 
 def _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, beta_mean, props,
