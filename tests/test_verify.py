@@ -968,3 +968,121 @@ def test_float16_gap_to_exact_within_the_rounding_is_said():
     if rep.gap_to_exact < 0:
         assert -rep.gap_to_exact <= 2 * rep.tolerances["dql_rounding"]
     assert "whose rounding moves it by up to" in str(rep)
+
+
+# --- many bits, few elements per slice (issue 20 trial, item 3) ---------------------------------
+
+
+def test_codes_beyond_the_divisor_bound_are_read_on_vecq_s_lattice():
+    # two levels 11036 steps apart: the smallest gap is 11036·α, beyond the 4096 divisors the
+    # gap enumeration tried, and two values fit β = mean(w) with any α, so the output was
+    # read as μL2Q's. On VecQ's lattice: α = 2⁻¹⁴, v = 5381.5 and −5654.5; 2v = 10763 and
+    # −11309 share no factor, so no other lattice through zero holds both.
+    alpha = 2.0 ** -14
+    wq = alpha * (np.array([5381, -5655]) + 0.5)
+    rep = verify(wq, wq, bits=16)
+    assert rep.passed, rep.reasons
+    assert (rep.lattice_name, rep.offset, rep.alpha) == ("midrise", "none", alpha)
+    assert rep.codes.tolist() == [5381, -5655]
+    # 5381.5·α moved by 0.37 of a step: the ratio fits no 16-bit lattice through zero
+    nudged = wq + np.array([0.37 * alpha, 0.0])
+    assert not verify(wq, nudged, bits=16, compute_gaps=False).passed
+
+
+def _nudged(values, g):
+    """One element of ``values`` times 1.37 (an off-lattice variant, as in the trial)."""
+    out = values.astype(np.float64)
+    i = int(g.integers(out.size))
+    out.reshape(-1)[i] *= 1.37
+    return out.astype(values.dtype)
+
+
+@pytest.mark.parametrize(("bits", "n"), [(16, 2), (16, 4), (14, 2)])
+def test_own_outputs_of_tiny_tensors_at_many_bits_pass(bits, n):
+    # the trial: 14 of 24 FAIL at 16 bits with n = 2 ("offset by β = mean(w)"), 2 at n = 4,
+    # 4 of 24 at 14 bits with n = 2
+    for seed in range(24):
+        g = np.random.default_rng(seed)
+        w = g.standard_normal(n)
+        q = quantize(w, bits)
+        rep = verify(w, q.values, bits=bits, check_conventions=False, compute_gaps=False)
+        assert rep.passed and rep.offset == "none", (seed, rep.reasons)
+        assert_allclose(rep.alpha * (rep.codes + 0.5), q.values, rtol=1e-12)
+        if seed < 6:  # off the lattice: ~0.5 s each at n = 4 (the offset lattices searched)
+            bad = verify(w, _nudged(q.values, g), bits=bits, check_conventions=False)
+            assert not bad.passed, seed
+
+
+@pytest.mark.jit_only  # the exact search of the gaps at 16 bits
+@pytest.mark.parametrize("group_size", [2, 3])
+def test_own_grouped_outputs_at_16_bits_pass(group_size):
+    # the trial: float64 N(0,1) (4, 36) at 16 bits, FAIL "offset by β = mean(w)" (groups of
+    # 2, 46 s) and "the closest lattice is 4.5e7 ulps off" (groups of 3, 17 s)
+    g = np.random.default_rng(0)
+    w = g.standard_normal((4, 36))
+    q = quantize(w, 16, group_size=group_size)
+    rep = verify(w, q.values, bits=16, group_size=group_size)
+    assert rep.passed and rep.offset == "none", rep.reasons
+    assert rep.relative_dql_exact is not None and rep.gap_to_exact >= -1e-12
+    bad = verify(w, _nudged(q.values, g), bits=16, group_size=group_size,
+                 check_conventions=False)
+    assert not bad.passed
+
+
+def test_own_float16_midtread_output_at_16_bits_passes():
+    # the trial: float16 (4, 6), σ ≈ 0.017, midtread at 16 bits: FAIL "offset β"
+    g = np.random.default_rng(0)
+    w = (g.standard_normal((4, 6)) * 0.017).astype(np.float16)
+    q = quantize(w, 16, lattice="midtread")
+    rep = verify(w, q.values, bits=16, lattice="midtread", check_conventions=False)
+    assert rep.passed and rep.offset == "none", rep.reasons
+    assert not verify(w, _nudged(q.values, g), bits=16, lattice="midtread",
+                      check_conventions=False).passed
+
+
+def test_exact_search_beyond_its_breakpoint_budget_is_not_run_and_said():
+    # 16 bits on 64·64 weights: 4096·32767 = 1.3e8 breakpoints (minutes of exact search);
+    # the verdict does not need it, so it is skipped and the report says so
+    from vecq_ref.check.verify import EXACT_BREAKPOINTS
+
+    w = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    q = quantize(w, 16)
+    rep = verify(w, q.values, bits=16)
+    assert w.size * (2 ** 15 - 1) > EXACT_BREAKPOINTS
+    assert rep.passed, rep.reasons
+    assert rep.relative_dql_exact is None and rep.gap_to_exact is None
+    assert rep.relative_dql_param is not None
+    assert "vecq_ref_exact" not in [c["name"] for c in rep.conventions]
+    assert "not run" in rep.extra["exact_search"] and "not run" in str(rep)
+    # 12 bits on 64 weights: 64·2047 breakpoints, run
+    small = verify(w[0], quantize(w[0], 12).values, bits=12)
+    assert small.relative_dql_exact is not None and small.extra == {}
+    assert "vecq_ref_exact" in small.exact_matches or "vecq_ref_exact" in \
+        [c["name"] for c in small.conventions]
+
+
+@pytest.mark.parametrize("seed", [236, 348])
+def test_own_float32_pairs_at_16_bits_pass(seed):
+    # groups of two float32 values at 16 bits: seed 236 has 4000 lattices through zero within
+    # the scan's tolerance before the true one (codes 7524, 18560); in seed 348 both families
+    # fit most groups and the most common first reading (midtread) fits group 5 only with
+    # β = mean(w)
+    w = (np.random.default_rng(seed).standard_normal((3, 4)) * 4.12e3).astype(np.float32)
+    q = quantize(w, 16, group_size=2)
+    rep = verify(w, q.values, bits=16, group_size=2, check_conventions=False,
+                 compute_gaps=False)
+    assert rep.passed and rep.offset == "none", rep.reasons
+
+
+def test_own_float16_output_at_12_bits_whose_ratios_cannot_place_the_levels_passes():
+    # float16 at 12 bits: the top level 24.14 is 1076 steps of α = 0.0224 and its tolerance
+    # (2 ulps of 0.0156, plus the straight-through allowance) is more than a step, so the
+    # ratio to the smallest level cannot say which code it has; placed on every level by
+    # least squares it is VecQ's midtread lattice (was FAIL "offset by β = mean(w)")
+    w = np.array([[5.11, -2.25, -24.14], [-2.213, -3.986, 12.01], [2.771, 5.16, 2.705],
+                  [0.3286, 4.137, -13.65]], dtype=np.float16)
+    q = quantize(w, 12, lattice="midtread")
+    rep = verify(w, q.values, bits=12, lattice="midtread", check_conventions=False,
+                 compute_gaps=False)
+    assert rep.passed and rep.offset == "none", rep.reasons
+    assert_array_equal(rep.codes, q.codes)

@@ -374,6 +374,27 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
         return Recovered(lat, "none", alpha, 0.0, np.full(u.size, c, np.int64),
                          float(np.max(_ulps(rec, u, dtype))), bool(np.any(e > tight)),
                          bool(np.all(e <= ste)), 1)
+    beta_mean = float(np.mean(w))
+    best = None
+    zprops, exhaustive, vague = _zero_offset_props(
+        centres, err, ste, labels, dtype, bits, lattices, ulps) if "none" in offsets \
+        else ([], False, [])
+    if offsets[0] == "none":
+        # VecQ's reading first: a lattice through zero, found from the values' ratios by a
+        # scan whose cost is bounded (≤ 2^(k−1) steps per level, vectorized), before the
+        # enumeration of gaps, which with few levels and many bits admits many lattices and
+        # would otherwise miss codes farther than its divisor bound
+        got = _pick(u, w, dtype, bits, lattices, ("none",), ulps, tight, ste, labels, k,
+                    beta_mean, zprops)
+        if isinstance(got, Recovered) and got.ok and (exhaustive or not got.straight_through):
+            return got
+        if exhaustive:
+            # every lattice through zero that fits was proposed: the gaps are enumerated
+            # for the offset lattices only
+            offsets = tuple(offsets[1:])
+            best = got if isinstance(got, Recovered) else None
+            if not offsets:
+                return got
     gaps = np.diff(centres)
     gap_err = err[:-1] + err[1:]          # bound on each gap's error
     i_min = int(np.argmin(gaps))
@@ -404,29 +425,186 @@ def _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, cent
                         (anchor + e_anchor) / (m + off - c)) for m in range(m_lo, m_hi + 1)]
     d = centres - centres[0]
     e_d = err + err[0]
-    props, seen = [], set()
-    total = [_MAX_DIVISOR]  # splits of ambiguous step counts, over all starts
-    for a0, lo, hi in starts:
-        lo = max(lo, a_min)
-        if not (hi >= lo and hi > 0) or total[0] <= 0:
-            continue
-        budget = [min(_SPLITS, total[0])]
-        a0 = min(max(a0, lo), hi)
-        rels = _steps_of_levels(d, e_d, max(lo, 1e-300), hi, a0, budget)
-        total[0] -= min(_SPLITS, total[0]) - budget[0]
-        for rel in rels:
-            if rel[-1] > n_levels - 1 or rel.tobytes() in seen:
+    seen = {rel.tobytes() for _, _, rel, _, _ in zprops}
+
+    def gap_props():
+        yield from zprops
+        total = [_MAX_DIVISOR]  # splits of ambiguous step counts, over all starts
+        for a0, lo, hi in _placeable(starts, a_min, d, e_d):
+            lo = max(lo, a_min)
+            if not (hi >= lo and hi > 0) or total[0] <= 0:
                 continue
-            seen.add(rel.tobytes())
-            # α and the lowest level by least squares over the clusters (the errors average
-            # out; bounded by the centres' errors through the fit's weights)
-            rm = rel - rel.mean()
-            a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
-            e_fit = float(np.abs(rm) @ err) / float(rm @ rm)
-            props.append((a_fit, float(centres.mean() - a_fit * rel.mean()), rel, e_fit,
-                          float(np.max(err)) + float(rel.mean()) * e_fit))
-    beta_mean = float(np.mean(w))
-    best = None
+            budget = [min(_SPLITS, total[0])]
+            a0 = min(max(a0, lo), hi)
+            rels = _steps_of_levels(d, e_d, max(lo, 1e-300), hi, a0, budget)
+            total[0] -= min(_SPLITS, total[0]) - budget[0]
+            for rel in rels:
+                if rel[-1] > n_levels - 1 or rel.tobytes() in seen:
+                    continue
+                seen.add(rel.tobytes())
+                # α and the lowest level by least squares over the clusters (the errors
+                # average out; bounded by the centres' errors through the fit's weights)
+                rm = rel - rel.mean()
+                a_fit = float(rm @ (centres - centres.mean())) / float(rm @ rm)
+                e_fit = float(np.abs(rm) @ err) / float(rm @ rm)
+                yield (a_fit, float(centres.mean() - a_fit * rel.mean()), rel, e_fit,
+                       float(np.max(err)) + float(rel.mean()) * e_fit)
+        yield from vague
+
+    # made as they are tried: the first fit of the first offset ends the enumeration
+    props = _Lazy(gap_props())
+    return _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, beta_mean,
+                 props, best)
+
+
+def _placeable(starts, a_min, d, e, most=64):
+    """The starts ``(a0, lo, hi)`` whose α interval leaves every one of (at most ``most`` of)
+    the levels a whole step count: the first test of :func:`_steps_of_levels`, for all starts
+    at once (a start that fails it proposes nothing)."""
+    if not starts:
+        return starts
+    st = np.array(starts, dtype=np.float64)
+    lo = np.maximum(np.maximum(st[:, 1], a_min), 1e-300)[:, None]
+    hi = st[:, 2][:, None]
+    pick = np.argsort(-d[1:], kind="stable")[:most] + 1  # the farthest levels, most steps
+    dd, ee = d[pick][None, :], e[pick][None, :]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        r_lo = np.maximum(np.ceil((dd - ee) / hi - _COARSE), 1.0)
+        r_hi = np.floor((dd + ee) / lo + _COARSE)
+        ok = ~np.any(r_hi < r_lo, axis=1) | ~(hi[:, 0] > 0)
+    return [s for s, keep in zip(starts, ok, strict=True) if keep]
+
+
+class _Lazy:
+    """A list made from an iterator as far as it is read; read again, it replays."""
+
+    def __init__(self, it):
+        self._it, self._done = it, []
+
+    def __iter__(self):
+        i = 0
+        while True:
+            if i < len(self._done):
+                yield self._done[i]
+            else:
+                nxt = next(self._it, None)
+                if nxt is None:
+                    return
+                self._done.append(nxt)
+                yield nxt
+            i += 1
+
+
+def _zero_offset_props(centres, err, ste, labels, dtype, bits, lattices, ulps):
+    """Proposals ``(α, lowest level, steps, e_α, e_level)`` of lattices through zero (β = 0),
+    whether they are all that can fit (``exhaustive``), and the proposals of candidates that
+    some level could not judge, to be tried after the gaps' (``vague``).
+
+    The smallest non-zero level is ``α·v`` with ``|v|`` one of the ``2^(k−1)`` offsets of the
+    family; each candidate α is kept while every other level lies within its tolerance
+    (``ulps`` and its representation error, plus that of α) of a lattice point: a
+    vectorized scan, at most ``2^(k−1)`` candidates per level, the survivors then tested by
+    :func:`_try`. At most ``_SPLITS`` proposals per family; the largest α first. Each
+    level's tolerance includes the straight-through allowance of its elements, so that when
+    no candidate was dropped (for its tolerance of a quarter step or more, or beyond
+    ``_SPLITS``) no other lattice through zero fits within tolerance.
+    """
+    if centres.size < 2:
+        return [], False, []
+    t = np.zeros(centres.size)
+    np.maximum.at(t, labels, ste)
+    t = t + err + ulps * _spacing(np.abs(centres), dtype)  # each level's tolerance
+    nz = np.abs(centres) > t
+    if not np.any(nz):
+        return [], False, []
+    i_a = int(np.argmin(np.where(nz, np.abs(centres), np.inf)))
+    anchor = abs(float(centres[i_a]))
+    rel_a = float(t[i_a]) / anchor
+    half = 2 ** (bits - 1)
+    others = np.argsort(-np.abs(centres), kind="stable")  # the largest discriminate most
+    others = others[others != i_a]
+    props = []
+    offs = ([0.5] if "midrise" in lattices else []) + \
+        ([0.0] if bits >= 2 and any(lat != "midrise" for lat in lattices) else [])
+    if float(np.max(np.abs(centres))) / 2.0 ** (bits + 1) > anchor:
+        return [], True, []  # |v| spans at most 2^k (½ … 2^(k−1) − ½)
+    exhaustive = True
+    spared = []  # candidates some level could not judge (a quarter step of tolerance or more)
+    for off in offs:
+        va = np.arange(1.0 - off, half + 0.5 - off)  # |v| of the anchor: ½…half−½ or 1…half
+        a0 = anchor / va
+        a0 = a0[a0 > 0]  # (a subnormal anchor's smallest steps underflow)
+        for i in others:
+            x = float(centres[i]) / a0 - off
+            n = np.rint(x)
+            tol = 2.0 * (float(t[i]) + abs(float(centres[i])) * rel_a) / a0 + 1e-9
+            # a tolerance of a quarter step or more tells nothing (levels a few subnormal
+            # spacings apart): such lattices are left to the enumeration of gaps
+            fits = (np.abs(x - n) <= tol) & (np.abs(n + off) <= half)
+            vague = fits & (tol >= 0.25)
+            if np.any(vague):
+                exhaustive = False
+                spared.append((off, a0[vague]))
+            a0 = a0[fits & (tol < 0.25)]
+            if a0.size == 0:
+                break
+        if a0.size > _SPLITS:
+            # few levels, many candidates: keep those whose least-squares α places every
+            # level within twice its tolerance (the test :func:`_try` makes, loosened)
+            a0 = a0[_fits_through_zero(centres, t, a0, off)[0]]
+        exhaustive = exhaustive and a0.size <= _SPLITS
+        for a in a0[:_SPLITS]:
+            v = np.rint(centres / a - off) + off
+            if np.any(np.diff(v) < 1):  # two levels on one lattice point
+                continue
+            vv = float(v @ v)
+            a_fit = float(v @ centres) / vv
+            props.append((a_fit, float(centres[0]), v - v[0], float(np.abs(v) @ t) / vv,
+                          float(t[0])))
+    # the candidates a level could not judge, placed on every level by least squares (α
+    # refined from them): proposed after the gaps' own (float16 at 12 bits: a level's
+    # tolerance is more than a step, and the ratios alone cannot say which codes)
+    vague = []
+    mags = np.abs(centres[centres != 0])
+    ratio = mags / _spacing(mags, dtype)  # 2^(p−1) … 2^p for normal values, less below them
+    if mags.size == 0 or ratio.min() < max(512.0, 0.5 * ratio.max()):
+        spared = []  # subnormal levels: their spacing is absolute, left to the gaps
+    for off, a in spared:
+        keep, a_fit = _fits_through_zero(centres, t, a[:1 << 15], off)
+        for a in np.unique(a_fit[keep])[::-1][:_SPLITS]:
+            v = np.rint(centres / a - off) + off
+            if np.all(np.diff(v) >= 1):
+                vv = float(v @ v)
+                vague.append((float(v @ centres) / vv, float(centres[0]), v - v[0],
+                              float(np.abs(v) @ t) / vv, float(t[0])))
+    # the largest α (smallest codes) first, whichever the family, as the gaps propose them
+    return sorted(props, key=lambda p: -p[0]), exhaustive, vague
+
+
+def _fits_through_zero(centres, t, a0, off, chunk=1 << 20, rounds=3):
+    """Mask of the steps ``a0`` whose codes ``rint(centres/α − off)``, with α refitted by
+    least squares through zero (``rounds`` times), leave every level within ``2·t`` of its
+    lattice point; and the refitted α."""
+    keep = np.zeros(a0.size, dtype=bool)
+    a_out = np.zeros(a0.size)
+    step = max(1, chunk // centres.size)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for s in range(0, a0.size, step):
+            a = a0[s:s + step, None]
+            for _ in range(rounds):
+                v = np.rint(centres[None, :] / a - off) + off
+                a = np.sum(v * centres, axis=1, keepdims=True) / np.sum(v * v, axis=1,
+                                                                        keepdims=True)
+            keep[s:s + step] = np.all(np.abs(centres - a * v) <= 2.0 * t, axis=1) & \
+                (a[:, 0] > 0)
+            a_out[s:s + step] = a[:, 0]
+    return keep, a_out
+
+
+def _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, beta_mean, props,
+          best=None):
+    """The first proposal that fits, offsets in order (one that needs no straight-through
+    allowance before one that does); else the closest (a Recovered) or a reason (str)."""
     for offset in offsets:
         fallback = full = None
         for a_fit, level0, rel, e_fit, e_level in props:

@@ -93,6 +93,10 @@ DEFAULT_ULPS = {1: 2, 2: 2, 4: 4, 8: 256}
 ALPHA_RTOL_FLOOR = 1e-6
 DEFAULT_DQL_RTOL = 1e-3
 _INT_TOL_COARSE = 0.1  # integrality tolerance when proposing α; the ulps test decides
+#: The exact search (the exact optimum's gap and the ``vecq_ref_exact`` convention) runs only
+#: where ``N·(2^(k−1) − 1)``, its breakpoints summed over the slices, is at most this: 12 bits
+#: on 4096 weights (2²³) takes about a second, 16 bits on 4096 weights (2²⁷) minutes.
+EXACT_BREAKPOINTS = 2 ** 24
 
 
 # --- ulps ----------------------------------------------------------------------------------
@@ -259,7 +263,8 @@ class VerifyReport:
     lloyd_violations : int, codes that are not a nearest level of ``w/α``.
     codes : ndarray of int64 (not in ``as_dict``); ``code_min``, ``code_max``, ``levels_used``.
     relative_dql, relative_dql_param, relative_dql_exact : of ``wq``, VecQ-param, the exact
-        optimum (None when :mod:`vecq_ref.search` is missing).
+        optimum (None when :mod:`vecq_ref.search` is missing or the exact search was not
+        run: see ``extra``).
     gap_to_param, gap_to_exact : ``relative_dql`` minus those.
     conventions : list of dicts ``{name, description, exact, match, max_ulps, mismatches}``.
     matches, exact_matches : names of the conventions within ``ulps`` / bit-identical.
@@ -279,6 +284,8 @@ class VerifyReport:
     components : list of :class:`vecq_ref.check.diagnose.Component`: lattice, step rule,
         rounding, α rule, straight-through, each with what was found, VecQ's choice, its
         relative DQL cost and the tolerance used.
+    extra : dict, notes; ``"exact_search"``: why the exact search was not run (too many
+        breakpoints, :data:`EXACT_BREAKPOINTS`), when it was not.
     """
 
     shape: tuple
@@ -384,6 +391,8 @@ class VerifyReport:
         lines.append(f"  rel. DQL:    {f(self.relative_dql)} (param {f(self.relative_dql_param)}, "
                      f"gap {f(self.gap_to_param)}; exact {f(self.relative_dql_exact)}, gap "
                      f"{f(self.gap_to_exact)}{rnd_txt})")
+        if self.extra.get("exact_search"):
+            lines.append(f"  exact:       {self.extra['exact_search']}")
         if self.conventions:
             exact = ", ".join(self.exact_matches) or "none"
             near = [m for m in self.matches if m not in self.exact_matches]
@@ -424,14 +433,15 @@ def _output_dtype(wq):
                                                                              "wq"))
 
 
-def _reference(w, bits, lattice, lay, method, dtype, exp=0):
+def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
     """Relative DQL of ``method``'s output as ``wq``'s is computed: from the values it
     returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
     and α were given), from its lattice values ``α·v`` in float64. Never from
     ``Quantized.loss``, which may describe the values before their cast to the output dtype.
     ``w`` at the working scale ``2**exp``: for ``exp > 0`` (tiny weights) ``method`` runs on
     the caller's weights and returns what the caller would get (a subnormal α and values,
-    rounded), scaled back up exactly.
+    rounded), scaled back up exactly. ``keep``: a dict that gets ``method``'s values (for
+    the conventions of the same name, not quantized twice) where ``exp ≤ 0``.
     """
     # In float64 whatever the dtype of ``w``: the same codes and α (the kernels read every
     # weight as float64) and the same values once cast to ``dtype`` (α·v is formed in float64
@@ -443,6 +453,8 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0):
                      lattice=lattice, axis=lay.axis, group_size=lay.group_size)
     except ImportError:
         return None
+    if keep is not None and exp <= 0:
+        keep[method] = q.values
     if dtype is None:
         rows_v = lay.to_rows(q.levels)
         a = np.broadcast_to(np.ldexp(np.asarray(q.alpha, dtype=np.float64), max(exp, 0)),
@@ -513,7 +525,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         Run the convention zoo (one quantization per convention).
     compute_gaps : bool
         Quantize ``w`` with VecQ-param and the exact search for the DQL gaps (and the
-        ``dql_rtol`` test of the verdict); False leaves those fields None.
+        ``dql_rtol`` test of the verdict); False leaves those fields None. The exact
+        search runs only where its breakpoints ``N·(2^(k−1) − 1)`` are at most
+        :data:`EXACT_BREAKPOINTS` (2²⁴; minutes at 16 bits on thousands of weights): beyond,
+        ``relative_dql_exact`` is None and ``extra["exact_search"]`` says why.
     name : str, optional
         A label for the report.
 
@@ -783,8 +798,13 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         # slices that disagree on the lattice: redo them all within the most common family
         fams = [r.lattice for r in rows if r.ok]
         if fams and len(set(fams)) > 1:
-            common = max(set(fams), key=fams.count)
-            rows = recover(common)
+            # the family under which most slices read as VecQ's (β = 0), then most fit at all,
+            # then the most common: with two or three elements per slice and many bits, both
+            # families fit many slices, and the first found need not be the one they share
+            order = sorted(set(fams), key=lambda f: -fams.count(f))
+            rows = max((recover(f) for f in order),
+                       key=lambda rs: (sum(r.ok and r.offset == "none" for r in rs),
+                                       sum(r.ok for r in rs)))
     elif lattice is None and not all(r.ok for r in rows) and bits >= 2:
         alt = recover("midtread")
         if sum(r.ok for r in alt) > sum(r.ok for r in rows):
@@ -871,10 +891,19 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     if nan_out:
         rel_dql = math.nan
     rel_param = rel_exact = None
+    library = {}  # the values of quantize(arr, method=...), shared with the conventions
+    breakpoints = arr.size * (2 ** (bits - 1) - 1)
+    exact_ok = breakpoints <= EXACT_BREAKPOINTS
+    extra = {} if exact_ok or not (compute_gaps or check_conventions) else {
+        "exact_search": f"not run: N·(2^(k−1) − 1) = {breakpoints} breakpoints > "
+                        f"{EXACT_BREAKPOINTS} (search_step(w, bits, method='exact') runs it)"}
     if compute_gaps:
         ref_dtype = None if rows_q is None else q_fmt
-        rel_param = _reference(arr, bits, ref_lattice, lay, "param", ref_dtype, _scale_exp)
-        rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", ref_dtype, _scale_exp)
+        rel_param = _reference(arr, bits, ref_lattice, lay, "param", ref_dtype, _scale_exp,
+                               library)
+        if exact_ok:
+            rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", ref_dtype,
+                                   _scale_exp, library)
     dql_round = 0.0 if rows_q is None or nan_out else _rounding_dql(
         rows_w, rows_q_eff, q_fmt, alphas if have_codes else None, Vv if have_codes else None)
     gap_param = None if rel_param is None else rel_dql - rel_param
@@ -888,11 +917,15 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         f32_ok = mags.size == 0 or (mags.max() <= 2.0 ** 60 and mags.min() >= 2.0 ** -60)
         for cname in conventions.available(bits, ref_lattice):
             if (_scale_free_only and cname in _NOT_SCALE_FREE) or \
-                    (not f32_ok and cname in _FLOAT32_REPLAYS):
+                    (not f32_ok and cname in _FLOAT32_REPLAYS) or \
+                    (cname == "vecq_ref_exact" and not exact_ok):
                 continue
             conv = conventions.CONVENTIONS[cname]
             try:
-                out = conv.fn(arr, bits, ref_lattice, lay.axis, lay.group_size)
+                out = library.get(cname.removeprefix("vecq_ref_")) \
+                    if cname in ("vecq_ref_param", "vecq_ref_exact") else None
+                if out is None:
+                    out = conv.fn(arr, bits, ref_lattice, lay.axis, lay.group_size)
             except ImportError:
                 continue
             d = ulp_distance(_floats.at_caller_scale(out, q_fmt), target)
@@ -1004,7 +1037,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         beta=per_slice(betas) if on_lattice and offset != "none" else None,
         straight_through=bool(straight_through and on_lattice),
         per_slice_axis=per_slice_axis,
-        components=components, identifiable=identifiable)
+        components=components, identifiable=identifiable, extra=extra)
 
 
 def _resolution_limit(rows_q, fmt, bits, ulps):
