@@ -1086,3 +1086,20 @@ def test_own_float16_output_at_12_bits_whose_ratios_cannot_place_the_levels_pass
                  compute_gaps=False)
     assert rep.passed and rep.offset == "none", rep.reasons
     assert_array_equal(rep.codes, q.codes)
+
+
+def test_own_16_bit_float16_output_read_through_the_vecq_convention_it_reproduces():
+    # A fuzz case (29 float16 weights of σ ≈ 0.01, 16 bits): 13 distinct values fit an offset
+    # lattice (β = mean(w)) as well as VecQ's, and the recovery settled on the offset one
+    # although VecQ-param's output reproduces wq bit for bit. Its codes and α fit: PASS.
+    bits16 = [10605, 44050, 43026, 9581, 0, 41325, 10258, 42349, 10258, 9581, 10952, 8557,
+              32768, 10258, 44571, 41325, 41325, 43026, 41325, 43373, 10605, 9581, 10258, 0, 0,
+              44050, 41325, 10952, 11803]
+    w = np.array(bits16, dtype=np.uint16).view(np.float16)
+    q = quantize(w, 16)
+    r = verify(w, q.values, bits=16)
+    assert r.passed and "vecq_ref_param" in r.exact_matches and r.offset == "none"
+    # One value moved off every lattice still fails.
+    wq = q.values.astype(np.float64)
+    wq[3] *= 1.37
+    assert not verify(w, wq.astype(np.float16), bits=16).passed
