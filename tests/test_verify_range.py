@@ -17,6 +17,18 @@ F32_MAX = float(np.finfo(np.float32).max)
 SIGMAS = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 1e-2, 1.0, 1e2, 1e4]
 
 
+def _sweep_weights(sigma, dtype):
+    """(4, 16) float64 weights of std ``sigma``, or, for ``"max"``, near ``dtype``'s maximum:
+    the largest |w| is 99% of it."""
+    rng = np.random.default_rng(7)
+    if sigma == "max":
+        fmax = float(np.finfo(dtype).max)
+        w = rng.uniform(-0.9, 0.9, (4, 16)) * fmax
+        w[0, 0] = 0.99 * fmax
+        return w
+    return rng.standard_normal((4, 16)) * sigma
+
+
 def _own(w, bits, method="param", lattice="midrise", axis=None, dtype=np.float16):
     """The library's output for ``w``, stored in ``dtype`` (the caller's cast)."""
     return quantize(w, bits, method=method, lattice=lattice, axis=axis).values.astype(dtype)
@@ -76,13 +88,7 @@ def test_alpha_zero_only_for_an_all_zero_output(dtype):
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])
 @pytest.mark.parametrize("sigma", SIGMAS + ["max"])
 def test_own_param_outputs_pass_and_nudged_ones_fail_at_every_scale(dtype, sigma):
-    rng = np.random.default_rng(7)
-    if sigma == "max":  # near the dtype maximum: the largest |w| is 99% of it
-        fmax = float(np.finfo(dtype).max)
-        w = rng.uniform(-0.9, 0.9, (4, 16)) * fmax
-        w[0, 0] = 0.99 * fmax
-    else:
-        w = rng.standard_normal((4, 16)) * sigma
+    w = _sweep_weights(sigma, dtype)
     failed = []
     for bits in (1, 2, 4, 8):
         for lattice in ("midrise", "midtread")[: 1 if bits == 1 else 2]:
@@ -194,13 +200,7 @@ SIGMAS64 = [1e-320, 1e-318, 1e-316, 1e-310, 1e-300, 1.0, 1e300]
 
 @pytest.mark.parametrize("sigma", SIGMAS64 + ["max"])
 def test_own_float64_param_outputs_pass_and_nudged_ones_fail_at_every_scale(sigma):
-    rng = np.random.default_rng(7)
-    if sigma == "max":
-        fmax = float(np.finfo(np.float64).max)
-        w = rng.uniform(-0.9, 0.9, (4, 16)) * fmax
-        w[0, 0] = 0.99 * fmax
-    else:
-        w = rng.standard_normal((4, 16)) * sigma
+    w = _sweep_weights(sigma, np.float64)
     failed = []
     for bits in (1, 2, 4, 8):
         for lattice in ("midrise", "midtread")[: 1 if bits == 1 else 2]:
