@@ -256,3 +256,23 @@ def alternating_search(w, bits, lattice="midrise", alpha0=None, max_iter=100):
 def merge_runs(src, bounds):
     """Twin of ``_kernels.sort.merge_runs``: the runs ``src[b0:b1]`` merged, by NumPy's sort."""
     return np.sort(np.concatenate([src[b0:b1] for b0, b1 in bounds]), kind="stable")
+
+
+def nearest_index(y, levels):
+    """docs/theory.md §2, any level set: the index of the level nearest ``y`` (float64) in the
+    ascending ``levels``; on a midpoint ``m = 0.5·(a + b)`` (float64) the level farther from
+    zero wins (the upper one when ``m ≥ 0``); NaN → 0."""
+    y = np.asarray(y, dtype=np.float64)
+    levels = np.asarray(levels, dtype=np.float64)
+    mids = 0.5 * (levels[1:] + levels[:-1])
+    passed = (y[..., None] > mids) | ((y[..., None] == mids) & (mids >= 0))
+    return passed.sum(axis=-1)
+
+
+def scaled_signed(w, step):
+    """``w / s`` in float64 for a step of either sign; ``s = 0`` sends w to ±inf, 0 to 0."""
+    w = np.asarray(w, dtype=np.float64)
+    step = np.broadcast_to(np.asarray(step, dtype=np.float64), w.shape)
+    zero_step = np.where(w == 0, 0.0, np.copysign(np.inf, w))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(step != 0, w / np.where(step != 0, step, 1.0), zero_step)
