@@ -191,3 +191,65 @@ def test_codes_inside_range_and_equal_twin(w, step, bits, lattice):
     lo, hi = vq.code_range(bits, lattice)
     assert c.min() >= lo and c.max() <= hi
     assert_array_equal(c, naive.codes(w, step, bits, lattice))
+
+
+# --- level sets (LevelSet, level_set) ------------------------------------------------------
+
+
+def test_level_set_levels_by_hand():
+    from vecq_ref.lattice import level_set
+
+    assert level_set("midrise", 2).levels.tolist() == [-1.5, -0.5, 0.5, 1.5]
+    assert level_set("midtread", 2).levels.tolist() == [-1.0, 0.0, 1.0]
+    assert level_set("midtread-full", 2).levels.tolist() == [-2.0, -1.0, 0.0, 1.0]
+    zp = level_set(bits=2, zero_point="integer")
+    assert zp.lattice == "midtread-full" and zp.code_range == (0, 3)
+    assert zp.levels.tolist() == [0.0, 1.0, 2.0, 3.0]
+    nf4 = level_set(codebook="NF4")
+    assert nf4.name == "nf4" and nf4.bits == 4 and nf4.code_range == (0, 15)
+    assert level_set(codebook=[-1.0, 0.5, 2.0]).bits == 2
+
+
+def test_level_set_code_dtypes():
+    from vecq_ref.lattice import level_set
+
+    assert level_set("midtread-full", 8).code_dtype == np.int8  # −128 … 127
+    assert level_set(bits=8, zero_point="integer").code_dtype == np.int16  # 0 … 255
+    assert level_set(bits=7, zero_point="float").code_dtype == np.int8  # 0 … 127
+    assert level_set("midrise", 9).code_dtype == np.int16
+
+
+def test_level_set_passthrough_and_vecq_flag():
+    from vecq_ref.lattice import level_set
+
+    ls = level_set("midtread-full", 4, signed_scale=True)
+    assert level_set(ls) is ls and level_set(ls, 4) is ls
+    assert not ls.vecq and level_set("midrise", 4).vecq
+    with pytest.raises(ValueError, match="`bits` must be 4"):
+        level_set(ls, 3)
+    with pytest.raises(ValueError, match="`lattice` must be a lattice name"):
+        level_set(ls, signed_scale=True)
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    (dict(lattice="midrise", bits=4, zero_point="integer"), "lattice"),
+    (dict(bits=4, zero_point="int"), "zero_point"),
+    (dict(bits=4, zero_point="float", signed_scale=True), "signed_scale"),
+    (dict(codebook="nf5"), "codebook"),
+    (dict(codebook=[1.0, 0.0]), "codebook"),
+    (dict(codebook=[0.0, np.inf]), "codebook"),
+    (dict(codebook=[1.0]), "codebook"),
+    (dict(codebook="nf4", bits=3), "bits"),
+    (dict(codebook="nf4", zero_point="integer"), "zero_point"),
+    (dict(lattice="midrise", codebook="nf4"), "lattice"),
+    (dict(lattice="codebook", bits=4), "codebook"),
+    (dict(lattice="midtread", bits=1), "bits"),
+    (dict(lattice="x", bits=2), "lattice"),
+    (dict(lattice="midrise"), "bits"),
+    (dict(lattice="midrise", bits=4, signed_scale=1), "signed_scale"),
+])
+def test_level_set_invalid_combinations(kwargs, name):
+    from vecq_ref.lattice import level_set
+
+    with pytest.raises((ValueError, TypeError), match=f"`{name}`"):
+        level_set(**kwargs)
