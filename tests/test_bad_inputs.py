@@ -187,3 +187,28 @@ def test_a_missing_optional_package_names_the_extra(tmp_path, capsys, monkeypatc
             "quantize": ["quantize", str(path), "--bits", "2", "--out", str(tmp_path / "q.npz")]}
     rc, _, err = _run(argv[command], capsys)
     _assert_one_line(rc, err, package, 'pip install "vecq_ref[io]"')
+
+
+@pytest.mark.parametrize(("h", "match"), [
+    (np.array([1.0, -0.5, 2.0]), "non-negative"),
+    (np.array([1.0, np.nan, 2.0]), "finite"),
+    (np.array([1.0, 2.0]), "broadcastable"),
+    (np.array(["a", "b", "c"]), "non-negative real"),
+    ("abc", "array of real numbers"),
+])
+def test_importance_weights_rejected_naming_weights(h, match):
+    from vecq_ref import _validation as V
+
+    with pytest.raises((ValueError, TypeError), match=f"`weights` must be .*{match}"):
+        V.importance(h, (2, 3))
+
+
+def test_importance_weights_accepted_shapes():
+    from vecq_ref import _validation as V
+
+    col = np.array([1.0, 0.0, 2.0], dtype=np.float32)
+    h = V.importance(col, (2, 3))
+    assert h.shape == (2, 3) and h.dtype == np.float64 and h[1].tolist() == [1.0, 0.0, 2.0]
+    assert V.importance(2, (2, 3)).tolist() == [[2.0] * 3] * 2
+    assert V.importance(None, (2, 3)) is None
+    assert col.flags.writeable and col.tolist() == [1.0, 0.0, 2.0]  # caller's array untouched

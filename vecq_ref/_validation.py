@@ -107,6 +107,34 @@ def weights(obj, name="w", *, allow_empty=False, check_finite=True):
     return arr, out_dtype
 
 
+def importance(obj, shape, name="weights"):
+    """Validate importance weights ``h`` for a tensor of ``shape`` (docs/theory.md, weighted
+    loss): real, finite, ``h ≥ 0`` (zeros allowed), broadcastable to ``shape`` (one per
+    element, one per input column, i.e. the last axis, as an importance matrix gives, or a
+    scalar). Returns a read-only float64 array of exactly ``shape`` (a broadcast view when
+    possible; never the caller's memory made writeable), or None for ``obj is None``.
+    """
+    if obj is None:
+        return None
+    arr = as_array(obj, name)
+    if arr.dtype.name in LOW_PRECISION:
+        arr = arr.astype(np.float32)
+    if arr.dtype.kind not in "fiu" or arr.dtype.kind == "b":
+        fail(name, "an array of non-negative real numbers", f"dtype {arr.dtype}", TypeError)
+    try:
+        arr = np.broadcast_to(arr.astype(np.float64, copy=False), shape)
+    except ValueError:
+        fail(name, f"broadcastable to the weights' shape {tuple(shape)} (one per element, or "
+                   "one per input column: the last axis)", f"shape {arr.shape}")
+    bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        fail(name, "finite", f"{bad} non-finite values (NaN or Inf)")
+    if arr.size and float(np.min(arr)) < 0:
+        fail(name, "non-negative (h ≥ 0; zero weights are allowed)",
+             f"a minimum of {float(np.min(arr))!r}")
+    return arr
+
+
 def finite(arr, name="w", sums_overflowed=False):
     """Raise if ``arr`` holds NaN or Inf. With ``sums_overflowed=True`` a finite ``arr`` is
     reported as too large (its float64 sum of squares overflowed)."""
