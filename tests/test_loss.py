@@ -215,3 +215,178 @@ def test_loss_at_independent_scales_matches_exact_sums(n, seed, dw, dq, uw, uq, 
 
     assert L.orientation == pytest.approx(vq.vector_loss(at_one(w), at_one(wq)).orientation,
                                           rel=1e-13, abs=1e-15)
+
+
+# --- importance weights (FORMATS §2, docs/theory.md "Importance weights") ------------------
+
+def test_weighted_loss_by_hand():
+    # h = (2, 1, 0): the third element counts for nothing, whatever its values.
+    # ‖w‖²_h = 2·1 + 1·4 = 6, ‖w − wq‖²_h = 2·0 + 1·1 = 1, ⟨w, wq⟩_h = 2 + 2 = 4,
+    # ‖wq‖²_h = 2 + 1 = 3: cos_h = 4/√18, min_β = 6 − 16/3 = 2/3, excess = 1 − 2/3.
+    w, wq, h = [1.0, 2.0, 100.0], [1.0, 1.0, -50.0], [2.0, 1.0, 0.0]
+    L = vq.vector_loss(w, wq, weights=h)
+    assert L.dql == 1.0 and L.modulus == 1.0
+    assert L.relative_dql == pytest.approx(1 / 6, rel=1e-15)
+    assert L.orientation == pytest.approx(1 - 4 / np.sqrt(18), rel=1e-13)
+    assert L.excess == pytest.approx(1 / 3, rel=1e-13)
+    assert vq.optimal_alpha(w, wq, weights=h) == pytest.approx(4 / 3, rel=1e-15)
+    # Unweighted, the third element dominates: a different answer.
+    assert vq.vector_loss(w, wq).relative_dql > 0.2
+
+
+def test_weighted_split_is_exact(rng):
+    # min_α ‖w − αℓ‖²_h = ‖w‖²_h·J_o(2 − J_o) at the weighted α*, and only there.
+    w = rng.standard_normal((40, 64))
+    h = rng.lognormal(0.0, 1.5, 64)  # per input column
+    ell = vq.levels(vq.codes(w, 0.4, 3))
+    a = vq.optimal_alpha(w, ell, weights=h)
+    hw = np.broadcast_to(h, w.shape)
+    assert a == pytest.approx((hw * w * ell).sum() / (hw * ell * ell).sum(), rel=1e-12)
+    assert a != pytest.approx(vq.optimal_alpha(w, ell), rel=1e-6)
+    L = vq.vector_loss(w, a * ell, weights=h)
+    jo, sww = L.orientation, (hw * w * w).sum()
+    assert L.dql == pytest.approx(sww * jo * (2 - jo), rel=1e-12)
+    assert L.dql == pytest.approx((hw * (w - a * ell) ** 2).sum(), rel=1e-12)
+    assert L.relative_dql == pytest.approx(L.dql / sww, rel=1e-12)
+    assert L.excess == pytest.approx(0.0, abs=1e-12 * sww)
+    for d in (1e-3, -0.1):
+        worse = vq.vector_loss(w, (a * (1 + d)) * ell, weights=h)
+        assert worse.dql > L.dql and worse.orientation == pytest.approx(jo, rel=1e-12)
+        assert worse.excess == pytest.approx((a * d) ** 2 * (hw * ell * ell).sum(), rel=1e-9)
+
+
+def test_weighted_sums_kernel_matches_twin(rng):
+    from vecq_ref import naive
+    from vecq_ref._kernels.reduce import pair_sums, weighted_pair_sums
+
+    n = 2 * (1 << 14) + 77  # several chunks and a tail
+    x, y = rng.standard_normal(n), rng.standard_normal(n)
+    h = rng.exponential(size=n)
+    h[::7] = 0.0
+    for b in (0.0, 1.0, -0.3):
+        got = weighted_pair_sums(x, y, h, b)
+        np.testing.assert_allclose(got, naive.weighted_pair_sums(x, y, h, b), rtol=1e-12)
+        # h ≡ 1: the unweighted kernel's bits.
+        assert weighted_pair_sums(x, y, np.ones(n), b).tolist() == pair_sums(x, y, b).tolist()
+
+
+def _losses(L):
+    return (L.orientation, L.modulus, L.dql, L.relative_dql, L.excess)
+
+
+@pytest.mark.parametrize(("sw", "sq"), [(1.0, 1.0), (1e-300, 1.0), (1e-160, 1e160), (1.0, 0.3)])
+def test_weights_all_ones_are_bit_identical(rng, sw, sq):
+    w = rng.standard_normal((5, 13))
+    wq = vq.levels(vq.codes(w, 0.5, 3)) * 0.45
+    w, wq = w * sw, wq * sq
+    plain = vq.vector_loss(w, wq)
+    assert _losses(vq.vector_loss(w, wq, weights=np.ones(13))) == _losses(plain)
+    assert _losses(vq.vector_loss(w, wq, weights=1)) == _losses(plain)
+    assert vq.optimal_alpha(w, wq, weights=np.ones((5, 13))) == vq.optimal_alpha(w, wq)
+    # A power-of-two constant h: the same angle and relative DQL, the DQL scaled exactly.
+    four = vq.vector_loss(w, wq, weights=4.0)
+    assert (four.orientation, four.relative_dql) == (plain.orientation, plain.relative_dql)
+    if plain.dql < 1e300:
+        assert four.dql == 4 * plain.dql
+    # Any other constant: the same up to rounding.
+    three = vq.vector_loss(w, wq, weights=3.0)
+    assert three.relative_dql == pytest.approx(plain.relative_dql, rel=1e-12)
+    assert three.orientation == pytest.approx(plain.orientation, rel=1e-12)
+
+
+def test_per_column_weights_equal_explicit_elements(rng):
+    w = rng.standard_normal((6, 10))
+    wq = np.round(w * 2) / 2
+    col = rng.uniform(0.0, 3.0, 10)
+    full = np.tile(col, (6, 1))
+    assert _losses(vq.vector_loss(w, wq, weights=col)) == \
+        _losses(vq.vector_loss(w, wq, weights=full))
+    assert vq.optimal_alpha(w, wq, weights=col) == vq.optimal_alpha(w, wq, weights=full)
+    # The column weights are not the row weights: h = col broadcasts along the last axis.
+    assert vq.vector_loss(w, wq, weights=col).dql == pytest.approx(
+        (col[None, :] * (w - wq) ** 2).sum(), rel=1e-12)
+
+
+def test_zero_weights():
+    w, wq = np.array([1.0, -2.0, 3.0]), np.array([0.5, -2.5, 0.0])
+    zero = vq.vector_loss(w, wq, weights=np.zeros(3))
+    assert _losses(zero) == (0.0, 0.0, 0.0, 0.0, 0.0)  # like an all-zero w
+    assert vq.optimal_alpha(w, wq, weights=[0.0, 0.0, 0.0]) == 0.0
+    # w zero wherever h > 0: again the all-zero w.
+    assert vq.vector_loss([0.0, 5.0], [1.0, 1.0], weights=[1.0, 0.0]).relative_dql == 0.0
+    # wq zero wherever h > 0: no direction (J_o = 1), relative DQL 1, α* = 0.
+    L = vq.vector_loss([1.0, 5.0], [0.0, 1.0], weights=[1.0, 0.0])
+    assert (L.orientation, L.relative_dql) == (1.0, 1.0)
+    assert vq.optimal_alpha([1.0, 5.0], [0.0, 1.0], weights=[1.0, 0.0]) == 0.0
+
+
+def test_low_precision_weights_are_accepted(rng):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    w = rng.standard_normal(40)
+    wq = np.round(w)
+    h64 = np.round(rng.uniform(0, 4, 40) * 8) / 8  # exact in every dtype below
+    ref = _losses(vq.vector_loss(w, wq, weights=h64))
+    for dt in (np.float32, np.float16, ml_dtypes.bfloat16, np.int64):
+        h = (h64 * 8).astype(dt) if dt is np.int64 else h64.astype(dt)
+        got = vq.vector_loss(w, wq, weights=h)
+        if dt is np.int64:  # 8·h: the same angle and relative DQL, 8 times the DQL
+            assert (got.orientation, got.relative_dql) == (ref[0], ref[3])
+            assert got.dql == 8 * ref[2]
+        else:
+            assert _losses(got) == ref, dt
+            assert vq.optimal_alpha(w, wq, weights=h) == vq.optimal_alpha(w, wq, weights=h64)
+
+
+def test_weighted_caller_arrays_untouched(rng):
+    w = rng.standard_normal((3, 4)).astype(np.float32)
+    wq = np.round(w)
+    h = rng.uniform(0, 2, 4)
+    copies = [a.copy() for a in (w, wq, h)]
+    h.setflags(write=False)
+    vq.vector_loss(w, wq, weights=h)
+    vq.optimal_alpha(w, wq, weights=h)
+    for a, c in zip((w, wq, h), copies, strict=True):
+        assert a.tobytes() == c.tobytes() and a.dtype == c.dtype
+    assert not h.flags.writeable
+
+
+@pytest.mark.parametrize(("weights", "exc", "match"), [
+    ([1.0, -1.0], ValueError, "non-negative"),
+    ([1.0, np.nan], ValueError, "finite"),
+    ([np.inf, 1.0], ValueError, "finite"),
+    ([1.0, 2.0, 3.0], ValueError, "broadcastable"),
+    (np.ones((2, 2)), ValueError, "broadcastable"),
+    (["a", "b"], TypeError, "non-negative real"),
+    ([1 + 1j, 1.0], TypeError, "non-negative real"),
+    ([True, False], TypeError, "non-negative real"),
+    ("h", TypeError, "array of real numbers"),
+])
+def test_bad_weights(weights, exc, match):
+    for call in (lambda: vq.vector_loss([1.0, 2.0], [1.0, 1.0], weights=weights),
+                 lambda: vq.optimal_alpha([1.0, 2.0], [1.0, 1.0], weights=weights)):
+        with pytest.raises(exc, match=rf"`weights` must be .*{match}"):
+            call()
+
+
+@given(st.integers(1, 30), st.integers(0, 2**32 - 1), st.floats(0.05, 5.0),
+       st.sampled_from([0.0, 0.3, 1.0]))
+def test_weighted_property(n, seed, step, zero_frac):
+    # For any codes and h ≥ 0 (some zero): the split is exact at α*_h, the relative DQL lies in
+    # [0, 1], elements of zero weight can be changed freely, and h ≡ 1 is the unweighted loss.
+    g = np.random.default_rng(seed)
+    w = g.standard_normal(n) * 10.0 ** g.uniform(-3, 3)
+    h = g.lognormal(0.0, 2.0, n) * (g.uniform(size=n) >= zero_frac)
+    ell = vq.levels(vq.codes(w, step * np.std(w) + 1e-300, 3))
+    a = vq.optimal_alpha(w, ell, weights=h)
+    L = vq.vector_loss(w, a * ell, weights=h)
+    sww = float(np.sum(h * w * w))
+    jo = L.orientation
+    assert L.dql == pytest.approx(sww * jo * (2 - jo), rel=1e-9, abs=1e-12 * sww)
+    assert 0.0 <= L.relative_dql <= 1.0 + 1e-12
+    assert L.dql == pytest.approx(float(np.sum(h * (w - a * ell) ** 2)), rel=1e-9,
+                                  abs=1e-12 * sww)
+    w2 = np.where(h > 0, w, g.standard_normal(n))
+    L2 = vq.vector_loss(w2, a * ell, weights=h)
+    assert L2.relative_dql == pytest.approx(L.relative_dql, rel=1e-12, abs=1e-15)
+    assert _losses(vq.vector_loss(w, a * ell, weights=np.ones(n))) == \
+        _losses(vq.vector_loss(w, a * ell))

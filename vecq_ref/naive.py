@@ -109,6 +109,20 @@ def pair_sums(x, y, b, chunk=1 << 14):
     return out
 
 
+def weighted_pair_sums(x, y, h, b, chunk=1 << 14):
+    """[Σh·x², Σh·xy, Σh·y², Σh·(x − b·y)²] (docs/theory.md, Importance weights): lane sums
+    per chunk, the chunks added in order."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    h = np.asarray(h, dtype=np.float64).ravel()
+    out = np.zeros(4)
+    for lo in range(0, x.size, chunk):
+        u, v, g = x[lo:lo + chunk], y[lo:lo + chunk], h[lo:lo + chunk]
+        out += [lane_sum(g * u * u), lane_sum(g * u * v), lane_sum(g * v * v),
+                lane_sum(g * (u - b * v) ** 2)]
+    return out
+
+
 def codes_and_sums(x, steps, bits, lattice="midrise", paper=False):
     """Codes per row and the sums Σwv, Σv², Σ(w − s v)², Σ(w − s v)v (float64)."""
     x = np.asarray(x, dtype=np.float64)

@@ -228,3 +228,66 @@ def pair_sums(x, y, b):
     return run_tasks(_pair_sums, ntasks, x.size, (x, y, float(b), np.empty((ntasks, 4))),
                      np.empty(4))
 
+
+
+@helper
+def _span_weighted_pair(x, y, h, b):
+    """Σh·x², Σh·xy, Σh·y², Σh·(x − b·y)² over 1-D spans, each in the order of
+    :func:`_span_sum`. Each term is ``h·(x·x)`` etc.: with ``h = 1`` exactly the terms of
+    :func:`_span_pair`, so the sums are bit-identical to it."""
+    n = x.shape[0]
+    nb = n - n % LANES
+    acc = np.zeros(4 * LANES)
+    for i in range(0, nb, LANES):
+        for j in range(LANES):
+            u = np.float64(x[i + j])
+            v = np.float64(y[i + j])
+            g = np.float64(h[i + j])
+            d = u - b * v
+            acc[j] += g * (u * u)
+            acc[LANES + j] += g * (u * v)
+            acc[2 * LANES + j] += g * (v * v)
+            acc[3 * LANES + j] += g * (d * d)
+    out = np.empty(4)
+    for k in range(4):
+        out[k] = _fold(acc[k * LANES:(k + 1) * LANES])
+    for i in range(nb, n):
+        u = np.float64(x[i])
+        v = np.float64(y[i])
+        g = np.float64(h[i])
+        d = u - b * v
+        out[0] += g * (u * u)
+        out[1] += g * (u * v)
+        out[2] += g * (v * v)
+        out[3] += g * (d * d)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _weighted_pair_sums(x, y, h, b, part, t0, t1, out):
+    """Tasks (chunks) ``t0 ≤ t < t1`` of :func:`weighted_pair_sums` into ``part``; then, when
+    ``out`` has room, the chunks summed in order into ``out`` (4,)."""
+    n = x.shape[0]
+    for t in range(t0, t1):
+        lo = t * CHUNK
+        hi = min(n, lo + CHUNK)
+        sums = _span_weighted_pair(x[lo:hi], y[lo:hi], h[lo:hi], b)
+        for k in range(4):
+            part[t, k] = sums[k]
+    if out.shape[0] > 0:
+        for k in range(4):
+            out[k] = 0.0
+        for t in range(part.shape[0]):
+            for k in range(4):
+                out[k] += part[t, k]
+
+
+def weighted_pair_sums(x, y, h, b):
+    """``[Σh·x², Σh·xy, Σh·y², Σh·(x − b·y)²]`` of flat float64 arrays (``h ≥ 0``), chunked
+    and in the fixed order of :func:`pair_sums` (``h ≡ 1`` gives its bits).
+
+    Twin: ``naive.weighted_pair_sums``.
+    """
+    ntasks = (x.shape[0] + CHUNK - 1) // CHUNK
+    return run_tasks(_weighted_pair_sums, ntasks, x.size,
+                     (x, y, h, float(b), np.empty((ntasks, 4))), np.empty(4))
