@@ -9,7 +9,7 @@ from ._version import __version__
 from .check import golden
 from .check.verify import VerifyReport, verify
 from .compare import compare
-from .lattice import code_range, codes, lattice_levels, levels
+from .lattice import LevelSet, code_range, codes, lattice_levels, level_set, levels
 from .loss import VectorLoss, optimal_alpha, vector_loss
 from .quantize import Quantized, quantize
 from .search import StepResult, search_step
@@ -17,6 +17,7 @@ from .tables import optimal_step
 
 __all__ = [
     "__version__",
+    "LevelSet",
     "Quantized",
     "StepResult",
     "VectorLoss",
@@ -27,6 +28,7 @@ __all__ = [
     "compare",
     "golden",
     "lattice_levels",
+    "level_set",
     "levels",
     "optimal_alpha",
     "optimal_step",

@@ -1,15 +1,22 @@
-"""Lattices (code sets) of docs/theory.md §2: midrise (the paper's) and midtread.
+"""Lattices (code sets) of docs/theory.md §2, midrise (the paper's) and midtread, and the level
+sets of the formats people ship (docs/theory.md, "Level sets"): the full range, zero points,
+codebooks, a scale of either sign.
 
-========  ===============================  ========  =====================
-lattice   integer codes c                  level v   k = 2
-========  ===============================  ========  =====================
-midrise   −2^(k−1) … 2^(k−1) − 1           c + ½     ±½, ±3/2
-midtread  −(2^(k−1) − 1) … 2^(k−1) − 1     c         −1, 0, +1 (ternary)
-========  ===============================  ========  =====================
+=============  ===============================  ==========  =====================
+lattice        integer codes c                  level ℓ     k = 2
+=============  ===============================  ==========  =====================
+midrise        −2^(k−1) … 2^(k−1) − 1           c + ½       ±½, ±3/2
+midtread       −(2^(k−1) − 1) … 2^(k−1) − 1     c           −1, 0, +1 (ternary)
+midtread-full  −2^(k−1) … 2^(k−1) − 1           c           −2, −1, 0, +1
+zero point     u = 0 … 2^k − 1                  u − z / u   (x̂ = α(u − z) / αu + m)
+codebook       indices 0 … K − 1                book[c]     (NF4, FP4, IQ4_NL, any)
+=============  ===============================  ==========  =====================
 
 Rounding conventions (pinned): ``q = w / s`` by true division in float64; midrise
 ``c = clip(floor(q))`` (so ``w = j·s`` exactly gets code ``j``, a zero weight gets ``c = 0``,
-``v = +½``); midtread rounds ``|q|`` half away from zero.
+``v = +½``); midtread rounds ``|q|`` half away from zero; every other set takes the nearest
+level, a value exactly on a midpoint going to the level farther from zero
+(:mod:`vecq_ref._kernels.levelset`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import numpy as np
 from . import _layout
 from . import _validation as V
 from ._kernels import lattice as K
+from ._kernels import levelset as LS
 
 
 def code_dtype(bits):
@@ -54,25 +62,60 @@ def lattice_levels(bits, lattice="midrise"):
     return np.arange(lo, hi + 1, dtype=np.float64) + level_offset(lattice)
 
 
-def codes(w, step, bits, lattice="midrise", *, axis=None, group_size=None):
-    """Integer codes of ``w`` for the threshold spacing ``step`` (docs/theory.md §2).
+def codes(w, step, bits=None, lattice=None, *, axis=None, group_size=None, signed_scale=False,
+          zero_point=None, z=None, offset=None, codebook=None):
+    """Integer codes of ``w`` for the step ``step`` in any level set (docs/theory.md §2 and
+    "Level sets"): the code of the level nearest ``w/step``.
 
     Parameters
     ----------
     w : array_like
         Weights (float16/32/64 or integer; ``__array__``/``__dlpack__`` accepted).
     step : float or array_like
-        Positive step in weight units: a scalar, one per slice when ``axis``/``group_size`` is
-        given, or any array broadcastable to ``w``.
-    bits : int
-        Bitwidth k in [1, 16] (≥ 2 for midtread).
-    lattice : {"midrise", "midtread"}
+        The step α in weight units (the level ``ℓ`` stands for ``α·ℓ``, plus the offset of a
+        float zero point): a scalar, one per slice when ``axis``/``group_size`` is given, or
+        any array broadcastable to ``w``. Positive and finite; of either sign (nonzero) with
+        ``signed_scale=True``, where a negative step mirrors the level set.
+    bits : int, optional
+        Bitwidth k in [1, 16] (≥ 2 for midtread); optional for a codebook.
+    lattice : {"midrise", "midtread", "midtread-full", "codebook"} or LevelSet, optional
+        Default ``"midrise"`` (``"midtread-full"`` with a zero point, ``"codebook"`` with a
+        codebook); a :class:`LevelSet` (then leave ``signed_scale``, ``zero_point`` and
+        ``codebook`` at their defaults).
     axis, group_size : int, optional
-        Interpret ``step`` per slice along ``axis`` or per contiguous group of the last axis.
+        Interpret ``step`` (and ``z``, ``offset``) per slice along ``axis`` or per contiguous
+        group of the last axis.
+    signed_scale : bool
+        Allow negative steps.
+    zero_point : {None, "integer", "float"}
+        ``"integer"``: codes ``u ∈ [0, 2^k − 1]`` are the nearest of ``w/step`` in the levels
+        ``u − z`` (``x̂ = α·(u − z)``), ``z`` required. ``"float"``: ``u`` is the nearest of
+        ``(w − offset)/step`` in ``0 … 2^k − 1`` (``x̂ = α·u + m``), ``offset`` required.
+    z : int or array_like of int, optional
+        The integer zero point(s) in ``[0, 2^k − 1]`` (scalar, per slice or broadcastable).
+    offset : float or array_like, optional
+        The real offset(s) ``m`` of a float zero point (scalar, per slice or broadcastable).
+    codebook : str or array_like, optional
+        ``"nf4"``, ``"fp4"``, ``"iq4_nl"`` or ascending levels: codes are indices into it.
 
     Returns
     -------
-    ndarray of int8 (k ≤ 8) or int16, shape of ``w``.
+    ndarray, shape of ``w``
+        ``LevelSet.code_dtype``: int8 when every code fits it, else int16 (int32 for the codes
+        ``0 … 65535`` of a 16-bit zero point or a codebook of more than 32768 levels).
+
+    Notes
+    -----
+    ``w/step`` is the float64 true division (``fl(w − m)/step`` for a float zero point).
+    Ties: midrise rounds down to up (``c = floor(w/s)``, the paper's convention, for either
+    sign of ``s``), every other set sends a value exactly on a midpoint to the level farther
+    from zero (:mod:`vecq_ref._kernels.levelset`). Codes clip at the ends of the set.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A combination outside :func:`level_set`'s table; ``step`` not positive (nonzero with
+        ``signed_scale``) or not finite; ``z``/``offset`` missing, misplaced or out of range.
 
     Examples
     --------
@@ -80,13 +123,64 @@ def codes(w, step, bits, lattice="midrise", *, axis=None, group_size=None):
     [-2, -1, 0, 0, 1, 1]
     >>> codes([-1.0, -0.2, 0.0, 0.3, 0.5, 2.0], 0.5, 2, "midtread").tolist()
     [-1, 0, 0, 1, 1, 1]
+    >>> codes([1.0, -2.0, 0.3], -0.25, 4, "midtread-full", signed_scale=True).tolist()
+    [-4, 7, -1]
+    >>> codes([-0.5, 0.0, 0.4, 2.0], 0.1, 4, zero_point="integer", z=3).tolist()  # ℓ = u − 3
+    [0, 3, 7, 15]
     """
-    lattice = V.lattice(lattice)
-    bits = V.bits(bits, lattice)
+    ls = level_set(lattice, bits, signed_scale=signed_scale, zero_point=zero_point,
+                   codebook=codebook)
     arr, _ = V.weights(w, "w")
     lay = _layout.layout(arr.shape, axis, group_size)
-    mid = lattice == "midtread"
-    out_dtype = code_dtype(bits)
+    _check_zero_point_args(ls, z, offset)
+    if ls.vecq:
+        return _vecq_codes(arr, step, ls, lay)
+    given = [step] + [v for v in (z, offset) if v is not None]
+    elementwise = lay.per_tensor and any(np.ndim(v) > 0 for v in given)
+    if elementwise:
+        rows = np.ascontiguousarray(arr).reshape(-1, 1)
+    else:
+        rows = lay.to_rows(arr)
+    n = rows.shape[0]
+    steps = _row_values(_steps(step, ls), "step", lay, n, elementwise)
+    if ls.zero_point == "float":
+        m = _row_values(_reals(offset, "offset"), "offset", lay, n, elementwise)
+        rows = rows.astype(np.float64) - m[:, None]
+    if ls.lattice in ("midrise", "midtread"):  # a signed scale: y = w/s = (−w)/|s|
+        neg = steps < 0
+        if np.any(neg):
+            rows = np.where(neg[:, None], -rows, rows)
+        out = np.empty(rows.shape, dtype=ls.code_dtype)
+        K.codes_rows(rows, np.abs(steps), ls.bits, ls.lattice == "midtread", out)
+    else:
+        lo = ls.code_range[0]
+        levels_ = ls.levels
+        idx = np.empty(rows.shape, dtype=np.int16 if levels_.size <= 2 ** 15 else np.int32)
+        if ls.zero_point == "integer":
+            zr = _row_values(_zero_points(z, ls.bits), "z", lay, n, elementwise).astype(np.int64)
+            for zu in np.unique(zr):
+                sel = zr == zu
+                lv = levels_ - float(zu)
+                if np.all(sel):
+                    LS.assign_rows(rows, steps, lv, idx)
+                else:
+                    part = np.empty((int(sel.sum()), rows.shape[1]), dtype=idx.dtype)
+                    idx[sel] = LS.assign_rows(np.ascontiguousarray(rows[sel]), steps[sel], lv,
+                                              part)
+        else:
+            LS.assign_rows(rows, steps, levels_, idx)
+        out = (idx + lo).astype(ls.code_dtype) if lo else idx.astype(ls.code_dtype, copy=False)
+    if elementwise:
+        return out.reshape(arr.shape)
+    return lay.from_rows(out)
+
+
+def _vecq_codes(arr, step, ls, lay):
+    """Codes of VecQ's own lattices (midrise, midtread; positive step), by the lattice
+    kernels (docs/theory.md §2)."""
+    mid = ls.lattice == "midtread"
+    out_dtype = code_dtype(ls.bits)
+    bits = ls.bits
     if lay.per_tensor and np.ndim(step) > 0:
         st = _layout.positive_steps(step)
         try:
@@ -105,17 +199,150 @@ def codes(w, step, bits, lattice="midrise", *, axis=None, group_size=None):
     return lay.from_rows(out)
 
 
-def levels(codes, lattice="midrise"):
-    """Float levels ``v`` of integer codes: ``c + ½`` (midrise) or ``c`` (midtread).
+def _check_zero_point_args(ls, z, offset, levels_only=False):
+    """``z`` exactly with an integer zero point, ``offset`` exactly with a float one (never
+    for :func:`levels`: ``x̂ = α·u + m`` adds it after the level)."""
+    if ls.zero_point == "integer" and z is None:
+        V.fail("z", "the integer zero point(s) with zero_point='integer'", None, TypeError)
+    if ls.zero_point != "integer" and z is not None:
+        V.fail("z", "None unless zero_point='integer'", _describe(z))
+    if ls.zero_point == "float" and offset is None and not levels_only:
+        V.fail("offset", "the real offset(s) m with zero_point='float'", None, TypeError)
+    if ls.zero_point != "float" and offset is not None:
+        V.fail("offset", "None unless zero_point='float'", _describe(offset))
 
+
+def _reals(value, name):
+    """A real, finite scalar or array as float64."""
+    arr = V.as_array(value, name)
+    if arr.dtype.name in V.LOW_PRECISION:
+        arr = arr.astype(np.float32)
+    if arr.dtype.kind not in "fiu":
+        V.fail(name, "a real number or an array of them", f"dtype {arr.dtype}", TypeError)
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        V.fail(name, "finite", "non-finite values (NaN or Inf)")
+    return arr
+
+
+def _steps(step, ls):
+    """``step`` as float64: positive, or nonzero with a signed scale; always finite."""
+    arr = _reals(step, "step")
+    if arr.size == 0:
+        return arr
+    if ls.signed_scale:
+        if np.any(arr == 0):
+            V.fail("step", "nonzero (either sign with signed_scale=True) and finite", "0.0")
+    elif np.min(arr) <= 0:
+        V.fail("step", "positive and finite (a negative step needs signed_scale=True)",
+               f"a minimum of {float(np.min(arr))!r}")
+    return arr
+
+
+def _zero_points(z, bits):
+    """Integer zero points in ``[0, 2^k − 1]`` (integer dtype, or floats of integer value)."""
+    arr = V.as_array(z, "z")
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "fiu":
+        V.fail("z", "an integer or an array of integers", f"dtype {arr.dtype}", TypeError)
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+        V.fail("z", "integer-valued", "non-integer values")
+    top = 2 ** bits - 1
+    if arr.size and (np.min(arr) < 0 or np.max(arr) > top):
+        V.fail("z", f"in [0, {top}] (the codes' range at {bits} bits)",
+               f"values in [{np.min(arr)}, {np.max(arr)}]")
+    return arr.astype(np.float64)
+
+
+def _row_values(arr, name, lay, rows, elementwise):
+    """A scalar, per-slice or (``elementwise``) broadcastable array as one float64 per row."""
+    if arr.ndim == 0:
+        return np.full(rows, float(arr))
+    shape = lay.shape if elementwise else lay.slice_shape
+    try:
+        return np.ascontiguousarray(np.broadcast_to(arr, shape).reshape(rows),
+                                    dtype=np.float64)
+    except ValueError:
+        V.fail(name, f"a scalar or an array broadcastable to {shape}", f"shape {arr.shape}")
+
+
+def levels(codes, lattice=None, *, bits=None, signed_scale=False, zero_point=None,
+           codebook=None, z=None, axis=None, group_size=None):
+    """Float levels ``ℓ`` of integer codes (docs/theory.md §2, "Level sets"): ``c + ½``
+    (midrise), ``c`` (midtread, midtread-full), ``u − z`` (integer zero point), ``u`` (float
+    zero point: ``x̂ = α·u + m``), ``codebook[c]``.
+
+    Parameters
+    ----------
+    codes : array_like of int
+    lattice, bits, signed_scale, zero_point, codebook
+        The level set, as for :func:`codes` (``lattice`` default ``"midrise"``; ``bits`` may
+        be left out for midrise, midtread and midtread-full, and then codes are not checked
+        against the range).
+    z : int or array_like of int, optional
+        The integer zero point(s) (required with ``zero_point="integer"``): a scalar, one per
+        slice along ``axis`` / per group of ``group_size``, or broadcastable to ``codes``.
+    axis, group_size : int, optional
+
+    Returns
+    -------
+    ndarray of float64, shape of ``codes``.
+
+    Raises
+    ------
+    TypeError
+        ``codes`` not integers.
+    ValueError
+        Codes outside the set's range (when it is known), a bad combination or ``z``.
+
+    Examples
+    --------
     >>> levels([-2, 0, 1]).tolist()
     [-1.5, 0.5, 1.5]
+    >>> levels([0, 8, 15], bits=4, zero_point="integer", z=8).tolist()
+    [-8.0, 0.0, 7.0]
+    >>> levels([0, 7, 15], codebook="nf4").tolist()
+    [-1.0, 0.0, 1.0]
     """
-    lattice = V.lattice(lattice)
     c = V.as_array(codes, "codes")
     if c.dtype.kind not in "iu":
         V.fail("codes", "an integer array", f"dtype {c.dtype}", TypeError)
-    return c.astype(np.float64) + level_offset(lattice)
+    if (bits is None and not isinstance(lattice, LevelSet) and zero_point is None
+            and codebook is None and not signed_scale):
+        name = "midrise" if lattice is None else lattice
+        if not isinstance(name, str):
+            V.fail("lattice", f"one of {UNIFORM_LATTICES + ('codebook',)} or a LevelSet",
+                   _describe(name), TypeError)
+        if name == "codebook":
+            V.fail("codebook", "given when lattice='codebook'", None)
+        V.choice(name, "lattice", UNIFORM_LATTICES)
+        if z is not None:
+            V.fail("z", "None unless zero_point='integer'", _describe(z))
+        return c.astype(np.float64) + (0.5 if name == "midrise" else 0.0)
+    ls = level_set(lattice, bits, signed_scale=signed_scale, zero_point=zero_point,
+                   codebook=codebook)
+    _check_zero_point_args(ls, z, None, levels_only=True)
+    lo, hi = ls.code_range
+    if c.size and (int(np.min(c)) < lo or int(np.max(c)) > hi):
+        V.fail("codes", f"in [{lo}, {hi}] for {ls!r}",
+               f"values in [{int(np.min(c))}, {int(np.max(c))}]")
+    if ls.codebook is not None:
+        return ls.codebook[c]
+    out = c.astype(np.float64) + ls.offset
+    if ls.zero_point == "integer":
+        zs = _zero_points(z, ls.bits)
+        lay = _layout.layout(c.shape, axis, group_size)
+        if lay.per_tensor:
+            try:
+                return out - np.broadcast_to(zs, c.shape)
+            except ValueError:
+                V.fail("z", f"a scalar or an array broadcastable to {c.shape}",
+                       f"shape {zs.shape}")
+        rows = lay.to_rows(out)
+        zr = _row_values(zs, "z", lay, rows.shape[0], False)
+        return lay.from_rows(rows - zr[:, None])
+    if axis is not None or group_size is not None:
+        _layout.layout(c.shape, axis, group_size)  # validated, though levels need no slices
+    return out
 
 
 # --- level sets of every format (FORMATS: docs/theory.md, "Level sets") -------------------
@@ -189,9 +416,12 @@ class LevelSet:
 
     @property
     def code_dtype(self):
-        """int8 when every code fits it (codes 0 … 255 at 8 bits do not), else int16."""
+        """int8 when every code fits it (codes 0 … 255 at 8 bits do not), else int16, else
+        int32 (codes 0 … 65535 of 16 bits with a zero point, or a codebook that large)."""
         lo, hi = self.code_range
-        return np.dtype(np.int8) if -128 <= lo and hi <= 127 else np.dtype(np.int16)
+        if -128 <= lo and hi <= 127:
+            return np.dtype(np.int8)
+        return np.dtype(np.int16) if -32768 <= lo and hi <= 32767 else np.dtype(np.int32)
 
     @property
     def vecq(self):
