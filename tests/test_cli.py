@@ -466,3 +466,87 @@ def test_train_checks_method_without_bits(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error: --method must be one of" in err and "'bogus'" in err
     assert err.count("\n") == 1 and not out.exists()
+
+
+# --- groups and importance weights (--group-size, --weights) -----------------------------------
+
+
+@pytest.fixture
+def wfile(tmp_path):
+    w = np.random.default_rng(3).standard_normal((6, 32)).astype(np.float32)
+    np.save(tmp_path / "w.npy", w)
+    return tmp_path / "w.npy", w
+
+
+def test_compare_group_size_and_weights(tmp_path, capsys, wfile):
+    import vecq_ref as vq
+
+    path, w = wfile
+    h = np.random.default_rng(4).lognormal(size=32)
+    np.save(tmp_path / "h.npy", h)
+    argv = ["compare", str(path), "--bits", "2", "--methods", "vecq_exact,twn",
+            "--group-size", "8", "--json"]
+    assert main(argv + ["--weights", str(tmp_path / "h.npy")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected = vq.compare(w, bits=2, methods=["vecq_exact", "twn"], group_size=8, weights=h)
+    assert [{k: v for k, v in r.items() if k != "array"} for r in rows] == expected
+    assert all(r["weighted"] and r["group_size"] == 8 for r in rows)
+    assert main(argv) == 0
+    assert not any(r["weighted"] for r in json.loads(capsys.readouterr().out))
+
+
+def test_search_and_report_group_size(tmp_path, capsys, wfile):
+    import vecq_ref as vq
+    from vecq_ref.check.report import model_report
+
+    path, w = wfile
+    assert main(["search", str(path), "--bits", "3", "--group-size", "16", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    r = vq.search_step(w, 3, group_size=16)
+    assert np.array(payload["step"]).shape == (6, 2)
+    assert payload["step"] == np.asarray(r.step).tolist()
+    np.savez(tmp_path / "m.npz", fc=w, odd=np.ones((2, 6), np.float32))
+    assert main(["report", str(tmp_path / "m.npz"), "--bits", "2", "--method", "exact",
+                 "--group-size", "16", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "groups of 16" in out
+    assert "odd (last axis 6 of (2, 6) not a multiple of --group-size 16)" in out
+    rep = model_report(tmp_path / "m.npz", bits=[2], method="exact", group_size=16)
+    row = rep.rows[0]
+    assert row["relative_dql_exact"] == vq.quantize(
+        w, 2, "exact", group_size=16).loss.relative_dql
+    assert row["relative_dql_param"] == vq.quantize(w, 2, group_size=16).loss.relative_dql
+    assert rep.as_dict()["group_size"] == 16
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (None, "--weights {h}: no such file"),
+    (lambda p: np.save(p, np.ones(5)), "--weights {h} (for {w}): must be broadcastable to the "
+                                        "weights' shape (6, 32)"),
+    (lambda p: np.save(p, -np.ones(32)), "--weights {h} (for {w}): must be non-negative"),
+    (lambda p: np.save(p, np.array([{"a": 1}], dtype=object)),
+     "--weights {h}: not a readable .npy array without pickles"),
+    (lambda p: p.write_bytes(b"not numpy"), "--weights {h}: not a readable .npy array"),
+])
+@pytest.mark.parametrize("command", ["compare", "search", "quantize"])
+def test_bad_weights_file_is_one_line_naming_the_option(tmp_path, capsys, wfile, make, needle,
+                                                        command):
+    path, _ = wfile
+    h = tmp_path / "h.npy"
+    if make is not None:
+        make(h)
+    argv = [command, str(path), "--bits", "2", "--weights", str(h)]
+    if command == "quantize":
+        argv += ["--out", str(tmp_path / "q.npz")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"vecq-ref {command}: error: ")
+    assert needle.format(h=h, w=path) in err
+    assert not (tmp_path / "q.npz").exists()
+
+
+def test_weights_npz_is_refused(tmp_path, capsys, wfile):
+    path, _ = wfile
+    np.savez(tmp_path / "h.npz", h=np.ones(32))
+    assert main(["compare", str(path), "--bits", "2", "--weights", str(tmp_path / "h.npz")]) == 2
+    assert "expected one .npy array; got an .npz archive" in capsys.readouterr().err

@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import vecq_ref as vq
 from vecq_ref import baselines as B
@@ -80,7 +82,11 @@ def test_records_match_the_functions(w):
     assert r["step"] == q.step
     assert rows[("ul2q", 2)]["alpha"] == B.ul2q(w, 2, table="printed", eps=0.0).alpha
     assert rows[("ul2q_code", 2)]["alpha"] == B.ul2q(w, 2, table="code").alpha
-    assert rows[("vecq_param", 2)]["relative_dql"] == vq.quantize(w, 2).loss.relative_dql
+    # Every record's loss is vector_loss of the method's values (one definition for all).
+    assert rows[("vecq_param", 2)]["relative_dql"] == vq.vector_loss(
+        w, vq.quantize(w, 2).values).relative_dql
+    assert rows[("vecq_param", 2)]["relative_dql"] == pytest.approx(
+        vq.quantize(w, 2).loss.relative_dql, rel=1e-12)
     assert rows[("lloyd_max", 2)]["alpha"] is None
     assert rows[("dorefa", 2)]["step"] is None
     assert rows[("lloyd_max", 2)]["rank"] == 1  # the non-uniform floor of its group
@@ -91,16 +97,18 @@ def test_records_match_the_functions(w):
 @pytest.mark.parametrize("axis", [None, 0])
 def test_narrow_weights_give_what_each_method_gives_in_their_dtype(rng, dtype, axis):
     # compare widens the weights to float64 once (one set of kernels to compile); that must
-    # change nothing: every record equals the method run on the weights as given.
+    # change nothing: every record has the α and step of the method run on the weights as
+    # given, and the loss of its float64 values (the method's own loss, computed in float64
+    # before the cast to the weights' dtype, agrees to rounding).
     w = (rng.standard_normal((24, 40)) * 0.7).astype(dtype)
     rows = vq.compare(w, bits=[1, 2, 4], axis=axis)
     assert rows
     for r in rows:
         q = C._quantizer(r["method"])(w, r["bits"], axis=axis)
-        assert r["relative_dql"] == float(q.loss.relative_dql), r["method"]
-        assert r["J_o"] == float(q.loss.orientation), r["method"]
-        assert r["J_m"] == float(q.loss.modulus), r["method"]
-        assert r["excess"] == float(q.loss.excess), r["method"]
+        for field, own in (("relative_dql", q.loss.relative_dql), ("J_o", q.loss.orientation),
+                           ("J_m", q.loss.modulus)):
+            assert r[field] == pytest.approx(float(own), rel=1e-9, abs=1e-13), r["method"]
+        assert r["excess"] == pytest.approx(float(q.loss.excess), abs=1e-9 * r["J_m"])
         assert r["alpha"] == C._plain(q.alpha) and r["step"] == C._plain(q.step), r["method"]
 
 
@@ -194,6 +202,127 @@ def test_bad_input(w, kwargs, exc, match):
 def test_bad_weights():
     with pytest.raises(ValueError, match="non-finite"):
         vq.compare([1.0, np.inf], bits=2)
+
+
+# --- groups and importance weights ------------------------------------------------------------
+
+
+def test_groups_by_hand():
+    # abs-max at 2 bits: α = max|w| of each group, codes round(w/α) ∈ {−1, 0, 1}.
+    # Groups of 2: [1, −0.25] → α 1, values [1, 0]; [4, 3] → α 4, values [4, 4]:
+    # DQL = 0.25² + 1² = 1.0625. Per tensor α = 4 gives [0, 0, 4, 4]: DQL = 1 + 0.0625 + 1.
+    w = np.array([1.0, -0.25, 4.0, 3.0])
+    ww = 1 + 0.0625 + 16 + 9
+    grouped = vq.compare(w, bits=2, methods=["absmax"], group_size=2)[0]
+    whole = vq.compare(w, bits=2, methods=["absmax"])[0]
+    assert grouped["relative_dql"] == pytest.approx(1.0625 / ww, rel=1e-15)
+    assert whole["relative_dql"] == pytest.approx(2.0625 / ww, rel=1e-15)
+    assert grouped["alpha"] == [1.0, 4.0] and grouped["group_size"] == 2
+    assert whole["group_size"] is None and not whole["weighted"]
+
+
+def test_weights_by_hand():
+    # h = [1, 0, 0, 1]: only w[0] = 1 (value 1) and w[3] = 3 (value 4) count:
+    # Σh(w − wq)² = 0 + 1, Σh·w² = 1 + 9.
+    w = np.array([1.0, -0.25, 4.0, 3.0])
+    r = vq.compare(w, bits=2, methods=["absmax"], group_size=2, weights=[1, 0, 0, 1])[0]
+    assert r["relative_dql"] == pytest.approx(0.1, rel=1e-15)
+    assert r["J_m"] == pytest.approx(1.0, rel=1e-15) and r["weighted"]
+
+
+def test_grouped_records_are_each_method_on_each_group(rng):
+    w = rng.standard_normal((6, 64))
+    methods = ["vecq_param", "vecq_exact_midtread", "twn", "ul2q", "lloyd_max"]
+    rows = vq.compare(w, bits=2, methods=methods, group_size=16)
+    by = {r["method"]: r for r in rows}
+    q = vq.quantize(w, 2, group_size=16)
+    assert by["vecq_param"]["relative_dql"] == vq.vector_loss(w, q.values).relative_dql
+    assert by["vecq_param"]["alpha"] == q.alpha.tolist()  # shaped like the groups: (6, 4)
+    q = vq.quantize(w, 2, "exact", "midtread", group_size=16)
+    assert by["vecq_exact_midtread"]["relative_dql"] == vq.vector_loss(
+        w, q.values).relative_dql
+    # A baseline per group is the baseline on every group as a slice of its own.
+    groups = w.reshape(-1, 16)
+    for m, fn in (("twn", B.twn), ("ul2q", lambda x, k, axis: B.ul2q(
+            x, k, axis=axis, table="printed", eps=0.0))):
+        q = fn(groups, 2, axis=0)
+        assert by[m]["relative_dql"] == vq.vector_loss(
+            w, q.values.reshape(w.shape)).relative_dql
+        assert by[m]["alpha"] == np.reshape(q.alpha, (6, 4)).tolist()
+        for i in (0, 13, 23):  # and that is the rule applied to the group alone
+            assert by[m]["alpha"][i // 4][i % 4] == fn(groups[i], 2, axis=None).alpha
+    assert "<24 per slice>" in C.format_records(rows)
+
+
+def test_importance_weights_change_what_is_measured_not_the_quantizers(rng):
+    w = rng.standard_normal((4, 32))
+    h_col = rng.lognormal(size=32)
+    methods = ["vecq_exact", "vecq_param", "bwn", "twn", "aciq"]
+    plain = vq.compare(w, bits=[1, 2], methods=methods, group_size=8)
+    ones = vq.compare(w, bits=[1, 2], methods=methods, group_size=8, weights=1.0)
+    col = vq.compare(w, bits=[1, 2], methods=methods, group_size=8, weights=h_col)
+    full = vq.compare(w, bits=[1, 2], methods=methods, group_size=8,
+                      weights=np.broadcast_to(h_col, w.shape).copy())
+    # h ≡ 1 is the unweighted loss bit for bit; a column vector is the same as its broadcast.
+    drop = ("weighted",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in ones] == [
+        {k: v for k, v in r.items() if k not in drop} for r in plain]
+    assert col == full
+    for r, p in zip(sorted(col, key=lambda r: (r["bits"], r["method"])),
+                    sorted(plain, key=lambda r: (r["bits"], r["method"])), strict=True):
+        assert r["alpha"] == p["alpha"] and r["step"] == p["step"]  # same quantizer
+        q = C._run(r["method"], w, r["bits"], None, 8)
+        assert r["relative_dql"] == vq.vector_loss(w, q.values, weights=h_col).relative_dql
+    # Ranked by the weighted loss.
+    for k in (1, 2):
+        for size in {r["group"] for r in col if r["bits"] == k}:
+            dql = [r["relative_dql"] for r in col if r["bits"] == k and r["group"] == size]
+            assert dql == sorted(dql)
+
+
+def test_a_zero_weight_makes_an_element_irrelevant(rng):
+    # The rules do not see h; the measure does: h = 0 on a column is that column left out of
+    # both sums.
+    w = rng.standard_normal((3, 8))
+    h = np.ones(8)
+    h[5] = 0.0
+    r = vq.compare(w, bits=2, methods=["twn"], weights=h)[0]
+    q = B.twn(w)
+    keep = np.arange(8) != 5
+    d = w[:, keep] - q.values[:, keep]
+    assert r["relative_dql"] == pytest.approx(np.sum(d * d) / np.sum(w[:, keep] ** 2),
+                                              rel=1e-13)
+
+
+@given(st.integers(1, 6), st.integers(1, 12), st.integers(0, 2 ** 32 - 1),
+       st.sampled_from([1, 2, 3]))
+def test_one_group_per_row_is_per_channel(rows, cols, seed, bits):
+    # group_size = the row length: each row one group, the same quantization as axis=0.
+    w = np.random.default_rng(seed).standard_normal((rows, cols))
+    methods = ["vecq_param", "vecq_exact", "bwn" if bits == 1 else "dorefa", "lloyd_max"]
+    if bits == 2:
+        methods.append("twn")
+    a = vq.compare(w, bits=bits, methods=methods, group_size=cols)
+    b = vq.compare(w, bits=bits, methods=methods, axis=0)
+    assert [(r["method"], r["rank"], r["relative_dql"]) for r in a] == [
+        (r["method"], r["rank"], r["relative_dql"]) for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        assert np.ravel(np.array(ra["alpha"], dtype=float)).tolist() == pytest.approx(
+            np.array(rb["alpha"], dtype=float).tolist(), nan_ok=True)
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"group_size": 3}, ValueError, r"`group_size` must be a divisor of the last axis length 8"),
+    ({"group_size": 0}, ValueError, r"`group_size` must be an integer >= 1; got 0\."),
+    ({"group_size": 4, "axis": 0}, ValueError, r"`axis` must be None when `group_size`"),
+    ({"weights": -np.ones(8)}, ValueError, r"`weights` must be non-negative"),
+    ({"weights": np.ones(3)}, ValueError, r"`weights` must be broadcastable"),
+    ({"weights": [np.nan] * 8}, ValueError, r"`weights` must be finite"),
+    ({"weights": ["a"] * 8}, TypeError, r"`weights` must be an array of non-negative"),
+])
+def test_bad_groups_and_weights(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        vq.compare(np.ones((2, 8)), bits=2, methods=["vecq_param"], **kwargs)
 
 
 # --- CLI -----------------------------------------------------------------------------------

@@ -492,3 +492,31 @@ def test_report_param_never_builds_the_values(tmp_path, rng, monkeypatch):
     finally:
         tracemalloc.stop()
     assert peak < 0.3 * w.nbytes
+
+
+def test_report_per_group_totals_and_scale(tmp_path):
+    # Per group: each row is quantize(..., group_size=g)'s loss; the totals Σ DQL / Σ ‖w‖²;
+    # weights near 1e-300 (a power of two below) give the same relative DQL (the working
+    # scale), for a scale-free method and for param.
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((4, 16)), rng.standard_normal((2, 8))
+    path = tmp_path / "g.npz"
+    np.savez(path, a=a, b=b, tiny=np.ldexp(a, -1000))
+    rep = model_report(path, bits=[2, 3], method="exact", group_size=8, progress=False)
+    assert rep.group_size == 8 and "groups of 8" in str(rep).splitlines()[0]
+    by = {(r["name"], r["bits"]): r for r in rep.rows}
+    for k in (2, 3):
+        qa, qb = (quantize(x, k, "exact", group_size=8) for x in (a, b))
+        assert by["a", k]["relative_dql_exact"] == qa.loss.relative_dql
+        assert by["tiny", k]["relative_dql_exact"] == qa.loss.relative_dql
+        assert by["tiny", k]["relative_dql_param"] == by["a", k]["relative_dql_param"]
+        total = [t for t in rep.totals if t["bits"] == k][0]
+        # "tiny" adds 2^-2000 of a's sums: nothing at float64 precision.
+        num = qa.loss.dql + qb.loss.dql
+        den = np.sum(a * a) + np.sum(b * b)
+        assert total["relative_dql_exact"] == pytest.approx(num / den, rel=1e-12)
+    with pytest.raises(ValueError, match="`axis` must be None when `group_size`"):
+        model_report(path, bits=[2], group_size=8, axis=0)
+    assert model_report(path, bits=[2], method="param", group_size=16,
+                        progress=False).skipped == [
+        {"name": "b", "why": "last axis 8 of (2, 8) not a multiple of --group-size 16"}]

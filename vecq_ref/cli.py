@@ -170,6 +170,38 @@ def _load_weights(path, name="input", arg="w"):
     return _check_weights(io.load_array(path, name), _label(path), arg)
 
 
+def _load_importance(path, shape, label="the weights"):
+    """The importance weights of ``--weights FILE.npy`` for a tensor of ``shape``: one .npy
+    array (no pickles), ``h ≥ 0``, finite, one per element or one per input column (the last
+    axis). Every problem is one line naming ``--weights`` and the file."""
+    import numpy as np
+
+    from . import _validation as V
+
+    if path is None:
+        return None
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"--weights {path}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise UsageError(f"--weights {path}: not a readable .npy array without pickles "
+                         f"({_one_line(exc)})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise UsageError(f"--weights {path}: expected one .npy array; got an .npz archive")
+    try:
+        return V.importance(arr, shape, "weights")
+    except (ValueError, TypeError) as exc:
+        text = str(exc).replace("`weights` must be", "must be")
+        raise UsageError(f"--weights {path} (for {label}): {text}") from None
+
+
+def _with_weights(h):
+    """``{"weights": h}`` when importance weights were given, else no keyword at all."""
+    return {} if h is None else {"weights": h}
+
+
 #: The arrays ``vecq-ref quantize`` writes; ``values`` are the quantized weights.
 _QUANTIZE_KEYS = ("codes", "alpha", "step", "values")
 
@@ -281,6 +313,9 @@ def _add_quantize(sub):
     p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
     p.add_argument("--group-size", type=_POSITIVE, default=None, help="per-group of this size")
+    p.add_argument("--weights", default=None, metavar="H.npy",
+                   help="importance weights h ≥ 0 (.npy): one per element, or one per input "
+                        "column (the last axis); losses become h-weighted")
     p.add_argument("--out", required=True, help="output file (.npz: codes, alpha, step, values)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--json", action="store_true")
@@ -295,9 +330,10 @@ def _cmd_quantize(args):
 
     _out_file(args.out, "--out", (".npz",))
     w = _load_weights(args.input)
+    h = _load_importance(args.weights, w.shape, args.input)
     try:
         q = quantize(w, args.bits, method=args.method, lattice=args.lattice, axis=args.axis,
-                     group_size=args.group_size)
+                     group_size=args.group_size, **_with_weights(h))
     except (ValueError, TypeError) as exc:
         raise _input_error(exc, {"w": args.input}) from exc
     io.save_npz(args.out, {"codes": q.codes, "alpha": np.asarray(q.alpha),
@@ -328,6 +364,10 @@ def _add_search(sub):
     p.add_argument("--method", default="exact", choices=("exact", "grid", "alternating"))
     p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
+    p.add_argument("--group-size", type=_POSITIVE, default=None, help="per-group of this size")
+    p.add_argument("--weights", default=None, metavar="H.npy",
+                   help="importance weights h ≥ 0 (.npy): one per element, or one per input "
+                        "column (the last axis); losses become h-weighted")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_search)
 
@@ -338,8 +378,10 @@ def _cmd_search(args):
     from .search import search_step
 
     w = _load_weights(args.input)
+    h = _load_importance(args.weights, w.shape, args.input)
     try:
-        r = search_step(w, args.bits, method=args.method, lattice=args.lattice, axis=args.axis)
+        r = search_step(w, args.bits, method=args.method, lattice=args.lattice, axis=args.axis,
+                        group_size=args.group_size, **_with_weights(h))
     except (ValueError, TypeError) as exc:
         raise _input_error(exc, {"w": args.input}) from exc
     fields = ("step", "alpha", "orientation", "relative_dql", "evaluations", "certified")
@@ -533,7 +575,8 @@ def _add_compare(sub):
                     "tensor in IN.npy, or on each array of IN.npz, grouped like for like by "
                     "the number of levels and ranked within each group.",
         epilog="examples:\n  vecq-ref compare w.npy --bits 1-4\n"
-               "  vecq-ref compare model.npz --bits 2,4 --methods vecq_param,twn,absmax --json",
+               "  vecq-ref compare model.npz --bits 2,4 --methods vecq_param,twn,absmax --json\n"
+               "  vecq-ref compare w.npy --bits 4 --group-size 32 --weights h.npy",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="a .npy file, or a .npz/.safetensors (one block per array)")
     p.add_argument("--bits", type=parse_bits, default=list(range(1, 9)),
@@ -541,6 +584,11 @@ def _add_compare(sub):
     p.add_argument("--methods", default=None,
                    help="comma-separated method names (default: all available)")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
+    p.add_argument("--group-size", type=_POSITIVE, default=None,
+                   help="per-group of this size (every method, groups along the last axis)")
+    p.add_argument("--weights", default=None, metavar="H.npy",
+                   help="importance weights h ≥ 0 (.npy): one per element, or one per input "
+                        "column (the last axis); losses become h-weighted")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_compare)
 
@@ -562,8 +610,10 @@ def _cmd_compare(args):
     records, blocks = [], []
     for name, w in arrays.items():
         _check_weights(w, labels[name])
+        h = _load_importance(args.weights, w.shape, labels[name])
         try:
-            rows = compare(w, bits=args.bits, methods=args.methods, axis=args.axis)
+            rows = compare(w, bits=args.bits, methods=args.methods, axis=args.axis,
+                           group_size=args.group_size, weights=h)
         except (ValueError, TypeError) as exc:
             raise _input_error(exc, {"w": labels[name]}) from exc
         records += [{"array": name, **r} for r in rows]
@@ -702,6 +752,9 @@ def _add_report(sub):
                    choices=("exact", "grid", "alternating", "param", "paper"))
     p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
+    p.add_argument("--group-size", type=_POSITIVE, default=None,
+                   help="per-group of this size along the last axis (tensors it does not "
+                        "divide are skipped)")
     p.add_argument("--all", action="store_true", help="include 1-D float tensors")
     p.add_argument("--plot", default=None, help="write a figure of the totals (.png/.pdf)")
     p.add_argument("--force", action="store_true", help="overwrite --plot if it exists")
@@ -721,6 +774,7 @@ def _cmd_report(args):
     try:
         rep = model_report(args.input, bits=args.bits, method=args.method,
                            lattice=args.lattice, axis=args.axis, all_tensors=args.all,
+                           group_size=args.group_size,
                            progress=False if args.quiet else None)
     except ImportError as exc:
         raise UsageError(str(exc)) from exc

@@ -22,6 +22,19 @@ Method names
     :mod:`vecq_ref.baselines` (``ul2q`` with μL2Q's printed λ table, ``ul2q_code`` with its
     code table). A method is skipped at a bitwidth it does not define (BWN at k ≠ 1, TWN at
     k ≠ 2, DoReFa, abs-max and midtread at k = 1, ACIQ and μL2Q above 8 bits).
+
+Groups and importance weights
+-----------------------------
+``group_size=g`` quantizes every contiguous group of ``g`` weights along the last axis on its
+own, with every method: VecQ through :func:`vecq_ref.quantize` (``group_size=``), each
+baseline of :mod:`vecq_ref.baselines` (whose functions work per tensor or per slice) by
+applying its published rule to each group as to a slice of its own (the tensor viewed as
+``(groups, g)``, ``axis=0``), so none is left out; ``alpha`` and ``step`` are then lists
+shaped like the groups. ``weights=h`` (importance ``h ≥ 0`` per element or per input column)
+changes what is measured, for every method alike: each record's losses are
+``vector_loss(w, values, weights=h)`` of the method's dequantized values (docs/theory.md,
+importance weights), and the ranks follow the weighted relative DQL ``‖w − w_q‖²_h/‖w‖²_h``.
+Without weights the losses are ``vector_loss(w, values)``, the same function.
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ import numpy as np
 
 from . import _validation as V
 from . import baselines as B
+from .loss import vector_loss
 from .names import method_name
 from .quantize import quantize
 
@@ -45,7 +59,7 @@ METHODS = ("vecq_param", "vecq_paper", "vecq_exact", "vecq_grid", "vecq_alternat
 SEARCH_BASED = ("vecq_exact", "vecq_grid", "vecq_alternating", "vecq_exact_midtread")
 #: Record fields, in order.
 FIELDS = ("method", "bits", "lattice", "levels", "group", "rank", "relative_dql", "J_o",
-          "J_m", "excess", "alpha", "step")
+          "J_m", "excess", "alpha", "step", "group_size", "weighted")
 
 #: Losses closer than this (relative) share a rank: they differ by rounding only.
 RANK_RTOL = 1e-12
@@ -96,8 +110,29 @@ def _quantizer(method):
     return B.BASELINES[method]
 
 
-def _vecq(w, bits, axis=None, *, method, lattice):
-    return quantize(w, bits, method=method, lattice=lattice, axis=axis)
+def _vecq(w, bits, axis=None, *, method, lattice, group_size=None):
+    return quantize(w, bits, method=method, lattice=lattice, axis=axis, group_size=group_size)
+
+
+def _run(method, w, bits, axis, group_size):
+    """``method`` on ``w`` (float64), per tensor, per slice along ``axis`` or per group."""
+    fn = _quantizer(method)
+    if group_size is None:
+        return fn(w, bits, axis=axis)
+    if method.startswith("vecq_") and method != "vecq_normalpha":
+        return fn(w, bits, group_size=group_size)
+    # A baseline's rule applied to each group as to a slice of its own: rows of (groups, g).
+    q = fn(w.reshape(-1, group_size), bits, axis=0)
+    slice_shape = w.shape[:-1] + (w.shape[-1] // group_size,)
+    return _Grouped(values=q.values.reshape(w.shape), lattice=q.lattice,
+                    alpha=np.reshape(q.alpha, slice_shape), step=np.reshape(q.step, slice_shape))
+
+
+class _Grouped:
+    """What :func:`compare` reads of a baseline run per group (values in ``w``'s shape)."""
+
+    def __init__(self, values, lattice, alpha, step):
+        self.values, self.lattice, self.alpha, self.step = values, lattice, alpha, step
 
 
 def _plain(x):
@@ -105,7 +140,7 @@ def _plain(x):
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 0:
         return None if math.isnan(float(arr)) else float(arr)
-    return [None if math.isnan(v) else v for v in arr.tolist()]
+    return [_plain(v) for v in arr]
 
 
 def _methods(methods, bits):
@@ -139,7 +174,7 @@ def _bits_list(bits):
     return [V.integer(bits, "bits", 1, V.MAX_BITS)]
 
 
-def compare(w, bits=range(1, 9), methods=None, axis=None):
+def compare(w, bits=range(1, 9), methods=None, axis=None, group_size=None, weights=None):
     """Quantize ``w`` with VecQ and every baseline; one record per (method, bits).
 
     Parameters
@@ -155,6 +190,13 @@ def compare(w, bits=range(1, 9), methods=None, axis=None):
     axis : int, optional
         Per-channel quantization along this axis for every method; ``alpha`` and ``step``
         are then lists, the losses are over the whole tensor.
+    group_size : int, optional
+        Quantize every group of this many contiguous weights along the last axis on its own,
+        with every method (module docstring); a divisor of the last axis; not with ``axis``.
+    weights : array_like, optional
+        Importance weights ``h ≥ 0`` broadcastable to ``w`` (one per element, or one per
+        input column: the last axis). The losses become the h-weighted ones of
+        :func:`vecq_ref.vector_loss` and the ranks follow the weighted relative DQL.
 
     Returns
     -------
@@ -166,7 +208,9 @@ def compare(w, bits=range(1, 9), methods=None, axis=None):
         ``relative_dql`` (‖w − w_q‖²/‖w‖²),
         ``J_o`` (orientation loss), ``J_m`` (modulus loss ‖w − w_q‖², i.e. the DQL),
         ``excess`` (what a least-squares α would remove), ``alpha`` and ``step`` (None where
-        a method has none, e.g. Lloyd–Max).
+        a method has none, e.g. Lloyd–Max), ``group_size`` (as given) and ``weighted``
+        (whether the losses are h-weighted). Every loss is
+        ``vector_loss(w, values, weights=weights)`` of the method's dequantized values.
 
     Examples
     --------
@@ -181,19 +225,26 @@ def compare(w, bits=range(1, 9), methods=None, axis=None):
     # weights give the same records bit for bit (a test checks), and compare compiles the
     # float64 kernels only.
     arr = arr.astype(np.float64, copy=False)
+    if axis is not None and group_size is not None:
+        V.fail("axis", "None when `group_size` is given (groups run along the last axis)", axis)
+    if group_size is not None:
+        group_size = V.group_size(group_size, arr.shape)
+    h = V.importance(weights, arr.shape)
     records = []
     for k in bits:
         group = []
         for m in methods:
             if not applies(m, k):
                 continue
-            q = _quantizer(m)(arr, k, axis=axis)
+            q = _run(m, arr, k, axis, group_size)
+            loss = vector_loss(arr, q.values, weights=h)
             group.append({"method": m, "bits": k, "lattice": q.lattice,
                           "levels": n_levels(m, k), "group": n_levels(m, k), "rank": 0,
-                          "relative_dql": float(q.loss.relative_dql),
-                          "J_o": float(q.loss.orientation), "J_m": float(q.loss.modulus),
-                          "excess": float(q.loss.excess), "alpha": _plain(q.alpha),
-                          "step": _plain(q.step)})
+                          "relative_dql": float(loss.relative_dql),
+                          "J_o": float(loss.orientation), "J_m": float(loss.modulus),
+                          "excess": float(loss.excess), "alpha": _plain(q.alpha),
+                          "step": _plain(q.step), "group_size": group_size,
+                          "weighted": h is not None})
         for size in sorted({r["group"] for r in group}, reverse=True):
             members = sorted((r for r in group if r["group"] == size),
                              key=lambda r: r["relative_dql"])
@@ -230,7 +281,7 @@ def _cell(value):
     if value is None:
         return "-"
     if isinstance(value, list):
-        return f"<{len(value)} per slice>"
+        return f"<{np.size(value)} per slice>"
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)

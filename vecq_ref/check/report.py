@@ -30,7 +30,7 @@ from .. import _validation as V
 from .._format import format_table
 from ..io import UnsupportedDtype, is_low_precision, open_tensors
 from ..lattice import code_dtype
-from ..quantize import METHODS, _quantize_loss
+from ..quantize import METHODS, _quantize_loss, quantize
 
 _CHUNK = 1 << 20  # elements per block: float64 temporaries stay at 8 MiB whatever the tensor
 
@@ -122,7 +122,7 @@ class _Total:
         return math.ldexp(self.m / other.m, self.e - other.e)
 
 
-def _skip_reason(arr, all_tensors, axis):
+def _skip_reason(arr, all_tensors, axis, group_size=None):
     """Why ``arr`` is not reported (None: it is), in a few words for the skipped list."""
     dt, shape = arr.dtype, tuple(arr.shape)
     if not (dt.kind == "f" or is_low_precision(dt)):
@@ -136,6 +136,8 @@ def _skip_reason(arr, all_tensors, axis):
             f"{dt} {shape}: a single value")
     if axis is not None and not -arr.ndim <= axis < arr.ndim:
         return f"no axis {axis} in {shape}"
+    if group_size is not None and shape[-1] % group_size:
+        return f"last axis {shape[-1]} of {shape} not a multiple of --group-size {group_size}"
     return None
 
 
@@ -159,11 +161,20 @@ class ModelReport:
     totals: list
     skipped: list
     seconds: float
+    group_size: int | None = None
 
     def as_dict(self):
         return {"file": self.path, "bits": self.bits, "method": self.method,
-                "lattice": self.lattice, "axis": self.axis, "rows": self.rows,
-                "totals": self.totals, "skipped": self.skipped, "seconds": self.seconds}
+                "lattice": self.lattice, "axis": self.axis, "group_size": self.group_size,
+                "rows": self.rows, "totals": self.totals, "skipped": self.skipped,
+                "seconds": self.seconds}
+
+    @property
+    def granularity(self):
+        """``"per tensor"``, ``"axis=0"`` or ``"groups of 32"``."""
+        if self.group_size is not None:
+            return f"groups of {self.group_size}"
+        return "per tensor" if self.axis is None else f"axis={self.axis}"
 
     @property
     def columns(self):
@@ -190,8 +201,7 @@ class ModelReport:
         body = [self._cells(r) for r in self.rows]
         body += [self._cells({**t, "name": "TOTAL", "shape": [t["size"]], "sigma": None,
                               "kurtosis": None}) for t in self.totals]
-        lines = [f"{self.path}: relative DQL, {self.lattice}, "
-                 f"{'per tensor' if self.axis is None else f'axis={self.axis}'}; "
+        lines = [f"{self.path}: relative DQL, {self.lattice}, {self.granularity}; "
                  f"gap_pct = 100·(param − {self.method})/param; time in s",
                  format_table(body, self.columns, "{:.5g}")]
         for r in self.rows:
@@ -251,7 +261,7 @@ def _progress(total, progress):
 
 
 def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midrise",
-                 axis=None, all_tensors=False, progress=None, workers=None):
+                 axis=None, all_tensors=False, progress=None, workers=None, group_size=None):
     """Relative DQL of VecQ-param, ``method`` and the paper expression on every tensor.
 
     Parameters
@@ -268,6 +278,10 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
         Per-channel along this axis (tensors with fewer dimensions are skipped).
     all_tensors : bool
         Also report 1-D float tensors (biases, norms).
+    group_size : int, optional
+        Quantize every group of this many contiguous weights along the last axis on its own
+        (as :func:`vecq_ref.quantize`); tensors whose last axis it does not divide are
+        skipped with the reason. Not with ``axis``.
     progress : bool, optional
         Show a tqdm bar; default: only when stderr is a terminal.
     workers : int, optional
@@ -296,6 +310,11 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
         V.fail("bits", "at least one bitwidth", "[]")
     if axis is not None:
         axis = V.integer(axis, "axis")
+    if group_size is not None:
+        group_size = V.integer(group_size, "group_size", 1)
+        if axis is not None:
+            V.fail("axis", "None when `group_size` is given (groups run along the last axis)",
+                   axis)
     if workers is not None:
         workers = V.integer(workers, "workers", 1)
     rows, skipped = [], []
@@ -321,7 +340,7 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
             for key in keys:
                 try:
                     arr = get(key)
-                    why = _skip_reason(arr, all_tensors, axis)
+                    why = _skip_reason(arr, all_tensors, axis, group_size)
                 except UnsupportedDtype as exc:
                     arr, why = None, str(exc)
                 except (ValueError, TypeError, MemoryError) as exc:
@@ -337,7 +356,7 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
                     run.submit(key, 0, None, collect)
                 else:
                     run.submit(key, arr.size, lambda a=arr, k=key, s=source: _tensor_rows(
-                        k, a, bits, method, lattice, axis, s, path), collect)
+                        k, a, bits, method, lattice, axis, s, path, group_size), collect)
                 del arr
             run.drain(collect)
         finally:
@@ -357,7 +376,7 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
                        "relative_dql_paper": rel["paper"] if paper_ok else None,
                        **_gap(rel["param"], rel[method]), "time": a["time"]})
     return ModelReport(str(path), bits, method, lattice, axis, rows, totals, skipped,
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, group_size)
 
 
 def gap_rounding_bound(n, param, other):
@@ -406,14 +425,27 @@ def _located(exc, path, key):
     return type(exc)(": ".join([*where, msg]))
 
 
-def _tensor_rows(key, arr, bits, method, lattice, axis, source, path="input"):
+def _tensor_rows(key, arr, bits, method, lattice, axis, source, path="input", group_size=None):
     try:
-        return _rows_of(key, arr, bits, method, lattice, axis, source)
+        return _rows_of(key, arr, bits, method, lattice, axis, source, group_size)
     except (ValueError, TypeError, MemoryError) as exc:
         raise _located(exc, path, key) from exc
 
 
-def _rows_of(key, arr, bits, method, lattice, axis, source):
+def _group_loss(arr, bits, method, lattice, group_size, k):
+    """``(loss, k)`` of ``quantize(arr, bits, method, lattice, group_size=group_size)`` as
+    :func:`vecq_ref.quantize._quantize_loss` gives it: at the working scale ``2**k·w`` (a
+    power of two: the same codes, every squared loss times ``2**(2k)``), except ``paper``,
+    whose absolute 1e-7 makes its codes depend on the scale (computed as given, ``k = 0``)."""
+    if method == "paper" or not k:
+        return quantize(arr, bits, method=method, lattice=lattice,
+                        group_size=group_size).loss, 0
+    scaled = np.ldexp(np.asarray(arr, dtype=np.float64), k)
+    return quantize(scaled, bits, method=method, lattice=lattice,
+                    group_size=group_size).loss, k
+
+
+def _rows_of(key, arr, bits, method, lattice, axis, source, group_size=None):
     """The rows of one tensor and, per bitwidth, its parts of the totals (added to ``acc``
     by :func:`_accumulate` in file order, so the totals never depend on the threads).
 
@@ -437,8 +469,11 @@ def _rows_of(key, arr, bits, method, lattice, axis, source):
                 continue
             try:
                 with np.errstate(all="ignore"):
-                    loss, kq = _quantize_loss(arr, b, method=m, lattice=lattice, axis=axis,
-                                             codes=codes)
+                    if group_size is None:
+                        loss, kq = _quantize_loss(arr, b, method=m, lattice=lattice,
+                                                  axis=axis, codes=codes)
+                    else:
+                        loss, kq = _group_loss(arr, b, m, lattice, group_size, k)
             except ValueError as exc:
                 errors[m] = str(exc)
                 continue
