@@ -281,12 +281,18 @@ def scaled_signed(w, step):
 # --- searches over a general level set (twins of _kernels/levelset.py's searches) ---------
 
 
+def _in_order(terms):
+    """Σ terms left to right (the kernels' order: exact ties between candidates then break
+    the same way in the twin)."""
+    return float(np.cumsum(terms)[-1]) if len(terms) else 0.0
+
+
 def _levelset_candidate(x, h, step, levels, z):
-    """Indices of ``x/step`` in ``levels − z`` and ``(S1, S2) = (Σh·x·ℓ, Σh·ℓ²)``."""
+    """Indices of ``x/step`` in ``levels − z`` and ``(S1, S2) = (Σ(h·ℓ)·x, Σ(h·ℓ)·ℓ)``."""
     lv = np.asarray(levels, dtype=np.float64) - z
     idx = nearest_index(scaled_signed(x, step), lv)
     ell = lv[idx]
-    return idx, float(np.sum(h * x * ell)), float(np.sum(h * ell * ell))
+    return idx, _in_order(h * ell * x), _in_order(h * ell * ell)
 
 
 def _levelset_score(s1, s2, sign):
@@ -307,7 +313,8 @@ def grid_levelset(x, h, levels, signed, zero_point, lams):
     candidates in the order sign (+ first), z ascending, λ ascending; the first of largest
     ``max(0, sign·S1)²/S2`` wins. Returns ``(step, alpha, S1, S2, z, index)``."""
     x, h, levels, zs = _levelset_row_args(x, h, levels, zero_point)
-    sigma = np.sqrt(np.sum(h * x * x) / np.sum(h)) if np.sum(h) > 0 else 0.0
+    sh = _in_order(h)
+    sigma = np.sqrt(_in_order(h * x * x) / sh) if sh > 0 else 0.0
     best = None
     for sign in ((1.0, -1.0) if signed else (1.0,)):
         for z in zs:
@@ -359,4 +366,4 @@ def levelset_sums(x, h, step, levels, z):
     """One row's indices ``nearest_index(x/step, levels − z)`` and ``(Σh·x², S1, S2)``."""
     x, h, levels, _ = _levelset_row_args(x, h, levels, False)
     idx, s1, s2 = _levelset_candidate(x, h, step, levels, z)
-    return idx, (float(np.sum(h * x * x)), s1, s2)
+    return idx, (_in_order(h * x * x), s1, s2)

@@ -1,5 +1,5 @@
 """``search_step()``: the step (docs/theory.md §4) by the paper's grid, exactly, or by
-alternating L2.
+alternating L2, for VecQ's lattices and every level set of FORMATS §1 (weighted or not).
 
 Methods
 -------
@@ -15,6 +15,38 @@ Methods
     ``"sigma"``: the parametric step ``λ_k·σ``; or a positive float in weight units) repeat
     ``v = codes(w, α)`` (the nearest levels of ``w/α``), ``α = ⟨w,v⟩/⟨v,v⟩`` until ``v`` stops
     changing or ``max_iter`` code evaluations (default 100).
+
+Level sets and weights (the general path)
+-----------------------------------------
+VecQ's own level sets (midrise, midtread, positive scale) without ``weights`` run the
+kernels below and keep their results bit for bit. Every other combination of
+:func:`vecq_ref.lattice.level_set` (midtread-full, signed scale, integer zero point, codebooks)
+and every weighted search (importance ``h ≥ 0``, loss ``‖w − x̂‖²_h``) runs the general path
+(FORMATS §1–§3), where a signed step ``s`` gives the codes ``nearest_index(w/s, ℓ − z)`` (the
+nearest level, ties farther from zero; :mod:`vecq_ref._kernels.levelset`), ``S1 = Σh·w·ℓ``,
+``S2 = Σh·ℓ²`` and α = S1/S2 (0 when no α of the step's sign reduces the loss):
+
+``"exact"``
+    The breakpoint sweep of FORMATS §3 (``_kernels.exact_levels.exact_levelset``): the best
+    ``S1²/S2`` over every step of either allowed sign and every ``z``; ties to the larger
+    ``|s|``, then +α, then the smallest ``z``. ``interval`` bounds ``|s|``.
+``"grid"``
+    Steps ``±λ·σ_h`` for the same ``λ`` as above, where ``σ_h = sqrt(Σh·w²/Σh)`` is the
+    weighted root mean square (not the std: it is the scale of ``‖w‖_h``, and a constant
+    vector keeps a nonzero σ), every ``z`` with a zero point; candidates in the order sign
+    (+ first), ``z`` ascending, ``λ`` ascending, the first of largest
+    ``max(0, sign·S1)²/S2`` wins. Cost: signs × zero points × ``num`` passes over the row.
+``"alternating"``
+    Lloyd in the h-metric, one run per sign and per ``z`` (every ``z``, each from its own
+    α₀), the first of largest final score wins. ``init="max"``: the smallest ``|α₀|`` whose
+    extreme levels of ``sign·(ℓ − z)`` reach both ``max(w)`` and ``min(w)`` (VecQ's
+    ``max|w|/(M − ½)`` on midrise); ``"sigma"``: ``λ_k·σ_h`` with VecQ's λ_k of the midrise
+    lattice (midtread's for the other uniform sets; refused for codebooks); a float: α₀ in
+    weight units. Stops when the codes repeat, ``S2 = 0``, α would change sign, or after
+    ``max_iter`` code evaluations per run.
+
+Losses are weighted when ``weights`` are given: ``relative_dql = ‖w − α·ℓ‖²_h/‖w‖²_h``, from
+the sums ``Σh·w²``, ``S1``, ``S2`` of the final codes. ``zero_point="float"`` is refused.
 
 The exact algorithm
 -------------------
