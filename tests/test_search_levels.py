@@ -433,3 +433,14 @@ def test_alternating_kernel_by_hand():
 def test_codebook_levels_are_the_named_table():
     q = quantize(np.linspace(-1, 1, 16), method="exact", codebook="nf4")
     assert_array_equal(q.levels, NAMED["nf4"][q.codes])
+
+
+def test_out_arrays_on_the_general_path(rng):
+    w = rng.standard_normal((2, 8)).astype(np.float32)
+    ref = quantize(w, 4, "grid", zero_point="integer", group_size=4, num=50)
+    codes, values = np.zeros((2, 8), np.int8), np.zeros((2, 8), np.float32)
+    q = quantize(w, 4, "grid", zero_point="integer", group_size=4, num=50,
+                 out=(codes, values))
+    assert q.codes is codes and q.values is values
+    assert_array_equal(codes, ref.codes)
+    assert_array_equal(values, ref.values)

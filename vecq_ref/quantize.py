@@ -12,7 +12,12 @@ Methods
     ``α = ⟨w,v⟩/(⟨v,v⟩ + 1e-7)``. Midrise only. Arithmetic in float64 (the Keras code runs in
     the tensor's float32; see docs/theory.md §7 and ``vecq_ref.verify``).
 ``"exact"``, ``"grid"``, ``"alternating"``
-    The step from :func:`vecq_ref.search_step`, then the same codes and α* as ``"param"``.
+    The step from the search of :func:`vecq_ref.search_step` (run on the same prepared
+    rows: ``search._prepare`` validates, lays out and scales once for both), then the same
+    codes and α* as ``"param"``. On every level set but VecQ's own unweighted ones (signed
+    scale, midtread-full, integer zero point, codebooks, importance weights) the general
+    path of :mod:`vecq_ref.search`: codes and sums of the nearest levels at the search's step,
+    α = S1/S2, values ``α·(ℓ − z)``, weighted losses.
 
 Every method but ``"paper"`` returns the least-squares α* for its codes, so
 ``loss.excess == 0`` up to rounding.
