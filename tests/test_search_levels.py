@@ -444,3 +444,27 @@ def test_out_arrays_on_the_general_path(rng):
     assert q.codes is codes and q.values is values
     assert_array_equal(codes, ref.codes)
     assert_array_equal(values, ref.values)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-4, 4).filter(lambda v: v == 0 or abs(v) > 1e-3), min_size=1,
+                max_size=12),
+       st.sampled_from([1e-310, 1e-300, 1e-30, 1e30, 1e300]),
+       st.sampled_from([2, 3, 5, 7]))
+def test_power_of_two_scale_equivariance(ws, scale, which):
+    # 2**e·w: the same codes and z, α and step times 2**e, the same relative loss (float64
+    # weights are searched at a working scale, then scaled back).
+    kw = SET_KW[which]
+    w = np.array(ws)
+    e = int(np.frexp(scale)[1])
+    big = np.ldexp(w, e)
+    if not np.any(big != 0) or not np.all(np.isfinite(big)) or \
+            not np.array_equal(np.ldexp(big, -e), w):
+        return  # underflow or overflow: not an exact scaling
+    for method in ("exact", "grid"):
+        a = quantize(w, method=method, **kw)
+        b = quantize(big, method=method, **kw)
+        assert_array_equal(a.codes, b.codes)
+        assert a.zero_point == b.zero_point
+        assert b.alpha == np.ldexp(a.alpha, e) and b.step == np.ldexp(a.step, e)
+        assert_allclose(b.loss.relative_dql, a.loss.relative_dql, rtol=1e-12, atol=1e-300)
