@@ -468,3 +468,12 @@ def test_power_of_two_scale_equivariance(ws, scale, which):
         assert a.zero_point == b.zero_point
         assert b.alpha == np.ldexp(a.alpha, e) and b.step == np.ldexp(a.step, e)
         assert_allclose(b.loss.relative_dql, a.loss.relative_dql, rtol=1e-12, atol=1e-300)
+
+
+def test_zero_point_levels_along_a_middle_axis(rng):
+    w = rng.standard_normal((2, 3, 4))
+    q = quantize(w, 3, "grid", zero_point="integer", axis=1, num=60)
+    assert q.zero_point.shape == (3,)
+    expected = q.codes.astype(np.float64) - q.zero_point[None, :, None]
+    assert_array_equal(q.levels, expected)
+    assert_array_equal(q.values, np.asarray(q.alpha)[None, :, None] * expected)

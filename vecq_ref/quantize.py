@@ -294,6 +294,19 @@ def quantize(w, bits=None, method="param", lattice=None, axis=None, group_size=N
     **options
         Passed to :func:`vecq_ref.search_step` for the search methods.
 
+    Returns
+    -------
+    Quantized
+
+    Raises
+    ------
+    ValueError
+        When ``w`` holds NaN/Inf, or when a value ``α·v`` would not fit ``w``'s dtype (e.g.
+        float16 weights near 65504 whose top level lands above it): the message names the
+        dtype and the fix (``w.astype(np.float32)``); inf is never returned.
+
+    Notes
+    -----
     Valid combinations (the level sets of :func:`vecq_ref.lattice.level_set`):
 
     ===========  ===============================  =========  =================================
@@ -313,19 +326,6 @@ def quantize(w, bits=None, method="param", lattice=None, axis=None, group_size=N
     computed in float64 then rounded once to the output dtype, and ``loss`` from the sums
     ``Σh·w²``, ``S1 = Σh·w·ℓ``, ``S2 = Σh·ℓ²``: ``dql = Σh·w² − 2αS1 + α²S2``.
 
-    Returns
-    -------
-    Quantized
-
-    Raises
-    ------
-    ValueError
-        When ``w`` holds NaN/Inf, or when a value ``α·v`` would not fit ``w``'s dtype (e.g.
-        float16 weights near 65504 whose top level lands above it): the message names the
-        dtype and the fix (``w.astype(np.float32)``); inf is never returned.
-
-    Notes
-    -----
     An all-zero vector gets σ = 0, step 0, codes 0, α = 0 and relative DQL 0. A constant
     vector gets σ = 0 exactly (step 0 with ``param`` and ``grid``), one code for all its
     weights, and values within the rounding of α = Σwv/Σv² (a few ulps: the relative DQL is
@@ -344,7 +344,9 @@ def quantize(w, bits=None, method="param", lattice=None, axis=None, group_size=N
 
     ``loss`` describes the float64 values ``α·v`` (before the cast to the output dtype): its
     sums are taken at a reference step close to α*, so the loss keeps its precision even when
-    α is far from the step (``paper`` far below 1e-7) or the loss is tiny.
+    α is far from the step (``paper`` far below 1e-7) or the loss is tiny (VecQ's sets,
+    unweighted; on the general path it comes from the sums above, with an absolute error of
+    the order of ε·Σh·w²).
 
     Examples
     --------
@@ -353,6 +355,11 @@ def quantize(w, bits=None, method="param", lattice=None, axis=None, group_size=N
     [0, -1, 0, 1]
     >>> round(q.alpha, 6), q.values.round(4).tolist()
     (0.575, [0.2875, -0.2875, 0.2875, 0.8625])
+    >>> z = quantize([0.1, -0.4, 0.25, 0.9], bits=2, method="exact", zero_point="integer")
+    >>> z.codes.tolist(), z.zero_point, round(z.alpha, 6)
+    ([1, 0, 2, 3], 1, 0.408333)
+    >>> quantize([0.1, -0.4, 0.25, 0.9], method="exact", codebook="nf4").codes.tolist()
+    [8, 4, 9, 13]
     """
     from .search import _prepare
 

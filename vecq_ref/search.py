@@ -35,7 +35,10 @@ nearest level, ties farther from zero; :mod:`vecq_ref._kernels.levelset`), ``S1 
     weighted root mean square (not the std: it is the scale of ``‖w‖_h``, and a constant
     vector keeps a nonzero σ), every ``z`` with a zero point; candidates in the order sign
     (+ first), ``z`` ascending, ``λ`` ascending, the first of largest
-    ``max(0, sign·S1)²/S2`` wins. Cost: signs × zero points × ``num`` passes over the row.
+    ``max(0, sign·S1)²/S2`` wins. Cost: signs × zero points × ``num`` passes over the row
+    (a 4-bit zero point: 16 × 3000 passes). The range is in σ_h units for every set: a
+    codebook normalised to [−1, 1] wants α near max|w|, which for long heavy-tailed rows can
+    exceed the default ``hi = 3``: widen it.
 ``"alternating"``
     Lloyd in the h-metric, one run per sign and per ``z`` (every ``z``, each from its own
     α₀), the first of largest final score wins. ``init="max"``: the smallest ``|α₀|`` whose
@@ -338,17 +341,6 @@ def search_step(w, bits=None, method="exact", lattice=None, axis=None, group_siz
         ``grid``: ``lo``, ``hi`` (σ units), ``num``. ``alternating``: ``init``
         (``"max"``, ``"sigma"`` or a positive α₀ in weight units) and ``max_iter``.
 
-    Valid combinations:
-
-    ===========  ===============================  =========  =================================
-    method       level sets                       weights    path
-    ===========  ===============================  =========  =================================
-    param        midrise, midtread (positive α)   no         λ_k·σ (VecQ's table)
-    exact        every level set                  optional   VecQ's exact search (midrise,
-    grid                                                     midtread, unweighted); else the
-    alternating                                              general path (module docstring)
-    ===========  ===============================  =========  =================================
-
     Returns
     -------
     StepResult
@@ -359,7 +351,20 @@ def search_step(w, bits=None, method="exact", lattice=None, axis=None, group_siz
     Raises
     ------
     ValueError, TypeError
-        Naming the argument: a combination outside the table, bad weights or options.
+        Naming the argument: a combination outside the table below, bad weights or options.
+
+    Notes
+    -----
+    Valid combinations:
+
+    ===========  ===============================  =========  =================================
+    method       level sets                       weights    path
+    ===========  ===============================  =========  =================================
+    param        midrise, midtread (positive α)   no         λ_k·σ (VecQ's table)
+    exact        every level set                  optional   VecQ's exact search (midrise,
+    grid                                                     midtread, unweighted); else the
+    alternating                                              general path (module docstring)
+    ===========  ===============================  =========  =================================
 
     Examples
     --------
@@ -446,7 +451,7 @@ def _search_general(prep):
     lset = prep.lset
     if lset.zero_point == "float":
         return _float_offset_search(prep)
-    xs = np.ascontiguousarray(prep.rows, dtype=np.float64)
+    xs = f64(prep.rows)  # float64, C-contiguous, writeable: one kernel specialization
     if not np.all(np.isfinite(xs)):
         V.finite(xs, "w")
     hs = prep.hrows if prep.hrows is not None else np.empty((0, 0))
