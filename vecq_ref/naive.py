@@ -290,3 +290,94 @@ def scaled_signed(w, step):
     zero_step = np.where(w == 0, 0.0, np.copysign(np.inf, w))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(step != 0, w / np.where(step != 0, step, 1.0), zero_step)
+
+
+# --- searches over a general level set (twins of _kernels/levelset.py's searches) ---------
+
+
+def _in_order(terms):
+    """Σ terms left to right (the kernels' order: exact ties between candidates then break
+    the same way in the twin)."""
+    return float(np.cumsum(terms)[-1]) if len(terms) else 0.0
+
+
+def _levelset_candidate(x, h, step, levels, z):
+    """Indices of ``x/step`` in ``levels − z`` and ``(S1, S2) = (Σ(h·ℓ)·x, Σ(h·ℓ)·ℓ)``."""
+    lv = np.asarray(levels, dtype=np.float64) - z
+    idx = nearest_index(scaled_signed(x, step), lv)
+    ell = lv[idx]
+    return idx, _in_order(h * ell * x), _in_order(h * ell * ell)
+
+
+def _levelset_score(s1, s2, sign):
+    """``max(0, sign·S1)²/S2``: the loss removed by the best scale of the step's sign."""
+    t = sign * s1
+    return t * t / s2 if s2 > 0 and t > 0 else 0.0
+
+
+def _levelset_row_args(x, h, levels, zero_point):
+    x = np.asarray(x, dtype=np.float64).ravel()
+    h = np.ones_like(x) if h is None else np.asarray(h, dtype=np.float64).ravel()
+    levels = np.asarray(levels, dtype=np.float64)
+    return x, h, levels, (range(levels.size) if zero_point else (0,))
+
+
+def grid_levelset(x, h, levels, signed, zero_point, lams):
+    """The grid over a general level set, one row: steps ``±λ·σ_h``, ``σ_h = sqrt(Σhx²/Σh)``,
+    candidates in the order sign (+ first), z ascending, λ ascending; the first of largest
+    ``max(0, sign·S1)²/S2`` wins. Returns ``(step, alpha, S1, S2, z, index)``."""
+    x, h, levels, zs = _levelset_row_args(x, h, levels, zero_point)
+    sh = _in_order(h)
+    sigma = np.sqrt(_in_order(h * x * x) / sh) if sh > 0 else 0.0
+    best = None
+    for sign in ((1.0, -1.0) if signed else (1.0,)):
+        for z in zs:
+            for i, lam in enumerate(np.asarray(lams, dtype=np.float64)):
+                s = sign * lam * sigma
+                _, s1, s2 = _levelset_candidate(x, h, s, levels, z)
+                q = _levelset_score(s1, s2, sign)
+                if best is None or q > best[0]:
+                    best = (q, s, s1, s2, z, i)
+    q, s, s1, s2, z, i = best
+    return s, (s1 / s2 if q > 0 else 0.0), s1, s2, z, i
+
+
+def alternating_levelset(x, h, levels, signed, zero_point, init="max", max_iter=100):
+    """Lloyd in the h-metric over a general level set, one row: for each sign (+ first) and
+    z (ascending), from α₀ (``"max"``: the smallest |α| whose extreme levels of
+    ``sign·(levels − z)`` reach ``max(x)`` and ``min(x)``; a float: ``sign·init``) repeat codes
+    of ``x/α``, ``α = S1/S2`` until the codes repeat, ``S2 = 0``, α changes sign or
+    ``max_iter`` evaluations; the first run of largest final score wins.
+    Returns ``(step, alpha, S1, S2, z, iterations)``."""
+    x, h, levels, zs = _levelset_row_args(x, h, levels, zero_point)
+    best = None
+    for sign in ((1.0, -1.0) if signed else (1.0,)):
+        for z in zs:
+            lv = sign * (levels - z)
+            if init == "max":
+                ends = [x.max() / lv.max()] if lv.max() > 0 and x.max() > 0 else []
+                ends += [x.min() / lv.min()] if lv.min() < 0 and x.min() < 0 else []
+                a = sign * max(ends, default=0.0)
+            else:
+                a = sign * float(init)
+            prev, it = None, 0
+            while it < max_iter:
+                idx, s1, s2 = _levelset_candidate(x, h, a, levels, z)
+                it += 1
+                step = a
+                if (prev is not None and np.array_equal(idx, prev)) or s2 <= 0 \
+                        or sign * s1 <= 0:
+                    break
+                prev, a = idx, s1 / s2
+            q = _levelset_score(s1, s2, sign)
+            if best is None or q > best[0]:
+                best = (q, step, s1, s2, z, it)
+    q, step, s1, s2, z, it = best
+    return step, (s1 / s2 if q > 0 else 0.0), s1, s2, z, it
+
+
+def levelset_sums(x, h, step, levels, z):
+    """One row's indices ``nearest_index(x/step, levels − z)`` and ``(Σh·x², S1, S2)``."""
+    x, h, levels, _ = _levelset_row_args(x, h, levels, False)
+    idx, s1, s2 = _levelset_candidate(x, h, step, levels, z)
+    return idx, (_in_order(h * x * x), s1, s2)
