@@ -1,0 +1,498 @@
+"""Real offset (float zero point): ``x̂ = α·u + m`` with codes ``u ∈ {0, …, K − 1}``, ``α > 0``
+and ``m`` real, minimising the weighted loss ``S = Σ h·(x − α·u − m)²`` per row
+(docs/theory.md, "Real offset: the 2-D search"; FORMATS.md §3).
+
+Exact search (rows with at most ``exact_max`` weights and ``K ≤ 16``): with ``τ = m + α/2``
+the position of the first threshold, code ``u_i`` is the number of thresholds
+``τ + j·α`` (``j = 0 … K − 2``) below ``x_i``. Element ``i`` changes code when ``τ`` crosses one
+of its *keys* ``x_i − j·α``; two keys of different elements coincide only at the *critical*
+scales ``α = (x_c − x_a)/d``, ``d = 1 … K − 2``. Between consecutive critical scales the order
+of the keys is fixed, so the code vectors met by sweeping ``τ`` (the prefixes of the sorted
+keys) are the same; every open cell of the arrangement is met in some interval. The search
+takes one scale inside each interval, re-sorts the keys by adjacent swaps (insertion sort of
+the previous order) and evaluates the one prefix each swap changes, in O(1) from running
+sums. The best code vector is refitted by weighted least squares; a nearest-level pass then
+never makes it worse (Lloyd). Cost O(n²K²·nK) per row, O(n²K + nK) memory.
+
+Heuristic (longer rows, or ``K > 16``): starting points min–max (Q4_1's ``d = (max −
+min)/(K − 1)``, ``m = min``), llama.cpp's ``make_qkx2_quants`` candidates ``iscale = (−1 +
+0.1·i + K − 1)/(max − min)``, ``i = 0 … 20`` (``m`` not forced ≤ 0) and GPTQ's asymmetric
+integer zero point; each is refitted, then alternated (nearest codes, least-squares refit)
+while the loss strictly drops; the best is then improved by an exact sweep over ``τ`` at its
+own scale (the best offset for that α) and alternated again, while that helps. It is never
+worse than its best starting point (column 6 of ``out``).
+
+Twin: ``naive.affine_brute`` (vertices of the arrangement and the cells around them).
+"""
+
+import numpy as np
+from numba import njit
+
+from . import helper, run_tasks
+from .levelset import nearest_index
+
+#: Columns of ``out``.
+ALPHA, OFFSET, LOSS, SXX, EVALS, CERTIFIED, START = range(7)
+#: Largest level count searched exactly.
+EXACT_LEVELS = 16
+#: Alternation rounds of the heuristic (each is one nearest pass and one refit).
+MAX_ROUNDS = 100
+
+
+@helper
+def _compress(x, h, unit, xv, gv, idx):
+    """Distinct values of the positive-weight elements, ascending, into ``xv`` with their
+    summed weights in ``gv``; returns their count. ``idx`` is scratch (length n)."""
+    n = x.shape[0]
+    cnt = 0
+    for i in range(n):
+        if unit or h[i] > 0.0:
+            idx[cnt] = i
+            cnt += 1
+    # Insertion sort of the indices by value (stable, so equal values keep index order).
+    for p in range(1, cnt):
+        e = idx[p]
+        q = p
+        while q > 0 and x[idx[q - 1]] > x[e]:
+            idx[q] = idx[q - 1]
+            q -= 1
+        idx[q] = e
+    nv = 0
+    for p in range(cnt):
+        i = idx[p]
+        w = 1.0 if unit else h[i]
+        if nv > 0 and xv[nv - 1] == x[i]:
+            gv[nv - 1] += w
+        else:
+            xv[nv] = x[i]
+            gv[nv] = w
+            nv += 1
+    return nv
+
+
+@helper
+def _fit(xv, gv, nv, u):
+    """Weighted least-squares ``(α, m)`` of codes ``u`` and the loss, summed directly in index
+    order. Returns ``(α, m, loss, ok)``; ``ok`` is False when the codes are constant on the
+    support or their fitted α is not positive (then α = 0, m = the weighted mean)."""
+    wsum = 0.0
+    sx = 0.0
+    su = 0.0
+    for i in range(nv):
+        wsum += gv[i]
+        sx += gv[i] * xv[i]
+        su += gv[i] * u[i]
+    xbar = sx / wsum
+    ubar = su / wsum
+    suu = 0.0
+    sxu = 0.0
+    for i in range(nv):
+        du = u[i] - ubar
+        suu += gv[i] * du * du
+        sxu += gv[i] * (xv[i] - xbar) * du
+    if suu > 0.0 and sxu > 0.0:
+        alpha = sxu / suu
+        m = xbar - alpha * ubar
+        return alpha, m, _loss(xv, gv, nv, u, alpha, m), True
+    return 0.0, xbar, _loss(xv, gv, nv, u, 0.0, xbar), False
+
+
+@helper
+def _loss(xv, gv, nv, u, alpha, m):
+    s = 0.0
+    for i in range(nv):
+        e = xv[i] - alpha * u[i] - m
+        s += gv[i] * e * e
+    return s
+
+
+@helper
+def _nearest(xv, nv, alpha, m, levels, mids, u):
+    """``u`` = nearest codes of ``(x − m)/α`` (levelset's rule: ties go up). Returns whether
+    any code changed."""
+    changed = False
+    for i in range(nv):
+        c = nearest_index((xv[i] - m) / alpha, levels, mids, True)
+        if c != u[i]:
+            u[i] = c
+            changed = True
+    return changed
+
+
+@helper
+def _polish(xv, gv, nv, u, alpha, m, loss, levels, mids, v):
+    """Alternate nearest codes and least-squares refits from the fitted ``(α, m)`` of ``u``
+    while the loss strictly drops; ``u`` ends holding the best codes. ``v`` is scratch.
+    Returns ``(α, m, loss, rounds)``."""
+    rounds = 0
+    for _ in range(MAX_ROUNDS):
+        for i in range(nv):
+            v[i] = u[i]
+        if not _nearest(xv, nv, alpha, m, levels, mids, v):
+            break
+        a2, m2, l2, ok = _fit(xv, gv, nv, v)
+        rounds += 1
+        if not ok or not l2 < loss:
+            break
+        for i in range(nv):
+            u[i] = v[i]
+        alpha, m, loss = a2, m2, l2
+    return alpha, m, loss, rounds
+
+
+@helper
+def _eval(su, suu, sxu, wsum, varx):
+    """Loss of the least-squares fit from the running sums (x centred): ``varx − cov²/var_u``."""
+    varu = suu - su * su / wsum
+    if varu > 0.0 and sxu > 0.0:
+        return varx - sxu * sxu / varu
+    return varx
+
+
+@helper
+def _copy_prefix(order, p, k, nv, u):
+    """Codes after the first ``p`` key crossings of ``order`` (key ``e`` = element ``e // (k −
+    1)``, threshold ``e % (k − 1)``): each crossing lowers its element's code by one."""
+    for i in range(nv):
+        u[i] = k - 1
+    for q in range(p):
+        u[order[q] // (k - 1)] -= 1
+
+
+@helper
+def _exact(xv, gv, nv, k, xc, keys, order, csu, csuu, csxu, crit, u):
+    """Best codes of the exact search into ``u``; returns the number of code vectors
+    evaluated. ``nv ≥ 2`` distinct values, ``2 ≤ k``."""
+    nb = nv * (k - 1)
+    wsum = 0.0
+    sx = 0.0
+    for i in range(nv):
+        wsum += gv[i]
+        sx += gv[i] * xv[i]
+    xbar = sx / wsum
+    varx = 0.0
+    for i in range(nv):
+        xc[i] = xv[i] - xbar
+        varx += gv[i] * xc[i] * xc[i]
+    su0 = (k - 1) * wsum
+    suu0 = (k - 1) * (k - 1) * wsum
+    # Critical scales (x_c − x_a)/d, sorted; the representatives lie between them.
+    nc = 0
+    for a in range(nv):
+        for c in range(a + 1, nv):
+            for d in range(1, k - 1):
+                crit[nc] = (xv[c] - xv[a]) / d
+                nc += 1
+    cs = np.sort(crit[:nc])
+    # For α below every critical scale the keys x_i − jα sort by value, then by −j.
+    q = 0
+    for i in range(nv):
+        for j in range(k - 2, -1, -1):
+            order[q] = i * (k - 1) + j
+            q += 1
+    csu[0] = 0.0
+    csuu[0] = 0.0
+    csxu[0] = 0.0
+    best = _eval(su0, suu0, 0.0, wsum, varx)
+    bestp = 0
+    for p in range(nb):
+        e = order[p]
+        i = e // (k - 1)
+        j = e % (k - 1)
+        csu[p + 1] = csu[p] - gv[i]
+        csuu[p + 1] = csuu[p] - gv[i] * (2 * j + 1)
+        csxu[p + 1] = csxu[p] - gv[i] * xc[i]
+        s = _eval(su0 + csu[p + 1], suu0 + csuu[p + 1], csxu[p + 1], wsum, varx)
+        if s < best:
+            best = s
+            bestp = p + 1
+    _copy_prefix(order, bestp, k, nv, u)
+    evals = nb + 1
+    for t in range(nc + 1):
+        if t == nc:
+            if nc == 0:
+                break
+            alpha = 2.0 * cs[nc - 1]
+        elif t + 1 < nc and cs[t + 1] > cs[t]:
+            alpha = 0.5 * (cs[t] + cs[t + 1])
+        else:
+            continue
+        for e in range(nb):
+            keys[e] = xv[e // (k - 1)] - (e % (k - 1)) * alpha
+        for p in range(1, nb):
+            q = p
+            while q > 0 and keys[order[q - 1]] > keys[order[q]]:
+                e = order[q]
+                order[q] = order[q - 1]
+                order[q - 1] = e
+                # Only the prefix of length q changed: it now holds e instead of order[q].
+                i = e // (k - 1)
+                j = e % (k - 1)
+                csu[q] = csu[q - 1] - gv[i]
+                csuu[q] = csuu[q - 1] - gv[i] * (2 * j + 1)
+                csxu[q] = csxu[q - 1] - gv[i] * xc[i]
+                s = _eval(su0 + csu[q], suu0 + csuu[q], csxu[q], wsum, varx)
+                evals += 1
+                if s < best:
+                    best = s
+                    _copy_prefix(order, q, k, nv, u)
+                q -= 1
+    return evals
+
+
+@helper
+def _offset_sweep(xv, gv, nv, k, alpha, xc, keys, order, u):
+    """Best codes over all offsets at the fixed scale ``alpha`` (a sweep of ``τ`` over the
+    sorted keys) into ``u`` when better than the codes already in ``u``; returns the number
+    of code vectors evaluated."""
+    nb = nv * (k - 1)
+    wsum = 0.0
+    sx = 0.0
+    for i in range(nv):
+        wsum += gv[i]
+        sx += gv[i] * xv[i]
+    xbar = sx / wsum
+    varx = 0.0
+    su = 0.0
+    suu = 0.0
+    sxu = 0.0
+    for i in range(nv):
+        xc[i] = xv[i] - xbar
+        varx += gv[i] * xc[i] * xc[i]
+        su += gv[i] * u[i]
+        suu += gv[i] * u[i] * u[i]
+        sxu += gv[i] * xc[i] * u[i]
+    best = _eval(su, suu, sxu, wsum, varx)
+    for e in range(nb):
+        keys[e] = xv[e // (k - 1)] - (e % (k - 1)) * alpha
+    srt = np.argsort(keys[:nb], kind="mergesort")
+    for e in range(nb):
+        order[e] = srt[e]
+    su = (k - 1) * wsum
+    suu = (k - 1) * (k - 1) * wsum
+    sxu = 0.0
+    bestp = -1
+    for p in range(nb):
+        e = order[p]
+        i = e // (k - 1)
+        j = e % (k - 1)
+        su -= gv[i]
+        suu -= gv[i] * (2 * j + 1)
+        sxu -= gv[i] * xc[i]
+        s = _eval(su, suu, sxu, wsum, varx)
+        if s < best:
+            best = s
+            bestp = p + 1
+    if bestp >= 0:
+        _copy_prefix(order, bestp, k, nv, u)
+    return nb
+
+
+@helper
+def _try_start(xv, gv, nv, u, best_u, best, levels, mids, v):
+    """Refit and polish the codes ``u``; keep them in ``best_u`` when their loss beats
+    ``best[2]`` (``best`` = [α, m, loss, start loss]). Returns the rounds run."""
+    alpha, m, loss, ok = _fit(xv, gv, nv, u)
+    if not ok:
+        return 0
+    if loss < best[3]:
+        best[3] = loss
+    alpha, m, loss, rounds = _polish(xv, gv, nv, u, alpha, m, loss, levels, mids, v)
+    if loss < best[2]:
+        best[0] = alpha
+        best[1] = m
+        best[2] = loss
+        for i in range(nv):
+            best_u[i] = u[i]
+    return rounds + 1
+
+
+@helper
+def _heuristic(xv, gv, nv, k, levels, mids, xc, keys, order, u, best_u, v, best, sweep_max):
+    """Best codes found from the starting points of the module docstring into ``best_u``;
+    ``best`` receives [α, m, loss, best start loss]. Returns the number of evaluations."""
+    lo = xv[0]
+    hi = xv[nv - 1]
+    rng = hi - lo
+    evals = 0
+    # Min–max (Q4_1).
+    alpha = rng / (k - 1)
+    _nearest(xv, nv, alpha, lo, levels, mids, u)
+    evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v)
+    # llama.cpp make_qkx2_quants candidates (rmin −1, rdelta 0.1, nstep 20).
+    for i in range(21):
+        iscale = (-1.0 + 0.1 * i + (k - 1)) / rng
+        _nearest(xv, nv, 1.0 / iscale, lo, levels, mids, u)
+        evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v)
+    # GPTQ asymmetric integer zero point: s = (max − min)/(K − 1) with min ≤ 0 ≤ max.
+    zlo = min(lo, 0.0)
+    zhi = max(hi, 0.0)
+    s = (zhi - zlo) / (k - 1)
+    z = min(max(np.floor(-zlo / s + 0.5), 0.0), k - 1.0)
+    _nearest(xv, nv, s, -z * s, levels, mids, u)
+    evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v)
+    # Best offset at the incumbent's scale, then alternate; repeat while it helps.
+    if nv * (k - 1) <= sweep_max:
+        for _ in range(MAX_ROUNDS):
+            for i in range(nv):
+                u[i] = best_u[i]
+            evals += _offset_sweep(xv, gv, nv, k, best[0], xc, keys, order, u)
+            before = best[2]
+            evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v)
+            if not best[2] < before:
+                break
+    return evals
+
+
+@njit(cache=True, nogil=True)
+def _affine_rows(xs, hs, k, exact_max, sweep_max, out, codes, t0, t1):
+    """Rows ``t0 ≤ r < t1`` of :func:`affine_search`."""
+    n = xs.shape[1]
+    unit = hs.shape[0] == 0
+    levels = np.arange(k).astype(np.float64)
+    mids = 0.5 * (levels[1:] + levels[:-1])
+    xv = np.empty(n)
+    gv = np.empty(n)
+    xc = np.empty(n)
+    idx = np.empty(n, dtype=np.int64)
+    u = np.empty(n, dtype=np.int64)
+    best_u = np.empty(n, dtype=np.int64)
+    v = np.empty(n, dtype=np.int64)
+    exact_ok = k <= EXACT_LEVELS and n <= exact_max
+    nbmax = n * (k - 1)
+    if not exact_ok:
+        nbmax = min(nbmax, sweep_max)
+    keys = np.empty(nbmax)
+    order = np.empty(nbmax, dtype=np.int64)
+    ncrit = n * (n - 1) // 2 * max(k - 2, 0) if exact_ok else 0
+    crit = np.empty(ncrit)
+    csu = np.empty(nbmax + 1 if exact_ok else 0)
+    csuu = np.empty(nbmax + 1 if exact_ok else 0)
+    csxu = np.empty(nbmax + 1 if exact_ok else 0)
+    best = np.empty(4)
+    hrow = np.empty(0)
+    for r in range(t0, t1):
+        x = xs[r]
+        if not unit:
+            hrow = hs[r]
+        nv = _compress(x, hrow, unit, xv, gv, idx)
+        evals = 0
+        sxx = 0.0
+        if nv == 0:  # every weight zero: the loss is 0 whatever the fit
+            alpha = 1.0
+            m = 0.0
+            loss = 0.0
+            start = 0.0
+        elif nv == 1:  # constant on the support: m = x, α free (1), codes 0
+            alpha = 1.0
+            m = xv[0]
+            loss = 0.0
+            start = 0.0
+        else:
+            wsum = 0.0
+            sx = 0.0
+            for i in range(nv):
+                wsum += gv[i]
+                sx += gv[i] * xv[i]
+            xbar = sx / wsum
+            for i in range(nv):
+                sxx += gv[i] * (xv[i] - xbar) * (xv[i] - xbar)
+            best[0] = 0.0
+            best[1] = 0.0
+            best[2] = np.inf
+            best[3] = np.inf
+            evals = _heuristic(xv, gv, nv, k, levels, mids, xc, keys, order, u, best_u, v,
+                               best, nbmax if exact_ok else sweep_max)
+            alpha = best[0]
+            m = best[1]
+            loss = best[2]
+            start = best[3]
+            if exact_ok:
+                evals += _exact(xv, gv, nv, k, xc, keys, order, csu, csuu, csxu, crit, u)
+                a2, m2, l2, ok = _fit(xv, gv, nv, u)
+                if ok and l2 < loss:
+                    a2, m2, l2, _ = _polish(xv, gv, nv, u, a2, m2, l2, levels, mids, v)
+                    if l2 < loss:
+                        alpha, m, loss = a2, m2, l2
+                        for i in range(nv):
+                            best_u[i] = u[i]
+        # Every element (zero weights included) gets the nearest code at the final fit;
+        # the positive-weight ones keep the searched codes (their fit is (α, m)).
+        for i in range(n):
+            c = nearest_index((x[i] - m) / alpha, levels, mids, True)
+            if nv >= 2 and (unit or hrow[i] > 0.0):
+                c = best_u[_find(xv, nv, x[i])]
+            codes[r, i] = c
+        out[r, ALPHA] = alpha
+        out[r, OFFSET] = m
+        out[r, LOSS] = _row_loss(x, hrow, unit, codes[r], alpha, m)
+        out[r, SXX] = sxx
+        out[r, EVALS] = evals
+        out[r, CERTIFIED] = 1.0 if (exact_ok or nv <= 1) else 0.0
+        out[r, START] = start
+
+
+@helper
+def _find(xv, nv, value):
+    """Index of ``value`` in the ascending distinct values ``xv[:nv]`` (binary search)."""
+    lo = 0
+    hi = nv - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if xv[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@helper
+def _row_loss(x, h, unit, c, alpha, m):
+    """``Σ h (x − α c − m)²`` over the row in index order."""
+    s = 0.0
+    for i in range(x.shape[0]):
+        e = x[i] - alpha * c[i] - m
+        s += (1.0 if unit else h[i]) * e * e
+    return s
+
+
+def affine_search(xs, hs, nlevels, exact_max, out, codes, sweep_max=1 << 16):
+    """Best ``x̂ = α·u + m`` per row (module docstring) into ``out`` and ``codes``.
+
+    Parameters
+    ----------
+    xs : ndarray, float64, shape (rows, n)
+        Finite weights (working scale).
+    hs : ndarray, float64, shape (rows, n) or (0, 0)
+        Importance ``h ≥ 0``; shape (0, 0) means all ones. Zero weights are ignored by the
+        search; their elements get the nearest code at the final ``(α, m)``.
+    nlevels : int
+        ``K ≥ 2``: codes ``0 … K − 1``.
+    exact_max : int
+        Rows with ``n ≤ exact_max`` and ``K ≤ 16`` are solved exactly (certified); the others
+        get the heuristic's best (certified 0).
+    out : ndarray, float64, shape (rows, 7)
+        Per row: α (> 0), m, S = ``Σ h (x − α u − m)²`` recomputed from the codes in index
+        order, Sxx = ``Σ h (x − x̄_h)²`` (the loss of the best constant; 0 when fewer than two
+        distinct positive-weight values), evaluations (code vectors scored), certified
+        (1.0/0.0), S0 = the best loss among the heuristic's starting points (each refitted;
+        0 for rows with fewer than two distinct values).
+    codes : ndarray, int16, shape (rows, n)
+        Codes in ``[0, K − 1]``; ``(α, m)`` is their weighted least-squares fit. Rows with
+        fewer than two distinct positive-weight values: m = that value (0 when every weight
+        is zero), α = 1, codes the nearest of ``(x − m)/α``; S = 0.
+    sweep_max : int
+        The heuristic's offset sweep runs when ``n·(K − 1) ≤ sweep_max``.
+
+    Returns
+    -------
+    out, codes
+    """
+    xs = np.ascontiguousarray(xs, dtype=np.float64)
+    hs = np.ascontiguousarray(hs, dtype=np.float64)
+    rows, n = xs.shape
+    k = int(nlevels)
+    cost = n * k * (n * k if (n <= exact_max and k <= EXACT_LEVELS) else 1)
+    run_tasks(_affine_rows, rows, rows * cost,
+              (xs, hs, k, int(exact_max), int(sweep_max), out, codes))
+    return out, codes
