@@ -322,6 +322,8 @@ def _heuristic(xv, gv, nv, k, levels, mids, xc, keys, order, u, best_u, v, best,
     # llama.cpp make_qkx2_quants candidates (rmin −1, rdelta 0.1, nstep 20).
     for i in range(21):
         iscale = (-1.0 + 0.1 * i + (k - 1)) / rng
+        if not iscale > 0.0:  # K = 2: the first candidate has no scale
+            continue
         _nearest(xv, nv, 1.0 / iscale, lo, levels, mids, u)
         evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v)
     # GPTQ asymmetric integer zero point: s = (max − min)/(K − 1) with min ≤ 0 ≤ max.
