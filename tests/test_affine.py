@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jitcall import jitted
 from numpy.testing import assert_allclose, assert_array_equal
 
 from vecq_ref import naive
@@ -131,6 +132,11 @@ def _rows(rng, count, n):
     rows = [rng.standard_normal(n) for _ in range(count)]
     rows.append(rng.integers(-3, 4, n).astype(np.float64))  # ties and an exact grid
     rows.append(np.round(rng.standard_normal(n), 1))
+    # Decimal and thirds grids: critical scales equal in exact arithmetic but a few ulps
+    # apart in float64 (the search's rebuild path).
+    rows.append(rng.integers(-5, 6, n) * 0.1)
+    rows.append(rng.permutation(n) * 0.1 + 0.7)
+    rows.append(rng.integers(0, 9, n) / 3.0)
     rows.append(np.exp(rng.standard_normal(n)))  # skewed, positive
     return np.array(rows)
 
@@ -217,3 +223,24 @@ def test_exact_never_worse_than_heuristic_never_worse_than_starts(n, bits, seed,
         assert out[0, A.LOSS] <= out[0, A.START] * (1 + 1e-12) + 1e-300
     assert ex[0, A.LOSS] <= he[0, A.LOSS] * (1 + 1e-12) + 1e-300
     assert ex[0, A.LOSS] <= ex[0, A.SXX] * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("bits", [2, 3])
+def test_sweep_alone_is_exact(rng, bits):
+    # The exact sweep by itself (no heuristic start, no Lloyd polish) on rows whose critical
+    # scales tie in exact arithmetic (grids) or not (Gaussian): its codes' refit is optimal.
+    k = 2 ** bits
+    sweep = jitted(A._exact)
+    fit = jitted(A._fit)
+    for x in _rows(rng, 3, 8):
+        xv, inv = np.unique(x, return_inverse=True)
+        gv = np.bincount(inv).astype(np.float64)
+        nv, nb = xv.size, xv.size * (k - 1)
+        nc = nv * (nv - 1) // 2 * (k - 2)
+        u = np.zeros(nv, dtype=np.int64)
+        i64 = (lambda size: np.empty(size, dtype=np.int64))
+        sweep(xv, gv, nv, k, np.empty(nv), np.empty(nb), i64(nb), i64(nb), np.empty(nb + 1),
+              np.empty(nb + 1), np.empty(nb + 1), np.empty(nc), i64(nc), i64(nc), i64(nc), u)
+        _, _, loss, _ = fit(xv, gv, nv, u)
+        _, _, expected, _ = naive.affine_brute(x, None, k)
+        assert_allclose(loss, expected, rtol=1e-12, atol=1e-14 * x.var() * x.size)

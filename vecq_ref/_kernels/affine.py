@@ -160,9 +160,27 @@ def _copy_prefix(order, p, k, nv, u):
 
 
 @helper
-def _exact(xv, gv, nv, k, xc, keys, order, csu, csuu, csxu, crit, u):
+def _cross(order, p, gv, xc, k, csu, csuu, csxu):
+    """Running sums of the prefix of length ``p + 1`` from that of length ``p``: crossing key
+    ``order[p]`` lowers its element's code from ``j + 1`` to ``j``."""
+    e = order[p]
+    i = e // (k - 1)
+    j = e % (k - 1)
+    csu[p + 1] = csu[p] - gv[i]
+    csuu[p + 1] = csuu[p] - gv[i] * (2 * j + 1)
+    csxu[p + 1] = csxu[p] - gv[i] * xc[i]
+
+
+@helper
+def _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit, eva, evc, evd, u):
     """Best codes of the exact search into ``u``; returns the number of code vectors
-    evaluated. ``nv ≥ 2`` distinct values, ``2 ≤ k``."""
+    evaluated. ``nv ≥ 2`` distinct values, ``k ≥ 2``.
+
+    The keys' order is kept for scales just above the critical scales met so far: at a
+    critical scale (x_c − x_a)/d the keys (a, j) and (c, j + d) swap, and each swap changes
+    one prefix. Where several events share a scale and a swap finds its keys not adjacent,
+    the order is rebuilt at the next interval's midpoint by insertion sort (adjacent swaps,
+    each evaluated), which also covers every prefix that changes."""
     nb = nv * (k - 1)
     wsum = 0.0
     sx = 0.0
@@ -176,19 +194,22 @@ def _exact(xv, gv, nv, k, xc, keys, order, csu, csuu, csxu, crit, u):
         varx += gv[i] * xc[i] * xc[i]
     su0 = (k - 1) * wsum
     suu0 = (k - 1) * (k - 1) * wsum
-    # Critical scales (x_c − x_a)/d, sorted; the representatives lie between them.
     nc = 0
     for a in range(nv):
         for c in range(a + 1, nv):
             for d in range(1, k - 1):
                 crit[nc] = (xv[c] - xv[a]) / d
+                eva[nc] = a
+                evc[nc] = c
+                evd[nc] = d
                 nc += 1
-    cs = np.sort(crit[:nc])
+    ev = np.argsort(crit[:nc], kind="mergesort")
     # For α below every critical scale the keys x_i − jα sort by value, then by −j.
     q = 0
     for i in range(nv):
         for j in range(k - 2, -1, -1):
             order[q] = i * (k - 1) + j
+            pos[order[q]] = q
             q += 1
     csu[0] = 0.0
     csuu[0] = 0.0
@@ -196,47 +217,63 @@ def _exact(xv, gv, nv, k, xc, keys, order, csu, csuu, csxu, crit, u):
     best = _eval(su0, suu0, 0.0, wsum, varx)
     bestp = 0
     for p in range(nb):
-        e = order[p]
-        i = e // (k - 1)
-        j = e % (k - 1)
-        csu[p + 1] = csu[p] - gv[i]
-        csuu[p + 1] = csuu[p] - gv[i] * (2 * j + 1)
-        csxu[p + 1] = csxu[p] - gv[i] * xc[i]
+        _cross(order, p, gv, xc, k, csu, csuu, csxu)
         s = _eval(su0 + csu[p + 1], suu0 + csuu[p + 1], csxu[p + 1], wsum, varx)
         if s < best:
             best = s
             bestp = p + 1
     _copy_prefix(order, bestp, k, nv, u)
     evals = nb + 1
-    for t in range(nc + 1):
-        if t == nc:
-            if nc == 0:
-                break
-            alpha = 2.0 * cs[nc - 1]
-        elif t + 1 < nc and cs[t + 1] > cs[t]:
-            alpha = 0.5 * (cs[t] + cs[t + 1])
-        else:
-            continue
-        for e in range(nb):
-            keys[e] = xv[e // (k - 1)] - (e % (k - 1)) * alpha
-        for p in range(1, nb):
-            q = p
-            while q > 0 and keys[order[q - 1]] > keys[order[q]]:
-                e = order[q]
-                order[q] = order[q - 1]
-                order[q - 1] = e
-                # Only the prefix of length q changed: it now holds e instead of order[q].
-                i = e // (k - 1)
-                j = e % (k - 1)
-                csu[q] = csu[q - 1] - gv[i]
-                csuu[q] = csuu[q - 1] - gv[i] * (2 * j + 1)
-                csxu[q] = csxu[q - 1] - gv[i] * xc[i]
-                s = _eval(su0 + csu[q], suu0 + csuu[q], csxu[q], wsum, varx)
+    t = 0
+    while t < nc:
+        cval = crit[ev[t]]
+        t_end = t + 1
+        while t_end < nc and crit[ev[t_end]] == cval:
+            t_end += 1
+        rebuild = False
+        for q in range(t, t_end):
+            e = ev[q]
+            a = eva[e]
+            c = evc[e]
+            d = evd[e]
+            for ja in range(k - 1 - d):
+                e1 = a * (k - 1) + ja
+                e2 = c * (k - 1) + ja + d
+                p = pos[e1]
+                if p + 1 >= nb or order[p + 1] != e2:
+                    rebuild = True
+                    continue
+                order[p] = e2
+                order[p + 1] = e1
+                pos[e2] = p
+                pos[e1] = p + 1
+                _cross(order, p, gv, xc, k, csu, csuu, csxu)
+                s = _eval(su0 + csu[p + 1], suu0 + csuu[p + 1], csxu[p + 1], wsum, varx)
                 evals += 1
                 if s < best:
                     best = s
-                    _copy_prefix(order, q, k, nv, u)
-                q -= 1
+                    _copy_prefix(order, p + 1, k, nv, u)
+        if rebuild:
+            alpha = 0.5 * (cval + crit[ev[t_end]]) if t_end < nc else 2.0 * cval
+            for e in range(nb):
+                keys[e] = xv[e // (k - 1)] - (e % (k - 1)) * alpha
+            for p in range(1, nb):
+                q = p
+                while q > 0 and keys[order[q - 1]] > keys[order[q]]:
+                    e = order[q]
+                    order[q] = order[q - 1]
+                    order[q - 1] = e
+                    # Only the prefix of length q changed: it now holds e, not order[q].
+                    _cross(order, q - 1, gv, xc, k, csu, csuu, csxu)
+                    s = _eval(su0 + csu[q], suu0 + csuu[q], csxu[q], wsum, varx)
+                    evals += 1
+                    if s < best:
+                        best = s
+                        _copy_prefix(order, q, k, nv, u)
+                    q -= 1
+            for p in range(nb):
+                pos[order[p]] = p
+        t = t_end
     return evals
 
 
@@ -368,6 +405,10 @@ def _affine_rows(xs, hs, k, exact_max, sweep_max, out, codes, t0, t1):
     order = np.empty(nbmax, dtype=np.int64)
     ncrit = n * (n - 1) // 2 * max(k - 2, 0) if exact_ok else 0
     crit = np.empty(ncrit)
+    eva = np.empty(ncrit, dtype=np.int64)
+    evc = np.empty(ncrit, dtype=np.int64)
+    evd = np.empty(ncrit, dtype=np.int64)
+    pos = np.empty(nbmax if exact_ok else 0, dtype=np.int64)
     csu = np.empty(nbmax + 1 if exact_ok else 0)
     csuu = np.empty(nbmax + 1 if exact_ok else 0)
     csxu = np.empty(nbmax + 1 if exact_ok else 0)
@@ -410,7 +451,8 @@ def _affine_rows(xs, hs, k, exact_max, sweep_max, out, codes, t0, t1):
             loss = best[2]
             start = best[3]
             if exact_ok:
-                evals += _exact(xv, gv, nv, k, xc, keys, order, csu, csuu, csxu, crit, u)
+                evals += _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit,
+                                eva, evc, evd, u)
                 a2, m2, l2, ok = _fit(xv, gv, nv, u)
                 if ok and l2 < loss:
                     a2, m2, l2, _ = _polish(xv, gv, nv, u, a2, m2, l2, levels, mids, v)
