@@ -3,7 +3,6 @@
 
 import itertools
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -225,6 +224,10 @@ def test_exact_never_worse_than_heuristic_never_worse_than_starts(n, bits, seed,
     assert ex[0, A.LOSS] <= ex[0, A.SXX] * (1 + 1e-12)
 
 
+def _i64(size):
+    return np.empty(size, dtype=np.int64)
+
+
 @pytest.mark.parametrize("bits", [2, 3])
 def test_sweep_alone_is_exact(rng, bits):
     # The exact sweep by itself (no heuristic start, no Lloyd polish) on rows whose critical
@@ -238,9 +241,8 @@ def test_sweep_alone_is_exact(rng, bits):
         nv, nb = xv.size, xv.size * (k - 1)
         nc = nv * (nv - 1) // 2 * (k - 2)
         u = np.zeros(nv, dtype=np.int64)
-        i64 = (lambda size: np.empty(size, dtype=np.int64))
-        sweep(xv, gv, nv, k, np.empty(nv), np.empty(nb), i64(nb), i64(nb), np.empty(nb + 1),
-              np.empty(nb + 1), np.empty(nb + 1), np.empty(nc), i64(nc), i64(nc), i64(nc), u)
+        sweep(xv, gv, nv, k, np.empty(nv), np.empty(nb), _i64(nb), _i64(nb), np.empty(nb + 1),
+              np.empty(nb + 1), np.empty(nb + 1), np.empty(nc), _i64(nc), _i64(nc), _i64(nc), u)
         _, _, loss, _ = fit(xv, gv, nv, u)
         _, _, expected, _ = naive.affine_brute(x, None, k)
         assert_allclose(loss, expected, rtol=1e-12, atol=1e-14 * x.var() * x.size)
