@@ -7,20 +7,29 @@ the position of the first threshold, code ``u_i`` is the number of thresholds
 ``τ + j·α`` (``j = 0 … K − 2``) below ``x_i``. Element ``i`` changes code when ``τ`` crosses one
 of its *keys* ``x_i − j·α``; two keys of different elements coincide only at the *critical*
 scales ``α = (x_c − x_a)/d``, ``d = 1 … K − 2``. Between consecutive critical scales the order
-of the keys is fixed, so the code vectors met by sweeping ``τ`` (the prefixes of the sorted
-keys) are the same; every open cell of the arrangement is met in some interval. The search
-takes one scale inside each interval, re-sorts the keys by adjacent swaps (insertion sort of
-the previous order) and evaluates the one prefix each swap changes, in O(1) from running
-sums. The best code vector is refitted by weighted least squares; a nearest-level pass then
-never makes it worse (Lloyd). Cost O(n²K²·nK) per row, O(n²K + nK) memory.
+of the keys is fixed, and the code vectors met by sweeping ``τ`` are the prefixes of that
+order; every open cell of the arrangement is one of them in some interval. The search starts
+below the smallest critical scale (keys ordered by value), evaluates every prefix, then takes
+the critical scales in increasing order as events: at ``(x_c − x_a)/d`` the keys ``(a, j)``
+and ``(c, j + d)`` swap places, and a swap of adjacent keys changes exactly one prefix, which is
+scored in O(1) from running sums (Σh·u, Σh·u², Σh·(x − x̄)·u). Where the events of one scale
+do not find their keys adjacent (critical scales equal in exact arithmetic but not in float64),
+the order is rebuilt by insertion sort at the midpoint of the next interval, scoring every
+prefix a swap changes. The best code vector is refitted by weighted least squares; a
+nearest-level pass never makes it worse (Lloyd) and is kept when strictly better. Cost
+O(n²K²) events and O(n²K log(nK)) for sorting them, per row; O(n²K) memory.
 
 Heuristic (longer rows, or ``K > 16``): starting points min–max (Q4_1's ``d = (max −
 min)/(K − 1)``, ``m = min``), llama.cpp's ``make_qkx2_quants`` candidates ``iscale = (−1 +
 0.1·i + K − 1)/(max − min)``, ``i = 0 … 20`` (``m`` not forced ≤ 0) and GPTQ's asymmetric
-integer zero point; each is refitted, then alternated (nearest codes, least-squares refit)
-while the loss strictly drops; the best is then improved by an exact sweep over ``τ`` at its
-own scale (the best offset for that α) and alternated again, while that helps. It is never
-worse than its best starting point (column 6 of ``out``).
+integer zero point, each with nearest codes, refitted (the best of these refits is column 6
+of ``out``), then alternated (nearest codes, least-squares refit) while the loss strictly
+drops. Then, when ``n·(K − 1) ≤ SCAN_MAX``, the best offset (an exact sweep of ``τ`` over the
+sorted keys) at 41 scales ``f·(max − min)/(K − 1)``, ``f = ½ … 3/2`` geometric, each
+alternated; finally the best offset at the incumbent's scale, alternated, while that helps
+(``n·(K − 1) ≤ sweep_max``). Only strict improvements replace the incumbent, so the result is
+never worse than any starting point. Exact rows run the starting points and the final step
+but not the 41-scale scan.
 
 Twin: ``naive.affine_brute`` (vertices of the arrangement and the cells around them).
 """
@@ -37,6 +46,10 @@ ALPHA, OFFSET, LOSS, SXX, EVALS, CERTIFIED, START = range(7)
 EXACT_LEVELS = 16
 #: Alternation rounds of the heuristic (each is one nearest pass and one refit).
 MAX_ROUNDS = 100
+#: The heuristic sweeps the offset at SCAN_SCALES scales when ``n·(K − 1)`` is at most
+#: SCAN_MAX (4-bit groups up to 273 weights, 8-bit groups up to 16).
+SCAN_MAX = 1 << 12
+SCAN_SCALES = 41
 
 
 @helper
@@ -326,13 +339,14 @@ def _offset_sweep(xv, gv, nv, k, alpha, xc, keys, order, u):
 
 
 @helper
-def _try_start(xv, gv, nv, u, best_u, best, levels, mids, v):
+def _try_start(xv, gv, nv, u, best_u, best, levels, mids, v, start):
     """Refit and polish the codes ``u``; keep them in ``best_u`` when their loss beats
-    ``best[2]`` (``best`` = [α, m, loss, start loss]). Returns the rounds run."""
+    ``best[2]`` (``best`` = [α, m, loss, start loss]; a ``start``'s refitted loss also goes
+    to ``best[3]``). Returns the rounds run."""
     alpha, m, loss, ok = _fit(xv, gv, nv, u)
     if not ok:
         return 0
-    if loss < best[3]:
+    if start and loss < best[3]:
         best[3] = loss
     alpha, m, loss, rounds = _polish(xv, gv, nv, u, alpha, m, loss, levels, mids, v)
     if loss < best[2]:
@@ -345,7 +359,8 @@ def _try_start(xv, gv, nv, u, best_u, best, levels, mids, v):
 
 
 @helper
-def _heuristic(xv, gv, nv, k, levels, mids, xc, keys, order, u, best_u, v, best, sweep_max):
+def _heuristic(xv, gv, nv, k, levels, mids, xc, keys, order, u, best_u, v, best, sweep_max,
+               scan_max):
     """Best codes found from the starting points of the module docstring into ``best_u``;
     ``best`` receives [α, m, loss, best start loss]. Returns the number of evaluations."""
     lo = xv[0]
@@ -355,21 +370,31 @@ def _heuristic(xv, gv, nv, k, levels, mids, xc, keys, order, u, best_u, v, best,
     # Min–max (Q4_1).
     alpha = rng / (k - 1)
     _nearest(xv, nv, alpha, lo, levels, mids, u)
-    evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v)
+    evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v, True)
     # llama.cpp make_qkx2_quants candidates (rmin −1, rdelta 0.1, nstep 20).
     for i in range(21):
         iscale = (-1.0 + 0.1 * i + (k - 1)) / rng
         if not iscale > 0.0:  # K = 2: the first candidate has no scale
             continue
         _nearest(xv, nv, 1.0 / iscale, lo, levels, mids, u)
-        evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v)
+        evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v, True)
     # GPTQ asymmetric integer zero point: s = (max − min)/(K − 1) with min ≤ 0 ≤ max.
     zlo = min(lo, 0.0)
     zhi = max(hi, 0.0)
     s = (zhi - zlo) / (k - 1)
     z = min(max(np.floor(-zlo / s + 0.5), 0.0), k - 1.0)
     _nearest(xv, nv, s, -z * s, levels, mids, u)
-    evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v)
+    evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v, True)
+    # The best offset at each of SCAN_SCALES scales f·(max − min)/(K − 1), f from ½ to 3/2
+    # geometrically (the optimum's f lies in [0.57, 1.32] on Gaussian groups of 32 at 2 and
+    # 4 bits; the loss over the offset is not convex, so the starts' own offsets miss it).
+    if nv * (k - 1) <= scan_max:
+        for i in range(SCAN_SCALES):
+            f = 0.5 * 3.0 ** (i / (SCAN_SCALES - 1.0))
+            for e in range(nv):
+                u[e] = best_u[e]
+            evals += _offset_sweep(xv, gv, nv, k, f * rng / (k - 1), xc, keys, order, u)
+            evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v, False)
     # Best offset at the incumbent's scale, then alternate; repeat while it helps.
     if nv * (k - 1) <= sweep_max:
         for _ in range(MAX_ROUNDS):
@@ -377,7 +402,7 @@ def _heuristic(xv, gv, nv, k, levels, mids, xc, keys, order, u, best_u, v, best,
                 u[i] = best_u[i]
             evals += _offset_sweep(xv, gv, nv, k, best[0], xc, keys, order, u)
             before = best[2]
-            evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v)
+            evals += _try_start(xv, gv, nv, u, best_u, best, levels, mids, v, False)
             if not best[2] < before:
                 break
     return evals
@@ -445,7 +470,7 @@ def _affine_rows(xs, hs, k, exact_max, sweep_max, out, codes, t0, t1):
             best[2] = np.inf
             best[3] = np.inf
             evals = _heuristic(xv, gv, nv, k, levels, mids, xc, keys, order, u, best_u, v,
-                               best, nbmax if exact_ok else sweep_max)
+                               best, nbmax if exact_ok else sweep_max, 0 if exact_ok else SCAN_MAX)
             alpha = best[0]
             m = best[1]
             loss = best[2]
