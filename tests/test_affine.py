@@ -189,6 +189,8 @@ def test_exact_beats_or_ties_heuristic_at_32(rng):
     he, _ = _search(x, k=16, exact_max=0)
     assert (he[:, A.CERTIFIED] == 0).all() and (ex[:, A.CERTIFIED] == 1).all()
     assert (ex[:, A.LOSS] <= he[:, A.LOSS] * (1 + 1e-12)).all()
+    # On these Gaussian groups the heuristic's offset scan reaches the optimum too.
+    assert_allclose(he[:, A.LOSS], ex[:, A.LOSS], rtol=1e-12)
 
 
 def test_threads_do_not_change_results(rng):
