@@ -168,6 +168,7 @@ def test_exact_matches_brute_32_at_4_bits(rng):
         assert out[r, A.LOSS] <= out[r, A.START] * (1 + 1e-12)
 
 
+@pytest.mark.jit_only
 def test_heuristic_long_rows(rng):
     # n = 128 at 8 bits: not certified, never worse than its starts, and never worse than
     # the min-max (Q4_1-like) affine rule, refitted.

@@ -47,8 +47,8 @@ EXACT_LEVELS = 16
 #: Alternation rounds of the heuristic (each is one nearest pass and one refit).
 MAX_ROUNDS = 100
 #: The heuristic sweeps the offset at SCAN_SCALES scales when ``n·(K − 1)`` is at most
-#: SCAN_MAX (4-bit groups up to 273 weights, 8-bit groups up to 16).
-SCAN_MAX = 1 << 12
+#: SCAN_MAX (4-bit groups up to 2184 weights, 8-bit groups up to 128).
+SCAN_MAX = 1 << 15
 SCAN_SCALES = 41
 
 
@@ -293,8 +293,10 @@ def _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit, eva, evc,
 @helper
 def _offset_sweep(xv, gv, nv, k, alpha, xc, keys, order, u):
     """Best codes over all offsets at the fixed scale ``alpha`` (a sweep of ``τ`` over the
-    sorted keys) into ``u`` when better than the codes already in ``u``; returns the number
-    of code vectors evaluated."""
+    keys in increasing order, O(n·(K + (max − min)/α))) into ``u`` when better than the codes
+    already in ``u``; returns the number of code vectors evaluated. The order is computed from
+    ``(x − x_min)/α``, so it may differ from the float order of ``x − jα`` where keys are
+    within rounding of each other: every prefix is still a valid code vector."""
     nb = nv * (k - 1)
     wsum = 0.0
     sx = 0.0
@@ -313,11 +315,24 @@ def _offset_sweep(xv, gv, nv, k, alpha, xc, keys, order, u):
         suu += gv[i] * u[i] * u[i]
         sxu += gv[i] * xc[i] * u[i]
     best = _eval(su, suu, sxu, wsum, varx)
-    for e in range(nb):
-        keys[e] = xv[e // (k - 1)] - (e % (k - 1)) * alpha
-    srt = np.argsort(keys[:nb], kind="mergesort")
-    for e in range(nb):
-        order[e] = srt[e]
+    # Keys in increasing order without a sort: with y = (x − x_min)/α = n + f (n integer,
+    # 0 ≤ f < 1), key (i, j) sits at n_i − j + f_i, so walk the integers L = n_i − j upwards
+    # and, at each, the elements by increasing f (ties in index order).
+    nint = np.empty(nv, dtype=np.int64)
+    for i in range(nv):
+        y = (xv[i] - xv[0]) / alpha
+        fl = np.floor(y)
+        nint[i] = np.int64(fl)
+        keys[i] = y - fl
+    byf = np.argsort(keys[:nv], kind="mergesort")
+    p = 0
+    for lev in range(nint[0] - (k - 2), nint[nv - 1] + 1):
+        for q in range(nv):
+            i = byf[q]
+            j = nint[i] - lev
+            if 0 <= j <= k - 2:
+                order[p] = i * (k - 1) + j
+                p += 1
     su = (k - 1) * wsum
     suu = (k - 1) * (k - 1) * wsum
     sxu = 0.0
@@ -425,7 +440,7 @@ def _affine_rows(xs, hs, k, exact_max, sweep_max, out, codes, t0, t1):
     exact_ok = k <= EXACT_LEVELS and n <= exact_max
     nbmax = n * (k - 1)
     if not exact_ok:
-        nbmax = min(nbmax, sweep_max)
+        nbmax = min(nbmax, max(sweep_max, SCAN_MAX))
     keys = np.empty(nbmax)
     order = np.empty(nbmax, dtype=np.int64)
     ncrit = n * (n - 1) // 2 * max(k - 2, 0) if exact_ok else 0
