@@ -77,6 +77,10 @@ def test_real_offset_beats_every_integer_zero_point():
     assert_allclose([out[0, A.ALPHA], out[0, A.OFFSET]], [1.0, 0.3], rtol=1e-14)
     izp = _int_zero_point_optimum(x, 4)
     assert izp > 1e-3 > out[0, A.LOSS]
+    # The twin may pick the codes 1, 2, 3 with m = −0.7: the same x̂, equally optimal.
+    alpha, m, loss, codes = naive.affine_brute(x, None, 4)
+    assert loss <= 1e-28
+    assert_allclose(alpha * codes + m, x, rtol=1e-14)
 
 
 def test_one_bit_hand_case():
@@ -85,6 +89,9 @@ def test_one_bit_hand_case():
     out, codes = _search([0.0, 1.0, 2.0, 10.0], k=2)
     assert codes[0].tolist() == [0, 0, 0, 1]
     assert_allclose(out[0, [A.ALPHA, A.OFFSET, A.LOSS]], [9.0, 1.0, 2.0], rtol=1e-14)
+    alpha, m, loss, tcodes = naive.affine_brute([0.0, 1.0, 2.0, 10.0], None, 2)
+    assert_allclose([alpha, m, loss], [9.0, 1.0, 2.0], rtol=1e-14)
+    assert tcodes.tolist() == [0, 0, 0, 1]
     # Sxx = Σx² − n·x̄² = 105 − 4·(13/4)² = 62.75.
     assert out[0, A.SXX] == 62.75
 
@@ -98,6 +105,9 @@ def test_zero_weights_are_ignored():
     assert_array_equal(codes[0, :4], rcodes[0])
     # The ignored elements get the nearest codes at the fit: 25 → 3, −3 → 0.
     assert codes[0, 4:].tolist() == [3, 0]
+    alpha, m, loss, tcodes = naive.affine_brute(x, h, 4)
+    assert_allclose([alpha, m, loss], out[0, :3], rtol=1e-12)
+    assert tcodes[4:].tolist() == [3, 0]
     _check_fit(x, h, 4, out[0], codes[0])
 
 
@@ -116,6 +126,7 @@ def test_constant_rows(x):
     assert out[0, A.LOSS] == 0.0 and out[0, A.ALPHA] == 1.0 and out[0, A.OFFSET] == x[0]
     assert out[0, A.CERTIFIED] == 1.0 and out[0, A.SXX] == 0.0
     assert (codes == 0).all()
+    assert naive.affine_brute(x, None, 16)[:3] == (1.0, x[0], 0.0)
 
 
 def test_all_weights_zero():
