@@ -349,12 +349,21 @@ def affine_brute(x, h, nlevels):
     u = np.concatenate(cands)
     losses = np.concatenate([_affine_losses(xv, gv, u[i:i + 4096])
                              for i in range(0, u.shape[0], 4096)])
-    best = u[np.argmin(losses)]
+    # The closed form loses digits to cancellation: refit the near-best candidates and sum
+    # their losses directly.
     w = gv.sum()
     xbar = (gv * xv).sum() / w
-    ubar = (gv * best).sum() / w
-    alpha = (gv * (xv - xbar) * (best - ubar)).sum() / (gv * (best - ubar) ** 2).sum()
-    m = xbar - alpha * ubar
+    near = u[losses <= losses.min() + 1e-9 * (gv * (xv - xbar) ** 2).sum()]
+    ubar = (gv * near).sum(axis=1, keepdims=True) / w
+    uc = near - ubar
+    varu = (gv * uc * uc).sum(axis=1)
+    ok = varu > 0
+    slope = np.where(ok, (gv * (xv - xbar) * uc).sum(axis=1) / np.where(ok, varu, 1.0), 0.0)
+    ok &= slope > 0
+    direct = (gv * (xv - slope[:, None] * near - (xbar - slope * ubar[:, 0])[:, None]) ** 2)
+    direct = np.where(ok, direct.sum(axis=1), np.inf)
+    pick = np.argmin(direct)
+    best, alpha, m = near[pick], slope[pick], xbar - slope[pick] * ubar[pick, 0]
     codes = nearest_index((x - m) / alpha, levels)
     codes[pos] = best[inv].astype(codes.dtype)
     loss = (h * (x - alpha * codes - m) ** 2).sum()

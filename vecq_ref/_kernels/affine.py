@@ -185,7 +185,20 @@ def _cross(order, p, gv, xc, k, csu, csuu, csxu):
 
 
 @helper
-def _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit, eva, evc, evd, u):
+def _consider(order, p, k, xv, gv, nv, v, u, bdir):
+    """Codes of the prefix of length ``p`` into ``v``, refitted and scored directly; copied
+    to ``u`` when strictly better than ``bdir``. Returns the best direct loss."""
+    _copy_prefix(order, p, k, nv, v)
+    _, _, loss, ok = _fit(xv, gv, nv, v)
+    if ok and loss < bdir:
+        for i in range(nv):
+            u[i] = v[i]
+        return loss
+    return bdir
+
+
+@helper
+def _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit, eva, evc, evd, u, v):
     """Best codes of the exact search into ``u``; returns the number of code vectors
     evaluated. ``nv ≥ 2`` distinct values, ``k ≥ 2``.
 
@@ -227,15 +240,17 @@ def _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit, eva, evc,
     csu[0] = 0.0
     csuu[0] = 0.0
     csxu[0] = 0.0
-    best = _eval(su0, suu0, 0.0, wsum, varx)
-    bestp = 0
+    # The running sums score a prefix to within far less than tol; a prefix that may beat
+    # the incumbent's directly summed loss bdir by that much is refitted and summed directly.
+    tol = 1e-9 * varx
+    bdir = np.inf
+    for i in range(nv):
+        u[i] = k - 1
     for p in range(nb):
         _cross(order, p, gv, xc, k, csu, csuu, csxu)
         s = _eval(su0 + csu[p + 1], suu0 + csuu[p + 1], csxu[p + 1], wsum, varx)
-        if s < best:
-            best = s
-            bestp = p + 1
-    _copy_prefix(order, bestp, k, nv, u)
+        if s - tol < bdir and bdir > 0.0:
+            bdir = _consider(order, p + 1, k, xv, gv, nv, v, u, bdir)
     evals = nb + 1
     t = 0
     while t < nc:
@@ -263,9 +278,8 @@ def _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit, eva, evc,
                 _cross(order, p, gv, xc, k, csu, csuu, csxu)
                 s = _eval(su0 + csu[p + 1], suu0 + csuu[p + 1], csxu[p + 1], wsum, varx)
                 evals += 1
-                if s < best:
-                    best = s
-                    _copy_prefix(order, p + 1, k, nv, u)
+                if s - tol < bdir and bdir > 0.0:
+                    bdir = _consider(order, p + 1, k, xv, gv, nv, v, u, bdir)
         if rebuild:
             alpha = 0.5 * (cval + crit[ev[t_end]]) if t_end < nc else 2.0 * cval
             for e in range(nb):
@@ -280,9 +294,8 @@ def _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit, eva, evc,
                     _cross(order, q - 1, gv, xc, k, csu, csuu, csxu)
                     s = _eval(su0 + csu[q], suu0 + csuu[q], csxu[q], wsum, varx)
                     evals += 1
-                    if s < best:
-                        best = s
-                        _copy_prefix(order, q, k, nv, u)
+                    if s - tol < bdir and bdir > 0.0:
+                        bdir = _consider(order, q, k, xv, gv, nv, v, u, bdir)
                     q -= 1
             for p in range(nb):
                 pos[order[p]] = p
@@ -492,7 +505,7 @@ def _affine_rows(xs, hs, k, exact_max, sweep_max, out, codes, t0, t1):
             start = best[3]
             if exact_ok:
                 evals += _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit,
-                                eva, evc, evd, u)
+                                eva, evc, evd, u, v)
                 a2, m2, l2, ok = _fit(xv, gv, nv, u)
                 if ok and l2 < loss:
                     a2, m2, l2, _ = _polish(xv, gv, nv, u, a2, m2, l2, levels, mids, v)
