@@ -11,13 +11,14 @@ of the keys is fixed, and the code vectors met by sweeping ``τ`` are the prefix
 order; every open cell of the arrangement is one of them in some interval. The search starts
 below the smallest critical scale (keys ordered by value), evaluates every prefix, then takes
 the critical scales in increasing order as events: at ``(x_c − x_a)/d`` the keys ``(a, j)``
-and ``(c, j + d)`` swap places, and a swap of adjacent keys changes exactly one prefix, which is
-scored in O(1) from running sums (Σh·u, Σh·u², Σh·(x − x̄)·u). Where the events of one scale
-do not find their keys adjacent (critical scales equal in exact arithmetic but not in float64),
-the order is rebuilt by insertion sort at the midpoint of the next interval, scoring every
-prefix a swap changes. The best code vector is refitted by weighted least squares; a
-nearest-level pass never makes it worse (Lloyd) and is kept when strictly better. Cost
-O(n²K²) events and O(n²K log(nK)) for sorting them, per row; O(n²K) memory.
+and ``(c, j + d)`` swap places, and a swap of adjacent keys changes exactly one prefix, which
+is scored in O(1) from running sums (Σh·u, Σh·u², Σh·(x − x̄)·u); a prefix within 1e-9·Sxx
+of the incumbent is refitted and its loss summed directly (the sums cancel digits). Where the
+events of one scale do not find their keys adjacent (critical scales equal in exact
+arithmetic but not in float64), the order is rebuilt by insertion sort at the midpoint of the
+next interval, scoring every prefix a swap changes. A final nearest-level pass never makes
+the best worse (Lloyd) and is kept when strictly better. Cost O(n²K²) events and
+O(n²K log(nK)) for sorting them, per row; O(n²K) memory.
 
 Heuristic (longer rows, or ``K > 16``): starting points min–max (Q4_1's ``d = (max −
 min)/(K − 1)``, ``m = min``), llama.cpp's ``make_qkx2_quants`` candidates ``iscale = (−1 +
@@ -25,7 +26,7 @@ min)/(K − 1)``, ``m = min``), llama.cpp's ``make_qkx2_quants`` candidates ``is
 integer zero point, each with nearest codes, refitted (the best of these refits is column 6
 of ``out``), then alternated (nearest codes, least-squares refit) while the loss strictly
 drops. Then, when ``n·(K − 1) ≤ SCAN_MAX``, the best offset (an exact sweep of ``τ`` over the
-sorted keys) at 41 scales ``f·(max − min)/(K − 1)``, ``f = ½ … 3/2`` geometric, each
+keys in order) at 41 scales ``f·(max − min)/(K − 1)``, ``f = ½ … 3/2`` geometric, each
 alternated; finally the best offset at the incumbent's scale, alternated, while that helps
 (``n·(K − 1) ≤ sweep_max``). Only strict improvements replace the incumbent, so the result is
 never worse than any starting point. Exact rows run the starting points and the final step
