@@ -226,7 +226,7 @@ def test_threads_do_not_change_results(rng):
 
 @settings(max_examples=40)
 @given(st.integers(2, 9), st.integers(1, 3), st.integers(0, 2 ** 32 - 1), st.booleans())
-def test_exact_never_worse_than_heuristic_never_worse_than_starts(n, bits, seed, weighted):
+def test_exact_is_brute_never_worse_than_heuristic_never_worse_than_starts(n, bits, seed, weighted):
     rng = np.random.default_rng(seed)
     k = 2 ** bits
     x = np.round(rng.standard_normal(n) * 4, rng.integers(0, 3))  # ties likely
@@ -238,6 +238,8 @@ def test_exact_never_worse_than_heuristic_never_worse_than_starts(n, bits, seed,
         assert out[0, A.LOSS] <= out[0, A.START] * (1 + 1e-12) + 1e-300
     assert ex[0, A.LOSS] <= he[0, A.LOSS] * (1 + 1e-12) + 1e-300
     assert ex[0, A.LOSS] <= ex[0, A.SXX] * (1 + 1e-12)
+    _, _, loss, _ = naive.affine_brute(x, h, k)
+    assert_allclose(ex[0, A.LOSS], loss, rtol=1e-12, atol=1e-14 * ex[0, A.SXX])
 
 
 def _i64(size):
