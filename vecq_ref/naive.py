@@ -381,3 +381,95 @@ def levelset_sums(x, h, step, levels, z):
     x, h, levels, _ = _levelset_row_args(x, h, levels, False)
     idx, s1, s2 = _levelset_candidate(x, h, step, levels, z)
     return idx, (_in_order(h * x * x), s1, s2)
+
+
+def _affine_losses(xv, gv, u):
+    """Weighted least-squares loss of each code vector (rows of ``u``) for ``x̂ = α·u + m``
+    with α > 0: ``Σg(x − x̄)² − cov²/var_u``, or ``Σg(x − x̄)²`` when ``var_u = 0`` or
+    ``cov ≤ 0`` (α → 0⁺)."""
+    w = gv.sum()
+    xc = xv - (gv * xv).sum() / w
+    varx = (gv * xc * xc).sum()
+    uc = u - (u * gv).sum(axis=1, keepdims=True) / w
+    varu = (gv * uc * uc).sum(axis=1)
+    cov = (gv * xc * uc).sum(axis=1)
+    ok = (varu > 0) & (cov > 0)
+    return np.where(ok, varx - cov ** 2 / np.where(ok, varu, 1.0), varx)
+
+
+def affine_brute(x, h, nlevels):
+    """Best ``x̂ = α·u + m`` (α > 0, m real, codes ``u ∈ {0, …, K − 1}``) for ``Σh(x − x̂)²``,
+    by the cells of the arrangement (docs/theory.md, "Real offset: the 2-D search").
+
+    With ``τ = m + α/2`` the first threshold, ``u_i`` counts the thresholds ``τ + jα`` below
+    ``x_i``. A vertex of the arrangement puts two distinct values on thresholds:
+    ``α = (x_c − x_a)/d``, ``τ = x_a − jα``; the cells around it take every element on a
+    threshold down (code j) or up (j + 1) in the patterns a small move of (α, τ) can make
+    (the elements on thresholds, in increasing order, split into a prefix going one way and
+    a suffix the other). The cells with no vertex at α < ∞ are the one- and two-level splits.
+    Every candidate is refitted by weighted least squares; the best is returned as
+    ``(alpha, m, loss, codes)``, codes of zero-weight elements the nearest at ``(α, m)``.
+    Rows with fewer than two distinct positive-weight values: ``α = 1``, ``m`` that value
+    (0 when all weights are zero), loss 0. For tiny rows only (O(n³K²) memory and time).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    h = np.ones_like(x) if h is None else np.asarray(h, dtype=np.float64)
+    k = int(nlevels)
+    pos = h > 0
+    xv, inv = np.unique(x[pos], return_inverse=True)
+    gv = np.bincount(inv, weights=h[pos], minlength=xv.size)
+    levels = np.arange(k, dtype=np.float64)
+    if xv.size < 2:
+        m = xv[0] if xv.size else 0.0
+        return 1.0, float(m), 0.0, nearest_index(x - m, levels)
+    n = xv.size
+    cands = [(np.arange(n)[None, :] >= np.arange(n + 1)[:, None]).astype(np.float64)]
+    a, c, d, j = (g.ravel() for g in np.meshgrid(np.arange(n), np.arange(n), np.arange(1, k - 1),
+                                                 np.arange(k - 1), indexing="ij"))
+    keep = (a < c) & (j + d <= k - 2)
+    a, c, d, j = a[keep], c[keep], d[keep], j[keep]
+    alpha = (xv[c] - xv[a]) / d
+    tau = xv[a] - j * alpha
+    s = (xv[None, :] - tau[:, None]) / alpha[:, None]
+    r = np.round(s)
+    on = (np.abs(s - r) <= 1e-9 * np.maximum(1.0, np.abs(s))) & (r >= 0) & (r <= k - 2)
+    base = np.clip(np.ceil(s), 0, k - 1)
+    base = np.where(on, r, base)  # elements on a threshold start "down"
+    generic = on.sum(axis=1) == 2
+    for up_a in (0, 1):
+        for up_c in (0, 1):
+            u = base[generic].copy()
+            rows = np.arange(u.shape[0])
+            u[rows, a[generic]] += up_a
+            u[rows, c[generic]] += up_c
+            cands.append(u)
+    for v in np.flatnonzero(~generic):
+        idx = np.flatnonzero(on[v])  # ascending values
+        for cut in range(idx.size + 1):
+            for prefix_up in (0, 1):
+                u = base[v].copy()
+                u[idx[:cut]] += prefix_up
+                u[idx[cut:]] += 1 - prefix_up
+                cands.append(u[None, :])
+    u = np.concatenate(cands)
+    losses = np.concatenate([_affine_losses(xv, gv, u[i:i + 4096])
+                             for i in range(0, u.shape[0], 4096)])
+    # The closed form loses digits to cancellation: refit the near-best candidates and sum
+    # their losses directly.
+    w = gv.sum()
+    xbar = (gv * xv).sum() / w
+    near = u[losses <= losses.min() + 1e-9 * (gv * (xv - xbar) ** 2).sum()]
+    ubar = (gv * near).sum(axis=1, keepdims=True) / w
+    uc = near - ubar
+    varu = (gv * uc * uc).sum(axis=1)
+    ok = varu > 0
+    slope = np.where(ok, (gv * (xv - xbar) * uc).sum(axis=1) / np.where(ok, varu, 1.0), 0.0)
+    ok &= slope > 0
+    direct = (gv * (xv - slope[:, None] * near - (xbar - slope * ubar[:, 0])[:, None]) ** 2)
+    direct = np.where(ok, direct.sum(axis=1), np.inf)
+    pick = np.argmin(direct)
+    best, alpha, m = near[pick], slope[pick], xbar - slope[pick] * ubar[pick, 0]
+    codes = nearest_index((x - m) / alpha, levels)
+    codes[pos] = best[inv].astype(codes.dtype)
+    loss = (h * (x - alpha * codes - m) ** 2).sum()
+    return float(alpha), float(m), float(loss), codes
