@@ -63,8 +63,9 @@ QK_K = 256
 _GGML = "ggml-org/ggml src/ggml-quants.c"
 #: bitsandbytes' FP4 code table as its quantizer builds it (``functional.get_4bit_type``:
 #: the e2m1 values in bit-pattern order divided by 12 in float32), code i ↦ level i.
+#: Its entry 8 is +0.0: the source's list literal ``-0`` is the integer 0.
 BNB_FP4 = (np.array([0, 0.0625, 8.0, 12.0, 4.0, 6.0, 2.0, 3.0,
-                     -0.0, -0.0625, -8.0, -12.0, -4.0, -6.0, -2.0, -3.0], dtype=_F) / _F(12.0))
+                     0.0, -0.0625, -8.0, -12.0, -4.0, -6.0, -2.0, -3.0], dtype=_F) / _F(12.0))
 BNB_FP4.setflags(write=False)
 _IQ4 = IQ4_NL.astype(_F)
 #: ``info`` entries with one value per group (shaped like ``alpha``).
@@ -862,8 +863,10 @@ def bnb_fp4(w, group_size=64):
     The table is ``get_4bit_type("fp4")``: the e2m1 values divided by 12 in float32
     (0.0052083335, 0.6666667, ...), not the 4-decimal ``_FP4_QUANT_TABLE`` of
     ``backends/utils.py`` (:data:`vecq_ref.codebooks.FP4_TABLE`), which the quantizer does
-    not use. +0.0 (code 0) and −0.0 (code 8) are tied in the sort; a zero goes to the one
-    sorted first, code 0 with a stable sort (torch's default sort is not documented stable).
+    not use. Codes 0 and 8 (the sign bit over a zero) both hold +0.0 (the source's list
+    literal ``-0`` is the integer 0) and are tied in the sort, which puts code 0 first (as a
+    stable sort; bitsandbytes' ``torch.argsort`` agrees on the fixtures): a zero or a small
+    negative ``x/absmax`` (above −0.0026) gets code 0, a small positive one code 8.
 
     Examples
     --------
