@@ -73,7 +73,8 @@ def parse(raw, kind):
 
 
 def _same_bits(a, b):
-    assert_array_equal(np.asarray(a, dtype=F).view(np.uint32), np.asarray(b, dtype=F).view(np.uint32))
+    assert_array_equal(np.asarray(a, dtype=F).view(np.uint32),
+                       np.asarray(b, dtype=F).view(np.uint32))
 
 
 REF = {"q4_0": FR.q4_0, "q5_0": FR.q5_0, "q8_0": FR.q8_0, "q4_1": FR.q4_1, "q5_1": FR.q5_1}
@@ -246,7 +247,7 @@ def test_gguf_fixture_ties_are_there():
     assert codes[i, 1:17].tolist() == [min(-k, 7) for k in range(-8, 8)]
 
 
-@pytest.mark.parametrize("kind,nmax", [("q4_0", 8), ("q5_0", 16)])
+@pytest.mark.parametrize(("kind", "nmax"), [("q4_0", 8), ("q5_0", 16)])
 def test_imatrix_path_matches_c(kind, nmax):
     x = INP["rand"]
     h = FR.imatrix_weights(x, INP["qw"], kind)

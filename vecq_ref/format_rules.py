@@ -578,7 +578,8 @@ def iq4_nl(w, group_size=QK, weights=None, search=True):
     values = alpha[:, None] * _IQ4[idx]
     kind = "quantize_iq4_nl (ntry 7)" if search else "quantize_row_iq4_nl_ref (ntry -1)"
     return _result("iq4_nl", "codebook", 4, x, shape, g, idx, values, alpha, d, {
-        "codebook": IQ4_NL.copy(), "stored_dtype": "float16", "source": f"{_GGML}: quantize_row_iq4_nl_impl via {kind}"})
+        "codebook": IQ4_NL.copy(), "stored_dtype": "float16",
+        "source": f"{_GGML}: quantize_row_iq4_nl_impl via {kind}"})
 
 
 # --- importance -----------------------------------------------------------------------------
