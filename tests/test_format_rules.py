@@ -427,3 +427,34 @@ def test_bad_inputs():
         FR.imatrix_weights(np.ones(64), np.ones(64), "q4_k")
     with pytest.raises(ValueError, match="`weights` must be non-negative"):
         FR.imatrix_weights(np.ones(32), -np.ones(32), "q4_0")
+
+
+# --- GPTQ / AWQ / compressed-tensors against the released code -----------------------------------
+
+RTN = _load("rtn.npz")
+RTN_FN = {"gptq": FR.gptq_rtn, "awq": FR.awq_rtn, "ct": FR.compressed_tensors_rtn}
+
+
+@pytest.mark.parametrize(("inp", "g"), [("rand", 128), ("edge", 8)])
+@pytest.mark.parametrize("sym", [True, False])
+@pytest.mark.parametrize("bits", [3, 4, 8])
+@pytest.mark.parametrize("lib", list(RTN_FN))
+def test_rtn_rules_match_released_code(lib, bits, sym, inp, g):
+    x = INP["rand"][:4] if inp == "rand" else RTN["x_edge"]
+    q = RTN_FN[lib](x, bits=bits, group_size=g, symmetric=sym)
+    tag = f"{lib}_{inp}_{bits}_{'sym' if sym else 'asym'}"
+    scale, zero, codes = RTN[f"{tag}_scale"], RTN[f"{tag}_zero"], RTN[f"{tag}_codes"]
+    assert_array_equal(q.codes.reshape(-1, g), codes)
+    _same_bits(q.step.reshape(-1), scale)
+    z = q.info.get("zero_point", np.zeros(q.alpha.shape, np.int64)).reshape(-1)
+    assert_array_equal(z, zero)
+    if lib == "ct":  # the scale is kept in float32: values are the library's dequantize
+        _same_bits(q.alpha.reshape(-1), scale)
+        _same_bits(q.values.reshape(-1, g), RTN[f"{tag}_dq"])
+    else:  # their fake-quant is scale·(q − z) with the float32 scale; storage is fp16
+        _same_bits(q.alpha.reshape(-1), scale.astype(np.float16))
+        fq = (scale[:, None] * (codes - zero[:, None]).astype(F)).astype(F)
+        # == rather than bits: their float round() leaves −0.0 where the integer code is 0.
+        assert_array_equal(fq, RTN[f"{tag}_fq"])
+        _same_bits(q.values.reshape(-1, g),
+                   q.alpha.reshape(-1, 1).astype(F) * (codes - zero[:, None]).astype(F))

@@ -121,7 +121,7 @@ def _result(method, lattice, bits, x, shape, g, codes, values, alpha, step, info
     """The one place a :class:`Quantized` is built from per-group results (``codes`` and
     ``values`` (n_groups, g); ``alpha``, ``step`` and per-group ``info`` arrays (n_groups,))."""
     slice_shape = tuple(shape[:-1]) + (shape[-1] // g,)
-    dtype = np.int8 if bits <= 8 else np.int16
+    dtype = np.int8 if bits < 8 or (bits == 8 and lattice != "unsigned") else np.int16
     info = {k: (np.asarray(v).reshape(slice_shape) if k in _PER_GROUP else v)
             for k, v in info.items()}
     values = np.asarray(values, dtype=_F).reshape(shape)
@@ -140,9 +140,19 @@ def _signed_max(x):
 
 
 def _inverse(d):
-    """``d ? 1.0f/d : 0.0f`` in float32."""
-    with np.errstate(divide="ignore"):
+    """``d ? 1.0f/d : 0.0f`` in float32 (±inf when d is below 2^-128 in magnitude)."""
+    with np.errstate(divide="ignore", over="ignore"):
         return np.where(d != 0, _F(1.0) / np.where(d != 0, d, _F(1.0)), _F(0.0)).astype(_F)
+
+
+def _as_codes(v, lo, hi, nan):
+    """float32 ``v`` as integers clamped to ``[lo, hi]``, NaN → ``nan``.
+
+    Only reached in blocks whose scale is so small that ``1/d`` overflows float32 (largest
+    |x| below ≈ 2^-125): the C converts ±inf or NaN to an integer there (undefined
+    behaviour); its stored fp16 scale is 0, so every value is 0 whatever the code.
+    """
+    return np.clip(np.where(np.isnan(v), nan, v), lo, hi).astype(np.int64)
 
 
 def _roundf(v):
@@ -178,8 +188,9 @@ def _sym_zero(method, nmax, w, group_size, weights):
         d = (_signed_max(x) / _F(-nmax)).astype(_F)
         ident = _inverse(d)
         # (int8_t)(x·id + nmax + ½): truncation toward zero after a float32 add, then MIN.
-        q = np.trunc((x * ident[:, None]).astype(_F) + _F(nmax + 0.5)).astype(np.int64)
-        codes = np.minimum(q, 2 * nmax - 1) - nmax
+        with np.errstate(invalid="ignore"):
+            q = np.trunc((x * ident[:, None]).astype(_F) + _F(nmax + 0.5))
+        codes = _as_codes(q, 0, 2 * nmax - 1, nmax) - nmax
         step = d
     else:
         codes, step, iscale = make_qx_rows(x, h, nmax, 1)
@@ -271,7 +282,8 @@ def q8_0(w, group_size=QK):
     """
     x, shape, g = _groups(w, group_size, QK)
     d = (np.max(np.abs(x), axis=1) / _F(127.0)).astype(_F)
-    codes = _roundf((x * _inverse(d)[:, None]).astype(_F)).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        codes = _as_codes(_roundf((x * _inverse(d)[:, None]).astype(_F)), -127, 127, 0)
     alpha = _fp16(d)
     values = alpha[:, None] * codes.astype(_F)
     return _result("q8_0", "midtread", 8, x, shape, g, codes, values, alpha, d,
@@ -283,7 +295,9 @@ def _min_ref(method, nmax, w, group_size):
     mn = np.min(x, axis=1)
     d = ((np.max(x, axis=1) - mn) / _F(nmax)).astype(_F)
     ident = _inverse(d)
-    q = np.trunc(((x - mn[:, None]) * ident[:, None]).astype(_F) + _F(0.5)).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        q = _as_codes(np.trunc(((x - mn[:, None]) * ident[:, None]).astype(_F) + _F(0.5)),
+                      0, 2 * nmax + 1, 0)
     # Q4_1 clamps with MIN(15, ·); Q5_1 does not (its uint8 keeps 5 bits: 32 would wrap).
     codes = np.minimum(q, nmax) if nmax == 15 else q & 31
     alpha = _fp16(d)
@@ -698,9 +712,11 @@ def gptq_rtn(w, bits=4, group_size=128, symmetric=True):
     GPTQ proper changes the weights column by column (error feedback) before rounding them
     on this grid: its codes are round-to-nearest of the *updated* weights, not of ``w``.
 
-    Source: ModelCloud/GPTQModel ``gptqmodel/quantization/quantizer.py``
-    ``Quantizer.find_params``/``quantize`` (the AutoGPTQ rule; groups imply the
-    ``(xmax − xmin)/maxq`` branch).
+    Source: AutoGPTQ/AutoGPTQ ``auto_gptq/quantization/quantizer.py``
+    ``Quantizer.find_params`` (``perchannel=True``, ``mse=False``) and ``quantize``, bit for
+    bit on the fixtures (codes, scale, zero); ModelCloud/GPTQModel keeps the same rule for
+    groups. ``values`` use the stored fp16 scale; GPTQ's own fake-quant uses the float32
+    ``step``.
 
     Examples
     --------
@@ -728,7 +744,7 @@ def gptq_rtn(w, bits=4, group_size=128, symmetric=True):
     values = alpha[:, None] * (codes - z[:, None]).astype(_F)
     return _result("gptq_rtn", "unsigned", bits, x, shape, g, codes.astype(np.int64), values,
                    alpha, s, {"zero_point": z.astype(np.int64), "stored_dtype": "float16",
-                              "source": "ModelCloud/GPTQModel gptqmodel/quantization/"
+                              "source": "AutoGPTQ/AutoGPTQ auto_gptq/quantization/"
                                         "quantizer.py: Quantizer.find_params, quantize"})
 
 
@@ -753,13 +769,14 @@ def awq_rtn(w, bits=4, group_size=128, symmetric=False):
     """
     bits, x, shape, g = _rtn_setup(w, bits, group_size, symmetric)
     source = "casper-hansen/AutoAWQ awq/quantize/quantizer.py: pseudo_quantize_tensor"
+    # (Bit for bit with it on the fixtures: codes, scale, zero.)
     if symmetric:
         amax = np.maximum(np.max(np.abs(x), axis=1), _F(1e-5))
         s = (amax / _F(2 ** (bits - 1) - 1)).astype(_F)
         codes = np.clip(np.rint((x / s[:, None]).astype(_F)), -2 ** (bits - 1),
-                        2 ** (bits - 1) - 1)
+                        2 ** (bits - 1) - 1).astype(np.int64)  # integers: no −0.0
         alpha = _fp16(s)
-        return _result("awq_rtn", "midtread-full", bits, x, shape, g, codes.astype(np.int64),
+        return _result("awq_rtn", "midtread-full", bits, x, shape, g, codes,
                        alpha[:, None] * codes.astype(_F), alpha, s,
                        {"stored_dtype": "float16", "source": source})
     maxq = _F(2 ** bits - 1)
@@ -779,7 +796,9 @@ def compressed_tensors_rtn(w, bits=4, group_size=128, symmetric=True):
 
     ``min = min(min x, 0)``, ``max = max(max x, 0)``; symmetric: ``s = max(|min|, |max|)/
     (15/2)`` (``amax/7.5`` at 4 bits), ``z = 0``; asymmetric: ``s = (max − min)/15``,
-    ``z = round(clamp(−8 − min/s, −8, 7))``; ``s`` clamped to float32 eps. Codes
+    ``z = round(clamp(−8 − min/s, −8, 7))`` (an all-zero group: 0/0, cast to 0); then a
+    zero ``s`` becomes float32 eps (compressed-tensors 0.20.1; the October 2025 source,
+    commit 52792be0, clamped every ``s`` below eps up to eps, before ``z``). Codes
     ``round(clamp(x/s + z, −2^(k−1), 2^(k−1) − 1))``: **clamp before round**, half to even,
     signed (stored +2^(k−1)). ``values = (c − z)·s``. Float32 arithmetic; the scale is kept
     in the weight's dtype, float32 here (a bf16/fp16 checkpoint rounds it there).
@@ -800,12 +819,15 @@ def compressed_tensors_rtn(w, bits=4, group_size=128, symmetric=True):
     mx = np.maximum(np.max(x, axis=1), _F(0.0))
     eps = np.finfo(_F).eps
     if symmetric:
-        s = np.maximum((np.maximum(np.abs(mn), np.abs(mx)) / _F((qmax - qmin) / 2)).astype(_F),
-                       eps)
+        s = (np.maximum(np.abs(mn), np.abs(mx)) / _F((qmax - qmin) / 2)).astype(_F)
         z = np.zeros(x.shape[0], dtype=_F)
     else:
-        s = np.maximum(((mx - mn) / _F(qmax - qmin)).astype(_F), eps)
-        z = np.rint(np.clip((_F(qmin) - (mn / s).astype(_F)).astype(_F), qmin, qmax))
+        s = ((mx - mn) / _F(qmax - qmin)).astype(_F)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.clip((_F(qmin) - (mn / s).astype(_F)).astype(_F), qmin, qmax)
+        # An all-zero group: 0/0 = NaN, which the int8 cast turns into 0 (x86).
+        z = np.rint(np.where(np.isnan(z), _F(0.0), z)).astype(np.int64).astype(_F)
+    s = np.where(s == 0, eps, s).astype(_F)
     scaled = ((x / s[:, None]).astype(_F) + z[:, None]).astype(_F)
     codes = np.rint(np.clip(scaled, qmin, qmax))
     values = ((codes - z[:, None]).astype(_F) * s[:, None]).astype(_F)
