@@ -458,3 +458,18 @@ def test_rtn_rules_match_released_code(lib, bits, sym, inp, g):
         assert_array_equal(fq, RTN[f"{tag}_fq"])
         _same_bits(q.values.reshape(-1, g),
                    q.alpha.reshape(-1, 1).astype(F) * (codes - zero[:, None]).astype(F))
+
+
+def test_iq4_nl_iscale_is_what_assigned_the_codes():
+    x = INP["rand"][:2]
+    for search in (True, False):
+        q = FR.iq4_nl(x, search=search)
+        y = (q.info["iscale"].reshape(-1, 1).astype(F) * x.reshape(-1, 32)).astype(F)
+        table = np.asarray(q.info["codebook"], dtype=F)
+        # the nearest entry (ties upward) of iscale·x, by brute force
+        dist = np.abs(y[..., None] - table)
+        best = np.where(dist == dist.min(-1, keepdims=True), np.arange(16), -1).max(-1)
+        assert_array_equal(q.codes.reshape(-1, 32), best)
+    ref = FR.iq4_nl(x, search=False)
+    vmax = x.reshape(-1, 32)[np.arange(16), np.argmax(np.abs(x.reshape(-1, 32)), axis=1)]
+    _same_bits(ref.info["iscale"].reshape(-1), F(1) / (vmax / F(-127)))

@@ -24,22 +24,23 @@ Every function returns a :class:`~vecq_ref.quantize.Quantized` with
 
 ``loss`` is the vector loss of ``values`` against the float32 input; ``slice_loss`` is None.
 
-=============================  ============  ===========================  ====================
-function                       codes         ``values`` (float32)          ``lattice``
-=============================  ============  ===========================  ====================
-:func:`q4_0` / :func:`q5_0`    −8…7 / −16…15 ``α·c``, α of either sign     ``"midtread-full"``
-:func:`q8_0`                   −127…127      ``α·c``                       ``"midtread"``
-:func:`q4_1` / :func:`q5_1`    0…15 / 0…31   ``α·c + offset``              ``"unsigned"``
-:func:`make_qx_quants`         −nmax…nmax−1  ``α·c``                       ``"midtread-full"``
-:func:`make_qkx2_quants`       0…nmax        ``α·c + offset``              ``"unsigned"``
-:func:`iq4_nl`                 0…15 (index)  ``α·codebook[c]``             ``"codebook"``
-:func:`gptq_rtn`               0…2^k−1       ``α·(c − zero_point)``        ``"unsigned"``
-:func:`awq_rtn`                sym −2^(k−1)…  ``α·c``; asym as GPTQ        ``"midtread-full"``
-                               2^(k−1)−1                                   / ``"unsigned"``
-:func:`compressed_tensors_rtn` −2^(k−1)…     ``α·(c − zero_point)``        ``"midtread-full"``
-                               2^(k−1)−1     (zero_point 0 when sym)
-:func:`bnb_nf4`, bnb_fp4       0…15 (index)  ``α·codebook[c]``             ``"codebook"``
-=============================  ============  ===========================  ====================
+================================  ==================  ======================  =================
+function                          codes               ``values`` (float32)    ``lattice``
+================================  ==================  ======================  =================
+:func:`q4_0`, :func:`q5_0`        −8…7, −16…15        ``α·c`` (α signed)      ``midtread-full``
+:func:`q8_0`                      −127…127            ``α·c``                 ``midtread``
+:func:`q4_1`, :func:`q5_1`        0…15, 0…31          ``α·c + offset``        ``unsigned``
+:func:`make_qx_quants`            −nmax…nmax−1        ``α·c``                 ``midtread-full``
+:func:`make_qkx2_quants`          0…nmax              ``α·c + offset``        ``unsigned``
+:func:`iq4_nl`                    0…15 (index)        ``α·codebook[c]``       ``codebook``
+:func:`gptq_rtn`                  0…2^k−1             ``α·(c − zero_point)``  ``unsigned``
+:func:`awq_rtn` (asym)            0…2^k−1             ``α·(c − zero_point)``  ``unsigned``
+:func:`awq_rtn` (sym)             −2^(k−1)…2^(k−1)−1  ``α·c``                 ``midtread-full``
+:func:`compressed_tensors_rtn`    −2^(k−1)…2^(k−1)−1  ``α·(c − zero_point)``  ``midtread-full``
+:func:`bnb_nf4`, :func:`bnb_fp4`  0…15 (index)        ``α·codebook[c]``       ``codebook``
+================================  ==================  ======================  =================
+
+(compressed-tensors symmetric: no ``zero_point``, i.e. 0.)
 
 :func:`imatrix_weights` gives the per-element importance llama.cpp derives from an importance
 matrix (FORMATS.md §2), to pass as ``weights=``. Readers of stored files are elsewhere
@@ -205,7 +206,7 @@ def _sym_zero(method, nmax, w, group_size, weights):
 def q4_0(w, group_size=QK, weights=None):
     """llama.cpp Q4_0: ``d = max/−8``, codes ``trunc(x·(1/d) + 8.5) − 8`` clamped to 7.
 
-    ``max`` is the signed element of largest |x| in the block (the first on ties), so ``d``
+    ``max`` is the signed element of largest ``|x|`` in the block (the first on ties), so ``d``
     (stored fp16) has the opposite sign and ``x = max`` gets code −8, the long end of
     ``[−8, 7]``. Float32 throughout: ``id = 1.0f/d`` (0 when d = 0), ``x·id`` rounded to
     float32, ``+ 8.5f`` rounded again, then truncated: ties of ``x·id`` at ``k + ½`` go up, and
@@ -348,12 +349,12 @@ def make_qx_quants(w, nmax, group_size=QK, weights=None, rmse_type=1):
 
     Codes ``ℓ = clamp(nearest_int(iscale·x), −nmax, nmax − 1)`` for ``iscale = −nmax/max``
     and then ``iscale = −(nmax + 0.1·i)/max``, i = −9 … 9 (i ≠ 0), ``max`` the signed element
-    of largest |x|; each candidate scored by ``(Σhxℓ)²/Σhℓ²`` (kept only when strictly
+    of largest ``|x|``; each candidate scored by ``(Σhxℓ)²/Σhℓ²`` (kept only when strictly
     better, so the earliest wins ties) and the scale returned is the kept candidate's
     ``Σhxℓ/Σhℓ²``. ``h = weights`` when given; else by ``rmse_type``: 1 → x², 2 → 1,
-    3 → |x|, other → √|x|. ``rmse_type = 0`` returns ``1/iscale`` with the first codes;
+    3 → ``|x|``, other → ``√|x|``. ``rmse_type = 0`` returns ``1/iscale`` with the first codes;
     a negative ``rmse_type`` returns ``½(Σhxℓ/Σhℓ² + 1/iscale)`` after the first candidate.
-    A group whose largest |x| is below 1e-15 gets scale 0 and codes −nmax (the C's L = 0).
+    A group whose largest ``|x|`` is below 1e-15 gets scale 0 and codes −nmax (the C's L = 0).
 
     Float32 arithmetic and sequential sums as the C (the stated exception to the float64
     rule), computed by a Numba kernel (``_kernels.rules``; twin ``naive.make_qx_quants``).
@@ -524,7 +525,7 @@ def _iq4_sums(x, h, idx):
 def iq4_nl(w, group_size=QK, weights=None, search=True):
     """llama.cpp IQ4_NL: scale search over the non-linear 16-level table (``kvalues_iq4nl``).
 
-    Per block, ``max`` the signed element of largest |x|; ``search=True``
+    Per block, ``max`` the signed element of largest ``|x|``; ``search=True``
     (``quantize_iq4_nl``, what llama-quantize runs; ``ntry = 7``): ``d₀ = max/127``, codes
     the nearest table entry of ``x/d₀``, ``d = Σhqx/Σhq²``; then 15 tries ``id = (i −
     127)/max``, i = −7 … 7, each replacing ``d`` by its refit when ``(Σhqx)² > best·Σhq²``;
@@ -546,7 +547,9 @@ def iq4_nl(w, group_size=QK, weights=None, search=True):
     Returns
     -------
     Quantized
-        ``method="iq4_nl"``, codes 0…15 indexing ``info["codebook"]`` (the table).
+        ``method="iq4_nl"``, codes 0…15 indexing ``info["codebook"]`` (the table);
+        ``step`` the float32 ``d`` (stored fp16 as ``alpha``), ``info["iscale"]`` the inverse
+        scale the codes were assigned with (``1/d``; ``−127/max`` with ``search=False``).
 
     Notes
     -----
@@ -572,7 +575,8 @@ def iq4_nl(w, group_size=QK, weights=None, search=True):
     vsafe = np.where(zero, _F(1.0), vmax)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = ((-vsafe if search else vsafe) / _IQ4[0]).astype(_F)
-        idx = _best_index((_F(1.0) / d)[:, None] * x)
+        iscale = (_F(1.0) / d).astype(_F)
+        idx = _best_index(iscale[:, None] * x)
         sqx, sq2 = _iq4_sums(x, h, idx)
         d = np.where(sq2 > 0, sqx / np.where(sq2 > 0, sq2, _F(1.0)), _F(0.0)).astype(_F)
         best = (d * sqx).astype(_F)
@@ -586,13 +590,15 @@ def iq4_nl(w, group_size=QK, weights=None, search=True):
             best = np.where(better, d * sqx, best).astype(_F)
         d = np.where(zero, _F(0.0), d).astype(_F)
         if search:
-            idx = _best_index(_inverse(d)[:, None] * x)
+            iscale = _inverse(d)
+            idx = _best_index(iscale[:, None] * x)
     idx = np.where(zero[:, None], 8, idx)
     alpha = _fp16(d)
     values = alpha[:, None] * _IQ4[idx]
     kind = "quantize_iq4_nl (ntry 7)" if search else "quantize_row_iq4_nl_ref (ntry -1)"
     return _result("iq4_nl", "codebook", 4, x, shape, g, idx, values, alpha, d, {
         "codebook": IQ4_NL.copy(), "stored_dtype": "float16",
+        "iscale": np.where(zero, _F(0.0), iscale).astype(_F),
         "source": f"{_GGML}: quantize_row_iq4_nl_impl via {kind}"})
 
 
