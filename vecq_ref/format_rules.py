@@ -23,6 +23,10 @@ Every function returns a :class:`~vecq_ref.quantize.Quantized` with
   levels, indexed by code) for the codebook formats; the searches add ``"iscale"``.
 
 ``loss`` is the vector loss of ``values`` against the float32 input; ``slice_loss`` is None.
+Codes are the dequantizer's integers: Q4_0/Q5_0/:func:`make_qx_quants` store ``c + nmax``
+(the nibble), compressed-tensors stores ``c + 2^(k−1)``. ``Quantized.levels`` (``codes`` as
+floats for these lattice names) gives the level only for ``midtread``/``midtread-full``
+without a zero point; otherwise use the table below.
 
 ================================  ==================  ======================  =================
 function                          codes               ``values`` (float32)    ``lattice``
@@ -163,8 +167,11 @@ def _roundf(v):
 
 
 def _nearest_int(v):
-    """ggml's ``nearest_int``: ``v + 1.5·2²³`` in float32 (round half to even)."""
-    return (np.asarray(v, dtype=_F) + _F(12582912.0)).astype(np.int64) - 12582912
+    """ggml's ``nearest_int``: the low 23 bits of the float32 ``v + 1.5·2²³``, less 2²²
+    (round half to even for |v| ≤ 2²²; beyond, the C's wrap-around, reproduced)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        bits = (np.asarray(v, dtype=_F) + _F(12582912.0)).view(np.int32)
+    return (bits & 0x007FFFFF).astype(np.int64) - 0x00400000
 
 
 def _seq_sum(terms):
