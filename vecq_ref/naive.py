@@ -473,3 +473,74 @@ def affine_brute(x, h, nlevels):
     codes[pos] = best[inv].astype(codes.dtype)
     loss = (h * (x - alpha * codes - m) ** 2).sum()
     return float(alpha), float(m), float(loss), codes
+
+
+def _nearest_int_f32(v):
+    """ggml's ``nearest_int`` on a float32 array: ``v + 1.5·2²³`` in float32, half to even."""
+    magic = np.float32(12582912.0)
+    return (np.asarray(v, dtype=np.float32) + magic).astype(np.int64) - 12582912
+
+
+def make_qx_quants(x, h, nmax, rmse_type):
+    """llama.cpp ``make_qx_quants`` (FORMATS.md §4) for every row of float32 ``x``.
+
+    The C in float32, vectorized over the rows: the initial step ``iscale = −nmax/max``
+    (``max`` the signed element of largest |x|, the first on ties), codes
+    ``clamp(nearest_int(iscale·x), −nmax, nmax − 1)``, weights ``h`` or (``h is None``) by
+    ``rmse_type`` (1: x², 2: 1, 3: |x|, else √|x|), sums ``Σw·x·ℓ``, ``Σw·ℓ²`` added element by
+    element in order; then the 18 candidates ``iscale = −(nmax + 0.1·i)/max``, i = −9 … 9,
+    i ≠ 0, a candidate replacing the best when ``(Σwxℓ)² > best·Σwℓ²``. Returns
+    ``(codes, scale, iscale)`` like ``_kernels.rules.make_qx_rows``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    groups, n = x.shape
+    f32 = np.float32
+    first = np.argmax(np.abs(x), axis=1)
+    vmax = x[np.arange(groups), first]
+    zero = np.abs(vmax) < f32(1e-15)
+    vmax_safe = np.where(zero, f32(1.0), vmax)
+    if h is None:
+        w = {1: x * x, 2: np.ones_like(x), 3: np.abs(x)}.get(
+            abs(rmse_type), np.sqrt(np.abs(x)).astype(np.float32))
+    else:
+        w = np.asarray(h, dtype=np.float32)
+
+    def candidate(iscale):
+        codes = np.clip(_nearest_int_f32(iscale[:, None] * x), -nmax, nmax - 1)
+        fl = codes.astype(np.float32)
+        sumlx = np.zeros(groups, np.float32)
+        suml2 = np.zeros(groups, np.float32)
+        for i in range(n):
+            sumlx = sumlx + w[:, i] * x[:, i] * fl[:, i]
+            suml2 = suml2 + w[:, i] * fl[:, i] * fl[:, i]
+        return codes, sumlx, suml2
+
+    iscale = (-f32(nmax) / vmax_safe).astype(np.float32)
+    codes, sumlx, suml2 = candidate(iscale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(suml2 != 0, sumlx / suml2, f32(0.0)).astype(np.float32)
+        inv = (f32(1.0) / iscale).astype(np.float32)
+    if rmse_type == 0:
+        scale = inv
+    elif rmse_type < 0:
+        scale = np.where(suml2 > 0, f32(0.5) * (scale + inv), inv).astype(np.float32)
+    else:
+        best = scale * sumlx
+        best_iscale = iscale
+        for step in range(-9, 10):
+            if step == 0:
+                continue
+            cand = (-(f32(nmax) + f32(0.1) * f32(step)) / vmax_safe).astype(np.float32)
+            c, slx, sl2 = candidate(cand)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                better = (sl2 > 0) & (slx * slx > best * sl2)
+                new_scale = np.where(better, slx / np.where(sl2 > 0, sl2, f32(1.0)), scale)
+            codes = np.where(better[:, None], c, codes)
+            scale = new_scale.astype(np.float32)
+            best = np.where(better, scale * slx, best).astype(np.float32)
+            best_iscale = np.where(better, cand, best_iscale).astype(np.float32)
+        iscale = best_iscale
+    codes = np.where(zero[:, None], -nmax, codes).astype(np.int8)
+    scale = np.where(zero, f32(0.0), scale).astype(np.float32)
+    iscale = np.where(zero, f32(0.0), iscale).astype(np.float32)
+    return codes, scale, iscale
