@@ -57,7 +57,7 @@ import numpy as np
 
 from . import _validation as V
 from ._kernels.rules import make_qx_rows
-from .codebooks import IQ4_NL, NF4
+from .codebooks import FP4_TABLE, IQ4_NL, NF4
 from .loss import vector_loss
 from .quantize import Quantized
 
@@ -66,11 +66,8 @@ _F = np.float32
 QK = 32
 QK_K = 256
 _GGML = "ggml-org/ggml src/ggml-quants.c"
-#: bitsandbytes' FP4 code table as its quantizer builds it (``functional.get_4bit_type``:
-#: the e2m1 values in bit-pattern order divided by 12 in float32), code i ↦ level i.
-#: Its entry 8 is +0.0: the source's list literal ``-0`` is the integer 0.
-BNB_FP4 = (np.array([0, 0.0625, 8.0, 12.0, 4.0, 6.0, 2.0, 3.0,
-                     0.0, -0.0625, -8.0, -12.0, -4.0, -6.0, -2.0, -3.0], dtype=_F) / _F(12.0))
+#: bitsandbytes' FP4 code table (:data:`vecq_ref.codebooks.FP4_TABLE`) in float32, code i ↦ level i.
+BNB_FP4 = FP4_TABLE.astype(_F)
 BNB_FP4.setflags(write=False)
 _IQ4 = IQ4_NL.astype(_F)
 #: ``info`` entries with one value per group (shaped like ``alpha``).
