@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
+import vecq_ref as vq
 from vecq_ref import naive, quantize, search_step
 from vecq_ref._kernels import levelset as KLS
 from vecq_ref.codebooks import NAMED
@@ -496,3 +497,74 @@ def test_same_results_on_any_thread_count(method, rng, monkeypatch):
     assert_array_equal(many.codes, one.codes)
     assert_array_equal(many.alpha, one.alpha)
     assert_array_equal(many.slice_loss.dql, one.slice_loss.dql)
+
+
+# --- a real offset (zero_point="float") through search_step and quantize --------------------
+
+
+def test_float_offset_groups_are_exact_and_match_the_brute_force(rng):
+    # Groups of 6 at 2 bits: certified, and the loss of the cells' brute force.
+    w = rng.standard_normal((3, 12))
+    h = rng.random(12) + 0.1
+    q = vq.quantize(w, 2, "exact", zero_point="float", group_size=6, weights=h)
+    assert np.all(q.info["search"].certified)
+    hw = np.broadcast_to(h, w.shape).reshape(-1, 6)
+    for r, x in enumerate(w.reshape(-1, 6)):
+        _, _, loss, _ = naive.affine_brute(x, hw[r], 4)
+        got = float(np.sum(hw[r] * (x - q.values.reshape(-1, 6)[r]) ** 2))
+        assert got == pytest.approx(loss, rel=1e-12, abs=1e-15)
+    # values are α·u + m with the offset of each group; the loss is vector_loss's.
+    u = q.codes.reshape(-1, 6).astype(float)
+    expect = q.alpha.reshape(-1, 1) * u + q.offset.reshape(-1, 1)
+    np.testing.assert_allclose(q.values.reshape(-1, 6), expect, rtol=0, atol=0)
+    assert q.loss.relative_dql == pytest.approx(
+        vq.vector_loss(w, q.values, weights=h).relative_dql, rel=1e-12)
+
+
+def test_float_offset_beats_integer_zero_point_on_thirds():
+    # [0.3, 1.3, 2.3] is α = 1, m = 0.3 exactly: loss 0, while m = −z·α cannot be 0.3 with
+    # α = 1 (and the integer optimum leaves a positive loss).
+    w = np.array([0.3, 1.3, 2.3])
+    q = vq.quantize(w, 2, "exact", zero_point="float")
+    assert q.loss.dql == pytest.approx(0.0, abs=1e-28)
+    assert q.alpha == pytest.approx(1.0) and q.offset == pytest.approx(0.3)
+    assert vq.quantize(w, 2, "exact", zero_point="integer").loss.dql > 1e-3
+
+
+def test_float_offset_long_rows_never_worse_than_integer_or_llama(rng):
+    from vecq_ref import format_rules
+
+    w = rng.standard_normal((2, 128)) * np.linspace(0.2, 3, 128)
+    q = vq.quantize(w, 4, "exact", zero_point="float", group_size=64)
+    assert not np.any(q.info["search"].certified)
+    zi = vq.quantize(w, 4, "exact", zero_point="integer", group_size=64)
+    assert np.all(q.slice_loss.dql <= zi.slice_loss.dql * (1 + 1e-12))
+    qk = format_rules.make_qkx2_quants(w, nmax=15, group_size=64, weights=np.ones_like(w))
+    for r, (x, c) in enumerate(zip(w.reshape(-1, 64), qk.codes.reshape(-1, 64), strict=True)):
+        _, _, refit = naive.affine_fit(x, None, c)
+        assert q.slice_loss.dql.reshape(-1)[r] <= refit * (1 + 1e-12)
+
+
+def test_float_offset_is_exact_only_and_scale_equivariant(rng):
+    with pytest.raises(ValueError, match="`method` must be 'exact' with zero_point='float'"):
+        vq.search_step([1.0, 2.0, 3.0], 2, "grid", zero_point="float")
+    with pytest.raises(ValueError, match="`signed_scale`"):
+        vq.search_step([1.0, 2.0, 3.0], 2, zero_point="float", signed_scale=True)
+    w = rng.standard_normal(20)
+    a = vq.search_step(w, 3, zero_point="float")
+    b = vq.search_step(np.ldexp(w, 40), 3, zero_point="float")
+    assert b.alpha == np.ldexp(a.alpha, 40) and b.offset == np.ldexp(a.offset, 40)
+
+
+def test_affine_fit_matches_twin(rng):
+    from vecq_ref._kernels import affine as KA
+
+    x = rng.standard_normal((4, 9))
+    h = rng.random((4, 9))
+    u = rng.integers(0, 4, size=(4, 9)).astype(float)
+    u[3] = 2.0  # constant codes: α = 0, m the weighted mean
+    for hs, hrow in ((np.empty((0, 0)), lambda r: None), (h, lambda r: h[r])):
+        out = KA.affine_fit(x, hs, u, np.empty((4, 3)))
+        for r in range(4):
+            np.testing.assert_allclose(out[r], naive.affine_fit(x[r], hrow(r), u[r]),
+                                       rtol=1e-12, atol=1e-15)

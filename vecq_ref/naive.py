@@ -544,3 +544,17 @@ def make_qx_quants(x, h, nmax, rmse_type):
     scale = np.where(zero, f32(0.0), scale).astype(np.float32)
     iscale = np.where(zero, f32(0.0), iscale).astype(np.float32)
     return codes, scale, iscale
+
+
+def affine_fit(x, h, u):
+    """Weighted least squares ``x ≈ α·u + m`` of one row: ``(α, m, Σh(x − αu − m)²)``; α = 0
+    and m the weighted mean when ``u`` is constant or the fitted α is not positive."""
+    x, u = np.asarray(x, dtype=np.float64), np.asarray(u, dtype=np.float64)
+    h = np.ones_like(x) if h is None else np.asarray(h, dtype=np.float64)
+    if h.sum() == 0:
+        return 1.0, 0.0, 0.0
+    xbar, ubar = np.sum(h * x) / h.sum(), np.sum(h * u) / h.sum()
+    suu, sxu = np.sum(h * (u - ubar) ** 2), np.sum(h * (x - xbar) * (u - ubar))
+    alpha = sxu / suu if suu > 0 and sxu > 0 else 0.0
+    m = xbar - alpha * ubar
+    return alpha, m, float(np.sum(h * (x - alpha * u - m) ** 2))

@@ -63,6 +63,8 @@ class Quantized:
         With ``zero_point="integer"``: ``z`` per slice (``values = α·(levels[code] − z)``).
     level_set : LevelSet or None
         The level set of the codes (None from the baselines).
+    offset : float or ndarray or None
+        With ``zero_point="float"``: the real ``m`` per slice (``values = α·levels + m``).
     """
 
     codes: np.ndarray
@@ -79,6 +81,7 @@ class Quantized:
     info: dict = field(default_factory=dict)
     zero_point: object = None
     level_set: LevelSet | None = None
+    offset: object = None
 
     @property
     def levels(self):
@@ -488,16 +491,20 @@ def _quantize_general(prep, out=None):
     """Every level set but VecQ's own unweighted ones: the general search on the prepared
     rows (:func:`vecq_ref.search._search_general`), then codes, values ``α·(ℓ − z)`` and the
     weighted losses from its sums (``Σh·x²``, ``S1``, ``S2``)."""
-    from .search import _general_result, _rescaled, _search_general, _weighted_losses
+    from .search import _general_result, _rescaled, _row_losses, _search_general
 
     g = _search_general(prep)
     lset, lay, k = prep.lset, prep.lay, prep.k
     sxx, s1, s2 = g.sums.T
-    orient, dql, rel, excess = _weighted_losses(sxx, s1, s2, g.alpha)
+    orient, dql, rel, excess = _row_losses(g)
     per_row = VectorLoss(orient, dql, dql, rel, excess)
-    whole = _whole_weighted(sxx, s1, s2, g.alpha, dql)
     ell = np.asarray(lset.levels, dtype=np.float64)[g.idx] - g.zs[:, None]
     values = g.alpha[:, None] * ell  # float64, at the working scale
+    if g.offsets is None:
+        whole = _whole_weighted(sxx, s1, s2, g.alpha, dql)
+    else:
+        values += g.offsets[:, None]
+        whole = _whole_offset(sxx, dql)
     V.check_values_fit(values, prep.out_dtype, k=k)
     if k < 0:
         V.check_scale_fits(np.maximum(np.abs(g.alpha), np.abs(g.steps)), k)
@@ -513,15 +520,26 @@ def _quantize_general(prep, out=None):
     codes, values = lay.from_rows(codes), lay.from_rows(values)
     if out is not None:
         codes, values = out.finish(codes, values)
-    zero_point = None
-    if lset.zero_point is not None:
+    zero_point = offset = None
+    if lset.zero_point == "integer":
         zero_point = int(g.zs[0]) if lay.per_tensor else g.zs.reshape(lay.slice_shape)
+    if g.offsets is not None:
+        with np.errstate(over="ignore", under="ignore"):
+            offset = lay.slices(np.ldexp(g.offsets, -k))
     return Quantized(
         codes=codes, alpha=lay.slices(alpha), step=lay.slices(steps), bits=prep.bits,
         lattice=lset.lattice, method=prep.method, values=values, loss=whole,
         slice_loss=slice_loss, axis=lay.axis, group_size=lay.group_size,
         info={"search": _rescaled(_general_result(prep, g), k)}, zero_point=zero_point,
-        level_set=lset)
+        level_set=lset, offset=offset)
+
+
+def _whole_offset(sxx, dql):
+    """The whole tensor's VectorLoss of a real-offset result: the DQL summed over rows,
+    relative to ``Σh·x²``, ``J_o`` with ``J_o(2 − J_o)`` that ratio, excess 0."""
+    total_xx, total = float(np.sum(sxx)), float(np.sum(dql))
+    rel = total / total_xx if total_xx > 0 else 0.0
+    return VectorLoss(1.0 - np.sqrt(max(1.0 - rel, 0.0)), total, total, rel, 0.0)
 
 
 def _whole_weighted(sxx, s1, s2, alpha, dql):

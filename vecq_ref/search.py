@@ -49,7 +49,18 @@ nearest level, ties farther from zero; :mod:`vecq_ref._kernels.levelset`), ``S1 
     ``max_iter`` code evaluations per run.
 
 Losses are weighted when ``weights`` are given: ``relative_dql = ‖w − α·ℓ‖²_h/‖w‖²_h``, from
-the sums ``Σh·w²``, ``S1``, ``S2`` of the final codes. ``zero_point="float"`` is refused.
+the sums ``Σh·w²``, ``S1``, ``S2`` of the final codes.
+
+A real offset (``zero_point="float"``: ``x̂ = α·u + m``, codes ``u ∈ [0, 2^k − 1]``, ``α > 0``,
+a real ``m`` per slice; ``method="exact"`` only) is a two-dimensional search
+(:mod:`vecq_ref._kernels.affine`, docs/theory.md §4.5): slices of at most
+:data:`AFFINE_EXACT_MAX` weights at up to 4 bits are solved exactly over the cells of the
+arrangement (``certified``); longer slices or more bits get the best of that kernel's
+heuristic, the exact integer-zero-point optimum (``m = −z·α``) and llama.cpp's affine search
+(``make_qkx2_quants``, :mod:`vecq_ref.format_rules`), each refitted by weighted least
+squares, with ``certified`` False. ``step`` is then α, ``offset`` the ``m`` of each slice,
+``orientation`` the ``J_o`` with ``J_o(2 − J_o)`` = the relative DQL, and ``excess`` 0 (α and
+``m`` are the least-squares fit of the codes).
 
 The exact algorithm
 -------------------
@@ -179,6 +190,8 @@ class StepResult:
         With ``zero_point="integer"``: the integer ``z`` of each slice (``x̂ = α(u − z)``).
     level_set : LevelSet
         The level set searched.
+    offset : float or ndarray or None
+        With ``zero_point="float"``: the real ``m`` of each slice (``x̂ = α·u + m``).
     """
 
     step: object
@@ -194,6 +207,7 @@ class StepResult:
     lattice: str = "midrise"
     zero_point: object = None
     level_set: LevelSet | None = None
+    offset: object = None
 
 
 def _grid_options(lo=0.001, hi=3.0, num=3000):
@@ -268,9 +282,9 @@ def _prepare(w, bits, method, lattice, axis, group_size, signed_scale, zero_poin
     if method in ("param", "paper"):
         _check_fused(method, lset, weights)
     _check_options(method, options)
-    if lset.zero_point == "float":
-        V.fail("zero_point", "None or 'integer' in search_step and quantize (a real offset per "
-               "slice needs its own two-dimensional search)", "'float'")
+    if lset.zero_point == "float" and method != "exact":
+        V.fail("method", "'exact' with zero_point='float' (the real offset's two-dimensional "
+               "search; grid and alternating search a step only)", repr(method))
     lams = _grid_options(**options) if method == "grid" else None
     init, max_iter = _alternating_options(**options) if method == "alternating" else (0, 0)
     if init == "sigma" and lset.codebook is not None:
@@ -329,9 +343,10 @@ def search_step(w, bits=None, method="exact", lattice=None, axis=None, group_siz
         One search per contiguous group of the last axis.
     signed_scale : bool
         α of either sign (the mirrored level set is searched too).
-    zero_point : {None, "integer"}
+    zero_point : {None, "integer", "float"}
         ``"integer"``: codes ``u ∈ [0, 2^k − 1]``, ``x̂ = α(u − z)``, the best integer ``z``
-        of each slice. (``"float"`` is refused: a real offset needs a 2-D search.)
+        of each slice; ``"float"``: ``x̂ = α·u + m``, a real ``m`` per slice (``exact``
+        only; module docstring).
     codebook : str or array_like, optional
         ``"nf4"``, ``"fp4"``, ``"iq4_nl"`` or ascending levels.
     weights : array_like, optional
@@ -409,7 +424,7 @@ def _rescaled(result, k):
 
     with np.errstate(over="ignore", under="ignore"):
         return replace(result, step=back(result.step), alpha=back(result.alpha),
-                       interval=back(result.interval))
+                       interval=back(result.interval), offset=back(result.offset))
 
 
 # --- the general path: any level set, weighted or not ---------------------------------------
@@ -428,12 +443,82 @@ class _General:
     certified: np.ndarray
     interval: np.ndarray | None
     iterations: np.ndarray | None
+    offsets: np.ndarray | None = None  # a real offset m per row (zero_point="float")
+    dql: np.ndarray | None = None  # its direct loss Σh(x − αu − m)² per row
+
+
+#: Slices of at most this many weights are searched exactly for a real offset (at ≤ 4 bits).
+AFFINE_EXACT_MAX = 32
 
 
 def _float_offset_search(prep):
-    """The search of a real offset per slice (``zero_point="float"``, FORMATS §3): the one
-    dispatch point where that 2-D search plugs into the general path."""
-    raise NotImplementedError("zero_point='float' has no search wired into the general path")
+    """The real offset per row (``zero_point="float"``, FORMATS §3; module docstring): the
+    affine kernel, then for the rows it could not certify the better of its result, the
+    exact integer zero point and llama.cpp's ``make_qkx2_quants``, each refitted."""
+    from ._kernels import affine as KA
+
+    xs = f64(prep.rows)
+    if not np.all(np.isfinite(xs)):
+        V.finite(xs, "w")
+    nrows, n = xs.shape
+    hs = prep.hrows if prep.hrows is not None else np.empty((0, 0))
+    nlev = 2 ** prep.lset.bits
+    out = np.empty((nrows, 7))
+    u = np.empty(xs.shape, dtype=np.int32 if nlev > 32768 else np.int16)
+    KA.affine_search(xs, hs, nlev, AFFINE_EXACT_MAX if nlev <= KA.EXACT_LEVELS else 0, out, u)
+    alpha, offset = out[:, KA.ALPHA].copy(), out[:, KA.OFFSET].copy()
+    dql, certified = out[:, KA.LOSS].copy(), out[:, KA.CERTIFIED] > 0
+    evaluations = out[:, KA.EVALS].astype(np.int64)
+    todo = np.flatnonzero(~certified)
+    if todo.size:
+        hsub = hs if prep.hrows is None else f64(prep.hrows[todo])
+        for cand in (_integer_zero_point_codes(xs[todo], hsub, nlev),
+                     _qkx2_codes(xs[todo], hsub, nlev)):
+            a, m, d = _affine_refit(xs[todo], hsub, cand)
+            better = d < dql[todo]
+            rows = todo[better]
+            u[rows] = cand[better]
+            alpha[rows], offset[rows], dql[rows] = a[better], m[better], d[better]
+    idx = u.astype(np.int32)
+    sums = np.empty((nrows, 3))
+    KLS.levelset_sums(xs, hs, np.ones(nrows), np.zeros(nrows, np.int64),
+                      f64(prep.lset.levels), np.empty(xs.shape, np.int32), sums)
+    return _General(alpha.copy(), alpha, np.zeros(nrows, np.int64), idx, sums, evaluations,
+                    certified, None, None, offsets=offset, dql=dql)
+
+
+def _integer_zero_point_codes(xs, hs, nlev):
+    """Codes ``u`` of the exact integer-zero-point optimum of each row (a feasible real
+    offset ``m = −z·α``)."""
+    from ._kernels.exact_levels import exact_levelset
+
+    out = np.empty((xs.shape[0], 9))
+    idx = np.empty(xs.shape, np.int32)
+    levels = np.arange(nlev, dtype=np.float64)
+    exact_levelset(xs, hs, levels, False, True, out, np.empty(xs.shape, np.int16))
+    sums = np.empty((xs.shape[0], 3))
+    KLS.levelset_sums(xs, hs, f64(out[:, 0]), out[:, 8].astype(np.int64), levels, idx, sums)
+    return idx
+
+
+def _qkx2_codes(xs, hs, nlev):
+    """Codes of llama.cpp's affine search ``make_qkx2_quants`` on each row (float32, as the C
+    code; with the row's importance, or unit weights: the loss searched here)."""
+    from .format_rules import make_qkx2_quants
+
+    h = np.ones(xs.shape) if hs.size == 0 else hs
+    q = make_qkx2_quants(xs, nmax=nlev - 1, group_size=xs.shape[1], weights=h)
+    return np.asarray(q.codes, dtype=np.int32).reshape(xs.shape)
+
+
+def _affine_refit(xs, hs, u):
+    """Per row the weighted least-squares ``(α, m)`` of codes ``u`` and its loss
+    ``Σh(x − αu − m)²`` (direct sums in index order: :func:`KA.affine_fit`)."""
+    from ._kernels import affine as KA
+
+    out = np.empty((xs.shape[0], 3))
+    KA.affine_fit(xs, hs, f64(u), out)
+    return out[:, 0], out[:, 1], out[:, 2]
 
 
 def _sigma_lambda(lset):
@@ -517,7 +602,7 @@ def _weighted_losses(sxx, s1, s2, alpha):
 def _general_result(prep, g):
     """The :class:`StepResult` of the general path's per-row results (working scale)."""
     sxx, s1, s2 = g.sums.T
-    orient, _, rel, _ = _weighted_losses(sxx, s1, s2, g.alpha)
+    orient, _, rel, _ = _row_losses(g)
     lay = prep.lay
     return StepResult(
         step=_out(g.steps, lay, float), alpha=_out(g.alpha, lay, float),
@@ -526,8 +611,21 @@ def _general_result(prep, g):
         interval=_intervals(g.interval, lay),
         iterations=None if g.iterations is None else _out(g.iterations, lay, int),
         method=prep.method, bits=prep.bits, lattice=prep.lattice,
-        zero_point=_out(g.zs, lay, int) if prep.lset.zero_point else None,
-        level_set=prep.lset)
+        zero_point=_out(g.zs, lay, int) if prep.lset.zero_point == "integer" else None,
+        level_set=prep.lset, offset=None if g.offsets is None else _out(g.offsets, lay, float))
+
+
+def _row_losses(g):
+    """Per row ``(orientation, dql, relative_dql, excess)`` of the general path's result:
+    from the sums (:func:`_weighted_losses`), or for a real offset from its direct loss
+    (``J_o`` with ``J_o(2 − J_o)`` the relative DQL; excess 0: α and m are the fit)."""
+    sxx = g.sums[:, 0]
+    if g.offsets is None:
+        return _weighted_losses(sxx, g.sums[:, 1], g.sums[:, 2], g.alpha)
+    has = sxx > 0
+    rel = np.where(has, g.dql / np.where(has, sxx, 1.0), 0.0)
+    orient = 1.0 - np.sqrt(np.maximum(1.0 - rel, 0.0))
+    return orient, g.dql, rel, np.zeros_like(rel)
 
 
 # --- VecQ's own level sets, unweighted ------------------------------------------------------

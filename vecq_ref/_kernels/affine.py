@@ -594,3 +594,29 @@ def affine_search(xs, hs, nlevels, exact_max, out, codes, sweep_max=1 << 16):
     run_tasks(_affine_rows, rows, rows * cost,
               (xs, hs, k, int(exact_max), int(sweep_max), out, codes))
     return out, codes
+
+
+@njit(cache=True, nogil=True)
+def _affine_fit_rows(xs, hs, u, out, t0, t1):
+    """Rows ``t0 ≤ r < t1`` of :func:`affine_fit`."""
+    n = xs.shape[1]
+    ones = np.ones(n)
+    for r in range(t0, t1):
+        g = ones if hs.shape[0] == 0 else hs[r]
+        wsum = 0.0
+        for i in range(n):
+            wsum += g[i]
+        if wsum == 0.0:  # nothing weighs: any fit, loss 0
+            out[r, 0], out[r, 1], out[r, 2] = 1.0, 0.0, 0.0
+            continue
+        alpha, m, loss, _ = _fit(xs[r], g, n, u[r])
+        out[r, 0], out[r, 1], out[r, 2] = alpha, m, loss
+
+
+def affine_fit(xs, hs, u, out):
+    """Per row the weighted least-squares ``(α, m)`` of the codes ``u`` (float64, rows × n)
+    and the loss ``Σh(x − αu − m)²`` into ``out`` (rows, 3), sums in index order (``_fit``):
+    α = 0 and m the weighted mean where the codes are constant or the fitted α is not
+    positive. Twin: ``naive.affine_fit``."""
+    run_tasks(_affine_fit_rows, xs.shape[0], xs.size, (xs, hs, u, out))
+    return out
