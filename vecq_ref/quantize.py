@@ -318,10 +318,15 @@ def quantize(w, bits=None, method="param", lattice=None, axis=None, group_size=N
     param        midrise, midtread (positive α)   no         λ_k·σ (VecQ's table)
     paper        midrise (positive α)             no         the released Keras expression
     exact        every level set                  optional   VecQ's search (midrise,
-    grid                                                     midtread, unweighted); else the
-    alternating                                              general path of
+                                                             midtread, unweighted); else the
+                                                             general path of
                                                              :mod:`vecq_ref.search`
+    grid         every level set but a real       optional   as exact
+    alternating  offset (``zero_point="float"``)
     ===========  ===============================  =========  =================================
+
+    With ``zero_point="float"`` the values are ``α·u + m`` with the real ``offset`` m of each
+    slice and the loss is the direct ``Σh(w − α·u − m)²`` (:mod:`vecq_ref.search`).
 
     On the general path the codes are those of the nearest level of ``w/step`` (ties farther
     from zero), in ``level_set.code_dtype`` (a codebook's index, ``u`` with a zero point),
