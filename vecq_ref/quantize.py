@@ -89,6 +89,14 @@ class Quantized:
         ``codes`` (midtread, midtread-full), a codebook's level of each code, ``codes − z``
         with a zero point, or the level table ``info["levels"]`` looked up by code
         (nonuniform)."""
+        if self.lattice == "nonuniform":
+            table = np.asarray(self.info["levels"], dtype=np.float64)
+            idx = self.codes.astype(np.intp) + 2 ** (self.bits - 1)
+            if table.ndim == 1:
+                return table[idx]
+            lay = _layout.Layout(self.codes.shape, self.axis, self.group_size)
+            rows = np.take_along_axis(table.reshape(-1, table.shape[-1]), lay.to_rows(idx), 1)
+            return lay.from_rows(rows)
         lset = self.level_set
         if lset is not None and (lset.codebook is not None or lset.zero_point is not None):
             table = np.asarray(lset.levels, dtype=np.float64)
@@ -99,14 +107,6 @@ class Quantized:
             z = np.asarray(self.zero_point, dtype=np.float64).reshape(-1)
             rows = lay.to_rows(ell)
             return lay.from_rows(rows - np.broadcast_to(z[:, None], (rows.shape[0], 1)))
-        if self.lattice == "nonuniform":
-            table = np.asarray(self.info["levels"], dtype=np.float64)
-            idx = self.codes.astype(np.intp) + 2 ** (self.bits - 1)
-            if table.ndim == 1:
-                return table[idx]
-            lay = _layout.Layout(self.codes.shape, self.axis, self.group_size)
-            rows = np.take_along_axis(table.reshape(-1, table.shape[-1]), lay.to_rows(idx), 1)
-            return lay.from_rows(rows)
         offset = 0.5 if self.lattice in ("midrise", "offset-midrise") else 0.0
         return self.codes.astype(np.float64) + offset
 
