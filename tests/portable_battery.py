@@ -58,6 +58,20 @@ def main(golden_dir):
     for name, fn in B.BASELINES.items():
         bits = {"bwn": 1, "twn": 2}.get(name, 3)
         out[f"baseline_{name}"] = _q(fn(big, bits))
+    # The formats' level sets (docs/theory.md §2.1), weighted and not, per group and channel.
+    h = rng.random(mat.shape[1]) + 0.25  # one importance per input column
+    sets = {"full_signed": dict(lattice="midtread-full", signed_scale=True),
+            "zp_integer": dict(zero_point="integer"), "nf4": dict(codebook="nf4"),
+            "iq4_nl_signed": dict(codebook="iq4_nl", signed_scale=True)}
+    for key, kw in sets.items():
+        bits = 3 if "zp" in key else None if "nf4" in key or "iq4" in key else 4
+        for method in ("exact", "grid", "alternating"):
+            out[f"levelset_{key}_{method}_g16_weighted"] = _q(vq.quantize(
+                mat, bits, method, group_size=16, weights=h, **kw))
+        out[f"levelset_{key}_exact_axis0"] = _q(vq.quantize(mat[:, :64], bits, "exact", axis=0,
+                                                                 **kw))
+    out["vector_loss_weighted"] = _digest(*vq.vector_loss(mat, mat * 0.9 + 0.01,
+                                                          weights=h).as_dict().values())
     loss = vq.vector_loss(big, big * 0.9 + 0.01)
     out["vector_loss"] = _digest(loss.orientation, loss.dql, loss.relative_dql, loss.excess)
     out["optimal_alpha"] = _digest(vq.optimal_alpha(big, np.round(big)))

@@ -458,3 +458,15 @@ def test_lloyd_max_default_le_exact_uniform_on_samples(search, dist):
     for k in (1, 2, 3, 4):
         exact = vq.quantize(w, k, method="exact").loss.dql
         assert B.lloyd_max(w, k).loss.dql <= exact
+
+
+def test_lloyd_max_levels_are_a_codebook_whose_exact_scale_can_only_help(rng):
+    w = rng.standard_normal(400)
+    q = B.lloyd_max(w, 2)
+    assert q.level_set is not None and q.level_set.lattice == "codebook"
+    np.testing.assert_array_equal(q.level_set.codebook, q.info["levels"])
+    np.testing.assert_array_equal(q.levels, q.info["levels"][q.codes + 2])
+    e = vq.quantize(w, method="exact", lattice=q.level_set)
+    assert e.info["search"].certified
+    assert e.loss.dql <= q.loss.dql * (1 + 1e-12)
+    assert B.lloyd_max(rng.standard_normal((3, 40)), 2, axis=0).level_set is None

@@ -635,3 +635,28 @@ def test_reported_loss_is_the_loss_of_the_returned_values(base, scale, dtype, bi
     q = vq.quantize(w, bits, method=method)
     _describes(w, q, q.alpha * q.levels)
     _describes(w, q, q.values)
+
+
+@pytest.mark.parametrize("kwargs", [{"method": "exact"}, {"method": "grid", "axis": 0},
+                                    {"method": "exact", "zero_point": "integer"},
+                                    {"method": "alternating", "weights": [1.0, 2.0, 0.5]}])
+def test_one_path_validates_and_scales_once(monkeypatch, kwargs):
+    # quantize runs the search on its own prepared rows: `w` is validated and its working
+    # scale found once (they were twice, in quantize and again in search_step).
+    from vecq_ref import _validation as V
+
+    calls = {"weights": 0, "scale_exponent": 0}
+    for name in calls:
+        original = getattr(V, name)
+
+        def counted(*args, _original=original, _name=name, **kw):
+            calls[_name] += 1
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(V, name, counted)
+    w = np.array([[0.1, -0.4, 0.25], [0.9, -1.3, 0.05]]) * 1e-200  # a working scale k ≠ 0
+    q = vq.quantize(w, 3, **kwargs)
+    assert calls == {"weights": 1, "scale_exponent": 1}
+    r = q.info["search"]
+    assert_array_equal(np.asarray(r.step), np.asarray(q.step))
+    assert r.level_set is q.level_set

@@ -4,7 +4,7 @@ See ``docs/theory.md`` (also on the documentation site) for the mathematics; eve
 names the section it implements.
 """
 
-from . import baselines
+from . import baselines, format_rules
 from ._version import __version__
 from .check import golden
 from .check.verify import VerifyReport, verify
@@ -26,6 +26,7 @@ __all__ = [
     "code_range",
     "codes",
     "compare",
+    "format_rules",
     "golden",
     "lattice_levels",
     "level_set",

@@ -37,13 +37,15 @@ scalar ``info`` entries are arrays of length ``w.shape[axis]``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from . import _layout, tables
 from . import _validation as V
 from ._kernels import lattice as K
 from ._kernels.reduce import pair_sums
-from .lattice import code_dtype, lattice_levels
+from .lattice import code_dtype, lattice_levels, level_set
 from .loss import VectorLoss, vector_loss
 from .quantize import Quantized, quantize
 
@@ -588,7 +590,9 @@ def lloyd_max(w, bits, axis=None, init="auto", max_iter=10_000):
     Quantized
         ``method="lloyd_max"``; ``codes`` are level indices minus 2^(k−1);
         ``info["levels"]`` the ascending level table (per slice with ``axis``),
-        ``info["iterations"]``, ``info["converged"]`` and ``info["init"]`` (the start kept).
+        ``info["iterations"]``, ``info["converged"]`` and ``info["init"]`` (the start kept);
+        per tensor, ``level_set`` is that table as a codebook (:func:`vecq_ref.lattice.level_set`)
+        when its levels are distinct, which ``quantize``/``search_step`` take as ``lattice=``.
 
     Examples
     --------
@@ -609,8 +613,14 @@ def lloyd_max(w, bits, axis=None, init="auto", max_iter=10_000):
         init = arr.astype(np.float64)
         if not np.all(np.isfinite(init)) or np.any(np.diff(init) < 0):
             V.fail("init", "finite levels in ascending order", init.tolist())
-    return _run("lloyd_max", "nonuniform", bits, w, axis, _lloyd_row, init=init,
-                max_iter=max_iter)
+    q = _run("lloyd_max", "nonuniform", bits, w, axis, _lloyd_row, init=init,
+             max_iter=max_iter)
+    table = np.asarray(q.info["levels"])
+    if table.ndim == 1 and np.all(np.diff(table) > 0):
+        # Per tensor the level table is a codebook of docs/theory.md §2.1: searching its exact
+        # scale (quantize(w, method="exact", codebook=q.level_set)) can only lower the DQL.
+        return replace(q, level_set=level_set(codebook=table))
+    return q
 
 
 #: Every baseline by name.

@@ -10,8 +10,8 @@ name       levels                                               source
 =========  ==================================================  ===================================
 ``NF4``    16 normal-float quantiles in [−1, 1], 0 included    bitsandbytes ``backends/utils.py``,
                                                                 ``_NF4_QUANT_TABLE`` (float32)
-``FP4``    15 distinct values of the 16-entry e2m1 table        bitsandbytes ``backends/utils.py``,
-           (0.0 and −0.0 are one level)                         ``_FP4_QUANT_TABLE`` (float32)
+``FP4``    15 distinct values of the 16-entry e2m1 table / 12   bitsandbytes ``functional.py``,
+           (its two zeros are one level)                        ``get_4bit_type("fp4")`` (float32)
 ``IQ4_NL`` 16 integers −127 … 113, no zero level                llama.cpp ``ggml-common.h``,
                                                                 ``kvalues_iq4nl`` (int8)
 =========  ==================================================  ===================================
@@ -35,11 +35,14 @@ NF4 = _frozen([
     0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
     0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0], np.float32)
 
-#: bitsandbytes' FP4 table in its own code order (code i ↦ ``FP4_TABLE[i]``; codes 0 and 8
-#: are +0.0 and −0.0).
-FP4_TABLE = _frozen([
-    0.0000, 0.0052, 0.6667, 1.0000, 0.3333, 0.5000, 0.1667, 0.2500,
-    0.0000, -0.0052, -0.6667, -1.0000, -0.3333, -0.5000, -0.1667, -0.2500], np.float32)
+#: bitsandbytes' FP4 table in its own code order (code i ↦ ``FP4_TABLE[i]``), as its quantizer
+#: builds it: ``functional.get_4bit_type("fp4")``, the e2m1 values in bit-pattern order
+#: divided by 12 in float32 (what bitsandbytes 0.50's CPU path quantizes with; the 4-decimal
+#: ``_FP4_QUANT_TABLE`` of ``backends/utils.py`` is not used for it). Codes 0 and 8 are both
+#: +0.0: the source's list literal ``-0`` is the integer 0.
+FP4_TABLE = _frozen(np.array([0, 0.0625, 8.0, 12.0, 4.0, 6.0, 2.0, 3.0,
+                              0.0, -0.0625, -8.0, -12.0, -4.0, -6.0, -2.0, -3.0],
+                             dtype=np.float32) / np.float32(12.0), np.float32)
 
 #: The distinct levels of :data:`FP4_TABLE`, ascending (15 values).
 FP4 = _frozen(np.unique(FP4_TABLE), np.float64)

@@ -290,3 +290,271 @@ def scaled_signed(w, step):
     zero_step = np.where(w == 0, 0.0, np.copysign(np.inf, w))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(step != 0, w / np.where(step != 0, step, 1.0), zero_step)
+
+
+# --- searches over a general level set (twins of _kernels/levelset.py's searches) ---------
+
+
+def _in_order(terms):
+    """Σ terms left to right (the kernels' order: exact ties between candidates then break
+    the same way in the twin)."""
+    return float(np.cumsum(terms)[-1]) if len(terms) else 0.0
+
+
+def _levelset_candidate(x, h, step, levels, z):
+    """Indices of ``x/step`` in ``levels − z`` and ``(S1, S2) = (Σ(h·ℓ)·x, Σ(h·ℓ)·ℓ)``."""
+    lv = np.asarray(levels, dtype=np.float64) - z
+    idx = nearest_index(scaled_signed(x, step), lv)
+    ell = lv[idx]
+    return idx, _in_order(h * ell * x), _in_order(h * ell * ell)
+
+
+def _levelset_score(s1, s2, sign):
+    """``max(0, sign·S1)²/S2``: the loss removed by the best scale of the step's sign."""
+    t = sign * s1
+    return t * t / s2 if s2 > 0 and t > 0 else 0.0
+
+
+def _levelset_row_args(x, h, levels, zero_point):
+    x = np.asarray(x, dtype=np.float64).ravel()
+    h = np.ones_like(x) if h is None else np.asarray(h, dtype=np.float64).ravel()
+    levels = np.asarray(levels, dtype=np.float64)
+    return x, h, levels, (range(levels.size) if zero_point else (0,))
+
+
+def grid_levelset(x, h, levels, signed, zero_point, lams):
+    """The grid over a general level set, one row: steps ``±λ·σ_h``, ``σ_h = sqrt(Σhx²/Σh)``,
+    candidates in the order sign (+ first), z ascending, λ ascending; the first of largest
+    ``max(0, sign·S1)²/S2`` wins. Returns ``(step, alpha, S1, S2, z, index)``."""
+    x, h, levels, zs = _levelset_row_args(x, h, levels, zero_point)
+    sh = _in_order(h)
+    sigma = np.sqrt(_in_order(h * x * x) / sh) if sh > 0 else 0.0
+    best = None
+    for sign in ((1.0, -1.0) if signed else (1.0,)):
+        for z in zs:
+            for i, lam in enumerate(np.asarray(lams, dtype=np.float64)):
+                s = sign * lam * sigma
+                _, s1, s2 = _levelset_candidate(x, h, s, levels, z)
+                q = _levelset_score(s1, s2, sign)
+                if best is None or q > best[0]:
+                    best = (q, s, s1, s2, z, i)
+    q, s, s1, s2, z, i = best
+    return s, (s1 / s2 if q > 0 else 0.0), s1, s2, z, i
+
+
+def alternating_levelset(x, h, levels, signed, zero_point, init="max", max_iter=100):
+    """Lloyd in the h-metric over a general level set, one row: for each sign (+ first) and
+    z (ascending), from α₀ (``"max"``: the smallest |α| whose extreme levels of
+    ``sign·(levels − z)`` reach ``max(x)`` and ``min(x)``; a float: ``sign·init``) repeat codes
+    of ``x/α``, ``α = S1/S2`` until the codes repeat, ``S2 = 0``, α changes sign or
+    ``max_iter`` evaluations; the first run of largest final score wins.
+    Returns ``(step, alpha, S1, S2, z, iterations)``."""
+    x, h, levels, zs = _levelset_row_args(x, h, levels, zero_point)
+    best = None
+    for sign in ((1.0, -1.0) if signed else (1.0,)):
+        for z in zs:
+            lv = sign * (levels - z)
+            if init == "max":
+                ends = [x.max() / lv.max()] if lv.max() > 0 and x.max() > 0 else []
+                ends += [x.min() / lv.min()] if lv.min() < 0 and x.min() < 0 else []
+                a = sign * max(ends, default=0.0)
+            else:
+                a = sign * float(init)
+            prev, it = None, 0
+            while it < max_iter:
+                idx, s1, s2 = _levelset_candidate(x, h, a, levels, z)
+                it += 1
+                step = a
+                if (prev is not None and np.array_equal(idx, prev)) or s2 <= 0 \
+                        or sign * s1 <= 0:
+                    break
+                prev, a = idx, s1 / s2
+            q = _levelset_score(s1, s2, sign)
+            if best is None or q > best[0]:
+                best = (q, step, s1, s2, z, it)
+    q, step, s1, s2, z, it = best
+    return step, (s1 / s2 if q > 0 else 0.0), s1, s2, z, it
+
+
+def levelset_sums(x, h, step, levels, z):
+    """One row's indices ``nearest_index(x/step, levels − z)`` and ``(Σh·x², S1, S2)``."""
+    x, h, levels, _ = _levelset_row_args(x, h, levels, False)
+    idx, s1, s2 = _levelset_candidate(x, h, step, levels, z)
+    return idx, (_in_order(h * x * x), s1, s2)
+
+
+def _affine_losses(xv, gv, u):
+    """Weighted least-squares loss of each code vector (rows of ``u``) for ``x̂ = α·u + m``
+    with α > 0: ``Σg(x − x̄)² − cov²/var_u``, or ``Σg(x − x̄)²`` when ``var_u = 0`` or
+    ``cov ≤ 0`` (α → 0⁺)."""
+    w = gv.sum()
+    xc = xv - (gv * xv).sum() / w
+    varx = (gv * xc * xc).sum()
+    uc = u - (u * gv).sum(axis=1, keepdims=True) / w
+    varu = (gv * uc * uc).sum(axis=1)
+    cov = (gv * xc * uc).sum(axis=1)
+    ok = (varu > 0) & (cov > 0)
+    return np.where(ok, varx - cov ** 2 / np.where(ok, varu, 1.0), varx)
+
+
+def affine_brute(x, h, nlevels):
+    """Best ``x̂ = α·u + m`` (α > 0, m real, codes ``u ∈ {0, …, K − 1}``) for ``Σh(x − x̂)²``,
+    by the cells of the arrangement (docs/theory.md, "Real offset: the 2-D search").
+
+    With ``τ = m + α/2`` the first threshold, ``u_i`` counts the thresholds ``τ + jα`` below
+    ``x_i``. A vertex of the arrangement puts two distinct values on thresholds:
+    ``α = (x_c − x_a)/d``, ``τ = x_a − jα``; the cells around it take every element on a
+    threshold down (code j) or up (j + 1) in the patterns a small move of (α, τ) can make
+    (the elements on thresholds, in increasing order, split into a prefix going one way and
+    a suffix the other). The cells with no vertex at α < ∞ are the one- and two-level splits.
+    Every candidate is refitted by weighted least squares; the best is returned as
+    ``(alpha, m, loss, codes)``, codes of zero-weight elements the nearest at ``(α, m)``.
+    Rows with fewer than two distinct positive-weight values: ``α = 1``, ``m`` that value
+    (0 when all weights are zero), loss 0. For tiny rows only (O(n³K²) memory and time).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    h = np.ones_like(x) if h is None else np.asarray(h, dtype=np.float64)
+    k = int(nlevels)
+    pos = h > 0
+    xv, inv = np.unique(x[pos], return_inverse=True)
+    gv = np.bincount(inv, weights=h[pos], minlength=xv.size)
+    levels = np.arange(k, dtype=np.float64)
+    if xv.size < 2:
+        m = xv[0] if xv.size else 0.0
+        return 1.0, float(m), 0.0, nearest_index(x - m, levels)
+    n = xv.size
+    cands = [(np.arange(n)[None, :] >= np.arange(n + 1)[:, None]).astype(np.float64)]
+    a, c, d, j = (g.ravel() for g in np.meshgrid(np.arange(n), np.arange(n), np.arange(1, k - 1),
+                                                 np.arange(k - 1), indexing="ij"))
+    keep = (a < c) & (j + d <= k - 2)
+    a, c, d, j = a[keep], c[keep], d[keep], j[keep]
+    alpha = (xv[c] - xv[a]) / d
+    tau = xv[a] - j * alpha
+    s = (xv[None, :] - tau[:, None]) / alpha[:, None]
+    r = np.round(s)
+    on = (np.abs(s - r) <= 1e-9 * np.maximum(1.0, np.abs(s))) & (r >= 0) & (r <= k - 2)
+    base = np.clip(np.ceil(s), 0, k - 1)
+    base = np.where(on, r, base)  # elements on a threshold start "down"
+    generic = on.sum(axis=1) == 2
+    for up_a in (0, 1):
+        for up_c in (0, 1):
+            u = base[generic].copy()
+            rows = np.arange(u.shape[0])
+            u[rows, a[generic]] += up_a
+            u[rows, c[generic]] += up_c
+            cands.append(u)
+    for v in np.flatnonzero(~generic):
+        idx = np.flatnonzero(on[v])  # ascending values
+        for cut in range(idx.size + 1):
+            for prefix_up in (0, 1):
+                u = base[v].copy()
+                u[idx[:cut]] += prefix_up
+                u[idx[cut:]] += 1 - prefix_up
+                cands.append(u[None, :])
+    u = np.concatenate(cands)
+    losses = np.concatenate([_affine_losses(xv, gv, u[i:i + 4096])
+                             for i in range(0, u.shape[0], 4096)])
+    # The closed form loses digits to cancellation: refit the near-best candidates and sum
+    # their losses directly.
+    w = gv.sum()
+    xbar = (gv * xv).sum() / w
+    near = u[losses <= losses.min() + 1e-9 * (gv * (xv - xbar) ** 2).sum()]
+    ubar = (gv * near).sum(axis=1, keepdims=True) / w
+    uc = near - ubar
+    varu = (gv * uc * uc).sum(axis=1)
+    ok = varu > 0
+    slope = np.where(ok, (gv * (xv - xbar) * uc).sum(axis=1) / np.where(ok, varu, 1.0), 0.0)
+    ok &= slope > 0
+    direct = (gv * (xv - slope[:, None] * near - (xbar - slope * ubar[:, 0])[:, None]) ** 2)
+    direct = np.where(ok, direct.sum(axis=1), np.inf)
+    pick = np.argmin(direct)
+    best, alpha, m = near[pick], slope[pick], xbar - slope[pick] * ubar[pick, 0]
+    codes = nearest_index((x - m) / alpha, levels)
+    codes[pos] = best[inv].astype(codes.dtype)
+    loss = (h * (x - alpha * codes - m) ** 2).sum()
+    return float(alpha), float(m), float(loss), codes
+
+
+def _nearest_int_f32(v):
+    """ggml's ``nearest_int`` on a float32 array: ``v + 1.5·2²³`` in float32, half to even."""
+    magic = np.float32(12582912.0)
+    return (np.asarray(v, dtype=np.float32) + magic).astype(np.int64) - 12582912
+
+
+def make_qx_quants(x, h, nmax, rmse_type):
+    """llama.cpp ``make_qx_quants`` (FORMATS.md §4) for every row of float32 ``x``.
+
+    The C in float32, vectorized over the rows: the initial step ``iscale = −nmax/max``
+    (``max`` the signed element of largest |x|, the first on ties), codes
+    ``clamp(nearest_int(iscale·x), −nmax, nmax − 1)``, weights ``h`` or (``h is None``) by
+    ``rmse_type`` (1: x², 2: 1, 3: |x|, else √|x|), sums ``Σw·x·ℓ``, ``Σw·ℓ²`` added element by
+    element in order; then the 18 candidates ``iscale = −(nmax + 0.1·i)/max``, i = −9 … 9,
+    i ≠ 0, a candidate replacing the best when ``(Σwxℓ)² > best·Σwℓ²``. Returns
+    ``(codes, scale, iscale)`` like ``_kernels.rules.make_qx_rows``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    groups, n = x.shape
+    f32 = np.float32
+    first = np.argmax(np.abs(x), axis=1)
+    vmax = x[np.arange(groups), first]
+    zero = np.abs(vmax) < f32(1e-15)
+    vmax_safe = np.where(zero, f32(1.0), vmax)
+    if h is None:
+        w = {1: x * x, 2: np.ones_like(x), 3: np.abs(x)}.get(
+            abs(rmse_type), np.sqrt(np.abs(x)).astype(np.float32))
+    else:
+        w = np.asarray(h, dtype=np.float32)
+
+    def candidate(iscale):
+        codes = np.clip(_nearest_int_f32(iscale[:, None] * x), -nmax, nmax - 1)
+        fl = codes.astype(np.float32)
+        sumlx = np.zeros(groups, np.float32)
+        suml2 = np.zeros(groups, np.float32)
+        for i in range(n):
+            sumlx = sumlx + w[:, i] * x[:, i] * fl[:, i]
+            suml2 = suml2 + w[:, i] * fl[:, i] * fl[:, i]
+        return codes, sumlx, suml2
+
+    iscale = (-f32(nmax) / vmax_safe).astype(np.float32)
+    codes, sumlx, suml2 = candidate(iscale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(suml2 != 0, sumlx / suml2, f32(0.0)).astype(np.float32)
+        inv = (f32(1.0) / iscale).astype(np.float32)
+    if rmse_type == 0:
+        scale = inv
+    elif rmse_type < 0:
+        scale = np.where(suml2 > 0, f32(0.5) * (scale + inv), inv).astype(np.float32)
+    else:
+        best = scale * sumlx
+        best_iscale = iscale
+        for step in range(-9, 10):
+            if step == 0:
+                continue
+            cand = (-(f32(nmax) + f32(0.1) * f32(step)) / vmax_safe).astype(np.float32)
+            c, slx, sl2 = candidate(cand)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                better = (sl2 > 0) & (slx * slx > best * sl2)
+                new_scale = np.where(better, slx / np.where(sl2 > 0, sl2, f32(1.0)), scale)
+            codes = np.where(better[:, None], c, codes)
+            scale = new_scale.astype(np.float32)
+            best = np.where(better, scale * slx, best).astype(np.float32)
+            best_iscale = np.where(better, cand, best_iscale).astype(np.float32)
+        iscale = best_iscale
+    codes = np.where(zero[:, None], -nmax, codes).astype(np.int8)
+    scale = np.where(zero, f32(0.0), scale).astype(np.float32)
+    iscale = np.where(zero, f32(0.0), iscale).astype(np.float32)
+    return codes, scale, iscale
+
+
+def affine_fit(x, h, u):
+    """Weighted least squares ``x ≈ α·u + m`` of one row: ``(α, m, Σh(x − αu − m)²)``; α = 0
+    and m the weighted mean when ``u`` is constant or the fitted α is not positive."""
+    x, u = np.asarray(x, dtype=np.float64), np.asarray(u, dtype=np.float64)
+    h = np.ones_like(x) if h is None else np.asarray(h, dtype=np.float64)
+    if h.sum() == 0:
+        return 1.0, 0.0, 0.0
+    xbar, ubar = np.sum(h * x) / h.sum(), np.sum(h * u) / h.sum()
+    suu, sxu = np.sum(h * (u - ubar) ** 2), np.sum(h * (x - xbar) * (u - ubar))
+    alpha = sxu / suu if suu > 0 and sxu > 0 else 0.0
+    m = xbar - alpha * ubar
+    return alpha, m, float(np.sum(h * (x - alpha * u - m) ** 2))

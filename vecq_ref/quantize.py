@@ -12,7 +12,12 @@ Methods
     ``α = ⟨w,v⟩/(⟨v,v⟩ + 1e-7)``. Midrise only. Arithmetic in float64 (the Keras code runs in
     the tensor's float32; see docs/theory.md §7 and ``vecq_ref.verify``).
 ``"exact"``, ``"grid"``, ``"alternating"``
-    The step from :func:`vecq_ref.search_step`, then the same codes and α* as ``"param"``.
+    The step from the search of :func:`vecq_ref.search_step` (run on the same prepared
+    rows: ``search._prepare`` validates, lays out and scales once for both), then the same
+    codes and α* as ``"param"``. On every level set but VecQ's own unweighted ones (signed
+    scale, midtread-full, integer zero point, codebooks, importance weights) the general
+    path of :mod:`vecq_ref.search`: codes and sums of the nearest levels at the search's step,
+    α = S1/S2, values ``α·(ℓ − z)``, weighted losses.
 
 Every method but ``"paper"`` returns the least-squares α* for its codes, so
 ``loss.excess == 0`` up to rounding.
@@ -28,7 +33,7 @@ from . import _layout, tables
 from . import _validation as V
 from ._kernels import lattice as K
 from ._kernels.reduce import row_moments
-from .lattice import code_dtype, level_offset
+from .lattice import LevelSet, code_dtype, level_offset
 from .loss import VectorLoss, dql_at, loss_from_sums, orientation_from_min
 
 PAPER_EPSILON = 1e-7
@@ -54,6 +59,12 @@ class Quantized:
     slice_loss : VectorLoss with one entry per slice, or None per tensor.
     axis, group_size : the granularity.
     info : method-specific extras (σ per slice, the search result, ...).
+    zero_point : int or ndarray or None
+        With ``zero_point="integer"``: ``z`` per slice (``values = α·(levels[code] − z)``).
+    level_set : LevelSet or None
+        The level set of the codes (None from the baselines).
+    offset : float or ndarray or None
+        With ``zero_point="float"``: the real ``m`` per slice (``values = α·levels + m``).
     """
 
     codes: np.ndarray
@@ -68,11 +79,16 @@ class Quantized:
     axis: int | None = None
     group_size: int | None = None
     info: dict = field(default_factory=dict)
+    zero_point: object = None
+    level_set: LevelSet | None = None
+    offset: object = None
 
     @property
     def levels(self):
-        """Float levels ``v``: ``codes + ½`` (midrise, offset-midrise), ``codes`` (midtread),
-        or the level table ``info["levels"]`` looked up by code (nonuniform)."""
+        """Float levels ``ℓ`` (``values = α·ℓ``): ``codes + ½`` (midrise, offset-midrise),
+        ``codes`` (midtread, midtread-full), a codebook's level of each code, ``codes − z``
+        with a zero point, or the level table ``info["levels"]`` looked up by code
+        (nonuniform)."""
         if self.lattice == "nonuniform":
             table = np.asarray(self.info["levels"], dtype=np.float64)
             idx = self.codes.astype(np.intp) + 2 ** (self.bits - 1)
@@ -81,6 +97,16 @@ class Quantized:
             lay = _layout.Layout(self.codes.shape, self.axis, self.group_size)
             rows = np.take_along_axis(table.reshape(-1, table.shape[-1]), lay.to_rows(idx), 1)
             return lay.from_rows(rows)
+        lset = self.level_set
+        if lset is not None and (lset.codebook is not None or lset.zero_point is not None):
+            table = np.asarray(lset.levels, dtype=np.float64)
+            ell = table[self.codes.astype(np.intp) - lset.code_range[0]]
+            if self.zero_point is None:
+                return ell
+            lay = _layout.Layout(self.codes.shape, self.axis, self.group_size)
+            z = np.asarray(self.zero_point, dtype=np.float64).reshape(-1)
+            rows = lay.to_rows(ell)
+            return lay.from_rows(rows - np.broadcast_to(z[:, None], (rows.shape[0], 1)))
         offset = 0.5 if self.lattice in ("midrise", "offset-midrise") else 0.0
         return self.codes.astype(np.float64) + offset
 
@@ -159,7 +185,7 @@ def _refined(rows, codes, sums, steps, alpha, lattice):
 
 
 def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, lattice,
-             method, info, k=0, out=None, ref=None):
+             method, info, k=0, out=None, ref=None, level_set=None):
     """Assemble the result from sums at the working scale ``2**k·w`` (taken at the reference
     steps ``ref``, default ``steps``); α, step, σ and the losses are scaled back exactly
     (squared losses by ``2**(-2k)``)."""
@@ -204,7 +230,7 @@ def _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits, latt
         bits=bits, lattice=lattice, method=method,
         values=values, loss=whole,
         slice_loss=slice_loss, axis=lay.axis, group_size=lay.group_size,
-        info={"sigma": lay.slices(sigma), **info})
+        info={"sigma": lay.slices(sigma), **info}, level_set=level_set)
 
 
 def _abs_top(codes, alpha, lattice):
@@ -227,8 +253,9 @@ def _unscale_loss(loss, k):
                           np.ldexp(loss.excess, -2 * k))
 
 
-def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=None,
-             precision="float64", out=None, **options):
+def quantize(w, bits=None, method="param", lattice=None, axis=None, group_size=None,
+             precision="float64", out=None, *, signed_scale=False, zero_point=None,
+             codebook=None, weights=None, **options):
     """Quantize ``w`` to ``bits`` with VecQ: steer (choose the codes), then drive (α*).
 
     Parameters
@@ -237,10 +264,12 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
         Weights: float16/32/64 or integer, any shape; ``__array__``/``__dlpack__`` accepted.
         Never modified.
     bits : int
-        Bitwidth k in [1, 16] (≥ 2 for midtread).
+        Bitwidth k in [1, 16] (≥ 2 for midtread); optional with a codebook.
     method : {"param", "paper", "exact", "grid", "alternating"}
         How the step is chosen (module docstring).
-    lattice : {"midrise", "midtread"}
+    lattice : {"midrise", "midtread", "midtread-full", "codebook"} or LevelSet, optional
+        Default ``"midrise"`` (``"midtread-full"`` with a zero point, ``"codebook"`` with a
+        codebook): :func:`vecq_ref.lattice.level_set`.
     axis : int, optional
         Quantize each slice along this axis (per output channel) with its own step and α.
     group_size : int, optional
@@ -255,6 +284,16 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
         with ``w`` or each other; any strides. The result's ``codes`` and ``values`` are
         these arrays. Saves allocating (and page-faulting) two tensors per call, e.g. in a
         training loop. Not with ``precision="float32"``.
+    signed_scale : bool
+        α of either sign (the mirrored level set is searched too).
+    zero_point : {None, "integer"}
+        ``"integer"``: codes ``u ∈ [0, 2^k − 1]`` and ``values = α·(u − z)`` with an integer
+        ``z`` per slice (``"float"`` is refused: a real offset needs a 2-D search).
+    codebook : str or array_like, optional
+        ``"nf4"``, ``"fp4"``, ``"iq4_nl"`` or ascending levels: ``values = α·codebook[code]``.
+    weights : array_like, optional
+        Importance ``h ≥ 0`` broadcastable to ``w``: the search minimises ``‖w − x̂‖²_h``
+        and ``loss`` is the weighted loss (``dql = Σh·(w − x̂)²``, relative to ``Σh·w²``).
     **options
         Passed to :func:`vecq_ref.search_step` for the search methods.
 
@@ -271,6 +310,30 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
 
     Notes
     -----
+    Valid combinations (the level sets of :func:`vecq_ref.lattice.level_set`):
+
+    ===========  ===============================  =========  =================================
+    method       level sets                       weights    path
+    ===========  ===============================  =========  =================================
+    param        midrise, midtread (positive α)   no         λ_k·σ (VecQ's table)
+    paper        midrise (positive α)             no         the released Keras expression
+    exact        every level set                  optional   VecQ's search (midrise,
+                                                             midtread, unweighted); else the
+                                                             general path of
+                                                             :mod:`vecq_ref.search`
+    grid         every level set but a real       optional   as exact
+    alternating  offset (``zero_point="float"``)
+    ===========  ===============================  =========  =================================
+
+    With ``zero_point="float"`` the values are ``α·u + m`` with the real ``offset`` m of each
+    slice and the loss is the direct ``Σh(w − α·u − m)²`` (:mod:`vecq_ref.search`).
+
+    On the general path the codes are those of the nearest level of ``w/step`` (ties farther
+    from zero), in ``level_set.code_dtype`` (a codebook's index, ``u`` with a zero point),
+    α = ⟨w,ℓ⟩_h/⟨ℓ,ℓ⟩_h (signed with ``signed_scale``), values ``α·(levels[code] − z)``
+    computed in float64 then rounded once to the output dtype, and ``loss`` from the sums
+    ``Σh·w²``, ``S1 = Σh·w·ℓ``, ``S2 = Σh·ℓ²``: ``dql = Σh·w² − 2αS1 + α²S2``.
+
     An all-zero vector gets σ = 0, step 0, codes 0, α = 0 and relative DQL 0. A constant
     vector gets σ = 0 exactly (step 0 with ``param`` and ``grid``), one code for all its
     weights, and values within the rounding of α = Σwv/Σv² (a few ulps: the relative DQL is
@@ -289,7 +352,9 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
 
     ``loss`` describes the float64 values ``α·v`` (before the cast to the output dtype): its
     sums are taken at a reference step close to α*, so the loss keeps its precision even when
-    α is far from the step (``paper`` far below 1e-7) or the loss is tiny.
+    α is far from the step (``paper`` far below 1e-7) or the loss is tiny (VecQ's sets,
+    unweighted; on the general path it comes from the sums above, with an absolute error of
+    the order of ε·Σh·w²).
 
     Examples
     --------
@@ -298,32 +363,31 @@ def quantize(w, bits, method="param", lattice="midrise", axis=None, group_size=N
     [0, -1, 0, 1]
     >>> round(q.alpha, 6), q.values.round(4).tolist()
     (0.575, [0.2875, -0.2875, 0.2875, 0.8625])
+    >>> z = quantize([0.1, -0.4, 0.25, 0.9], bits=2, method="exact", zero_point="integer")
+    >>> z.codes.tolist(), z.zero_point, round(z.alpha, 6)
+    ([1, 0, 2, 3], 1, 0.408333)
+    >>> quantize([0.1, -0.4, 0.25, 0.9], method="exact", codebook="nf4").codes.tolist()
+    [8, 4, 9, 13]
     """
-    method = V.choice(method, "method", METHODS)
-    lattice = V.lattice(lattice)
-    bits = V.bits(bits, lattice)
-    if method == "paper" and lattice != "midrise":
-        V.fail("lattice", "'midrise' for method='paper' (the released code is midrise only)",
-               repr(lattice))
-    if options and method in FUSED_METHODS:
-        V.fail("options", f"empty for method={method!r}", sorted(options), TypeError)
+    from .search import _prepare
+
     precision = V.choice(precision, "precision", ("float64", "float32"))
-    if precision == "float32" and method != "paper":
+    prep = _prepare(w, bits, method, lattice, axis, group_size, signed_scale, zero_point,
+                    codebook, weights, options, METHODS,
+                    check_finite=precision == "float32", scale=precision == "float64")
+    if precision == "float32" and prep.method != "paper":
         V.fail("precision", "'float64' unless method='paper'", repr(precision))
-    arr, out_dtype = V.weights(w, "w", check_finite=precision == "float32")
-    lay = _layout.layout(arr.shape, axis, group_size)
     if out is not None:
         if precision == "float32":
             V.fail("out", "None with precision='float32'", "a tuple", TypeError)
-        out = _Out(out, w, arr.shape, code_dtype(bits), out_dtype, lay)
+        out = _Out(out, w, prep.arr.shape, prep.lset.code_dtype, prep.out_dtype, prep.lay)
     if precision == "float32":
         from .check.released import paper_float32
 
-        return paper_float32(arr, lay, bits)
-    k = V.scale_exponent(arr)
-    if k:
-        arr = np.ldexp(arr, k)
-    return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k, out=out)
+        return paper_float32(prep.arr, prep.lay, prep.bits)
+    if prep.general:
+        return _quantize_general(prep, out)
+    return _quantize_rows(prep, out=out)
 
 
 #: ``out`` of :func:`_quantize_rows` for :func:`_quantize_loss`: no values are made.
@@ -338,16 +402,10 @@ def _quantize_loss(w, bits, method="param", lattice="midrise", axis=None, codes=
     loss: ``codes`` (a flat scratch array of ``w.size`` elements of the code dtype, reused
     from call to call) saves allocating codes too.
     """
-    method = V.choice(method, "method", METHODS)
-    lattice = V.lattice(lattice)
-    bits = V.bits(bits, lattice)
-    arr, out_dtype = V.weights(w, "w", check_finite=False)  # as quantize: the σ pass checks
-    lay = _layout.layout(arr.shape, axis, None)
-    k = V.scale_exponent(arr)
-    if k:
-        arr = np.ldexp(arr, k)
-    return _quantize_rows(arr, out_dtype, lay, bits, method, lattice, {}, k, out=_LOSS_ONLY,
-                          codes=codes)
+    from .search import _prepare
+
+    prep = _prepare(w, bits, method, lattice, axis, None, False, None, None, None, {}, METHODS)
+    return _quantize_rows(prep, out=_LOSS_ONLY, codes=codes)
 
 
 class _Out:
@@ -390,9 +448,12 @@ class _Out:
         return self.arrays
 
 
-def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out=None,
-                   codes=None):
-    rows = lay.to_rows(arr)
+def _quantize_rows(prep, out=None, codes=None):
+    """VecQ's own level sets, unweighted: the step (λ_k·σ, the paper's, or the search's on
+    the same rows), then the fused codes and sums."""
+    arr, out_dtype, lay, k = prep.arr, prep.out_dtype, prep.lay, prep.k
+    bits, method, lattice = prep.bits, prep.method, prep.lattice
+    rows = prep.rows
     moments = row_moments(rows)
     if not np.all(np.isfinite(moments)):  # NaN/Inf in w, or Σw² overflowed
         V.finite(arr, "w", sums_overflowed=True)
@@ -408,12 +469,11 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out
         with np.errstate(over="ignore"):
             steps = sigma * tables.paper_lambda(bits) + np.ldexp(PAPER_EPSILON, k)
     else:
-        from .search import _rescaled, _search_step
+        from .search import _rescaled, _search_prepared
 
-        # ``arr`` is already at the working scale, so search_step computes it as given; the
-        # search writes its codes into ``codes`` (dead until the pass below) when given.
-        result = _search_step(arr, bits, method, lattice, lay.axis, lay.group_size, options,
-                              codes=codes)
+        # The search runs on the same rows at the working scale; it writes its codes into
+        # ``codes`` (dead until the pass below) when given.
+        result, _ = _search_prepared(prep, codes=codes)
         steps = np.ascontiguousarray(np.broadcast_to(result.step, lay.slice_shape),
                                      dtype=np.float64).reshape(rows.shape[0])
         info["search"] = _rescaled(result, k)
@@ -429,4 +489,73 @@ def _quantize_rows(arr, out_dtype, lay, bits, method, lattice, options, k=0, out
     alpha = _alpha(sums, method == "paper")
     sums, ref = _refined(rows, codes, sums, steps, alpha, lattice)
     return _finish(out_dtype, lay, rows, codes, sums, moments, steps, alpha, bits,
-                   lattice, method, info, k, out=out, ref=ref)
+                   lattice, method, info, k, out=out, ref=ref, level_set=prep.lset)
+
+
+def _quantize_general(prep, out=None):
+    """Every level set but VecQ's own unweighted ones: the general search on the prepared
+    rows (:func:`vecq_ref.search._search_general`), then codes, values ``α·(ℓ − z)`` and the
+    weighted losses from its sums (``Σh·x²``, ``S1``, ``S2``)."""
+    from .search import _general_result, _rescaled, _row_losses, _search_general
+
+    g = _search_general(prep)
+    lset, lay, k = prep.lset, prep.lay, prep.k
+    sxx, s1, s2 = g.sums.T
+    orient, dql, rel, excess = _row_losses(g)
+    per_row = VectorLoss(orient, dql, dql, rel, excess)
+    ell = np.asarray(lset.levels, dtype=np.float64)[g.idx] - g.zs[:, None]
+    values = g.alpha[:, None] * ell  # float64, at the working scale
+    if g.offsets is None:
+        whole = _whole_weighted(sxx, s1, s2, g.alpha, dql)
+    else:
+        values += g.offsets[:, None]
+        whole = _whole_offset(sxx, dql)
+    V.check_values_fit(values, prep.out_dtype, k=k)
+    if k < 0:
+        V.check_scale_fits(np.maximum(np.abs(g.alpha), np.abs(g.steps)), k)
+    with np.errstate(over="ignore", under="ignore"):
+        values = np.ldexp(values, -k).astype(prep.out_dtype)
+        alpha, steps = np.ldexp(g.alpha, -k), np.ldexp(g.steps, -k)
+    codes = (g.idx + lset.code_range[0]).astype(lset.code_dtype)
+    whole, per_row = _unscale_loss(whole, k), _unscale_loss(per_row, k)
+    slice_loss = None
+    if not lay.per_tensor:
+        slice_loss = VectorLoss(*(lay.slices(getattr(per_row, f)) for f in
+                                  ("orientation", "modulus", "dql", "relative_dql", "excess")))
+    codes, values = lay.from_rows(codes), lay.from_rows(values)
+    if out is not None:
+        codes, values = out.finish(codes, values)
+    zero_point = offset = None
+    if lset.zero_point == "integer":
+        zero_point = int(g.zs[0]) if lay.per_tensor else g.zs.reshape(lay.slice_shape)
+    if g.offsets is not None:
+        with np.errstate(over="ignore", under="ignore"):
+            offset = lay.slices(np.ldexp(g.offsets, -k))
+    return Quantized(
+        codes=codes, alpha=lay.slices(alpha), step=lay.slices(steps), bits=prep.bits,
+        lattice=lset.lattice, method=prep.method, values=values, loss=whole,
+        slice_loss=slice_loss, axis=lay.axis, group_size=lay.group_size,
+        info={"search": _rescaled(_general_result(prep, g), k)}, zero_point=zero_point,
+        level_set=lset, offset=offset)
+
+
+def _whole_offset(sxx, dql):
+    """The whole tensor's VectorLoss of a real-offset result: the DQL summed over rows,
+    relative to ``Σh·x²``, ``J_o`` with ``J_o(2 − J_o)`` that ratio, excess 0."""
+    total_xx, total = float(np.sum(sxx)), float(np.sum(dql))
+    rel = total / total_xx if total_xx > 0 else 0.0
+    return VectorLoss(1.0 - np.sqrt(max(1.0 - rel, 0.0)), total, total, rel, 0.0)
+
+
+def _whole_weighted(sxx, s1, s2, alpha, dql):
+    """The whole tensor's VectorLoss from per-row sums (weighted): the DQL summed over rows,
+    J_o and the excess against one global scale β of ``α·ℓ`` (``min = Σhx² − (ΣαS1)²/Σα²S2``)."""
+    total_xx = float(np.sum(sxx))
+    total = float(np.sum(dql))
+    swq = float(np.sum(alpha * s1))
+    sqq = float(np.sum(alpha * alpha * s2))
+    min_total = max(total_xx - swq * swq / sqq, 0.0) if sqq > 0 else total_xx
+    orient = (float(orientation_from_min(min_total, total_xx, swq < 0)) if total_xx > 0
+              else 0.0)
+    return VectorLoss(orient, total, total, total / total_xx if total_xx > 0 else 0.0,
+                      max(total - min_total, 0.0))

@@ -1,5 +1,5 @@
 """``search_step()``: the step (docs/theory.md §4) by the paper's grid, exactly, or by
-alternating L2.
+alternating L2, for VecQ's lattices and every level set of FORMATS §1 (weighted or not).
 
 Methods
 -------
@@ -15,6 +15,52 @@ Methods
     ``"sigma"``: the parametric step ``λ_k·σ``; or a positive float in weight units) repeat
     ``v = codes(w, α)`` (the nearest levels of ``w/α``), ``α = ⟨w,v⟩/⟨v,v⟩`` until ``v`` stops
     changing or ``max_iter`` code evaluations (default 100).
+
+Level sets and weights (the general path)
+-----------------------------------------
+VecQ's own level sets (midrise, midtread, positive scale) without ``weights`` run the
+kernels below and keep their results bit for bit. Every other combination of
+:func:`vecq_ref.lattice.level_set` (midtread-full, signed scale, integer zero point, codebooks)
+and every weighted search (importance ``h ≥ 0``, loss ``‖w − x̂‖²_h``) runs the general path
+(FORMATS §1–§3), where a signed step ``s`` gives the codes ``nearest_index(w/s, ℓ − z)`` (the
+nearest level, ties farther from zero; :mod:`vecq_ref._kernels.levelset`), ``S1 = Σh·w·ℓ``,
+``S2 = Σh·ℓ²`` and α = S1/S2 (0 when no α of the step's sign reduces the loss):
+
+``"exact"``
+    The breakpoint sweep of FORMATS §3 (``_kernels.exact_levels.exact_levelset``): the best
+    ``S1²/S2`` over every step of either allowed sign and every ``z``; ties to the larger
+    ``|s|``, then +α, then the smallest ``z``. ``interval`` bounds ``|s|``.
+``"grid"``
+    Steps ``±λ·σ_h`` for the same ``λ`` as above, where ``σ_h = sqrt(Σh·w²/Σh)`` is the
+    weighted root mean square (not the std: it is the scale of ``‖w‖_h``, and a constant
+    vector keeps a nonzero σ), every ``z`` with a zero point; candidates in the order sign
+    (+ first), ``z`` ascending, ``λ`` ascending, the first of largest
+    ``max(0, sign·S1)²/S2`` wins. Cost: signs × zero points × ``num`` passes over the row
+    (a 4-bit zero point: 16 × 3000 passes). The range is in σ_h units for every set: a
+    codebook normalised to [−1, 1] wants α near max|w|, which for long heavy-tailed rows can
+    exceed the default ``hi = 3``: widen it.
+``"alternating"``
+    Lloyd in the h-metric, one run per sign and per ``z`` (every ``z``, each from its own
+    α₀), the first of largest final score wins. ``init="max"``: the smallest ``|α₀|`` whose
+    extreme levels of ``sign·(ℓ − z)`` reach both ``max(w)`` and ``min(w)`` (VecQ's
+    ``max|w|/(M − ½)`` on midrise); ``"sigma"``: ``λ_k·σ_h`` with VecQ's λ_k of the midrise
+    lattice (midtread's for the other uniform sets; refused for codebooks); a float: α₀ in
+    weight units. Stops when the codes repeat, ``S2 = 0``, α would change sign, or after
+    ``max_iter`` code evaluations per run.
+
+Losses are weighted when ``weights`` are given: ``relative_dql = ‖w − α·ℓ‖²_h/‖w‖²_h``, from
+the sums ``Σh·w²``, ``S1``, ``S2`` of the final codes.
+
+A real offset (``zero_point="float"``: ``x̂ = α·u + m``, codes ``u ∈ [0, 2^k − 1]``, ``α > 0``,
+a real ``m`` per slice; ``method="exact"`` only) is a two-dimensional search
+(:mod:`vecq_ref._kernels.affine`, docs/theory.md §4.5): slices of at most
+:data:`AFFINE_EXACT_MAX` weights at up to 4 bits are solved exactly over the cells of the
+arrangement (``certified``); longer slices or more bits get the best of that kernel's
+heuristic, the exact integer-zero-point optimum (``m = −z·α``) and llama.cpp's affine search
+(``make_qkx2_quants``, :mod:`vecq_ref.format_rules`), each refitted by weighted least
+squares, with ``certified`` False. ``step`` is then α, ``offset`` the ``m`` of each slice,
+``orientation`` the ``J_o`` with ``J_o(2 − J_o)`` = the relative DQL, and ``excess`` 0 (α and
+``m`` are the least-squares fit of the codes).
 
 The exact algorithm
 -------------------
@@ -98,16 +144,17 @@ import numpy as np
 
 from . import _layout, tables
 from . import _validation as V
+from ._kernels import f64, num_threads
 from ._kernels import lattice as KL
-from ._kernels import num_threads
+from ._kernels import levelset as KLS
 from ._kernels import search as K
 from ._kernels.reduce import row_moments
-from .lattice import code_dtype
-from .loss import loss_from_sums
+from .lattice import LevelSet, code_dtype, level_set
+from .loss import loss_from_sums, orientation_from_min
 
 METHODS = ("exact", "grid", "alternating", "param")
 INITS = ("max", "sigma")
-_OPTIONS = {"exact": (), "param": (), "grid": ("lo", "hi", "num"),
+_OPTIONS = {"exact": (), "param": (), "paper": (), "grid": ("lo", "hi", "num"),
             "alternating": ("init", "max_iter")}
 
 
@@ -118,21 +165,33 @@ class StepResult:
     Attributes
     ----------
     step : float or ndarray
-        Threshold spacing (weight units); ``codes(w, step)`` are the method's codes.
+        The step (weight units) whose codes the method returns: VecQ's level sets
+        unweighted, the threshold spacing of ``codes(w, step)``; every other level set, the
+        signed step ``s`` whose codes are the nearest levels of ``w/s`` (module docstring).
     alpha : float or ndarray
-        Least-squares scale α* = ⟨w,v⟩/⟨v,v⟩ of those codes.
+        Least-squares scale α* = ⟨w,ℓ⟩_h/⟨ℓ,ℓ⟩_h of those codes (negative only with
+        ``signed_scale``; 0 when no scale of the step's sign reduces the loss).
     orientation, relative_dql : float or ndarray
-        ``J_o`` and ``1 − cos² = J_o(2 − J_o)`` of the codes (with α*).
+        ``J_o`` and ``‖w − α·ℓ‖²_h/‖w‖²_h`` of the codes with α (weighted when ``weights``
+        are given; for the least-squares α, ``J_o(2 − J_o)``).
     evaluations : int or ndarray
         Candidate steps (code vectors) evaluated.
     certified : bool or ndarray
         True only when global optimality over all steps is proven (``exact``).
     interval : tuple or ndarray or None
-        ``exact`` only: ``(lo, hi)``, the codes are optimal exactly for steps in ``(lo, hi]``;
-        per slice an array of shape ``slice_shape + (2,)``.
+        ``exact`` only: ``(lo, hi)``, the codes are optimal exactly for steps (for general
+        level sets: for ``|step|``) in ``(lo, hi]``; per slice an array of shape
+        ``slice_shape + (2,)``.
     iterations : int or ndarray or None
-        ``alternating`` only: code evaluations until the codes stopped changing.
-    method, bits, lattice : the settings used.
+        ``alternating`` only: code evaluations until the codes stopped changing (general
+        level sets: of the winning run).
+    method, bits, lattice : the settings used (``lattice`` is ``level_set.lattice``).
+    zero_point : int or ndarray or None
+        With ``zero_point="integer"``: the integer ``z`` of each slice (``x̂ = α(u − z)``).
+    level_set : LevelSet
+        The level set searched.
+    offset : float or ndarray or None
+        With ``zero_point="float"``: the real ``m`` of each slice (``x̂ = α·u + m``).
     """
 
     step: object
@@ -146,6 +205,9 @@ class StepResult:
     method: str = "exact"
     bits: int = 4
     lattice: str = "midrise"
+    zero_point: object = None
+    level_set: LevelSet | None = None
+    offset: object = None
 
 
 def _grid_options(lo=0.001, hi=3.0, num=3000):
@@ -175,23 +237,121 @@ def _check_options(method, options):
                f"empty for method={method!r}", unknown, TypeError)
 
 
-def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_size=None,
-                **options):
-    """Find the step (threshold spacing) of ``w`` for ``bits`` (docs/theory.md §4.1–4.4).
+# --- the one path: validate, lay out, scale once -------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """The arguments of :func:`search_step` / :func:`vecq_ref.quantize`, validated once and
+    laid out in rows at the working scale ``2**k·w`` (both functions run on this)."""
+
+    arr: np.ndarray  # the weights at the working scale (float32/64; never the caller's, written)
+    out_dtype: np.dtype  # the dtype values are returned in
+    lay: _layout.Layout
+    rows: np.ndarray  # lay.to_rows(arr)
+    hrows: np.ndarray | None  # importance h per row (float64, C-contiguous), None unweighted
+    lset: LevelSet
+    method: str
+    k: int  # the working scale's exponent (V.scale_exponent)
+    lams: np.ndarray | None  # grid: λ in σ units
+    init: object  # alternating: "max", "sigma" or α₀ at the working scale
+    max_iter: int
+
+    @property
+    def bits(self):
+        return self.lset.bits
+
+    @property
+    def lattice(self):
+        return self.lset.lattice
+
+    @property
+    def general(self):
+        """True for the general path: every level set but VecQ's own (midrise, midtread,
+        positive scale) unweighted, which keep their own kernels."""
+        return not (self.lset.vecq and self.hrows is None)
+
+
+def _prepare(w, bits, method, lattice, axis, group_size, signed_scale, zero_point, codebook,
+             weights, options, methods=METHODS, *, check_finite=False, scale=True):
+    """Validate every argument once and return the :class:`_Prepared` rows (``scale=False``:
+    at the caller's scale, for the float32 paper expression)."""
+    method = V.choice(method, "method", methods)
+    lset = level_set(lattice, bits, signed_scale=signed_scale, zero_point=zero_point,
+                     codebook=codebook)
+    if method in ("param", "paper"):
+        _check_fused(method, lset, weights)
+    _check_options(method, options)
+    if lset.zero_point == "float" and method != "exact":
+        V.fail("method", "'exact' with zero_point='float' (the real offset's two-dimensional "
+               "search; grid and alternating search a step only)", repr(method))
+    lams = _grid_options(**options) if method == "grid" else None
+    init, max_iter = _alternating_options(**options) if method == "alternating" else (0, 0)
+    if init == "sigma" and lset.codebook is not None:
+        V.fail("init", "'max' or a positive real number with a codebook (no λ table holds for "
+               "its levels)", "'sigma'")
+    arr, out_dtype = V.weights(w, "w", check_finite=check_finite)
+    lay = _layout.layout(arr.shape, axis, group_size)
+    h = V.importance(weights, arr.shape)
+    k = V.scale_exponent(arr) if scale else 0  # work at 2**k·w: nothing overflows
+    if k:
+        arr = np.ldexp(arr, k)
+        if not isinstance(init, str):  # α₀ in weight units
+            init = float(np.ldexp(init, k))
+    rows = lay.to_rows(arr)
+    hrows = None if h is None else f64(lay.to_rows(h))
+    return _Prepared(arr, out_dtype, lay, rows, hrows, lset, method, k, lams, init, max_iter)
+
+
+def _check_fused(method, lset, weights):
+    """``param`` and ``paper`` hold for VecQ's own level sets, unweighted, only."""
+    why = (f"for method={method!r} (its step comes from VecQ's λ table, which holds for the "
+           "unweighted midrise and midtread sets only; use 'exact', 'grid' or 'alternating')")
+    if weights is not None:
+        V.fail("weights", f"None {why}", "importance weights")
+    if lset.codebook is not None:
+        V.fail("codebook", f"None {why}", repr(lset.name or "an array of levels"))
+    if lset.zero_point is not None:
+        V.fail("zero_point", f"None {why}", repr(lset.zero_point))
+    if lset.signed_scale:
+        V.fail("signed_scale", f"False {why}", True)
+    if not lset.vecq:
+        V.fail("lattice", f"'midrise' or 'midtread' {why}", repr(lset.lattice))
+    if method == "paper" and lset.lattice != "midrise":
+        V.fail("lattice", "'midrise' for method='paper' (the released code is midrise only)",
+               repr(lset.lattice))
+
+
+def search_step(w, bits=None, method="exact", lattice=None, axis=None, group_size=None, *,
+                signed_scale=False, zero_point=None, codebook=None, weights=None, **options):
+    """Find the step of ``w`` for a level set (docs/theory.md §4.1–4.4; FORMATS §1–§3).
 
     Parameters
     ----------
     w : array_like
         Weights, any shape (never modified).
     bits : int
-        Bitwidth k in [1, 16] (≥ 2 for midtread).
+        Bitwidth k in [1, 16] (≥ 2 for midtread); optional with a codebook.
     method : {"exact", "grid", "alternating", "param"}
-        See the module docstring; ``exact`` is the global optimum of ``J_o``.
-    lattice : {"midrise", "midtread"}
+        See the module docstring; ``exact`` is the global optimum.
+    lattice : {"midrise", "midtread", "midtread-full", "codebook"} or LevelSet, optional
+        Default ``"midrise"`` (``"midtread-full"`` with a zero point, ``"codebook"`` with a
+        codebook): :func:`vecq_ref.lattice.level_set`.
     axis : int, optional
         One search per slice along this axis (per output channel).
     group_size : int, optional
         One search per contiguous group of the last axis.
+    signed_scale : bool
+        α of either sign (the mirrored level set is searched too).
+    zero_point : {None, "integer", "float"}
+        ``"integer"``: codes ``u ∈ [0, 2^k − 1]``, ``x̂ = α(u − z)``, the best integer ``z``
+        of each slice; ``"float"``: ``x̂ = α·u + m``, a real ``m`` per slice (``exact``
+        only; module docstring).
+    codebook : str or array_like, optional
+        ``"nf4"``, ``"fp4"``, ``"iq4_nl"`` or ascending levels.
+    weights : array_like, optional
+        Importance ``h ≥ 0`` broadcastable to ``w`` (per element or per input column): the
+        search minimises ``‖w − x̂‖²_h = Σ h·(w − x̂)²``.
     **options
         ``grid``: ``lo``, ``hi`` (σ units), ``num``. ``alternating``: ``init``
         (``"max"``, ``"sigma"`` or a positive α₀ in weight units) and ``max_iter``.
@@ -199,9 +359,27 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
     Returns
     -------
     StepResult
-        For ``2**e·w`` (exact) the same codes, with ``step``, ``alpha`` and ``interval`` times
+        For ``2**e·w`` the same codes, with ``step``, ``alpha`` and ``interval`` times
         ``2**e``: float64 weights are searched at a power-of-two working scale where no sum
         overflows (:func:`vecq_ref._validation.scale_exponent`), then scaled back.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the argument: a combination outside the table below, bad weights or options.
+
+    Notes
+    -----
+    Valid combinations:
+
+    ===========  ===============================  =========  =================================
+    method       level sets                       weights    path
+    ===========  ===============================  =========  =================================
+    param        midrise, midtread (positive α)   no         λ_k·σ (VecQ's table)
+    exact        every level set                  optional   VecQ's exact search (midrise,
+    grid                                                     midtread, unweighted); else the
+    alternating                                              general path (module docstring)
+    ===========  ===============================  =========  =================================
 
     Examples
     --------
@@ -213,29 +391,25 @@ def search_step(w, bits, method="exact", lattice="midrise", axis=None, group_siz
     >>> g = search_step([0.1, -0.4, 0.25, 0.9, -1.3, 0.05], bits=2, method="grid")
     >>> bool(r.relative_dql <= g.relative_dql * (1 + 1e-12))
     True
+    >>> z = search_step([0.1, -0.4, 0.25, 0.9, -1.3, 0.05], bits=2, zero_point="integer")
+    >>> z.zero_point, round(z.alpha, 6)
+    (2, 0.65)
     """
-    return _search_step(w, bits, method, lattice, axis, group_size, options)
+    prep = _prepare(w, bits, method, lattice, axis, group_size, signed_scale, zero_point,
+                    codebook, weights, options)
+    result, _ = _search_prepared(prep)
+    return _rescaled(result, prep.k)
 
 
-def _search_step(w, bits, method, lattice, axis, group_size, options, codes=None):
-    """:func:`search_step`, with ``codes`` (for :func:`vecq_ref.quantize._quantize_loss`): a
-    flat scratch of at least ``w.size`` elements of a code dtype that the search may write
-    its codes into, or None."""
-    method = V.choice(method, "method", METHODS)
-    lattice = V.lattice(lattice)
-    bits = V.bits(bits, lattice)
-    _check_options(method, options)
-    lams = _grid_options(**options) if method == "grid" else None
-    init, max_iter = _alternating_options(**options) if method == "alternating" else (0, 0)
-    arr, _ = V.weights(w, "w", check_finite=False)  # checked below, from the sorted ends
-    lay = _layout.layout(arr.shape, axis, group_size)
-    k = V.scale_exponent(arr)  # work at 2**k·w, where nothing overflows (module docstring)
-    if k:
-        arr = np.ldexp(arr, k)
-        if not isinstance(init, str):  # α₀ in weight units
-            init = float(np.ldexp(init, k))
-    return _rescaled(_search(arr, bits, method, lattice, lay, lams, init, max_iter, codes),
-                     k)
+def _search_prepared(prep, codes=None):
+    """``(StepResult at the working scale, the general path's per-row results or None)``
+    (``codes``: see :func:`_search`)."""
+    if not prep.general:
+        result = _search(prep.rows, prep.bits, prep.method, prep.lattice, prep.lay, prep.lams,
+                         prep.init, prep.max_iter, codes)
+        return replace(result, level_set=prep.lset), None
+    g = _search_general(prep)
+    return _general_result(prep, g), g
 
 
 def _rescaled(result, k):
@@ -250,13 +424,216 @@ def _rescaled(result, k):
 
     with np.errstate(over="ignore", under="ignore"):
         return replace(result, step=back(result.step), alpha=back(result.alpha),
-                       interval=back(result.interval))
+                       interval=back(result.interval), offset=back(result.offset))
 
 
-def _search(arr, bits, method, lattice, lay, lams, init, max_iter, codes=None):
-    """search_step on validated weights at the working scale (``codes``: a flat scratch of
-    at least ``arr.size`` elements of a code dtype for the codes of long rows, or None)."""
-    rows = lay.to_rows(arr)
+# --- the general path: any level set, weighted or not ---------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _General:
+    """Per-row results of the general path (at the working scale)."""
+
+    steps: np.ndarray  # signed steps: codes = nearest_index(x/step, levels − z)
+    alpha: np.ndarray  # S1/S2 of those codes (0 when no α of the step's sign helps)
+    zs: np.ndarray  # int64 z per row (0 without a zero point)
+    idx: np.ndarray  # int32 (rows, n): index into lset.levels
+    sums: np.ndarray  # (rows, 3): Σh·x², S1 = Σh·x·ℓ, S2 = Σh·ℓ² of those codes
+    evaluations: np.ndarray
+    certified: np.ndarray
+    interval: np.ndarray | None
+    iterations: np.ndarray | None
+    offsets: np.ndarray | None = None  # a real offset m per row (zero_point="float")
+    dql: np.ndarray | None = None  # its direct loss Σh(x − αu − m)² per row
+
+
+#: Slices of at most this many weights are searched exactly for a real offset (at ≤ 4 bits).
+AFFINE_EXACT_MAX = 32
+
+
+def _float_offset_search(prep):
+    """The real offset per row (``zero_point="float"``, FORMATS §3; module docstring): the
+    affine kernel, then for the rows it could not certify the better of its result, the
+    exact integer zero point and llama.cpp's ``make_qkx2_quants``, each refitted."""
+    from ._kernels import affine as KA
+
+    xs = f64(prep.rows)
+    if not np.all(np.isfinite(xs)):
+        V.finite(xs, "w")
+    nrows, n = xs.shape
+    hs = prep.hrows if prep.hrows is not None else np.empty((0, 0))
+    nlev = 2 ** prep.lset.bits
+    out = np.empty((nrows, 7))
+    u = np.empty(xs.shape, dtype=np.int32 if nlev > 32768 else np.int16)
+    KA.affine_search(xs, hs, nlev, AFFINE_EXACT_MAX if nlev <= KA.EXACT_LEVELS else 0, out, u)
+    alpha, offset = out[:, KA.ALPHA].copy(), out[:, KA.OFFSET].copy()
+    dql, certified = out[:, KA.LOSS].copy(), out[:, KA.CERTIFIED] > 0
+    evaluations = out[:, KA.EVALS].astype(np.int64)
+    todo = np.flatnonzero(~certified)
+    if todo.size:
+        hsub = hs if prep.hrows is None else f64(prep.hrows[todo])
+        for cand in (_integer_zero_point_codes(xs[todo], hsub, nlev),
+                     _qkx2_codes(xs[todo], hsub, nlev)):
+            a, m, d = _affine_refit(xs[todo], hsub, cand)
+            better = d < dql[todo]
+            rows = todo[better]
+            u[rows] = cand[better]
+            alpha[rows], offset[rows], dql[rows] = a[better], m[better], d[better]
+    idx = u.astype(np.int32)
+    sums = np.empty((nrows, 3))
+    KLS.levelset_sums(xs, hs, np.ones(nrows), np.zeros(nrows, np.int64),
+                      f64(prep.lset.levels), np.empty(xs.shape, np.int32), sums)
+    return _General(alpha.copy(), alpha, np.zeros(nrows, np.int64), idx, sums, evaluations,
+                    certified, None, None, offsets=offset, dql=dql)
+
+
+def _integer_zero_point_codes(xs, hs, nlev):
+    """Codes ``u`` of the exact integer-zero-point optimum of each row (a feasible real
+    offset ``m = −z·α``)."""
+    from ._kernels.exact_levels import exact_levelset
+
+    out = np.empty((xs.shape[0], 9))
+    idx = np.empty(xs.shape, np.int32)
+    levels = np.arange(nlev, dtype=np.float64)
+    exact_levelset(xs, hs, levels, False, True, out, np.empty(xs.shape, np.int16))
+    sums = np.empty((xs.shape[0], 3))
+    KLS.levelset_sums(xs, hs, f64(out[:, 0]), out[:, 8].astype(np.int64), levels, idx, sums)
+    return idx
+
+
+def _qkx2_codes(xs, hs, nlev):
+    """Codes of llama.cpp's affine search ``make_qkx2_quants`` on each row (float32, as the C
+    code; with the row's importance, or unit weights: the loss searched here)."""
+    from .format_rules import make_qkx2_quants
+
+    h = np.ones(xs.shape) if hs.size == 0 else hs
+    q = make_qkx2_quants(xs, nmax=nlev - 1, group_size=xs.shape[1], weights=h)
+    return np.asarray(q.codes, dtype=np.int32).reshape(xs.shape)
+
+
+def _affine_refit(xs, hs, u):
+    """Per row the weighted least-squares ``(α, m)`` of codes ``u`` and its loss
+    ``Σh(x − αu − m)²`` (direct sums in index order: :func:`KA.affine_fit`)."""
+    from ._kernels import affine as KA
+
+    out = np.empty((xs.shape[0], 3))
+    KA.affine_fit(xs, hs, f64(u), out)
+    return out[:, 0], out[:, 1], out[:, 2]
+
+
+def _sigma_lambda(lset):
+    """λ of ``init="sigma"`` for a uniform set: VecQ's λ_k of the midrise lattice, or of the
+    midtread lattice for midtread, midtread-full and zero points (one level more, or shifted)."""
+    if lset.lattice == "midrise" or lset.bits < 2:
+        return tables.optimal_step(lset.bits, "midrise")
+    return tables.optimal_step(lset.bits, "midtread")
+
+
+def _search_general(prep):
+    """Search every row of ``prep`` over its level set (weighted or not): ``exact`` by
+    ``_kernels.exact_levels.exact_levelset``, ``grid`` and ``alternating`` by the kernels of
+    :mod:`vecq_ref._kernels.levelset`; then one pass for the codes and sums of the result."""
+    lset = prep.lset
+    if lset.zero_point == "float":
+        return _float_offset_search(prep)
+    xs = f64(prep.rows)  # float64, C-contiguous, writeable: one kernel specialization
+    if not np.all(np.isfinite(xs)):
+        V.finite(xs, "w")
+    hs = prep.hrows if prep.hrows is not None else np.empty((0, 0))
+    zp = lset.zero_point == "integer"
+    levels = f64(lset.levels)
+    nrows = xs.shape[0]
+    interval = iterations = predicted = None
+    certified = np.zeros(nrows, dtype=bool)
+    if prep.method == "exact":
+        from ._kernels.exact_levels import exact_levelset
+
+        out = np.empty((nrows, 9))
+        exact_levelset(xs, hs, levels, lset.signed_scale, zp, out,
+                       np.empty(xs.shape, np.int16))
+        steps, zs, evaluations = out[:, 0], out[:, 8], out[:, 6]
+        interval, predicted = out[:, 2:4], out[:, 4:6]
+        certified = out[:, 7] > 0
+    else:
+        out = np.empty((nrows, 7))
+        if prep.method == "grid":
+            KLS.grid_levelset(xs, hs, levels, lset.signed_scale, zp, prep.lams, out)
+        else:
+            init = prep.init
+            code, value = ((0, 0.0) if init == "max" else
+                           (1, _sigma_lambda(lset)) if init == "sigma" else (2, init))
+            KLS.alternating_levelset(xs, hs, levels, lset.signed_scale, zp, code, value,
+                                     prep.max_iter, out)
+            iterations = out[:, 6].astype(np.int64)
+        steps, zs, evaluations = out[:, 0], out[:, 5], out[:, 4]
+    steps = f64(steps)
+    zs = zs.astype(np.int64)
+    idx = np.empty(xs.shape, dtype=np.int32)
+    sums = np.empty((nrows, 3))
+    KLS.levelset_sums(xs, hs, steps, zs, levels, idx, sums)
+    sxx, s1, s2 = sums.T
+    sign = np.where(steps < 0, -1.0, 1.0)
+    ok = (s2 > 0) & (sign * s1 > 0)
+    alpha = np.where(ok, s1 / np.where(ok, s2, 1.0), 0.0)
+    if predicted is not None:  # the certificate: the codes at the step are the predicted ones
+        with np.errstate(invalid="ignore"):
+            tol = 1e-12 * np.sqrt(sxx * s2)
+            certified &= (np.abs(s1 - predicted[:, 0]) <= tol) & (
+                np.abs(s2 - predicted[:, 1]) <= 1e-12 * s2)
+    return _General(steps, alpha, zs, idx, sums, evaluations.astype(np.int64), certified,
+                    interval, iterations)
+
+
+def _weighted_losses(sxx, s1, s2, alpha):
+    """Per row ``(orientation, dql, relative_dql, excess)`` of ``α·ℓ`` from ``Σh·x²``, ``S1``,
+    ``S2``: ``dql = ‖x − α·ℓ‖²_h = Σhx² − 2αS1 + α²S2`` (≥ 0), relative to ``Σhx²`` (0 for
+    ``Σhx² = 0``), ``J_o`` in the h-metric from ``min_β = Σhx² − S1²/S2`` (1 when α = 0 and
+    ``Σhx² > 0``: no direction), ``excess = dql − min_β``. From the sums, so the absolute
+    error is of the order of ε·Σhx²."""
+    dql = np.maximum(sxx - 2.0 * alpha * s1 + alpha * alpha * s2, 0.0)
+    pos = s2 > 0
+    best = np.where(pos, np.maximum(sxx - s1 * s1 / np.where(pos, s2, 1.0), 0.0), sxx)
+    has = sxx > 0
+    rel = np.where(has, dql / np.where(has, sxx, 1.0), 0.0)
+    orient = np.where(alpha != 0, orientation_from_min(best, sxx), np.where(has, 1.0, 0.0))
+    return orient, dql, rel, np.maximum(dql - best, 0.0)
+
+
+def _general_result(prep, g):
+    """The :class:`StepResult` of the general path's per-row results (working scale)."""
+    sxx, s1, s2 = g.sums.T
+    orient, _, rel, _ = _row_losses(g)
+    lay = prep.lay
+    return StepResult(
+        step=_out(g.steps, lay, float), alpha=_out(g.alpha, lay, float),
+        orientation=_out(orient, lay, float), relative_dql=_out(rel, lay, float),
+        evaluations=_out(g.evaluations, lay, int), certified=_out(g.certified, lay, bool),
+        interval=_intervals(g.interval, lay),
+        iterations=None if g.iterations is None else _out(g.iterations, lay, int),
+        method=prep.method, bits=prep.bits, lattice=prep.lattice,
+        zero_point=_out(g.zs, lay, int) if prep.lset.zero_point == "integer" else None,
+        level_set=prep.lset, offset=None if g.offsets is None else _out(g.offsets, lay, float))
+
+
+def _row_losses(g):
+    """Per row ``(orientation, dql, relative_dql, excess)`` of the general path's result:
+    from the sums (:func:`_weighted_losses`), or for a real offset from its direct loss
+    (``J_o`` with ``J_o(2 − J_o)`` the relative DQL; excess 0: α and m are the fit)."""
+    sxx = g.sums[:, 0]
+    if g.offsets is None:
+        return _weighted_losses(sxx, g.sums[:, 1], g.sums[:, 2], g.alpha)
+    has = sxx > 0
+    rel = np.where(has, g.dql / np.where(has, sxx, 1.0), 0.0)
+    orient = 1.0 - np.sqrt(np.maximum(1.0 - rel, 0.0))
+    return orient, g.dql, rel, np.zeros_like(rel)
+
+
+# --- VecQ's own level sets, unweighted ------------------------------------------------------
+
+
+def _search(rows, bits, method, lattice, lay, lams, init, max_iter, codes=None):
+    """search_step on validated weight rows at the working scale (``codes``: a flat scratch
+    of at least ``rows.size`` elements of a code dtype for the codes of long rows, or None)."""
     mid = lattice == "midtread"
     nrows = rows.shape[0]
     lam_k = tables.optimal_step(bits, lattice)
@@ -265,7 +642,7 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter, codes=None):
     if method == "param":
         moments = row_moments(rows)
         if not np.all(np.isfinite(moments)):
-            V.finite(arr, "w")
+            V.finite(rows, "w")
         steps = np.ascontiguousarray(lam_k * np.sqrt(moments[:, 1]))
         codes = np.empty(rows.shape, dtype=code_dtype(bits))
         sums = np.concatenate([KL.codes_and_sums(rows, steps, bits, mid, False, codes),
@@ -277,7 +654,7 @@ def _search(arr, bits, method, lattice, lay, lams, init, max_iter, codes=None):
         _check_memory(rows, bits, method)
         xd = _sorted_rows(rows, wide=True)
         if not (np.all(np.isfinite(xd[:, 0])) and np.all(np.isfinite(xd[:, -1]))):
-            V.finite(arr, "w")
+            V.finite(rows, "w")
         qbuf, cbuf = _scratch(xd, bits, codes)
         if method == "exact":
             out = np.empty((nrows, 12))
