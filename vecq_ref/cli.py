@@ -261,6 +261,46 @@ def _out_folder(path, option="--out"):
     return path
 
 
+def _add_level_set(p):
+    """``--lattice``, ``--signed-scale``, ``--zero-point``, ``--codebook``: one level set
+    (vecq_ref.level_set), passed through to the library as its keywords."""
+    p.add_argument("--lattice", choices=("midrise", "midtread", "midtread-full"), default=None,
+                   help="uniform levels (default midrise; midtread-full with --zero-point)")
+    p.add_argument("--signed-scale", action="store_true",
+                   help="α of either sign (the mirrored level set too: llama.cpp Q4_0)")
+    p.add_argument("--zero-point", choices=("integer", "float"), default=None,
+                   help="codes 0…2^k−1 with an integer zero point or a real offset")
+    p.add_argument("--codebook", default=None, metavar="NAME|FILE.npy",
+                   help="levels from a codebook: nf4, fp4, iq4_nl, or ascending levels in a "
+                        ".npy file (implies the codebook lattice)")
+
+
+def _level_set_options(args):
+    """The library's level-set keywords of ``args`` (only those given; a codebook file is
+    read as one .npy array, no pickles)."""
+    import numpy as np
+
+    out = {}
+    if args.lattice is not None:
+        out["lattice"] = args.lattice
+    if args.signed_scale:
+        out["signed_scale"] = True
+    if args.zero_point is not None:
+        out["zero_point"] = args.zero_point
+    if args.codebook is not None:
+        book = args.codebook
+        if book.lower().endswith(".npy"):
+            try:
+                book = np.load(book, allow_pickle=False)
+            except FileNotFoundError:
+                raise UsageError(f"--codebook {args.codebook}: no such file") from None
+            except (OSError, ValueError, EOFError) as exc:
+                raise UsageError(f"--codebook {args.codebook}: not a readable .npy array "
+                                 f"without pickles ({_one_line(exc)})") from None
+        out["codebook"] = book
+    return out
+
+
 # --- table ---------------------------------------------------------------------------------
 
 def _add_table(sub):
@@ -310,7 +350,7 @@ def _add_quantize(sub):
     p.add_argument("--bits", type=_POSITIVE, required=True)
     p.add_argument("--method", default="param",
                    choices=("param", "paper", "exact", "grid", "alternating"))
-    p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
+    _add_level_set(p)
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
     p.add_argument("--group-size", type=_POSITIVE, default=None, help="per-group of this size")
     p.add_argument("--weights", default=None, metavar="H.npy",
@@ -332,8 +372,8 @@ def _cmd_quantize(args):
     w = _load_weights(args.input)
     h = _load_importance(args.weights, w.shape, args.input)
     try:
-        q = quantize(w, args.bits, method=args.method, lattice=args.lattice, axis=args.axis,
-                     group_size=args.group_size, **_with_weights(h))
+        q = quantize(w, args.bits, method=args.method, axis=args.axis,
+                     group_size=args.group_size, **_level_set_options(args), **_with_weights(h))
     except (ValueError, TypeError) as exc:
         raise _input_error(exc, {"w": args.input}) from exc
     io.save_npz(args.out, {"codes": q.codes, "alpha": np.asarray(q.alpha),
@@ -362,7 +402,7 @@ def _add_search(sub):
     p.add_argument("input", help="a .npy file")
     p.add_argument("--bits", type=_POSITIVE, required=True)
     p.add_argument("--method", default="exact", choices=("exact", "grid", "alternating"))
-    p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
+    _add_level_set(p)
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
     p.add_argument("--group-size", type=_POSITIVE, default=None, help="per-group of this size")
     p.add_argument("--weights", default=None, metavar="H.npy",
@@ -380,8 +420,9 @@ def _cmd_search(args):
     w = _load_weights(args.input)
     h = _load_importance(args.weights, w.shape, args.input)
     try:
-        r = search_step(w, args.bits, method=args.method, lattice=args.lattice, axis=args.axis,
-                        group_size=args.group_size, **_with_weights(h))
+        r = search_step(w, args.bits, method=args.method, axis=args.axis,
+                        group_size=args.group_size, **_level_set_options(args),
+                        **_with_weights(h))
     except (ValueError, TypeError) as exc:
         raise _input_error(exc, {"w": args.input}) from exc
     fields = ("step", "alpha", "orientation", "relative_dql", "evaluations", "certified")
@@ -570,22 +611,28 @@ def _run_training(args, model, ds, quant, train):
 
 def _add_compare(sub):
     p = sub.add_parser(
-        "compare", help="VecQ against the baselines (BWN, TWN, μL2Q, DoReFa, ...) on a tensor",
+        "compare", help="VecQ against the baselines (BWN, TWN, μL2Q, DoReFa, ...) and the "
+                        "formats' rules (Q4_0, GPTQ, NF4, ...) on a tensor",
         description="Relative DQL, J_o, J_m, α and step of VecQ and every baseline on the "
                     "tensor in IN.npy, or on each array of IN.npz, grouped like for like by "
                     "the number of levels and ranked within each group.",
         epilog="examples:\n  vecq-ref compare w.npy --bits 1-4\n"
                "  vecq-ref compare model.npz --bits 2,4 --methods vecq_param,twn,absmax --json\n"
-               "  vecq-ref compare w.npy --bits 4 --group-size 32 --weights h.npy",
+               "  vecq-ref compare w.npy --bits 4 --group-size 32 --weights h.npy\n"
+               "  vecq-ref compare w.npy --bits 4 --group-size 32 --methods formats\n"
+               "  vecq-ref compare w.npy --bits 4 --group-size 32 --codebook nf4",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="a .npy file, or a .npz/.safetensors (one block per array)")
     p.add_argument("--bits", type=parse_bits, default=list(range(1, 9)),
                    help="bitwidths: 4, 2-8 or 2,4,8 (default 1-8)")
     p.add_argument("--methods", default=None,
-                   help="comma-separated method names (default: all available)")
+                   help="comma-separated method names, 'formats' for every format rule at "
+                        "--bits (default: VecQ and the baselines; with a level set, VecQ's "
+                        "searches on it)")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
     p.add_argument("--group-size", type=_POSITIVE, default=None,
                    help="per-group of this size (every method, groups along the last axis)")
+    _add_level_set(p)
     p.add_argument("--weights", default=None, metavar="H.npy",
                    help="importance weights h ≥ 0 (.npy): one per element, or one per input "
                         "column (the last axis); losses become h-weighted")
@@ -613,7 +660,7 @@ def _cmd_compare(args):
         h = _load_importance(args.weights, w.shape, labels[name])
         try:
             rows = compare(w, bits=args.bits, methods=args.methods, axis=args.axis,
-                           group_size=args.group_size, weights=h)
+                           group_size=args.group_size, weights=h, **_level_set_options(args))
         except (ValueError, TypeError) as exc:
             raise _input_error(exc, {"w": labels[name]}) from exc
         records += [{"array": name, **r} for r in rows]
@@ -750,7 +797,7 @@ def _add_report(sub):
     p.add_argument("--bits", type=parse_bits, default=list(range(2, 9)))
     p.add_argument("--method", default="exact",
                    choices=("exact", "grid", "alternating", "param", "paper"))
-    p.add_argument("--lattice", choices=("midrise", "midtread"), default="midrise")
+    _add_level_set(p)
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
     p.add_argument("--group-size", type=_POSITIVE, default=None,
                    help="per-group of this size along the last axis (tensors it does not "
@@ -773,8 +820,8 @@ def _cmd_report(args):
         io.check_target(args.plot, args.force)  # before the work, not after it
     try:
         rep = model_report(args.input, bits=args.bits, method=args.method,
-                           lattice=args.lattice, axis=args.axis, all_tensors=args.all,
-                           group_size=args.group_size,
+                           axis=args.axis, all_tensors=args.all,
+                           group_size=args.group_size, **_level_set_options(args),
                            progress=False if args.quiet else None)
     except ImportError as exc:
         raise UsageError(str(exc)) from exc

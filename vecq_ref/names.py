@@ -24,6 +24,15 @@ identifier (``compare``)          name                              levels at k 
 ``absmax``                        abs-max                           2^k − 1
 ``aciq``                          ACIQ                              2^k
 ``lloyd_max``                     Lloyd–Max                         2^k, non-uniform
+``q4_0``, ``q5_0``, ``q8_0``       Q4_0 reference, ...               the format's (FORMATS §4)
+``q4_1``, ``q5_1``                Q4_1 reference, Q5_1 reference    2^k, real offset
+``q4_0_search``, ``q5_0_search``  Q4_0 search, Q5_0 search          as Q4_0, Q5_0
+``q4_1_search``, ``q5_1_search``  Q4_1 affine search, ...           as Q4_1, Q5_1
+``iq4_nl``                        IQ4_NL search                     16, codebook
+``gptq_sym``, ``gptq_asym``       GPTQ sym RTN, GPTQ asym RTN       2^k
+``awq``, ``ct_sym``               AWQ RTN, compressed-tensors sym   2^k
+``nf4``, ``fp4``                  bitsandbytes NF4, ... FP4         16, 15 (codebooks)
+``exact_q4_0``, ``exact_nf4``...  exact optimum                     the format's level set
 ================================  ================================  ===========================
 
 VecQ-param takes the closed-form step λ_k·σ (docs/theory.md §4.1), VecQ-paper the paper's
@@ -55,6 +64,24 @@ METHOD_NAMES = {
     "absmax": "abs-max",
     "aciq": "ACIQ",
     "lloyd_max": "Lloyd–Max",
+    "q4_0": "Q4_0 reference",
+    "q4_0_search": "Q4_0 search",
+    "q5_0": "Q5_0 reference",
+    "q5_0_search": "Q5_0 search",
+    "q8_0": "Q8_0 reference",
+    "q4_1": "Q4_1 reference",
+    "q4_1_search": "Q4_1 affine search",
+    "q5_1": "Q5_1 reference",
+    "q5_1_search": "Q5_1 affine search",
+    "iq4_nl": "IQ4_NL search",
+    "gptq_sym": "GPTQ sym RTN",
+    "ct_sym": "compressed-tensors sym",
+    "gptq_asym": "GPTQ asym RTN",
+    "awq": "AWQ RTN",
+    "nf4": "bitsandbytes NF4",
+    "fp4": "bitsandbytes FP4",
+    **{f"exact_{f}": "exact optimum" for f in ("q4_0", "q5_0", "q8_0", "q4_1", "q5_1", "iq4_nl",
+                                               "int_sym", "int_zp", "nf4", "fp4")},
 }
 
 #: Display names of the models ``reproduce`` trains and of their datasets.
@@ -155,6 +182,32 @@ def method_name(method, lattice="midrise"):
         return METHOD_NAMES[method]
     key = f"vecq_{method}" + ("_midtread" if lattice == "midtread" else "")
     return METHOD_NAMES.get(key, method)
+
+
+def level_set_name(ls):
+    """A level set (:class:`vecq_ref.LevelSet`) as ``compare`` heads its group.
+
+    Examples
+    --------
+    >>> from vecq_ref import level_set
+    >>> level_set_name(level_set("midtread-full", 4, signed_scale=True))
+    'midtread-full, codes −8…7, α of either sign'
+    >>> level_set_name(level_set(bits=4, zero_point="integer"))
+    'integer zero point, codes 0…15'
+    >>> level_set_name(level_set(codebook="nf4"))
+    'NF4 codebook'
+    """
+    if ls.codebook is not None:
+        text = (f"{ls.name.upper()} codebook" if ls.name
+                else f"codebook of {ls.codebook.size} levels")
+    else:
+        lo, hi = ls.code_range
+        what = {"integer": "integer zero point", "float": "real offset"}.get(
+            ls.zero_point, ls.lattice)
+        text = f"{what}, codes {lo}…{hi}".replace("-", "−") if ls.zero_point is None else (
+            f"{what}, codes {lo}…{hi}")
+        text = text.replace("midtread−full", "midtread-full")
+    return text + (", α of either sign" if ls.signed_scale else "")
 
 
 def model_name(model):
@@ -260,4 +313,5 @@ def is_series_label(label):
 
 __all__ = ["DATASETS", "METHOD_NAMES", "MODELS", "NONUNIFORM_MARK", "OFFSET_MARK", "QUANTITIES",
            "SERIES", "SOLUTIONS", "dataset_name", "is_series_label", "layer_name",
+           "level_set_name",
            "marked_method_name", "method_name", "model_name", "series"]

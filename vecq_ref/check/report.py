@@ -29,7 +29,7 @@ import numpy as np
 from .. import _validation as V
 from .._format import format_table
 from ..io import UnsupportedDtype, is_low_precision, open_tensors
-from ..lattice import code_dtype
+from ..lattice import code_dtype, level_set
 from ..quantize import METHODS, _quantize_loss, quantize
 
 _CHUNK = 1 << 20  # elements per block: float64 temporaries stay at 8 MiB whatever the tensor
@@ -162,10 +162,12 @@ class ModelReport:
     skipped: list
     seconds: float
     group_size: int | None = None
+    level_set: str | None = None
 
     def as_dict(self):
         return {"file": self.path, "bits": self.bits, "method": self.method,
-                "lattice": self.lattice, "axis": self.axis, "group_size": self.group_size,
+                "lattice": self.lattice, "level_set": self.level_set, "axis": self.axis,
+                "group_size": self.group_size,
                 "rows": self.rows, "totals": self.totals, "skipped": self.skipped,
                 "seconds": self.seconds}
 
@@ -179,6 +181,8 @@ class ModelReport:
     @property
     def columns(self):
         m = self.method
+        if self.level_set is not None:  # param and paper are VecQ's own level sets' only
+            return ["name", "shape", "dtype", "bits", "sigma", "kurtosis", m, "time"]
         cols = ["name", "shape", "dtype", "bits", "sigma", "kurtosis", "param"]
         if m != "param":
             cols.append(m)
@@ -201,8 +205,10 @@ class ModelReport:
         body = [self._cells(r) for r in self.rows]
         body += [self._cells({**t, "name": "TOTAL", "shape": [t["size"]], "sigma": None,
                               "kurtosis": None}) for t in self.totals]
-        lines = [f"{self.path}: relative DQL, {self.lattice}, {self.granularity}; "
-                 f"gap_pct = 100·(param − {self.method})/param; time in s",
+        gap = ("" if self.level_set is not None
+               else f"gap_pct = 100·(param − {self.method})/param; ")
+        lines = [f"{self.path}: relative DQL, {self.level_set or self.lattice}, "
+                 f"{self.granularity}; {gap}time in s",
                  format_table(body, self.columns, "{:.5g}")]
         for r in self.rows:
             for m, why in r.get("errors", {}).items():
@@ -260,8 +266,9 @@ def _progress(total, progress):
     return tqdm(total=total, unit="tensor", file=sys.stderr)
 
 
-def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midrise",
-                 axis=None, all_tensors=False, progress=None, workers=None, group_size=None):
+def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice=None,
+                 axis=None, all_tensors=False, progress=None, workers=None, group_size=None, *,
+                 signed_scale=False, zero_point=None, codebook=None):
     """Relative DQL of VecQ-param, ``method`` and the paper expression on every tensor.
 
     Parameters
@@ -272,8 +279,13 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
     bits : sequence of int
     method : {"exact", "grid", "alternating", "param", "paper"}
         The method compared with VecQ-param (``gap``, ``gap_pct`` columns).
-    lattice : {"midrise", "midtread"}
-        ``paper`` is reported for midrise only.
+    lattice : {"midrise", "midtread", "midtread-full"}, optional
+        ``paper`` is reported for midrise only. ``None``: midrise (``"midtread-full"`` with
+        a zero point).
+    signed_scale, zero_point, codebook
+        Another level set (:func:`vecq_ref.level_set`): then only ``method`` is reported
+        (``param`` and ``paper`` exist on midrise and midtread only) and ``level_set`` names
+        it.
     axis : int, optional
         Per-channel along this axis (tensors with fewer dimensions are skipped).
     all_tensors : bool
@@ -304,10 +316,24 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
     (['fc'], 'bias')
     """
     method = V.choice(method, "method", METHODS)
-    lattice = V.lattice(lattice)
-    bits = [V.bits(b, lattice) for b in bits]
+    bits = list(bits)
     if not bits:
         V.fail("bits", "at least one bitwidth", "[]")
+    sets = [level_set(lattice, None if codebook is not None else b, signed_scale=signed_scale,
+                      zero_point=zero_point, codebook=codebook) for b in bits]
+    bits = [ls.bits for ls in sets]
+    extra = {}  # the level set's keywords when it is not VecQ's own
+    label = None
+    if not sets[0].vecq:
+        from ..names import level_set_name
+
+        extra = {"lattice": sets[0].lattice, "signed_scale": bool(signed_scale),
+                 "zero_point": zero_point, "codebook": codebook}
+        label = level_set_name(sets[0])
+        if method in ("param", "paper"):
+            V.fail("method", f"a search method on the level set {label!r} (param and paper are "
+                   "VecQ's midrise/midtread only)", repr(method))
+    lattice = sets[0].lattice
     if axis is not None:
         axis = V.integer(axis, "axis")
     if group_size is not None:
@@ -356,7 +382,8 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
                     run.submit(key, 0, None, collect)
                 else:
                     run.submit(key, arr.size, lambda a=arr, k=key, s=source: _tensor_rows(
-                        k, a, bits, method, lattice, axis, s, path, group_size), collect)
+                        k, a, bits, method, lattice, axis, s, path, group_size, extra),
+                               collect)
                 del arr
             run.drain(collect)
         finally:
@@ -368,15 +395,15 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice="midr
         if a["size"] == 0:
             continue
         # A method that failed on some tensor has no total (it would leave that tensor out).
-        rel = {m: (None if m in a["failed"] else a[m] / a["sww"])
+        rel = {m: (None if m in a["failed"] or (extra and m != method) else a[m] / a["sww"])
                for m in ("param", method, "paper")}
-        paper_ok = lattice == "midrise"
+        paper_ok = lattice == "midrise" and not extra
         totals.append({"bits": b, "size": a["size"], "relative_dql_param": rel["param"],
                        f"relative_dql_{method}": rel[method],
                        "relative_dql_paper": rel["paper"] if paper_ok else None,
                        **_gap(rel["param"], rel[method]), "time": a["time"]})
     return ModelReport(str(path), bits, method, lattice, axis, rows, totals, skipped,
-                       time.perf_counter() - start, group_size)
+                       time.perf_counter() - start, group_size, label)
 
 
 def gap_rounding_bound(n, param, other):
@@ -425,27 +452,28 @@ def _located(exc, path, key):
     return type(exc)(": ".join([*where, msg]))
 
 
-def _tensor_rows(key, arr, bits, method, lattice, axis, source, path="input", group_size=None):
+def _tensor_rows(key, arr, bits, method, lattice, axis, source, path="input", group_size=None,
+                 extra=None):
     try:
-        return _rows_of(key, arr, bits, method, lattice, axis, source, group_size)
+        return _rows_of(key, arr, bits, method, lattice, axis, source, group_size, extra)
     except (ValueError, TypeError, MemoryError) as exc:
         raise _located(exc, path, key) from exc
 
 
-def _group_loss(arr, bits, method, lattice, group_size, k):
-    """``(loss, k)`` of ``quantize(arr, bits, method, lattice, group_size=group_size)`` as
-    :func:`vecq_ref.quantize._quantize_loss` gives it: at the working scale ``2**k·w`` (a
+def _general_loss(arr, bits, method, k, **options):
+    """``(loss, k)`` of ``quantize(arr, bits, method, **options)`` (groups, other level sets)
+    as :func:`vecq_ref.quantize._quantize_loss` gives it: at the working scale ``2**k·w`` (a
     power of two: the same codes, every squared loss times ``2**(2k)``), except ``paper``,
     whose absolute 1e-7 makes its codes depend on the scale (computed as given, ``k = 0``)."""
+    if options.get("codebook") is not None:
+        bits = None
     if method == "paper" or not k:
-        return quantize(arr, bits, method=method, lattice=lattice,
-                        group_size=group_size).loss, 0
+        return quantize(arr, bits, method=method, **options).loss, 0
     scaled = np.ldexp(np.asarray(arr, dtype=np.float64), k)
-    return quantize(scaled, bits, method=method, lattice=lattice,
-                    group_size=group_size).loss, k
+    return quantize(scaled, bits, method=method, **options).loss, k
 
 
-def _rows_of(key, arr, bits, method, lattice, axis, source, group_size=None):
+def _rows_of(key, arr, bits, method, lattice, axis, source, group_size=None, extra=None):
     """The rows of one tensor and, per bitwidth, its parts of the totals (added to ``acc``
     by :func:`_accumulate` in file order, so the totals never depend on the threads).
 
@@ -465,15 +493,17 @@ def _rows_of(key, arr, bits, method, lattice, axis, source, group_size=None):
         rel, dql, errors = {}, {}, {}
         for m in dict.fromkeys(("param", method, "paper")):
             rel[m] = None
-            if m == "paper" and lattice != "midrise":
+            if (m == "paper" and lattice != "midrise") or (extra and m != method):
                 continue
             try:
                 with np.errstate(all="ignore"):
-                    if group_size is None:
+                    if group_size is None and not extra:
                         loss, kq = _quantize_loss(arr, b, method=m, lattice=lattice,
                                                   axis=axis, codes=codes)
                     else:
-                        loss, kq = _group_loss(arr, b, m, lattice, group_size, k)
+                        loss, kq = _general_loss(arr, b, m, k, axis=axis,
+                                                 group_size=group_size,
+                                                 **(extra or {"lattice": lattice}))
             except ValueError as exc:
                 errors[m] = str(exc)
                 continue
