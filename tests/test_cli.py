@@ -550,3 +550,98 @@ def test_weights_npz_is_refused(tmp_path, capsys, wfile):
     np.savez(tmp_path / "h.npz", h=np.ones(32))
     assert main(["compare", str(path), "--bits", "2", "--weights", str(tmp_path / "h.npz")]) == 2
     assert "expected one .npy array; got an .npz archive" in capsys.readouterr().err
+
+
+# --- level sets and the format rules (--lattice, --signed-scale, --zero-point, --codebook) ---
+
+
+def test_compare_formats_and_level_sets_pass_through(tmp_path, capsys, wfile):
+    import vecq_ref as vq
+
+    path, w = wfile
+    h = np.random.default_rng(5).lognormal(size=32)
+    np.save(tmp_path / "h.npy", h)
+    assert main(["compare", str(path), "--bits", "4", "--group-size", "32", "--methods",
+                 "formats", "--weights", str(tmp_path / "h.npy"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected = vq.compare(w, bits=4, methods="formats", group_size=32, weights=h)
+    assert [{k: v for k, v in r.items() if k != "array"} for r in rows] == expected
+    np.save(tmp_path / "book.npy", np.array([-1.0, -0.25, 0.0, 0.5]))
+    for opts, kw in ((["--lattice", "midtread-full", "--signed-scale"],
+                      {"lattice": "midtread-full", "signed_scale": True}),
+                     (["--zero-point", "integer"], {"zero_point": "integer"}),
+                     (["--codebook", "nf4"], {"codebook": "nf4"}),
+                     (["--codebook", str(tmp_path / "book.npy"), "--bits", "2"],
+                      {"codebook": np.array([-1.0, -0.25, 0.0, 0.5])})):
+        bits = 2 if "book.npy" in " ".join(opts) else 4
+        argv = ["compare", str(path), "--group-size", "16", "--json", *opts]
+        assert main(argv + ([] if "--bits" in opts else ["--bits", "4"])) == 0
+        rows = json.loads(capsys.readouterr().out)
+        lib = vq.compare(w, bits=bits, group_size=16, **kw)
+        assert [(r["method"], r["level_set"], r["relative_dql"]) for r in rows] == [
+            (r["method"], r["level_set"], r["relative_dql"]) for r in lib], opts
+    assert rows[0]["level_set"] == "codebook of 4 levels"
+    assert main(["compare", str(path), "--bits", "4", "--group-size", "32", "--methods",
+                 "q4_0,nf4"]) == 0
+    out = capsys.readouterr().out
+    assert "exact optimum (exact_q4_0)" in out and "gap_pct" in out
+    assert max(map(len, out.splitlines())) <= 100
+
+
+def test_search_quantize_and_report_take_a_level_set(tmp_path, capsys, wfile):
+    import vecq_ref as vq
+
+    path, w = wfile
+    h = np.random.default_rng(6).lognormal(size=32)
+    np.save(tmp_path / "h.npy", h)
+    assert main(["search", str(path), "--bits", "4", "--codebook", "nf4", "--group-size",
+                 "16", "--weights", str(tmp_path / "h.npy"), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    r = vq.search_step(w, 4, codebook="nf4", group_size=16, weights=h)
+    assert payload["step"] == np.asarray(r.step).tolist() and payload["lattice"] == "codebook"
+    out = tmp_path / "q.npz"
+    assert main(["quantize", str(path), "--bits", "3", "--method", "exact", "--zero-point",
+                 "integer", "--group-size", "8", "--weights", str(tmp_path / "h.npy"),
+                 "--out", str(out), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    q = vq.quantize(w, 3, "exact", zero_point="integer", group_size=8, weights=h)
+    assert payload["loss"]["relative_dql"] == q.loss.relative_dql
+    with np.load(out) as z:
+        np.testing.assert_array_equal(z["values"], q.values)
+    np.savez(tmp_path / "m.npz", fc=w)
+    assert main(["report", str(tmp_path / "m.npz"), "--bits", "4", "--lattice", "midtread-full",
+                 "--signed-scale", "--group-size", "32", "--quiet", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["level_set"] == "midtread-full, codes −8…7, α of either sign"
+    row = rep["rows"][0]
+    assert row["relative_dql_exact"] == vq.quantize(
+        w, 4, "exact", "midtread-full", group_size=32, signed_scale=True).loss.relative_dql
+    assert row["relative_dql_param"] is None and row["gap_pct"] is None
+    assert main(["report", str(tmp_path / "m.npz"), "--bits", "4", "--zero-point", "float",
+                 "--group-size", "32", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "real offset, codes 0…15, groups of 32" in text and "param" not in text
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--codebook", "{tmp}/missing.npy"], "--codebook {tmp}/missing.npy: no such file"),
+    (["--codebook", "nf5"], "--codebook must be one of {nf4, fp4, iq4_nl}"),
+    (["--zero-point", "integer", "--signed-scale"],
+     "--signed-scale must be False with a zero point"),
+    (["--codebook", "nf4", "--bits", "3"], "--bits must be 4 (or None) for a codebook"),
+])
+@pytest.mark.parametrize("command", ["compare", "search", "quantize", "report"])
+def test_bad_level_set_options_are_one_line(tmp_path, capsys, wfile, argv, needle, command):
+    path, w = wfile
+    if command == "report":
+        np.savez(tmp_path / "m.npz", fc=w)
+        path = tmp_path / "m.npz"
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    bits = [] if "--bits" in argv else ["--bits", "4"]
+    extra = ["--out", str(tmp_path / "q.npz")] if command == "quantize" else []
+    assert main([command, str(path), *bits, *argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"vecq-ref {command}: error: ")
+    if command == "compare" and "--bits" in argv:
+        needle = "--bits must be 4, the bits of the codebook"
+    assert needle.replace("{tmp}", str(tmp_path)) in err, err

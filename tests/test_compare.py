@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import vecq_ref as vq
 from vecq_ref import baselines as B
+from vecq_ref import format_rules as F
 from vecq_ref.cli import main
 
 # ``vecq_ref.compare`` is the function; the module of the same name is reached this way.
@@ -388,3 +389,119 @@ def test_cli_compare_errors(tmp_path, capsys):
     assert "--methods must be" in err
     assert main(["compare", str(tmp_path / "missing.npy")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# --- level sets and the formats' own rules -------------------------------------------------------
+
+
+_RULES = {"q4_0": lambda w, g, h: F.q4_0(w, g), "q4_0_search": lambda w, g, h: F.make_qx_quants(
+    w, 8, g, weights=h), "q4_1": lambda w, g, h: F.q4_1(w, g),
+    "q4_1_search": lambda w, g, h: F.make_qkx2_quants(w, 15, g, weights=h),
+    "iq4_nl": lambda w, g, h: F.iq4_nl(w, g, weights=h),
+    "gptq_sym": lambda w, g, h: F.gptq_rtn(w, 4, g, symmetric=True),
+    "ct_sym": lambda w, g, h: F.compressed_tensors_rtn(w, 4, g, symmetric=True),
+    "gptq_asym": lambda w, g, h: F.gptq_rtn(w, 4, g, symmetric=False),
+    "awq": lambda w, g, h: F.awq_rtn(w, 4, g, symmetric=False),
+    "nf4": lambda w, g, h: F.bnb_nf4(w, g), "fp4": lambda w, g, h: F.bnb_fp4(w, g)}
+_EXACT = {"q4_0": ("exact_q4_0", {"lattice": "midtread-full", "signed_scale": True}),
+          "q4_1": ("exact_q4_1", {"zero_point": "float"}),
+          "iq4_nl": ("exact_iq4_nl", {"codebook": "iq4_nl", "signed_scale": True}),
+          "gptq_sym": ("exact_int_sym", {"lattice": "midtread-full"}),
+          "gptq_asym": ("exact_int_zp", {"zero_point": "integer"}),
+          "nf4": ("exact_nf4", {"codebook": "nf4"}), "fp4": ("exact_fp4", {"codebook": "fp4"})}
+
+
+def test_rules_on_a_lattice_they_reproduce_by_hand():
+    # Blocks of 32 whose values are 0.125·c with c = −8 … 7 twice: Q4_0's d = max/−8 =
+    # −1/−8 = 0.125 (fp16-exact), so the rule, its search and the exact optimum all give w
+    # back: relative DQL 0 for all, one shared rank, and gap_pct undefined (exact = 0).
+    w = np.tile(0.125 * np.arange(-8.0, 8.0), 2)
+    rows = vq.compare(w, bits=4, methods=["q4_0", "q4_0_search"])
+    assert [r["method"] for r in rows] == ["q4_0", "q4_0_search", "exact_q4_0"]
+    assert all(r["relative_dql"] == 0.0 and r["rank"] == 1 and r["gap_pct"] is None
+               for r in rows)
+    assert {r["group_size"] for r in rows} == {32}  # the format's block without group_size
+    assert rows[0]["level_set"] == "midtread-full, codes −8…7, α of either sign"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_each_rule_against_the_exact_optimum_of_its_level_set(seed, weighted):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((4, 64)) * rng.lognormal(size=(4, 1))
+    h = rng.lognormal(size=64) if weighted else None
+    rows = vq.compare(w, bits=4, methods="formats", group_size=32, weights=h)
+    by = {r["method"]: r for r in rows}
+    for m, fn in _RULES.items():
+        r = by[m]
+        q = fn(w, 32, h)
+        assert r["relative_dql"] == vq.vector_loss(w, q.values, weights=h).relative_dql, m
+        assert r["weighted"] == weighted and r["certified"] is None
+    for rule, (exact, kw) in _EXACT.items():
+        q = vq.quantize(w, 4, "exact", group_size=32, weights=h, **kw)
+        e = by[exact]
+        assert e["relative_dql"] == vq.vector_loss(w, q.values, weights=h).relative_dql
+        assert e["level_set"] == by[rule]["level_set"] and e["certified"] is True
+        assert e["gap_pct"] == 0.0 and e["rank"] == 1
+    # Every rule lies on its format's level set, so the exact optimum is no worse.
+    for r in rows:
+        members = [x for x in rows if x["level_set"] == r["level_set"]]
+        ex = next(x for x in members if x["method"].startswith("exact_"))
+        assert r["relative_dql"] >= ex["relative_dql"] * (1 - 1e-12), r["method"]
+        assert r["gap_pct"] == pytest.approx(
+            100 * (r["relative_dql"] - ex["relative_dql"]) / ex["relative_dql"], rel=1e-12)
+    assert {r["level_set"] for r in rows if r["method"] in ("gptq_sym", "ct_sym")} == {
+        "midtread-full, codes −8…7"}
+    assert {r["method"] for r in rows} == set(_RULES) | {e for e, _ in _EXACT.values()}
+
+
+def test_vecq_searches_on_a_requested_level_set_share_the_formats_group(rng):
+    w = rng.standard_normal((2, 64))
+    h = rng.lognormal(size=64)
+    rows = vq.compare(w, bits=4, methods="vecq_exact,vecq_alternating,q4_0", group_size=32,
+                      weights=h, lattice="midtread-full", signed_scale=True)
+    by = {r["method"]: r for r in rows}
+    assert len({r["level_set"] for r in rows}) == 1  # one group: Q4_0's level set
+    q = vq.quantize(w, 4, "exact", "midtread-full", group_size=32, signed_scale=True,
+                    weights=h)
+    assert by["vecq_exact"]["relative_dql"] == vq.vector_loss(w, q.values,
+                                                              weights=h).relative_dql
+    assert by["vecq_exact"]["relative_dql"] == pytest.approx(by["exact_q4_0"]["relative_dql"],
+                                                             rel=1e-12)
+    assert by["vecq_exact"]["certified"] is True
+    assert by["vecq_alternating"]["gap_pct"] >= -1e-10
+    # Default methods on a level set: VecQ's three searches; param only on VecQ's lattices.
+    names = [r["method"] for r in vq.compare(w, bits=4, codebook="nf4")]
+    assert sorted(names) == ["vecq_alternating", "vecq_exact", "vecq_grid"]
+    mt = vq.compare(w, bits=[1, 2], methods="vecq_param,vecq_exact", lattice="midtread")
+    assert {(r["bits"], r["method"]) for r in mt} == {(2, "vecq_param"), (2, "vecq_exact")}
+    assert {r["level_set"] for r in mt} == {"midtread, codes −1…1"}
+    zp = vq.compare(w, bits=[3], methods="vecq_param,vecq_exact", zero_point="integer")
+    assert [r["method"] for r in zp] == ["vecq_exact"]  # param: VecQ's own lattices only
+
+
+def test_format_records_of_everything_fit_in_100_columns(rng):
+    w = rng.standard_normal((2, 64))
+    rows = vq.compare(w, bits=[4, 5], methods="formats,vecq_normalpha,ul2q,lloyd_max",
+                      group_size=32, weights=rng.lognormal(size=64))
+    text = C.format_records(rows)
+    assert max(map(len, text.splitlines())) <= C.MAX_LINE
+    assert "4 bits, 16 levels, NF4 codebook, groups of 32, weighted:" in text
+    assert "exact optimum (exact_q4_0)" in text and "gap_pct" in text
+    assert "Q5_1 affine search (q5_1_search)" in text
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), [
+    ({"methods": ["q4_0"], "bits": 3}, ValueError, r"'q4_0' needs bits in \[4, 4\]"),
+    ({"methods": ["q4_0"], "axis": 0}, ValueError, r"`axis` must be None with the format rules"),
+    ({"methods": ["nf4"]}, ValueError, r"`group_size` must be a divisor of the last axis "
+                                       r"length 96 \(the block of 'nf4' without `group_size`\)"),
+    ({"codebook": "nf4", "bits": 3}, ValueError, r"`bits` must be 4, the bits of the codebook"),
+    ({"zero_point": "integer", "signed_scale": True}, ValueError, r"`signed_scale` must be "
+                                                                   r"False with a zero point"),
+    ({"methods": ["formats"], "bits": 1}, ValueError, r"`methods` must be methods defined at "
+                                                       r"the requested bits \[1\] \('formats'"),
+])
+def test_bad_level_sets_and_rules(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        vq.compare(np.ones((2, 96)), **({"bits": 4} | kwargs))

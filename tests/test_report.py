@@ -520,3 +520,24 @@ def test_report_per_group_totals_and_scale(tmp_path):
     assert model_report(path, bits=[2], method="param", group_size=16,
                         progress=False).skipped == [
         {"name": "b", "why": "last axis 8 of (2, 8) not a multiple of --group-size 16"}]
+
+
+def test_report_on_another_level_set(tmp_path):
+    # On a level set other than VecQ's own only --method is reported (param and paper exist
+    # on midrise/midtread only); the working scale still holds (weights near 1e-300).
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((3, 32))
+    path = tmp_path / "c.npz"
+    np.savez(path, a=a, tiny=np.ldexp(a, -1000))
+    rep = model_report(path, bits=[4], method="grid", codebook="nf4", group_size=16,
+                       progress=False)
+    assert rep.level_set == "NF4 codebook" and rep.lattice == "codebook"
+    expected = quantize(a, 4, "grid", codebook="nf4", group_size=16).loss.relative_dql
+    assert [r["relative_dql_grid"] for r in rep.rows] == [expected, expected]
+    assert all(r["relative_dql_param"] is None and r["relative_dql_paper"] is None
+               for r in rep.rows)
+    assert rep.totals[0]["relative_dql_grid"] == pytest.approx(expected, rel=1e-12)
+    assert rep.totals[0]["relative_dql_param"] is None
+    assert rep.columns == ["name", "shape", "dtype", "bits", "sigma", "kurtosis", "grid", "time"]
+    with pytest.raises(ValueError, match="`method` must be a search method on the level set"):
+        model_report(path, bits=[4], method="param", codebook="nf4")

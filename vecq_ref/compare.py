@@ -322,6 +322,9 @@ def _methods(methods, bits, ls):
     if "formats" in methods:
         at = methods.index("formats")
         methods[at:at + 1] = [m for m in FORMAT_RULES if any(applies(m, k) for k in bits)]
+        if not methods:
+            V.fail("methods", f"methods defined at the requested bits {bits} ('formats' names "
+                   "no rule there: the rules need bits 2 … 8)", repr("formats"))
     for m in methods:
         V.choice(m, "methods", METHODS)
         if m in SEARCH_BASED and not available:

@@ -319,8 +319,8 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice=None,
     bits = list(bits)
     if not bits:
         V.fail("bits", "at least one bitwidth", "[]")
-    sets = [level_set(lattice, None if codebook is not None else b, signed_scale=signed_scale,
-                      zero_point=zero_point, codebook=codebook) for b in bits]
+    sets = [level_set(lattice, b, signed_scale=signed_scale, zero_point=zero_point,
+                      codebook=codebook) for b in bits]
     bits = [ls.bits for ls in sets]
     extra = {}  # the level set's keywords when it is not VecQ's own
     label = None
