@@ -525,8 +525,8 @@ def test_search_and_report_group_size(tmp_path, capsys, wfile):
                                         "weights' shape (6, 32)"),
     (lambda p: np.save(p, -np.ones(32)), "--weights {h} (for {w}): must be non-negative"),
     (lambda p: np.save(p, np.array([{"a": 1}], dtype=object)),
-     "--weights {h}: not a readable .npy array without pickles"),
-    (lambda p: p.write_bytes(b"not numpy"), "--weights {h}: not a readable .npy array"),
+     "--weights {h}: not a .npy array that can be read without pickles"),
+    (lambda p: p.write_bytes(b"not numpy"), "--weights {h}: not a .npy array that can be read"),
 ])
 @pytest.mark.parametrize("command", ["compare", "search", "quantize"])
 def test_bad_weights_file_is_one_line_naming_the_option(tmp_path, capsys, wfile, make, needle,
@@ -627,7 +627,7 @@ def test_search_quantize_and_report_take_a_level_set(tmp_path, capsys, wfile):
     (["--codebook", "{tmp}/missing.npy"], "--codebook {tmp}/missing.npy: no such file"),
     (["--codebook", "nf5"], "--codebook must be one of {nf4, fp4, iq4_nl}"),
     (["--zero-point", "integer", "--signed-scale"],
-     "--signed-scale must be False with a zero point"),
+     "--signed-scale must be left out with a zero point"),
     (["--codebook", "nf4", "--bits", "3"], "--bits must be 4 (or None) for a codebook"),
 ])
 @pytest.mark.parametrize("command", ["compare", "search", "quantize", "report"])

@@ -86,6 +86,30 @@ CASES = [
     (["verify", "{w}", "{t}/none.npy", "--bits", "2"],
      "quantized file {t}/none.npy does not exist"),
     (["verify", "{t}/bad.npy", "{w}", "--bits", "2"], "input file {t}/bad.npy: is not a .npy"),
+    # Level sets, importance weights and the format rules.
+    (["compare", "{w}", "--bits", "4", "--zero-point", "integer", "--signed-scale"],
+     "--signed-scale must be left out with a zero point (the mirrored set is another zero "
+     "point)."),
+    (["quantize", "{w}", "--bits", "4", "--zero-point", "integer", "--signed-scale", "--out",
+      "{t}/y.npz"], "--signed-scale must be left out with a zero point"),
+    (["compare", "{w}", "--bits", "4", "--methods", "q4_0"],
+     "--group-size must be a divisor of the last axis length 6 (the block of 'q4_0' without "
+     "--group-size); got 32."),
+    (["compare", "{w}", "--bits", "4", "--methods", "q4_0", "--axis", "0"],
+     "--axis must be left out with the format rules"),
+    (["compare", "{w}", "--bits", "3", "--codebook", "nf4"],
+     "--bits must be 4, the bits of the codebook, among the requested bits; got [3]."),
+    (["search", "{w}", "--bits", "4", "--weights", "{t}/scalar.npy", "--group-size", "4"],
+     "--group-size must be a divisor of the last axis length 6; got 4."),
+    (["search", "{w}", "--bits", "4", "--weights", "{t}/bad.npy"],
+     "--weights {t}/bad.npy: not a .npy array that can be read without pickles"),
+    (["compare", "{w}", "--bits", "4", "--weights", "{t}/f16top.npy"],
+     "--weights {t}/f16top.npy (for {t}/w.npy): must be non-negative (h ≥ 0; zero weights "
+     "are allowed); got a minimum of -65504.0."),
+    (["compare", "{w}", "--bits", "4", "--codebook", "{t}/bad.npy"],
+     "--codebook {t}/bad.npy: not a .npy array that can be read without pickles"),
+    (["report", "{w}", "--bits", "4", "--method", "param", "--codebook", "nf4"],
+     "--method must be a search method on the level set 'NF4 codebook'"),
     (["reproduce", "--quick", "--out", "{t}/rep"],
      "--seed, 'sweep_bits']); use another --out or pass --force to start over"),
 ]

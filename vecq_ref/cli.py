@@ -184,9 +184,9 @@ def _load_importance(path, shape, label="the weights"):
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise UsageError(f"--weights {path}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise UsageError(f"--weights {path}: not a readable .npy array without pickles "
-                         f"({_one_line(exc)})") from None
+    except (OSError, ValueError, EOFError):
+        raise UsageError(f"--weights {path}: not a .npy array that can be read without "
+                         "pickles") from None
     if not isinstance(arr, np.ndarray):  # an .npz archive
         arr.close()
         raise UsageError(f"--weights {path}: expected one .npy array; got an .npz archive")
@@ -294,9 +294,9 @@ def _level_set_options(args):
                 book = np.load(book, allow_pickle=False)
             except FileNotFoundError:
                 raise UsageError(f"--codebook {args.codebook}: no such file") from None
-            except (OSError, ValueError, EOFError) as exc:
-                raise UsageError(f"--codebook {args.codebook}: not a readable .npy array "
-                                 f"without pickles ({_one_line(exc)})") from None
+            except (OSError, ValueError, EOFError):
+                raise UsageError(f"--codebook {args.codebook}: not a .npy array that can be "
+                                 "read without pickles") from None
         out["codebook"] = book
     return out
 
@@ -1207,6 +1207,9 @@ def _in_options(text, parser, command):
     text = re.sub(r"\[[^\[\]]*\]", lambda m: re.sub(
         r"'([a-z_][a-z0-9_]*)'", lambda n: options.get(n.group(1), n.group(0)), m.group(0)),
         text)
+    # A flag that must not be given (`signed_scale` must be False ...; got True).
+    text = re.sub(r"(--[a-z][a-z0-9-]*) must be False\b([^;]*); got True\.",
+                  r"\1 must be left out\2.", text)
     text = re.sub(r"(--[a-z][a-z0-9-]*) must be None\b", r"\1 must be left out", text)
     text = re.sub(r"(--[a-z][a-z0-9-]*) is True\b", r"\1 is given", text)
     return re.sub(r"(--[a-z][a-z0-9-]*) is False\b", r"\1 is not given", text)
