@@ -555,6 +555,7 @@ def test_weights_npz_is_refused(tmp_path, capsys, wfile):
 # --- level sets and the format rules (--lattice, --signed-scale, --zero-point, --codebook) ---
 
 
+@pytest.mark.jit_only
 def test_compare_formats_and_level_sets_pass_through(tmp_path, capsys, wfile):
     import vecq_ref as vq
 
