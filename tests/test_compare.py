@@ -117,7 +117,7 @@ def test_default_methods_follow_search_availability(w, monkeypatch):
     monkeypatch.setattr(C, "search_available", lambda: False)
     names = {r["method"] for r in vq.compare(w, bits=2)}
     assert names.isdisjoint(C.SEARCH_BASED)
-    assert names == set(C.CLASSIC) - set(C.SEARCH_BASED) - {"bwn"}
+    assert names == set(C.METHODS) - set(C.SEARCH_BASED) - {"bwn"}
     with pytest.raises(ValueError, match=r"`methods` must be methods whose modules are "
                                          r"importable \('vecq_exact' needs vecq_ref.search"):
         vq.compare(w, bits=2, methods=["vecq_exact"])

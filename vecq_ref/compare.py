@@ -80,8 +80,9 @@ from .loss import vector_loss
 from .names import level_set_name, method_name
 from .quantize import quantize
 
-#: VecQ and the baselines of docs/theory.md §6, in display order.
-CLASSIC = ("vecq_param", "vecq_paper", "vecq_exact", "vecq_grid", "vecq_alternating",
+#: VecQ and the baselines of docs/theory.md §6, in display order (the paper's methods, which
+#: the figures draw; :data:`ALL_METHODS` adds the format rules and their exact optima).
+METHODS = ("vecq_param", "vecq_paper", "vecq_exact", "vecq_grid", "vecq_alternating",
            "vecq_param_midtread", "vecq_exact_midtread", "vecq_normalpha", "bwn", "twn",
            "ul2q", "ul2q_code", "dorefa", "absmax", "aciq", "lloyd_max")
 #: The block formats' own rules (:mod:`vecq_ref.format_rules`), in display order.
@@ -92,7 +93,7 @@ FORMAT_RULES = ("q4_0", "q4_0_search", "q5_0", "q5_0_search", "q8_0", "q4_1", "q
 EXACT = ("exact_q4_0", "exact_q5_0", "exact_q8_0", "exact_q4_1", "exact_q5_1", "exact_iq4_nl",
          "exact_int_sym", "exact_int_zp", "exact_nf4", "exact_fp4")
 #: Every method ``compare`` knows, in display order.
-METHODS = CLASSIC + FORMAT_RULES + EXACT
+ALL_METHODS = METHODS + FORMAT_RULES + EXACT
 #: Methods that need :mod:`vecq_ref.search`.
 SEARCH_BASED = ("vecq_exact", "vecq_grid", "vecq_alternating", "vecq_exact_midtread") + EXACT
 #: VecQ's methods that run on any level set (``lattice``, ``signed_scale``, ...).
@@ -313,12 +314,12 @@ def _methods(methods, bits, ls):
     if methods is None:
         if ls is not None:
             return [m for m in LEVEL_SET_METHODS if available]
-        return [m for m in CLASSIC if available or m not in SEARCH_BASED]
+        return [m for m in METHODS if available or m not in SEARCH_BASED]
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     methods = list(methods)
     if not methods:
-        V.fail("methods", f"a non-empty list of names from {METHODS}", "an empty list")
+        V.fail("methods", f"a non-empty list of names from {ALL_METHODS}", "an empty list")
     if "formats" in methods:
         at = methods.index("formats")
         methods[at:at + 1] = [m for m in FORMAT_RULES if any(applies(m, k) for k in bits)]
@@ -326,7 +327,7 @@ def _methods(methods, bits, ls):
             V.fail("methods", f"methods defined at the requested bits {bits} ('formats' names "
                    "no rule there: the rules need bits 2 … 8)", repr("formats"))
     for m in methods:
-        V.choice(m, "methods", METHODS)
+        V.choice(m, "methods", ALL_METHODS)
         if m in SEARCH_BASED and not available:
             V.fail("methods", "methods whose modules are importable "
                    f"({m!r} needs vecq_ref.search, which is not available)", repr(m))
@@ -390,9 +391,9 @@ def compare(w, bits=range(1, 9), methods=None, axis=None, group_size=None, weigh
     bits : int or sequence of int, default 1 … 8
         Bitwidths; a method is skipped at a bitwidth it does not define.
     methods : sequence of str or comma-separated str, optional
-        Names from :data:`METHODS` (module docstring), or ``"formats"`` for every format
+        Names from :data:`ALL_METHODS` (module docstring), or ``"formats"`` for every format
         rule defined at ``bits``; each rule brings its exact optimum. Default: VecQ and the
-        baselines (:data:`CLASSIC`), without the search-based ones when
+        baselines (:data:`METHODS`), without the search-based ones when
         :mod:`vecq_ref.search` is missing; with a level set given, VecQ's searches on it.
         Naming a method that is unavailable or defined at none of ``bits`` is an error.
     axis : int, optional
@@ -636,5 +637,5 @@ def format_records(records, columns=("method", "lattice", "rank", "relative_dql"
     return "\n\n".join(blocks)
 
 
-__all__ = ["compare", "format_records", "METHODS", "CLASSIC", "FORMAT_RULES", "EXACT", "FIELDS",
-           "search_available", "applies", "n_levels", "has_offset"]
+__all__ = ["compare", "format_records", "METHODS", "ALL_METHODS", "FORMAT_RULES", "EXACT",
+           "FIELDS", "search_available", "applies", "n_levels", "has_offset"]
