@@ -209,7 +209,7 @@ def applies(method, bits):
 def n_levels(method, bits):
     """Number of levels ``method`` uses at ``bits``: 2^k, or 2^k − 1 on the midtread lattice,
     or the size of a format's level set (255 for Q8_0, 15 for bitsandbytes FP4)."""
-    if method in FORMAT_RULES or method in EXACT:
+    if (method in FORMAT_RULES or method in EXACT) and applies(method, bits):
         return int(_exact_set(_exact_of(method), bits)[0].levels.size)
     return 2 ** bits - 1 if method in _MIDTREAD else 2 ** bits
 
@@ -497,7 +497,8 @@ def _record(m, arr, k, axis, group_size, h, ls_kw, sets):
             return None
         q = _run(m, arr, k, axis, g, h)
         levels = n_levels(m, k)
-    certified = getattr(q, "certified", None) if (m in EXACT or m == "vecq_exact") else None
+    if _is_exact(m):
+        certified = q.certified if isinstance(q, _Result) else _certified(q)
     loss = vector_loss(arr, q.values, weights=h)
     return {"method": m, "bits": k, "lattice": q.lattice, "level_set": label,
             "levels": levels, "group": levels, "rank": 0,
