@@ -365,7 +365,7 @@ def test_grid_sigma_is_the_weighted_rms():
     ({"method": "param", "zero_point": "integer"}, "`zero_point`"),
     ({"method": "param", "signed_scale": True}, "`signed_scale`"),
     ({"method": "param", "lattice": "midtread-full"}, "`lattice`"),
-    ({"method": "exact", "zero_point": "float"}, "`zero_point`"),
+    ({"method": "grid", "zero_point": "float"}, "`method`"),
     ({"method": "alternating", "codebook": "nf4", "bits": None, "init": "sigma"}, "`init`"),
     ({"method": "exact", "weights": [-1.0, 1, 1, 1]}, "`weights`"),
     ({"method": "exact", "weights": [1.0, 1.0]}, "`weights`"),
