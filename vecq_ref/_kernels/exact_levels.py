@@ -1,0 +1,629 @@
+"""Exact, certified scale search over any level set, weighted (docs/theory.md, "Exact search
+over any level set, weighted"; FORMATS.md §3): the global maximum of ``r = S1²/S2`` over all
+steps, per row, for uniform lattices of any range, codebooks (NF4, FP4, IQ4_NL), signed scales
+and integer zero points, with importance weights ``h ≥ 0``.
+
+Paths. For a step ``s > 0`` an element of magnitude ``a = |x| > 0`` and sign σ sits at the
+level nearest ``x/s`` (``levelset.nearest_index``, ties farther from zero). As ``s`` falls the
+element walks away from zero along its sign's *path*: it starts at the level nearest ``0⁺``
+(σ = +) or ``0⁻`` (σ = −) and takes its ``c``-th step when ``fl(a/s) ≥ μ_c``, with
+``μ_c > 0`` the ``|midpoint|`` crossed (the tie rule makes both signs use ``≥``). So the state
+of a step is the vector of counts ``c_i``, the counts only grow as ``s`` falls, and each
+element has the exact float threshold ``T(a, μ) = max{s : fl(a/s) ≥ μ}`` per step of its path.
+With ``λ = σ·ℓ`` (the level toward the element's own sign, negative only for the first level of
+a zero-less codebook) ``S1 = Σ h·a·λ`` and ``S2 = Σ h·λ²`` both grow with every step of a path,
+the monotonicity the bounds use. A negative step is the positive search on ``−x``.
+
+Search per (direction, zero point): a few Lloyd iterations give an incumbent; ranges
+``(s_lo, s_hi]`` between evaluated steps are dropped by the self-consistency test (α* of some
+optimal state lies in its own interval) and the crossing bound
+``f_v(α) ≤ f_H(α) + α(s_hi − α)·(S2(s_lo) − S2(s_hi))``, split at their geometric midpoint,
+or swept: the thresholds inside, sorted (exact thresholds wherever two lie within 8ε), with
+incremental sums. Every state's ``r`` carries a proven error bar; every state whose upper ``r``
+reaches the best lower ``r`` is re-evaluated directly (fixed order) and the direct values
+decide. Twin: ``naive.exact_levelset`` (all breakpoints, brute force).
+"""
+
+import numpy as np
+from numba import njit
+
+from . import f64, helper, run_tasks
+from .levelset import is_uniform, midpoints, nearest_index, scaled
+
+_EPS = 2.220446049250313e-16
+#: Relative slack of the interval and self-consistency tests (threshold vs real quotient).
+_SL = 64.0 * _EPS
+#: Lloyd iterations for the incumbent.
+LLOYD = 4
+#: A range with at most ``max(SWEEP, n_active // 2)`` breakpoints is swept, not split.
+SWEEP = 24
+#: Output columns.
+COLS = 9
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _count(y, mu, g, cm, fast):
+    """Steps taken along path ``g`` at ``y = fl(a/s) ≥ 0``: ``#{1 ≤ c ≤ cm : μ_c ≤ y}``."""
+    if fast:  # μ_c = c − ½ (integer levels containing 0): floor and an exact fraction
+        f = np.floor(y)
+        if y - f >= 0.5:
+            f += 1.0
+        if f >= cm:  # also y = inf
+            return cm
+        return np.int64(f)
+    lo = 0
+    hi = cm
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if mu[g, mid] <= y:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@helper
+def _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0):
+    """Direct ``(S1, S2, Σc)`` of the state at step ``s > 0``, summed in element order."""
+    s1 = 0.0
+    s2 = c0
+    ct = 0
+    for i in range(nact):
+        g = sg[i]
+        c = _count(a[i] / s, mu, g, cmax[g], fast)
+        s1 += ha[i] * lam[g, c]
+        s2 += h[i] * lam2[g, c]
+        ct += c
+    return s1, s2, ct
+
+
+@helper
+def threshold(a, m):
+    """Largest float ``s > 0`` with ``fl(a/s) ≥ m`` (``a, m > 0``); 0 if none."""
+    g = a / m
+    if a / g >= m:
+        while True:
+            u = np.nextafter(g, np.inf)
+            if u == np.inf or not a / u >= m:
+                return g
+            g = u
+    while True:
+        g = np.nextafter(g, 0.0)
+        if g <= 0.0:
+            return 0.0
+        if a / g >= m:
+            return g
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _errs(s1, s2, m, n0):
+    """Absolute error bounds of computed sums fed by ``m`` roundings (docs/theory.md)."""
+    k = 2.0 * m * _EPS
+    return k * (abs(s1) + 2.0 * n0), k * s2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ratio(s1, s2):
+    return s1 * s1 / s2 if s1 > 0.0 and s2 > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rlo_rhi(s1, s2, m, n0):
+    e1, e2 = _errs(s1, s2, m, n0)
+    u = s1 + e1
+    if u <= 0.0:
+        rhi = 0.0
+    else:
+        d = s2 - e2
+        rhi = np.inf if d <= 0.0 else u * u / d * (1.0 + 4.0 * _EPS)
+    v = s1 - e1
+    rlo = v * v / (s2 + e2) * (1.0 - 4.0 * _EPS) if v > 0.0 and s2 > 0.0 else 0.0
+    return rlo, rhi
+
+
+@helper
+def _push(cand, ncand, best_lo, rhi, sa, smu, rdir):
+    """Append a candidate (``rhi``, step or (a, μ), direct r or −1); compacts / grows."""
+    if ncand >= cand.shape[0]:
+        k = 0
+        for j in range(ncand):
+            if cand[j, 0] >= best_lo:
+                cand[k] = cand[j]
+                k += 1
+        ncand = k
+        if ncand >= cand.shape[0] // 2:
+            big = np.empty((2 * cand.shape[0], 4))
+            big[:ncand] = cand[:ncand]
+            cand = big
+    cand[ncand, 0] = rhi
+    cand[ncand, 1] = sa
+    cand[ncand, 2] = smu
+    cand[ncand, 3] = rdir
+    return cand, ncand + 1
+
+
+@helper
+def _prune(slo, s1l, s2l, ml, shi, s1h, s2h, mh, n0, best_lo):
+    """True when no self-consistent state inside ``(slo, shi]`` can reach ``best_lo``."""
+    e1l, e2l = _errs(s1l, s2l, ml, n0)
+    e1h, e2h = _errs(s1h, s2h, mh, n0)
+    s1lu = s1l + e1l
+    if s1lu <= 0.0:
+        return True  # every state inside has S1 ≤ 0: α of the wrong sign, r = 0
+    s2hl = s2h - e2h
+    s2lu = s2l + e2l
+    amax = s1lu / s2hl * (1.0 + 4.0 * _EPS) if s2hl > 0.0 else np.inf
+    amin = max(s1h - e1h, 0.0) / s2lu * (1.0 - 4.0 * _EPS)
+    lo = slo * (1.0 - _SL)
+    hi = shi * (1.0 + _SL)
+    if amax < lo or amin > hi:
+        return True
+    aa = max(amin, lo)
+    ab = min(amax, hi)
+    d = s2lu - max(s2hl, 0.0)
+    b = s1h + e1h + 0.5 * hi * d
+    c = s2lu
+    al = min(max(b / c, aa), ab)
+    ub = (2.0 * al * b - al * al * c) * (1.0 + 16.0 * _EPS)
+    return ub < best_lo
+
+
+@helper
+def _isort(keys, perm, k0, k1):
+    """Insertion sort of ``perm[k0:k1]`` by ``keys`` descending."""
+    for i in range(k0 + 1, k1):
+        p = perm[i]
+        kv = keys[p]
+        j = i - 1
+        while j >= k0 and keys[perm[j]] < kv:
+            perm[j + 1] = perm[j]
+            j -= 1
+        perm[j + 1] = p
+
+
+@helper
+def _core(a, sg, h, ha, nact, lam, lam2, mu, dl, dq, cmax, fast, c0, n0, pts, stack, cand,
+          bk, bi, bc, perm, tk):
+    """Best state for steps ``s > 0`` of one (direction, level set): returns
+    ``(r, s, evaluations, pts, stack, cand, bk, bi, bc, perm, tk)``, ``s`` inside the winner's
+    interval (or ``-1`` when no element moves)."""
+    evals = 0
+    movable = 0
+    stop = 0.0
+    sbot = np.inf
+    s0 = 0.0
+    for i in range(nact):
+        g = sg[i]
+        cm = cmax[g]
+        if cm > 0:
+            movable += 1
+            stop = max(stop, a[i] / mu[g, 1])
+            sbot = min(sbot, a[i] / mu[g, cm])
+            if lam[g, cm] > 0.0:
+                s0 = max(s0, a[i] / lam[g, cm])
+    if movable == 0:
+        s1, s2, _ = _eval(1.0, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+        return _ratio(s1, s2), -1.0, 1, pts, stack, cand, bk, bi, bc, perm, tk
+    stop *= 1.0 + 4.0 * _EPS
+    sbot *= 1.0 - 4.0 * _EPS
+    m0 = nact + 2.0
+    best_lo = 0.0
+    ncand = 0
+    npts = 0
+    # Evaluated steps: the ends, then Lloyd from s0 (the largest magnitude at its end level).
+    lloyd = 0
+    s = stop
+    while True:
+        s1, s2, ct = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+        evals += 1
+        if npts >= pts.shape[0]:
+            big = np.empty((2 * pts.shape[0], 4))
+            big[:npts] = pts[:npts]
+            pts = big
+        pts[npts, 0] = s
+        pts[npts, 1] = s1
+        pts[npts, 2] = s2
+        pts[npts, 3] = ct
+        npts += 1
+        r = _ratio(s1, s2)
+        rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+        best_lo = max(best_lo, rlo)
+        if rhi >= best_lo:
+            cand, ncand = _push(cand, ncand, best_lo, rhi, s, 0.0, r)
+        if npts == 1:
+            s = sbot
+        elif npts == 2:
+            s = s0 if s0 > 0.0 else np.sqrt(stop * sbot)
+        else:
+            lloyd += 1
+            if lloyd >= LLOYD or s1 <= 0.0:
+                break
+            nxt = s1 / s2
+            if not (nxt > sbot and nxt < stop) or nxt == s:
+                break
+            s = nxt
+    # Sort the evaluated points by step (descending) and seed the stack with their ranges.
+    for i in range(1, npts):
+        j = i
+        while j > 0 and pts[j - 1, 0] < pts[j, 0]:
+            for q in range(4):
+                t = pts[j, q]
+                pts[j, q] = pts[j - 1, q]
+                pts[j - 1, q] = t
+            j -= 1
+    nst = 0
+    for i in range(npts - 1, 0, -1):
+        if pts[i, 0] < pts[i - 1, 0] and pts[i, 3] > pts[i - 1, 3]:
+            stack[nst, 0] = i      # lower end (smaller step)
+            stack[nst, 1] = i - 1  # upper end
+            nst += 1
+    smin_split = max(SWEEP, nact // 2)
+    while nst > 0:
+        nst -= 1
+        il = np.int64(stack[nst, 0])
+        ih = np.int64(stack[nst, 1])
+        slo = pts[il, 0]
+        shi = pts[ih, 0]
+        if _prune(slo, pts[il, 1], pts[il, 2], m0, shi, pts[ih, 1], pts[ih, 2], m0, n0,
+                  best_lo):
+            continue
+        nbp = np.int64(pts[il, 3] - pts[ih, 3])
+        mid = np.sqrt(slo) * np.sqrt(shi)
+        if nbp > smin_split and mid > slo and mid < shi:
+            s1, s2, ct = _eval(mid, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+            evals += 1
+            if npts >= pts.shape[0]:
+                big = np.empty((2 * pts.shape[0], 4))
+                big[:npts] = pts[:npts]
+                pts = big
+            pts[npts, 0] = mid
+            pts[npts, 1] = s1
+            pts[npts, 2] = s2
+            pts[npts, 3] = ct
+            r = _ratio(s1, s2)
+            rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+            best_lo = max(best_lo, rlo)
+            if rhi >= best_lo:
+                cand, ncand = _push(cand, ncand, best_lo, rhi, mid, 0.0, r)
+            if nst + 2 > stack.shape[0]:
+                big2 = np.empty((2 * stack.shape[0], 2), dtype=np.int64)
+                big2[:nst] = stack[:nst]
+                stack = big2
+            # Lower half first on the stack, upper half popped first.
+            if pts[il, 3] > ct:
+                stack[nst, 0] = il
+                stack[nst, 1] = npts
+                nst += 1
+            if ct > pts[ih, 3]:
+                stack[nst, 0] = npts
+                stack[nst, 1] = ih
+                nst += 1
+            npts += 1
+            continue
+        # Sweep: every threshold inside (slo, shi), in decreasing order.
+        if nbp > bk.shape[0]:
+            n2 = max(nbp, 2 * bk.shape[0])
+            bk = np.empty(n2)
+            bi = np.empty(n2, dtype=np.int64)
+            bc = np.empty(n2, dtype=np.int64)
+            perm = np.empty(n2, dtype=np.int64)
+            tk = np.empty(n2)
+        nb = 0
+        for i in range(nact):
+            g = sg[i]
+            cm = cmax[g]
+            if cm == 0:
+                continue
+            ai = a[i]
+            chi = _count(ai / shi, mu, g, cm, fast)
+            if chi == cm:
+                continue
+            clo = _count(ai / slo, mu, g, cm, fast)
+            for c in range(chi + 1, clo + 1):
+                bk[nb] = ai / mu[g, c]
+                bi[nb] = i
+                bc[nb] = c
+                perm[nb] = nb
+                nb += 1
+        if nb <= 32:
+            _isort(bk, perm, 0, nb)
+        else:
+            o = np.argsort(-bk[:nb], kind="mergesort")
+            for q in range(nb):
+                perm[q] = o[q]
+        s1 = pts[ih, 1]
+        s2 = pts[ih, 2]
+        m = m0
+        k = 0
+        while k < nb:
+            e = k + 1
+            while e < nb and bk[perm[e]] >= bk[perm[e - 1]] * (1.0 - 8.0 * _EPS):
+                e += 1
+            if e - k == 1:
+                p = perm[k]
+                i = bi[p]
+                g = sg[i]
+                c = bc[p]
+                s1 += ha[i] * dl[g, c]
+                s2 += h[i] * dq[g, c]
+                m += 1.0
+                evals += 1
+                rlo, rhi = _rlo_rhi(s1, s2, m, n0)
+                best_lo = max(best_lo, rlo)
+                if rhi >= best_lo:
+                    cand, ncand = _push(cand, ncand, best_lo, rhi, a[i], mu[g, c], -1.0)
+                k = e
+                continue
+            # A cluster: order by the exact thresholds, apply equal ones together.
+            for q in range(k, e):
+                p = perm[q]
+                tk[p] = threshold(a[bi[p]], mu[sg[bi[p]], bc[p]])
+            _isort(tk, perm, k, e)
+            q = k
+            while q < e:
+                t = tk[perm[q]]
+                while q < e and tk[perm[q]] == t:
+                    p = perm[q]
+                    i = bi[p]
+                    g = sg[i]
+                    c = bc[p]
+                    s1 += ha[i] * dl[g, c]
+                    s2 += h[i] * dq[g, c]
+                    m += 1.0
+                    q += 1
+                evals += 1
+                rlo, rhi = _rlo_rhi(s1, s2, m, n0)
+                best_lo = max(best_lo, rlo)
+                if rhi >= best_lo:
+                    cand, ncand = _push(cand, ncand, best_lo, rhi, t, 0.0, -1.0)
+            k = e
+    # The direct values decide among every candidate that may be the best.
+    best_r = -1.0
+    best_s = 0.0
+    for j in range(ncand):
+        if cand[j, 0] < best_lo:
+            continue
+        if cand[j, 3] >= 0.0:
+            r = cand[j, 3]
+            s = cand[j, 1]
+        else:
+            s = cand[j, 1] if cand[j, 2] == 0.0 else threshold(cand[j, 1], cand[j, 2])
+            s1, s2, _ = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+            evals += 1
+            r = _ratio(s1, s2)
+        if r > best_r or (r == best_r and s > best_s):
+            best_r = r
+            best_s = s
+    return best_r, best_s, evals, pts, stack, cand, bk, bi, bc, perm, tk
+
+
+@helper
+def _interval(s, a, sg, nact, mu, cmax, fast):
+    """``(lo, hi]``: the exact float steps with the same counts as the step ``s``."""
+    qmin = np.inf
+    qmax = 0.0
+    for i in range(nact):
+        g = sg[i]
+        cm = cmax[g]
+        if cm == 0:
+            continue
+        c = _count(a[i] / s, mu, g, cm, fast)
+        if c >= 1:
+            qmin = min(qmin, a[i] / mu[g, c])
+        if c < cm:
+            qmax = max(qmax, a[i] / mu[g, c + 1])
+    hi = np.inf
+    lo = 0.0
+    for i in range(nact):
+        g = sg[i]
+        cm = cmax[g]
+        if cm == 0:
+            continue
+        c = _count(a[i] / s, mu, g, cm, fast)
+        if c >= 1:
+            q = a[i] / mu[g, c]
+            if q <= qmin * (1.0 + 8.0 * _EPS):
+                hi = min(hi, threshold(a[i], mu[g, c]))
+        if c < cm:
+            q = a[i] / mu[g, c + 1]
+            if q >= qmax * (1.0 - 8.0 * _EPS):
+                lo = max(lo, threshold(a[i], mu[g, c + 1]))
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, dlz, dqz, cmaxz, fastz,
+          signed, out, codes, t0, t1):
+    """Rows ``t0 ≤ r < t1`` of :func:`exact_levelset`."""
+    n = xs.shape[1]
+    nz = levz.shape[0]
+    a = np.empty(n)
+    h = np.empty(n)
+    ha = np.empty(n)
+    sgp = np.empty(n, dtype=np.int64)
+    sgm = np.empty(n, dtype=np.int64)
+    pts = np.empty((64, 4))
+    stack = np.empty((64, 2), dtype=np.int64)
+    cand = np.empty((64, 4))
+    bk = np.empty(64)
+    bi = np.empty(64, dtype=np.int64)
+    bc = np.empty(64, dtype=np.int64)
+    perm = np.empty(64, dtype=np.int64)
+    tk = np.empty(64)
+    for r in range(t0, t1):
+        nact = 0
+        hz = 0.0
+        for i in range(n):
+            x = xs[r, i]
+            hi_ = hs[r, i] if weighted else 1.0
+            if hi_ == 0.0:
+                continue
+            if x == 0.0:
+                hz += hi_
+                continue
+            ax = abs(x)
+            a[nact] = ax
+            h[nact] = hi_
+            ha[nact] = hi_ * ax
+            sgp[nact] = 0 if x > 0.0 else 1
+            sgm[nact] = 1 - sgp[nact]
+            nact += 1
+        best_r = -1.0
+        best_hi = 0.0
+        best_lo = 0.0
+        best_d = 1.0
+        best_z = 0
+        evals = 0
+        if nact > 0:
+            for z in range(nz):
+                lam = lamz[z]
+                lam2 = lam2z[z]
+                mu = muz[z]
+                cmax = cmaxz[z]
+                c0 = hz * lam2[0, 0]
+                for d in range(2 if signed else 1):
+                    sg = sgp if d == 0 else sgm
+                    n0 = 0.0
+                    for i in range(nact):
+                        if lam[sg[i], 0] < 0.0:
+                            n0 += ha[i] * -lam[sg[i], 0]
+                    (rr, ss, ev, pts, stack, cand, bk, bi, bc, perm, tk) = _core(
+                        a, sg, h, ha, nact, lam, lam2, mu, dlz[z], dqz[z], cmax, fastz[z],
+                        c0, n0, pts, stack, cand, bk, bi, bc, perm, tk)
+                    evals += ev
+                    if ss < 0.0:
+                        lo, hi = 0.0, np.inf
+                    else:
+                        lo, hi = _interval(ss, a, sg, nact, mu, cmax, fastz[z])
+                    if rr > best_r or (rr == best_r and hi > best_hi):
+                        best_r = rr
+                        best_hi = hi
+                        best_lo = lo
+                        best_d = 1.0 if d == 0 else -1.0
+                        best_z = z
+        if best_r <= 0.0:
+            step = 0.0
+            best_lo = 0.0
+            best_hi = np.inf
+            best_z = 0
+        elif best_hi == np.inf:
+            step = best_d * (2.0 * best_lo if best_lo > 0.0 else 1.0)
+        else:
+            step = best_d * best_hi
+        lev = levz[best_z]
+        mids = midz[best_z]
+        uni = unifz[best_z]
+        s1 = 0.0
+        s2 = 0.0
+        for i in range(n):
+            x = np.float64(xs[r, i])
+            j = nearest_index(scaled(x, step), lev, mids, uni)
+            codes[r, i] = j
+            hi_ = hs[r, i] if weighted else 1.0
+            lv = lev[j]
+            s1 += hi_ * x * lv
+            s2 += hi_ * (lv * lv)
+        alpha = s1 / s2 if s2 > 0.0 and best_r > 0.0 else 0.0
+        out[r, 0] = step
+        out[r, 1] = alpha
+        out[r, 2] = best_lo
+        out[r, 3] = best_hi
+        out[r, 4] = s1
+        out[r, 5] = s2
+        out[r, 6] = evals
+        aa = abs(alpha)
+        ok = best_r <= 0.0 or (aa >= best_lo * (1.0 - 1e-12) and aa <= best_hi * (1.0 + 1e-12))
+        out[r, 7] = 1.0 if ok else 0.0
+        out[r, 8] = float(best_z)
+
+
+def _paths(lz):
+    """Per-sign paths of the level set ``lz``: ``λ``, ``λ²``, ``μ``, the increments of ``λ``
+    and ``λ²``, the path lengths, and whether ``μ_c = c − ½`` (module docstring)."""
+    k = lz.shape[0]
+    mids = midpoints(lz)
+    p0p = int(np.sum(mids <= 0.0))  # index of the level nearest 0⁺ (and of 0 itself)
+    p0n = int(np.sum(mids < 0.0))   # index of the level nearest 0⁻
+    lam = np.zeros((2, k))
+    mu = np.zeros((2, k))
+    cmax = np.array([k - 1 - p0p, p0n], dtype=np.int64)
+    for c in range(cmax[0] + 1):
+        lam[0, c] = lz[p0p + c]
+        if c:
+            mu[0, c] = mids[p0p + c - 1]
+    for c in range(cmax[1] + 1):
+        lam[1, c] = -lz[p0n - c]
+        if c:
+            mu[1, c] = -mids[p0n - c]
+    lam2 = lam * lam
+    dl = np.zeros((2, k))
+    dq = np.zeros((2, k))
+    dl[:, 1:] = lam[:, 1:] - lam[:, :-1]
+    dq[:, 1:] = lam2[:, 1:] - lam2[:, :-1]
+    fast = all(np.array_equal(mu[g, 1:cmax[g] + 1], np.arange(1, cmax[g] + 1) - 0.5)
+               for g in range(2))
+    return lam, lam2, mu, dl, dq, cmax, fast
+
+
+def exact_levelset(xs, hs, levels, signed, zero_point, out, codes):
+    """Exact weighted scale search over the level set ``levels``, per row (module docstring).
+
+    Parameters
+    ----------
+    xs : ndarray, shape (rows, n), float64, C-contiguous
+        Finite weights at a safe working scale (no ``|x|/|step|`` underflows or overflows).
+    hs : ndarray, shape (rows, n) float64 ``≥ 0``, or shape (0, 0)
+        Importance weights ``h``; the empty array means all ones. Zero-weight elements count
+        for nothing (their codes are the nearest levels at the returned step).
+    levels : ndarray, shape (K,), float64
+        Ascending, distinct, ``K ≥ 1``. With ``zero_point`` these are the unsigned codes'
+        levels and every ``z`` in ``[0, K − 1]`` is tried (the level sets ``levels − z``).
+    signed : bool
+        Also try negative steps (the mirrored set ``−levels``).
+    zero_point : bool
+        Try every integer zero point (then ``signed`` is False).
+    out : ndarray, shape (rows, 9), float64
+        Per row: step, alpha, lo, hi, S1, S2, evaluations, certified, z.
+        ``codes = nearest_index(x / step, levels − z)`` (true float64 division) are the
+        optimal codes; ``alpha = S1/S2`` (0 when ``S2 = 0`` or no state has ``α`` of the
+        step's sign); the codes are optimal for every step of magnitude in ``(lo, hi]`` with
+        ``step``'s sign, and ``step = ±hi`` (``±2·lo`` when ``hi = ∞``); ``S1 = Σ h·x·ℓ``,
+        ``S2 = Σ h·ℓ²`` recomputed from the codes in element order; evaluations: states
+        evaluated; certified: 1.0 when ``|alpha|`` lies in ``(lo, hi]`` (up to 1e-12).
+        All-zero (or all-zero-weight) rows: step 0, alpha 0, interval (0, inf), certified.
+    codes : ndarray, shape (rows, n), int16
+        Index into ``levels`` (the unsigned code with a zero point).
+
+    Notes
+    -----
+    Ties: equal ``r = S1²/S2`` goes to the larger ``|step|`` (interval top ``hi``), then to
+    ``+α`` before ``−α``, then to the smallest ``z``. Rows are independent and searched
+    sequentially inside, so results are bit-identical for any thread count.
+    Twin: :func:`vecq_ref.naive.exact_levelset`.
+    """
+    levels = f64(levels)
+    k = levels.shape[0]
+    zs = range(k) if zero_point else range(1)
+    levz = np.array([levels - z for z in zs]) if zero_point else levels[None, :].copy()
+    nz = levz.shape[0]
+    midz = np.zeros((nz, max(k - 1, 1)))
+    lamz = np.zeros((nz, 2, k))
+    lam2z = np.zeros((nz, 2, k))
+    muz = np.zeros((nz, 2, k))
+    dlz = np.zeros((nz, 2, k))
+    dqz = np.zeros((nz, 2, k))
+    cmaxz = np.zeros((nz, 2), dtype=np.int64)
+    fastz = np.zeros(nz, dtype=np.bool_)
+    unifz = np.zeros(nz, dtype=np.bool_)
+    for z in range(nz):
+        midz[z, :k - 1] = midpoints(levz[z])
+        unifz[z] = is_uniform(levz[z])
+        lamz[z], lam2z[z], muz[z], dlz[z], dqz[z], cmaxz[z], fastz[z] = _paths(levz[z])
+    weighted = hs.size > 0
+    if not weighted:
+        hs = np.zeros((1, 1))
+    rows, n = xs.shape
+    run_tasks(_rows, rows, xs.size,
+              (xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, dlz, dqz, cmaxz, fastz,
+               bool(signed and not zero_point), out, codes))
+    return out, codes
