@@ -36,7 +36,15 @@ _SL = 64.0 * _EPS
 #: Lloyd iterations for the incumbent.
 LLOYD = 4
 #: A range with at most ``max(SWEEP, n_active // 2)`` breakpoints is swept, not split.
-SWEEP = 24
+SWEEP = 64
+#: ... or at most ``n_active // SPLIT_DIV`` (large rows: splitting costs O(n), a state O(1)).
+SPLIT_DIV = 64
+#: Rows with at most this many active elements sweep their whole bracket (no branch and bound).
+SMALL = 1024
+#: First guesses of the bracket's ends, ``sinc / BRACKET_LO`` and ``sinc · BRACKET_HI``
+#: (squared until the loss bounds hold).
+BRACKET_LO = 1.2
+BRACKET_HI = 1.5
 #: Output columns.
 COLS = 9
 
@@ -122,24 +130,30 @@ def _rlo_rhi(s1, s2, m, n0):
 
 
 @helper
-def _push(cand, ncand, best_lo, rhi, sa, smu, rdir):
-    """Append a candidate (``rhi``, step or (a, μ), direct r or −1); compacts / grows."""
-    if ncand >= cand.shape[0]:
-        k = 0
-        for j in range(ncand):
-            if cand[j, 0] >= best_lo:
-                cand[k] = cand[j]
-                k += 1
-        ncand = k
-        if ncand >= cand.shape[0] // 2:
-            big = np.empty((2 * cand.shape[0], 4))
-            big[:ncand] = cand[:ncand]
-            cand = big
+def _room(cand, ncand, need, best_lo):
+    """``(cand, ncand)`` with room for ``need`` more candidates: those whose upper ``r`` is
+    below ``best_lo`` are dropped first, then the buffer grows. Called outside loops only
+    (an array reassigned inside a loop costs Numba reference counting on every iteration)."""
+    if ncand + need <= cand.shape[0]:
+        return cand, ncand
+    k = 0
+    for j in range(ncand):
+        if cand[j, 0] >= best_lo:
+            for q in range(4):
+                cand[k, q] = cand[j, q]
+            k += 1
+    return _grow(cand, k + need), k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put(cand, ncand, rhi, sa, smu, rdir):
+    """Append a candidate: upper ``r``, the step (``smu = 0``) or the threshold's ``(a, μ)``,
+    and the direct ``r`` (−1 when not evaluated directly). Room was made by :func:`_room`."""
     cand[ncand, 0] = rhi
     cand[ncand, 1] = sa
     cand[ncand, 2] = smu
     cand[ncand, 3] = rdir
-    return cand, ncand + 1
+    return ncand + 1
 
 
 @helper
@@ -182,201 +196,373 @@ def _isort(keys, perm, k0, k1):
 
 
 @helper
-def _core(a, sg, h, ha, nact, lam, lam2, mu, dl, dq, cmax, fast, c0, n0, pts, stack, cand,
-          bk, bi, bc, perm, tk):
-    """Best state for steps ``s > 0`` of one (direction, level set): returns
-    ``(r, s, evaluations, pts, stack, cand, bk, bi, bc, perm, tk)``, ``s`` inside the winner's
-    interval (or ``-1`` when no element moves)."""
+def _grow(arr, need):
+    """``arr`` or a larger copy with room for ``need`` rows."""
+    if need <= arr.shape[0]:
+        return arr
+    big = np.empty((max(need, 2 * arr.shape[0]),) + arr.shape[1:], dtype=arr.dtype)
+    big[:arr.shape[0]] = arr
+    return big
+
+
+@helper
+def _lb_below(s, a, sg, h, nact, lam, cmax):
+    """Lower bound of the loss ``Σh(x − αℓ)²`` of every assignment at any ``α ≤ s``: an
+    element beyond its path's end level ``λ_top`` (``a > s·λ_top``) keeps at least
+    ``(a − s·λ_top)²``; one whose path never turns positive keeps ``a²``."""
+    t = 0.0
+    for i in range(nact):
+        g = sg[i]
+        lt = lam[g, cmax[g]]
+        ai = a[i]
+        if lt <= 0.0:
+            t += h[i] * (ai * ai)
+        else:
+            d = ai - s * lt
+            if d > 0.0:
+                t += h[i] * (d * d)
+    return t
+
+
+@helper
+def _lb_above(s, a, sg, h, nact, lam, mu, cmax, pidx):
+    """Lower bound of the loss of every nearest assignment at any ``α ≥ s``: an element is at
+    a path level of count at most ``count(a/s)``; the best such level is its first positive
+    one ``λ_p`` (error 0 if ``a ≥ s·λ_p``, else at least ``(s·λ_p − a)²``) or ``λ_0 ≤ 0``
+    (error at least ``(a − s·λ_0)²``)."""
+    t = 0.0
+    for i in range(nact):
+        g = sg[i]
+        ai = a[i]
+        m = np.inf
+        l0 = lam[g, 0]
+        if l0 <= 0.0:
+            d = ai - s * l0
+            m = d * d
+        p = pidx[g]
+        if p <= cmax[g] and (p == 0 or ai >= s * mu[g, p] * (1.0 - 4.0 * _EPS)):
+            lp = lam[g, p]
+            d = s * lp - ai
+            m = min(m, d * d if d > 0.0 else 0.0)
+        if m < np.inf:
+            t += h[i] * m
+    return t
+
+
+@helper
+def _sweep(slo, shi, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax, m0, n0,
+           best_lo, cand, ncand, bk, bi, bc, perm, tk, cb):
+    """Every state from the step ``shi`` (counts ``cnt``, sums ``s1, s2``) down to ``slo``:
+    thresholds in decreasing order (exact ones inside clusters closer than 16ε), incremental
+    sums, candidates pushed. Returns ``(best_lo, cand, ncand, states, bk, bi, bc, perm, tk)``."""
+    cut = slo * (1.0 - 16.0 * _EPS)
+    nb = 0
+    for i in range(nact):
+        g = sg[i]
+        ai = a[i]
+        for c in range(cnt[i] + 1, cmax[g] + 1):
+            if ai * imu[g, c] < cut:
+                break
+            nb += 1
+    if nb == 0:
+        return best_lo, cand, ncand, 0, bk, bi, bc, perm, tk, cb
+    bk = _grow(bk, nb)
+    bi = _grow(bi, nb)
+    bc = _grow(bc, nb)
+    perm = _grow(perm, nb)
+    tk = _grow(tk, nb)
+    cb = _grow(cb, nb + 1)
+    cand, ncand = _room(cand, ncand, nb, best_lo)
+    nb = 0
+    for i in range(nact):
+        g = sg[i]
+        ai = a[i]
+        for c in range(cnt[i] + 1, cmax[g] + 1):
+            key = ai * imu[g, c]
+            if key < cut:
+                break
+            bk[nb] = key
+            bi[nb] = i
+            bc[nb] = c
+            nb += 1
+    # Bucket by key (counting sort into ``perm``), then insertion sort (nearly sorted).
+    lo = bk[0]
+    hi = bk[0]
+    for q in range(1, nb):
+        lo = min(lo, bk[q])
+        hi = max(hi, bk[q])
+    nbk = nb
+    cntb = cb[:nbk + 1]
+    cntb[:] = 0
+    scale = nbk / (hi - lo) if hi > lo else 0.0
+    for q in range(nb):
+        j = min(np.int64((hi - bk[q]) * scale), nbk - 1)
+        tk[q] = j
+        cntb[j + 1] += 1
+    for j in range(nbk):
+        cntb[j + 1] += cntb[j]
+    for q in range(nb):
+        j = np.int64(tk[q])
+        perm[cntb[j]] = q
+        cntb[j] += 1
+    _isort(bk, perm, 0, nb)
+    # One relative error bound for every state of the sweep (S1 only grows along it, and every
+    # sum takes at most ``mend`` roundings): r·(1 ± δ) bracket the exact r (docs/theory.md).
+    mend = m0 + nb
+    k2 = 2.0 * mend * _EPS
+    s1start = s1 - k2 * (abs(s1) + 2.0 * n0)
+    delta = 0.0
+    if s1start > 0.0:
+        delta = 1.01 * (3.0 * k2 + 4.0 * k2 * n0 / s1start) + 8.0 * _EPS
+    up = 1.0 + delta
+    dn = 1.0 - delta
+    states = 0
+    k = 0
+    while k < nb:
+        e = k + 1
+        while e < nb and bk[perm[e]] >= bk[perm[e - 1]] * (1.0 - 16.0 * _EPS):
+            e += 1
+        if e - k == 1:
+            p = perm[k]
+            i = bi[p]
+            g = sg[i]
+            c = bc[p]
+            s1 += ha[i] * dl[g, c]
+            s2 += h[i] * dq[g, c]
+            states += 1
+            if s1start > 0.0:
+                r = s1 * s1 / s2
+                if r * up >= best_lo:
+                    best_lo = max(best_lo, r * dn)
+                    ncand = _put(cand, ncand, r * up, a[i], mu[g, c], -1.0)
+            else:
+                rlo, rhi = _rlo_rhi(s1, s2, mend, n0)
+                best_lo = max(best_lo, rlo)
+                if rhi >= best_lo:
+                    ncand = _put(cand, ncand, rhi, a[i], mu[g, c], -1.0)
+            k = e
+            continue
+        # A cluster: order by the exact thresholds, apply equal ones together.
+        for q in range(k, e):
+            p = perm[q]
+            tk[p] = threshold(a[bi[p]], mu[sg[bi[p]], bc[p]])
+        _isort(tk, perm, k, e)
+        q = k
+        while q < e:
+            t = tk[perm[q]]
+            while q < e and tk[perm[q]] == t:
+                p = perm[q]
+                i = bi[p]
+                g = sg[i]
+                c = bc[p]
+                s1 += ha[i] * dl[g, c]
+                s2 += h[i] * dq[g, c]
+                q += 1
+            states += 1
+            rlo, rhi = _rlo_rhi(s1, s2, mend, n0)
+            best_lo = max(best_lo, rlo)
+            if rhi >= best_lo:
+                ncand = _put(cand, ncand, rhi, t, 0.0, -1.0)
+        k = e
+    return best_lo, cand, ncand, states, bk, bi, bc, perm, tk, cb
+
+
+@helper
+def _evalc(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt):
+    """:func:`_eval` that also stores the counts in ``cnt``."""
+    s1 = 0.0
+    s2 = c0
+    ct = 0
+    for i in range(nact):
+        g = sg[i]
+        c = _count(a[i] / s, mu, g, cmax[g], fast)
+        cnt[i] = c
+        s1 += ha[i] * lam[g, c]
+        s2 += h[i] * lam2[g, c]
+        ct += c
+    return s1, s2, ct
+
+
+@helper
+def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, fast, c0, n0,
+          best_lo, pts, stack, cand, cnt, bk, bi, bc, perm, tk, cb):
+    """Best state for steps ``s > 0`` of one (direction, level set), given the best lower
+    ``r`` so far ``best_lo``: returns ``(r, s, evaluations, best_lo, pts, stack, cand, bk, bi,
+    bc, perm, tk)``, ``s`` inside the winner's interval (``-1`` when no element moves, or
+    ``r = -1`` when no state here can reach ``best_lo``)."""
     evals = 0
     movable = 0
     stop = 0.0
     sbot = np.inf
     s0 = 0.0
-    for i in range(nact):
-        g = sg[i]
+    for g in range(2):
         cm = cmax[g]
-        if cm > 0:
+        if cm > 0 and ext[g, 0] > 0.0:
             movable += 1
-            stop = max(stop, a[i] / mu[g, 1])
-            sbot = min(sbot, a[i] / mu[g, cm])
+            stop = max(stop, ext[g, 0] * imu[g, 1])
+            sbot = min(sbot, ext[g, 1] * imu[g, cm])
             if lam[g, cm] > 0.0:
-                s0 = max(s0, a[i] / lam[g, cm])
+                s0 = max(s0, ext[g, 0] / lam[g, cm])
     if movable == 0:
         s1, s2, _ = _eval(1.0, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
-        return _ratio(s1, s2), -1.0, 1, pts, stack, cand, bk, bi, bc, perm, tk
-    stop *= 1.0 + 4.0 * _EPS
-    sbot *= 1.0 - 4.0 * _EPS
+        return (_ratio(s1, s2), -1.0, 1, best_lo, pts, stack, cand, bk, bi, bc, perm, tk, cb)
+    stop *= 1.0 + 8.0 * _EPS
+    sbot *= 1.0 - 8.0 * _EPS
+    if not s0 > 0.0:
+        s0 = np.sqrt(stop) * np.sqrt(sbot)
+    s0 = min(max(s0, sbot), stop)
     m0 = nact + 2.0
-    best_lo = 0.0
     ncand = 0
     npts = 0
-    # Evaluated steps: the ends, then Lloyd from s0 (the largest magnitude at its end level).
-    lloyd = 0
-    s = stop
-    while True:
+    # Incumbent: Lloyd from s0 (the largest magnitude at its path's end level).
+    s = s0
+    sinc = s0
+    rinc = -1.0
+    pts = _grow(pts, LLOYD + 2)
+    cand, ncand = _room(cand, ncand, LLOYD + 2, best_lo)
+    for _ in range(LLOYD):
         s1, s2, ct = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
         evals += 1
-        if npts >= pts.shape[0]:
-            big = np.empty((2 * pts.shape[0], 4))
-            big[:npts] = pts[:npts]
-            pts = big
         pts[npts, 0] = s
         pts[npts, 1] = s1
         pts[npts, 2] = s2
         pts[npts, 3] = ct
         npts += 1
         r = _ratio(s1, s2)
+        if r > rinc:
+            rinc = r
+            sinc = s
         rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
         best_lo = max(best_lo, rlo)
         if rhi >= best_lo:
-            cand, ncand = _push(cand, ncand, best_lo, rhi, s, 0.0, r)
-        if npts == 1:
-            s = sbot
-        elif npts == 2:
-            s = s0 if s0 > 0.0 else np.sqrt(stop * sbot)
+            ncand = _put(cand, ncand, rhi, s, 0.0, r)
+        if s1 <= 0.0:
+            break
+        nxt = s1 / s2
+        if not (nxt > sbot and nxt < stop) or nxt == s:
+            break
+        s = nxt
+    # Bracket: α ≤ sa or α ≥ sb cannot beat the incumbent's loss (docs/theory.md): guess
+    # sinc/1.2 and 1.5·sinc, widen until the loss bounds exclude the outside.
+    lu = x2 * (1.0 + 4.0 * m0 * _EPS) - best_lo
+    fac = 1.0 - 4.0 * m0 * _EPS
+    f = BRACKET_LO
+    sa = sinc / f
+    while True:
+        if sa <= sbot:
+            sa = 0.0
+            break
+        if _lb_below(sa, a, sg, h, nact, lam, cmax) * fac > lu:
+            break
+        f *= f
+        sa = sinc / f
+    f = BRACKET_HI
+    sb = sinc * f
+    while True:
+        if sb >= stop:
+            sb = stop
+            break
+        if _lb_above(sb, a, sg, h, nact, lam, mu, cmax, pidx) * fac > lu:
+            break
+        f *= f
+        sb = sinc * f
+    sa *= 1.0 - _SL
+    sb = min(sb * (1.0 + _SL), stop)
+    if sb > sa:
+        s1, s2, ct = _evalc(sb, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt)
+        evals += 1
+        rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+        best_lo = max(best_lo, rlo)
+        if rhi >= best_lo:
+            ncand = _put(cand, ncand, rhi, sb, 0.0, _ratio(s1, s2))
+        if nact <= SMALL:
+            best_lo, cand, ncand, st, bk, bi, bc, perm, tk, cb = _sweep(
+                sa, sb, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax, m0, n0,
+                best_lo, cand, ncand, bk, bi, bc, perm, tk, cb)
+            evals += st
         else:
-            lloyd += 1
-            if lloyd >= LLOYD or s1 <= 0.0:
-                break
-            nxt = s1 / s2
-            if not (nxt > sbot and nxt < stop) or nxt == s:
-                break
-            s = nxt
-    # Sort the evaluated points by step (descending) and seed the stack with their ranges.
-    for i in range(1, npts):
-        j = i
-        while j > 0 and pts[j - 1, 0] < pts[j, 0]:
-            for q in range(4):
-                t = pts[j, q]
-                pts[j, q] = pts[j - 1, q]
-                pts[j - 1, q] = t
-            j -= 1
-    nst = 0
-    for i in range(npts - 1, 0, -1):
-        if pts[i, 0] < pts[i - 1, 0] and pts[i, 3] > pts[i - 1, 3]:
-            stack[nst, 0] = i      # lower end (smaller step)
-            stack[nst, 1] = i - 1  # upper end
-            nst += 1
-    smin_split = max(SWEEP, nact // 2)
-    while nst > 0:
-        nst -= 1
-        il = np.int64(stack[nst, 0])
-        ih = np.int64(stack[nst, 1])
-        slo = pts[il, 0]
-        shi = pts[ih, 0]
-        if _prune(slo, pts[il, 1], pts[il, 2], m0, shi, pts[ih, 1], pts[ih, 2], m0, n0,
-                  best_lo):
-            continue
-        nbp = np.int64(pts[il, 3] - pts[ih, 3])
-        mid = np.sqrt(slo) * np.sqrt(shi)
-        if nbp > smin_split and mid > slo and mid < shi:
-            s1, s2, ct = _eval(mid, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
-            evals += 1
-            if npts >= pts.shape[0]:
-                big = np.empty((2 * pts.shape[0], 4))
-                big[:npts] = pts[:npts]
-                pts = big
-            pts[npts, 0] = mid
+            # Branch and bound over (sa, sb]: the bracket's ends and the Lloyd steps inside.
+            pts = _grow(pts, npts + 2)
+            pts[npts, 0] = sb
             pts[npts, 1] = s1
             pts[npts, 2] = s2
             pts[npts, 3] = ct
-            r = _ratio(s1, s2)
-            rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
-            best_lo = max(best_lo, rlo)
-            if rhi >= best_lo:
-                cand, ncand = _push(cand, ncand, best_lo, rhi, mid, 0.0, r)
-            if nst + 2 > stack.shape[0]:
-                big2 = np.empty((2 * stack.shape[0], 2), dtype=np.int64)
-                big2[:nst] = stack[:nst]
-                stack = big2
-            # Lower half first on the stack, upper half popped first.
-            if pts[il, 3] > ct:
-                stack[nst, 0] = il
-                stack[nst, 1] = npts
-                nst += 1
-            if ct > pts[ih, 3]:
-                stack[nst, 0] = npts
-                stack[nst, 1] = ih
-                nst += 1
             npts += 1
-            continue
-        # Sweep: every threshold inside (slo, shi), in decreasing order.
-        if nbp > bk.shape[0]:
-            n2 = max(nbp, 2 * bk.shape[0])
-            bk = np.empty(n2)
-            bi = np.empty(n2, dtype=np.int64)
-            bc = np.empty(n2, dtype=np.int64)
-            perm = np.empty(n2, dtype=np.int64)
-            tk = np.empty(n2)
-        nb = 0
-        for i in range(nact):
-            g = sg[i]
-            cm = cmax[g]
-            if cm == 0:
-                continue
-            ai = a[i]
-            chi = _count(ai / shi, mu, g, cm, fast)
-            if chi == cm:
-                continue
-            clo = _count(ai / slo, mu, g, cm, fast)
-            for c in range(chi + 1, clo + 1):
-                bk[nb] = ai / mu[g, c]
-                bi[nb] = i
-                bc[nb] = c
-                perm[nb] = nb
-                nb += 1
-        if nb <= 32:
-            _isort(bk, perm, 0, nb)
-        else:
-            o = np.argsort(-bk[:nb], kind="mergesort")
-            for q in range(nb):
-                perm[q] = o[q]
-        s1 = pts[ih, 1]
-        s2 = pts[ih, 2]
-        m = m0
-        k = 0
-        while k < nb:
-            e = k + 1
-            while e < nb and bk[perm[e]] >= bk[perm[e - 1]] * (1.0 - 8.0 * _EPS):
-                e += 1
-            if e - k == 1:
-                p = perm[k]
-                i = bi[p]
-                g = sg[i]
-                c = bc[p]
-                s1 += ha[i] * dl[g, c]
-                s2 += h[i] * dq[g, c]
-                m += 1.0
+            if sa > 0.0:
+                s1, s2, ct = _eval(sa, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
                 evals += 1
-                rlo, rhi = _rlo_rhi(s1, s2, m, n0)
+                rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
                 best_lo = max(best_lo, rlo)
                 if rhi >= best_lo:
-                    cand, ncand = _push(cand, ncand, best_lo, rhi, a[i], mu[g, c], -1.0)
-                k = e
-                continue
-            # A cluster: order by the exact thresholds, apply equal ones together.
-            for q in range(k, e):
-                p = perm[q]
-                tk[p] = threshold(a[bi[p]], mu[sg[bi[p]], bc[p]])
-            _isort(tk, perm, k, e)
-            q = k
-            while q < e:
-                t = tk[perm[q]]
-                while q < e and tk[perm[q]] == t:
-                    p = perm[q]
-                    i = bi[p]
+                    ncand = _put(cand, ncand, rhi, sa, 0.0, _ratio(s1, s2))
+            else:
+                sa = sbot
+                s1, s2, ct = _eval(sa, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+                evals += 1
+            pts[npts, 0] = sa
+            pts[npts, 1] = s1
+            pts[npts, 2] = s2
+            pts[npts, 3] = ct
+            npts += 1
+            for i in range(1, npts):
+                j = i
+                while j > 0 and pts[j - 1, 0] < pts[j, 0]:
+                    for q in range(4):
+                        t = pts[j, q]
+                        pts[j, q] = pts[j - 1, q]
+                        pts[j - 1, q] = t
+                    j -= 1
+            nst = 0
+            for i in range(npts - 1, 0, -1):
+                if (pts[i, 0] >= sa and pts[i - 1, 0] <= sb and pts[i, 0] < pts[i - 1, 0]
+                        and pts[i, 3] > pts[i - 1, 3]):
+                    stack = _grow(stack, nst + 1)
+                    stack[nst, 0] = i
+                    stack[nst, 1] = i - 1
+                    nst += 1
+            smin_split = max(SWEEP, nact // SPLIT_DIV)
+            while nst > 0:
+                nst -= 1
+                il = stack[nst, 0]
+                ih = stack[nst, 1]
+                slo = pts[il, 0]
+                shi = pts[ih, 0]
+                if _prune(slo, pts[il, 1], pts[il, 2], m0, shi, pts[ih, 1], pts[ih, 2], m0,
+                          n0, best_lo):
+                    continue
+                nbp = np.int64(pts[il, 3] - pts[ih, 3])
+                mid = np.sqrt(slo) * np.sqrt(shi)
+                if nbp > smin_split and mid > slo and mid < shi:
+                    s1, s2, ct = _eval(mid, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+                    evals += 1
+                    pts = _grow(pts, npts + 1)
+                    pts[npts, 0] = mid
+                    pts[npts, 1] = s1
+                    pts[npts, 2] = s2
+                    pts[npts, 3] = ct
+                    rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+                    best_lo = max(best_lo, rlo)
+                    if rhi >= best_lo:
+                        cand, ncand = _room(cand, ncand, 1, best_lo)
+                        ncand = _put(cand, ncand, rhi, mid, 0.0, _ratio(s1, s2))
+                    stack = _grow(stack, nst + 2)
+                    if pts[il, 3] > ct:
+                        stack[nst, 0] = il
+                        stack[nst, 1] = npts
+                        nst += 1
+                    if ct > pts[ih, 3]:
+                        stack[nst, 0] = npts
+                        stack[nst, 1] = ih
+                        nst += 1
+                    npts += 1
+                    continue
+                for i in range(nact):
                     g = sg[i]
-                    c = bc[p]
-                    s1 += ha[i] * dl[g, c]
-                    s2 += h[i] * dq[g, c]
-                    m += 1.0
-                    q += 1
-                evals += 1
-                rlo, rhi = _rlo_rhi(s1, s2, m, n0)
-                best_lo = max(best_lo, rlo)
-                if rhi >= best_lo:
-                    cand, ncand = _push(cand, ncand, best_lo, rhi, t, 0.0, -1.0)
-            k = e
+                    cnt[i] = _count(a[i] / shi, mu, g, cmax[g], fast)
+                best_lo, cand, ncand, st, bk, bi, bc, perm, tk, cb = _sweep(
+                    slo, shi, pts[ih, 1], pts[ih, 2], cnt, a, sg, h, ha, nact, lam, mu, imu,
+                    dl, dq, cmax, m0, n0, best_lo, cand, ncand, bk, bi, bc, perm, tk, cb)
+                evals += st
     # The direct values decide among every candidate that may be the best.
     best_r = -1.0
     best_s = 0.0
@@ -394,7 +580,7 @@ def _core(a, sg, h, ha, nact, lam, lam2, mu, dl, dq, cmax, fast, c0, n0, pts, st
         if r > best_r or (r == best_r and s > best_s):
             best_r = r
             best_s = s
-    return best_r, best_s, evals, pts, stack, cand, bk, bi, bc, perm, tk
+    return best_r, best_s, evals, best_lo, pts, stack, cand, bk, bi, bc, perm, tk, cb
 
 
 @helper
@@ -432,8 +618,8 @@ def _interval(s, a, sg, nact, mu, cmax, fast):
 
 
 @njit(cache=True, nogil=True)
-def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, dlz, dqz, cmaxz, fastz,
-          signed, out, codes, t0, t1):
+def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz, cmaxz,
+          pidxz, fastz, signed, out, codes, t0, t1):
     """Rows ``t0 ≤ r < t1`` of :func:`exact_levelset`."""
     n = xs.shape[1]
     nz = levz.shape[0]
@@ -450,9 +636,18 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, dlz, dqz, cmaxz
     bc = np.empty(64, dtype=np.int64)
     perm = np.empty(64, dtype=np.int64)
     tk = np.empty(64)
+    cb = np.empty(64, dtype=np.int64)
+    cnt = np.empty(n, dtype=np.int64)
+    ext = np.zeros((2, 2))
+    extm = np.zeros((2, 2))
     for r in range(t0, t1):
         nact = 0
         hz = 0.0
+        x2 = 0.0
+        ext[0, 0] = 0.0
+        ext[1, 0] = 0.0
+        ext[0, 1] = np.inf
+        ext[1, 1] = np.inf
         for i in range(n):
             x = xs[r, i]
             hi_ = hs[r, i] if weighted else 1.0
@@ -467,35 +662,44 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, dlz, dqz, cmaxz
             ha[nact] = hi_ * ax
             sgp[nact] = 0 if x > 0.0 else 1
             sgm[nact] = 1 - sgp[nact]
+            x2 += ha[nact] * ax
+            g = sgp[nact]
+            ext[g, 0] = max(ext[g, 0], ax)
+            ext[g, 1] = min(ext[g, 1], ax)
             nact += 1
+        for g in range(2):
+            extm[g, 0] = ext[1 - g, 0]
+            extm[g, 1] = ext[1 - g, 1]
         best_r = -1.0
         best_hi = 0.0
         best_lo = 0.0
         best_d = 1.0
         best_z = 0
         evals = 0
+        blo = 0.0
         if nact > 0:
             for z in range(nz):
                 lam = lamz[z]
-                lam2 = lam2z[z]
                 mu = muz[z]
-                cmax = cmaxz[z]
-                c0 = hz * lam2[0, 0]
+                c0 = hz * lam2z[z, 0, 0]
                 for d in range(2 if signed else 1):
                     sg = sgp if d == 0 else sgm
                     n0 = 0.0
                     for i in range(nact):
                         if lam[sg[i], 0] < 0.0:
                             n0 += ha[i] * -lam[sg[i], 0]
-                    (rr, ss, ev, pts, stack, cand, bk, bi, bc, perm, tk) = _core(
-                        a, sg, h, ha, nact, lam, lam2, mu, dlz[z], dqz[z], cmax, fastz[z],
-                        c0, n0, pts, stack, cand, bk, bi, bc, perm, tk)
+                    (rr, ss, ev, blo, pts, stack, cand, bk, bi, bc, perm, tk, cb) = _core(
+                        a, sg, h, ha, nact, ext if d == 0 else extm, x2, lam, lam2z[z], mu,
+                        imuz[z], dlz[z], dqz[z], cmaxz[z], pidxz[z], fastz[z], c0, n0, blo,
+                        pts, stack, cand, cnt, bk, bi, bc, perm, tk, cb)
                     evals += ev
+                    if rr < 0.0 or rr < best_r:
+                        continue
                     if ss < 0.0:
                         lo, hi = 0.0, np.inf
                     else:
-                        lo, hi = _interval(ss, a, sg, nact, mu, cmax, fastz[z])
-                    if rr > best_r or (rr == best_r and hi > best_hi):
+                        lo, hi = _interval(ss, a, sg, nact, mu, cmaxz[z], fastz[z])
+                    if rr > best_r or hi > best_hi:
                         best_r = rr
                         best_hi = hi
                         best_lo = lo
@@ -556,13 +760,17 @@ def _paths(lz):
         if c:
             mu[1, c] = -mids[p0n - c]
     lam2 = lam * lam
+    imu = np.zeros((2, k))
+    imu[mu > 0] = 1.0 / mu[mu > 0]
+    pidx = np.array([next((c for c in range(cmax[g] + 1) if lam[g, c] > 0.0), cmax[g] + 1)
+                     for g in range(2)], dtype=np.int64)
     dl = np.zeros((2, k))
     dq = np.zeros((2, k))
     dl[:, 1:] = lam[:, 1:] - lam[:, :-1]
     dq[:, 1:] = lam2[:, 1:] - lam2[:, :-1]
     fast = all(np.array_equal(mu[g, 1:cmax[g] + 1], np.arange(1, cmax[g] + 1) - 0.5)
                for g in range(2))
-    return lam, lam2, mu, dl, dq, cmax, fast
+    return lam, lam2, mu, imu, dl, dq, cmax, pidx, fast
 
 
 def exact_levelset(xs, hs, levels, signed, zero_point, out, codes):
@@ -612,18 +820,21 @@ def exact_levelset(xs, hs, levels, signed, zero_point, out, codes):
     muz = np.zeros((nz, 2, k))
     dlz = np.zeros((nz, 2, k))
     dqz = np.zeros((nz, 2, k))
+    imuz = np.zeros((nz, 2, k))
     cmaxz = np.zeros((nz, 2), dtype=np.int64)
+    pidxz = np.zeros((nz, 2), dtype=np.int64)
     fastz = np.zeros(nz, dtype=np.bool_)
     unifz = np.zeros(nz, dtype=np.bool_)
     for z in range(nz):
         midz[z, :k - 1] = midpoints(levz[z])
         unifz[z] = is_uniform(levz[z])
-        lamz[z], lam2z[z], muz[z], dlz[z], dqz[z], cmaxz[z], fastz[z] = _paths(levz[z])
+        (lamz[z], lam2z[z], muz[z], imuz[z], dlz[z], dqz[z], cmaxz[z], pidxz[z],
+         fastz[z]) = _paths(levz[z])
     weighted = hs.size > 0
     if not weighted:
         hs = np.zeros((1, 1))
     rows, n = xs.shape
     run_tasks(_rows, rows, xs.size,
-              (xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, dlz, dqz, cmaxz, fastz,
-               bool(signed and not zero_point), out, codes))
+              (xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz, cmaxz,
+               pidxz, fastz, bool(signed and not zero_point), out, codes))
     return out, codes
