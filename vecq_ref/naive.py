@@ -305,6 +305,7 @@ def exact_levelset(x, h, levels, signed=False, zero_point=False):
     for z in (range(levels.size) if zero_point else [0]):
         lz = levels - z
         mids = 0.5 * (lz[1:] + lz[:-1])
+        mids = mids[mids != 0]  # x/s never sits on 0: not a breakpoint
         live = (h > 0) & (x != 0)
         b = np.abs(x[live][:, None] / mids[None, :])
         b = np.unique(b[np.isfinite(b) & (b > 0)])[::-1]  # decreasing
@@ -315,7 +316,7 @@ def exact_levelset(x, h, levels, signed=False, zero_point=False):
             los = list(b) + [0.0]
             his = [np.inf] + list(b)
         for d in ([1.0, -1.0] if signed and not zero_point else [1.0]):
-            for s, lo, hi in zip(points, los, his):
+            for s, lo, hi in zip(points, los, his, strict=True):
                 idx, s1, s2 = _levelset_state(x, h, lz, d * s)
                 r = s1 * s1 / s2 if s2 > 0 and s1 * d > 0 else 0.0
                 key = (r, hi)
