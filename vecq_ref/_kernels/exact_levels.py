@@ -37,8 +37,8 @@ _SL = 64.0 * _EPS
 LLOYD = 4
 #: A range with at most ``max(SWEEP, n_active // 2)`` breakpoints is swept, not split.
 SWEEP = 64
-#: ... or at most ``n_active // SPLIT_DIV`` (large rows: splitting costs O(n), a state O(1)).
-SPLIT_DIV = 64
+#: ... or at most ``n_active · SPLIT_MUL`` (large rows: a split costs O(n), a swept state O(1)).
+SPLIT_MUL = 1
 #: Rows with at most this many active elements sweep their whole bracket (no branch and bound).
 SMALL = 1024
 #: First guesses of the bracket's ends, ``sinc / BRACKET_LO`` and ``sinc · BRACKET_HI``
@@ -70,19 +70,33 @@ def _count(y, mu, g, cm, fast):
     return lo
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add(s, c, x):
+    """Neumaier's compensated step: ``(s, c)`` with ``s + c`` the running sum plus ``x``."""
+    t = s + x
+    if abs(s) >= abs(x):
+        c += (s - t) + x
+    else:
+        c += (x - t) + s
+    return t, c
+
+
 @helper
 def _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0):
-    """Direct ``(S1, S2, Σc)`` of the state at step ``s > 0``, summed in element order."""
+    """Direct ``(S1, S2, Σc)`` of the state at step ``s > 0``, compensated sums in element
+    order."""
     s1 = 0.0
+    e1 = 0.0
     s2 = c0
+    e2 = 0.0
     ct = 0
     for i in range(nact):
         g = sg[i]
         c = _count(a[i] / s, mu, g, cmax[g], fast)
-        s1 += ha[i] * lam[g, c]
-        s2 += h[i] * lam2[g, c]
+        s1, e1 = _add(s1, e1, ha[i] * lam[g, c])
+        s2, e2 = _add(s2, e2, h[i] * lam2[g, c])
         ct += c
-    return s1, s2, ct
+    return s1 + e1, s2 + e2, ct
 
 
 @helper
@@ -105,8 +119,8 @@ def threshold(a, m):
 
 @njit(cache=True, nogil=True, inline="always")
 def _errs(s1, s2, m, n0):
-    """Absolute error bounds of computed sums fed by ``m`` roundings (docs/theory.md)."""
-    k = 2.0 * m * _EPS
+    """Absolute error bounds of compensated sums of ``m`` terms (docs/theory.md)."""
+    k = 8.0 * _EPS + 8.0 * m * _EPS * _EPS
     return k * (abs(s1) + 2.0 * n0), k * s2
 
 
@@ -250,11 +264,44 @@ def _lb_above(s, a, sg, h, nact, lam, mu, cmax, pidx):
 
 
 @helper
+def _isort_col(tk, perm, k0, k1):
+    """Insertion sort of ``perm[k0:k1]`` by ``tk[:, 0]`` descending."""
+    for i in range(k0 + 1, k1):
+        p = perm[i]
+        kv = tk[p, 0]
+        j = i - 1
+        while j >= k0 and tk[perm[j], 0] < kv:
+            perm[j + 1] = perm[j]
+            j -= 1
+        perm[j + 1] = p
+
+
+@helper
+def _bucket_sort(bk, perm, cb, nb, lo, hi):
+    """``perm[:nb]``: the order of ``bk[:nb]`` descending (keys in ``[lo, hi]``): a counting
+    sort into ``nb`` buckets, then an insertion sort (nearly sorted by then)."""
+    for j in range(nb + 1):
+        cb[j] = 0
+    scale = nb / (hi - lo) if hi > lo else 0.0
+    for q in range(nb):
+        j = min(np.int64((hi - bk[q]) * scale), nb - 1)
+        cb[j + 1] += 1
+    for j in range(nb):
+        cb[j + 1] += cb[j]
+    for q in range(nb):
+        j = min(np.int64((hi - bk[q]) * scale), nb - 1)
+        perm[cb[j]] = q
+        cb[j] += 1
+    _isort(bk, perm, 0, nb)
+
+
+@helper
 def _sweep(slo, shi, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax, m0, n0,
            best_lo, cand, ncand, bk, bi, bc, perm, tk, cb):
     """Every state from the step ``shi`` (counts ``cnt``, sums ``s1, s2``) down to ``slo``:
     thresholds in decreasing order (exact ones inside clusters closer than 16ε), incremental
-    sums, candidates pushed. Returns ``(best_lo, cand, ncand, states, bk, bi, bc, perm, tk)``."""
+    sums, candidates pushed. Returns ``(best_lo, cand, ncand, states, bk, bi, bc, perm, tk,
+    cb)``; ``tk`` rows hold (bucket or exact threshold, ΔS1, ΔS2) per threshold."""
     cut = slo * (1.0 - 16.0 * _EPS)
     nb = 0
     for i in range(nact):
@@ -266,17 +313,23 @@ def _sweep(slo, shi, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax
             nb += 1
     if nb == 0:
         return best_lo, cand, ncand, 0, bk, bi, bc, perm, tk, cb
-    bk = _grow(bk, nb)
-    bi = _grow(bi, nb)
-    bc = _grow(bc, nb)
-    perm = _grow(perm, nb)
-    tk = _grow(tk, nb)
-    cb = _grow(cb, nb + 1)
-    cand, ncand = _room(cand, ncand, nb, best_lo)
+    if nb > bk.shape[0]:
+        bk = _grow(bk, nb)
+        bi = _grow(bi, nb)
+        bc = _grow(bc, nb)
+        perm = _grow(perm, nb)
+        tk = _grow(tk, nb)
+        cb = _grow(cb, nb + 1)
+    if ncand + nb > cand.shape[0]:
+        cand, ncand = _room(cand, ncand, nb, best_lo)
     nb = 0
+    lo = np.inf
+    hi = 0.0
     for i in range(nact):
         g = sg[i]
         ai = a[i]
+        hai = ha[i]
+        hi_ = h[i]
         for c in range(cnt[i] + 1, cmax[g] + 1):
             key = ai * imu[g, c]
             if key < cut:
@@ -284,80 +337,75 @@ def _sweep(slo, shi, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax
             bk[nb] = key
             bi[nb] = i
             bc[nb] = c
+            tk[nb, 1] = hai * dl[g, c]
+            tk[nb, 2] = hi_ * dq[g, c]
+            lo = min(lo, key)
+            hi = max(hi, key)
             nb += 1
-    # Bucket by key (counting sort into ``perm``), then insertion sort (nearly sorted).
-    lo = bk[0]
-    hi = bk[0]
-    for q in range(1, nb):
-        lo = min(lo, bk[q])
-        hi = max(hi, bk[q])
-    nbk = nb
-    cntb = cb[:nbk + 1]
-    cntb[:] = 0
-    scale = nbk / (hi - lo) if hi > lo else 0.0
-    for q in range(nb):
-        j = min(np.int64((hi - bk[q]) * scale), nbk - 1)
-        tk[q] = j
-        cntb[j + 1] += 1
-    for j in range(nbk):
-        cntb[j + 1] += cntb[j]
-    for q in range(nb):
-        j = np.int64(tk[q])
-        perm[cntb[j]] = q
-        cntb[j] += 1
-    _isort(bk, perm, 0, nb)
-    # One relative error bound for every state of the sweep (S1 only grows along it, and every
-    # sum takes at most ``mend`` roundings): r·(1 ± δ) bracket the exact r (docs/theory.md).
+    if nb > 512:  # large: a merge sort (buckets of skewed keys would not stay small)
+        o = np.argsort(-bk[:nb], kind="mergesort")
+        for q in range(nb):
+            perm[q] = o[q]
+    else:
+        _bucket_sort(bk, perm, cb, nb, lo, hi)
+    # One relative error bound for every state of the sweep (S1 only grows along it; the sums
+    # are compensated, of at most ``mend`` terms): r·(1 ± δ) bracket the exact r.
     mend = m0 + nb
-    k2 = 2.0 * mend * _EPS
+    k2 = 8.0 * _EPS + 8.0 * mend * _EPS * _EPS
     s1start = s1 - k2 * (abs(s1) + 2.0 * n0)
     delta = 0.0
     if s1start > 0.0:
         delta = 1.01 * (3.0 * k2 + 4.0 * k2 * n0 / s1start) + 8.0 * _EPS
     up = 1.0 + delta
     dn = 1.0 - delta
+    upf = up * (1.0 + 4.0 * _EPS)
+    tol = 1.0 - 16.0 * _EPS
+    u1 = s1
+    c1 = 0.0
+    u2 = s2
+    c2 = 0.0
     states = 0
     k = 0
     while k < nb:
-        e = k + 1
-        while e < nb and bk[perm[e]] >= bk[perm[e - 1]] * (1.0 - 16.0 * _EPS):
-            e += 1
-        if e - k == 1:
-            p = perm[k]
-            i = bi[p]
-            g = sg[i]
-            c = bc[p]
-            s1 += ha[i] * dl[g, c]
-            s2 += h[i] * dq[g, c]
+        p = perm[k]
+        if k + 1 == nb or bk[perm[k + 1]] < bk[p] * tol:
+            u1, c1 = _add(u1, c1, tk[p, 1])
+            u2, c2 = _add(u2, c2, tk[p, 2])
+            s1 = u1 + c1
+            s2 = u2 + c2
             states += 1
+            k += 1
             if s1start > 0.0:
-                r = s1 * s1 / s2
-                if r * up >= best_lo:
+                if s1 * s1 * upf >= best_lo * s2:
+                    r = s1 * s1 / s2
                     best_lo = max(best_lo, r * dn)
-                    ncand = _put(cand, ncand, r * up, a[i], mu[g, c], -1.0)
+                    i = bi[p]
+                    ncand = _put(cand, ncand, r * up, a[i], mu[sg[i], bc[p]], -1.0)
             else:
                 rlo, rhi = _rlo_rhi(s1, s2, mend, n0)
                 best_lo = max(best_lo, rlo)
                 if rhi >= best_lo:
-                    ncand = _put(cand, ncand, rhi, a[i], mu[g, c], -1.0)
-            k = e
+                    i = bi[p]
+                    ncand = _put(cand, ncand, rhi, a[i], mu[sg[i], bc[p]], -1.0)
             continue
         # A cluster: order by the exact thresholds, apply equal ones together.
+        e = k + 1
+        while e < nb and bk[perm[e]] >= bk[perm[e - 1]] * tol:
+            e += 1
         for q in range(k, e):
             p = perm[q]
-            tk[p] = threshold(a[bi[p]], mu[sg[bi[p]], bc[p]])
-        _isort(tk, perm, k, e)
+            tk[p, 0] = threshold(a[bi[p]], mu[sg[bi[p]], bc[p]])
+        _isort_col(tk, perm, k, e)
         q = k
         while q < e:
-            t = tk[perm[q]]
-            while q < e and tk[perm[q]] == t:
+            t = tk[perm[q], 0]
+            while q < e and tk[perm[q], 0] == t:
                 p = perm[q]
-                i = bi[p]
-                g = sg[i]
-                c = bc[p]
-                s1 += ha[i] * dl[g, c]
-                s2 += h[i] * dq[g, c]
+                u1, c1 = _add(u1, c1, tk[p, 1])
+                u2, c2 = _add(u2, c2, tk[p, 2])
                 q += 1
+            s1 = u1 + c1
+            s2 = u2 + c2
             states += 1
             rlo, rhi = _rlo_rhi(s1, s2, mend, n0)
             best_lo = max(best_lo, rlo)
@@ -371,16 +419,18 @@ def _sweep(slo, shi, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax
 def _evalc(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt):
     """:func:`_eval` that also stores the counts in ``cnt``."""
     s1 = 0.0
+    e1 = 0.0
     s2 = c0
+    e2 = 0.0
     ct = 0
     for i in range(nact):
         g = sg[i]
         c = _count(a[i] / s, mu, g, cmax[g], fast)
         cnt[i] = c
-        s1 += ha[i] * lam[g, c]
-        s2 += h[i] * lam2[g, c]
+        s1, e1 = _add(s1, e1, ha[i] * lam[g, c])
+        s2, e2 = _add(s2, e2, h[i] * lam2[g, c])
         ct += c
-    return s1, s2, ct
+    return s1 + e1, s2 + e2, ct
 
 
 @helper
@@ -520,7 +570,7 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
                     stack[nst, 0] = i
                     stack[nst, 1] = i - 1
                     nst += 1
-            smin_split = max(SWEEP, nact // SPLIT_DIV)
+            smin_split = max(SWEEP, nact * SPLIT_MUL)
             while nst > 0:
                 nst -= 1
                 il = stack[nst, 0]
@@ -584,36 +634,31 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
 
 
 @helper
-def _interval(s, a, sg, nact, mu, cmax, fast):
-    """``(lo, hi]``: the exact float steps with the same counts as the step ``s``."""
+def _interval(s, a, sg, nact, mu, imu, cmax, fast, cnt):
+    """``(lo, hi]``: the exact float steps with the same counts as the step ``s`` (counts
+    into ``cnt``). Keys ``a·(1/μ)`` find the extreme thresholds; exact ones only within 16ε."""
     qmin = np.inf
     qmax = 0.0
     for i in range(nact):
         g = sg[i]
         cm = cmax[g]
-        if cm == 0:
-            continue
         c = _count(a[i] / s, mu, g, cm, fast)
+        cnt[i] = c
         if c >= 1:
-            qmin = min(qmin, a[i] / mu[g, c])
+            qmin = min(qmin, a[i] * imu[g, c])
         if c < cm:
-            qmax = max(qmax, a[i] / mu[g, c + 1])
+            qmax = max(qmax, a[i] * imu[g, c + 1])
     hi = np.inf
     lo = 0.0
+    qmin *= 1.0 + 16.0 * _EPS
+    qmax *= 1.0 - 16.0 * _EPS
     for i in range(nact):
         g = sg[i]
-        cm = cmax[g]
-        if cm == 0:
-            continue
-        c = _count(a[i] / s, mu, g, cm, fast)
-        if c >= 1:
-            q = a[i] / mu[g, c]
-            if q <= qmin * (1.0 + 8.0 * _EPS):
-                hi = min(hi, threshold(a[i], mu[g, c]))
-        if c < cm:
-            q = a[i] / mu[g, c + 1]
-            if q >= qmax * (1.0 - 8.0 * _EPS):
-                lo = max(lo, threshold(a[i], mu[g, c + 1]))
+        c = cnt[i]
+        if c >= 1 and a[i] * imu[g, c] <= qmin:
+            hi = min(hi, threshold(a[i], mu[g, c]))
+        if c < cmax[g] and a[i] * imu[g, c + 1] >= qmax:
+            lo = max(lo, threshold(a[i], mu[g, c + 1]))
     return lo, hi
 
 
@@ -635,8 +680,8 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
     bi = np.empty(64, dtype=np.int64)
     bc = np.empty(64, dtype=np.int64)
     perm = np.empty(64, dtype=np.int64)
-    tk = np.empty(64)
-    cb = np.empty(64, dtype=np.int64)
+    tk = np.empty((64, 3))
+    cb = np.empty(65, dtype=np.int64)
     cnt = np.empty(n, dtype=np.int64)
     ext = np.zeros((2, 2))
     extm = np.zeros((2, 2))
@@ -698,7 +743,7 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
                     if ss < 0.0:
                         lo, hi = 0.0, np.inf
                     else:
-                        lo, hi = _interval(ss, a, sg, nact, mu, cmaxz[z], fastz[z])
+                        lo, hi = _interval(ss, a, sg, nact, mu, imuz[z], cmaxz[z], fastz[z], cnt)
                     if rr > best_r or hi > best_hi:
                         best_r = rr
                         best_hi = hi
