@@ -14,13 +14,15 @@ With ``λ = σ·ℓ`` (the level toward the element's own sign, negative only fo
 a zero-less codebook) ``S1 = Σ h·a·λ`` and ``S2 = Σ h·λ²`` both grow with every step of a path,
 the monotonicity the bounds use. A negative step is the positive search on ``−x``.
 
-Search per (direction, zero point): a few Lloyd iterations give an incumbent; ranges
-``(s_lo, s_hi]`` between evaluated steps are dropped by the self-consistency test (α* of some
-optimal state lies in its own interval) and the crossing bound
-``f_v(α) ≤ f_H(α) + α(s_hi − α)·(S2(s_lo) − S2(s_hi))``, split at their geometric midpoint,
-or swept: the thresholds inside, sorted (exact thresholds wherever two lie within 8ε), with
-incremental sums. Every state's ``r`` carries a proven error bar; every state whose upper ``r``
-reaches the best lower ``r`` is re-evaluated directly (fixed order) and the direct values
+Search per (direction, zero point): a few Lloyd iterations give an incumbent; two
+per-element lower bounds of the loss (clipping below a step, rounding above it) bracket the
+steps ``(sa, sb]`` where the optimum's self-consistent α* can lie; rows of up to ``SMALL``
+active elements sweep every threshold inside (bucket-sorted keys ``a·(1/μ)``, exact thresholds
+wherever two lie within 16ε, incremental compensated sums); larger rows run a branch and bound
+inside the bracket (self-consistency test and the crossing bound
+``f_v(α) ≤ f_H(α) + α(s_hi − α)·(S2(s_lo) − S2(s_hi))``), sweeping small ranges. Every
+state's ``r`` carries a proven error bar; every state whose upper ``r`` reaches the best lower
+``r`` is re-evaluated directly (compensated sums in element order) and the direct values
 decide. Twin: ``naive.exact_levelset`` (all breakpoints, brute force).
 """
 
@@ -34,7 +36,7 @@ _EPS = 2.220446049250313e-16
 #: Relative slack of the interval and self-consistency tests (threshold vs real quotient).
 _SL = 64.0 * _EPS
 #: Lloyd iterations for the incumbent.
-LLOYD = 4
+LLOYD = 3
 #: A range with at most ``max(SWEEP, n_active // 2)`` breakpoints is swept, not split.
 SWEEP = 64
 #: ... or at most ``n_active · SPLIT_MUL`` (large rows: a split costs O(n), a swept state O(1)).
@@ -673,6 +675,7 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
     ha = np.empty(n)
     sgp = np.empty(n, dtype=np.int64)
     sgm = np.empty(n, dtype=np.int64)
+    pos = np.empty(n, dtype=np.int64)
     pts = np.empty((64, 4))
     stack = np.empty((64, 2), dtype=np.int64)
     cand = np.empty((64, 4))
@@ -702,6 +705,7 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
                 hz += hi_
                 continue
             ax = abs(x)
+            pos[nact] = i
             a[nact] = ax
             h[nact] = hi_
             ha[nact] = hi_ * ax
@@ -762,12 +766,29 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
         lev = levz[best_z]
         mids = midz[best_z]
         uni = unifz[best_z]
+        # Codes: active elements from their counts at |step| (the kernel's own division and
+        # count, the same as ``nearest_index``), the others by ``nearest_index``.
+        for i in range(n):
+            codes[r, i] = -1
+        if step != 0.0:
+            sgw = sgp if best_d > 0.0 else sgm
+            mu = muz[best_z]
+            cmax = cmaxz[best_z]
+            p0 = lev.shape[0] - 1 - cmax[0]
+            fast = fastz[best_z]
+            sa = abs(step)
+            for i in range(nact):
+                g = sgw[i]
+                c = _count(a[i] / sa, mu, g, cmax[g], fast)
+                codes[r, pos[i]] = p0 + c if g == 0 else cmax[1] - c
         s1 = 0.0
         s2 = 0.0
         for i in range(n):
             x = np.float64(xs[r, i])
-            j = nearest_index(scaled(x, step), lev, mids, uni)
-            codes[r, i] = j
+            j = codes[r, i]
+            if j < 0:
+                j = nearest_index(scaled(x, step), lev, mids, uni)
+                codes[r, i] = j
             hi_ = hs[r, i] if weighted else 1.0
             lv = lev[j]
             s1 += hi_ * x * lv
