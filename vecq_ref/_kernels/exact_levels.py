@@ -692,6 +692,8 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
         nact = 0
         hz = 0.0
         x2 = 0.0
+        amax = 0.0
+        imax = 0
         ext[0, 0] = 0.0
         ext[1, 0] = 0.0
         ext[0, 1] = np.inf
@@ -712,6 +714,9 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
             sgp[nact] = 0 if x > 0.0 else 1
             sgm[nact] = 1 - sgp[nact]
             x2 += ha[nact] * ax
+            if ax > amax:
+                amax = ax
+                imax = nact
             g = sgp[nact]
             ext[g, 0] = max(ext[g, 0], ax)
             ext[g, 1] = min(ext[g, 1], ax)
@@ -731,7 +736,15 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
                 lam = lamz[z]
                 mu = muz[z]
                 c0 = hz * lam2z[z, 0, 0]
-                for d in range(2 if signed else 1):
+                # The direction in which the largest magnitude has the longer path goes
+                # first: its incumbent then narrows the other direction's bracket.
+                d0 = 0
+                if signed:
+                    g = sgp[imax]
+                    if lam[1 - g, cmaxz[z, 1 - g]] > lam[g, cmaxz[z, g]]:
+                        d0 = 1
+                for dk in range(2 if signed else 1):
+                    d = d0 if dk == 0 else 1 - d0
                     sg = sgp if d == 0 else sgm
                     n0 = 0.0
                     for i in range(nact):
@@ -748,7 +761,8 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
                         lo, hi = 0.0, np.inf
                     else:
                         lo, hi = _interval(ss, a, sg, nact, mu, imuz[z], cmaxz[z], fastz[z], cnt)
-                    if rr > best_r or hi > best_hi:
+                    if (rr > best_r or hi > best_hi
+                            or (hi == best_hi and d == 0 and best_d < 0.0)):
                         best_r = rr
                         best_hi = hi
                         best_lo = lo
