@@ -551,6 +551,10 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
                 sa = sbot
                 s1, s2, ct = _eval(sa, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
                 evals += 1
+                rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+                best_lo = max(best_lo, rlo)
+                if rhi >= best_lo:
+                    ncand = _put(cand, ncand, rhi, sa, 0.0, _ratio(s1, s2))
             pts[npts, 0] = sa
             pts[npts, 1] = s1
             pts[npts, 2] = s2
