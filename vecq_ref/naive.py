@@ -558,3 +558,52 @@ def affine_fit(x, h, u):
     alpha = sxu / suu if suu > 0 and sxu > 0 else 0.0
     m = xbar - alpha * ubar
     return alpha, m, float(np.sum(h * (x - alpha * u - m) ** 2))
+
+
+def _levelset_state(x, h, lz, step):
+    """Codes, S1 = Σh·x·ℓ and S2 = Σh·ℓ² of the nearest levels of x/step in ``lz``."""
+    idx = nearest_index(scaled_signed(x, step), lz)
+    lv = lz[idx]
+    return idx, float(np.sum(h * x * lv)), float(np.sum(h * lv * lv))
+
+
+def exact_levelset(x, h, levels, signed=False, zero_point=False):
+    """FORMATS.md §3, brute force for one row: the step maximising ``r = S1²/S2`` (α = S1/S2
+    of the step's sign) over the level sets ``levels − z`` (every integer ``z`` in
+    ``[0, K − 1]`` with ``zero_point``, else ``z = 0``) and, with ``signed``, negative steps.
+
+    Every breakpoint ``|x_i / m_j|`` (``m_j`` the midpoints, elements with ``h > 0``) is a
+    candidate boundary; the assignment inside every interval between consecutive breakpoints
+    (at its midpoint) and beyond the ends is evaluated. Ties: the larger ``|step|``, then
+    ``+α`` before ``−α``, then the smallest ``z``. ``h=None`` means all ones.
+
+    Returns a dict: step (the evaluated point), alpha, lo, hi (the bracketing breakpoints),
+    S1, S2, z, codes (indices into ``levels``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    h = np.ones_like(x) if h is None or np.size(h) == 0 else np.asarray(h, dtype=np.float64)
+    levels = np.asarray(levels, dtype=np.float64)
+    best = None
+    for z in (range(levels.size) if zero_point else [0]):
+        lz = levels - z
+        mids = 0.5 * (lz[1:] + lz[:-1])
+        mids = mids[mids != 0]  # x/s never sits on 0: not a breakpoint
+        live = (h > 0) & (x != 0)
+        b = np.abs(x[live][:, None] / mids[None, :])
+        b = np.unique(b[np.isfinite(b) & (b > 0)])[::-1]  # decreasing
+        if b.size == 0:
+            points, los, his = [1.0], [0.0], [np.inf]
+        else:
+            points = [2.0 * b[0]] + list(0.5 * (b[:-1] + b[1:])) + [0.5 * b[-1]]
+            los = list(b) + [0.0]
+            his = [np.inf] + list(b)
+        for d in ([1.0, -1.0] if signed and not zero_point else [1.0]):
+            for s, lo, hi in zip(points, los, his, strict=True):
+                idx, s1, s2 = _levelset_state(x, h, lz, d * s)
+                r = s1 * s1 / s2 if s2 > 0 and s1 * d > 0 else 0.0
+                key = (r, hi)
+                if best is None or key[0] > best[0][0] or (key[0] == best[0][0]
+                                                           and key[1] > best[0][1]):
+                    best = (key, dict(step=d * s, alpha=s1 / s2 if r > 0 else 0.0, lo=lo,
+                                      hi=hi, S1=s1, S2=s2, z=z, codes=idx, r=r))
+    return best[1]

@@ -53,7 +53,7 @@ the sums ``Σh·w²``, ``S1``, ``S2`` of the final codes.
 
 A real offset (``zero_point="float"``: ``x̂ = α·u + m``, codes ``u ∈ [0, 2^k − 1]``, ``α > 0``,
 a real ``m`` per slice; ``method="exact"`` only) is a two-dimensional search
-(:mod:`vecq_ref._kernels.affine`, docs/theory.md §4.5): slices of at most
+(:mod:`vecq_ref._kernels.affine`, docs/theory.md §4.6): slices of at most
 :data:`AFFINE_EXACT_MAX` weights at up to 4 bits are solved exactly over the cells of the
 arrangement (``certified``); longer slices or more bits get the best of that kernel's
 heuristic, the exact integer-zero-point optimum (``m = −z·α``) and llama.cpp's affine search

@@ -1,83 +1,924 @@
-"""TEMPORARY STAND-IN (helper K replaces this module at merge): the exact scale of a general
-level set by brute force over every breakpoint, in plain Python/NumPy. Slow; same interface as
-K's kernel.
+"""Exact, certified scale search over any level set, weighted (docs/theory.md, "Exact search
+over any level set, weighted"; FORMATS.md §3): the global maximum of ``r = S1²/S2`` over all
+steps, per row, for uniform lattices of any range, codebooks (NF4, FP4, IQ4_NL), signed scales
+and integer zero points, with importance weights ``h ≥ 0``.
 
-``exact_levelset(xs, hs, levels, signed, zero_point, out, codes)``
+Paths. For a step ``s > 0`` an element of magnitude ``a = |x| > 0`` and sign σ sits at the
+level nearest ``x/s`` (``levelset.nearest_index``, ties farther from zero). As ``s`` falls the
+element walks away from zero along its sign's *path*: it starts at the level nearest ``0⁺``
+(σ = +) or ``0⁻`` (σ = −) and takes its ``c``-th step when ``fl(a/s) ≥ μ_c``, with
+``μ_c > 0`` the ``|midpoint|`` crossed (the tie rule makes both signs use ``≥``). So the state
+of a step is the vector of counts ``c_i``, the counts only grow as ``s`` falls, and each
+element has the exact float threshold ``T(a, μ) = max{s : fl(a/s) ≥ μ}`` per step of its path.
+With ``λ = σ·ℓ`` (the level toward the element's own sign, negative only for the first level of
+a zero-less codebook) ``S1 = Σ h·a·λ`` and ``S2 = Σ h·λ²`` both grow with every step of a path,
+the monotonicity the bounds use. A negative step is the positive search on ``−x``.
 
-- ``xs`` (rows, n) float64, finite; ``hs`` (rows, n) float64 ``h ≥ 0`` or shape (0, 0) = ones;
-- ``levels`` (K,) float64 ascending distinct (with ``zero_point``: the codes' levels 0 … K − 1,
-  every ``z`` in [0, K − 1] tried, levels ``levels − z``);
-- ``out`` (rows, 9): step (signed; codes = nearest_index(x/step, levels − z)), alpha (signed
-  S1/S2), lo, hi (the |step| interval where the codes are optimal), S1 = Σhxℓ, S2 = Σhℓ²,
-  evaluations, certified (1/0), z;
-- ``codes`` (rows, n) int16: index into ``levels``.
-
-Candidates: for each z and sign, the breakpoints ``|x_i/m_j|`` (``m_j`` the nonzero midpoints),
-the assignment evaluated strictly inside each interval between consecutive breakpoints (and
-below the first, above the last); score ``max(0, sign·S1)²/S2``; ties: larger |step|, +α
-first, smallest z.
+Search per (direction, zero point): a few Lloyd iterations give an incumbent; two
+per-element lower bounds of the loss (clipping below a step, rounding above it) bracket the
+steps ``(sa, sb]`` where the optimum's self-consistent α* can lie; rows of up to ``SMALL``
+active elements sweep every threshold inside (bucket-sorted keys ``a·(1/μ)``, exact thresholds
+wherever two lie within 16ε, incremental compensated sums); larger rows run a branch and bound
+inside the bracket (self-consistency test and the crossing bound
+``f_v(α) ≤ f_H(α) + α(s_hi − α)·(S2(s_lo) − S2(s_hi))``), sweeping small ranges. Every
+state's ``r`` carries a proven error bar; every state whose upper ``r`` reaches the best lower
+``r`` is re-evaluated directly (compensated sums in element order) and the direct values
+decide. Twin: ``naive.exact_levelset`` (all breakpoints, brute force).
 """
 
 import numpy as np
+from numba import njit
+
+from . import f64, helper, run_tasks
+from .levelset import is_uniform, midpoints, nearest_index, scaled
+
+_EPS = 2.220446049250313e-16
+#: Relative slack of the interval and self-consistency tests (threshold vs real quotient).
+_SL = 64.0 * _EPS
+#: Lloyd iterations for the incumbent.
+LLOYD = 3
+#: A range with at most ``max(SWEEP, n_active // 2)`` breakpoints is swept, not split.
+SWEEP = 64
+#: ... or at most ``n_active · SPLIT_MUL`` (large rows: a split costs O(n), a swept state O(1)).
+SPLIT_MUL = 1
+#: Rows with at most this many active elements sweep their whole bracket (no branch and bound).
+SMALL = 1024
+#: First guesses of the bracket's ends, ``sinc / BRACKET_LO`` and ``sinc · BRACKET_HI``
+#: (squared until the loss bounds hold).
+BRACKET_LO = 1.2
+BRACKET_HI = 1.5
+#: Output columns.
+COLS = 9
 
 
-def _nearest(y, levels):
-    mids = 0.5 * (levels[1:] + levels[:-1])
-    passed = (y[..., None] > mids) | ((y[..., None] == mids) & (mids >= 0))
-    return passed.sum(axis=-1)
-
-
-def _row(x, h, levels, signed, zero_point):
-    best = None  # (score, |step|, sign rank, -z) compared lexicographically
-    zs = range(levels.size) if zero_point else (0,)
-    evaluations = 0
-    for z in zs:
-        lv = levels - z
-        mids = 0.5 * (lv[1:] + lv[:-1])
-        mids = mids[mids != 0]
-        ax = np.abs(x[x != 0])
-        b = np.unique((ax[:, None] / np.abs(mids)[None, :]).ravel()) if mids.size and ax.size \
-            else np.zeros(0)
-        if b.size:
-            cand = np.concatenate([[b[0] / 2], (b[:-1] + b[1:]) / 2, [2 * b[-1]]])
-            los = np.concatenate([[0.0], b])
-            his = np.concatenate([b, [np.inf]])
+@njit(cache=True, nogil=True, inline="always")
+def _count(y, mu, g, cm, fast):
+    """Steps taken along path ``g`` at ``y = fl(a/s) ≥ 0``: ``#{1 ≤ c ≤ cm : μ_c ≤ y}``."""
+    if fast:  # μ_c = c − ½ (integer levels containing 0): floor and an exact fraction
+        f = np.floor(y)
+        if y - f >= 0.5:
+            f += 1.0
+        if f >= cm:  # also y = inf
+            return cm
+        return np.int64(f)
+    lo = 0
+    hi = cm
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if mu[g, mid] <= y:
+            lo = mid
         else:
-            cand, los, his = np.array([1.0]), np.array([0.0]), np.array([np.inf])
-        for sign in ((1.0, -1.0) if signed else (1.0,)):
-            steps = sign * cand
-            idx = _nearest(x[None, :] / steps[:, None], lv)
-            ell = lv[idx]
-            s1 = (h * x * ell).sum(axis=1)
-            s2 = (h * ell * ell).sum(axis=1)
-            evaluations += cand.size
-            with np.errstate(divide="ignore", invalid="ignore"):
-                score = np.where(s2 > 0, np.maximum(0.0, sign * s1) ** 2 / np.where(s2 > 0, s2, 1),
-                                 0.0)
-            for i in range(cand.size):
-                key = (score[i], cand[i], sign, -z)
-                if best is None or key > best[0]:
-                    best = (key, z, sign, los[i], his[i], s1[i], s2[i], idx[i])
-    _, z, sign, lo, hi, s1, s2, idx = best
-    alpha = s1 / s2 if s2 > 0 and sign * s1 > 0 else 0.0
-    a = abs(alpha)
-    if lo < a < hi:
-        mag = a
-    elif np.isfinite(hi):
-        mag = 0.5 * (lo + hi)
+            hi = mid - 1
+    return lo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add(s, c, x):
+    """Neumaier's compensated step: ``(s, c)`` with ``s + c`` the running sum plus ``x``."""
+    t = s + x
+    if abs(s) >= abs(x):
+        c += (s - t) + x
     else:
-        mag = 2 * lo if lo > 0 else 1.0
-    step = sign * mag
-    idx = _nearest(x / step, levels - z)
-    return (step, alpha, lo, hi, s1, s2, evaluations, 1.0, float(z)), idx
+        c += (x - t) + s
+    return t, c
+
+
+@helper
+def _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0):
+    """Direct ``(S1, S2, Σc)`` of the state at step ``s > 0``, compensated sums in element
+    order."""
+    s1 = 0.0
+    e1 = 0.0
+    s2 = c0
+    e2 = 0.0
+    ct = 0
+    for i in range(nact):
+        g = sg[i]
+        c = _count(a[i] / s, mu, g, cmax[g], fast)
+        s1, e1 = _add(s1, e1, ha[i] * lam[g, c])
+        s2, e2 = _add(s2, e2, h[i] * lam2[g, c])
+        ct += c
+    return s1 + e1, s2 + e2, ct
+
+
+@helper
+def threshold(a, m):
+    """Largest float ``s > 0`` with ``fl(a/s) ≥ m`` (``a, m > 0``); 0 if none."""
+    g = a / m
+    if a / g >= m:
+        while True:
+            u = np.nextafter(g, np.inf)
+            if u == np.inf or not a / u >= m:
+                return g
+            g = u
+    while True:
+        g = np.nextafter(g, 0.0)
+        if g <= 0.0:
+            return 0.0
+        if a / g >= m:
+            return g
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _errs(s1, s2, m, n0):
+    """Absolute error bounds of compensated sums of ``m`` terms (docs/theory.md)."""
+    k = 8.0 * _EPS + 8.0 * m * _EPS * _EPS
+    return k * (abs(s1) + 2.0 * n0), k * s2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ratio(s1, s2):
+    return s1 * s1 / s2 if s1 > 0.0 and s2 > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rlo_rhi(s1, s2, m, n0):
+    e1, e2 = _errs(s1, s2, m, n0)
+    u = s1 + e1
+    if u <= 0.0:
+        rhi = 0.0
+    else:
+        d = s2 - e2
+        rhi = np.inf if d <= 0.0 else u * u / d * (1.0 + 4.0 * _EPS)
+    v = s1 - e1
+    rlo = v * v / (s2 + e2) * (1.0 - 4.0 * _EPS) if v > 0.0 and s2 > 0.0 else 0.0
+    return rlo, rhi
+
+
+@helper
+def _room(cand, ncand, need, best_lo):
+    """``(cand, ncand)`` with room for ``need`` more candidates: those whose upper ``r`` is
+    below ``best_lo`` are dropped first, then the buffer grows. Called outside loops only
+    (an array reassigned inside a loop costs Numba reference counting on every iteration)."""
+    if ncand + need <= cand.shape[0]:
+        return cand, ncand
+    k = 0
+    for j in range(ncand):
+        if cand[j, 0] >= best_lo:
+            for q in range(4):
+                cand[k, q] = cand[j, q]
+            k += 1
+    return _grow(cand, k + need), k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put(cand, ncand, rhi, sa, smu, rdir):
+    """Append a candidate: upper ``r``, the step (``smu = 0``) or the threshold's ``(a, μ)``,
+    and the direct ``r`` (−1 when not evaluated directly). Room was made by :func:`_room`."""
+    cand[ncand, 0] = rhi
+    cand[ncand, 1] = sa
+    cand[ncand, 2] = smu
+    cand[ncand, 3] = rdir
+    return ncand + 1
+
+
+@helper
+def _prune(slo, s1l, s2l, ml, shi, s1h, s2h, mh, n0, best_lo):
+    """True when no self-consistent state inside ``(slo, shi]`` can reach ``best_lo``."""
+    e1l, e2l = _errs(s1l, s2l, ml, n0)
+    e1h, e2h = _errs(s1h, s2h, mh, n0)
+    s1lu = s1l + e1l
+    if s1lu <= 0.0:
+        return True  # every state inside has S1 ≤ 0: α of the wrong sign, r = 0
+    s2hl = s2h - e2h
+    s2lu = s2l + e2l
+    amax = s1lu / s2hl * (1.0 + 4.0 * _EPS) if s2hl > 0.0 else np.inf
+    amin = max(s1h - e1h, 0.0) / s2lu * (1.0 - 4.0 * _EPS)
+    lo = slo * (1.0 - _SL)
+    hi = shi * (1.0 + _SL)
+    if amax < lo or amin > hi:
+        return True
+    aa = max(amin, lo)
+    ab = min(amax, hi)
+    d = s2lu - max(s2hl, 0.0)
+    b = s1h + e1h + 0.5 * hi * d
+    c = s2lu
+    al = min(max(b / c, aa), ab)
+    ub = (2.0 * al * b - al * al * c) * (1.0 + 16.0 * _EPS)
+    return ub < best_lo
+
+
+@helper
+def _isort(keys, perm, k0, k1):
+    """Insertion sort of ``perm[k0:k1]`` by ``keys`` descending."""
+    for i in range(k0 + 1, k1):
+        p = perm[i]
+        kv = keys[p]
+        j = i - 1
+        while j >= k0 and keys[perm[j]] < kv:
+            perm[j + 1] = perm[j]
+            j -= 1
+        perm[j + 1] = p
+
+
+@helper
+def _grow(arr, need):
+    """``arr`` or a larger copy with room for ``need`` rows."""
+    if need <= arr.shape[0]:
+        return arr
+    big = np.empty((max(need, 2 * arr.shape[0]),) + arr.shape[1:], dtype=arr.dtype)
+    big[:arr.shape[0]] = arr
+    return big
+
+
+@helper
+def _lb_below(s, a, sg, h, nact, lam, cmax):
+    """Lower bound of the loss ``Σh(x − αℓ)²`` of every assignment at any ``α ≤ s``: an
+    element beyond its path's end level ``λ_top`` (``a > s·λ_top``) keeps at least
+    ``(a − s·λ_top)²``; one whose path never turns positive keeps ``a²``."""
+    t = 0.0
+    for i in range(nact):
+        g = sg[i]
+        lt = lam[g, cmax[g]]
+        ai = a[i]
+        if lt <= 0.0:
+            t += h[i] * (ai * ai)
+        else:
+            d = ai - s * lt
+            if d > 0.0:
+                t += h[i] * (d * d)
+    return t
+
+
+@helper
+def _lb_above(s, a, sg, h, nact, lam, mu, cmax, pidx):
+    """Lower bound of the loss of every nearest assignment at any ``α ≥ s``: an element is at
+    a path level of count at most ``count(a/s)``; the best such level is its first positive
+    one ``λ_p`` (error 0 if ``a ≥ s·λ_p``, else at least ``(s·λ_p − a)²``) or ``λ_0 ≤ 0``
+    (error at least ``(a − s·λ_0)²``)."""
+    t = 0.0
+    for i in range(nact):
+        g = sg[i]
+        ai = a[i]
+        m = np.inf
+        l0 = lam[g, 0]
+        if l0 <= 0.0:
+            d = ai - s * l0
+            m = d * d
+        p = pidx[g]
+        if p <= cmax[g] and (p == 0 or ai >= s * mu[g, p] * (1.0 - 4.0 * _EPS)):
+            lp = lam[g, p]
+            d = s * lp - ai
+            m = min(m, d * d if d > 0.0 else 0.0)
+        if m < np.inf:
+            t += h[i] * m
+    return t
+
+
+@helper
+def _isort_col(tk, perm, k0, k1):
+    """Insertion sort of ``perm[k0:k1]`` by ``tk[:, 0]`` descending."""
+    for i in range(k0 + 1, k1):
+        p = perm[i]
+        kv = tk[p, 0]
+        j = i - 1
+        while j >= k0 and tk[perm[j], 0] < kv:
+            perm[j + 1] = perm[j]
+            j -= 1
+        perm[j + 1] = p
+
+
+@helper
+def _bucket_sort(bk, perm, cb, nb, lo, hi):
+    """``perm[:nb]``: the order of ``bk[:nb]`` descending (keys in ``[lo, hi]``): a counting
+    sort into ``nb`` buckets, then an insertion sort (nearly sorted by then)."""
+    for j in range(nb + 1):
+        cb[j] = 0
+    scale = nb / (hi - lo) if hi > lo else 0.0
+    for q in range(nb):
+        j = min(np.int64((hi - bk[q]) * scale), nb - 1)
+        cb[j + 1] += 1
+    for j in range(nb):
+        cb[j + 1] += cb[j]
+    for q in range(nb):
+        j = min(np.int64((hi - bk[q]) * scale), nb - 1)
+        perm[cb[j]] = q
+        cb[j] += 1
+    _isort(bk, perm, 0, nb)
+
+
+@helper
+def _sweep(slo, shi, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax, m0, n0,
+           best_lo, cand, ncand, bk, bi, bc, perm, tk, cb):
+    """Every state from the step ``shi`` (counts ``cnt``, sums ``s1, s2``) down to ``slo``:
+    thresholds in decreasing order (exact ones inside clusters closer than 16ε), incremental
+    sums, candidates pushed. Returns ``(best_lo, cand, ncand, states, bk, bi, bc, perm, tk,
+    cb)``; ``tk`` rows hold (bucket or exact threshold, ΔS1, ΔS2) per threshold."""
+    cut = slo * (1.0 - 16.0 * _EPS)
+    nb = 0
+    for i in range(nact):
+        g = sg[i]
+        ai = a[i]
+        for c in range(cnt[i] + 1, cmax[g] + 1):
+            if ai * imu[g, c] < cut:
+                break
+            nb += 1
+    if nb == 0:
+        return best_lo, cand, ncand, 0, bk, bi, bc, perm, tk, cb
+    if nb > bk.shape[0]:
+        bk = _grow(bk, nb)
+        bi = _grow(bi, nb)
+        bc = _grow(bc, nb)
+        perm = _grow(perm, nb)
+        tk = _grow(tk, nb)
+        cb = _grow(cb, nb + 1)
+    if ncand + nb > cand.shape[0]:
+        cand, ncand = _room(cand, ncand, nb, best_lo)
+    nb = 0
+    lo = np.inf
+    hi = 0.0
+    for i in range(nact):
+        g = sg[i]
+        ai = a[i]
+        hai = ha[i]
+        hi_ = h[i]
+        for c in range(cnt[i] + 1, cmax[g] + 1):
+            key = ai * imu[g, c]
+            if key < cut:
+                break
+            bk[nb] = key
+            bi[nb] = i
+            bc[nb] = c
+            tk[nb, 1] = hai * dl[g, c]
+            tk[nb, 2] = hi_ * dq[g, c]
+            lo = min(lo, key)
+            hi = max(hi, key)
+            nb += 1
+    if nb > 512:  # large: a merge sort (buckets of skewed keys would not stay small)
+        o = np.argsort(-bk[:nb], kind="mergesort")
+        for q in range(nb):
+            perm[q] = o[q]
+    else:
+        _bucket_sort(bk, perm, cb, nb, lo, hi)
+    # One relative error bound for every state of the sweep (S1 only grows along it; the sums
+    # are compensated, of at most ``mend`` terms): r·(1 ± δ) bracket the exact r.
+    mend = m0 + nb
+    k2 = 8.0 * _EPS + 8.0 * mend * _EPS * _EPS
+    s1start = s1 - k2 * (abs(s1) + 2.0 * n0)
+    delta = 0.0
+    if s1start > 0.0:
+        delta = 1.01 * (3.0 * k2 + 4.0 * k2 * n0 / s1start) + 8.0 * _EPS
+    up = 1.0 + delta
+    dn = 1.0 - delta
+    upf = up * (1.0 + 4.0 * _EPS)
+    tol = 1.0 - 16.0 * _EPS
+    u1 = s1
+    c1 = 0.0
+    u2 = s2
+    c2 = 0.0
+    states = 0
+    k = 0
+    while k < nb:
+        p = perm[k]
+        if k + 1 == nb or bk[perm[k + 1]] < bk[p] * tol:
+            u1, c1 = _add(u1, c1, tk[p, 1])
+            u2, c2 = _add(u2, c2, tk[p, 2])
+            s1 = u1 + c1
+            s2 = u2 + c2
+            states += 1
+            k += 1
+            if s1start > 0.0:
+                if s1 * s1 * upf >= best_lo * s2:
+                    r = s1 * s1 / s2
+                    best_lo = max(best_lo, r * dn)
+                    i = bi[p]
+                    ncand = _put(cand, ncand, r * up, a[i], mu[sg[i], bc[p]], -1.0)
+            else:
+                rlo, rhi = _rlo_rhi(s1, s2, mend, n0)
+                best_lo = max(best_lo, rlo)
+                if rhi >= best_lo:
+                    i = bi[p]
+                    ncand = _put(cand, ncand, rhi, a[i], mu[sg[i], bc[p]], -1.0)
+            continue
+        # A cluster: order by the exact thresholds, apply equal ones together.
+        e = k + 1
+        while e < nb and bk[perm[e]] >= bk[perm[e - 1]] * tol:
+            e += 1
+        for q in range(k, e):
+            p = perm[q]
+            tk[p, 0] = threshold(a[bi[p]], mu[sg[bi[p]], bc[p]])
+        _isort_col(tk, perm, k, e)
+        q = k
+        while q < e:
+            t = tk[perm[q], 0]
+            while q < e and tk[perm[q], 0] == t:
+                p = perm[q]
+                u1, c1 = _add(u1, c1, tk[p, 1])
+                u2, c2 = _add(u2, c2, tk[p, 2])
+                q += 1
+            s1 = u1 + c1
+            s2 = u2 + c2
+            states += 1
+            rlo, rhi = _rlo_rhi(s1, s2, mend, n0)
+            best_lo = max(best_lo, rlo)
+            if rhi >= best_lo:
+                ncand = _put(cand, ncand, rhi, t, 0.0, -1.0)
+        k = e
+    return best_lo, cand, ncand, states, bk, bi, bc, perm, tk, cb
+
+
+@helper
+def _evalc(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt):
+    """:func:`_eval` that also stores the counts in ``cnt``."""
+    s1 = 0.0
+    e1 = 0.0
+    s2 = c0
+    e2 = 0.0
+    ct = 0
+    for i in range(nact):
+        g = sg[i]
+        c = _count(a[i] / s, mu, g, cmax[g], fast)
+        cnt[i] = c
+        s1, e1 = _add(s1, e1, ha[i] * lam[g, c])
+        s2, e2 = _add(s2, e2, h[i] * lam2[g, c])
+        ct += c
+    return s1 + e1, s2 + e2, ct
+
+
+@helper
+def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, fast, c0, n0,
+          best_lo, pts, stack, cand, cnt, bk, bi, bc, perm, tk, cb):
+    """Best state for steps ``s > 0`` of one (direction, level set), given the best lower
+    ``r`` so far ``best_lo``: returns ``(r, s, evaluations, best_lo, pts, stack, cand, bk, bi,
+    bc, perm, tk)``, ``s`` inside the winner's interval (``-1`` when no element moves, or
+    ``r = -1`` when no state here can reach ``best_lo``)."""
+    evals = 0
+    movable = 0
+    stop = 0.0
+    sbot = np.inf
+    s0 = 0.0
+    for g in range(2):
+        cm = cmax[g]
+        if cm > 0 and ext[g, 0] > 0.0:
+            movable += 1
+            stop = max(stop, ext[g, 0] * imu[g, 1])
+            sbot = min(sbot, ext[g, 1] * imu[g, cm])
+            if lam[g, cm] > 0.0:
+                s0 = max(s0, ext[g, 0] / lam[g, cm])
+    if movable == 0:
+        s1, s2, _ = _eval(1.0, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+        return (_ratio(s1, s2), -1.0, 1, best_lo, pts, stack, cand, bk, bi, bc, perm, tk, cb)
+    stop *= 1.0 + 8.0 * _EPS
+    sbot *= 1.0 - 8.0 * _EPS
+    if not s0 > 0.0:
+        s0 = np.sqrt(stop) * np.sqrt(sbot)
+    s0 = min(max(s0, sbot), stop)
+    m0 = nact + 2.0
+    ncand = 0
+    npts = 0
+    # Incumbent: Lloyd from s0 (the largest magnitude at its path's end level).
+    s = s0
+    sinc = s0
+    rinc = -1.0
+    pts = _grow(pts, LLOYD + 2)
+    cand, ncand = _room(cand, ncand, LLOYD + 2, best_lo)
+    for _ in range(LLOYD):
+        s1, s2, ct = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+        evals += 1
+        pts[npts, 0] = s
+        pts[npts, 1] = s1
+        pts[npts, 2] = s2
+        pts[npts, 3] = ct
+        npts += 1
+        r = _ratio(s1, s2)
+        if r > rinc:
+            rinc = r
+            sinc = s
+        rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+        best_lo = max(best_lo, rlo)
+        if rhi >= best_lo:
+            ncand = _put(cand, ncand, rhi, s, 0.0, r)
+        if s1 <= 0.0:
+            break
+        nxt = s1 / s2
+        if not (nxt > sbot and nxt < stop) or nxt == s:
+            break
+        s = nxt
+    # Bracket: α ≤ sa or α ≥ sb cannot beat the incumbent's loss (docs/theory.md): guess
+    # sinc/1.2 and 1.5·sinc, widen until the loss bounds exclude the outside.
+    lu = x2 * (1.0 + 4.0 * m0 * _EPS) - best_lo
+    fac = 1.0 - 4.0 * m0 * _EPS
+    f = BRACKET_LO
+    sa = sinc / f
+    while True:
+        if sa <= sbot:
+            sa = 0.0
+            break
+        if _lb_below(sa, a, sg, h, nact, lam, cmax) * fac > lu:
+            break
+        f *= f
+        sa = sinc / f
+    f = BRACKET_HI
+    sb = sinc * f
+    while True:
+        if sb >= stop:
+            sb = stop
+            break
+        if _lb_above(sb, a, sg, h, nact, lam, mu, cmax, pidx) * fac > lu:
+            break
+        f *= f
+        sb = sinc * f
+    sa *= 1.0 - _SL
+    sb = min(sb * (1.0 + _SL), stop)
+    if sb > sa:
+        s1, s2, ct = _evalc(sb, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt)
+        evals += 1
+        rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+        best_lo = max(best_lo, rlo)
+        if rhi >= best_lo:
+            ncand = _put(cand, ncand, rhi, sb, 0.0, _ratio(s1, s2))
+        if nact <= SMALL:
+            best_lo, cand, ncand, st, bk, bi, bc, perm, tk, cb = _sweep(
+                sa, sb, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax, m0, n0,
+                best_lo, cand, ncand, bk, bi, bc, perm, tk, cb)
+            evals += st
+        else:
+            # Branch and bound over (sa, sb]: the bracket's ends and the Lloyd steps inside.
+            pts = _grow(pts, npts + 2)
+            pts[npts, 0] = sb
+            pts[npts, 1] = s1
+            pts[npts, 2] = s2
+            pts[npts, 3] = ct
+            npts += 1
+            if sa > 0.0:
+                s1, s2, ct = _eval(sa, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+                evals += 1
+                rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+                best_lo = max(best_lo, rlo)
+                if rhi >= best_lo:
+                    ncand = _put(cand, ncand, rhi, sa, 0.0, _ratio(s1, s2))
+            else:
+                sa = sbot
+                s1, s2, ct = _eval(sa, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+                evals += 1
+                rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+                best_lo = max(best_lo, rlo)
+                if rhi >= best_lo:
+                    ncand = _put(cand, ncand, rhi, sa, 0.0, _ratio(s1, s2))
+            pts[npts, 0] = sa
+            pts[npts, 1] = s1
+            pts[npts, 2] = s2
+            pts[npts, 3] = ct
+            npts += 1
+            for i in range(1, npts):
+                j = i
+                while j > 0 and pts[j - 1, 0] < pts[j, 0]:
+                    for q in range(4):
+                        t = pts[j, q]
+                        pts[j, q] = pts[j - 1, q]
+                        pts[j - 1, q] = t
+                    j -= 1
+            nst = 0
+            for i in range(npts - 1, 0, -1):
+                if (pts[i, 0] >= sa and pts[i - 1, 0] <= sb and pts[i, 0] < pts[i - 1, 0]
+                        and pts[i, 3] > pts[i - 1, 3]):
+                    stack = _grow(stack, nst + 1)
+                    stack[nst, 0] = i
+                    stack[nst, 1] = i - 1
+                    nst += 1
+            smin_split = max(SWEEP, nact * SPLIT_MUL)
+            while nst > 0:
+                nst -= 1
+                il = stack[nst, 0]
+                ih = stack[nst, 1]
+                slo = pts[il, 0]
+                shi = pts[ih, 0]
+                if _prune(slo, pts[il, 1], pts[il, 2], m0, shi, pts[ih, 1], pts[ih, 2], m0,
+                          n0, best_lo):
+                    continue
+                nbp = np.int64(pts[il, 3] - pts[ih, 3])
+                mid = np.sqrt(slo) * np.sqrt(shi)
+                if nbp > smin_split and mid > slo and mid < shi:
+                    s1, s2, ct = _eval(mid, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+                    evals += 1
+                    pts = _grow(pts, npts + 1)
+                    pts[npts, 0] = mid
+                    pts[npts, 1] = s1
+                    pts[npts, 2] = s2
+                    pts[npts, 3] = ct
+                    rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
+                    best_lo = max(best_lo, rlo)
+                    if rhi >= best_lo:
+                        cand, ncand = _room(cand, ncand, 1, best_lo)
+                        ncand = _put(cand, ncand, rhi, mid, 0.0, _ratio(s1, s2))
+                    stack = _grow(stack, nst + 2)
+                    if pts[il, 3] > ct:
+                        stack[nst, 0] = il
+                        stack[nst, 1] = npts
+                        nst += 1
+                    if ct > pts[ih, 3]:
+                        stack[nst, 0] = npts
+                        stack[nst, 1] = ih
+                        nst += 1
+                    npts += 1
+                    continue
+                for i in range(nact):
+                    g = sg[i]
+                    cnt[i] = _count(a[i] / shi, mu, g, cmax[g], fast)
+                best_lo, cand, ncand, st, bk, bi, bc, perm, tk, cb = _sweep(
+                    slo, shi, pts[ih, 1], pts[ih, 2], cnt, a, sg, h, ha, nact, lam, mu, imu,
+                    dl, dq, cmax, m0, n0, best_lo, cand, ncand, bk, bi, bc, perm, tk, cb)
+                evals += st
+    # The direct values decide among every candidate that may be the best.
+    best_r = -1.0
+    best_s = 0.0
+    for j in range(ncand):
+        if cand[j, 0] < best_lo:
+            continue
+        if cand[j, 3] >= 0.0:
+            r = cand[j, 3]
+            s = cand[j, 1]
+        else:
+            s = cand[j, 1] if cand[j, 2] == 0.0 else threshold(cand[j, 1], cand[j, 2])
+            s1, s2, _ = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+            evals += 1
+            r = _ratio(s1, s2)
+        if r > best_r or (r == best_r and s > best_s):
+            best_r = r
+            best_s = s
+    return best_r, best_s, evals, best_lo, pts, stack, cand, bk, bi, bc, perm, tk, cb
+
+
+@helper
+def _interval(s, a, sg, nact, mu, imu, cmax, fast, cnt):
+    """``(lo, hi]``: the exact float steps with the same counts as the step ``s`` (counts
+    into ``cnt``). Keys ``a·(1/μ)`` find the extreme thresholds; exact ones only within 16ε."""
+    qmin = np.inf
+    qmax = 0.0
+    for i in range(nact):
+        g = sg[i]
+        cm = cmax[g]
+        c = _count(a[i] / s, mu, g, cm, fast)
+        cnt[i] = c
+        if c >= 1:
+            qmin = min(qmin, a[i] * imu[g, c])
+        if c < cm:
+            qmax = max(qmax, a[i] * imu[g, c + 1])
+    hi = np.inf
+    lo = 0.0
+    qmin *= 1.0 + 16.0 * _EPS
+    qmax *= 1.0 - 16.0 * _EPS
+    for i in range(nact):
+        g = sg[i]
+        c = cnt[i]
+        if c >= 1 and a[i] * imu[g, c] <= qmin:
+            hi = min(hi, threshold(a[i], mu[g, c]))
+        if c < cmax[g] and a[i] * imu[g, c + 1] >= qmax:
+            lo = max(lo, threshold(a[i], mu[g, c + 1]))
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz, cmaxz,
+          pidxz, fastz, signed, out, codes, t0, t1):
+    """Rows ``t0 ≤ r < t1`` of :func:`exact_levelset`."""
+    n = xs.shape[1]
+    nz = levz.shape[0]
+    a = np.empty(n)
+    h = np.empty(n)
+    ha = np.empty(n)
+    sgp = np.empty(n, dtype=np.int64)
+    sgm = np.empty(n, dtype=np.int64)
+    pos = np.empty(n, dtype=np.int64)
+    pts = np.empty((64, 4))
+    stack = np.empty((64, 2), dtype=np.int64)
+    cand = np.empty((64, 4))
+    bk = np.empty(64)
+    bi = np.empty(64, dtype=np.int64)
+    bc = np.empty(64, dtype=np.int64)
+    perm = np.empty(64, dtype=np.int64)
+    tk = np.empty((64, 3))
+    cb = np.empty(65, dtype=np.int64)
+    cnt = np.empty(n, dtype=np.int64)
+    ext = np.zeros((2, 2))
+    extm = np.zeros((2, 2))
+    for r in range(t0, t1):
+        nact = 0
+        hz = 0.0
+        x2 = 0.0
+        amax = 0.0
+        imax = 0
+        ext[0, 0] = 0.0
+        ext[1, 0] = 0.0
+        ext[0, 1] = np.inf
+        ext[1, 1] = np.inf
+        for i in range(n):
+            x = xs[r, i]
+            hi_ = hs[r, i] if weighted else 1.0
+            if hi_ == 0.0:
+                continue
+            if x == 0.0:
+                hz += hi_
+                continue
+            ax = abs(x)
+            pos[nact] = i
+            a[nact] = ax
+            h[nact] = hi_
+            ha[nact] = hi_ * ax
+            sgp[nact] = 0 if x > 0.0 else 1
+            sgm[nact] = 1 - sgp[nact]
+            x2 += ha[nact] * ax
+            if ax > amax:
+                amax = ax
+                imax = nact
+            g = sgp[nact]
+            ext[g, 0] = max(ext[g, 0], ax)
+            ext[g, 1] = min(ext[g, 1], ax)
+            nact += 1
+        for g in range(2):
+            extm[g, 0] = ext[1 - g, 0]
+            extm[g, 1] = ext[1 - g, 1]
+        best_r = -1.0
+        best_hi = 0.0
+        best_lo = 0.0
+        best_d = 1.0
+        best_z = 0
+        evals = 0
+        blo = 0.0
+        if nact > 0:
+            for z in range(nz):
+                lam = lamz[z]
+                mu = muz[z]
+                c0 = hz * lam2z[z, 0, 0]
+                # The direction in which the largest magnitude has the longer path goes
+                # first: its incumbent then narrows the other direction's bracket.
+                d0 = 0
+                if signed:
+                    g = sgp[imax]
+                    if lam[1 - g, cmaxz[z, 1 - g]] > lam[g, cmaxz[z, g]]:
+                        d0 = 1
+                for dk in range(2 if signed else 1):
+                    d = d0 if dk == 0 else 1 - d0
+                    sg = sgp if d == 0 else sgm
+                    n0 = 0.0
+                    for i in range(nact):
+                        if lam[sg[i], 0] < 0.0:
+                            n0 += ha[i] * -lam[sg[i], 0]
+                    (rr, ss, ev, blo, pts, stack, cand, bk, bi, bc, perm, tk, cb) = _core(
+                        a, sg, h, ha, nact, ext if d == 0 else extm, x2, lam, lam2z[z], mu,
+                        imuz[z], dlz[z], dqz[z], cmaxz[z], pidxz[z], fastz[z], c0, n0, blo,
+                        pts, stack, cand, cnt, bk, bi, bc, perm, tk, cb)
+                    evals += ev
+                    if rr < 0.0 or rr < best_r:
+                        continue
+                    if ss < 0.0:
+                        lo, hi = 0.0, np.inf
+                    else:
+                        lo, hi = _interval(ss, a, sg, nact, mu, imuz[z], cmaxz[z], fastz[z], cnt)
+                    if (rr > best_r or hi > best_hi
+                            or (hi == best_hi and d == 0 and best_d < 0.0)):
+                        best_r = rr
+                        best_hi = hi
+                        best_lo = lo
+                        best_d = 1.0 if d == 0 else -1.0
+                        best_z = z
+        if best_r <= 0.0:
+            step = 0.0
+            best_lo = 0.0
+            best_hi = np.inf
+            best_z = 0
+        elif best_hi == np.inf:
+            step = best_d * (2.0 * best_lo if best_lo > 0.0 else 1.0)
+        else:
+            step = best_d * best_hi
+        lev = levz[best_z]
+        mids = midz[best_z]
+        uni = unifz[best_z]
+        # Codes: active elements from their counts at |step| (the kernel's own division and
+        # count, the same as ``nearest_index``), the others by ``nearest_index``.
+        for i in range(n):
+            codes[r, i] = -1
+        if step != 0.0:
+            sgw = sgp if best_d > 0.0 else sgm
+            mu = muz[best_z]
+            cmax = cmaxz[best_z]
+            p0 = lev.shape[0] - 1 - cmax[0]
+            fast = fastz[best_z]
+            sa = abs(step)
+            for i in range(nact):
+                g = sgw[i]
+                c = _count(a[i] / sa, mu, g, cmax[g], fast)
+                codes[r, pos[i]] = p0 + c if g == 0 else cmax[1] - c
+        s1 = 0.0
+        s2 = 0.0
+        for i in range(n):
+            x = np.float64(xs[r, i])
+            j = codes[r, i]
+            if j < 0:
+                j = nearest_index(scaled(x, step), lev, mids, uni)
+                codes[r, i] = j
+            hi_ = hs[r, i] if weighted else 1.0
+            lv = lev[j]
+            s1 += hi_ * x * lv
+            s2 += hi_ * (lv * lv)
+        alpha = s1 / s2 if s2 > 0.0 and best_r > 0.0 else 0.0
+        out[r, 0] = step
+        out[r, 1] = alpha
+        out[r, 2] = best_lo
+        out[r, 3] = best_hi
+        out[r, 4] = s1
+        out[r, 5] = s2
+        out[r, 6] = evals
+        aa = abs(alpha)
+        ok = best_r <= 0.0 or (aa >= best_lo * (1.0 - 1e-12) and aa <= best_hi * (1.0 + 1e-12))
+        out[r, 7] = 1.0 if ok else 0.0
+        out[r, 8] = float(best_z)
+
+
+def _paths(lz):
+    """Per-sign paths of the level set ``lz``: ``λ``, ``λ²``, ``μ``, the increments of ``λ``
+    and ``λ²``, the path lengths, and whether ``μ_c = c − ½`` (module docstring)."""
+    k = lz.shape[0]
+    mids = midpoints(lz)
+    p0p = int(np.sum(mids <= 0.0))  # index of the level nearest 0⁺ (and of 0 itself)
+    p0n = int(np.sum(mids < 0.0))   # index of the level nearest 0⁻
+    lam = np.zeros((2, k))
+    mu = np.zeros((2, k))
+    cmax = np.array([k - 1 - p0p, p0n], dtype=np.int64)
+    for c in range(cmax[0] + 1):
+        lam[0, c] = lz[p0p + c]
+        if c:
+            mu[0, c] = mids[p0p + c - 1]
+    for c in range(cmax[1] + 1):
+        lam[1, c] = -lz[p0n - c]
+        if c:
+            mu[1, c] = -mids[p0n - c]
+    lam2 = lam * lam
+    imu = np.zeros((2, k))
+    imu[mu > 0] = 1.0 / mu[mu > 0]
+    pidx = np.array([next((c for c in range(cmax[g] + 1) if lam[g, c] > 0.0), cmax[g] + 1)
+                     for g in range(2)], dtype=np.int64)
+    dl = np.zeros((2, k))
+    dq = np.zeros((2, k))
+    dl[:, 1:] = lam[:, 1:] - lam[:, :-1]
+    dq[:, 1:] = lam2[:, 1:] - lam2[:, :-1]
+    fast = all(np.array_equal(mu[g, 1:cmax[g] + 1], np.arange(1, cmax[g] + 1) - 0.5)
+               for g in range(2))
+    return lam, lam2, mu, imu, dl, dq, cmax, pidx, fast
 
 
 def exact_levelset(xs, hs, levels, signed, zero_point, out, codes):
-    levels = np.asarray(levels, dtype=np.float64)
-    for r in range(xs.shape[0]):
-        x = np.asarray(xs[r], dtype=np.float64)
-        h = np.ones_like(x) if hs.size == 0 else np.asarray(hs[r], dtype=np.float64)
-        res, idx = _row(x, h, levels, bool(signed), bool(zero_point))
-        out[r, :] = res
-        codes[r, :] = idx
-    return out
+    """Exact weighted scale search over the level set ``levels``, per row (module docstring).
+
+    Parameters
+    ----------
+    xs : ndarray, shape (rows, n), float64, C-contiguous
+        Finite weights at a safe working scale (no ``|x|/|step|`` underflows or overflows).
+    hs : ndarray, shape (rows, n) float64 ``≥ 0``, or shape (0, 0)
+        Importance weights ``h``; the empty array means all ones. Zero-weight elements count
+        for nothing (their codes are the nearest levels at the returned step).
+    levels : ndarray, shape (K,), float64
+        Ascending, distinct, ``K ≥ 1``. With ``zero_point`` these are the unsigned codes'
+        levels and every ``z`` in ``[0, K − 1]`` is tried (the level sets ``levels − z``).
+    signed : bool
+        Also try negative steps (the mirrored set ``−levels``).
+    zero_point : bool
+        Try every integer zero point (then ``signed`` is False).
+    out : ndarray, shape (rows, 9), float64
+        Per row: step, alpha, lo, hi, S1, S2, evaluations, certified, z.
+        ``codes = nearest_index(x / step, levels − z)`` (true float64 division) are the
+        optimal codes; ``alpha = S1/S2`` (0 when ``S2 = 0`` or no state has ``α`` of the
+        step's sign); the codes are optimal for every step of magnitude in ``(lo, hi]`` with
+        ``step``'s sign, and ``step = ±hi`` (``±2·lo`` when ``hi = ∞``); ``S1 = Σ h·x·ℓ``,
+        ``S2 = Σ h·ℓ²`` recomputed from the codes in element order; evaluations: states
+        evaluated; certified: 1.0 when ``|alpha|`` lies in ``(lo, hi]`` (up to 1e-12).
+        All-zero (or all-zero-weight) rows: step 0, alpha 0, interval (0, inf), certified.
+    codes : ndarray, shape (rows, n), int16
+        Index into ``levels`` (the unsigned code with a zero point).
+
+    Notes
+    -----
+    Ties: equal ``r = S1²/S2`` goes to the larger ``|step|`` (interval top ``hi``), then to
+    ``+α`` before ``−α``, then to the smallest ``z``. Rows are independent and searched
+    sequentially inside, so results are bit-identical for any thread count.
+    Twin: :func:`vecq_ref.naive.exact_levelset`.
+    """
+    levels = f64(levels)
+    k = levels.shape[0]
+    zs = range(k) if zero_point else range(1)
+    levz = np.array([levels - z for z in zs]) if zero_point else levels[None, :].copy()
+    nz = levz.shape[0]
+    midz = np.zeros((nz, max(k - 1, 1)))
+    lamz = np.zeros((nz, 2, k))
+    lam2z = np.zeros((nz, 2, k))
+    muz = np.zeros((nz, 2, k))
+    dlz = np.zeros((nz, 2, k))
+    dqz = np.zeros((nz, 2, k))
+    imuz = np.zeros((nz, 2, k))
+    cmaxz = np.zeros((nz, 2), dtype=np.int64)
+    pidxz = np.zeros((nz, 2), dtype=np.int64)
+    fastz = np.zeros(nz, dtype=np.bool_)
+    unifz = np.zeros(nz, dtype=np.bool_)
+    for z in range(nz):
+        midz[z, :k - 1] = midpoints(levz[z])
+        unifz[z] = is_uniform(levz[z])
+        (lamz[z], lam2z[z], muz[z], imuz[z], dlz[z], dqz[z], cmaxz[z], pidxz[z],
+         fastz[z]) = _paths(levz[z])
+    weighted = hs.size > 0
+    if not weighted:
+        hs = np.zeros((1, 1))
+    rows, n = xs.shape
+    run_tasks(_rows, rows, xs.size,
+              (xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz, cmaxz,
+               pidxz, fastz, bool(signed and not zero_point), out, codes))
+    return out, codes
