@@ -1141,6 +1141,7 @@ _REMEDIES = [
      "a baseline (bwn, twn, ul2q, dorefa, absmax, aciq, vecq_normalpha, lloyd_max)"),
     (r"scale `\w+` down by a power of two \(e\.g\. np\.ldexp\(\w+, -8\)\)",
      "save the weights scaled down by a power of two (e.g. 2^-8)"),
+    (r" \(or None\)", " (or left out)"),
 ]
 
 
