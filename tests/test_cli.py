@@ -629,7 +629,7 @@ def test_search_quantize_and_report_take_a_level_set(tmp_path, capsys, wfile):
     (["--codebook", "nf5"], "--codebook must be one of {nf4, fp4, iq4_nl}"),
     (["--zero-point", "integer", "--signed-scale"],
      "--signed-scale must be left out with a zero point"),
-    (["--codebook", "nf4", "--bits", "3"], "--bits must be 4 (or None) for a codebook"),
+    (["--codebook", "nf4", "--bits", "3"], "--bits must be 4 (or left out) for a codebook"),
 ])
 @pytest.mark.parametrize("command", ["compare", "search", "quantize", "report"])
 def test_bad_level_set_options_are_one_line(tmp_path, capsys, wfile, argv, needle, command):

@@ -233,3 +233,15 @@ def test_the_baselines_train_names_are_the_librarys():
     named = re.search(r"or a baseline \(([^)]*)\)", err).group(1).split(", ")
     assert named == [n for n in baselines.__all__ if callable(getattr(baselines, n))
                      and n.islower()]
+
+
+def test_codebook_bits_message_speaks_of_options(tmp_path, capsys):
+    import numpy as np
+
+    from vecq_ref.cli import main
+
+    path = tmp_path / "w.npy"
+    np.save(path, np.ones((2, 32)))
+    assert main(["search", str(path), "--bits", "3", "--codebook", "nf4"]) == 2
+    err = capsys.readouterr().err
+    assert "--bits must be 4 (or left out)" in err and "None" not in err

@@ -279,3 +279,22 @@ def test_threads_and_determinism():
     for a, b in ((one, two), (two, again)):
         assert_array_equal(a[0].view(np.int64), b[0].view(np.int64))
         assert_array_equal(a[1], b[1])
+
+
+def test_sweep_buffers_grow_each_on_its_own():
+    # Reproducer (fresh-user trial): a row whose sweeps grow the key buffers past 128 and then
+    # need nb + 1 bucket counters beyond the counters' last growth wrote out of bounds (heap
+    # corruption). IQ4_NL, signed, weighted, groups of 32; every group must match the oracle.
+    r = np.random.default_rng(0)
+    W = r.standard_normal((16, 64))
+    r.lognormal(size=64)
+    h = r.lognormal(size=(16, 64))
+    x, hx = W[5].reshape(2, 32), h[5].reshape(2, 32)
+    levels = np.asarray(codebooks.IQ4_NL, dtype=np.float64)
+    out = np.empty((2, 9))
+    K.exact_levelset(np.ascontiguousarray(x), np.ascontiguousarray(hx), levels, True, False,
+                     out, np.empty((2, 32), np.int16))
+    for g in range(2):
+        ref = naive.exact_levelset(x[g], hx[g], levels, signed=True)
+        assert out[g, 4] ** 2 / out[g, 5] == pytest.approx(ref["S1"] ** 2 / ref["S2"],
+                                                           rel=1e-12)

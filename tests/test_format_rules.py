@@ -425,7 +425,7 @@ def test_bad_inputs():
         FR.imatrix_weights(np.ones((2, 32)), np.ones(64), "q4_0")
     with pytest.raises(ValueError, match="`w` must be rows whose length is a multiple of 256"):
         FR.imatrix_weights(np.ones(64), np.ones(64), "q4_k")
-    with pytest.raises(ValueError, match="`weights` must be non-negative"):
+    with pytest.raises(ValueError, match="`imatrix` must be non-negative"):
         FR.imatrix_weights(np.ones(32), -np.ones(32), "q4_0")
 
 

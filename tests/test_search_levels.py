@@ -568,3 +568,12 @@ def test_affine_fit_matches_twin(rng):
         for r in range(4):
             np.testing.assert_allclose(out[r], naive.affine_fit(x[r], hrow(r), u[r]),
                                        rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("zp", ["integer", "float"])
+def test_zero_point_searches_stop_at_8_bits(zp):
+    # 16 bits would build 65536 level sets of 65536 levels (the trial ran out of memory).
+    with pytest.raises(ValueError, match="`bits` must be at most 8 with zero_point"):
+        quantize(np.arange(32.0), 16, "exact", zero_point=zp)
+    with pytest.raises(ValueError, match="`bits` must be at most 8"):
+        search_step(np.arange(32.0), 9, "grid" if zp == "integer" else "exact", zero_point=zp)

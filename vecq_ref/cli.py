@@ -170,26 +170,34 @@ def _load_weights(path, name="input", arg="w"):
     return _check_weights(io.load_array(path, name), _label(path), arg)
 
 
+def _load_npy(path, option):
+    """One array from the .npy ``path`` given as ``option`` (no pickles); every problem is
+    one line naming the option and the file."""
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"{option} {path}: no such file") from None
+    except (OSError, ValueError, EOFError):
+        raise UsageError(f"{option} {path}: not a .npy array that can be read without "
+                         "pickles") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise UsageError(f"{option} {path}: expected one .npy array; got an .npz archive")
+    return arr
+
+
 def _load_importance(path, shape, label="the weights"):
     """The importance weights of ``--weights FILE.npy`` for a tensor of ``shape``: one .npy
     array (no pickles), ``h ≥ 0``, finite, one per element or one per input column (the last
     axis). Every problem is one line naming ``--weights`` and the file."""
-    import numpy as np
 
     from . import _validation as V
 
     if path is None:
         return None
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise UsageError(f"--weights {path}: no such file") from None
-    except (OSError, ValueError, EOFError):
-        raise UsageError(f"--weights {path}: not a .npy array that can be read without "
-                         "pickles") from None
-    if not isinstance(arr, np.ndarray):  # an .npz archive
-        arr.close()
-        raise UsageError(f"--weights {path}: expected one .npy array; got an .npz archive")
+    arr = _load_npy(path, "--weights")
     try:
         return V.importance(arr, shape, "weights")
     except (ValueError, TypeError) as exc:
@@ -278,7 +286,6 @@ def _add_level_set(p):
 def _level_set_options(args):
     """The library's level-set keywords of ``args`` (only those given; a codebook file is
     read as one .npy array, no pickles)."""
-    import numpy as np
 
     out = {}
     if args.lattice is not None:
@@ -290,13 +297,7 @@ def _level_set_options(args):
     if args.codebook is not None:
         book = args.codebook
         if book.lower().endswith(".npy"):
-            try:
-                book = np.load(book, allow_pickle=False)
-            except FileNotFoundError:
-                raise UsageError(f"--codebook {args.codebook}: no such file") from None
-            except (OSError, ValueError, EOFError):
-                raise UsageError(f"--codebook {args.codebook}: not a .npy array that can be "
-                                 "read without pickles") from None
+            book = _load_npy(book, "--codebook")
         out["codebook"] = book
     return out
 
@@ -1140,6 +1141,7 @@ _REMEDIES = [
      "a baseline (bwn, twn, ul2q, dorefa, absmax, aciq, vecq_normalpha, lloyd_max)"),
     (r"scale `\w+` down by a power of two \(e\.g\. np\.ldexp\(\w+, -8\)\)",
      "save the weights scaled down by a power of two (e.g. 2^-8)"),
+    (r" \(or None\)", " (or left out)"),
 ]
 
 

@@ -33,12 +33,12 @@ function                          codes               ``values`` (float32)    ``
 ================================  ==================  ======================  =================
 :func:`q4_0`, :func:`q5_0`        −8…7, −16…15        ``α·c`` (α signed)      ``midtread-full``
 :func:`q8_0`                      −127…127            ``α·c``                 ``midtread``
-:func:`q4_1`, :func:`q5_1`        0…15, 0…31          ``α·c + offset``        ``unsigned``
+:func:`q4_1`, :func:`q5_1`        0…15, 0…31          ``α·c + offset``        ``midtread-full``
 :func:`make_qx_quants`            −nmax…nmax−1        ``α·c``                 ``midtread-full``
-:func:`make_qkx2_quants`          0…nmax              ``α·c + offset``        ``unsigned``
+:func:`make_qkx2_quants`          0…nmax              ``α·c + offset``        ``midtread-full``
 :func:`iq4_nl`                    0…15 (index)        ``α·codebook[c]``       ``codebook``
-:func:`gptq_rtn`                  0…2^k−1             ``α·(c − zero_point)``  ``unsigned``
-:func:`awq_rtn` (asym)            0…2^k−1             ``α·(c − zero_point)``  ``unsigned``
+:func:`gptq_rtn`                  0…2^k−1             ``α·(c − zero_point)``  ``midtread-full``
+:func:`awq_rtn` (asym)            0…2^k−1             ``α·(c − zero_point)``  ``midtread-full``
 :func:`awq_rtn` (sym)             −2^(k−1)…2^(k−1)−1  ``α·c``                 ``midtread-full``
 :func:`compressed_tensors_rtn`    −2^(k−1)…2^(k−1)−1  ``α·(c − zero_point)``  ``midtread-full``
 :func:`bnb_nf4`, :func:`bnb_fp4`  0…15 (index)        ``α·codebook[c]``       ``codebook``
@@ -91,24 +91,24 @@ def _groups(w, group_size, default):
     return x, arr.shape, g
 
 
-def _importance(weights, shape, g):
+def _importance(weights, shape, g, name="weights"):
     """``weights`` (importance h ≥ 0, broadcastable to ``shape``) as float32 groups, or None."""
     if weights is None:
         return None
-    arr = V.as_array(weights, "weights")
+    arr = V.as_array(weights, name)
     if arr.dtype.kind not in "fiu" or arr.dtype.kind == "b":
-        V.fail("weights", "an array of real numbers", f"dtype {arr.dtype}", TypeError)
+        V.fail(name, "an array of real numbers", f"dtype {arr.dtype}", TypeError)
     try:
         arr = np.broadcast_to(arr, shape)
     except ValueError:
-        V.fail("weights", f"broadcastable to the shape of `w` {tuple(shape)}",
+        V.fail(name, f"broadcastable to the shape of `w` {tuple(shape)}",
                f"shape {arr.shape}")
     with np.errstate(over="ignore"):
         h = np.array(arr, dtype=_F, order="C").reshape(-1, g)
     if not np.all(np.isfinite(h)):
-        V.fail("weights", "finite in float32", "NaN or Inf values")
+        V.fail(name, "finite in float32", "NaN or Inf values")
     if np.any(h < 0):
-        V.fail("weights", "non-negative", f"a minimum of {float(np.min(h))!r}")
+        V.fail(name, "non-negative", f"a minimum of {float(np.min(h))!r}")
     return h
 
 
@@ -124,6 +124,8 @@ def _result(method, lattice, bits, x, shape, g, codes, values, alpha, step, info
     ``values`` (n_groups, g); ``alpha``, ``step`` and per-group ``info`` arrays (n_groups,))."""
     slice_shape = tuple(shape[:-1]) + (shape[-1] // g,)
     dtype = np.int8 if bits < 8 or (bits == 8 and lattice != "unsigned") else np.int16
+    if lattice == "unsigned":  # codes 0 … 2^k − 1 with a zero point: level_set's name
+        lattice = "midtread-full"
     info = {k: (np.asarray(v).reshape(slice_shape) if k in _PER_GROUP else v)
             for k, v in info.items()}
     values = np.asarray(values, dtype=_F).reshape(shape)
@@ -681,7 +683,7 @@ def imatrix_weights(w, imatrix, qtype):
     if np.shape(imatrix) != (n,):
         V.fail("imatrix", f"one value per column of `w`: shape ({n},)",
                f"shape {np.shape(imatrix)}")
-    qw = _importance(imatrix, (n,), n).reshape(n)
+    qw = _importance(imatrix, (n,), n, "imatrix").reshape(n)
     if qtype == "q8_0":
         return None
     if qtype == "q6_k":

@@ -272,6 +272,11 @@ class _Prepared:
         return not (self.lset.vecq and self.hrows is None)
 
 
+#: Zero-point searches (integer or real offset) run up to this many bits: they try every
+#: zero point (2^k level sets of 2^k levels); GPTQ/AWQ/compressed-tensors use 2–8 bits.
+ZERO_POINT_MAX_BITS = 8
+
+
 def _prepare(w, bits, method, lattice, axis, group_size, signed_scale, zero_point, codebook,
              weights, options, methods=METHODS, *, check_finite=False, scale=True):
     """Validate every argument once and return the :class:`_Prepared` rows (``scale=False``:
@@ -282,6 +287,10 @@ def _prepare(w, bits, method, lattice, axis, group_size, signed_scale, zero_poin
     if method in ("param", "paper"):
         _check_fused(method, lset, weights)
     _check_options(method, options)
+    if lset.zero_point is not None and method != "param" and lset.bits > ZERO_POINT_MAX_BITS:
+        V.fail("bits", f"at most {ZERO_POINT_MAX_BITS} with zero_point={lset.zero_point!r} "
+               "(the searches try every one of the 2^k zero points, each a level set of 2^k "
+               "levels)", lset.bits)
     if lset.zero_point == "float" and method != "exact":
         V.fail("method", "'exact' with zero_point='float' (the real offset's two-dimensional "
                "search; grid and alternating search a step only)", repr(method))

@@ -85,6 +85,23 @@ def _compress(x, h, unit, xv, gv, idx):
 
 
 @helper
+def _centre(xv, gv, nv, xc):
+    """``(Σg, x̄_g, Σg(x − x̄_g)²)`` of the first ``nv`` values, with ``xc = x − x̄_g``,
+    sums in index order."""
+    wsum = 0.0
+    sx = 0.0
+    for i in range(nv):
+        wsum += gv[i]
+        sx += gv[i] * xv[i]
+    xbar = sx / wsum
+    varx = 0.0
+    for i in range(nv):
+        xc[i] = xv[i] - xbar
+        varx += gv[i] * xc[i] * xc[i]
+    return wsum, xbar, varx
+
+
+@helper
 def _fit(xv, gv, nv, u):
     """Weighted least-squares ``(α, m)`` of codes ``u`` and the loss, summed directly in index
     order. Returns ``(α, m, loss, ok)``; ``ok`` is False when the codes are constant on the
@@ -209,16 +226,7 @@ def _exact(xv, gv, nv, k, xc, keys, order, pos, csu, csuu, csxu, crit, eva, evc,
     the order is rebuilt at the next interval's midpoint by insertion sort (adjacent swaps,
     each evaluated), which also covers every prefix that changes."""
     nb = nv * (k - 1)
-    wsum = 0.0
-    sx = 0.0
-    for i in range(nv):
-        wsum += gv[i]
-        sx += gv[i] * xv[i]
-    xbar = sx / wsum
-    varx = 0.0
-    for i in range(nv):
-        xc[i] = xv[i] - xbar
-        varx += gv[i] * xc[i] * xc[i]
+    wsum, xbar, varx = _centre(xv, gv, nv, xc)
     su0 = (k - 1) * wsum
     suu0 = (k - 1) * (k - 1) * wsum
     nc = 0
@@ -312,19 +320,11 @@ def _offset_sweep(xv, gv, nv, k, alpha, xc, keys, order, u):
     ``(x − x_min)/α``, so it may differ from the float order of ``x − jα`` where keys are
     within rounding of each other: every prefix is still a valid code vector."""
     nb = nv * (k - 1)
-    wsum = 0.0
-    sx = 0.0
-    for i in range(nv):
-        wsum += gv[i]
-        sx += gv[i] * xv[i]
-    xbar = sx / wsum
-    varx = 0.0
+    wsum, xbar, varx = _centre(xv, gv, nv, xc)
     su = 0.0
     suu = 0.0
     sxu = 0.0
     for i in range(nv):
-        xc[i] = xv[i] - xbar
-        varx += gv[i] * xc[i] * xc[i]
         su += gv[i] * u[i]
         suu += gv[i] * u[i] * u[i]
         sxu += gv[i] * xc[i] * u[i]
@@ -486,14 +486,7 @@ def _affine_rows(xs, hs, k, exact_max, sweep_max, out, codes, t0, t1):
             loss = 0.0
             start = 0.0
         else:
-            wsum = 0.0
-            sx = 0.0
-            for i in range(nv):
-                wsum += gv[i]
-                sx += gv[i] * xv[i]
-            xbar = sx / wsum
-            for i in range(nv):
-                sxx += gv[i] * (xv[i] - xbar) * (xv[i] - xbar)
+            sxx = _centre(xv, gv, nv, xc)[2]  # (xc is scratch for the searches below)
             best[0] = 0.0
             best[1] = 0.0
             best[2] = np.inf

@@ -308,13 +308,13 @@ def _sweep(slo, shi, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax
             nb += 1
     if nb == 0:
         return best_lo, cand, ncand, 0, bk, bi, bc, perm, tk, cb
-    if nb > bk.shape[0]:
-        bk = _grow(bk, nb)
-        bi = _grow(bi, nb)
-        bc = _grow(bc, nb)
-        perm = _grow(perm, nb)
-        tk = _grow(tk, nb)
-        cb = _grow(cb, nb + 1)
+    # Each buffer on its own (they grow at different times: cb holds nb + 1).
+    bk = _grow(bk, nb)
+    bi = _grow(bi, nb)
+    bc = _grow(bc, nb)
+    perm = _grow(perm, nb)
+    tk = _grow(tk, nb)
+    cb = _grow(cb, nb + 1)
     if ncand + nb > cand.shape[0]:
         cand, ncand = _room(cand, ncand, nb, best_lo)
     nb = 0
