@@ -298,3 +298,32 @@ def test_sweep_buffers_grow_each_on_its_own():
         ref = naive.exact_levelset(x[g], hx[g], levels, signed=True)
         assert out[g, 4] ** 2 / out[g, 5] == pytest.approx(ref["S1"] ** 2 / ref["S2"],
                                                            rel=1e-12)
+
+
+def test_compensated_step_carries_the_exact_error():
+    # 1 + 2^-60 rounds to 1; the lost 2^-60 is carried, whichever operand is larger.
+    assert K._add(1.0, 0.0, 2.0 ** -60) == (1.0, 2.0 ** -60)
+    assert K._add(2.0 ** -60, 0.0, 1.0) == (1.0, 2.0 ** -60)
+    assert K._add(0.5, 0.0, 0.25) == (0.75, 0.0)  # exact: nothing carried
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-1e300, 1e300), st.floats(-1e300, 1e300))
+def test_property_compensated_step_is_exact(s, x):
+    from fractions import Fraction
+
+    t, c = K._add(s, 0.0, x)
+    assert Fraction(t) + Fraction(c) == Fraction(s) + Fraction(x)
+    # Neumaier's branch computes the same error (both are the exact one).
+    ref = (s - t) + x if abs(s) >= abs(x) else (x - t) + s
+    assert c == ref
+
+
+def test_count_uniform_paths():
+    # μ_c = c − ½, path length 3: count(2.5) = 3 (the tie goes up), count(2.49...) = 2, counts
+    # beyond the path's end (and y = ∞) stop at 3, count(0.49...) = 0.
+    mu = np.array([[0.0, 0.5, 1.5, 2.5]])
+    for y, want in [(2.5, 3), (np.nextafter(2.5, 0.0), 2), (7.0, 3), (np.inf, 3),
+                    (np.nextafter(0.5, 0.0), 0), (0.5, 1), (0.0, 0)]:
+        assert K._count(y, mu, 0, 3, True) == want
+        assert K._count(y, mu, 0, 3, False) == want
