@@ -328,3 +328,22 @@ def test_count_uniform_paths():
         with np.errstate(invalid="ignore"):  # ∞ − ⌊∞⌋ (plain Python, NUMBA_DISABLE_JIT)
             assert K._count(y, mu, 0, 3, True) == want
         assert K._count(y, mu, 0, 3, False) == want
+
+
+@pytest.mark.parametrize(("levels", "expect"), [
+    (FULL4, 1.0),
+    (np.asarray(codebooks.NF4, dtype=np.float64), codebooks.NF4[8]),
+    (np.asarray(codebooks.FP4, dtype=np.float64), codebooks.FP4[8]),
+])
+def test_float_ties_go_to_the_largest_step(levels, expect):
+    # [0.7] (and a constant row) is represented exactly by every positive level ℓ with
+    # α = 0.7/ℓ: r = (0.7ℓ)²/ℓ² ties in exact arithmetic but not in float. The documented rule
+    # (the larger |step|) must win: the first positive level the steps reach from above, i.e.
+    # the smallest positive level (1 on −8 … 7; NF4's 0.0796…, FP4's 0.0052…), not the level
+    # whose rounding happened to give the largest float r (the trial got code 5 on −8 … 7).
+    for x in (np.array([[0.7]]), np.full((1, 32), 0.7)):
+        out = np.empty((1, 9))
+        codes = np.empty(x.shape, np.int16)
+        K.exact_levelset(x, np.empty((0, 0)), levels, False, False, out, codes)
+        assert np.all(levels[codes[0]] == expect)
+        assert out[0, 1] * expect == pytest.approx(0.7, rel=4e-16)

@@ -49,6 +49,12 @@ BRACKET_LO = 1.2
 BRACKET_HI = 1.5
 #: Output columns.
 COLS = 9
+#: States whose directly evaluated ``r`` agree within this relative amount are tied (it
+#: exceeds the rounding of the compensated direct sums, a few ε): the larger |step| wins, then
+#: +α, then the smallest z. So a constant or one-element row gets the top interval's codes
+#: (``[0.7]`` on −8 … 7: code 1, α = 0.7, loss 0), not the code whose rounding happened to
+#: give the largest float ``r``.
+TIE_RTOL = 32.0 * _EPS
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -612,23 +618,31 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
                     slo, shi, pts[ih, 1], pts[ih, 2], cnt, a, sg, h, ha, nact, lam, mu, imu,
                     dl, dq, cmax, m0, n0, best_lo, cand, ncand, bk, bi, bc, perm, tk, cb)
                 evals += st
-    # The direct values decide among every candidate that may be the best.
-    best_r = -1.0
-    best_s = 0.0
+    # The direct values decide among every candidate that may be the best: the largest
+    # direct r, and among the candidates within TIE_RTOL of it (equal up to the rounding of
+    # the direct sums) the largest step.
+    top = -1.0
     for j in range(ncand):
         if cand[j, 0] < best_lo:
+            cand[j, 3] = -2.0  # out of the running
             continue
-        if cand[j, 3] >= 0.0:
-            r = cand[j, 3]
-            s = cand[j, 1]
-        else:
+        if cand[j, 3] < 0.0:
             s = cand[j, 1] if cand[j, 2] == 0.0 else threshold(cand[j, 1], cand[j, 2])
             s1, s2, _ = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
             evals += 1
-            r = _ratio(s1, s2)
-        if r > best_r or (r == best_r and s > best_s):
+            cand[j, 1] = s
+            cand[j, 2] = 0.0
+            cand[j, 3] = _ratio(s1, s2)
+        top = max(top, cand[j, 3])
+    best_r = -1.0
+    best_s = 0.0
+    for j in range(ncand):
+        r = cand[j, 3]
+        if r >= top * (1.0 - TIE_RTOL) and r >= 0.0 and (best_r < 0.0 or cand[j, 1] > best_s):
             best_r = r
-            best_s = s
+            best_s = cand[j, 1]
+    if best_r >= 0.0:
+        best_r = top
     return best_r, best_s, evals, best_lo, pts, stack, cand, bk, bi, bc, perm, tk, cb
 
 
@@ -752,19 +766,21 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
                         imuz[z], dlz[z], dqz[z], cmaxz[z], pidxz[z], fastz[z], c0, n0, blo,
                         pts, stack, cand, cnt, bk, bi, bc, perm, tk, cb)
                     evals += ev
-                    if rr < 0.0 or rr < best_r:
+                    if rr < 0.0 or rr < best_r * (1.0 - TIE_RTOL):
                         continue
                     if ss < 0.0:
                         lo, hi = 0.0, np.inf
                     else:
                         lo, hi = _interval(ss, a, sg, nact, mu, imuz[z], cmaxz[z], fastz[z], cnt)
-                    if (rr > best_r or hi > best_hi
+                    # Within TIE_RTOL of the best r so far is a tie (the rounding of the
+                    # direct sums): the larger |step|, then +α, then the first z.
+                    if (rr > best_r * (1.0 + TIE_RTOL) or hi > best_hi
                             or (hi == best_hi and d == 0 and best_d < 0.0)):
-                        best_r = rr
                         best_hi = hi
                         best_lo = lo
                         best_d = 1.0 if d == 0 else -1.0
                         best_z = z
+                    best_r = max(best_r, rr)
         if best_r <= 0.0:
             step = 0.0
             best_lo = 0.0
