@@ -18,6 +18,7 @@ from numba import njit
 from vecq_ref import codebooks
 from vecq_ref._kernels import exact_levels as K
 from vecq_ref._kernels import single_thread
+from vecq_ref._kernels.rules import make_qx_rows
 
 FULL4 = np.arange(-8.0, 8.0)
 FULL8 = np.arange(-128.0, 128.0)
@@ -97,6 +98,21 @@ def case(request):
     _exact(x[:8], h[:8], levels, signed)  # compile (or load the cache) outside the timing
     _ref19(x[:8], h[:8])
     return request.param, x, h, levels, signed
+
+
+def _make_qx(x32, h32):
+    with single_thread():
+        return make_qx_rows(x32, h32, 8, 1)
+
+
+def test_make_qx_rows(benchmark, case):
+    """The project's own Numba 19-candidate search (llama.cpp's ``make_qx_quants``, float32,
+    bit-exact with the C; ``vecq_ref._kernels.rules``): the issue's ratio ≤ 1.5×."""
+    name, x, h, _, _ = case
+    benchmark.group = name
+    x32, h32 = x.astype(np.float32), h.astype(np.float32)
+    _make_qx(x32[:8], h32[:8])
+    benchmark.pedantic(_make_qx, args=(x32, h32), rounds=3, iterations=1)
 
 
 def test_baseline_qx19(benchmark, case):
