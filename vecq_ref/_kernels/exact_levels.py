@@ -87,9 +87,9 @@ def _add(s, c, x):
 
 
 @helper
-def _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0):
+def _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt, store):
     """Direct ``(S1, S2, Σc)`` of the state at step ``s > 0``, compensated sums in element
-    order."""
+    order; with ``store`` the counts are also written to ``cnt``."""
     s1 = 0.0
     e1 = 0.0
     s2 = c0
@@ -98,6 +98,8 @@ def _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0):
     for i in range(nact):
         g = sg[i]
         c = _count(a[i] / s, mu, g, cmax[g], fast)
+        if store:
+            cnt[i] = c
         s1, e1 = _add(s1, e1, ha[i] * lam[g, c])
         s2, e2 = _add(s2, e2, h[i] * lam2[g, c])
         ct += c
@@ -417,24 +419,6 @@ def _sweep(slo, shi, s1, s2, cnt, a, sg, h, ha, nact, lam, mu, imu, dl, dq, cmax
 
 
 @helper
-def _evalc(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt):
-    """:func:`_eval` that also stores the counts in ``cnt``."""
-    s1 = 0.0
-    e1 = 0.0
-    s2 = c0
-    e2 = 0.0
-    ct = 0
-    for i in range(nact):
-        g = sg[i]
-        c = _count(a[i] / s, mu, g, cmax[g], fast)
-        cnt[i] = c
-        s1, e1 = _add(s1, e1, ha[i] * lam[g, c])
-        s2, e2 = _add(s2, e2, h[i] * lam2[g, c])
-        ct += c
-    return s1 + e1, s2 + e2, ct
-
-
-@helper
 def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, fast, c0, n0,
           best_lo, pts, stack, cand, cnt, bk, bi, bc, perm, tk, cb):
     """Best state for steps ``s > 0`` of one (direction, level set), given the best lower
@@ -455,7 +439,7 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
             if lam[g, cm] > 0.0:
                 s0 = max(s0, ext[g, 0] / lam[g, cm])
     if movable == 0:
-        s1, s2, _ = _eval(1.0, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+        s1, s2, _ = _eval(1.0, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt, False)
         return (_ratio(s1, s2), -1.0, 1, best_lo, pts, stack, cand, bk, bi, bc, perm, tk, cb)
     stop *= 1.0 + 8.0 * _EPS
     sbot *= 1.0 - 8.0 * _EPS
@@ -472,7 +456,7 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
     pts = _grow(pts, LLOYD + 2)
     cand, ncand = _room(cand, ncand, LLOYD + 2, best_lo)
     for _ in range(LLOYD):
-        s1, s2, ct = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+        s1, s2, ct = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt, False)
         evals += 1
         pts[npts, 0] = s
         pts[npts, 1] = s1
@@ -520,7 +504,7 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
     sa *= 1.0 - _SL
     sb = min(sb * (1.0 + _SL), stop)
     if sb > sa:
-        s1, s2, ct = _evalc(sb, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt)
+        s1, s2, ct = _eval(sb, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt, True)
         evals += 1
         rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
         best_lo = max(best_lo, rlo)
@@ -540,7 +524,8 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
             pts[npts, 3] = ct
             npts += 1
             if sa > 0.0:
-                s1, s2, ct = _eval(sa, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+                s1, s2, ct = _eval(sa, a, sg, h, ha, nact, lam, lam2, mu, cmax,
+                                   fast, c0, cnt, False)
                 evals += 1
                 rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
                 best_lo = max(best_lo, rlo)
@@ -548,7 +533,8 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
                     ncand = _put(cand, ncand, rhi, sa, 0.0, _ratio(s1, s2))
             else:
                 sa = sbot
-                s1, s2, ct = _eval(sa, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+                s1, s2, ct = _eval(sa, a, sg, h, ha, nact, lam, lam2, mu, cmax,
+                                   fast, c0, cnt, False)
                 evals += 1
                 rlo, rhi = _rlo_rhi(s1, s2, m0, n0)
                 best_lo = max(best_lo, rlo)
@@ -588,7 +574,8 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
                 nbp = np.int64(pts[il, 3] - pts[ih, 3])
                 mid = np.sqrt(slo) * np.sqrt(shi)
                 if nbp > smin_split and mid > slo and mid < shi:
-                    s1, s2, ct = _eval(mid, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+                    s1, s2, ct = _eval(mid, a, sg, h, ha, nact, lam, lam2, mu, cmax,
+                                       fast, c0, cnt, False)
                     evals += 1
                     pts = _grow(pts, npts + 1)
                     pts[npts, 0] = mid
@@ -628,7 +615,7 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
             continue
         if cand[j, 3] < 0.0:
             s = cand[j, 1] if cand[j, 2] == 0.0 else threshold(cand[j, 1], cand[j, 2])
-            s1, s2, _ = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0)
+            s1, s2, _ = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt, False)
             evals += 1
             cand[j, 1] = s
             cand[j, 2] = 0.0
