@@ -146,3 +146,43 @@ class BlockTensor:
         if self.kind == "min":
             out = out + self.per_element(self.minimum)
         return out.astype(self.value_dtype if dtype is None else dtype)
+
+
+#: The level set whose exact optimum is "the best the format allows", per format (issue 22:
+#: same groups, level set, sign of the scale, zero-point kind). Formats whose scale may be
+#: negative (llama.cpp's d = max/−8, IQ4_NL's d₀ = max/K[0]) get ``signed_scale=True``.
+_FORMAT_LEVEL_SETS = {
+    "q4_0": dict(lattice="midtread-full", bits=4, signed_scale=True),
+    "q5_0": dict(lattice="midtread-full", bits=5, signed_scale=True),
+    "q8_0": dict(lattice="midtread", bits=8, signed_scale=True),
+    "q4_1": dict(bits=4, zero_point="float"),
+    "q5_1": dict(bits=5, zero_point="float"),
+    "iq4_nl": dict(codebook="iq4_nl", signed_scale=True),
+    "nf4": dict(codebook="nf4"),
+    "fp4": dict(codebook="fp4"),
+}
+
+
+def format_level_set(bt):
+    """The :class:`~vecq_ref.lattice.LevelSet` of ``bt``'s format (``BlockTensor``): what its
+    codes, scale sign and zero point can express, the set the exact search optimises over.
+
+    GPTQ/AWQ/compressed-tensors: ``zero_point="integer"`` when the zero points vary (asymmetric),
+    else ``midtread-full`` with a positive scale (symmetric, z = 2^(k−1)). Two-level formats
+    (K-quants) get their sub-block's level set (the optimum is then a bound: the sub-block
+    scales are not constrained to ``d·s_j``).
+    """
+    from ..lattice import level_set
+
+    fmt = bt.format
+    if fmt in _FORMAT_LEVEL_SETS:
+        return level_set(**_FORMAT_LEVEL_SETS[fmt])
+    if bt.kind == "offset":
+        z = np.asarray(bt.zero)
+        if z.size and np.all(z == z.flat[0]) and z.flat[0] == 2 ** (bt.bits - 1):
+            return level_set("midtread-full", bt.bits,
+                             signed_scale=bool(fmt.endswith("_k")))
+        return level_set(bits=bt.bits, zero_point="integer")
+    if bt.kind == "min":
+        return level_set(bits=bt.bits, zero_point="float")
+    return level_set(codebook=np.unique(np.asarray(bt.codebook, dtype=np.float64)))
