@@ -607,3 +607,16 @@ def exact_levelset(x, h, levels, signed=False, zero_point=False):
                     best = (key, dict(step=d * s, alpha=s1 / s2 if r > 0 else 0.0, lo=lo,
                                       hi=hi, S1=s1, S2=s2, z=z, codes=idx, r=r))
     return best[1]
+
+
+def row_dql_sums(x, y, h=None):
+    """Per row ``[Σh·x², Σh·(x − y)²]`` (h = 1 when None), shape (rows, 2): each row by
+    :func:`pair_sums` / :func:`weighted_pair_sums` with ``b = 1``."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    out = np.empty((x.shape[0], 2))
+    for r in range(x.shape[0]):
+        s = (pair_sums(x[r], y[r], 1.0) if h is None
+             else weighted_pair_sums(x[r], y[r], np.asarray(h, dtype=np.float64)[r], 1.0))
+        out[r] = s[0], s[3]
+    return out

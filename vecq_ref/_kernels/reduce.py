@@ -291,3 +291,41 @@ def weighted_pair_sums(x, y, h, b):
     ntasks = (x.shape[0] + CHUNK - 1) // CHUNK
     return run_tasks(_weighted_pair_sums, ntasks, x.size,
                      (x, y, h, float(b), np.empty((ntasks, 4))), np.empty(4))
+
+
+@njit(cache=True, nogil=True)
+def _row_dql_sums(x, y, h, weighted, out, t0, t1):
+    """Rows ``t0 ≤ t < t1`` of :func:`row_dql_sums` into ``out`` (rows, 2). Each row is cut
+    into spans of ``CHUNK`` elements, summed as :func:`_span_pair` (or
+    :func:`_span_weighted_pair`) and the spans added in order. Rows write disjoint parts of
+    ``out``: no merge."""
+    n = x.shape[1]
+    for t in range(t0, t1):
+        a0 = 0.0
+        a3 = 0.0
+        for lo in range(0, n, CHUNK):
+            hi = min(n, lo + CHUNK)
+            if weighted:
+                sums = _span_weighted_pair(x[t, lo:hi], y[t, lo:hi], h[t, lo:hi], 1.0)
+            else:
+                sums = _span_pair(x[t, lo:hi], y[t, lo:hi], 1.0)
+            a0 += sums[0]
+            a3 += sums[3]
+        out[t, 0] = a0
+        out[t, 1] = a3
+
+
+def row_dql_sums(x, y, h=None):
+    """Per row ``[Σh·x², Σh·(x − y)²]`` of 2-D float64 arrays, shape (rows, 2).
+
+    Each row's sums are those of :func:`pair_sums` (``h`` None) or
+    :func:`weighted_pair_sums` on that row alone (``b = 1``), so a row's result does not
+    depend on the other rows: a tensor cut into row blocks gives the same bits. Twin:
+    ``naive.row_dql_sums``.
+    """
+    rows = x.shape[0]
+    out = np.empty((rows, 2))
+    weighted = h is not None
+    hh = h if weighted else np.empty((0, 0))
+    run_tasks(_row_dql_sums, rows, x.size, (x, y, hh, weighted, out))
+    return out

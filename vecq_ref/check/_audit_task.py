@@ -1,0 +1,160 @@
+"""The audit's unit of work: one row block of one tensor, the same in-process and on Dask.
+
+A task opens the two checkpoints by path (kept open per process: a worker reads many blocks)
+and reads the one tensor it needs (the last tensor read is kept, so the next block of the same
+tensor does not read it again). Everything a task returns is plain data: per-row arrays and a
+few facts about the tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _audit_measure as M
+
+_OPEN = {}
+_LAST = {}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """What a worker needs to measure one tensor: paths, reader, names, shape, row blocks and
+    the importance vector (per input column) or None."""
+
+    original: str
+    quantized: str
+    reader: object
+    qname: str
+    oname: str
+    shape: tuple
+    blocks: list
+    imatrix: object = None
+
+
+def forget():
+    """Close what this process keeps open (the serial run calls it at the end)."""
+    for ctx, _ in _OPEN.values():
+        ctx.__exit__(None, None, None)
+    _OPEN.clear()
+    _LAST.clear()
+
+
+def _opened(kind, path, reader=None):
+    key = (kind, path)
+    if key not in _OPEN:
+        if kind == "original":
+            from .. import io
+
+            ctx = io.open_tensors(path, "original")
+            _, get = ctx.__enter__()
+            _OPEN[key] = (ctx, get)
+        else:
+            ckpt = reader(path)
+            ckpt.__enter__()
+            _OPEN[key] = (ckpt, ckpt.read)
+    return _OPEN[key][1]
+
+
+def _tensor(kind, path, name, reader=None):
+    key = (kind, path, name)
+    if _LAST.get(kind, (None,))[0] != key:
+        _LAST[kind] = (key, _opened(kind, path, reader)(name))
+    return _LAST[kind][1]
+
+
+def _original(spec):
+    from .. import io
+
+    return io.as_float(np.asarray(_tensor("original", spec.original, spec.oname)))
+
+
+def _quantized(spec):
+    return _tensor("quantized", spec.quantized, spec.qname, spec.reader)
+
+
+def _weights(spec, w, bt):
+    """Importance h of rows ``w`` as llama.cpp derives it for ``bt``'s format, or None."""
+    if spec.imatrix is None:
+        return None
+    from ..format_rules import IMATRIX_TYPES, imatrix_weights
+
+    vec = np.asarray(spec.imatrix, dtype=np.float64)
+    if bt.format in IMATRIX_TYPES:
+        h = imatrix_weights(w, vec, bt.format)
+        if h is not None:
+            return np.asarray(h, dtype=np.float64)
+        return None
+    return np.broadcast_to(vec, w.shape).astype(np.float64)
+
+
+def _check(spec, bt):
+    """None if ``bt`` can be measured against the original; else a result dict saying why."""
+    if not hasattr(bt, "codes"):
+        arr = np.asarray(bt)
+        return {"kind": "float", "why": f"left in float ({arr.dtype})"}
+    if tuple(bt.shape) != tuple(spec.shape):
+        shape = tuple(bt.shape)
+        why = (f"shape {shape} is the original's {tuple(spec.shape)} transposed"
+               if shape == tuple(spec.shape)[::-1] else
+               f"shape {shape} differs from the original's {tuple(spec.shape)} "
+               "(fused or split tensor?)")
+        return {"kind": "mismatch", "why": why}
+    return None
+
+
+def run_block(spec, r0, r1):
+    """Measures of rows ``r0:r1`` of ``spec``'s tensor: ``{"kind": "ok", "rows": {...}}``, or
+    the reason it is not measured."""
+    bt = _quantized(spec)
+    bad = _check(spec, bt)
+    if bad is not None:
+        return bad
+    w = _original(spec).reshape(spec.shape)[r0:r1]
+    part = M.rows_of(bt, r0, r1)
+    h = _weights(spec, w, part)
+    return {"kind": "ok", "rows": M.measure_block(w, part, h)}
+
+
+def info_of(spec):
+    """Facts about the quantized tensor the row needs (read on the process that calls it)."""
+    from .audit import _bits_per_weight
+
+    bt = _quantized(spec)
+    return {"format": bt.format, "shape": list(spec.shape), "bpw": _bits_per_weight(bt),
+            "notes": list(bt.notes)}
+
+
+def diagnose(spec, sums):
+    """The one-line diagnosis of the whole tensor."""
+    if M._blocks_module() is None:
+        from ._audit_fallback import _fallback_diagnosis
+
+        bt = _quantized(spec)
+        return _fallback_diagnosis(bt.format, bt.codes.size, sums["rule_diff"],
+                                   sums["rtn_diff"])
+    bt = _quantized(spec)
+    w = _original(spec).reshape(spec.shape)
+    return M.diagnosis(w, bt, _weights(spec, w, bt), sums)
+
+
+def assemble(spec, parts, info, diagnosis_line):
+    """The resume record of one tensor from its blocks' results (in row order)."""
+    from .audit import _row_from
+
+    for p in parts:
+        if p["kind"] != "ok":
+            return p
+    rows = M.combine([p["rows"] for p in parts])
+    sums = M.totals(rows)
+    row = _row_from(spec.qname, spec.oname, info, sums, diagnosis_line(sums))
+    return {"kind": "ok", "row": row.as_dict()}
+
+
+def run_tensor(spec):
+    """Measure one tensor in this process, block by block."""
+    parts = [run_block(spec, r0, r1) for r0, r1 in spec.blocks]
+    if parts[0]["kind"] != "ok":
+        return parts[0]
+    return assemble(spec, parts, info_of(spec), lambda sums: diagnose(spec, sums))

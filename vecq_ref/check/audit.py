@@ -1,0 +1,489 @@
+"""Audit a shipped quantized checkpoint against its float original (issue 23).
+
+For every tensor of the quantized checkpoint matched to the original (through the reader's name
+maps, :mod:`vecq_ref.formats`): the relative DQL of the shipped tensor, the exact optimum of the
+same format (same groups, level set, sign of the scale, zero-point kind; FORMATS.md §3) and the
+gap in percent, VecQ-param and VecQ-exact at the same bits and group size, the share of codes
+that are not the nearest under the stored scales (and what that costs), and a one-line
+diagnosis. Losses are weighted as llama.cpp weights them when an importance matrix is given
+(FORMATS.md §2; :mod:`vecq_ref.check._audit_imatrix`).
+
+Determinism: every measure is a per-row float64 sum computed from that row alone
+(:mod:`vecq_ref.check._audit_measure`), reduced with :func:`math.fsum`; a serial run, a run in
+row blocks and a Dask run (:mod:`vecq_ref.check._audit_cluster`) give the same bits, in the
+quantized file's tensor order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _stdio
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import _validation as V
+from . import _audit_measure as M
+
+#: Weights per task (row block); a tensor's rows are cut so each block holds about this many.
+BLOCK_SIZE = 1 << 22
+_RESUME_KIND = "vecq-ref audit resume"
+
+
+# --- one tensor --------------------------------------------------------------------------------
+
+def _bits_per_weight(bt):
+    """Storage bits per weight, scales included (GGUF: the type's block size and bytes)."""
+    try:
+        import gguf
+
+        qt = gguf.GGMLQuantizationType[bt.format.upper()]
+        block, nbytes = gguf.GGML_QUANT_SIZES[qt]
+        return 8.0 * nbytes / block
+    except (ImportError, KeyError):
+        pass
+    g = bt.group_size
+    extra = 8 * np.dtype(bt.scale_dtype).itemsize
+    if bt.kind == "min":
+        extra *= 2
+    elif bt.kind == "offset":
+        z = np.asarray(bt.zero)
+        if z.size and not np.all(z == z.flat[0]):
+            extra += bt.bits
+    return bt.bits + extra / g
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audited tensor. Relative DQLs are ``Σh(w − ŵ)²/Σh·w²`` (h = 1 without imatrix)."""
+
+    quantized_name: str
+    original_name: str
+    format: str
+    shape: tuple
+    bits_per_weight: float
+    rel_dql: float
+    optimum_rel_dql: float
+    gap_pct: float
+    vecq_param_rel_dql: float
+    vecq_exact_rel_dql: float
+    not_nearest_share: float
+    not_nearest_cost_pct: float
+    rule_share: float
+    diagnosis: str
+    notes: tuple = ()
+    sums: dict = field(default_factory=dict)
+
+    @property
+    def n(self):
+        """Parameter count."""
+        return int(np.prod(self.shape))
+
+    def as_dict(self):
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        d["notes"] = list(self.notes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        d["shape"] = tuple(d["shape"])
+        d["notes"] = tuple(d.get("notes", ()))
+        return cls(**d)
+
+
+def _gap(x, opt):
+    if not (opt > 0) or math.isnan(x):
+        return 0.0 if x == opt else math.nan
+    return 100.0 * (x / opt - 1.0)
+
+
+def _row_from(qname, oname, info, sums, diagnosis):
+    sww = sums["sww"]
+    n = int(np.prod(info["shape"]))
+
+    def rel(k):
+        v = sums[k]
+        if math.isnan(v):
+            return math.nan
+        return v / sww if sww > 0 else 0.0
+
+    r = rel("shipped")
+    if r > 1.0:
+        raise ValueError(
+            f"`quantized` tensor {qname!r} does not belong with `original` tensor {oname!r}: "
+            f"their shapes agree but the relative DQL is {r:.4g} > 1 (worse than all zeros); "
+            "wrong pairing")
+    opt = rel("optimum")
+    rtn = rel("rtn")
+    return AuditRow(
+        quantized_name=qname, original_name=oname, format=info["format"],
+        shape=tuple(info["shape"]), bits_per_weight=info["bpw"], rel_dql=r,
+        optimum_rel_dql=opt, gap_pct=_gap(r, opt), vecq_param_rel_dql=rel("vecq_param"),
+        vecq_exact_rel_dql=rel("vecq_exact"),
+        not_nearest_share=sums["rtn_diff"] / n,
+        not_nearest_cost_pct=_gap(r, rtn),
+        rule_share=(sums["rule_diff"] / n) if sums["rule_diff"] >= 0 else math.nan,
+        diagnosis=diagnosis, notes=tuple(info.get("notes", ())),
+        sums={k: (float(v) if k in M.FLOAT_MEASURES else int(v)) for k, v in sums.items()})
+
+
+# --- the result ----------------------------------------------------------------------------------
+
+def _e(x):
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3e}"
+
+
+def _p(x):
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.1f}"
+
+
+@dataclass
+class AuditResult:
+    """What :func:`audit` found.
+
+    Attributes
+    ----------
+    original, quantized : str
+        The two checkpoints.
+    family, architecture : str or None
+        The quantized checkpoint's family and architecture (reader).
+    imatrix : str or None
+        The importance matrix the losses are weighted with.
+    rows : list of AuditRow
+        One per audited tensor, in the quantized file's order.
+    left_in_float : list of dict
+        Tensors the quantized checkpoint keeps in float: ``name``, ``original_name``, ``why``.
+    unmatched : list of dict
+        Tensors of either file without a counterpart: ``name``, ``file`` (``"original"`` or
+        ``"quantized"``), ``why``.
+    seconds : float
+    """
+
+    original: str
+    quantized: str
+    family: str | None
+    architecture: str | None
+    imatrix: str | None
+    rows: list
+    left_in_float: list
+    unmatched: list
+    seconds: float = 0.0
+
+    @property
+    def totals(self):
+        """Relative DQLs averaged over the tensors weighted by parameter count, gap of those."""
+        n = [r.n for r in self.rows]
+        total = math.fsum(n)
+
+        def avg(attr):
+            vals = [getattr(r, attr) for r in self.rows]
+            if not vals or any(math.isnan(v) for v in vals):
+                return math.nan
+            return math.fsum(k * v for k, v in zip(n, vals)) / total
+
+        out = {"parameters": int(total)}
+        for attr in ("rel_dql", "optimum_rel_dql", "vecq_param_rel_dql", "vecq_exact_rel_dql"):
+            out[attr] = avg(attr) if self.rows else math.nan
+        out["gap_pct"] = _gap(out["rel_dql"], out["optimum_rel_dql"])
+        bits = math.fsum(r.n * r.bits_per_weight for r in self.rows)
+        out["bits_per_weight"] = bits / total if total else math.nan
+        return out
+
+    def as_dict(self):
+        return {"original": self.original, "quantized": self.quantized,
+                "family": self.family, "architecture": self.architecture,
+                "imatrix": self.imatrix, "rows": [r.as_dict() for r in self.rows],
+                "totals": self.totals, "left_in_float": self.left_in_float,
+                "unmatched": self.unmatched, "seconds": self.seconds}
+
+    def to_json(self, path=None, force=False):
+        """The result as JSON text; written atomically to ``path`` when given."""
+        text = json.dumps(self.as_dict(), indent=1, allow_nan=True) + "\n"
+        if path is not None:
+            from .. import io
+
+            io.write_text(path, text, force=force)
+        return text
+
+    CSV_COLUMNS = ("quantized_name", "original_name", "format", "shape", "bits_per_weight",
+                   "rel_dql", "optimum_rel_dql", "gap_pct", "vecq_param_rel_dql",
+                   "vecq_exact_rel_dql", "not_nearest_share", "not_nearest_cost_pct",
+                   "rule_share", "diagnosis")
+
+    def to_csv(self, path=None, force=False):
+        """One line per audited tensor (``CSV_COLUMNS``); written atomically when ``path``."""
+        buf = _stdio.StringIO()
+        wr = csv.writer(buf, lineterminator="\n")
+        wr.writerow(self.CSV_COLUMNS)
+        for r in self.rows:
+            d = r.as_dict()
+            d["shape"] = "x".join(map(str, r.shape))
+            wr.writerow([repr(d[c]) if isinstance(d[c], float) else d[c]
+                         for c in self.CSV_COLUMNS])
+        text = buf.getvalue()
+        if path is not None:
+            from .. import io
+
+            io.write_text(path, text, force=force)
+        return text
+
+    def table(self):
+        """The report as text, every line within 100 characters."""
+        head = (f"{'tensor / original':<34} {'format':<7}{'bpw':>5} {'rel.DQL':>9} "
+                f"{'optimum':>9} {'gap %':>6} {'VecQ-p':>9} {'VecQ-x':>9}")
+        lines = [f"audit of {Path(self.quantized).name} ({self.family}"
+                 f"{', ' + self.architecture if self.architecture else ''}) against "
+                 f"{Path(self.original).name}"[:100]]
+        if self.imatrix:
+            lines.append(f"losses weighted by the importance matrix {Path(self.imatrix).name}"
+                         [:100])
+        lines += [head, "-" * len(head)]
+        for r in self.rows:
+            name = r.quantized_name if len(r.quantized_name) <= 34 else \
+                "…" + r.quantized_name[-33:]
+            lines.append(f"{name:<34} {r.format:<7}{r.bits_per_weight:5.2f} "
+                         f"{_e(r.rel_dql):>9} {_e(r.optimum_rel_dql):>9} {_p(r.gap_pct):>6} "
+                         f"{_e(r.vecq_param_rel_dql):>9} {_e(r.vecq_exact_rel_dql):>9}")
+            lines.append(f"  ← {r.original_name}"[:100])
+            lines.append(f"  {r.diagnosis}"[:100])
+        t = self.totals
+        lines += ["-" * len(head),
+                  f"{'total (weighted by parameters)':<34} {'':<7}{t['bits_per_weight']:5.2f} "
+                  f"{_e(t['rel_dql']):>9} {_e(t['optimum_rel_dql']):>9} "
+                  f"{_p(t['gap_pct']):>6} {_e(t['vecq_param_rel_dql']):>9} "
+                  f"{_e(t['vecq_exact_rel_dql']):>9}",
+                  f"{len(self.rows)} tensors audited ({t['parameters']:,} weights)"]
+        if self.left_in_float:
+            lines.append(f"left in float ({len(self.left_in_float)}):")
+            lines += [f"  {d['name']}: {d['why']}"[:100] for d in self.left_in_float]
+        if self.unmatched:
+            lines.append(f"unmatched ({len(self.unmatched)}):")
+            lines += [f"  {d['file']}: {d['name']}: {d['why']}"[:100] for d in self.unmatched]
+        return "\n".join(lines)
+
+    __str__ = table
+
+    def plot(self, ax=None):
+        """Per-layer gap to the format's optimum: :func:`vecq_ref.plotting.plot_audit_gap`."""
+        from ..plotting import plot_audit_gap
+
+        return plot_audit_gap(self, ax=ax)
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+def _default_reader(path):
+    """``vecq_ref.formats.open_quantized`` when it exists; the audit's GGUF stand-in otherwise."""
+    try:
+        from ..formats import open_quantized
+    except ImportError:
+        open_quantized = None
+    if open_quantized is not None:
+        return open_quantized(path)
+    if Path(path).suffix.lower() != ".gguf":
+        raise ValueError(f"{path}: only GGUF files can be read until the format readers land "
+                         "(vecq_ref.formats.open_quantized)")
+    from ._audit_fallback import _fallback_open_gguf
+
+    return _fallback_open_gguf(path)
+
+
+def _pairs(okeys, ckpt):
+    """(pairs [(qname, oname)], unmatched) in the quantized file's order."""
+    qnames = list(ckpt.names())
+    by_q = {}
+    for k in okeys:
+        q = ckpt.quantized_name(k)
+        if q is not None and q in qnames and q not in by_q:
+            by_q[q] = k
+    oset = set(okeys)
+    pairs, unmatched, used = [], [], set()
+    for q in qnames:
+        o = by_q.get(q)
+        if o is None:
+            o = ckpt.original_name(q)
+            if o is not None and o not in oset:
+                unmatched.append({"name": q, "file": "quantized",
+                                  "why": f"maps to {o!r}, which the original lacks"})
+                continue
+        if o is None:
+            unmatched.append({"name": q, "file": "quantized",
+                              "why": "no name in the original maps to it"})
+            continue
+        pairs.append((q, o))
+        used.add(o)
+    for k in okeys:
+        if k not in used:
+            unmatched.append({"name": k, "file": "original",
+                              "why": "no tensor of the quantized checkpoint maps to it"})
+    return pairs, unmatched
+
+
+def _blocks(rows, cols, block_size):
+    step = max(1, block_size // max(cols, 1))
+    return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+
+
+# --- resume ----------------------------------------------------------------------------------------
+
+def _load_resume(path, header):
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        V.fail("resume", "a resume file written by a previous audit", f"{path} ({exc})")
+    if not isinstance(data, dict) or data.get("kind") != _RESUME_KIND:
+        V.fail("resume", "a resume file written by a previous audit", f"{path}")
+    for k, v in header.items():
+        if data.get(k) != v:
+            V.fail("resume", f"a resume file of the same audit ({k} {v!r})",
+                   f"{path} with {k} {data.get(k)!r}")
+    return data.get("done", {})
+
+
+def _save_resume(path, header, done):
+    from .. import io
+
+    text = json.dumps({"kind": _RESUME_KIND, **header, "done": done}, allow_nan=True)
+    io.write_text(path, text, force=True)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, resume=None,
+          progress=True, reader=None, block_size=BLOCK_SIZE):
+    """Audit a shipped quantized checkpoint against its float original (issue 23).
+
+    Parameters
+    ----------
+    original : str or Path
+        A float checkpoint ``report`` reads: ``.safetensors`` (file, shards or index), ``.npz``.
+    quantized : str or Path
+        A GGUF file, or a GPTQ/AWQ/compressed-tensors/bitsandbytes checkpoint
+        (:func:`vecq_ref.formats.open_quantized`).
+    imatrix : str or Path, optional
+        llama.cpp importance matrix (GGUF or legacy ``.dat``) or an ``.npz`` of per-column
+        vectors; losses are then weighted as llama.cpp weights them (FORMATS.md §2).
+    workers : int, optional
+        Run on a local Dask cluster of this many worker processes.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler whose workers see the same paths.
+    resume : str or Path, optional
+        A JSON file recording each finished tensor (rewritten atomically after each); tensors
+        already in it are skipped.
+    progress : bool or None
+        A tqdm bar on stderr (None: when stderr is a terminal).
+    reader : callable, optional
+        ``reader(path)`` → a checkpoint following :mod:`vecq_ref.formats`' contract (default
+        ``open_quantized``). Must be importable by name on Dask workers.
+    block_size : int
+        Weights per task: tensors are measured in row blocks of about this many.
+
+    Returns
+    -------
+    AuditResult
+        Rows in the quantized file's tensor order; bit-identical for any ``workers``,
+        ``scheduler`` and ``block_size``.
+
+    Raises
+    ------
+    ValueError
+        An unreadable file; a wrong pairing (shapes agree, relative DQL above 1: both names).
+    FileNotFoundError, ImportError
+        A missing file; ``dask``/``distributed`` missing for ``workers``/``scheduler``.
+    """
+    from .. import io
+    from . import _audit_task as T
+
+    t0 = time.perf_counter()
+    if workers is not None and scheduler is not None:
+        V.fail("workers", "left out when `scheduler` is given", repr(workers))
+    if workers is not None:
+        workers = V.integer(workers, "workers", 1)
+    block_size = V.integer(block_size, "block_size", 1)
+    reader = _default_reader if reader is None else reader
+    original, quantized = str(original), str(quantized)
+    imat = None
+    if imatrix is not None:
+        from ._audit_imatrix import read_imatrix
+
+        imat = read_imatrix(imatrix)
+    header = {"original": str(Path(original).resolve()),
+              "quantized": str(Path(quantized).resolve()),
+              "imatrix": None if imatrix is None else str(Path(imatrix).resolve())}
+    done = _load_resume(resume, header) if resume is not None else {}
+
+    with io.open_tensors(original, "original") as (okeys, get), reader(quantized) as ckpt:
+        family = getattr(ckpt, "family", None)
+        arch = getattr(ckpt, "architecture", None)
+        pairs, unmatched = _pairs(list(okeys), ckpt)
+        specs = []
+        for q, o in pairs:
+            if q in done:
+                continue
+            shape = tuple(get(o).shape)
+            vec = None if imat is None else imat.get(q, imat.get(o))
+            rows = shape[0] if len(shape) >= 1 else 1
+            cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            blocks = _blocks(rows, cols, block_size) if len(shape) == 2 else [(0, rows)]
+            specs.append(T.TensorSpec(original, quantized, reader, q, o, shape, blocks, vec))
+    bar = _progress(len(pairs), progress)
+    if bar is not None:
+        bar.update(len(pairs) - len(specs))
+
+    def finished(spec, result):
+        done[spec.qname] = result
+        if resume is not None:
+            _save_resume(resume, header, done)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        if workers is None and scheduler is None:
+            try:
+                for spec in specs:
+                    finished(spec, T.run_tensor(spec))
+            finally:
+                T.forget()
+        else:
+            from ._audit_cluster import run_on_cluster
+
+            run_on_cluster(specs, finished, workers=workers, scheduler=scheduler)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    rows, floats = [], []
+    for q, o in pairs:
+        res = done[q]
+        if res["kind"] == "float":
+            floats.append({"name": q, "original_name": o, "why": res["why"]})
+        elif res["kind"] == "mismatch":
+            unmatched.append({"name": q, "file": "quantized", "why": res["why"]})
+        else:
+            rows.append(AuditRow.from_dict(res["row"]))
+    return AuditResult(original=original, quantized=quantized, family=family,
+                       architecture=arch, imatrix=None if imatrix is None else str(imatrix),
+                       rows=rows, left_in_float=floats, unmatched=unmatched,
+                       seconds=time.perf_counter() - t0)
+
+
+def _progress(total, progress):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="tensor", file=sys.stderr, desc="audit")
