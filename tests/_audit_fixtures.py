@@ -92,3 +92,58 @@ def dequantized(tensors, qtype="Q4_0"):
         t = gguf.GGMLQuantizationType[qtype]
         out[hf] = gguf.quants.dequantize(gguf.quants.quantize(np.ascontiguousarray(arr), t), t)
     return out
+
+
+def killing_reader(path):
+    """The audit's default reader, except that the first Dask worker process to open ``path``
+    dies (``os._exit``) once: a marker file beside ``path`` records that it happened."""
+    import os
+    from pathlib import Path
+
+    from vecq_ref.check.audit import _default_reader
+
+    try:
+        from distributed import get_worker
+
+        get_worker()
+        in_worker = True
+    except (ImportError, ValueError):
+        in_worker = False
+    marker = Path(str(path) + ".killed")
+    if in_worker and not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return _default_reader(path)
+
+
+def write_legacy_imatrix(path, vectors, ncall=3):
+    """A legacy llama.cpp imatrix .dat (``save_imatrix_legacy``'s layout): values stored as
+    mean × ncall."""
+    import struct
+
+    out = [struct.pack("<i", len(vectors))]
+    for name in sorted(vectors):
+        v = np.asarray(vectors[name], dtype=np.float32) * np.float32(ncall)
+        b = name.encode()
+        out += [struct.pack("<i", len(b)), b, struct.pack("<ii", ncall, v.size), v.tobytes()]
+    out += [struct.pack("<i", 1), struct.pack("<i", 4), b"data"]
+    with open(path, "wb") as fh:
+        fh.write(b"".join(out))
+    return path
+
+
+def write_gguf_imatrix(path, vectors, count=5.0):
+    """A GGUF imatrix (``save_imatrix``'s layout): ``<name>.in_sum2`` = mean × count and
+    ``<name>.counts``."""
+    import gguf
+
+    w = gguf.GGUFWriter(str(path), "imatrix")
+    for name in sorted(vectors):
+        v = np.asarray(vectors[name], dtype=np.float32)
+        w.add_tensor(name + ".in_sum2", (v * np.float32(count)).reshape(1, -1))
+        w.add_tensor(name + ".counts", np.array([[count]], dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path

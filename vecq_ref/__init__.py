@@ -7,6 +7,7 @@ names the section it implements.
 from . import baselines, format_rules
 from ._version import __version__
 from .check import golden
+from .check.audit import AuditResult, audit
 from .check.verify import VerifyReport, verify
 from .compare import compare
 from .lattice import LevelSet, code_range, codes, lattice_levels, level_set, levels
@@ -17,11 +18,13 @@ from .tables import optimal_step
 
 __all__ = [
     "__version__",
+    "AuditResult",
     "LevelSet",
     "Quantized",
     "StepResult",
     "VectorLoss",
     "VerifyReport",
+    "audit",
     "baselines",
     "code_range",
     "codes",

@@ -849,6 +849,75 @@ def _cmd_report(args):
     return 0
 
 
+# --- audit ---------------------------------------------------------------------------------
+
+def _add_audit(sub):
+    p = sub.add_parser(
+        "audit", help="audit a shipped quantized checkpoint against its float original",
+        description="Per tensor of QUANTIZED (GGUF, GPTQ, AWQ, compressed-tensors, "
+                    "bitsandbytes) matched to ORIGINAL: relative DQL, the exact optimum of "
+                    "the same format and the gap, VecQ-param and VecQ-exact at the same bits "
+                    "and group size, and a one-line diagnosis. Totals weighted by parameter "
+                    "count; tensors left in float and unmatched ones listed with the reason.",
+        epilog="examples:\n  vecq-ref audit model.safetensors model-q4_0.gguf\n"
+               "  vecq-ref audit model.safetensors model-q4_0.gguf --imatrix imatrix.gguf "
+               "--json audit.json --csv audit.csv --figure gap.png\n"
+               "  vecq-ref audit model.safetensors model-q4_0.gguf --workers 4 "
+               "--resume audit-progress.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("original", help="float checkpoint (.safetensors, shards, index, .npz)")
+    p.add_argument("quantized", help="GGUF file or quantized safetensors checkpoint")
+    p.add_argument("--imatrix", default=None,
+                   help="llama.cpp importance matrix (GGUF or .dat) or .npz of vectors")
+    p.add_argument("--json", default=None, help="write the result as JSON to this file")
+    p.add_argument("--csv", default=None, help="write one line per tensor to this CSV file")
+    p.add_argument("--figure", default=None, help="draw the per-layer gap (.png or .pdf)")
+    p.add_argument("--resume", default=None,
+                   help="JSON progress file: tensors already in it are skipped")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_int_at_least(1), default=None,
+                       help="run on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", default=None,
+                       help="address of a Dask scheduler (workers see the same paths)")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_audit)
+
+
+def _cmd_audit(args):
+    from . import io
+    from .check.audit import audit
+
+    for opt, suffixes in (("json", (".json",)), ("csv", (".csv",)),
+                          ("figure", (".png", ".pdf"))):
+        path = getattr(args, opt)
+        if path is not None:
+            _out_file(path, f"--{opt}", suffixes)
+            io.check_target(path, args.force)  # before the work, not after it
+    try:
+        res = audit(args.original, args.quantized, imatrix=args.imatrix,
+                    workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                    progress=False if args.quiet else None)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.figure:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(6, 3.5), layout="constrained")
+        res.plot(fig.add_subplot())
+        with io.atomic_path(args.figure, force=args.force) as tmp:
+            fig.savefig(tmp, format=args.figure.rsplit(".", 1)[-1].lower())
+    if args.json:
+        res.to_json(args.json, force=args.force)
+    if args.csv:
+        res.to_csv(args.csv, force=args.force)
+    print(res.table())
+    return 0
+
+
 # --- figures -------------------------------------------------------------------------------
 
 def _parse_names(text):
@@ -962,7 +1031,7 @@ def _cmd_reproduce(args):
 # --- entry point ---------------------------------------------------------------------------
 
 _SUBCOMMANDS = [_add_table, _add_quantize, _add_search, _add_demo, _add_train, _add_compare,
-                _add_verify, _add_golden, _add_report,
+                _add_verify, _add_golden, _add_report, _add_audit,
                 _add_figures, _add_reproduce]
 
 

@@ -938,6 +938,60 @@ def plot_layer_dql(epochs, layers=None, metric="relative_dql", label=None, logy=
     return {"lines": lines, "note": _note_coincident(ax, drawn, logy)}
 
 
+# --- audit: per-layer gap to the format's optimum --------------------------------------------
+
+def _layer_and_role(name):
+    """(layer index or None, role) of a tensor name: ``blk.3.attn_q.weight`` → (3, "attn_q"),
+    ``model.layers.3.mlp.up_proj.weight`` → (3, "mlp.up_proj")."""
+    import re
+
+    m = re.search(r"(?:^|\.)(?:blk|layers|layer|h|block|blocks)\.(\d+)\.(.+?)(?:\.weight)?$",
+                  name)
+    if m is None:
+        return None, name.removesuffix(".weight")
+    return int(m.group(1)), m.group(2)
+
+
+def plot_audit_gap(result, ax=None):
+    """Gap of each shipped tensor to the exact optimum of its format (%), per layer.
+
+    Parameters
+    ----------
+    result : AuditResult
+        From :func:`vecq_ref.audit`.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    dict of artists: ``lines`` keyed by tensor role (``attn_q``, ``ffn_up``, ...; tensors
+    outside the layers at x = −1), ``note`` (text or None).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> rows = [NS(quantized_name=f"blk.{i}.attn_q.weight", gap_pct=10.0 + i) for i in (0, 1)]
+    >>> sorted(plot_audit_gap(NS(rows=rows, quantized="m.gguf"))["lines"])
+    ['attn_q']
+    """
+    ax = _axes(ax)
+    series = {}
+    for r in result.rows:
+        layer, role = _layer_and_role(r.quantized_name)
+        series.setdefault(role, []).append((-1 if layer is None else layer, r.gap_pct))
+    lines, drawn = {}, []
+    for i, (role, pts) in enumerate(series.items()):
+        pts.sort()
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        (lines[role],) = _styled_plot(ax, xs, ys, i, label=role)
+        drawn.append((role, *lines[role].get_data()))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("layer (−1: outside the layers)")
+    ax.set_ylabel("gap to the format's exact optimum (%)")
+    ax.set_title(f"{getattr(result, 'quantized', '')}".rsplit("/", 1)[-1])
+    _legend_outside(ax)
+    return {"lines": lines, "note": _note_coincident(ax, drawn, False)}
+
+
 # --- 7. accuracy vs bitwidth ----------------------------------------------------------------
 
 def plot_accuracy_vs_bits(accuracy, float_accuracy=None, label=None, ax=None):

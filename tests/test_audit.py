@@ -1,0 +1,295 @@
+"""vecq_ref.audit / `vecq-ref audit` (issue 23) on a tiny LLaMA converted as llama.cpp does."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from _audit_fixtures import (
+    dequantized,
+    killing_reader,
+    save_safetensors,
+    tiny_llama,
+    write_gguf,
+    write_gguf_imatrix,
+    write_legacy_imatrix,
+)
+from numpy.testing import assert_allclose, assert_array_equal
+
+from vecq_ref import naive
+from vecq_ref._kernels.reduce import row_dql_sums
+from vecq_ref.check.audit import AuditResult, audit
+from vecq_ref.cli import main
+from vecq_ref.format_rules import imatrix_weights
+
+
+def _rel(w, wq, h=None):
+    w, wq = np.asarray(w, np.float64), np.asarray(wq, np.float64)
+    h = np.ones_like(w) if h is None else np.asarray(h, np.float64)
+    return math.fsum((h * (w - wq) ** 2).ravel()) / math.fsum((h * w * w).ravel())
+
+
+# --- the kernel --------------------------------------------------------------------------------
+
+def test_row_dql_sums_hand_checked():
+    # Row 0: Σx² = 9 + 16 = 25, Σ(x − y)² = 0 + 16 = 16; row 1 weighted by h = [2, 0].
+    x = np.array([[3.0, 4.0], [1.0, 5.0]])
+    y = np.array([[3.0, 0.0], [0.0, 0.0]])
+    assert_array_equal(row_dql_sums(x, y), [[25.0, 16.0], [26.0, 26.0]])
+    h = np.array([[1.0, 1.0], [2.0, 0.0]])
+    assert_array_equal(row_dql_sums(x, y, h), [[25.0, 16.0], [2.0, 2.0]])
+
+
+@pytest.mark.parametrize("cols", [1, 63, 64, 1000, 40000])
+def test_row_dql_sums_twin_and_row_blocks(rng, cols):
+    x = rng.standard_normal((7, cols))
+    y = x + 0.01 * rng.standard_normal(x.shape)
+    h = rng.random(x.shape)
+    for hh in (None, h):
+        whole = row_dql_sums(x, y, hh)
+        assert_allclose(whole, naive.row_dql_sums(x, y, hh), rtol=1e-12)
+        part = row_dql_sums(x[2:5].copy(), y[2:5].copy(), None if hh is None else hh[2:5].copy())
+        assert_array_equal(part, whole[2:5])  # a row's bits do not depend on the other rows
+
+
+# --- the checkpoint --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tinyllama")
+    t = tiny_llama(seed=1)
+    save_safetensors(d / "model.safetensors", t)
+    write_gguf(d / "q4_0.gguf", t, "Q4_0")
+    write_gguf(d / "q8_0.gguf", t, "Q8_0")
+    return d, t
+
+
+@pytest.fixture(scope="module")
+def serial(model):
+    d, _ = model
+    return audit(d / "model.safetensors", d / "q4_0.gguf", progress=False)
+
+
+def _same(a, b):
+    a, b = a.as_dict(), b.as_dict()
+    a.pop("seconds")
+    b.pop("seconds")
+    return a == b
+
+
+@pytest.mark.parametrize("qtype", ["Q4_0", "Q8_0"])
+def test_every_tensor_matched_and_dql_direct(model, serial, qtype):
+    d, t = model
+    res = serial if qtype == "Q4_0" else audit(d / "model.safetensors", d / "q8_0.gguf",
+                                               progress=False)
+    weights2d = [k for k, v in t.items() if v.ndim == 2]
+    assert [r.original_name for r in res.rows] == weights2d
+    assert res.rows[1].quantized_name == "blk.0.attn_q.weight"
+    assert res.unmatched == []
+    assert len(res.left_in_float) == sum(v.ndim == 1 for v in t.values())
+    deq = dequantized(t, qtype)
+    bpw = {"Q4_0": 4.5, "Q8_0": 8.5}[qtype]
+    for r in res.rows:
+        assert r.format == qtype.lower() and r.bits_per_weight == bpw
+        assert_allclose(r.rel_dql, _rel(t[r.original_name], deq[r.original_name]),
+                        rtol=1e-12)
+        assert r.optimum_rel_dql <= r.rel_dql * (1 + 1e-12)
+        assert r.gap_pct >= -1e-9
+        assert r.diagnosis == f"llama.cpp {qtype} reference rule, bit for bit"
+    assert all(len(line) <= 100 for line in res.table().splitlines())
+
+
+def test_q4_0_gap_is_positive_and_vecq_measured(serial):
+    # Q4_0's abs-max rule is not the optimum of its level set (FORMATS.md §4: +12 % on MiniLM).
+    t = serial.totals
+    assert 3 < t["gap_pct"] < 40
+    assert t["vecq_exact_rel_dql"] <= t["vecq_param_rel_dql"]
+    n = [r.n for r in serial.rows]
+    assert_allclose(t["rel_dql"], np.dot(n, [r.rel_dql for r in serial.rows]) / sum(n),
+                    rtol=1e-12)
+
+
+def test_row_blocks_give_the_same_bits(model, serial):
+    d, _ = model
+    res = audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, block_size=200)
+    assert _same(res, serial)
+
+
+def test_wrong_pairing_is_an_error_naming_both(model, tmp_path):
+    d, t = model
+    swapped = dict(t)
+    g, u = "model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight"
+    swapped[g], swapped[u] = t[u], t[g]
+    write_gguf(tmp_path / "bad.gguf", swapped, "Q8_0")
+    with pytest.raises(ValueError, match=r"'blk\.0\.ffn_gate\.weight'.*'model\.layers\.0\.mlp"
+                                         r"\.gate_proj\.weight'.*wrong pairing"):
+        audit(d / "model.safetensors", tmp_path / "bad.gguf", progress=False)
+
+
+def test_unmatched_and_shape_mismatch_listed(tmp_path):
+    t = tiny_llama(seed=2)
+    write_gguf(tmp_path / "q.gguf", t, "Q8_0")
+    orig = dict(t)
+    orig["extra.weight"] = np.ones((4, 32), np.float32)
+    o = "model.layers.1.mlp.down_proj.weight"
+    orig[o] = np.ascontiguousarray(t[o].T)
+    save_safetensors(tmp_path / "o.safetensors", orig)
+    res = audit(tmp_path / "o.safetensors", tmp_path / "q.gguf", progress=False)
+    why = {d["name"]: d["why"] for d in res.unmatched}
+    assert "no tensor of the quantized checkpoint" in why["extra.weight"]
+    assert "transposed" in why["blk.1.ffn_down.weight"]
+    assert o not in [r.original_name for r in res.rows]
+    assert "unmatched (2):" in res.table()
+
+
+# --- resume and interruption --------------------------------------------------------------------
+
+class _Interrupting:
+    """A reader that raises KeyboardInterrupt on the ``at``-th tensor read."""
+
+    def __init__(self, at):
+        from vecq_ref.check.audit import _default_reader
+
+        self.at, self.reads, self.base = at, 0, _default_reader
+
+    def __call__(self, path):
+        ckpt = self.base(path)
+        read = ckpt.read
+
+        def counting(name):
+            self.reads += 1
+            if self.reads == self.at:
+                raise KeyboardInterrupt
+            return read(name)
+
+        ckpt.read = counting
+        return ckpt
+
+
+def test_resume_skips_finished_tensors(model, serial, tmp_path):
+    d, _ = model
+    progress = tmp_path / "progress.json"
+    with pytest.raises(KeyboardInterrupt):
+        audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, resume=progress,
+              reader=_Interrupting(6))
+    done = json.loads(progress.read_text())["done"]
+    assert 0 < len(done) < len(serial.rows)
+    reader = _Interrupting(10 ** 9)
+    res = audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, resume=progress,
+                reader=reader)
+    assert _same(res, serial)
+    assert reader.reads < len(serial.rows) + len(serial.left_in_float)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"kind": "something else"}))
+    with pytest.raises(ValueError, match="`resume` must be a resume file"):
+        audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, resume=other)
+
+
+def test_cli_ctrl_c_leaves_no_output(model, tmp_path, monkeypatch, capsys):
+    d, _ = model
+    import vecq_ref.check.audit as A
+
+    monkeypatch.setattr(A, "_default_reader", _Interrupting(4))
+    out = tmp_path / "out"
+    out.mkdir()
+    status = main(["audit", str(d / "model.safetensors"), str(d / "q4_0.gguf"), "--quiet",
+                   "--json", str(out / "a.json"), "--csv", str(out / "a.csv")])
+    assert status == 130
+    assert list(out.iterdir()) == []
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_cli_writes_json_csv_figure_and_refuses_overwrite(model, serial, tmp_path, capsys):
+    from vecq_ref import io
+
+    d, _ = model
+    args = ["audit", str(d / "model.safetensors"), str(d / "q4_0.gguf"), "--quiet",
+            "--json", str(tmp_path / "a.json"), "--csv", str(tmp_path / "a.csv"),
+            "--figure", str(tmp_path / "gap.png")]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "blk.0.attn_q.weight" in text and max(map(len, text.splitlines())) <= 100
+    got = json.loads((tmp_path / "a.json").read_text())
+    assert [r["rel_dql"] for r in got["rows"]] == [r.rel_dql for r in serial.rows]
+    csv_lines = (tmp_path / "a.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + len(serial.rows)
+    assert io.is_whole(tmp_path / "gap.png")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "exists" in err
+
+
+def test_cli_bad_quantized_file_one_line(model, tmp_path, capsys):
+    d, _ = model
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF\x03\x00\x00\x00garbage")
+    assert main(["audit", str(d / "model.safetensors"), str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.gguf" in err[0]
+
+
+# --- importance matrix -------------------------------------------------------------------------------
+
+def test_imatrix_weights_the_losses(model, tmp_path):
+    d, t = model
+    rng = np.random.default_rng(5)
+    gg = {"model.layers.0.self_attn.v_proj.weight": "blk.0.attn_v.weight",
+          "model.layers.1.mlp.down_proj.weight": "blk.1.ffn_down.weight"}
+    vec = {q: rng.integers(1, 16, t[o].shape[1]) / 4.0 for o, q in gg.items()}
+    np.savez(tmp_path / "im.npz", **vec)
+    write_legacy_imatrix(tmp_path / "im.dat", vec)
+    write_gguf_imatrix(tmp_path / "im.gguf", vec)
+    deq = dequantized(t, "Q4_0")
+    results = [audit(d / "model.safetensors", d / "q4_0.gguf", progress=False,
+                     imatrix=tmp_path / f"im.{ext}") for ext in ("npz", "dat", "gguf")]
+    for res in results[1:]:
+        assert [r.rel_dql for r in res.rows] == [r.rel_dql for r in results[0].rows]
+    rows = {r.original_name: r for r in results[0].rows}
+    for o, q in gg.items():
+        h = imatrix_weights(t[o], vec[q], "q4_0")
+        assert_allclose(rows[o].rel_dql, _rel(t[o], deq[o], h), rtol=1e-12)
+        assert rows[o].rel_dql != _rel(t[o], deq[o])
+    # Tensors without an imatrix entry stay unweighted.
+    o = "model.layers.0.mlp.up_proj.weight"
+    assert_allclose(rows[o].rel_dql, _rel(t[o], deq[o]), rtol=1e-12)
+
+
+# --- Dask -------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_local_cluster_identical_to_serial(model, serial):
+    d, _ = model
+    res = audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, workers=2,
+                block_size=700)
+    assert _same(res, serial)
+
+
+@pytest.mark.slow
+def test_killed_worker_has_its_task_rerun(model, serial, tmp_path):
+    d, _ = model
+    import shutil
+
+    q = tmp_path / "q4_0.gguf"
+    shutil.copy(d / "q4_0.gguf", q)
+    res = audit(d / "model.safetensors", q, progress=False, workers=2, reader=killing_reader)
+    assert (tmp_path / "q4_0.gguf.killed").exists()  # a worker did die
+    a, b = res.as_dict(), serial.as_dict()
+    for x in (a, b):
+        x.pop("seconds")
+        x.pop("quantized")
+    assert a == b
+
+
+# --- figure ------------------------------------------------------------------------------------------
+
+def test_plot_audit_gap_artists(serial):
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    art = serial.plot(ax)
+    assert set(art["lines"]) >= {"attn_q", "ffn_down", "token_embd", "output"}
+    x, y = art["lines"]["attn_q"].get_data()
+    assert list(x) == [0, 1]
+    assert list(y) == [r.gap_pct for r in serial.rows if r.quantized_name.endswith("attn_q.weight")]
+    assert ax.get_ylabel().startswith("gap")
+    assert isinstance(serial, AuditResult)
