@@ -29,7 +29,7 @@ def _rel(w, wq, h=None):
     return math.fsum((h * (w - wq) ** 2).ravel()) / math.fsum((h * w * w).ravel())
 
 
-# --- the kernel --------------------------------------------------------------------------------
+# --- the kernel -------------------------------------------------------------------------------
 
 def test_row_dql_sums_hand_checked():
     # Row 0: Σx² = 9 + 16 = 25, Σ(x − y)² = 0 + 16 = 16; row 1 weighted by h = [2, 0].
@@ -52,7 +52,7 @@ def test_row_dql_sums_twin_and_row_blocks(rng, cols):
         assert_array_equal(part, whole[2:5])  # a row's bits do not depend on the other rows
 
 
-# --- the checkpoint --------------------------------------------------------------------------------
+# --- the checkpoint ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
@@ -142,7 +142,7 @@ def test_unmatched_and_shape_mismatch_listed(tmp_path):
     assert "unmatched (2):" in res.table()
 
 
-# --- resume and interruption --------------------------------------------------------------------
+# --- resume and interruption ------------------------------------------------------------------
 
 class _Interrupting:
     """A reader that raises KeyboardInterrupt on the ``at``-th tensor read."""
@@ -228,7 +228,7 @@ def test_cli_bad_quantized_file_one_line(model, tmp_path, capsys):
     assert len(err) == 1 and "bad.gguf" in err[0]
 
 
-# --- importance matrix -------------------------------------------------------------------------------
+# --- importance matrix ------------------------------------------------------------------------
 
 def test_imatrix_weights_the_losses(model, tmp_path):
     d, t = model
@@ -254,7 +254,7 @@ def test_imatrix_weights_the_losses(model, tmp_path):
     assert_allclose(rows[o].rel_dql, _rel(t[o], deq[o]), rtol=1e-12)
 
 
-# --- Dask -------------------------------------------------------------------------------------------
+# --- Dask -------------------------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_local_cluster_identical_to_serial(model, serial):
@@ -280,7 +280,7 @@ def test_killed_worker_has_its_task_rerun(model, serial, tmp_path):
     assert a == b
 
 
-# --- figure ------------------------------------------------------------------------------------------
+# --- figure -----------------------------------------------------------------------------------
 
 def test_plot_audit_gap_artists(serial):
     from matplotlib.figure import Figure

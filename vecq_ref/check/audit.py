@@ -35,7 +35,7 @@ BLOCK_SIZE = 1 << 22
 _RESUME_KIND = "vecq-ref audit resume"
 
 
-# --- one tensor --------------------------------------------------------------------------------
+# --- one tensor -------------------------------------------------------------------------------
 
 def _bits_per_weight(bt):
     """Storage bits per weight, scales included (GGUF: the type's block size and bytes)."""
@@ -134,7 +134,7 @@ def _row_from(qname, oname, info, sums, diagnosis):
         sums={k: (float(v) if k in M.FLOAT_MEASURES else int(v)) for k, v in sums.items()})
 
 
-# --- the result ----------------------------------------------------------------------------------
+# --- the result -------------------------------------------------------------------------------
 
 def _e(x):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3e}"
@@ -186,7 +186,7 @@ class AuditResult:
             vals = [getattr(r, attr) for r in self.rows]
             if not vals or any(math.isnan(v) for v in vals):
                 return math.nan
-            return math.fsum(k * v for k, v in zip(n, vals)) / total
+            return math.fsum(k * v for k, v in zip(n, vals, strict=True)) / total
 
         out = {"parameters": int(total)}
         for attr in ("rel_dql", "optimum_rel_dql", "vecq_param_rel_dql", "vecq_exact_rel_dql"):
@@ -277,7 +277,7 @@ class AuditResult:
         return plot_audit_gap(self, ax=ax)
 
 
-# --- the plan ------------------------------------------------------------------------------------
+# --- the plan ---------------------------------------------------------------------------------
 
 def _default_reader(path):
     """``vecq_ref.formats.open_quantized`` when it exists; the audit's GGUF stand-in otherwise."""
@@ -331,7 +331,7 @@ def _blocks(rows, cols, block_size):
     return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
 
 
-# --- resume ----------------------------------------------------------------------------------------
+# --- resume -----------------------------------------------------------------------------------
 
 def _load_resume(path, header):
     path = Path(path)
@@ -357,7 +357,7 @@ def _save_resume(path, header, done):
     io.write_text(path, text, force=True)
 
 
-# --- the run -------------------------------------------------------------------------------------
+# --- the run ----------------------------------------------------------------------------------
 
 def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, resume=None,
           progress=True, reader=None, block_size=BLOCK_SIZE):
