@@ -147,3 +147,65 @@ def write_gguf_imatrix(path, vectors, count=5.0):
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+def write_block_npz(path, blocks):
+    """Store BlockTensors (name → BlockTensor) in an .npz that :func:`npz_block_reader` reads:
+    a stand-in checkpoint for the formats whose readers are not on main yet (GPTQ, AWQ)."""
+    import json
+
+    arrays = {}
+    for name, bt in blocks.items():
+        arrays[f"{name}|codes"] = bt.codes
+        arrays[f"{name}|scale"] = bt.scale
+        arrays[f"{name}|zero"] = np.asarray(bt.zero)
+        arrays[f"{name}|meta"] = np.frombuffer(json.dumps({
+            "format": bt.format, "bits": bt.bits, "group_size": bt.group_size,
+            "scale_dtype": np.dtype(bt.scale_dtype).name,
+            "value_dtype": np.dtype(bt.value_dtype).name}).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+class _NpzCheckpoint:
+    family = "test"
+    architecture = None
+
+    def __init__(self, path):
+        self.path = str(path)
+        self._z = np.load(path)
+
+    def names(self):
+        return [k.split("|")[0] for k in self._z.files if k.endswith("|codes")]
+
+    def quantized_name(self, original):
+        return original if original in self.names() else None
+
+    def original_name(self, name):
+        return name
+
+    def read(self, name):
+        import json
+
+        from vecq_ref.formats import BlockTensor
+
+        meta = json.loads(bytes(self._z[f"{name}|meta"]).decode())
+        return BlockTensor(
+            name=name, format=meta["format"], kind="offset", bits=meta["bits"],
+            group_size=meta["group_size"], codes=self._z[f"{name}|codes"],
+            scale=self._z[f"{name}|scale"], scale_dtype=np.dtype(meta["scale_dtype"]),
+            zero=self._z[f"{name}|zero"], value_dtype=np.dtype(meta["value_dtype"]),
+            source=self.path)
+
+    def close(self):
+        self._z.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def npz_block_reader(path):
+    return _NpzCheckpoint(path)

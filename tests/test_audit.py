@@ -293,3 +293,65 @@ def test_plot_audit_gap_artists(serial):
     assert list(y) == [r.gap_pct for r in serial.rows if r.quantized_name.endswith("attn_q.weight")]
     assert ax.get_ylabel().startswith("gap")
     assert isinstance(serial, AuditResult)
+
+
+# --- GPTQ and AWQ: what is comparable -----------------------------------------------------------
+
+def _offset_block(name, fmt, q, value_dtype=np.float16):
+    from vecq_ref.formats import BlockTensor
+
+    return BlockTensor(name=name, format=fmt, kind="offset", bits=4, group_size=q.group_size,
+                       codes=q.codes.astype(np.int16), scale=np.asarray(q.alpha, np.float64),
+                       scale_dtype=np.dtype(np.float16),
+                       zero=np.asarray(q.info["zero_point"], np.int64),
+                       value_dtype=np.dtype(value_dtype))
+
+
+def test_gptq_share_off_rtn_and_awq_folded_scales(tmp_path):
+    from _audit_fixtures import npz_block_reader, write_block_npz
+
+    from vecq_ref.format_rules import awq_rtn, gptq_rtn
+
+    rng = np.random.default_rng(7)
+    w = (0.02 * rng.standard_normal((48, 64))).astype(np.float32)
+    v = (0.02 * rng.standard_normal((40, 64))).astype(np.float32)
+    save_safetensors(tmp_path / "o.safetensors", {"gptq.weight": w, "awq.weight": v})
+    # GPTQ: RTN codes of the stored scales, then 25 codes moved by one (as error feedback
+    # would), each away from the clamp so the move is representable.
+    g = gptq_rtn(w, bits=4, group_size=32, symmetric=False)
+    gb = _offset_block("gptq.weight", "gptq", g)
+    codes = gb.codes.copy()
+    idx = np.flatnonzero((codes > 0) & (codes < 15))[:25]
+    codes.flat[idx] += 1
+    from dataclasses import replace
+
+    gb = replace(gb, codes=codes)
+    # AWQ: the quantizer sees v·s (s per input column, folded into the previous layer).
+    s = np.exp(rng.uniform(-0.7, 0.7, 64))
+    a = awq_rtn(v * s, bits=4, group_size=32, symmetric=False)
+    write_block_npz(tmp_path / "q.npz", {"gptq.weight": gb,
+                                         "awq.weight": _offset_block("awq.weight", "awq", a)})
+    res = audit(tmp_path / "o.safetensors", tmp_path / "q.npz", progress=False,
+                reader=npz_block_reader)
+    rows = {r.quantized_name: r for r in res.rows}
+    gr = rows["gptq.weight"]
+    nearest = gptq_rtn(w, bits=4, group_size=32, symmetric=False)  # float32 rule, stored s
+    gq = gb.dequantize()
+    # RTN of the stored (fp16) scales in float64 can differ from the fp32-scale rule in a few
+    # ties; the share counts exactly the moved codes plus those.
+    off = np.count_nonzero(gb.codes != nearest.codes)
+    assert off == 25
+    assert gr.not_nearest_share == pytest.approx(25 / w.size, abs=3 / w.size)
+    assert_allclose(gr.rel_dql, _rel(w, gq), rtol=1e-12)
+    assert gr.not_nearest_cost_pct > 0
+    assert gr.remark.startswith("GPTQ's error feedback:")
+    ar = rows["awq.weight"]
+    assert ar.remark.startswith("AWQ scales folded in per input channel")
+    # Against the scaled original, AWQ is an ordinary RTN quantization: small loss.
+    aq = _offset_block("x", "awq", a).dequantize().astype(np.float64)
+    fit = np.array([math.fsum(c) for c in (v.astype(np.float64) * aq).T]) / \
+        np.array([math.fsum(c) for c in (v.astype(np.float64) ** 2).T])
+    assert_allclose(fit, s, rtol=0.1)
+    assert_allclose(ar.rel_dql, _rel(v * fit, aq), rtol=1e-12)
+    assert ar.rel_dql < 0.02 < _rel(v, a.values)
+    assert all(len(line) <= 100 for line in res.table().splitlines())

@@ -30,12 +30,16 @@ def _client(workers, scheduler):
             from exc
     if scheduler is not None:
         return Client(scheduler), None
+    import os
+
+    # One Dask thread per worker; the kernels' own threads share the cores among the workers.
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           dashboard_address=None, env={"NUMBA_NUM_THREADS": threads})
     return Client(cluster), cluster
 
 
-def _tensor_facts(spec, sums_by_block):
+def _tensor_facts(spec, sums_by_block, prep):
     """Facts, and the diagnosis from the blocks' summed counts (one task per tensor)."""
     from . import _audit_measure as M
 
@@ -43,7 +47,7 @@ def _tensor_facts(spec, sums_by_block):
         if p["kind"] != "ok":
             return None
     sums = M.totals(M.combine([p["rows"] for p in sums_by_block]))
-    return T.info_of(spec), T.diagnose(spec, sums)
+    return T.info_of(spec, prep), T.diagnose(spec, sums, prep)
 
 
 def run_on_cluster(specs, finished, *, workers=None, scheduler=None):
@@ -55,9 +59,10 @@ def run_on_cluster(specs, finished, *, workers=None, scheduler=None):
     try:
         futures, facts, by_fact = [], [], {}
         for i, spec in enumerate(specs):
-            blocks = [client.submit(T.run_block, spec, r0, r1, pure=False)
+            prep = client.submit(T.prepare, spec, pure=False)
+            blocks = [client.submit(T.run_block, spec, r0, r1, prep, pure=False)
                       for r0, r1 in spec.blocks]
-            fact = client.submit(_tensor_facts, spec, blocks, pure=False)
+            fact = client.submit(_tensor_facts, spec, blocks, prep, pure=False)
             futures.append(blocks)
             facts.append(fact)
             by_fact[fact.key] = i

@@ -104,29 +104,71 @@ def _check(spec, bt):
     return None
 
 
-def run_block(spec, r0, r1):
+#: AWQ's folded per-input-channel scales are taken as present when the per-column fit spans
+#: more than this ratio (max/min); quantization noise alone moves a column's fit by ~√(DQL/rows).
+AWQ_FOLDED_RATIO = 1.2
+
+
+def _column_fit(w, wq):
+    """Per column c the least-squares s_c with ``wq[:, c] ≈ s_c·w[:, c]`` (correctly rounded
+    sums, math.fsum: the same bits on every machine); 1 for an all-zero column."""
+    import math
+
+    num = np.array([math.fsum(col) for col in (w * wq).T])
+    den = np.array([math.fsum(col) for col in (w * w).T])
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+
+
+def prepare(spec):
+    """What every block of the tensor needs from the whole of it: for AWQ, the per-column fit
+    of the folded scales (``{"fit": s, "folded": bool}``); None otherwise."""
+    bt = _quantized(spec)
+    if getattr(bt, "format", None) != "awq" or _check(spec, bt) is not None:
+        return None
+    w = _original(spec).reshape(spec.shape).astype(np.float64)
+    fit = _column_fit(w, bt.dequantize().astype(np.float64))
+    pos = fit[fit > 0]
+    folded = bool(pos.size) and float(pos.max() / pos.min()) > AWQ_FOLDED_RATIO
+    return {"fit": fit, "folded": folded}
+
+
+def _scaled(w, prep):
+    """The original the quantizer saw: AWQ's columns times the fitted scales."""
+    if prep is None or not prep["folded"]:
+        return w
+    return w * prep["fit"][None, :]
+
+
+def run_block(spec, r0, r1, prep=None):
     """Measures of rows ``r0:r1`` of ``spec``'s tensor: ``{"kind": "ok", "rows": {...}}``, or
-    the reason it is not measured."""
+    the reason it is not measured. ``prep``: :func:`prepare`'s result."""
     bt = _quantized(spec)
     bad = _check(spec, bt)
     if bad is not None:
         return bad
-    w = _original(spec).reshape(spec.shape)[r0:r1]
+    w = _scaled(_original(spec).reshape(spec.shape)[r0:r1], prep)
     part = M.rows_of(bt, r0, r1)
     h = _weights(spec, w, part)
     return {"kind": "ok", "rows": M.measure_block(w, part, h)}
 
 
-def info_of(spec):
+def info_of(spec, prep=None):
     """Facts about the quantized tensor the row needs (read on the process that calls it)."""
     from .audit import _bits_per_weight
 
     bt = _quantized(spec)
-    return {"format": bt.format, "shape": list(spec.shape), "bpw": _bits_per_weight(bt),
+    info = {"format": bt.format, "shape": list(spec.shape), "bpw": _bits_per_weight(bt),
             "notes": list(bt.notes)}
+    if prep is not None:
+        fit = prep["fit"]
+        lo, hi = float(fit.min()), float(fit.max())
+        info["remark"] = (f"AWQ scales folded in per input channel (fit {lo:.3g}…{hi:.3g}): "
+                          "measured against the scaled original" if prep["folded"] else
+                          f"AWQ: no folded per-channel scales found (fit {lo:.3g}…{hi:.3g})")
+    return info
 
 
-def diagnose(spec, sums):
+def diagnose(spec, sums, prep=None):
     """The one-line diagnosis of the whole tensor."""
     if M._blocks_module() is None:
         from ._audit_fallback import _fallback_diagnosis
@@ -135,7 +177,7 @@ def diagnose(spec, sums):
         return _fallback_diagnosis(bt.format, bt.codes.size, sums["rule_diff"],
                                    sums["rtn_diff"])
     bt = _quantized(spec)
-    w = _original(spec).reshape(spec.shape)
+    w = _scaled(_original(spec).reshape(spec.shape), prep)
     return M.diagnosis(w, bt, _weights(spec, w, bt), sums)
 
 
@@ -154,7 +196,8 @@ def assemble(spec, parts, info, diagnosis_line):
 
 def run_tensor(spec):
     """Measure one tensor in this process, block by block."""
-    parts = [run_block(spec, r0, r1) for r0, r1 in spec.blocks]
+    prep = prepare(spec)
+    parts = [run_block(spec, r0, r1, prep) for r0, r1 in spec.blocks]
     if parts[0]["kind"] != "ok":
         return parts[0]
-    return assemble(spec, parts, info_of(spec), lambda sums: diagnose(spec, sums))
+    return assemble(spec, parts, info_of(spec, prep), lambda sums: diagnose(spec, sums, prep))

@@ -30,8 +30,10 @@ import numpy as np
 from .. import _validation as V
 from . import _audit_measure as M
 
-#: Weights per task (row block); a tensor's rows are cut so each block holds about this many.
+#: Weights per task (row block); a tensor's rows are cut so each block holds about this many:
+#: in-process, and on a cluster (smaller, so the workers share a large tensor evenly).
 BLOCK_SIZE = 1 << 22
+CLUSTER_BLOCK_SIZE = 1 << 20
 _RESUME_KIND = "vecq-ref audit resume"
 
 
@@ -77,6 +79,7 @@ class AuditRow:
     rule_share: float
     diagnosis: str
     notes: tuple = ()
+    remark: str = ""
     sums: dict = field(default_factory=dict)
 
     @property
@@ -122,6 +125,10 @@ def _row_from(qname, oname, info, sums, diagnosis):
             "wrong pairing")
     opt = rel("optimum")
     rtn = rel("rtn")
+    remark = info.get("remark", "")
+    if info["format"] == "gptq":
+        remark = (f"GPTQ's error feedback: {100 * sums['rtn_diff'] / n:.2f} % of codes are not "
+                  f"RTN of the stored scales, {_gap(r, rtn):+.2f} % weight DQL (by design)")
     return AuditRow(
         quantized_name=qname, original_name=oname, format=info["format"],
         shape=tuple(info["shape"]), bits_per_weight=info["bpw"], rel_dql=r,
@@ -130,8 +137,23 @@ def _row_from(qname, oname, info, sums, diagnosis):
         not_nearest_share=sums["rtn_diff"] / n,
         not_nearest_cost_pct=_gap(r, rtn),
         rule_share=(sums["rule_diff"] / n) if sums["rule_diff"] >= 0 else math.nan,
-        diagnosis=diagnosis, notes=tuple(info.get("notes", ())),
+        diagnosis=diagnosis, notes=tuple(info.get("notes", ())), remark=remark,
         sums={k: (float(v) if k in M.FLOAT_MEASURES else int(v)) for k, v in sums.items()})
+
+
+def _grouped(entries, reason, shown=3):
+    """Lines naming ``entries`` grouped by reason: all names when few, else the first few."""
+    groups = {}
+    for d in entries:
+        groups.setdefault(reason(d), []).append(d["name"])
+    lines = []
+    for why, names in groups.items():
+        if len(names) <= shown + 1:
+            lines += [f"  {n}: {why}"[:100] for n in names]
+        else:
+            lines.append(f"  {len(names)} tensors: {why}"[:100])
+            lines.append(f"    {', '.join(names[:shown])}, …"[:100])
+    return lines
 
 
 # --- the result -------------------------------------------------------------------------------
@@ -253,6 +275,8 @@ class AuditResult:
                          f"{_e(r.vecq_param_rel_dql):>9} {_e(r.vecq_exact_rel_dql):>9}")
             lines.append(f"  ← {r.original_name}"[:100])
             lines.append(f"  {r.diagnosis}"[:100])
+            if r.remark:
+                lines.append(f"  {r.remark}"[:100])
         t = self.totals
         lines += ["-" * len(head),
                   f"{'total (weighted by parameters)':<34} {'':<7}{t['bits_per_weight']:5.2f} "
@@ -262,10 +286,11 @@ class AuditResult:
                   f"{len(self.rows)} tensors audited ({t['parameters']:,} weights)"]
         if self.left_in_float:
             lines.append(f"left in float ({len(self.left_in_float)}):")
-            lines += [f"  {d['name']}: {d['why']}"[:100] for d in self.left_in_float]
+            lines += _grouped(self.left_in_float, lambda d: d["why"])
         if self.unmatched:
             lines.append(f"unmatched ({len(self.unmatched)}):")
-            lines += [f"  {d['file']}: {d['name']}: {d['why']}"[:100] for d in self.unmatched]
+            lines += _grouped([{**d, "name": f"{d['file']} {d['name']}"}
+                               for d in self.unmatched], lambda d: d["why"])
         return "\n".join(lines)
 
     __str__ = table
@@ -360,7 +385,7 @@ def _save_resume(path, header, done):
 # --- the run ----------------------------------------------------------------------------------
 
 def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, resume=None,
-          progress=True, reader=None, block_size=BLOCK_SIZE):
+          progress=True, reader=None, block_size=None):
     """Audit a shipped quantized checkpoint against its float original (issue 23).
 
     Parameters
@@ -385,8 +410,9 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
     reader : callable, optional
         ``reader(path)`` → a checkpoint following :mod:`vecq_ref.formats`' contract (default
         ``open_quantized``). Must be importable by name on Dask workers.
-    block_size : int
-        Weights per task: tensors are measured in row blocks of about this many.
+    block_size : int, optional
+        Weights per task: tensors are measured in row blocks of about this many (default
+        ``BLOCK_SIZE`` in-process, ``CLUSTER_BLOCK_SIZE`` on a cluster).
 
     Returns
     -------
@@ -409,6 +435,8 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
         V.fail("workers", "left out when `scheduler` is given", repr(workers))
     if workers is not None:
         workers = V.integer(workers, "workers", 1)
+    if block_size is None:
+        block_size = BLOCK_SIZE if workers is None and scheduler is None else CLUSTER_BLOCK_SIZE
     block_size = V.integer(block_size, "block_size", 1)
     reader = _default_reader if reader is None else reader
     original, quantized = str(original), str(quantized)

