@@ -1,7 +1,7 @@
 """Sphinx configuration: numpydoc API reference, the theory page and the notebooks (myst-nb).
 
 Build: ``python -m sphinx -W --keep-going -b html docs docs/_build/html`` (``.ci/run`` does
-this). The three notebooks of ``analysis/`` (jupytext percent files) are copied into
+this). The notebooks of ``analysis/`` (jupytext percent files) are copied into
 ``docs/notebooks/`` (ignored by git) and executed at build time; set
 ``VECQ_NOTEBOOK_QUICK=0`` for the full sizes (default here: the quick sizes, a few minutes).
 
@@ -25,7 +25,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import vecq_ref  # noqa: E402
 
 NOTEBOOKS = ("nb1_vector_loss_geometry", "nb2_choosing_the_step",
-             "nb3_quantization_aware_training")
+             "nb3_quantization_aware_training", "nb4_auditing_q4_0")
 _nb_dir = DOCS / "notebooks"
 _nb_dir.mkdir(exist_ok=True)
 for _name in NOTEBOOKS:  # copy only when changed, so Sphinx's incremental build keeps working

@@ -12,7 +12,7 @@ import pytest
 
 ANALYSIS = Path(__file__).resolve().parent.parent / "analysis"
 NOTEBOOKS = ["nb1_vector_loss_geometry.py", "nb2_choosing_the_step.py",
-             "nb3_quantization_aware_training.py"]
+             "nb3_quantization_aware_training.py", "nb4_auditing_q4_0.py"]
 
 
 @pytest.fixture
