@@ -77,7 +77,7 @@ def _same(a, b):
     return a == b
 
 
-@pytest.mark.parametrize("qtype", ["Q4_0", "Q8_0"])
+@pytest.mark.parametrize("qtype", ["Q4_0", pytest.param("Q8_0", marks=pytest.mark.jit_only)])
 def test_every_tensor_matched_and_dql_direct(model, serial, qtype):
     d, t = model
     res = serial if qtype == "Q4_0" else audit(d / "model.safetensors", d / "q8_0.gguf",
@@ -115,6 +115,7 @@ def test_row_blocks_give_the_same_bits(model, serial):
     assert _same(res, serial)
 
 
+@pytest.mark.jit_only
 def test_wrong_pairing_is_an_error_naming_both(model, tmp_path):
     d, t = model
     swapped = dict(t)
@@ -126,6 +127,7 @@ def test_wrong_pairing_is_an_error_naming_both(model, tmp_path):
         audit(d / "model.safetensors", tmp_path / "bad.gguf", progress=False)
 
 
+@pytest.mark.jit_only
 def test_unmatched_and_shape_mismatch_listed(tmp_path):
     t = tiny_llama(seed=2)
     write_gguf(tmp_path / "q.gguf", t, "Q8_0")
@@ -230,6 +232,7 @@ def test_cli_bad_quantized_file_one_line(model, tmp_path, capsys):
 
 # --- importance matrix ------------------------------------------------------------------------
 
+@pytest.mark.jit_only
 def test_imatrix_weights_the_losses(model, tmp_path):
     d, t = model
     rng = np.random.default_rng(5)
@@ -257,6 +260,7 @@ def test_imatrix_weights_the_losses(model, tmp_path):
 # --- Dask -------------------------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.jit_only
 def test_local_cluster_identical_to_serial(model, serial):
     d, _ = model
     res = audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, workers=2,
@@ -265,13 +269,20 @@ def test_local_cluster_identical_to_serial(model, serial):
 
 
 @pytest.mark.slow
+@pytest.mark.jit_only
 def test_killed_worker_has_its_task_rerun(model, serial, tmp_path):
     d, _ = model
     import shutil
 
     q = tmp_path / "q4_0.gguf"
     shutil.copy(d / "q4_0.gguf", q)
-    res = audit(d / "model.safetensors", q, progress=False, workers=2, reader=killing_reader)
+    from distributed import LocalCluster
+
+    # A cluster started by hand, reached through its address (--scheduler).
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        res = audit(d / "model.safetensors", q, progress=False, reader=killing_reader,
+                    scheduler=cluster.scheduler_address)
     assert (tmp_path / "q4_0.gguf.killed").exists()  # a worker did die
     a, b = res.as_dict(), serial.as_dict()
     for x in (a, b):
