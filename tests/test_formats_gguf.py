@@ -425,6 +425,27 @@ def test_cli_corrupt_file_exit_2(tiny, tmp_path, capsys):
         assert str(path) in err and "Traceback" not in err
 
 
+def test_cli_verify_tensor_example_of_the_help(tmp_path, monkeypatch, capsys):
+    """The --tensor example of ``verify --help``, on the tiny model under its file names."""
+    import shlex
+
+    from vecq_ref.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["verify"]
+    lines = [ln.strip() for ln in sub.epilog.splitlines() if "--tensor" in ln]
+    assert len(lines) == 1
+    argv = shlex.split(lines[0])[1:]
+    monkeypatch.chdir(tmp_path)
+    made = write_tiny_llama(tmp_path)
+    made["original"].rename(argv[1])
+    made["gguf"].rename(argv[2])
+    rc = main(argv)
+    out = capsys.readouterr().out
+    assert rc in (0, 1)
+    assert out.startswith(f"pair: {argv[1]}['model.layers.0.self_attn.q_proj.weight'] and "
+                          f"{argv[2]}['blk.0.attn_q.weight'] (q4_0, 4 bits, groups of 32)")
+
+
 def test_cli_verify_needs_bits_without_tensor(tmp_path, capsys):
     np.save(tmp_path / "w.npy", np.ones(8, np.float32))
     rc = main(["verify", str(tmp_path / "w.npy"), str(tmp_path / "w.npy")])
