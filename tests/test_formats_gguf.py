@@ -187,6 +187,39 @@ def test_random_blocks_equal_gguf_dequantize(tmp_path, rng, qtype):
     assert same_bits(bt.dequantize(), ref)
 
 
+@pytest.mark.parametrize("qtype", ["Q4_0", "Q5_0", "Q8_0", "Q4_1", "Q5_1"])
+def test_committed_gguf_outputs(tmp_path, qtype):
+    """gguf 0.19.0's raw blocks and dequantized values, committed in
+    tests/fixtures/formats/gguf_ref.npz (random rows and hand-made edge blocks)."""
+    from pathlib import Path
+
+    ref = np.load(Path(__file__).parent / "fixtures" / "formats" / "gguf_ref.npz")
+    for part in ("rand", "edge"):
+        raw, deq = ref[f"{part}_{qtype.lower()}_raw"], ref[f"{part}_{qtype.lower()}_deq"]
+        path = write_gguf(tmp_path / f"{part}.gguf", {"t": (raw, qtype)})
+        with open_quantized(path) as ck:
+            bt = ck.read("t")
+        assert bt.shape == deq.shape
+        assert same_bits(bt.dequantize(), deq), part
+
+
+def test_tiny_model_bytes_as_recorded(tmp_path):
+    """tinyllama writes the bytes manifest.json records, with the versions it records."""
+    import hashlib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    manifest = json.loads((Path(__file__).parent / "fixtures" / "formats" / "gguf" /
+                           "manifest.json").read_text())
+    now = {k: version(k) for k in ("numpy", "gguf", "safetensors")}
+    if any(manifest["versions"][k] != v for k, v in now.items()):
+        pytest.skip(f"versions {now} differ from the manifest's {manifest['versions']}")
+    made = write_tiny_llama(tmp_path)
+    for key, name in (("gguf", "model.gguf"), ("original", "model.safetensors")):
+        digest = hashlib.sha256(made[key].read_bytes()).hexdigest()
+        assert digest == manifest["sha256"][name], name
+
+
 @given(seed=st.integers(0, 2 ** 32 - 1), qtype=st.sampled_from(sorted(UNPACK)),
        n=st.integers(1, 4))
 def test_unpackers_match_gguf_property(seed, qtype, n):
