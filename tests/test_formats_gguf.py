@@ -325,8 +325,12 @@ def test_pair_either_naming_and_unpermuted_file(tiny, tmp_path):
 
 
 def test_pair_refuses(tiny, tmp_path):
-    with pytest.raises(ValueError, match="in neither file"):
+    with pytest.raises(ValueError, match="`tensor` 'blk.0.attn_qq.weight' is in neither file"):
         pair(tiny["original"], tiny["gguf"], "blk.0.attn_qq.weight")
+    with pytest.raises(TypeError, match="`tensor` must be a tensor name"):
+        pair(tiny["original"], tiny["gguf"], 3)
+    with pytest.raises(FileNotFoundError, match="`original` file"):
+        pair(tmp_path / "none.safetensors", tiny["gguf"], "blk.0.attn_q.weight")
     # Same shapes, other values: a wrong pairing is an error, not a verdict.
     other = write_tiny_llama(tmp_path / "other", seed=5)
     with pytest.raises(ValueError, match="do not pair"):
@@ -375,6 +379,10 @@ def corruptions(tiny, tmp_path):
     bad_dim = bytearray(data)
     bad_dim[at + 4:at + 12] = struct.pack("<Q", 48)  # ne0 not a multiple of 32
     put("ne0", bytes(bad_dim))
+    overlap = bytearray(data)  # output.weight (the last tensor) moved onto the first's data
+    end = _tensor_info_at(data, "output.weight") + 4 + 16 + 4
+    overlap[end:end + 8] = struct.pack("<Q", 0)
+    put("offset", bytes(overlap))
     return out
 
 
@@ -387,6 +395,7 @@ EXPECTED = {
     "data": r"tensor 'output\.weight': field 'data'.*past the end of the file",
     "type": r"tensor 'blk\.0\.attn_q\.weight': field 'type' is 99",
     "ne0": r"tensor 'blk\.0\.attn_q\.weight': field 'ne\[0\]' is 48",
+    "offset": r"tensor '[\w.]+': field 'offset' is 0, inside the data of tensor '[\w.]+'",
 }
 
 

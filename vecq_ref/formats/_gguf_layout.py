@@ -165,6 +165,7 @@ def scan(path):
         raise ValueError(f"GGUF file {path}: metadata 'general.alignment' is {alignment!r}, "
                          "not a power of two")
     data_start = -(-cur.pos // alignment) * alignment
+    spans = []
     for name, dims, code, offset in tensors:
         where = f"GGUF file {path}: tensor {name!r}"
         try:
@@ -187,6 +188,12 @@ def scan(path):
             raise ValueError(f"{where}: field 'data' ({qtype.name}, {n_bytes} bytes at offset "
                              f"{offset}) ends at byte {end}, past the end of the file "
                              f"({size} bytes): truncated?")
+        spans.append((offset, offset + n_bytes, name))
+    spans.sort()
+    for (_, end, first), (start, _, second) in zip(spans[:-1], spans[1:], strict=True):
+        if start < end:
+            raise ValueError(f"GGUF file {path}: tensor {second!r}: field 'offset' is {start}, "
+                             f"inside the data of tensor {first!r} (which ends at {end})")
     return {"metadata": metadata, "tensors": tensors, "data_start": data_start, "size": size}
 
 

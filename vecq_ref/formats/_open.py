@@ -104,7 +104,7 @@ def _near(name, names, k=3):
     return ", ".join(close or list(names)[:k])
 
 
-def pair(original, quantized, name):
+def pair(original, quantized, tensor):
     """One tensor from the float original and from the quantized checkpoint, matched by name.
 
     Parameters
@@ -113,8 +113,8 @@ def pair(original, quantized, name):
         A float checkpoint ``report`` reads (``.safetensors`` file, shards or index, ``.npz``).
     quantized : str, Path or checkpoint
         A path :func:`open_quantized` opens, or an open checkpoint.
-    name : str
-        The tensor, in either file's naming (``blk.0.attn_q.weight`` or
+    tensor : str
+        The tensor's name, in either file's naming (``blk.0.attn_q.weight`` or
         ``model.layers.0.self_attn.q_proj.weight``).
 
     Returns
@@ -129,13 +129,19 @@ def pair(original, quantized, name):
 
     Raises
     ------
+    TypeError
+        ``tensor`` is not a string.
     ValueError
         The name is in neither file, has no counterpart, the shapes differ, or the pairing
         is wrong (shapes agree but the quantized tensor is further from ``w`` than zeros
         are: relative DQL above 1).
     """
     from .. import io
+    from .._validation import fail
 
+    if not isinstance(tensor, str):
+        fail("tensor", "a tensor name (str)", repr(tensor)[:60], TypeError)
+    name = tensor
     opened = not hasattr(quantized, "read")
     ckpt = open_quantized(quantized) if opened else quantized
     qpath = getattr(ckpt, "path", quantized)

@@ -83,6 +83,17 @@ def rotary_permutation(rows, n_head):
     perm : ndarray of int, shape (rows,)
         Within each head of ``h = rows / n_head`` rows, row ``2i + j`` of the converted head
         is row ``j·h/2 + i`` of the original (``i < h/2``, ``j ∈ {0, 1}``).
+
+    Examples
+    --------
+    Two heads of four rows: the halves ``(0, 1 | 2, 3)`` of each head interleave, and
+    ``np.argsort(perm)`` undoes it.
+
+    >>> perm = rotary_permutation(8, 2)
+    >>> perm.tolist()
+    [0, 2, 1, 3, 4, 6, 5, 7]
+    >>> np.argsort(perm)[perm].tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7]
     """
     half = rows // n_head // 2
     return np.arange(rows).reshape(n_head, 2, half).swapaxes(1, 2).reshape(-1)
