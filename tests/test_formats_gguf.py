@@ -349,6 +349,44 @@ def test_open_quantized_dispatch(tiny, tmp_path):
         open_quantized(tiny["original"])
 
 
+def test_open_quantized_dispatches_safetensors_to_the_family_that_detects(
+        tiny, tmp_path, monkeypatch):
+    import types
+
+    from vecq_ref.formats import _open
+
+    seen = []
+
+    def stub(family, claims):
+        def detect(path, config):
+            seen.append((family, config))
+            return claims
+        return types.SimpleNamespace(detect=detect, open=lambda path, config: (family, path))
+
+    stubs = {"gptq": stub("gptq", False), "awq": stub("awq", True)}
+    real = _open._family_module
+    monkeypatch.setattr(_open, "_family_module", lambda module: (
+        real(module) if module == "llamacpp" else stubs.get(module)))
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(tiny["original"].read_bytes())
+    config = {"quantization_config": {"quant_method": "awq"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    assert open_quantized(folder) == ("awq", folder)
+    assert seen == [("gptq", config), ("awq", config)]
+    # The config beside a file is read too; a GGUF never reaches the families.
+    assert open_quantized(folder / "model.safetensors")[0] == "awq"
+    assert isinstance(open_quantized(tiny["gguf"]), GGUFCheckpoint)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json cannot be read as JSON"):
+        open_quantized(folder)
+    stubs["awq"] = stub("awq", False)
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"quant_method is 'awq'.*\(gptq, awq\)"
+                                         r".*not available: compressed-tensors, bitsandbytes"):
+        open_quantized(folder)
+
+
 # --- corrupt files: one line naming the file, the tensor and the field -----------------------
 
 def _tensor_info_at(data, name):
@@ -426,6 +464,49 @@ def test_inconsistent_metadata(tmp_path, rng):
     with open_quantized(path) as ck:
         with pytest.raises(ValueError, match="'llama.attention.head_count' is missing"):
             ck.read("blk.0.attn_q.weight")
+
+
+def test_metadata_arrays_skipped_and_checked(tmp_path, rng):
+    w = rng.standard_normal((2, 32)).astype(np.float32)
+    path = tmp_path / "a.gguf"
+    wr = gguf.GGUFWriter(str(path), "llama")
+    wr.add_block_count(1)
+    wr.add_token_list(["<s>", "a", "bb", "ccc"])
+    wr.add_array("test.numbers", [1, 2, 3])
+    wr.add_array("test.nested", [[1, 2], [3]])
+    wr.add_string("general.name", "tiny")
+    wr.add_tensor("blk.0.attn_v.weight", w)
+    wr.write_header_to_file()
+    wr.write_kv_data_to_file()
+    wr.write_tensors_to_file()
+    wr.close()
+    with open_quantized(path) as ck:
+        assert ck.metadata["general.name"] == "tiny"
+        assert ck.metadata["test.numbers"] is None  # arrays are not kept
+        assert_array_equal(ck.read("blk.0.attn_v.weight"), w)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(data[:data.index(b"ccc") + 1])
+    with pytest.raises(ValueError, match=r"metadata 'tokenizer\.ggml\.tokens': field "
+                                         r"'value'\[3\] ends at byte \d+, past the end"):
+        open_quantized(cut)
+
+
+def test_bert_names_need_the_original(tmp_path, rng):
+    """A BERT GGUF: the map's first candidate is another family's name; with the original's
+    names the BERT one is found, in both directions, and nothing is permuted."""
+    w = rng.standard_normal((64, 64)).astype(np.float32)
+    path = write_gguf(tmp_path / "bert.gguf", {"blk.0.attn_q.weight": (w, "Q8_0")},
+                      arch="bert", meta={"bert.block_count": 1,
+                                         "bert.attention.head_count": 4})
+    hf = ["embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight"]
+    with open_quantized(path) as ck:
+        assert ck.architecture == "bert"
+        assert ck.original_name("blk.0.attn_q.weight", available=hf) == hf[1]
+        assert ck.quantized_name(hf[1]) == "blk.0.attn_q.weight"
+        assert ck.quantized_name("bert." + hf[1]) == "blk.0.attn_q.weight"
+        assert ck.permutation("blk.0.attn_q.weight") is None
+        assert ck.read("blk.0.attn_q.weight").notes == ()
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -88,8 +88,7 @@ def open_quantized(path):
     qc = (config or {}).get("quantization_config")
     method = qc.get("quant_method") if isinstance(qc, dict) else None
     said = (f"config.json's quantization_config.quant_method is {method!r}" if method
-            else "no config.json with a quantization_config.quant_method" if config is None
-            or method is None else "")
+            else "no config.json with a quantization_config.quant_method")
     looked = ", ".join(tried) or "none available"
     extra = f" (readers not available: {', '.join(missing)})" if missing else ""
     raise ValueError(f"`quantized` file {path} is not a quantized checkpoint this library "
