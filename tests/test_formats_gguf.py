@@ -405,6 +405,7 @@ def corruptions(tiny, tmp_path):
         out[label] = p
 
     put("magic", b"GGUX" + data[4:])
+    put("endian", data[:4] + struct.pack(">I", 3) + data[8:])
     put("header", data[:20])
     key = data.index(b"llama.block_count")
     put("key", data[:key + 5])
@@ -426,6 +427,7 @@ def corruptions(tiny, tmp_path):
 
 EXPECTED = {
     "magic": r"field 'magic'",
+    "endian": r"field 'version' says the file is big-endian",
     "header": r"field 'kv_count'.*past the end",
     "key": r"metadata key #\d+ ends at byte \d+, past the end",
     "metadata": r"metadata 'llama\.block_count': field 'type' ends at byte \d+, past the end",

@@ -34,8 +34,8 @@ _STRING, _ARRAY = 8, 9
 class _Bytes:
     """A cursor over the header bytes; running past the end names what was being read."""
 
-    def __init__(self, fh, size, order):
-        self.fh, self.size, self.order, self.pos = fh, size, order, 0
+    def __init__(self, fh, size):
+        self.fh, self.size, self.pos = fh, size, 0
 
     def take(self, n, what):
         if n < 0 or self.pos + n > self.size:
@@ -47,7 +47,7 @@ class _Bytes:
 
     def unpack(self, fmt, what):
         size = struct.calcsize(fmt)
-        return struct.unpack(self.order + fmt, self.take(size, what))[0]
+        return struct.unpack("<" + fmt, self.take(size, what))[0]
 
     def string(self, what):
         n = self.unpack("Q", f"{what} (length)")
@@ -109,7 +109,8 @@ def scan(path):
     Raises
     ------
     ValueError
-        One line: the file, the tensor or metadata key, and the field that does not fit.
+        One line: the file, the tensor or metadata key, and the field that does not fit; a
+        big-endian file (the unpackers read little-endian blocks).
     """
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
@@ -118,10 +119,10 @@ def scan(path):
         head = fh.read(8)
         if len(head) < 4 or head[:4] != GGUF_MAGIC:
             raise ValueError(f"GGUF file {path}: field 'magic' is {head[:4]!r}, not b'GGUF'")
-        order = "<"
         if len(head) == 8 and struct.unpack("<I", head[4:])[0] & 0xFFFF == 0:
-            order = ">"
-        cur = _Bytes(fh, size, order)
+            raise ValueError(f"GGUF file {path}: field 'version' says the file is big-endian; "
+                             "this reader reads little-endian GGUF only")
+        cur = _Bytes(fh, size)
         cur.pos = 4
         try:
             version = cur.unpack("I", "field 'version'")

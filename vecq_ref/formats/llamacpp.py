@@ -25,6 +25,13 @@ are interleaved. The reader undoes it for the architectures whose converter appl
 (:data:`PERMUTED_ARCHITECTURES`), with the head counts from the metadata, and says so in
 ``BlockTensor.notes``; :func:`vecq_ref.formats.pair` checks against the original which row
 order fits.
+
+Beyond the reader contract, :class:`GGUFCheckpoint` has ``metadata`` (the scalar and string
+metadata), ``block_count``, ``info(name)`` (ggml type, shape, whether it is unpacked),
+``permutation(name)``, ``original_candidates(name)`` and ``read(name, unpermute=None)``.
+Not handled: big-endian GGUF files (refused), per-layer head counts
+(metadata arrays), and the converter's stacked MoE experts (read as one tensor of
+``ne1·ne2`` rows, with no Hugging Face counterpart).
 """
 
 from __future__ import annotations
@@ -336,7 +343,7 @@ class GGUFCheckpoint:
         import gguf
 
         fmt, kind, bits, group, zero, unpack, super_size = UNPACK[qtype]
-        block, type_size = gguf.constants.GGML_QUANT_SIZES[t_enum(qtype)]
+        _, type_size = gguf.constants.GGML_QUANT_SIZES[_t_enum(qtype)]
         rows, cols = shape if len(shape) == 2 else (1, shape[0])
         blocks = raw.reshape(-1, type_size)
         parts = unpack(blocks)
@@ -389,7 +396,7 @@ class GGUFCheckpoint:
                 f"{len(self._tensors)} tensors)")
 
 
-def t_enum(name):
+def _t_enum(name):
     """The ``gguf`` package's ``GGMLQuantizationType`` of the type called ``name``."""
     from gguf.constants import GGMLQuantizationType
 
