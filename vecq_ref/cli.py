@@ -676,12 +676,12 @@ def _add_verify(sub):
     p = sub.add_parser(
         "verify", help="check a quantized tensor (or named pairs) against VecQ",
         description="Is WQ on a lattice α·v, is α least-squares optimal, are the codes "
-                    "nearest-level, how far is it from VecQ-param and the exact optimum, and "
-                    "which known convention reproduces it. With one file, every array NAME "
-                    "that has a partner NAME.q is verified. With --tensor, ORIGINAL is a float "
+                    "nearest-level, how far is it\nfrom VecQ-param and the exact optimum, and "
+                    "which known convention reproduces it. With one file,\nevery array NAME "
+                    "that has a partner NAME.q is verified. With --tensor, ORIGINAL is a float\n"
                     "checkpoint and QUANTIZED a GGUF file (or another quantized checkpoint "
-                    "vecq_ref.formats reads): the tensor NAME, in either file's naming, is "
-                    "read from both and its format's bits and groups come from the file. "
+                    "vecq_ref.formats\nreads): the tensor NAME, in either file's naming, is "
+                    "read from both, and its format's bits\nand groups come from the file. "
                     "Exit 1 when a verdict fails.",
         epilog="examples (after the quantize examples, which write q4.npz and q2.npz):\n"
                "  vecq-ref verify w.npy q4.npz --bits 4\n"
