@@ -229,7 +229,9 @@ class SafetensorsCheckpoint:
 
     def fail(self, module, field, expected, got, key=None):
         """Raise the one-line error naming the field, the tensor and the file."""
-        where = self.where(key if key is not None else f"{module}.{field}")
+        key = f"{module}.{field}" if key is None else key
+        where = self._file_of.get(key) or self._file_of.get(self._modules.get(module),
+                                                            self.path)
         raise ValueError(f"`{field}` of tensor {module!r} in {where} must be {expected}; "
                          f"got {got}.")
 

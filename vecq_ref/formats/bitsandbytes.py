@@ -1,6 +1,7 @@
 """bitsandbytes NF4/FP4 checkpoints in safetensors (transformers ``load_in_4bit``), FORMATS.md §5.
 
-Per quantized linear ``P`` (``bnb.nn.Linear4bit``'s state dict, ``QuantState.as_dict(packed=True)``):
+Per quantized linear ``P`` (``bnb.nn.Linear4bit``'s state dict,
+``QuantState.as_dict(packed=True)``):
 
 =============================================  =============  ==================================
 tensor                                         dtype, shape   meaning
@@ -36,8 +37,7 @@ import numpy as np
 from .. import codebooks
 from ._block import BlockTensor
 from ._packing import unpack_bytes_high_first
-from ._safetensors import (SafetensorsCheckpoint, header_keys, json_blob, load_config,
-                           quant_method)
+from ._safetensors import SafetensorsCheckpoint, header_keys, json_blob, load_config, quant_method
 
 _BLOB = ".weight.quant_state.bitsandbytes__"
 _DTYPES = {"float16": np.float16, "float32": np.float32, "bfloat16": "bfloat16"}
