@@ -428,3 +428,32 @@ def test_unknown_name_and_unsupported_layouts(tmp_path):
     (dst / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="`version`.*'gemv'"):
         open_folder("awq", dst)
+
+
+def test_refused_variants_name_what_is_not_read(tmp_path):
+    # compressed-tensors fp8 (float-quantized) is a quantized module, not a float tensor;
+    # the fp8 file is written by hand (8-byte header length, JSON header, data).
+    f = tmp_path / "model.safetensors"
+    header = json.dumps({"m.weight": {"dtype": "F8_E4M3", "shape": [2, 4],
+                                      "data_offsets": [0, 8]}}).encode()
+    header += b" " * (-len(header) % 8)
+    f.write_bytes(len(header).to_bytes(8, "little") + header + bytes(8))
+    scale = tmp_path / "scale"
+    scale.mkdir()
+    from vecq_ref.formats import bitsandbytes, compressed_tensors
+
+    tensors = {"m.weight_scale": np.ones((2, 1), np.float16)}
+    safetensors_numpy.save_file(tensors, str(scale / "model-2.safetensors"))
+    shutil.copy(f, scale / "model-1.safetensors")
+    (scale / "config.json").write_text(json.dumps({"quantization_config": {
+        "quant_method": "compressed-tensors", "format": "float-quantized",
+        "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 8,
+                                                                   "type": "float"}}}}}))
+    with compressed_tensors.open(scale) as ck:
+        assert ck.names() == ["m"]
+        with pytest.raises(ValueError, match="`format` of tensor 'm'.*'float-quantized'"):
+            ck.read("m")
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {
+        "quant_method": "bitsandbytes", "load_in_8bit": True}}))
+    with pytest.raises(ValueError, match="`load_in_8bit`"):
+        bitsandbytes.open(f)

@@ -36,6 +36,14 @@ def unpack_words(words, bits, axis, order=None):
     Returns
     -------
     ndarray of int16, the unpacked fields (0 … 2^bits − 1).
+
+    Examples
+    --------
+    >>> w = np.array([[0x76543210]], dtype=np.int32)
+    >>> unpack_words(w, 4, axis=1).tolist()
+    [[0, 1, 2, 3, 4, 5, 6, 7]]
+    >>> unpack_words(w, 4, axis=1, order=AWQ_ORDER).tolist()
+    [[0, 4, 1, 5, 2, 6, 3, 7]]
     """
     per = 32 // bits
     u = np.asarray(words).astype(np.uint32, copy=False)
@@ -63,7 +71,13 @@ def unpack_dense(words, bits, n):
 
 
 def unpack_bytes_high_first(data, n):
-    """``n`` 4-bit codes from bytes, two per byte, the first in the high nibble. int16 (n,)."""
+    """``n`` 4-bit codes from bytes, two per byte, the first in the high nibble. int16 (n,).
+
+    Examples
+    --------
+    >>> unpack_bytes_high_first(np.array([0x1F, 0xA0], dtype=np.uint8), 3).tolist()
+    [1, 15, 10]
+    """
     b = np.asarray(data, dtype=np.uint8).reshape(-1)
     out = np.empty(2 * b.size, dtype=np.int16)
     out[0::2] = b >> 4

@@ -74,6 +74,13 @@ class BitsAndBytesCheckpoint(SafetensorsCheckpoint):
               "weight.nested_quant_map", "weight.quant_state.bitsandbytes__nf4",
               "weight.quant_state.bitsandbytes__fp4")
 
+    def __init__(self, path, config=None):
+        super().__init__(path, config)
+        qc = self.qconfig
+        if qc.get("load_in_8bit") and not qc.get("load_in_4bit"):
+            raise ValueError(f"`load_in_8bit` of {self.path} must be false (LLM.int8 "
+                             "checkpoints, `weight` int8 with `SCB`, are not read); got true.")
+
     def _module_of(self, key):
         i = key.find(_BLOB)
         return key[:i] if i > 0 else None

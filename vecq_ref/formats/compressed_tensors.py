@@ -87,16 +87,15 @@ class CompressedTensorsCheckpoint(SafetensorsCheckpoint):
     def _module_of(self, key):
         if key.endswith(".weight_packed"):
             return key[: -len(".weight_packed")]
-        if key.endswith(".weight") and self._dtype.get(key) == "I8":
-            prefix = key[: -len(".weight")]
-            if f"{prefix}.weight_scale" in self._file_of:
-                return prefix
+        if key.endswith(".weight") and f"{key}_scale" in self._file_of:
+            return key[: -len(".weight")]  # int8 (int-quantized) or fp8 (float-quantized)
         return None
 
     def _read_module(self, prefix):
         args, fmt = self._scheme(prefix)
         if fmt not in _FORMATS:
-            self.fail(prefix, "format", f"one of {_FORMATS} (quantization_config)", repr(fmt))
+            self.fail(prefix, "format", f"one of {_FORMATS} (quantization_config; others, "
+                      "e.g. float-quantized fp8, are not read)", repr(fmt))
         bits = int(args.get("num_bits", 4 if fmt == "pack-quantized" else 8))
         sym = bool(args.get("symmetric", True))
         strategy = str(args.get("strategy", "group"))
