@@ -457,3 +457,24 @@ def test_refused_variants_name_what_is_not_read(tmp_path):
         "quant_method": "bitsandbytes", "load_in_8bit": True}}))
     with pytest.raises(ValueError, match="`load_in_8bit`"):
         bitsandbytes.open(f)
+
+
+def test_sharded_checkpoint_with_index(tmp_path):
+    tensors = dict(safetensors_numpy.load_file(str(PACKED / "gptq_v1_sym_g32" /
+                                                   "model.safetensors")))
+    first = {k: v for k, v in tensors.items() if k.endswith((".qweight", ".g_idx"))}
+    second = {k: v for k, v in tensors.items() if k not in first}
+    safetensors_numpy.save_file(first, str(tmp_path / "model-00001-of-00002.safetensors"))
+    safetensors_numpy.save_file(second, str(tmp_path / "model-00002-of-00002.safetensors"))
+    weight_map = {k: "model-00001-of-00002.safetensors" for k in first}
+    weight_map.update({k: "model-00002-of-00002.safetensors" for k in second})
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": weight_map}))
+    shutil.copy(PACKED / "gptq_v1_sym_g32" / "config.json", tmp_path / "config.json")
+    from vecq_ref.formats import gptq
+
+    assert gptq.detect(tmp_path)
+    with gptq.open(tmp_path) as ck:
+        bt = ck.read(Q)
+        assert ck.where(f"{Q}.scales").name == "model-00002-of-00002.safetensors"
+    assert bits_equal(bt.dequantize(), EXPECTED[f"gptq_v1_sym_g32/{Q}.weight"])

@@ -63,6 +63,8 @@ def unpack_words(words, bits, axis, order=None):
 def unpack_dense(words, bits, n):
     """The first ``n`` ``bits``-bit fields of each row of ``words`` (int32, 2-D), read as a
     little-endian bit stream (element ``i`` at bit ``i·bits``). Returns int16 (rows, n)."""
+    if 32 % bits == 0:  # no element straddles a word: the same as 32/bits fields per word
+        return unpack_words(words, bits, axis=1)[:, :n]
     u = np.ascontiguousarray(np.asarray(words).astype("<u4", copy=False))
     stream = np.unpackbits(u.view(np.uint8).reshape(u.shape[0], -1), axis=1,
                            bitorder="little")[:, : n * bits]

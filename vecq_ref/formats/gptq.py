@@ -119,6 +119,8 @@ class GPTQCheckpoint(SafetensorsCheckpoint):
                 notes.append("act-order (desc_act): g_idx is " +
                              ("monotone but not col // group_size" if monotone else
                               "a permutation of the groups") + "; groups follow g_idx")
+        if group_of_col is None and cols % g:  # a last, shorter group
+            group_of_col = np.arange(cols) // g
         version, why = self._version(stored)
         zero = stored.astype(np.int64) + (1 if version == "v1" else 0)
         notes.append(f"GPTQ {version} ({why})" + (": stored zeros are z − 1, 1 added back"
