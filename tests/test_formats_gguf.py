@@ -324,6 +324,30 @@ def test_pair_either_naming_and_unpermuted_file(tiny, tmp_path):
     assert names["quantized"] == "output.weight" and q.dtype == np.float16
 
 
+PACKED = ["gptq_v1_sym_g32", "gptq_v1_asym_actorder_g64", "awq_gemm_g64", "ct_pack_sym_g32",
+          "bnb_nf4_dq"]
+
+
+@pytest.mark.parametrize("folder", PACKED)
+def test_pair_through_the_safetensors_readers(folder):
+    """pair works on every family open_quantized reaches: the packed checkpoints of
+    tests/fixtures/formats/packed against their float original, in either naming."""
+    from pathlib import Path
+
+    root = Path(__file__).parent / "fixtures" / "formats" / "packed"
+    expected = np.load(root / "expected.npz")
+    hf = "model.layers.0.self_attn.q_proj.weight"
+    names = [hf, "model.layers.0.self_attn.q_proj"]
+    if folder.startswith("gptq"):
+        names.append("model.layers.0.self_attn.q_proj.qweight")  # a member tensor
+    got = [pair(root / "original.safetensors", root / folder, name) for name in names]
+    for w, q, names in got:
+        assert names["original"] == hf and names["quantized"] == "model.layers.0.self_attn.q_proj"
+        assert isinstance(q, BlockTensor) and q.shape == w.shape
+        ref = expected[f"{folder}/{hf}"]
+        assert_array_equal(q.dequantize(ref.dtype), ref)
+
+
 def test_pair_refuses(tiny, tmp_path):
     with pytest.raises(ValueError, match="`tensor` 'blk.0.attn_qq.weight' is in neither file"):
         pair(tiny["original"], tiny["gguf"], "blk.0.attn_qq.weight")

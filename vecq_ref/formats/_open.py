@@ -147,8 +147,12 @@ def pair(original, quantized, tensor):
     try:
         qnames = ckpt.names()
         with io.open_tensors(original, "original") as (keys, get):
+            if name not in qnames and name not in keys:
+                # A member tensor (GPTQ's ``….qweight``) the reader resolves to its module.
+                resolved = ckpt.quantized_name(name)
+                name = resolved if resolved in qnames else name
             if name in qnames:
-                qname, oname = name, ckpt.original_name(name, available=keys)
+                qname, oname = name, _original_of(ckpt, name, keys)
                 if oname is None:
                     raise ValueError(f"tensor {name!r} of {qpath} has no counterpart in "
                                      f"{original} (the name map's candidates: "
@@ -184,6 +188,21 @@ def pair(original, quantized, tensor):
                          "pair: their shapes agree but the quantized values are further from "
                          "the original than zeros are (relative DQL above 1)")
     return w, q, {"original": oname, "quantized": qname, "notes": list(notes)}
+
+
+def _original_of(ckpt, name, keys):
+    """The name in ``keys`` of the original of the quantized tensor ``name``: the reader's
+    ``original_name``, given ``keys`` where it takes them (GGUF), else found among them as
+    it is or under a prefix."""
+    import inspect
+
+    if "available" in inspect.signature(ckpt.original_name).parameters:
+        return ckpt.original_name(name, available=keys)
+    got = ckpt.original_name(name)
+    if got is None or got in keys:
+        return got
+    hits = [k for k in keys if k.endswith("." + got)]
+    return hits[0] if len(hits) == 1 else None
 
 
 def _candidates(ckpt, name):
