@@ -1,0 +1,938 @@
+r"""A block-format output diagnosed against its format's rule and its format's exact optimum.
+
+Two answers (issue 22), for an output of llama.cpp Q4_0/Q5_0/Q8_0/Q4_1/Q5_1/IQ4_NL, GPTQ, AWQ,
+compressed-tensors (symmetric or asymmetric) or bitsandbytes NF4/FP4:
+
+* **Conformance** (``passed``): is this what the format's own rule gives? The output is
+  compared bit for bit (levels, stored scales, zero points or minimums) with the format's
+  reference rule (:mod:`vecq_ref.format_rules`, proven against the real code) and its other
+  shipped paths (Q4_0/Q5_0 with an importance matrix: ``make_qx_quants``; IQ4_NL's search and
+  reference path). When none matches, the rule is taken apart (FORMATS.md §4–§6) and each
+  component is named by the variant that reproduces the output:
+
+  - **level set**: full range, narrow range, signed scale, integer zero point, real offset,
+    a named codebook (NF4, FP4, IQ4_NL) or an unknown codebook recovered from the values;
+  - **scale rule**: abs-max over −2^(k−1) with its sign, over 2^(k−1) − 1, over 2^(k−1) − ½
+    (amax/7.5), 2·amax/(2^k − 1), min–max (with or without 0 forced inside), least squares of
+    the codes (weighted with ``weights``), llama.cpp's searches, or none of these;
+  - **storage**: the scales' dtype (float16, bfloat16, float32: the first in which every stored
+    scale is exact) and whether the codes were computed with the unrounded float32 scale (as
+    every format here does) or with the stored one;
+  - **zero point**: the rule's ``z``, or GPTQ v1's stored ``z − 1`` read without its ``+ 1``;
+  - **rounding**: half up after a float32 add, half to even, half away, floor; clamp before or
+    after rounding; a codebook's ties to the lower or the upper entry.
+
+  The verdict names the rule matched (``llama.cpp Q4_0 reference rule, bit for bit``) or the
+  first component that departs; each departing component is priced in relative DQL (the
+  output's minus the output's with that component put back to the rule's, weighted with
+  ``weights``). Where the output alone cannot identify the rule (GPTQ's error feedback, an
+  imatrix-made GGUF checked without its imatrix) the report says so and what would.
+
+* **Quality**: the relative DQL ``‖w − x̂‖²_h/‖w‖²_h`` of the output, the **exact optimum of
+  its own format** (:func:`format_optimum`: the same groups, level set, sign of the scale,
+  zero-point kind and weights, from ``search_step(method="exact")``), the gap in percent, and
+  VecQ-param and VecQ-exact (midrise, the paper's lattice) at the same bits and groups.
+  Two-level formats are measured against a bound (every sub-block at its own optimum, the
+  scales unconstrained); a real offset (Q4_1/Q5_1) is searched exactly up to
+  ``exact_offset_groups`` groups (about 1 ms a group), beyond that the best found (the exact
+  integer zero point, refitted with a real offset) is reported with ``certified=False``.
+
+Source for every rule: FORMATS.md §4–§6 and :mod:`vecq_ref.format_rules`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from .. import _validation as V
+from .. import format_rules as FR
+from ..formats._block import BlockTensor, format_level_set
+from . import _block_recover as RC
+from . import _block_rules as R
+
+_F = np.float32
+WIDTH = 100
+#: Real-offset formats: groups searched exactly (≈ 1 ms each on one core); beyond, best found.
+EXACT_OFFSET_GROUPS = 4096
+#: The candidates tried, in order, when ``format`` is None.
+CANDIDATES = ("q4_0", "q8_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "gptq-sym", "gptq-asym",
+              "awq-sym", "awq-asym", "ct-sym", "ct-asym", "nf4", "fp4")
+
+
+# --- results --------------------------------------------------------------------------------
+
+@dataclass
+class Component:
+    """One row of the report: ``name`` (level set, scale rule, storage, zero point, rounding),
+    ``finding`` in words, ``ok`` (True, False, or None: cannot tell), ``detail`` the numbers,
+    ``cost`` the relative DQL the departure costs (None when not priced)."""
+
+    name: str
+    finding: str
+    ok: bool | None
+    detail: str = ""
+    cost: float | None = None
+
+
+@dataclass
+class FormatOptimum:
+    """The exact optimum of a block tensor's own format (:func:`format_optimum`).
+
+    ``rel_dql`` of the tensor, ``optimum_rel_dql`` of the format's optimum over the same
+    groups and weights, ``gap_pct = 100·(rel_dql/optimum − 1)``, ``certified`` (every group's
+    optimum proven), ``bound`` (two-level scales: the sub-blocks' optimum with unconstrained
+    scales, a lower bound), ``level_set`` in words, ``note``.
+    """
+
+    rel_dql: float
+    optimum_rel_dql: float
+    gap_pct: float
+    certified: bool
+    bound: bool
+    level_set: str
+    note: str = ""
+
+
+@dataclass
+class FormatReport:
+    """The diagnosis of one block-format output (:func:`verify_format`).
+
+    Attributes
+    ----------
+    format : str
+        The format diagnosed (``"q4_0"``, ``"gptq-asym"``, ...); ``label`` in words.
+    claimed : bool
+        True when the caller named it (``format=`` or a BlockTensor), False when identified.
+    passed : bool
+        Conformance: the output is one of the format's own rules, bit for bit.
+    rule, departure : str or None
+        The rule matched, or the first departing component in words.
+    components : list of Component
+    notes : list of str
+        What the output alone cannot tell, and what would.
+    rel_dql, optimum_rel_dql, gap_pct, vecq_param_rel_dql, vecq_exact_rel_dql : float or None
+        Quality (relative DQL, weighted with ``weights``); ``optimum_certified``,
+        ``optimum_is_bound`` qualify the optimum.
+    groups, group_size, bits, shape, weighted, recovered_fraction
+        What was checked (``recovered_fraction``: groups whose codes were recovered exactly
+        from a dequantized array; 1.0 for a BlockTensor).
+    """
+
+    format: str
+    label: str
+    claimed: bool
+    passed: bool
+    rule: str | None
+    departure: str | None
+    components: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    rel_dql: float | None = None
+    optimum_rel_dql: float | None = None
+    gap_pct: float | None = None
+    optimum_certified: bool | None = None
+    optimum_is_bound: bool = False
+    vecq_param_rel_dql: float | None = None
+    vecq_exact_rel_dql: float | None = None
+    groups: int = 0
+    group_size: int = 0
+    bits: int = 0
+    shape: tuple = ()
+    weighted: bool = False
+    recovered_fraction: float = 1.0
+    #: The BlockTensor checked (recovered from the values for an array); not in as_dict.
+    block: object = field(default=None, repr=False)
+
+    def summary_line(self):
+        """One line (≤ 100 characters): verdict, rule or departure, gap to the optimum."""
+        head = "PASS" if self.passed else "FAIL"
+        what = (f"{self.rule}" if self.passed else
+                f"{self.label}, {self.departure or 'no rule identified'}")
+        gap = "" if self.gap_pct is None else f"; {self.gap_pct:+.1f} % vs format optimum"
+        line = f"{head} {what}{gap}"
+        if len(line) > WIDTH:
+            line = f"{head} {what}"[:WIDTH - len(gap) - 1] + "…" + gap
+        return line
+
+    def as_dict(self):
+        """Plain-Python form (JSON-ready)."""
+        d = asdict(replace(self, block=None))
+        del d["block"]
+        d["shape"] = list(self.shape)
+        return d
+
+    def to_json(self, **kw):
+        """:meth:`as_dict` as JSON text."""
+        return json.dumps(self.as_dict(), **kw)
+
+    def __str__(self):
+        src = "claimed" if self.claimed else "identified from the values"
+        out = [_fit(f"format check: {self.label} ({src}), {_shape(self.shape)} in groups of "
+                    f"{self.group_size} ({self.groups} groups)")]
+        for c in self.components:
+            mark = {True: "ok", False: "DEPARTS", None: "?"}[c.ok]
+            out.append(_fit(f"  {c.name:<11} {mark:<8} {c.finding}"))
+            extra = c.detail + ("" if c.cost is None else
+                                f"; costs {c.cost:+.3g} rel. DQL")
+            if extra:
+                out.append(_fit(f"  {'':<20} {extra.lstrip('; ')}"))
+        verdict = (f"verdict: PASS, {self.rule}" if self.passed else
+                   f"verdict: FAIL, {self.departure or 'no rule of the format reproduces it'}")
+        out.append(_fit(verdict))
+        out.extend(_fit(f"  note: {n}") for n in self.notes)
+        if self.rel_dql is not None:
+            w = " (weighted)" if self.weighted else ""
+            out.append(f"quality, relative DQL{w}:")
+            opt = "" if self.optimum_rel_dql is None else (
+                f"; format's exact optimum {self.optimum_rel_dql:.6g}"
+                f"{' (a bound)' if self.optimum_is_bound else ''}"
+                f"{'' if self.optimum_certified else ' (best found, not certified)'}, "
+                f"gap {self.gap_pct:+.2f} %")
+            out.append(_fit(f"  output {self.rel_dql:.6g}{opt}"))
+            if self.vecq_param_rel_dql is not None:
+                out.append(_fit(f"  VecQ-param {self.vecq_param_rel_dql:.6g}, VecQ-exact "
+                                f"{self.vecq_exact_rel_dql:.6g} (midrise, {self.bits} bits, "
+                                f"groups of {self.group_size})"))
+        out.append("  (passed = conformance: the format's own rule, bit for bit; quality "
+                   "is reported, not judged)")
+        return "\n".join(out)
+
+
+def _n(v):
+    """An integer with a typographic minus."""
+    return str(int(v)).replace("-", "−")
+
+
+def _fit(line):
+    return line if len(line) <= WIDTH else line[:WIDTH - 1] + "…"
+
+
+def _shape(shape):
+    return "×".join(str(s) for s in shape)
+
+
+# --- grouping -------------------------------------------------------------------------------
+
+def _group_matrix(arr, bt_groups, g):
+    """(groups, g) of a (rows, cols) array, groups in the order of a per-group array
+    reshaped to -1 (row-major over (row, group)); columns gathered by ``bt_groups``."""
+    if bt_groups is not None:
+        order = np.argsort(bt_groups, kind="stable")
+        arr = arr[:, order]
+    return np.ascontiguousarray(arr).reshape(-1, g)
+
+
+def _columns(bt):
+    """The column order that makes ``bt``'s groups contiguous (None when already so)."""
+    if bt.group_of_col is None:
+        return None
+    gi = np.asarray(bt.group_of_col)
+    counts = np.bincount(gi)
+    if np.any(counts != counts[0]):
+        V.fail("quantized", "a BlockTensor whose groups (g_idx) all have the same size",
+               f"group sizes from {counts.min()} to {counts.max()}")
+    return gi
+
+
+@dataclass
+class _Obs:
+    lev: np.ndarray           # (G, g) float64 levels ℓ (q − z, q, table[q])
+    scale: np.ndarray         # (G,) stored scale (float64)
+    zero: np.ndarray | None   # (G,) zero point in the spec's numbering
+    minimum: np.ndarray | None
+    values: np.ndarray        # (G, g) float64 dequantized
+
+
+def _observed(bt, spec, cols, g):
+    lev = _group_matrix(bt.levels(), cols, g)
+    scale = np.asarray(bt.scale, dtype=np.float64).reshape(-1)
+    zero = minimum = None
+    if bt.kind == "offset":
+        z = np.asarray(bt.zero).reshape(-1).astype(np.int64)
+        if spec.code_lo < 0 and bt.codes.min() >= 0:  # unsigned numbering of a signed format
+            z = z + spec.code_lo
+        zero = z
+    if bt.kind == "min":
+        minimum = np.asarray(bt.minimum, dtype=np.float64).reshape(-1)
+    values = scale[:, None] * lev + (0.0 if minimum is None else minimum[:, None])
+    return _Obs(lev, scale, zero, minimum, values)
+
+
+# --- the formats' whole rules ----------------------------------------------------------------
+
+def _whole_rules(spec, x, h):
+    """``[(name, levels, stored scale, zero or None, minimum or None, float32 scale)]``: the
+    format's shipped rules on the float32 groups ``x``."""
+    g, k = x.shape[1], spec.bits
+    out = []
+
+    def add(name, q, lev, zero=None, minimum=None):
+        out.append((name, lev.reshape(x.shape).astype(np.float64),
+                    np.asarray(q.alpha, dtype=np.float64).reshape(-1), zero, minimum,
+                    np.asarray(q.step, dtype=_F).reshape(-1)))
+
+    fam = spec.family
+    if spec.key in ("q4_0", "q5_0"):
+        fn = FR.q4_0 if spec.key == "q4_0" else FR.q5_0
+        q = fn(x, g)
+        add("reference rule", q, q.codes)
+        if h is not None:
+            q = fn(x, g, weights=h)
+            add("imatrix path (make_qx_quants with the given weights)", q, q.codes)
+    elif spec.key == "q8_0":
+        q = FR.q8_0(x, g)
+        add("reference rule", q, q.codes)
+    elif spec.kind == "min":
+        q = (FR.q4_1 if k == 4 else FR.q5_1)(x, g)
+        add("reference rule", q, q.codes, minimum=q.info["offset"].reshape(-1))
+    elif fam == "iq4_nl":
+        q = FR.iq4_nl(x, g, weights=h)
+        add("quantize_iq4_nl search" + (" (weighted)" if h is not None else ""), q,
+            spec.table[q.codes])
+        q = FR.iq4_nl(x, g, search=False)
+        add("reference path (quantize_row_iq4_nl_ref)", q, spec.table[q.codes])
+    elif fam in ("nf4", "fp4"):
+        q = (FR.bnb_nf4 if fam == "nf4" else FR.bnb_fp4)(x, g)
+        add("quantize_4bit", q, spec.table[q.codes])
+    else:
+        fn = {"gptq": FR.gptq_rtn, "awq": FR.awq_rtn,
+              "compressed-tensors": FR.compressed_tensors_rtn}[fam]
+        q = fn(x, k, g, symmetric=spec.symmetric)
+        z = q.info.get("zero_point")
+        z = None if z is None else np.asarray(z).reshape(-1).astype(np.int64)
+        lev = q.codes.reshape(x.shape).astype(np.int64) - (0 if z is None else z[:, None])
+        name = {"gptq": "round-to-nearest grid (Quantizer)", "awq": "pseudo_quantize_tensor",
+                "compressed-tensors": "calculate_qparams + quantize"}[fam]
+        add(name, q, lev, zero=z)
+    return out
+
+
+def _same(obs, lev, scale, zero, minimum, spec):
+    """Per group: levels, stored scale and zero/minimum all equal."""
+    ok = np.all(obs.lev == lev, axis=1) & (obs.scale == scale)
+    if minimum is not None and obs.minimum is not None:
+        ok &= obs.minimum == minimum
+    if zero is not None and obs.zero is not None and not spec.symmetric:
+        ok &= obs.zero == zero
+    return ok
+
+
+# --- components -----------------------------------------------------------------------------
+
+def _level_set_row(spec, obs):
+    G = obs.scale.size
+    neg = int(np.sum(obs.scale < 0))
+    signed_ok = spec.key in ("q4_0", "q5_0", "q8_0", "iq4_nl")
+    if spec.kind == "codebook":
+        inside = np.all(np.isin(obs.lev, spec.table), axis=1)
+        words = f"codebook {spec.family.upper()} ({np.unique(spec.table).size} levels)"
+    elif spec.kind == "min":
+        top = 2 ** spec.bits - 1
+        inside = np.all((obs.lev >= 0) & (obs.lev <= top), axis=1)
+        words = f"real offset d·q + m, codes 0…{top}"
+    else:
+        z = obs.zero if obs.zero is not None else np.full(G, spec.zero_fixed or 0)
+        u = obs.lev + z[:, None]
+        inside = np.all((u >= spec.code_lo) & (u <= spec.code_hi), axis=1)
+        if spec.symmetric:
+            lo, hi = spec.code_lo - (spec.zero_fixed or 0), spec.code_hi - (spec.zero_fixed or 0)
+            kind = "full range" if lo == -hi - 1 else "narrow range"
+            words = f"{kind} {_n(lo)}…{_n(hi)}"
+        else:
+            words = (f"integer zero point, codes {_n(spec.code_lo)}…{_n(spec.code_hi)} (z from "
+                     f"{_n(z.min())} to {_n(z.max())})")
+    if neg:
+        words += f", signed scale (negative in {neg} of {G} groups)"
+    bad_sign = neg and not signed_ok
+    ok = bool(np.all(inside)) and not bad_sign
+    detail = "" if ok else (f"{int(np.sum(~inside))} groups outside the level set" +
+                            (f"; {neg} negative scales" if bad_sign else ""))
+    return Component("level set", words, ok, detail)
+
+
+def _lsq(obs, x, h):
+    hh = 1.0 if h is None else h
+    num = np.sum(hh * x * obs.lev, axis=1)
+    den = np.sum(hh * obs.lev * obs.lev, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, 0.0)
+
+
+def _scale_row(spec, obs, x, h, ref_s32):
+    G = obs.scale.size
+    cands = R.scale_candidates(spec, x, h)
+    ref_key = spec.recipe["scale"]
+    cands[ref_key] = ref_s32   # the reference's own float32 scale (bit for bit)
+    hits = {}
+    for key, s32 in cands.items():
+        best = None
+        for dt in (spec.recipe["storage"], "float16", "bfloat16", "float32"):
+            m = R.store(s32, dt) == obs.scale
+            if best is None or m.sum() > best[0].sum():
+                best = (m, dt)
+        hits[key] = best
+    if spec.kind != "min":
+        ls = _lsq(obs, x.astype(np.float64), h)
+        ulp = np.abs(ls) * (2.0 ** -10 if spec.recipe["storage"] == "float16" else 2.0 ** -23)
+        hits["least squares"] = (np.abs(obs.scale - ls) <= ulp, spec.recipe["storage"])
+    key = max(hits, key=lambda k: (hits[k][0].sum(), k == ref_key))
+    n = int(hits[key][0].sum())
+    words = R.SCALE_WORDS[key].replace("2^(k−1)", str(2 ** (spec.bits - 1))) if key in (
+        "signed-max/-2^(k-1)", "amax/2^(k-1)") else R.SCALE_WORDS[key]
+    if key == "least squares":
+        words += " (weighted)" if h is not None else " (plain)"
+    allowed = key == ref_key or key in ("make_qx_quants", "iq4_nl search", "iq4_nl ref")
+    if n < G:
+        words = (f"none of these in {G - n} groups; closest: {words}" if n < G / 2 else
+                 f"{words} in {n} of {G} groups")
+    ok = n == G and allowed
+    ident = key if n == G else None
+    detail = f"{n}/{G} groups" + ("" if ok or key == ref_key else
+                                  f"; the format's rule: {R.SCALE_WORDS[ref_key]}")
+    return Component("scale rule", words, ok, detail), ident, cands.get(ident), hits[key][1]
+
+
+def _storage_dtype(vals):
+    for dt in ("float16", "bfloat16", "float32"):
+        if np.all(R.representable(vals, dt)):
+            return dt
+    return None
+
+
+def _zero_row(spec, obs, rule_zero):
+    if spec.kind == "min":
+        return None, 0
+    if spec.symmetric or obs.zero is None or rule_zero is None:
+        return None, 0
+    diff = obs.zero - rule_zero
+    G = diff.size
+    if np.all(diff == 0):
+        return Component("zero point", "the rule's z, in every group", True), 0
+    if np.all(diff == -1):
+        return Component("zero point", "z − 1 in every group: GPTQ v1's stored zeros read "
+                         "without their + 1", False, f"{G}/{G} groups one below the rule's z"), -1
+    n = int(np.sum(diff == 0))
+    return Component("zero point", f"not the rule's z in {G - n} of {G} groups", False,
+                     f"offsets from {int(diff.min())} to {int(diff.max())}"), None
+
+
+def _rounding_variants(spec):
+    ref = spec.recipe
+    if spec.kind == "codebook":
+        modes = [("nearest", c, s, t) for s in ("unrounded", "stored")
+                 for t in (spec.ties, "upper" if spec.ties == "lower" else "lower")
+                 for c in ("after",)]
+    else:
+        rounds = [ref["rounding"]] + [m for m in ("half-up-add", "half-even", "half-away",
+                                                  "floor") if m != ref["rounding"]]
+        clamps = [ref["clamp"], "before" if ref["clamp"] == "after" else "after"]
+        modes = [(r, c, s, spec.ties) for s in ("unrounded", "stored") for r in rounds
+                 for c in clamps]
+    return modes
+
+
+def _replay(spec, x, recipe, s32, zero, ties):
+    sp = spec if ties == spec.ties else _with_ties(spec, ties)
+    mn = np.min(x, axis=1) if spec.kind == "min" else None
+    return R.replay(sp, x, recipe, s32, zero=zero, minimum=mn)
+
+
+def _with_ties(spec, ties):
+    return replace(spec, ties=ties)
+
+
+_CLAMP_WORDS = {"after": "clamp after rounding", "before": "clamp before rounding"}
+
+
+def _rounding_row(spec, obs, x, s32, zero, shift, storage):
+    G = obs.scale.size
+    recipe0 = dict(spec.recipe, zero_shift=shift, storage=storage)
+    best = None
+    for mode, clamp, cs, ties in _rounding_variants(spec):
+        rec = dict(recipe0, rounding=mode, clamp=clamp, codes_scale=cs)
+        lev, _ = _replay(spec, x, rec, s32, zero, ties)
+        m = int(np.sum(np.all(lev == obs.lev, axis=1)))
+        if best is None or m > best[0]:
+            best = (m, mode, clamp, cs, ties, rec)
+        if m == G:
+            break
+    m, mode, clamp, cs, ties, rec = best
+    ref = spec.recipe
+    if spec.kind == "codebook":
+        words = f"nearest entry, ties to the {ties} entry"
+        ok_round = ties == spec.ties
+    else:
+        words = f"{R.ROUNDING_WORDS[mode]}, {_CLAMP_WORDS[clamp]}"
+        ok_round = mode == ref["rounding"] and clamp == ref["clamp"]
+    if m < G:
+        words = (f"no variant reproduces {G - m} of {G} groups; closest: {words}" if m < G / 2
+                 else f"{words} in {m} of {G} groups")
+    ok = ok_round and m == G
+    rule_words = (f"nearest entry, ties to the {spec.ties} entry" if spec.kind == "codebook"
+                  else f"{R.ROUNDING_WORDS[ref['rounding']]}, {_CLAMP_WORDS[ref['clamp']]}")
+    detail = f"{m}/{G} groups" + ("" if ok else f"; the format's rule: {rule_words}")
+    row = Component("rounding", words, ok if m == G else False, detail)
+    return row, (rec, ties) if m == G else None, cs if m == G else None
+
+
+def _rel(values, w, h):
+    d = w - values
+    hh = 1.0 if h is None else h
+    den = float(np.sum(hh * w * w))
+    return float(np.sum(hh * d * d)) / den if den > 0 else 0.0
+
+
+def _diagnose(spec, w64, x, h, obs):
+    """(components, passed, rule, departure, notes)."""
+    rules = _whole_rules(spec, x, h)
+    for name, lev, scale, zero, minimum, _ in rules:
+        if np.all(_same(obs, lev, scale, zero, minimum, spec)):
+            rows = _conforming_rows(spec, obs, name, h)
+            return rows, True, f"{spec.label} {name}, bit for bit", None, []
+    _, ref_lev, ref_scale, ref_zero, ref_min, ref_s32 = rules[0]
+    rows = [_level_set_row(spec, obs)]
+    srow, ident, s32_ident, st_dt = _scale_row(spec, obs, x, h, ref_s32)
+    rows.append(srow)
+    s32 = s32_ident if s32_ident is not None else ref_s32
+    rule_zero = R.zero_rule(spec, spec.recipe["zero"], x, s32) if not spec.symmetric \
+        and spec.kind == "offset" else None
+    if rule_zero is not None and s32_ident is None:
+        rule_zero = ref_zero
+    zrow, shift = _zero_row(spec, obs, rule_zero)
+    dt_obs = _storage_dtype(obs.scale)
+    rrow, replayable, cs = _rounding_row(spec, obs, x, s32, rule_zero, shift or 0,
+                                         st_dt if ident else spec.recipe["storage"])
+    exp = spec.recipe["storage"]
+    st_ok = bool(np.all(R.representable(obs.scale, exp)))
+    words = f"scale stored in {dt_obs or 'no float16/bfloat16/float32'}"
+    if spec.kind == "min":
+        dm = _storage_dtype(obs.minimum)
+        words += f", minimum in {dm}"
+        st_ok = st_ok and bool(np.all(R.representable(obs.minimum, exp)))
+    if cs == "stored":
+        words += f"; codes from the stored {exp} scale, not the float32 one"
+        st_ok = False
+    elif cs == "unrounded":
+        words += "; codes from the unrounded float32 scale"
+    rows.append(Component("storage", words, bool(st_ok), f"the format stores {exp}"))
+    if zrow is not None:
+        rows.append(zrow)
+    rows.append(rrow)
+    notes = _notes(spec, rows, h)
+    _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, s32)
+    dep = next((r for r in rows if r.ok is False), None)
+    departure = None if dep is None else f"{dep.name}: {dep.finding}"
+    if dep is None:  # every component as the rule, yet not bit for bit (should not happen)
+        departure = "the output differs from the rule in groups no component explains"
+    return rows, False, None, departure, notes
+
+
+def _conforming_rows(spec, obs, name, h):
+    G = obs.scale.size
+    rows = [_level_set_row(spec, obs)]
+    key = spec.recipe["scale"]
+    sw = (R.SCALE_WORDS[key].replace("2^(k−1)", str(2 ** (spec.bits - 1)))
+          if key == "signed-max/-2^(k-1)" else R.SCALE_WORDS[key])
+    if "make_qx" in name:
+        sw = R.SCALE_WORDS["make_qx_quants"] + " with the given weights"
+    elif "reference path" in name:
+        sw = R.SCALE_WORDS["iq4_nl ref"]
+    rows.append(Component("scale rule", sw, True, f"{G}/{G} groups"))
+    rows.append(Component("storage", f"scale stored in {spec.recipe['storage']}"
+                          + (", minimum too" if spec.kind == "min" else "")
+                          + "; codes from the unrounded float32 scale", True))
+    if not spec.symmetric and spec.kind == "offset":
+        rows.append(Component("zero point", "the rule's z, in every group", True))
+    rw = ("nearest entry, ties to the " + spec.ties + " entry" if spec.kind == "codebook" else
+          f"{R.ROUNDING_WORDS[spec.recipe['rounding']]}, {_CLAMP_WORDS[spec.recipe['clamp']]}")
+    if "make_qx" in name:
+        rw = "the search's codes (nearest_int: half to even)"
+    rows.append(Component("rounding", rw, True, f"{G}/{G} groups"))
+    return rows
+
+
+def _notes(spec, rows, h):
+    notes = []
+    bad = {r.name for r in rows if r.ok is False}
+    if spec.family == "gptq" and bad & {"rounding", "scale rule"}:
+        notes.append("GPTQ's error feedback rounds updated weights, not w: the output alone "
+                     "cannot identify it; the calibration inputs (its Hessian) would.")
+    if spec.key in ("q4_0", "q5_0", "iq4_nl", "q4_1", "q5_1") and "scale rule" in bad \
+            and h is None:
+        notes.append("an imatrix-made GGUF cannot be identified without its imatrix: pass "
+                     f"weights=imatrix_weights(w, imatrix, {spec.key!r}).")
+    return notes
+
+
+def _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, s32):
+    """Put each departing component back to the rule's and price the change in rel. DQL."""
+    rel_obs = _rel(obs.values, w64, h)
+    ref_vals = ref_scale[:, None] * ref_lev + (0 if ref_min is None else ref_min[:, None])
+    rel_ref = _rel(ref_vals, w64, h)
+    dep = [r for r in rows if r.ok is False]
+    if not dep:
+        return
+    if replayable is None or any(r.name in ("scale rule", "level set") for r in dep):
+        dep[0].cost = rel_obs - rel_ref
+        dep[0].detail += "; (the whole rule's difference)"
+        return
+    rec, ties = replayable
+    mn = np.min(x, axis=1) if spec.kind == "min" else None
+    for r in dep:
+        fix = dict(rec)
+        if r.name == "rounding":
+            fix.update(rounding=spec.recipe["rounding"], clamp=spec.recipe["clamp"])
+            t = spec.ties
+        else:
+            t = ties
+        if r.name == "storage":
+            fix.update(codes_scale="unrounded", storage=spec.recipe["storage"])
+        if r.name == "zero point":
+            fix.update(zero_shift=0)
+        zero = R.zero_rule(spec, spec.recipe["zero"], x, s32) if (
+            not spec.symmetric and spec.kind == "offset") else None
+        sp = spec if t == spec.ties else _with_ties(spec, t)
+        lev, st = R.replay(sp, x, fix, s32, zero=zero, minimum=mn)
+        vals = st[:, None] * lev
+        if mn is not None:
+            vals = vals + R.store(mn, fix["storage"])[:, None]
+        r.cost = rel_obs - _rel(vals, w64, h)
+
+
+# --- quality ---------------------------------------------------------------------------------
+
+def _group_norms(x, h):
+    return np.sum((1.0 if h is None else h) * x * x, axis=1)
+
+
+def _ls_words(ls):
+    return repr(ls).replace("LevelSet(", "").rstrip(")")
+
+
+def _optimum(x, h, ls, exact_offset_groups):
+    """(relative DQL of the optimum, certified) over groups ``x`` (float64, G × g)."""
+    from ..search import search_step
+
+    kw = dict(method="exact", group_size=x.shape[1], weights=h)
+    norms = _group_norms(x, h)
+    total = float(np.sum(norms))
+    if total == 0:
+        return 0.0, True, ""
+    note = ""
+    if ls.zero_point == "float" and x.shape[0] > exact_offset_groups:
+        r = search_step(x, lattice=_int_zp(ls), **kw)
+        rel = _affine_refit_rel(x, h, r, ls.bits)
+        return rel, False, (f"real offset: {x.shape[0]} groups > {exact_offset_groups}, best "
+                            "found (exact integer zero point, refitted), not certified")
+    r = search_step(x, lattice=ls, **kw)
+    rel = np.nan_to_num(np.asarray(r.relative_dql, dtype=np.float64).reshape(-1))
+    cert = bool(np.all(r.certified))
+    return float(np.sum(rel * norms)) / total, cert, note
+
+
+def _int_zp(ls):
+    from ..lattice import level_set
+    return level_set(bits=ls.bits, zero_point="integer")
+
+
+def _affine_refit_rel(x, h, r, bits):
+    """Rel. DQL after refitting (α, m) by weighted least squares on the integer-zero-point
+    optimum's codes (a real offset is at least as good)."""
+    alpha = np.asarray(r.alpha, dtype=np.float64).reshape(-1, 1)
+    z = np.asarray(r.zero_point, dtype=np.float64).reshape(-1, 1)
+    safe = np.where(alpha == 0, 1.0, alpha)
+    u = np.clip(np.rint(x / safe + z), 0, 2 ** bits - 1)
+    u = np.where(alpha == 0, 0, u)
+    hh = np.ones_like(x) if h is None else h
+    sw, su, suu = hh.sum(1), (hh * u).sum(1), (hh * u * u).sum(1)
+    sx, sux = (hh * x).sum(1), (hh * u * x).sum(1)
+    det = sw * suu - su * su
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(det > 0, (sw * sux - su * sx) / det, 0.0)
+        m = np.where(det > 0, (suu * sx - su * sux) / det, np.where(sw > 0, sx / sw, 0.0))
+    d = x - (a[:, None] * u + m[:, None])
+    old = x - (alpha * (u - z))
+    loss = np.minimum((hh * d * d).sum(1), (hh * old * old).sum(1))
+    return float(np.sum(loss)) / float(np.sum(_group_norms(x, h)))
+
+
+def _level_set_of(bt):
+    ls = format_level_set(bt)
+    if bt.kind == "codebook" and ls.codebook is not None:
+        mine = np.unique(np.asarray(bt.codebook, dtype=np.float64))
+        if mine.size != ls.codebook.size or not np.allclose(mine, ls.codebook, rtol=0,
+                                                            atol=0):
+            from ..lattice import level_set
+            ls = level_set(codebook=mine, signed_scale=ls.signed_scale)
+    return ls
+
+
+def format_optimum(w, bt, weights=None, *, exact_offset_groups=EXACT_OFFSET_GROUPS):
+    """The exact optimum of ``bt``'s own format on ``w``, beside ``bt``'s relative DQL.
+
+    Parameters
+    ----------
+    w : array_like, shape (rows, cols)
+        The float weight ``bt`` was quantized from (never modified).
+    bt : BlockTensor
+        The quantized tensor (from a reader, or recovered by :func:`verify_format`).
+    weights : array_like, optional
+        Importance ``h ≥ 0`` broadcastable to ``w``: every figure is then weighted.
+    exact_offset_groups : int, default 4096
+        Real-offset formats (Q4_1/Q5_1): above this many groups the optimum is the best found
+        (``certified=False``) instead of the exact search (≈ 1 ms a group).
+
+    Returns
+    -------
+    FormatOptimum
+        ``rel_dql``, ``optimum_rel_dql``, ``gap_pct``, ``certified``, ``bound`` (two-level
+        scales: a bound), ``level_set`` (:func:`vecq_ref.formats.format_level_set`; a codebook
+        format uses the table ``bt`` stores), ``note``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``w`` not of ``bt``'s shape, or bad ``weights``.
+
+    Examples
+    --------
+    >>> from vecq_ref.check.blocks import verify_format
+    >>> w = np.linspace(-1, 1, 64).reshape(2, 32)
+    >>> r = verify_format(w, FR.q4_0(w).values, format="q4_0")
+    >>> bt = r.block
+    >>> o = format_optimum(w, bt)
+    >>> o.certified, o.optimum_rel_dql <= o.rel_dql
+    (True, True)
+    """
+    if not isinstance(bt, BlockTensor):
+        V.fail("bt", "a BlockTensor", type(bt).__name__, TypeError)
+    arr, _ = V.weights(w, "w")
+    if arr.shape != bt.shape:
+        V.fail("w", f"of the quantized tensor's shape {bt.shape}", f"shape {arr.shape}")
+    h = V.importance(weights, arr.shape)
+    cols = _columns(bt)
+    g = bt.group_size if cols is None else int(np.bincount(cols)[0])
+    x = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
+    hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
+    values = _group_matrix(bt.dequantize(np.float64), cols, g)
+    rel = _rel(values, x, hg)
+    ls = _level_set_of(bt)
+    opt, cert, note = _optimum(x, hg, ls, exact_offset_groups)
+    bound = bt.two_level is not None
+    if bound:
+        note = ("two-level scales: every sub-block at its own optimum (scales unconstrained), "
+                "a bound" + (f"; {note}" if note else ""))
+    gap = 100.0 * (rel / opt - 1.0) if opt > 0 else (0.0 if rel == 0 else math.inf)
+    return FormatOptimum(rel, opt, gap, cert, bound, _ls_words(ls), note)
+
+
+def _vecq(x, h, bits):
+    from ..quantize import quantize
+    from ..search import search_step
+
+    g = x.shape[1]
+    norms = _group_norms(x, h)
+    total = float(np.sum(norms))
+    p = quantize(x, bits, "param", lattice="midrise", group_size=g)
+    rel_p = _rel(np.asarray(p.values, dtype=np.float64), x, h)
+    r = search_step(x, bits, "exact", lattice="midrise", group_size=g, weights=h)
+    rel_e = np.nan_to_num(np.asarray(r.relative_dql, dtype=np.float64).reshape(-1))
+    return rel_p, (float(np.sum(rel_e * norms)) / total if total > 0 else 0.0)
+
+
+# --- the entry point -------------------------------------------------------------------------
+
+def _spec_of_bt(bt, fmt):
+    key = (fmt or bt.format).lower()
+    if key in R.SPECS:
+        return R.SPECS[key]
+    fam = {"gptq": "gptq", "awq": "awq", "compressed-tensors": "ct", "ct": "ct"}.get(key)
+    if fam is None:
+        V.fail("format", f"one of {sorted(R.SPECS)} or gptq, awq, compressed-tensors",
+               repr(fmt or bt.format))
+    z = np.asarray(bt.zero) if bt.zero is not None else np.zeros(1)
+    half = 2 ** (bt.bits - 1)
+    sym = z.size == 0 or np.all(z == z.flat[0]) and int(z.flat[0]) in (half, 0)
+    sfx = "" if bt.bits == 4 else f"-{bt.bits}bit"
+    key = f"{fam}-{'sym' if sym else 'asym'}{sfx}"
+    if key not in R.SPECS:
+        V.fail("quantized", "a GPTQ/AWQ/compressed-tensors tensor of 2, 3, 4 or 8 bits",
+               f"{bt.bits} bits")
+    return R.SPECS[key]
+
+
+def _spec_key(fmt, bits):
+    key = fmt.lower().replace("compressed-tensors", "ct")
+    if key in ("gptq", "awq", "ct"):
+        key += "-sym"
+    if bits not in (None, 4) and key.split("-")[0] in ("gptq", "awq", "ct"):
+        key += f"-{bits}bit"
+    if key not in R.SPECS:
+        V.fail("format", f"one of {list(CANDIDATES)} (GPTQ/AWQ/compressed-tensors with "
+               "-sym/-asym)", repr(fmt))
+    return key
+
+
+def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weights=None,
+                  quality=True, exact_offset_groups=EXACT_OFFSET_GROUPS):
+    """Diagnose a block-format output against its format's rule and exact optimum.
+
+    Parameters
+    ----------
+    w : array_like, shape (rows, cols)
+        The float weight (never modified); a 1-D vector is one row.
+    quantized : BlockTensor or array_like
+        A tensor from a reader (its format is then claimed), or the dequantized output ``wq``
+        of ``w``'s shape: the codes and scales of the claimed ``format`` (or of each
+        candidate in :data:`CANDIDATES` when ``format`` is None, then an unknown 16-entry
+        codebook) are recovered per group from the values.
+    format : str, optional
+        ``"q4_0"``, ``"q5_0"``, ``"q8_0"``, ``"q4_1"``, ``"q5_1"``, ``"iq4_nl"``, ``"nf4"``,
+        ``"fp4"``, ``"gptq-sym"``/``"gptq-asym"``, ``"awq-sym"``/``"awq-asym"``,
+        ``"ct-sym"``/``"ct-asym"`` (compressed-tensors); plain ``"gptq"`` etc. mean ``-sym``.
+    group_size : int, optional
+        Array input: elements per group along the last axis (default: the format's block).
+    bits : int, optional
+        Array input: keep only candidates of these bits (GPTQ/AWQ/compressed-tensors: their
+        grid's bits).
+    weights : array_like, optional
+        Importance ``h ≥ 0`` broadcastable to ``w``: the DQL figures are weighted, least
+        squares is the weighted one, and Q4_0/Q5_0/IQ4_NL's weighted paths are checked.
+    quality : bool, default True
+        Compute the exact optimum and VecQ's figures (the expensive part).
+    exact_offset_groups : int
+        See :func:`format_optimum`.
+
+    Returns
+    -------
+    FormatReport
+        ``passed`` (conformance), ``rule``/``departure``, one :class:`Component` per row,
+        the quality figures, and ``block`` (the BlockTensor checked, recovered for arrays).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the argument: shapes that differ, an unknown ``format``, a ``group_size`` that
+        does not divide the rows, bad ``weights``.
+
+    Examples
+    --------
+    >>> w = np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)
+    >>> r = verify_format(w, FR.q4_0(w).values, format="q4_0")
+    >>> r.passed, r.rule
+    (True, 'llama.cpp Q4_0 reference rule, bit for bit')
+    """
+    arr, _ = V.weights(w, "w")
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        arr = arr.reshape(-1, arr.shape[-1])
+    h = V.importance(weights, arr.shape)
+    if isinstance(quantized, BlockTensor):
+        if quantized.shape != arr.shape:
+            V.fail("w", f"of the quantized tensor's shape {quantized.shape}",
+                   f"shape {arr.shape}")
+        spec = _spec_of_bt(quantized, format)
+        return _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups)
+    wq = V.as_array(quantized, "quantized")
+    if wq.dtype.kind not in "fiu":
+        V.fail("quantized", "a BlockTensor or an array of real numbers", f"dtype {wq.dtype}",
+               TypeError)
+    wq = wq.reshape(arr.shape) if wq.size == arr.size else wq
+    if wq.shape != arr.shape:
+        V.fail("quantized", f"of the shape of `w` {arr.shape}", f"shape {wq.shape}")
+    if bits is not None:
+        bits = V.integer(bits, "bits", 2, 8)
+    if format is not None:
+        keys = [_spec_key(format, bits)]
+    else:
+        keys = [k for k in CANDIDATES if bits is None or R.SPECS[k].bits == bits]
+        if bits not in (None, 4):
+            keys += [k for k in R.SPECS if k.endswith(f"-{bits}bit")]
+    reports = []
+    for key in keys:
+        spec = R.SPECS[key]
+        g = V.group_size(spec.group if group_size is None else group_size, arr.shape)
+        bt, frac = RC.recover(np.asarray(wq), spec, g)
+        if bt is None or frac < 1.0 and format is None:
+            continue
+        rep = _check(arr, h, bt, spec, format is not None, frac, False, exact_offset_groups)
+        reports.append(rep)
+        if rep.passed:
+            break
+    best = _best(reports)
+    if best is None:
+        g = V.group_size(32 if group_size is None else group_size, arr.shape)
+        got = RC.unknown_codebook(np.asarray(wq), g, 2 ** (bits or 4))
+        if got is not None:
+            bt, table = got
+            spec = R.Spec("codebook", f"unknown {table.size}-entry codebook", "codebook",
+                          bt.bits, g, R.SPECS["nf4"].recipe, table=table, family="codebook")
+            rep = FormatReport("codebook", spec.label, False, False, None,
+                               "no format's rule: values on an unknown codebook",
+                               [Component("level set", f"an unknown {table.size}-entry "
+                                          "codebook recovered from the values", None)],
+                               notes=["name the format (format=...) or pass the tensor "
+                                      "from its file to check a rule"])
+            rep.block = bt
+            return _quality(rep, arr, h, bt, quality, exact_offset_groups)
+        which = format or "any candidate format"
+        V.fail("quantized", f"values of {which} (every group s·ℓ + m on its level set)",
+               "values no candidate's level set reproduces")
+    if quality:
+        best = _quality(best, arr, h, best.block, True, exact_offset_groups)
+    return best
+
+
+def _best(reports):
+    if not reports:
+        return None
+    return max(reports, key=lambda r: (r.passed, r.recovered_fraction,
+                                       sum(c.ok is True for c in r.components)))
+
+
+def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups):
+    cols = _columns(bt)
+    g = bt.group_size if cols is None else int(np.bincount(cols)[0])
+    w64 = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
+    x = w64.astype(_F)
+    hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
+    obs = _observed(bt, spec, cols, g)
+    rows, passed, rule, departure, notes = _diagnose(spec, w64, x, hg, obs)
+    if frac < 1.0:
+        notes.append(f"{100 * (1 - frac):.2g} % of groups not reproduced exactly from the "
+                     "values (recovered approximately)")
+    notes.extend(n for n in bt.notes if n != "recovered from values")
+    rep = FormatReport(spec.key, spec.label, claimed, passed, rule, departure, rows, notes,
+                       groups=obs.scale.size, group_size=g, bits=spec.bits,
+                       shape=tuple(arr.shape), weighted=h is not None,
+                       recovered_fraction=frac)
+    rep.block = bt
+    rep.rel_dql = _rel(obs.values, w64, hg)
+    return _quality(rep, arr, h, bt, quality, exact_offset_groups) if quality else rep
+
+
+def _quality(rep, arr, h, bt, quality, exact_offset_groups):
+    cols = _columns(bt)
+    g = bt.group_size if cols is None else int(np.bincount(cols)[0])
+    x = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
+    hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
+    rep.groups, rep.group_size, rep.shape = x.shape[0], g, tuple(arr.shape)
+    rep.bits, rep.weighted = bt.bits, h is not None
+    if not quality:
+        rep.rel_dql = _rel(_group_matrix(bt.dequantize(np.float64), cols, g), x, hg)
+        return rep
+    o = format_optimum(arr, bt, h, exact_offset_groups=exact_offset_groups)
+    rep.rel_dql, rep.optimum_rel_dql, rep.gap_pct = o.rel_dql, o.optimum_rel_dql, o.gap_pct
+    rep.optimum_certified, rep.optimum_is_bound = o.certified, o.bound
+    if o.note:
+        rep.notes.append(o.note)
+    rep.vecq_param_rel_dql, rep.vecq_exact_rel_dql = _vecq(x, hg, bt.bits)
+    return rep
+
+
+__all__ = ["verify_format", "format_optimum", "FormatReport", "FormatOptimum", "Component",
+           "CANDIDATES"]
