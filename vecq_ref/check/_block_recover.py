@@ -122,7 +122,7 @@ def recover(wq, spec, group_size, hint=None):
                      codes.reshape(rows, cols), s_st.reshape(rows, -1), np.dtype(np.float64),
                      zero=zero, notes=("recovered from values",))
     ok_frac = float(np.mean((exact & found) | flat))
-    return (bt, ok_frac) if np.any(found) else (None, 0.0)
+    return (bt, ok_frac) if np.any(found | flat) else (None, 0.0)
 
 
 def _codebook(v, v64, spec, rows, cols, g):
@@ -162,7 +162,8 @@ def _codebook(v, v64, spec, rows, cols, g):
     bt = BlockTensor("recovered", spec.family, "codebook", spec.bits, g, idx.reshape(rows, cols),
                      s_st.reshape(rows, -1), np.dtype(np.float64), codebook=table,
                      notes=("recovered from values",))
-    return (bt, float(np.mean((exact & found) | flat))) if np.any(found) else (None, 0.0)
+    return ((bt, float(np.mean((exact & found) | flat))) if np.any(found | flat)
+            else (None, 0.0))
 
 
 def unknown_codebook(wq, g, max_levels=16):

@@ -106,23 +106,27 @@ def _specs():
 
 SPECS = _specs()
 
-#: Scale rules in words (the rows of the report), FORMATS.md §4–§6.
-SCALE_WORDS = {
-    "signed-max/-2^(k-1)": "abs-max, signed, over −2^(k−1) (d = max/−2^(k−1))",
-    "amax/2^(k-1)": "abs-max over 2^(k−1), positive",
-    "amax/(2^(k-1)-1)": "abs-max over 2^(k−1) − 1",
-    "amax/(2^(k-1)-1/2)": "abs-max over 2^(k−1) − ½ (amax/7.5 at 4 bits)",
-    "gptq 2amax/(2^k-1)": "2·amax/(2^k − 1) (GPTQ's symmetric grid)",
-    "minmax": "min–max: (max − min)/(2^k − 1)",
-    "minmax, 0 inside": "min–max with min ≤ 0 ≤ max forced",
-    "absmax": "abs-max (the block's absmax)",
-    "least squares": "least squares of the codes",
-    "make_qx_quants": "llama.cpp's 19-candidate search (make_qx_quants)",
-    "iq4_nl search": "llama.cpp's IQ4_NL search (15 tries, refit)",
-    "iq4_nl ref": "IQ4_NL reference: d₀ = max/−127, refit, no tries",
-}
+def scale_words(key, k):
+    """A scale rule in words, with the numbers of ``k`` bits (FORMATS.md §4–§6)."""
+    n = 2 ** (k - 1)
+    return {
+        "signed-max/-2^(k-1)": f"abs-max, signed, over −{n} (d = max/−{n})",
+        "amax/2^(k-1)": f"abs-max over {n}, positive",
+        "amax/(2^(k-1)-1)": f"abs-max over {n - 1} = 2^(k−1) − 1 (Q8_0's, AWQ's symmetric)",
+        "amax/(2^(k-1)-1/2)": f"abs-max over {n - 0.5:g} = 2^(k−1) − ½ (compressed-tensors')",
+        "gptq 2amax/(2^k-1)": f"2·amax/{2 * n - 1} = 2·amax/(2^k − 1) (GPTQ's symmetric)",
+        "minmax": f"min–max: (max − min)/{2 * n - 1}",
+        "minmax, 0 inside": f"min–max with min ≤ 0 ≤ max forced: (max − min)/{2 * n - 1}",
+        "absmax": "abs-max (the block's absmax, as stored)",
+        "least squares": "least squares of the codes",
+        "make_qx_quants": "llama.cpp's 19-candidate search (make_qx_quants)",
+        "iq4_nl search": "llama.cpp's IQ4_NL search (15 tries, refit)",
+        "iq4_nl ref": "IQ4_NL reference: d₀ = max/−127, refit, no tries",
+    }[key]
+
+
 ROUNDING_WORDS = {
-    "half-up-add": "half up after a float32 add (trunc(y + z + ½))",
+    "half-up-add": "half up after a float32 add",
     "half-even": "half to even",
     "half-away": "half away from zero (roundf)",
     "floor": "floor",
@@ -226,12 +230,13 @@ def replay(spec, x, recipe, s32, zero=None, minimum=None):
     float32 groups ``x`` with the float32 scale ``s32``. ``zero``: the zero point per group
     (offset kind; the fixed one when None); ``minimum``: the float32 minimum (min kind)."""
     stored = store(s32, recipe["storage"])
+    # "stored": codes from the stored scale (and minimum); "stored-scale": the scale only.
     sc = s32 if recipe["codes_scale"] == "unrounded" else stored.astype(_F)
     sc = sc.astype(_F)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if spec.kind == "min":
-            m = (minimum if recipe["codes_scale"] == "unrounded"
-                 else store(minimum, recipe["storage"])).astype(_F)
+            m = (store(minimum, recipe["storage"]) if recipe["codes_scale"] == "stored"
+                 else minimum).astype(_F)
             base = (x - m[:, None]).astype(_F)
         else:
             base = x

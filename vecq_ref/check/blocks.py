@@ -175,8 +175,7 @@ class FormatReport:
         for c in self.components:
             mark = {True: "ok", False: "DEPARTS", None: "?"}[c.ok]
             out.append(_fit(f"  {c.name:<11} {mark:<8} {c.finding}"))
-            extra = c.detail + ("" if c.cost is None else
-                                f"; costs {c.cost:+.3g} rel. DQL")
+            extra = ("" if c.cost is None else f"costs {c.cost:+.3g} rel. DQL; ") + c.detail
             if extra:
                 out.append(_fit(f"  {'':<20} {extra.lstrip('; ')}"))
         verdict = (f"verdict: PASS, {self.rule}" if self.passed else
@@ -272,7 +271,9 @@ def _whole_rules(spec, x, h):
     def add(name, q, lev, zero=None, minimum=None):
         out.append((name, lev.reshape(x.shape).astype(np.float64),
                     np.asarray(q.alpha, dtype=np.float64).reshape(-1), zero, minimum,
-                    np.asarray(q.step, dtype=_F).reshape(-1)))
+                    np.asarray(q.step, dtype=_F).reshape(-1),
+                    np.asarray(q.values, dtype=_F).reshape(x.shape),
+                    np.asarray(q.codes).reshape(x.shape).astype(np.int64)))
 
     fam = spec.family
     if spec.key in ("q4_0", "q5_0"):
@@ -380,8 +381,7 @@ def _scale_row(spec, obs, x, h, ref_s32):
         hits["least squares"] = (np.abs(obs.scale - ls) <= ulp, spec.recipe["storage"])
     key = max(hits, key=lambda k: (hits[k][0].sum(), k == ref_key))
     n = int(hits[key][0].sum())
-    words = R.SCALE_WORDS[key].replace("2^(k−1)", str(2 ** (spec.bits - 1))) if key in (
-        "signed-max/-2^(k-1)", "amax/2^(k-1)") else R.SCALE_WORDS[key]
+    words = R.scale_words(key, spec.bits)
     if key == "least squares":
         words += " (weighted)" if h is not None else " (plain)"
     allowed = key == ref_key or key in ("make_qx_quants", "iq4_nl search", "iq4_nl ref")
@@ -391,7 +391,7 @@ def _scale_row(spec, obs, x, h, ref_s32):
     ok = n == G and allowed
     ident = key if n == G else None
     detail = f"{n}/{G} groups" + ("" if ok or key == ref_key else
-                                  f"; the format's rule: {R.SCALE_WORDS[ref_key]}")
+                                  f"; the format's: {R.scale_words(ref_key, spec.bits)}")
     return Component("scale rule", words, ok, detail), ident, cands.get(ident), hits[key][1]
 
 
@@ -429,8 +429,8 @@ def _rounding_variants(spec):
         rounds = [ref["rounding"]] + [m for m in ("half-up-add", "half-even", "half-away",
                                                   "floor") if m != ref["rounding"]]
         clamps = [ref["clamp"], "before" if ref["clamp"] == "after" else "after"]
-        modes = [(r, c, s, spec.ties) for s in ("unrounded", "stored") for r in rounds
-                 for c in clamps]
+        scales = ("unrounded", "stored") + (("stored-scale",) if spec.kind == "min" else ())
+        modes = [(r, c, s, spec.ties) for s in scales for r in rounds for c in clamps]
     return modes
 
 
@@ -444,7 +444,7 @@ def _with_ties(spec, ties):
     return replace(spec, ties=ties)
 
 
-_CLAMP_WORDS = {"after": "clamp after rounding", "before": "clamp before rounding"}
+_CLAMP_WORDS = {"after": "clamped after", "before": "clamped before"}
 
 
 def _rounding_row(spec, obs, x, s32, zero, shift, storage):
@@ -473,7 +473,7 @@ def _rounding_row(spec, obs, x, s32, zero, shift, storage):
     ok = ok_round and m == G
     rule_words = (f"nearest entry, ties to the {spec.ties} entry" if spec.kind == "codebook"
                   else f"{R.ROUNDING_WORDS[ref['rounding']]}, {_CLAMP_WORDS[ref['clamp']]}")
-    detail = f"{m}/{G} groups" + ("" if ok else f"; the format's rule: {rule_words}")
+    detail = f"{m}/{G} groups" + ("" if ok else f"; the format's: {rule_words}")
     row = Component("rounding", words, ok if m == G else False, detail)
     return row, (rec, ties) if m == G else None, cs if m == G else None
 
@@ -488,11 +488,11 @@ def _rel(values, w, h):
 def _diagnose(spec, w64, x, h, obs):
     """(components, passed, rule, departure, notes)."""
     rules = _whole_rules(spec, x, h)
-    for name, lev, scale, zero, minimum, _ in rules:
+    for name, lev, scale, zero, minimum, *_ in rules:
         if np.all(_same(obs, lev, scale, zero, minimum, spec)):
             rows = _conforming_rows(spec, obs, name, h)
             return rows, True, f"{spec.label} {name}, bit for bit", None, []
-    _, ref_lev, ref_scale, ref_zero, ref_min, ref_s32 = rules[0]
+    _, ref_lev, ref_scale, ref_zero, ref_min, ref_s32 = rules[0][:6]
     rows = [_level_set_row(spec, obs)]
     srow, ident, s32_ident, st_dt = _scale_row(spec, obs, x, h, ref_s32)
     rows.append(srow)
@@ -512,12 +512,14 @@ def _diagnose(spec, w64, x, h, obs):
         dm = _storage_dtype(obs.minimum)
         words += f", minimum in {dm}"
         st_ok = st_ok and bool(np.all(R.representable(obs.minimum, exp)))
-    if cs == "stored":
-        words += f"; codes from the stored {exp} scale, not the float32 one"
+    if cs in ("stored", "stored-scale"):
+        what = "scale and minimum" if cs == "stored" and spec.kind == "min" else "scale"
+        words += f"; codes from the stored {exp} {what}, not the float32 one"
         st_ok = False
     elif cs == "unrounded":
         words += "; codes from the unrounded float32 scale"
-    rows.append(Component("storage", words, bool(st_ok), f"the format stores {exp}"))
+    rows.append(Component("storage", words, bool(st_ok),
+                          "" if st_ok else f"the format stores {exp}, codes from float32"))
     if zrow is not None:
         rows.append(zrow)
     rows.append(rrow)
@@ -534,12 +536,11 @@ def _conforming_rows(spec, obs, name, h):
     G = obs.scale.size
     rows = [_level_set_row(spec, obs)]
     key = spec.recipe["scale"]
-    sw = (R.SCALE_WORDS[key].replace("2^(k−1)", str(2 ** (spec.bits - 1)))
-          if key == "signed-max/-2^(k-1)" else R.SCALE_WORDS[key])
+    sw = R.scale_words(key, spec.bits)
     if "make_qx" in name:
-        sw = R.SCALE_WORDS["make_qx_quants"] + " with the given weights"
+        sw = R.scale_words("make_qx_quants", spec.bits) + " with the given weights"
     elif "reference path" in name:
-        sw = R.SCALE_WORDS["iq4_nl ref"]
+        sw = R.scale_words("iq4_nl ref", spec.bits)
     rows.append(Component("scale rule", sw, True, f"{G}/{G} groups"))
     rows.append(Component("storage", f"scale stored in {spec.recipe['storage']}"
                           + (", minimum too" if spec.kind == "min" else "")
@@ -577,7 +578,7 @@ def _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, 
         return
     if replayable is None or any(r.name in ("scale rule", "level set") for r in dep):
         dep[0].cost = rel_obs - rel_ref
-        dep[0].detail += "; (the whole rule's difference)"
+        dep[0].detail += "; cost: the whole rule's difference"
         return
     rec, ties = replayable
     mn = np.min(x, axis=1) if spec.kind == "min" else None
@@ -857,6 +858,8 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         spec = R.SPECS[key]
         g = V.group_size(spec.group if group_size is None else group_size, arr.shape)
         bt, frac = RC.recover(np.asarray(wq), spec, g)
+        if bt is not None:
+            bt, frac = _prefer_rule(bt, spec, arr, h, np.asarray(wq), frac)
         if bt is None or frac < 1.0 and format is None:
             continue
         rep = _check(arr, h, bt, spec, format is not None, frac, False, exact_offset_groups)
@@ -885,6 +888,55 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     if quality:
         best = _quality(best, arr, h, best.block, True, exact_offset_groups)
     return best
+
+
+def _prefer_rule(bt, spec, arr, h, wq, frac):
+    """Where a group's values are exactly what one of the format's rules dequantizes to, take
+    that rule's codes and scale (the values alone allow several: a constant group, codes
+    that are all even); returns ``(BlockTensor, fraction of groups reproduced)``."""
+    g = bt.group_size
+    x = np.ascontiguousarray(arr, dtype=_F).reshape(-1, g)
+    v = np.ascontiguousarray(wq, dtype=_F).reshape(-1, g)
+    hg = None if h is None else np.asarray(h).reshape(-1, g)
+    codes = bt.codes.reshape(-1, g).copy()
+    scale = np.asarray(bt.scale, dtype=np.float64).reshape(-1).copy()
+    zero = None if bt.zero is None else np.asarray(bt.zero).reshape(-1).copy()
+    minimum = None if bt.minimum is None else np.asarray(bt.minimum).reshape(-1).copy()
+    taken = np.zeros(x.shape[0], dtype=bool)
+    for _, lev, st, z, m, _, vals, rcodes in _whole_rules(spec, x, hg):
+        same = ~taken & np.all(vals == v, axis=1)
+        if spec.kind == "offset":
+            zz = z if z is not None else np.full(x.shape[0], spec.zero_fixed or 0)
+            codes[same] = (lev[same] + zz[same, None]).astype(np.int64)
+            if zero is not None:
+                zero[same] = zz[same]
+        else:
+            codes[same] = rcodes[same]
+        scale[same] = st[same]
+        if minimum is not None and m is not None:
+            minimum[same] = m[same]
+        taken |= same
+    if not np.any(taken):
+        return bt, frac
+    rows = bt.shape[0]
+    parts = dict(codes=codes.reshape(bt.shape), scale=scale.reshape(rows, -1))
+    if zero is not None:
+        parts["zero"] = zero.reshape(rows, -1)
+    if minimum is not None:
+        parts["minimum"] = minimum.reshape(rows, -1)
+    done = taken | (np.all(_deq32(bt, parts, spec).reshape(-1, g) == v, axis=1))
+    return replace(bt, **parts), float(np.mean(done))
+
+
+def _deq32(bt, parts, spec):
+    """float32 dequantization (as the formats: the stored scale times the level in float32,
+    plus the stored minimum)."""
+    tmp = replace(bt, **parts)
+    lev = tmp.levels().astype(_F)
+    out = (tmp.per_element(tmp.scale).astype(_F) * lev).astype(_F)
+    if tmp.kind == "min":
+        out = (out + tmp.per_element(tmp.minimum).astype(_F)).astype(_F)
+    return out
 
 
 def _best(reports):
