@@ -485,9 +485,8 @@ def _rel(values, w, h):
     return float(np.sum(hh * d * d)) / den if den > 0 else 0.0
 
 
-def _diagnose(spec, w64, x, h, obs):
-    """(components, passed, rule, departure, notes)."""
-    rules = _whole_rules(spec, x, h)
+def _diagnose(spec, w64, x, h, obs, rules):
+    """(components, passed, rule, departure, notes); ``rules`` from :func:`_whole_rules`."""
     for name, lev, scale, zero, minimum, *_ in rules:
         if np.all(_same(obs, lev, scale, zero, minimum, spec)):
             rows = _conforming_rows(spec, obs, name, h)
@@ -853,20 +852,16 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         keys = [k for k in CANDIDATES if bits is None or R.SPECS[k].bits == bits]
         if bits not in (None, 4):
             keys += [k for k in R.SPECS if k.endswith(f"-{bits}bit")]
-    reports = []
-    for key in keys:
-        spec = R.SPECS[key]
-        g = V.group_size(spec.group if group_size is None else group_size, arr.shape)
-        bt, frac = RC.recover(np.asarray(wq), spec, g)
-        if bt is not None:
-            bt, frac = _prefer_rule(bt, spec, arr, h, np.asarray(wq), frac)
-        if bt is None or frac < 1.0 and format is None:
-            continue
-        rep = _check(arr, h, bt, spec, format is not None, frac, False, exact_offset_groups)
-        reports.append(rep)
-        if rep.passed:
-            break
+    reports = _candidates(arr, h, np.asarray(wq), keys, group_size, format is not None,
+                          exact_offset_groups)
+    notes = []
+    if not reports and format is None and bits is not None:
+        reports = _candidates(arr, h, np.asarray(wq), CANDIDATES, group_size, False,
+                              exact_offset_groups)
+        notes = [f"no {bits}-bit format reproduces these values; tried every format"]
     best = _best(reports)
+    if best is not None:
+        best.notes[:0] = notes
     if best is None:
         g = V.group_size(32 if group_size is None else group_size, arr.shape)
         got = RC.unknown_codebook(np.asarray(wq), g, 2 ** (bits or 4))
@@ -890,23 +885,44 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     return best
 
 
-def _prefer_rule(bt, spec, arr, h, wq, frac):
-    """Where a group's values are exactly what one of the format's rules dequantizes to, take
-    that rule's codes and scale (the values alone allow several: a constant group, codes
-    that are all even); returns ``(BlockTensor, fraction of groups reproduced)``."""
-    g = bt.group_size
-    x = np.ascontiguousarray(arr, dtype=_F).reshape(-1, g)
+def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups):
+    """Reports of the formats ``keys`` whose level sets reproduce ``wq`` (every group when
+    not ``claimed``), stopping at the first that passes."""
+    reports = []
+    for key in keys:
+        spec = R.SPECS[key]
+        g = V.group_size(spec.group if group_size is None else group_size, arr.shape)
+        x = np.ascontiguousarray(arr, dtype=_F).reshape(-1, g)
+        hg = None if h is None else np.asarray(h).reshape(-1, g)
+        rules = _whole_rules(spec, x, hg)
+        bt, frac = _recover(wq, spec, g, rules)
+        if bt is None or frac < 1.0 and not claimed:
+            continue
+        rep = _check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)
+        reports.append(rep)
+        if rep.passed:
+            break
+    return reports
+
+
+def _recover(wq, spec, g, rules):
+    """``(BlockTensor, fraction reproduced)`` of ``wq`` as ``spec``: where a group's values
+    are exactly what one of the format's rules dequantizes to, that rule's codes and scale
+    (the values alone may allow several: a constant group, codes all even); the other groups
+    recovered from the values (:func:`._block_recover.recover`)."""
+    rows, cols = wq.shape
     v = np.ascontiguousarray(wq, dtype=_F).reshape(-1, g)
-    hg = None if h is None else np.asarray(h).reshape(-1, g)
-    codes = bt.codes.reshape(-1, g).copy()
-    scale = np.asarray(bt.scale, dtype=np.float64).reshape(-1).copy()
-    zero = None if bt.zero is None else np.asarray(bt.zero).reshape(-1).copy()
-    minimum = None if bt.minimum is None else np.asarray(bt.minimum).reshape(-1).copy()
-    taken = np.zeros(x.shape[0], dtype=bool)
-    for _, lev, st, z, m, _, vals, rcodes in _whole_rules(spec, x, hg):
+    G = v.shape[0]
+    codes = np.zeros(v.shape, dtype=np.int64)
+    scale = np.zeros(G)
+    zero = (np.full(G, spec.zero_fixed or 0, dtype=np.int64) if spec.kind == "offset"
+            else None)
+    minimum = np.zeros(G) if spec.kind == "min" else None
+    taken = np.zeros(G, dtype=bool)
+    for _, lev, st, z, m, _, vals, rcodes in rules:
         same = ~taken & np.all(vals == v, axis=1)
         if spec.kind == "offset":
-            zz = z if z is not None else np.full(x.shape[0], spec.zero_fixed or 0)
+            zz = z if z is not None else np.full(G, spec.zero_fixed or 0)
             codes[same] = (lev[same] + zz[same, None]).astype(np.int64)
             if zero is not None:
                 zero[same] = zz[same]
@@ -916,27 +932,26 @@ def _prefer_rule(bt, spec, arr, h, wq, frac):
         if minimum is not None and m is not None:
             minimum[same] = m[same]
         taken |= same
-    if not np.any(taken):
-        return bt, frac
-    rows = bt.shape[0]
-    parts = dict(codes=codes.reshape(bt.shape), scale=scale.reshape(rows, -1))
-    if zero is not None:
-        parts["zero"] = zero.reshape(rows, -1)
-    if minimum is not None:
-        parts["minimum"] = minimum.reshape(rows, -1)
-    done = taken | (np.all(_deq32(bt, parts, spec).reshape(-1, g) == v, axis=1))
-    return replace(bt, **parts), float(np.mean(done))
-
-
-def _deq32(bt, parts, spec):
-    """float32 dequantization (as the formats: the stored scale times the level in float32,
-    plus the stored minimum)."""
-    tmp = replace(bt, **parts)
-    lev = tmp.levels().astype(_F)
-    out = (tmp.per_element(tmp.scale).astype(_F) * lev).astype(_F)
-    if tmp.kind == "min":
-        out = (out + tmp.per_element(tmp.minimum).astype(_F)).astype(_F)
-    return out
+    frac = 1.0
+    left = np.flatnonzero(~taken)
+    if left.size:
+        sub, frac_sub = RC.recover(v[left], spec, g)
+        if sub is None:
+            return None, 0.0
+        codes[left] = sub.codes
+        scale[left] = np.asarray(sub.scale).reshape(-1)
+        if zero is not None:
+            zero[left] = np.asarray(sub.zero).reshape(-1)
+        if minimum is not None:
+            minimum[left] = np.asarray(sub.minimum).reshape(-1)
+        frac = (taken.sum() + frac_sub * left.size) / G
+    parts = dict(zero=None if zero is None else zero.reshape(rows, -1),
+                 minimum=None if minimum is None else minimum.reshape(rows, -1),
+                 codebook=None if spec.table is None else spec.table)
+    dtype = np.dtype(R.SPECS[spec.key].recipe["storage"])
+    bt = BlockTensor("recovered", spec.family, spec.kind, spec.bits, g, codes.reshape(rows, cols),
+                     scale.reshape(rows, -1), dtype, notes=("recovered from values",), **parts)
+    return bt, float(frac)
 
 
 def _best(reports):
@@ -946,14 +961,16 @@ def _best(reports):
                                        sum(c.ok is True for c in r.components)))
 
 
-def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups):
+def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=None):
     cols = _columns(bt)
     g = bt.group_size if cols is None else int(np.bincount(cols)[0])
     w64 = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
     x = w64.astype(_F)
     hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
     obs = _observed(bt, spec, cols, g)
-    rows, passed, rule, departure, notes = _diagnose(spec, w64, x, hg, obs)
+    if rules is None:
+        rules = _whole_rules(spec, x, hg)
+    rows, passed, rule, departure, notes = _diagnose(spec, w64, x, hg, obs, rules)
     if frac < 1.0:
         notes.append(f"{100 * (1 - frac):.2g} % of groups not reproduced exactly from the "
                      "values (recovered approximately)")
