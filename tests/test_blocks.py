@@ -417,3 +417,18 @@ def test_rule_replay_reproduces_the_reference_rules():
     lev, _ = R.replay(spec, x, spec.recipe, q.step.astype(F).reshape(-1))
     assert np.array_equal(lev, q.codes.reshape(-1, 128))
     assert B.CANDIDATES[0] == "q4_0"
+
+
+def test_two_level_is_measured_against_a_bound_and_not_replayed():
+    x = X[:1, :32]
+    q = FR.make_qx_quants(x, 32, group_size=16)  # Q6_K's sub-block search, codes −32…31
+    d = np.array([[np.abs(q.alpha).max() / 127]])
+    sub = np.rint(q.alpha.reshape(1, 2) / d)
+    bt = BlockTensor("t", "q6_k", "offset", 6, 16, q.codes.reshape(1, 32).astype(np.int64) + 32,
+                     d * sub, np.dtype(np.float16), zero=np.full((1, 2), 32),
+                     two_level={"d": d, "sub": sub, "super_size": 32})
+    rep = verify_format(x, bt, quality="format")
+    assert not rep.passed and rep.departure.startswith("conformance not checked")
+    assert rep.optimum_is_bound and rep.vecq_param_rel_dql is None
+    assert rep.optimum_rel_dql <= rep.rel_dql
+    _lines_fit(rep)

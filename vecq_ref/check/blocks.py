@@ -801,8 +801,9 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     weights : array_like, optional
         Importance ``h ≥ 0`` broadcastable to ``w``: the DQL figures are weighted, least
         squares is the weighted one, and Q4_0/Q5_0/IQ4_NL's weighted paths are checked.
-    quality : bool, default True
-        Compute the exact optimum and VecQ's figures (the expensive part).
+    quality : bool or "format", default True
+        Compute the format's exact optimum and VecQ's figures (the expensive part: two exact
+        searches); ``"format"``: the format's optimum only; False: neither.
     exact_offset_groups : int
         See :func:`format_optimum`.
 
@@ -835,6 +836,8 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         if quantized.shape != arr.shape:
             V.fail("w", f"of the quantized tensor's shape {quantized.shape}",
                    f"shape {arr.shape}")
+        if quantized.two_level is not None or quantized.format.endswith("_k"):
+            return _unchecked(arr, h, quantized, quality, exact_offset_groups)
         spec = _spec_of_bt(quantized, format)
         return _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups)
     wq = V.as_array(quantized, "quantized")
@@ -881,7 +884,7 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         V.fail("quantized", f"values of {which} (every group s·ℓ + m on its level set)",
                "values no candidate's level set reproduces")
     if quality:
-        best = _quality(best, arr, h, best.block, True, exact_offset_groups)
+        best = _quality(best, arr, h, best.block, quality, exact_offset_groups)
     return best
 
 
@@ -954,6 +957,19 @@ def _recover(wq, spec, g, rules):
     return bt, float(frac)
 
 
+def _unchecked(arr, h, bt, quality, exact_offset_groups):
+    """A two-level (K-quant) tensor: quality against the bound, conformance not replayed."""
+    rep = FormatReport(bt.format, f"llama.cpp {bt.format.upper()}", True, False, None,
+                       "conformance not checked: the two-level rule (sub-block search, then "
+                       "integer sub-scales under d) is not replayed here",
+                       [Component("level set", f"two-level scales d·s_j, sub-blocks of "
+                                  f"{bt.group_size}", None)],
+                       notes=["K-quants: quality only, against the bound with every sub-block "
+                              "at its own optimum"])
+    rep.block = bt
+    return _quality(rep, arr, h, bt, quality, exact_offset_groups)
+
+
 def _best(reports):
     if not reports:
         return None
@@ -999,7 +1015,8 @@ def _quality(rep, arr, h, bt, quality, exact_offset_groups):
     rep.optimum_certified, rep.optimum_is_bound = o.certified, o.bound
     if o.note:
         rep.notes.append(o.note)
-    rep.vecq_param_rel_dql, rep.vecq_exact_rel_dql = _vecq(x, hg, bt.bits)
+    if quality != "format":
+        rep.vecq_param_rel_dql, rep.vecq_exact_rel_dql = _vecq(x, hg, bt.bits)
     return rep
 
 
