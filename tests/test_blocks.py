@@ -432,3 +432,15 @@ def test_two_level_is_measured_against_a_bound_and_not_replayed():
     assert rep.optimum_is_bound and rep.vecq_param_rel_dql is None
     assert rep.optimum_rel_dql <= rep.rel_dql
     _lines_fit(rep)
+
+
+def test_gptq_error_feedback_is_said_unidentifiable():
+    # GPTQ rounds weights its error feedback has updated: simulate with a perturbed copy.
+    rng = np.random.default_rng(7)
+    updated = X[:4] + F(0.01) * rng.standard_normal(X[:4].shape).astype(F)
+    q = FR.gptq_rtn(updated, 4, 128, symmetric=False)
+    bt = BlockTensor("t", "gptq", "offset", 4, 128, q.codes.astype(np.int64).reshape(4, 256),
+                     q.alpha.reshape(4, 2), np.dtype(np.float16),
+                     zero=q.info["zero_point"].reshape(4, 2))
+    rep = verify_format(X[:4], bt, quality=False)
+    assert not rep.passed and any("error feedback" in n for n in rep.notes)

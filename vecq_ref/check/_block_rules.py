@@ -112,8 +112,8 @@ def scale_words(key, k):
     return {
         "signed-max/-2^(k-1)": f"abs-max, signed, over −{n} (d = max/−{n})",
         "amax/2^(k-1)": f"abs-max over {n}, positive",
-        "amax/(2^(k-1)-1)": f"abs-max over {n - 1} = 2^(k−1) − 1 (Q8_0's, AWQ's symmetric)",
-        "amax/(2^(k-1)-1/2)": f"abs-max over {n - 0.5:g} = 2^(k−1) − ½ (compressed-tensors')",
+        "amax/(2^(k-1)-1)": f"abs-max over {n - 1} = 2^(k−1) − 1 (Q8_0, AWQ symmetric)",
+        "amax/(2^(k-1)-1/2)": f"abs-max over {n - 0.5:g} = 2^(k−1) − ½ (compressed-tensors)",
         "gptq 2amax/(2^k-1)": f"2·amax/{2 * n - 1} = 2·amax/(2^k − 1) (GPTQ's symmetric)",
         "minmax": f"min–max: (max − min)/{2 * n - 1}",
         "minmax, 0 inside": f"min–max with min ≤ 0 ≤ max forced: (max − min)/{2 * n - 1}",

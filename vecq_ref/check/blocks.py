@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -57,7 +58,7 @@ from . import _block_rules as R
 _F = np.float32
 WIDTH = 100
 #: Real-offset formats: groups searched exactly (≈ 1 ms each on one core); beyond, best found.
-EXACT_OFFSET_GROUPS = 4096
+EXACT_OFFSET_GROUPS = 8192
 #: The candidates tried, in order, when ``format`` is None.
 CANDIDATES = ("q4_0", "q8_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "gptq-sym", "gptq-asym",
               "awq-sym", "awq-asym", "ct-sym", "ct-asym", "nf4", "fp4")
@@ -71,11 +72,15 @@ class Component:
     ``finding`` in words, ``ok`` (True, False, or None: cannot tell), ``detail`` the numbers,
     ``cost`` the relative DQL the departure costs (None when not priced)."""
 
+
     name: str
     finding: str
     ok: bool | None
     detail: str = ""
     cost: float | None = None
+    #: True when ``cost`` is the whole rule's difference (the component could not be
+    #: replayed alone: a scale rule or level set that departs).
+    cost_whole_rule: bool = False
 
 
 @dataclass
@@ -175,21 +180,24 @@ class FormatReport:
         for c in self.components:
             mark = {True: "ok", False: "DEPARTS", None: "?"}[c.ok]
             out.append(_fit(f"  {c.name:<11} {mark:<8} {c.finding}"))
-            extra = ("" if c.cost is None else f"costs {c.cost:+.3g} rel. DQL; ") + c.detail
+            extra = ("" if c.cost is None else f"costs {c.cost:+.3g} rel. DQL"
+                     f"{' (whole rule)' if c.cost_whole_rule else ''}; ") + c.detail
             if extra:
                 out.append(_fit(f"  {'':<20} {extra.lstrip('; ')}"))
         verdict = (f"verdict: PASS, {self.rule}" if self.passed else
                    f"verdict: FAIL, {self.departure or 'no rule of the format reproduces it'}")
         out.append(_fit(verdict))
-        out.extend(_fit(f"  note: {n}") for n in self.notes)
+        for n in self.notes:
+            out.extend(textwrap.wrap(n, WIDTH, initial_indent="  note: ",
+                                     subsequent_indent="        "))
         if self.rel_dql is not None:
             w = " (weighted)" if self.weighted else ""
             out.append(f"quality, relative DQL{w}:")
+            what = ("exact optimum" if self.optimum_certified else
+                    "best found (not certified)")
             opt = "" if self.optimum_rel_dql is None else (
-                f"; format's exact optimum {self.optimum_rel_dql:.6g}"
-                f"{' (a bound)' if self.optimum_is_bound else ''}"
-                f"{'' if self.optimum_certified else ' (best found, not certified)'}, "
-                f"gap {self.gap_pct:+.2f} %")
+                f"; format's {what} {self.optimum_rel_dql:.6g}"
+                f"{' (a bound)' if self.optimum_is_bound else ''}, gap {self.gap_pct:+.2f} %")
             out.append(_fit(f"  output {self.rel_dql:.6g}{opt}"))
             if self.vecq_param_rel_dql is not None:
                 out.append(_fit(f"  VecQ-param {self.vecq_param_rel_dql:.6g}, VecQ-exact "
@@ -391,8 +399,13 @@ def _scale_row(spec, obs, x, h, ref_s32):
     ok = n == G and allowed
     ident = key if n == G else None
     detail = f"{n}/{G} groups" + ("" if ok or key == ref_key else
-                                  f"; the format's: {R.scale_words(ref_key, spec.bits)}")
+                                  f"; the format's: {_short(R.scale_words(ref_key, spec.bits))}")
     return Component("scale rule", words, ok, detail), ident, cands.get(ident), hits[key][1]
+
+
+def _short(words):
+    """A rule's words without their parenthesis or formula."""
+    return words.split(" = ")[0].split(" (")[0]
 
 
 def _storage_dtype(vals):
@@ -560,6 +573,9 @@ def _notes(spec, rows, h):
     if spec.family == "gptq" and bad & {"rounding", "scale rule"}:
         notes.append("GPTQ's error feedback rounds updated weights, not w: the output alone "
                      "cannot identify it; the calibration inputs (its Hessian) would.")
+    if "zero point" in bad and not any("GPTQ v1" in r.finding for r in rows):
+        notes.append("zero points not the rule's: an optimised zero (HQQ) cannot be identified "
+                     "from the output alone; the quantizer's settings would.")
     if spec.key in ("q4_0", "q5_0", "iq4_nl", "q4_1", "q5_1") and "scale rule" in bad \
             and h is None:
         notes.append("an imatrix-made GGUF cannot be identified without its imatrix: pass "
@@ -577,7 +593,7 @@ def _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, 
         return
     if replayable is None or any(r.name in ("scale rule", "level set") for r in dep):
         dep[0].cost = rel_obs - rel_ref
-        dep[0].detail += "; cost: the whole rule's difference"
+        dep[0].cost_whole_rule = True
         return
     rec, ties = replayable
     mn = np.min(x, axis=1) if spec.kind == "min" else None
@@ -625,8 +641,9 @@ def _optimum(x, h, ls, exact_offset_groups):
     if ls.zero_point == "float" and x.shape[0] > exact_offset_groups:
         r = search_step(x, lattice=_int_zp(ls), **kw)
         rel = _affine_refit_rel(x, h, r, ls.bits)
-        return rel, False, (f"real offset: {x.shape[0]} groups > {exact_offset_groups}, best "
-                            "found (exact integer zero point, refitted), not certified")
+        return rel, False, (f"real offset: {x.shape[0]} groups > {exact_offset_groups}: the "
+                            "best found (the exact integer zero point, refitted), not certified; "
+                            "exact_offset_groups= raises the limit (about 1 ms a group)")
     r = search_step(x, lattice=ls, **kw)
     rel = np.nan_to_num(np.asarray(r.relative_dql, dtype=np.float64).reshape(-1))
     cert = bool(np.all(r.certified))
@@ -681,7 +698,7 @@ def format_optimum(w, bt, weights=None, *, exact_offset_groups=EXACT_OFFSET_GROU
         The quantized tensor (from a reader, or recovered by :func:`verify_format`).
     weights : array_like, optional
         Importance ``h ≥ 0`` broadcastable to ``w``: every figure is then weighted.
-    exact_offset_groups : int, default 4096
+    exact_offset_groups : int, default 8192
         Real-offset formats (Q4_1/Q5_1): above this many groups the optimum is the best found
         (``certified=False``) instead of the exact search (≈ 1 ms a group).
 
