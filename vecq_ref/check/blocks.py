@@ -180,7 +180,7 @@ class FormatReport:
         for c in self.components:
             mark = {True: "ok", False: "DEPARTS", None: "?"}[c.ok]
             out.append(_fit(f"  {c.name:<11} {mark:<8} {c.finding}"))
-            extra = ("" if c.cost is None else f"costs {c.cost:+.3g} rel. DQL"
+            extra = ("" if c.cost is None else f"cost {c.cost:+.3g} rel. DQL"
                      f"{' (whole rule)' if c.cost_whole_rule else ''}; ") + c.detail
             if extra:
                 out.append(_fit(f"  {'':<20} {extra.lstrip('; ')}"))
@@ -398,8 +398,8 @@ def _scale_row(spec, obs, x, h, ref_s32):
                  f"{words} in {n} of {G} groups")
     ok = n == G and allowed
     ident = key if n == G else None
-    detail = f"{n}/{G} groups" + ("" if ok or key == ref_key else
-                                  f"; the format's: {_short(R.scale_words(ref_key, spec.bits))}")
+    detail = ("" if ok or key == ref_key else
+              f"rule: {_short(R.scale_words(ref_key, spec.bits))}; ") + f"{n}/{G} groups"
     return Component("scale rule", words, ok, detail), ident, cands.get(ident), hits[key][1]
 
 
@@ -486,7 +486,7 @@ def _rounding_row(spec, obs, x, s32, zero, shift, storage):
     ok = ok_round and m == G
     rule_words = (f"nearest entry, ties to the {spec.ties} entry" if spec.kind == "codebook"
                   else f"{R.ROUNDING_WORDS[ref['rounding']]}, {_CLAMP_WORDS[ref['clamp']]}")
-    detail = f"{m}/{G} groups" + ("" if ok else f"; the format's: {rule_words}")
+    detail = ("" if ok else f"rule: {rule_words}; ") + f"{m}/{G} groups"
     row = Component("rounding", words, ok if m == G else False, detail)
     return row, (rec, ties) if m == G else None, cs if m == G else None
 
