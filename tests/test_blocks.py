@@ -444,3 +444,24 @@ def test_gptq_error_feedback_is_said_unidentifiable():
                      zero=q.info["zero_point"].reshape(4, 2))
     rep = verify_format(X[:4], bt, quality=False)
     assert not rep.passed and any("error feedback" in n for n in rep.notes)
+
+
+def test_gptq_sym_v1_zeros_read_without_plus_one():
+    bt = _rtn_bt("gptq", 4, True, zero_shift=-1)  # stored 7 for z = 8
+    rep = verify_format(X[:4], bt, quality=False)
+    assert rep.label.startswith("GPTQ symmetric")
+    assert not rep.passed and rep.departure.startswith("zero point: z − 1")
+    assert _rows(rep)["rounding"].ok and _rows(rep)["scale rule"].ok
+
+
+def test_gptq_act_order_groups():
+    bt = _rtn_bt("gptq", 4, False)
+    perm = np.random.default_rng(2).permutation(256)
+    gi = (np.arange(256) // 128)[perm]
+    shuffled = BlockTensor("t", "gptq", "offset", 4, 128, bt.codes[:, perm], bt.scale,
+                           bt.scale_dtype, zero=bt.zero, group_of_col=gi)
+    rep = verify_format(X[:4][:, perm], shuffled, quality="format")
+    assert rep.passed and rep.groups == 8
+    plain = verify_format(X[:4], bt, quality="format")
+    assert rep.rel_dql == pytest.approx(plain.rel_dql, rel=1e-12)
+    assert rep.optimum_rel_dql == pytest.approx(plain.optimum_rel_dql, rel=1e-12)

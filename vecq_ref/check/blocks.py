@@ -416,20 +416,26 @@ def _storage_dtype(vals):
 
 
 def _zero_row(spec, obs, rule_zero):
-    if spec.kind == "min":
+    """(row or None, the constant offset of the stored zeros from the rule's, or None)."""
+    if spec.kind != "offset" or obs.zero is None:
         return None, 0
-    if spec.symmetric or obs.zero is None or rule_zero is None:
+    if spec.symmetric:
+        if spec.family not in ("gptq", "awq", "compressed-tensors"):
+            return None, 0
+        rule_zero = np.full(obs.zero.size, spec.zero_fixed or 0)
+    elif rule_zero is None:
         return None, 0
     diff = obs.zero - rule_zero
     G = diff.size
     if np.all(diff == 0):
-        return Component("zero point", "the rule's z, in every group", True), 0
+        what = "the rule's z" if not spec.symmetric else f"z = {_n(spec.zero_fixed or 0)}"
+        return Component("zero point", f"{what}, in every group", True), 0
     if np.all(diff == -1):
         return Component("zero point", "z − 1 in every group: GPTQ v1's stored zeros read "
                          "without their + 1", False, f"{G}/{G} groups one below the rule's z"), -1
     n = int(np.sum(diff == 0))
     return Component("zero point", f"not the rule's z in {G - n} of {G} groups", False,
-                     f"offsets from {int(diff.min())} to {int(diff.max())}"), None
+                     f"offsets from {_n(diff.min())} to {_n(diff.max())}"), None
 
 
 def _rounding_variants(spec):
@@ -559,6 +565,9 @@ def _conforming_rows(spec, obs, name, h):
                           + "; codes from the unrounded float32 scale", True))
     if not spec.symmetric and spec.kind == "offset":
         rows.append(Component("zero point", "the rule's z, in every group", True))
+    elif spec.family in ("gptq", "awq", "compressed-tensors"):
+        rows.append(Component("zero point", f"z = {_n(spec.zero_fixed or 0)}, in every group",
+                              True))
     rw = ("nearest entry, ties to the " + spec.ties + " entry" if spec.kind == "codebook" else
           f"{R.ROUNDING_WORDS[spec.recipe['rounding']]}, {_CLAMP_WORDS[spec.recipe['clamp']]}")
     if "make_qx" in name:
@@ -772,7 +781,14 @@ def _spec_of_bt(bt, fmt):
                repr(fmt or bt.format))
     z = np.asarray(bt.zero) if bt.zero is not None else np.zeros(1)
     half = 2 ** (bt.bits - 1)
-    sym = z.size == 0 or np.all(z == z.flat[0]) and int(z.flat[0]) in (half, 0)
+    const = z.size == 0 or bool(np.all(z == z.flat[0]))
+    signed = bool(np.asarray(bt.codes).min() < 0)
+    if fam == "gptq":  # v2 stores z = 2^(k−1); v1 read without its + 1, 2^(k−1) − 1
+        sym = const and int(z.flat[0]) in (half, half - 1)
+    elif fam == "awq":  # AutoAWQ's checkpoints are asymmetric; symmetric codes are signed
+        sym = signed and const and int(z.flat[0]) == 0
+    else:  # compressed-tensors: z = 0 on signed codes, 2^(k−1) on codes stored + 2^(k−1)
+        sym = const and int(z.flat[0]) == (0 if signed else half)
     sfx = "" if bt.bits == 4 else f"-{bt.bits}bit"
     key = f"{fam}-{'sym' if sym else 'asym'}{sfx}"
     if key not in R.SPECS:
