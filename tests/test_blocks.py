@@ -194,12 +194,31 @@ def _rtn_bt(fam, bits, sym, zero_shift=0):
                        zero=zero + zero_shift)
 
 
+_RTN_WORDS = {  # (family, symmetric): scale rule, rounding, storage, at 4 bits
+    ("gptq", True): ("2·amax/15", "half to even, clamped after", "float16"),
+    ("gptq", False): ("min–max with min ≤ 0 ≤ max forced", "half to even, clamped after",
+                      "float16"),
+    ("awq", True): ("abs-max over 7 ", "half to even, clamped after", "float16"),
+    ("awq", False): ("min–max: (max − min)/15", "half to even, clamped after", "float16"),
+    ("ct", True): ("abs-max over 7.5", "half to even, clamped before", "float32"),
+    ("ct", False): ("min–max with min ≤ 0 ≤ max forced", "half to even, clamped before",
+                    "float32"),
+}
+
+
 @pytest.mark.parametrize("fam", ["gptq", "awq", "ct"])
 @pytest.mark.parametrize("sym", [True, False])
-def test_rtn_grids(fam, sym):
-    rep = verify_format(X[:4], _rtn_bt(fam, 4, sym), quality=False)
+@pytest.mark.parametrize("bits", [3, 4, 8])
+def test_rtn_grids(fam, sym, bits):
+    rep = verify_format(X[:4], _rtn_bt(fam, bits, sym), quality=False)
     assert rep.passed, str(rep)
-    assert ("asymmetric" if not sym else "symmetric") in rep.label
+    assert ("asymmetric" if not sym else "symmetric") in rep.label and f"{bits}-bit" in rep.label
+    if bits == 4:
+        scale, rounding, storage = _RTN_WORDS[fam, sym]
+        rows = _rows(rep)
+        assert scale in rows["scale rule"].finding
+        assert rows["rounding"].finding == rounding
+        assert storage in rows["storage"].finding
 
 
 def test_gptq_v1_zeros_read_without_plus_one():
