@@ -168,6 +168,14 @@ def test_ggml_iq4_nl(key, rule):
     assert _rows(rep)["level set"].finding.startswith("codebook IQ4_NL")
 
 
+def test_ggml_iq4_nl_imatrix():
+    bt = _gguf_bt(GGML["iq4_nl_rand_imatrix"], "iq4_nl", X.shape)
+    h = FR.imatrix_weights(X, INP["qw"], "iq4_nl")
+    rep = verify_format(X, bt, weights=h, quality=False)
+    assert rep.passed and rep.rule.endswith("search (weighted), bit for bit")
+    assert not verify_format(X, bt, quality=False).passed
+
+
 @pytest.mark.parametrize("fam", ["nf4", "fp4"])
 def test_bitsandbytes(fam):
     x = BNB["x"]

@@ -37,7 +37,9 @@ compressed-tensors (symmetric or asymmetric) or bitsandbytes NF4/FP4:
   ``exact_offset_groups`` groups (about 1 ms a group), beyond that the best found (the exact
   integer zero point, refitted with a real offset) is reported with ``certified=False``.
 
-Source for every rule: FORMATS.md §4–§6 and :mod:`vecq_ref.format_rules`.
+Source for every rule: :mod:`vecq_ref.format_rules` (each rule's source code named there);
+the method in docs/theory.md §7.2. The components' checks are in ``_block_diagnose``, their
+variants in ``_block_rules``, the recovery from values in ``_block_recover``.
 """
 
 from __future__ import annotations
