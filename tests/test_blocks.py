@@ -492,3 +492,12 @@ def test_gptq_act_order_groups():
     plain = verify_format(X[:4], bt, quality="format")
     assert rep.rel_dql == pytest.approx(plain.rel_dql, rel=1e-12)
     assert rep.optimum_rel_dql == pytest.approx(plain.optimum_rel_dql, rel=1e-12)
+
+
+def test_identified_by_level_set_only_says_so():
+    y = X[:4].reshape(-1, 128)
+    s = (np.abs(y).max(axis=1) / F(7)).astype(F)
+    wq = (np.rint(np.clip((y / s[:, None]).astype(F), -8, 7)) * s[:, None]).reshape(4, 256)
+    rep = verify_format(X[:4], wq.astype(F), group_size=128, quality=False)
+    assert not rep.passed and not rep.claimed
+    assert any("level set only" in n for n in rep.notes)

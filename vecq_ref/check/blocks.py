@@ -480,6 +480,9 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         notes = [f"no {bits}-bit format reproduces these values; tried every format"]
     best = _best(reports)
     if best is not None:
+        if not best.claimed and not best.passed:
+            notes.append("no format's rule reproduces the values: the format was chosen by its "
+                         "level set only; name it (format=...) to check that format's rule")
         best.notes[:0] = notes
     if best is None:
         g = V.group_size(32 if group_size is None else group_size, arr.shape)
@@ -506,29 +509,32 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
 
 def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups):
     """Reports of the formats ``keys`` whose level sets reproduce ``wq`` (every group when
-    not ``claimed``), stopping at the first that passes."""
-    reports = []
+    not ``claimed``): the first whose rule reproduces every group, else the one whose rules
+    reproduce the most groups (its components diagnosed; the others are not)."""
+    pending = []
     for key in keys:
         spec = R.SPECS[key]
         g = V.group_size(spec.group if group_size is None else group_size, arr.shape)
         x = np.ascontiguousarray(arr, dtype=_F).reshape(-1, g)
         hg = None if h is None else np.asarray(h).reshape(-1, g)
         rules = _whole_rules(spec, x, hg)
-        bt, frac = _recover(wq, spec, g, rules)
+        bt, frac, by_rule = _recover(wq, spec, g, rules)
         if bt is None or frac < 1.0 and not claimed:
             continue
-        rep = _check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)
-        reports.append(rep)
-        if rep.passed:
-            break
-    return reports
+        if by_rule == 1.0 or claimed:
+            return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)]
+        pending.append((by_rule, -len(pending), spec, bt, frac, rules))
+    if not pending:
+        return []
+    _, _, spec, bt, frac, rules = max(pending, key=lambda p: p[:2])
+    return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)]
 
 
 def _recover(wq, spec, g, rules):
-    """``(BlockTensor, fraction reproduced)`` of ``wq`` as ``spec``: where a group's values
-    are exactly what one of the format's rules dequantizes to, that rule's codes and scale
-    (the values alone may allow several: a constant group, codes all even); the other groups
-    recovered from the values (:func:`._block_recover.recover`)."""
+    """``(BlockTensor, fraction reproduced, fraction a rule reproduces)`` of ``wq`` as
+    ``spec``: where a group's values are exactly what one of the format's rules dequantizes
+    to, that rule's codes and scale (the values alone may allow several: a constant group,
+    codes all even); the other groups recovered from the values (``_block_recover``)."""
     rows, cols = wq.shape
     v = np.ascontiguousarray(wq, dtype=_F).reshape(-1, g)
     G = v.shape[0]
@@ -556,7 +562,7 @@ def _recover(wq, spec, g, rules):
     if left.size:
         sub, frac_sub = RC.recover(v[left], spec, g)
         if sub is None:
-            return None, 0.0
+            return None, 0.0, 0.0
         codes[left] = sub.codes
         scale[left] = np.asarray(sub.scale).reshape(-1)
         if zero is not None:
@@ -570,7 +576,7 @@ def _recover(wq, spec, g, rules):
     dtype = np.dtype(R.SPECS[spec.key].recipe["storage"])
     bt = BlockTensor("recovered", spec.family, spec.kind, spec.bits, g, codes.reshape(rows, cols),
                      scale.reshape(rows, -1), dtype, notes=("recovered from values",), **parts)
-    return bt, float(frac)
+    return bt, float(frac), float(np.mean(taken))
 
 
 def _unchecked(arr, h, bt, quality, exact_offset_groups):
