@@ -676,18 +676,29 @@ def _add_verify(sub):
     p = sub.add_parser(
         "verify", help="check a quantized tensor (or named pairs) against VecQ",
         description="Is WQ on a lattice α·v, is α least-squares optimal, are the codes "
-                    "nearest-level, how far is it from VecQ-param and the exact optimum, and "
-                    "which known convention reproduces it. With one file, every array NAME "
-                    "that has a partner NAME.q is verified. Exit 1 when a verdict fails.",
+                    "nearest-level, how far is it\nfrom VecQ-param and the exact optimum, and "
+                    "which known convention reproduces it. With one file,\nevery array NAME "
+                    "that has a partner NAME.q is verified. With --tensor, ORIGINAL is a float\n"
+                    "checkpoint and QUANTIZED a GGUF file (or another quantized checkpoint "
+                    "vecq_ref.formats\nreads): the tensor NAME, in either file's naming, is "
+                    "read from both, and its format's bits\nand groups come from the file. "
+                    "Exit 1 when a verdict fails.",
         epilog="examples (after the quantize examples, which write q4.npz and q2.npz):\n"
                "  vecq-ref verify w.npy q4.npz --bits 4\n"
-               "  vecq-ref verify w.npy q2.npz --bits 2 --axis 0 --json",
+               "  vecq-ref verify w.npy q2.npz --bits 2 --axis 0 --json\n"
+               "  vecq-ref verify model.safetensors model-Q4_0.gguf --tensor blk.0.attn_q.weight",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="W.npy, or a .npz/.safetensors of pairs NAME, NAME.q")
+    p.add_argument("input", help="W.npy, or a .npz/.safetensors of pairs NAME, NAME.q; with "
+                                 "--tensor, the float checkpoint (ORIGINAL)")
     p.add_argument("quantized", nargs="?", default=None,
                    help="WQ.npy (with W.npy), or the .npz 'vecq-ref quantize' wrote (its "
-                        "values are verified)")
-    p.add_argument("--bits", type=_POSITIVE, required=True)
+                        "values are verified); with --tensor, the quantized checkpoint "
+                        "(a .gguf file, ...)")
+    p.add_argument("--tensor", default=None, metavar="NAME",
+                   help="the tensor to verify, named as in either file "
+                        "(blk.0.attn_q.weight or model.layers.0.self_attn.q_proj.weight)")
+    p.add_argument("--bits", type=_POSITIVE, default=None,
+                   help="required, except with --tensor (the quantized file says it)")
     p.add_argument("--lattice", choices=("midrise", "midtread"), default=None,
                    help="default: recovered from the values")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
@@ -722,17 +733,72 @@ def _verify_pairs(path):
             yield k, w, wq, labels
 
 
+def _verify_tensor(args, opts):
+    """``verify ORIGINAL QUANTIZED --tensor NAME``: the pair read by ``formats.pair``, the
+    block format's own diagnosis where ``check.blocks`` has it, else ``verify`` of the
+    dequantized values with the format's bits and groups. ``(report, header lines, pair)``."""
+    import numpy as np
+
+    from .check.verify import verify
+    from .formats import pair
+
+    if args.quantized is None:
+        raise UsageError("--tensor needs two files: ORIGINAL (float) and QUANTIZED")
+    w, q, names = pair(args.input, args.quantized, args.tensor)
+    labels = {"w": f"{args.input}[{names['original']!r}]",
+              "wq": f"{args.quantized}[{names['quantized']!r}]"}
+    name = f"{names['original']} = {names['quantized']}"
+    header = [f"pair: {labels['w']} and {labels['wq']}"]
+    if isinstance(q, np.ndarray):
+        if args.bits is None:
+            raise UsageError(f"{labels['wq']} is kept in float ({q.dtype}), not quantized; "
+                             "give --bits to verify it as quantized values, or pick a "
+                             "quantized tensor")
+        wq, kw = q, {"bits": args.bits, "lattice": args.lattice, "axis": args.axis,
+                     "group_size": args.group_size}
+    else:
+        if args.bits is not None and args.bits != q.bits:
+            raise UsageError(f"--bits {args.bits} contradicts {labels['wq']}, which is "
+                             f"{q.format} ({q.bits} bits); leave --bits out")
+        header[0] += f" ({q.format}, {q.bits} bits, groups of {q.group_size})"
+        try:
+            from .check.blocks import verify_format
+        except ImportError:
+            verify_format = None
+        if verify_format is not None:
+            header += [f"note: {n}" for n in names["notes"]]
+            return verify_format(w, q), header, names
+        wq, kw = q.dequantize(), {"bits": q.bits, "group_size": q.group_size}
+    header += [f"note: {n}" for n in names["notes"]]
+    try:
+        report = verify(wq=wq, w=w, name=name, **kw, **opts)
+    except (ValueError, TypeError) as exc:
+        raise _input_error(exc, labels) from exc
+    return report, header, names
+
+
 def _cmd_verify(args):
     from .check.verify import verify
 
+    opts = {k: v for k, v in (("ulps", args.ulps), ("alpha_rtol", args.alpha_rtol),
+                              ("dql_rtol", args.dql_rtol)) if v is not None}
+    if args.tensor is not None:
+        report, header, names = _verify_tensor(args, opts)
+        emit(args, {"passed": bool(report.passed), "pair": names,
+                    "reports": [report.as_dict()]},
+             _calls_in_options("\n".join(header + [str(report)]), "verify"))
+        if not report.passed:
+            raise CheckFailed(f"the verdict failed: {names['original']} = "
+                              f"{names['quantized']}")
+        return 0
+    if args.bits is None:
+        raise UsageError("--bits is required (only --tensor reads it from the quantized file)")
     if args.quantized is not None:
         w = _load_weights(args.input, "input", "w")
         wq, wq_label = _load_quantized(args.quantized)
         items = iter([(args.quantized, w, wq, {"w": args.input, "wq": wq_label})])
     else:
         items = _verify_pairs(args.input)
-    opts = {k: v for k, v in (("ulps", args.ulps), ("alpha_rtol", args.alpha_rtol),
-                              ("dql_rtol", args.dql_rtol)) if v is not None}
     reports = []
     for name, w, wq, labels in items:
         try:

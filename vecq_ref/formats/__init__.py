@@ -20,6 +20,11 @@ returns a checkpoint object with
 
 A truncated or inconsistent file raises ``ValueError`` with one line naming the file, the
 tensor and the field.
+
+``pair(original, quantized, name)`` reads one tensor from both files, ``name`` in either
+file's naming: ``(w, q, names)`` with ``q`` a :class:`BlockTensor` (or the float array the
+quantized file keeps) in ``w``'s row order; ``vecq-ref verify ORIGINAL QUANTIZED --tensor
+NAME`` is built on it.
 """
 
 from ._block import KINDS, BlockTensor, format_level_set
@@ -34,4 +39,6 @@ FAMILIES = {
     "bitsandbytes": "bitsandbytes",
 }
 
-__all__ = ["BlockTensor", "KINDS", "FAMILIES", "format_level_set"]
+from ._open import open_quantized, pair  # noqa: E402 - after FAMILIES, which it reads
+
+__all__ = ["BlockTensor", "KINDS", "FAMILIES", "format_level_set", "open_quantized", "pair"]

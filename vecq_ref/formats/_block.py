@@ -142,10 +142,28 @@ class BlockTensor:
     def dequantize(self, dtype=None):
         """The float weight this tensor stands for, shape (rows, cols), computed in float64
         and rounded once to ``dtype`` (default ``value_dtype``)."""
-        out = self.per_element(self.scale) * self.levels()
+        dtype = self.value_dtype if dtype is None else dtype
+        rows, cols = self.codes.shape
+        if self.group_of_col is not None:
+            out = self.per_element(self.scale) * self.levels()
+            if self.kind == "min":
+                out = out + self.per_element(self.minimum)
+            return out.astype(dtype)
+        # Contiguous groups: broadcast per-group values over (rows, n_groups, group_size)
+        # instead of spreading them to every element (same float64 formula, same bits).
+        ng, gs = cols // self.group_size, self.group_size
+        q = self.codes.reshape(rows, ng, gs)
+        if self.kind == "codebook":
+            lev = np.asarray(self.codebook, dtype=np.float64)[q]
+        else:
+            lev = q.astype(np.float64)
+            if self.kind == "offset":
+                lev -= np.asarray(self.zero, dtype=np.float64)[:, :, None]
+        out = lev
+        out *= np.asarray(self.scale, dtype=np.float64)[:, :, None]
         if self.kind == "min":
-            out = out + self.per_element(self.minimum)
-        return out.astype(self.value_dtype if dtype is None else dtype)
+            out += np.asarray(self.minimum, dtype=np.float64)[:, :, None]
+        return out.reshape(rows, cols).astype(dtype)
 
 
 #: The level set whose exact optimum is "the best the format allows", per format (issue 22:

@@ -1,0 +1,448 @@
+"""The components of a block format's rule, checked one at a time (issue 22).
+
+Private to :mod:`vecq_ref.check.blocks` (the report, the quality figures and the entry point
+live there): the output's levels, scales and zero points in group matrices, the format's
+shipped rules (:mod:`vecq_ref.format_rules`) compared bit for bit, and, when none matches, one
+:class:`Component` per row (level set, scale rule, storage, zero point, rounding), each named by
+the variant (:mod:`._block_rules`) that reproduces the output and priced in relative DQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .. import _validation as V
+from .. import format_rules as FR
+from . import _block_rules as R
+
+_F = np.float32
+
+
+def _n(v):
+    """An integer with a typographic minus."""
+    return str(int(v)).replace("-", "−")
+
+
+@dataclass
+class Component:
+    """One row of the report: ``name`` (level set, scale rule, storage, zero point, rounding),
+    ``finding`` in words, ``ok`` (True, False, or None: cannot tell), ``detail`` the numbers,
+    ``cost`` the relative DQL the departure costs (None when not priced)."""
+
+
+    name: str
+    finding: str
+    ok: bool | None
+    detail: str = ""
+    cost: float | None = None
+    #: True when ``cost`` is the whole rule's difference (the component could not be
+    #: replayed alone: a scale rule or level set that departs).
+    cost_whole_rule: bool = False
+
+
+# --- grouping -------------------------------------------------------------------------------
+
+def _group_matrix(arr, bt_groups, g):
+    """(groups, g) of a (rows, cols) array, groups in the order of a per-group array
+    reshaped to -1 (row-major over (row, group)); columns gathered by ``bt_groups``."""
+    if bt_groups is not None:
+        order = np.argsort(bt_groups, kind="stable")
+        arr = arr[:, order]
+    return np.ascontiguousarray(arr).reshape(-1, g)
+
+
+def _columns(bt):
+    """The column order that makes ``bt``'s groups contiguous (None when already so)."""
+    if bt.group_of_col is None:
+        return None
+    gi = np.asarray(bt.group_of_col)
+    counts = np.bincount(gi)
+    if np.any(counts != counts[0]):
+        V.fail("quantized", "a BlockTensor whose groups (g_idx) all have the same size",
+               f"group sizes from {counts.min()} to {counts.max()}")
+    return gi
+
+
+@dataclass
+class _Obs:
+    lev: np.ndarray           # (G, g) float64 levels ℓ (q − z, q, table[q])
+    scale: np.ndarray         # (G,) stored scale (float64)
+    zero: np.ndarray | None   # (G,) zero point in the spec's numbering
+    minimum: np.ndarray | None
+    values: np.ndarray        # (G, g) float64 dequantized
+
+
+def _observed(bt, spec, cols, g):
+    lev = _group_matrix(bt.levels(), cols, g)
+    scale = np.asarray(bt.scale, dtype=np.float64).reshape(-1)
+    zero = minimum = None
+    if bt.kind == "offset":
+        z = np.asarray(bt.zero).reshape(-1).astype(np.int64)
+        if spec.code_lo < 0 and bt.codes.min() >= 0:  # unsigned numbering of a signed format
+            z = z + spec.code_lo
+        zero = z
+    if bt.kind == "min":
+        minimum = np.asarray(bt.minimum, dtype=np.float64).reshape(-1)
+    values = scale[:, None] * lev + (0.0 if minimum is None else minimum[:, None])
+    return _Obs(lev, scale, zero, minimum, values)
+
+
+# --- the formats' whole rules ----------------------------------------------------------------
+
+def _whole_rules(spec, x, h):
+    """``[(name, levels, stored scale, zero or None, minimum or None, float32 scale)]``: the
+    format's shipped rules on the float32 groups ``x``."""
+    g, k = x.shape[1], spec.bits
+    out = []
+
+    def add(name, q, lev, zero=None, minimum=None):
+        out.append((name, lev.reshape(x.shape).astype(np.float64),
+                    np.asarray(q.alpha, dtype=np.float64).reshape(-1), zero, minimum,
+                    np.asarray(q.step, dtype=_F).reshape(-1),
+                    np.asarray(q.values, dtype=_F).reshape(x.shape),
+                    np.asarray(q.codes).reshape(x.shape).astype(np.int64)))
+
+    fam = spec.family
+    if spec.key in ("q4_0", "q5_0"):
+        fn = FR.q4_0 if spec.key == "q4_0" else FR.q5_0
+        q = fn(x, g)
+        add("reference rule", q, q.codes)
+        if h is not None:
+            q = fn(x, g, weights=h)
+            add("imatrix path (make_qx_quants with the given weights)", q, q.codes)
+    elif spec.key == "q8_0":
+        q = FR.q8_0(x, g)
+        add("reference rule", q, q.codes)
+    elif spec.kind == "min":
+        q = (FR.q4_1 if k == 4 else FR.q5_1)(x, g)
+        add("reference rule", q, q.codes, minimum=q.info["offset"].reshape(-1))
+    elif fam == "iq4_nl":
+        q = FR.iq4_nl(x, g, weights=h)
+        add("quantize_iq4_nl search" + (" (weighted)" if h is not None else ""), q,
+            spec.table[q.codes])
+        q = FR.iq4_nl(x, g, search=False)
+        add("reference path (quantize_row_iq4_nl_ref)", q, spec.table[q.codes])
+    elif fam in ("nf4", "fp4"):
+        q = (FR.bnb_nf4 if fam == "nf4" else FR.bnb_fp4)(x, g)
+        add("quantize_4bit", q, spec.table[q.codes])
+    else:
+        fn = {"gptq": FR.gptq_rtn, "awq": FR.awq_rtn,
+              "compressed-tensors": FR.compressed_tensors_rtn}[fam]
+        q = fn(x, k, g, symmetric=spec.symmetric)
+        z = q.info.get("zero_point")
+        z = None if z is None else np.asarray(z).reshape(-1).astype(np.int64)
+        lev = q.codes.reshape(x.shape).astype(np.int64) - (0 if z is None else z[:, None])
+        name = {"gptq": "round-to-nearest grid (Quantizer)", "awq": "pseudo_quantize_tensor",
+                "compressed-tensors": "calculate_qparams + quantize"}[fam]
+        add(name, q, lev, zero=z)
+    return out
+
+
+def _same(obs, lev, scale, zero, minimum, spec):
+    """Per group: levels, stored scale and zero/minimum all equal."""
+    ok = np.all(obs.lev == lev, axis=1) & (obs.scale == scale)
+    if minimum is not None and obs.minimum is not None:
+        ok &= obs.minimum == minimum
+    if zero is not None and obs.zero is not None and not spec.symmetric:
+        ok &= obs.zero == zero
+    return ok
+
+
+# --- components -----------------------------------------------------------------------------
+
+def _level_set_row(spec, obs):
+    G = obs.scale.size
+    neg = int(np.sum(obs.scale < 0))
+    signed_ok = spec.key in ("q4_0", "q5_0", "q8_0", "iq4_nl")
+    if spec.kind == "codebook":
+        inside = np.all(np.isin(obs.lev, spec.table), axis=1)
+        words = f"codebook {spec.family.upper()} ({np.unique(spec.table).size} levels)"
+    elif spec.kind == "min":
+        top = 2 ** spec.bits - 1
+        inside = np.all((obs.lev >= 0) & (obs.lev <= top), axis=1)
+        words = f"real offset d·q + m, codes 0…{top}"
+    else:
+        z = obs.zero if obs.zero is not None else np.full(G, spec.zero_fixed or 0)
+        u = obs.lev + z[:, None]
+        inside = np.all((u >= spec.code_lo) & (u <= spec.code_hi), axis=1)
+        if spec.symmetric:
+            lo, hi = spec.code_lo - (spec.zero_fixed or 0), spec.code_hi - (spec.zero_fixed or 0)
+            kind = "full range" if lo == -hi - 1 else "narrow range"
+            words = f"{kind} {_n(lo)}…{_n(hi)}"
+        else:
+            words = (f"integer zero point, codes {_n(spec.code_lo)}…{_n(spec.code_hi)} (z from "
+                     f"{_n(z.min())} to {_n(z.max())})")
+    if neg:
+        words += f", signed scale (negative in {neg} of {G} groups)"
+    bad_sign = neg and not signed_ok
+    ok = bool(np.all(inside)) and not bad_sign
+    detail = "" if ok else (f"{int(np.sum(~inside))} groups outside the level set" +
+                            (f"; {neg} negative scales" if bad_sign else ""))
+    return Component("level set", words, ok, detail)
+
+
+def _lsq(obs, x, h):
+    hh = 1.0 if h is None else h
+    num = np.sum(hh * x * obs.lev, axis=1)
+    den = np.sum(hh * obs.lev * obs.lev, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, 0.0)
+
+
+def _scale_row(spec, obs, x, h, ref_s32):
+    G = obs.scale.size
+    cands = R.scale_candidates(spec, x, h)
+    ref_key = spec.recipe["scale"]
+    cands[ref_key] = ref_s32   # the reference's own float32 scale (bit for bit)
+    hits = {}
+    for key, s32 in cands.items():
+        best = None
+        for dt in (spec.recipe["storage"], "float16", "bfloat16", "float32"):
+            m = R.store(s32, dt) == obs.scale
+            if best is None or m.sum() > best[0].sum():
+                best = (m, dt)
+        hits[key] = best
+    if spec.kind != "min":
+        ls = _lsq(obs, x.astype(np.float64), h)
+        ulp = np.abs(ls) * (2.0 ** -10 if spec.recipe["storage"] == "float16" else 2.0 ** -23)
+        hits["least squares"] = (np.abs(obs.scale - ls) <= ulp, spec.recipe["storage"])
+    key = max(hits, key=lambda k: (hits[k][0].sum(), k == ref_key))
+    n = int(hits[key][0].sum())
+    words = R.scale_words(key, spec.bits)
+    if key == "least squares":
+        words += " (weighted)" if h is not None else " (plain)"
+    allowed = key == ref_key or key in ("make_qx_quants", "iq4_nl search", "iq4_nl ref")
+    if n < G:
+        words = (f"none of these in {G - n} groups; closest: {words}" if n < G / 2 else
+                 f"{words} in {n} of {G} groups")
+    ok = n == G and allowed
+    ident = key if n == G else None
+    detail = ("" if ok or key == ref_key else
+              f"rule: {_short(R.scale_words(ref_key, spec.bits))}; ") + f"{n}/{G} groups"
+    return Component("scale rule", words, ok, detail), ident, cands.get(ident), hits[key][1]
+
+
+def _short(words):
+    """A rule's words without their parenthesis or formula."""
+    return words.split(" = ")[0].split(" (")[0]
+
+
+def _storage_dtype(vals):
+    for dt in ("float16", "bfloat16", "float32"):
+        if np.all(R.representable(vals, dt)):
+            return dt
+    return None
+
+
+def _zero_row(spec, obs, rule_zero):
+    """(row or None, the constant offset of the stored zeros from the rule's, or None)."""
+    if spec.kind != "offset" or obs.zero is None:
+        return None, 0
+    if spec.symmetric:
+        if spec.family not in ("gptq", "awq", "compressed-tensors"):
+            return None, 0
+        rule_zero = np.full(obs.zero.size, spec.zero_fixed or 0)
+    elif rule_zero is None:
+        return None, 0
+    diff = obs.zero - rule_zero
+    G = diff.size
+    if np.all(diff == 0):
+        what = "the rule's z" if not spec.symmetric else f"z = {_n(spec.zero_fixed or 0)}"
+        return Component("zero point", f"{what}, in every group", True), 0
+    if np.all(diff == -1):
+        return Component("zero point", "z − 1 in every group: GPTQ v1's stored zeros read "
+                         "without their + 1", False, f"{G}/{G} groups one below the rule's z"), -1
+    n = int(np.sum(diff == 0))
+    return Component("zero point", f"not the rule's z in {G - n} of {G} groups", False,
+                     f"offsets from {_n(diff.min())} to {_n(diff.max())}"), None
+
+
+def _rounding_variants(spec):
+    ref = spec.recipe
+    if spec.kind == "codebook":
+        modes = [("nearest", c, s, t) for s in ("unrounded", "stored")
+                 for t in (spec.ties, "upper" if spec.ties == "lower" else "lower")
+                 for c in ("after",)]
+    else:
+        rounds = [ref["rounding"]] + [m for m in ("half-up-add", "half-even", "half-away",
+                                                  "floor") if m != ref["rounding"]]
+        clamps = [ref["clamp"], "before" if ref["clamp"] == "after" else "after"]
+        scales = ("unrounded", "stored") + (("stored-scale",) if spec.kind == "min" else ())
+        modes = [(r, c, s, spec.ties) for s in scales for r in rounds for c in clamps]
+    return modes
+
+
+def _replay(spec, x, recipe, s32, zero, ties):
+    sp = spec if ties == spec.ties else _with_ties(spec, ties)
+    mn = np.min(x, axis=1) if spec.kind == "min" else None
+    return R.replay(sp, x, recipe, s32, zero=zero, minimum=mn)
+
+
+def _with_ties(spec, ties):
+    return replace(spec, ties=ties)
+
+
+_CLAMP_WORDS = {"after": "clamped after", "before": "clamped before"}
+
+
+def _rounding_row(spec, obs, x, s32, zero, shift, storage):
+    G = obs.scale.size
+    recipe0 = dict(spec.recipe, zero_shift=shift, storage=storage)
+    best = None
+    for mode, clamp, cs, ties in _rounding_variants(spec):
+        rec = dict(recipe0, rounding=mode, clamp=clamp, codes_scale=cs)
+        lev, _ = _replay(spec, x, rec, s32, zero, ties)
+        m = int(np.sum(np.all(lev == obs.lev, axis=1)))
+        if best is None or m > best[0]:
+            best = (m, mode, clamp, cs, ties, rec)
+        if m == G:
+            break
+    m, mode, clamp, cs, ties, rec = best
+    ref = spec.recipe
+    if spec.kind == "codebook":
+        words = f"nearest entry, ties to the {ties} entry"
+        ok_round = ties == spec.ties
+    else:
+        words = f"{R.ROUNDING_WORDS[mode]}, {_CLAMP_WORDS[clamp]}"
+        ok_round = mode == ref["rounding"] and clamp == ref["clamp"]
+    if m < G:
+        words = (f"no variant reproduces {G - m} of {G} groups; closest: {words}" if m < G / 2
+                 else f"{words} in {m} of {G} groups")
+    ok = ok_round and m == G
+    rule_words = (f"nearest entry, ties to the {spec.ties} entry" if spec.kind == "codebook"
+                  else f"{R.ROUNDING_WORDS[ref['rounding']]}, {_CLAMP_WORDS[ref['clamp']]}")
+    detail = ("" if ok else f"rule: {rule_words}; ") + f"{m}/{G} groups"
+    row = Component("rounding", words, ok if m == G else False, detail)
+    return row, (rec, ties) if m == G else None, cs if m == G else None
+
+
+def _rel(values, w, h):
+    d = w - values
+    hh = 1.0 if h is None else h
+    den = float(np.sum(hh * w * w))
+    return float(np.sum(hh * d * d)) / den if den > 0 else 0.0
+
+
+def _diagnose(spec, w64, x, h, obs, rules):
+    """(components, passed, rule, departure, notes); ``rules`` from :func:`_whole_rules`."""
+    for name, lev, scale, zero, minimum, *_ in rules:
+        if np.all(_same(obs, lev, scale, zero, minimum, spec)):
+            rows = _conforming_rows(spec, obs, name, h)
+            return rows, True, f"{spec.label} {name}, bit for bit", None, []
+    _, ref_lev, ref_scale, ref_zero, ref_min, ref_s32 = rules[0][:6]
+    rows = [_level_set_row(spec, obs)]
+    srow, ident, s32_ident, st_dt = _scale_row(spec, obs, x, h, ref_s32)
+    rows.append(srow)
+    s32 = s32_ident if s32_ident is not None else ref_s32
+    rule_zero = R.zero_rule(spec, spec.recipe["zero"], x, s32) if not spec.symmetric \
+        and spec.kind == "offset" else None
+    if rule_zero is not None and s32_ident is None:
+        rule_zero = ref_zero
+    zrow, shift = _zero_row(spec, obs, rule_zero)
+    dt_obs = _storage_dtype(obs.scale)
+    rrow, replayable, cs = _rounding_row(spec, obs, x, s32, rule_zero, shift or 0,
+                                         st_dt if ident else spec.recipe["storage"])
+    exp = spec.recipe["storage"]
+    st_ok = bool(np.all(R.representable(obs.scale, exp)))
+    words = f"scale stored in {dt_obs or 'no float16/bfloat16/float32'}"
+    if spec.kind == "min":
+        dm = _storage_dtype(obs.minimum)
+        words += f", minimum in {dm}"
+        st_ok = st_ok and bool(np.all(R.representable(obs.minimum, exp)))
+    if cs in ("stored", "stored-scale"):
+        what = "scale and minimum" if cs == "stored" and spec.kind == "min" else "scale"
+        words += f"; codes from the stored {exp} {what}, not the float32 one"
+        st_ok = False
+    elif cs == "unrounded":
+        words += "; codes from the unrounded float32 scale"
+    rows.append(Component("storage", words, bool(st_ok),
+                          "" if st_ok else f"the format stores {exp}, codes from float32"))
+    if zrow is not None:
+        rows.append(zrow)
+    rows.append(rrow)
+    notes = _notes(spec, rows, h)
+    _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, s32)
+    dep = next((r for r in rows if r.ok is False), None)
+    departure = None if dep is None else f"{dep.name}: {dep.finding}"
+    if dep is None:  # every component as the rule, yet not bit for bit (should not happen)
+        departure = "the output differs from the rule in groups no component explains"
+    return rows, False, None, departure, notes
+
+
+def _conforming_rows(spec, obs, name, h):
+    G = obs.scale.size
+    rows = [_level_set_row(spec, obs)]
+    key = spec.recipe["scale"]
+    sw = R.scale_words(key, spec.bits)
+    if "make_qx" in name:
+        sw = R.scale_words("make_qx_quants", spec.bits) + " with the given weights"
+    elif "reference path" in name:
+        sw = R.scale_words("iq4_nl ref", spec.bits)
+    rows.append(Component("scale rule", sw, True, f"{G}/{G} groups"))
+    rows.append(Component("storage", f"scale stored in {spec.recipe['storage']}"
+                          + (", minimum too" if spec.kind == "min" else "")
+                          + "; codes from the unrounded float32 scale", True))
+    if not spec.symmetric and spec.kind == "offset":
+        rows.append(Component("zero point", "the rule's z, in every group", True))
+    elif spec.family in ("gptq", "awq", "compressed-tensors"):
+        rows.append(Component("zero point", f"z = {_n(spec.zero_fixed or 0)}, in every group",
+                              True))
+    rw = ("nearest entry, ties to the " + spec.ties + " entry" if spec.kind == "codebook" else
+          f"{R.ROUNDING_WORDS[spec.recipe['rounding']]}, {_CLAMP_WORDS[spec.recipe['clamp']]}")
+    if "make_qx" in name:
+        rw = "the search's codes (nearest_int: half to even)"
+    rows.append(Component("rounding", rw, True, f"{G}/{G} groups"))
+    return rows
+
+
+def _notes(spec, rows, h):
+    notes = []
+    bad = {r.name for r in rows if r.ok is False}
+    if spec.family == "gptq" and bad & {"rounding", "scale rule"}:
+        notes.append("GPTQ's error feedback rounds updated weights, not w: the output alone "
+                     "cannot identify it; the calibration inputs (its Hessian) would.")
+    if "zero point" in bad and not any("GPTQ v1" in r.finding for r in rows):
+        notes.append("zero points not the rule's: an optimised zero (HQQ) cannot be identified "
+                     "from the output alone; the quantizer's settings would.")
+    if spec.key in ("q4_0", "q5_0", "iq4_nl", "q4_1", "q5_1") and "scale rule" in bad \
+            and h is None:
+        notes.append("an imatrix-made GGUF cannot be identified without its imatrix: pass "
+                     f"weights=imatrix_weights(w, imatrix, {spec.key!r}).")
+    return notes
+
+
+def _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, s32):
+    """Put each departing component back to the rule's and price the change in rel. DQL."""
+    rel_obs = _rel(obs.values, w64, h)
+    ref_vals = ref_scale[:, None] * ref_lev + (0 if ref_min is None else ref_min[:, None])
+    rel_ref = _rel(ref_vals, w64, h)
+    dep = [r for r in rows if r.ok is False]
+    if not dep:
+        return
+    if replayable is None or any(r.name in ("scale rule", "level set") for r in dep):
+        dep[0].cost = rel_obs - rel_ref
+        dep[0].cost_whole_rule = True
+        return
+    rec, ties = replayable
+    mn = np.min(x, axis=1) if spec.kind == "min" else None
+    for r in dep:
+        fix = dict(rec)
+        if r.name == "rounding":
+            fix.update(rounding=spec.recipe["rounding"], clamp=spec.recipe["clamp"])
+            t = spec.ties
+        else:
+            t = ties
+        if r.name == "storage":
+            fix.update(codes_scale="unrounded", storage=spec.recipe["storage"])
+        if r.name == "zero point":
+            fix.update(zero_shift=0)
+        zero = R.zero_rule(spec, spec.recipe["zero"], x, s32) if (
+            not spec.symmetric and spec.kind == "offset") else None
+        sp = spec if t == spec.ties else _with_ties(spec, t)
+        lev, st = R.replay(sp, x, fix, s32, zero=zero, minimum=mn)
+        vals = st[:, None] * lev
+        if mn is not None:
+            vals = vals + R.store(mn, fix["storage"])[:, None]
+        r.cost = rel_obs - _rel(vals, w64, h)

@@ -1,0 +1,280 @@
+"""The block formats' rules taken apart into components, and replayed one variant at a time.
+
+Private to :mod:`vecq_ref.check.blocks`. A format's *recipe* names its components
+(FORMATS.md §4–§6): the scale rule (how the float32 scale is computed from the group), the
+storage of the scale (float16, bfloat16, float32), the zero point (fixed, GPTQ's, AWQ's,
+compressed-tensors', llama.cpp's real minimum) and the rounding (half up after a float32 add,
+half to even, half away, floor; clamp before or after; codes from the unrounded or the stored
+scale). :func:`replay` computes the levels and stored scale of any recipe, in the format's own
+float32 arithmetic, so a departure can be named by the variant that reproduces the output.
+The reference rules themselves come from :mod:`vecq_ref.format_rules` (proven bit for bit
+against the real code); the variants here reproduce them when every component is the
+reference's (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import format_rules as FR
+from ..codebooks import IQ4_NL, NF4
+
+_F = np.float32
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One format (and symmetry) as the diagnosis sees it."""
+
+    key: str                 # "q4_0", "gptq-sym", ...
+    label: str               # "llama.cpp Q4_0"
+    kind: str                # "offset", "min", "codebook"
+    bits: int
+    group: int               # the format's default group
+    recipe: dict             # the reference components
+    code_lo: int = 0         # code space [code_lo, code_hi] and its fixed zero (offset kind)
+    code_hi: int = 15
+    zero_fixed: int | None = None
+    table: np.ndarray | None = None   # codebook in code order
+    ties: str = "lower"               # codebook: nearest entry ties to the lower/upper entry
+    family: str = ""                  # BlockTensor.format of the family
+    symmetric: bool = True
+
+
+def _r(scale, storage, zero, rounding, clamp="after", codes_scale="unrounded", arith="inverse"):
+    return dict(scale=scale, storage=storage, zero=zero, rounding=rounding, clamp=clamp,
+                codes_scale=codes_scale, arith=arith, zero_shift=0)
+
+
+def _specs():
+    s = {}
+    for k in (4, 5):
+        n = 2 ** (k - 1)
+        key = f"q{k}_0"
+        s[key] = Spec(key, f"llama.cpp Q{k}_0", "offset", k, 32,
+                      _r("signed-max/-2^(k-1)", "float16", "fixed", "half-up-add"),
+                      0, 2 * n - 1, n, family=key)
+        key = f"q{k}_1"
+        s[key] = Spec(key, f"llama.cpp Q{k}_1", "min", k, 32,
+                      _r("minmax", "float16", "min", "half-up-add"), 0, 2 ** k - 1,
+                      family=key, symmetric=False)
+    s["q8_0"] = Spec("q8_0", "llama.cpp Q8_0", "offset", 8, 32,
+                     _r("amax/(2^(k-1)-1)", "float16", "fixed", "half-away"), -127, 127, 0,
+                     family="q8_0")
+    s["iq4_nl"] = Spec("iq4_nl", "llama.cpp IQ4_NL", "codebook", 4, 32,
+                       _r("iq4_nl search", "float16", "fixed", "nearest"), 0, 15,
+                       table=IQ4_NL.astype(np.float64), ties="upper", family="iq4_nl")
+    s["nf4"] = Spec("nf4", "bitsandbytes NF4", "codebook", 4, 64,
+                    _r("absmax", "float32", "fixed", "nearest"), 0, 15,
+                    table=NF4.astype(_F).astype(np.float64), family="nf4")
+    s["fp4"] = Spec("fp4", "bitsandbytes FP4", "codebook", 4, 64,
+                    _r("absmax", "float32", "fixed", "nearest"), 0, 15,
+                    table=FR.BNB_FP4.astype(np.float64), family="fp4")
+    for k in (2, 3, 4, 8):
+        n, top = 2 ** (k - 1), 2 ** k - 1
+        sfx = "" if k == 4 else f"-{k}bit"
+        s[f"gptq-sym{sfx}"] = Spec(f"gptq-sym{sfx}", f"GPTQ symmetric {k}-bit grid", "offset",
+                                   k, 128, _r("gptq 2amax/(2^k-1)", "float16", "fixed",
+                                              "half-even", arith="divide"), 0, top, n,
+                                   family="gptq")
+        s[f"gptq-asym{sfx}"] = Spec(f"gptq-asym{sfx}", f"GPTQ asymmetric {k}-bit grid",
+                                    "offset", k, 128,
+                                    _r("minmax, 0 inside", "float16", "gptq", "half-even",
+                                       arith="divide"), 0, top, family="gptq",
+                                    symmetric=False)
+        s[f"awq-sym{sfx}"] = Spec(f"awq-sym{sfx}", f"AWQ symmetric {k}-bit", "offset", k, 128,
+                                  _r("amax/(2^(k-1)-1)", "float16", "fixed", "half-even",
+                                     arith="divide"), -n, n - 1, 0, family="awq")
+        s[f"awq-asym{sfx}"] = Spec(f"awq-asym{sfx}", f"AWQ asymmetric {k}-bit", "offset", k,
+                                   128, _r("minmax", "float16", "awq", "half-even",
+                                           arith="divide"), 0, top, family="awq",
+                                   symmetric=False)
+        s[f"ct-sym{sfx}"] = Spec(f"ct-sym{sfx}", f"compressed-tensors symmetric {k}-bit",
+                                 "offset", k, 128,
+                                 _r("amax/(2^(k-1)-1/2)", "float32", "fixed", "half-even",
+                                    clamp="before", arith="divide"), -n, n - 1, 0,
+                                 family="compressed-tensors")
+        s[f"ct-asym{sfx}"] = Spec(f"ct-asym{sfx}", f"compressed-tensors asymmetric {k}-bit",
+                                  "offset", k, 128,
+                                  _r("minmax, 0 inside", "float32", "ct", "half-even",
+                                     clamp="before", arith="divide"), -n, n - 1,
+                                  family="compressed-tensors", symmetric=False)
+    return s
+
+
+SPECS = _specs()
+
+def scale_words(key, k):
+    """A scale rule in words, with the numbers of ``k`` bits (FORMATS.md §4–§6)."""
+    n = 2 ** (k - 1)
+    return {
+        "signed-max/-2^(k-1)": f"abs-max, signed, over −{n} (d = max/−{n})",
+        "amax/2^(k-1)": f"abs-max over {n}, positive",
+        "amax/(2^(k-1)-1)": f"abs-max over {n - 1} = 2^(k−1) − 1 (Q8_0, AWQ symmetric)",
+        "amax/(2^(k-1)-1/2)": f"abs-max over {n - 0.5:g} = 2^(k−1) − ½ (compressed-tensors)",
+        "gptq 2amax/(2^k-1)": f"2·amax/{2 * n - 1} = 2·amax/(2^k − 1) (GPTQ's symmetric)",
+        "minmax": f"min–max: (max − min)/{2 * n - 1}",
+        "minmax, 0 inside": f"min–max with min ≤ 0 ≤ max forced: (max − min)/{2 * n - 1}",
+        "absmax": "abs-max (the block's absmax, as stored)",
+        "least squares": "least squares of the codes",
+        "make_qx_quants": "llama.cpp's 19-candidate search (make_qx_quants)",
+        "iq4_nl search": "llama.cpp's IQ4_NL search (15 tries, refit)",
+        "iq4_nl ref": "IQ4_NL reference: d₀ = max/−127, refit, no tries",
+    }[key]
+
+
+ROUNDING_WORDS = {
+    "half-up-add": "half up after a float32 add",
+    "half-even": "half to even",
+    "half-away": "half away from zero (roundf)",
+    "floor": "floor",
+    "nearest": "nearest entry",
+}
+_SIMPLE = ("signed-max/-2^(k-1)", "amax/2^(k-1)", "amax/(2^(k-1)-1)", "amax/(2^(k-1)-1/2)",
+           "gptq 2amax/(2^k-1)", "minmax", "minmax, 0 inside", "absmax")
+
+
+def store(s, dtype):
+    """float32 scales as stored in ``dtype`` ("float16", "bfloat16", "float32"), widened to
+    float64 (round to nearest even)."""
+    s = np.asarray(s, dtype=_F)
+    with np.errstate(over="ignore"):
+        if dtype == "float16":
+            return s.astype(np.float16).astype(np.float64)
+        if dtype == "bfloat16":
+            import ml_dtypes
+            return s.astype(ml_dtypes.bfloat16).astype(np.float64)
+    return s.astype(np.float64)
+
+
+def representable(s, dtype):
+    """Per group: is the float64 ``s`` exactly a ``dtype`` value?"""
+    s = np.asarray(s, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return store(s.astype(_F), dtype) == s
+
+
+def scale_candidates(spec, x, h):
+    """``{rule: float32 scale per group}`` for the simple rules and the searches that apply
+    to ``spec`` (``x`` the float32 groups, ``h`` the importance or None)."""
+    k = spec.bits
+    n, top = _F(2 ** (k - 1)), _F(2 ** k - 1)
+    amax = np.max(np.abs(x), axis=1)
+    mx, mn = np.max(x, axis=1), np.min(x, axis=1)
+    smax = FR._signed_max(x)
+    out = {}
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out["signed-max/-2^(k-1)"] = (smax / -n).astype(_F)
+        out["amax/2^(k-1)"] = (amax / n).astype(_F)
+        out["amax/(2^(k-1)-1)"] = (np.maximum(amax, _F(1e-5)) / (n - 1)).astype(_F) \
+            if spec.family == "awq" else (amax / (n - 1)).astype(_F)
+        half = (amax / _F((2 ** k - 1) / 2)).astype(_F)
+        out["amax/(2^(k-1)-1/2)"] = np.where(half == 0, np.finfo(_F).eps, half).astype(_F)
+        lo0, hi0 = np.minimum(mn, _F(0)), np.maximum(mx, _F(0))
+        hs = np.maximum(np.abs(lo0), hi0)
+        los = np.where(lo0 < 0, -hs, lo0)
+        both = (los == 0) & (hs == 0)
+        out["gptq 2amax/(2^k-1)"] = ((np.where(both, _F(1), hs) - np.where(both, _F(-1), los))
+                                     / top).astype(_F)
+        span = (mx - mn) if spec.family != "awq" else np.maximum(mx - mn, _F(1e-5))
+        out["minmax"] = (span / top).astype(_F)
+        both = (lo0 == 0) & (hi0 == 0)
+        forced = ((hi0 - lo0) / top).astype(_F)
+        if spec.family == "gptq":
+            forced = np.where(both, _F(2) / top, forced).astype(_F)
+        elif spec.family == "compressed-tensors":
+            forced = np.where(forced == 0, np.finfo(_F).eps, forced).astype(_F)
+        out["minmax, 0 inside"] = forced
+        out["absmax"] = amax.astype(_F)
+    if spec.key in ("q4_0", "q5_0"):
+        out["make_qx_quants"] = FR.make_qx_quants(x, int(n), x.shape[1], weights=h).step
+    if spec.key == "iq4_nl":
+        out["iq4_nl search"] = FR.iq4_nl(x, x.shape[1], weights=h).step
+        out["iq4_nl ref"] = FR.iq4_nl(x, x.shape[1], search=False).step
+    return {k_: np.asarray(v, dtype=_F).reshape(-1) for k_, v in out.items()}
+
+
+def zero_rule(spec, rule, x, s32):
+    """The zero point per group a rule gives from the float32 scale (offset kind), in the
+    spec's code numbering; None for "fixed"."""
+    top = _F(2 ** spec.bits - 1)
+    mn = np.min(x, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if rule == "gptq":
+            return np.rint((-np.minimum(mn, _F(0)) / s32).astype(_F)).astype(np.int64)
+        if rule == "awq":
+            return np.clip(-np.rint((mn / s32).astype(_F)), 0, top).astype(np.int64)
+        if rule == "ct":
+            lo = _F(spec.code_lo)
+            z = np.clip((lo - (np.minimum(mn, _F(0)) / s32).astype(_F)).astype(_F), lo,
+                        _F(spec.code_hi))
+            return np.rint(np.where(np.isnan(z), _F(0), z)).astype(np.int64)
+    return None
+
+
+def _round(y, mode):
+    """Integer of float32 ``y`` (half up: ``floor(y + ½)`` after one float32 add)."""
+    if mode == "half-up-add":
+        return np.floor((y + _F(0.5)).astype(_F))
+    if mode == "half-even":
+        return np.rint(y)
+    if mode == "half-away":
+        return FR._roundf(y)
+    return np.floor(y)
+
+
+def replay(spec, x, recipe, s32, zero=None, minimum=None):
+    """Levels (float64, groups × g) and stored scale (float64, groups) of ``recipe`` on the
+    float32 groups ``x`` with the float32 scale ``s32``. ``zero``: the zero point per group
+    (offset kind; the fixed one when None); ``minimum``: the float32 minimum (min kind)."""
+    stored = store(s32, recipe["storage"])
+    # "stored": codes from the stored scale (and minimum); "stored-scale": the scale only.
+    sc = s32 if recipe["codes_scale"] == "unrounded" else stored.astype(_F)
+    sc = sc.astype(_F)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if spec.kind == "min":
+            m = (store(minimum, recipe["storage"]) if recipe["codes_scale"] == "stored"
+                 else minimum).astype(_F)
+            base = (x - m[:, None]).astype(_F)
+        else:
+            base = x
+        if recipe["arith"] == "inverse" or spec.kind == "codebook":
+            inv = FR._inverse(sc) if spec.kind != "codebook" or spec.family == "iq4_nl" else \
+                (_F(1) / np.maximum(sc, _F(1e-38))).astype(_F)
+            y = (base * inv[:, None]).astype(_F)
+        else:
+            y = (base / sc[:, None]).astype(_F)
+        if spec.kind == "codebook":
+            if spec.family != "iq4_nl":
+                y = np.clip(y, _F(-1), _F(1))
+            return spec.table[nearest_entry(y, spec.table, spec.ties)], stored
+        if zero is None:
+            zc = np.full(x.shape[0], spec.zero_fixed or 0, dtype=np.int64)
+        else:
+            zc = np.asarray(zero, dtype=np.int64)
+        zf = zc.astype(_F)[:, None]
+        lo, hi = spec.code_lo, spec.code_hi
+        y = np.where(np.isfinite(y), y, _F(0))
+        if recipe["clamp"] == "after":
+            if recipe["rounding"] == "half-up-add":  # the C adds z + ½ in one float32 add
+                c = np.floor((y + (zf + _F(0.5))).astype(_F))
+            else:
+                c = _round(y, recipe["rounding"]) + zf
+            c = np.clip(c, lo, hi)
+        else:
+            c = _round(np.clip((y + zf).astype(_F), lo, hi), recipe["rounding"])
+            c = np.clip(c, lo, hi)
+        lev = c.astype(np.float64) - (zc + recipe["zero_shift"])[:, None]
+    return lev, stored
+
+
+def nearest_entry(y, table, ties):
+    """Index into ``table`` (code order) of the entry nearest the float32 ``y``, the float32
+    midpoints deciding, ties to the ``"lower"`` or ``"upper"`` entry."""
+    order = np.argsort(table, kind="stable")
+    t = table[order].astype(_F)
+    mids = ((t[:-1] + t[1:]) / _F(2)).astype(_F)
+    pos = np.searchsorted(mids, y, side="left" if ties == "lower" else "right")
+    return order[pos]

@@ -1,0 +1,646 @@
+r"""A block-format output diagnosed against its format's rule and its format's exact optimum.
+
+Two answers (issue 22), for an output of llama.cpp Q4_0/Q5_0/Q8_0/Q4_1/Q5_1/IQ4_NL, GPTQ, AWQ,
+compressed-tensors (symmetric or asymmetric) or bitsandbytes NF4/FP4:
+
+* **Conformance** (``passed``): is this what the format's own rule gives? The output is
+  compared bit for bit (levels, stored scales, zero points or minimums) with the format's
+  reference rule (:mod:`vecq_ref.format_rules`, proven against the real code) and its other
+  shipped paths (Q4_0/Q5_0 with an importance matrix: ``make_qx_quants``; IQ4_NL's search and
+  reference path). When none matches, the rule is taken apart (FORMATS.md §4–§6) and each
+  component is named by the variant that reproduces the output:
+
+  - **level set**: full range, narrow range, signed scale, integer zero point, real offset,
+    a named codebook (NF4, FP4, IQ4_NL) or an unknown codebook recovered from the values;
+  - **scale rule**: abs-max over −2^(k−1) with its sign, over 2^(k−1) − 1, over 2^(k−1) − ½
+    (amax/7.5), 2·amax/(2^k − 1), min–max (with or without 0 forced inside), least squares of
+    the codes (weighted with ``weights``), llama.cpp's searches, or none of these;
+  - **storage**: the scales' dtype (float16, bfloat16, float32: the first in which every stored
+    scale is exact) and whether the codes were computed with the unrounded float32 scale (as
+    every format here does) or with the stored one;
+  - **zero point**: the rule's ``z``, or GPTQ v1's stored ``z − 1`` read without its ``+ 1``;
+  - **rounding**: half up after a float32 add, half to even, half away, floor; clamp before or
+    after rounding; a codebook's ties to the lower or the upper entry.
+
+  The verdict names the rule matched (``llama.cpp Q4_0 reference rule, bit for bit``) or the
+  first component that departs; each departing component is priced in relative DQL (the
+  output's minus the output's with that component put back to the rule's, weighted with
+  ``weights``). Where the output alone cannot identify the rule (GPTQ's error feedback, an
+  imatrix-made GGUF checked without its imatrix) the report says so and what would.
+
+* **Quality**: the relative DQL ``‖w − x̂‖²_h/‖w‖²_h`` of the output, the **exact optimum of
+  its own format** (:func:`format_optimum`: the same groups, level set, sign of the scale,
+  zero-point kind and weights, from ``search_step(method="exact")``), the gap in percent, and
+  VecQ-param and VecQ-exact (midrise, the paper's lattice) at the same bits and groups.
+  Two-level formats are measured against a bound (every sub-block at its own optimum, the
+  scales unconstrained); a real offset (Q4_1/Q5_1) is searched exactly up to
+  ``exact_offset_groups`` groups (about 1 ms a group), beyond that the best found (the exact
+  integer zero point, refitted with a real offset) is reported with ``certified=False``.
+
+Source for every rule: :mod:`vecq_ref.format_rules` (each rule's source code named there);
+the method in docs/theory.md §7.2. The components' checks are in ``_block_diagnose``, their
+variants in ``_block_rules``, the recovery from values in ``_block_recover``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from .. import _validation as V
+from ..formats._block import BlockTensor, format_level_set
+from . import _block_recover as RC
+from . import _block_rules as R
+from ._block_diagnose import (
+    Component,
+    _columns,
+    _diagnose,
+    _group_matrix,
+    _observed,
+    _rel,
+    _whole_rules,
+)
+
+_F = np.float32
+WIDTH = 100
+#: Real-offset formats: groups searched exactly (≈ 1 ms each on one core); beyond, best found.
+EXACT_OFFSET_GROUPS = 8192
+#: The candidates tried, in order, when ``format`` is None.
+CANDIDATES = ("q4_0", "q8_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "gptq-sym", "gptq-asym",
+              "awq-sym", "awq-asym", "ct-sym", "ct-asym", "nf4", "fp4")
+
+
+# --- results --------------------------------------------------------------------------------
+
+@dataclass
+class FormatOptimum:
+    """The exact optimum of a block tensor's own format (:func:`format_optimum`).
+
+    ``rel_dql`` of the tensor, ``optimum_rel_dql`` of the format's optimum over the same
+    groups and weights, ``gap_pct = 100·(rel_dql/optimum − 1)``, ``certified`` (every group's
+    optimum proven), ``bound`` (two-level scales: the sub-blocks' optimum with unconstrained
+    scales, a lower bound), ``level_set`` in words, ``note``.
+    """
+
+    rel_dql: float
+    optimum_rel_dql: float
+    gap_pct: float
+    certified: bool
+    bound: bool
+    level_set: str
+    note: str = ""
+
+
+@dataclass
+class FormatReport:
+    """The diagnosis of one block-format output (:func:`verify_format`).
+
+    Attributes
+    ----------
+    format : str
+        The format diagnosed (``"q4_0"``, ``"gptq-asym"``, ...); ``label`` in words.
+    claimed : bool
+        True when the caller named it (``format=`` or a BlockTensor), False when identified.
+    passed : bool
+        Conformance: the output is one of the format's own rules, bit for bit.
+    rule, departure : str or None
+        The rule matched, or the first departing component in words.
+    components : list of Component
+    notes : list of str
+        What the output alone cannot tell, and what would.
+    rel_dql, optimum_rel_dql, gap_pct, vecq_param_rel_dql, vecq_exact_rel_dql : float or None
+        Quality (relative DQL, weighted with ``weights``); ``optimum_certified``,
+        ``optimum_is_bound`` qualify the optimum.
+    groups, group_size, bits, shape, weighted, recovered_fraction
+        What was checked (``recovered_fraction``: groups whose codes were recovered exactly
+        from a dequantized array; 1.0 for a BlockTensor).
+    """
+
+    format: str
+    label: str
+    claimed: bool
+    passed: bool
+    rule: str | None
+    departure: str | None
+    components: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    rel_dql: float | None = None
+    optimum_rel_dql: float | None = None
+    gap_pct: float | None = None
+    optimum_certified: bool | None = None
+    optimum_is_bound: bool = False
+    vecq_param_rel_dql: float | None = None
+    vecq_exact_rel_dql: float | None = None
+    groups: int = 0
+    group_size: int = 0
+    bits: int = 0
+    shape: tuple = ()
+    weighted: bool = False
+    recovered_fraction: float = 1.0
+    #: The BlockTensor checked (recovered from the values for an array); not in as_dict.
+    block: object = field(default=None, repr=False)
+
+    def summary_line(self):
+        """One line (≤ 100 characters): verdict, rule or departure, gap to the optimum."""
+        head = "PASS" if self.passed else "FAIL"
+        what = (f"{self.rule}" if self.passed else
+                f"{self.label}, {self.departure or 'no rule identified'}")
+        gap = "" if self.gap_pct is None else f"; {self.gap_pct:+.1f} % vs format optimum"
+        line = f"{head} {what}{gap}"
+        if len(line) > WIDTH:
+            line = f"{head} {what}"[:WIDTH - len(gap) - 1] + "…" + gap
+        return line
+
+    def as_dict(self):
+        """Plain-Python form (JSON-ready)."""
+        d = asdict(replace(self, block=None))
+        del d["block"]
+        d["shape"] = list(self.shape)
+        return d
+
+    def to_json(self, **kw):
+        """:meth:`as_dict` as JSON text."""
+        return json.dumps(self.as_dict(), **kw)
+
+    def __str__(self):
+        src = "claimed" if self.claimed else "identified from the values"
+        out = [_fit(f"format check: {self.label} ({src}), {_shape(self.shape)} in groups of "
+                    f"{self.group_size} ({self.groups} groups)")]
+        for c in self.components:
+            mark = {True: "ok", False: "DEPARTS", None: "?"}[c.ok]
+            out.append(_fit(f"  {c.name:<11} {mark:<8} {c.finding}"))
+            extra = ("" if c.cost is None else f"cost {c.cost:+.3g} rel. DQL"
+                     f"{' (whole rule)' if c.cost_whole_rule else ''}; ") + c.detail
+            if extra:
+                out.append(_fit(f"  {'':<20} {extra.lstrip('; ')}"))
+        verdict = (f"verdict: PASS, {self.rule}" if self.passed else
+                   f"verdict: FAIL, {self.departure or 'no rule of the format reproduces it'}")
+        out.append(_fit(verdict))
+        for n in self.notes:
+            out.extend(textwrap.wrap(n, WIDTH, initial_indent="  note: ",
+                                     subsequent_indent="        "))
+        if self.rel_dql is not None:
+            w = " (weighted)" if self.weighted else ""
+            out.append(f"quality, relative DQL{w}:")
+            what = ("exact optimum" if self.optimum_certified else
+                    "best found (not certified)")
+            opt = "" if self.optimum_rel_dql is None else (
+                f"; format's {what} {self.optimum_rel_dql:.6g}"
+                f"{' (a bound)' if self.optimum_is_bound else ''}, gap {self.gap_pct:+.2f} %")
+            out.append(_fit(f"  output {self.rel_dql:.6g}{opt}"))
+            if self.vecq_param_rel_dql is not None:
+                out.append(_fit(f"  VecQ-param {self.vecq_param_rel_dql:.6g}, VecQ-exact "
+                                f"{self.vecq_exact_rel_dql:.6g} (midrise, {self.bits} bits, "
+                                f"groups of {self.group_size})"))
+        out.append("  (passed = conformance: the format's own rule, bit for bit; quality "
+                   "is reported, not judged)")
+        return "\n".join(out)
+
+
+def _fit(line):
+    return line if len(line) <= WIDTH else line[:WIDTH - 1] + "…"
+
+
+def _shape(shape):
+    return "×".join(str(s) for s in shape)
+
+
+# --- quality ---------------------------------------------------------------------------------
+
+def _group_norms(x, h):
+    return np.sum((1.0 if h is None else h) * x * x, axis=1)
+
+
+def _ls_words(ls):
+    return repr(ls).replace("LevelSet(", "").rstrip(")")
+
+
+def _optimum(x, h, ls, exact_offset_groups):
+    """(relative DQL of the optimum, certified) over groups ``x`` (float64, G × g)."""
+    from ..search import search_step
+
+    kw = dict(method="exact", group_size=x.shape[1], weights=h)
+    norms = _group_norms(x, h)
+    total = float(np.sum(norms))
+    if total == 0:
+        return 0.0, True, ""
+    note = ""
+    if ls.zero_point == "float" and x.shape[0] > exact_offset_groups:
+        r = search_step(x, lattice=_int_zp(ls), **kw)
+        rel = _affine_refit_rel(x, h, r, ls.bits)
+        return rel, False, (f"real offset: {x.shape[0]} groups > {exact_offset_groups}: the "
+                            "best found (the exact integer zero point, refitted), not certified; "
+                            "exact_offset_groups= raises the limit (about 1 ms a group)")
+    r = search_step(x, lattice=ls, **kw)
+    rel = np.nan_to_num(np.asarray(r.relative_dql, dtype=np.float64).reshape(-1))
+    cert = bool(np.all(r.certified))
+    return float(np.sum(rel * norms)) / total, cert, note
+
+
+def _int_zp(ls):
+    from ..lattice import level_set
+    return level_set(bits=ls.bits, zero_point="integer")
+
+
+def _affine_refit_rel(x, h, r, bits):
+    """Rel. DQL after refitting (α, m) by weighted least squares on the integer-zero-point
+    optimum's codes (a real offset is at least as good)."""
+    alpha = np.asarray(r.alpha, dtype=np.float64).reshape(-1, 1)
+    z = np.asarray(r.zero_point, dtype=np.float64).reshape(-1, 1)
+    safe = np.where(alpha == 0, 1.0, alpha)
+    u = np.clip(np.rint(x / safe + z), 0, 2 ** bits - 1)
+    u = np.where(alpha == 0, 0, u)
+    hh = np.ones_like(x) if h is None else h
+    sw, su, suu = hh.sum(1), (hh * u).sum(1), (hh * u * u).sum(1)
+    sx, sux = (hh * x).sum(1), (hh * u * x).sum(1)
+    det = sw * suu - su * su
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(det > 0, (sw * sux - su * sx) / det, 0.0)
+        m = np.where(det > 0, (suu * sx - su * sux) / det, np.where(sw > 0, sx / sw, 0.0))
+    d = x - (a[:, None] * u + m[:, None])
+    old = x - (alpha * (u - z))
+    loss = np.minimum((hh * d * d).sum(1), (hh * old * old).sum(1))
+    return float(np.sum(loss)) / float(np.sum(_group_norms(x, h)))
+
+
+def _level_set_of(bt):
+    ls = format_level_set(bt)
+    if bt.kind == "codebook" and ls.codebook is not None:
+        mine = np.unique(np.asarray(bt.codebook, dtype=np.float64))
+        if mine.size != ls.codebook.size or not np.allclose(mine, ls.codebook, rtol=0,
+                                                            atol=0):
+            from ..lattice import level_set
+            ls = level_set(codebook=mine, signed_scale=ls.signed_scale)
+    return ls
+
+
+def format_optimum(w, bt, weights=None, *, exact_offset_groups=EXACT_OFFSET_GROUPS):
+    """The exact optimum of ``bt``'s own format on ``w``, beside ``bt``'s relative DQL.
+
+    Parameters
+    ----------
+    w : array_like, shape (rows, cols)
+        The float weight ``bt`` was quantized from (never modified).
+    bt : BlockTensor
+        The quantized tensor (from a reader, or recovered by :func:`verify_format`).
+    weights : array_like, optional
+        Importance ``h ≥ 0`` broadcastable to ``w``: every figure is then weighted.
+    exact_offset_groups : int, default 8192
+        Real-offset formats (Q4_1/Q5_1): above this many groups the optimum is the best found
+        (``certified=False``) instead of the exact search (≈ 1 ms a group).
+
+    Returns
+    -------
+    FormatOptimum
+        ``rel_dql``, ``optimum_rel_dql``, ``gap_pct``, ``certified``, ``bound`` (two-level
+        scales: a bound), ``level_set`` (:func:`vecq_ref.formats.format_level_set`; a codebook
+        format uses the table ``bt`` stores), ``note``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``w`` not of ``bt``'s shape, or bad ``weights``.
+
+    Examples
+    --------
+    >>> from vecq_ref import format_rules as FR
+    >>> w = np.linspace(-1, 1, 64).reshape(2, 32)
+    >>> r = verify_format(w, FR.q4_0(w).values, format="q4_0")
+    >>> bt = r.block
+    >>> o = format_optimum(w, bt)
+    >>> o.certified, o.optimum_rel_dql <= o.rel_dql
+    (True, True)
+    """
+    if not isinstance(bt, BlockTensor):
+        V.fail("bt", "a BlockTensor", type(bt).__name__, TypeError)
+    arr, _ = V.weights(w, "w")
+    if arr.shape != bt.shape:
+        V.fail("w", f"of the quantized tensor's shape {bt.shape}", f"shape {arr.shape}")
+    h = V.importance(weights, arr.shape)
+    cols = _columns(bt)
+    g = bt.group_size if cols is None else int(np.bincount(cols)[0])
+    x = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
+    hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
+    values = _group_matrix(bt.dequantize(np.float64), cols, g)
+    rel = _rel(values, x, hg)
+    ls = _level_set_of(bt)
+    opt, cert, note = _optimum(x, hg, ls, exact_offset_groups)
+    bound = bt.two_level is not None
+    if bound:
+        note = ("two-level scales: every sub-block at its own optimum (scales unconstrained), "
+                "a bound" + (f"; {note}" if note else ""))
+    gap = 100.0 * (rel / opt - 1.0) if opt > 0 else (0.0 if rel == 0 else math.inf)
+    return FormatOptimum(rel, opt, gap, cert, bound, _ls_words(ls), note)
+
+
+def _vecq(x, h, bits):
+    from ..quantize import quantize
+    from ..search import search_step
+
+    g = x.shape[1]
+    norms = _group_norms(x, h)
+    total = float(np.sum(norms))
+    p = quantize(x, bits, "param", lattice="midrise", group_size=g)
+    rel_p = _rel(np.asarray(p.values, dtype=np.float64), x, h)
+    r = search_step(x, bits, "exact", lattice="midrise", group_size=g, weights=h)
+    rel_e = np.nan_to_num(np.asarray(r.relative_dql, dtype=np.float64).reshape(-1))
+    return rel_p, (float(np.sum(rel_e * norms)) / total if total > 0 else 0.0)
+
+
+# --- the entry point -------------------------------------------------------------------------
+
+def _spec_of_bt(bt, fmt):
+    key = (fmt or bt.format).lower()
+    if key in R.SPECS:
+        return R.SPECS[key]
+    fam = {"gptq": "gptq", "awq": "awq", "compressed-tensors": "ct", "ct": "ct"}.get(key)
+    if fam is None:
+        V.fail("format", f"one of {sorted(R.SPECS)} or gptq, awq, compressed-tensors",
+               repr(fmt or bt.format))
+    z = np.asarray(bt.zero) if bt.zero is not None else np.zeros(1)
+    half = 2 ** (bt.bits - 1)
+    const = z.size == 0 or bool(np.all(z == z.flat[0]))
+    signed = bool(np.asarray(bt.codes).min() < 0)
+    if fam == "gptq":  # v2 stores z = 2^(k−1); v1 read without its + 1, 2^(k−1) − 1
+        sym = const and int(z.flat[0]) in (half, half - 1)
+    elif fam == "awq":  # AutoAWQ's checkpoints are asymmetric; symmetric codes are signed
+        sym = signed and const and int(z.flat[0]) == 0
+    else:  # compressed-tensors: z = 0 on signed codes, 2^(k−1) on codes stored + 2^(k−1)
+        sym = const and int(z.flat[0]) == (0 if signed else half)
+    sfx = "" if bt.bits == 4 else f"-{bt.bits}bit"
+    key = f"{fam}-{'sym' if sym else 'asym'}{sfx}"
+    if key not in R.SPECS:
+        V.fail("quantized", "a GPTQ/AWQ/compressed-tensors tensor of 2, 3, 4 or 8 bits",
+               f"{bt.bits} bits")
+    return R.SPECS[key]
+
+
+def _spec_key(fmt, bits):
+    key = fmt.lower().replace("compressed-tensors", "ct")
+    if key in ("gptq", "awq", "ct"):
+        key += "-sym"
+    if bits not in (None, 4) and key.split("-")[0] in ("gptq", "awq", "ct"):
+        key += f"-{bits}bit"
+    if key not in R.SPECS:
+        V.fail("format", f"one of {list(CANDIDATES)} (GPTQ/AWQ/compressed-tensors with "
+               "-sym/-asym)", repr(fmt))
+    return key
+
+
+def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weights=None,
+                  quality=True, exact_offset_groups=EXACT_OFFSET_GROUPS):
+    """Diagnose a block-format output against its format's rule and exact optimum.
+
+    Parameters
+    ----------
+    w : array_like, shape (rows, cols)
+        The float weight (never modified); a 1-D vector is one row.
+    quantized : BlockTensor or array_like
+        A tensor from a reader (its format is then claimed), or the dequantized output ``wq``
+        of ``w``'s shape: the codes and scales of the claimed ``format`` (or of each
+        candidate in :data:`CANDIDATES` when ``format`` is None, then an unknown 16-entry
+        codebook) are recovered per group from the values.
+    format : str, optional
+        ``"q4_0"``, ``"q5_0"``, ``"q8_0"``, ``"q4_1"``, ``"q5_1"``, ``"iq4_nl"``, ``"nf4"``,
+        ``"fp4"``, ``"gptq-sym"``/``"gptq-asym"``, ``"awq-sym"``/``"awq-asym"``,
+        ``"ct-sym"``/``"ct-asym"`` (compressed-tensors); plain ``"gptq"`` etc. mean ``-sym``.
+    group_size : int, optional
+        Array input: elements per group along the last axis (default: the format's block).
+    bits : int, optional
+        Array input: keep only candidates of these bits (GPTQ/AWQ/compressed-tensors: their
+        grid's bits).
+    weights : array_like, optional
+        Importance ``h ≥ 0`` broadcastable to ``w``: the DQL figures are weighted, least
+        squares is the weighted one, and Q4_0/Q5_0/IQ4_NL's weighted paths are checked.
+    quality : bool or "format", default True
+        Compute the format's exact optimum and VecQ's figures (the expensive part: two exact
+        searches); ``"format"``: the format's optimum only; False: neither.
+    exact_offset_groups : int
+        See :func:`format_optimum`.
+
+    Returns
+    -------
+    FormatReport
+        ``passed`` (conformance), ``rule``/``departure``, one :class:`Component` per row,
+        the quality figures, and ``block`` (the BlockTensor checked, recovered for arrays).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the argument: shapes that differ, an unknown ``format``, a ``group_size`` that
+        does not divide the rows, bad ``weights``.
+
+    Examples
+    --------
+    >>> from vecq_ref import format_rules as FR
+    >>> w = np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)
+    >>> r = verify_format(w, FR.q4_0(w).values, format="q4_0")
+    >>> r.passed, r.rule
+    (True, 'llama.cpp Q4_0 reference rule, bit for bit')
+    """
+    arr, _ = V.weights(w, "w")
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        arr = arr.reshape(-1, arr.shape[-1])
+    h = V.importance(weights, arr.shape)
+    if isinstance(quantized, BlockTensor):
+        if quantized.shape != arr.shape:
+            V.fail("w", f"of the quantized tensor's shape {quantized.shape}",
+                   f"shape {arr.shape}")
+        if quantized.two_level is not None or quantized.format.endswith("_k"):
+            return _unchecked(arr, h, quantized, quality, exact_offset_groups)
+        spec = _spec_of_bt(quantized, format)
+        return _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups)
+    wq = V.as_array(quantized, "quantized")
+    if wq.dtype.kind not in "fiu":
+        V.fail("quantized", "a BlockTensor or an array of real numbers", f"dtype {wq.dtype}",
+               TypeError)
+    wq = wq.reshape(arr.shape) if wq.size == arr.size else wq
+    if wq.shape != arr.shape:
+        V.fail("quantized", f"of the shape of `w` {arr.shape}", f"shape {wq.shape}")
+    if bits is not None:
+        bits = V.integer(bits, "bits", 2, 8)
+    if format is not None:
+        keys = [_spec_key(format, bits)]
+    else:
+        keys = [k for k in CANDIDATES if bits is None or R.SPECS[k].bits == bits]
+        if bits not in (None, 4):
+            keys += [k for k in R.SPECS if k.endswith(f"-{bits}bit")]
+    reports = _candidates(arr, h, np.asarray(wq), keys, group_size, format is not None,
+                          exact_offset_groups)
+    notes = []
+    if not reports and format is None and bits is not None:
+        reports = _candidates(arr, h, np.asarray(wq), CANDIDATES, group_size, False,
+                              exact_offset_groups)
+        notes = [f"no {bits}-bit format reproduces these values; tried every format"]
+    best = _best(reports)
+    if best is not None:
+        if not best.claimed and not best.passed:
+            notes.append("no format's rule reproduces the values: the format was chosen by its "
+                         "level set only; name it (format=...) to check that format's rule")
+        best.notes[:0] = notes
+    if best is None:
+        g = V.group_size(32 if group_size is None else group_size, arr.shape)
+        got = RC.unknown_codebook(np.asarray(wq), g, 2 ** (bits or 4))
+        if got is not None:
+            bt, table = got
+            spec = R.Spec("codebook", f"unknown {table.size}-entry codebook", "codebook",
+                          bt.bits, g, R.SPECS["nf4"].recipe, table=table, family="codebook")
+            rep = FormatReport("codebook", spec.label, False, False, None,
+                               "no format's rule: values on an unknown codebook",
+                               [Component("level set", f"an unknown {table.size}-entry "
+                                          "codebook recovered from the values", None)],
+                               notes=["name the format (format=...) or pass the tensor "
+                                      "from its file to check a rule"])
+            rep.block = bt
+            return _quality(rep, arr, h, bt, quality, exact_offset_groups)
+        which = format or "any candidate format"
+        V.fail("quantized", f"values of {which} (every group s·ℓ + m on its level set)",
+               "values no candidate's level set reproduces")
+    if quality:
+        best = _quality(best, arr, h, best.block, quality, exact_offset_groups)
+    return best
+
+
+def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups):
+    """Reports of the formats ``keys`` whose level sets reproduce ``wq`` (every group when
+    not ``claimed``): the first whose rule reproduces every group, else the one whose rules
+    reproduce the most groups (its components diagnosed; the others are not)."""
+    pending = []
+    for key in keys:
+        spec = R.SPECS[key]
+        g = V.group_size(spec.group if group_size is None else group_size, arr.shape)
+        x = np.ascontiguousarray(arr, dtype=_F).reshape(-1, g)
+        hg = None if h is None else np.asarray(h).reshape(-1, g)
+        rules = _whole_rules(spec, x, hg)
+        bt, frac, by_rule = _recover(wq, spec, g, rules)
+        if bt is None or frac < 1.0 and not claimed:
+            continue
+        if by_rule == 1.0 or claimed:
+            return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)]
+        pending.append((by_rule, -len(pending), spec, bt, frac, rules))
+    if not pending:
+        return []
+    _, _, spec, bt, frac, rules = max(pending, key=lambda p: p[:2])
+    return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)]
+
+
+def _recover(wq, spec, g, rules):
+    """``(BlockTensor, fraction reproduced, fraction a rule reproduces)`` of ``wq`` as
+    ``spec``: where a group's values are exactly what one of the format's rules dequantizes
+    to, that rule's codes and scale (the values alone may allow several: a constant group,
+    codes all even); the other groups recovered from the values (``_block_recover``)."""
+    rows, cols = wq.shape
+    v = np.ascontiguousarray(wq, dtype=_F).reshape(-1, g)
+    G = v.shape[0]
+    codes = np.zeros(v.shape, dtype=np.int64)
+    scale = np.zeros(G)
+    zero = (np.full(G, spec.zero_fixed or 0, dtype=np.int64) if spec.kind == "offset"
+            else None)
+    minimum = np.zeros(G) if spec.kind == "min" else None
+    taken = np.zeros(G, dtype=bool)
+    for _, lev, st, z, m, _, vals, rcodes in rules:
+        same = ~taken & np.all(vals == v, axis=1)
+        if spec.kind == "offset":
+            zz = z if z is not None else np.full(G, spec.zero_fixed or 0)
+            codes[same] = (lev[same] + zz[same, None]).astype(np.int64)
+            if zero is not None:
+                zero[same] = zz[same]
+        else:
+            codes[same] = rcodes[same]
+        scale[same] = st[same]
+        if minimum is not None and m is not None:
+            minimum[same] = m[same]
+        taken |= same
+    frac = 1.0
+    left = np.flatnonzero(~taken)
+    if left.size:
+        sub, frac_sub = RC.recover(v[left], spec, g)
+        if sub is None:
+            return None, 0.0, 0.0
+        codes[left] = sub.codes
+        scale[left] = np.asarray(sub.scale).reshape(-1)
+        if zero is not None:
+            zero[left] = np.asarray(sub.zero).reshape(-1)
+        if minimum is not None:
+            minimum[left] = np.asarray(sub.minimum).reshape(-1)
+        frac = (taken.sum() + frac_sub * left.size) / G
+    parts = dict(zero=None if zero is None else zero.reshape(rows, -1),
+                 minimum=None if minimum is None else minimum.reshape(rows, -1),
+                 codebook=None if spec.table is None else spec.table)
+    dtype = np.dtype(R.SPECS[spec.key].recipe["storage"])
+    bt = BlockTensor("recovered", spec.family, spec.kind, spec.bits, g, codes.reshape(rows, cols),
+                     scale.reshape(rows, -1), dtype, notes=("recovered from values",), **parts)
+    return bt, float(frac), float(np.mean(taken))
+
+
+def _unchecked(arr, h, bt, quality, exact_offset_groups):
+    """A two-level (K-quant) tensor: quality against the bound, conformance not replayed."""
+    rep = FormatReport(bt.format, f"llama.cpp {bt.format.upper()}", True, False, None,
+                       "conformance not checked: the two-level rule (sub-block search, then "
+                       "integer sub-scales under d) is not replayed here",
+                       [Component("level set", f"two-level scales d·s_j, sub-blocks of "
+                                  f"{bt.group_size}", None)],
+                       notes=["K-quants: quality only, against the bound with every sub-block "
+                              "at its own optimum"])
+    rep.block = bt
+    return _quality(rep, arr, h, bt, quality, exact_offset_groups)
+
+
+def _best(reports):
+    if not reports:
+        return None
+    return max(reports, key=lambda r: (r.passed, r.recovered_fraction,
+                                       sum(c.ok is True for c in r.components)))
+
+
+def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=None):
+    cols = _columns(bt)
+    g = bt.group_size if cols is None else int(np.bincount(cols)[0])
+    w64 = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
+    x = w64.astype(_F)
+    hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
+    obs = _observed(bt, spec, cols, g)
+    if rules is None:
+        rules = _whole_rules(spec, x, hg)
+    rows, passed, rule, departure, notes = _diagnose(spec, w64, x, hg, obs, rules)
+    if frac < 1.0:
+        notes.append(f"{100 * (1 - frac):.2g} % of groups not reproduced exactly from the "
+                     "values (recovered approximately)")
+    notes.extend(n for n in bt.notes if n != "recovered from values")
+    rep = FormatReport(spec.key, spec.label, claimed, passed, rule, departure, rows, notes,
+                       groups=obs.scale.size, group_size=g, bits=spec.bits,
+                       shape=tuple(arr.shape), weighted=h is not None,
+                       recovered_fraction=frac)
+    rep.block = bt
+    rep.rel_dql = _rel(obs.values, w64, hg)
+    return _quality(rep, arr, h, bt, quality, exact_offset_groups) if quality else rep
+
+
+def _quality(rep, arr, h, bt, quality, exact_offset_groups):
+    cols = _columns(bt)
+    g = bt.group_size if cols is None else int(np.bincount(cols)[0])
+    x = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
+    hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
+    rep.groups, rep.group_size, rep.shape = x.shape[0], g, tuple(arr.shape)
+    rep.bits, rep.weighted = bt.bits, h is not None
+    if not quality:
+        rep.rel_dql = _rel(_group_matrix(bt.dequantize(np.float64), cols, g), x, hg)
+        return rep
+    o = format_optimum(arr, bt, h, exact_offset_groups=exact_offset_groups)
+    rep.rel_dql, rep.optimum_rel_dql, rep.gap_pct = o.rel_dql, o.optimum_rel_dql, o.gap_pct
+    rep.optimum_certified, rep.optimum_is_bound = o.certified, o.bound
+    if o.note:
+        rep.notes.append(o.note)
+    if quality != "format":
+        rep.vecq_param_rel_dql, rep.vecq_exact_rel_dql = _vecq(x, hg, bt.bits)
+    return rep
+
+
+__all__ = ["verify_format", "format_optimum", "FormatReport", "FormatOptimum", "Component",
+           "CANDIDATES"]
