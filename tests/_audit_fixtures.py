@@ -1,38 +1,13 @@
-"""A tiny LLaMA-architecture checkpoint (random weights, Hugging Face names) and its GGUF
-conversion the way llama.cpp's converter does it (names through the ``gguf`` package's tensor
-maps, the Q/K row permutation, Q8_0/Q4_0 through the ``gguf`` package's quantizers).
+"""Helpers of the audit tests (issue 23): the direct reference (what a GGUF file's tensors
+dequantize to), a reader that kills its Dask worker once, llama.cpp imatrix files, and a
+stand-in checkpoint of BlockTensors for the families built here by hand (GPTQ, AWQ).
 
-Written for the audit tests (issue 23) because R1's ``tests/tinyllama.py`` was not on main yet;
-the lead may replace it by that builder.
+The tiny LLaMA checkpoint itself is R1's ``tests/tinyllama.py``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-CONFIG = {"layers": 2, "hidden": 64, "heads": 4, "kv_heads": 2, "ffn": 96, "vocab": 80}
-
-
-def tiny_llama(seed=0, config=CONFIG):
-    """HF-named float32 tensors of a tiny LLaMA (dict, in the converter's order)."""
-    rng = np.random.default_rng(seed)
-    c = config
-    hd = c["hidden"] // c["heads"]
-    t = {"model.embed_tokens.weight": rng.standard_normal((c["vocab"], c["hidden"]))}
-    for i in range(c["layers"]):
-        p = f"model.layers.{i}."
-        t[p + "self_attn.q_proj.weight"] = rng.standard_normal((c["hidden"], c["hidden"]))
-        t[p + "self_attn.k_proj.weight"] = rng.standard_normal((c["kv_heads"] * hd, c["hidden"]))
-        t[p + "self_attn.v_proj.weight"] = rng.standard_normal((c["kv_heads"] * hd, c["hidden"]))
-        t[p + "self_attn.o_proj.weight"] = rng.standard_normal((c["hidden"], c["hidden"]))
-        t[p + "mlp.gate_proj.weight"] = rng.standard_normal((c["ffn"], c["hidden"]))
-        t[p + "mlp.up_proj.weight"] = rng.standard_normal((c["ffn"], c["hidden"]))
-        t[p + "mlp.down_proj.weight"] = rng.standard_normal((c["hidden"], c["ffn"]))
-        t[p + "input_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(c["hidden"])
-        t[p + "post_attention_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(c["hidden"])
-    t["model.norm.weight"] = 1 + 0.1 * rng.standard_normal(c["hidden"])
-    t["lm_head.weight"] = rng.standard_normal((c["vocab"], c["hidden"]))
-    return {k: (0.02 * v if v.ndim == 2 else v).astype(np.float32) for k, v in t.items()}
 
 
 def save_safetensors(path, tensors):
@@ -42,54 +17,17 @@ def save_safetensors(path, tensors):
     return path
 
 
-def permute(w, n_head):
-    """llama.cpp's converter permutation of Q/K rows (HF rotary halves → interleaved)."""
-    return (w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
-            .swapaxes(1, 2).reshape(w.shape))
-
-
-def write_gguf(path, tensors, qtype="Q4_0", config=CONFIG, arch="llama", float_names=()):
-    """Convert HF-named ``tensors`` to a GGUF file as llama.cpp's converter would: 2-D weights
-    quantized to ``qtype`` (or a dict name → qtype; "F32" keeps float), 1-D in F32."""
-    import gguf
-
-    c = config
-    w = gguf.GGUFWriter(str(path), arch)
-    w.add_block_count(c["layers"])
-    w.add_context_length(128)
-    w.add_embedding_length(c["hidden"])
-    w.add_feed_forward_length(c["ffn"])
-    w.add_head_count(c["heads"])
-    w.add_head_count_kv(c["kv_heads"])
-    names = gguf.TensorNameMap(gguf.MODEL_ARCH.LLAMA, c["layers"])
-    for hf, arr in tensors.items():
-        name = names.get_name(hf, try_suffixes=(".weight",))
-        if hf.endswith("q_proj.weight"):
-            arr = permute(arr, c["heads"])
-        elif hf.endswith("k_proj.weight"):
-            arr = permute(arr, c["kv_heads"])
-        qt = qtype.get(hf, "Q4_0") if isinstance(qtype, dict) else qtype
-        if arr.ndim == 1 or qt == "F32" or hf in float_names:
-            w.add_tensor(name, np.ascontiguousarray(arr, dtype=np.float32))
-            continue
-        t = gguf.GGMLQuantizationType[qt]
-        w.add_tensor(name, gguf.quants.quantize(np.ascontiguousarray(arr), t), raw_dtype=t)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
-
-
-def dequantized(tensors, qtype="Q4_0"):
-    """What the GGUF file's tensors dequantize to, in HF layout (the direct reference)."""
+def dequantized(tensors, types):
+    """{HF name: what llama.cpp's quantizer of its GGUF type (``types``) gives back}, for the
+    quantized types (the direct reference, in HF layout)."""
     import gguf
 
     out = {}
     for hf, arr in tensors.items():
-        if arr.ndim == 1:
+        kind = types.get(hf, "F32")
+        if arr.ndim == 1 or kind in ("F32", "F16"):
             continue
-        t = gguf.GGMLQuantizationType[qtype]
+        t = gguf.GGMLQuantizationType[kind]
         out[hf] = gguf.quants.dequantize(gguf.quants.quantize(np.ascontiguousarray(arr), t), t)
     return out
 

@@ -9,12 +9,11 @@ from _audit_fixtures import (
     dequantized,
     killing_reader,
     save_safetensors,
-    tiny_llama,
-    write_gguf,
     write_gguf_imatrix,
     write_legacy_imatrix,
 )
 from numpy.testing import assert_allclose, assert_array_equal
+from tinyllama import write_tiny_llama
 
 from vecq_ref import naive
 from vecq_ref._kernels.reduce import row_dql_sums
@@ -54,20 +53,30 @@ def test_row_dql_sums_twin_and_row_blocks(rng, cols):
 
 # --- the checkpoint ---------------------------------------------------------------------------
 
+ALL_Q4_0 = {k: "Q4_0" for k in ("embed_tokens", "q_proj", "k_proj", "v_proj", "o_proj",
+                                  "gate_proj", "up_proj", "down_proj", "lm_head")}
+BPW = {"Q4_0": 4.5, "Q5_0": 5.5, "Q8_0": 8.5, "Q4_1": 5.0}
+
+
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
+def checkpoints(tmp_path_factory):
+    """R1's tiny LLaMA as llama.cpp converts it: all Q4_0, and mixed (Q8_0, Q4_0, Q4_1, Q5_0,
+    lm_head in F16)."""
     d = tmp_path_factory.mktemp("tinyllama")
-    t = tiny_llama(seed=1)
-    save_safetensors(d / "model.safetensors", t)
-    write_gguf(d / "q4_0.gguf", t, "Q4_0")
-    write_gguf(d / "q8_0.gguf", t, "Q8_0")
-    return d, t
+    return {"q4_0": write_tiny_llama(d / "q4_0", types=ALL_Q4_0),
+            "mixed": write_tiny_llama(d / "mixed")}
+
+
+@pytest.fixture(scope="module")
+def model(checkpoints):
+    info = checkpoints["q4_0"]
+    return info["original"], info["gguf"], info["tensors"]
 
 
 @pytest.fixture(scope="module")
 def serial(model):
-    d, _ = model
-    return audit(d / "model.safetensors", d / "q4_0.gguf", progress=False)
+    original, gguf_path, _ = model
+    return audit(original, gguf_path, progress=False)
 
 
 def _same(a, b):
@@ -77,25 +86,29 @@ def _same(a, b):
     return a == b
 
 
-@pytest.mark.parametrize("qtype", ["Q4_0", pytest.param("Q8_0", marks=pytest.mark.jit_only)])
-def test_every_tensor_matched_and_dql_direct(model, serial, qtype):
-    d, t = model
-    res = serial if qtype == "Q4_0" else audit(d / "model.safetensors", d / "q8_0.gguf",
-                                               progress=False)
-    weights2d = [k for k, v in t.items() if v.ndim == 2]
-    assert [r.original_name for r in res.rows] == weights2d
-    assert res.rows[1].quantized_name == "blk.0.attn_q.weight"
+@pytest.mark.parametrize("which", ["q4_0", pytest.param("mixed", marks=pytest.mark.jit_only)])
+def test_every_tensor_matched_and_dql_direct(checkpoints, serial, which):
+    info = checkpoints[which]
+    t, types = info["tensors"], info["types"]
+    res = serial if which == "q4_0" else audit(info["original"], info["gguf"], progress=False)
+    quantized = [k for k, v in t.items() if v.ndim == 2 and types[k] not in ("F32", "F16")]
+    assert [r.original_name for r in res.rows] == quantized
+    assert [r.quantized_name for r in res.rows] == [info["names"][k] for k in quantized]
     assert res.unmatched == []
-    assert len(res.left_in_float) == sum(v.ndim == 1 for v in t.values())
-    deq = dequantized(t, qtype)
-    bpw = {"Q4_0": 4.5, "Q8_0": 8.5}[qtype]
+    assert [d["original_name"] for d in res.left_in_float] == [
+        k for k in t if k not in quantized]
+    deq = dequantized(t, types)
     for r in res.rows:
-        assert r.format == qtype.lower() and r.bits_per_weight == bpw
+        kind = types[r.original_name]
+        assert r.format == kind.lower() and r.bits_per_weight == BPW[kind]
         assert_allclose(r.rel_dql, _rel(t[r.original_name], deq[r.original_name]),
                         rtol=1e-12)
         assert r.optimum_rel_dql <= r.rel_dql * (1 + 1e-12)
         assert r.gap_pct >= -1e-9
-        assert r.diagnosis == f"llama.cpp {qtype} reference rule, bit for bit"
+        assert r.diagnosis == f"PASS llama.cpp {kind} reference rule, bit for bit"
+        assert r.rule_share == 0
+    q = next(r for r in res.rows if r.quantized_name == "blk.0.attn_q.weight")
+    assert any("permuted by llama.cpp's converter" in n for n in q.notes)
     assert all(len(line) <= 100 for line in res.table().splitlines())
 
 
@@ -107,36 +120,36 @@ def test_q4_0_gap_is_positive_and_vecq_measured(serial):
     n = [r.n for r in serial.rows]
     assert_allclose(t["rel_dql"], np.dot(n, [r.rel_dql for r in serial.rows]) / sum(n),
                     rtol=1e-12)
+    assert t["bits_per_weight"] == 4.5
 
 
 def test_row_blocks_give_the_same_bits(model, serial):
-    d, _ = model
-    res = audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, block_size=200)
+    original, gguf_path, _ = model
+    res = audit(original, gguf_path, progress=False, block_size=200)
     assert _same(res, serial)
 
 
 @pytest.mark.jit_only
 def test_wrong_pairing_is_an_error_naming_both(model, tmp_path):
-    d, t = model
+    _, gguf_path, t = model
     swapped = dict(t)
     g, u = "model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight"
     swapped[g], swapped[u] = t[u], t[g]
-    write_gguf(tmp_path / "bad.gguf", swapped, "Q8_0")
+    save_safetensors(tmp_path / "swapped.safetensors", swapped)
     with pytest.raises(ValueError, match=r"'blk\.0\.ffn_gate\.weight'.*'model\.layers\.0\.mlp"
                                          r"\.gate_proj\.weight'.*wrong pairing"):
-        audit(d / "model.safetensors", tmp_path / "bad.gguf", progress=False)
+        audit(tmp_path / "swapped.safetensors", gguf_path, progress=False)
 
 
 @pytest.mark.jit_only
-def test_unmatched_and_shape_mismatch_listed(tmp_path):
-    t = tiny_llama(seed=2)
-    write_gguf(tmp_path / "q.gguf", t, "Q8_0")
+def test_unmatched_and_shape_mismatch_listed(model, tmp_path):
+    _, gguf_path, t = model
     orig = dict(t)
     orig["extra.weight"] = np.ones((4, 32), np.float32)
     o = "model.layers.1.mlp.down_proj.weight"
     orig[o] = np.ascontiguousarray(t[o].T)
     save_safetensors(tmp_path / "o.safetensors", orig)
-    res = audit(tmp_path / "o.safetensors", tmp_path / "q.gguf", progress=False)
+    res = audit(tmp_path / "o.safetensors", gguf_path, progress=False)
     why = {d["name"]: d["why"] for d in res.unmatched}
     assert "no tensor of the quantized checkpoint" in why["extra.weight"]
     assert "transposed" in why["blk.1.ffn_down.weight"]
@@ -169,32 +182,30 @@ class _Interrupting:
 
 
 def test_resume_skips_finished_tensors(model, serial, tmp_path):
-    d, _ = model
+    original, gguf_path, _ = model
     progress = tmp_path / "progress.json"
     with pytest.raises(KeyboardInterrupt):
-        audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, resume=progress,
-              reader=_Interrupting(6))
+        audit(original, gguf_path, progress=False, resume=progress, reader=_Interrupting(6))
     done = json.loads(progress.read_text())["done"]
     assert 0 < len(done) < len(serial.rows)
     reader = _Interrupting(10 ** 9)
-    res = audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, resume=progress,
-                reader=reader)
+    res = audit(original, gguf_path, progress=False, resume=progress, reader=reader)
     assert _same(res, serial)
     assert reader.reads < len(serial.rows) + len(serial.left_in_float)
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"kind": "something else"}))
     with pytest.raises(ValueError, match="`resume` must be a resume file"):
-        audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, resume=other)
+        audit(original, gguf_path, progress=False, resume=other)
 
 
 def test_cli_ctrl_c_leaves_no_output(model, tmp_path, monkeypatch, capsys):
-    d, _ = model
+    original, gguf_path, _ = model
     import vecq_ref.check.audit as A
 
     monkeypatch.setattr(A, "_default_reader", _Interrupting(4))
     out = tmp_path / "out"
     out.mkdir()
-    status = main(["audit", str(d / "model.safetensors"), str(d / "q4_0.gguf"), "--quiet",
+    status = main(["audit", str(original), str(gguf_path), "--quiet",
                    "--json", str(out / "a.json"), "--csv", str(out / "a.csv")])
     assert status == 130
     assert list(out.iterdir()) == []
@@ -204,8 +215,8 @@ def test_cli_ctrl_c_leaves_no_output(model, tmp_path, monkeypatch, capsys):
 def test_cli_writes_json_csv_figure_and_refuses_overwrite(model, serial, tmp_path, capsys):
     from vecq_ref import io
 
-    d, _ = model
-    args = ["audit", str(d / "model.safetensors"), str(d / "q4_0.gguf"), "--quiet",
+    original, gguf_path, _ = model
+    args = ["audit", str(original), str(gguf_path), "--quiet",
             "--json", str(tmp_path / "a.json"), "--csv", str(tmp_path / "a.csv"),
             "--figure", str(tmp_path / "gap.png")]
     assert main(args) == 0
@@ -222,10 +233,10 @@ def test_cli_writes_json_csv_figure_and_refuses_overwrite(model, serial, tmp_pat
 
 
 def test_cli_bad_quantized_file_one_line(model, tmp_path, capsys):
-    d, _ = model
+    original, _, _ = model
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF\x03\x00\x00\x00garbage")
-    assert main(["audit", str(d / "model.safetensors"), str(bad), "--quiet"]) == 2
+    assert main(["audit", str(original), str(bad), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.gguf" in err[0]
 
@@ -234,7 +245,7 @@ def test_cli_bad_quantized_file_one_line(model, tmp_path, capsys):
 
 @pytest.mark.jit_only
 def test_imatrix_weights_the_losses(model, tmp_path):
-    d, t = model
+    original, gguf_path, t = model
     rng = np.random.default_rng(5)
     gg = {"model.layers.0.self_attn.v_proj.weight": "blk.0.attn_v.weight",
           "model.layers.1.mlp.down_proj.weight": "blk.1.ffn_down.weight"}
@@ -242,9 +253,9 @@ def test_imatrix_weights_the_losses(model, tmp_path):
     np.savez(tmp_path / "im.npz", **vec)
     write_legacy_imatrix(tmp_path / "im.dat", vec)
     write_gguf_imatrix(tmp_path / "im.gguf", vec)
-    deq = dequantized(t, "Q4_0")
-    results = [audit(d / "model.safetensors", d / "q4_0.gguf", progress=False,
-                     imatrix=tmp_path / f"im.{ext}") for ext in ("npz", "dat", "gguf")]
+    deq = dequantized(t, {k: "Q4_0" for k in t})
+    results = [audit(original, gguf_path, progress=False, imatrix=tmp_path / f"im.{ext}")
+               for ext in ("npz", "dat", "gguf")]
     for res in results[1:]:
         assert [r.rel_dql for r in res.rows] == [r.rel_dql for r in results[0].rows]
     rows = {r.original_name: r for r in results[0].rows}
@@ -262,26 +273,25 @@ def test_imatrix_weights_the_losses(model, tmp_path):
 @pytest.mark.slow
 @pytest.mark.jit_only
 def test_local_cluster_identical_to_serial(model, serial):
-    d, _ = model
-    res = audit(d / "model.safetensors", d / "q4_0.gguf", progress=False, workers=2,
-                block_size=700)
+    original, gguf_path, _ = model
+    res = audit(original, gguf_path, progress=False, workers=2, block_size=700)
     assert _same(res, serial)
 
 
 @pytest.mark.slow
 @pytest.mark.jit_only
 def test_killed_worker_has_its_task_rerun(model, serial, tmp_path):
-    d, _ = model
+    original, gguf_path, _ = model
     import shutil
 
     q = tmp_path / "q4_0.gguf"
-    shutil.copy(d / "q4_0.gguf", q)
+    shutil.copy(gguf_path, q)
     from distributed import LocalCluster
 
     # A cluster started by hand, reached through its address (--scheduler).
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
-        res = audit(d / "model.safetensors", q, progress=False, reader=killing_reader,
+        res = audit(original, q, progress=False, reader=killing_reader,
                     scheduler=cluster.scheduler_address)
     assert (tmp_path / "q4_0.gguf.killed").exists()  # a worker did die
     a, b = res.as_dict(), serial.as_dict()

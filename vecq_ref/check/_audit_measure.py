@@ -32,15 +32,20 @@ FLOAT_MEASURES = ("sww", "shipped", "optimum", "vecq_param", "vecq_exact", "rtn"
 COUNT_MEASURES = ("rtn_diff", "rule_diff")
 
 
-def _blocks_module():
-    """D's ``vecq_ref.check.blocks`` when it is importable, else None."""
-    try:
-        from . import blocks
-    except ImportError:
-        return None
-    if not hasattr(blocks, "verify_format"):
-        return None
-    return blocks
+_REFERENCE = ("q4_0", "q5_0", "q8_0", "q4_1", "q5_1", "iq4_nl")
+
+
+def _rule_counts(w, bt):
+    """Per row: codes that differ from the format's reference rule
+    (:mod:`vecq_ref.format_rules`) on ``w``; −1 where the format has none here."""
+    from .. import format_rules as fr
+
+    if bt.format not in _REFERENCE or bt.group_size != 32 or bt.group_of_col is not None:
+        return np.full(w.shape[0], -1, dtype=np.int64)
+    codes = getattr(fr, bt.format)(w).codes.astype(np.int64)
+    if bt.format in ("q4_0", "q5_0"):
+        codes = codes + 2 ** (bt.bits - 1)
+    return np.count_nonzero(codes != bt.codes, axis=1).astype(np.int64)
 
 
 def rows_of(bt, r0, r1):
@@ -108,19 +113,52 @@ def _row_fsum(a):
     return np.array([math.fsum(r) for r in a], dtype=np.float64)
 
 
-def _optimum_rows(w, bt, h, order, g):
-    """Per row Σ of the exact optimum's DQL over the row's groups."""
-    from ..formats import format_level_set
+def _affine_refit_losses(x, h, r, bits):
+    """Per group: the loss after refitting (α, m) by weighted least squares on the integer
+    zero point optimum's codes (never worse than that optimum); check/blocks' rule, per group."""
+    alpha = np.asarray(r.alpha, dtype=np.float64).reshape(-1, 1)
+    z = np.asarray(r.zero_point, dtype=np.float64).reshape(-1, 1)
+    safe = np.where(alpha == 0, 1.0, alpha)
+    u = np.where(alpha == 0, 0, np.clip(np.rint(x / safe + z), 0, 2 ** bits - 1))
+    hh = np.ones_like(x) if h is None else h
+    sw, su, suu = hh.sum(1), (hh * u).sum(1), (hh * u * u).sum(1)
+    sx, sux = (hh * x).sum(1), (hh * u * x).sum(1)
+    det = sw * suu - su * su
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(det > 0, (sw * sux - su * sx) / det, 0.0)
+        m = np.where(det > 0, (suu * sx - su * sux) / det, np.where(sw > 0, sx / sw, 0.0))
+    d = x - (a[:, None] * u + m[:, None])
+    old = x - alpha * (u - z)
+    return np.minimum((hh * d * d).sum(1), (hh * old * old).sum(1))
+
+
+def _level_set(bt):
+    """The format's level set (check/blocks': a codebook format uses the table it stores)."""
+    from .blocks import _level_set_of
+
+    return _level_set_of(bt)
+
+
+def _optimum_rows(w, bt, h, g, exact_offset):
+    """Per row Σ of the exact optimum's DQL over the row's groups (real offset with
+    ``exact_offset`` False: the best found, :func:`_affine_refit_losses`)."""
+    from ..lattice import level_set
     from ..search import search_step
 
-    lset = format_level_set(bt)
+    lset = _level_set(bt)
+    rows = w.shape[0]
+    if lset.zero_point == "float" and not exact_offset:
+        x = w.reshape(-1, g)
+        hg = None if h is None else h.reshape(-1, g)
+        res = search_step(x, method="exact", group_size=g, weights=hg,
+                          lattice=level_set(bits=lset.bits, zero_point="integer"))
+        return _row_fsum(_affine_refit_losses(x, hg, res, lset.bits).reshape(rows, -1))
     res = search_step(w, method="exact", lattice=lset, group_size=g, weights=h)
-    rel = np.asarray(res.relative_dql, dtype=np.float64).reshape(w.shape[0], -1)
+    rel = np.asarray(res.relative_dql, dtype=np.float64).reshape(rows, -1)
     hw = None if h is None else h.reshape(-1, g)
     sww = row_dql_sums(w.reshape(-1, g), np.zeros((w.size // g, g)), hw)[:, 0]
-    sww = sww.reshape(w.shape[0], -1)
-    dql = np.where(sww > 0, rel * sww, 0.0)
-    return _row_fsum(dql)
+    sww = sww.reshape(rows, -1)
+    return _row_fsum(np.where(sww > 0, rel * sww, 0.0))
 
 
 def _vecq_rows(w, bt, h, g, method):
@@ -131,7 +169,7 @@ def _vecq_rows(w, bt, h, g, method):
     return row_dql_sums(w, np.asarray(q.values, dtype=np.float64), h)[:, 1]
 
 
-def measure_block(w, bt, h=None, *, vecq=True, optimum=True):
+def measure_block(w, bt, h=None, *, vecq=True, optimum=True, exact_offset=True):
     """Per-row measures (module docstring) of one row block.
 
     Parameters
@@ -144,14 +182,15 @@ def measure_block(w, bt, h=None, *, vecq=True, optimum=True):
         Importance weights.
     vecq, optimum : bool
         Compute VecQ-param/exact and the exact optimum (NaN rows when False).
+    exact_offset : bool
+        Real-offset formats (Q4_1/Q5_1): the exact search (about 1 ms a group), else the best
+        found (the caller decides from the whole tensor, so every block agrees).
 
     Returns
     -------
     dict
         Measure name → ndarray (rows,): float64 sums or int64 counts.
     """
-    from ._audit_fallback import _fallback_rule_counts
-
     w = np.ascontiguousarray(w, dtype=np.float64)
     hh = None if h is None else np.ascontiguousarray(h, dtype=np.float64)
     wq = bt.dequantize().astype(np.float64)
@@ -160,7 +199,7 @@ def measure_block(w, bt, h=None, *, vecq=True, optimum=True):
     rtn_vals, rtn_codes = _rtn(w, bt)
     out["rtn"] = row_dql_sums(w, np.ascontiguousarray(rtn_vals), hh)[:, 1]
     out["rtn_diff"] = np.count_nonzero(rtn_codes != bt.codes, axis=1).astype(np.int64)
-    out["rule_diff"] = _fallback_rule_counts(w, bt)
+    out["rule_diff"] = _rule_counts(w, bt)
     order, g = _contiguous_groups(bt)
     nan = np.full(w.shape[0], np.nan)
     wo, ho = w, hh
@@ -168,7 +207,8 @@ def measure_block(w, bt, h=None, *, vecq=True, optimum=True):
         wo = np.ascontiguousarray(w[:, order])
         ho = None if hh is None else np.ascontiguousarray(hh[:, order])
     usable = order is not False and wo.shape[1] % g == 0
-    out["optimum"] = _optimum_rows(wo, bt, ho, order, g) if (optimum and usable) else nan
+    out["optimum"] = (_optimum_rows(wo, bt, ho, g, exact_offset) if (optimum and usable)
+                      else nan)
     if vecq and usable:
         out["vecq_param"] = _vecq_rows(wo, bt, ho, g, "param")
         out["vecq_exact"] = _vecq_rows(wo, bt, ho, g, "exact")
@@ -193,11 +233,9 @@ def totals(rows):
     return out
 
 
-def diagnosis(w, bt, h, sums):
-    """The one-line diagnosis: D's ``summary_line`` when importable, else the stand-in."""
-    blocks = _blocks_module()
-    if blocks is not None:
-        return blocks.verify_format(w, bt, weights=h).summary_line()
-    from ._audit_fallback import _fallback_diagnosis
+def diagnosis(w, bt, h):
+    """The one-line diagnosis of the whole tensor (check/blocks' ``summary_line``; the
+    quality figures are the audit's own, so ``quality=False``)."""
+    from .blocks import verify_format
 
-    return _fallback_diagnosis(bt.format, bt.codes.size, sums["rule_diff"], sums["rtn_diff"])
+    return verify_format(w, bt, weights=h, quality=False).summary_line()

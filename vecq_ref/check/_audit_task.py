@@ -149,7 +149,8 @@ def run_block(spec, r0, r1, prep=None):
     w = _scaled(_original(spec).reshape(spec.shape)[r0:r1], prep)
     part = M.rows_of(bt, r0, r1)
     h = _weights(spec, w, part)
-    return {"kind": "ok", "rows": M.measure_block(w, part, h)}
+    return {"kind": "ok",
+            "rows": M.measure_block(w, part, h, exact_offset=_exact_offset(spec, bt))}
 
 
 def info_of(spec, prep=None):
@@ -157,8 +158,17 @@ def info_of(spec, prep=None):
     from .audit import _bits_per_weight
 
     bt = _quantized(spec)
+    notes = list(bt.notes)
+    if bt.two_level is not None:
+        notes.append("two-level scales: the optimum has every sub-block at its own optimum "
+                     "(scales unconstrained), a bound")
+    if bt.kind == "min" and not _exact_offset(spec, bt):
+        from .blocks import EXACT_OFFSET_GROUPS
+
+        notes.append(f"real offset, more than {EXACT_OFFSET_GROUPS} groups: the optimum is "
+                     "the best found (exact integer zero point, refitted), not certified")
     info = {"format": bt.format, "shape": list(spec.shape), "bpw": _bits_per_weight(bt),
-            "notes": list(bt.notes)}
+            "notes": notes}
     if prep is not None:
         fit = prep["fit"]
         lo, hi = float(fit.min()), float(fit.max())
@@ -168,17 +178,19 @@ def info_of(spec, prep=None):
     return info
 
 
-def diagnose(spec, sums, prep=None):
-    """The one-line diagnosis of the whole tensor."""
-    if M._blocks_module() is None:
-        from ._audit_fallback import _fallback_diagnosis
-
-        bt = _quantized(spec)
-        return _fallback_diagnosis(bt.format, bt.codes.size, sums["rule_diff"],
-                                   sums["rtn_diff"])
+def diagnose(spec, prep=None):
+    """The one-line diagnosis of the whole tensor (check/blocks)."""
     bt = _quantized(spec)
     w = _scaled(_original(spec).reshape(spec.shape), prep)
-    return M.diagnosis(w, bt, _weights(spec, w, bt), sums)
+    return M.diagnosis(w, bt, _weights(spec, w, bt))
+
+
+def _exact_offset(spec, bt):
+    """Real-offset formats: exact per group only up to check/blocks' group limit (decided from
+    the whole tensor, so every block of it agrees)."""
+    from .blocks import EXACT_OFFSET_GROUPS
+
+    return int(np.prod(spec.shape)) // bt.group_size <= EXACT_OFFSET_GROUPS
 
 
 def assemble(spec, parts, info, diagnosis_line):
@@ -200,4 +212,4 @@ def run_tensor(spec):
     parts = [run_block(spec, r0, r1, prep) for r0, r1 in spec.blocks]
     if parts[0]["kind"] != "ok":
         return parts[0]
-    return assemble(spec, parts, info_of(spec, prep), lambda sums: diagnose(spec, sums, prep))
+    return assemble(spec, parts, info_of(spec, prep), lambda sums: diagnose(spec, prep))

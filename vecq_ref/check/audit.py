@@ -275,6 +275,7 @@ class AuditResult:
                          f"{_e(r.vecq_param_rel_dql):>9} {_e(r.vecq_exact_rel_dql):>9}")
             lines.append(f"  ← {r.original_name}"[:100])
             lines.append(f"  {r.diagnosis}"[:100])
+            lines += [f"  {n}"[:100] for n in r.notes]
             if r.remark:
                 lines.append(f"  {r.remark}"[:100])
         t = self.totals
@@ -305,19 +306,18 @@ class AuditResult:
 # --- the plan ---------------------------------------------------------------------------------
 
 def _default_reader(path):
-    """``vecq_ref.formats.open_quantized`` when it exists; the audit's GGUF stand-in otherwise."""
-    try:
-        from ..formats import open_quantized
-    except ImportError:
-        open_quantized = None
-    if open_quantized is not None:
-        return open_quantized(path)
-    if Path(path).suffix.lower() != ".gguf":
-        raise ValueError(f"{path}: only GGUF files can be read until the format readers land "
-                         "(vecq_ref.formats.open_quantized)")
-    from ._audit_fallback import _fallback_open_gguf
+    """:func:`vecq_ref.formats.open_quantized` (module-level, so Dask workers can call it)."""
+    from ..formats import open_quantized
 
-    return _fallback_open_gguf(path)
+    return open_quantized(path)
+
+
+def _original_of(ckpt, name, okeys):
+    """The original's name for the quantized tensor ``name`` (the readers' own matching:
+    ``original_name`` given the original's names where it takes them, or under a prefix)."""
+    from ..formats._open import _original_of as match
+
+    return match(ckpt, name, okeys)
 
 
 def _pairs(okeys, ckpt):
@@ -329,14 +329,18 @@ def _pairs(okeys, ckpt):
         if q is not None and q in qnames and q not in by_q:
             by_q[q] = k
     oset = set(okeys)
-    pairs, unmatched, used = [], [], set()
+    pairs, unmatched, used = [], [], set(by_q.values())
     for q in qnames:
         o = by_q.get(q)
         if o is None:
-            o = ckpt.original_name(q)
+            o = _original_of(ckpt, q, okeys)
             if o is not None and o not in oset:
                 unmatched.append({"name": q, "file": "quantized",
                                   "why": f"maps to {o!r}, which the original lacks"})
+                continue
+            if o is not None and o in used:
+                unmatched.append({"name": q, "file": "quantized",
+                                  "why": f"maps to {o!r}, already paired with another tensor"})
                 continue
         if o is None:
             unmatched.append({"name": q, "file": "quantized",
@@ -344,6 +348,7 @@ def _pairs(okeys, ckpt):
             continue
         pairs.append((q, o))
         used.add(o)
+    used = {o for _, o in pairs}
     for k in okeys:
         if k not in used:
             unmatched.append({"name": k, "file": "original",
