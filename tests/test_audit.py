@@ -376,3 +376,29 @@ def test_gptq_share_off_rtn_and_awq_folded_scales(tmp_path):
     assert_allclose(ar.rel_dql, _rel(v * fit, aq), rtol=1e-12)
     assert ar.rel_dql < 0.02 < _rel(v, a.values)
     assert all(len(line) <= 100 for line in res.table().splitlines())
+
+
+# --- the packed checkpoints of the real libraries (R2's fixtures) ----------------------------
+
+PACKED = __import__("pathlib").Path(__file__).parent / "fixtures" / "formats" / "packed"
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in PACKED.iterdir() if p.is_dir()))
+def test_packed_checkpoints_matched_and_dql_direct(folder):
+    from vecq_ref import io
+
+    expected = np.load(PACKED / "expected.npz")
+    original = {k: io.as_float(v) for k, v in io.load_npz(PACKED / "original.safetensors").items()}
+    res = audit(PACKED / "original.safetensors", PACKED / folder, progress=False)
+    assert [d for d in res.unmatched if d["file"] == "quantized"] == []
+    assert res.rows
+    for r in res.rows:
+        key = f"{folder}/{r.original_name}"
+        if key in expected.files:
+            assert_allclose(r.rel_dql, _rel(original[r.original_name], expected[key]),
+                            rtol=1e-12)
+        assert r.optimum_rel_dql <= r.rel_dql * (1 + 1e-9)
+        assert r.diagnosis
+        if folder.startswith("gptq"):
+            assert r.remark.startswith("GPTQ's error feedback")
+    assert all(len(line) <= 100 for line in res.table().splitlines())

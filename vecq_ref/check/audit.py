@@ -158,6 +158,10 @@ def _grouped(entries, reason, shown=3):
 
 # --- the result -------------------------------------------------------------------------------
 
+#: Format names shortened to the table's column (the JSON and CSV keep the full name).
+_SHORT = {"compressed-tensors": "ct"}
+
+
 def _e(x):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3e}"
 
@@ -270,10 +274,12 @@ class AuditResult:
         for r in self.rows:
             name = r.quantized_name if len(r.quantized_name) <= 34 else \
                 "…" + r.quantized_name[-33:]
-            lines.append(f"{name:<34} {r.format:<7}{r.bits_per_weight:5.2f} "
+            fmt = _SHORT.get(r.format, r.format)[:7]
+            lines.append(f"{name:<34} {fmt:<7}{r.bits_per_weight:5.2f} "
                          f"{_e(r.rel_dql):>9} {_e(r.optimum_rel_dql):>9} {_p(r.gap_pct):>6} "
                          f"{_e(r.vecq_param_rel_dql):>9} {_e(r.vecq_exact_rel_dql):>9}")
-            lines.append(f"  ← {r.original_name}"[:100])
+            lines.append(f"  ← {r.original_name}"[:100] + (
+                f" ({r.format})" if fmt != r.format and len(r.original_name) < 70 else ""))
             lines.append(f"  {r.diagnosis}"[:100])
             lines += [f"  {n}"[:100] for n in r.notes]
             if r.remark:
