@@ -84,17 +84,14 @@ def main(argv=None):
     ap.add_argument("--workers", default="1,2", help="Dask worker counts ('' for none)")
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args(argv)
-    from _audit_fixtures import save_safetensors, tiny_llama, write_gguf
+    from tinyllama import write_tiny_llama
 
     from vecq_ref.check.audit import audit
 
     model = args.model or _default_model()
     with tempfile.TemporaryDirectory() as tmp:
-        small = tiny_llama()
-        save_safetensors(os.path.join(tmp, "tiny.safetensors"), small)
-        write_gguf(os.path.join(tmp, "tiny.gguf"), small, "Q4_0")
-        audit(os.path.join(tmp, "tiny.safetensors"), os.path.join(tmp, "tiny.gguf"),
-              progress=False)  # compile (warm cache)
+        small = write_tiny_llama(os.path.join(tmp, "tiny"))
+        audit(small["original"], small["gguf"], progress=False)  # compile (warm cache)
         q = to_gguf(model, os.path.join(tmp, "model-q4_0.gguf"))
         runs = []
         for _ in range(args.repeat):

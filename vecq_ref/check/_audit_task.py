@@ -57,11 +57,22 @@ def _opened(kind, path, reader=None):
     return _OPEN[key][1]
 
 
+#: Tensors kept per kind (original, quantized): a worker often gets the next block of the
+#: tensor it just read, or of the one before.
+_KEEP = 2
+
+
 def _tensor(kind, path, name, reader=None):
     key = (kind, path, name)
-    if _LAST.get(kind, (None,))[0] != key:
-        _LAST[kind] = (key, _opened(kind, path, reader)(name))
-    return _LAST[kind][1]
+    kept = _LAST.setdefault(kind, [])
+    for i, (k, value) in enumerate(kept):
+        if k == key:
+            kept.insert(0, kept.pop(i))
+            return value
+    value = _opened(kind, path, reader)(name)
+    kept.insert(0, (key, value))
+    del kept[_KEEP:]
+    return value
 
 
 def _original(spec):
@@ -122,6 +133,10 @@ def _column_fit(w, wq):
 def prepare(spec):
     """What every block of the tensor needs from the whole of it: for AWQ, the per-column fit
     of the folded scales (``{"fit": s, "folded": bool}``); None otherwise."""
+    _opened("quantized", spec.quantized, spec.reader)
+    family = getattr(_OPEN[("quantized", spec.quantized)][0], "family", None)
+    if family in ("gguf", "gptq", "compressed-tensors", "bitsandbytes"):
+        return None  # no folded scales: spare the read
     bt = _quantized(spec)
     if getattr(bt, "format", None) != "awq" or _check(spec, bt) is not None:
         return None
