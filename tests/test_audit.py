@@ -12,6 +12,8 @@ from _audit_fixtures import (
     write_gguf_imatrix,
     write_legacy_imatrix,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from tinyllama import write_tiny_llama
 
@@ -49,6 +51,47 @@ def test_row_dql_sums_twin_and_row_blocks(rng, cols):
         assert_allclose(whole, naive.row_dql_sums(x, y, hh), rtol=1e-12)
         part = row_dql_sums(x[2:5].copy(), y[2:5].copy(), None if hh is None else hh[2:5].copy())
         assert_array_equal(part, whole[2:5])  # a row's bits do not depend on the other rows
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 300), st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_row_dql_sums_any_row_split(rows, cols, seed, weighted):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, cols))
+    y = np.round(x * 4) / 4
+    h = rng.random((rows, cols)) if weighted else None
+    whole = row_dql_sums(x, y, h)
+    assert np.all(whole >= 0) and np.all(whole[:, 1] <= whole[:, 0] + 1e-12 * cols)
+    cut = rng.integers(0, rows + 1)
+    parts = [row_dql_sums(x[a:b].copy(), y[a:b].copy(), None if h is None else h[a:b].copy())
+             for a, b in ((0, cut), (cut, rows))]
+    assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_measure_block_all_zero_and_constant_rows():
+    from vecq_ref import format_rules as fr
+    from vecq_ref.check import _audit_measure as M
+    from vecq_ref.check.audit import _row_from
+    from vecq_ref.formats import BlockTensor
+
+    # Row 0 all zeros, row 1 constant 0.5: Q4_0 gives d = 0.5/−8 = −0.0625 and codes 0
+    # (level −8), which reproduce 0.5 exactly; every loss is 0 and the gap 0 (not NaN).
+    w = np.zeros((2, 32))
+    w[1] = 0.5
+    q = fr.q4_0(w)
+    bt = BlockTensor(name="t", format="q4_0", kind="offset", bits=4, group_size=32,
+                     codes=(q.codes + 8).astype(np.int8), scale=np.asarray(q.alpha),
+                     scale_dtype=np.dtype(np.float16), zero=np.full((2, 1), 8))
+    assert float(q.alpha[1, 0]) == -0.0625
+    rows = M.measure_block(w, bt)
+    assert_array_equal(rows["sww"], [0.0, 8.0])  # 32 · 0.25
+    for k in ("shipped", "optimum", "rtn"):
+        assert_array_equal(rows[k], [0.0, 0.0])
+    assert_array_equal(rows["rtn_diff"], [0, 0])
+    assert_array_equal(rows["rule_diff"], [0, 0])
+    r = _row_from("t", "t", {"format": "q4_0", "shape": [2, 32], "bpw": 4.5},
+                  M.totals(rows), "line")
+    assert (r.rel_dql, r.optimum_rel_dql, r.gap_pct) == (0.0, 0.0, 0.0)
 
 
 # --- the checkpoint ---------------------------------------------------------------------------
