@@ -172,6 +172,18 @@ def test_row_blocks_give_the_same_bits(model, serial):
     assert _same(res, serial)
 
 
+def test_unpermuted_converter_rows_kept_as_stored(tmp_path):
+    # A converter that did not permute Q/K: the reader would undo a permutation the file does
+    # not have; the audit keeps the stored rows (and says so) instead of a wrong pairing.
+    info = write_tiny_llama(tmp_path, types=ALL_Q4_0, permute=False)
+    res = audit(info["original"], info["gguf"], progress=False)
+    deq = dequantized(info["tensors"], info["types"])
+    q = next(r for r in res.rows if r.quantized_name == "blk.1.attn_k.weight")
+    assert any("kept as stored" in n for n in q.notes)
+    assert_allclose(q.rel_dql, _rel(info["tensors"][q.original_name], deq[q.original_name]),
+                    rtol=1e-12)
+
+
 @pytest.mark.jit_only
 def test_wrong_pairing_is_an_error_naming_both(model, tmp_path):
     _, gguf_path, t = model

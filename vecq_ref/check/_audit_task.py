@@ -81,8 +81,44 @@ def _original(spec):
     return io.as_float(np.asarray(_tensor("original", spec.original, spec.oname)))
 
 
-def _quantized(spec):
+def _checkpoint(spec):
+    _opened("quantized", spec.quantized, spec.reader)
+    return _OPEN[("quantized", spec.quantized)][0]
+
+
+def _quantized(spec, prep=None):
+    """The quantized tensor; as stored (rows not unpermuted) where :func:`prepare` found that
+    the stored order is the original's (a converter that did not permute Q/K)."""
+    if prep is not None and prep.get("stored_rows"):
+        key = spec.qname + "\0stored"
+        kept = _LAST.setdefault("quantized", [])
+        hit = [v for k, v in kept if k == ("quantized", spec.quantized, key)]
+        if hit:
+            return hit[0]
+        bt = _checkpoint(spec).read(spec.qname, unpermute=False)
+        from dataclasses import replace
+
+        note = (f"rows of {spec.qname} kept as stored: they fit the original without undoing "
+                "llama.cpp's Q/K permutation (a converter that did not apply it)")
+        if hasattr(bt, "codes"):
+            bt = replace(bt, notes=tuple(n for n in bt.notes if "permuted" not in n) + (note,))
+        kept.insert(0, (("quantized", spec.quantized, key), bt))
+        del kept[_KEEP:]
+        return bt
     return _tensor("quantized", spec.quantized, spec.qname, spec.reader)
+
+
+def _stored_rows_fit(spec, bt):
+    """True when the reader would undo a Q/K permutation the file does not have: the stored
+    row order is closer to the original than the unpermuted one (formats._open's test)."""
+    ckpt = _checkpoint(spec)
+    perm = ckpt.permutation(spec.qname) if hasattr(ckpt, "permutation") else None
+    if perm is None or not hasattr(bt, "codes") or tuple(bt.shape) != tuple(spec.shape):
+        return False
+    w = _original(spec).reshape(spec.shape).astype(np.float64)
+    undone = bt.dequantize(np.float64)
+    stored = undone[perm[0]]
+    return bool(np.sum((w - stored) ** 2) < np.sum((w - undone) ** 2))
 
 
 def _weights(spec, w, bt):
@@ -131,11 +167,17 @@ def _column_fit(w, wq):
 
 
 def prepare(spec):
-    """What every block of the tensor needs from the whole of it: for AWQ, the per-column fit
-    of the folded scales (``{"fit": s, "folded": bool}``); None otherwise."""
-    _opened("quantized", spec.quantized, spec.reader)
-    family = getattr(_OPEN[("quantized", spec.quantized)][0], "family", None)
-    if family in ("gguf", "gptq", "compressed-tensors", "bitsandbytes"):
+    """What every block of the tensor needs from the whole of it, or None: ``stored_rows``
+    (GGUF Q/K rows that were never permuted, :func:`_stored_rows_fit`), and for AWQ the
+    per-column fit of the folded scales (``fit``, ``folded``)."""
+    family = getattr(_checkpoint(spec), "family", None)
+    if family == "gguf":
+        ckpt = _checkpoint(spec)
+        if not hasattr(ckpt, "permutation") or ckpt.permutation(spec.qname) is None:
+            return None
+        bt = _quantized(spec)
+        return {"stored_rows": True} if _stored_rows_fit(spec, bt) else None
+    if family in ("gptq", "compressed-tensors", "bitsandbytes"):
         return None  # no folded scales: spare the read
     bt = _quantized(spec)
     if getattr(bt, "format", None) != "awq" or _check(spec, bt) is not None:
@@ -149,7 +191,7 @@ def prepare(spec):
 
 def _scaled(w, prep):
     """The original the quantizer saw: AWQ's columns times the fitted scales."""
-    if prep is None or not prep["folded"]:
+    if prep is None or not prep.get("folded"):
         return w
     return w * prep["fit"][None, :]
 
@@ -157,7 +199,7 @@ def _scaled(w, prep):
 def run_block(spec, r0, r1, prep=None):
     """Measures of rows ``r0:r1`` of ``spec``'s tensor: ``{"kind": "ok", "rows": {...}}``, or
     the reason it is not measured. ``prep``: :func:`prepare`'s result."""
-    bt = _quantized(spec)
+    bt = _quantized(spec, prep)
     bad = _check(spec, bt)
     if bad is not None:
         return bad
@@ -172,7 +214,7 @@ def info_of(spec, prep=None):
     """Facts about the quantized tensor the row needs (read on the process that calls it)."""
     from .audit import _bits_per_weight
 
-    bt = _quantized(spec)
+    bt = _quantized(spec, prep)
     notes = list(bt.notes)
     if bt.two_level is not None:
         notes.append("two-level scales: the optimum has every sub-block at its own optimum "
@@ -184,7 +226,7 @@ def info_of(spec, prep=None):
                      "the best found (exact integer zero point, refitted), not certified")
     info = {"format": bt.format, "shape": list(spec.shape), "bpw": _bits_per_weight(bt),
             "notes": notes}
-    if prep is not None:
+    if prep is not None and "fit" in prep:
         fit = prep["fit"]
         lo, hi = float(fit.min()), float(fit.max())
         info["remark"] = (f"AWQ scales folded in per input channel (fit {lo:.3g}…{hi:.3g}): "
@@ -195,7 +237,7 @@ def info_of(spec, prep=None):
 
 def diagnose(spec, prep=None):
     """The one-line diagnosis of the whole tensor (check/blocks)."""
-    bt = _quantized(spec)
+    bt = _quantized(spec, prep)
     w = _scaled(_original(spec).reshape(spec.shape), prep)
     return M.diagnosis(w, bt, _weights(spec, w, bt))
 
