@@ -17,10 +17,14 @@ Run: ``python benchmarks/bench_audit.py`` (``--model``, ``--workers 1,2``, ``--r
 The default test run does not include it.
 
 Measured (2 cores shared with other jobs, load average 1.8–7; the spread is the machine's):
-in-process 11.7–38.6 s (31 s at load 3); 2 Dask workers 0.96× (load 3.6), 1.24× (load 4.7) and
-1.91× (load 2.9, against the 11.7 s run) of the in-process run of the same session, 1 worker
-0.93–2.19×; identical rows every time. Peak RSS 1.0 GB (check/blocks' diagnosis of the whole
-30522×384 embedding; 520 MiB without it).
+in-process 11.7–38.6 s (21–23 s at load 3–4, the same with 1 or 2 kernel threads: the cores
+were busy); 2 Dask workers 0.96×, 1.24×, 1.91× and 3.09× of the in-process run of the same
+session, 1 worker 0.93–2.19×; identical rows every time. Fixed Dask cost ≈ 5 s (LocalCluster
+start 2.5 s, each worker's imports and cached kernels 2.6 s); at load 3.9 the workers' tasks
+took 60 CPU-s in all (blocks 51 s, per-tensor diagnosis 9 s) against 21 s in-process: two
+processes competing with other jobs for two cores, so the 1.3× target could not be checked
+here. Peak RSS 1.0 GB (check/blocks' diagnosis of the whole 30522×384 embedding; 520 MiB
+before it was wired in).
 """
 
 from __future__ import annotations
