@@ -24,6 +24,19 @@ inside the bracket (self-consistency test and the crossing bound
 state's ``r`` carries a proven error bar; every state whose upper ``r`` reaches the best lower
 ``r`` is re-evaluated directly (compensated sums in element order) and the direct values
 decide. Twin: ``naive.exact_levelset`` (all breakpoints, brute force).
+
+Lean path (:func:`_lean`, rows of up to ``LEAN`` active elements, the formats' groups): the
+same winner, cheaper. Incumbents are division-free (counts of ``a·(1/s)``: *an* assignment,
+whose ``r`` bounds the optimum below, docs/theory.md §4.5); the bracket as above; the
+thresholds inside it go to buckets linear in the key, about ``BUCKET`` each; prefix sums at
+the bucket edges (plain sums of non-negative increments with a proven error bound) raise the
+best lower ``r``; segments between clean edges (no key within ``64ε`` of the edge) are
+dropped by the crossing bound and only the survivors are sorted and swept; candidates and the
+direct re-evaluations that decide are those of the general path. Arguments are packed (each
+array argument of a Numba call costs two atomic reference-count updates) and every buffer is
+allocated once per task. ``evaluations`` counts what each path evaluates (incumbents, direct
+evaluations, edges, swept states), so it differs between the paths; every other output bit is
+the same (tests/test_exact_lean.py).
 """
 
 import numpy as np
