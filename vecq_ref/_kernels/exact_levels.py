@@ -1331,6 +1331,10 @@ def exact_levelset(xs, hs, levels, signed, zero_point, out, codes, lean=LEAN):
         All-zero (or all-zero-weight) rows: step 0, alpha 0, interval (0, inf), certified.
     codes : ndarray, shape (rows, n), int16
         Index into ``levels`` (the unsigned code with a zero point).
+    lean : int
+        Rows with at most this many active elements (``x ≠ 0``, ``h > 0``) take the lean
+        path (module docstring), the others the general one; ``0`` forces the general path
+        (tests). Every output but ``evaluations`` is the same either way.
 
     Notes
     -----
