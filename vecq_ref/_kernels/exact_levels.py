@@ -24,6 +24,19 @@ inside the bracket (self-consistency test and the crossing bound
 state's ``r`` carries a proven error bar; every state whose upper ``r`` reaches the best lower
 ``r`` is re-evaluated directly (compensated sums in element order) and the direct values
 decide. Twin: ``naive.exact_levelset`` (all breakpoints, brute force).
+
+Lean path (:func:`_lean`, rows of up to ``LEAN`` active elements, the formats' groups): the
+same winner, cheaper. Incumbents are division-free (counts of ``a·(1/s)``: *an* assignment,
+whose ``r`` bounds the optimum below, docs/theory.md §4.5); the bracket as above; the
+thresholds inside it go to buckets linear in the key, about ``BUCKET`` each; prefix sums at
+the bucket edges (plain sums of non-negative increments with a proven error bound) raise the
+best lower ``r``; segments between clean edges (no key within ``64ε`` of the edge) are
+dropped by the crossing bound and only the survivors are sorted and swept; candidates and the
+direct re-evaluations that decide are those of the general path. Arguments are packed (each
+array argument of a Numba call costs two atomic reference-count updates) and every buffer is
+allocated once per task. ``evaluations`` counts what each path evaluates (incumbents, direct
+evaluations, edges, swept states), so it differs between the paths; every other output bit is
+the same (tests/test_exact_lean.py).
 """
 
 import numpy as np
@@ -43,6 +56,12 @@ SWEEP = 64
 SPLIT_MUL = 1
 #: Rows with at most this many active elements sweep their whole bracket (no branch and bound).
 SMALL = 1024
+#: Rows with at most this many active elements take the lean path (:func:`_lean`).
+LEAN = 256
+#: The lean path's buckets hold about this many thresholds each ...
+BUCKET = 2
+#: ... and brackets of at most this many thresholds are swept without buckets.
+LEAN_SWEEP = 16
 #: First guesses of the bracket's ends, ``sinc / BRACKET_LO`` and ``sinc · BRACKET_HI``
 #: (squared until the loss bounds hold).
 BRACKET_LO = 1.2
@@ -633,52 +652,477 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
     return best_r, best_s, evals, best_lo, pts, stack, cand, bk, bi, bc, perm, tk, cb
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _rb(s1, s2, e1, e2):
+    """``(lower r, upper r)`` of the exact sums when ``s1, s2`` are within ``e1, e2`` of them
+    (two roundings of ``u²/d``: ``(1 ± ε)² ⊂ 1 ± 4ε``)."""
+    u = s1 + e1
+    if u <= 0.0:
+        rhi = 0.0
+    else:
+        d = s2 - e2
+        rhi = np.inf if d <= 0.0 else u * u / d * (1.0 + 4.0 * _EPS)
+    v = s1 - e1
+    rlo = v * v / (s2 + e2) * (1.0 - 4.0 * _EPS) if v > 0.0 and s2 > 0.0 else 0.0
+    return rlo, rhi
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _state(s1, s2, e1, e2, best_lo):
+    """:func:`_rb` with the divisions only where they matter: ``(best_lo, rhi)`` with
+    ``best_lo`` raised by the state's lower ``r`` and ``rhi`` its upper ``r``, or −1 when it
+    cannot reach ``best_lo``. The tests are on products with ``4ε`` more slack than the
+    quotients (two more roundings), so they only ever keep more."""
+    v = s1 - e1
+    q = s2 + e2
+    if v > 0.0 and s2 > 0.0 and v * v * (1.0 - 4.0 * _EPS) > best_lo * q * (1.0 + 4.0 * _EPS):
+        best_lo = max(best_lo, v * v / q * (1.0 - 4.0 * _EPS))
+    u = s1 + e1
+    d = s2 - e2
+    if u <= 0.0:
+        return best_lo, -1.0
+    if d <= 0.0:
+        return best_lo, np.inf
+    if u * u * (1.0 + 8.0 * _EPS) < best_lo * d:
+        return best_lo, -1.0
+    return best_lo, u * u / d * (1.0 + 4.0 * _EPS)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cnt(y, tab, z, g, cm, fast):
+    """:func:`_count` on the packed path table ``tab[z, 2] = μ``."""
+    if fast:
+        f = np.floor(y)
+        f += 1.0 if y - f >= 0.5 else 0.0
+        return np.int64(min(f, np.float64(cm)))
+    lo = 0
+    hi = cm
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if tab[z, 2, g, mid] <= y:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ev(s, el, sgs, dr, nact, tab, itab, z, fast, c0, wi, store):
+    """:func:`_eval` on the packed arrays (element data ``el = (a, h, h·a)``, signs
+    ``sgs[dr]``, paths ``tab[z]``); with ``store`` the counts go to ``wi[:, 6]``."""
+    s1 = 0.0
+    e1 = 0.0
+    s2 = c0
+    e2 = 0.0
+    for i in range(nact):
+        g = sgs[dr, i]
+        c = _cnt(el[0, i] / s, tab, z, g, itab[z, 0, g], fast)
+        if store:
+            wi[i, 6] = c
+        s1, e1 = _add(s1, e1, el[2, i] * tab[z, 0, g, c])
+        s2, e2 = _add(s2, e2, el[1, i] * tab[z, 1, g, c])
+    return s1 + e1, s2 + e2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _approx(s, el, sgs, dr, nact, tab, itab, z, fast, c0):
+    """Plain sums ``(S1, S2)`` of *an* assignment near the state at step ``s`` (counts of
+    ``a·(1/s)``, not ``fl(a/s)``: no division) and their error bounds: the products are within
+    2ε, a plain sum of ``m`` terms within ``(m − 1)ε·Σ|terms|`` (theory §4.5). Any
+    assignment's ``r`` bounds the optimum below (the nearest levels at its own α do at least
+    as well), so it is a valid incumbent without being a state."""
+    inv = 1.0 / s
+    s1 = 0.0
+    t1 = 0.0
+    s2 = c0
+    for i in range(nact):
+        g = sgs[dr, i]
+        c = _cnt(el[0, i] * inv, tab, z, g, itab[z, 0, g], fast)
+        v = el[2, i] * tab[z, 0, g, c]
+        s1 += v
+        t1 += abs(v)
+        s2 += el[1, i] * tab[z, 1, g, c]
+    k = 1.01 * (nact + 4.0) * _EPS
+    return s1, s2, k * t1, k * s2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lbb(s, el, sgs, dr, nact, tab, itab, z):
+    """:func:`_lb_below` on the packed arrays."""
+    t = 0.0
+    for i in range(nact):
+        g = sgs[dr, i]
+        lt = tab[z, 0, g, itab[z, 0, g]]
+        ai = el[0, i]
+        d = ai if lt <= 0.0 else max(ai - s * lt, 0.0)
+        t += el[1, i] * (d * d)
+    return t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lba(s, el, sgs, dr, nact, tab, itab, z):
+    """:func:`_lb_above` on the packed arrays."""
+    t = 0.0
+    for i in range(nact):
+        g = sgs[dr, i]
+        ai = el[0, i]
+        m = np.inf
+        l0 = tab[z, 0, g, 0]
+        if l0 <= 0.0:
+            d = ai - s * l0
+            m = d * d
+        p = itab[z, 1, g]
+        if p <= itab[z, 0, g] and (p == 0 or ai >= s * tab[z, 2, g, p] * (1.0 - 4.0 * _EPS)):
+            d = s * tab[z, 0, g, p] - ai
+            m = min(m, d * d if d > 0.0 else 0.0)
+        if m < np.inf:
+            t += el[1, i] * m
+    return t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prune_e(slo, s1lu, s2lu, shi, s1hl, s1hu, s2hl, best_lo):
+    """:func:`_prune` on sums given as bounds: ``s1lu, s2lu`` bound above every state's sums
+    in ``(slo, shi]`` (sums of the state at ``slo``, or of a superset of its steps);
+    ``s1hl ≤ S1 ≤ s1hu`` and ``s2hl ≤ S2`` of the state at ``shi`` (a subset of every state
+    inside, each extra step crossed below ``shi``)."""
+    if s1lu <= 0.0:
+        return True
+    amax = s1lu / s2hl * (1.0 + 4.0 * _EPS) if s2hl > 0.0 else np.inf
+    amin = max(s1hl, 0.0) / s2lu * (1.0 - 4.0 * _EPS)
+    lo = slo * (1.0 - _SL)
+    hi = shi * (1.0 + _SL)
+    if amax < lo or amin > hi:
+        return True
+    aa = max(amin, lo)
+    ab = min(amax, hi)
+    d = s2lu - max(s2hl, 0.0)
+    b = s1hu + 0.5 * hi * d
+    c = s2lu
+    al = min(max(b / c, aa), ab)
+    ub = (2.0 * al * b - al * al * c) * (1.0 + 16.0 * _EPS)
+    return ub < best_lo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _isort_w(w, col, perm, k0, k1):
+    """Insertion sort of ``perm[k0:k1]`` (``perm`` = ``wi[:, 3]``) by ``w[:, col]``
+    descending."""
+    for i in range(k0 + 1, k1):
+        p = perm[i, 3]
+        kv = w[p, col]
+        j = i - 1
+        while j >= k0 and w[perm[j, 3], col] < kv:
+            perm[j + 1, 3] = perm[j, 3]
+            j -= 1
+        perm[j + 1, 3] = p
+
+
 @helper
-def _interval(s, a, sg, nact, mu, imu, cmax, fast, cnt):
+def _lean(el, sgs, dr, ext, x2, tab, itab, z, fast, c0, n0, best_lo, w, wi, nact, cap):
+    """:func:`_core` for rows of at most ``LEAN`` active elements: the same winner (module
+    docstring, "Lean path"), few arguments (each array argument of a call costs Numba two
+    atomic reference-count updates), nothing allocated. ``ext[g]`` are the extreme magnitudes
+    of the elements on path ``g`` *for this direction*. ``w`` (float) rows: ``[0, cap)`` the
+    thresholds (key, ΔS1, ΔS2, exact threshold), ``[cap, 2cap + 1)`` the buckets (ΣΔS1,
+    ΣΔS2, S1 and S2 at the upper edge), ``[2cap + 1, 4cap + 3)`` the candidates (as
+    :func:`_put`); ``wi`` (int) columns: element, count, bucket of each threshold; the order;
+    bucket ends and dirty flags; counts per element. Returns ``(r, s, evaluations, best_lo)``
+    as :func:`_core`."""
+    evals = 0
+    movable = 0
+    stop = 0.0
+    sbot = np.inf
+    s0 = 0.0
+    for g in range(2):
+        cm = itab[z, 0, g]
+        if cm > 0 and ext[g, 0] > 0.0:
+            movable += 1
+            stop = max(stop, ext[g, 0] * tab[z, 3, g, 1])
+            sbot = min(sbot, ext[g, 1] * tab[z, 3, g, cm])
+            if tab[z, 0, g, cm] > 0.0:
+                s0 = max(s0, ext[g, 0] / tab[z, 0, g, cm])
+    if movable == 0:
+        s1, s2 = _ev(1.0, el, sgs, dr, nact, tab, itab, z, fast, c0, wi, False)
+        return _ratio(s1, s2), -1.0, 1, best_lo
+    stop *= 1.0 + 8.0 * _EPS
+    sbot *= 1.0 - 8.0 * _EPS
+    if not s0 > 0.0:
+        s0 = np.sqrt(stop) * np.sqrt(sbot)
+    s0 = min(max(s0, sbot), stop)
+    m0 = nact + 2.0
+    # Incumbent: Lloyd from s0 on division-free assignments.
+    s = s0
+    sinc = s0
+    rinc = -1.0
+    for _ in range(LLOYD):
+        s1, s2, e1, e2 = _approx(s, el, sgs, dr, nact, tab, itab, z, fast, c0)
+        evals += 1
+        rlo, _ = _rb(s1, s2, e1, e2)
+        best_lo = max(best_lo, rlo)
+        if rlo > rinc:
+            rinc = rlo
+            sinc = s
+        if s1 <= 0.0:
+            break
+        nxt = s1 / s2
+        if not (nxt > sbot and nxt < stop) or nxt == s:
+            break
+        s = nxt
+    # Bracket (as _core): outside (sa, sb] no self-consistent state reaches best_lo.
+    lu = x2 * (1.0 + 4.0 * m0 * _EPS) - best_lo
+    fac = 1.0 - 4.0 * m0 * _EPS
+    f = BRACKET_LO
+    sa = sinc / f
+    while True:
+        if sa <= sbot:
+            sa = 0.0
+            break
+        if _lbb(sa, el, sgs, dr, nact, tab, itab, z) * fac > lu:
+            break
+        f *= f
+        sa = sinc / f
+    f = BRACKET_HI
+    sb = sinc * f
+    while True:
+        if sb >= stop:
+            sb = stop
+            break
+        if _lba(sb, el, sgs, dr, nact, tab, itab, z) * fac > lu:
+            break
+        f *= f
+        sb = sinc * f
+    sa *= 1.0 - _SL
+    sb = min(sb * (1.0 + _SL), stop)
+    if not sb > sa:
+        return -1.0, 0.0, evals, best_lo
+    c0w = 2 * cap + 1  # first candidate row of w
+    ncand = c0w
+    # The state at sb, directly (its counts start the thresholds).
+    s1, s2 = _ev(sb, el, sgs, dr, nact, tab, itab, z, fast, c0, wi, True)
+    evals += 1
+    e1, e2 = _errs(s1, s2, m0, n0)
+    rlo, rhi = _rb(s1, s2, e1, e2)
+    best_lo = max(best_lo, rlo)
+    if rhi >= best_lo:
+        ncand = _put(w, ncand, rhi, sb, 0.0, _ratio(s1, s2))
+    # Every threshold in the bracket: key a·(1/μ), increments of S1 and S2.
+    cut = sa * (1.0 - 16.0 * _EPS)
+    nb = 0
+    lo = np.inf
+    hi = 0.0
+    t1 = 0.0
+    t2 = 0.0
+    for i in range(nact):
+        g = sgs[dr, i]
+        ai = el[0, i]
+        for c in range(wi[i, 6] + 1, itab[z, 0, g] + 1):
+            key = ai * tab[z, 3, g, c]
+            if key < cut:
+                break
+            d1 = el[2, i] * tab[z, 4, g, c]
+            d2 = el[1, i] * tab[z, 5, g, c]
+            w[nb, 0] = key
+            w[nb, 1] = d1
+            w[nb, 2] = d2
+            wi[nb, 0] = i
+            wi[nb, 1] = c
+            t1 += d1
+            t2 += d2
+            lo = min(lo, key)
+            hi = max(hi, key)
+            nb += 1
+    if nb > 0:
+        # Buckets linear in the key over [lo, hi], about BUCKET thresholds each. Edge j is
+        # where q = (hi − key)·scale = j; it is dirty when a key lies within tol of it (the
+        # exact threshold may then lie on either side) and then splits no segment.
+        nbk = 1 if nb <= LEAN_SWEEP or not hi > lo else nb // BUCKET
+        scale = nbk / (hi - lo) if nbk > 1 else 0.0
+        tol = 64.0 * _EPS * (hi * scale + nbk)
+        for j in range(nbk + 1):
+            w[cap + j, 0] = 0.0
+            w[cap + j, 1] = 0.0
+            wi[j, 4] = 0
+            wi[j, 5] = 0
+        for q in range(nb):
+            x = (hi - w[q, 0]) * scale
+            j = min(np.int64(x), nbk - 1)
+            wi[q, 2] = j
+            w[cap + j, 0] += w[q, 1]
+            w[cap + j, 1] += w[q, 2]
+            wi[j + 1, 4] += 1
+            fr = x - j
+            if fr < tol:
+                wi[j, 5] = 1
+            if fr > 1.0 - tol:
+                wi[j + 1, 5] = 1
+        for j in range(nbk):
+            wi[j + 1, 4] += wi[j, 4]
+        for q in range(nb):  # the order, grouped by bucket; then wi[j, 4] is bucket j's end
+            j = wi[q, 2]
+            wi[wi[j, 4], 3] = q
+            wi[j, 4] += 1
+        # Prefix sums at the edges (plain sums of non-negative terms onto the direct state
+        # at sb) and one error bound for every edge and swept state (theory §4.5).
+        kk = 1.01 * (nb + nbk + 8.0) * _EPS
+        ee1 = e1 + kk * (abs(s1) + 2.0 * n0 + 2.0 * t1)
+        ee2 = e2 + kk * (s2 + 2.0 * t2)
+        p1 = s1
+        p2 = s2
+        for j in range(nbk):
+            w[cap + j, 2] = p1
+            w[cap + j, 3] = p2
+            p1 += w[cap + j, 0]
+            p2 += w[cap + j, 1]
+            best_lo, _ = _state(p1, p2, ee1, ee2, best_lo)  # an assignment
+        w[cap + nbk, 2] = p1
+        w[cap + nbk, 3] = p2
+        evals += nbk
+        # Segments between clean edges, from the top; the crossing bound prunes.
+        top = 0
+        tl = 1.0 - 16.0 * _EPS
+        for j in range(1, nbk + 1):
+            if j < nbk and wi[j, 5] != 0:
+                continue
+            shi = sb if top == 0 else hi - top / scale
+            slo = sa if j == nbk else hi - j / scale
+            u1 = w[cap + top, 2]
+            u2 = w[cap + top, 3]
+            if _prune_e(slo, w[cap + j, 2] + ee1, w[cap + j, 3] + ee2, shi, u1 - ee1,
+                        u1 + ee1, u2 - ee2, best_lo):
+                top = j
+                continue
+            if top > 0:
+                rlo, rhi = _rb(u1, u2, ee1, ee2)
+                if rhi >= best_lo:
+                    ncand = _put(w, ncand, rhi, shi, 0.0, -1.0)
+            k0 = 0 if top == 0 else wi[top - 1, 4]
+            k1 = wi[j - 1, 4]
+            top = j
+            _isort_w(w, 0, wi, k0, k1)
+            c1 = 0.0
+            c2 = 0.0
+            k = k0
+            while k < k1:
+                p = wi[k, 3]
+                if k + 1 == k1 or w[wi[k + 1, 3], 0] < w[p, 0] * tl:
+                    u1, c1 = _add(u1, c1, w[p, 1])
+                    u2, c2 = _add(u2, c2, w[p, 2])
+                    evals += 1
+                    k += 1
+                    best_lo, rhi = _state(u1 + c1, u2 + c2, ee1, ee2, best_lo)
+                    if rhi >= best_lo:
+                        i = wi[p, 0]
+                        ncand = _put(w, ncand, rhi, el[0, i],
+                                     tab[z, 2, sgs[dr, i], wi[p, 1]], -1.0)
+                    continue
+                # A cluster: exact thresholds order it, equal ones apply together.
+                e = k + 1
+                while e < k1 and w[wi[e, 3], 0] >= w[wi[e - 1, 3], 0] * tl:
+                    e += 1
+                for q in range(k, e):
+                    p = wi[q, 3]
+                    i = wi[p, 0]
+                    w[p, 3] = threshold(el[0, i], tab[z, 2, sgs[dr, i], wi[p, 1]])
+                _isort_w(w, 3, wi, k, e)
+                q = k
+                while q < e:
+                    t = w[wi[q, 3], 3]
+                    while q < e and w[wi[q, 3], 3] == t:
+                        p = wi[q, 3]
+                        u1, c1 = _add(u1, c1, w[p, 1])
+                        u2, c2 = _add(u2, c2, w[p, 2])
+                        q += 1
+                    evals += 1
+                    best_lo, rhi = _state(u1 + c1, u2 + c2, ee1, ee2, best_lo)
+                    if rhi >= best_lo:
+                        ncand = _put(w, ncand, rhi, t, 0.0, -1.0)
+                k = e
+    # The direct values decide (as _core).
+    top_r = -1.0
+    for j in range(c0w, ncand):
+        if w[j, 0] < best_lo:
+            w[j, 3] = -2.0
+            continue
+        if w[j, 3] < 0.0:
+            s = w[j, 1] if w[j, 2] == 0.0 else threshold(w[j, 1], w[j, 2])
+            s1, s2 = _ev(s, el, sgs, dr, nact, tab, itab, z, fast, c0, wi, False)
+            evals += 1
+            w[j, 1] = s
+            w[j, 2] = 0.0
+            w[j, 3] = _ratio(s1, s2)
+        top_r = max(top_r, w[j, 3])
+    best_r = -1.0
+    best_s = 0.0
+    for j in range(c0w, ncand):
+        r = w[j, 3]
+        if r >= top_r * (1.0 - TIE_RTOL) and r >= 0.0 and (best_r < 0.0 or w[j, 1] > best_s):
+            best_r = r
+            best_s = w[j, 1]
+    if best_r >= 0.0:
+        best_r = top_r
+    return best_r, best_s, evals, best_lo
+
+
+@helper
+def _interval(s, el, sgs, d, nact, tab, itab, z, fast, wi):
     """``(lo, hi]``: the exact float steps with the same counts as the step ``s`` (counts
-    into ``cnt``). Keys ``a·(1/μ)`` find the extreme thresholds; exact ones only within 16ε."""
+    into ``wi[:, 6]``). Keys ``a·(1/μ)`` find the extreme thresholds; exact ones only within
+    16ε."""
     qmin = np.inf
     qmax = 0.0
     for i in range(nact):
-        g = sg[i]
-        cm = cmax[g]
-        c = _count(a[i] / s, mu, g, cm, fast)
-        cnt[i] = c
+        g = sgs[d, i]
+        cm = itab[z, 0, g]
+        ai = el[0, i]
+        c = _cnt(ai / s, tab, z, g, cm, fast)
+        wi[i, 6] = c
         if c >= 1:
-            qmin = min(qmin, a[i] * imu[g, c])
+            qmin = min(qmin, ai * tab[z, 3, g, c])
         if c < cm:
-            qmax = max(qmax, a[i] * imu[g, c + 1])
+            qmax = max(qmax, ai * tab[z, 3, g, c + 1])
     hi = np.inf
     lo = 0.0
     qmin *= 1.0 + 16.0 * _EPS
     qmax *= 1.0 - 16.0 * _EPS
     for i in range(nact):
-        g = sg[i]
-        c = cnt[i]
-        if c >= 1 and a[i] * imu[g, c] <= qmin:
-            hi = min(hi, threshold(a[i], mu[g, c]))
-        if c < cmax[g] and a[i] * imu[g, c + 1] >= qmax:
-            lo = max(lo, threshold(a[i], mu[g, c + 1]))
+        g = sgs[d, i]
+        c = wi[i, 6]
+        ai = el[0, i]
+        if c >= 1 and ai * tab[z, 3, g, c] <= qmin:
+            hi = min(hi, threshold(ai, tab[z, 2, g, c]))
+        if c < itab[z, 0, g] and ai * tab[z, 3, g, c + 1] >= qmax:
+            lo = max(lo, threshold(ai, tab[z, 2, g, c + 1]))
     return lo, hi
 
 
 @njit(cache=True, nogil=True)
-def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz, cmaxz,
-          pidxz, fastz, signed, out, codes, t0, t1):
+def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, signed, lean, out, codes,
+          t0, t1):
     """Rows ``t0 ≤ r < t1`` of :func:`exact_levelset`."""
     n = xs.shape[1]
     nz = levz.shape[0]
-    a = np.empty(n)
-    h = np.empty(n)
-    ha = np.empty(n)
-    sgp = np.empty(n, dtype=np.int64)
-    sgm = np.empty(n, dtype=np.int64)
+    lamz = tabz[:, 0]
+    lam2z = tabz[:, 1]
+    muz = tabz[:, 2]
+    imuz = tabz[:, 3]
+    dlz = tabz[:, 4]
+    dqz = tabz[:, 5]
+    cmaxz = itabz[:, 0]
+    pidxz = itabz[:, 1]
+    el = np.empty((3, n))
+    a = el[0]
+    h = el[1]
+    ha = el[2]
+    sgs = np.empty((2, n), dtype=np.int64)
+    sgp = sgs[0]
+    sgm = sgs[1]
     pos = np.empty(n, dtype=np.int64)
     pts = np.empty((64, 4))
     stack = np.empty((64, 2), dtype=np.int64)
     cand = np.empty((64, 4))
     bk = np.empty(64)
-    bi = np.empty(64, dtype=np.int64)
+    bix = np.empty(64, dtype=np.int64)
     bc = np.empty(64, dtype=np.int64)
     perm = np.empty(64, dtype=np.int64)
     tk = np.empty((64, 3))
@@ -686,6 +1130,10 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
     cnt = np.empty(n, dtype=np.int64)
     ext = np.zeros((2, 2))
     extm = np.zeros((2, 2))
+    # The lean path's buffers: room for every threshold of a row it takes (``_lean``).
+    cap = min(n, lean) * (levz.shape[1] - 1) + 1
+    w = np.empty((4 * cap + 3, 4))
+    wi = np.empty((max(cap + 1, n), 7), dtype=np.int64)
     for r in range(t0, t1):
         nact = 0
         hz = 0.0
@@ -731,34 +1179,38 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
         blo = 0.0
         if nact > 0:
             for z in range(nz):
-                lam = lamz[z]
-                mu = muz[z]
                 c0 = hz * lam2z[z, 0, 0]
                 # The direction in which the largest magnitude has the longer path goes
                 # first: its incumbent then narrows the other direction's bracket.
                 d0 = 0
                 if signed:
                     g = sgp[imax]
-                    if lam[1 - g, cmaxz[z, 1 - g]] > lam[g, cmaxz[z, g]]:
+                    if lamz[z, 1 - g, cmaxz[z, 1 - g]] > lamz[z, g, cmaxz[z, g]]:
                         d0 = 1
                 for dk in range(2 if signed else 1):
                     d = d0 if dk == 0 else 1 - d0
                     sg = sgp if d == 0 else sgm
                     n0 = 0.0
                     for i in range(nact):
-                        if lam[sg[i], 0] < 0.0:
-                            n0 += ha[i] * -lam[sg[i], 0]
-                    (rr, ss, ev, blo, pts, stack, cand, bk, bi, bc, perm, tk, cb) = _core(
-                        a, sg, h, ha, nact, ext if d == 0 else extm, x2, lam, lam2z[z], mu,
-                        imuz[z], dlz[z], dqz[z], cmaxz[z], pidxz[z], fastz[z], c0, n0, blo,
-                        pts, stack, cand, cnt, bk, bi, bc, perm, tk, cb)
+                        if lamz[z, sgs[d, i], 0] < 0.0:
+                            n0 += ha[i] * -lamz[z, sgs[d, i], 0]
+                    if nact <= lean:
+                        rr, ss, ev, blo = _lean(el, sgs, d, ext if d == 0 else extm, x2, tabz,
+                                                itabz, z, fastz[z], c0, n0, blo, w, wi, nact,
+                                                cap)
+                    else:
+                        (rr, ss, ev, blo, pts, stack, cand, bk, bix, bc, perm, tk, cb) = _core(
+                            a, sg, h, ha, nact, ext if d == 0 else extm, x2, lamz[z],
+                            lam2z[z], muz[z], imuz[z], dlz[z], dqz[z], cmaxz[z], pidxz[z],
+                            fastz[z], c0, n0, blo, pts, stack, cand, cnt, bk, bix, bc, perm,
+                            tk, cb)
                     evals += ev
                     if rr < 0.0 or rr < best_r * (1.0 - TIE_RTOL):
                         continue
                     if ss < 0.0:
                         lo, hi = 0.0, np.inf
                     else:
-                        lo, hi = _interval(ss, a, sg, nact, mu, imuz[z], cmaxz[z], fastz[z], cnt)
+                        lo, hi = _interval(ss, el, sgs, d, nact, tabz, itabz, z, fastz[z], wi)
                     # Within TIE_RTOL of the best r so far is a tie (the rounding of the
                     # direct sums): the larger |step|, then +α, then the first z.
                     if (rr > best_r * (1.0 + TIE_RTOL) or hi > best_hi
@@ -785,16 +1237,14 @@ def _rows(xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz,
         for i in range(n):
             codes[r, i] = -1
         if step != 0.0:
-            sgw = sgp if best_d > 0.0 else sgm
-            mu = muz[best_z]
-            cmax = cmaxz[best_z]
-            p0 = lev.shape[0] - 1 - cmax[0]
+            dw = 0 if best_d > 0.0 else 1
+            p0 = lev.shape[0] - 1 - itabz[best_z, 0, 0]
             fast = fastz[best_z]
             sa = abs(step)
             for i in range(nact):
-                g = sgw[i]
-                c = _count(a[i] / sa, mu, g, cmax[g], fast)
-                codes[r, pos[i]] = p0 + c if g == 0 else cmax[1] - c
+                g = sgs[dw, i]
+                c = _cnt(a[i] / sa, tabz, best_z, g, itabz[best_z, 0, g], fast)
+                codes[r, pos[i]] = p0 + c if g == 0 else itabz[best_z, 0, 1] - c
         s1 = 0.0
         s2 = 0.0
         for i in range(n):
@@ -853,7 +1303,7 @@ def _paths(lz):
     return lam, lam2, mu, imu, dl, dq, cmax, pidx, fast
 
 
-def exact_levelset(xs, hs, levels, signed, zero_point, out, codes):
+def exact_levelset(xs, hs, levels, signed, zero_point, out, codes, lean=LEAN):
     """Exact weighted scale search over the level set ``levels``, per row (module docstring).
 
     Parameters
@@ -881,6 +1331,10 @@ def exact_levelset(xs, hs, levels, signed, zero_point, out, codes):
         All-zero (or all-zero-weight) rows: step 0, alpha 0, interval (0, inf), certified.
     codes : ndarray, shape (rows, n), int16
         Index into ``levels`` (the unsigned code with a zero point).
+    lean : int
+        Rows with at most this many active elements (``x ≠ 0``, ``h > 0``) take the lean
+        path (module docstring), the others the general one; ``0`` forces the general path
+        (tests). Every output but ``evaluations`` is the same either way.
 
     Notes
     -----
@@ -895,26 +1349,20 @@ def exact_levelset(xs, hs, levels, signed, zero_point, out, codes):
     levz = np.array([levels - z for z in zs]) if zero_point else levels[None, :].copy()
     nz = levz.shape[0]
     midz = np.zeros((nz, max(k - 1, 1)))
-    lamz = np.zeros((nz, 2, k))
-    lam2z = np.zeros((nz, 2, k))
-    muz = np.zeros((nz, 2, k))
-    dlz = np.zeros((nz, 2, k))
-    dqz = np.zeros((nz, 2, k))
-    imuz = np.zeros((nz, 2, k))
-    cmaxz = np.zeros((nz, 2), dtype=np.int64)
-    pidxz = np.zeros((nz, 2), dtype=np.int64)
+    tabz = np.zeros((nz, 6, 2, k))  # per z: λ, λ², μ, 1/μ, Δλ, Δλ² (_paths)
+    itabz = np.zeros((nz, 2, 2), dtype=np.int64)  # per z: path lengths, first positive
     fastz = np.zeros(nz, dtype=np.bool_)
     unifz = np.zeros(nz, dtype=np.bool_)
     for z in range(nz):
         midz[z, :k - 1] = midpoints(levz[z])
         unifz[z] = is_uniform(levz[z])
-        (lamz[z], lam2z[z], muz[z], imuz[z], dlz[z], dqz[z], cmaxz[z], pidxz[z],
-         fastz[z]) = _paths(levz[z])
+        (tabz[z, 0], tabz[z, 1], tabz[z, 2], tabz[z, 3], tabz[z, 4], tabz[z, 5], itabz[z, 0],
+         itabz[z, 1], fastz[z]) = _paths(levz[z])
     weighted = hs.size > 0
     if not weighted:
         hs = np.zeros((1, 1))
     rows, n = xs.shape
     run_tasks(_rows, rows, xs.size,
-              (xs, hs, weighted, levz, midz, unifz, lamz, lam2z, muz, imuz, dlz, dqz, cmaxz,
-               pidxz, fastz, bool(signed and not zero_point), out, codes))
+              (xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz,
+               bool(signed and not zero_point), int(lean), out, codes))
     return out, codes

@@ -1,0 +1,195 @@
+"""The lean path of the exact level-set search (``_kernels.exact_levels._lean``, rows of at
+most ``LEAN`` active elements) against the general path (``_core``, forced with ``lean=0``)
+and the brute-force twin ``naive.exact_levelset``: every output bit but the evaluation count,
+and the codes, must agree (issue 21)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
+
+from vecq_ref import codebooks, naive
+from vecq_ref._kernels import exact_levels as K
+
+FULL2 = np.arange(-2.0, 2.0)
+FULL3 = np.arange(-4.0, 4.0)
+FULL4 = np.arange(-8.0, 8.0)
+LEVEL_SETS = {"full2": (FULL2, False), "full4": (FULL4, False),
+              "ternary": (np.array([-1.0, 0.0, 1.0]), False), "nf4": (codebooks.NF4, False),
+              "fp4": (codebooks.FP4, False), "iq4nl": (codebooks.IQ4_NL, False),
+              "zp3": (np.arange(8.0), True)}
+#: Output columns that must agree bit for bit (all but 6, the evaluation count).
+SAME = [0, 1, 2, 3, 4, 5, 7, 8]
+
+
+def _both(x, h, levels, signed=False, zero_point=False):
+    """(lean out, lean codes, general out, general codes)."""
+    x = np.ascontiguousarray(np.atleast_2d(np.asarray(x, dtype=np.float64)))
+    hs = (np.zeros((0, 0)) if h is None
+          else np.ascontiguousarray(np.atleast_2d(np.asarray(h, dtype=np.float64))))
+    levels = np.asarray(levels, dtype=np.float64)
+    res = []
+    for lean in (K.LEAN, 0):
+        out = np.full((x.shape[0], K.COLS), np.nan)
+        codes = np.full(x.shape, -1, dtype=np.int16)
+        K.exact_levelset(x, hs, levels, signed, zero_point, out, codes, lean)
+        res += [out, codes]
+    return res
+
+
+def _assert_same(x, h, levels, signed=False, zero_point=False):
+    lo, lc, go, gc = _both(x, h, levels, signed, zero_point)
+    assert_array_equal(lo[:, SAME].view(np.int64), go[:, SAME].view(np.int64))
+    assert_array_equal(lc, gc)
+    assert np.all(lo[:, 7] == 1.0)
+    return lo, lc
+
+
+def _assert_brute(x, h, levels, signed, zero_point, out, codes):
+    """The winner's r equals the brute force's (which breaks float ties by the largest
+    rounded r, not by TIE_RTOL: the states themselves may differ on ties), and the codes
+    are the nearest levels at the returned step."""
+    ref = naive.exact_levelset(x, h, levels, signed=signed, zero_point=zero_point)
+    r = out[4] ** 2 / out[5] if out[5] > 0 and out[1] != 0 else 0.0
+    assert r == pytest.approx(ref["r"], rel=1e-12, abs=1e-300)
+    lz = np.asarray(levels, dtype=np.float64) - out[8]
+    assert_array_equal(codes, naive.nearest_index(naive.scaled_signed(x, out[0]), lz))
+
+
+def _rows(rng, rows, n, zp):
+    x = rng.standard_normal((rows, n)) * np.exp(rng.standard_normal((rows, 1)))
+    x[0, : n // 3] = 0.0  # zeros
+    x[1] = np.round(x[1] * 4) / 4  # ties on the grid (clusters of equal thresholds)
+    x[2] = 0.7  # constant: every state ties, the largest step wins
+    x[3] = 0.0
+    x[3, n // 2] = -1.3  # one active element
+    x[4] = rng.choice([0.3, -0.9, 1.5, 2.7, -0.45], n)  # few magnitudes: equal keys, dirty edges
+    x[5] *= 1e-140  # tiny and huge (safe working scale)
+    x[6] *= 1e140
+    if zp:
+        x[7] = np.abs(x[7]) + 0.5  # one-sided
+    return x
+
+
+@pytest.mark.parametrize("name", list(LEVEL_SETS))
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("signed", [False, True])
+def test_lean_matches_general_and_brute_force(name, weighted, signed):
+    levels, zp = LEVEL_SETS[name]
+    if zp and signed:
+        pytest.skip("a zero point excludes signed steps")
+    rng = np.random.default_rng([5, len(name), weighted, signed])
+    rows, n = 10, 24
+    x = _rows(rng, rows, n, zp)
+    h = (rng.random((rows, n)) * np.exp(rng.standard_normal((rows, n)))) if weighted else None
+    if weighted:
+        h[8, :5] = 0.0  # zero weights count for nothing
+    out, codes = _assert_same(x, h, levels, signed, zp)
+    for r in range(rows):
+        _assert_brute(x[r], None if h is None else h[r], levels, signed, zp, out[r], codes[r])
+
+
+@pytest.mark.jit_only
+@pytest.mark.parametrize("n", [32, 64, 128, 256, 257])
+def test_lean_matches_general_on_format_groups(n):
+    # The benchmark's rows (float32 weights, llama.cpp-style importance), groups of 32 … 256
+    # (the bucket bounds prune there), 4 bits signed and NF4; 257: the general path on both.
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((24, n)).astype(np.float32).astype(np.float64)
+    h = np.exp(rng.standard_normal(n))[None, :] * np.sqrt(1.0 + x * x)
+    x[0] = np.round(x[0] * 8) / 8  # many equal thresholds
+    _assert_same(x, h, FULL4, signed=True)
+    _assert_same(x, None, FULL4, signed=True)
+    _assert_same(x, h, codebooks.NF4)
+    out, codes = _assert_same(x[:3], h[:3], codebooks.IQ4_NL, signed=True)
+    if n <= 64:
+        for r in range(3):
+            _assert_brute(x[r], h[r], codebooks.IQ4_NL, True, False, out[r], codes[r])
+
+
+def test_lean_threshold_switch():
+    # lean = n: the lean path; the same row with lean = n − 1 takes the general path, and both
+    # give the same bits (the switch counts active elements: zeros and zero weights are not).
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 20))
+    x[:, :4] = 0.0
+    for lean in (16, 15):
+        out = np.empty((3, K.COLS))
+        codes = np.empty((3, 20), dtype=np.int16)
+        K.exact_levelset(x, np.zeros((0, 0)), FULL3, True, False, out, codes, lean)
+        ref = _both(x, None, FULL3, True)
+        assert_array_equal(out[:, SAME], ref[0][:, SAME])
+        assert_array_equal(codes, ref[1])
+
+
+def test_lean_hand_case():
+    # x = [3, 1] on −2 … 1, unsigned: r(s) over the states, worked out by hand:
+    # s > 6: codes (0, 0), r = 0; 2 < s ≤ 6: (1, 0): S1 = 3, S2 = 1, r = 9;
+    # s ≤ 2: (1, 1): S1 = 4, S2 = 2, r = 8. The best is r = 9, α = 3, its interval (2, 6]
+    # (the thresholds 3/0.5 and 1/0.5), step 6; the codes (indices into −2 … 1): (3, 2).
+    out, codes = _assert_same([3.0, 1.0], None, FULL2)
+    assert out[0, 0] == 6.0 and out[0, 1] == 3.0
+    assert out[0, 2] == 2.0 and out[0, 3] == 6.0
+    assert (out[0, 4], out[0, 5]) == (3.0, 1.0)
+    assert_array_equal(codes[0], [3, 2])
+
+
+def test_state_bounds():
+    # (S1, S2) = (3, 2) exactly: r = 4.5; the lower bound raises best_lo to 4.5·(1 − 4ε)
+    # (within one rounding), the upper bound is 4.5·(1 + 4ε); a best_lo above the upper
+    # bound drops the state (−1), one between keeps it.
+    eps = np.finfo(float).eps
+    lo, hi = K._state(3.0, 2.0, 0.0, 0.0, 4.0)
+    assert lo == pytest.approx(4.5 * (1 - 4 * eps), rel=2 * eps)
+    assert hi == pytest.approx(4.5 * (1 + 4 * eps), rel=2 * eps)
+    assert K._state(3.0, 2.0, 0.0, 0.0, 4.6)[1] == -1.0
+    assert K._state(3.0, 2.0, 0.0, 0.0, 4.5)[1] > 0.0
+    # Errors widen both ways: (3 ± 0.1)² / (2 ∓ 0.1).
+    lo, hi = K._state(3.0, 2.0, 0.1, 0.1, 0.0)
+    assert lo == pytest.approx(2.9 ** 2 / 2.1, rel=1e-14)
+    assert hi == pytest.approx(3.1 ** 2 / 1.9, rel=1e-14)
+    assert K._state(-1.0, 2.0, 0.5, 0.0, 0.0)[1] == -1.0  # S1 ≤ 0 at most: no candidate
+
+
+def test_approx_is_an_assignment_with_bounded_error():
+    # The division-free incumbent: its sums are those of *some* codes (each element at a
+    # level of its path), and within the stated error of the exact sums of those codes.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(40)
+    h = rng.random(40) + 0.1
+    lam, lam2, mu, imu, dl, dq, cmax, pidx, fast = K._paths(FULL4)
+    tab = np.array([lam, lam2, mu, imu, dl, dq])[None]
+    itab = np.array([cmax, pidx])[None]
+    el = np.array([np.abs(x), h, h * np.abs(x)])
+    sgs = np.array([(x < 0).astype(np.int64), (x > 0).astype(np.int64)])
+    for s in (0.05, 0.21, 0.3, 1.7):
+        s1, s2, e1, e2 = K._approx(s, el, sgs, 0, 40, tab, itab, 0, fast, 0.0)
+        idx = naive.nearest_index(x * (1.0 / s), FULL4)  # the levels of a·(1/s)
+        lv = FULL4[idx]
+        assert abs(s1 - np.sum(h * x * lv)) <= e1 + 1e-12 * np.sum(h * np.abs(x) * 8)
+        assert abs(s2 - np.sum(h * lv * lv)) <= e2 + 1e-12 * np.sum(h * 64)
+        assert 0.0 < e1 <= 1e-13 * np.sum(h * np.abs(x) * 8)
+
+
+@st.composite
+def _cases(draw):
+    n = draw(st.integers(1, 12))
+    vals = st.floats(-4, 4, allow_nan=False, allow_subnormal=False).map(
+        lambda v: 0.0 if abs(v) < 1e-6 else v)
+    x = np.array(draw(st.lists(vals, min_size=n, max_size=n)))
+    lv = draw(st.lists(st.integers(-6, 6), min_size=1, max_size=6, unique=True))
+    scale = draw(st.sampled_from([1.0, 0.5, 0.3]))
+    levels = np.sort(np.array(lv, dtype=np.float64)) * scale
+    hw = draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.7]), min_size=n, max_size=n))
+    h = None if draw(st.booleans()) else np.array(hw)
+    zp = draw(st.booleans()) and levels.size <= 4
+    return x, h, levels, draw(st.booleans()) and not zp, zp
+
+
+@settings(deadline=None, max_examples=150)
+@given(_cases())
+def test_property_lean_matches_general_and_brute_force(case):
+    x, h, levels, signed, zp = case
+    out, codes = _assert_same(x, h, levels, signed, zp)
+    _assert_brute(x, h, levels, signed, zp, out[0], codes[0])
