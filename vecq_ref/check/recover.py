@@ -39,6 +39,7 @@ from ._floats import at_caller_scale as _at_caller_scale
 from ._floats import cast as _cast
 from ._floats import dtype_of as _dtype_of
 from ._floats import spacing as _spacing
+from ._floats import ulp_distance
 
 #: Lattice names in the order they are tried; the midtread pair differ only in the code range.
 LATTICES = ("midrise", "midtread", "midtread-full")
@@ -128,8 +129,6 @@ def _clusters(u, tol):
 
 
 def _ulps(rec, u, dtype):
-    from .verify import ulp_distance
-
     # counted in the caller's units (a Scaled format's subnormals keep their spacing η)
     return ulp_distance(_at_caller_scale(rec, dtype), _at_caller_scale(u, dtype))
 

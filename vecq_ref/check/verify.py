@@ -101,32 +101,7 @@ EXACT_BREAKPOINTS = 2 ** 24
 
 # --- ulps ----------------------------------------------------------------------------------
 
-_UINT = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
-
-
-def ulp_distance(a, b):
-    """Units in the last place between same-dtype float arrays (±0 equal; NaN → max).
-
-    >>> x = np.float32(1.0)
-    >>> int(ulp_distance(x, np.nextafter(x, np.float32(2))))
-    1
-    """
-    a = np.asarray(a)
-    b = np.asarray(b, dtype=a.dtype)
-    it = _UINT[a.dtype.itemsize]
-    mask = np.iinfo(it).max
-
-    def key(x):
-        i = np.ascontiguousarray(x).view(it).astype(np.int64).reshape(np.shape(x))
-        return np.where(i < 0, -(i & mask), i)
-
-    ka, kb = key(a), key(b)
-    same = (ka >= 0) == (kb >= 0)
-    # Same sign: the difference fits. Opposite signs: add magnitudes in float (approximate).
-    d = np.where(same, np.abs(np.where(same, ka - kb, 0)), 0).astype(np.float64)
-    d = np.where(same, d, np.abs(ka.astype(np.float64)) + np.abs(kb.astype(np.float64)))
-    bad = np.isnan(a) | np.isnan(b)
-    return np.where(bad, np.inf, d)
+ulp_distance = _floats.ulp_distance
 
 
 # --- lattice recovery ----------------------------------------------------------------------
