@@ -579,7 +579,9 @@ def test_real_pytorch_vecq_port_every_change_named():
     rep, comp = _real("torch_vecq_t64x64_k8")
     assert comp["step rule"].matches == ["λ VecQ 4-decimal·σ (ddof 1) + 1e-7"]
     assert comp["α rule"].matches == ["norm-matched ‖w‖/‖v‖"]
-    assert "norm-matched" in str(rep) and "σ (ddof 1) + 1e-7" in str(rep)
+    # (the report words the rule: "VecQ's 4-decimal λ_k × sample std (ddof 1) + 1e-7")
+    assert "norm-matched" in str(rep) and "sample std (ddof 1) + 1e-7" in str(rep)
+    assert "4-decimal λ_k" in str(rep)
 
 
 @pytest.mark.parametrize("name", ["tf_ul2q_t64x9_k2", "tf_ul2q_v300_k4"])
