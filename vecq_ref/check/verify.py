@@ -304,6 +304,10 @@ class VerifyReport:
     components: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
     identifiable: bool = True
+    conforms: bool = False
+    rule: str | None = None
+    quality: dict = field(default_factory=dict)
+    format_quality: dict | None = None
 
     def as_dict(self):
         """Every field but ``codes``, as plain Python (lists for per-slice arrays)."""
@@ -665,9 +669,6 @@ def _verify_apart(arr, q64, alpha, codes, args):
                           alpha_optimal=bool(alpha_rel_dev <= alpha_rtol),
                           excess_dql=excess_dql, excess_relative_dql=excess_rel,
                           lloyd_violations=lloyd)
-    if rel_param is not None and rel_dql > rel_param * (1 + args["dql_rtol"]) + 1e-15:
-        reasons.append(f"relative DQL {rel_dql:.6g} exceeds VecQ-param's {rel_param:.6g} by "
-                       f"more than {args['dql_rtol']:g} (relative)")
 
     def back(x, k):
         if x is None:
@@ -682,7 +683,13 @@ def _verify_apart(arr, q64, alpha, codes, args):
         relative_dql_param=rel_param, relative_dql_exact=rel_exact,
         gap_to_param=None if rel_param is None else rel_dql - rel_param,
         gap_to_exact=None if rel_exact is None else rel_dql - rel_exact,
-        components=[], passed=False, reasons=reasons,
+        components=[], passed=False, reasons=reasons, conforms=False, rule=None,
+        quality={**rep.quality, "relative_dql": rel_dql, "vecq_param": rel_param,
+                 "vecq_exact": rel_exact,
+                 "gap_to_param": None if rel_param is None else rel_dql - rel_param,
+                 "gap_to_exact": None if rel_exact is None else rel_dql - rel_exact,
+                 "within_param": None if rel_param is None else bool(
+                     rel_dql <= rel_param * (1 + args["dql_rtol"]) + 1e-15)},
         tolerances={**rep.tolerances, "working_scale_exponent": k_w,
                     "output_scale_exponent": k_q})
 
@@ -975,14 +982,43 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                 f"= {fine[0]:g}·η, and every output that small lies within {ulps} ulps of "
                 f"some {bits}-bit lattice (any α ≤ {fine[1]}·η), so the lattice, α and the "
                 f"codes cannot be told from the values"]
-    if rel_param is not None and not nan_out and \
-            rel_dql > rel_param * (1 + dql_rtol) + 2 * dql_round + 1e-15:
-        rnd = (f" plus twice the {q_dtype} rounding {dql_round:.2g}"
-               if dql_round > 1e-3 * dql_rtol * rel_param else "")
-        hint = diagnose_mod.levels_hint(C, bits, lattice_name) if (
-            have_codes and on_lattice and lattice_name) else ""
-        reasons.append(f"relative DQL {rel_dql:.6g} exceeds VecQ-param's {rel_param:.6g} by "
-                       f"more than {dql_rtol:g} (relative){rnd}" + (f"; {hint}" if hint else ""))
+    # conformance: is the step one of VecQ's? (the lattice, offset and α are above)
+    step_rule, step_interval = None, None
+    if on_lattice and have_codes and identifiable and lattice_name in ("midrise", "midtread") \
+            and not nan_out:
+        step_rule, step_interval = _vecq_step(rows_w, rows_x, C, alphas, bits, lattice_name,
+                                              arr, lay, ref_lattice, exact_ok, step_rtol, False)
+        if step_rule is None and rows_q is not None:
+            # many bits on few weights, or values a few subnormal spacings apart: several
+            # lattices fit, and the one recovered need not be VecQ's; VecQ's own output
+            # reproducing wq is then a reading that fits too
+            step_rule = _vecq_output(arr, rows_q, q_fmt, ulps, bits, ref_lattice, lay,
+                                     exact_ok, _scale_exp)
+        if step_rule is None and exact_ok:  # the searches (not where their cost explodes)
+            step_rule = _vecq_step(rows_w, rows_x, C, alphas, bits, lattice_name, arr, lay,
+                                   ref_lattice, exact_ok, step_rtol, True)[0]
+        if step_rule is None:
+            reasons.append("the step is none of VecQ's: not λ_k·σ (exact or 4-decimal table, "
+                           "σ with ddof 0 or 1, ± 1e-7) within the tolerance, nor the step of "
+                           "VecQ's exact, grid or alternating search" +
+                           (f"; s ∈ {step_interval}" if step_interval else "") +
+                           (f"; {hint}" if (hint := diagnose_mod.levels_hint(
+                               C, bits, lattice_name)) else ""))
+    # quality: the relative DQL beside VecQ's (not part of the verdict)
+    quality_note = ""
+    within_param = None
+    if rel_param is not None and not nan_out:
+        within_param = bool(rel_dql <= rel_param * (1 + dql_rtol) + 2 * dql_round + 1e-15)
+        if not within_param:
+            hint = diagnose_mod.levels_hint(C, bits, lattice_name) if (
+                have_codes and on_lattice and lattice_name) else ""
+            quality_note = (f"worse than VecQ-param by more than {dql_rtol:g} (relative)"
+                            + (f"; {hint}" if hint else ""))
+    quality = {"relative_dql": rel_dql, "vecq_param": rel_param, "vecq_exact": rel_exact,
+               "gap_to_param": None if rel_param is None else rel_dql - rel_param,
+               "gap_to_exact": None if rel_exact is None else rel_dql - rel_exact,
+               "within_param": within_param, "note": quality_note,
+               "dql_rounding": dql_round}
     passed = not reasons
 
     def per_slice(x):
@@ -1028,7 +1064,86 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         beta=per_slice(betas) if on_lattice and offset != "none" else None,
         straight_through=bool(straight_through and on_lattice),
         per_slice_axis=per_slice_axis,
-        components=components, identifiable=identifiable, extra=extra)
+        components=components, identifiable=identifiable, extra=extra,
+        conforms=passed, rule=step_rule if passed else None, quality=quality)
+
+
+#: The searches tried up to 8 bits only (the paper's grid of 3000 λ in [0.001, 3]·σ costs
+#: minutes at 16 bits, where λ_k lies below its first point).
+_SMALL_K_SEARCHES = ("grid", "alternating")
+
+
+def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, exact_ok, rs,
+               searches):
+    """The VecQ step rule that gives the codes ``C`` in every slice, or None; and, for one
+    slice, the interval of steps that give them (text, in units of σ).
+
+    A rule is VecQ's when it is ``λ_k·σ`` (:func:`~vecq_ref.check.diagnose.is_vecq_step_rule`:
+    the exact or 4-decimal table, σ with ddof 0 or 1, with or without ``+1e-7``) or the step
+    VecQ's exact, grid or alternating search finds on ``w`` (``vecq_ref.quantize`` with that
+    ``method``), lying within the interval of steps that give the codes, widened by ``rs``
+    (σ accumulated, and the quotients ``w/s`` rounded to the output dtype). A slice of zeros
+    (``w − β = 0``) takes any step. ``searches``: test the searches' steps (else the λ·σ
+    rules only)."""
+    lo_i, hi_i, bad = diagnose_mod.step_bounds(rows_x, C, bits, lattice)
+    lo, hi = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
+    free = np.all(rows_x == 0, axis=1)
+    usable = free | ~np.any(bad, axis=1)
+    lo_t, hi_t = lo * (1 - rs), hi * (1 + rs)
+    interval = None
+    if rows_w.shape[0] == 1:
+        sig = float(diagnose_mod._sigmas(rows_w)["σ (ddof 0)"][0])
+        if sig > 0 and math.isfinite(hi[0]):
+            interval = f"[{lo[0] / sig:.6g}, {hi[0] / sig:.6g}]·σ"
+    if not np.all(usable):
+        return None, interval
+    if not searches:
+        cands = diagnose_mod.step_candidates(rows_w, rows_x, bits, lattice)
+        for name, (s_, _) in cands.items():
+            if diagnose_mod.is_vecq_step_rule(name) and \
+                    np.all(free | ((lo_t <= s_) & (s_ <= hi_t))):
+                return diagnose_mod.step_rule_words(name), interval
+        return None, interval
+    for method in ("exact", "grid", "alternating"):
+        if not exact_ok or (method in _SMALL_K_SEARCHES and bits > 8):
+            continue
+        try:
+            q = quantize(arr, bits, method=method, lattice=ref_lattice, axis=lay.axis,
+                         group_size=lay.group_size)
+        except (ImportError, ValueError):
+            continue
+        s_ = np.asarray(q.step, dtype=np.float64).reshape(-1)
+        if s_.size == lo.size and np.all(free | ((lo_t <= s_) & (s_ <= hi_t))):
+            return f"the step of VecQ's {method} search", interval
+    return None, interval
+
+
+def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp):
+    """``"VecQ-param's output"`` (or the released expression's, or VecQ-exact's where the
+    exact search runs) when that output, rounded to ``wq``'s dtype, lies within ``ulps``
+    of ``wq`` everywhere; else None."""
+    target = _floats.at_caller_scale(rows_q, q_fmt)
+    x = np.ldexp(arr, -exp) if exp > 0 else arr
+    lats = (lattice,) + ((("midtread",) if lattice == "midrise" else ("midrise",))
+                         if bits >= 2 else ())
+    for method in ("param", "paper", "exact", "grid", "alternating"):
+        for lat in lats:
+            if (method not in ("param", "paper") and not exact_ok) or \
+                    (method == "paper" and lat != "midrise") or \
+                    (method in _SMALL_K_SEARCHES and bits > 8):
+                continue
+            try:
+                q = quantize(x, bits, method=method, lattice=lat, axis=lay.axis,
+                             group_size=lay.group_size)
+            except (ImportError, ValueError):
+                continue
+            vals = np.ldexp(np.asarray(q.values, dtype=np.float64), max(exp, 0))
+            got = _floats.at_caller_scale(lay.to_rows(vals), q_fmt)
+            if np.all(ulp_distance(got, target) <= ulps):
+                return {"param": "VecQ-param's output", "paper": "the released Keras expression",
+                        "exact": "VecQ-exact's output"}.get(
+                            method, f"VecQ's {method} search output") + f" ({lat})"
+    return None
 
 
 def _resolution_limit(rows_q, fmt, bits, ulps):
