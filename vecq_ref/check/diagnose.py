@@ -53,6 +53,7 @@ class Component:
     matches: list
     tolerance: float | None
     is_vecq: bool | None
+    detail: str = ""  # the numbers behind ``found`` (the report's second line)
 
     def as_dict(self):
         """Plain JSON-ready values (a non-finite cost or tolerance becomes None)."""
@@ -398,7 +399,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
              "midtread-full": "midtread full range"}[lattice]
     lo, hi = int(rows_c.min()), int(rows_c.max())
     btxt = {"none": "", "mean": ", β = mean(w)", "fitted": ", β fitted"}[offset]
-    found = f"{lname}{btxt} (codes {lo}..{hi}, {np.unique(rows_c).size} levels)"
+    found = f"{lname}{btxt}"
+    lat_detail = f"codes {lo}..{hi}, {np.unique(rows_c).size} levels"
 
     def param_rel(lat, centre):
         xx = rows_w - (rows_w.mean(axis=1, keepdims=True) if centre else 0.0)
@@ -418,7 +420,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     except ValueError:
         base, lat_cost = None, None
     out.append(Component("lattice", found, "midrise, β = 0", lat_cost, [lname + btxt], None,
-                         lattice == "midrise" and offset == "none"))
+                         lattice in ("midrise", "midtread") and offset == "none", lat_detail))
 
     # step rule -----------------------------------------------------------------------------
     rs = step_tol(dtype, n) if step_rtol is None else step_rtol
@@ -459,14 +461,17 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         if sig > 0 and math.isfinite(his[0]):
             interval += f" = [{los[0] / sig:.6g}, {his[0] / sig:.6g}]·σ₀"
     else:
-        interval = f"{nrows} slices"
+        interval = None
     if empty:
         found = ("none: no single step gives these codes "
                  f"({_conflict(x, rows_c, bits, lattice, fam, scale_exp)})")
     elif matches:
-        found = f"{summarize_steps(matches)} (tol {rs:.2g}); s ∈ {interval}"
+        found = summarize_steps(matches)
     else:
-        found = f"unknown; s ∈ {interval}"
+        found = "unknown: none of the λ·σ tables or abs-max scales tested"
+    step_detail = "" if empty else (
+        (f"s ∈ {interval}" if interval else f"one interval of steps per slice ({nrows})") +
+        f"; tolerance {rs:.2g}")
     if th != fam:
         found += "; midrise thresholds round(x/s − ½) on integer levels (the +½ dropped)"
     try:
@@ -476,9 +481,9 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             * float(np.sum(x * x)) / total if total > 0 else 0.0
     except ValueError:
         step_cost = None
-    vecq_step = "λ_k·σ₀, λ exact (§4.1)"
+    vecq_step = "λ_k × std, the exact or 4-decimal table (± 1e-7, ddof 0 or 1)"
     out.append(Component("step rule", found, vecq_step, step_cost, matches, rs,
-                         any(m.startswith("λ VecQ") and "σ (ddof 0)" in m for m in matches)))
+                         any(is_vecq_step_rule(m) for m in matches), step_detail))
 
     # rounding ------------------------------------------------------------------------------
     alpha_is_step = (not empty) and bool(np.all((alphas >= los * (1 - rs))
@@ -561,12 +566,14 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
                     key=lambda k: (k == "the step, no refit", devs[k]))
     if amatch:
         d = devs[amatch[0]]
-        afound = amatch[0] + (f" (α/rule − 1 = {d:.2g}, tol {tol:.2g})" if d > 0 else "")
+        afound = amatch[0]
+        a_detail = f"α/rule − 1 = {d:.2g}; tolerance {tol:.2g}"
         if len(amatch) > 1:
             afound += " ≈ " + ", ".join(amatch[1:])
     else:
-        afound = (f"unknown (α/α* − 1 = {devs['least squares ⟨w,v⟩/⟨v,v⟩']:.3g}, "
-                  f"tol {tol:.2g})")
+        afound = "unknown: none of least squares, norm-matched, abs-max or the step"
+        a_detail = (f"α/α* − 1 = {devs['least squares ⟨w,v⟩/⟨v,v⟩']:.3g}; "
+                    f"tolerance {tol:.2g}")
     excess = float(np.sum((alphas - a_star) ** 2 * svv)) / total if total > 0 else 0.0
     full = "abs-max full max|w|/(2^(k−1)−½)"
     if lattice == "midtread" and amatch and full in amatch and \
@@ -578,17 +585,20 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         out[0].found = out[0].found.replace("midtread narrow", "midtread full range") + \
             f" (code {-half} unused: the largest |w| is positive)"
         out[0].matches = ["midtread full range" + btxt]
+        out[0].is_vecq = False
     out.append(Component("α rule", afound, "least squares ⟨w,v⟩/⟨v,v⟩", excess, amatch, tol,
-                         bool(amatch) and amatch[0].startswith("least squares")))
+                         bool(amatch) and amatch[0].startswith("least squares"), a_detail))
 
     # straight-through ------------------------------------------------------------------------
     if straight_through:
-        sfound = f"yes: float rounding of w + (wq − w), up to {max_ulps:g} ulps"
+        sfound = "yes: wq is the float rounding of w + (α·v − w)"
+        s_detail = f"up to {max_ulps:g} ulps from α·v (+ β)"
     else:
         sfound = "not needed: wq is α·v (+ β) to the ulps tolerance"
+        s_detail = f"up to {max_ulps:g} ulps"
     out.append(Component("straight-through", sfound, "either",
                          _rel_dql(rows_w, rows_u) - _rel_dql(rows_w, rec), [],
-                         None, True))
+                         None, True, s_detail))
     return out
 
 

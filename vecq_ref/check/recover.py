@@ -99,7 +99,9 @@ def tolerances(u, w, dtype, ulps, terms=None):
     # ulps of the dtype at each value: relative for normal values, the subnormal spacing η
     # (absolute) below them, so that a subnormal output is judged by its own resolution
     tight = ulps * _spacing(mag, dtype)
-    ste = tight + 2.0 * _spacing(np.abs(u) + np.abs(w), dtype)
+    # an exact zero of the output is never the float rounding of w + (wq − w): a zero
+    # level is exactly 0, and a value near it is not one
+    ste = np.where(u == 0, tight, tight + 2.0 * _spacing(np.abs(u) + np.abs(w), dtype))
     return tight, ste
 
 
@@ -194,6 +196,7 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
     whether every element is within its tolerance; None when no positive α fits."""
     c = rel_c[labels]
     v = c + off
+    v0 = None  # the level at exactly zero, where the offset lattice has one
     if offset == "none":
         vv = float(v @ v)
         alpha, beta = (float(u @ v) / vv if vv > 0 else 0.0), 0.0
@@ -206,9 +209,21 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
             return None
         alpha = (n * suv - sv * su) / det
         beta = (su - alpha * sv) / n
+        zero = u == 0
+        if np.any(zero) and np.all(v[zero] == v[zero][0]):
+            # a level exactly at zero (an integer zero point): β = −α·v₀, the levels
+            # α·(v − v₀), so that the zero level is exactly 0 as stored
+            v0 = float(v[zero][0])
+            d = v - v0
+            dd = float(d @ d)
+            if dd > 0:
+                alpha = float(u @ d) / dd
+                beta = -alpha * v0
+            else:
+                v0 = None
     if not alpha > 0:
         return None
-    rec = beta + alpha * v
+    rec = beta + alpha * v if v0 is None else alpha * (v - v0)
     if offset != "none":
         tight, ste = allowed(u, w, dtype, ulps, alpha, v, beta)
     err = np.abs(_cast(rec, dtype).astype(np.float64) - u)

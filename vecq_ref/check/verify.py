@@ -74,6 +74,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,6 +87,8 @@ from . import _floats, conventions
 from . import diagnose as diagnose_mod
 from . import recover as recover_mod
 
+#: The printed report's line width (characters).
+REPORT_WIDTH = 100
 #: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype (fp8: 1 byte).
 DEFAULT_ULPS = {1: 2, 2: 2, 4: 4, 8: 256}
 #: The smallest default ``alpha_rtol`` (a float64 α has ~1e-14 of accumulation error; an α
@@ -308,6 +311,8 @@ class VerifyReport:
     rule: str | None = None
     quality: dict = field(default_factory=dict)
     format_quality: dict | None = None
+    w_dtype: str | None = None
+    from_values: bool = True
 
     def as_dict(self):
         """Every field but ``codes``, as plain Python (lists for per-slice arrays)."""
@@ -333,60 +338,137 @@ class VerifyReport:
         return json.dumps(self.as_dict(), **kwargs)
 
     def __str__(self):
+        return "\n".join(self.lines())
+
+    def lines(self, width=REPORT_WIDTH):
+        """The printed report as lines of at most ``width`` characters: a header, the verdict
+        (conformance) with its reasons, the quality (relative DQL beside VecQ's), one row per
+        component (the finding in words, its numbers on the next line), the Lloyd count and
+        the conventions, and the tolerances in a footer."""
         def f(x):
             return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) \
                 else f"{x:.6g}"
 
+        out = []
+
+        def put(label, text, indent=2, lw=13):
+            """``label`` in a column of ``lw``, ``text`` wrapped beside it (a "- " item with
+            a hanging indent)."""
+            lead = " " * indent + label.ljust(lw)
+            hang = "  " if text.startswith("- ") else ""
+            wrapped = textwrap.wrap(text, width=width - len(lead), break_on_hyphens=False,
+                                    subsequent_indent=hang) or [""]
+            out.append(lead + wrapped[0])
+            out.extend(" " * len(lead) + t for t in wrapped[1:])
+
         head = f"{self.name}: " if self.name else ""
         gran = (f"axis={self.axis}" if self.axis is not None else
                 f"group_size={self.group_size}" if self.group_size is not None else "per tensor")
-        lines = [f"{head}{self.shape} {self.dtype}, {self.bits} bits, {gran}"]
+        w_dt = f"w {self.w_dtype}, " if self.w_dtype else ""
+        q_src = "wq" if self.from_values else "codes·α in"
+        put("", f"{head}{self.shape}, {w_dt}{q_src} {self.dtype}, {self.bits} bits, {gran}",
+            indent=0, lw=0)
+        inconclusive = not self.identifiable and len(self.reasons) == 1
+        if self.passed:
+            put("verdict", "PASS: VecQ's output" + (f" ({self.rule})" if self.rule else ""))
+        else:
+            put("verdict", "INCONCLUSIVE: the lattice cannot be told from the values"
+                if inconclusive else "FAIL: not VecQ's output")
+            for why in self.reasons:
+                put("", "- " + why)
+        q = self.quality or {}
+        put("quality", f"relative DQL {f(self.relative_dql)}")
+
+        def gap_txt(g):
+            if g is None:
+                return ""
+            return f" (gap {g:+.3g}" + (": better)" if g < 0 else ")")
+
+        put("", f"VecQ-param {f(self.relative_dql_param)}{gap_txt(self.gap_to_param)}")
+        if self.extra.get("exact_search"):
+            put("", f"VecQ-exact {self.extra['exact_search']}")
+        else:
+            put("", f"VecQ-exact {f(self.relative_dql_exact)}{gap_txt(self.gap_to_exact)}")
+        fq = self.format_quality
+        if fq:
+            put("", f"{fq.get('format', 'format')} optimum {f(fq.get('relative_dql_optimum'))}"
+                f"{gap_txt(fq.get('gap_to_optimum'))}")
+        if q.get("note"):
+            put("", q["note"])
+        rnd = self.tolerances.get("dql_rounding", 0.0)
+        if _floats.unit_roundoff(self.dtype) > 1e-7 and rnd > 0:
+            put("", f"(each from values in {self.dtype}, whose rounding moves it by up to "
+                    f"{rnd:.2g})")
         if not self.identifiable:
-            lines.append("  lattice:     not identifiable (see the verdict)")
-        elif self.on_lattice:
-            a = self.alpha
-            a_txt = f"{a:.9g}" if np.ndim(a) == 0 else f"<{np.size(a)} values>"
+            put("lattice", "not identifiable (see the verdict)")
+        elif not self.on_lattice:
+            put("lattice", "NO (see the verdict)")
+        else:
             b = self.beta
             b_txt = ("" if b is None else f"; β = {b:.9g}" if np.ndim(b) == 0
-                     else f"; β: <{np.size(b)} values>")
+                     else f"; one β per slice ({np.size(b)})")
             ste = "; straight-through rounding allowed" if self.straight_through else ""
-            lines.append(
-                f"  lattice:     yes ({self.lattice_name or self.lattice}; α = {a_txt}{b_txt}; "
-                f"codes {self.code_min}..{self.code_max}, {self.levels_used} levels; in range: "
+            put("lattice", f"yes: {self.lattice_name or self.lattice}{b_txt}; codes "
+                f"{self.code_min}..{self.code_max}, {self.levels_used} levels, in range: "
                 f"{'yes' if self.codes_in_range else 'NO'}; max {self.reconstruction_ulps:g} "
-                f"ulps{ste})")
-            lines.append(
-                f"  α optimal:   {'yes' if self.alpha_optimal else 'NO'} (relative deviation "
-                f"from α* {self.alpha_rel_dev:.3g}, tolerance {self.tolerances['alpha_rtol']:.3g};"
-                f" excess relative DQL {self.excess_relative_dql:.3g})")
+                f"ulps{ste}")
+            a = self.alpha
+            a_txt = f"{a:.9g}" if np.ndim(a) == 0 else f"one per slice ({np.size(a)})"
+            put("α", f"{a_txt}; least-squares optimal: "
+                f"{'yes' if self.alpha_optimal else 'NO'} (relative deviation from α* "
+                f"{self.alpha_rel_dev:.3g}, tolerance {self.tolerances['alpha_rtol']:.3g}; "
+                f"excess relative DQL {self.excess_relative_dql:.3g})")
+        if self.components:
+            out.append("  " + "component".ljust(18) + "finding".ljust(width - 30) + "VecQ's?")
+            for c in self.components:
+                mark = {True: "yes", False: "NO", None: "n/a"}[c.is_vecq]
+                if c.component == "straight-through":
+                    mark = "either"
+                body = textwrap.wrap(c.found, width=width - 32, break_on_hyphens=False) or [""]
+                out.append("  " + c.component.ljust(18) + body[0].ljust(width - 30) + mark)
+                out.extend(" " * 20 + t for t in body[1:])
+                nums = [c.detail] if c.detail else []
+                if c.cost is not None and not (isinstance(c.cost, float)
+                                               and not math.isfinite(c.cost)):
+                    nums.append(f"rel. DQL cost {c.cost:+.3g}")
+                if c.is_vecq is False:
+                    nums.append(f"VecQ's: {c.vecq}")
+                if nums:
+                    for t in textwrap.wrap("; ".join(nums), width=width - 20,
+                                           break_on_hyphens=False):
+                        out.append(" " * 20 + t)
+        if self.on_lattice and self.identifiable and self.codes is not None:
             x_txt = "w/α" if self.offset in (None, "none") else "(w − β)/α"
-            lines.append(f"  Lloyd:       {self.lloyd_violations} codes are not the nearest "
-                         f"level of {x_txt}")
-        else:
-            lines.append("  lattice:     NO (see the verdict)")
-        rnd = self.tolerances.get("dql_rounding", 0.0)
-        rnd_txt = (f"; each from values in {self.dtype}, whose rounding moves it by up to "
-                   f"{rnd:.2g}" if _floats.unit_roundoff(self.dtype) > 1e-7 and rnd > 0 else "")
-        lines.append(f"  rel. DQL:    {f(self.relative_dql)} (param {f(self.relative_dql_param)}, "
-                     f"gap {f(self.gap_to_param)}; exact {f(self.relative_dql_exact)}, gap "
-                     f"{f(self.gap_to_exact)}{rnd_txt})")
-        if self.extra.get("exact_search"):
-            lines.append(f"  exact:       {self.extra['exact_search']}")
+            if self.lloyd_violations:
+                put("Lloyd", f"{self.lloyd_violations} codes are not the nearest level of "
+                    f"{x_txt}: expected where the codes come from a step rule (VecQ-param's "
+                    f"λ_k·σ) rather than from α")
+            else:
+                put("Lloyd", f"every code is a nearest level of {x_txt}")
+            if self.beta is not None and np.ndim(self.beta):
+                b = np.asarray(self.beta, dtype=np.float64).reshape(-1)
+                put("offsets", f"one β per slice ({b.size} slices): {b.min():.4g} … "
+                    f"{b.max():.4g}, {np.count_nonzero(b)} non-zero")
         if self.conventions:
             exact = ", ".join(self.exact_matches) or "none"
             near = [m for m in self.matches if m not in self.exact_matches]
-            lines.append(f"  conventions: exact: {exact}" +
-                         (f"; within {self.tolerances['ulps']} ulps: {', '.join(near)}"
-                          if near else ""))
-        if self.components:
-            lines.extend(diagnose_mod.table_text(self.components))
-        tol = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in self.tolerances.items())
-        inconclusive = not self.identifiable and len(self.reasons) == 1
-        verdict = "PASS" if self.passed else \
-            ("INCONCLUSIVE: " if inconclusive else "FAIL: ") + "; ".join(self.reasons)
-        lines.append(f"  verdict:     {verdict}  [{tol}]")
-        return "\n".join(lines)
+            put("conventions", f"bit for bit: {exact}" +
+                (f"; within {self.tolerances['ulps']} ulps: {', '.join(near)}" if near else ""))
+        t = self.tolerances
+        parts = [f"ulps {t.get('ulps')} (straight-through: 2·ulp(|w| + |wq|))"]
+        if "alpha_rtol" in t:
+            parts.append(f"α {t['alpha_rtol']:.3g} (representation "
+                         f"{t.get('representation_rtol', 0):.3g} + accumulation "
+                         f"{t.get('accumulation_rtol', 0):.3g} in "
+                         f"{t.get('accumulation_dtype')})")
+        if "step_rtol" in t:
+            parts.append(f"step {t['step_rtol']:.3g}")
+        parts.append(f"quality: DQL within {t.get('dql_rtol'):g} of VecQ-param's")
+        for k in ("working_scale_exponent", "output_scale_exponent"):
+            if k in t:
+                parts.append(f"{k.replace('_', ' ')} {t[k]}")
+        put("tolerances", "; ".join(parts))
+        return out
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -721,7 +803,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         # rounded to their own ε and subnormals)
         q_dtype = _output_dtype(wq)
     else:
-        q_dtype = np.dtype(np.float64)
+        # codes and α only: the output is assumed in w's float dtype (its tolerances too)
+        q_dtype = _output_dtype(arr)
     # the output's resolution at the working scale: the caller's dtype, scaled
     q_fmt = _floats.fmt(q_dtype, _scale_exp)
     c_arr = None
@@ -775,7 +858,17 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                 row.name = row.lattice
         return out
 
+    inferred = None
+    if lattice is None and rows_c is not None and rows_q is None:
+        # codes (and α) without values: the lattice is read from the codes, never assumed
+        inferred = _lattice_from_codes(rows_w, rows_c, bits, step_rtol)
+        lattice = recover_mod.family(inferred)
     rows = recover(lattice)
+    if inferred is not None:
+        lo_i, hi_i = recover_mod.code_range(bits, inferred)
+        for row in rows:
+            row.name = inferred
+            row.in_range = bool(row.codes.min() >= lo_i and row.codes.max() <= hi_i)
     if lattice is None and rows_c is None and alphas_in is None:
         # slices that disagree on the lattice: redo them all within the most common family
         fams = [r.lattice for r in rows if r.ok]
@@ -951,13 +1044,23 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         reasons.append(f"codes {code_min}..{code_max} do not fit {bits} bits "
                        f"({work_lattice} range {code_range(bits, work_lattice)})")
     if on_lattice and offset != "none":
-        # the first slice that has an offset (others may have none)
-        i_off = next(i for i, r in enumerate(rows) if r.offset != "none")
-        where = f" in slice {i_off}" if nrows > 1 else ""
-        beta_txt = float(np.ldexp(betas[i_off], -_scale_exp))  # in the caller's units
-        reasons.append(f"the levels are offset by β = {beta_txt:.6g}"
-                       f"{' = mean(w)' if rows[i_off].offset == 'mean' else ''}{where} "
-                       f"(μL2Q-style); VecQ's lattice has no offset")
+        off_rows = [i for i, r in enumerate(rows) if r.offset != "none"]
+        i_off = off_rows[0]
+        if nrows > 1 and len(off_rows) > 1:
+            # one β per slice: summarised as such, never one slice's β for all of them
+            b_caller = np.ldexp(betas[off_rows], -_scale_exp)
+            means = sum(rows[i].offset == "mean" for i in off_rows)
+            reasons.append(f"the levels are offset by a β per slice ({len(off_rows)} of "
+                           f"{nrows} slices, β from {float(b_caller.min()):.4g} to "
+                           f"{float(b_caller.max()):.4g}" +
+                           (f"; = mean(w) in {means}" if means else "") +
+                           "); VecQ's lattice has no offset")
+        else:
+            where = f" in slice {i_off}" if nrows > 1 else ""
+            beta_txt = float(np.ldexp(betas[i_off], -_scale_exp))  # in the caller's units
+            reasons.append(f"the levels are offset by β = {beta_txt:.6g}"
+                           f"{' = mean(w)' if rows[i_off].offset == 'mean' else ''}{where} "
+                           f"(μL2Q-style); VecQ's lattice has no offset")
     if on_lattice and lattice_name == "midtread-full":
         used = (f"codes down to {code_min}" if code_min == -(2 ** (bits - 1)) else
                 f"its scale max|w|/(2^(k−1) − ½); the code {-(2 ** (bits - 1))} unused here")
@@ -1065,7 +1168,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         straight_through=bool(straight_through and on_lattice),
         per_slice_axis=per_slice_axis,
         components=components, identifiable=identifiable, extra=extra,
-        conforms=passed, rule=step_rule if passed else None, quality=quality)
+        conforms=passed, rule=step_rule if passed else None, quality=quality,
+        w_dtype=str(arr.dtype), from_values=rows_q is not None)
 
 
 #: The searches tried up to 8 bits only (the paper's grid of 3000 λ in [0.001, 3]·σ costs
@@ -1116,6 +1220,50 @@ def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, 
         if s_.size == lo.size and np.all(free | ((lo_t <= s_) & (s_ <= hi_t))):
             return f"the step of VecQ's {method} search", interval
     return None, interval
+
+
+def _lattice_from_codes(rows_w, rows_c, bits, rs):
+    """The lattice (a :data:`vecq_ref.check.recover.LATTICES` name) that integer codes given
+    without ``wq`` come from, read from the codes and ``w``; a ValueError asks for
+    ``lattice=`` where they cannot say.
+
+    A lattice is possible when the codes fit its range and, in every slice, some step gives
+    them under its thresholds (midrise: ``c ≤ w/s < c + 1``; midtread: ``|w/s − c| ≤ ½``;
+    :func:`~vecq_ref.check.diagnose.step_bounds`, within ``rs``). Symmetric codes −7…7 at 4
+    bits from ``rint(w/s)`` are midtread (narrow), −8…7 from it midtread full range, and
+    ``floor(w/s)``'s −8…7 midrise: small weights of both signs tell the thresholds apart.
+    Where both families remain, the one whose least-squares levels fit ``w`` better by more
+    than a factor of two is taken; else the codes cannot say.
+    """
+    lo, hi = int(rows_c.min()), int(rows_c.max())
+    possible, dql = [], {}
+    for fam in ("midrise", "midtread"):
+        name = fam
+        if fam == "midtread":
+            if bits < 2:
+                continue
+            nlo, nhi = recover_mod.code_range(bits, "midtread")
+            name = "midtread" if (lo >= nlo and hi <= nhi) else "midtread-full"
+        clo, chi = recover_mod.code_range(bits, name)
+        if lo < clo or hi > chi:
+            continue
+        l_i, h_i, bad = diagnose_mod.step_bounds(rows_w, rows_c, bits, name)
+        lo_s, hi_s = np.max(l_i, axis=1), np.min(h_i, axis=1)
+        v = rows_c.astype(np.float64) + level_offset(fam)
+        dql[name] = diagnose_mod._rel_dql(rows_w, diagnose_mod._lsq_values(rows_w, v))
+        if not np.any(bad) and np.all(lo_s <= hi_s * (1 + rs) ** 2):
+            possible.append(name)
+    if len(possible) == 1:
+        return possible[0]
+    pool = possible or list(dql)
+    if len(pool) == 1:
+        return pool[0]
+    if len(pool) == 2:
+        a, b = sorted(pool, key=lambda k: dql[k])
+        if dql[a] * 2 < dql[b]:
+            return a
+    V.fail("lattice", "given: the codes fit " + (" and ".join(pool) or "no lattice") +
+           f" (codes {lo}..{hi} at {bits} bits); pass `lattice=`", "None")
 
 
 def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp):
