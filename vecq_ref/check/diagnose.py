@@ -440,9 +440,12 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             ok_a = {k: ok[k] & ((np.abs(s0 / alphas - 1) <= tol) | (np.abs(s1 / alphas - 1)
                                                                      <= tol))
                     for k, (s1, s0) in cands.items()}
-        use_a = (lo_t <= alphas) & (alphas <= hi_t) & np.any(
-            np.stack(list(ok_a.values())), axis=0)
-        return [k for k in cands if np.all(np.where(use_a, ok_a[k], ok[k]))]
+        # (in every slice, or in none: a rule that gives α in a few of many slices by
+        # chance must not drop a step rule that holds in all of them)
+        use_a = bool(np.all((lo_t <= alphas) & (alphas <= hi_t) & np.any(
+            np.stack(list(ok_a.values())), axis=0)))
+        ok_b = ok_a if use_a else ok
+        return [k for k in cands if np.all(ok_b[k])]
 
     options = [fam] + (["midrise"] if fam == "midtread" else [])
     th, los, his, empty, matches = fam, None, None, True, []

@@ -38,7 +38,9 @@ import numpy as np
 from ._floats import at_caller_scale as _at_caller_scale
 from ._floats import cast as _cast
 from ._floats import dtype_of as _dtype_of
+from ._floats import smallest_subnormal as _smallest_subnormal
 from ._floats import spacing as _spacing
+from ._floats import unit_roundoff as _unit_roundoff
 from ._floats import ulp_distance
 
 #: Lattice names in the order they are tried; the midtread pair differ only in the code range.
@@ -655,5 +657,106 @@ def _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, bet
     return f"{k} levels whose spacing fits no {bits}-bit lattice"
 
 
+def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
+    """:func:`recover` for many slices at once, where it is quick: the lattices through zero
+    (β = 0) with the largest step, which :func:`recover` tries first.
+
+    The largest step a lattice through zero can have is fixed by the smallest non-zero
+    ``|u|`` of the slice: ``2·min|u|`` on the midrise lattice (``|v| ≥ ½``), ``min|u|`` on a
+    midtread one (``|v| ≥ 1``), tried in that order (largest α first, as :func:`recover`
+    does); the codes are ``rint(u/α − off)``, α is refitted by least squares (twice), and the
+    slice is read so when every element lies within ``ulps`` of ``α·v`` rounded to ``dtype``,
+    each level holds one value (as many distinct values as codes) and the codes fit ``bits`` (narrow midtread only: a full-range reading is left to
+    :func:`recover`, which first looks for a narrow one). Slices holding subnormal values
+    are left to :func:`recover`. Vectorized over the rows.
+
+    Parameters
+    ----------
+    U, W : ndarray of float64, shape (rows, n)
+        The output and the weights, one slice per row.
+    dtype, bits, lattices, ulps
+        As in :func:`recover`.
+
+    Returns
+    -------
+    list of Recovered or None
+        One per row: the reading, or None where :func:`recover` must decide.
+    """
+    nrows, n = U.shape
+    out = [None] * nrows
+    if n == 0 or nrows == 0 or not np.all(np.isfinite(U)):
+        return out
+    absu = np.abs(U)
+    # slices with subnormal values are left to :func:`recover` (levels a few η apart fit
+    # many lattices; its enumeration decides among them)
+    tiny = _smallest_subnormal(dtype) / (2.0 * _unit_roundoff(dtype))
+    todo = ~np.any((absu > 0) & (absu < tiny), axis=1)
+    tight = ulps * _spacing(absu, dtype)
+    for lat in lattices:
+        if lat == "midtread-full" or (lat == "midtread" and bits < 2):
+            continue
+        off = 0.5 if lat == "midrise" else 0.0
+        lo, hi = code_range(bits, lat)
+        rows = np.flatnonzero(todo)
+        if rows.size == 0:
+            break
+        u = U[rows]
+        a = absu[rows]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            if off:  # no zero level: a zero means another lattice
+                x = np.min(a, axis=1)
+                alpha = 2.0 * x
+            else:
+                x = np.min(np.where(a > 0, a, np.inf), axis=1)
+                alpha = x.copy()
+            good = np.isfinite(alpha) & (alpha > 0)
+            alpha = np.where(good, alpha, 1.0)
+            for _ in range(2):
+                c = np.rint(u / alpha[:, None] - off)
+                v = c + off
+                vv = np.einsum("ij,ij->i", v, v)
+                alpha = np.where(vv > 0, np.einsum("ij,ij->i", u, v) / np.where(vv > 0, vv, 1),
+                                 0.0)
+                good &= alpha > 0
+                alpha = np.where(good, alpha, 1.0)
+            c = np.rint(u / alpha[:, None] - off)
+            v = c + off
+            good &= np.all((c >= lo) & (c <= hi), axis=1)
+            rec = alpha[:, None] * v
+            err = np.abs(_cast(rec, dtype).astype(np.float64) - u)
+            good &= np.all(err <= tight[rows], axis=1)
+        if not np.any(good):
+            continue
+        # one value per level, as rounding α·v to the dtype gives (more values than levels:
+        # a straight-through output, or not a k-bit one: left to :func:`recover`)
+        gi = np.flatnonzero(good)
+        n_vals = 1 + np.count_nonzero(np.diff(np.sort(u[gi], axis=1), axis=1), axis=1)
+        n_codes = 1 + np.count_nonzero(np.diff(np.sort(c[gi], axis=1), axis=1), axis=1)
+        good[gi[n_vals != n_codes]] = False
+        gi = np.flatnonzero(good)
+        if gi.size == 0:
+            continue
+        # straight-through: w + (α·v − w) reproduces u where α·v rounded does not
+        dt = _dtype_of(dtype)
+        r = _cast(rec[gi], dtype)
+        ud = _cast(u[gi], dtype)
+        exact = np.all(r == ud, axis=1)
+        st = np.zeros(gi.size, dtype=bool)
+        if dt != np.float64 and not np.all(exact):
+            wd = _cast(W[rows[gi]], dtype)
+            with np.errstate(over="ignore", invalid="ignore"):
+                same = np.all(wd + (r - wd) == ud, axis=1)
+            st = ~exact & same
+        ul = np.max(ulp_distance(_at_caller_scale(rec[gi], dtype),
+                                 _at_caller_scale(u[gi], dtype)), axis=1)
+        n_levels = 1 + np.count_nonzero(np.diff(np.sort(c[gi], axis=1), axis=1), axis=1)
+        codes = c[gi].astype(np.int64)
+        for j, i in enumerate(gi.tolist()):
+            out[rows[i]] = Recovered(lat, "none", float(alpha[i]), 0.0, codes[j],
+                                     float(ul[j]), bool(st[j]), True, int(n_levels[j]))
+        todo[rows[gi]] = False
+    return out
+
+
 __all__ = ["LATTICES", "OFFSETS", "Recovered", "allowed", "code_range", "family", "recover",
-           "tolerances"]
+           "recover_rows", "tolerances"]

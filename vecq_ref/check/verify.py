@@ -833,7 +833,22 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
 
     def recover(lat):
         out = []
+        fast = [None] * nrows
+        if rows_c is None and alphas_in is None:
+            # the quick reading of every slice at once (β = 0, the largest step); the
+            # slices it leaves open are searched one by one
+            lats = (recover_mod.LATTICES if lat is None else
+                    ("midrise",) if lat == "midrise" else ("midtread", "midtread-full"))
+            fast = recover_mod.recover_rows(rows_q, rows_w, q_fmt, bits, lattices=lats,
+                                            ulps=ulps)
         for r in range(nrows):
+            if fast[r] is not None:
+                got = fast[r]
+                row = _Row(recover_mod.family(got.lattice), got.alpha, got.codes,
+                           got.max_ulps, True, True)
+                row.name, row.ste = got.lattice, got.straight_through
+                out.append(row)
+                continue
             a_in = None if alphas_in is None else float(alphas_in[r])
             if rows_c is not None:
                 if rows_q is None:
