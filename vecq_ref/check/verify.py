@@ -1218,11 +1218,10 @@ def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, 
         return None, interval
     if not searches:
         cands = diagnose_mod.step_candidates(rows_w, rows_x, bits, lattice)
-        for name, (s_, _) in cands.items():
-            if diagnose_mod.is_vecq_step_rule(name) and \
-                    np.all(free | ((lo_t <= s_) & (s_ <= hi_t))):
-                return diagnose_mod.step_rule_words(name), interval
-        return None, interval
+        names = [name for name, (s_, _) in cands.items()
+                 if diagnose_mod.is_vecq_step_rule(name) and
+                 np.all(free | ((lo_t <= s_) & (s_ <= hi_t)))]
+        return (diagnose_mod.summarize_steps(names) if names else None), interval
     for method in ("exact", "grid", "alternating"):
         if not exact_ok or (method in _SMALL_K_SEARCHES and bits > 8):
             continue
