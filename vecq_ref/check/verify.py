@@ -34,9 +34,11 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
    straight-through, each named against the rules released implementations use (docs/theory.md
    §7.1) with its relative-DQL cost and tolerance; printed as a table.
 
-The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread, no offset),
-α is least-squares optimal within ``alpha_rtol``, and the relative DQL is at most
-``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. Where ``wq`` is made of
+The verdict (conformance, :func:`verify`'s docstring) passes when (1) holds on a VecQ
+lattice (midrise or narrow midtread, no offset), α is least-squares optimal within
+``alpha_rtol``, and the step is one of VecQ's (λ_k·σ by the released tables and conventions,
+or a search's step). The relative DQL against VecQ-param's (within ``(1 + dql_rtol)`` times
+it plus twice ``dql_rounding``) is the quality, reported apart. Where ``wq`` is made of
 subnormals so small that every output of its size lies within ``ulps`` of some k-bit lattice
 (``max|wq| ≤ (2·ulps − 1)·η·(2^(k−1) − ½)``), a failure to place it is no evidence against
 it: the verdict is then INCONCLUSIVE (``identifiable`` False, not passed) instead of a FAIL
@@ -225,10 +227,23 @@ def _rows_from_codes(u, c, alpha, dtype, lattice, bits, tol_ulps):
 
 @dataclass
 class VerifyReport:
-    """What :func:`verify` found. ``passed`` is the verdict; ``as_dict()`` is JSON-ready.
+    """What :func:`verify` found: two answers. ``passed`` (= ``conforms``) is the
+    conformance verdict, "is this VecQ's output?" (:func:`verify` says what that takes);
+    ``quality`` is the relative DQL beside VecQ's; ``as_dict()`` is JSON-ready.
 
     Attributes
     ----------
+    passed, conforms : bool, the output is VecQ's (lattice without offset, least-squares α,
+        a step of VecQ's); ``reasons`` why not (empty when passed).
+    rule : str or None, the VecQ rule the output follows, in words, when it conforms.
+    quality : dict, ``relative_dql``, ``vecq_param``, ``vecq_exact`` (None where the exact
+        search was not run), ``gap_to_param``, ``gap_to_exact``, ``within_param`` (within
+        ``dql_rtol`` of VecQ-param's), ``note`` and ``dql_rounding``.
+    format_quality : dict or None, the slot for the block-format answer (the output's own
+        format's exact optimum: ``format``, ``relative_dql_optimum``, ``gap_to_optimum``,
+        …), filled by the block-format diagnosis; None from :func:`verify` itself.
+    w_dtype : str, the dtype of ``w``; ``dtype`` is that of ``wq`` (of ``w`` where only
+        codes and α were given, ``from_values`` False).
     shape, dtype, bits, lattice, axis, group_size : the tensor and settings (``lattice`` as
         recovered when not given; None when ``wq`` is on no lattice).
     on_lattice : bool, every slice reconstructs as ``α·v`` within ``ulps``.
@@ -247,8 +262,7 @@ class VerifyReport:
     conventions : list of dicts ``{name, description, exact, match, max_ulps, mismatches}``.
     matches, exact_matches : names of the conventions within ``ulps`` / bit-identical.
     negative_zeros : int, entries of ``wq`` equal to −0.0.
-    passed : bool; reasons : why not (empty when passed); tolerances : dict (every
-        tolerance the verdict and the components used).
+    tolerances : dict (every tolerance the verdict and the components used).
     lattice_name : "midrise", "midtread" (narrow) or "midtread-full"; None off the lattice.
     offset : "none", "mean" (β = mean(w), μL2Q) or "fitted"; beta : β per slice or None.
     straight_through : bool, some value needed the float rounding allowance of
@@ -553,7 +567,37 @@ def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None):
 def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
            group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
            check_conventions=True, compute_gaps=True, name=None):
-    """Check a quantized tensor against VecQ (module docstring).
+    """Check a quantized tensor against VecQ; two answers: conformance and quality.
+
+    **Conformance** (``passed``, ``conforms``; the CLI's exit status): is ``wq`` what VecQ
+    gives? It is when all of these hold:
+
+    - ``wq`` lies on a VecQ lattice (midrise ``α·(c + ½)``, or narrow midtread ``α·c``,
+      ``|c| ≤ 2^(k−1) − 1``) **without an offset** β, codes fitting ``bits``, within ``ulps``
+      of ``wq``'s dtype;
+    - α is the **least-squares** α* of its codes, within ``alpha_rtol`` (the representation
+      error of the output dtype plus the accumulation error of the sums);
+    - the step that gave the codes is **one of VecQ's**: ``λ_k·σ`` with the exact or the
+      released 4-decimal λ table, σ with ddof 0 or 1, with or without ``+1e-7``, within
+      ``step_rtol`` (σ accumulated, ``w/s`` rounded); or the step of VecQ's exact, grid or
+      alternating search on ``w``; or ``wq`` is VecQ's own output (VecQ-param, the released
+      Keras expression, a search's) within ``ulps``.
+
+    The rule found is ``rule`` (e.g. "VecQ's 4-decimal λ_k × std (ddof 0) + 1e-7", the
+    authors' Keras code). A wrong λ, a norm-matched α (the PyTorch port), an offset (μL2Q)
+    or an abs-max scale does not conform, however good its DQL. ``reasons`` say why not.
+
+    **Quality** (``quality``, not part of the verdict): the relative DQL ``‖w − wq‖²/‖w‖²``
+    of ``wq`` beside VecQ-param's and VecQ-exact's (``gap_to_param``, ``gap_to_exact``;
+    negative is better), and whether it is within ``dql_rtol`` of VecQ-param's
+    (``within_param``). ``format_quality`` is the slot for the same measure against the exact
+    optimum of the output's own block format (llama.cpp, GPTQ, …: filled by the block-format
+    diagnosis, None here).
+
+    The printed report (``str``) gives the verdict and its reasons, the quality, one row per
+    component (lattice, step rule, rounding, α rule, straight-through: the finding in words,
+    its numbers on the next line), and the tolerances in a footer; lines are at most 100
+    characters.
 
     Parameters
     ----------
@@ -568,7 +612,9 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     bits : int
         The bitwidth that was used, 1 … 16.
     lattice : {None, "midrise", "midtread"}
-        None recovers it from ``wq``.
+        None recovers it from ``wq``, or, with ``codes`` and no ``wq``, reads it from the
+        codes and ``w`` (the family whose thresholds give the codes; a ValueError asks for
+        it where both or neither do and their fits are alike).
     axis, group_size : int, optional
         Granularity (per channel along ``axis``, or per contiguous group of the last axis).
     ulps : int, optional
@@ -576,12 +622,13 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         (default 2 for float16, 4 for float32, 256 for float64).
     alpha_rtol : float, optional
         Relative tolerance on ``α − α*``. Default: ``max(1e-6, representation +
-        accumulation)`` (module docstring; about ``u = 4.9e-4`` for float16 ``wq``,
+        accumulation)`` (about ``u = 4.9e-4`` for float16 ``wq``,
         ``6e-8 + 8ε + 4√n·ε`` of float32 for float32 ``wq``), so that a least-squares α
         accumulated in float32 and rounded into ``wq``'s dtype passes; a norm-matched α is
         ``1/cos θ − 1 ≈ J_o`` too large and fails where ``J_o`` exceeds it.
     dql_rtol : float
-        The relative DQL may exceed VecQ-param's by this fraction (default 1e-3).
+        ``quality["within_param"]``: the relative DQL exceeds VecQ-param's by at most this
+        fraction (default 1e-3). Not part of the verdict.
     check_conventions : bool
         Run the convention zoo (one quantization per convention).
     compute_gaps : bool
