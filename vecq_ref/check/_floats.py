@@ -134,29 +134,33 @@ def ulp_distance(a, b):
     """
     a = np.asarray(a)
     b = np.asarray(b, dtype=a.dtype)
-    it = _UINT[a.dtype.itemsize]
-    mask = np.iinfo(it).max
-
-    def key(x):
-        i = np.ascontiguousarray(x).view(it).astype(np.int64).reshape(np.shape(x))
-        return np.where(i < 0, -(i & mask), i)
-
     if a.shape == b.shape and a.size > 64:
         # most pairs are equal or a few apart: the keys only where they differ
         diff = ~(a == b)
         if not np.any(diff):
             return np.zeros(a.shape)
         out = np.zeros(a.shape)
-        out[diff] = _ulp_keys(a[diff], b[diff], key, mask)
+        out[diff] = _ulp_keys(a[diff], b[diff])
         return out
-    return _ulp_keys(a, b, key, mask)
+    return _ulp_keys(a, b)
 
 
-def _ulp_keys(a, b, key, mask):
-    ka, kb = key(a), key(b)
-    same = (ka >= 0) == (kb >= 0)
-    # Same sign: the difference fits. Opposite signs: add magnitudes in float (approximate).
-    d = np.where(same, np.abs(np.where(same, ka - kb, 0)), 0).astype(np.float64)
-    d = np.where(same, d, np.abs(ka.astype(np.float64)) + np.abs(kb.astype(np.float64)))
+def _ulp_keys(a, b):
+    # IEEE floats are sign and magnitude: read as integers of their width, two values of one
+    # sign are as many ulps apart as their integers; of opposite signs, the sum of their
+    # magnitudes (in float: approximate where it exceeds 2⁵³)
+    shape = np.shape(a)
+    a, b = np.atleast_1d(a), np.atleast_1d(b)
+    it = _UINT[a.dtype.itemsize]
+    mask = np.iinfo(it).max
+    ia = np.ascontiguousarray(a).view(it).reshape(np.shape(a))
+    ib = np.ascontiguousarray(b).view(it).reshape(np.shape(b))
+    same = (ia ^ ib) >= 0
+    d = np.abs(ia.astype(np.int64) - ib).astype(np.float64)
+    if not np.all(same):
+        opp = ~same
+        d[opp] = (ia[opp] & mask).astype(np.float64) + (ib[opp] & mask).astype(np.float64)
     bad = np.isnan(a) | np.isnan(b)
-    return np.where(bad, np.inf, d)
+    if np.any(bad):
+        d[bad] = np.inf
+    return d.reshape(shape)

@@ -657,6 +657,27 @@ def _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, bet
     return f"{k} levels whose spacing fits no {bits}-bit lattice"
 
 
+def _levels_and_one_value(u, c, lo, hi):
+    """Per row of codes ``c`` (integers in ``lo … hi``) and values ``u``: the number of
+    distinct codes, and whether every code holds one value only. A table of the smallest and
+    largest value per (row, code) where it is small; else sorted rows."""
+    rows, n = c.shape
+    k = int(hi - lo + 1)
+    if rows * k <= 1 << 24:
+        idx = (np.arange(rows)[:, None] * k + (c - lo).astype(np.int64)).ravel()
+        uu = u.ravel()
+        big = np.full(rows * k, np.inf)
+        small = np.full(rows * k, -np.inf)
+        np.minimum.at(big, idx, uu)
+        np.maximum.at(small, idx, uu)
+        used = np.isfinite(big)
+        one = ((big == small) | ~used).reshape(rows, k)
+        return np.count_nonzero(used.reshape(rows, k), axis=1), np.all(one, axis=1)
+    n_vals = 1 + np.count_nonzero(np.diff(np.sort(u, axis=1), axis=1), axis=1)
+    n_codes = 1 + np.count_nonzero(np.diff(np.sort(c, axis=1), axis=1), axis=1)
+    return n_codes, n_vals == n_codes
+
+
 def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
     """:func:`recover` for many slices at once, where it is quick: the lattices through zero
     (β = 0) with the largest step, which :func:`recover` tries first.
@@ -730,9 +751,9 @@ def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
         # one value per level, as rounding α·v to the dtype gives (more values than levels:
         # a straight-through output, or not a k-bit one: left to :func:`recover`)
         gi = np.flatnonzero(good)
-        n_vals = 1 + np.count_nonzero(np.diff(np.sort(u[gi], axis=1), axis=1), axis=1)
-        n_codes = 1 + np.count_nonzero(np.diff(np.sort(c[gi], axis=1), axis=1), axis=1)
-        good[gi[n_vals != n_codes]] = False
+        n_codes, one_value = _levels_and_one_value(u[gi], c[gi], lo, hi)
+        good[gi[~one_value]] = False
+        n_codes = n_codes[one_value]
         gi = np.flatnonzero(good)
         if gi.size == 0:
             continue
@@ -749,7 +770,7 @@ def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
             st = ~exact & same
         ul = np.max(ulp_distance(_at_caller_scale(rec[gi], dtype),
                                  _at_caller_scale(u[gi], dtype)), axis=1)
-        n_levels = 1 + np.count_nonzero(np.diff(np.sort(c[gi], axis=1), axis=1), axis=1)
+        n_levels = n_codes
         codes = c[gi].astype(np.int64)
         for j, i in enumerate(gi.tolist()):
             out[rows[i]] = Recovered(lat, "none", float(alpha[i]), 0.0, codes[j],
