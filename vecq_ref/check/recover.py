@@ -40,8 +40,8 @@ from ._floats import cast as _cast
 from ._floats import dtype_of as _dtype_of
 from ._floats import smallest_subnormal as _smallest_subnormal
 from ._floats import spacing as _spacing
-from ._floats import unit_roundoff as _unit_roundoff
 from ._floats import ulp_distance
+from ._floats import unit_roundoff as _unit_roundoff
 
 #: Lattice names in the order they are tried; the midtread pair differ only in the code range.
 LATTICES = ("midrise", "midtread", "midtread-full")
@@ -687,8 +687,9 @@ def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
     midtread one (``|v| ≥ 1``), tried in that order (largest α first, as :func:`recover`
     does); the codes are ``rint(u/α − off)``, α is refitted by least squares (twice), and the
     slice is read so when every element lies within ``ulps`` of ``α·v`` rounded to ``dtype``,
-    each level holds one value (as many distinct values as codes) and the codes fit ``bits`` (narrow midtread only: a full-range reading is left to
-    :func:`recover`, which first looks for a narrow one). Slices holding subnormal values
+    each level holds one value (as many distinct values as codes) and the codes fit ``bits``
+    (narrow midtread only: a full-range reading is left to :func:`recover`, which first
+    looks for a narrow one). Slices holding subnormal values
     are left to :func:`recover`. Vectorized over the rows.
 
     Parameters
