@@ -813,6 +813,7 @@ def _verify_apart(arr, q64, alpha, codes, args):
         gap_to_param=None if rel_param is None else rel_dql - rel_param,
         gap_to_exact=None if rel_exact is None else rel_dql - rel_exact,
         components=[], passed=False, reasons=reasons, conforms=False, rule=None,
+        w_dtype=str(arr.dtype),
         quality={**rep.quality, "relative_dql": rel_dql, "vecq_param": rel_param,
                  "vecq_exact": rel_exact,
                  "gap_to_param": None if rel_param is None else rel_dql - rel_param,
