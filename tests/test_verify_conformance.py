@@ -299,11 +299,17 @@ def test_recover_rows_agrees_with_recover(seed, bits, lattice, n, dt):
         slow = R.recover(U[i], w[i], np.dtype(dt), bits)
         if got is None:
             continue
-        assert slow.ok and got.ok
-        assert (got.lattice, got.offset) == (slow.lattice, slow.offset)
-        np.testing.assert_array_equal(got.codes, slow.codes)
-        assert got.alpha == pytest.approx(slow.alpha, rel=1e-12)
-        assert got.straight_through == slow.straight_through
+        assert got.ok and got.offset == "none"
+        if slow.ok and slow.offset == "none" and not slow.straight_through:
+            assert got.lattice == slow.lattice
+            np.testing.assert_array_equal(got.codes, slow.codes)
+            assert got.alpha == pytest.approx(slow.alpha, rel=1e-12)
+            assert not got.straight_through
+        else:
+            # where the one-by-one search settles for a looser reading (two levels in
+            # float64: an offset, or the straight-through allowance, for an α a few ulps
+            # off), the quick one is at least as tight
+            assert got.max_ulps <= slow.max_ulps
 
 
 def test_recover_rows_reads_vecq_outputs_and_leaves_the_rest():

@@ -274,31 +274,34 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
     good = np.isfinite(sd) & (sd > 0)  # no step in this dtype: nothing computed in it
     if not np.any(good):
         return 0, None
+    mid = (thresholds or family(lattice)) == "midrise"
+    half = dt.type(0.5)
+
+    def on(qq, tt):
+        if mid:  # thresholds at integers: codes t − 1 | t
+            with np.errstate(over="ignore", invalid="ignore"):
+                return (qq == tt) | ((qq.astype(dt) - half).astype(np.float64) == tt - 0.5)
+        return qq == tt  # thresholds at j + ½: codes j | j + 1
+
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         q = (xs / sd).astype(np.float64)
-        r = dt.type(1) / sd
-        # the reciprocal form (torch), where 1/s is finite in this dtype
-        q2 = np.where(np.isfinite(r), (xs * r).astype(np.float64), q)
-    finite = np.isfinite(q) & np.isfinite(q2) & good
-    if (thresholds or family(lattice)) == "midrise":
-        t = np.rint(q)             # thresholds at integers: codes t − 1 | t
-        lower, upper = t - 1, t
-        half = dt.type(0.5)
-
-        def on(qq):
-            return (qq == t) | ((qq.astype(dt) - half).astype(np.float64) == t - 0.5)
-    else:
-        t = np.floor(q) + 0.5      # thresholds at j + ½: codes j | j + 1
-        lower, upper = t - 0.5, t + 0.5
-
-        def on(qq):
-            return qq == t
-    with np.errstate(over="ignore", invalid="ignore"):
-        at = finite & on(q) & on(q2)  # a tie however the implementation divides
-    near = at & (lower >= cmin) & (upper <= cmax) & ((c == lower) | (c == upper))
+        t = np.rint(q) if mid else np.floor(q) + 0.5
+        # the elements on a threshold of x/s; then of x·(1/s) (torch's reciprocal form,
+        # where 1/s is finite in this dtype) among them only: a tie however the
+        # implementation divides
+        at = np.isfinite(q) & np.broadcast_to(good, np.shape(q)) & on(q, t)
+        if not np.any(at):
+            return 0, None
+        r = np.broadcast_to(dt.type(1) / sd, np.shape(xs))[at]
+        q2 = np.where(np.isfinite(r), (xs[at] * r).astype(np.float64), q[at])
+    t, cc = t[at], np.asarray(c)[at]
+    lower, upper = (t - 1, t) if mid else (t - 0.5, t + 0.5)
+    keep = np.isfinite(q2) & on(q2, t)
+    near = keep & (lower >= cmin) & (upper <= cmax) & ((cc == lower) | (cc == upper))
     n = int(np.count_nonzero(near))
     if n == 0:
         return 0, None
+    c = cc
     cn, lo_, up_, tn = c[near], lower[near], upper[near], t[near]
     even = np.where(np.mod(lo_, 2) == 0, lo_, up_)
     away = np.where(tn > 0, up_, lo_)
