@@ -384,7 +384,7 @@ class VerifyReport:
             indent=0, lw=0)
         inconclusive = not self.identifiable and len(self.reasons) == 1
         if self.passed:
-            put("verdict", "PASS: VecQ's output" + (f" ({self.rule})" if self.rule else ""))
+            put("verdict", "PASS: VecQ's output" + (f"; rule: {self.rule}" if self.rule else ""))
         else:
             put("verdict", "INCONCLUSIVE: the lattice cannot be told from the values"
                 if inconclusive else "FAIL: not VecQ's output")
