@@ -168,7 +168,11 @@ def test_verify_hints_speak_in_options(tmp_path):
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(out):
         status = main(["verify", str(w), str(w), "--bits", "4"])
     assert status == 1
-    verdict = next(line for line in out.getvalue().splitlines() if "verdict:" in line)
+    # the verdict and its reasons, wrapped under it (issue 22: lines of at most 100 chars)
+    lines = out.getvalue().splitlines()
+    i = next(k for k, line in enumerate(lines) if line.lstrip().startswith("verdict"))
+    j = next(k for k in range(i + 1, len(lines)) if lines[k].lstrip().startswith("quality"))
+    verdict = " ".join(x.strip() for x in lines[i:j])
     assert "pass --axis 0" in verdict, verdict
     assert "`axis" not in verdict
 

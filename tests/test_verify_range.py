@@ -168,7 +168,7 @@ def test_cli_verify_at_the_float16_maximum_prints_a_verdict(tmp_path, capsys):
     np.save(tmp_path / "w.npy", w)
     assert main(["verify", str(tmp_path / "w.npy"), str(tmp_path / "w.npy"), "--bits", "4"]) == 1
     out, err = capsys.readouterr()
-    assert "verdict:     FAIL" in out
+    assert "verdict      FAIL" in out
     assert err.count("\n") == 1 and "Traceback" not in err and "Warning" not in err
 
 
@@ -272,7 +272,8 @@ def test_float64_messages_are_in_the_callers_units():
     assert shown == pytest.approx(beta, rel=1e-5)        # the caller's β, ~1e-314
     # the step interval of the components: the caller's units too (the codes were made
     # with the step α, so α lies in it)
-    step = next(c for c in r.components if c.component == "step rule").found
+    # (the numbers are the component's second line, ``detail``, since issue 22)
+    step = next(c for c in r.components if c.component == "step rule").detail
     lo, hi = (float(t) for t in step.split("s ∈ [")[1].split("]")[0].split(", "))
     assert lo <= alpha <= hi and hi < 2 * alpha
 
@@ -297,8 +298,8 @@ def test_lattice_of_a_few_subnormal_spacings_is_not_identifiable():
     assert len(r.reasons) == 1 and "too close to its dtype's resolution" in r.reasons[0]
     assert "179·η" in r.reasons[0] and "any α ≤ 7·η" in r.reasons[0]
     text = str(r)
-    assert "verdict:     INCONCLUSIVE" in text and "FAIL" not in text
-    assert "lattice:     not identifiable" in text
+    assert "verdict      INCONCLUSIVE" in text and "FAIL" not in text
+    assert "lattice      not identifiable" in text
     # just above the resolution (2 bits: α ≈ 70η) a value a quarter step off still fails
     q = quantize(w, 2)
     r = verify(w, _nudged(q.values.astype(np.float32), q.alpha), bits=2,
@@ -338,7 +339,8 @@ def test_bf16_output_is_judged_in_bf16():
     wq = quantize(w, 2).values.astype(ml_dtypes.bfloat16)
     r = verify(w, wq, bits=2)
     assert r.passed, r.reasons
-    assert r.dtype == "bfloat16" and str(r).splitlines()[0].startswith("(6,) bfloat16, 2 bits")
+    assert r.dtype == "bfloat16" and str(r).splitlines()[0].startswith(
+        "(6,), w float64, wq bfloat16, 2 bits")
     assert r.tolerances["representation_rtol"] >= 2.0 ** -8     # u of bfloat16, not 0
     assert r.tolerances["accumulation_dtype"] == "float32"
 

@@ -382,12 +382,34 @@ def quantize(w, bits=None, method="param", lattice=None, axis=None, group_size=N
             V.fail("out", "None with precision='float32'", "a tuple", TypeError)
         out = _Out(out, w, prep.arr.shape, prep.lset.code_dtype, prep.out_dtype, prep.lay)
     if precision == "float32":
-        from .check.released import paper_float32
-
-        return paper_float32(prep.arr, prep.lay, prep.bits)
+        return _paper_float32(prep.arr, prep.lay, prep.bits)
     if prep.general:
         return _quantize_general(prep, out)
     return _quantize_rows(prep, out=out)
+
+
+def _paper_float32(arr, lay, bits):
+    """``method="paper", precision="float32"`` on validated input
+    (:func:`vecq_ref.check.released.paper_float32`)."""
+    from ._paper32 import paper_float32_rows
+    from .loss import vector_loss
+
+    rows = np.ascontiguousarray(lay.to_rows(arr))
+    codes, values, alpha, step, sigma = paper_float32_rows(rows, bits, code_dtype(bits))
+    n = rows.shape[0]
+    rows64 = rows.astype(np.float64)
+    whole = vector_loss(rows64, values.astype(np.float64))
+    slice_loss = None
+    if not lay.per_tensor:
+        per = [vector_loss(rows64[r], values[r].astype(np.float64)) for r in range(n)]
+        slice_loss = VectorLoss(*(lay.slices(np.array([getattr(p, f) for p in per]))
+                                  for f in ("orientation", "modulus", "dql", "relative_dql",
+                                            "excess")))
+    return Quantized(
+        codes=lay.from_rows(codes), alpha=lay.slices(alpha), step=lay.slices(step), bits=bits,
+        lattice="midrise", method="paper", values=lay.from_rows(values), loss=whole,
+        slice_loss=slice_loss, axis=lay.axis, group_size=lay.group_size,
+        info={"precision": "float32", "sigma": lay.slices(sigma)})
 
 
 #: ``out`` of :func:`_quantize_rows` for :func:`_quantize_loss`: no values are made.

@@ -206,12 +206,27 @@ def _ul2q(w, bits, lattice, axis, group_size):
     from .. import baselines
 
     arr = np.asarray(w, dtype=np.float64)
-    if group_size is not None:  # baselines.ul2q knows axis only: run it group by group
+    if group_size is not None:  # baselines.ul2q knows axis only: one group per row
         lay = _layout.layout(arr.shape, None, group_size)
-        rows = lay.to_rows(arr)
-        out = np.stack([baselines.ul2q(r, bits).values for r in rows])
-        return lay.from_rows(out)
+        rows = np.ascontiguousarray(lay.to_rows(arr))
+        if V.scale_exponent(rows) == 0:
+            return lay.from_rows(ul2q_rows(rows, bits))
+        return lay.from_rows(baselines.ul2q(rows, bits, axis=0).values)
     return baselines.ul2q(arr, bits, axis=axis).values
+
+
+def ul2q_rows(rows, bits, eps=PAPER_EPSILON):
+    """``baselines.ul2q(rows, bits, axis=0).values`` for float64 rows in the range where it
+    works at the caller's scale, all rows at once (the same operations, row by row
+    identical: NumPy's mean and std along the last axis, the library's code kernel)."""
+    from .._kernels import lattice as K
+    from ..lattice import code_dtype
+
+    beta = np.mean(rows, axis=1)
+    s = tables.UL2Q_CODE[bits - 1] * np.std(rows, axis=1)
+    codes = np.empty(rows.shape, dtype=code_dtype(bits))
+    K.codes_rows(np.ascontiguousarray(rows - beta[:, None]), s + eps, bits, False, codes)
+    return s[:, None] * (codes + 0.5) + beta[:, None]
 
 
 _ZOO = (

@@ -53,6 +53,7 @@ class Component:
     matches: list
     tolerance: float | None
     is_vecq: bool | None
+    detail: str = ""  # the numbers behind ``found`` (the report's second line)
 
     def as_dict(self):
         """Plain JSON-ready values (a non-finite cost or tolerance becomes None)."""
@@ -113,8 +114,10 @@ def step_bounds(x, c, bits, lattice, thresholds=None):
     """Per-element bounds on the step: ``lo_i ≤ s ≤ hi_i`` keeps code ``c_i`` for ``x_i``.
 
     ``thresholds``: "midrise" (code c for ``c ≤ x/s < c + 1``) or "midtread"
-    (``|x/s − c| ≤ ½``); default the lattice's own. Returns (lo, hi, impossible) with
-    ``impossible`` the elements no step can give their code.
+    (``|x/s − c| ≤ ½``); default the lattice's own. Elementwise on arrays of any shape
+    (rows of slices: reduce ``lo`` with max and ``hi`` with min along the last axis).
+    Returns (lo, hi, impossible) with ``impossible`` the elements no step can give their
+    code.
     """
     from .recover import code_range
 
@@ -126,7 +129,7 @@ def step_bounds(x, c, bits, lattice, thresholds=None):
         a, b = c - 0.5, c + 0.5
     lo = np.zeros_like(x)
     hi = np.full_like(x, np.inf)
-    bad = np.zeros(x.size, dtype=bool)
+    bad = np.zeros(np.shape(x), dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         # x ≥ a·s (not for the lowest code, which the clip reaches from below)
         use = c > cmin
@@ -144,18 +147,44 @@ def step_bounds(x, c, bits, lattice, thresholds=None):
 
 
 def _sigmas(w):
-    n = w.size
-    m = float(np.mean(w))
-    var0 = float(np.mean((w - m) ** 2))
-    out = {"σ (ddof 0)": math.sqrt(var0)}
+    """σ per row of ``w`` (2-D; a 1-D ``w`` is one row): ddof 0, ddof 1 and the root mean
+    square, each an array of shape (rows,)."""
+    w = np.atleast_2d(w)
+    n = w.shape[1]
+    m = np.mean(w, axis=1, keepdims=True)
+    var0 = np.mean((w - m) ** 2, axis=1)
+    out = {"σ (ddof 0)": np.sqrt(var0)}
     if n > 1:
-        out["σ (ddof 1)"] = math.sqrt(var0 * n / (n - 1))
-    out["rms (not mean-centred)"] = math.sqrt(float(np.mean(w * w)))
+        out["σ (ddof 1)"] = np.sqrt(var0 * n / (n - 1))
+    out["rms (not mean-centred)"] = np.sqrt(np.mean(w * w, axis=1))
     return out
 
 
+#: The λ tables a step rule is tested against, in words (the names are the keys of
+#: :func:`step_candidates`; the words are what the report prints).
+LAMBDA_WORDS = {"λ VecQ exact": "VecQ's exact λ_k", "λ VecQ 4-decimal": "VecQ's 4-decimal λ_k",
+                "λ μL2Q printed": "μL2Q's printed λ", "λ μL2Q code": "μL2Q's code λ"}
+SIGMA_WORDS = {"σ (ddof 0)": "std (ddof 0)", "σ (ddof 1)": "sample std (ddof 1)",
+               "rms (not mean-centred)": "rms (not mean-centred)"}
+#: The step rules that are VecQ's own (issue 22: the released tables and conventions).
+VECQ_LAMBDAS = ("λ VecQ exact", "λ VecQ 4-decimal")
+VECQ_SIGMAS = ("σ (ddof 0)", "σ (ddof 1)")
+
+
+def is_vecq_step_rule(name):
+    """Whether a step-rule name of :func:`step_candidates` is one of VecQ's: ``λ_k·σ`` with
+    the exact or the 4-decimal table, σ with ddof 0 or 1, with or without ``+1e-7``."""
+    if "·" not in name:
+        return False
+    lname, tail = name.split("·", 1)
+    return lname in VECQ_LAMBDAS and tail.removesuffix(" + 1e-7") in VECQ_SIGMAS
+
+
 def step_candidates(w, x, bits, lattice, thresholds=None):
-    """Named step rules ``{name: (s, s_without_eps)}`` for one slice."""
+    """Named step rules ``{name: (s, s_without_eps)}``, each an array with one step per row of
+    ``w`` (2-D; ``x`` the rows the codes quantize, ``w − β``)."""
+    w = np.atleast_2d(w)
+    x = np.atleast_2d(x)
     fam = thresholds or family(lattice)
     lams = {} if (fam == "midtread" and bits < 2) else {
         "λ VecQ exact": tables.optimal_step(bits, fam)}
@@ -165,17 +194,31 @@ def step_candidates(w, x, bits, lattice, thresholds=None):
             lams["λ μL2Q printed"] = tables.UL2Q_PRINTED[bits - 1]
             lams["λ μL2Q code"] = tables.UL2Q_CODE[bits - 1]
     out = {}
+    sigmas = _sigmas(w)
     for lname, lam in lams.items():
-        for sname, sig in _sigmas(w).items():
+        for sname, sig in sigmas.items():
             s = lam * sig
             out[f"{lname}·{sname}"] = (s, s)
             out[f"{lname}·{sname} + 1e-7"] = (s + EPS, s)
-    amax = float(np.max(np.abs(x))) if x.size else 0.0
+    amax = np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(x.shape[0])
     half = 2 ** (bits - 1)
     if half > 1:
         out["abs-max narrow max|w|/(2^(k−1)−1)"] = (amax / (half - 1),) * 2
     out["abs-max full max|w|/(2^(k−1)−½)"] = (amax / (half - 0.5),) * 2
     return out
+
+
+def step_rule_words(name):
+    """A step-rule name of :func:`step_candidates` in words:
+    ``"λ VecQ 4-decimal·σ (ddof 1) + 1e-7"`` → ``"VecQ's 4-decimal λ_k × sample std (ddof 1)
+    + 1e-7"``."""
+    if "·" in name and name.startswith("λ"):
+        lname, tail = name.split("·", 1)
+        eps = tail.endswith(" + 1e-7")
+        sname = tail.removesuffix(" + 1e-7")
+        return f"{LAMBDA_WORDS[lname]} × {SIGMA_WORDS[sname]}" + (" + 1e-7" if eps else "")
+    return {"abs-max narrow max|w|/(2^(k−1)−1)": "abs-max: max|w|/(2^(k−1) − 1)",
+            "abs-max full max|w|/(2^(k−1)−½)": "abs-max: max|w|/(2^(k−1) − ½)"}.get(name, name)
 
 
 def summarize_steps(names):
@@ -198,11 +241,13 @@ def summarize_steps(names):
         epss = {c[1] for c in combos}
         if len(combos) == len(sig) * len(epss):
             e = "" if epss == {False} else " + 1e-7" if epss == {True} else " (± 1e-7)"
-            parts.append(f"{' | '.join(lnames)} · {' | '.join(sig)}{e}")
+            parts.append(f"{' or '.join(LAMBDA_WORDS[x] for x in lnames)} × "
+                         f"{' or '.join(SIGMA_WORDS[x] for x in sig)}{e}")
         else:
-            parts.extend(f"{' | '.join(lnames)} · {c[0]}{' + 1e-7' if c[1] else ''}"
+            parts.extend(f"{' or '.join(LAMBDA_WORDS[x] for x in lnames)} × "
+                         f"{SIGMA_WORDS[c[0]]}{' + 1e-7' if c[1] else ''}"
                          for c in sorted(combos))
-    parts.extend(rest)
+    parts.extend(step_rule_words(r) for r in rest)
     return "; or ".join(parts)
 
 
@@ -212,7 +257,8 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
     """Which tie rules agree with every element exactly at a threshold.
 
     ``x/s`` is evaluated in ``dtype`` (the output's, as the implementation did), both as
-    ``x/s`` and as ``x·(1/s)``; only elements exactly on a threshold under both count: an
+    ``x/s`` and as ``x·(1/s)`` (``x`` and ``c`` 2-D with one step per row, or 1-D with one
+    step); only elements exactly on a threshold under both count: an
     element merely near one says nothing about the tie rule.
     Returns (number of ties, names of the rules that agree with all of them).
     """
@@ -221,34 +267,41 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
     cmin, cmax = code_range(bits, lattice)
     dt = np.dtype(dtype)
     xs = cast(x, dt)
-    sd = cast(s, dt)[()]
-    if not (np.isfinite(sd) and sd > 0):  # no step in this dtype: nothing computed in it
+    sd = cast(s, dt)
+    if np.ndim(xs) == 2 and np.ndim(sd) == 1:  # one step per row
+        sd = sd[:, None]
+    sd = sd[()]
+    good = np.isfinite(sd) & (sd > 0)  # no step in this dtype: nothing computed in it
+    if not np.any(good):
         return 0, None
+    mid = (thresholds or family(lattice)) == "midrise"
+    half = dt.type(0.5)
+
+    def on(qq, tt):
+        if mid:  # thresholds at integers: codes t − 1 | t
+            with np.errstate(over="ignore", invalid="ignore"):
+                return (qq == tt) | ((qq.astype(dt) - half).astype(np.float64) == tt - 0.5)
+        return qq == tt  # thresholds at j + ½: codes j | j + 1
+
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         q = (xs / sd).astype(np.float64)
-        r = dt.type(1) / sd
-        # the reciprocal form (torch), where 1/s is finite in this dtype
-        q2 = (xs * r).astype(np.float64) if np.isfinite(r) else q
-    finite = np.isfinite(q) & np.isfinite(q2)
-    if (thresholds or family(lattice)) == "midrise":
-        t = np.rint(q)             # thresholds at integers: codes t − 1 | t
-        lower, upper = t - 1, t
-        half = dt.type(0.5)
-
-        def on(qq):
-            return (qq == t) | ((qq.astype(dt) - half).astype(np.float64) == t - 0.5)
-    else:
-        t = np.floor(q) + 0.5      # thresholds at j + ½: codes j | j + 1
-        lower, upper = t - 0.5, t + 0.5
-
-        def on(qq):
-            return qq == t
-    with np.errstate(over="ignore", invalid="ignore"):
-        at = finite & on(q) & on(q2)  # a tie however the implementation divides
-    near = at & (lower >= cmin) & (upper <= cmax) & ((c == lower) | (c == upper))
+        t = np.rint(q) if mid else np.floor(q) + 0.5
+        # the elements on a threshold of x/s; then of x·(1/s) (torch's reciprocal form,
+        # where 1/s is finite in this dtype) among them only: a tie however the
+        # implementation divides
+        at = np.isfinite(q) & np.broadcast_to(good, np.shape(q)) & on(q, t)
+        if not np.any(at):
+            return 0, None
+        r = np.broadcast_to(dt.type(1) / sd, np.shape(xs))[at]
+        q2 = np.where(np.isfinite(r), (xs[at] * r).astype(np.float64), q[at])
+    t, cc = t[at], np.asarray(c)[at]
+    lower, upper = (t - 1, t) if mid else (t - 0.5, t + 0.5)
+    keep = np.isfinite(q2) & on(q2, t)
+    near = keep & (lower >= cmin) & (upper <= cmax) & ((cc == lower) | (cc == upper))
     n = int(np.count_nonzero(near))
     if n == 0:
         return 0, None
+    c = cc
     cn, lo_, up_, tn = c[near], lower[near], upper[near], t[near]
     even = np.where(np.mod(lo_, 2) == 0, lo_, up_)
     away = np.where(tn > 0, up_, lo_)
@@ -349,7 +402,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
              "midtread-full": "midtread full range"}[lattice]
     lo, hi = int(rows_c.min()), int(rows_c.max())
     btxt = {"none": "", "mean": ", β = mean(w)", "fitted": ", β fitted"}[offset]
-    found = f"{lname}{btxt} (codes {lo}..{hi}, {np.unique(rows_c).size} levels)"
+    found = f"{lname}{btxt}"
+    lat_detail = f"codes {lo}..{hi}, {np.unique(rows_c).size} levels"
 
     def param_rel(lat, centre):
         xx = rows_w - (rows_w.mean(axis=1, keepdims=True) if centre else 0.0)
@@ -369,36 +423,32 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     except ValueError:
         base, lat_cost = None, None
     out.append(Component("lattice", found, "midrise, β = 0", lat_cost, [lname + btxt], None,
-                         lattice == "midrise" and offset == "none"))
+                         lattice in ("midrise", "midtread") and offset == "none", lat_detail))
 
     # step rule -----------------------------------------------------------------------------
     rs = step_tol(dtype, n) if step_rtol is None else step_rtol
 
     def bounds(th):
-        lo_, hi_, bad_ = [], [], 0
-        for i in range(nrows):
-            lo_i, hi_i, bad = step_bounds(x[i], rows_c[i], bits, lattice, th)
-            lo_.append(float(np.max(lo_i)))
-            hi_.append(float(np.min(hi_i)))
-            bad_ += int(np.count_nonzero(bad))
-        lo_, hi_ = np.array(lo_), np.array(hi_)
-        return lo_, hi_, bool(np.any(lo_ > hi_ * (1 + rs) ** 2)) or bad_ > 0
+        lo_i, hi_i, bad = step_bounds(x, rows_c, bits, lattice, th)
+        lo_, hi_ = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
+        return lo_, hi_, bool(np.any(lo_ > hi_ * (1 + rs) ** 2)) or bool(np.any(bad))
 
     def named(th_, los_, his_):
-        names_ = None
-        for i in range(nrows):
-            cands = step_candidates(rows_w[i], x[i], bits, lattice, th_)
-            ok = {k for k, (s_, _) in cands.items()
-                  if los_[i] * (1 - rs) <= s_ <= his_[i] * (1 + rs)}
-            # α = the step (no refit): the rule must also give α itself (μL2Q, abs-max)
-            if los_[i] * (1 - rs) <= alphas[i] <= his_[i] * (1 + rs):
-                ok_a = {k for k in ok if abs(cands[k][1] / alphas[i] - 1) <= tol or
-                        abs(cands[k][0] / alphas[i] - 1) <= tol}
-                if ok_a:
-                    ok = ok_a
-            names_ = ok if names_ is None else names_ & ok
-        return [k for k in step_candidates(rows_w[0], x[0], bits, lattice, th_)
-                if k in names_]
+        cands = step_candidates(rows_w, x, bits, lattice, th_)
+        lo_t, hi_t = los_ * (1 - rs), his_ * (1 + rs)
+        ok = {k: (lo_t <= s_) & (s_ <= hi_t) for k, (s_, _) in cands.items()}
+        # α = the step (no refit): the rule must also give α itself (μL2Q, abs-max), in the
+        # slices where some rule does
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok_a = {k: ok[k] & ((np.abs(s0 / alphas - 1) <= tol) | (np.abs(s1 / alphas - 1)
+                                                                     <= tol))
+                    for k, (s1, s0) in cands.items()}
+        # (in every slice, or in none: a rule that gives α in a few of many slices by
+        # chance must not drop a step rule that holds in all of them)
+        use_a = bool(np.all((lo_t <= alphas) & (alphas <= hi_t) & np.any(
+            np.stack(list(ok_a.values())), axis=0)))
+        ok_b = ok_a if use_a else ok
+        return [k for k in cands if np.all(ok_b[k])]
 
     options = [fam] + (["midrise"] if fam == "midtread" else [])
     th, los, his, empty, matches = fam, None, None, True, []
@@ -413,18 +463,21 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         los, his, empty = bounds(fam)
     if nrows == 1:
         interval = f"[{V.scaled_str(los[0], scale_exp)}, {V.scaled_str(his[0], scale_exp)}]"
-        sig = _sigmas(rows_w[0])["σ (ddof 0)"]
+        sig = float(_sigmas(rows_w[:1])["σ (ddof 0)"][0])
         if sig > 0 and math.isfinite(his[0]):
             interval += f" = [{los[0] / sig:.6g}, {his[0] / sig:.6g}]·σ₀"
     else:
-        interval = f"{nrows} slices"
+        interval = None
     if empty:
         found = ("none: no single step gives these codes "
                  f"({_conflict(x, rows_c, bits, lattice, fam, scale_exp)})")
     elif matches:
-        found = f"{summarize_steps(matches)} (tol {rs:.2g}); s ∈ {interval}"
+        found = summarize_steps(matches)
     else:
-        found = f"unknown; s ∈ {interval}"
+        found = "unknown: none of the λ·σ tables or abs-max scales tested"
+    step_detail = "" if empty else (
+        (f"s ∈ {interval}" if interval else f"one interval of steps per slice ({nrows})") +
+        f"; tolerance {rs:.2g}")
     if th != fam:
         found += "; midrise thresholds round(x/s − ½) on integer levels (the +½ dropped)"
     try:
@@ -434,9 +487,9 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             * float(np.sum(x * x)) / total if total > 0 else 0.0
     except ValueError:
         step_cost = None
-    vecq_step = "λ_k·σ₀, λ exact (§4.1)"
+    vecq_step = "λ_k × std, the exact or 4-decimal table (± 1e-7, ddof 0 or 1)"
     out.append(Component("step rule", found, vecq_step, step_cost, matches, rs,
-                         any(m.startswith("λ VecQ") and "σ (ddof 0)" in m for m in matches)))
+                         any(is_vecq_step_rule(m) for m in matches), step_detail))
 
     # rounding ------------------------------------------------------------------------------
     alpha_is_step = (not empty) and bool(np.all((alphas >= los * (1 - rs))
@@ -446,24 +499,19 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         # rule's step (the one that puts the most elements exactly on a threshold)
         tries = [None] if (alpha_is_step or not matches) else matches
 
+        cands_th = None if alpha_is_step or not matches else \
+            step_candidates(rows_w, x, bits, lattice, th)
+        mid = np.where(np.isfinite(his), 0.5 * (los + his), los)
+
         def votes(dt):
             n_near, ok_all = 0, None
             for name in tries:
-                n_t, ok_t = 0, None
-                for i in range(nrows):
-                    if alpha_is_step:
-                        s_i = float(alphas[i])
-                    elif name is not None:
-                        s_i = step_candidates(rows_w[i], x[i], bits, lattice, th)[name][0]
-                    else:
-                        s_i = 0.5 * (los[i] + his[i]) if math.isfinite(his[i]) else los[i]
-                    nn, ok = rounding_votes(x[i], rows_c[i].astype(np.float64), s_i, bits,
-                                            lattice, dt, th)
-                    n_t += nn
-                    if ok is not None:
-                        ok_t = set(ok) if ok_t is None else ok_t & set(ok)
+                s_rows = alphas if alpha_is_step else (
+                    cands_th[name][0] if name is not None else mid)
+                n_t, ok_t = rounding_votes(x, rows_c.astype(np.float64), s_rows, bits,
+                                           lattice, dt, th)
                 if n_t > n_near:
-                    n_near, ok_all = n_t, ok_t
+                    n_near, ok_all = n_t, (set(ok_t) if ok_t is not None else None)
             return n_near, ok_all
 
         # the quotients w/s are read in the output dtype, then in the wider ones an
@@ -524,12 +572,14 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
                     key=lambda k: (k == "the step, no refit", devs[k]))
     if amatch:
         d = devs[amatch[0]]
-        afound = amatch[0] + (f" (α/rule − 1 = {d:.2g}, tol {tol:.2g})" if d > 0 else "")
+        afound = amatch[0]
+        a_detail = f"α/rule − 1 = {d:.2g}; tolerance {tol:.2g}"
         if len(amatch) > 1:
             afound += " ≈ " + ", ".join(amatch[1:])
     else:
-        afound = (f"unknown (α/α* − 1 = {devs['least squares ⟨w,v⟩/⟨v,v⟩']:.3g}, "
-                  f"tol {tol:.2g})")
+        afound = "unknown: none of least squares, norm-matched, abs-max or the step"
+        a_detail = (f"α/α* − 1 = {devs['least squares ⟨w,v⟩/⟨v,v⟩']:.3g}; "
+                    f"tolerance {tol:.2g}")
     excess = float(np.sum((alphas - a_star) ** 2 * svv)) / total if total > 0 else 0.0
     full = "abs-max full max|w|/(2^(k−1)−½)"
     if lattice == "midtread" and amatch and full in amatch and \
@@ -541,17 +591,20 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         out[0].found = out[0].found.replace("midtread narrow", "midtread full range") + \
             f" (code {-half} unused: the largest |w| is positive)"
         out[0].matches = ["midtread full range" + btxt]
+        out[0].is_vecq = False
     out.append(Component("α rule", afound, "least squares ⟨w,v⟩/⟨v,v⟩", excess, amatch, tol,
-                         bool(amatch) and amatch[0].startswith("least squares")))
+                         bool(amatch) and amatch[0].startswith("least squares"), a_detail))
 
     # straight-through ------------------------------------------------------------------------
     if straight_through:
-        sfound = f"yes: float rounding of w + (wq − w), up to {max_ulps:g} ulps"
+        sfound = "yes: wq is the float rounding of w + (α·v − w)"
+        s_detail = f"up to {max_ulps:g} ulps from α·v (+ β)"
     else:
         sfound = "not needed: wq is α·v (+ β) to the ulps tolerance"
+        s_detail = f"up to {max_ulps:g} ulps"
     out.append(Component("straight-through", sfound, "either",
                          _rel_dql(rows_w, rows_u) - _rel_dql(rows_w, rec), [],
-                         None, True))
+                         None, True, s_detail))
     return out
 
 

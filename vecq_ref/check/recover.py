@@ -38,7 +38,10 @@ import numpy as np
 from ._floats import at_caller_scale as _at_caller_scale
 from ._floats import cast as _cast
 from ._floats import dtype_of as _dtype_of
+from ._floats import smallest_subnormal as _smallest_subnormal
 from ._floats import spacing as _spacing
+from ._floats import ulp_distance
+from ._floats import unit_roundoff as _unit_roundoff
 
 #: Lattice names in the order they are tried; the midtread pair differ only in the code range.
 LATTICES = ("midrise", "midtread", "midtread-full")
@@ -98,7 +101,9 @@ def tolerances(u, w, dtype, ulps, terms=None):
     # ulps of the dtype at each value: relative for normal values, the subnormal spacing η
     # (absolute) below them, so that a subnormal output is judged by its own resolution
     tight = ulps * _spacing(mag, dtype)
-    ste = tight + 2.0 * _spacing(np.abs(u) + np.abs(w), dtype)
+    # an exact zero of the output is never the float rounding of w + (wq − w): a zero
+    # level is exactly 0, and a value near it is not one
+    ste = np.where(u == 0, tight, tight + 2.0 * _spacing(np.abs(u) + np.abs(w), dtype))
     return tight, ste
 
 
@@ -128,8 +133,6 @@ def _clusters(u, tol):
 
 
 def _ulps(rec, u, dtype):
-    from .verify import ulp_distance
-
     # counted in the caller's units (a Scaled format's subnormals keep their spacing η)
     return ulp_distance(_at_caller_scale(rec, dtype), _at_caller_scale(u, dtype))
 
@@ -195,6 +198,7 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
     whether every element is within its tolerance; None when no positive α fits."""
     c = rel_c[labels]
     v = c + off
+    v0 = None  # the level at exactly zero, where the offset lattice has one
     if offset == "none":
         vv = float(v @ v)
         alpha, beta = (float(u @ v) / vv if vv > 0 else 0.0), 0.0
@@ -207,9 +211,21 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
             return None
         alpha = (n * suv - sv * su) / det
         beta = (su - alpha * sv) / n
+        zero = u == 0
+        if np.any(zero) and np.all(v[zero] == v[zero][0]):
+            # a level exactly at zero (an integer zero point): β = −α·v₀, the levels
+            # α·(v − v₀), so that the zero level is exactly 0 as stored
+            v0 = float(v[zero][0])
+            d = v - v0
+            dd = float(d @ d)
+            if dd > 0:
+                alpha = float(u @ d) / dd
+                beta = -alpha * v0
+            else:
+                v0 = None
     if not alpha > 0:
         return None
-    rec = beta + alpha * v
+    rec = beta + alpha * v if v0 is None else alpha * (v - v0)
     if offset != "none":
         tight, ste = allowed(u, w, dtype, ulps, alpha, v, beta)
     err = np.abs(_cast(rec, dtype).astype(np.float64) - u)
@@ -641,5 +657,128 @@ def _pick(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, k, bet
     return f"{k} levels whose spacing fits no {bits}-bit lattice"
 
 
+def _levels_and_one_value(u, c, lo, hi):
+    """Per row of codes ``c`` (integers in ``lo … hi``) and values ``u``: the number of
+    distinct codes, and whether every code holds one value only. A table of the smallest and
+    largest value per (row, code) where it is small; else sorted rows."""
+    rows, n = c.shape
+    k = int(hi - lo + 1)
+    if rows * k <= 1 << 24:
+        idx = (np.arange(rows)[:, None] * k + (c - lo).astype(np.int64)).ravel()
+        uu = u.ravel()
+        big = np.full(rows * k, np.inf)
+        small = np.full(rows * k, -np.inf)
+        np.minimum.at(big, idx, uu)
+        np.maximum.at(small, idx, uu)
+        used = np.isfinite(big)
+        one = ((big == small) | ~used).reshape(rows, k)
+        return np.count_nonzero(used.reshape(rows, k), axis=1), np.all(one, axis=1)
+    n_vals = 1 + np.count_nonzero(np.diff(np.sort(u, axis=1), axis=1), axis=1)
+    n_codes = 1 + np.count_nonzero(np.diff(np.sort(c, axis=1), axis=1), axis=1)
+    return n_codes, n_vals == n_codes
+
+
+def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
+    """:func:`recover` for many slices at once, where it is quick: the lattices through zero
+    (β = 0) with the largest step, which :func:`recover` tries first.
+
+    The largest step a lattice through zero can have is fixed by the smallest non-zero
+    ``|u|`` of the slice: ``2·min|u|`` on the midrise lattice (``|v| ≥ ½``), ``min|u|`` on a
+    midtread one (``|v| ≥ 1``), tried in that order (largest α first, as :func:`recover`
+    does); the codes are ``rint(u/α − off)``, α is refitted by least squares (twice), and the
+    slice is read so when every element lies within ``ulps`` of ``α·v`` rounded to ``dtype``,
+    each level holds one value (as many distinct values as codes) and the codes fit ``bits``
+    (narrow midtread only: a full-range reading is left to :func:`recover`, which first
+    looks for a narrow one). Slices holding subnormal values
+    are left to :func:`recover`. Vectorized over the rows.
+
+    Parameters
+    ----------
+    U, W : ndarray of float64, shape (rows, n)
+        The output and the weights, one slice per row.
+    dtype, bits, lattices, ulps
+        As in :func:`recover`.
+
+    Returns
+    -------
+    list of Recovered or None
+        One per row: the reading, or None where :func:`recover` must decide.
+    """
+    nrows, n = U.shape
+    out = [None] * nrows
+    if n == 0 or nrows == 0 or not np.all(np.isfinite(U)):
+        return out
+    absu = np.abs(U)
+    # slices with subnormal values are left to :func:`recover` (levels a few η apart fit
+    # many lattices; its enumeration decides among them)
+    tiny = _smallest_subnormal(dtype) / (2.0 * _unit_roundoff(dtype))
+    todo = ~np.any((absu > 0) & (absu < tiny), axis=1)
+    tight = ulps * _spacing(absu, dtype)
+    for lat in lattices:
+        if lat == "midtread-full" or (lat == "midtread" and bits < 2):
+            continue
+        off = 0.5 if lat == "midrise" else 0.0
+        lo, hi = code_range(bits, lat)
+        rows = np.flatnonzero(todo)
+        if rows.size == 0:
+            break
+        u = U[rows]
+        a = absu[rows]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            if off:  # no zero level: a zero means another lattice
+                x = np.min(a, axis=1)
+                alpha = 2.0 * x
+            else:
+                x = np.min(np.where(a > 0, a, np.inf), axis=1)
+                alpha = x.copy()
+            good = np.isfinite(alpha) & (alpha > 0)
+            alpha = np.where(good, alpha, 1.0)
+            for _ in range(2):
+                c = np.rint(u / alpha[:, None] - off)
+                v = c + off
+                vv = np.einsum("ij,ij->i", v, v)
+                alpha = np.where(vv > 0, np.einsum("ij,ij->i", u, v) / np.where(vv > 0, vv, 1),
+                                 0.0)
+                good &= alpha > 0
+                alpha = np.where(good, alpha, 1.0)
+            c = np.rint(u / alpha[:, None] - off)
+            v = c + off
+            good &= np.all((c >= lo) & (c <= hi), axis=1)
+            rec = alpha[:, None] * v
+            err = np.abs(_cast(rec, dtype).astype(np.float64) - u)
+            good &= np.all(err <= tight[rows], axis=1)
+        if not np.any(good):
+            continue
+        # one value per level, as rounding α·v to the dtype gives (more values than levels:
+        # a straight-through output, or not a k-bit one: left to :func:`recover`)
+        gi = np.flatnonzero(good)
+        n_codes, one_value = _levels_and_one_value(u[gi], c[gi], lo, hi)
+        good[gi[~one_value]] = False
+        n_codes = n_codes[one_value]
+        gi = np.flatnonzero(good)
+        if gi.size == 0:
+            continue
+        # straight-through: w + (α·v − w) reproduces u where α·v rounded does not
+        dt = _dtype_of(dtype)
+        r = _cast(rec[gi], dtype)
+        ud = _cast(u[gi], dtype)
+        exact = np.all(r == ud, axis=1)
+        st = np.zeros(gi.size, dtype=bool)
+        if dt != np.float64 and not np.all(exact):
+            wd = _cast(W[rows[gi]], dtype)
+            with np.errstate(over="ignore", invalid="ignore"):
+                same = np.all(wd + (r - wd) == ud, axis=1)
+            st = ~exact & same
+        ul = np.max(ulp_distance(_at_caller_scale(rec[gi], dtype),
+                                 _at_caller_scale(u[gi], dtype)), axis=1)
+        n_levels = n_codes
+        codes = c[gi].astype(np.int64)
+        for j, i in enumerate(gi.tolist()):
+            out[rows[i]] = Recovered(lat, "none", float(alpha[i]), 0.0, codes[j],
+                                     float(ul[j]), bool(st[j]), True, int(n_levels[j]))
+        todo[rows[gi]] = False
+    return out
+
+
 __all__ = ["LATTICES", "OFFSETS", "Recovered", "allowed", "code_range", "family", "recover",
-           "tolerances"]
+           "recover_rows", "tolerances"]

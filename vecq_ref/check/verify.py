@@ -34,9 +34,11 @@ Given the float weights ``w`` and a quantized output ``wq`` (or its ``codes`` an
    straight-through, each named against the rules released implementations use (docs/theory.md
    §7.1) with its relative-DQL cost and tolerance; printed as a table.
 
-The verdict passes when (1) holds on a VecQ lattice (midrise or narrow midtread, no offset),
-α is least-squares optimal within ``alpha_rtol``, and the relative DQL is at most
-``(1 + dql_rtol)`` times VecQ-param's plus twice ``dql_rounding``. Where ``wq`` is made of
+The verdict (conformance, :func:`verify`'s docstring) passes when (1) holds on a VecQ
+lattice (midrise or narrow midtread, no offset), α is least-squares optimal within
+``alpha_rtol``, and the step is one of VecQ's (λ_k·σ by the released tables and conventions,
+or a search's step). The relative DQL against VecQ-param's (within ``(1 + dql_rtol)`` times
+it plus twice ``dql_rounding``) is the quality, reported apart. Where ``wq`` is made of
 subnormals so small that every output of its size lies within ``ulps`` of some k-bit lattice
 (``max|wq| ≤ (2·ulps − 1)·η·(2^(k−1) − ½)``), a failure to place it is no evidence against
 it: the verdict is then INCONCLUSIVE (``identifiable`` False, not passed) instead of a FAIL
@@ -74,6 +76,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,6 +89,8 @@ from . import _floats, conventions
 from . import diagnose as diagnose_mod
 from . import recover as recover_mod
 
+#: The printed report's line width (characters).
+REPORT_WIDTH = 100
 #: Default ``ulps`` tolerance by the byte size of ``wq``'s float dtype (fp8: 1 byte).
 DEFAULT_ULPS = {1: 2, 2: 2, 4: 4, 8: 256}
 #: The smallest default ``alpha_rtol`` (a float64 α has ~1e-14 of accumulation error; an α
@@ -101,32 +106,7 @@ EXACT_BREAKPOINTS = 2 ** 24
 
 # --- ulps ----------------------------------------------------------------------------------
 
-_UINT = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
-
-
-def ulp_distance(a, b):
-    """Units in the last place between same-dtype float arrays (±0 equal; NaN → max).
-
-    >>> x = np.float32(1.0)
-    >>> int(ulp_distance(x, np.nextafter(x, np.float32(2))))
-    1
-    """
-    a = np.asarray(a)
-    b = np.asarray(b, dtype=a.dtype)
-    it = _UINT[a.dtype.itemsize]
-    mask = np.iinfo(it).max
-
-    def key(x):
-        i = np.ascontiguousarray(x).view(it).astype(np.int64).reshape(np.shape(x))
-        return np.where(i < 0, -(i & mask), i)
-
-    ka, kb = key(a), key(b)
-    same = (ka >= 0) == (kb >= 0)
-    # Same sign: the difference fits. Opposite signs: add magnitudes in float (approximate).
-    d = np.where(same, np.abs(np.where(same, ka - kb, 0)), 0).astype(np.float64)
-    d = np.where(same, d, np.abs(ka.astype(np.float64)) + np.abs(kb.astype(np.float64)))
-    bad = np.isnan(a) | np.isnan(b)
-    return np.where(bad, np.inf, d)
+ulp_distance = _floats.ulp_distance
 
 
 # --- lattice recovery ----------------------------------------------------------------------
@@ -247,10 +227,23 @@ def _rows_from_codes(u, c, alpha, dtype, lattice, bits, tol_ulps):
 
 @dataclass
 class VerifyReport:
-    """What :func:`verify` found. ``passed`` is the verdict; ``as_dict()`` is JSON-ready.
+    """What :func:`verify` found: two answers. ``passed`` (= ``conforms``) is the
+    conformance verdict, "is this VecQ's output?" (:func:`verify` says what that takes);
+    ``quality`` is the relative DQL beside VecQ's; ``as_dict()`` is JSON-ready.
 
     Attributes
     ----------
+    passed, conforms : bool, the output is VecQ's (lattice without offset, least-squares α,
+        a step of VecQ's); ``reasons`` why not (empty when passed).
+    rule : str or None, the VecQ rule the output follows, in words, when it conforms.
+    quality : dict, ``relative_dql``, ``vecq_param``, ``vecq_exact`` (None where the exact
+        search was not run), ``gap_to_param``, ``gap_to_exact``, ``within_param`` (within
+        ``dql_rtol`` of VecQ-param's), ``note`` and ``dql_rounding``.
+    format_quality : dict or None, the slot for the block-format answer (the output's own
+        format's exact optimum: ``format``, ``relative_dql_optimum``, ``gap_to_optimum``,
+        …), filled by the block-format diagnosis; None from :func:`verify` itself.
+    w_dtype : str, the dtype of ``w``; ``dtype`` is that of ``wq`` (of ``w`` where only
+        codes and α were given, ``from_values`` False).
     shape, dtype, bits, lattice, axis, group_size : the tensor and settings (``lattice`` as
         recovered when not given; None when ``wq`` is on no lattice).
     on_lattice : bool, every slice reconstructs as ``α·v`` within ``ulps``.
@@ -269,8 +262,7 @@ class VerifyReport:
     conventions : list of dicts ``{name, description, exact, match, max_ulps, mismatches}``.
     matches, exact_matches : names of the conventions within ``ulps`` / bit-identical.
     negative_zeros : int, entries of ``wq`` equal to −0.0.
-    passed : bool; reasons : why not (empty when passed); tolerances : dict (every
-        tolerance the verdict and the components used).
+    tolerances : dict (every tolerance the verdict and the components used).
     lattice_name : "midrise", "midtread" (narrow) or "midtread-full"; None off the lattice.
     offset : "none", "mean" (β = mean(w), μL2Q) or "fitted"; beta : β per slice or None.
     straight_through : bool, some value needed the float rounding allowance of
@@ -329,6 +321,12 @@ class VerifyReport:
     components: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
     identifiable: bool = True
+    conforms: bool = False
+    rule: str | None = None
+    quality: dict = field(default_factory=dict)
+    format_quality: dict | None = None
+    w_dtype: str | None = None
+    from_values: bool = True
 
     def as_dict(self):
         """Every field but ``codes``, as plain Python (lists for per-slice arrays)."""
@@ -354,60 +352,137 @@ class VerifyReport:
         return json.dumps(self.as_dict(), **kwargs)
 
     def __str__(self):
+        return "\n".join(self.lines())
+
+    def lines(self, width=REPORT_WIDTH):
+        """The printed report as lines of at most ``width`` characters: a header, the verdict
+        (conformance) with its reasons, the quality (relative DQL beside VecQ's), one row per
+        component (the finding in words, its numbers on the next line), the Lloyd count and
+        the conventions, and the tolerances in a footer."""
         def f(x):
             return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) \
                 else f"{x:.6g}"
 
+        out = []
+
+        def put(label, text, indent=2, lw=13):
+            """``label`` in a column of ``lw``, ``text`` wrapped beside it (a "- " item with
+            a hanging indent)."""
+            lead = " " * indent + label.ljust(lw)
+            hang = "  " if text.startswith("- ") else ""
+            wrapped = textwrap.wrap(text, width=width - len(lead), break_on_hyphens=False,
+                                    subsequent_indent=hang) or [""]
+            out.append(lead + wrapped[0])
+            out.extend(" " * len(lead) + t for t in wrapped[1:])
+
         head = f"{self.name}: " if self.name else ""
         gran = (f"axis={self.axis}" if self.axis is not None else
                 f"group_size={self.group_size}" if self.group_size is not None else "per tensor")
-        lines = [f"{head}{self.shape} {self.dtype}, {self.bits} bits, {gran}"]
+        w_dt = f"w {self.w_dtype}, " if self.w_dtype else ""
+        q_src = "wq" if self.from_values else "codes·α in"
+        put("", f"{head}{self.shape}, {w_dt}{q_src} {self.dtype}, {self.bits} bits, {gran}",
+            indent=0, lw=0)
+        inconclusive = not self.identifiable and len(self.reasons) == 1
+        if self.passed:
+            put("verdict", "PASS: VecQ's output" + (f"; rule: {self.rule}" if self.rule else ""))
+        else:
+            put("verdict", "INCONCLUSIVE: the lattice cannot be told from the values"
+                if inconclusive else "FAIL: not VecQ's output")
+            for why in self.reasons:
+                put("", "- " + why)
+        q = self.quality or {}
+        put("quality", f"relative DQL {f(self.relative_dql)}")
+
+        def gap_txt(g):
+            if g is None:
+                return ""
+            return f" (gap {g:+.3g}" + (": better)" if g < 0 else ")")
+
+        put("", f"VecQ-param {f(self.relative_dql_param)}{gap_txt(self.gap_to_param)}")
+        if self.extra.get("exact_search"):
+            put("", f"VecQ-exact {self.extra['exact_search']}")
+        else:
+            put("", f"VecQ-exact {f(self.relative_dql_exact)}{gap_txt(self.gap_to_exact)}")
+        fq = self.format_quality
+        if fq:
+            put("", f"{fq.get('format', 'format')} optimum {f(fq.get('relative_dql_optimum'))}"
+                f"{gap_txt(fq.get('gap_to_optimum'))}")
+        if q.get("note"):
+            put("", q["note"])
+        rnd = self.tolerances.get("dql_rounding", 0.0)
+        if _floats.unit_roundoff(self.dtype) > 1e-7 and rnd > 0:
+            put("", f"(each from values in {self.dtype}, whose rounding moves it by up to "
+                    f"{rnd:.2g})")
         if not self.identifiable:
-            lines.append("  lattice:     not identifiable (see the verdict)")
-        elif self.on_lattice:
-            a = self.alpha
-            a_txt = f"{a:.9g}" if np.ndim(a) == 0 else f"<{np.size(a)} values>"
+            put("lattice", "not identifiable (see the verdict)")
+        elif not self.on_lattice:
+            put("lattice", "NO (see the verdict)")
+        else:
             b = self.beta
             b_txt = ("" if b is None else f"; β = {b:.9g}" if np.ndim(b) == 0
-                     else f"; β: <{np.size(b)} values>")
+                     else f"; one β per slice ({np.size(b)})")
             ste = "; straight-through rounding allowed" if self.straight_through else ""
-            lines.append(
-                f"  lattice:     yes ({self.lattice_name or self.lattice}; α = {a_txt}{b_txt}; "
-                f"codes {self.code_min}..{self.code_max}, {self.levels_used} levels; in range: "
+            put("lattice", f"yes: {self.lattice_name or self.lattice}{b_txt}; codes "
+                f"{self.code_min}..{self.code_max}, {self.levels_used} levels, in range: "
                 f"{'yes' if self.codes_in_range else 'NO'}; max {self.reconstruction_ulps:g} "
-                f"ulps{ste})")
-            lines.append(
-                f"  α optimal:   {'yes' if self.alpha_optimal else 'NO'} (relative deviation "
-                f"from α* {self.alpha_rel_dev:.3g}, tolerance {self.tolerances['alpha_rtol']:.3g};"
-                f" excess relative DQL {self.excess_relative_dql:.3g})")
+                f"ulps{ste}")
+            a = self.alpha
+            a_txt = f"{a:.9g}" if np.ndim(a) == 0 else f"one per slice ({np.size(a)})"
+            put("α", f"{a_txt}; least-squares optimal: "
+                f"{'yes' if self.alpha_optimal else 'NO'} (relative deviation from α* "
+                f"{self.alpha_rel_dev:.3g}, tolerance {self.tolerances['alpha_rtol']:.3g}; "
+                f"excess relative DQL {self.excess_relative_dql:.3g})")
+        if self.components:
+            out.append("  " + "component".ljust(18) + "finding".ljust(width - 30) + "VecQ's?")
+            for c in self.components:
+                mark = {True: "yes", False: "NO", None: "n/a"}[c.is_vecq]
+                if c.component == "straight-through":
+                    mark = "either"
+                body = textwrap.wrap(c.found, width=width - 32, break_on_hyphens=False) or [""]
+                out.append("  " + c.component.ljust(18) + body[0].ljust(width - 30) + mark)
+                out.extend(" " * 20 + t for t in body[1:])
+                nums = [c.detail] if c.detail else []
+                if c.cost is not None and not (isinstance(c.cost, float)
+                                               and not math.isfinite(c.cost)):
+                    nums.append(f"rel. DQL cost {c.cost:+.3g}")
+                if c.is_vecq is False:
+                    nums.append(f"VecQ's: {c.vecq}")
+                if nums:
+                    for t in textwrap.wrap("; ".join(nums), width=width - 20,
+                                           break_on_hyphens=False):
+                        out.append(" " * 20 + t)
+        if self.on_lattice and self.identifiable and self.codes is not None:
             x_txt = "w/α" if self.offset in (None, "none") else "(w − β)/α"
-            lines.append(f"  Lloyd:       {self.lloyd_violations} codes are not the nearest "
-                         f"level of {x_txt}")
-        else:
-            lines.append("  lattice:     NO (see the verdict)")
-        rnd = self.tolerances.get("dql_rounding", 0.0)
-        rnd_txt = (f"; each from values in {self.dtype}, whose rounding moves it by up to "
-                   f"{rnd:.2g}" if _floats.unit_roundoff(self.dtype) > 1e-7 and rnd > 0 else "")
-        lines.append(f"  rel. DQL:    {f(self.relative_dql)} (param {f(self.relative_dql_param)}, "
-                     f"gap {f(self.gap_to_param)}; exact {f(self.relative_dql_exact)}, gap "
-                     f"{f(self.gap_to_exact)}{rnd_txt})")
-        if self.extra.get("exact_search"):
-            lines.append(f"  exact:       {self.extra['exact_search']}")
+            if self.lloyd_violations:
+                put("Lloyd", f"{self.lloyd_violations} codes are not the nearest level of "
+                    f"{x_txt}: expected where the codes come from a step rule (VecQ-param's "
+                    f"λ_k·σ) rather than from α")
+            else:
+                put("Lloyd", f"every code is a nearest level of {x_txt}")
+            if self.beta is not None and np.ndim(self.beta):
+                b = np.asarray(self.beta, dtype=np.float64).reshape(-1)
+                put("offsets", f"one β per slice ({b.size} slices): {b.min():.4g} … "
+                    f"{b.max():.4g}, {np.count_nonzero(b)} non-zero")
         if self.conventions:
             exact = ", ".join(self.exact_matches) or "none"
             near = [m for m in self.matches if m not in self.exact_matches]
-            lines.append(f"  conventions: exact: {exact}" +
-                         (f"; within {self.tolerances['ulps']} ulps: {', '.join(near)}"
-                          if near else ""))
-        if self.components:
-            lines.extend(diagnose_mod.table_text(self.components))
-        tol = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in self.tolerances.items())
-        inconclusive = not self.identifiable and len(self.reasons) == 1
-        verdict = "PASS" if self.passed else \
-            ("INCONCLUSIVE: " if inconclusive else "FAIL: ") + "; ".join(self.reasons)
-        lines.append(f"  verdict:     {verdict}  [{tol}]")
-        return "\n".join(lines)
+            put("conventions", f"bit for bit: {exact}" +
+                (f"; within {self.tolerances['ulps']} ulps: {', '.join(near)}" if near else ""))
+        t = self.tolerances
+        parts = [f"ulps {t.get('ulps')} (straight-through: 2·ulp(|w| + |wq|))"]
+        if "alpha_rtol" in t:
+            parts.append(f"α {t['alpha_rtol']:.3g} (representation "
+                         f"{t.get('representation_rtol', 0):.3g} + accumulation "
+                         f"{t.get('accumulation_rtol', 0):.3g} in "
+                         f"{t.get('accumulation_dtype')})")
+        if "step_rtol" in t:
+            parts.append(f"step {t['step_rtol']:.3g}")
+        parts.append(f"quality: DQL within {t.get('dql_rtol'):g} of VecQ-param's")
+        for k in ("working_scale_exponent", "output_scale_exponent"):
+            if k in t:
+                parts.append(f"{k.replace('_', ' ')} {t[k]}")
+        put("tolerances", "; ".join(parts))
+        return out
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -492,7 +567,37 @@ def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None):
 def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
            group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
            check_conventions=True, compute_gaps=True, name=None):
-    """Check a quantized tensor against VecQ (module docstring).
+    """Check a quantized tensor against VecQ; two answers: conformance and quality.
+
+    **Conformance** (``passed``, ``conforms``; the CLI's exit status): is ``wq`` what VecQ
+    gives? It is when all of these hold:
+
+    - ``wq`` lies on a VecQ lattice (midrise ``α·(c + ½)``, or narrow midtread ``α·c``,
+      ``|c| ≤ 2^(k−1) − 1``) **without an offset** β, codes fitting ``bits``, within ``ulps``
+      of ``wq``'s dtype;
+    - α is the **least-squares** α* of its codes, within ``alpha_rtol`` (the representation
+      error of the output dtype plus the accumulation error of the sums);
+    - the step that gave the codes is **one of VecQ's**: ``λ_k·σ`` with the exact or the
+      released 4-decimal λ table, σ with ddof 0 or 1, with or without ``+1e-7``, within
+      ``step_rtol`` (σ accumulated, ``w/s`` rounded); or the step of VecQ's exact, grid or
+      alternating search on ``w``; or ``wq`` is VecQ's own output (VecQ-param, the released
+      Keras expression, a search's) within ``ulps``.
+
+    The rule found is ``rule`` (e.g. "VecQ's 4-decimal λ_k × std (ddof 0) + 1e-7", the
+    authors' Keras code). A wrong λ, a norm-matched α (the PyTorch port), an offset (μL2Q)
+    or an abs-max scale does not conform, however good its DQL. ``reasons`` say why not.
+
+    **Quality** (``quality``, not part of the verdict): the relative DQL ``‖w − wq‖²/‖w‖²``
+    of ``wq`` beside VecQ-param's and VecQ-exact's (``gap_to_param``, ``gap_to_exact``;
+    negative is better), and whether it is within ``dql_rtol`` of VecQ-param's
+    (``within_param``). ``format_quality`` is the slot for the same measure against the exact
+    optimum of the output's own block format (llama.cpp, GPTQ, …: filled by the block-format
+    diagnosis, None here).
+
+    The printed report (``str``) gives the verdict and its reasons, the quality, one row per
+    component (lattice, step rule, rounding, α rule, straight-through: the finding in words,
+    its numbers on the next line), and the tolerances in a footer; lines are at most 100
+    characters.
 
     Parameters
     ----------
@@ -507,7 +612,9 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     bits : int
         The bitwidth that was used, 1 … 16.
     lattice : {None, "midrise", "midtread"}
-        None recovers it from ``wq``.
+        None recovers it from ``wq``, or, with ``codes`` and no ``wq``, reads it from the
+        codes and ``w`` (the family whose thresholds give the codes; a ValueError asks for
+        it where both or neither do and their fits are alike).
     axis, group_size : int, optional
         Granularity (per channel along ``axis``, or per contiguous group of the last axis).
     ulps : int, optional
@@ -515,12 +622,13 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         (default 2 for float16, 4 for float32, 256 for float64).
     alpha_rtol : float, optional
         Relative tolerance on ``α − α*``. Default: ``max(1e-6, representation +
-        accumulation)`` (module docstring; about ``u = 4.9e-4`` for float16 ``wq``,
+        accumulation)`` (about ``u = 4.9e-4`` for float16 ``wq``,
         ``6e-8 + 8ε + 4√n·ε`` of float32 for float32 ``wq``), so that a least-squares α
         accumulated in float32 and rounded into ``wq``'s dtype passes; a norm-matched α is
         ``1/cos θ − 1 ≈ J_o`` too large and fails where ``J_o`` exceeds it.
     dql_rtol : float
-        The relative DQL may exceed VecQ-param's by this fraction (default 1e-3).
+        ``quality["within_param"]``: the relative DQL exceeds VecQ-param's by at most this
+        fraction (default 1e-3). Not part of the verdict.
     check_conventions : bool
         Run the convention zoo (one quantization per convention).
     compute_gaps : bool
@@ -690,9 +798,6 @@ def _verify_apart(arr, q64, alpha, codes, args):
                           alpha_optimal=bool(alpha_rel_dev <= alpha_rtol),
                           excess_dql=excess_dql, excess_relative_dql=excess_rel,
                           lloyd_violations=lloyd)
-    if rel_param is not None and rel_dql > rel_param * (1 + args["dql_rtol"]) + 1e-15:
-        reasons.append(f"relative DQL {rel_dql:.6g} exceeds VecQ-param's {rel_param:.6g} by "
-                       f"more than {args['dql_rtol']:g} (relative)")
 
     def back(x, k):
         if x is None:
@@ -707,7 +812,14 @@ def _verify_apart(arr, q64, alpha, codes, args):
         relative_dql_param=rel_param, relative_dql_exact=rel_exact,
         gap_to_param=None if rel_param is None else rel_dql - rel_param,
         gap_to_exact=None if rel_exact is None else rel_dql - rel_exact,
-        components=[], passed=False, reasons=reasons,
+        components=[], passed=False, reasons=reasons, conforms=False, rule=None,
+        w_dtype=str(arr.dtype),
+        quality={**rep.quality, "relative_dql": rel_dql, "vecq_param": rel_param,
+                 "vecq_exact": rel_exact,
+                 "gap_to_param": None if rel_param is None else rel_dql - rel_param,
+                 "gap_to_exact": None if rel_exact is None else rel_dql - rel_exact,
+                 "within_param": None if rel_param is None else bool(
+                     rel_dql <= rel_param * (1 + args["dql_rtol"]) + 1e-15)},
         tolerances={**rep.tolerances, "working_scale_exponent": k_w,
                     "output_scale_exponent": k_q})
 
@@ -739,7 +851,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         # rounded to their own ε and subnormals)
         q_dtype = _output_dtype(wq)
     else:
-        q_dtype = np.dtype(np.float64)
+        # codes and α only: the output is assumed in w's float dtype (its tolerances too)
+        q_dtype = _output_dtype(arr)
     # the output's resolution at the working scale: the caller's dtype, scaled
     q_fmt = _floats.fmt(q_dtype, _scale_exp)
     c_arr = None
@@ -768,7 +881,22 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
 
     def recover(lat):
         out = []
+        fast = [None] * nrows
+        if rows_c is None and alphas_in is None:
+            # the quick reading of every slice at once (β = 0, the largest step); the
+            # slices it leaves open are searched one by one
+            lats = (recover_mod.LATTICES if lat is None else
+                    ("midrise",) if lat == "midrise" else ("midtread", "midtread-full"))
+            fast = recover_mod.recover_rows(rows_q, rows_w, q_fmt, bits, lattices=lats,
+                                            ulps=ulps)
         for r in range(nrows):
+            if fast[r] is not None:
+                got = fast[r]
+                row = _Row(recover_mod.family(got.lattice), got.alpha, got.codes,
+                           got.max_ulps, True, True)
+                row.name, row.ste = got.lattice, got.straight_through
+                out.append(row)
+                continue
             a_in = None if alphas_in is None else float(alphas_in[r])
             if rows_c is not None:
                 if rows_q is None:
@@ -793,7 +921,17 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                 row.name = row.lattice
         return out
 
+    inferred = None
+    if lattice is None and rows_c is not None and rows_q is None:
+        # codes (and α) without values: the lattice is read from the codes, never assumed
+        inferred = _lattice_from_codes(rows_w, rows_c, bits, step_rtol)
+        lattice = recover_mod.family(inferred)
     rows = recover(lattice)
+    if inferred is not None:
+        lo_i, hi_i = recover_mod.code_range(bits, inferred)
+        for row in rows:
+            row.name = inferred
+            row.in_range = bool(row.codes.min() >= lo_i and row.codes.max() <= hi_i)
     if lattice is None and rows_c is None and alphas_in is None:
         # slices that disagree on the lattice: redo them all within the most common family
         fams = [r.lattice for r in rows if r.ok]
@@ -969,13 +1107,23 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         reasons.append(f"codes {code_min}..{code_max} do not fit {bits} bits "
                        f"({work_lattice} range {code_range(bits, work_lattice)})")
     if on_lattice and offset != "none":
-        # the first slice that has an offset (others may have none)
-        i_off = next(i for i, r in enumerate(rows) if r.offset != "none")
-        where = f" in slice {i_off}" if nrows > 1 else ""
-        beta_txt = float(np.ldexp(betas[i_off], -_scale_exp))  # in the caller's units
-        reasons.append(f"the levels are offset by β = {beta_txt:.6g}"
-                       f"{' = mean(w)' if rows[i_off].offset == 'mean' else ''}{where} "
-                       f"(μL2Q-style); VecQ's lattice has no offset")
+        off_rows = [i for i, r in enumerate(rows) if r.offset != "none"]
+        i_off = off_rows[0]
+        if nrows > 1 and len(off_rows) > 1:
+            # one β per slice: summarised as such, never one slice's β for all of them
+            b_caller = np.ldexp(betas[off_rows], -_scale_exp)
+            means = sum(rows[i].offset == "mean" for i in off_rows)
+            reasons.append(f"the levels are offset by a β per slice ({len(off_rows)} of "
+                           f"{nrows} slices, β from {float(b_caller.min()):.4g} to "
+                           f"{float(b_caller.max()):.4g}" +
+                           (f"; = mean(w) in {means}" if means else "") +
+                           "); VecQ's lattice has no offset")
+        else:
+            where = f" in slice {i_off}" if nrows > 1 else ""
+            beta_txt = float(np.ldexp(betas[i_off], -_scale_exp))  # in the caller's units
+            reasons.append(f"the levels are offset by β = {beta_txt:.6g}"
+                           f"{' = mean(w)' if rows[i_off].offset == 'mean' else ''}{where} "
+                           f"(μL2Q-style); VecQ's lattice has no offset")
     if on_lattice and lattice_name == "midtread-full":
         used = (f"codes down to {code_min}" if code_min == -(2 ** (bits - 1)) else
                 f"its scale max|w|/(2^(k−1) − ½); the code {-(2 ** (bits - 1))} unused here")
@@ -1000,14 +1148,43 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                 f"= {fine[0]:g}·η, and every output that small lies within {ulps} ulps of "
                 f"some {bits}-bit lattice (any α ≤ {fine[1]}·η), so the lattice, α and the "
                 f"codes cannot be told from the values"]
-    if rel_param is not None and not nan_out and \
-            rel_dql > rel_param * (1 + dql_rtol) + 2 * dql_round + 1e-15:
-        rnd = (f" plus twice the {q_dtype} rounding {dql_round:.2g}"
-               if dql_round > 1e-3 * dql_rtol * rel_param else "")
-        hint = diagnose_mod.levels_hint(C, bits, lattice_name) if (
-            have_codes and on_lattice and lattice_name) else ""
-        reasons.append(f"relative DQL {rel_dql:.6g} exceeds VecQ-param's {rel_param:.6g} by "
-                       f"more than {dql_rtol:g} (relative){rnd}" + (f"; {hint}" if hint else ""))
+    # conformance: is the step one of VecQ's? (the lattice, offset and α are above)
+    step_rule, step_interval = None, None
+    if on_lattice and have_codes and identifiable and lattice_name in ("midrise", "midtread") \
+            and not nan_out:
+        step_rule, step_interval = _vecq_step(rows_w, rows_x, C, alphas, bits, lattice_name,
+                                              arr, lay, ref_lattice, exact_ok, step_rtol, False)
+        if step_rule is None and rows_q is not None:
+            # many bits on few weights, or values a few subnormal spacings apart: several
+            # lattices fit, and the one recovered need not be VecQ's; VecQ's own output
+            # reproducing wq is then a reading that fits too
+            step_rule = _vecq_output(arr, rows_q, q_fmt, ulps, bits, ref_lattice, lay,
+                                     exact_ok, _scale_exp)
+        if step_rule is None and exact_ok:  # the searches (not where their cost explodes)
+            step_rule = _vecq_step(rows_w, rows_x, C, alphas, bits, lattice_name, arr, lay,
+                                   ref_lattice, exact_ok, step_rtol, True)[0]
+        if step_rule is None:
+            reasons.append("the step is none of VecQ's: not λ_k·σ (exact or 4-decimal table, "
+                           "σ with ddof 0 or 1, ± 1e-7) within the tolerance, nor the step of "
+                           "VecQ's exact, grid or alternating search" +
+                           (f"; s ∈ {step_interval}" if step_interval else "") +
+                           (f"; {hint}" if (hint := diagnose_mod.levels_hint(
+                               C, bits, lattice_name)) else ""))
+    # quality: the relative DQL beside VecQ's (not part of the verdict)
+    quality_note = ""
+    within_param = None
+    if rel_param is not None and not nan_out:
+        within_param = bool(rel_dql <= rel_param * (1 + dql_rtol) + 2 * dql_round + 1e-15)
+        if not within_param:
+            hint = diagnose_mod.levels_hint(C, bits, lattice_name) if (
+                have_codes and on_lattice and lattice_name) else ""
+            quality_note = (f"worse than VecQ-param by more than {dql_rtol:g} (relative)"
+                            + (f"; {hint}" if hint else ""))
+    quality = {"relative_dql": rel_dql, "vecq_param": rel_param, "vecq_exact": rel_exact,
+               "gap_to_param": None if rel_param is None else rel_dql - rel_param,
+               "gap_to_exact": None if rel_exact is None else rel_dql - rel_exact,
+               "within_param": within_param, "note": quality_note,
+               "dql_rounding": dql_round}
     passed = not reasons
 
     def per_slice(x):
@@ -1053,7 +1230,130 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         beta=per_slice(betas) if on_lattice and offset != "none" else None,
         straight_through=bool(straight_through and on_lattice),
         per_slice_axis=per_slice_axis,
-        components=components, identifiable=identifiable, extra=extra)
+        components=components, identifiable=identifiable, extra=extra,
+        conforms=passed, rule=step_rule if passed else None, quality=quality,
+        w_dtype=str(arr.dtype), from_values=rows_q is not None)
+
+
+#: The searches tried up to 8 bits only (the paper's grid of 3000 λ in [0.001, 3]·σ costs
+#: minutes at 16 bits, where λ_k lies below its first point).
+_SMALL_K_SEARCHES = ("grid", "alternating")
+
+
+def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, exact_ok, rs,
+               searches):
+    """The VecQ step rule that gives the codes ``C`` in every slice, or None; and, for one
+    slice, the interval of steps that give them (text, in units of σ).
+
+    A rule is VecQ's when it is ``λ_k·σ`` (:func:`~vecq_ref.check.diagnose.is_vecq_step_rule`:
+    the exact or 4-decimal table, σ with ddof 0 or 1, with or without ``+1e-7``) or the step
+    VecQ's exact, grid or alternating search finds on ``w`` (``vecq_ref.quantize`` with that
+    ``method``), lying within the interval of steps that give the codes, widened by ``rs``
+    (σ accumulated, and the quotients ``w/s`` rounded to the output dtype). A slice of zeros
+    (``w − β = 0``) takes any step. ``searches``: test the searches' steps (else the λ·σ
+    rules only)."""
+    lo_i, hi_i, bad = diagnose_mod.step_bounds(rows_x, C, bits, lattice)
+    lo, hi = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
+    free = np.all(rows_x == 0, axis=1)
+    usable = free | ~np.any(bad, axis=1)
+    lo_t, hi_t = lo * (1 - rs), hi * (1 + rs)
+    interval = None
+    if rows_w.shape[0] == 1:
+        sig = float(diagnose_mod._sigmas(rows_w)["σ (ddof 0)"][0])
+        if sig > 0 and math.isfinite(hi[0]):
+            interval = f"[{lo[0] / sig:.6g}, {hi[0] / sig:.6g}]·σ"
+    if not np.all(usable):
+        return None, interval
+    if not searches:
+        cands = diagnose_mod.step_candidates(rows_w, rows_x, bits, lattice)
+        names = [name for name, (s_, _) in cands.items()
+                 if diagnose_mod.is_vecq_step_rule(name) and
+                 np.all(free | ((lo_t <= s_) & (s_ <= hi_t)))]
+        return (diagnose_mod.summarize_steps(names) if names else None), interval
+    for method in ("exact", "grid", "alternating"):
+        if not exact_ok or (method in _SMALL_K_SEARCHES and bits > 8):
+            continue
+        try:
+            q = quantize(arr, bits, method=method, lattice=ref_lattice, axis=lay.axis,
+                         group_size=lay.group_size)
+        except (ImportError, ValueError):
+            continue
+        s_ = np.asarray(q.step, dtype=np.float64).reshape(-1)
+        if s_.size == lo.size and np.all(free | ((lo_t <= s_) & (s_ <= hi_t))):
+            return f"the step of VecQ's {method} search", interval
+    return None, interval
+
+
+def _lattice_from_codes(rows_w, rows_c, bits, rs):
+    """The lattice (a :data:`vecq_ref.check.recover.LATTICES` name) that integer codes given
+    without ``wq`` come from, read from the codes and ``w``; a ValueError asks for
+    ``lattice=`` where they cannot say.
+
+    A lattice is possible when the codes fit its range and, in every slice, some step gives
+    them under its thresholds (midrise: ``c ≤ w/s < c + 1``; midtread: ``|w/s − c| ≤ ½``;
+    :func:`~vecq_ref.check.diagnose.step_bounds`, within ``rs``). Symmetric codes −7…7 at 4
+    bits from ``rint(w/s)`` are midtread (narrow), −8…7 from it midtread full range, and
+    ``floor(w/s)``'s −8…7 midrise: small weights of both signs tell the thresholds apart.
+    Where both families remain, the one whose least-squares levels fit ``w`` better by more
+    than a factor of two is taken; else the codes cannot say.
+    """
+    lo, hi = int(rows_c.min()), int(rows_c.max())
+    possible, dql = [], {}
+    for fam in ("midrise", "midtread"):
+        name = fam
+        if fam == "midtread":
+            if bits < 2:
+                continue
+            nlo, nhi = recover_mod.code_range(bits, "midtread")
+            name = "midtread" if (lo >= nlo and hi <= nhi) else "midtread-full"
+        clo, chi = recover_mod.code_range(bits, name)
+        if lo < clo or hi > chi:
+            continue
+        l_i, h_i, bad = diagnose_mod.step_bounds(rows_w, rows_c, bits, name)
+        lo_s, hi_s = np.max(l_i, axis=1), np.min(h_i, axis=1)
+        v = rows_c.astype(np.float64) + level_offset(fam)
+        dql[name] = diagnose_mod._rel_dql(rows_w, diagnose_mod._lsq_values(rows_w, v))
+        if not np.any(bad) and np.all(lo_s <= hi_s * (1 + rs) ** 2):
+            possible.append(name)
+    if len(possible) == 1:
+        return possible[0]
+    pool = possible or list(dql)
+    if len(pool) == 1:
+        return pool[0]
+    if len(pool) == 2:
+        a, b = sorted(pool, key=lambda k: dql[k])
+        if dql[a] * 2 < dql[b]:
+            return a
+    V.fail("lattice", "given: the codes fit " + (" and ".join(pool) or "no lattice") +
+           f" (codes {lo}..{hi} at {bits} bits); pass `lattice=`", "None")
+
+
+def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp):
+    """``"VecQ-param's output"`` (or the released expression's, or VecQ-exact's where the
+    exact search runs) when that output, rounded to ``wq``'s dtype, lies within ``ulps``
+    of ``wq`` everywhere; else None."""
+    target = _floats.at_caller_scale(rows_q, q_fmt)
+    x = np.ldexp(arr, -exp) if exp > 0 else arr
+    lats = (lattice,) + ((("midtread",) if lattice == "midrise" else ("midrise",))
+                         if bits >= 2 else ())
+    for method in ("param", "paper", "exact", "grid", "alternating"):
+        for lat in lats:
+            if (method not in ("param", "paper") and not exact_ok) or \
+                    (method == "paper" and lat != "midrise") or \
+                    (method in _SMALL_K_SEARCHES and bits > 8):
+                continue
+            try:
+                q = quantize(x, bits, method=method, lattice=lat, axis=lay.axis,
+                             group_size=lay.group_size)
+            except (ImportError, ValueError):
+                continue
+            vals = np.ldexp(np.asarray(q.values, dtype=np.float64), max(exp, 0))
+            got = _floats.at_caller_scale(lay.to_rows(vals), q_fmt)
+            if np.all(ulp_distance(got, target) <= ulps):
+                return {"param": "VecQ-param's output", "paper": "the released Keras expression",
+                        "exact": "VecQ-exact's output"}.get(
+                            method, f"VecQ's {method} search output") + f" ({lat})"
+    return None
 
 
 def _resolution_limit(rows_q, fmt, bits, ulps):
