@@ -105,10 +105,15 @@ class FormatReport:
         The format diagnosed (``"q4_0"``, ``"gptq-asym"``, ...); ``label`` in words.
     claimed : bool
         True when the caller named it (``format=`` or a BlockTensor), False when identified.
-    passed : bool
-        Conformance: the output is one of the format's own rules, bit for bit.
+    passed : bool or None
+        Conformance: True when the output is one of the format's own rules, bit for bit;
+        False when a component departs from it; None when the output alone cannot decide
+        (GPTQ's error feedback: every component that can be checked is as the rule, the
+        rounding needs the calibration inputs), ``undecided`` then says why.
     rule, departure : str or None
         The rule matched, or the first departing component in words.
+    undecided : str or None
+        ``passed is None``: the component that cannot be decided and what would decide it.
     components : list of Component
     notes : list of str
         What the output alone cannot tell, and what would.
@@ -141,13 +146,15 @@ class FormatReport:
     shape: tuple = ()
     weighted: bool = False
     recovered_fraction: float = 1.0
+    undecided: str | None = None
     #: The BlockTensor checked (recovered from the values for an array); not in as_dict.
     block: object = field(default=None, repr=False)
 
     def summary_line(self):
         """One line (≤ 100 characters): verdict, rule or departure, gap to the optimum."""
-        head = "PASS" if self.passed else "FAIL"
+        head = {True: "PASS", False: "FAIL", None: "UNDECIDED"}[self.passed]
         what = (f"{self.rule}" if self.passed else
+                f"{self.label}, {self.undecided}" if self.passed is None else
                 f"{self.label}, {self.departure or 'no rule identified'}")
         gap = "" if self.gap_pct is None else f"; {self.gap_pct:+.1f} % vs format optimum"
         line = f"{head} {what}{gap}"
@@ -178,8 +185,12 @@ class FormatReport:
             if extra:
                 out.append(_fit(f"  {'':<20} {extra.lstrip('; ')}"))
         verdict = (f"verdict: PASS, {self.rule}" if self.passed else
+                   f"verdict: UNDECIDED, {self.undecided}" if self.passed is None else
                    f"verdict: FAIL, {self.departure or 'no rule of the format reproduces it'}")
-        out.append(_fit(verdict))
+        if self.passed is None:
+            out.extend(textwrap.wrap(verdict, WIDTH, subsequent_indent="  "))
+        else:
+            out.append(_fit(verdict))
         for n in self.notes:
             out.extend(textwrap.wrap(n, WIDTH, initial_indent="  note: ",
                                      subsequent_indent="        "))
@@ -198,6 +209,9 @@ class FormatReport:
                                 f"groups of {self.group_size})"))
         out.append("  (passed = conformance: the format's own rule, bit for bit; quality "
                    "is reported, not judged)")
+        if self.passed is None:
+            out.append("  (UNDECIDED: no checkable component departs; the output alone cannot "
+                       "decide the rest)")
         return "\n".join(out)
 
 
@@ -442,6 +456,7 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     >>> r.passed, r.rule
     (True, 'llama.cpp Q4_0 reference rule, bit for bit')
     """
+    arith = _arith_of(w)
     arr, _ = V.weights(w, "w")
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
@@ -455,7 +470,8 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         if quantized.two_level is not None or quantized.format.endswith("_k"):
             return _unchecked(arr, h, quantized, quality, exact_offset_groups)
         spec = _spec_of_bt(quantized, format)
-        return _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups)
+        return _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups,
+                      arith=arith)
     wq = V.as_array(quantized, "quantized")
     if wq.dtype.kind not in "fiu":
         V.fail("quantized", "a BlockTensor or an array of real numbers", f"dtype {wq.dtype}",
@@ -472,11 +488,11 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         if bits not in (None, 4):
             keys += [k for k in R.SPECS if k.endswith(f"-{bits}bit")]
     reports = _candidates(arr, h, np.asarray(wq), keys, group_size, format is not None,
-                          exact_offset_groups)
+                          exact_offset_groups, arith)
     notes = []
     if not reports and format is None and bits is not None:
         reports = _candidates(arr, h, np.asarray(wq), CANDIDATES, group_size, False,
-                              exact_offset_groups)
+                              exact_offset_groups, arith)
         notes = [f"no {bits}-bit format reproduces these values; tried every format"]
     best = _best(reports)
     if best is not None:
@@ -507,13 +523,20 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     return best
 
 
-def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups):
+def _arith_of(w):
+    """The weight's dtype when a torch quantizer would compute in it ("float16",
+    "bfloat16"), else "float32"."""
+    name = getattr(getattr(w, "dtype", None), "name", "")
+    return name if name in ("float16", "bfloat16") else "float32"
+
+
+def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups, arith="float32"):
     """Reports of the formats ``keys`` whose level sets reproduce ``wq`` (every group when
     not ``claimed``): the first whose rule reproduces every group, else the one whose rules
     reproduce the most groups (its components diagnosed; the others are not)."""
     pending = []
     for key in keys:
-        spec = R.SPECS[key]
+        spec = R.in_dtype(R.SPECS[key], arith)
         g = V.group_size(spec.group if group_size is None else group_size, arr.shape)
         x = np.ascontiguousarray(arr, dtype=_F).reshape(-1, g)
         hg = None if h is None else np.asarray(h).reshape(-1, g)
@@ -522,12 +545,13 @@ def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups):
         if bt is None or frac < 1.0 and not claimed:
             continue
         if by_rule == 1.0 or claimed:
-            return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)]
+            return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules,
+                           arith)]
         pending.append((by_rule, -len(pending), spec, bt, frac, rules))
     if not pending:
         return []
     _, _, spec, bt, frac, rules = max(pending, key=lambda p: p[:2])
-    return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)]
+    return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules, arith)]
 
 
 def _recover(wq, spec, g, rules):
@@ -599,16 +623,27 @@ def _best(reports):
                                        sum(c.ok is True for c in r.components)))
 
 
-def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=None):
+def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=None,
+           arith="float32"):
     cols = _columns(bt)
     g = bt.group_size if cols is None else int(np.bincount(cols)[0])
     w64 = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
     x = w64.astype(_F)
     hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
+    base = spec
+    spec = R.in_dtype(spec, arith)
     obs = _observed(bt, spec, cols, g)
     if rules is None:
         rules = _whole_rules(spec, x, hg)
-    rows, passed, rule, departure, notes = _diagnose(spec, w64, x, hg, obs, rules)
+    alt = _whole_rules(base, x, hg) if spec is not base else ()
+    rows, passed, rule, departure, notes = _diagnose(spec, w64, x, hg, obs, rules, alt)
+    undecided = None
+    if passed is None:
+        undecided, departure = departure, None
+    if any("GPTQ v1" in n for n in bt.notes):
+        for r in rows:
+            if r.name == "zero point" and r.ok:
+                r.finding += " (stored as z − 1, GPTQ v1: 1 added back)"
     if frac < 1.0:
         notes.append(f"{100 * (1 - frac):.2g} % of groups not reproduced exactly from the "
                      "values (recovered approximately)")
@@ -616,7 +651,7 @@ def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=
     rep = FormatReport(spec.key, spec.label, claimed, passed, rule, departure, rows, notes,
                        groups=obs.scale.size, group_size=g, bits=spec.bits,
                        shape=tuple(arr.shape), weighted=h is not None,
-                       recovered_fraction=frac)
+                       recovered_fraction=frac, undecided=undecided)
     rep.block = bt
     rep.rel_dql = _rel(obs.values, w64, hg)
     return _quality(rep, arr, h, bt, quality, exact_offset_groups) if quality else rep
