@@ -406,7 +406,7 @@ def _spec_key(fmt, bits):
 
 
 def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weights=None,
-                  quality=True, exact_offset_groups=EXACT_OFFSET_GROUPS):
+                  quality=True, exact_offset_groups=EXACT_OFFSET_GROUPS, dtype=None):
     """Diagnose a block-format output against its format's rule and exact optimum.
 
     Parameters
@@ -435,11 +435,20 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         searches); ``"format"``: the format's optimum only; False: neither.
     exact_offset_groups : int
         See :func:`format_optimum`.
+    dtype : str or numpy dtype, optional
+        The dtype the original weight is stored in, when ``w`` has been widened (a bf16
+        checkpoint read as float32); default ``w.dtype``. AutoAWQ and compressed-tensors
+        compute in the weight's dtype: for ``"float16"``/``"bfloat16"`` their rules are
+        replayed with every torch op rounded to it (named in the storage component,
+        "computed in float16, as torch does on an fp16 weight"; a float32 computation of
+        such a weight departs there). GPTQ (float32) and bitsandbytes are unaffected.
 
     Returns
     -------
     FormatReport
-        ``passed`` (conformance), ``rule``/``departure``, one :class:`Component` per row,
+        ``passed`` (conformance: True, False, or None when the output alone cannot decide,
+        as for GPTQ's error feedback), ``rule``/``departure``/``undecided``, one
+        :class:`Component` per row,
         the quality figures, and ``block`` (the BlockTensor checked, recovered for arrays).
 
     Raises
@@ -456,7 +465,7 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     >>> r.passed, r.rule
     (True, 'llama.cpp Q4_0 reference rule, bit for bit')
     """
-    arith = _arith_of(w)
+    arith = _arith_of(w if dtype is None else _dtype_arg(dtype))
     arr, _ = V.weights(w, "w")
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
@@ -524,10 +533,23 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
 
 
 def _arith_of(w):
-    """The weight's dtype when a torch quantizer would compute in it ("float16",
-    "bfloat16"), else "float32"."""
-    name = getattr(getattr(w, "dtype", None), "name", "")
+    """The weight's dtype (of ``w``, or ``w`` a dtype name) when a torch quantizer would
+    compute in it ("float16", "bfloat16"), else "float32"."""
+    name = w if isinstance(w, str) else getattr(getattr(w, "dtype", None), "name", "")
     return name if name in ("float16", "bfloat16") else "float32"
+
+
+def _dtype_arg(dtype):
+    """``dtype=`` of :func:`verify_format` as a dtype name."""
+    if isinstance(dtype, str):
+        name = dtype
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            V.fail("dtype", "a dtype or its name (\"float16\", \"bfloat16\", ...)",
+                   repr(dtype)[:60], TypeError)
+    return {"half": "float16", "bf16": "bfloat16", "fp16": "float16"}.get(name, name)
 
 
 def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups, arith="float32"):
