@@ -57,6 +57,9 @@ from . import _block_recover as RC
 from . import _block_rules as R
 from ._block_diagnose import (
     Component,
+    _conforming_rows,
+    _Obs,
+    _same,
     _columns,
     _diagnose,
     _group_matrix,
@@ -649,11 +652,15 @@ def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=
            arith="float32"):
     cols = _columns(bt)
     g = bt.group_size if cols is None else int(np.bincount(cols)[0])
+    base = spec
+    spec = R.in_dtype(spec, arith)
+    if rules is None:
+        fast = _fast_pass(arr, h, bt, spec, cols, g, claimed, frac)
+        if fast is not None:
+            return _quality(fast, arr, h, bt, quality, exact_offset_groups) if quality else fast
     w64 = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
     x = w64.astype(_F)
     hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
-    base = spec
-    spec = R.in_dtype(spec, arith)
     obs = _observed(bt, spec, cols, g)
     if rules is None:
         rules = _whole_rules(spec, x, hg)
@@ -677,6 +684,91 @@ def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=
     rep.block = bt
     rep.rel_dql = _rel(obs.values, w64, hg)
     return _quality(rep, arr, h, bt, quality, exact_offset_groups) if quality else rep
+
+
+#: Elements per chunk of rows in :func:`_fast_pass` (peak memory a few times this, in float64).
+CHUNK_ELEMENTS = 1 << 20
+
+
+def _row_chunks(rows, cols):
+    step = max(1, CHUNK_ELEMENTS // max(1, cols))
+    return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+
+
+def _rows_of(bt, r0, r1, dq_groups):
+    """``bt``'s rows ``r0:r1`` (a double quantization's nested absmax given per group)."""
+    cut = {k: (None if getattr(bt, k) is None else np.asarray(getattr(bt, k))[r0:r1])
+           for k in ("codes", "scale", "zero", "minimum")}
+    dq = None
+    if bt.double_quant is not None:
+        n = bt.scale.shape[1]
+        dq = dict(bt.double_quant, nested_absmax=dq_groups[r0 * n:r1 * n], nested_blocksize=1)
+    return replace(bt, double_quant=dq, **cut)
+
+
+def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
+    """The report of a ``bt`` that one of the format's shipped rules reproduces bit for bit,
+    checked in chunks of rows (peak memory a few times :data:`CHUNK_ELEMENTS`, not the
+    tensor's), or None when no rule reproduces every group (then the full diagnosis runs)."""
+    rows = bt.shape[0]
+    dq_groups = None
+    if bt.double_quant is not None:
+        dq = bt.double_quant
+        dq_groups = np.asarray(dq["nested_absmax"], dtype=_F)[
+            np.arange(bt.scale.size) // dq["nested_blocksize"]]
+    names, masks, s32s = None, [], []
+    light = {"scale": [], "zero": [], "minimum": [], "lev": []}
+    num = den = 0.0
+    for r0, r1 in _row_chunks(rows, bt.shape[1]):
+        sub = _rows_of(bt, r0, r1, dq_groups)
+        w64 = _group_matrix(np.asarray(arr[r0:r1], dtype=np.float64), cols, g)
+        hg = None if h is None else _group_matrix(np.asarray(h[r0:r1]), cols, g)
+        obs = _observed(sub, spec, cols, g)
+        rules = _whole_rules(spec, w64.astype(_F), hg)
+        if names is None:
+            names = [r[0] for r in rules]
+            masks = [[] for _ in rules]
+            s32s = [[] for _ in rules]
+        for i, (_, lev, scale, zero, minimum, s32, *_) in enumerate(rules):
+            masks[i].append(_same(obs, lev, scale, zero, minimum, spec, s32))
+            s32s[i].append(s32)
+        if not any(np.all(m[-1]) for m in masks):
+            return None
+        hh = 1.0 if hg is None else hg
+        d = w64 - obs.values
+        num += float(np.sum(hh * d * d))
+        den += float(np.sum(hh * w64 * w64))
+        light["scale"].append(obs.scale)
+        light["lev"].append(obs.lev[:, :1])
+        if obs.zero is not None:
+            light["zero"].append(obs.zero)
+        if obs.minimum is not None:
+            light["minimum"].append(obs.minimum)
+    hit = next((i for i, m in enumerate(masks) if all(np.all(c) for c in m)), None)
+    if hit is None:
+        return None
+    cat = {k: (np.concatenate(v) if v else None) for k, v in light.items()}
+    # Every group is the rule's: its first level stands for the group in the level-set row.
+    obs = _Obs(cat["lev"], cat["scale"], cat["zero"], cat["minimum"], cat["lev"],
+               bt.double_quant, int(bt.scale.shape[-1]))
+    rows_, passed, rule, departure = _conforming_rows(spec, obs, names[hit], h), True, None, None
+    label = names[hit]
+    if bt.double_quant is not None:
+        label = f"{label}, absmax double-quantized"
+        ok, why = R.dq_nested_check(np.concatenate(s32s[hit]), bt.double_quant)
+        if not ok:
+            st = next(r for r in rows_ if r.name == "storage")
+            st.ok, st.detail = False, why
+            passed, departure = False, f"storage: {why}"
+    if passed:
+        rule = f"{spec.label} {label}, bit for bit"
+    rep = FormatReport(spec.key, spec.label, claimed, passed, rule, departure, rows_,
+                       [n for n in bt.notes if n != "recovered from values"],
+                       groups=obs.scale.size, group_size=g, bits=spec.bits,
+                       shape=tuple(arr.shape), weighted=h is not None, recovered_fraction=frac)
+    rep.block = bt
+    rep.rel_dql = num / den if den > 0 else 0.0
+    return rep
 
 
 def _quality(rep, arr, h, bt, quality, exact_offset_groups):
