@@ -669,6 +669,12 @@ def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=
     undecided = None
     if passed is None:
         undecided, departure = departure, None
+    if passed is False and arith == "float32" and spec.family in R.TORCH_DTYPE_FAMILIES:
+        held = next((dt for dt in ("float16", "bfloat16")
+                     if np.all(R.representable(x, dt))), None)
+        if held is not None:
+            notes.append(f"w's values are all {held}: if the original is stored in {held}, "
+                         f"pass dtype={held!r} (this quantizer computes in the weight's dtype)")
     if any("GPTQ v1" in n for n in bt.notes):
         for r in rows:
             if r.name == "zero point" and r.ok:
