@@ -57,14 +57,14 @@ from . import _block_recover as RC
 from . import _block_rules as R
 from ._block_diagnose import (
     Component,
-    _conforming_rows,
-    _Obs,
-    _same,
     _columns,
+    _conforming_rows,
     _diagnose,
     _group_matrix,
+    _Obs,
     _observed,
     _rel,
+    _same,
     _whole_rules,
 )
 
