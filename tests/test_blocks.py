@@ -759,3 +759,23 @@ def test_cli_verify_tensor_undecided_and_bf16(capsys):
                f"{PREFIX}k_proj.weight", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["passed"] is True and out["pair"]["original_dtype"] == "bfloat16"
+
+
+def test_gptq_rounding_partly_round_to_nearest_is_undecided_floor_everywhere_fails():
+    """Error feedback may leave most groups as round-to-nearest of w: still undecided. A
+    rounding that reproduces every group but is not the rule's (floor) is a departure."""
+    w = X[:4]
+    bt = _gptq_bt(w)
+    codes = bt.codes.copy()
+    codes[0, 0] += 1 if codes[0, 0] < 15 else -1  # one code moved, as an update would
+    from dataclasses import replace
+
+    rep = verify_format(w, replace(bt, codes=codes), quality=False)
+    assert rep.passed is None and _rows(rep)["rounding"].ok is None
+    assert _rows(rep)["rounding"].detail.endswith("reproduces 15/16 groups")
+    q = FR.gptq_rtn(w, 4, 64)
+    s = q.step.reshape(-1, 1).astype(F)
+    floor = np.clip(np.floor((w.reshape(-1, 64) / s).astype(F)) + 8, 0, 15)
+    rep = verify_format(w, replace(bt, codes=floor.astype(np.int64).reshape(4, 256)),
+                        quality=False)
+    assert rep.passed is False and rep.departure.startswith("rounding: floor")

@@ -426,7 +426,7 @@ def _diagnose(spec, w64, x, h, obs, rules, alt_rules=()):
         rows.append(zrow)
     rows.append(rrow)
     if spec.family == "gptq":
-        _gptq_undecided(spec, obs, rows, ref_hits)
+        _gptq_undecided(spec, obs, rows, ref_hits, replayable is None)
     notes = _notes(spec, rows, h)
     _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, s32)
     dep = next((r for r in rows if r.ok is False), None)
@@ -439,12 +439,13 @@ def _diagnose(spec, w64, x, h, obs, rules, alt_rules=()):
     return rows, False, None, departure, notes
 
 
-def _gptq_undecided(spec, obs, rows, ref_hits):
+def _gptq_undecided(spec, obs, rows, ref_hits, partial):
     """GPTQ rounds weights its error feedback has updated (and finds the grid of a group
     past the first block on updated weights): where round-to-nearest of ``w`` does not
     reproduce the output, the output alone cannot decide (``ok = None``), and says what
     would; the components it can check (level set, storage, zero point, the grid of the
-    first block's groups) stay checked."""
+    first block's groups) stay checked. ``partial``: no rounding variant reproduces every
+    group (one that does, yet is not the rule's, is a departure error feedback cannot make)."""
     by = {r.name: r for r in rows}
     G = obs.scale.size
     g = obs.lev.shape[1]
@@ -461,8 +462,7 @@ def _gptq_undecided(spec, obs, rows, ref_hits):
                           "GPTQ had already updated: cannot tell")
             sr.detail = f"{int(np.sum(ref_hits))}/{G} groups match the grid of w"
     rr = by["rounding"]
-    if rr.ok is False and "no variant reproduces" in rr.finding or (
-            rr.ok is False and sr.ok is None):
+    if rr.ok is False and partial:
         m = rr.detail.rsplit("; ", 1)[-1]
         rr.ok = None
         rr.finding = "cannot be decided from the output alone: needs the calibration inputs"
