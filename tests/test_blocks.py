@@ -779,3 +779,17 @@ def test_gptq_rounding_partly_round_to_nearest_is_undecided_floor_everywhere_fai
     rep = verify_format(w, replace(bt, codes=floor.astype(np.int64).reshape(4, 256)),
                         quality=False)
     assert rep.passed is False and rep.departure.startswith("rounding: floor")
+
+
+@pytest.mark.parametrize("folder", ["gptq_v1_sym_g32", "gptq_v1_asym_actorder_g64"])
+def test_gptq_undecided_chunked_is_the_full_diagnosis(folder, monkeypatch):
+    w, bt = _original("q_proj"), _packed_bt(folder, "q_proj")
+    chunked = verify_format(w, bt, quality=False)
+    monkeypatch.setattr(B, "_fast_pass", lambda *a: None)
+    full = verify_format(w, bt, quality=False)
+    assert chunked.passed is None and full.passed is None
+    assert chunked.undecided == full.undecided
+    assert [(c.name, c.finding, c.ok, c.detail) for c in chunked.components] == [
+        (c.name, c.finding, c.ok, c.detail) for c in full.components]
+    assert chunked.notes == full.notes
+    assert chunked.rel_dql == pytest.approx(full.rel_dql, rel=1e-12)

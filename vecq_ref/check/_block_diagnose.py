@@ -340,6 +340,8 @@ def _rel(values, w, h):
 #: GPTQ's lazy-batch block (AutoGPTQ/GPTQModel ``fasterquant(blocksize=128)``): a group's grid
 #: is found on weights already updated by every earlier block.
 GPTQ_BLOCK = 128
+UNDECIDED_ROUNDING = "cannot be decided from the output alone: needs the calibration inputs"
+UNDECIDED_ROUNDING_WHY = "the Hessian would decide; round-to-nearest of w reproduces "
 DQ_WORDS = ("absmax double-quantized (8 bits per 256 blocks); codes from the unquantized "
             "absmax")
 
@@ -465,9 +467,8 @@ def _gptq_undecided(spec, obs, rows, ref_hits, partial):
     if rr.ok is False and partial:
         m = rr.detail.rsplit("; ", 1)[-1]
         rr.ok = None
-        rr.finding = "cannot be decided from the output alone: needs the calibration inputs"
-        rr.detail = ("GPTQ's error feedback rounds weights it updated column by column; its "
-                     f"Hessian would decide; round-to-nearest of w reproduces {m}")
+        rr.finding = UNDECIDED_ROUNDING
+        rr.detail = f"{UNDECIDED_ROUNDING_WHY}{m}"
         rr.cost = None
         rr.cost_whole_rule = False
 

@@ -56,15 +56,24 @@ from ..formats._block import BlockTensor, format_level_set
 from . import _block_recover as RC
 from . import _block_rules as R
 from ._block_diagnose import (
+    GPTQ_BLOCK,
+    UNDECIDED_ROUNDING,
+    UNDECIDED_ROUNDING_WHY,
     Component,
     _columns,
     _conforming_rows,
     _diagnose,
     _group_matrix,
+    _level_set_row,
+    _n,
+    _notes,
     _Obs,
     _observed,
     _rel,
+    _replay,
+    _rounding_variants,
     _same,
+    _storage_dtype,
     _whole_rules,
 )
 
@@ -675,10 +684,7 @@ def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=
         if held is not None:
             notes.append(f"w's values are all {held}: if the original is stored in {held}, "
                          f"pass dtype={held!r} (this quantizer computes in the weight's dtype)")
-    if any("GPTQ v1" in n for n in bt.notes):
-        for r in rows:
-            if r.name == "zero point" and r.ok:
-                r.finding += " (stored as z − 1, GPTQ v1: 1 added back)"
+    _v1_zero(rows, bt)
     if frac < 1.0:
         notes.append(f"{100 * (1 - frac):.2g} % of groups not reproduced exactly from the "
                      "values (recovered approximately)")
@@ -692,8 +698,9 @@ def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=
     return _quality(rep, arr, h, bt, quality, exact_offset_groups) if quality else rep
 
 
-#: Elements per chunk of rows in :func:`_fast_pass` (peak memory a few times this, in float64).
-CHUNK_ELEMENTS = 1 << 20
+#: Elements per chunk of rows in :func:`_fast_pass` (its peak memory: a few float64 arrays of
+#: this size, beside the tensor).
+CHUNK_ELEMENTS = 1 << 18
 
 
 def _row_chunks(rows, cols):
@@ -714,9 +721,11 @@ def _rows_of(bt, r0, r1, dq_groups):
 
 def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
     """The report of a ``bt`` that one of the format's shipped rules reproduces bit for bit,
+    or of a GPTQ tensor whose checkable components are all the rule's (undecided rounding),
     checked in chunks of rows (peak memory a few times :data:`CHUNK_ELEMENTS`, not the
-    tensor's), or None when no rule reproduces every group (then the full diagnosis runs)."""
+    tensor's); None otherwise (then the full diagnosis runs and names the departure)."""
     rows = bt.shape[0]
+    gptq = spec.family == "gptq"
     dq_groups = None
     if bt.double_quant is not None:
         dq = bt.double_quant
@@ -724,6 +733,12 @@ def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
             np.arange(bt.scale.size) // dq["nested_blocksize"]]
     names, masks, s32s = None, [], []
     light = {"scale": [], "zero": [], "minimum": [], "lev": []}
+    # GPTQ: per group, the codes inside the code range, the rule's stored grid and zero,
+    # and round-to-nearest of w reproducing the levels.
+    chk = {"inside": [], "grid": [], "zero": [], "rtn": []}
+    # ... and which rounding variants (other than the rule's, the first) reproduce every
+    # group so far: one that reproduces all is a departure the full diagnosis names.
+    variants = _rounding_variants(spec)[1:] if gptq else []
     num = den = 0.0
     for r0, r1 in _row_chunks(rows, bt.shape[1]):
         sub = _rows_of(bt, r0, r1, dq_groups)
@@ -738,7 +753,18 @@ def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
         for i, (_, lev, scale, zero, minimum, s32, *_) in enumerate(rules):
             masks[i].append(_same(obs, lev, scale, zero, minimum, spec, s32))
             s32s[i].append(s32)
-        if not any(np.all(m[-1]) for m in masks):
+        if gptq:
+            _, lev, scale, zero, *_ = rules[0]
+            z = obs.zero if obs.zero is not None else np.full(obs.scale.size, spec.zero_fixed)
+            u = obs.lev + z[:, None]
+            chk["inside"].append(np.all((u >= spec.code_lo) & (u <= spec.code_hi), axis=1))
+            chk["grid"].append(obs.scale == scale)
+            want = np.full(z.size, spec.zero_fixed) if spec.symmetric else zero
+            chk["zero"].append(obs.zero == want)
+            chk["rtn"].append(np.all(obs.lev == lev, axis=1))
+            variants = [v for v in variants if _variant_reproduces(spec, w64.astype(_F), obs,
+                                                                   rules[0], v)]
+        elif not any(np.all(m[-1]) for m in masks):
             return None
         hh = 1.0 if hg is None else hg
         d = w64 - obs.values
@@ -750,31 +776,87 @@ def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
             light["zero"].append(obs.zero)
         if obs.minimum is not None:
             light["minimum"].append(obs.minimum)
-    hit = next((i for i, m in enumerate(masks) if all(np.all(c) for c in m)), None)
-    if hit is None:
-        return None
     cat = {k: (np.concatenate(v) if v else None) for k, v in light.items()}
-    # Every group is the rule's: its first level stands for the group in the level-set row.
+    # The group's first level stands for it in the level-set row: every level of every group
+    # is inside the level set (a rule's, or checked above for GPTQ).
     obs = _Obs(cat["lev"], cat["scale"], cat["zero"], cat["minimum"], cat["lev"],
                bt.double_quant, int(bt.scale.shape[-1]))
-    rows_, passed, rule, departure = _conforming_rows(spec, obs, names[hit], h), True, None, None
-    label = names[hit]
-    if bt.double_quant is not None:
-        label = f"{label}, absmax double-quantized"
-        ok, why = R.dq_nested_check(np.concatenate(s32s[hit]), bt.double_quant)
-        if not ok:
-            st = next(r for r in rows_ if r.name == "storage")
-            st.ok, st.detail = False, why
-            passed, departure = False, f"storage: {why}"
-    if passed:
-        rule = f"{spec.label} {label}, bit for bit"
+    hit = next((i for i, m in enumerate(masks) if all(np.all(c) for c in m)), None)
+    if hit is not None:
+        rows_, passed, rule, departure = (_conforming_rows(spec, obs, names[hit], h), True,
+                                          None, None)
+        label, undecided, notes = names[hit], None, []
+        if bt.double_quant is not None:
+            label = f"{label}, absmax double-quantized"
+            ok, why = R.dq_nested_check(np.concatenate(s32s[hit]), bt.double_quant)
+            if not ok:
+                st = next(r for r in rows_ if r.name == "storage")
+                st.ok, st.detail = False, why
+                passed, departure = False, f"storage: {why}"
+        if passed:
+            rule = f"{spec.label} {label}, bit for bit"
+    else:
+        got = _gptq_rows(spec, obs, {k: np.concatenate(v) for k, v in chk.items()}, g, h)
+        if got is None or variants:
+            return None
+        rows_, notes = got
+        passed, rule, departure = None, None, None
+        why = next(r for r in rows_ if r.ok is None)
+        undecided = f"{why.name}: {why.finding}"
+    _v1_zero(rows_, bt)
     rep = FormatReport(spec.key, spec.label, claimed, passed, rule, departure, rows_,
-                       [n for n in bt.notes if n != "recovered from values"],
+                       notes + [n for n in bt.notes if n != "recovered from values"],
                        groups=obs.scale.size, group_size=g, bits=spec.bits,
-                       shape=tuple(arr.shape), weighted=h is not None, recovered_fraction=frac)
+                       shape=tuple(arr.shape), weighted=h is not None, recovered_fraction=frac,
+                       undecided=undecided)
     rep.block = bt
     rep.rel_dql = num / den if den > 0 else 0.0
     return rep
+
+
+def _variant_reproduces(spec, x, obs, rule, variant):
+    """Does the rounding ``variant`` on the rule's float32 scale and zero give every level?"""
+    mode, clamp, cs, ties = variant
+    rec = dict(spec.recipe, rounding=mode, clamp=clamp, codes_scale=cs)
+    zero = None if spec.symmetric else rule[3]
+    lev, _ = _replay(spec, x, rec, rule[5], zero, ties)
+    return bool(np.all(lev == obs.lev))
+
+
+def _gptq_rows(spec, obs, chk, g, h):
+    """The components of a GPTQ tensor no shipped rule reproduces, when every component the
+    output can decide is the rule's (else None: the full diagnosis names the departure)."""
+    G = obs.scale.size
+    first = (np.arange(G) % obs.n_per_row) * g < GPTQ_BLOCK
+    grid = chk["grid"]
+    if not (np.all(chk["inside"]) and np.all(obs.scale >= 0) and np.all(chk["zero"])
+            and np.all(R.representable(obs.scale, spec.recipe["storage"]))
+            and np.all(grid[first])):
+        return None
+    ref = spec.recipe["scale"]
+    rows = [_level_set_row(spec, obs)]
+    if np.all(grid):
+        rows.append(Component("scale rule", R.scale_words(ref, spec.bits), True,
+                              f"{G}/{G} groups"))
+    else:
+        rows.append(Component(
+            "scale rule", f"GPTQ's grid in all {int(np.sum(first))} groups of the first "
+            f"{GPTQ_BLOCK} columns; {int(np.sum(~grid))} later groups' grid is of weights GPTQ "
+            "had already updated: cannot tell", None, f"{int(np.sum(grid))}/{G} groups match "
+            "the grid of w"))
+    rows.append(Component("storage", f"scale stored in {_storage_dtype(obs.scale)}", True))
+    rows.append(Component("zero point", "the rule's z, in every group" if not spec.symmetric
+                          else f"z = {_n(spec.zero_fixed or 0)}, in every group", True))
+    rows.append(Component("rounding", UNDECIDED_ROUNDING, None,
+                          f"{UNDECIDED_ROUNDING_WHY}{int(np.sum(chk['rtn']))}/{G} groups"))
+    return rows, _notes(spec, rows, h)
+
+
+def _v1_zero(rows, bt):
+    if any("GPTQ v1" in n for n in bt.notes):
+        for r in rows:
+            if r.name == "zero point" and r.ok:
+                r.finding += " (stored as z − 1, GPTQ v1: 1 added back)"
 
 
 def _quality(rep, arr, h, bt, quality, exact_offset_groups):
