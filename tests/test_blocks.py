@@ -501,3 +501,295 @@ def test_identified_by_level_set_only_says_so():
     rep = verify_format(X[:4], wq.astype(F), group_size=128, quality=False)
     assert not rep.passed and not rep.claimed
     assert any("level set only" in n for n in rep.notes)
+
+
+# --- the libraries' own packed checkpoints (tests/fixtures/formats/packed) -------------------
+
+PACKED = FIX / "packed"
+PREFIX = "model.layers.0.self_attn."
+#: (folder, module, rule named); "gptq": undecided (error feedback).
+PACKED_CASES = [
+    ("awq_gemm_g64", "q_proj", "AWQ asymmetric 4-bit pseudo_quantize_tensor, bit for bit"),
+    ("ct_pack_sym_g32", "q_proj", "compressed-tensors symmetric 4-bit calculate_qparams"),
+    ("ct_pack_sym_g32", "k_proj", "compressed-tensors symmetric 4-bit calculate_qparams"),
+    ("ct_pack_asym_g64", "q_proj", "compressed-tensors asymmetric 4-bit calculate_qparams"),
+    ("ct_int8_channel", "q_proj", "compressed-tensors symmetric 8-bit calculate_qparams"),
+    ("bnb_nf4", "q_proj", "bitsandbytes NF4 quantize_4bit, bit for bit"),
+    ("bnb_nf4_dq", "q_proj", "bitsandbytes NF4 quantize_4bit, absmax double-quantized, bit"),
+    ("bnb_fp4_dq", "q_proj", "bitsandbytes FP4 quantize_4bit, absmax double-quantized, bit"),
+    ("gptq_v1_sym_g32", "q_proj", None),
+    ("gptq_v2_sym_g32", "q_proj", None),
+    ("gptq_v1_asym_actorder_g64", "q_proj", None),
+]
+
+
+def _original(module):
+    """The float original as stored (q_proj float16, k_proj bfloat16 through ml_dtypes)."""
+    pytest.importorskip("ml_dtypes")
+    st_np = pytest.importorskip("safetensors.numpy")
+    return st_np.load_file(str(PACKED / "original.safetensors"))[f"{PREFIX}{module}.weight"]
+
+
+def _packed_bt(folder, module):
+    from vecq_ref.formats import open_quantized
+
+    with open_quantized(PACKED / folder) as ck:
+        return ck.read(f"{PREFIX}{module}")
+
+
+@pytest.mark.parametrize(("folder", "module", "rule"), PACKED_CASES,
+                         ids=[f"{f}-{m}" for f, m, _ in PACKED_CASES])
+def test_packed_checkpoints_name_their_rule(folder, module, rule):
+    w, bt = _original(module), _packed_bt(folder, module)
+    assert w.dtype.name == {"q_proj": "float16", "k_proj": "bfloat16"}[module]
+    rep = verify_format(w, bt, quality=False)
+    rows = _rows(rep)
+    if rule is not None:
+        assert rep.passed is True and rep.rule.startswith(rule), str(rep)
+        assert all(c.ok for c in rep.components)
+        if folder.startswith(("awq", "ct")):
+            short = {"float16": "fp16", "bfloat16": "bf16"}[w.dtype.name]
+            assert rows["storage"].finding.endswith(
+                f"computed in {w.dtype.name}, as torch does on an {short} weight")
+        if folder.endswith("_dq"):
+            assert rows["storage"].finding.startswith("absmax double-quantized (8 bits per 256")
+            assert rows["scale rule"].finding.startswith("abs-max (the block's max |w|")
+        return
+    # GPTQ: error feedback rounds updated weights; the output alone cannot decide.
+    assert rep.passed is None and rep.departure is None, str(rep)
+    assert rep.undecided.startswith("rounding: cannot be decided from the output alone")
+    assert rows["rounding"].ok is None and "Hessian" in rows["rounding"].detail
+    for name in ("level set", "scale rule", "storage", "zero point"):
+        assert rows[name].ok is True, (name, str(rep))
+    if "v1" in folder:
+        assert rows["zero point"].finding.endswith("(stored as z − 1, GPTQ v1: 1 added back)")
+    assert rep.summary_line().startswith("UNDECIDED GPTQ ")
+    assert rep.as_dict()["passed"] is None
+    assert "verdict: UNDECIDED, rounding: cannot be decided" in str(rep)
+    _lines_fit(rep)
+
+
+def test_packed_checkpoint_quality_figures_unchanged_by_the_arithmetic():
+    w, bt = _original("q_proj"), _packed_bt("ct_pack_sym_g32", "q_proj")
+    rep = verify_format(w, bt, quality="format")
+    assert rep.passed is True
+    assert rep.rel_dql == pytest.approx(
+        B._rel(bt.dequantize(np.float64), w.astype(np.float64), None), rel=1e-12)
+    assert rep.optimum_rel_dql <= rep.rel_dql
+
+
+def test_bf16_widened_original_needs_its_dtype():
+    """A bf16 original read as its exact float32 (as ``pair`` returns it) is checked in
+    float32 arithmetic unless ``dtype=`` says bfloat16."""
+    w, bt = _original("k_proj"), _packed_bt("ct_pack_sym_g32", "k_proj")
+    wide = w.astype(F)
+    assert verify_format(wide, bt, quality=False, dtype="bfloat16").passed is True
+    rep = verify_format(wide, bt, quality=False)
+    assert rep.passed is False and rep.departure.startswith("rounding: ")
+    assert any("pass dtype='bfloat16'" in n for n in rep.notes)
+    with pytest.raises(TypeError, match="`dtype` must be a dtype"):
+        verify_format(wide, bt, quality=False, dtype=3)
+
+
+def test_fp16_awq_computed_in_float32_is_named_as_the_arithmetic():
+    w = _original("q_proj")
+    q = FR.awq_rtn(w, 4, 64, symmetric=False)  # float32 arithmetic on the fp16 weight
+    z = q.info["zero_point"].reshape(64, 2)
+    bt = BlockTensor("t", "awq", "offset", 4, 64, q.codes.astype(np.int64).reshape(64, 128),
+                     q.alpha.reshape(64, 2), np.dtype(np.float16), zero=z)
+    rep = verify_format(w, bt, quality=False)
+    assert rep.passed is False
+    assert rep.departure == ("storage: scale stored in float16; computed in float32, not in "
+                             "float16 as torch does on an fp16 weight")
+    st = _rows(rep)["storage"]
+    assert st.ok is False and st.cost is not None and st.cost_whole_rule
+    assert all(c.ok for c in rep.components if c.name != "storage")
+    # The same output is AutoAWQ's own on a float32 weight.
+    assert verify_format(w.astype(F), bt, quality=False).passed is True
+
+
+def test_fp16_arithmetic_by_hand():
+    """compressed-tensors, 4 bits, symmetric, one group (1, 1911/4096) in float16:
+    s = fp16(1/7.5) = 546/4096; 1/s = 7.5018… → fp16 7.5 → clamp 7 → code 7;
+    (1911/4096)/s = 3.5 exactly → half to even → 4. In float32, s = 0.13333334 and
+    (1911/4096)/s = 3.4991… → 3."""
+    w = np.array([[1.0, 1911 / 4096]], dtype=np.float16)
+    q16 = FR.compressed_tensors_rtn(w, 4, 2, dtype="float16")
+    assert q16.codes.tolist() == [[7, 4]] and float(q16.alpha[0, 0]) == 546 / 4096
+    assert q16.info["arithmetic"] == "float16"
+    q32 = FR.compressed_tensors_rtn(w, 4, 2)
+    assert q32.codes.tolist() == [[7, 3]]
+    assert float(q32.alpha[0, 0]) == float(F(1) / F(7.5))
+    bt = BlockTensor("t", "compressed-tensors", "offset", 4, 2,  # stored q + 8, as read
+                     q16.codes.astype(np.int64) + 8, q16.alpha.reshape(1, 1),
+                     np.dtype(np.float16), zero=np.full((1, 1), 8))
+    assert verify_format(w, bt, quality=False).passed is True
+    assert verify_format(w.astype(F), bt, quality=False).passed is False
+    with pytest.raises(ValueError, match="`dtype` must be one of"):
+        FR.compressed_tensors_rtn(w, 4, 2, dtype="float64")
+
+
+def _dq_variant(bt, block, step):
+    """``bt`` with block ``block``'s 8-bit absmax code moved by ``step`` (scale restored
+    from it as bitsandbytes does); its 4-bit codes unchanged."""
+    from dataclasses import replace
+
+    dq = dict(bt.double_quant)
+    codes = dq["codes"].astype(np.int64)
+    codes[block] += step
+    dq["codes"] = codes.astype(np.uint8)
+    q2, na, off = dq["nested_quant_map"], dq["nested_absmax"], F(dq["offset"])
+    scale = bt.scale.copy().reshape(-1)
+    scale[block] = float((q2[codes[block]] * na[block // dq["nested_blocksize"]]) + off)
+    return replace(bt, scale=scale.reshape(bt.scale.shape), double_quant=dq)
+
+
+def test_double_quantized_absmax_not_the_block_max_fails_as_scale_rule():
+    w, bt = _original("q_proj"), _packed_bt("bnb_nf4_dq", "q_proj")
+    rep = verify_format(w, _dq_variant(bt, 3, 2), quality=False)
+    assert rep.passed is False
+    assert rep.departure == ("scale rule: abs-max (the block's absmax, as stored) in 127 of "
+                             "128 groups")
+    rows = _rows(rep)
+    assert rows["rounding"].ok and rows["level set"].ok and rows["storage"].ok
+
+
+def test_double_quantization_near_a_midpoint_takes_either_level():
+    """Block 15 of bnb_nf4_dq: its absmax lies 2·10⁻⁴ of a gap below the midpoint of two
+    nested levels; bitsandbytes stored the upper one (not the nearest). Either passes there;
+    two levels away does not."""
+    from vecq_ref.check import _block_rules as R
+
+    w, bt = _original("q_proj"), _packed_bt("bnb_nf4_dq", "q_proj")
+    a = np.abs(w.astype(F).reshape(-1, 64)).max(axis=1)
+    stored = bt.scale.reshape(-1)
+    assert np.all(R.dq_match(a, bt.double_quant, stored))
+    nearest = R.dq_store(a, bt.double_quant)
+    assert np.flatnonzero(nearest != stored).tolist() == [15]
+    assert verify_format(w, _dq_variant(bt, 15, -1), quality=False).passed is True
+    assert verify_format(w, _dq_variant(bt, 15, 1), quality=False).passed is False
+
+
+def test_double_quantization_by_hand():
+    """Nested table (−1, 0, ½, 1), nested absmax 2, offset 1: absmax 2.1 → (2.1 − 1)/2 = 0.55,
+    nearest ½ → restored ½·2 + 1 = 2; absmax 1.5 → 0.25, exactly between 0 and ½: either."""
+    from vecq_ref.check import _block_rules as R
+
+    dq = {"codes": np.zeros(2, np.uint8), "nested_absmax": np.array([2.0], F),
+          "nested_quant_map": np.array([-1, 0, 0.5, 1], F), "offset": F(1.0),
+          "nested_blocksize": 256}
+    assert R.dq_store(np.array([2.1, 0.9], F), dq).tolist() == [2.0, 1.0]
+    assert R.dq_match(np.array([1.5, 1.5, 1.5], F), dq, [1.0, 2.0, 3.0]).tolist() == [
+        True, True, False]
+    ok, why = R.dq_nested_check(np.array([3.0, -1.0], F), dq)  # mean 1, max |a − 1| = 2
+    assert ok and why == ""
+    ok, why = R.dq_nested_check(np.array([3.5, 0.0], F), dq)  # mean 1.75, max 2.5
+    assert not ok and "offset" in why and "nested absmax" in why
+
+
+def _gptq_bt(wq_src, g=64, symmetric=True):
+    q = FR.gptq_rtn(wq_src, 4, g, symmetric=symmetric)
+    rows, cols = wq_src.shape
+    return BlockTensor("t", "gptq", "offset", 4, g, q.codes.astype(np.int64).reshape(rows, cols),
+                       q.alpha.reshape(rows, -1), np.dtype(np.float16),
+                       zero=q.info["zero_point"].reshape(rows, -1))
+
+
+def test_gptq_later_blocks_grid_is_undecided_first_block_is_checked():
+    """GPTQ finds a group's grid on weights its earlier 128-column blocks have updated: a grid
+    that is not w's is undecided past column 128, a departure within the first block."""
+    rng = np.random.default_rng(8)
+    w = X[:4]
+    noise = (F(0.05) * rng.standard_normal(w.shape)).astype(F)
+    later = w.copy()
+    later[:, 128:] += noise[:, 128:]
+    rep = verify_format(w, _gptq_bt(later), quality=False)
+    rows = _rows(rep)
+    assert rep.passed is None, str(rep)
+    assert rows["scale rule"].ok is None
+    assert rows["scale rule"].finding.startswith("GPTQ's grid in all 8 groups of the first 128")
+    early = w.copy()
+    early[:, :64] += noise[:, :64]
+    rep = verify_format(w, _gptq_bt(early), quality=False)
+    assert rep.passed is False and rep.departure.startswith("scale rule: ")
+
+
+def test_gptq_round_to_nearest_still_passes():
+    rep = verify_format(X[:4], _gptq_bt(X[:4]), quality=False)
+    assert rep.passed is True and rep.rule.endswith("round-to-nearest grid (Quantizer), bit for "
+                                                    "bit")
+
+
+@pytest.mark.parametrize("folder", ["ct_pack_asym_g64", "bnb_nf4_dq", "awq_gemm_g64"])
+def test_chunked_pass_is_the_whole_pass(folder, monkeypatch):
+    w, bt = _original("q_proj"), _packed_bt(folder, "q_proj")
+    whole = verify_format(w, bt, quality=False)
+    monkeypatch.setattr(B, "CHUNK_ELEMENTS", 3 * 128)  # 3 rows a chunk, 22 chunks
+    chunked = verify_format(w, bt, quality=False)
+    assert chunked.passed is True and chunked.rule == whole.rule
+    assert [(c.name, c.finding, c.ok) for c in chunked.components] == [
+        (c.name, c.finding, c.ok) for c in whole.components]
+    assert chunked.rel_dql == pytest.approx(whole.rel_dql, rel=1e-12)
+    assert chunked.groups == whole.groups
+
+
+def test_chunked_pass_act_order(monkeypatch):
+    bt = _rtn_bt("gptq", 4, False)
+    perm = np.random.default_rng(2).permutation(256)
+    gi = (np.arange(256) // 128)[perm]
+    shuffled = BlockTensor("t", "gptq", "offset", 4, 128, bt.codes[:, perm], bt.scale,
+                           bt.scale_dtype, zero=bt.zero, group_of_col=gi)
+    whole = verify_format(X[:4][:, perm], shuffled, quality=False)
+    monkeypatch.setattr(B, "CHUNK_ELEMENTS", 256)
+    chunked = verify_format(X[:4][:, perm], shuffled, quality=False)
+    assert whole.passed and chunked.passed and chunked.rule == whole.rule
+    assert chunked.rel_dql == pytest.approx(whole.rel_dql, rel=1e-12)
+
+
+def test_cli_verify_tensor_undecided_and_bf16(capsys):
+    from vecq_ref.cli import main
+
+    orig = str(PACKED / "original.safetensors")
+    rc = main(["verify", orig, str(PACKED / "gptq_v2_sym_g32"), "--tensor",
+               f"{PREFIX}q_proj.weight", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"] is None
+    assert out["reports"][0]["undecided"].startswith("rounding: cannot be decided")
+    rc = main(["verify", orig, str(PACKED / "ct_pack_sym_g32"), "--tensor",
+               f"{PREFIX}k_proj.weight", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"] is True and out["pair"]["original_dtype"] == "bfloat16"
+
+
+def test_gptq_rounding_partly_round_to_nearest_is_undecided_floor_everywhere_fails():
+    """Error feedback may leave most groups as round-to-nearest of w: still undecided. A
+    rounding that reproduces every group but is not the rule's (floor) is a departure."""
+    w = X[:4]
+    bt = _gptq_bt(w)
+    codes = bt.codes.copy()
+    codes[0, 0] += 1 if codes[0, 0] < 15 else -1  # one code moved, as an update would
+    from dataclasses import replace
+
+    rep = verify_format(w, replace(bt, codes=codes), quality=False)
+    assert rep.passed is None and _rows(rep)["rounding"].ok is None
+    assert _rows(rep)["rounding"].detail.endswith("reproduces 15/16 groups")
+    q = FR.gptq_rtn(w, 4, 64)
+    s = q.step.reshape(-1, 1).astype(F)
+    floor = np.clip(np.floor((w.reshape(-1, 64) / s).astype(F)) + 8, 0, 15)
+    rep = verify_format(w, replace(bt, codes=floor.astype(np.int64).reshape(4, 256)),
+                        quality=False)
+    assert rep.passed is False and rep.departure.startswith("rounding: floor")
+
+
+@pytest.mark.parametrize("folder", ["gptq_v1_sym_g32", "gptq_v1_asym_actorder_g64"])
+def test_gptq_undecided_chunked_is_the_full_diagnosis(folder, monkeypatch):
+    w, bt = _original("q_proj"), _packed_bt(folder, "q_proj")
+    chunked = verify_format(w, bt, quality=False)
+    monkeypatch.setattr(B, "_fast_pass", lambda *a: None)
+    full = verify_format(w, bt, quality=False)
+    assert chunked.passed is None and full.passed is None
+    assert chunked.undecided == full.undecided
+    assert [(c.name, c.finding, c.ok, c.detail) for c in chunked.components] == [
+        (c.name, c.finding, c.ok, c.detail) for c in full.components]
+    assert chunked.notes == full.notes
+    assert chunked.rel_dql == pytest.approx(full.rel_dql, rel=1e-12)

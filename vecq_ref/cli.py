@@ -767,7 +767,7 @@ def _verify_tensor(args, opts):
             verify_format = None
         if verify_format is not None:
             header += [f"note: {n}" for n in names["notes"]]
-            return verify_format(w, q), header, names
+            return verify_format(w, q, dtype=names.get("original_dtype")), header, names
         wq, kw = q.dequantize(), {"bits": q.bits, "group_size": q.group_size}
     header += [f"note: {n}" for n in names["notes"]]
     try:
@@ -784,10 +784,12 @@ def _cmd_verify(args):
                               ("dql_rtol", args.dql_rtol)) if v is not None}
     if args.tensor is not None:
         report, header, names = _verify_tensor(args, opts)
-        emit(args, {"passed": bool(report.passed), "pair": names,
-                    "reports": [report.as_dict()]},
+        # A block format's verdict may be undecided (None: GPTQ's error feedback): nothing
+        # that can be checked departs, so it is not a failure; the JSON keeps null.
+        passed = None if report.passed is None else bool(report.passed)
+        emit(args, {"passed": passed, "pair": names, "reports": [report.as_dict()]},
              _calls_in_options("\n".join(header + [str(report)]), "verify"))
-        if not report.passed:
+        if passed is False:
             raise CheckFailed(f"the verdict failed: {names['original']} = "
                               f"{names['quantized']}")
         return 0

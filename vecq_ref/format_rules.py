@@ -710,6 +710,49 @@ def _rtn_setup(w, bits, group_size, symmetric):
     return bits, x, shape, g
 
 
+#: The weight dtypes a torch quantizer's arithmetic is replayed in (``dtype=``).
+TORCH_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def _torch_dtype(dtype):
+    """``dtype=`` of the torch rules as a name in :data:`TORCH_DTYPES` (None: float32)."""
+    if dtype is None:
+        return "float32"
+    name = getattr(dtype, "name", None) or getattr(np.dtype(dtype) if not isinstance(
+        dtype, str) else None, "name", None) or str(dtype)
+    name = {"half": "float16", "bf16": "bfloat16", "fp16": "float16"}.get(name, name)
+    if name not in TORCH_DTYPES:
+        V.fail("dtype", f"one of {TORCH_DTYPES} (the weight's dtype) or None", repr(dtype))
+    return name
+
+
+def _rounder(dtype):
+    """``rd(a)``: float32 ``a`` rounded to ``dtype`` (nearest even) and widened back.
+
+    torch computes an op on float16/bfloat16 tensors (on CPU) in float32 and rounds the result
+    to the tensor's dtype; for + − × ÷ of such values float32 holds the exact result to more
+    than 2p + 1 bits, so this double rounding equals one correct rounding.
+    """
+    if dtype == "float32":
+        return lambda a: np.asarray(a, dtype=_F)
+    if dtype == "float16":
+        target = np.float16
+    else:
+        import ml_dtypes
+        target = ml_dtypes.bfloat16
+
+    def rd(a):
+        with np.errstate(over="ignore"):
+            return np.asarray(a, dtype=_F).astype(target).astype(_F)
+    return rd
+
+
+def _eps(dtype):
+    """``torch.finfo(dtype).eps`` as float32."""
+    return _F({"float32": np.finfo(_F).eps, "float16": 2.0 ** -10,
+               "bfloat16": 2.0 ** -7}[dtype])
+
+
 def gptq_rtn(w, bits=4, group_size=128, symmetric=True):
     """GPTQ's quantizer grid per group, applied round-to-nearest (no error feedback).
 
@@ -760,63 +803,93 @@ def gptq_rtn(w, bits=4, group_size=128, symmetric=True):
                                         "quantizer.py: Quantizer.find_params, quantize"})
 
 
-def awq_rtn(w, bits=4, group_size=128, symmetric=False):
+def awq_rtn(w, bits=4, group_size=128, symmetric=False, dtype=None):
     """AutoAWQ's ``pseudo_quantize_tensor`` per group (the rounding after AWQ's scaling).
 
     Asymmetric (AutoAWQ's default, ``zero_point=True``): ``s = max(max − min, 1e-5)/(2^k −
     1)`` (no ``min ≤ 0 ≤ max`` forcing), ``z = clamp(−round(min/s), 0, 2^k − 1)``, codes
     ``clamp(round(x/s) + z, 0, 2^k − 1)``. Symmetric: ``s = max(amax, 1e-5)/(2^(k−1) − 1)``,
-    codes ``clamp(round(x/s), −2^(k−1), 2^(k−1) − 1)``. Round half to even, float32
-    arithmetic (AutoAWQ runs in the model's dtype, often fp16: there ``x/s`` rounds to fp16
-    first). ``s`` stored fp16; ``values = fp16(s)·(c − z)``.
+    codes ``clamp(round(x/s), −2^(k−1), 2^(k−1) − 1)``. Round half to even. ``s`` stored
+    fp16; ``values = fp16(s)·(c − z)``.
+
+    ``dtype`` is the weight's dtype, the one AutoAWQ computes in (None: float32).
+    ``"float16"``/``"bfloat16"``: ``w`` is rounded to it and every torch op (``max − min``,
+    the clamp to ``1e-5``, ``/``, ``+``) is rounded to it, as torch does on such a tensor;
+    the asymmetric codes are then what ``WQLinear_GEMM.from_linear`` packs,
+    ``round((ŵ + z·s)/s)`` of the fake-quantized ``ŵ = (c − z)·s`` in that dtype (``c``
+    unless the dtype's rounding moves it), and ``values`` use that dtype's ``s``.
 
     Source: casper-hansen/AutoAWQ ``awq/quantize/quantizer.py``
-    ``AwqQuantizer.pseudo_quantize_tensor``.
+    ``AwqQuantizer.pseudo_quantize_tensor``; ``awq/modules/linear/gemm.py``
+    ``WQLinear_GEMM.from_linear``.
 
     Examples
     --------
     >>> q = awq_rtn(np.linspace(0, 1.5, 128))
     >>> q.codes[[0, -1]].tolist(), int(q.info["zero_point"][0])
     ([0, 15], 0)
+    >>> q = awq_rtn(np.linspace(0, 1.5, 128).astype(np.float16), dtype="float16")
+    >>> q.codes[[0, -1]].tolist(), q.info["arithmetic"]
+    ([0, 15], 'float16')
     """
+    dt = _torch_dtype(dtype)
     bits, x, shape, g = _rtn_setup(w, bits, group_size, symmetric)
+    rd = _rounder(dt)
+    x = rd(x)
     source = "casper-hansen/AutoAWQ awq/quantize/quantizer.py: pseudo_quantize_tensor"
     # (Bit for bit with it on the fixtures: codes, scale, zero.)
+    info = {"stored_dtype": "float16", "source": source, "arithmetic": dt}
+    tiny = rd(_F(1e-5))
     if symmetric:
-        amax = np.maximum(np.max(np.abs(x), axis=1), _F(1e-5))
-        s = (amax / _F(2 ** (bits - 1) - 1)).astype(_F)
-        codes = np.clip(np.rint((x / s[:, None]).astype(_F)), -2 ** (bits - 1),
+        amax = np.maximum(np.max(np.abs(x), axis=1), tiny)
+        s = rd(amax / _F(2 ** (bits - 1) - 1))
+        codes = np.clip(np.rint(rd(x / s[:, None])), -2 ** (bits - 1),
                         2 ** (bits - 1) - 1).astype(np.int64)  # integers: no −0.0
         alpha = _fp16(s)
         return _result("awq_rtn", "midtread-full", bits, x, shape, g, codes,
-                       alpha[:, None] * codes.astype(_F), alpha, s,
-                       {"stored_dtype": "float16", "source": source})
+                       alpha[:, None] * codes.astype(_F), alpha, s, info)
     maxq = _F(2 ** bits - 1)
     mx, mn = np.max(x, axis=1), np.min(x, axis=1)
-    s = (np.maximum(mx - mn, _F(1e-5)) / maxq).astype(_F)
-    z = np.clip(-np.rint((mn / s).astype(_F)), 0, maxq)
-    codes = np.clip(np.rint((x / s[:, None]).astype(_F)) + z[:, None], 0, maxq)
+    s = rd(np.maximum(rd(mx - mn), tiny) / maxq)
+    z = np.clip(-np.rint(rd(mn / s)), 0, maxq)
+    codes = np.clip(np.rint(rd(x / s[:, None])) + z[:, None], 0, maxq)
+    if dt != "float32":
+        codes = _awq_packed(codes, z, s, rd, 0, maxq)
     alpha = _fp16(s)
     values = alpha[:, None] * (codes - z[:, None]).astype(_F)
+    info["zero_point"] = z.astype(np.int64)
     return _result("awq_rtn", "unsigned", bits, x, shape, g, codes.astype(np.int64), values,
-                   alpha, s, {"zero_point": z.astype(np.int64), "stored_dtype": "float16",
-                              "source": source})
+                   alpha, s, info)
 
 
-def compressed_tensors_rtn(w, bits=4, group_size=128, symmetric=True):
+def _awq_packed(codes, z, s, rd, lo, hi):
+    """The codes ``WQLinear_GEMM.from_linear`` stores from ``pseudo_quantize_tensor``'s
+    fake-quantized weight in the weight's dtype: ``round(rd(rd(ŵ + rd(z·s))/s))`` with
+    ``ŵ = rd((c − z)·s)`` (its ``.to(int)`` does not clamp; clamped here to the code range,
+    which the fixtures never leave)."""
+    zc, sc = z[:, None], s[:, None]
+    fq = rd((np.asarray(codes, dtype=_F) - zc) * sc)
+    return np.clip(np.rint(rd(rd(fq + rd(zc * sc)) / sc)), lo, hi)
+
+
+def compressed_tensors_rtn(w, bits=4, group_size=128, symmetric=True, dtype=None):
     """compressed-tensors' integer quantization per group (the "pack-quantized" weights).
 
     ``min = min(min x, 0)``, ``max = max(max x, 0)``; symmetric: ``s = max(|min|, |max|)/
     (15/2)`` (``amax/7.5`` at 4 bits), ``z = 0``; asymmetric: ``s = (max − min)/15``,
     ``z = round(clamp(−8 − min/s, −8, 7))`` (an all-zero group: 0/0, cast to 0); then a
-    zero ``s`` becomes float32 eps (compressed-tensors 0.20.1; the October 2025 source,
+    zero ``s`` becomes the dtype's eps (compressed-tensors 0.20.1; the October 2025 source,
     commit 52792be0, clamped every ``s`` below eps up to eps, before ``z``). Codes
     ``round(clamp(x/s + z, −2^(k−1), 2^(k−1) − 1))``: **clamp before round**, half to even,
-    signed (stored +2^(k−1)). ``values = (c − z)·s``. Float32 arithmetic; the scale is kept
-    in the weight's dtype, float32 here (a bf16/fp16 checkpoint rounds it there).
+    signed (stored +2^(k−1)). ``values = (c − z)·s``.
+
+    ``dtype`` is the weight's dtype, the one compressed-tensors computes in and keeps the
+    scale in (None: float32). ``"float16"``/``"bfloat16"``: ``w`` is rounded to it and every
+    torch op (``max − min``, ``/``, ``−``, ``x/s + z``) is rounded to it, as torch does on
+    such a tensor; eps is that dtype's (2^−10, 2^−7) and ``alpha`` is the scale in it.
 
     Source: neuralmagic/compressed-tensors ``quantization/utils/helpers.py``
-    ``calculate_qparams``, ``quantization/lifecycle/forward.py`` ``_quantize``,
+    ``calculate_qparams``, ``quantization/lifecycle/forward_helpers.py`` ``_quantize``,
     ``_dequantize``.
 
     Examples
@@ -824,26 +897,31 @@ def compressed_tensors_rtn(w, bits=4, group_size=128, symmetric=True):
     >>> q = compressed_tensors_rtn(np.linspace(-1, 1, 128))
     >>> q.codes[[0, -1]].tolist(), float(q.alpha[0]) == float(np.float32(1) / np.float32(7.5))
     ([-7, 7], True)
+    >>> q = compressed_tensors_rtn(np.linspace(-1, 1, 128).astype(np.float16), dtype="float16")
+    >>> float(q.alpha[0]) == float(np.float16(1 / 7.5)), q.info["arithmetic"]
+    (True, 'float16')
     """
+    dt = _torch_dtype(dtype)
     bits, x, shape, g = _rtn_setup(w, bits, group_size, symmetric)
+    rd = _rounder(dt)
+    x = rd(x)
     qmin, qmax = -2 ** (bits - 1), 2 ** (bits - 1) - 1
     mn = np.minimum(np.min(x, axis=1), _F(0.0))
     mx = np.maximum(np.max(x, axis=1), _F(0.0))
-    eps = np.finfo(_F).eps
     if symmetric:
-        s = (np.maximum(np.abs(mn), np.abs(mx)) / _F((qmax - qmin) / 2)).astype(_F)
+        s = rd(np.maximum(np.abs(mn), np.abs(mx)) / _F((qmax - qmin) / 2))
         z = np.zeros(x.shape[0], dtype=_F)
     else:
-        s = ((mx - mn) / _F(qmax - qmin)).astype(_F)
+        s = rd(rd(mx - mn) / _F(qmax - qmin))
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.clip((_F(qmin) - (mn / s).astype(_F)).astype(_F), qmin, qmax)
+            z = np.clip(rd(_F(qmin) - rd(mn / s)), qmin, qmax)
         # An all-zero group: 0/0 = NaN, which the int8 cast turns into 0 (x86).
         z = np.rint(np.where(np.isnan(z), _F(0.0), z)).astype(np.int64).astype(_F)
-    s = np.where(s == 0, eps, s).astype(_F)
-    scaled = ((x / s[:, None]).astype(_F) + z[:, None]).astype(_F)
+    s = np.where(s == 0, _eps(dt), s).astype(_F)
+    scaled = rd(rd(x / s[:, None]) + z[:, None])
     codes = np.rint(np.clip(scaled, qmin, qmax))
-    values = ((codes - z[:, None]).astype(_F) * s[:, None]).astype(_F)
-    info = {"stored_dtype": "float32 (the weight's dtype)",
+    values = rd(rd(codes - z[:, None]) * s[:, None])
+    info = {"stored_dtype": f"{dt} (the weight's dtype)", "arithmetic": dt,
             "source": "neuralmagic/compressed-tensors: calculate_qparams, _quantize"}
     if not symmetric:
         info["zero_point"] = z.astype(np.int64)

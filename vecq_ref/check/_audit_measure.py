@@ -233,9 +233,10 @@ def totals(rows):
     return out
 
 
-def diagnosis(w, bt, h):
+def diagnosis(w, bt, h, dtype=None):
     """The one-line diagnosis of the whole tensor (check/blocks' ``summary_line``; the
-    quality figures are the audit's own, so ``quality=False``)."""
+    quality figures are the audit's own, so ``quality=False``); ``dtype`` the original's
+    stored dtype (``verify_format``'s)."""
     from .blocks import verify_format
 
-    return verify_format(w, bt, weights=h, quality=False).summary_line()
+    return verify_format(w, bt, weights=h, quality=False, dtype=dtype).summary_line()

@@ -236,10 +236,12 @@ def info_of(spec, prep=None):
 
 
 def diagnose(spec, prep=None):
-    """The one-line diagnosis of the whole tensor (check/blocks)."""
+    """The one-line diagnosis of the whole tensor (check/blocks), in the original's dtype
+    (the torch quantizers compute in it)."""
     bt = _quantized(spec, prep)
     w = _scaled(_original(spec).reshape(spec.shape), prep)
-    return M.diagnosis(w, bt, _weights(spec, w, bt))
+    dtype = np.asarray(_tensor("original", spec.original, spec.oname)).dtype.name
+    return M.diagnosis(w, bt, _weights(spec, w, bt), dtype)
 
 
 def _exact_offset(spec, bt):

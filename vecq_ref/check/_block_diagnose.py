@@ -72,6 +72,8 @@ class _Obs:
     zero: np.ndarray | None   # (G,) zero point in the spec's numbering
     minimum: np.ndarray | None
     values: np.ndarray        # (G, g) float64 dequantized
+    dq: dict | None = None    # bitsandbytes' double quantization of the absmax, as stored
+    n_per_row: int = 1        # groups per row
 
 
 def _observed(bt, spec, cols, g):
@@ -86,7 +88,8 @@ def _observed(bt, spec, cols, g):
     if bt.kind == "min":
         minimum = np.asarray(bt.minimum, dtype=np.float64).reshape(-1)
     values = scale[:, None] * lev + (0.0 if minimum is None else minimum[:, None])
-    return _Obs(lev, scale, zero, minimum, values)
+    return _Obs(lev, scale, zero, minimum, values, bt.double_quant,
+                int(np.asarray(bt.scale).shape[-1]))
 
 
 # --- the formats' whole rules ----------------------------------------------------------------
@@ -130,7 +133,8 @@ def _whole_rules(spec, x, h):
     else:
         fn = {"gptq": FR.gptq_rtn, "awq": FR.awq_rtn,
               "compressed-tensors": FR.compressed_tensors_rtn}[fam]
-        q = fn(x, k, g, symmetric=spec.symmetric)
+        kw = {} if fam == "gptq" else {"dtype": spec.recipe.get("arith_dtype", "float32")}
+        q = fn(x, k, g, symmetric=spec.symmetric, **kw)
         z = q.info.get("zero_point")
         z = None if z is None else np.asarray(z).reshape(-1).astype(np.int64)
         lev = q.codes.reshape(x.shape).astype(np.int64) - (0 if z is None else z[:, None])
@@ -140,9 +144,13 @@ def _whole_rules(spec, x, h):
     return out
 
 
-def _same(obs, lev, scale, zero, minimum, spec):
-    """Per group: levels, stored scale and zero/minimum all equal."""
-    ok = np.all(obs.lev == lev, axis=1) & (obs.scale == scale)
+def _same(obs, lev, scale, zero, minimum, spec, s32=None):
+    """Per group: levels, stored scale and zero/minimum all equal (a double-quantized absmax:
+    the stored one is the double quantization of the rule's float32 ``s32``)."""
+    if obs.dq is not None and s32 is not None:
+        ok = np.all(obs.lev == lev, axis=1) & R.dq_match(s32, obs.dq, obs.scale)
+    else:
+        ok = np.all(obs.lev == lev, axis=1) & (obs.scale == scale)
     if minimum is not None and obs.minimum is not None:
         ok &= obs.minimum == minimum
     if zero is not None and obs.zero is not None and not spec.symmetric:
@@ -198,13 +206,16 @@ def _scale_row(spec, obs, x, h, ref_s32):
     cands[ref_key] = ref_s32   # the reference's own float32 scale (bit for bit)
     hits = {}
     for key, s32 in cands.items():
+        if obs.dq is not None:
+            hits[key] = (R.dq_match(s32, obs.dq, obs.scale), spec.recipe["storage"])
+            continue
         best = None
         for dt in (spec.recipe["storage"], "float16", "bfloat16", "float32"):
             m = R.store(s32, dt) == obs.scale
             if best is None or m.sum() > best[0].sum():
                 best = (m, dt)
         hits[key] = best
-    if spec.kind != "min":
+    if spec.kind != "min" and obs.dq is None:
         ls = _lsq(obs, x.astype(np.float64), h)
         ulp = np.abs(ls) * (2.0 ** -10 if spec.recipe["storage"] == "float16" else 2.0 ** -23)
         hits["least squares"] = (np.abs(obs.scale - ls) <= ulp, spec.recipe["storage"])
@@ -221,7 +232,8 @@ def _scale_row(spec, obs, x, h, ref_s32):
     ident = key if n == G else None
     detail = ("" if ok or key == ref_key else
               f"rule: {_short(R.scale_words(ref_key, spec.bits))}; ") + f"{n}/{G} groups"
-    return Component("scale rule", words, ok, detail), ident, cands.get(ident), hits[key][1]
+    row = Component("scale rule", words, ok, detail)
+    return row, ident, cands.get(ident), hits[key][1], hits[ref_key][0]
 
 
 def _short(words):
@@ -289,7 +301,7 @@ _CLAMP_WORDS = {"after": "clamped after", "before": "clamped before"}
 
 def _rounding_row(spec, obs, x, s32, zero, shift, storage):
     G = obs.scale.size
-    recipe0 = dict(spec.recipe, zero_shift=shift, storage=storage)
+    recipe0 = dict(spec.recipe, zero_shift=shift, storage=storage, dq=obs.dq)
     best = None
     for mode, clamp, cs, ties in _rounding_variants(spec):
         rec = dict(recipe0, rounding=mode, clamp=clamp, codes_scale=cs)
@@ -325,15 +337,70 @@ def _rel(values, w, h):
     return float(np.sum(hh * d * d)) / den if den > 0 else 0.0
 
 
-def _diagnose(spec, w64, x, h, obs, rules):
-    """(components, passed, rule, departure, notes); ``rules`` from :func:`_whole_rules`."""
-    for name, lev, scale, zero, minimum, *_ in rules:
-        if np.all(_same(obs, lev, scale, zero, minimum, spec)):
+#: GPTQ's lazy-batch block (AutoGPTQ/GPTQModel ``fasterquant(blocksize=128)``): a group's grid
+#: is found on weights already updated by every earlier block.
+GPTQ_BLOCK = 128
+UNDECIDED_ROUNDING = "cannot be decided from the output alone: needs the calibration inputs"
+UNDECIDED_ROUNDING_WHY = "the Hessian would decide; round-to-nearest of w reproduces "
+DQ_WORDS = ("absmax double-quantized (8 bits per 256 blocks); codes from the unquantized "
+            "absmax")
+
+
+def _storage_words(spec, obs, dt_obs, cs):
+    if obs.dq is not None:
+        words = DQ_WORDS if cs in (None, "unrounded") else (
+            "absmax double-quantized (8 bits per 256 blocks); codes from the stored "
+            "(double-quantized) absmax, not the unquantized one")
+        return words
+    words = f"scale stored in {dt_obs or 'no float16/bfloat16/float32'}"
+    if spec.kind == "min":
+        words += f", minimum in {_storage_dtype(obs.minimum)}"
+    if cs in ("stored", "stored-scale"):
+        what = "scale and minimum" if cs == "stored" and spec.kind == "min" else "scale"
+        words += f"; codes from the stored {spec.recipe['storage']} {what}, not the float32 one"
+    elif cs == "unrounded":
+        words += "; codes from the unrounded float32 scale"
+    arith = spec.recipe.get("arith_dtype", "float32")
+    if arith != "float32":
+        words += f"; {R.arith_words(arith)}"
+    return words
+
+
+def _diagnose(spec, w64, x, h, obs, rules, alt_rules=()):
+    """(components, passed, rule, departure, notes); ``rules`` from :func:`_whole_rules`;
+    ``alt_rules``: the same rules computed in float32 where the format computes in the
+    weight's float16/bfloat16 (a match names the arithmetic). ``passed`` is None when the
+    output alone cannot decide (GPTQ's error feedback); ``departure`` then says why."""
+    for name, lev, scale, zero, minimum, s32, *_ in rules:
+        if np.all(_same(obs, lev, scale, zero, minimum, spec, s32)):
             rows = _conforming_rows(spec, obs, name, h)
-            return rows, True, f"{spec.label} {name}, bit for bit", None, []
+            label = name
+            if obs.dq is not None:
+                label = f"{name}, absmax double-quantized"
+                ok, why = R.dq_nested_check(s32, obs.dq)
+                if not ok:
+                    st = next(r for r in rows if r.name == "storage")
+                    st.ok, st.detail = False, why
+                    return rows, False, None, f"storage: {why}", []
+            return rows, True, f"{spec.label} {label}, bit for bit", None, []
+    arith = spec.recipe.get("arith_dtype", "float32")
+    for name, lev, scale, zero, minimum, s32, *_ in alt_rules:
+        if np.all(_same(obs, lev, scale, zero, minimum, spec, s32)):
+            rows = _conforming_rows(spec, obs, name, h)
+            st = next(r for r in rows if r.name == "storage")
+            short = {"float16": "fp16", "bfloat16": "bf16"}[arith]
+            st.finding = (f"scale stored in {_storage_dtype(obs.scale)}; computed in float32, "
+                          f"not in {arith} as torch does on an {short} weight")
+            st.ok, st.detail = False, f"the rule: {R.arith_words(arith)}"
+            ref_lev, ref_scale, ref_min = rules[0][1], rules[0][2], rules[0][4]
+            ref_vals = ref_scale[:, None] * ref_lev + (0 if ref_min is None
+                                                       else ref_min[:, None])
+            st.cost = _rel(obs.values, w64, h) - _rel(ref_vals, w64, h)
+            st.cost_whole_rule = True
+            return rows, False, None, f"storage: {st.finding}", []
     _, ref_lev, ref_scale, ref_zero, ref_min, ref_s32 = rules[0][:6]
     rows = [_level_set_row(spec, obs)]
-    srow, ident, s32_ident, st_dt = _scale_row(spec, obs, x, h, ref_s32)
+    srow, ident, s32_ident, st_dt, ref_hits = _scale_row(spec, obs, x, h, ref_s32)
     rows.append(srow)
     s32 = s32_ident if s32_ident is not None else ref_s32
     rule_zero = R.zero_rule(spec, spec.recipe["zero"], x, s32) if not spec.symmetric \
@@ -346,29 +413,64 @@ def _diagnose(spec, w64, x, h, obs, rules):
                                          st_dt if ident else spec.recipe["storage"])
     exp = spec.recipe["storage"]
     st_ok = bool(np.all(R.representable(obs.scale, exp)))
-    words = f"scale stored in {dt_obs or 'no float16/bfloat16/float32'}"
     if spec.kind == "min":
-        dm = _storage_dtype(obs.minimum)
-        words += f", minimum in {dm}"
         st_ok = st_ok and bool(np.all(R.representable(obs.minimum, exp)))
+    detail = "" if st_ok else f"the format stores {exp}, codes from float32"
     if cs in ("stored", "stored-scale"):
-        what = "scale and minimum" if cs == "stored" and spec.kind == "min" else "scale"
-        words += f"; codes from the stored {exp} {what}, not the float32 one"
         st_ok = False
-    elif cs == "unrounded":
-        words += "; codes from the unrounded float32 scale"
-    rows.append(Component("storage", words, bool(st_ok),
-                          "" if st_ok else f"the format stores {exp}, codes from float32"))
+    if obs.dq is not None and ident is not None:
+        ok, why = R.dq_nested_check(s32, obs.dq)
+        if not ok:
+            st_ok, detail = False, why
+    rows.append(Component("storage", _storage_words(spec, obs, dt_obs, cs), bool(st_ok),
+                          "" if st_ok else detail))
     if zrow is not None:
         rows.append(zrow)
     rows.append(rrow)
+    if spec.family == "gptq":
+        _gptq_undecided(spec, obs, rows, ref_hits, replayable is None)
     notes = _notes(spec, rows, h)
     _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, s32)
     dep = next((r for r in rows if r.ok is False), None)
+    if dep is None and any(r.ok is None for r in rows):
+        why = next(r for r in rows if r.ok is None)
+        return rows, None, None, f"{why.name}: {why.finding}", notes
     departure = None if dep is None else f"{dep.name}: {dep.finding}"
     if dep is None:  # every component as the rule, yet not bit for bit (should not happen)
         departure = "the output differs from the rule in groups no component explains"
     return rows, False, None, departure, notes
+
+
+def _gptq_undecided(spec, obs, rows, ref_hits, partial):
+    """GPTQ rounds weights its error feedback has updated (and finds the grid of a group
+    past the first block on updated weights): where round-to-nearest of ``w`` does not
+    reproduce the output, the output alone cannot decide (``ok = None``), and says what
+    would; the components it can check (level set, storage, zero point, the grid of the
+    first block's groups) stay checked. ``partial``: no rounding variant reproduces every
+    group (one that does, yet is not the rule's, is a departure error feedback cannot make)."""
+    by = {r.name: r for r in rows}
+    G = obs.scale.size
+    g = obs.lev.shape[1]
+    sr = by["scale rule"]
+    if sr.ok is False:
+        # Groups are row-major over (row, group); a group's columns in GPTQ's processing
+        # order (act-order: g_idx's) start at (its index within the row)·g.
+        within = (np.arange(G) % obs.n_per_row) * g < GPTQ_BLOCK
+        if np.all(ref_hits[within]) and np.any(within):
+            n_first = int(np.sum(within))
+            sr.ok = None
+            sr.finding = (f"GPTQ's grid in all {n_first} groups of the first {GPTQ_BLOCK} "
+                          f"columns; {int(np.sum(~ref_hits))} later groups' grid is of weights "
+                          "GPTQ had already updated: cannot tell")
+            sr.detail = f"{int(np.sum(ref_hits))}/{G} groups match the grid of w"
+    rr = by["rounding"]
+    if rr.ok is False and partial:
+        m = rr.detail.rsplit("; ", 1)[-1]
+        rr.ok = None
+        rr.finding = UNDECIDED_ROUNDING
+        rr.detail = f"{UNDECIDED_ROUNDING_WHY}{m}"
+        rr.cost = None
+        rr.cost_whole_rule = False
 
 
 def _conforming_rows(spec, obs, name, h):
@@ -380,10 +482,20 @@ def _conforming_rows(spec, obs, name, h):
         sw = R.scale_words("make_qx_quants", spec.bits) + " with the given weights"
     elif "reference path" in name:
         sw = R.scale_words("iq4_nl ref", spec.bits)
+    if obs.dq is not None:
+        sw = "abs-max (the block's max |w|, float32, before double quantization)"
     rows.append(Component("scale rule", sw, True, f"{G}/{G} groups"))
-    rows.append(Component("storage", f"scale stored in {spec.recipe['storage']}"
-                          + (", minimum too" if spec.kind == "min" else "")
-                          + "; codes from the unrounded float32 scale", True))
+    if obs.dq is not None:
+        words = DQ_WORDS
+    else:
+        words = (f"scale stored in {spec.recipe['storage']}"
+                 + (", minimum too" if spec.kind == "min" else "")
+                 + "; codes from the unrounded float32 scale")
+        arith = spec.recipe.get("arith_dtype", "float32")
+        if arith != "float32":
+            words = (f"scale stored in {_storage_dtype(obs.scale)}; "
+                     f"{R.arith_words(arith)}")
+    rows.append(Component("storage", words, True))
     if not spec.symmetric and spec.kind == "offset":
         rows.append(Component("zero point", "the rule's z, in every group", True))
     elif spec.family in ("gptq", "awq", "compressed-tensors"):
@@ -400,7 +512,8 @@ def _conforming_rows(spec, obs, name, h):
 def _notes(spec, rows, h):
     notes = []
     bad = {r.name for r in rows if r.ok is False}
-    if spec.family == "gptq" and bad & {"rounding", "scale rule"}:
+    if spec.family == "gptq" and {r.name for r in rows if r.ok is not True} & {"rounding",
+                                                                             "scale rule"}:
         notes.append("GPTQ's error feedback rounds updated weights, not w: the output alone "
                      "cannot identify it; the calibration inputs (its Hessian) would.")
     if "zero point" in bad and not any("GPTQ v1" in r.finding for r in rows):

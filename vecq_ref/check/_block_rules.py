@@ -14,7 +14,7 @@ reference's (tested).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,7 +45,31 @@ class Spec:
 
 def _r(scale, storage, zero, rounding, clamp="after", codes_scale="unrounded", arith="inverse"):
     return dict(scale=scale, storage=storage, zero=zero, rounding=rounding, clamp=clamp,
-                codes_scale=codes_scale, arith=arith, zero_shift=0)
+                codes_scale=codes_scale, arith=arith, zero_shift=0, arith_dtype="float32")
+
+
+#: The families whose quantizers are torch code computing in the weight's dtype (AutoAWQ,
+#: compressed-tensors); GPTQ casts the weight to float32 first, bitsandbytes computes in
+#: float32.
+TORCH_DTYPE_FAMILIES = ("awq", "compressed-tensors")
+
+
+def in_dtype(spec, dtype):
+    """``spec`` with its arithmetic in the weight's ``dtype`` ("float16", "bfloat16") where
+    the family computes in it (compressed-tensors also keeps its scale in it)."""
+    if dtype == "float32" or spec.family not in TORCH_DTYPE_FAMILIES:
+        return spec
+    recipe = dict(spec.recipe, arith_dtype=dtype)
+    if spec.family == "compressed-tensors":
+        recipe["storage"] = dtype
+    return replace(spec, recipe=recipe)
+
+
+def arith_words(dtype):
+    """The arithmetic in words ("computed in float16, as torch does on an fp16 weight")."""
+    short = {"float16": "fp16", "bfloat16": "bf16"}.get(dtype)
+    return (f"computed in {dtype}, as torch does on an {short} weight" if short else
+            "computed in float32")
 
 
 def _specs():
@@ -198,18 +222,18 @@ def scale_candidates(spec, x, h):
 
 def zero_rule(spec, rule, x, s32):
     """The zero point per group a rule gives from the float32 scale (offset kind), in the
-    spec's code numbering; None for "fixed"."""
+    spec's code numbering, in the spec's arithmetic; None for "fixed"."""
     top = _F(2 ** spec.bits - 1)
     mn = np.min(x, axis=1)
+    rd = FR._rounder(spec.recipe.get("arith_dtype", "float32"))
     with np.errstate(divide="ignore", invalid="ignore"):
         if rule == "gptq":
             return np.rint((-np.minimum(mn, _F(0)) / s32).astype(_F)).astype(np.int64)
         if rule == "awq":
-            return np.clip(-np.rint((mn / s32).astype(_F)), 0, top).astype(np.int64)
+            return np.clip(-np.rint(rd(mn / s32)), 0, top).astype(np.int64)
         if rule == "ct":
             lo = _F(spec.code_lo)
-            z = np.clip((lo - (np.minimum(mn, _F(0)) / s32).astype(_F)).astype(_F), lo,
-                        _F(spec.code_hi))
+            z = np.clip(rd(lo - rd(np.minimum(mn, _F(0)) / s32)), lo, _F(spec.code_hi))
             return np.rint(np.where(np.isnan(z), _F(0), z)).astype(np.int64)
     return None
 
@@ -229,7 +253,9 @@ def replay(spec, x, recipe, s32, zero=None, minimum=None):
     """Levels (float64, groups × g) and stored scale (float64, groups) of ``recipe`` on the
     float32 groups ``x`` with the float32 scale ``s32``. ``zero``: the zero point per group
     (offset kind; the fixed one when None); ``minimum``: the float32 minimum (min kind)."""
-    stored = store(s32, recipe["storage"])
+    stored = (store(s32, recipe["storage"]) if recipe.get("dq") is None else
+              dq_store(s32, recipe["dq"]))
+    rd = FR._rounder(recipe.get("arith_dtype", "float32"))
     # "stored": codes from the stored scale (and minimum); "stored-scale": the scale only.
     sc = s32 if recipe["codes_scale"] == "unrounded" else stored.astype(_F)
     sc = sc.astype(_F)
@@ -245,7 +271,7 @@ def replay(spec, x, recipe, s32, zero=None, minimum=None):
                 (_F(1) / np.maximum(sc, _F(1e-38))).astype(_F)
             y = (base * inv[:, None]).astype(_F)
         else:
-            y = (base / sc[:, None]).astype(_F)
+            y = rd(base / sc[:, None])
         if spec.kind == "codebook":
             if spec.family != "iq4_nl":
                 y = np.clip(y, _F(-1), _F(1))
@@ -264,7 +290,7 @@ def replay(spec, x, recipe, s32, zero=None, minimum=None):
                 c = _round(y, recipe["rounding"]) + zf
             c = np.clip(c, lo, hi)
         else:
-            c = _round(np.clip((y + zf).astype(_F), lo, hi), recipe["rounding"])
+            c = _round(np.clip(rd(y + zf), lo, hi), recipe["rounding"])
             c = np.clip(c, lo, hi)
         lev = c.astype(np.float64) - (zc + recipe["zero_shift"])[:, None]
     return lev, stored
@@ -278,3 +304,74 @@ def nearest_entry(y, table, ties):
     mids = ((t[:-1] + t[1:]) / _F(2)).astype(_F)
     pos = np.searchsorted(mids, y, side="left" if ties == "lower" else "right")
     return order[pos]
+
+
+# --- bitsandbytes' double quantization of absmax ----------------------------------------------
+
+#: Half-width, in units of the gap between two nested levels, of the band around their
+#: midpoint where bitsandbytes' table search may pick either (its CPU search is not exactly
+#: the nearest there: fixture bnb_nf4_dq, block 15, 2·10⁻⁴ of a gap from the midpoint).
+DQ_MIDPOINT_BAND = 2.0 ** -10
+
+
+def _dq_parts(a32, dq):
+    """(nearest restored absmax, second choice or NaN) per group for the float32 absmax
+    ``a32`` double-quantized with the stored nested absmax, table and offset."""
+    a = np.asarray(a32, dtype=_F).reshape(-1)
+    q2 = np.asarray(dq["nested_quant_map"], dtype=_F)
+    na = np.asarray(dq["nested_absmax"], dtype=_F)[np.arange(a.size) // dq["nested_blocksize"]]
+    off = _F(dq["offset"])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        y = ((a - off).astype(_F) / na).astype(_F)
+        y = np.where(np.isfinite(y), y, _F(0))
+    order = np.argsort(q2, kind="stable")
+    t = q2[order].astype(np.float64)
+    pos = np.clip(np.searchsorted(t, y), 1, t.size - 1)
+    lo, hi = t[pos - 1], t[pos]
+    nearer_hi = np.abs(hi - y) < np.abs(y - lo)
+    first = np.where(nearer_hi, pos, pos - 1)
+    second = np.where(nearer_hi, pos - 1, pos)
+    near_mid = np.abs(y - (lo + hi) / 2) <= DQ_MIDPOINT_BAND * (hi - lo)
+
+    def restore(j):
+        return ((q2[order[j]] * na).astype(_F) + off).astype(_F).astype(np.float64)
+    return restore(first), np.where(near_mid, restore(second), np.nan)
+
+
+def dq_store(a32, dq):
+    """The absmax ``a32`` (float32 per group) as double quantization stores and restores it
+    (the nearest nested level), float64."""
+    return _dq_parts(a32, dq)[0]
+
+
+def dq_match(a32, dq, observed):
+    """Per group: is ``observed`` (the restored stored absmax) the double quantization of
+    ``a32``: its nearest nested level, or the other one of the two around it when ``a32``
+    lies within :data:`DQ_MIDPOINT_BAND` of their midpoint?"""
+    first, second = _dq_parts(a32, dq)
+    obs = np.asarray(observed, dtype=np.float64).reshape(-1)
+    return (obs == first) | (obs == second)
+
+
+def dq_nested_check(a32, dq):
+    """``(ok, words)``: the stored nested absmax is max |absmax − offset| per nested block
+    (float32, exact) and the offset the mean of the absmax (float32, to 1e-6)."""
+    a = np.asarray(a32, dtype=_F).reshape(-1)
+    nbs = dq["nested_blocksize"]
+    off = _F(dq["offset"])
+    dev = np.abs((a - off).astype(_F))
+    n2 = -(-a.size // nbs)
+    pad = np.zeros(n2 * nbs, dtype=_F)
+    pad[:a.size] = dev
+    want = pad.reshape(n2, nbs).max(axis=1)
+    na = np.asarray(dq["nested_absmax"], dtype=_F)
+    bad_na = int(np.sum(want != na))
+    mean = float(np.mean(a, dtype=np.float64))
+    off_ok = abs(float(off) - mean) <= 1e-6 * max(abs(mean), 1e-30)
+    words = []
+    if bad_na:
+        words.append(f"nested absmax not max |absmax − offset| in {bad_na} of {na.size} "
+                     f"nested blocks")
+    if not off_ok:
+        words.append(f"offset {float(off):.9g} is not the absmax mean {mean:.9g}")
+    return not words, "; ".join(words)

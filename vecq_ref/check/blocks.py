@@ -56,12 +56,24 @@ from ..formats._block import BlockTensor, format_level_set
 from . import _block_recover as RC
 from . import _block_rules as R
 from ._block_diagnose import (
+    GPTQ_BLOCK,
+    UNDECIDED_ROUNDING,
+    UNDECIDED_ROUNDING_WHY,
     Component,
     _columns,
+    _conforming_rows,
     _diagnose,
     _group_matrix,
+    _level_set_row,
+    _n,
+    _notes,
+    _Obs,
     _observed,
     _rel,
+    _replay,
+    _rounding_variants,
+    _same,
+    _storage_dtype,
     _whole_rules,
 )
 
@@ -105,10 +117,15 @@ class FormatReport:
         The format diagnosed (``"q4_0"``, ``"gptq-asym"``, ...); ``label`` in words.
     claimed : bool
         True when the caller named it (``format=`` or a BlockTensor), False when identified.
-    passed : bool
-        Conformance: the output is one of the format's own rules, bit for bit.
+    passed : bool or None
+        Conformance: True when the output is one of the format's own rules, bit for bit;
+        False when a component departs from it; None when the output alone cannot decide
+        (GPTQ's error feedback: every component that can be checked is as the rule, the
+        rounding needs the calibration inputs), ``undecided`` then says why.
     rule, departure : str or None
         The rule matched, or the first departing component in words.
+    undecided : str or None
+        ``passed is None``: the component that cannot be decided and what would decide it.
     components : list of Component
     notes : list of str
         What the output alone cannot tell, and what would.
@@ -141,13 +158,15 @@ class FormatReport:
     shape: tuple = ()
     weighted: bool = False
     recovered_fraction: float = 1.0
+    undecided: str | None = None
     #: The BlockTensor checked (recovered from the values for an array); not in as_dict.
     block: object = field(default=None, repr=False)
 
     def summary_line(self):
         """One line (≤ 100 characters): verdict, rule or departure, gap to the optimum."""
-        head = "PASS" if self.passed else "FAIL"
+        head = {True: "PASS", False: "FAIL", None: "UNDECIDED"}[self.passed]
         what = (f"{self.rule}" if self.passed else
+                f"{self.label}, {self.undecided}" if self.passed is None else
                 f"{self.label}, {self.departure or 'no rule identified'}")
         gap = "" if self.gap_pct is None else f"; {self.gap_pct:+.1f} % vs format optimum"
         line = f"{head} {what}{gap}"
@@ -178,8 +197,12 @@ class FormatReport:
             if extra:
                 out.append(_fit(f"  {'':<20} {extra.lstrip('; ')}"))
         verdict = (f"verdict: PASS, {self.rule}" if self.passed else
+                   f"verdict: UNDECIDED, {self.undecided}" if self.passed is None else
                    f"verdict: FAIL, {self.departure or 'no rule of the format reproduces it'}")
-        out.append(_fit(verdict))
+        if self.passed is None:
+            out.extend(textwrap.wrap(verdict, WIDTH, subsequent_indent="  "))
+        else:
+            out.append(_fit(verdict))
         for n in self.notes:
             out.extend(textwrap.wrap(n, WIDTH, initial_indent="  note: ",
                                      subsequent_indent="        "))
@@ -198,6 +221,9 @@ class FormatReport:
                                 f"groups of {self.group_size})"))
         out.append("  (passed = conformance: the format's own rule, bit for bit; quality "
                    "is reported, not judged)")
+        if self.passed is None:
+            out.append("  (UNDECIDED: no checkable component departs; the output alone cannot "
+                       "decide the rest)")
         return "\n".join(out)
 
 
@@ -392,7 +418,7 @@ def _spec_key(fmt, bits):
 
 
 def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weights=None,
-                  quality=True, exact_offset_groups=EXACT_OFFSET_GROUPS):
+                  quality=True, exact_offset_groups=EXACT_OFFSET_GROUPS, dtype=None):
     """Diagnose a block-format output against its format's rule and exact optimum.
 
     Parameters
@@ -421,11 +447,20 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         searches); ``"format"``: the format's optimum only; False: neither.
     exact_offset_groups : int
         See :func:`format_optimum`.
+    dtype : str or numpy dtype, optional
+        The dtype the original weight is stored in, when ``w`` has been widened (a bf16
+        checkpoint read as float32); default ``w.dtype``. AutoAWQ and compressed-tensors
+        compute in the weight's dtype: for ``"float16"``/``"bfloat16"`` their rules are
+        replayed with every torch op rounded to it (named in the storage component,
+        "computed in float16, as torch does on an fp16 weight"; a float32 computation of
+        such a weight departs there). GPTQ (float32) and bitsandbytes are unaffected.
 
     Returns
     -------
     FormatReport
-        ``passed`` (conformance), ``rule``/``departure``, one :class:`Component` per row,
+        ``passed`` (conformance: True, False, or None when the output alone cannot decide,
+        as for GPTQ's error feedback), ``rule``/``departure``/``undecided``, one
+        :class:`Component` per row,
         the quality figures, and ``block`` (the BlockTensor checked, recovered for arrays).
 
     Raises
@@ -442,6 +477,7 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     >>> r.passed, r.rule
     (True, 'llama.cpp Q4_0 reference rule, bit for bit')
     """
+    arith = _arith_of(w if dtype is None else _dtype_arg(dtype))
     arr, _ = V.weights(w, "w")
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
@@ -455,7 +491,8 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         if quantized.two_level is not None or quantized.format.endswith("_k"):
             return _unchecked(arr, h, quantized, quality, exact_offset_groups)
         spec = _spec_of_bt(quantized, format)
-        return _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups)
+        return _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups,
+                      arith=arith)
     wq = V.as_array(quantized, "quantized")
     if wq.dtype.kind not in "fiu":
         V.fail("quantized", "a BlockTensor or an array of real numbers", f"dtype {wq.dtype}",
@@ -472,11 +509,11 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         if bits not in (None, 4):
             keys += [k for k in R.SPECS if k.endswith(f"-{bits}bit")]
     reports = _candidates(arr, h, np.asarray(wq), keys, group_size, format is not None,
-                          exact_offset_groups)
+                          exact_offset_groups, arith)
     notes = []
     if not reports and format is None and bits is not None:
         reports = _candidates(arr, h, np.asarray(wq), CANDIDATES, group_size, False,
-                              exact_offset_groups)
+                              exact_offset_groups, arith)
         notes = [f"no {bits}-bit format reproduces these values; tried every format"]
     best = _best(reports)
     if best is not None:
@@ -507,13 +544,33 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     return best
 
 
-def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups):
+def _arith_of(w):
+    """The weight's dtype (of ``w``, or ``w`` a dtype name) when a torch quantizer would
+    compute in it ("float16", "bfloat16"), else "float32"."""
+    name = w if isinstance(w, str) else getattr(getattr(w, "dtype", None), "name", "")
+    return name if name in ("float16", "bfloat16") else "float32"
+
+
+def _dtype_arg(dtype):
+    """``dtype=`` of :func:`verify_format` as a dtype name."""
+    if isinstance(dtype, str):
+        name = dtype
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            V.fail("dtype", "a dtype or its name (\"float16\", \"bfloat16\", ...)",
+                   repr(dtype)[:60], TypeError)
+    return {"half": "float16", "bf16": "bfloat16", "fp16": "float16"}.get(name, name)
+
+
+def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups, arith="float32"):
     """Reports of the formats ``keys`` whose level sets reproduce ``wq`` (every group when
     not ``claimed``): the first whose rule reproduces every group, else the one whose rules
     reproduce the most groups (its components diagnosed; the others are not)."""
     pending = []
     for key in keys:
-        spec = R.SPECS[key]
+        spec = R.in_dtype(R.SPECS[key], arith)
         g = V.group_size(spec.group if group_size is None else group_size, arr.shape)
         x = np.ascontiguousarray(arr, dtype=_F).reshape(-1, g)
         hg = None if h is None else np.asarray(h).reshape(-1, g)
@@ -522,12 +579,13 @@ def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups):
         if bt is None or frac < 1.0 and not claimed:
             continue
         if by_rule == 1.0 or claimed:
-            return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)]
+            return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules,
+                           arith)]
         pending.append((by_rule, -len(pending), spec, bt, frac, rules))
     if not pending:
         return []
     _, _, spec, bt, frac, rules = max(pending, key=lambda p: p[:2])
-    return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules)]
+    return [_check(arr, h, bt, spec, claimed, frac, False, exact_offset_groups, rules, arith)]
 
 
 def _recover(wq, spec, g, rules):
@@ -599,16 +657,34 @@ def _best(reports):
                                        sum(c.ok is True for c in r.components)))
 
 
-def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=None):
+def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=None,
+           arith="float32"):
     cols = _columns(bt)
     g = bt.group_size if cols is None else int(np.bincount(cols)[0])
+    base = spec
+    spec = R.in_dtype(spec, arith)
+    if rules is None:
+        fast = _fast_pass(arr, h, bt, spec, cols, g, claimed, frac)
+        if fast is not None:
+            return _quality(fast, arr, h, bt, quality, exact_offset_groups) if quality else fast
     w64 = _group_matrix(np.asarray(arr, dtype=np.float64), cols, g)
     x = w64.astype(_F)
     hg = None if h is None else _group_matrix(np.asarray(h), cols, g)
     obs = _observed(bt, spec, cols, g)
     if rules is None:
         rules = _whole_rules(spec, x, hg)
-    rows, passed, rule, departure, notes = _diagnose(spec, w64, x, hg, obs, rules)
+    alt = _whole_rules(base, x, hg) if spec is not base else ()
+    rows, passed, rule, departure, notes = _diagnose(spec, w64, x, hg, obs, rules, alt)
+    undecided = None
+    if passed is None:
+        undecided, departure = departure, None
+    if passed is False and arith == "float32" and spec.family in R.TORCH_DTYPE_FAMILIES:
+        held = next((dt for dt in ("float16", "bfloat16")
+                     if np.all(R.representable(x, dt))), None)
+        if held is not None:
+            notes.append(f"w's values are all {held}: if the original is stored in {held}, "
+                         f"pass dtype={held!r} (this quantizer computes in the weight's dtype)")
+    _v1_zero(rows, bt)
     if frac < 1.0:
         notes.append(f"{100 * (1 - frac):.2g} % of groups not reproduced exactly from the "
                      "values (recovered approximately)")
@@ -616,10 +692,171 @@ def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=
     rep = FormatReport(spec.key, spec.label, claimed, passed, rule, departure, rows, notes,
                        groups=obs.scale.size, group_size=g, bits=spec.bits,
                        shape=tuple(arr.shape), weighted=h is not None,
-                       recovered_fraction=frac)
+                       recovered_fraction=frac, undecided=undecided)
     rep.block = bt
     rep.rel_dql = _rel(obs.values, w64, hg)
     return _quality(rep, arr, h, bt, quality, exact_offset_groups) if quality else rep
+
+
+#: Elements per chunk of rows in :func:`_fast_pass` (its peak memory: a few float64 arrays of
+#: this size, beside the tensor).
+CHUNK_ELEMENTS = 1 << 18
+
+
+def _row_chunks(rows, cols):
+    step = max(1, CHUNK_ELEMENTS // max(1, cols))
+    return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+
+
+def _rows_of(bt, r0, r1, dq_groups):
+    """``bt``'s rows ``r0:r1`` (a double quantization's nested absmax given per group)."""
+    cut = {k: (None if getattr(bt, k) is None else np.asarray(getattr(bt, k))[r0:r1])
+           for k in ("codes", "scale", "zero", "minimum")}
+    dq = None
+    if bt.double_quant is not None:
+        n = bt.scale.shape[1]
+        dq = dict(bt.double_quant, nested_absmax=dq_groups[r0 * n:r1 * n], nested_blocksize=1)
+    return replace(bt, double_quant=dq, **cut)
+
+
+def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
+    """The report of a ``bt`` that one of the format's shipped rules reproduces bit for bit,
+    or of a GPTQ tensor whose checkable components are all the rule's (undecided rounding),
+    checked in chunks of rows (peak memory a few times :data:`CHUNK_ELEMENTS`, not the
+    tensor's); None otherwise (then the full diagnosis runs and names the departure)."""
+    rows = bt.shape[0]
+    gptq = spec.family == "gptq"
+    dq_groups = None
+    if bt.double_quant is not None:
+        dq = bt.double_quant
+        dq_groups = np.asarray(dq["nested_absmax"], dtype=_F)[
+            np.arange(bt.scale.size) // dq["nested_blocksize"]]
+    names, masks, s32s = None, [], []
+    light = {"scale": [], "zero": [], "minimum": [], "lev": []}
+    # GPTQ: per group, the codes inside the code range, the rule's stored grid and zero,
+    # and round-to-nearest of w reproducing the levels.
+    chk = {"inside": [], "grid": [], "zero": [], "rtn": []}
+    # ... and which rounding variants (other than the rule's, the first) reproduce every
+    # group so far: one that reproduces all is a departure the full diagnosis names.
+    variants = _rounding_variants(spec)[1:] if gptq else []
+    num = den = 0.0
+    for r0, r1 in _row_chunks(rows, bt.shape[1]):
+        sub = _rows_of(bt, r0, r1, dq_groups)
+        w64 = _group_matrix(np.asarray(arr[r0:r1], dtype=np.float64), cols, g)
+        hg = None if h is None else _group_matrix(np.asarray(h[r0:r1]), cols, g)
+        obs = _observed(sub, spec, cols, g)
+        rules = _whole_rules(spec, w64.astype(_F), hg)
+        if names is None:
+            names = [r[0] for r in rules]
+            masks = [[] for _ in rules]
+            s32s = [[] for _ in rules]
+        for i, (_, lev, scale, zero, minimum, s32, *_) in enumerate(rules):
+            masks[i].append(_same(obs, lev, scale, zero, minimum, spec, s32))
+            s32s[i].append(s32)
+        if gptq:
+            _, lev, scale, zero, *_ = rules[0]
+            z = obs.zero if obs.zero is not None else np.full(obs.scale.size, spec.zero_fixed)
+            u = obs.lev + z[:, None]
+            chk["inside"].append(np.all((u >= spec.code_lo) & (u <= spec.code_hi), axis=1))
+            chk["grid"].append(obs.scale == scale)
+            want = np.full(z.size, spec.zero_fixed) if spec.symmetric else zero
+            chk["zero"].append(obs.zero == want)
+            chk["rtn"].append(np.all(obs.lev == lev, axis=1))
+            variants = [v for v in variants if _variant_reproduces(spec, w64.astype(_F), obs,
+                                                                   rules[0], v)]
+        elif not any(np.all(m[-1]) for m in masks):
+            return None
+        hh = 1.0 if hg is None else hg
+        d = w64 - obs.values
+        num += float(np.sum(hh * d * d))
+        den += float(np.sum(hh * w64 * w64))
+        light["scale"].append(obs.scale)
+        light["lev"].append(obs.lev[:, :1])
+        if obs.zero is not None:
+            light["zero"].append(obs.zero)
+        if obs.minimum is not None:
+            light["minimum"].append(obs.minimum)
+    cat = {k: (np.concatenate(v) if v else None) for k, v in light.items()}
+    # The group's first level stands for it in the level-set row: every level of every group
+    # is inside the level set (a rule's, or checked above for GPTQ).
+    obs = _Obs(cat["lev"], cat["scale"], cat["zero"], cat["minimum"], cat["lev"],
+               bt.double_quant, int(bt.scale.shape[-1]))
+    hit = next((i for i, m in enumerate(masks) if all(np.all(c) for c in m)), None)
+    if hit is not None:
+        rows_, passed, rule, departure = (_conforming_rows(spec, obs, names[hit], h), True,
+                                          None, None)
+        label, undecided, notes = names[hit], None, []
+        if bt.double_quant is not None:
+            label = f"{label}, absmax double-quantized"
+            ok, why = R.dq_nested_check(np.concatenate(s32s[hit]), bt.double_quant)
+            if not ok:
+                st = next(r for r in rows_ if r.name == "storage")
+                st.ok, st.detail = False, why
+                passed, departure = False, f"storage: {why}"
+        if passed:
+            rule = f"{spec.label} {label}, bit for bit"
+    else:
+        got = _gptq_rows(spec, obs, {k: np.concatenate(v) for k, v in chk.items()}, g, h)
+        if got is None or variants:
+            return None
+        rows_, notes = got
+        passed, rule, departure = None, None, None
+        why = next(r for r in rows_ if r.ok is None)
+        undecided = f"{why.name}: {why.finding}"
+    _v1_zero(rows_, bt)
+    rep = FormatReport(spec.key, spec.label, claimed, passed, rule, departure, rows_,
+                       notes + [n for n in bt.notes if n != "recovered from values"],
+                       groups=obs.scale.size, group_size=g, bits=spec.bits,
+                       shape=tuple(arr.shape), weighted=h is not None, recovered_fraction=frac,
+                       undecided=undecided)
+    rep.block = bt
+    rep.rel_dql = num / den if den > 0 else 0.0
+    return rep
+
+
+def _variant_reproduces(spec, x, obs, rule, variant):
+    """Does the rounding ``variant`` on the rule's float32 scale and zero give every level?"""
+    mode, clamp, cs, ties = variant
+    rec = dict(spec.recipe, rounding=mode, clamp=clamp, codes_scale=cs)
+    zero = None if spec.symmetric else rule[3]
+    lev, _ = _replay(spec, x, rec, rule[5], zero, ties)
+    return bool(np.all(lev == obs.lev))
+
+
+def _gptq_rows(spec, obs, chk, g, h):
+    """The components of a GPTQ tensor no shipped rule reproduces, when every component the
+    output can decide is the rule's (else None: the full diagnosis names the departure)."""
+    G = obs.scale.size
+    first = (np.arange(G) % obs.n_per_row) * g < GPTQ_BLOCK
+    grid = chk["grid"]
+    if not (np.all(chk["inside"]) and np.all(obs.scale >= 0) and np.all(chk["zero"])
+            and np.all(R.representable(obs.scale, spec.recipe["storage"]))
+            and np.all(grid[first])):
+        return None
+    ref = spec.recipe["scale"]
+    rows = [_level_set_row(spec, obs)]
+    if np.all(grid):
+        rows.append(Component("scale rule", R.scale_words(ref, spec.bits), True,
+                              f"{G}/{G} groups"))
+    else:
+        rows.append(Component(
+            "scale rule", f"GPTQ's grid in all {int(np.sum(first))} groups of the first "
+            f"{GPTQ_BLOCK} columns; {int(np.sum(~grid))} later groups' grid is of weights GPTQ "
+            "had already updated: cannot tell", None, f"{int(np.sum(grid))}/{G} groups match "
+            "the grid of w"))
+    rows.append(Component("storage", f"scale stored in {_storage_dtype(obs.scale)}", True))
+    rows.append(Component("zero point", "the rule's z, in every group" if not spec.symmetric
+                          else f"z = {_n(spec.zero_fixed or 0)}, in every group", True))
+    rows.append(Component("rounding", UNDECIDED_ROUNDING, None,
+                          f"{UNDECIDED_ROUNDING_WHY}{int(np.sum(chk['rtn']))}/{G} groups"))
+    return rows, _notes(spec, rows, h)
+
+
+def _v1_zero(rows, bt):
+    if any("GPTQ v1" in n for n in bt.notes):
+        for r in rows:
+            if r.name == "zero point" and r.ok:
+                r.finding += " (stored as z − 1, GPTQ v1: 1 added back)"
 
 
 def _quality(rep, arr, h, bt, quality, exact_offset_groups):

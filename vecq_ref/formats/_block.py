@@ -77,6 +77,11 @@ class BlockTensor:
         "super_size": int, "dmin": ..., "sub_min": ...}`` as stored.
     value_dtype : numpy dtype
         The dtype the format's dequantizer returns (float32 for GGUF; float16 for GPTQ/AWQ).
+    double_quant : dict or None
+        bitsandbytes' double quantization of ``scale`` (``scale`` is then the restored
+        absmax): ``{"codes": (n_groups,) uint8, "nested_absmax": (n_nested,) float32,
+        "nested_quant_map": (256,) float32, "offset": float32, "nested_blocksize": int}`` as
+        stored, groups in row-major order of ``scale``.
     notes : tuple of str
         What the reader detected and undid, in words ("GPTQ v1: stored zeros are z − 1",
         "rows of Q permuted by llama.cpp's converter: undone").
@@ -97,6 +102,7 @@ class BlockTensor:
     codebook: np.ndarray | None = None
     group_of_col: np.ndarray | None = None
     two_level: dict | None = None
+    double_quant: dict | None = None
     value_dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float32))
     notes: tuple = ()
     source: str = ""

@@ -124,7 +124,9 @@ def pair(original, quantized, tensor):
         The quantized tensor in ``w``'s row order, or the float array the quantized file
         keeps for it.
     names : dict
-        ``original``, ``quantized`` (the names in each file), ``notes`` (what was undone).
+        ``original``, ``quantized`` (the names in each file), ``notes`` (what was undone),
+        ``original_dtype`` (the dtype the original stores ``w`` in: ``"bfloat16"`` for a
+        ``w`` widened to float32; the torch quantizers compute in it).
 
     Raises
     ------
@@ -167,7 +169,8 @@ def pair(original, quantized, tensor):
                 raise ValueError(f"`tensor` {name!r} is in neither file: {original} has "
                                  f"{_near(name, keys)}, …; {qpath} has "
                                  f"{_near(name, qnames)}, …")
-            w = io.as_float(np.array(get(oname)))
+            raw = np.array(get(oname))
+            w = io.as_float(raw)
         q, notes = _row_order(ckpt, qname, w, ckpt.read(qname))
     finally:
         if opened:
@@ -187,7 +190,8 @@ def pair(original, quantized, tensor):
         raise ValueError(f"tensor {oname!r} of {original} and {qname!r} of {qpath} do not "
                          "pair: their shapes agree but the quantized values are further from "
                          "the original than zeros are (relative DQL above 1)")
-    return w, q, {"original": oname, "quantized": qname, "notes": list(notes)}
+    return w, q, {"original": oname, "quantized": qname, "notes": list(notes),
+                  "original_dtype": raw.dtype.name}
 
 
 def _original_of(ckpt, name, keys):

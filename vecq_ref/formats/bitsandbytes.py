@@ -120,7 +120,7 @@ class BitsAndBytesCheckpoint(SafetensorsCheckpoint):
                       f"{prefix}.weight")
         codes = unpack_bytes_high_first(packed, n).reshape(rows, cols)
         n_blocks = n // bs
-        absmax, notes = self._absmax(prefix, state, n_blocks, blob_key, blob_field)
+        absmax, notes, dq = self._absmax(prefix, state, n_blocks, blob_key, blob_field)
         qmap = np.asarray(self.tensor(f"{prefix}.weight.quant_map", prefix,
                                       "weight.quant_map", ("F32",)))
         self.expect_shape(prefix, "weight.quant_map", qmap.reshape(-1), (16,), "16 entries")
@@ -136,6 +136,7 @@ class BitsAndBytesCheckpoint(SafetensorsCheckpoint):
             name=prefix, format=fmt, kind="codebook", bits=4, group_size=bs, codes=codes,
             scale=absmax.astype(np.float64).reshape(rows, cols // bs),
             scale_dtype=np.dtype(np.float32), codebook=codebook, value_dtype=value_dtype,
+            double_quant=dq,
             notes=tuple(notes), source=str(self.where(f"{prefix}.weight")))
 
     def _absmax(self, prefix, state, n_blocks, blob_key, blob_field):
@@ -146,7 +147,7 @@ class BitsAndBytesCheckpoint(SafetensorsCheckpoint):
         self.expect_shape(prefix, "weight.absmax", absmax, (n_blocks,),
                           "one per block of the flattened weight")
         if not nested:
-            return absmax.astype(np.float32), []
+            return absmax.astype(np.float32), [], None
         for field in ("nested_offset", "nested_blocksize"):
             if field not in state:
                 self.fail(prefix, f"{blob_field}.{field}", "present (double quantization)",
@@ -168,4 +169,7 @@ class BitsAndBytesCheckpoint(SafetensorsCheckpoint):
         note = (f"double quantization: absmax = nested_quant_map[code]·nested_absmax "
                 f"(per {nbs} blocks) + offset {float(offset)!r}, in float32 as bitsandbytes "
                 "restores it")
-        return restored.astype(np.float32), [note]
+        dq = {"codes": absmax.astype(np.uint8), "nested_absmax": nested_absmax.astype(np.float32),
+              "nested_quant_map": qmap2.astype(np.float32), "offset": offset,
+              "nested_blocksize": int(nbs)}
+        return restored.astype(np.float32), [note], dq
