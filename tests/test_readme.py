@@ -67,3 +67,19 @@ def test_readme_timings_parse_format_and_rewrite():
     assert "| b | `python -m y` | 1 s | 2 s |" in new  # not measured: unchanged
     assert new.endswith("after | `python -m x` | 7 s | 1 s |\n")  # outside the markers
     assert [r["cold"] for r in timings["read_table"](new)] == [12.0, 1.0]
+
+
+def test_readme_q4_0_diagnosis_is_as_printed():
+    """The README's llama.cpp Q4_0 example is what `verify` prints today (issue 22)."""
+    import numpy as np
+
+    import vecq_ref as vq
+
+    text = README.read_text(encoding="utf-8")
+    m = re.search(r'>>> print\(vq\.verify\(f\["rand"\], g\["rand_q4_0_deq"\], bits=4, '
+                  r'group_size=32\)\)\n(.*?)```', text, re.S)
+    assert m, "the Q4_0 example is missing from the README"
+    root = README.parent / "tests" / "fixtures" / "formats"
+    w = np.load(root / "inputs.npz")["rand"]
+    wq = np.load(root / "gguf_ref.npz")["rand_q4_0_deq"]
+    assert m.group(1).rstrip("\n") == str(vq.verify(w, wq, bits=4, group_size=32))

@@ -698,7 +698,11 @@ def _add_verify(sub):
                    help="the tensor to verify, named as in either file "
                         "(blk.0.attn_q.weight or model.layers.0.self_attn.q_proj.weight)")
     p.add_argument("--bits", type=_POSITIVE, default=None,
-                   help="required, except with --tensor (the quantized file says it)")
+                   help="required, except with --tensor (the quantized file says it) or "
+                        "--format")
+    p.add_argument("--format", default=None, metavar="FORMAT",
+                   help="check WQ against this block format's rule and exact optimum "
+                        "(q4_0, q8_0, q4_1, iq4_nl, nf4, gptq-asym, ...), not against VecQ")
     p.add_argument("--lattice", choices=("midrise", "midtread"), default=None,
                    help="default: recovered from the values")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
@@ -793,8 +797,9 @@ def _cmd_verify(args):
             raise CheckFailed(f"the verdict failed: {names['original']} = "
                               f"{names['quantized']}")
         return 0
-    if args.bits is None:
-        raise UsageError("--bits is required (only --tensor reads it from the quantized file)")
+    if args.bits is None and args.format is None:
+        raise UsageError("--bits is required (only --tensor reads it from the quantized file; "
+                         "--format knows its own)")
     if args.quantized is not None:
         w = _load_weights(args.input, "input", "w")
         wq, wq_label = _load_quantized(args.quantized)
@@ -804,11 +809,15 @@ def _cmd_verify(args):
     reports = []
     for name, w, wq, labels in items:
         try:
-            reports.append(verify(w, wq, bits=args.bits, lattice=args.lattice, axis=args.axis,
-                                  group_size=args.group_size, name=name, **opts))
+            fmt = {} if args.format is None else {"format": args.format}
+            rep = verify(w, wq, bits=args.bits, lattice=args.lattice, axis=args.axis,
+                         group_size=args.group_size, name=name, **fmt, **opts)
         except (ValueError, TypeError) as exc:
             raise _input_error(exc, labels) from exc
-    failed = [r.name for r in reports if not r.passed]
+        reports.append((name, rep))
+    # a block format's verdict may be undecided (None: GPTQ's error feedback): not a failure
+    failed = [name for name, r in reports if r.passed is False]
+    reports = [r for _, r in reports]
     emit(args, {"passed": not failed, "reports": [r.as_dict() for r in reports]},
          _calls_in_options("\n\n".join(str(r) for r in reports), "verify"))
     if failed:

@@ -212,7 +212,7 @@ def run_block(spec, r0, r1, prep=None):
 
 def info_of(spec, prep=None):
     """Facts about the quantized tensor the row needs (read on the process that calls it)."""
-    from .audit import _bits_per_weight
+    from ._audit_rows import _bits_per_weight
 
     bt = _quantized(spec, prep)
     notes = list(bt.notes)
@@ -254,7 +254,7 @@ def _exact_offset(spec, bt):
 
 def assemble(spec, parts, info, diagnosis_line):
     """The resume record of one tensor from its blocks' results (in row order)."""
-    from .audit import _row_from
+    from ._audit_rows import _row_from
 
     for p in parts:
         if p["kind"] != "ok":

@@ -83,6 +83,7 @@ import numpy as np
 
 from .. import _layout
 from .. import _validation as V
+from ..formats._block import BlockTensor
 from ..lattice import code_range, level_offset
 from ..quantize import quantize
 from . import _floats, conventions
@@ -325,6 +326,7 @@ class VerifyReport:
     rule: str | None = None
     quality: dict = field(default_factory=dict)
     format_quality: dict | None = None
+    format_report: object = None
     w_dtype: str | None = None
     from_values: bool = True
 
@@ -336,6 +338,8 @@ class VerifyReport:
                 continue
             if k == "components":
                 v = [c.as_dict() for c in v]
+            if k == "format_report":
+                v = None if v is None else v.as_dict()
             if isinstance(v, np.ndarray):
                 v = v.tolist()
             elif isinstance(v, np.generic):
@@ -386,6 +390,18 @@ class VerifyReport:
         if self.passed:
             put("verdict", "PASS: VecQ's output" + (f"; rule: {self.rule}" if self.rule else ""))
         else:
+            fr = self.format_report
+            if fr is not None:
+                # Not VecQ's, but a block format's own rule reproduces it: say that, and print
+                # that diagnosis instead of VecQ's components (which would describe a format
+                # against a lattice it never claimed).
+                put("verdict", f"FAIL: not VecQ's output; it is the {fr.rule}")
+                put("", "- the block format's own diagnosis follows (vecq_ref.verify(w, wq, "
+                    f"format={fr.format!r}) gives it alone)")
+                put("quality", f"VecQ-param {f(self.relative_dql_param)}, VecQ-exact "
+                    f"{f(self.relative_dql_exact)} (relative DQL)")
+                out.extend("  " + t for t in str(fr).splitlines())
+                return out
             put("verdict", "INCONCLUSIVE: the lattice cannot be told from the values"
                 if inconclusive else "FAIL: not VecQ's output")
             for why in self.reasons:
@@ -564,9 +580,9 @@ def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None):
     return float(np.sum(2 * np.abs(rows_w - rows_q) * h + h * h)) / sww
 
 
-def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
+def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=None,
            group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
-           check_conventions=True, compute_gaps=True, name=None):
+           check_conventions=True, compute_gaps=True, name=None, format=None, weights=None):
     """Check a quantized tensor against VecQ; two answers: conformance and quality.
 
     **Conformance** (``passed``, ``conforms``; the CLI's exit status): is ``wq`` what VecQ
@@ -610,7 +626,7 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     alpha : float or array_like, optional
         α per tensor, or one per slice, if known.
     bits : int
-        The bitwidth that was used, 1 … 16.
+        The bitwidth that was used, 1 … 16 (optional for a block format).
     lattice : {None, "midrise", "midtread"}
         None recovers it from ``wq``, or, with ``codes`` and no ``wq``, reads it from the
         codes and ``w`` (the family whose thresholds give the codes; a ValueError asks for
@@ -639,10 +655,22 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
         ``relative_dql_exact`` is None and ``extra["exact_search"]`` says why.
     name : str, optional
         A label for the report.
+    format : str, optional
+        A block format's name (``"q4_0"``, ``"q8_0"``, ``"q4_1"``, ``"iq4_nl"``, ``"nf4"``,
+        ``"gptq-asym"``, …: :func:`vecq_ref.check.blocks.verify_format`): check ``wq``
+        against that format's rule and its exact optimum instead of against VecQ.
+    weights : array_like, optional
+        Importance ``h ≥ 0`` for a block format's check (weighted DQL and rules).
 
     Returns
     -------
-    VerifyReport
+    VerifyReport, or :class:`vecq_ref.check.blocks.FormatReport`
+        A ``FormatReport`` when ``wq`` is a :class:`vecq_ref.formats.BlockTensor` (a tensor
+        from a reader) or ``format`` is given. Otherwise a ``VerifyReport``; when ``wq`` is not
+        VecQ's output but lies on no VecQ lattice, slices of ``group_size``, and one of the
+        block formats' rules reproduces it (llama.cpp's Q4_0 from its values, say), that
+        diagnosis is attached as ``format_report`` (its optimum in ``format_quality``) and
+        printed in place of the VecQ components.
 
     Notes
     -----
@@ -673,6 +701,72 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
     >>> r.passed, "vecq_ref_param" in r.exact_matches
     (True, True)
     """
+    if isinstance(wq, BlockTensor) or format is not None:
+        from .blocks import verify_format
+        return verify_format(w, wq, format=format, group_size=group_size, bits=bits,
+                             weights=weights)
+    if weights is not None:
+        V.fail("weights", "None for a VecQ check (importance weights go with a block format: "
+               "`format=` or a BlockTensor)", "an array")
+    if bits is None:
+        V.fail("bits", "the bitwidth that was used, an int in [1, 16]", None, TypeError)
+    fr = None
+    if wq is not None and codes is None and alpha is None and lattice is None and \
+            group_size is not None:
+        fr = _block_format_first(w, wq, bits, group_size)
+        # a format's rule reproduces it (or GPTQ: undecided), or every group is recovered on a
+        # named format's level set that VecQ's offset lattices cannot also explain (not an
+        # affine d·q + m, which a μL2Q-style output is too; not a codebook read off the values,
+        # which any output is): the format's diagnosis is the answer
+        if fr is not None and (fr.passed is not False or (
+                fr.format in _BLOCK_CANDIDATES and fr.recovered_fraction >= 1.0
+                and getattr(fr.block, "kind", "min") != "min")):
+            return fr
+    rep = _verify_any_scale(w, wq, codes=codes, alpha=alpha, bits=bits, lattice=lattice,
+                            axis=axis, group_size=group_size, ulps=ulps, alpha_rtol=alpha_rtol,
+                            dql_rtol=dql_rtol, check_conventions=check_conventions,
+                            compute_gaps=compute_gaps, name=name)
+    if fr is None or rep.conforms or fr.format not in _BLOCK_CANDIDATES + ("q4_1", "q5_1") \
+            or fr.recovered_fraction < 1.0:
+        return rep
+    return dataclasses.replace(rep, format_report=fr, format_quality=dict(
+        format=fr.label if hasattr(fr, "label") else fr.format,
+        rule=fr.rule, relative_dql_optimum=fr.optimum_rel_dql,
+        gap_to_optimum=(None if fr.gap_pct is None else fr.gap_pct / 100.0),
+        certified=getattr(fr, "optimum_certified", None)))
+
+
+#: The named block formats ``verify`` may identify from values alone.
+_BLOCK_CANDIDATES = ("q4_0", "q8_0", "q5_0", "iq4_nl", "gptq-sym", "gptq-asym", "awq-sym",
+                     "awq-asym", "ct-sym", "ct-asym", "nf4", "fp4")
+
+
+def _block_format_first(w, wq, bits, group_size):
+    """A grouped output that VecQ's quick reader does not place on a lattice through zero in
+    most of its groups (full range, a zero point or offset, a codebook) goes to the block
+    formats' diagnosis first (:func:`vecq_ref.check.blocks.verify_format`, the formats
+    identified from the values); its report, or None where that does not apply or fails."""
+    arr = V.weights(w, "w")[0]
+    q = V.weights(wq, "wq")[0]
+    if q.shape != arr.shape or arr.ndim == 0 or arr.shape[-1] % group_size or \
+            not np.all(np.isfinite(q)):
+        return None
+    U = q.reshape(-1, group_size).astype(np.float64)
+    W = arr.reshape(-1, group_size).astype(np.float64)
+    quick = recover_mod.recover_rows(U, W, q.dtype, bits)
+    if 2 * sum(r is not None for r in quick) >= len(quick):
+        return None
+    from .blocks import verify_format
+    try:
+        return verify_format(arr, q, group_size=group_size, bits=bits)
+    except ValueError:
+        return None
+
+
+def _verify_any_scale(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
+                      group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
+                      check_conventions=True, compute_gaps=True, name=None):
+    """:func:`verify`'s VecQ check, at a working scale where float64 magnitudes need one."""
     arr = V.weights(w, "w")[0]
     k = 0
     args = dict(bits=bits, lattice=lattice, axis=axis, group_size=group_size, ulps=ulps,
