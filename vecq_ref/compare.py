@@ -8,7 +8,7 @@ VecQ's methods and the baselines of §6 are grouped by their number of levels (`
 that number): comparing across groups mixes in the extra level, since a 2^k-level midrise
 quantizer and a (2^k − 1)-level midtread one use the same k bits but are not the same code
 budget in practice (the midtread one keeps an exact zero). A format's rule is grouped with the
-exact optimum of the format's level set (``level_set`` names it, FORMATS.md §1), and every
+exact optimum of the format's level set (``level_set`` names it, docs/theory.md §2.1), and every
 member of a group with an exact optimum gets ``gap_pct = 100·(loss − exact)/exact``.
 
 Method names (display names: :mod:`vecq_ref.names`)

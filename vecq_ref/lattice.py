@@ -356,7 +356,7 @@ ZERO_POINTS = ("integer", "float")
 
 @dataclass(frozen=True, eq=False)
 class LevelSet:
-    """A level set ``x̂ = α·ℓ + m`` of docs/theory.md (FORMATS §1): which integer codes exist,
+    """A level set ``x̂ = α·ℓ + m`` of docs/theory.md §2.1: which integer codes exist,
     which level each stands for, and what is free per slice (the scale's sign, a zero point).
 
     Build one with :func:`level_set`; every function that takes ``lattice=`` accepts one.

@@ -482,7 +482,7 @@ def _nearest_int_f32(v):
 
 
 def make_qx_quants(x, h, nmax, rmse_type):
-    """llama.cpp ``make_qx_quants`` (FORMATS.md §4) for every row of float32 ``x``.
+    """llama.cpp ``make_qx_quants`` (docs/theory.md §7.2) for every row of float32 ``x``.
 
     The C in float32, vectorized over the rows: the initial step ``iscale = −nmax/max``
     (``max`` the signed element of largest |x|, the first on ties), codes
@@ -568,7 +568,7 @@ def _levelset_state(x, h, lz, step):
 
 
 def exact_levelset(x, h, levels, signed=False, zero_point=False):
-    """FORMATS.md §3, brute force for one row: the step maximising ``r = S1²/S2`` (α = S1/S2
+    """docs/theory.md §4.5, brute force for one row: the step maximising ``r = S1²/S2`` (α = S1/S2
     of the step's sign) over the level sets ``levels − z`` (every integer ``z`` in
     ``[0, K − 1]`` with ``zero_point``, else ``z = 0``) and, with ``signed``, negative steps.
 

@@ -24,7 +24,7 @@ identifier (``compare``)          name                              levels at k 
 ``absmax``                        abs-max                           2^k − 1
 ``aciq``                          ACIQ                              2^k
 ``lloyd_max``                     Lloyd–Max                         2^k, non-uniform
-``q4_0``, ``q5_0``, ``q8_0``       Q4_0 reference, ...               the format's (FORMATS §4)
+``q4_0``, ``q5_0``, ``q8_0``       Q4_0 reference, ...               the format's (theory §7.2)
 ``q4_1``, ``q5_1``                Q4_1 reference, Q5_1 reference    2^k, real offset
 ``q4_0_search``, ``q5_0_search``  Q4_0 search, Q5_0 search          as Q4_0, Q5_0
 ``q4_1_search``, ``q5_1_search``  Q4_1 affine search, ...           as Q4_1, Q5_1

@@ -1,5 +1,5 @@
 """``search_step()``: the step (docs/theory.md §4) by the paper's grid, exactly, or by
-alternating L2, for VecQ's lattices and every level set of FORMATS §1 (weighted or not).
+alternating L2, for VecQ's lattices and every level set of docs/theory.md §2.1 (weighted or not).
 
 Methods
 -------
@@ -22,12 +22,12 @@ VecQ's own level sets (midrise, midtread, positive scale) without ``weights`` ru
 kernels below and keep their results bit for bit. Every other combination of
 :func:`vecq_ref.lattice.level_set` (midtread-full, signed scale, integer zero point, codebooks)
 and every weighted search (importance ``h ≥ 0``, loss ``‖w − x̂‖²_h``) runs the general path
-(FORMATS §1–§3), where a signed step ``s`` gives the codes ``nearest_index(w/s, ℓ − z)`` (the
+(theory §2.1, §4.5), where a signed step ``s`` gives the codes ``nearest_index(w/s, ℓ − z)`` (the
 nearest level, ties farther from zero; :mod:`vecq_ref._kernels.levelset`), ``S1 = Σh·w·ℓ``,
 ``S2 = Σh·ℓ²`` and α = S1/S2 (0 when no α of the step's sign reduces the loss):
 
 ``"exact"``
-    The breakpoint sweep of FORMATS §3 (``_kernels.exact_levels.exact_levelset``): the best
+    The breakpoint sweep of docs/theory.md §4.5 (``_kernels.exact_levels.exact_levelset``): the best
     ``S1²/S2`` over every step of either allowed sign and every ``z``; ties to the larger
     ``|s|``, then +α, then the smallest ``z``. ``interval`` bounds ``|s|``.
 ``"grid"``
@@ -333,7 +333,7 @@ def _check_fused(method, lset, weights):
 
 def search_step(w, bits=None, method="exact", lattice=None, axis=None, group_size=None, *,
                 signed_scale=False, zero_point=None, codebook=None, weights=None, **options):
-    """Find the step of ``w`` for a level set (docs/theory.md §4.1–4.4; FORMATS §1–§3).
+    """Find the step of ``w`` for a level set (docs/theory.md §4.1–4.5, §2.1).
 
     Parameters
     ----------
@@ -461,7 +461,7 @@ AFFINE_EXACT_MAX = 32
 
 
 def _float_offset_search(prep):
-    """The real offset per row (``zero_point="float"``, FORMATS §3; module docstring): the
+    """The real offset per row (``zero_point="float"``, docs/theory.md §4.5; module docstring): the
     affine kernel, then for the rows it could not certify the better of its result, the
     exact integer zero point and llama.cpp's ``make_qkx2_quants``, each refitted."""
     from ._kernels import affine as KA

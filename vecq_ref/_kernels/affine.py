@@ -1,6 +1,6 @@
 """Real offset (float zero point): ``x̂ = α·u + m`` with codes ``u ∈ {0, …, K − 1}``, ``α > 0``
 and ``m`` real, minimising the weighted loss ``S = Σ h·(x − α·u − m)²`` per row
-(docs/theory.md, "Real offset: the 2-D search"; FORMATS.md §3).
+(docs/theory.md §4.6, "Real offset: the 2-D search").
 
 Exact search (rows with at most ``exact_max`` weights and ``K ≤ 16``): with ``τ = m + α/2``
 the position of the first threshold, code ``u_i`` is the number of thresholds

@@ -1,5 +1,5 @@
 """Exact, certified scale search over any level set, weighted (docs/theory.md, "Exact search
-over any level set, weighted"; FORMATS.md §3): the global maximum of ``r = S1²/S2`` over all
+over any level set, weighted", §4.5): the global maximum of ``r = S1²/S2`` over all
 steps, per row, for uniform lattices of any range, codebooks (NF4, FP4, IQ4_NL), signed scales
 and integer zero points, with importance weights ``h ≥ 0``.
 

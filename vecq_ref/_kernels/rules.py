@@ -1,4 +1,4 @@
-"""llama.cpp's 19-candidate weighted scale search ``make_qx_quants`` (FORMATS.md §4), in the
+"""llama.cpp's 19-candidate weighted scale search ``make_qx_quants`` (docs/theory.md §7.2), in the
 float32 arithmetic of the C source, one group (a row of ``x``) at a time.
 
 Source: ggml-org/ggml ``src/ggml-quants.c``, ``make_qx_quants`` and ``nearest_int``; read,

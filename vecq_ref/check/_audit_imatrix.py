@@ -2,7 +2,7 @@
 
 Returns ``{tensor name: per-column importance (float64, shape (cols,))}``, the mean of the
 squared activations of each input column, as ``llama-quantize`` passes it to the quantizers
-(FORMATS.md §2):
+(docs/theory.md §3.1):
 
 - **GGUF** (``general.type = "imatrix"``, llama.cpp ``tools/imatrix/imatrix.cpp``
   ``save_imatrix``): tensors ``<name>.in_sum2`` (Σx² per column, one row per expert) and

@@ -3,7 +3,7 @@
 Every measure is returned **per row** (float64 sums, or integer counts), computed from that
 row alone: a tensor cut into row blocks (Dask tasks) gives the same per-row bits as the whole
 tensor, and the audit reduces the rows with :func:`math.fsum` (correctly rounded, so in any
-order). The exact optimum is per group (FORMATS.md §3), so it is row-separable too.
+order). The exact optimum is per group (docs/theory.md §4.5), so it is row-separable too.
 
 Measures (``Σh`` the importance weights, 1 without an importance matrix):
 

@@ -2,11 +2,11 @@
 
 For every tensor of the quantized checkpoint matched to the original (through the reader's name
 maps, :mod:`vecq_ref.formats`): the relative DQL of the shipped tensor, the exact optimum of the
-same format (same groups, level set, sign of the scale, zero-point kind; FORMATS.md §3) and the
+same format (same groups, level set, sign of the scale, zero-point kind; theory §4.5) and the
 gap in percent, VecQ-param and VecQ-exact at the same bits and group size, the share of codes
 that are not the nearest under the stored scales (and what that costs), and a one-line
 diagnosis. Losses are weighted as llama.cpp weights them when an importance matrix is given
-(FORMATS.md §2; :mod:`vecq_ref.check._audit_imatrix`).
+(docs/theory.md §3.1; :mod:`vecq_ref.check._audit_imatrix`).
 
 Determinism: every measure is a per-row float64 sum computed from that row alone
 (:mod:`vecq_ref.check._audit_measure`), reduced with :func:`math.fsum`; a serial run, a run in
@@ -305,7 +305,7 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
         (:func:`vecq_ref.formats.open_quantized`).
     imatrix : str or Path, optional
         llama.cpp importance matrix (GGUF or legacy ``.dat``) or an ``.npz`` of per-column
-        vectors; losses are then weighted as llama.cpp weights them (FORMATS.md §2).
+        vectors; losses are then weighted as llama.cpp weights them (docs/theory.md §3.1).
     workers : int, optional
         Run on a local Dask cluster of this many worker processes.
     scheduler : str, optional

@@ -1,4 +1,4 @@
-"""Unpacking the integer words of the safetensors formats (FORMATS.md §5), in plain NumPy.
+"""Unpacking the integer words of the safetensors formats, in plain NumPy (layouts: each reader).
 
 Three layouts:
 

@@ -1,4 +1,4 @@
-"""AWQ checkpoints in safetensors (AutoAWQ GEMM layout, transformers), FORMATS.md §5.
+"""AWQ checkpoints in safetensors (AutoAWQ GEMM layout, transformers); the layout below.
 
 Per quantized linear ``P``:
 

@@ -1,4 +1,4 @@
-"""bitsandbytes NF4/FP4 checkpoints in safetensors (transformers ``load_in_4bit``), FORMATS.md §5.
+"""bitsandbytes NF4/FP4 checkpoints in safetensors (transformers ``load_in_4bit``): layout below.
 
 Per quantized linear ``P`` (``bnb.nn.Linear4bit``'s state dict,
 ``QuantState.as_dict(packed=True)``):

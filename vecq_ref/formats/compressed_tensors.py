@@ -1,4 +1,4 @@
-"""compressed-tensors checkpoints (llm-compressor, vLLM), FORMATS.md §5.
+"""compressed-tensors checkpoints (llm-compressor, vLLM); the layout below.
 
 ``quantization_config`` (``quant_method: compressed-tensors``) names the ``format`` and, per
 config group, the weights' ``num_bits``, ``symmetric``, ``strategy`` (``group``,

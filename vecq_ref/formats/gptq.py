@@ -1,4 +1,4 @@
-"""GPTQ checkpoints in safetensors (AutoGPTQ / GPTQModel / transformers), FORMATS.md §5.
+"""GPTQ checkpoints in safetensors (AutoGPTQ / GPTQModel / transformers); the layout below.
 
 Per quantized linear ``P`` (``P.weight`` in the float model):
 

@@ -5,7 +5,7 @@ The file is read through the ``gguf`` package (``gguf.GGUFReader``, memory-mappe
 
 - Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and the K-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and
   IQ4_XS are unpacked into codes and per-group scales (minimums; the two-level parts ``d``,
-  ``s_j`` in ``BlockTensor.two_level``), FORMATS.md §4; ``BlockTensor.dequantize()`` equals
+  ``s_j`` in ``BlockTensor.two_level``), docs/theory.md §7.2; ``BlockTensor.dequantize()`` equals
   ``gguf.quants.dequantize`` bit for bit;
 - F32, F16, BF16 (and F64, the integer types) come back as arrays: float32 for BF16 (exact),
   the stored dtype otherwise;
