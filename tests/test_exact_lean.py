@@ -193,3 +193,58 @@ def test_property_lean_matches_general_and_brute_force(case):
     x, h, levels, signed, zp = case
     out, codes = _assert_same(x, h, levels, signed, zp)
     _assert_brute(x, h, levels, signed, zp, out[0], codes[0])
+
+
+def test_self_consistency_hand_case():
+    # x = [3, 1] on −4 … 3 (positive path 0, 1, 2, 3; midpoints 0.5, 1.5, 2.5), step s > 0.
+    # s = 1.9: codes (2, 1) (3/1.9 = 1.58, 1/1.9 = 0.53), S1 = 7, S2 = 5, α = 1.4; the
+    # interval of these codes is (1.2, 2] ∩ (2/3, 2] = (1.2, 2]: α inside, consistent.
+    # s = 1.1: codes (3, 1), S1 = 10, S2 = 10, α = 1 ∈ (2/3, 1.2]: consistent.
+    # s = 0.6: codes (3, 2), S1 = 11, S2 = 13, α = 0.846 > 2/3 (1/0.6 = 1.67 is code 2 only
+    # for s ≤ 2/3): outside (0.4, 2/3], not consistent (the state at α = 0.846 is (3, 1),
+    # loss 2 < 11²/13 … i.e. r = 10 > 121/13 = 9.31).
+    from jitcall import jitted
+    lam, lam2, mu, imu, dl, dq, cmax, pidx, fast = K._paths(FULL3)
+    a = np.array([3.0, 1.0])
+    sg = np.zeros(2, dtype=np.int64)
+    h = np.ones(2)
+    cons = jitted(K._consistent)
+    cons_p = jitted(K._consistent_p)
+    tab = np.array([lam, lam2, mu, imu, dl, dq])[None]
+    itab = np.array([cmax, pidx])[None]
+    el = np.array([a, h, h * a])
+    sgs = np.array([sg, 1 - sg])
+    for s, want in ((1.9, True), (1.1, True), (0.6, False)):
+        cnt = np.empty(2, dtype=np.int64)
+        assert cons(s, a, sg, h, h * a, 2, lam, lam2, mu, cmax, fast, 0.0, cnt) is want
+        wi = np.empty((2, 7), dtype=np.int64)
+        assert cons_p(s, el, sgs, 0, 2, tab, itab, 0, fast, 0.0, wi) is want
+
+
+@pytest.mark.slow
+@pytest.mark.jit_only
+def test_long_8bit_signed_row_is_certified():
+    # The benchmark's per-tensor row (2^20 N(0, 1), levels −128 … 127, signed, unweighted):
+    # near the optimum ten distinct states have direct r within TIE_RTOL (32ε) of the best,
+    # 23ε apart at most; the largest step among them is not self-consistent (α 6.7e-8 below
+    # its interval), so the old tie rule returned it, uncertified. Self-consistent candidates
+    # now go first: certified, and the codes are the nearest levels at α itself.
+    x = np.random.default_rng(1).standard_normal((1, 1 << 20))
+    out = np.empty((1, K.COLS))
+    codes = np.empty(x.shape, dtype=np.int16)
+    K.exact_levelset(x, np.zeros((0, 0)), np.arange(-128.0, 128.0), True, False, out, codes)
+    assert out[0, 7] == 1.0
+    lo, hi, alpha = out[0, 2], out[0, 3], out[0, 1]
+    assert alpha < 0 and lo < -alpha * (1 + 1e-12) and -alpha <= hi * (1 + 1e-12)
+    idx = naive.nearest_index(naive.scaled_signed(x[0], alpha), np.arange(-128.0, 128.0))
+    assert_array_equal(codes[0], idx)
+
+
+@pytest.mark.jit_only
+def test_8bit_signed_matches_brute_force():
+    # 8 bits, signed, on a subsample-sized row (the brute force evaluates every one of the
+    # 2·160·255 breakpoint intervals): the same r as the brute force, both paths the same bits.
+    x = np.random.default_rng(1).standard_normal(160)
+    levels = np.arange(-128.0, 128.0)
+    out, codes = _assert_same(x, None, levels, signed=True)
+    _assert_brute(x, None, levels, True, False, out[0], codes[0])

@@ -27,9 +27,10 @@ nearest level, ties farther from zero; :mod:`vecq_ref._kernels.levelset`), ``S1 
 ``S2 = Σh·ℓ²`` and α = S1/S2 (0 when no α of the step's sign reduces the loss):
 
 ``"exact"``
-    The breakpoint sweep of docs/theory.md §4.5 (``_kernels.exact_levels.exact_levelset``): the best
-    ``S1²/S2`` over every step of either allowed sign and every ``z``; ties to the larger
-    ``|s|``, then +α, then the smallest ``z``. ``interval`` bounds ``|s|``.
+    The breakpoint sweep of theory §4.5 (``_kernels.exact_levels.exact_levelset``): the best
+    ``S1²/S2`` over every step of either allowed sign and every ``z``; ties (within
+    ``TIE_RTOL``) to a self-consistent state, then the larger ``|s|``, then +α, then the
+    smallest ``z``. ``interval`` bounds ``|s|``.
 ``"grid"``
     Steps ``±λ·σ_h`` for the same ``λ`` as above, where ``σ_h = sqrt(Σh·w²/Σh)`` is the
     weighted root mean square (not the std: it is the scale of ``‖w‖_h``, and a constant

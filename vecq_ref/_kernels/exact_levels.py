@@ -23,7 +23,10 @@ inside the bracket (self-consistency test and the crossing bound
 ``f_v(α) ≤ f_H(α) + α(s_hi − α)·(S2(s_lo) − S2(s_hi))``), sweeping small ranges. Every
 state's ``r`` carries a proven error bar; every state whose upper ``r`` reaches the best lower
 ``r`` is re-evaluated directly (compensated sums in element order) and the direct values
-decide. Twin: ``naive.exact_levelset`` (all breakpoints, brute force).
+decide: the largest direct ``r``; among two or more candidates within ``TIE_RTOL`` of it the
+self-consistent ones (``α = S1/S2`` inside their own interval) first, then the larger step
+(docs/theory.md §4.5, "Ties": a long row has distinct states closer than ``TIE_RTOL``).
+Twin: ``naive.exact_levelset`` (all breakpoints, brute force).
 
 Lean path (:func:`_lean`, rows of up to ``LEAN`` active elements, the formats' groups): the
 same winner, cheaper. Incumbents are division-free (counts of ``a·(1/s)``: *an* assignment,
@@ -74,6 +77,9 @@ COLS = 9
 #: (``[0.7]`` on −8 … 7: code 1, α = 0.7, loss 0), not the code whose rounding happened to
 #: give the largest float ``r``.
 TIE_RTOL = 32.0 * _EPS
+#: Among two or more tied candidates a state whose ``α = S1/S2`` lies outside its own interval
+#: (relative slack ``SELF_RTOL``, as ``certified``) loses to every self-consistent one.
+SELF_RTOL = 1e-12
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -640,16 +646,58 @@ def _core(a, sg, h, ha, nact, ext, x2, lam, lam2, mu, imu, dl, dq, cmax, pidx, f
             cand[j, 2] = 0.0
             cand[j, 3] = _ratio(s1, s2)
         top = max(top, cand[j, 3])
+    # Among two or more tied candidates, one whose α = S1/S2 lies outside its own interval is
+    # out first (it is beaten by the state at its α, docs/theory.md §4.5 "Ties"): a tie within
+    # TIE_RTOL of distinct states of a long row (2^20 elements, 8 bits: 23ε apart).
     best_r = -1.0
     best_s = 0.0
+    ntie = 0
     for j in range(ncand):
-        r = cand[j, 3]
-        if r >= top * (1.0 - TIE_RTOL) and r >= 0.0 and (best_r < 0.0 or cand[j, 1] > best_s):
-            best_r = r
-            best_s = cand[j, 1]
+        if cand[j, 3] >= top * (1.0 - TIE_RTOL) and cand[j, 3] >= 0.0:
+            ntie += 1
+    while ntie > 1 and top > 0.0:
+        jb = -1
+        for j in range(ncand):
+            if (cand[j, 3] >= top * (1.0 - TIE_RTOL) and cand[j, 2] == 0.0
+                    and (jb < 0 or cand[j, 1] > cand[jb, 1])):
+                jb = j
+        if jb < 0:
+            break
+        evals += 1
+        if _consistent(cand[jb, 1], a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt):
+            best_r = top
+            best_s = cand[jb, 1]
+            break
+        cand[jb, 2] = -1.0  # inconsistent: skipped above
+    if best_r < 0.0:
+        for j in range(ncand):
+            r = cand[j, 3]
+            if (r >= top * (1.0 - TIE_RTOL) and r >= 0.0
+                    and (best_r < 0.0 or cand[j, 1] > best_s)):
+                best_r = r
+                best_s = cand[j, 1]
     if best_r >= 0.0:
         best_r = top
     return best_r, best_s, evals, best_lo, pts, stack, cand, bk, bi, bc, perm, tk, cb
+
+
+@helper
+def _consistent(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt):
+    """True when the state at step ``s`` (``S1 > 0``) is self-consistent: its ``α = S1/S2``
+    (the direct sums of :func:`_eval`) lies in its interval ``(lo, hi]`` up to
+    ``SELF_RTOL``, i.e. every count at ``α·(1 + SELF_RTOL)`` is at most the state's and
+    every count at ``α·(1 − SELF_RTOL)`` at least (counts only grow as the step falls)."""
+    s1, s2, _ = _eval(s, a, sg, h, ha, nact, lam, lam2, mu, cmax, fast, c0, cnt, True)
+    al = s1 / s2
+    up = al * (1.0 + SELF_RTOL)
+    dn = al * (1.0 - SELF_RTOL)
+    for i in range(nact):
+        g = sg[i]
+        if _count(a[i] / up, mu, g, cmax[g], fast) > cnt[i]:
+            return False
+        if _count(a[i] / dn, mu, g, cmax[g], fast) < cnt[i]:
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -1054,14 +1102,51 @@ def _lean(el, sgs, dr, ext, x2, tab, itab, z, fast, c0, n0, best_lo, w, wi, nact
         top_r = max(top_r, w[j, 3])
     best_r = -1.0
     best_s = 0.0
+    ntie = 0
     for j in range(c0w, ncand):
-        r = w[j, 3]
-        if r >= top_r * (1.0 - TIE_RTOL) and r >= 0.0 and (best_r < 0.0 or w[j, 1] > best_s):
-            best_r = r
-            best_s = w[j, 1]
+        if w[j, 3] >= top_r * (1.0 - TIE_RTOL) and w[j, 3] >= 0.0:
+            ntie += 1
+    while ntie > 1 and top_r > 0.0:  # self-consistent candidates first (as _core)
+        jb = -1
+        for j in range(c0w, ncand):
+            if (w[j, 3] >= top_r * (1.0 - TIE_RTOL) and w[j, 2] == 0.0
+                    and (jb < 0 or w[j, 1] > w[jb, 1])):
+                jb = j
+        if jb < 0:
+            break
+        evals += 1
+        if _consistent_p(w[jb, 1], el, sgs, dr, nact, tab, itab, z, fast, c0, wi):
+            best_r = top_r
+            best_s = w[jb, 1]
+            break
+        w[jb, 2] = -1.0
+    if best_r < 0.0:
+        for j in range(c0w, ncand):
+            r = w[j, 3]
+            if (r >= top_r * (1.0 - TIE_RTOL) and r >= 0.0
+                    and (best_r < 0.0 or w[j, 1] > best_s)):
+                best_r = r
+                best_s = w[j, 1]
     if best_r >= 0.0:
         best_r = top_r
     return best_r, best_s, evals, best_lo
+
+
+@helper
+def _consistent_p(s, el, sgs, dr, nact, tab, itab, z, fast, c0, wi):
+    """:func:`_consistent` on the packed arrays (counts in ``wi[:, 6]``)."""
+    s1, s2 = _ev(s, el, sgs, dr, nact, tab, itab, z, fast, c0, wi, True)
+    al = s1 / s2
+    up = al * (1.0 + SELF_RTOL)
+    dn = al * (1.0 - SELF_RTOL)
+    for i in range(nact):
+        g = sgs[dr, i]
+        cm = itab[z, 0, g]
+        if _cnt(el[0, i] / up, tab, z, g, cm, fast) > wi[i, 6]:
+            return False
+        if _cnt(el[0, i] / dn, tab, z, g, cm, fast) < wi[i, 6]:
+            return False
+    return True
 
 
 @helper
@@ -1338,9 +1423,10 @@ def exact_levelset(xs, hs, levels, signed, zero_point, out, codes, lean=LEAN):
 
     Notes
     -----
-    Ties: equal ``r = S1²/S2`` goes to the larger ``|step|`` (interval top ``hi``), then to
-    ``+α`` before ``−α``, then to the smallest ``z``. Rows are independent and searched
-    sequentially inside, so results are bit-identical for any thread count.
+    Ties: ``r = S1²/S2`` equal within ``TIE_RTOL`` goes to a self-consistent state first
+    (``|α|`` in its own interval up to ``SELF_RTOL``), then to the larger ``|step|`` (interval
+    top ``hi``), then to ``+α`` before ``−α``, then to the smallest ``z``. Rows are
+    independent and searched sequentially inside, so results are bit-identical for any thread count.
     Twin: :func:`vecq_ref.naive.exact_levelset`.
     """
     levels = f64(levels)
