@@ -115,6 +115,10 @@ OPTION_CASES = [
     (["verify", "{good}", "{good}", "{good}", "--bits", "2"], "vecq-ref verify: error",
      "unrecognized arguments"),
     (["reproduce", "--out", "{tmp}/r", "--format", "svg"], "--format", "svg"),
+    (["audit", "{good}", "{tmp}/missing.gguf"], "missing.gguf", "does not exist"),
+    (["audit", "{good}", "{good}"], "good.npy", "not a quantized checkpoint"),
+    (["audit", "{good}", "{good}", "--workers", "0"], "--workers", "≥ 1"),
+    (["verify", "{good}", "{good}", "--format", "q9_9"], "format", "q9_9"),
 ]
 
 
