@@ -308,8 +308,7 @@ def diagnose(arr, quantized, fmt, group_size, dt):
     else:
         g = quantized.group_size if isinstance(quantized, BlockTensor) else (
             group_size or DEFAULT_GROUP[fmt])
-        w = arr if isinstance(quantized, BlockTensor) and arr.shape == quantized.shape else \
-            FR.hqq_groups(arr, g)
+        w = FR.hqq_groups(arr, g)   # ``arr`` is always in the weight's own layout
         if isinstance(quantized, BlockTensor):
             bt = quantized
         else:

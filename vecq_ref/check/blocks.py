@@ -664,8 +664,16 @@ def _recover(wq, spec, g, rules):
 def _affine(arr, h, quantized, fmt, group_size, arith, claimed, quality, exact_offset_groups):
     """The report of a torchao int4 or HQQ output (``_block_affine``)."""
     fields, w, bt = AF.diagnose(arr, quantized, fmt, group_size, arith)
-    if h is not None and w.shape != h.shape:
+    if h is not None and fmt == "hqq":
         h = hqq_groups(h, bt.group_size)
+    if fields["passed"] is False and fmt == "torchao-int4" and arith == "float32":
+        x = np.asarray(arr, dtype=np.float32)
+        # bfloat16 first: the narrower set (a bf16 weight's values are mostly fp16 too).
+        held = next((dt for dt in ("bfloat16", "float16") if np.all(R.representable(x, dt))),
+                    None)
+        if held is not None:
+            fields["notes"].append(f"w's values are all {held}: if the original is stored in "
+                                   f"{held}, pass dtype={held!r} (torchao computes in it)")
     rep = FormatReport(fmt, AF.LABELS[fmt], claimed, fields["passed"], fields["rule"],
                        fields["departure"], fields["components"],
                        fields["notes"] + [n for n in bt.notes if n != "recovered from values"],
