@@ -42,6 +42,8 @@ function                          codes               ``values`` (float32)    ``
 :func:`awq_rtn` (sym)             −2^(k−1)…2^(k−1)−1  ``α·c``                 ``midtread-full``
 :func:`compressed_tensors_rtn`    −2^(k−1)…2^(k−1)−1  ``α·(c − zero_point)``  ``midtread-full``
 :func:`bnb_nf4`, :func:`bnb_fp4`  0…15 (index)        ``α·codebook[c]``       ``codebook``
+:func:`torchao_int4`              0…15                ``(c − 8)·α + zero``    ``midtread-full``
+:func:`hqq_affine`                0…2^k−1             ``(c − zero)·α``        ``midtread-full``
 ================================  ==================  ======================  =================
 
 (compressed-tensors symmetric: no ``zero_point``, i.e. 0.)
@@ -1102,14 +1104,28 @@ def hqq_groups(w, group_size=64, axis=0):
 def hqq_affine(w, bits=4, group_size=64, zero=None, *, rounding="half-even"):
     """HQQ's grid per group, in its float32 arithmetic, with its zero or a given one.
 
-    HQQ (``hqq.core.quantize.Quantizer.quantize``) works on ``W.float()``: the inverse
-    scale ``i = (2^k − 1)/(max − min)`` (computed as torch does ``int / tensor``:
-    ``(1/(max − min))·(2^k − 1)``, two float32 roundings) (1 where ``|max − min| ≤ 1e−4``, at most 2·10⁴), the
-    zero ``z = −min·i``; its optimiser (``optimize=True``, the default) then changes ``z``
-    only (a proximal solver under an ℓ_0.7 loss, not replayed here: pass the stored ``z``
-    as ``zero``); codes ``q = clamp(round(w·i + z), 0, 2^k − 1)``, half to even; stored
-    ``s = 1/i``; ``x̂ = (q − z)·s``. Groups are the rows of ``w`` (reshaped ``(−1,
-    group_size)``): use :func:`hqq_groups` first for HQQ's own layout.
+    HQQ (``hqq.core.quantize.Quantizer.quantize``) works on ``W.float()``:
+
+    - inverse scale ``i = (2^k − 1)/(max − min)``, computed as torch does ``int / tensor``,
+      ``(1/(max − min))·(2^k − 1)`` (two float32 roundings); 1 where ``|max − min| ≤ 1e−4``;
+      at most 2·10⁴;
+    - zero ``z = −min·i``; its optimiser (``optimize=True``, the default) then changes ``z``
+      only (a proximal solver under an ℓ_0.7 loss, not replayed here: pass the stored ``z``
+      as ``zero``);
+    - codes ``q = clamp(round(w·i + z), 0, 2^k − 1)``, half to even; stored ``s = 1/i``;
+      ``x̂ = (q − z)·s``.
+
+    Parameters
+    ----------
+    w : array_like, shape (..., n)
+        Groups are the rows of ``w`` reshaped ``(−1, group_size)``: use :func:`hqq_groups`
+        first for HQQ's own layout.
+    bits : int, default 4
+    group_size : int, default 64
+    zero : array_like, optional
+        The stored (optimised) zero, one per group; default the min–max zero.
+    rounding : {"half-even", "half-away", "half-up", "floor"}
+        A variant for diagnosis (torch.round is half to even).
 
     Returns
     -------

@@ -210,6 +210,17 @@ def hqq_recover(wg, wqg, g, bits=4):
     return bt, frac
 
 
+def hqq_plausible(wg, vg, g, bits=4):
+    """Cheap test before :func:`hqq_recover` (values alone): in every group the values over
+    HQQ's min–max scale lie on one integer grid (``(q − z)`` up to float32 rounding)."""
+    s = np.asarray(FR.hqq_affine(wg, bits, g).alpha, dtype=np.float64).reshape(-1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.asarray(vg, dtype=np.float64) / s
+    d = t - t.min(axis=1, keepdims=True)
+    return bool(np.all(np.isfinite(d)) and np.all(np.abs(d - np.rint(d)) <= 1e-3)
+                and np.all(d <= 2 ** bits - 1 + 1e-3))
+
+
 def hqq_check(wg, bt):
     """Components, verdict and notes of an HQQ BlockTensor ``bt`` (group layout) against the
     weight in the same layout ``wg``."""

@@ -1,7 +1,9 @@
 r"""A block-format output diagnosed against its format's rule and its format's exact optimum.
 
 Two answers (issue 22), for an output of llama.cpp Q4_0/Q5_0/Q8_0/Q4_1/Q5_1/IQ4_NL, GPTQ, AWQ,
-compressed-tensors (symmetric or asymmetric) or bitsandbytes NF4/FP4:
+compressed-tensors (symmetric or asymmetric), bitsandbytes NF4/FP4, torchao int4 (tinygemm) or
+HQQ (the last two: real offsets, diagnosed in ``_block_affine``; HQQ's optimised zero makes its
+verdict UNDECIDED):
 
 * **Conformance** (``passed``): is this what the format's own rule gives? The output is
   compared bit for bit (levels, stored scales, zero points or minimums) with the format's
@@ -696,6 +698,8 @@ def _affine_candidate(arr, h, wq, group_size, arith, best):
     for fmt in _AFFINE:
         g = group_size or AF.DEFAULT_GROUP[fmt]
         if arr.size % g or (fmt == "torchao-int4" and arr.shape[1] % g):
+            continue
+        if fmt == "hqq" and not AF.hqq_plausible(hqq_groups(arr, g), hqq_groups(wq, g), g):
             continue
         rep = _affine(arr, h, wq, fmt, group_size, arith, False, False, 0)
         if rep.recovered_fraction == 1.0 and rep.passed is not False:
