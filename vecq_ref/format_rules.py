@@ -42,6 +42,8 @@ function                          codes               ``values`` (float32)    ``
 :func:`awq_rtn` (sym)             −2^(k−1)…2^(k−1)−1  ``α·c``                 ``midtread-full``
 :func:`compressed_tensors_rtn`    −2^(k−1)…2^(k−1)−1  ``α·(c − zero_point)``  ``midtread-full``
 :func:`bnb_nf4`, :func:`bnb_fp4`  0…15 (index)        ``α·codebook[c]``       ``codebook``
+:func:`torchao_int4`              0…15                ``(c − 8)·α + zero``    ``midtread-full``
+:func:`hqq_affine`                0…2^k−1             ``(c − zero)·α``        ``midtread-full``
 ================================  ==================  ======================  =================
 
 (compressed-tensors symmetric: no ``zero_point``, i.e. 0.)
@@ -71,7 +73,7 @@ BNB_FP4 = FP4_TABLE.astype(_F)
 BNB_FP4.setflags(write=False)
 _IQ4 = IQ4_NL.astype(_F)
 #: ``info`` entries with one value per group (shaped like ``alpha``).
-_PER_GROUP = ("zero_point", "offset", "iscale")
+_PER_GROUP = ("zero_point", "offset", "iscale", "zero", "inverse", "initial_zero")
 
 
 # --- shared machinery ----------------------------------------------------------------------
@@ -990,6 +992,187 @@ def bnb_fp4(w, group_size=64):
     return _bnb("bnb_fp4", BNB_FP4, w, group_size)
 
 
+# --- torchao int4 (tinygemm) and HQQ: real offsets ------------------------------------------
+
+def _round_mode(rounding):
+    modes = {"half-even": np.rint, "half-away": _roundf,
+             "half-up": lambda a: np.floor(a + _F(0.5)), "floor": np.floor}
+    if rounding not in modes:
+        V.fail("rounding", f"one of {sorted(modes)}", repr(rounding))
+    return modes[rounding]
+
+
+def _tinygemm(x, s, zp, rd, rnd):
+    """torchao's tinygemm codes and dequantized values of the float32 groups ``x`` (already
+    in the dtype) under the stored ``s`` and ``zp`` (per group), ``rd`` the dtype's
+    rounding after each op, ``rnd`` the rounding to an integer."""
+    s, zp = np.asarray(s, dtype=_F)[:, None], np.asarray(zp, dtype=_F)[:, None]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        lo = rd(zp - rd(s * _F(8)))
+        codes = np.clip(rnd(rd(rd(x - lo) / s)), 0, 15)
+        codes = np.where(np.isfinite(codes), codes, _F(0))
+        values = rd(rd((codes - _F(8)) * s) + zp)
+    return codes, values
+
+
+def torchao_int4(w, group_size=128, dtype=None, *, zero="min+8s", rounding="half-even"):
+    """torchao's int4 weight-only affine quantization, "tinygemm" layout (float zero).
+
+    Per group of ``g`` contiguous weights: ``s = max((max − min)/15, tiny)`` (``tiny`` the
+    dtype's smallest normal), the **float** zero ``zp = min + 8·s``, both kept in the weight's
+    dtype; codes ``q = clamp(round((x − (zp − 8·s))/s), 0, 15)``, round half to even; the
+    dequantized ``x̂ = (q − 8)·s + zp`` (two roundings in the dtype, as torchao's
+    ``_dequantize_affine_tinygemm`` does). As a real offset: ``x̂ = s·q + m``, ``m = zp − 8·s``.
+
+    Parameters
+    ----------
+    w : array_like, shape (..., n)
+        Weights; groups run along the last axis (``group_size`` must divide ``n``).
+    group_size : int, default 128
+    dtype : {None, "float32", "float16", "bfloat16"}
+        The weight's dtype, the one torchao computes in and stores ``s`` and ``zp`` in
+        (None: float32); ``w`` is rounded to it and every torch op is rounded to it.
+    zero : {"min+8s", "min"}
+        ``"min"``: a variant for diagnosis (``zp = min``, the tinygemm shift forgotten).
+    rounding : {"half-even", "half-away", "half-up", "floor"}
+        A variant for diagnosis (torch.round is half to even).
+
+    Returns
+    -------
+    Quantized
+        ``codes`` 0…15, ``alpha`` the stored ``s`` (float64), ``values`` (float32, the
+        dtype's values), ``info["zero"]`` the stored ``zp`` and ``info["offset"]`` ``m =
+        zp − 8·s`` (float64 per group), ``info["stored_dtype"]``, ``info["arithmetic"]``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad ``w``, ``group_size``, ``dtype``, ``zero`` or ``rounding``.
+
+    Source: pytorch/ao ``torchao/quantization/quant_primitives.py``
+    ``_choose_qparams_affine_tinygemm``, ``_quantize_affine_tinygemm``,
+    ``_dequantize_affine_tinygemm`` (torchao 0.18.0; bit for bit with it on
+    tests/fixtures/formats/affine).
+
+    Examples
+    --------
+    >>> q = torchao_int4(np.linspace(0, 1.5, 128))
+    >>> q.codes[[0, -1]].tolist(), bool(q.info["zero"][0] == np.float32(0.8))
+    ([0, 15], True)
+    """
+    dt = _torch_dtype(dtype)
+    V.choice(zero, "zero", ("min+8s", "min"))
+    rnd = _round_mode(rounding)
+    x, shape, g = _groups(w, group_size, 128)
+    rd = _rounder(dt)
+    x = rd(x)
+    tiny = _F({"float32": np.finfo(_F).tiny, "float16": 2.0 ** -14,
+               "bfloat16": np.finfo(_F).tiny}[dt])
+    mx, mn = np.max(x, axis=1), np.min(x, axis=1)
+    with np.errstate(over="ignore"):
+        s = np.maximum(rd(rd(mx - mn) / _F(15)), tiny)
+        zp = rd(mn + rd(s * _F(8))) if zero == "min+8s" else mn
+    codes, values = _tinygemm(x, s, zp, rd, rnd)
+    info = {"stored_dtype": dt, "arithmetic": dt, "zero": zp.astype(np.float64),
+            "offset": zp.astype(np.float64) - 8.0 * s.astype(np.float64),
+            "source": "pytorch/ao quant_primitives.py: _choose_qparams_affine_tinygemm, "
+                      "_quantize_affine_tinygemm"}
+    return _result("torchao_int4", "unsigned", 4, x, shape, g, codes.astype(np.int64),
+                   values, s, s, info)
+
+
+def hqq_groups(w, group_size=64, axis=0):
+    """``w`` as HQQ groups it: rows of the returned (n_groups, group_size) array.
+
+    HQQ (``Quantizer.quantize``) reshapes the flattened weight to ``(g, −1)`` for ``axis=0``
+    (its default; a group is a column of that) and to ``(−1, g)`` for ``axis=1``.
+
+    Examples
+    --------
+    >>> hqq_groups(np.arange(8).reshape(2, 4), 2).tolist()
+    [[0, 4], [1, 5], [2, 6], [3, 7]]
+    """
+    arr = V.as_array(w, "w")
+    g = V.integer(group_size, "group_size", 1)
+    if arr.size % g:
+        V.fail("group_size", f"a divisor of w.size = {arr.size}", g)
+    if axis not in (0, 1) or isinstance(axis, bool):
+        V.fail("axis", "0 or 1 (HQQ's axis)", repr(axis))
+    return arr.reshape(g, -1).T.copy() if axis == 0 else arr.reshape(-1, g).copy()
+
+
+def hqq_affine(w, bits=4, group_size=64, zero=None, *, rounding="half-even"):
+    """HQQ's grid per group, in its float32 arithmetic, with its zero or a given one.
+
+    HQQ (``hqq.core.quantize.Quantizer.quantize``) works on ``W.float()``:
+
+    - inverse scale ``i = (2^k − 1)/(max − min)``, computed as torch does ``int / tensor``,
+      ``(1/(max − min))·(2^k − 1)`` (two float32 roundings); 1 where ``|max − min| ≤ 1e−4``;
+      at most 2·10⁴;
+    - zero ``z = −min·i``; its optimiser (``optimize=True``, the default) then changes ``z``
+      only (a proximal solver under an ℓ_0.7 loss, not replayed here: pass the stored ``z``
+      as ``zero``);
+    - codes ``q = clamp(round(w·i + z), 0, 2^k − 1)``, half to even; stored ``s = 1/i``;
+      ``x̂ = (q − z)·s``.
+
+    Parameters
+    ----------
+    w : array_like, shape (..., n)
+        Groups are the rows of ``w`` reshaped ``(−1, group_size)``: use :func:`hqq_groups`
+        first for HQQ's own layout.
+    bits : int, default 4
+    group_size : int, default 64
+    zero : array_like, optional
+        The stored (optimised) zero, one per group; default the min–max zero.
+    rounding : {"half-even", "half-away", "half-up", "floor"}
+        A variant for diagnosis (torch.round is half to even).
+
+    Returns
+    -------
+    Quantized
+        ``codes``, ``alpha`` the stored ``s`` (float32 values, float64), ``step`` the same,
+        ``values`` float32, ``info["zero"]`` (float64 per group), ``info["inverse"]`` ``i``
+        (float32 values), ``info["offset"]`` ``m = −z·s``.
+
+    Source: mobiusml/hqq ``hqq/core/quantize.py`` ``Quantizer.quantize``,
+    ``hqq/core/optimize.py`` ``optimize_weights_proximal_legacy`` (hqq 0.2.8.post1).
+
+    Examples
+    --------
+    >>> q = hqq_affine(np.linspace(0, 1.5, 64))
+    >>> q.codes[[0, -1]].tolist(), float(q.info["zero"][0]) + 0.0
+    ([0, 15], 0.0)
+    """
+    bits = V.integer(bits, "bits", 1, 8)
+    rnd = _round_mode(rounding)
+    x, shape, g = _groups(w, group_size, 64)
+    top = _F(2 ** bits - 1)
+    mx, mn = np.max(x, axis=1), np.min(x, axis=1)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        den = (mx - mn).astype(_F)
+        # torch's ``15 / t`` is ``t.reciprocal() * 15`` (Tensor.__rtruediv__): two roundings.
+        inv = ((_F(1) / den).astype(_F) * top).astype(_F)
+        inv = np.where(np.abs(den) <= _F(1e-4), _F(1), inv)
+        inv = np.minimum(inv, _F(2e4)).astype(_F)
+        z0 = (-mn * inv).astype(_F)
+    if zero is None:
+        z = z0
+    else:
+        z = np.asarray(zero, dtype=_F).reshape(-1)
+        if z.size != x.shape[0]:
+            V.fail("zero", f"one value per group ({x.shape[0]})", f"{z.size} values")
+    codes = np.clip(rnd(((x * inv[:, None]).astype(_F) + z[:, None]).astype(_F)), 0, top)
+    s = (_F(1) / inv).astype(_F)
+    values = ((codes - z[:, None]).astype(_F) * s[:, None]).astype(_F)
+    info = {"stored_dtype": "float32", "zero": z.astype(np.float64), "inverse": inv,
+            "initial_zero": z0.astype(np.float64),
+            "offset": -z.astype(np.float64) * s.astype(np.float64),
+            "source": "mobiusml/hqq hqq/core/quantize.py: Quantizer.quantize"}
+    return _result("hqq_affine", "unsigned", bits, x, shape, g, codes.astype(np.int64),
+                   values, s, s, info)
+
+
 __all__ = ["q4_0", "q5_0", "q8_0", "q4_1", "q5_1", "make_qx_quants", "make_qkx2_quants",
            "iq4_nl", "imatrix_weights", "gptq_rtn", "awq_rtn", "compressed_tensors_rtn",
-           "bnb_nf4", "bnb_fp4", "BNB_FP4", "IMATRIX_TYPES"]
+           "bnb_nf4", "bnb_fp4", "BNB_FP4", "IMATRIX_TYPES", "torchao_int4",
+           "hqq_affine", "hqq_groups"]

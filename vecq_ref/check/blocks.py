@@ -1,7 +1,9 @@
 r"""A block-format output diagnosed against its format's rule and its format's exact optimum.
 
 Two answers (issue 22), for an output of llama.cpp Q4_0/Q5_0/Q8_0/Q4_1/Q5_1/IQ4_NL, GPTQ, AWQ,
-compressed-tensors (symmetric or asymmetric) or bitsandbytes NF4/FP4:
+compressed-tensors (symmetric or asymmetric), bitsandbytes NF4/FP4, torchao int4 (tinygemm) or
+HQQ (the last two: real offsets, diagnosed in ``_block_affine``; HQQ's optimised zero makes its
+verdict UNDECIDED):
 
 * **Conformance** (``passed``): is this what the format's own rule gives? The output is
   compared bit for bit (levels, stored scales, zero points or minimums) with the format's
@@ -52,7 +54,9 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .. import _validation as V
+from ..format_rules import hqq_groups
 from ..formats._block import BlockTensor, format_level_set
+from . import _block_affine as AF
 from . import _block_recover as RC
 from . import _block_rules as R
 from ._block_diagnose import (
@@ -83,7 +87,9 @@ WIDTH = 100
 EXACT_OFFSET_GROUPS = 8192
 #: The candidates tried, in order, when ``format`` is None.
 CANDIDATES = ("q4_0", "q8_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "gptq-sym", "gptq-asym",
-              "awq-sym", "awq-asym", "ct-sym", "ct-asym", "nf4", "fp4")
+              "awq-sym", "awq-asym", "ct-sym", "ct-asym", "nf4", "fp4", "torchao-int4", "hqq")
+#: The real-offset formats diagnosed by ``_block_affine`` (tried last from values alone).
+_AFFINE = ("torchao-int4", "hqq")
 
 
 # --- results --------------------------------------------------------------------------------
@@ -433,7 +439,13 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     format : str, optional
         ``"q4_0"``, ``"q5_0"``, ``"q8_0"``, ``"q4_1"``, ``"q5_1"``, ``"iq4_nl"``, ``"nf4"``,
         ``"fp4"``, ``"gptq-sym"``/``"gptq-asym"``, ``"awq-sym"``/``"awq-asym"``,
-        ``"ct-sym"``/``"ct-asym"`` (compressed-tensors); plain ``"gptq"`` etc. mean ``-sym``.
+        ``"ct-sym"``/``"ct-asym"`` (compressed-tensors); plain ``"gptq"`` etc. mean ``-sym``;
+        ``"torchao-int4"`` (tinygemm: PASS/FAIL, every component decidable) and ``"hqq"``
+        (axis 0: groups are ``w.reshape(g, −1).T``'s rows; the optimised zero makes the
+        verdict UNDECIDED, the grid, scale, storage and codes are checked), both real offsets
+        (``vecq_ref.check._block_affine``). From values alone (``format=None``) they are
+        tried after the others, and chosen only when they reproduce every group and no other
+        format passes.
     group_size : int, optional
         Array input: elements per group along the last axis (default: the format's block).
     bits : int, optional
@@ -485,15 +497,22 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         arr = arr.reshape(-1, arr.shape[-1])
     h = V.importance(weights, arr.shape)
     if isinstance(quantized, BlockTensor):
-        if quantized.shape != arr.shape:
+        if quantized.shape != arr.shape and not (AF.is_block(quantized) and
+                                                 quantized.format == "hqq" and
+                                                 arr.size == quantized.codes.size):
             V.fail("w", f"of the quantized tensor's shape {quantized.shape}",
                    f"shape {arr.shape}")
         if quantized.two_level is not None or quantized.format.endswith("_k"):
             return _unchecked(arr, h, quantized, quality, exact_offset_groups)
+        if AF.is_block(quantized):
+            return _affine(arr, h, quantized, quantized.format, None, arith, True, quality,
+                           exact_offset_groups)
         spec = _spec_of_bt(quantized, format)
         return _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups,
                       arith=arith)
     wq = V.as_array(quantized, "quantized")
+    if wq.dtype.name == "bfloat16":  # ml_dtypes' bfloat16 (kind "V"): exact in float32
+        wq = wq.astype(np.float32)
     if wq.dtype.kind not in "fiu":
         V.fail("quantized", "a BlockTensor or an array of real numbers", f"dtype {wq.dtype}",
                TypeError)
@@ -502,22 +521,29 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         V.fail("quantized", f"of the shape of `w` {arr.shape}", f"shape {wq.shape}")
     if bits is not None:
         bits = V.integer(bits, "bits", 2, 8)
+    if format is not None and str(format).lower() in AF.ALIASES:
+        return _affine(arr, h, np.asarray(wq), AF.ALIASES[str(format).lower()], group_size,
+                       arith, True, quality, exact_offset_groups)
     if format is not None:
         keys = [_spec_key(format, bits)]
     else:
-        keys = [k for k in CANDIDATES if bits is None or R.SPECS[k].bits == bits]
+        keys = [k for k in CANDIDATES if k not in _AFFINE
+                and (bits is None or R.SPECS[k].bits == bits)]
         if bits not in (None, 4):
             keys += [k for k in R.SPECS if k.endswith(f"-{bits}bit")]
     reports = _candidates(arr, h, np.asarray(wq), keys, group_size, format is not None,
                           exact_offset_groups, arith)
     notes = []
     if not reports and format is None and bits is not None:
-        reports = _candidates(arr, h, np.asarray(wq), CANDIDATES, group_size, False,
+        reports = _candidates(arr, h, np.asarray(wq),
+                              [k for k in CANDIDATES if k not in _AFFINE], group_size, False,
                               exact_offset_groups, arith)
         notes = [f"no {bits}-bit format reproduces these values; tried every format"]
     best = _best(reports)
+    if format is None and (best is None or not best.passed) and bits in (None, 4):
+        best = _affine_candidate(arr, h, np.asarray(wq), group_size, arith, best)
     if best is not None:
-        if not best.claimed and not best.passed:
+        if not best.claimed and best.passed is False:
             notes.append("no format's rule reproduces the values: the format was chosen by its "
                          "level set only; name it (format=...) to check that format's rule")
         best.notes[:0] = notes
@@ -635,6 +661,50 @@ def _recover(wq, spec, g, rules):
     bt = BlockTensor("recovered", spec.family, spec.kind, spec.bits, g, codes.reshape(rows, cols),
                      scale.reshape(rows, -1), dtype, notes=("recovered from values",), **parts)
     return bt, float(frac), float(np.mean(taken))
+
+
+def _affine(arr, h, quantized, fmt, group_size, arith, claimed, quality, exact_offset_groups):
+    """The report of a torchao int4 or HQQ output (``_block_affine``)."""
+    fields, w, bt = AF.diagnose(arr, quantized, fmt, group_size, arith)
+    if h is not None and fmt == "hqq":
+        h = hqq_groups(h, bt.group_size)
+    if fields["passed"] is False and fmt == "torchao-int4" and arith == "float32":
+        x = np.asarray(arr, dtype=np.float32)
+        # bfloat16 first: the narrower set (a bf16 weight's values are mostly fp16 too).
+        held = next((dt for dt in ("bfloat16", "float16") if np.all(R.representable(x, dt))),
+                    None)
+        if held is not None:
+            fields["notes"].append(f"w's values are all {held}: if the original is stored in "
+                                   f"{held}, pass dtype={held!r} (torchao computes in it)")
+    rep = FormatReport(fmt, AF.LABELS[fmt], claimed, fields["passed"], fields["rule"],
+                       fields["departure"], fields["components"],
+                       fields["notes"] + [n for n in bt.notes if n != "recovered from values"],
+                       groups=bt.scale.size, group_size=bt.group_size, bits=bt.bits,
+                       shape=tuple(arr.shape), weighted=h is not None,
+                       recovered_fraction=fields["recovered_fraction"],
+                       undecided=fields["undecided"])
+    rep.block = bt
+    if not quality:
+        rep.rel_dql = _rel(bt.dequantize(np.float64), np.asarray(w, dtype=np.float64), h)
+        return rep
+    rep = _quality(rep, w, h, bt, quality, exact_offset_groups)
+    rep.shape = tuple(arr.shape)
+    return rep
+
+
+def _affine_candidate(arr, h, wq, group_size, arith, best):
+    """From values alone: torchao int4 or HQQ when one reproduces every group and is a PASS
+    (or, HQQ, undecided) where the other candidates' best is not a PASS."""
+    for fmt in _AFFINE:
+        g = group_size or AF.DEFAULT_GROUP[fmt]
+        if arr.size % g or (fmt == "torchao-int4" and arr.shape[1] % g):
+            continue
+        if fmt == "hqq" and not AF.hqq_plausible(hqq_groups(arr, g), hqq_groups(wq, g), g):
+            continue
+        rep = _affine(arr, h, wq, fmt, group_size, arith, False, False, 0)
+        if rep.recovered_fraction == 1.0 and rep.passed is not False:
+            return rep
+    return best
 
 
 def _unchecked(arr, h, bt, quality, exact_offset_groups):
