@@ -345,7 +345,7 @@ def test_killed_worker_has_its_task_rerun(model, serial, tmp_path):
 
     # A cluster started by hand, reached through its address (--scheduler).
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         res = audit(original, q, progress=False, reader=killing_reader,
                     scheduler=cluster.scheduler_address)
     assert (tmp_path / "q4_0.gguf.killed").exists()  # a worker did die

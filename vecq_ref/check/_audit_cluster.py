@@ -33,9 +33,10 @@ def _client(workers, scheduler):
     import os
 
     # One Dask thread per worker; the kernels' own threads share the cores among the workers.
+    # The dashboard on a free port: the fixed 8787 fails to start while another cluster holds it.
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, env={"NUMBA_NUM_THREADS": threads})
+                           dashboard_address=":0", env={"NUMBA_NUM_THREADS": threads})
     return Client(cluster), cluster
 
 
