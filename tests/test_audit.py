@@ -329,7 +329,17 @@ def test_imatrix_weights_the_losses(model, tmp_path):
 @pytest.mark.jit_only
 def test_local_cluster_identical_to_serial(model, serial):
     original, gguf_path, _ = model
-    res = audit(original, gguf_path, progress=False, workers=2, block_size=700)
+    # Dask's default dashboard port held (another cluster running): the audit's own local
+    # cluster must still start
+    import socket
+
+    with socket.socket() as held:
+        try:
+            held.bind(("0.0.0.0", 8787))
+            held.listen()
+        except OSError:
+            pass                          # held by someone else already: the same condition
+        res = audit(original, gguf_path, progress=False, workers=2, block_size=700)
     assert _same(res, serial)
 
 
