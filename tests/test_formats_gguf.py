@@ -557,6 +557,7 @@ def test_cli_verify_tensor_either_naming(tiny, capsys):
     (["--tensor", "blk.0.nothing.weight"], r"--tensor 'blk\.0\.nothing\.weight' is in neither"),
     (["--tensor", "output.weight"], r"kept in float \(float16\).*give --bits"),
     (["--tensor", "blk.0.attn_k.weight", "--bits", "4"], r"--bits 4 contradicts.*q8_0"),
+    (["--tensor", "blk.0.attn_k.weight", "--format", "q4_0"], r"--format q4_0 contradicts.*q8_0"),
 ])
 def test_cli_verify_tensor_errors(tiny, capsys, argv, message):
     rc = main(["verify", str(tiny["original"]), str(tiny["gguf"]), *argv])

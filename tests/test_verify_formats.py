@@ -26,6 +26,9 @@ def test_q4_0_values_are_diagnosed_as_q4_0(w):
     assert r.passed is True and "Q4_0" in r.rule and "bit for bit" in r.rule
     assert all(len(line) <= 100 for line in str(r).splitlines())
     assert r.optimum_rel_dql <= r.rel_dql
+    # the quality answer under the keys a VecQ report uses
+    assert r.quality["relative_dql"] == r.rel_dql and r.quality["format_optimum"] == \
+        r.optimum_rel_dql and r.quality["vecq_exact"] == r.vecq_exact_rel_dql
 
 
 def test_format_and_block_tensor_go_to_the_format_check(w):

@@ -754,16 +754,21 @@ def _verify_tensor(args, opts):
     name = f"{names['original']} = {names['quantized']}"
     header = [f"pair: {labels['w']} and {labels['wq']}"]
     if isinstance(q, np.ndarray):
-        if args.bits is None:
+        if args.bits is None and args.format is None:
             raise UsageError(f"{labels['wq']} is kept in float ({q.dtype}), not quantized; "
                              "give --bits to verify it as quantized values, or pick a "
                              "quantized tensor")
         wq, kw = q, {"bits": args.bits, "lattice": args.lattice, "axis": args.axis,
                      "group_size": args.group_size}
+        if args.format is not None:
+            kw = {"bits": args.bits, "group_size": args.group_size, "format": args.format}
     else:
         if args.bits is not None and args.bits != q.bits:
             raise UsageError(f"--bits {args.bits} contradicts {labels['wq']}, which is "
                              f"{q.format} ({q.bits} bits); leave --bits out")
+        if args.format is not None and args.format.lower().split("-")[0] != q.format:
+            raise UsageError(f"--format {args.format} contradicts {labels['wq']}, which is "
+                             f"{q.format}; leave --format out (the file says it)")
         header[0] += f" ({q.format}, {q.bits} bits, groups of {q.group_size})"
         try:
             from .check.blocks import verify_format

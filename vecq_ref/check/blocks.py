@@ -168,6 +168,15 @@ class FormatReport:
     #: The BlockTensor checked (recovered from the values for an array); not in as_dict.
     block: object = field(default=None, repr=False)
 
+    @property
+    def quality(self):
+        """The quality answer in the keys :attr:`VerifyReport.quality` uses (so code reading
+        either report finds it): ``relative_dql`` of the output, ``vecq_param``,
+        ``vecq_exact``, and the format's own ``format_optimum`` with ``gap_pct`` to it."""
+        return {"relative_dql": self.rel_dql, "vecq_param": self.vecq_param_rel_dql,
+                "vecq_exact": self.vecq_exact_rel_dql, "format_optimum": self.optimum_rel_dql,
+                "gap_pct": self.gap_pct}
+
     def summary_line(self):
         """One line (≤ 100 characters): verdict, rule or departure, gap to the optimum."""
         head = {True: "PASS", False: "FAIL", None: "UNDECIDED"}[self.passed]

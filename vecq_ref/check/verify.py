@@ -395,11 +395,11 @@ class VerifyReport:
                 # Not VecQ's, but a block format's own rule reproduces it: say that, and print
                 # that diagnosis instead of VecQ's components (which would describe a format
                 # against a lattice it never claimed).
-                put("verdict", f"FAIL: not VecQ's output; it is the {fr.rule}")
+                what = (f"the {fr.rule}" if fr.rule else
+                        f"{fr.label}, departing in {fr.departure}" if fr.departure else fr.label)
+                put("verdict", f"FAIL: not VecQ's output; it is {what}")
                 put("", "- the block format's own diagnosis follows (vecq_ref.verify(w, wq, "
                     f"format={fr.format!r}) gives it alone)")
-                put("quality", f"VecQ-param {f(self.relative_dql_param)}, VecQ-exact "
-                    f"{f(self.relative_dql_exact)} (relative DQL)")
                 out.extend("  " + t for t in str(fr).splitlines())
                 return out
             put("verdict", "INCONCLUSIVE: the lattice cannot be told from the values"
