@@ -39,7 +39,10 @@ direct re-evaluations that decide are those of the general path. Arguments are p
 array argument of a Numba call costs two atomic reference-count updates) and every buffer is
 allocated once per task. ``evaluations`` counts what each path evaluates (incumbents, direct
 evaluations, edges, swept states), so it differs between the paths; every other output bit is
-the same (tests/test_exact_lean.py).
+the same (tests/test_exact_lean.py). With a signed scale on the full-range lattices (whose two
+paths share all but their last steps) lean rows search both directions at once
+(:func:`_lean2`, docs/theory.md §4.5 "Both directions at once"): one rounding, bracket, event
+list, bucketing and sort serve both; candidates and the decision stay per direction.
 """
 
 import numpy as np
