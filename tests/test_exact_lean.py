@@ -24,24 +24,27 @@ SAME = [0, 1, 2, 3, 4, 5, 7, 8]
 
 
 def _both(x, h, levels, signed=False, zero_point=False):
-    """(lean out, lean codes, general out, general codes)."""
+    """(lean out, lean codes, general out, general codes, lean out and codes with the two
+    directions searched one after the other)."""
     x = np.ascontiguousarray(np.atleast_2d(np.asarray(x, dtype=np.float64)))
     hs = (np.zeros((0, 0)) if h is None
           else np.ascontiguousarray(np.atleast_2d(np.asarray(h, dtype=np.float64))))
     levels = np.asarray(levels, dtype=np.float64)
     res = []
-    for lean in (K.LEAN, 0):
+    for lean, shared in ((K.LEAN, True), (0, True), (K.LEAN, False)):
         out = np.full((x.shape[0], K.COLS), np.nan)
         codes = np.full(x.shape, -1, dtype=np.int16)
-        K.exact_levelset(x, hs, levels, signed, zero_point, out, codes, lean)
+        K.exact_levelset(x, hs, levels, signed, zero_point, out, codes, lean, shared)
         res += [out, codes]
     return res
 
 
 def _assert_same(x, h, levels, signed=False, zero_point=False):
-    lo, lc, go, gc = _both(x, h, levels, signed, zero_point)
+    lo, lc, go, gc, so, sc = _both(x, h, levels, signed, zero_point)
     assert_array_equal(lo[:, SAME].view(np.int64), go[:, SAME].view(np.int64))
     assert_array_equal(lc, gc)
+    assert_array_equal(so[:, SAME].view(np.int64), go[:, SAME].view(np.int64))
+    assert_array_equal(sc, gc)
     assert np.all(lo[:, 7] == 1.0)
     return lo, lc
 
@@ -121,6 +124,44 @@ def test_lean_threshold_switch():
         ref = _both(x, None, FULL3, True)
         assert_array_equal(out[:, SAME], ref[0][:, SAME])
         assert_array_equal(codes, ref[1])
+
+
+def test_shared_directions_taken_only_where_paths_share_steps():
+    # −8 … 7 signed: the paths 0 … 7 and 0 … 8 share 7 steps, so lean rows search both
+    # directions at once (other evaluation counts, the same bits: _assert_same); −4 … 4
+    # shares every step, so too; NF4's paths differ from the first step: the directions one
+    # after the other (the same evaluation counts with shared=True and False).
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 32))
+    lo, _, _, _, so, _ = _both(x, None, FULL4, signed=True)
+    assert np.any(lo[:, 6] != so[:, 6])
+    lo, _, _, _, so, _ = _both(x, None, codebooks.NF4, signed=True)
+    assert_array_equal(lo[:, 6], so[:, 6])
+    _assert_same(x, None, np.arange(-4.0, 5.0), signed=True)
+    lo, _, _, _, so, _ = _both(x, None, np.arange(-4.0, 5.0), signed=True)
+    assert np.any(lo[:, 6] != so[:, 6])
+
+
+def test_both_directions_in_one_pass_match_each():
+    # _approx2 and _lbb2 give each direction's _approx and _lbb bit for bit (the same counts
+    # from one rounding, the same sums in the same order).
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(40)
+    x[:3] = [4.0, -4.0, 0.01]  # one at each cap
+    h = rng.random(40) + 0.1
+    lam, lam2, mu, imu, dl, dq, cmax, pidx, fast = K._paths(FULL4)
+    tab = np.array([lam, lam2, mu, imu, dl, dq])[None]
+    itab = np.array([cmax, pidx])[None]
+    el = np.array([np.abs(x), h, h * np.abs(x)])
+    sgs = np.array([(x < 0).astype(np.int64), (x > 0).astype(np.int64)])
+    for s in (0.05, 0.21, 0.3, 0.5, 1.7):
+        both = K._approx2(s, el, sgs, 40, tab, itab, 0)
+        assert both[:4] == K._approx(s, el, sgs, 0, 40, tab, itab, 0, fast, 0.0)
+        assert both[4:] == K._approx(s, el, sgs, 1, 40, tab, itab, 0, fast, 0.0)
+        if s <= 0.5:
+            assert both[:4] != both[4:]  # 4/s ≥ 7.5: the caps 7 and 8 differ
+        assert K._lbb2(s, el, sgs, 40, tab, itab, 0) == (
+            K._lbb(s, el, sgs, 0, 40, tab, itab, 0), K._lbb(s, el, sgs, 1, 40, tab, itab, 0))
 
 
 def test_lean_hand_case():

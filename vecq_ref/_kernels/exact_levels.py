@@ -39,7 +39,10 @@ direct re-evaluations that decide are those of the general path. Arguments are p
 array argument of a Numba call costs two atomic reference-count updates) and every buffer is
 allocated once per task. ``evaluations`` counts what each path evaluates (incumbents, direct
 evaluations, edges, swept states), so it differs between the paths; every other output bit is
-the same (tests/test_exact_lean.py).
+the same (tests/test_exact_lean.py). With a signed scale on the full-range lattices (whose two
+paths share all but their last steps) lean rows search both directions at once
+(:func:`_lean2`, docs/theory.md §4.5 "Both directions at once"): one rounding, bracket, event
+list, bucketing and sort serve both; candidates and the decision stay per direction.
 """
 
 import numpy as np
@@ -1086,7 +1089,425 @@ def _lean(el, sgs, dr, ext, x2, tab, itab, z, fast, c0, n0, best_lo, w, wi, nact
                     if rhi >= best_lo:
                         ncand = _put(w, ncand, rhi, t, 0.0, -1.0)
                 k = e
-    # The direct values decide (as _core).
+    best_r, best_s, ev = _decide(w, c0w, ncand, best_lo, el, sgs, dr, nact, tab, itab, z,
+                                 fast, c0, wi)
+    evals += ev
+    return best_r, best_s, evals, best_lo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lbb2(s, el, sgs, nact, tab, itab, z):
+    """:func:`_lbb` of both directions in one pass (``sgs[1] = 1 − sgs[0]``)."""
+    t0 = 0.0
+    t1 = 0.0
+    for i in range(nact):
+        ai = el[0, i]
+        g = sgs[0, i]
+        l0 = tab[z, 0, g, itab[z, 0, g]]
+        l1 = tab[z, 0, 1 - g, itab[z, 0, 1 - g]]
+        d0 = ai if l0 <= 0.0 else max(ai - s * l0, 0.0)
+        d1 = ai if l1 <= 0.0 else max(ai - s * l1, 0.0)
+        t0 += el[1, i] * (d0 * d0)
+        t1 += el[1, i] * (d1 * d1)
+    return t0, t1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _approx2(s, el, sgs, nact, tab, itab, z):
+    """:func:`_approx` of both directions from one rounding per element (``fast`` paths)."""
+    inv = 1.0 / s
+    cl = max(itab[z, 0, 0], itab[z, 0, 1])
+    a1 = 0.0
+    a2 = 0.0
+    b1 = 0.0
+    b2 = 0.0
+    ta = 0.0
+    tb = 0.0
+    for i in range(nact):
+        g = sgs[0, i]
+        c = _cnt(el[0, i] * inv, tab, z, g, cl, True)
+        ca = min(c, itab[z, 0, g])
+        cb = min(c, itab[z, 0, 1 - g])
+        v = el[2, i] * tab[z, 0, g, ca]
+        a1 += v
+        ta += abs(v)
+        a2 += el[1, i] * tab[z, 1, g, ca]
+        v = el[2, i] * tab[z, 0, 1 - g, cb]
+        b1 += v
+        tb += abs(v)
+        b2 += el[1, i] * tab[z, 1, 1 - g, cb]
+    k = 1.01 * (nact + 4.0) * _EPS
+    return a1, a2, k * ta, k * a2, b1, b2, k * tb, k * b2
+
+
+@helper
+def _lean2(el, sgs, d0, ext, extm, x2, tab, itab, z, c0, best_lo, w, wb, wc, wi, nact, cap):
+    """:func:`_lean` for both directions at once, on level sets whose two paths share their
+    first ``P = min(c_max)`` steps (the same ``λ``, ``μ = c − ½``, ``λ_0 = 0``: the full-range
+    lattices, module docstring "Lean path"): one rounding per element serves both directions,
+    the bracket ``(sa, sb]`` is the union of theirs, the thresholds in it are generated, bucketed
+    and sorted once (steps ``c > P`` flagged with the one direction that has them), and one
+    sweep carries both directions' sums. Each direction keeps its own candidates (``wc``:
+    rows ``[0, R)`` for ``+α``, ``[R, 2R)`` for ``−α``) and its own lower bound as
+    :func:`_rows` gives it (the first direction ``d0`` only its own states', the second
+    every state's), and the direct values decide per direction (:func:`_decide`). Returns
+    ``(r₊, s₊, r₋, s₋, evaluations, best_lo)``; ``wb`` holds the buckets (ΣΔS1, ΣΔS2 of each
+    direction, then S1 and S2 of each at the upper edge); ``wi`` column 7 the flags."""
+    evals = 0
+    bown = best_lo  # lower bound from the first direction's states only
+    ball = best_lo  # from every state
+    cl = max(itab[z, 0, 0], itab[z, 0, 1])
+    pp = min(itab[z, 0, 0], itab[z, 0, 1])
+    rr = wc.shape[0] // 2
+    nc0 = 0
+    nc1 = rr
+    stop = 0.0
+    sbot = np.inf
+    s0 = 0.0
+    for d in range(2):
+        ex = ext if d == 0 else extm
+        for g in range(2):
+            cm = itab[z, 0, g]
+            if cm > 0 and ex[g, 0] > 0.0:
+                stop = max(stop, ex[g, 0] * tab[z, 3, g, 1])
+                sbot = min(sbot, ex[g, 1] * tab[z, 3, g, cm])
+                if tab[z, 0, g, cm] > 0.0:
+                    s0 = max(s0, ex[g, 0] / tab[z, 0, g, cm])
+    stop *= 1.0 + 8.0 * _EPS
+    sbot *= 1.0 - 8.0 * _EPS
+    if not s0 > 0.0:
+        s0 = np.sqrt(stop) * np.sqrt(sbot)
+    s0 = min(max(s0, sbot), stop)
+    m0 = nact + 2.0
+    s = s0
+    sinc = s0
+    rinc = -1.0
+    for _ in range(LLOYD):
+        a1, a2, ae1, ae2, b1, b2, be1, be2 = _approx2(s, el, sgs, nact, tab, itab, z)
+        a2 += c0
+        b2 += c0
+        evals += 1
+        ra, _ = _rb(a1, a2, ae1, ae2)
+        rb, _ = _rb(b1, b2, be1, be2)
+        if d0 == 0:
+            bown = max(bown, ra)
+        else:
+            bown = max(bown, rb)
+        ball = max(ball, ra, rb)
+        if max(ra, rb) > rinc:
+            rinc = max(ra, rb)
+            sinc = s
+        s1 = a1 if ra >= rb else b1
+        s2 = a2 if ra >= rb else b2
+        if s1 <= 0.0:
+            break
+        nxt = s1 / s2
+        if not (nxt > sbot and nxt < stop) or nxt == s:
+            break
+        s = nxt
+    # The bracket: outside (sa, sb] no self-consistent state of either direction reaches
+    # that direction's lower bound.
+    lu0 = x2 * (1.0 + 4.0 * m0 * _EPS) - (bown if d0 == 0 else ball)
+    lu1 = x2 * (1.0 + 4.0 * m0 * _EPS) - (bown if d0 == 1 else ball)
+    fac = 1.0 - 4.0 * m0 * _EPS
+    f = BRACKET_LO
+    sa = sinc / f
+    while True:
+        if sa <= sbot:
+            sa = 0.0
+            break
+        t0, t1 = _lbb2(sa, el, sgs, nact, tab, itab, z)
+        if t0 * fac > lu0 and t1 * fac > lu1:
+            break
+        f *= f
+        sa = sinc / f
+    f = BRACKET_HI
+    sb = sinc * f
+    while True:
+        if sb >= stop:
+            sb = stop
+            break
+        if _lba(sb, el, sgs, 0, nact, tab, itab, z) * fac > max(lu0, lu1):
+            break
+        f *= f
+        sb = sinc * f
+    sa *= 1.0 - _SL
+    sb = min(sb * (1.0 + _SL), stop)
+    if not sb > sa:
+        return -1.0, 0.0, -1.0, 0.0, evals, ball
+    # The states at sb, directly (the counts of the longer path start the thresholds).
+    s1a = 0.0
+    e1a = 0.0
+    s2a = c0
+    e2a = 0.0
+    s1b = 0.0
+    e1b = 0.0
+    s2b = c0
+    e2b = 0.0
+    for i in range(nact):
+        g = sgs[0, i]
+        c = _cnt(el[0, i] / sb, tab, z, g, cl, True)
+        wi[i, 6] = c
+        ca = min(c, itab[z, 0, g])
+        cb = min(c, itab[z, 0, 1 - g])
+        s1a, e1a = _add(s1a, e1a, el[2, i] * tab[z, 0, g, ca])
+        s2a, e2a = _add(s2a, e2a, el[1, i] * tab[z, 1, g, ca])
+        s1b, e1b = _add(s1b, e1b, el[2, i] * tab[z, 0, 1 - g, cb])
+        s2b, e2b = _add(s2b, e2b, el[1, i] * tab[z, 1, 1 - g, cb])
+    evals += 2
+    s1a += e1a
+    s2a += e2a
+    s1b += e1b
+    s2b += e2b
+    ea1, ea2 = _errs(s1a, s2a, m0, 0.0)
+    eb1, eb2 = _errs(s1b, s2b, m0, 0.0)
+    rlo, rhi = _rb(s1a, s2a, ea1, ea2)
+    if d0 == 0:
+        bown = max(bown, rlo)
+    ball = max(ball, rlo)
+    rlo, rhi2 = _rb(s1b, s2b, eb1, eb2)
+    if d0 == 1:
+        bown = max(bown, rlo)
+    ball = max(ball, rlo)
+    if rhi >= (bown if d0 == 0 else ball):
+        nc0 = _put(wc, nc0, rhi, sb, 0.0, _ratio(s1a, s2a))
+    if rhi2 >= (bown if d0 == 1 else ball):
+        nc1 = _put(wc, nc1, rhi2, sb, 0.0, _ratio(s1b, s2b))
+    # Every threshold in the bracket, once: key a·(1/μ), increments, the directions it moves.
+    cut = sa * (1.0 - 16.0 * _EPS)
+    nb = 0
+    lo = np.inf
+    hi = 0.0
+    ta1 = 0.0
+    ta2 = 0.0
+    tb1 = 0.0
+    tb2 = 0.0
+    for i in range(nact):
+        g = sgs[0, i]
+        dl = 0 if itab[z, 0, g] >= itab[z, 0, 1 - g] else 1
+        gl = g if dl == 0 else 1 - g
+        ai = el[0, i]
+        for c in range(wi[i, 6] + 1, cl + 1):
+            key = ai * tab[z, 3, gl, c]
+            if key < cut:
+                break
+            d1 = el[2, i] * tab[z, 4, gl, c]
+            d2 = el[1, i] * tab[z, 5, gl, c]
+            w[nb, 0] = key
+            w[nb, 1] = d1
+            w[nb, 2] = d2
+            wi[nb, 0] = i
+            wi[nb, 1] = c
+            msk = 3 if c <= pp else 1 << dl
+            wi[nb, 7] = msk
+            if msk & 1:
+                ta1 += d1
+                ta2 += d2
+            if msk & 2:
+                tb1 += d1
+                tb2 += d2
+            lo = min(lo, key)
+            hi = max(hi, key)
+            nb += 1
+    if nb > 0:
+        nbk = 1 if nb <= LEAN_SWEEP or not hi > lo else nb // BUCKET
+        scale = nbk / (hi - lo) if nbk > 1 else 0.0
+        tol = 64.0 * _EPS * (hi * scale + nbk)
+        for j in range(nbk + 1):
+            for q in range(4):
+                wb[j, q] = 0.0
+            wi[j, 4] = 0
+            wi[j, 5] = 0
+        for q in range(nb):
+            x = (hi - w[q, 0]) * scale
+            j = min(np.int64(x), nbk - 1)
+            wi[q, 2] = j
+            msk = wi[q, 7]
+            if msk & 1:
+                wb[j, 0] += w[q, 1]
+                wb[j, 1] += w[q, 2]
+            if msk & 2:
+                wb[j, 2] += w[q, 1]
+                wb[j, 3] += w[q, 2]
+            wi[j + 1, 4] += 1
+            fr = x - j
+            if fr < tol:
+                wi[j, 5] = 1
+            if fr > 1.0 - tol:
+                wi[j + 1, 5] = 1
+        for j in range(nbk):
+            wi[j + 1, 4] += wi[j, 4]
+        for q in range(nb):
+            j = wi[q, 2]
+            wi[wi[j, 4], 3] = q
+            wi[j, 4] += 1
+        kk = 1.01 * (nb + nbk + 8.0) * _EPS
+        eea1 = ea1 + kk * (abs(s1a) + 2.0 * ta1)
+        eea2 = ea2 + kk * (s2a + 2.0 * ta2)
+        eeb1 = eb1 + kk * (abs(s1b) + 2.0 * tb1)
+        eeb2 = eb2 + kk * (s2b + 2.0 * tb2)
+        pa1 = s1a
+        pa2 = s2a
+        pb1 = s1b
+        pb2 = s2b
+        for j in range(nbk):
+            wb[j, 4] = pa1
+            wb[j, 5] = pa2
+            wb[j, 6] = pb1
+            wb[j, 7] = pb2
+            pa1 += wb[j, 0]
+            pa2 += wb[j, 1]
+            pb1 += wb[j, 2]
+            pb2 += wb[j, 3]
+            if d0 == 0:
+                bown, _ = _state(pa1, pa2, eea1, eea2, bown)
+                ball = max(ball, bown)
+                ball, _ = _state(pb1, pb2, eeb1, eeb2, ball)
+            else:
+                bown, _ = _state(pb1, pb2, eeb1, eeb2, bown)
+                ball = max(ball, bown)
+                ball, _ = _state(pa1, pa2, eea1, eea2, ball)
+        wb[nbk, 4] = pa1
+        wb[nbk, 5] = pa2
+        wb[nbk, 6] = pb1
+        wb[nbk, 7] = pb2
+        evals += 2 * nbk
+        top = 0
+        tl = 1.0 - 16.0 * _EPS
+        for j in range(1, nbk + 1):
+            if j < nbk and wi[j, 5] != 0:
+                continue
+            shi = sb if top == 0 else hi - top / scale
+            slo = sa if j == nbk else hi - j / scale
+            ua1 = wb[top, 4]
+            ua2 = wb[top, 5]
+            ub1 = wb[top, 6]
+            ub2 = wb[top, 7]
+            bla = bown if d0 == 0 else ball
+            blb = bown if d0 == 1 else ball
+            keep = 0
+            if not _prune_e(slo, wb[j, 4] + eea1, wb[j, 5] + eea2, shi, ua1 - eea1,
+                            ua1 + eea1, ua2 - eea2, bla):
+                keep |= 1
+                if top > 0:
+                    rlo, rhi = _rb(ua1, ua2, eea1, eea2)
+                    if rhi >= bla:
+                        nc0 = _put(wc, nc0, rhi, shi, 0.0, -1.0)
+            if not _prune_e(slo, wb[j, 6] + eeb1, wb[j, 7] + eeb2, shi, ub1 - eeb1,
+                            ub1 + eeb1, ub2 - eeb2, blb):
+                keep |= 2
+                if top > 0:
+                    rlo, rhi = _rb(ub1, ub2, eeb1, eeb2)
+                    if rhi >= blb:
+                        nc1 = _put(wc, nc1, rhi, shi, 0.0, -1.0)
+            k0 = 0 if top == 0 else wi[top - 1, 4]
+            k1 = wi[j - 1, 4]
+            top = j
+            if keep == 0:
+                continue
+            _isort_w(w, 0, wi, k0, k1)
+            ca1 = 0.0
+            ca2 = 0.0
+            cb1 = 0.0
+            cb2 = 0.0
+            k = k0
+            while k < k1:
+                p = wi[k, 3]
+                if k + 1 == k1 or w[wi[k + 1, 3], 0] < w[p, 0] * tl:
+                    msk = wi[p, 7] & keep
+                    k += 1
+                    i = wi[p, 0]
+                    if msk & 1:
+                        ua1, ca1 = _add(ua1, ca1, w[p, 1])
+                        ua2, ca2 = _add(ua2, ca2, w[p, 2])
+                        evals += 1
+                        bl = bown if d0 == 0 else ball
+                        bl, rhi = _state(ua1 + ca1, ua2 + ca2, eea1, eea2, bl)
+                        if d0 == 0:
+                            bown = bl
+                            ball = max(ball, bl)
+                        else:
+                            ball = bl
+                        if rhi >= bl:
+                            nc0 = _put(wc, nc0, rhi, el[0, i],
+                                       tab[z, 2, sgs[0, i], wi[p, 1]], -1.0)
+                    if msk & 2:
+                        ub1, cb1 = _add(ub1, cb1, w[p, 1])
+                        ub2, cb2 = _add(ub2, cb2, w[p, 2])
+                        evals += 1
+                        bl = bown if d0 == 1 else ball
+                        bl, rhi = _state(ub1 + cb1, ub2 + cb2, eeb1, eeb2, bl)
+                        if d0 == 1:
+                            bown = bl
+                            ball = max(ball, bl)
+                        else:
+                            ball = bl
+                        if rhi >= bl:
+                            nc1 = _put(wc, nc1, rhi, el[0, i],
+                                       tab[z, 2, sgs[1, i], wi[p, 1]], -1.0)
+                    continue
+                # A cluster: exact thresholds order it, equal ones apply together.
+                e = k + 1
+                while e < k1 and w[wi[e, 3], 0] >= w[wi[e - 1, 3], 0] * tl:
+                    e += 1
+                for q in range(k, e):
+                    p = wi[q, 3]
+                    i = wi[p, 0]
+                    g = sgs[0, i] if wi[p, 7] & 1 else sgs[1, i]
+                    w[p, 3] = threshold(el[0, i], tab[z, 2, g, wi[p, 1]])
+                _isort_w(w, 3, wi, k, e)
+                q = k
+                while q < e:
+                    t = w[wi[q, 3], 3]
+                    hit = 0
+                    while q < e and w[wi[q, 3], 3] == t:
+                        p = wi[q, 3]
+                        msk = wi[p, 7] & keep
+                        hit |= msk
+                        if msk & 1:
+                            ua1, ca1 = _add(ua1, ca1, w[p, 1])
+                            ua2, ca2 = _add(ua2, ca2, w[p, 2])
+                        if msk & 2:
+                            ub1, cb1 = _add(ub1, cb1, w[p, 1])
+                            ub2, cb2 = _add(ub2, cb2, w[p, 2])
+                        q += 1
+                    if hit & 1:
+                        evals += 1
+                        bl = bown if d0 == 0 else ball
+                        bl, rhi = _state(ua1 + ca1, ua2 + ca2, eea1, eea2, bl)
+                        if d0 == 0:
+                            bown = bl
+                            ball = max(ball, bl)
+                        else:
+                            ball = bl
+                        if rhi >= bl:
+                            nc0 = _put(wc, nc0, rhi, t, 0.0, -1.0)
+                    if hit & 2:
+                        evals += 1
+                        bl = bown if d0 == 1 else ball
+                        bl, rhi = _state(ub1 + cb1, ub2 + cb2, eeb1, eeb2, bl)
+                        if d0 == 1:
+                            bown = bl
+                            ball = max(ball, bl)
+                        else:
+                            ball = bl
+                        if rhi >= bl:
+                            nc1 = _put(wc, nc1, rhi, t, 0.0, -1.0)
+                k = e
+    ra, sa_, ev = _decide(wc, 0, nc0, bown if d0 == 0 else ball, el, sgs, 0, nact, tab, itab,
+                          z, True, c0, wi)
+    evals += ev
+    rb, sb_, ev = _decide(wc, rr, nc1, bown if d0 == 1 else ball, el, sgs, 1, nact, tab,
+                          itab, z, True, c0, wi)
+    evals += ev
+    return ra, sa_, rb, sb_, evals, ball
+
+
+@helper
+def _decide(w, c0w, ncand, best_lo, el, sgs, dr, nact, tab, itab, z, fast, c0, wi):
+    """The direct values decide among the candidates ``w[c0w:ncand]`` (as :func:`_put`) of
+    direction ``dr`` (as :func:`_core`): ``(r, s, evaluations)``."""
+    evals = 0
     top_r = -1.0
     for j in range(c0w, ncand):
         if w[j, 0] < best_lo:
@@ -1129,7 +1550,7 @@ def _lean(el, sgs, dr, ext, x2, tab, itab, z, fast, c0, n0, best_lo, w, wi, nact
                 best_s = w[j, 1]
     if best_r >= 0.0:
         best_r = top_r
-    return best_r, best_s, evals, best_lo
+    return best_r, best_s, evals
 
 
 @helper
@@ -1182,8 +1603,8 @@ def _interval(s, el, sgs, d, nact, tab, itab, z, fast, wi):
 
 
 @njit(cache=True, nogil=True)
-def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, signed, lean, out, codes,
-          t0, t1):
+def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, lean, out,
+          codes, t0, t1):
     """Rows ``t0 ≤ r < t1`` of :func:`exact_levelset`."""
     n = xs.shape[1]
     nz = levz.shape[0]
@@ -1218,7 +1639,9 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, signed, lean,
     # The lean path's buffers: room for every threshold of a row it takes (``_lean``).
     cap = min(n, lean) * (levz.shape[1] - 1) + 1
     w = np.empty((4 * cap + 3, 4))
-    wi = np.empty((max(cap + 1, n), 7), dtype=np.int64)
+    wi = np.empty((max(cap + 1, n), 8), dtype=np.int64)
+    wb = np.empty((cap + 1, 8))
+    wc = np.empty((4 * cap + 4, 4))
     for r in range(t0, t1):
         nact = 0
         hz = 0.0
@@ -1272,6 +1695,11 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, signed, lean,
                     g = sgp[imax]
                     if lamz[z, 1 - g, cmaxz[z, 1 - g]] > lamz[z, g, cmaxz[z, g]]:
                         d0 = 1
+                both = signed and shz[z] and nact <= lean
+                if both:
+                    rp, sp, rm, sm, ev, blo = _lean2(el, sgs, d0, ext, extm, x2, tabz, itabz,
+                                                     z, c0, blo, w, wb, wc, wi, nact, cap)
+                    evals += ev
                 for dk in range(2 if signed else 1):
                     d = d0 if dk == 0 else 1 - d0
                     sg = sgp if d == 0 else sgm
@@ -1279,7 +1707,11 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, signed, lean,
                     for i in range(nact):
                         if lamz[z, sgs[d, i], 0] < 0.0:
                             n0 += ha[i] * -lamz[z, sgs[d, i], 0]
-                    if nact <= lean:
+                    if both:
+                        rr = rp if d == 0 else rm
+                        ss = sp if d == 0 else sm
+                        ev = 0
+                    elif nact <= lean:
                         rr, ss, ev, blo = _lean(el, sgs, d, ext if d == 0 else extm, x2, tabz,
                                                 itabz, z, fastz[z], c0, n0, blo, w, wi, nact,
                                                 cap)
@@ -1388,7 +1820,7 @@ def _paths(lz):
     return lam, lam2, mu, imu, dl, dq, cmax, pidx, fast
 
 
-def exact_levelset(xs, hs, levels, signed, zero_point, out, codes, lean=LEAN):
+def exact_levelset(xs, hs, levels, signed, zero_point, out, codes, lean=LEAN, shared=True):
     """Exact weighted scale search over the level set ``levels``, per row (module docstring).
 
     Parameters
@@ -1420,6 +1852,10 @@ def exact_levelset(xs, hs, levels, signed, zero_point, out, codes, lean=LEAN):
         Rows with at most this many active elements (``x ≠ 0``, ``h > 0``) take the lean
         path (module docstring), the others the general one; ``0`` forces the general path
         (tests). Every output but ``evaluations`` is the same either way.
+    shared : bool
+        With a signed scale, lean rows of the full-range lattices search both directions at
+        once (:func:`_lean2`); ``False`` searches them one after the other (tests). Every
+        output but ``evaluations`` is the same either way.
 
     Notes
     -----
@@ -1448,7 +1884,15 @@ def exact_levelset(xs, hs, levels, signed, zero_point, out, codes, lean=LEAN):
     if not weighted:
         hs = np.zeros((1, 1))
     rows, n = xs.shape
+    # Level sets whose two paths share their first min(c_max) steps, integer levels with 0
+    # (the full-range lattices): with a signed scale both directions are searched at once.
+    shz = np.zeros(nz, dtype=np.bool_)
+    for z in range(nz):
+        pp = int(itabz[z, 0].min())
+        shz[z] = (shared and fastz[z] and pp >= 1 and tabz[z, 0, 0, 0] == 0.0
+                  and tabz[z, 0, 1, 0] == 0.0
+                  and np.array_equal(tabz[z, :, 0, :pp + 1], tabz[z, :, 1, :pp + 1]))
     run_tasks(_rows, rows, xs.size,
-              (xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz,
+              (xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz,
                bool(signed and not zero_point), int(lean), out, codes))
     return out, codes
