@@ -347,11 +347,12 @@ def test_the_quick_reading_of_the_groups_is_reused_and_changes_nothing(monkeypat
     # reading: the report is the one the check gives reading them itself, and recover_rows
     # runs once, not twice
     w = _w((24, 96), seed=11)
+    real = R.recover_rows
     for wq in (quantize(w, 4, group_size=32).values.astype(np.float32),
                _step_output(w, 0.5)):
         calls = []
-        real = R.recover_rows
-        monkeypatch.setattr(R, "recover_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+        monkeypatch.setattr(R, "recover_rows",
+                            lambda *a, _c=calls, **k: _c.append(1) or real(*a, **k))
         r = verify(w, wq, bits=4, group_size=32)
         assert len(calls) == 1
         monkeypatch.setattr(R, "recover_rows", real)
@@ -427,3 +428,31 @@ def test_recover_rows_in_chunks_reads_every_row_as_alone(monkeypatch):
         assert key(R.recover_rows(U, W, np.float32, 4)) == whole
     assert [key(R.recover_rows(U[i:i + 1], W[i:i + 1], np.float32, 4))[0]
             for i in range(U.shape[0])] == whole
+
+
+def test_a_wrong_step_in_many_groups_runs_each_search_once_and_no_grid(monkeypatch):
+    # a VecQ port with the wrong λ (0.5·σ per group of 32): not VecQ's, with its quality.
+    # The exact search runs once (its output shared by the quality, the conventions and the
+    # step and output tests); above the total limit the grid and alternating searches (3000
+    # steps per slice) are not run, as before; below it they are (the step tests as before)
+    from vecq_ref.check import verify as VM
+
+    w = _w((16, 64), seed=15)
+    x = w.astype(np.float64).reshape(-1, 32)
+    v = np.clip(np.floor(x / (0.5 * x.std(axis=1, keepdims=True))), -8, 7) + 0.5
+    a = np.sum(x * v, axis=1, keepdims=True) / np.sum(v * v, axis=1, keepdims=True)
+    wq = (a * v).reshape(w.shape).astype(np.float32)
+    real = VM.quantize
+    for limit, grid_runs in ((2 ** 8, False), (2 ** 24, True)):
+        calls = []
+        monkeypatch.setattr(VM, "EXACT_BREAKPOINTS", limit)
+        monkeypatch.setattr(VM, "quantize", lambda *a_, _c=calls, **k: _c.append(
+            (k.get("method"), k.get("lattice"))) or real(*a_, **k))
+        r = verify(w, wq, bits=4, group_size=32)
+        assert not r.passed and r.relative_dql_exact is not None
+        assert calls.count(("exact", "midrise")) == 1
+        assert (("grid", "midrise") in calls) == grid_runs
+        assert r.relative_dql > r.relative_dql_param > r.relative_dql_exact > 0  # its quality
+    monkeypatch.setattr(VM, "quantize", real)
+    monkeypatch.setattr(VM, "EXACT_BREAKPOINTS", 2 ** 24)
+    assert str(verify(w, wq, bits=4, group_size=32)) == str(r)

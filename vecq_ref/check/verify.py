@@ -537,7 +537,8 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
     ``w`` at the working scale ``2**exp``: for ``exp > 0`` (tiny weights) ``method`` runs on
     the caller's weights and returns what the caller would get (a subnormal α and values,
     rounded), scaled back up exactly. ``keep``: a dict that gets ``method``'s values (for
-    the conventions of the same name, not quantized twice) where ``exp ≤ 0``.
+    the conventions of the same name, not quantized twice) where ``exp ≤ 0``
+    (the :class:`~vecq_ref.quantize.Quantized`).
     """
     # In float64 whatever the dtype of ``w``: the same codes and α (the kernels read every
     # weight as float64) and the same values once cast to ``dtype`` (α·v is formed in float64
@@ -550,7 +551,7 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
     except ImportError:
         return None
     if keep is not None and exp <= 0:
-        keep[method] = q.values
+        keep[method] = q
     if dtype is None:
         rows_v = lay.to_rows(q.levels)
         a = np.broadcast_to(np.ldexp(np.asarray(q.alpha, dtype=np.float64), max(exp, 0)),
@@ -1182,9 +1183,12 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     if nan_out:
         rel_dql = math.nan
     rel_param = rel_exact = None
-    library = {}  # the values of quantize(arr, method=...), shared with the conventions
+    library = {}  # quantize(arr, method=..., lattice=ref_lattice): not computed twice
     breakpoints = arr.size * (2 ** (bits - 1) - 1)
-    exact_ok = breakpoints <= EXACT_BREAKPOINTS or (
+    # the grid and alternating searches only where the total is small (the grid's 3000
+    # steps per slice cost minutes on millions of weights in small groups)
+    searches_ok = breakpoints <= EXACT_BREAKPOINTS
+    exact_ok = searches_ok or (
         lay.group_size is not None and lay.group_size * (2 ** (bits - 1) - 1) <=
         EXACT_GROUP_BREAKPOINTS)
     extra = {} if exact_ok or not (compute_gaps or check_conventions) else {
@@ -1216,6 +1220,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             conv = conventions.CONVENTIONS[cname]
             lib = library.get(cname.removeprefix("vecq_ref_")) \
                 if cname in ("vecq_ref_param", "vecq_ref_exact") else None
+            lib = None if lib is None else lib.values
             try:
                 found = _convention_ulps(conv.fn, lib, arr, bits, ref_lattice, lay, q_fmt,
                                          target, ulps)
@@ -1304,16 +1309,18 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     if on_lattice and have_codes and identifiable and lattice_name in ("midrise", "midtread") \
             and not nan_out:
         step_rule, step_interval = _vecq_step(rows_w, rows_x, C, alphas, bits, lattice_name,
-                                              arr, lay, ref_lattice, exact_ok, step_rtol, False)
+                                              arr, lay, ref_lattice, exact_ok, step_rtol, False,
+                                              searches_ok, library)
         if step_rule is None and rows_q is not None:
             # many bits on few weights, or values a few subnormal spacings apart: several
             # lattices fit, and the one recovered need not be VecQ's; VecQ's own output
             # reproducing wq is then a reading that fits too
             step_rule = _vecq_output(arr, rows_q, q_fmt, ulps, bits, ref_lattice, lay,
-                                     exact_ok, _scale_exp)
+                                     exact_ok, _scale_exp, searches_ok, library)
         if step_rule is None and exact_ok:  # the searches (not where their cost explodes)
             step_rule = _vecq_step(rows_w, rows_x, C, alphas, bits, lattice_name, arr, lay,
-                                   ref_lattice, exact_ok, step_rtol, True)[0]
+                                   ref_lattice, exact_ok, step_rtol, True, searches_ok,
+                                   library)[0]
         if step_rule is None:
             reasons.append("the step is none of VecQ's: not λ_k·σ (exact or 4-decimal table, "
                            "σ with ddof 0 or 1, ± 1e-7) within the tolerance, nor the step of "
@@ -1392,7 +1399,7 @@ _SMALL_K_SEARCHES = ("grid", "alternating")
 
 
 def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, exact_ok, rs,
-               searches):
+               searches, searches_ok=None, library=None):
     """The VecQ step rule that gives the codes ``C`` in every slice, or None; and, for one
     slice, the interval of steps that give them (text, in units of σ).
 
@@ -1402,7 +1409,10 @@ def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, 
     ``method``), lying within the interval of steps that give the codes, widened by ``rs``
     (σ accumulated, and the quotients ``w/s`` rounded to the output dtype). A slice of zeros
     (``w − β = 0``) takes any step. ``searches``: test the searches' steps (else the λ·σ
-    rules only)."""
+    rules only): the exact search's where ``exact_ok``, the grid's and the alternating
+    search's where ``searches_ok`` too (default ``exact_ok``). ``library``: outputs of
+    ``quantize(arr, method=…, lattice=ref_lattice)`` already computed (not run again)."""
+    searches_ok = exact_ok if searches_ok is None else searches_ok
     lo_i, hi_i, bad = diagnose_mod.step_bounds(rows_x, C, bits, lattice)
     lo, hi = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
     free = np.all(rows_x == 0, axis=1)
@@ -1422,11 +1432,13 @@ def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, 
                  np.all(free | ((lo_t <= s_) & (s_ <= hi_t)))]
         return (diagnose_mod.summarize_steps(names) if names else None), interval
     for method in ("exact", "grid", "alternating"):
-        if not exact_ok or (method in _SMALL_K_SEARCHES and bits > 8):
+        if not exact_ok or (method in _SMALL_K_SEARCHES and (bits > 8 or not searches_ok)):
             continue
+        q = (library or {}).get(method)
         try:
-            q = quantize(arr, bits, method=method, lattice=ref_lattice, axis=lay.axis,
-                         group_size=lay.group_size)
+            if q is None:
+                q = quantize(arr, bits, method=method, lattice=ref_lattice, axis=lay.axis,
+                             group_size=lay.group_size)
         except (ImportError, ValueError):
             continue
         s_ = np.asarray(q.step, dtype=np.float64).reshape(-1)
@@ -1479,10 +1491,15 @@ def _lattice_from_codes(rows_w, rows_c, bits, rs):
            f" (codes {lo}..{hi} at {bits} bits); pass `lattice=`", "None")
 
 
-def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp):
+def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp,
+                 searches_ok=None, library=None):
     """``"VecQ-param's output"`` (or the released expression's, or VecQ-exact's where the
-    exact search runs) when that output, rounded to ``wq``'s dtype, lies within ``ulps``
-    of ``wq`` everywhere; else None."""
+    exact search runs, or the grid's or the alternating search's where ``searches_ok``,
+    default ``exact_ok``) when that output, rounded to ``wq``'s dtype, lies within ``ulps``
+    of ``wq`` everywhere; else None. ``library``: ``quantize(arr, method=…,
+    lattice=lattice)`` already computed (at the caller's scale, ``exp ≤ 0``): not run
+    again."""
+    searches_ok = exact_ok if searches_ok is None else searches_ok
     target = _floats.at_caller_scale(rows_q, q_fmt)
     x = np.ldexp(arr, -exp) if exp > 0 else arr
     lats = (lattice,) + ((("midtread",) if lattice == "midrise" else ("midrise",))
@@ -1491,11 +1508,16 @@ def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp):
         for lat in lats:
             if (method not in ("param", "paper") and not exact_ok) or \
                     (method == "paper" and lat != "midrise") or \
-                    (method in _SMALL_K_SEARCHES and bits > 8):
+                    (method in _SMALL_K_SEARCHES and (bits > 8 or not searches_ok)):
                 continue
+            # (the library's float64 values round to wq's dtype as arr's own would: one
+            # rounding where arr is float64 or of wq's dtype)
+            q = (library or {}).get(method) if lat == lattice and exp <= 0 and (
+                arr.dtype == np.float64 or _floats.dtype_of(q_fmt) == arr.dtype) else None
             try:
-                q = quantize(x, bits, method=method, lattice=lat, axis=lay.axis,
-                             group_size=lay.group_size)
+                if q is None:
+                    q = quantize(x, bits, method=method, lattice=lat, axis=lay.axis,
+                                 group_size=lay.group_size)
             except (ImportError, ValueError):
                 continue
             vals = np.ldexp(np.asarray(q.values, dtype=np.float64), max(exp, 0))
