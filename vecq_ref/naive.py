@@ -633,7 +633,7 @@ def step_bounds(x, c, cmin, cmax, midrise):
     lo = np.zeros_like(x)
     hi = np.full_like(x, np.inf)
     bad = np.zeros(np.shape(x), dtype=bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         use = c > cmin
         r = x / a
         hi = np.where(use & (a > 0), np.minimum(hi, r), hi)
