@@ -338,3 +338,121 @@ def test_ul2q_over_groups_is_the_row_by_row_baseline():
     for bits in (1, 2, 4, 8):
         np.testing.assert_array_equal(ul2q_rows(rows, bits),
                                       baselines.ul2q(rows, bits, axis=0).values)
+
+
+# --- speed (issue 22): nothing computed twice, the exact search per group ------------------
+
+def test_the_quick_reading_of_the_groups_is_reused_and_changes_nothing(monkeypatch):
+    # verify reads the groups once (the block formats' gate) and the VecQ check reuses that
+    # reading: the report is the one the check gives reading them itself, and recover_rows
+    # runs once, not twice
+    w = _w((24, 96), seed=11)
+    real = R.recover_rows
+    for wq in (quantize(w, 4, group_size=32).values.astype(np.float32),
+               _step_output(w, 0.5)):
+        calls = []
+        monkeypatch.setattr(R, "recover_rows",
+                            lambda *a, _c=calls, **k: _c.append(1) or real(*a, **k))
+        r = verify(w, wq, bits=4, group_size=32)
+        assert len(calls) == 1
+        monkeypatch.setattr(R, "recover_rows", real)
+        alone = _verify_any_scale(w, wq, bits=4, group_size=32)
+        assert r.to_json() == alone.to_json() and str(r) == str(alone)
+    # a reading that is not the check's (another ulps) is not reused
+    calls = []
+    monkeypatch.setattr(R, "recover_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    verify(w, wq, bits=4, group_size=32, ulps=3, check_conventions=False, compute_gaps=False)
+    assert len(calls) == 2
+
+
+def test_the_exact_search_runs_per_group_whatever_the_total(monkeypatch):
+    # the breakpoint limit bounds one slice's exact search: in groups of 32 at 4 bits (32·7 =
+    # 224 breakpoints each) it runs however many groups there are; per tensor it is skipped
+    # above the limit. With the limit lowered to 2^8 this 24 × 96 tensor (2304 weights, 16128
+    # breakpoints in all) shows both sides.
+    from vecq_ref.check import verify as VM
+
+    monkeypatch.setattr(VM, "EXACT_BREAKPOINTS", 2 ** 8)
+    monkeypatch.setattr(VM, "EXACT_GROUP_BREAKPOINTS", 2 ** 8)
+    w = _w((24, 96), seed=12)
+    g = verify(w, quantize(w, 4, group_size=32).values.astype(np.float32), bits=4,
+               group_size=32, check_conventions=False)
+    ex = quantize(w.astype(np.float64), 4, method="exact", group_size=32).values
+    ref = float(np.sum((w.astype(np.float64) - ex.astype(np.float32)) ** 2) /
+                np.sum(w.astype(np.float64) ** 2))
+    assert g.relative_dql_exact == ref and "exact_search" not in g.extra
+    # groups of 48: 48·7 = 336 > 2^8 breakpoints each, 16128 in all: not run
+    g64 = verify(w, quantize(w, 4, group_size=48).values.astype(np.float32), bits=4,
+                 group_size=48, check_conventions=False)
+    assert g64.relative_dql_exact is None and "16128 breakpoints" in g64.extra["exact_search"]
+    t = verify(w, quantize(w, 4).values.astype(np.float32), bits=4, check_conventions=False)
+    assert t.relative_dql_exact is None and "16128 breakpoints" in t.extra["exact_search"]
+
+
+def test_the_conventions_in_chunks_of_groups_give_the_same_figures(monkeypatch):
+    # groups are replayed a chunk of rows at a time (every convention works group by group):
+    # the figures of each convention are those of one call on the whole tensor, including
+    # the mismatches of a port that no convention reproduces and a chunk of one group
+    from vecq_ref.check import verify as VM
+
+    w = _w((20, 96), seed=13)
+    for wq in (quantize(w, 4, group_size=32).values.astype(np.float32),
+               _step_output(w, 0.34)):
+        got = {}
+        for chunk in (1 << 30, 32, 96 * 7):  # whole; one group; 21 groups (a last of 18)
+            monkeypatch.setattr(VM, "_CONV_CHUNK", chunk)
+            got[chunk] = VM._verify_any_scale(w, wq, bits=4, group_size=32).conventions
+        assert got[1 << 30] == got[32] == got[96 * 7]
+        assert len(got[32]) >= 9
+    assert any(c["mismatches"] > 0 for c in got[32])  # the wrong-λ port: not every one fits
+    assert any(0 < c["max_ulps"] < np.inf for c in got[32])
+
+
+def test_recover_rows_in_chunks_reads_every_row_as_alone(monkeypatch):
+    # rows are read a chunk at a time: the same readings (lattice, α, codes, ulps, straight-
+    # through) as one call on all rows and as each row on its own, chunks of one row included
+    w = _w((40, 96), seed=14).astype(np.float64)
+    wq = quantize(w, 4, group_size=32).values.astype(np.float32).astype(np.float64)
+    wq[3] = _step_output(w[3:4].astype(np.float32), 0.5).astype(np.float64)[0]
+    wq[5, :32] = 0.0  # a group of zeros: left open (None)
+    U, W = wq.reshape(-1, 32), w.reshape(-1, 32)
+
+    def key(rs):
+        return [None if r is None else (r.lattice, r.alpha, r.codes.tolist(), r.max_ulps,
+                                        r.straight_through, r.clusters) for r in rs]
+
+    whole = key(R.recover_rows(U, W, np.float32, 4))
+    assert whole.count(None) >= 1 and sum(r is not None for r in whole) > 100
+    for chunk in (32, 32 * 7):
+        monkeypatch.setattr(R, "ROWS_CHUNK", chunk)
+        assert key(R.recover_rows(U, W, np.float32, 4)) == whole
+    assert [key(R.recover_rows(U[i:i + 1], W[i:i + 1], np.float32, 4))[0]
+            for i in range(U.shape[0])] == whole
+
+
+def test_a_wrong_step_in_many_groups_runs_each_search_once_and_no_grid(monkeypatch):
+    # a VecQ port with the wrong λ (0.5·σ per group of 32): not VecQ's, with its quality.
+    # The exact search runs once (its output shared by the quality, the conventions and the
+    # step and output tests); above the total limit the grid and alternating searches (3000
+    # steps per slice) are not run, as before; below it they are (the step tests as before)
+    from vecq_ref.check import verify as VM
+
+    w = _w((16, 64), seed=15)
+    x = w.astype(np.float64).reshape(-1, 32)
+    v = np.clip(np.floor(x / (0.5 * x.std(axis=1, keepdims=True))), -8, 7) + 0.5
+    a = np.sum(x * v, axis=1, keepdims=True) / np.sum(v * v, axis=1, keepdims=True)
+    wq = (a * v).reshape(w.shape).astype(np.float32)
+    real = VM.quantize
+    for limit, grid_runs in ((2 ** 8, False), (2 ** 24, True)):
+        calls = []
+        monkeypatch.setattr(VM, "EXACT_BREAKPOINTS", limit)
+        monkeypatch.setattr(VM, "quantize", lambda *a_, _c=calls, **k: _c.append(
+            (k.get("method"), k.get("lattice"))) or real(*a_, **k))
+        r = verify(w, wq, bits=4, group_size=32)
+        assert not r.passed and r.relative_dql_exact is not None
+        assert calls.count(("exact", "midrise")) == 1
+        assert (("grid", "midrise") in calls) == grid_runs
+        assert r.relative_dql > r.relative_dql_param > r.relative_dql_exact > 0  # its quality
+    monkeypatch.setattr(VM, "quantize", real)
+    monkeypatch.setattr(VM, "EXACT_BREAKPOINTS", 2 ** 24)
+    assert str(verify(w, wq, bits=4, group_size=32)) == str(r)

@@ -620,3 +620,28 @@ def row_dql_sums(x, y, h=None):
              else weighted_pair_sums(x[r], y[r], np.asarray(h, dtype=np.float64)[r], 1.0))
         out[r] = s[0], s[3]
     return out
+
+
+def step_bounds(x, c, cmin, cmax, midrise):
+    """Per-element bounds ``lo_i ≤ s ≤ hi_i`` on a step that keeps code ``c_i`` for ``x_i``
+    (codes ``cmin … cmax``; ``midrise``: ``c ≤ x/s < c + 1``, else ``|x/s − c| ≤ ½``), and
+    the elements no step gives their code: ``x ≥ a·s`` unless ``c`` is the lowest code,
+    ``x ≤ b·s`` unless it is the highest, for the thresholds ``a < b`` of the code."""
+    x = np.asarray(x, dtype=np.float64)
+    c = np.asarray(c).astype(np.float64)
+    a, b = (c, c + 1.0) if midrise else (c - 0.5, c + 0.5)
+    lo = np.zeros_like(x)
+    hi = np.full_like(x, np.inf)
+    bad = np.zeros(np.shape(x), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        use = c > cmin
+        r = x / a
+        hi = np.where(use & (a > 0), np.minimum(hi, r), hi)
+        lo = np.where(use & (a < 0), np.maximum(lo, r), lo)
+        bad |= use & (a == 0) & (x < 0)
+        use = c < cmax
+        r = x / b
+        lo = np.where(use & (b > 0), np.maximum(lo, r), lo)
+        hi = np.where(use & (b < 0), np.minimum(hi, r), hi)
+        bad |= use & (b == 0) & (x > 0)
+    return lo, hi, bad

@@ -100,6 +100,8 @@ def _scaled(x, s, reciprocal):
     zero = s <= 0
     safe = np.where(zero, np.ones_like(s), s)
     q = x * (np.ones_like(safe) / safe) if reciprocal else x / safe
+    if not np.any(zero):  # the common case: no full-size temporaries for the zero steps
+        return q
     inf = np.where(x == 0, np.zeros_like(x), np.copysign(np.full_like(x, np.inf), x))
     return np.where(zero, inf, q)
 

@@ -110,6 +110,11 @@ def step_tol(dtype, n):
 
 # --- step interval -------------------------------------------------------------------------
 
+#: From this many elements :func:`step_bounds` runs its kernel (twin:
+#: :func:`vecq_ref.naive.step_bounds`, whose formulas are the ones below).
+_BOUNDS_KERNEL_MIN = 1 << 12
+
+
 def step_bounds(x, c, bits, lattice, thresholds=None):
     """Per-element bounds on the step: ``lo_i ≤ s ≤ hi_i`` keeps code ``c_i`` for ``x_i``.
 
@@ -122,6 +127,13 @@ def step_bounds(x, c, bits, lattice, thresholds=None):
     from .recover import code_range
 
     cmin, cmax = code_range(bits, lattice)
+    midrise = (thresholds or family(lattice)) == "midrise"
+    if np.size(x) >= _BOUNDS_KERNEL_MIN and np.asarray(x).dtype == np.float64 and \
+            np.shape(c) == np.shape(x) and np.asarray(c).dtype.kind in "iu":
+        # one pass without full-size temporaries (the same figures, NumPy's max/min)
+        from .._kernels import bounds as _kb
+
+        return _kb.step_bounds(x, c, cmin, cmax, midrise)
     c = c.astype(np.float64)
     if (thresholds or family(lattice)) == "midrise":
         a, b = c, c + 1.0

@@ -678,6 +678,11 @@ def _levels_and_one_value(u, c, lo, hi):
     return n_codes, n_vals == n_codes
 
 
+#: :func:`recover_rows` reads this many elements at a time (every row is read on its own:
+#: the same readings, with temporaries that stay in the cache).
+ROWS_CHUNK = 1 << 18
+
+
 def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
     """:func:`recover` for many slices at once, where it is quick: the lattices through zero
     (β = 0) with the largest step, which :func:`recover` tries first.
@@ -704,6 +709,18 @@ def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
     list of Recovered or None
         One per row: the reading, or None where :func:`recover` must decide.
     """
+    nrows, n = U.shape
+    step = max(1, ROWS_CHUNK // max(n, 1))
+    if nrows <= step:
+        return _recover_rows(U, W, dtype, bits, lattices, ulps)
+    out = []
+    for s in range(0, nrows, step):
+        out += _recover_rows(U[s:s + step], W[s:s + step], dtype, bits, lattices, ulps)
+    return out
+
+
+def _recover_rows(U, W, dtype, bits, lattices, ulps):
+    """:func:`recover_rows` on one chunk of rows."""
     nrows, n = U.shape
     out = [None] * nrows
     if n == 0 or nrows == 0 or not np.all(np.isfinite(U)):

@@ -103,6 +103,11 @@ _INT_TOL_COARSE = 0.1  # integrality tolerance when proposing α; the ulps test 
 #: where ``N·(2^(k−1) − 1)``, its breakpoints summed over the slices, is at most this: 12 bits
 #: on 4096 weights (2²³) takes about a second, 16 bits on 4096 weights (2²⁷) minutes.
 EXACT_BREAKPOINTS = 2 ** 24
+#: ... or, in groups (``group_size``), where each group has at most this many breakpoints,
+#: whatever their total: small groups take the search's fast swept path, about 0.2 µs per
+#: weight at 4 bits in groups of 32 (3.4 s on one thread for 4096 × 4096), linear in the
+#: number of groups (8 bits in groups of 32: 4064 per group).
+EXACT_GROUP_BREAKPOINTS = 2 ** 12
 
 
 # --- ulps ----------------------------------------------------------------------------------
@@ -532,7 +537,8 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
     ``w`` at the working scale ``2**exp``: for ``exp > 0`` (tiny weights) ``method`` runs on
     the caller's weights and returns what the caller would get (a subnormal α and values,
     rounded), scaled back up exactly. ``keep``: a dict that gets ``method``'s values (for
-    the conventions of the same name, not quantized twice) where ``exp ≤ 0``.
+    the conventions of the same name, not quantized twice) where ``exp ≤ 0``
+    (the :class:`~vecq_ref.quantize.Quantized`).
     """
     # In float64 whatever the dtype of ``w``: the same codes and α (the kernels read every
     # weight as float64) and the same values once cast to ``dtype`` (α·v is formed in float64
@@ -545,7 +551,7 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
     except ImportError:
         return None
     if keep is not None and exp <= 0:
-        keep[method] = q.values
+        keep[method] = q
     if dtype is None:
         rows_v = lay.to_rows(q.levels)
         a = np.broadcast_to(np.ldexp(np.asarray(q.alpha, dtype=np.float64), max(exp, 0)),
@@ -651,7 +657,8 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
         Quantize ``w`` with VecQ-param and the exact search for the DQL gaps (and the
         ``dql_rtol`` test of the verdict); False leaves those fields None. The exact
         search runs only where its breakpoints ``N·(2^(k−1) − 1)`` are at most
-        :data:`EXACT_BREAKPOINTS` (2²⁴; minutes at 16 bits on thousands of weights): beyond,
+        :data:`EXACT_BREAKPOINTS` (2²⁴; minutes at 16 bits on thousands of weights), or
+        in groups of at most :data:`EXACT_GROUP_BREAKPOINTS` (2¹²) each: beyond,
         ``relative_dql_exact`` is None and ``extra["exact_search"]`` says why.
     name : str, optional
         A label for the report.
@@ -711,9 +718,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     if bits is None:
         V.fail("bits", "the bitwidth that was used, an int in [1, 16]", None, TypeError)
     fr = None
+    quick = {}  # the quick reading of the groups, read once (by the block formats' gate)
     if wq is not None and codes is None and alpha is None and lattice is None and \
             group_size is not None:
-        fr = _block_format_first(w, wq, bits, group_size)
+        fr = _block_format_first(w, wq, bits, group_size, quick)
         # a format's rule reproduces it (or GPTQ: undecided), or every group is recovered on a
         # named format's level set that VecQ's offset lattices cannot also explain (not an
         # affine d·q + m, which a μL2Q-style output is too; not a codebook read off the values,
@@ -725,7 +733,7 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     rep = _verify_any_scale(w, wq, codes=codes, alpha=alpha, bits=bits, lattice=lattice,
                             axis=axis, group_size=group_size, ulps=ulps, alpha_rtol=alpha_rtol,
                             dql_rtol=dql_rtol, check_conventions=check_conventions,
-                            compute_gaps=compute_gaps, name=name)
+                            compute_gaps=compute_gaps, name=name, _quick=quick)
     if fr is None or rep.conforms or fr.format not in _BLOCK_CANDIDATES + ("q4_1", "q5_1") \
             or fr.recovered_fraction < 1.0:
         return rep
@@ -741,11 +749,14 @@ _BLOCK_CANDIDATES = ("q4_0", "q8_0", "q5_0", "iq4_nl", "gptq-sym", "gptq-asym", 
                      "awq-asym", "ct-sym", "ct-asym", "nf4", "fp4")
 
 
-def _block_format_first(w, wq, bits, group_size):
+def _block_format_first(w, wq, bits, group_size, keep=None):
     """A grouped output that VecQ's quick reader does not place on a lattice through zero in
     most of its groups (full range, a zero point or offset, a codebook) goes to the block
     formats' diagnosis first (:func:`vecq_ref.check.blocks.verify_format`, the formats
-    identified from the values); its report, or None where that does not apply or fails."""
+    identified from the values); its report, or None where that does not apply or fails.
+    ``keep``: a dict that gets the quick reading (``"rows"``: one Recovered or None per
+    group, read with ``wq``'s dtype, ``ulps=4`` and every lattice; ``"dtype"``), which
+    :func:`_verify` reuses where it would read the same groups the same way."""
     arr = V.weights(w, "w")[0]
     q = V.weights(wq, "wq")[0]
     if q.shape != arr.shape or arr.ndim == 0 or arr.shape[-1] % group_size or \
@@ -754,6 +765,9 @@ def _block_format_first(w, wq, bits, group_size):
     U = q.reshape(-1, group_size).astype(np.float64)
     W = arr.reshape(-1, group_size).astype(np.float64)
     quick = recover_mod.recover_rows(U, W, q.dtype, bits)
+    if keep is not None:
+        keep.update(rows=quick, dtype=q.dtype, ulps=4, group_size=group_size,
+                    shape=arr.shape)
     if 2 * sum(r is not None for r in quick) >= len(quick):
         return None
     from .blocks import verify_format
@@ -765,8 +779,9 @@ def _block_format_first(w, wq, bits, group_size):
 
 def _verify_any_scale(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
                       group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
-                      check_conventions=True, compute_gaps=True, name=None):
-    """:func:`verify`'s VecQ check, at a working scale where float64 magnitudes need one."""
+                      check_conventions=True, compute_gaps=True, name=None, _quick=None):
+    """:func:`verify`'s VecQ check, at a working scale where float64 magnitudes need one.
+    ``_quick``: :func:`_block_format_first`'s quick reading, reused at the caller's scale."""
     arr = V.weights(w, "w")[0]
     k = 0
     args = dict(bits=bits, lattice=lattice, axis=axis, group_size=group_size, ulps=ulps,
@@ -784,7 +799,7 @@ def _verify_any_scale(w, wq=None, *, codes=None, alpha=None, bits, lattice=None,
                     return _verify_apart(arr, q64, alpha, codes, args)
                 k = k_both
     if not k:
-        return _verify(arr, wq, codes=codes, alpha=alpha, **args)
+        return _verify(arr, wq, codes=codes, alpha=alpha, _quick=_quick, **args)
     scaled_alpha = None if alpha is None else np.ldexp(np.asarray(alpha, dtype=np.float64), k)
     scaled_wq = None if wq is None else np.ldexp(V.weights(wq, "wq")[0], k)
     rep = _verify(np.ldexp(arr, k), scaled_wq, codes=codes, alpha=scaled_alpha,
@@ -924,9 +939,51 @@ _NOT_SCALE_FREE = frozenset({"paper_keras", "paper_keras_float32", "ul2q", "floa
 _FLOAT32_REPLAYS = frozenset({"paper_keras_float32", "float32"})
 
 
+#: Groups are replayed by the conventions this many weights at a time (results per group do
+#: not depend on the chunk: every convention works group by group; small temporaries stay
+#: in the cache and are not page-faulted in afresh).
+_CONV_CHUNK = 1 << 18
+
+
+def _convention_ulps(fn, lib, arr, bits, lattice, lay, q_fmt, target, ulps):
+    """How far a convention's output (``fn``'s, or ``lib``: the library's, computed before)
+    lies from ``target`` in ulps of ``q_fmt``: ``exact``, ``match`` (within ``ulps``),
+    ``max_ulps`` and ``mismatches``. In groups along the last axis, ``_CONV_CHUNK`` weights
+    at a time (the same figures)."""
+    if lay.group_size is None or lay.axis is not None or arr.size <= _CONV_CHUNK:
+        out = lib if lib is not None else fn(arr, bits, lattice, lay.axis, lay.group_size)
+        d = ulp_distance(_floats.at_caller_scale(out, q_fmt), target)
+        return {"exact": bool(np.all(d == 0)), "match": bool(np.all(d <= ulps)),
+                "max_ulps": float(np.max(d)), "mismatches": int(np.count_nonzero(d > ulps))}
+    g = lay.group_size
+    rows_a = np.ascontiguousarray(arr).reshape(-1, g)
+    rows_t = np.ascontiguousarray(target).reshape(-1, g)
+    rows_l = None if lib is None else np.ascontiguousarray(lib).reshape(-1, g)
+    step = max(1, _CONV_CHUNK // g)
+    worst, bad = 0.0, 0
+    for s in range(0, rows_a.shape[0], step):
+        out = rows_l[s:s + step] if rows_l is not None else \
+            fn(rows_a[s:s + step], bits, lattice, None, g)
+        d = ulp_distance(_floats.at_caller_scale(out, q_fmt), rows_t[s:s + step])
+        worst = max(worst, float(np.max(d)))
+        bad += int(np.count_nonzero(d > ulps))
+    return {"exact": worst == 0, "match": bad == 0, "max_ulps": worst, "mismatches": bad}
+
+
+def _reusable(quick, q_fmt, ulps, lay, arr):
+    """Whether :func:`_block_format_first`'s quick reading ``quick`` is what
+    :func:`_verify` would compute itself: the same groups (the last axis in groups of the
+    same size, no working scale), dtype and ``ulps``."""
+    return bool(quick) and quick["rows"] is not None and ulps == quick["ulps"] and \
+        not isinstance(q_fmt, _floats.Scaled) and np.dtype(q_fmt) == quick["dtype"] and \
+        lay.axis is None and lay.group_size == quick["group_size"] and \
+        arr.shape == quick["shape"] and len(quick["rows"]) == arr.size // lay.group_size
+
+
 def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
            group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
-           check_conventions=True, compute_gaps=True, name=None, _scale_exp=0):
+           check_conventions=True, compute_gaps=True, name=None, _scale_exp=0,
+           _quick=None):
     """:func:`verify` on range-safe arguments: the caller's times ``2**_scale_exp`` (exact),
     whose resolution is still the caller's (:class:`vecq_ref.check._floats.Scaled`)."""
     _scale_free_only = _scale_exp != 0
@@ -981,8 +1038,11 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             # slices it leaves open are searched one by one
             lats = (recover_mod.LATTICES if lat is None else
                     ("midrise",) if lat == "midrise" else ("midtread", "midtread-full"))
-            fast = recover_mod.recover_rows(rows_q, rows_w, q_fmt, bits, lattices=lats,
-                                            ulps=ulps)
+            if lats == recover_mod.LATTICES and _reusable(_quick, q_fmt, ulps, lay, arr):
+                fast = _quick["rows"]  # the same groups, read the same way: not twice
+            else:
+                fast = recover_mod.recover_rows(rows_q, rows_w, q_fmt, bits, lattices=lats,
+                                                ulps=ulps)
         for r in range(nrows):
             if fast[r] is not None:
                 got = fast[r]
@@ -1123,9 +1183,14 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     if nan_out:
         rel_dql = math.nan
     rel_param = rel_exact = None
-    library = {}  # the values of quantize(arr, method=...), shared with the conventions
+    library = {}  # quantize(arr, method=..., lattice=ref_lattice): not computed twice
     breakpoints = arr.size * (2 ** (bits - 1) - 1)
-    exact_ok = breakpoints <= EXACT_BREAKPOINTS
+    # the grid and alternating searches only where the total is small (the grid's 3000
+    # steps per slice cost minutes on millions of weights in small groups)
+    searches_ok = breakpoints <= EXACT_BREAKPOINTS
+    exact_ok = searches_ok or (
+        lay.group_size is not None and lay.group_size * (2 ** (bits - 1) - 1) <=
+        EXACT_GROUP_BREAKPOINTS)
     extra = {} if exact_ok or not (compute_gaps or check_conventions) else {
         "exact_search": f"not run: N·(2^(k−1) − 1) = {breakpoints} breakpoints > "
                         f"{EXACT_BREAKPOINTS} (search_step(w, bits, method='exact') runs it)"}
@@ -1153,18 +1218,15 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                     (cname == "vecq_ref_exact" and not exact_ok):
                 continue
             conv = conventions.CONVENTIONS[cname]
+            lib = library.get(cname.removeprefix("vecq_ref_")) \
+                if cname in ("vecq_ref_param", "vecq_ref_exact") else None
+            lib = None if lib is None else lib.values
             try:
-                out = library.get(cname.removeprefix("vecq_ref_")) \
-                    if cname in ("vecq_ref_param", "vecq_ref_exact") else None
-                if out is None:
-                    out = conv.fn(arr, bits, ref_lattice, lay.axis, lay.group_size)
+                found = _convention_ulps(conv.fn, lib, arr, bits, ref_lattice, lay, q_fmt,
+                                         target, ulps)
             except ImportError:
                 continue
-            d = ulp_distance(_floats.at_caller_scale(out, q_fmt), target)
-            conv_rows.append({"name": cname, "description": conv.description,
-                              "exact": bool(np.all(d == 0)), "match": bool(np.all(d <= ulps)),
-                              "max_ulps": float(np.max(d)),
-                              "mismatches": int(np.count_nonzero(d > ulps))})
+            conv_rows.append({"name": cname, "description": conv.description, **found})
     matches = [c["name"] for c in conv_rows if c["match"]]
     exact_matches = [c["name"] for c in conv_rows if c["exact"]]
 
@@ -1247,16 +1309,18 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     if on_lattice and have_codes and identifiable and lattice_name in ("midrise", "midtread") \
             and not nan_out:
         step_rule, step_interval = _vecq_step(rows_w, rows_x, C, alphas, bits, lattice_name,
-                                              arr, lay, ref_lattice, exact_ok, step_rtol, False)
+                                              arr, lay, ref_lattice, exact_ok, step_rtol, False,
+                                              searches_ok, library)
         if step_rule is None and rows_q is not None:
             # many bits on few weights, or values a few subnormal spacings apart: several
             # lattices fit, and the one recovered need not be VecQ's; VecQ's own output
             # reproducing wq is then a reading that fits too
             step_rule = _vecq_output(arr, rows_q, q_fmt, ulps, bits, ref_lattice, lay,
-                                     exact_ok, _scale_exp)
+                                     exact_ok, _scale_exp, searches_ok, library)
         if step_rule is None and exact_ok:  # the searches (not where their cost explodes)
             step_rule = _vecq_step(rows_w, rows_x, C, alphas, bits, lattice_name, arr, lay,
-                                   ref_lattice, exact_ok, step_rtol, True)[0]
+                                   ref_lattice, exact_ok, step_rtol, True, searches_ok,
+                                   library)[0]
         if step_rule is None:
             reasons.append("the step is none of VecQ's: not λ_k·σ (exact or 4-decimal table, "
                            "σ with ddof 0 or 1, ± 1e-7) within the tolerance, nor the step of "
@@ -1335,7 +1399,7 @@ _SMALL_K_SEARCHES = ("grid", "alternating")
 
 
 def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, exact_ok, rs,
-               searches):
+               searches, searches_ok=None, library=None):
     """The VecQ step rule that gives the codes ``C`` in every slice, or None; and, for one
     slice, the interval of steps that give them (text, in units of σ).
 
@@ -1345,7 +1409,10 @@ def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, 
     ``method``), lying within the interval of steps that give the codes, widened by ``rs``
     (σ accumulated, and the quotients ``w/s`` rounded to the output dtype). A slice of zeros
     (``w − β = 0``) takes any step. ``searches``: test the searches' steps (else the λ·σ
-    rules only)."""
+    rules only): the exact search's where ``exact_ok``, the grid's and the alternating
+    search's where ``searches_ok`` too (default ``exact_ok``). ``library``: outputs of
+    ``quantize(arr, method=…, lattice=ref_lattice)`` already computed (not run again)."""
+    searches_ok = exact_ok if searches_ok is None else searches_ok
     lo_i, hi_i, bad = diagnose_mod.step_bounds(rows_x, C, bits, lattice)
     lo, hi = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
     free = np.all(rows_x == 0, axis=1)
@@ -1365,11 +1432,13 @@ def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, 
                  np.all(free | ((lo_t <= s_) & (s_ <= hi_t)))]
         return (diagnose_mod.summarize_steps(names) if names else None), interval
     for method in ("exact", "grid", "alternating"):
-        if not exact_ok or (method in _SMALL_K_SEARCHES and bits > 8):
+        if not exact_ok or (method in _SMALL_K_SEARCHES and (bits > 8 or not searches_ok)):
             continue
+        q = (library or {}).get(method)
         try:
-            q = quantize(arr, bits, method=method, lattice=ref_lattice, axis=lay.axis,
-                         group_size=lay.group_size)
+            if q is None:
+                q = quantize(arr, bits, method=method, lattice=ref_lattice, axis=lay.axis,
+                             group_size=lay.group_size)
         except (ImportError, ValueError):
             continue
         s_ = np.asarray(q.step, dtype=np.float64).reshape(-1)
@@ -1422,10 +1491,15 @@ def _lattice_from_codes(rows_w, rows_c, bits, rs):
            f" (codes {lo}..{hi} at {bits} bits); pass `lattice=`", "None")
 
 
-def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp):
+def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp,
+                 searches_ok=None, library=None):
     """``"VecQ-param's output"`` (or the released expression's, or VecQ-exact's where the
-    exact search runs) when that output, rounded to ``wq``'s dtype, lies within ``ulps``
-    of ``wq`` everywhere; else None."""
+    exact search runs, or the grid's or the alternating search's where ``searches_ok``,
+    default ``exact_ok``) when that output, rounded to ``wq``'s dtype, lies within ``ulps``
+    of ``wq`` everywhere; else None. ``library``: ``quantize(arr, method=…,
+    lattice=lattice)`` already computed (at the caller's scale, ``exp ≤ 0``): not run
+    again."""
+    searches_ok = exact_ok if searches_ok is None else searches_ok
     target = _floats.at_caller_scale(rows_q, q_fmt)
     x = np.ldexp(arr, -exp) if exp > 0 else arr
     lats = (lattice,) + ((("midtread",) if lattice == "midrise" else ("midrise",))
@@ -1434,11 +1508,16 @@ def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp):
         for lat in lats:
             if (method not in ("param", "paper") and not exact_ok) or \
                     (method == "paper" and lat != "midrise") or \
-                    (method in _SMALL_K_SEARCHES and bits > 8):
+                    (method in _SMALL_K_SEARCHES and (bits > 8 or not searches_ok)):
                 continue
+            # (the library's float64 values round to wq's dtype as arr's own would: one
+            # rounding where arr is float64 or of wq's dtype)
+            q = (library or {}).get(method) if lat == lattice and exp <= 0 and (
+                arr.dtype == np.float64 or _floats.dtype_of(q_fmt) == arr.dtype) else None
             try:
-                q = quantize(x, bits, method=method, lattice=lat, axis=lay.axis,
-                             group_size=lay.group_size)
+                if q is None:
+                    q = quantize(x, bits, method=method, lattice=lat, axis=lay.axis,
+                                 group_size=lay.group_size)
             except (ImportError, ValueError):
                 continue
             vals = np.ldexp(np.asarray(q.values, dtype=np.float64), max(exp, 0))
