@@ -18,6 +18,8 @@ from . import _block_rules as R
 _F = np.float32
 #: |value/s − level| allowed, in units of the level step (float32 products, sums).
 _TOL = 2.0 ** -12
+#: Relative error of a value rounded to float16 or bfloat16 (their unit roundoffs ≤ 2^-8).
+_LOOSE = 2.0 ** -8
 
 
 def _as_values(lev, s, m, dtype):
@@ -94,19 +96,24 @@ def recover(wq, spec, group_size, hint=None):
     found = np.zeros(G, dtype=bool)
     top = max(abs(lo - (zf or 0)), abs(hi - (zf or 0))) if zf is not None else hi - lo
     signs = (-1.0, 1.0) if spec.key in ("q4_0", "q5_0") else (1.0,)
-    for c in range(1, top + 1):
-        for sign in signs:
-            sc = sign * np.abs(vmax) / c
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = v64 / sc[:, None]
-            ri = np.rint(r)
-            ok = ~found & (vmax != 0) & np.all(np.abs(r - ri) <= _TOL, axis=1)
-            if zf is not None:
-                ok &= (ri.min(axis=1) >= lo - zf) & (ri.max(axis=1) <= hi - zf)
-            else:
-                ok &= ri.max(axis=1) - ri.min(axis=1) <= hi - lo
-            s[ok], lev[ok] = sc[ok], ri[ok]
-            found |= ok
+    # Values exactly s·ℓ first; then values s·ℓ rounded to a narrow dtype (an fp16/bf16
+    # product: |value/s − ℓ| ≤ u·|ℓ|, u = 2^-8 covers both), whose codes are still the
+    # format's (recovered approximately: no stored scale reproduces them bit for bit).
+    for loose in (0.0, _LOOSE):
+        for c in range(1, top + 1):
+            for sign in signs:
+                sc = sign * np.abs(vmax) / c
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    r = v64 / sc[:, None]
+                ri = np.rint(r)
+                ok = ~found & (vmax != 0) & np.all(np.abs(r - ri) <= _TOL + loose * np.abs(ri),
+                                                   axis=1)
+                if zf is not None:
+                    ok &= (ri.min(axis=1) >= lo - zf) & (ri.max(axis=1) <= hi - zf)
+                else:
+                    ok &= ri.max(axis=1) - ri.min(axis=1) <= hi - lo
+                s[ok], lev[ok] = sc[ok], ri[ok]
+                found |= ok
     flat = vmax == 0
     if hint is not None:
         s[flat] = hint[flat]

@@ -522,8 +522,9 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     if bits is not None:
         bits = V.integer(bits, "bits", 2, 8)
     if format is not None and str(format).lower() in AF.ALIASES:
-        return _affine(arr, h, np.asarray(wq), AF.ALIASES[str(format).lower()], group_size,
-                       arith, True, quality, exact_offset_groups)
+        return _of_values(_affine(arr, h, np.asarray(wq), AF.ALIASES[str(format).lower()],
+                                  group_size, arith, True, quality, exact_offset_groups),
+                          arr, h, wq)
     if format is not None:
         keys = [_spec_key(format, bits)]
     else:
@@ -561,13 +562,28 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
                                notes=["name the format (format=...) or pass the tensor "
                                       "from its file to check a rule"])
             rep.block = bt
-            return _quality(rep, arr, h, bt, quality, exact_offset_groups)
+            return _of_values(_quality(rep, arr, h, bt, quality, exact_offset_groups),
+                              arr, h, wq)
         which = format or "any candidate format"
         V.fail("quantized", f"values of {which} (every group s·ℓ + m on its level set)",
                "values no candidate's level set reproduces")
     if quality:
         best = _quality(best, arr, h, best.block, quality, exact_offset_groups)
-    return best
+    return _of_values(best, arr, h, wq)
+
+
+def _of_values(rep, arr, h, wq):
+    """``rep`` with the output's relative DQL (and its gap) taken from the values ``wq``
+    themselves, as :func:`vecq_ref.vector_loss` gives it: a group recovered only
+    approximately (values rounded to a narrow dtype) dequantizes close to, not exactly at,
+    ``wq``."""
+    rep.rel_dql = _rel(np.asarray(wq, dtype=np.float64).reshape(arr.shape),
+                       np.asarray(arr, dtype=np.float64), h)
+    opt = rep.optimum_rel_dql
+    if opt is not None:
+        rep.gap_pct = (100.0 * (rep.rel_dql / opt - 1.0) if opt > 0 else
+                       (0.0 if rep.rel_dql == 0 else math.inf))
+    return rep
 
 
 def _arith_of(w):
@@ -587,7 +603,12 @@ def _dtype_arg(dtype):
         except TypeError:
             V.fail("dtype", "a dtype or its name (\"float16\", \"bfloat16\", ...)",
                    repr(dtype)[:60], TypeError)
-    return {"half": "float16", "bf16": "bfloat16", "fp16": "float16"}.get(name, name)
+    name = {"half": "float16", "bf16": "bfloat16", "fp16": "float16", "float": "float32",
+            "fp32": "float32"}.get(name, name)
+    if name not in ("float16", "bfloat16", "float32", "float64"):
+        V.fail("dtype", "a float dtype or its name (\"float16\", \"bfloat16\", \"float32\", "
+               "\"float64\")", repr(dtype)[:60])
+    return name
 
 
 def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups, arith="float32"):
@@ -675,7 +696,8 @@ def _affine(arr, h, quantized, fmt, group_size, arith, claimed, quality, exact_o
                     None)
         if held is not None:
             fields["notes"].append(f"w's values are all {held}: if the original is stored in "
-                                   f"{held}, pass dtype={held!r} (torchao computes in it)")
+                                   f"{held}, pass dtype={held!r} (CLI: --dtype {held}; torchao computes "
+                                   "in it)")
     rep = FormatReport(fmt, AF.LABELS[fmt], claimed, fields["passed"], fields["rule"],
                        fields["departure"], fields["components"],
                        fields["notes"] + [n for n in bt.notes if n != "recovered from values"],
@@ -753,7 +775,8 @@ def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=
                      if np.all(R.representable(x, dt))), None)
         if held is not None:
             notes.append(f"w's values are all {held}: if the original is stored in {held}, "
-                         f"pass dtype={held!r} (this quantizer computes in the weight's dtype)")
+                         f"pass dtype={held!r} (CLI: --dtype {held}; this quantizer computes "
+                         "in the weight's dtype)")
     _v1_zero(rows, bt)
     if frac < 1.0:
         notes.append(f"{100 * (1 - frac):.2g} % of groups not reproduced exactly from the "

@@ -582,7 +582,8 @@ def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None):
 
 def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=None,
            group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
-           check_conventions=True, compute_gaps=True, name=None, format=None, weights=None):
+           check_conventions=True, compute_gaps=True, name=None, format=None, weights=None,
+           dtype=None):
     """Check a quantized tensor against VecQ; two answers: conformance and quality.
 
     **Conformance** (``passed``, ``conforms``; the CLI's exit status): is ``wq`` what VecQ
@@ -661,6 +662,11 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
         against that format's rule and its exact optimum instead of against VecQ.
     weights : array_like, optional
         Importance ``h ≥ 0`` for a block format's check (weighted DQL and rules).
+    dtype : str or numpy dtype, optional
+        A block format's check only: the dtype the original weight is stored in when ``w``
+        has been widened (``"float16"``, ``"bfloat16"``; default ``w.dtype``), passed to
+        :func:`vecq_ref.check.blocks.verify_format` (AWQ and compressed-tensors compute in
+        the weight's dtype). The VecQ check does not use it.
 
     Returns
     -------
@@ -704,7 +710,7 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     if isinstance(wq, BlockTensor) or format is not None:
         from .blocks import verify_format
         return verify_format(w, wq, format=format, group_size=group_size, bits=bits,
-                             weights=weights)
+                             weights=weights, dtype=dtype)
     if weights is not None:
         V.fail("weights", "None for a VecQ check (importance weights go with a block format: "
                "`format=` or a BlockTensor)", "an array")
@@ -713,7 +719,7 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     fr = None
     if wq is not None and codes is None and alpha is None and lattice is None and \
             group_size is not None:
-        fr = _block_format_first(w, wq, bits, group_size)
+        fr = _block_format_first(w, wq, bits, group_size, dtype)
         # a format's rule reproduces it (or GPTQ: undecided), or every group is recovered on a
         # named format's level set that VecQ's offset lattices cannot also explain (not an
         # affine d·q + m, which a μL2Q-style output is too; not a codebook read off the values,
@@ -741,7 +747,7 @@ _BLOCK_CANDIDATES = ("q4_0", "q8_0", "q5_0", "iq4_nl", "gptq-sym", "gptq-asym", 
                      "awq-asym", "ct-sym", "ct-asym", "nf4", "fp4")
 
 
-def _block_format_first(w, wq, bits, group_size):
+def _block_format_first(w, wq, bits, group_size, dtype=None):
     """A grouped output that VecQ's quick reader does not place on a lattice through zero in
     most of its groups (full range, a zero point or offset, a codebook) goes to the block
     formats' diagnosis first (:func:`vecq_ref.check.blocks.verify_format`, the formats
@@ -758,7 +764,7 @@ def _block_format_first(w, wq, bits, group_size):
         return None
     from .blocks import verify_format
     try:
-        return verify_format(arr, q, group_size=group_size, bits=bits)
+        return verify_format(arr, q, group_size=group_size, bits=bits, dtype=dtype)
     except ValueError:
         return None
 
