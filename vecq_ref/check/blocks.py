@@ -696,8 +696,8 @@ def _affine(arr, h, quantized, fmt, group_size, arith, claimed, quality, exact_o
                     None)
         if held is not None:
             fields["notes"].append(f"w's values are all {held}: if the original is stored in "
-                                   f"{held}, pass dtype={held!r} (CLI: --dtype {held}; torchao computes "
-                                   "in it)")
+                                   f"{held}, pass dtype={held!r} (CLI: --dtype {held}; "
+                                   "torchao computes in it)")
     rep = FormatReport(fmt, AF.LABELS[fmt], claimed, fields["passed"], fields["rule"],
                        fields["departure"], fields["components"],
                        fields["notes"] + [n for n in bt.notes if n != "recovered from values"],
