@@ -207,8 +207,8 @@ def format_level_set(bt):
     GPTQ/AWQ/compressed-tensors: ``zero_point="integer"`` when the zero points vary (asymmetric),
     else ``midtread-full`` with a positive scale (symmetric: one zero point in every group,
     z = 2^(k−1), GPTQ v1's 2^(k−1) − 1 read as stored, or 0 with codes from −2^(k−1)).
-    Two-level formats (K-quants) get their sub-block's level set (the optimum is then a bound: the sub-block
-    scales are not constrained to ``d·s_j``).
+    Two-level formats (K-quants) get their sub-block's level set (the optimum is then a
+    bound: the sub-block scales are not constrained to ``d·s_j``).
     """
     from ..lattice import level_set
 
