@@ -134,3 +134,14 @@ def test_verify_dtype_reaches_the_format_check(w16, tmp_path, capsys):
     assert "--dtype float16" in capsys.readouterr().out
     assert main(argv + ["--dtype", "float16"]) == 0
     assert main(argv + ["--dtype", "float99"]) == 2
+
+
+def test_vecq_report_labels_w_by_its_own_dtype():
+    # issue 22: a float16 w was labelled "w float32" (the dtype the check widened it to)
+    w = np.random.default_rng(3).standard_normal((4, 32)).astype(np.float16)
+    wq = vq.quantize(w, 4, group_size=32).values
+    r = vq.verify(w, wq, bits=4, group_size=32)
+    assert r.w_dtype == "float16"
+    assert "w float16," in str(r).splitlines()[0] + str(r).splitlines()[1]
+    assert vq.verify(w.astype(np.float32), wq, bits=4, group_size=32).w_dtype == "float32"
+    assert vq.verify(w.astype(np.float64), wq, bits=4, group_size=32).w_dtype == "float64"

@@ -732,6 +732,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
                             axis=axis, group_size=group_size, ulps=ulps, alpha_rtol=alpha_rtol,
                             dql_rtol=dql_rtol, check_conventions=check_conventions,
                             compute_gaps=compute_gaps, name=name)
+    # the caller's dtype, not the float32/float64 the check widened a float16/bf16 w to
+    w_dt = V.as_array(w, "w").dtype
+    if w_dt.kind == "f" or w_dt.name in V.LOW_PRECISION:
+        rep = dataclasses.replace(rep, w_dtype=w_dt.name)
     if fr is None or rep.conforms or fr.format not in _BLOCK_CANDIDATES + ("q4_1", "q5_1") \
             or fr.recovered_fraction < 1.0:
         return rep
