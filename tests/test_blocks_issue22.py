@@ -145,3 +145,34 @@ def test_vecq_report_labels_w_by_its_own_dtype():
     assert "w float16," in str(r).splitlines()[0] + str(r).splitlines()[1]
     assert vq.verify(w.astype(np.float32), wq, bits=4, group_size=32).w_dtype == "float32"
     assert vq.verify(w.astype(np.float64), wq, bits=4, group_size=32).w_dtype == "float64"
+
+
+def test_format_report_wraps_instead_of_cutting():
+    from vecq_ref.check._block_diagnose import Component
+    from vecq_ref.check._block_rules import arith_words
+    from vecq_ref.check.blocks import FormatReport
+
+    assert arith_words("bfloat16").endswith("as torch does on a bf16 weight")
+    assert arith_words("float16").endswith("as torch does on an fp16 weight")
+    finding = ("scale stored in float16; " + arith_words("bfloat16") +
+               "; absmax double-quantized (8 bits per 256 blocks); codes from the unquantized "
+               "scales in 4608/4608 groups of 64")
+    dep = ("scale rule: none of these in 145 groups; closest: abs-max over 7.5 = 2^(k−1) − ½ "
+           "(compressed-tensors) in groups of 32")
+    rep = FormatReport("ct-sym", "compressed-tensors symmetric 4-bit", True, False, None, dep,
+                       [Component("storage", finding, True, detail="rule: " + finding)],
+                       groups=4608, group_size=64, bits=4, shape=(4608, 64))
+    rep.rel_dql, rep.optimum_rel_dql, rep.gap_pct = 0.0102, 0.0087, 17.9
+    rep.optimum_certified = True
+    text = str(rep)
+    assert all(len(line) <= 100 for line in text.splitlines())
+    assert "…" not in text
+    flat = " ".join(text.split())
+    assert finding in flat and dep in flat  # nothing lost
+    s = rep.summary_line()
+    assert len(s) <= 100 and s.endswith("…; +17.9 % vs format optimum")
+    kept = s[:s.index("…")]
+    assert ("FAIL compressed-tensors symmetric 4-bit, " + dep).startswith(kept)
+    # a complete word before the ellipsis: the next character of the full text is a space
+    full = "FAIL compressed-tensors symmetric 4-bit, " + dep
+    assert full[len(kept)] in " ,;"

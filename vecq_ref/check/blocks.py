@@ -177,7 +177,7 @@ class FormatReport:
         gap = "" if self.gap_pct is None else f"; {self.gap_pct:+.1f} % vs format optimum"
         line = f"{head} {what}{gap}"
         if len(line) > WIDTH:
-            line = f"{head} {what}"[:WIDTH - len(gap) - 1] + "…" + gap
+            line = _shorten(f"{head} {what}", WIDTH - len(gap)) + gap
         return line
 
     def as_dict(self):
@@ -193,22 +193,19 @@ class FormatReport:
 
     def __str__(self):
         src = "claimed" if self.claimed else "identified from the values"
-        out = [_fit(f"format check: {self.label} ({src}), {_shape(self.shape)} in groups of "
-                    f"{self.group_size} ({self.groups} groups)")]
+        out = _wrap(f"format check: {self.label} ({src}), {_shape(self.shape)} in groups of "
+                    f"{self.group_size} ({self.groups} groups)")
         for c in self.components:
             mark = {True: "ok", False: "DEPARTS", None: "?"}[c.ok]
-            out.append(_fit(f"  {c.name:<11} {mark:<8} {c.finding}"))
+            out.extend(_wrap(f"  {c.name:<11} {mark:<8} {c.finding}", _COL))
             extra = ("" if c.cost is None else f"cost {c.cost:+.3g} rel. DQL"
                      f"{' (whole rule)' if c.cost_whole_rule else ''}; ") + c.detail
             if extra:
-                out.append(_fit(f"  {'':<20} {extra.lstrip('; ')}"))
+                out.extend(_wrap(f"  {'':<20} {extra.lstrip('; ')}", _COL))
         verdict = (f"verdict: PASS, {self.rule}" if self.passed else
                    f"verdict: UNDECIDED, {self.undecided}" if self.passed is None else
                    f"verdict: FAIL, {self.departure or 'no rule of the format reproduces it'}")
-        if self.passed is None:
-            out.extend(textwrap.wrap(verdict, WIDTH, subsequent_indent="  "))
-        else:
-            out.append(_fit(verdict))
+        out.extend(_wrap(verdict))
         for n in self.notes:
             out.extend(textwrap.wrap(n, WIDTH, initial_indent="  note: ",
                                      subsequent_indent="        "))
@@ -220,11 +217,11 @@ class FormatReport:
             opt = "" if self.optimum_rel_dql is None else (
                 f"; format's {what} {self.optimum_rel_dql:.6g}"
                 f"{' (a bound)' if self.optimum_is_bound else ''}, gap {self.gap_pct:+.2f} %")
-            out.append(_fit(f"  output {self.rel_dql:.6g}{opt}"))
+            out.extend(_wrap(f"  output {self.rel_dql:.6g}{opt}", 4))
             if self.vecq_param_rel_dql is not None:
-                out.append(_fit(f"  VecQ-param {self.vecq_param_rel_dql:.6g}, VecQ-exact "
-                                f"{self.vecq_exact_rel_dql:.6g} (midrise, {self.bits} bits, "
-                                f"groups of {self.group_size})"))
+                out.extend(_wrap(f"  VecQ-param {self.vecq_param_rel_dql:.6g}, VecQ-exact "
+                                 f"{self.vecq_exact_rel_dql:.6g} (midrise, {self.bits} bits, "
+                                 f"groups of {self.group_size})", 4))
         out.append("  (passed = conformance: the format's own rule, bit for bit; quality "
                    "is reported, not judged)")
         if self.passed is None:
@@ -233,8 +230,29 @@ class FormatReport:
         return "\n".join(out)
 
 
-def _fit(line):
-    return line if len(line) <= WIDTH else line[:WIDTH - 1] + "…"
+#: The column a component's finding starts in (its continuation lines are indented to it).
+_COL = 23
+
+
+def _wrap(line, indent=2):
+    """``line`` as lines of at most :data:`WIDTH` characters, nothing cut: broken at spaces
+    (a word longer than a line at hyphens, then anywhere), continuations indented by
+    ``indent`` spaces, the line's own leading spaces kept."""
+    if len(line) <= WIDTH:
+        return [line]
+    lead = len(line) - len(line.lstrip(" "))
+    return textwrap.wrap(line.lstrip(" "), WIDTH, initial_indent=" " * lead,
+                         subsequent_indent=" " * indent, break_on_hyphens=False)
+
+
+def _shorten(text, width):
+    """``text`` cut to at most ``width`` characters at the end of a whole word, then "…"."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    if " " in cut and text[width - 1] != " ":
+        cut = cut[:cut.rfind(" ")]
+    return cut.rstrip(" ,;:(") + "…"
 
 
 def _shape(shape):
