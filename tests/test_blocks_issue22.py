@@ -176,3 +176,17 @@ def test_format_report_wraps_instead_of_cutting():
     # a complete word before the ellipsis: the next character of the full text is a space
     full = "FAIL compressed-tensors symmetric 4-bit, " + dep
     assert full[len(kept)] in " ,;"
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_bit_exact_ct_sym_identified_without_format(seed):
+    # CT-sym groups that never use −8 read as narrow midtread (17-21 of these 32 groups):
+    # before the fix the VecQ table came back; the format's rule reproduces it bit for bit
+    w = np.random.default_rng(seed).standard_normal((16, 64)).astype(np.float32)
+    wq = FR.compressed_tensors_rtn(w, group_size=32).values.astype(np.float32)
+    r = vq.verify(w, wq, bits=4, group_size=32)
+    assert r.format == "ct-sym" and r.passed is True
+    assert_allclose(r.rel_dql, vq.vector_loss(w, wq).relative_dql, rtol=1e-12)
+    # a VecQ output is still checked against VecQ (every group read on its lattice)
+    q = vq.quantize(w, 4, group_size=32).values
+    assert type(vq.verify(w, q, bits=4, group_size=32)).__name__ == "VerifyReport"

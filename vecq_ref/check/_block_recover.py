@@ -143,23 +143,24 @@ def _codebook(v, v64, spec, rows, cols, g):
     order = np.argsort(np.abs(table))[::-1]  # largest |entry| first: the largest |s|
     srt = np.argsort(table, kind="stable")
     ts = table[srt]
-    for j in order:
-        if table[j] == 0:
-            continue
-        sc = vmax / table[j]
-        if spec.family != "iq4_nl":
-            ok_sign = sc > 0
-        else:
-            ok_sign = np.ones(G, dtype=bool)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = v64 / sc[:, None]
-        pos = np.clip(np.searchsorted(ts, r), 1, ts.size - 1)
-        near = np.where(np.abs(r - ts[pos - 1]) <= np.abs(ts[pos] - r), pos - 1, pos)
-        err = np.abs(r - ts[near])
-        ok = ~found & ok_sign & (vmax != 0) & np.all(err <= _TOL * np.max(np.abs(table)),
-                                                     axis=1)
-        s[ok], idx[ok] = sc[ok], srt[near[ok]]
-        found |= ok
+    for loose in (0.0, _LOOSE):  # exact products first, then fp16/bf16-rounded ones
+        for j in order:
+            if table[j] == 0:
+                continue
+            sc = vmax / table[j]
+            if spec.family != "iq4_nl":
+                ok_sign = sc > 0
+            else:
+                ok_sign = np.ones(G, dtype=bool)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = v64 / sc[:, None]
+            pos = np.clip(np.searchsorted(ts, r), 1, ts.size - 1)
+            near = np.where(np.abs(r - ts[pos - 1]) <= np.abs(ts[pos] - r), pos - 1, pos)
+            err = np.abs(r - ts[near])
+            tol = _TOL * np.max(np.abs(table)) + loose * np.abs(ts[near])
+            ok = ~found & ok_sign & (vmax != 0) & np.all(err <= tol, axis=1)
+            s[ok], idx[ok] = sc[ok], srt[near[ok]]
+            found |= ok
     flat = vmax == 0
     zero_code = int(np.argmin(np.abs(table)))
     idx[flat] = zero_code

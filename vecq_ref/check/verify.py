@@ -764,13 +764,22 @@ def _block_format_first(w, wq, bits, group_size, dtype=None):
     U = q.reshape(-1, group_size).astype(np.float64)
     W = arr.reshape(-1, group_size).astype(np.float64)
     quick = recover_mod.recover_rows(U, W, q.dtype, bits)
-    if 2 * sum(r is not None for r in quick) >= len(quick):
+    read = sum(r is not None for r in quick)
+    if read == len(quick):
         return None
     from .blocks import verify_format
+    # Most groups read as narrow midtread may still be a full-range format whose groups
+    # that never use the lowest code look narrow (compressed-tensors symmetric: −8…7 with
+    # s > 0): the format is the answer only when its rule reproduces the output bit for bit.
+    most = 2 * read >= len(quick)
     try:
-        return verify_format(arr, q, group_size=group_size, bits=bits, dtype=dtype)
+        fr = verify_format(arr, q, group_size=group_size, bits=bits, dtype=dtype,
+                           quality=not most)
+        if most and fr.passed is True:
+            fr = verify_format(arr, q, group_size=group_size, bits=bits, dtype=dtype)
     except ValueError:
         return None
+    return fr if not most or fr.passed is True else None
 
 
 def _verify_any_scale(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,
