@@ -190,3 +190,14 @@ def test_bit_exact_ct_sym_identified_without_format(seed):
     # a VecQ output is still checked against VecQ (every group read on its lattice)
     q = vq.quantize(w, 4, group_size=32).values
     assert type(vq.verify(w, q, bits=4, group_size=32)).__name__ == "VerifyReport"
+
+
+def test_fp16_trial_outputs_diagnosed(w16):
+    # /tmp/t22/ct.py: a float16 w, values q·s rounded to fp16 (products in fp16)
+    r = vq.verify(w16, _ct_fp16(w16, 7.5), bits=4, group_size=32)
+    assert r.format == "ct-sym" and r.passed is True  # identified, in w's own dtype
+    r = vq.verify(w16, _ct_fp16(w16, 7.0), bits=4, group_size=32, format="ct-sym")
+    assert r.passed is False and r.recovered_fraction == 1.0
+    assert r.departure.startswith("scale rule: abs-max over 7 = 2^(k−1) − 1"), r.departure
+    rows = {c.name: c for c in r.components}
+    assert rows["storage"].finding.startswith("scale stored in float16")

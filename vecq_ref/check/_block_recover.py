@@ -42,7 +42,12 @@ def _snap(v, lev, s64, m64, dtypes):
         for nudge in (0, 1, -1):  # the float32 neighbours of s (s recovered from a rounded value)
             st = s_try if nudge == 0 else R.store(np.nextafter(
                 s64.astype(_F), _F(np.inf) * nudge).astype(np.float64), dt)
-            ok = ~done & np.all(_as_values(lev, st, m_try, dt) == v, axis=1)
+            vals = _as_values(lev, st, m_try, dt)
+            ok = ~done & np.all(vals == v, axis=1)
+            if dt in ("float16", "bfloat16"):
+                # dequantized in the scale's dtype (torch on an fp16/bf16 tensor): the
+                # product s·ℓ (+ m) rounded to it
+                ok |= ~done & np.all(R.store(vals, dt).astype(_F) == v, axis=1)
             s_out[ok] = st[ok]
             if m64 is not None:
                 m_out[ok] = m_try[ok]

@@ -772,11 +772,12 @@ def _block_format_first(w, wq, bits, group_size, dtype=None):
     # that never use the lowest code look narrow (compressed-tensors symmetric: −8…7 with
     # s > 0): the format is the answer only when its rule reproduces the output bit for bit.
     most = 2 * read >= len(quick)
+    # w and wq as the caller gave them: a float16/bf16 w is quantized in its own dtype
     try:
-        fr = verify_format(arr, q, group_size=group_size, bits=bits, dtype=dtype,
+        fr = verify_format(w, wq, group_size=group_size, bits=bits, dtype=dtype,
                            quality=not most)
         if most and fr.passed is True:
-            fr = verify_format(arr, q, group_size=group_size, bits=bits, dtype=dtype)
+            fr = verify_format(w, wq, group_size=group_size, bits=bits, dtype=dtype)
     except ValueError:
         return None
     return fr if not most or fr.passed is True else None
