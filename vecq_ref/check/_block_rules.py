@@ -73,7 +73,7 @@ def arith_words(dtype):
 
 
 def _article(word):
-    """ "an" before a word read with a vowel sound ("an fp16"), else "a" ("a bf16")."""
+    """The article before an abbreviation read letter by letter: "an fp16", "a bf16"."""
     return "an" if word[:1].lower() in "aefhilmnorsx" else "a"
 
 
