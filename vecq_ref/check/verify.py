@@ -773,11 +773,21 @@ def _block_format_first(w, wq, bits, group_size, dtype=None):
     # s > 0): the format is the answer only when its rule reproduces the output bit for bit.
     most = 2 * read >= len(quick)
     # w and wq as the caller gave them: a float16/bf16 w is quantized in its own dtype
+    w0, q0 = V.as_array(w, "w"), V.as_array(wq, "wq")
     try:
-        fr = verify_format(w, wq, group_size=group_size, bits=bits, dtype=dtype,
-                           quality=not most)
-        if most and fr.passed is True:
-            fr = verify_format(w, wq, group_size=group_size, bits=bits, dtype=dtype)
+        if most:
+            # a rule that reproduces the output reproduces every group: first a sample
+            # (up to 64 unread and 64 read groups, one a row), the whole tensor only if
+            # the sample passes (a VecQ output costs no full format diagnosis)
+            miss = [i for i, r in enumerate(quick) if r is None]
+            hit = [i for i, r in enumerate(quick) if r is not None]
+            pick = np.sort(np.array(miss[:64] + hit[:64]))
+            sample = verify_format(w0.reshape(-1, group_size)[pick],
+                                   q0.reshape(-1, group_size)[pick], group_size=group_size,
+                                   bits=bits, dtype=dtype, quality=False)
+            if sample.passed is not True:
+                return None
+        fr = verify_format(w0, q0, group_size=group_size, bits=bits, dtype=dtype)
     except ValueError:
         return None
     return fr if not most or fr.passed is True else None
