@@ -548,9 +548,9 @@ def test_packed_checkpoints_name_their_rule(folder, module, rule):
         assert rep.passed is True and rep.rule.startswith(rule), str(rep)
         assert all(c.ok for c in rep.components)
         if folder.startswith(("awq", "ct")):
-            short = {"float16": "fp16", "bfloat16": "bf16"}[w.dtype.name]
+            short = {"float16": "an fp16", "bfloat16": "a bf16"}[w.dtype.name]
             assert rows["storage"].finding.endswith(
-                f"computed in {w.dtype.name}, as torch does on an {short} weight")
+                f"computed in {w.dtype.name}, as torch does on {short} weight")
         if folder.endswith("_dq"):
             assert rows["storage"].finding.startswith("absmax double-quantized (8 bits per 256")
             assert rows["scale rule"].finding.startswith("abs-max (the block's max |w|")

@@ -703,6 +703,10 @@ def _add_verify(sub):
     p.add_argument("--format", default=None, metavar="FORMAT",
                    help="check WQ against this block format's rule and exact optimum "
                         "(q4_0, q8_0, q4_1, iq4_nl, nf4, gptq-asym, ...), not against VecQ")
+    p.add_argument("--dtype", default=None, metavar="DTYPE",
+                   help="block formats: the dtype the original weight is stored in when W "
+                        "was widened (float16, bfloat16; AWQ and compressed-tensors compute "
+                        "in it); default W's dtype")
     p.add_argument("--lattice", choices=("midrise", "midtread"), default=None,
                    help="default: recovered from the values")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
@@ -776,7 +780,11 @@ def _verify_tensor(args, opts):
             verify_format = None
         if verify_format is not None:
             header += [f"note: {n}" for n in names["notes"]]
-            return verify_format(w, q, dtype=names.get("original_dtype")), header, names
+            dt = args.dtype if args.dtype is not None else names.get("original_dtype")
+            try:
+                return verify_format(w, q, dtype=dt), header, names
+            except (ValueError, TypeError) as exc:
+                raise _input_error(exc, labels) from exc
         wq, kw = q.dequantize(), {"bits": q.bits, "group_size": q.group_size}
     header += [f"note: {n}" for n in names["notes"]]
     try:
@@ -815,6 +823,8 @@ def _cmd_verify(args):
     for name, w, wq, labels in items:
         try:
             fmt = {} if args.format is None else {"format": args.format}
+            if args.dtype is not None:
+                fmt["dtype"] = args.dtype
             rep = verify(w, wq, bits=args.bits, lattice=args.lattice, axis=args.axis,
                          group_size=args.group_size, name=name, **fmt, **opts)
         except (ValueError, TypeError) as exc:

@@ -390,7 +390,7 @@ def _diagnose(spec, w64, x, h, obs, rules, alt_rules=()):
             st = next(r for r in rows if r.name == "storage")
             short = {"float16": "fp16", "bfloat16": "bf16"}[arith]
             st.finding = (f"scale stored in {_storage_dtype(obs.scale)}; computed in float32, "
-                          f"not in {arith} as torch does on an {short} weight")
+                          f"not in {arith} as torch does on {R._article(short)} {short} weight")
             st.ok, st.detail = False, f"the rule: {R.arith_words(arith)}"
             ref_lev, ref_scale, ref_min = rules[0][1], rules[0][2], rules[0][4]
             ref_vals = ref_scale[:, None] * ref_lev + (0 if ref_min is None

@@ -18,6 +18,8 @@ from . import _block_rules as R
 _F = np.float32
 #: |value/s − level| allowed, in units of the level step (float32 products, sums).
 _TOL = 2.0 ** -12
+#: Relative error of a value rounded to float16 or bfloat16 (their unit roundoffs ≤ 2^-8).
+_LOOSE = 2.0 ** -8
 
 
 def _as_values(lev, s, m, dtype):
@@ -40,7 +42,12 @@ def _snap(v, lev, s64, m64, dtypes):
         for nudge in (0, 1, -1):  # the float32 neighbours of s (s recovered from a rounded value)
             st = s_try if nudge == 0 else R.store(np.nextafter(
                 s64.astype(_F), _F(np.inf) * nudge).astype(np.float64), dt)
-            ok = ~done & np.all(_as_values(lev, st, m_try, dt) == v, axis=1)
+            vals = _as_values(lev, st, m_try, dt)
+            ok = ~done & np.all(vals == v, axis=1)
+            if dt in ("float16", "bfloat16"):
+                # dequantized in the scale's dtype (torch on an fp16/bf16 tensor): the
+                # product s·ℓ (+ m) rounded to it
+                ok |= ~done & np.all(R.store(vals, dt).astype(_F) == v, axis=1)
             s_out[ok] = st[ok]
             if m64 is not None:
                 m_out[ok] = m_try[ok]
@@ -94,19 +101,24 @@ def recover(wq, spec, group_size, hint=None):
     found = np.zeros(G, dtype=bool)
     top = max(abs(lo - (zf or 0)), abs(hi - (zf or 0))) if zf is not None else hi - lo
     signs = (-1.0, 1.0) if spec.key in ("q4_0", "q5_0") else (1.0,)
-    for c in range(1, top + 1):
-        for sign in signs:
-            sc = sign * np.abs(vmax) / c
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = v64 / sc[:, None]
-            ri = np.rint(r)
-            ok = ~found & (vmax != 0) & np.all(np.abs(r - ri) <= _TOL, axis=1)
-            if zf is not None:
-                ok &= (ri.min(axis=1) >= lo - zf) & (ri.max(axis=1) <= hi - zf)
-            else:
-                ok &= ri.max(axis=1) - ri.min(axis=1) <= hi - lo
-            s[ok], lev[ok] = sc[ok], ri[ok]
-            found |= ok
+    # Values exactly s·ℓ first; then values s·ℓ rounded to a narrow dtype (an fp16/bf16
+    # product: |value/s − ℓ| ≤ u·|ℓ|, u = 2^-8 covers both), whose codes are still the
+    # format's (recovered approximately: no stored scale reproduces them bit for bit).
+    for loose in (0.0, _LOOSE):
+        for c in range(1, top + 1):
+            for sign in signs:
+                sc = sign * np.abs(vmax) / c
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    r = v64 / sc[:, None]
+                ri = np.rint(r)
+                ok = ~found & (vmax != 0) & np.all(np.abs(r - ri) <= _TOL + loose * np.abs(ri),
+                                                   axis=1)
+                if zf is not None:
+                    ok &= (ri.min(axis=1) >= lo - zf) & (ri.max(axis=1) <= hi - zf)
+                else:
+                    ok &= ri.max(axis=1) - ri.min(axis=1) <= hi - lo
+                s[ok], lev[ok] = sc[ok], ri[ok]
+                found |= ok
     flat = vmax == 0
     if hint is not None:
         s[flat] = hint[flat]
@@ -136,23 +148,24 @@ def _codebook(v, v64, spec, rows, cols, g):
     order = np.argsort(np.abs(table))[::-1]  # largest |entry| first: the largest |s|
     srt = np.argsort(table, kind="stable")
     ts = table[srt]
-    for j in order:
-        if table[j] == 0:
-            continue
-        sc = vmax / table[j]
-        if spec.family != "iq4_nl":
-            ok_sign = sc > 0
-        else:
-            ok_sign = np.ones(G, dtype=bool)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = v64 / sc[:, None]
-        pos = np.clip(np.searchsorted(ts, r), 1, ts.size - 1)
-        near = np.where(np.abs(r - ts[pos - 1]) <= np.abs(ts[pos] - r), pos - 1, pos)
-        err = np.abs(r - ts[near])
-        ok = ~found & ok_sign & (vmax != 0) & np.all(err <= _TOL * np.max(np.abs(table)),
-                                                     axis=1)
-        s[ok], idx[ok] = sc[ok], srt[near[ok]]
-        found |= ok
+    for loose in (0.0, _LOOSE):  # exact products first, then fp16/bf16-rounded ones
+        for j in order:
+            if table[j] == 0:
+                continue
+            sc = vmax / table[j]
+            if spec.family != "iq4_nl":
+                ok_sign = sc > 0
+            else:
+                ok_sign = np.ones(G, dtype=bool)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = v64 / sc[:, None]
+            pos = np.clip(np.searchsorted(ts, r), 1, ts.size - 1)
+            near = np.where(np.abs(r - ts[pos - 1]) <= np.abs(ts[pos] - r), pos - 1, pos)
+            err = np.abs(r - ts[near])
+            tol = _TOL * np.max(np.abs(table)) + loose * np.abs(ts[near])
+            ok = ~found & ok_sign & (vmax != 0) & np.all(err <= tol, axis=1)
+            s[ok], idx[ok] = sc[ok], srt[near[ok]]
+            found |= ok
     flat = vmax == 0
     zero_code = int(np.argmin(np.abs(table)))
     idx[flat] = zero_code

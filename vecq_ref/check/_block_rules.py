@@ -68,8 +68,13 @@ def in_dtype(spec, dtype):
 def arith_words(dtype):
     """The arithmetic in words ("computed in float16, as torch does on an fp16 weight")."""
     short = {"float16": "fp16", "bfloat16": "bf16"}.get(dtype)
-    return (f"computed in {dtype}, as torch does on an {short} weight" if short else
-            "computed in float32")
+    return (f"computed in {dtype}, as torch does on {_article(short)} {short} weight"
+            if short else "computed in float32")
+
+
+def _article(word):
+    """The article before an abbreviation read letter by letter: "an fp16", "a bf16"."""
+    return "an" if word[:1].lower() in "aefhilmnorsx" else "a"
 
 
 def _specs():

@@ -186,7 +186,7 @@ class FormatReport:
         gap = "" if self.gap_pct is None else f"; {self.gap_pct:+.1f} % vs format optimum"
         line = f"{head} {what}{gap}"
         if len(line) > WIDTH:
-            line = f"{head} {what}"[:WIDTH - len(gap) - 1] + "…" + gap
+            line = _shorten(f"{head} {what}", WIDTH - len(gap)) + gap
         return line
 
     def as_dict(self):
@@ -202,22 +202,19 @@ class FormatReport:
 
     def __str__(self):
         src = "claimed" if self.claimed else "identified from the values"
-        out = [_fit(f"format check: {self.label} ({src}), {_shape(self.shape)} in groups of "
-                    f"{self.group_size} ({self.groups} groups)")]
+        out = _wrap(f"format check: {self.label} ({src}), {_shape(self.shape)} in groups of "
+                    f"{self.group_size} ({self.groups} groups)")
         for c in self.components:
             mark = {True: "ok", False: "DEPARTS", None: "?"}[c.ok]
-            out.append(_fit(f"  {c.name:<11} {mark:<8} {c.finding}"))
+            out.extend(_wrap(f"  {c.name:<11} {mark:<8} {c.finding}", _COL))
             extra = ("" if c.cost is None else f"cost {c.cost:+.3g} rel. DQL"
                      f"{' (whole rule)' if c.cost_whole_rule else ''}; ") + c.detail
             if extra:
-                out.append(_fit(f"  {'':<20} {extra.lstrip('; ')}"))
+                out.extend(_wrap(f"  {'':<20} {extra.lstrip('; ')}", _COL))
         verdict = (f"verdict: PASS, {self.rule}" if self.passed else
                    f"verdict: UNDECIDED, {self.undecided}" if self.passed is None else
                    f"verdict: FAIL, {self.departure or 'no rule of the format reproduces it'}")
-        if self.passed is None:
-            out.extend(textwrap.wrap(verdict, WIDTH, subsequent_indent="  "))
-        else:
-            out.append(_fit(verdict))
+        out.extend(_wrap(verdict))
         for n in self.notes:
             out.extend(textwrap.wrap(n, WIDTH, initial_indent="  note: ",
                                      subsequent_indent="        "))
@@ -229,11 +226,11 @@ class FormatReport:
             opt = "" if self.optimum_rel_dql is None else (
                 f"; format's {what} {self.optimum_rel_dql:.6g}"
                 f"{' (a bound)' if self.optimum_is_bound else ''}, gap {self.gap_pct:+.2f} %")
-            out.append(_fit(f"  output {self.rel_dql:.6g}{opt}"))
+            out.extend(_wrap(f"  output {self.rel_dql:.6g}{opt}", 4))
             if self.vecq_param_rel_dql is not None:
-                out.append(_fit(f"  VecQ-param {self.vecq_param_rel_dql:.6g}, VecQ-exact "
-                                f"{self.vecq_exact_rel_dql:.6g} (midrise, {self.bits} bits, "
-                                f"groups of {self.group_size})"))
+                out.extend(_wrap(f"  VecQ-param {self.vecq_param_rel_dql:.6g}, VecQ-exact "
+                                 f"{self.vecq_exact_rel_dql:.6g} (midrise, {self.bits} bits, "
+                                 f"groups of {self.group_size})", 4))
         out.append("  (passed = conformance: the format's own rule, bit for bit; quality "
                    "is reported, not judged)")
         if self.passed is None:
@@ -242,8 +239,29 @@ class FormatReport:
         return "\n".join(out)
 
 
-def _fit(line):
-    return line if len(line) <= WIDTH else line[:WIDTH - 1] + "…"
+#: The column a component's finding starts in (its continuation lines are indented to it).
+_COL = 23
+
+
+def _wrap(line, indent=2):
+    """``line`` as lines of at most :data:`WIDTH` characters, nothing cut: broken at spaces
+    (a word longer than a line at hyphens, then anywhere), continuations indented by
+    ``indent`` spaces, the line's own leading spaces kept."""
+    if len(line) <= WIDTH:
+        return [line]
+    lead = len(line) - len(line.lstrip(" "))
+    return textwrap.wrap(line.lstrip(" "), WIDTH, initial_indent=" " * lead,
+                         subsequent_indent=" " * indent, break_on_hyphens=False)
+
+
+def _shorten(text, width):
+    """``text`` cut to at most ``width`` characters at the end of a whole word, then "…"."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    if " " in cut and text[width - 1] != " ":
+        cut = cut[:cut.rfind(" ")]
+    return cut.rstrip(" ,;:(") + "…"
 
 
 def _shape(shape):
@@ -531,8 +549,9 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     if bits is not None:
         bits = V.integer(bits, "bits", 2, 8)
     if format is not None and str(format).lower() in AF.ALIASES:
-        return _affine(arr, h, np.asarray(wq), AF.ALIASES[str(format).lower()], group_size,
-                       arith, True, quality, exact_offset_groups)
+        return _of_values(_affine(arr, h, np.asarray(wq), AF.ALIASES[str(format).lower()],
+                                  group_size, arith, True, quality, exact_offset_groups),
+                          arr, h, wq)
     if format is not None:
         keys = [_spec_key(format, bits)]
     else:
@@ -570,13 +589,28 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
                                notes=["name the format (format=...) or pass the tensor "
                                       "from its file to check a rule"])
             rep.block = bt
-            return _quality(rep, arr, h, bt, quality, exact_offset_groups)
+            return _of_values(_quality(rep, arr, h, bt, quality, exact_offset_groups),
+                              arr, h, wq)
         which = format or "any candidate format"
         V.fail("quantized", f"values of {which} (every group s·ℓ + m on its level set)",
                "values no candidate's level set reproduces")
     if quality:
         best = _quality(best, arr, h, best.block, quality, exact_offset_groups)
-    return best
+    return _of_values(best, arr, h, wq)
+
+
+def _of_values(rep, arr, h, wq):
+    """``rep`` with the output's relative DQL (and its gap) taken from the values ``wq``
+    themselves, as :func:`vecq_ref.vector_loss` gives it: a group recovered only
+    approximately (values rounded to a narrow dtype) dequantizes close to, not exactly at,
+    ``wq``."""
+    rep.rel_dql = _rel(np.asarray(wq, dtype=np.float64).reshape(arr.shape),
+                       np.asarray(arr, dtype=np.float64), h)
+    opt = rep.optimum_rel_dql
+    if opt is not None:
+        rep.gap_pct = (100.0 * (rep.rel_dql / opt - 1.0) if opt > 0 else
+                       (0.0 if rep.rel_dql == 0 else math.inf))
+    return rep
 
 
 def _arith_of(w):
@@ -596,7 +630,12 @@ def _dtype_arg(dtype):
         except TypeError:
             V.fail("dtype", "a dtype or its name (\"float16\", \"bfloat16\", ...)",
                    repr(dtype)[:60], TypeError)
-    return {"half": "float16", "bf16": "bfloat16", "fp16": "float16"}.get(name, name)
+    name = {"half": "float16", "bf16": "bfloat16", "fp16": "float16", "float": "float32",
+            "fp32": "float32"}.get(name, name)
+    if name not in ("float16", "bfloat16", "float32", "float64"):
+        V.fail("dtype", "a float dtype or its name (\"float16\", \"bfloat16\", \"float32\", "
+               "\"float64\")", repr(dtype)[:60])
+    return name
 
 
 def _candidates(arr, h, wq, keys, group_size, claimed, exact_offset_groups, arith="float32"):
@@ -684,7 +723,8 @@ def _affine(arr, h, quantized, fmt, group_size, arith, claimed, quality, exact_o
                     None)
         if held is not None:
             fields["notes"].append(f"w's values are all {held}: if the original is stored in "
-                                   f"{held}, pass dtype={held!r} (torchao computes in it)")
+                                   f"{held}, pass dtype={held!r} (CLI: --dtype {held}; "
+                                   "torchao computes in it)")
     rep = FormatReport(fmt, AF.LABELS[fmt], claimed, fields["passed"], fields["rule"],
                        fields["departure"], fields["components"],
                        fields["notes"] + [n for n in bt.notes if n != "recovered from values"],
@@ -762,7 +802,8 @@ def _check(arr, h, bt, spec, claimed, frac, quality, exact_offset_groups, rules=
                      if np.all(R.representable(x, dt))), None)
         if held is not None:
             notes.append(f"w's values are all {held}: if the original is stored in {held}, "
-                         f"pass dtype={held!r} (this quantizer computes in the weight's dtype)")
+                         f"pass dtype={held!r} (CLI: --dtype {held}; this quantizer computes "
+                         "in the weight's dtype)")
     _v1_zero(rows, bt)
     if frac < 1.0:
         notes.append(f"{100 * (1 - frac):.2g} % of groups not reproduced exactly from the "

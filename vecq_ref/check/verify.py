@@ -588,7 +588,8 @@ def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None):
 
 def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=None,
            group_size=None, ulps=None, alpha_rtol=None, dql_rtol=DEFAULT_DQL_RTOL,
-           check_conventions=True, compute_gaps=True, name=None, format=None, weights=None):
+           check_conventions=True, compute_gaps=True, name=None, format=None, weights=None,
+           dtype=None):
     """Check a quantized tensor against VecQ; two answers: conformance and quality.
 
     **Conformance** (``passed``, ``conforms``; the CLI's exit status): is ``wq`` what VecQ
@@ -668,6 +669,11 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
         against that format's rule and its exact optimum instead of against VecQ.
     weights : array_like, optional
         Importance ``h ≥ 0`` for a block format's check (weighted DQL and rules).
+    dtype : str or numpy dtype, optional
+        A block format's check only: the dtype the original weight is stored in when ``w``
+        has been widened (``"float16"``, ``"bfloat16"``; default ``w.dtype``), passed to
+        :func:`vecq_ref.check.blocks.verify_format` (AWQ and compressed-tensors compute in
+        the weight's dtype). The VecQ check does not use it.
 
     Returns
     -------
@@ -711,7 +717,7 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     if isinstance(wq, BlockTensor) or format is not None:
         from .blocks import verify_format
         return verify_format(w, wq, format=format, group_size=group_size, bits=bits,
-                             weights=weights)
+                             weights=weights, dtype=dtype)
     if weights is not None:
         V.fail("weights", "None for a VecQ check (importance weights go with a block format: "
                "`format=` or a BlockTensor)", "an array")
@@ -721,7 +727,7 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     quick = {}  # the quick reading of the groups, read once (by the block formats' gate)
     if wq is not None and codes is None and alpha is None and lattice is None and \
             group_size is not None:
-        fr = _block_format_first(w, wq, bits, group_size, quick)
+        fr = _block_format_first(w, wq, bits, group_size, dtype, quick)
         # a format's rule reproduces it (or GPTQ: undecided), or every group is recovered on a
         # named format's level set that VecQ's offset lattices cannot also explain (not an
         # affine d·q + m, which a μL2Q-style output is too; not a codebook read off the values,
@@ -734,6 +740,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
                             axis=axis, group_size=group_size, ulps=ulps, alpha_rtol=alpha_rtol,
                             dql_rtol=dql_rtol, check_conventions=check_conventions,
                             compute_gaps=compute_gaps, name=name, _quick=quick)
+    # the caller's dtype, not the float32/float64 the check widened a float16/bf16 w to
+    w_dt = V.as_array(w, "w").dtype
+    if w_dt.kind == "f" or w_dt.name in V.LOW_PRECISION:
+        rep = dataclasses.replace(rep, w_dtype=w_dt.name)
     if fr is None or rep.conforms or fr.format not in _BLOCK_CANDIDATES + ("q4_1", "q5_1") \
             or fr.recovered_fraction < 1.0:
         return rep
@@ -749,7 +759,7 @@ _BLOCK_CANDIDATES = ("q4_0", "q8_0", "q5_0", "iq4_nl", "gptq-sym", "gptq-asym", 
                      "awq-asym", "ct-sym", "ct-asym", "nf4", "fp4")
 
 
-def _block_format_first(w, wq, bits, group_size, keep=None):
+def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
     """A grouped output that VecQ's quick reader does not place on a lattice through zero in
     most of its groups (full range, a zero point or offset, a codebook) goes to the block
     formats' diagnosis first (:func:`vecq_ref.check.blocks.verify_format`, the formats
@@ -768,13 +778,33 @@ def _block_format_first(w, wq, bits, group_size, keep=None):
     if keep is not None:
         keep.update(rows=quick, dtype=q.dtype, ulps=4, group_size=group_size,
                     shape=arr.shape)
-    if 2 * sum(r is not None for r in quick) >= len(quick):
+    read = sum(r is not None for r in quick)
+    if read == len(quick):
         return None
     from .blocks import verify_format
+    # Most groups read as narrow midtread may still be a full-range format whose groups
+    # that never use the lowest code look narrow (compressed-tensors symmetric: −8…7 with
+    # s > 0): the format is the answer only when its rule reproduces the output bit for bit.
+    most = 2 * read >= len(quick)
+    # w and wq as the caller gave them: a float16/bf16 w is quantized in its own dtype
+    w0, q0 = V.as_array(w, "w"), V.as_array(wq, "wq")
     try:
-        return verify_format(arr, q, group_size=group_size, bits=bits)
+        if most:
+            # a rule that reproduces the output reproduces every group: first a sample
+            # (up to 64 unread and 64 read groups, one a row), the whole tensor only if
+            # the sample passes (a VecQ output costs no full format diagnosis)
+            miss = [i for i, r in enumerate(quick) if r is None]
+            hit = [i for i, r in enumerate(quick) if r is not None]
+            pick = np.sort(np.array(miss[:64] + hit[:64]))
+            sample = verify_format(w0.reshape(-1, group_size)[pick],
+                                   q0.reshape(-1, group_size)[pick], group_size=group_size,
+                                   bits=bits, dtype=dtype, quality=False)
+            if sample.passed is not True:
+                return None
+        fr = verify_format(w0, q0, group_size=group_size, bits=bits, dtype=dtype)
     except ValueError:
         return None
+    return fr if not most or fr.passed is True else None
 
 
 def _verify_any_scale(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None,

@@ -187,14 +187,28 @@ _FORMAT_LEVEL_SETS = {
 }
 
 
+def _symmetric_zero(z, bt):
+    """Whether one zero point ``z`` shared by every group is a symmetric format's: codes
+    0…2^k−1 about z = 2^(k−1); GPTQ v1's z − 1 = 2^(k−1) − 1 (a v1 checkpoint read as v2:
+    the format is still the symmetric one); or codes numbered from −2^(k−1) about z = 0 (the
+    compressed-tensors convention of codes recovered from values)."""
+    half = 2 ** (bt.bits - 1)
+    if z in (half, half - 1):
+        return True
+    codes = np.asarray(bt.codes)
+    return z == 0 and codes.size > 0 and int(codes.min()) >= -half and \
+        int(codes.max()) < half and int(codes.min()) < 0
+
+
 def format_level_set(bt):
     """The :class:`~vecq_ref.lattice.LevelSet` of ``bt``'s format (``BlockTensor``): what its
     codes, scale sign and zero point can express, the set the exact search optimises over.
 
     GPTQ/AWQ/compressed-tensors: ``zero_point="integer"`` when the zero points vary (asymmetric),
-    else ``midtread-full`` with a positive scale (symmetric, z = 2^(k−1)). Two-level formats
-    (K-quants) get their sub-block's level set (the optimum is then a bound: the sub-block
-    scales are not constrained to ``d·s_j``).
+    else ``midtread-full`` with a positive scale (symmetric: one zero point in every group,
+    z = 2^(k−1), GPTQ v1's 2^(k−1) − 1 read as stored, or 0 with codes from −2^(k−1)).
+    Two-level formats (K-quants) get their sub-block's level set (the optimum is then a
+    bound: the sub-block scales are not constrained to ``d·s_j``).
     """
     from ..lattice import level_set
 
@@ -203,7 +217,7 @@ def format_level_set(bt):
         return level_set(**_FORMAT_LEVEL_SETS[fmt])
     if bt.kind == "offset":
         z = np.asarray(bt.zero)
-        if z.size and np.all(z == z.flat[0]) and z.flat[0] == 2 ** (bt.bits - 1):
+        if z.size and np.all(z == z.flat[0]) and _symmetric_zero(int(z.flat[0]), bt):
             return level_set("midtread-full", bt.bits,
                              signed_scale=bool(fmt.endswith("_k")))
         return level_set(bits=bt.bits, zero_point="integer")
