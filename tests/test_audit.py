@@ -467,3 +467,53 @@ def test_packed_checkpoints_matched_and_dql_direct(folder):
         if folder.startswith("gptq"):
             assert r.remark.startswith("GPTQ's error feedback")
     assert all(len(line) <= 100 for line in res.table().splitlines())
+
+
+# --- issue 23 trial faults (F2) ---------------------------------------------------------------
+
+def test_resume_refused_when_the_quantized_file_changed(model, serial, tmp_path, capsys):
+    import os
+    import shutil
+
+    original, gguf_path, _ = model
+    q = tmp_path / "model.gguf"
+    shutil.copyfile(gguf_path, q)
+    progress = tmp_path / "progress.json"
+    with pytest.raises(KeyboardInterrupt):
+        audit(original, q, progress=False, resume=progress, reader=_Interrupting(4))
+    assert json.loads(progress.read_text())["done"]
+    # Another checkpoint at the same path (same bytes count is not enough: mtime moves too).
+    st = q.stat()
+    os.utime(q, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+    with pytest.raises(ValueError, match="`resume` must be a resume file of the same audit "
+                                         r"\(the quantized file"):
+        audit(original, q, progress=False, resume=progress)
+    assert main(["audit", str(original), str(q), "--quiet", "--resume", str(progress)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "progress.json" in err[0]
+    # Unchanged inputs still resume to the same result.
+    progress.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        audit(original, q, progress=False, resume=progress, reader=_Interrupting(4))
+    res = audit(original, q, progress=False, resume=progress)
+    assert [r.rel_dql for r in res.rows] == [r.rel_dql for r in serial.rows]
+
+
+def test_unrelated_pair_is_an_error_naming_both(model, tmp_path, capsys):
+    original, gguf_path, _ = model
+    other = tmp_path / "other.safetensors"
+    save_safetensors(other, {"unrelated.tensor": np.ones((4, 4), np.float32)})
+    with pytest.raises(ValueError, match="no tensor of either file") as info:
+        audit(other, gguf_path, progress=False)
+    assert str(other) in str(info.value) and str(gguf_path) in str(info.value)
+    assert main(["audit", str(other), str(gguf_path), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "other.safetensors" in err[0] and "nan" not in captured.out
+
+
+def test_totals_never_print_nan():
+    res = AuditResult(original="o", quantized="q", family="gguf", architecture=None,
+                      imatrix=None, rows=[], left_in_float=[], unmatched=[])
+    text = res.table()
+    assert "nan" not in text and "0 tensors audited" in text

@@ -63,6 +63,10 @@ def _e(x):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3e}"
 
 
+def _b(x):
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:5.2f}"
+
+
 def _p(x):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.1f}"
 
@@ -183,7 +187,7 @@ class AuditResult:
                 lines.append(f"  {r.remark}"[:100])
         t = self.totals
         lines += ["-" * len(head),
-                  f"{'total (weighted by parameters)':<34} {'':<7}{t['bits_per_weight']:5.2f} "
+                  f"{'total (weighted by parameters)':<34} {'':<7}{_b(t['bits_per_weight']):>5} "
                   f"{_e(t['rel_dql']):>9} {_e(t['optimum_rel_dql']):>9} "
                   f"{_p(t['gap_pct']):>6} {_e(t['vecq_param_rel_dql']):>9} "
                   f"{_e(t['vecq_exact_rel_dql']):>9}",
@@ -266,6 +270,26 @@ def _blocks(rows, cols, block_size):
 
 # --- resume -----------------------------------------------------------------------------------
 
+def _identity(path, skip=None):
+    """What the resume file keys an input on: each file's path, size and mtime (ns).
+
+    A folder (GPTQ/AWQ/compressed-tensors/bitsandbytes) is every file under it, in sorted
+    order, so replacing the checkpoint at the same path is seen.
+    """
+    path = Path(path).resolve()
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.resolve() != skip) \
+        if path.is_dir() else [path]
+    out = []
+    for p in files:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append([str(p.relative_to(path)) if p != path else p.name, st.st_size,
+                    st.st_mtime_ns])
+    return out
+
+
 def _load_resume(path, header):
     path = Path(path)
     if not path.exists():
@@ -277,9 +301,17 @@ def _load_resume(path, header):
     if not isinstance(data, dict) or data.get("kind") != _RESUME_KIND:
         V.fail("resume", "a resume file written by a previous audit", f"{path}")
     for k, v in header.items():
+        if k == "identity":
+            continue
         if data.get(k) != v:
             V.fail("resume", f"a resume file of the same audit ({k} {v!r})",
                    f"{path} with {k} {data.get(k)!r}")
+    got = data.get("identity", {})
+    for k, v in header.get("identity", {}).items():
+        if got.get(k) != v:
+            V.fail("resume", f"a resume file of the same audit (the {k} file(s) unchanged)",
+                   f"{path}, written when the {k} had other sizes or modification times "
+                   f"(delete it to start afresh)")
     return data.get("done", {})
 
 
@@ -331,7 +363,9 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
     Raises
     ------
     ValueError
-        An unreadable file; a wrong pairing (shapes agree, relative DQL above 1: both names).
+        An unreadable file; a wrong pairing (shapes agree, relative DQL above 1: both names);
+        no tensor of the two files matched (both names); a ``resume`` file of another audit,
+        or written when an input file had another size or modification time.
     FileNotFoundError, ImportError
         A missing file; ``dask``/``distributed`` missing for ``workers``/``scheduler``.
     """
@@ -356,12 +390,20 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
     header = {"original": str(Path(original).resolve()),
               "quantized": str(Path(quantized).resolve()),
               "imatrix": None if imatrix is None else str(Path(imatrix).resolve())}
+    if resume is not None:
+        skip = Path(resume).resolve()
+        header["identity"] = {k: _identity(v, skip) for k, v in
+                              (("original", original), ("quantized", quantized),
+                               ("imatrix", imatrix)) if v is not None}
     done = _load_resume(resume, header) if resume is not None else {}
 
     with io.open_tensors(original, "original") as (okeys, get), reader(quantized) as ckpt:
         family = getattr(ckpt, "family", None)
         arch = getattr(ckpt, "architecture", None)
         pairs, unmatched = _pairs(list(okeys), ckpt)
+        if not pairs:
+            V.fail("original", f"a float checkpoint with tensors matching {quantized}",
+                   f"{original}: no tensor of either file maps to one of the other")
         specs = []
         for q, o in pairs:
             if q in done:
