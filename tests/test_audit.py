@@ -466,7 +466,16 @@ def test_packed_checkpoints_matched_and_dql_direct(folder):
         assert r.diagnosis
         if folder.startswith("gptq"):
             assert r.remark.startswith("GPTQ's error feedback")
-    assert all(len(line) <= 100 for line in res.table().splitlines())
+            # The trial's cut rows: the diagnosis is whole (JSON/CSV), the table wraps it.
+            assert len(r.diagnosis) > 100 and "…" not in r.diagnosis
+    table = res.table()
+    assert all(len(line) <= 100 for line in table.splitlines())
+    flat = " ".join(table.split())
+    for r in res.rows:
+        for text in (r.diagnosis, r.remark, *r.notes):
+            assert " ".join(text.split()) in flat
+    assert [r["diagnosis"] for r in json.loads(res.to_json())["rows"]] == \
+        [r.diagnosis for r in res.rows]
 
 
 # --- issue 23 trial faults (F2) ---------------------------------------------------------------

@@ -551,6 +551,12 @@ def test_cli_verify_tensor_either_naming(tiny, capsys):
         assert p["pair"]["quantized"] == "blk.0.attn_k.weight"
         assert any("undone" in n for n in p["pair"]["notes"])
     assert payloads[0]["reports"] == payloads[1]["reports"]
+    # The text report's pair:/note: lines wrap at 100 characters (trial: 150-250), uncut.
+    main(["verify", orig, path, "--tensor", "blk.0.attn_k.weight"])
+    text = capsys.readouterr().out
+    assert max(map(len, text.splitlines())) <= 100
+    flat = " ".join(text.split())
+    assert all(" ".join(n.split()) in flat for n in payloads[0]["pair"]["notes"])
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -781,6 +781,18 @@ def _verify_tensor(args, opts):
     return report, header, names
 
 
+def _wrap_lines(lines, width=100):
+    """Report lines of at most ``width`` characters: a longer one goes on onto indented
+    continuation lines (never cut)."""
+    import textwrap
+
+    out = []
+    for line in lines:
+        out += textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False) \
+            or [""]
+    return out
+
+
 def _cmd_verify(args):
     from .check.verify import verify
 
@@ -792,7 +804,7 @@ def _cmd_verify(args):
         # that can be checked departs, so it is not a failure; the JSON keeps null.
         passed = None if report.passed is None else bool(report.passed)
         emit(args, {"passed": passed, "pair": names, "reports": [report.as_dict()]},
-             _calls_in_options("\n".join(header + [str(report)]), "verify"))
+             _calls_in_options("\n".join(_wrap_lines(header) + [str(report)]), "verify"))
         if passed is False:
             raise CheckFailed(f"the verdict failed: {names['original']} = "
                               f"{names['quantized']}")

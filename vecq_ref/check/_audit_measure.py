@@ -234,9 +234,9 @@ def totals(rows):
 
 
 def diagnosis(w, bt, h, dtype=None):
-    """The one-line diagnosis of the whole tensor (check/blocks' ``summary_line``; the
-    quality figures are the audit's own, so ``quality=False``); ``dtype`` the original's
-    stored dtype (``verify_format``'s)."""
+    """The diagnosis of the whole tensor, in full (check/blocks' ``summary_line`` uncut: the
+    JSON/CSV keep it whole, the table wraps it; the quality figures are the audit's own, so
+    ``quality=False``); ``dtype`` the original's stored dtype (``verify_format``'s)."""
     from .blocks import verify_format
 
-    return verify_format(w, bt, weights=h, quality=False, dtype=dtype).summary_line()
+    return verify_format(w, bt, weights=h, quality=False, dtype=dtype).summary_line(None)

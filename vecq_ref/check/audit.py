@@ -21,6 +21,7 @@ import io as _stdio
 import json
 import math
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +47,10 @@ def _grouped(entries, reason, shown=3):
     lines = []
     for why, names in groups.items():
         if len(names) <= shown + 1:
-            lines += [f"  {n}: {why}"[:100] for n in names]
+            lines += [x for n in names for x in _wrap(f"{n}: {why}")]
         else:
-            lines.append(f"  {len(names)} tensors: {why}"[:100])
-            lines.append(f"    {', '.join(names[:shown])}, …"[:100])
+            lines += _wrap(f"{len(names)} tensors: {why}")
+            lines += _wrap(f"{', '.join(names[:shown])}, …", "    ", "      ")
     return lines
 
 
@@ -57,6 +58,12 @@ def _grouped(entries, reason, shown=3):
 
 #: Format names shortened to the table's column (the JSON and CSV keep the full name).
 _SHORT = {"compressed-tensors": "ct"}
+
+
+def _wrap(text, first="  ", rest="    ", width=100):
+    """``text`` on lines of at most ``width`` characters (never cut: continuation lines)."""
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False) or [first.rstrip()]
 
 
 def _e(x):
@@ -165,12 +172,12 @@ class AuditResult:
         """The report as text, every line within 100 characters."""
         head = (f"{'tensor / original':<34} {'format':<7}{'bpw':>5} {'rel.DQL':>9} "
                 f"{'optimum':>9} {'gap %':>6} {'VecQ-p':>9} {'VecQ-x':>9}")
-        lines = [f"audit of {Path(self.quantized).name} ({self.family}"
-                 f"{', ' + self.architecture if self.architecture else ''}) against "
-                 f"{Path(self.original).name}"[:100]]
+        lines = _wrap(f"audit of {Path(self.quantized).name} ({self.family}"
+                      f"{', ' + self.architecture if self.architecture else ''}) against "
+                      f"{Path(self.original).name}", "", "  ")
         if self.imatrix:
-            lines.append(f"losses weighted by the importance matrix {Path(self.imatrix).name}"
-                         [:100])
+            lines += _wrap(f"losses weighted by the importance matrix "
+                           f"{Path(self.imatrix).name}", "", "  ")
         lines += [head, "-" * len(head)]
         for r in self.rows:
             name = r.quantized_name if len(r.quantized_name) <= 34 else \
@@ -179,12 +186,12 @@ class AuditResult:
             lines.append(f"{name:<34} {fmt:<7}{r.bits_per_weight:5.2f} "
                          f"{_e(r.rel_dql):>9} {_e(r.optimum_rel_dql):>9} {_p(r.gap_pct):>6} "
                          f"{_e(r.vecq_param_rel_dql):>9} {_e(r.vecq_exact_rel_dql):>9}")
-            lines.append(f"  ← {r.original_name}"[:100] + (
-                f" ({r.format})" if fmt != r.format and len(r.original_name) < 70 else ""))
-            lines.append(f"  {r.diagnosis}"[:100])
-            lines += [f"  {n}"[:100] for n in r.notes]
+            lines += _wrap(f"← {r.original_name}" + (
+                f" ({r.format})" if fmt != r.format else ""))
+            lines += _wrap(r.diagnosis)
+            lines += [x for n in r.notes for x in _wrap(n)]
             if r.remark:
-                lines.append(f"  {r.remark}"[:100])
+                lines += _wrap(r.remark)
         t = self.totals
         lines += ["-" * len(head),
                   f"{'total (weighted by parameters)':<34} {'':<7}{_b(t['bits_per_weight']):>5} "

@@ -168,16 +168,17 @@ class FormatReport:
     #: The BlockTensor checked (recovered from the values for an array); not in as_dict.
     block: object = field(default=None, repr=False)
 
-    def summary_line(self):
-        """One line (≤ 100 characters): verdict, rule or departure, gap to the optimum."""
+    def summary_line(self, width=WIDTH):
+        """One line (≤ ``width`` characters, cut with "…"; ``width=None``: the full text):
+        verdict, rule or departure, gap to the optimum."""
         head = {True: "PASS", False: "FAIL", None: "UNDECIDED"}[self.passed]
         what = (f"{self.rule}" if self.passed else
                 f"{self.label}, {self.undecided}" if self.passed is None else
                 f"{self.label}, {self.departure or 'no rule identified'}")
         gap = "" if self.gap_pct is None else f"; {self.gap_pct:+.1f} % vs format optimum"
         line = f"{head} {what}{gap}"
-        if len(line) > WIDTH:
-            line = f"{head} {what}"[:WIDTH - len(gap) - 1] + "…" + gap
+        if width is not None and len(line) > width:
+            line = f"{head} {what}"[:width - len(gap) - 1] + "…" + gap
         return line
 
     def as_dict(self):
