@@ -72,7 +72,7 @@ def test_measure_block_all_zero_and_constant_rows():
     from vecq_ref import format_rules as fr
     from vecq_ref.check import _audit_measure as M
     from vecq_ref.check.audit import _row_from
-    from vecq_ref.formats import BlockTensor
+    from vecq_ref.formats._block import BlockTensor
 
     # Row 0 all zeros, row 1 constant 0.5: Q4_0 gives d = 0.5/−8 = −0.0625 and codes 0
     # (level −8), which reproduce 0.5 exactly; every loss is 0 and the gap 0 (not NaN).
@@ -384,7 +384,7 @@ def test_plot_audit_gap_artists(serial):
 # --- GPTQ and AWQ: what is comparable -----------------------------------------------------------
 
 def _offset_block(name, fmt, q, value_dtype=np.float16):
-    from vecq_ref.formats import BlockTensor
+    from vecq_ref.formats._block import BlockTensor
 
     return BlockTensor(name=name, format=fmt, kind="offset", bits=4, group_size=q.group_size,
                        codes=q.codes.astype(np.int16), scale=np.asarray(q.alpha, np.float64),
@@ -526,3 +526,34 @@ def test_totals_never_print_nan():
                       imatrix=None, rows=[], left_in_float=[], unmatched=[])
     text = res.table()
     assert "nan" not in text and "0 tensors audited" in text
+
+
+@pytest.mark.parametrize(("folder", "bpw"), [
+    ("gptq_v1_sym_g32", 4 + (16 + 4) / 32),       # qzeros stored for symmetric GPTQ too
+    ("gptq_v1_asym_actorder_g64", 4 + (16 + 4) / 64),
+    ("awq_gemm_g64", 4 + (16 + 4) / 64),
+    ("ct_pack_sym_g32", 4 + 16 / 32),             # no zero point stored
+    ("ct_pack_asym_g64", 4 + (16 + 4) / 64),      # zero point packed at 4 bits
+    ("bnb_nf4", 4 + 32 / 64),                     # float32 absmax per block of 64
+    ("bnb_nf4_dq", 4 + 8 / 64 + 32 / (64 * 256)),  # uint8 absmax, float32 per 256 blocks
+])
+def test_bits_per_weight_hand_checked(folder, bpw):
+    from vecq_ref.check._audit_rows import _bits_per_weight
+    from vecq_ref.formats import open_quantized
+
+    with open_quantized(PACKED / folder) as ckpt:
+        got = {_bits_per_weight(bt) for bt in map(ckpt.read, ckpt.names())
+               if not isinstance(bt, np.ndarray)}
+    assert got == {bpw}
+
+
+def test_bits_per_weight_gguf_hand_checked():
+    from vecq_ref.check._audit_rows import _bits_per_weight
+    from vecq_ref.formats._block import BlockTensor
+
+    # Q4_0: 2-byte fp16 d + 16 bytes of nibbles per 32 weights = 18·8/32; Q8_0: (2 + 32)·8/32.
+    for fmt, bpw in (("q4_0", 4.5), ("q8_0", 8.5), ("q4_1", 5.0)):
+        bt = BlockTensor(name="t", format=fmt, kind="offset", bits=4, group_size=32,
+                         codes=np.zeros((1, 32), np.int8), scale=np.ones((1, 1)),
+                         scale_dtype=np.dtype(np.float16), zero=np.full((1, 1), 8))
+        assert _bits_per_weight(bt) == bpw
