@@ -557,3 +557,39 @@ def test_bits_per_weight_gguf_hand_checked():
                          codes=np.zeros((1, 32), np.int8), scale=np.ones((1, 1)),
                          scale_dtype=np.dtype(np.float16), zero=np.full((1, 1), 8))
         assert _bits_per_weight(bt) == bpw
+
+
+def test_cluster_run_and_ctrl_c_quiet_on_stderr(model, serial, tmp_path, monkeypatch, capfd):
+    """distributed's WARNINGs (nanny killing workers, cancelled tasks) and teardown tracebacks
+    stay off stderr for the cluster the audit starts itself; its loggers are restored after."""
+    import logging
+
+    import vecq_ref.check._audit_cluster as C
+
+    pytest.importorskip("distributed")
+    original, gguf_path, _ = model
+    before = logging.getLogger("distributed").level  # as importing distributed set it
+    capfd.readouterr()
+    res = audit(original, gguf_path, progress=False, workers=2)
+    assert _same(res, serial)
+    run = C._run
+
+    def interrupted(client, specs, finished, as_completed):
+        def stop(spec, rec):
+            finished(spec, rec)
+            raise KeyboardInterrupt
+
+        return run(client, specs, stop, as_completed)
+
+    monkeypatch.setattr(C, "_run", interrupted)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["audit", str(original), str(gguf_path), "--quiet", "--workers", "2",
+                 "--json", str(out / "a.json")]) == 130
+    assert list(out.iterdir()) == []
+    err = capfd.readouterr().err
+    assert "WARNING" not in err and "Traceback" not in err, err
+    assert err.strip().splitlines() == [
+        "vecq-ref audit: interrupted; files already written are complete, partial ones were "
+        "removed"]
+    assert logging.getLogger("distributed").level == before
