@@ -593,3 +593,25 @@ def test_cluster_run_and_ctrl_c_quiet_on_stderr(model, serial, tmp_path, monkeyp
         "vecq-ref audit: interrupted; files already written are complete, partial ones were "
         "removed"]
     assert logging.getLogger("distributed").level == before
+
+
+def test_imatrix_of_wrong_length_or_negative_named(model, tmp_path, capsys):
+    original, gguf_path, t = model
+    o, q = "model.layers.0.self_attn.v_proj.weight", "blk.0.attn_v.weight"
+    cols = t[o].shape[1]
+    np.savez(tmp_path / "short.npz", **{q: np.ones(cols - 1)})
+    with pytest.raises(ValueError, match=rf"`imatrix` must be one importance per input column "
+                                         rf"\({cols} for shape .*got {cols - 1} values in "
+                                         rf".*short\.npz, tensor '{q}'"):
+        audit(original, gguf_path, progress=False, imatrix=tmp_path / "short.npz")
+    neg = np.ones(cols)
+    neg[3] = -1.0
+    np.savez(tmp_path / "neg.npz", **{o: neg})
+    with pytest.raises(ValueError, match=r"`imatrix` must be finite and non-negative .*got 1 "
+                                         r"negative or non-finite values in .*neg\.npz"):
+        audit(original, gguf_path, progress=False, imatrix=tmp_path / "neg.npz")
+    for bad in ("short.npz", "neg.npz"):
+        assert main(["audit", str(original), str(gguf_path), "--quiet",
+                     "--imatrix", str(tmp_path / bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--imatrix" in err[0] and bad in err[0], err

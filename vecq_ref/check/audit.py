@@ -270,6 +270,18 @@ def _pairs(okeys, ckpt):
     return pairs, unmatched
 
 
+def _check_importance(path, qname, oname, shape, vec):
+    """The importance vector of a tensor: one finite, non-negative value per input column."""
+    who = f"{path}, tensor {qname!r}" + (f" ({oname!r})" if oname != qname else "")
+    cols = shape[-1] if shape else 1
+    if vec.size != cols:
+        V.fail("imatrix", f"one importance per input column ({cols} for shape {tuple(shape)})",
+               f"{vec.size} values in {who}")
+    if not np.all(np.isfinite(vec)) or np.any(vec < 0):
+        V.fail("imatrix", "finite and non-negative importances",
+               f"{int(np.count_nonzero(~(vec >= 0)))} negative or non-finite values in {who}")
+
+
 def _blocks(rows, cols, block_size):
     step = max(1, block_size // max(cols, 1))
     return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
@@ -417,6 +429,8 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
                 continue
             shape = tuple(get(o).shape)
             vec = None if imat is None else imat.get(q, imat.get(o))
+            if vec is not None:
+                _check_importance(imatrix, q, o, shape, vec)
             rows = shape[0] if len(shape) >= 1 else 1
             cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
             blocks = _blocks(rows, cols, block_size) if len(shape) == 2 else [(0, rows)]
