@@ -615,3 +615,25 @@ def test_imatrix_of_wrong_length_or_negative_named(model, tmp_path, capsys):
                      "--imatrix", str(tmp_path / bad)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--imatrix" in err[0] and bad in err[0], err
+
+
+@pytest.mark.jit_only
+def test_exact_offset_only_below_the_group_limit(checkpoints):
+    """Q4_1 (real offset): the certified exact optimum up to ``exact_offset_groups`` groups,
+    the best found above (said in the notes; never below the exact one)."""
+    info = checkpoints["mixed"]
+    rows = {}
+    for limit in (10 ** 9, 0):
+        res = audit(info["original"], info["gguf"], progress=False, exact_offset_groups=limit)
+        rows[limit] = {r.quantized_name: r for r in res.rows}
+    q41 = [q for q, r in rows[0].items() if r.format == "q4_1"]
+    assert q41
+    for q in q41:
+        exact, found = rows[10 ** 9][q], rows[0][q]
+        assert any("best found" in n for n in found.notes)
+        assert not any("best found" in n for n in exact.notes)
+        assert exact.optimum_rel_dql <= found.optimum_rel_dql * (1 + 1e-12)
+        assert found.optimum_rel_dql <= found.rel_dql * (1 + 1e-9)
+        assert found.rel_dql == exact.rel_dql
+    others = [q for q, r in rows[0].items() if r.format != "q4_1"]
+    assert others and all(rows[0][q] == rows[10 ** 9][q] for q in others)

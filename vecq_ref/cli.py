@@ -968,6 +968,10 @@ def _add_audit(sub):
                        help="run on a local Dask cluster of N worker processes")
     where.add_argument("--scheduler", default=None,
                        help="address of a Dask scheduler (workers see the same paths)")
+    p.add_argument("--exact-offset-groups", type=_int_at_least(0), default=None,
+                   metavar="N", help="real-offset formats (Q4_1, Q5_1): the certified exact "
+                   "optimum for tensors of at most N groups (default 1024, about 1.5 ms a "
+                   "group), the best found above")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_audit)
@@ -986,7 +990,9 @@ def _cmd_audit(args):
     try:
         res = audit(args.original, args.quantized, imatrix=args.imatrix,
                     workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                    progress=False if args.quiet else None)
+                    progress=False if args.quiet else None,
+                    **({} if args.exact_offset_groups is None else
+                       {"exact_offset_groups": args.exact_offset_groups}))
     except ImportError as exc:
         raise UsageError(str(exc)) from exc
     if args.figure:
