@@ -597,8 +597,11 @@ def test_cli_verify_tensor_example_of_the_help(tmp_path, monkeypatch, capsys):
     rc = main(argv)
     out = capsys.readouterr().out
     assert rc in (0, 1)
-    assert out.startswith(f"pair: {argv[1]}['model.layers.0.self_attn.q_proj.weight'] and "
-                          f"{argv[2]}['blk.0.attn_q.weight'] (q4_0, 4 bits, groups of 32)")
+    # The pair: line wraps at 100 characters onto indented continuation lines.
+    assert " ".join(out.split()).startswith(
+        f"pair: {argv[1]}['model.layers.0.self_attn.q_proj.weight'] and "
+        f"{argv[2]}['blk.0.attn_q.weight'] (q4_0, 4 bits, groups of 32)")
+    assert max(map(len, out.splitlines())) <= 100
 
 
 def test_cli_verify_needs_bits_without_tensor(tmp_path, capsys):
