@@ -559,6 +559,8 @@ def test_bits_per_weight_gguf_hand_checked():
         assert _bits_per_weight(bt) == bpw
 
 
+@pytest.mark.slow
+@pytest.mark.jit_only
 def test_cluster_run_and_ctrl_c_quiet_on_stderr(model, serial, tmp_path, monkeypatch, capfd):
     """distributed's WARNINGs (nanny killing workers, cancelled tasks) and teardown tracebacks
     stay off stderr for the cluster the audit starts itself; its loggers are restored after."""
