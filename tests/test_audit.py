@@ -72,7 +72,7 @@ def test_measure_block_all_zero_and_constant_rows():
     from vecq_ref import format_rules as fr
     from vecq_ref.check import _audit_measure as M
     from vecq_ref.check.audit import _row_from
-    from vecq_ref.formats import BlockTensor
+    from vecq_ref.formats._block import BlockTensor
 
     # Row 0 all zeros, row 1 constant 0.5: Q4_0 gives d = 0.5/−8 = −0.0625 and codes 0
     # (level −8), which reproduce 0.5 exactly; every loss is 0 and the gap 0 (not NaN).
@@ -384,7 +384,7 @@ def test_plot_audit_gap_artists(serial):
 # --- GPTQ and AWQ: what is comparable -----------------------------------------------------------
 
 def _offset_block(name, fmt, q, value_dtype=np.float16):
-    from vecq_ref.formats import BlockTensor
+    from vecq_ref.formats._block import BlockTensor
 
     return BlockTensor(name=name, format=fmt, kind="offset", bits=4, group_size=q.group_size,
                        codes=q.codes.astype(np.int16), scale=np.asarray(q.alpha, np.float64),
@@ -466,4 +466,176 @@ def test_packed_checkpoints_matched_and_dql_direct(folder):
         assert r.diagnosis
         if folder.startswith("gptq"):
             assert r.remark.startswith("GPTQ's error feedback")
-    assert all(len(line) <= 100 for line in res.table().splitlines())
+            # The trial's cut rows: the diagnosis is whole (JSON/CSV), the table wraps it.
+            assert len(r.diagnosis) > 100 and "…" not in r.diagnosis
+    table = res.table()
+    assert all(len(line) <= 100 for line in table.splitlines())
+    flat = " ".join(table.split())
+    for r in res.rows:
+        for text in (r.diagnosis, r.remark, *r.notes):
+            assert " ".join(text.split()) in flat
+    assert [r["diagnosis"] for r in json.loads(res.to_json())["rows"]] == \
+        [r.diagnosis for r in res.rows]
+
+
+# --- issue 23 trial faults (F2) ---------------------------------------------------------------
+
+def test_resume_refused_when_the_quantized_file_changed(model, serial, tmp_path, capsys):
+    import os
+    import shutil
+
+    original, gguf_path, _ = model
+    q = tmp_path / "model.gguf"
+    shutil.copyfile(gguf_path, q)
+    progress = tmp_path / "progress.json"
+    with pytest.raises(KeyboardInterrupt):
+        audit(original, q, progress=False, resume=progress, reader=_Interrupting(4))
+    assert json.loads(progress.read_text())["done"]
+    # Another checkpoint at the same path (same bytes count is not enough: mtime moves too).
+    st = q.stat()
+    os.utime(q, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+    with pytest.raises(ValueError, match="`resume` must be a resume file of the same audit "
+                                         r"\(the quantized file"):
+        audit(original, q, progress=False, resume=progress)
+    assert main(["audit", str(original), str(q), "--quiet", "--resume", str(progress)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "progress.json" in err[0]
+    # Unchanged inputs still resume to the same result.
+    progress.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        audit(original, q, progress=False, resume=progress, reader=_Interrupting(4))
+    res = audit(original, q, progress=False, resume=progress)
+    assert [r.rel_dql for r in res.rows] == [r.rel_dql for r in serial.rows]
+
+
+def test_unrelated_pair_is_an_error_naming_both(model, tmp_path, capsys):
+    original, gguf_path, _ = model
+    other = tmp_path / "other.safetensors"
+    save_safetensors(other, {"unrelated.tensor": np.ones((4, 4), np.float32)})
+    with pytest.raises(ValueError, match="no tensor of either file") as info:
+        audit(other, gguf_path, progress=False)
+    assert str(other) in str(info.value) and str(gguf_path) in str(info.value)
+    assert main(["audit", str(other), str(gguf_path), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "other.safetensors" in err[0] and "nan" not in captured.out
+
+
+def test_totals_never_print_nan():
+    res = AuditResult(original="o", quantized="q", family="gguf", architecture=None,
+                      imatrix=None, rows=[], left_in_float=[], unmatched=[])
+    text = res.table()
+    assert "nan" not in text and "0 tensors audited" in text
+
+
+@pytest.mark.parametrize(("folder", "bpw"), [
+    ("gptq_v1_sym_g32", 4 + (16 + 4) / 32),       # qzeros stored for symmetric GPTQ too
+    ("gptq_v1_asym_actorder_g64", 4 + (16 + 4) / 64),
+    ("awq_gemm_g64", 4 + (16 + 4) / 64),
+    ("ct_pack_sym_g32", 4 + 16 / 32),             # no zero point stored
+    ("ct_pack_asym_g64", 4 + (16 + 4) / 64),      # zero point packed at 4 bits
+    ("bnb_nf4", 4 + 32 / 64),                     # float32 absmax per block of 64
+    ("bnb_nf4_dq", 4 + 8 / 64 + 32 / (64 * 256)),  # uint8 absmax, float32 per 256 blocks
+])
+def test_bits_per_weight_hand_checked(folder, bpw):
+    from vecq_ref.check._audit_rows import _bits_per_weight
+    from vecq_ref.formats import open_quantized
+
+    with open_quantized(PACKED / folder) as ckpt:
+        got = {_bits_per_weight(bt) for bt in map(ckpt.read, ckpt.names())
+               if not isinstance(bt, np.ndarray)}
+    assert got == {bpw}
+
+
+def test_bits_per_weight_gguf_hand_checked():
+    from vecq_ref.check._audit_rows import _bits_per_weight
+    from vecq_ref.formats._block import BlockTensor
+
+    # Q4_0: 2-byte fp16 d + 16 bytes of nibbles per 32 weights = 18·8/32; Q8_0: (2 + 32)·8/32.
+    for fmt, bpw in (("q4_0", 4.5), ("q8_0", 8.5), ("q4_1", 5.0)):
+        bt = BlockTensor(name="t", format=fmt, kind="offset", bits=4, group_size=32,
+                         codes=np.zeros((1, 32), np.int8), scale=np.ones((1, 1)),
+                         scale_dtype=np.dtype(np.float16), zero=np.full((1, 1), 8))
+        assert _bits_per_weight(bt) == bpw
+
+
+@pytest.mark.slow
+@pytest.mark.jit_only
+def test_cluster_run_and_ctrl_c_quiet_on_stderr(model, serial, tmp_path, monkeypatch, capfd):
+    """distributed's WARNINGs (nanny killing workers, cancelled tasks) and teardown tracebacks
+    stay off stderr for the cluster the audit starts itself; its loggers are restored after."""
+    import logging
+
+    import vecq_ref.check._audit_cluster as C
+
+    pytest.importorskip("distributed")
+    original, gguf_path, _ = model
+    before = logging.getLogger("distributed").level  # as importing distributed set it
+    capfd.readouterr()
+    res = audit(original, gguf_path, progress=False, workers=2)
+    assert _same(res, serial)
+    run = C._run
+
+    def interrupted(client, specs, finished, as_completed):
+        def stop(spec, rec):
+            finished(spec, rec)
+            raise KeyboardInterrupt
+
+        return run(client, specs, stop, as_completed)
+
+    monkeypatch.setattr(C, "_run", interrupted)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["audit", str(original), str(gguf_path), "--quiet", "--workers", "2",
+                 "--json", str(out / "a.json")]) == 130
+    assert list(out.iterdir()) == []
+    err = capfd.readouterr().err
+    assert "WARNING" not in err and "Traceback" not in err, err
+    assert err.strip().splitlines() == [
+        "vecq-ref audit: interrupted; files already written are complete, partial ones were "
+        "removed"]
+    assert logging.getLogger("distributed").level == before
+
+
+def test_imatrix_of_wrong_length_or_negative_named(model, tmp_path, capsys):
+    original, gguf_path, t = model
+    o, q = "model.layers.0.self_attn.v_proj.weight", "blk.0.attn_v.weight"
+    cols = t[o].shape[1]
+    np.savez(tmp_path / "short.npz", **{q: np.ones(cols - 1)})
+    with pytest.raises(ValueError, match=rf"`imatrix` must be one importance per input column "
+                                         rf"\({cols} for shape .*got {cols - 1} values in "
+                                         rf".*short\.npz, tensor '{q}'"):
+        audit(original, gguf_path, progress=False, imatrix=tmp_path / "short.npz")
+    neg = np.ones(cols)
+    neg[3] = -1.0
+    np.savez(tmp_path / "neg.npz", **{o: neg})
+    with pytest.raises(ValueError, match=r"`imatrix` must be finite and non-negative .*got 1 "
+                                         r"negative or non-finite values in .*neg\.npz"):
+        audit(original, gguf_path, progress=False, imatrix=tmp_path / "neg.npz")
+    for bad in ("short.npz", "neg.npz"):
+        assert main(["audit", str(original), str(gguf_path), "--quiet",
+                     "--imatrix", str(tmp_path / bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--imatrix" in err[0] and bad in err[0], err
+
+
+@pytest.mark.jit_only
+def test_exact_offset_only_below_the_group_limit(checkpoints):
+    """Q4_1 (real offset): the certified exact optimum up to ``exact_offset_groups`` groups,
+    the best found above (said in the notes; never below the exact one)."""
+    info = checkpoints["mixed"]
+    rows = {}
+    for limit in (10 ** 9, 0):
+        res = audit(info["original"], info["gguf"], progress=False, exact_offset_groups=limit)
+        rows[limit] = {r.quantized_name: r for r in res.rows}
+    q41 = [q for q, r in rows[0].items() if r.format == "q4_1"]
+    assert q41
+    for q in q41:
+        exact, found = rows[10 ** 9][q], rows[0][q]
+        assert any("best found" in n for n in found.notes)
+        assert not any("best found" in n for n in exact.notes)
+        assert exact.optimum_rel_dql <= found.optimum_rel_dql * (1 + 1e-12)
+        assert found.optimum_rel_dql <= found.rel_dql * (1 + 1e-9)
+        assert found.rel_dql == exact.rel_dql
+    others = [q for q, r in rows[0].items() if r.format != "q4_1"]
+    assert others and all(rows[0][q] == rows[10 ** 9][q] for q in others)

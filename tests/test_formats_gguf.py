@@ -551,6 +551,12 @@ def test_cli_verify_tensor_either_naming(tiny, capsys):
         assert p["pair"]["quantized"] == "blk.0.attn_k.weight"
         assert any("undone" in n for n in p["pair"]["notes"])
     assert payloads[0]["reports"] == payloads[1]["reports"]
+    # The text report's pair:/note: lines wrap at 100 characters (trial: 150-250), uncut.
+    main(["verify", orig, path, "--tensor", "blk.0.attn_k.weight"])
+    text = capsys.readouterr().out
+    assert max(map(len, text.splitlines())) <= 100
+    flat = " ".join(text.split())
+    assert all(" ".join(n.split()) in flat for n in payloads[0]["pair"]["notes"])
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -592,8 +598,11 @@ def test_cli_verify_tensor_example_of_the_help(tmp_path, monkeypatch, capsys):
     rc = main(argv)
     out = capsys.readouterr().out
     assert rc in (0, 1)
-    assert out.startswith(f"pair: {argv[1]}['model.layers.0.self_attn.q_proj.weight'] and "
-                          f"{argv[2]}['blk.0.attn_q.weight'] (q4_0, 4 bits, groups of 32)")
+    # The pair: line wraps at 100 characters onto indented continuation lines.
+    assert " ".join(out.split()).startswith(
+        f"pair: {argv[1]}['model.layers.0.self_attn.q_proj.weight'] and "
+        f"{argv[2]}['blk.0.attn_q.weight'] (q4_0, 4 bits, groups of 32)")
+    assert max(map(len, out.splitlines())) <= 100
 
 
 def test_cli_verify_needs_bits_without_tensor(tmp_path, capsys):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
 
 from vecq_ref import codebooks
 from vecq_ref.formats import FAMILIES, format_level_set
@@ -478,3 +479,34 @@ def test_sharded_checkpoint_with_index(tmp_path):
         bt = ck.read(Q)
         assert ck.where(f"{Q}.scales").name == "model-00002-of-00002.safetensors"
     assert bits_equal(bt.dequantize(), EXPECTED[f"gptq_v1_sym_g32/{Q}.weight"])
+
+
+@pytest.mark.parametrize("folder", ["gptq_v1_sym_g32", "gptq_v1_asym_actorder_g64"])
+def test_gptq_without_config_infers_the_group_size(folder, tmp_path):
+    # Trial (issue 23): no config gave "scales must be (1, 64) (… group_size 128)".
+    from vecq_ref.formats import gptq
+
+    dst = tmp_path / "only"
+    dst.mkdir()
+    shutil.copy(PACKED / folder / "model.safetensors", dst / "model.safetensors")
+    g = int(folder.rsplit("g", 1)[1])
+    with open_folder(folder) as ref, gptq.open(dst / "model.safetensors") as ck:
+        for name in ck.names():
+            a, b = ref.read(name), ck.read(name)
+            assert b.group_size == g == a.group_size
+            assert_array_equal(b.dequantize(), a.dequantize())
+            assert any(f"group size {g} inferred" in n for n in b.notes)
+
+
+def test_gptq_without_config_and_odd_shapes_says_the_config_is_missing(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from vecq_ref.formats import gptq
+
+    t = load_file(str(PACKED / "gptq_v1_sym_g32" / "model.safetensors"))
+    key = next(k for k in t if k.endswith(".scales"))
+    t[key] = np.zeros((0, t[key].shape[1]), t[key].dtype)  # no groups: nothing to infer from
+    save_file(t, str(tmp_path / "model.safetensors"))
+    with gptq.open(tmp_path / "model.safetensors") as ck, \
+            pytest.raises(ValueError, match="quantize_config.json is missing"):
+        ck.read(key[: -len(".scales")])

@@ -794,6 +794,18 @@ def _verify_tensor(args, opts):
     return report, header, names
 
 
+def _wrap_lines(lines, width=100):
+    """Report lines of at most ``width`` characters: a longer one goes on onto indented
+    continuation lines (never cut)."""
+    import textwrap
+
+    out = []
+    for line in lines:
+        out += textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False) \
+            or [""]
+    return out
+
+
 def _cmd_verify(args):
     from .check.verify import verify
 
@@ -805,7 +817,7 @@ def _cmd_verify(args):
         # that can be checked departs, so it is not a failure; the JSON keeps null.
         passed = None if report.passed is None else bool(report.passed)
         emit(args, {"passed": passed, "pair": names, "reports": [report.as_dict()]},
-             _calls_in_options("\n".join(header + [str(report)]), "verify"))
+             _calls_in_options("\n".join(_wrap_lines(header) + [str(report)]), "verify"))
         if passed is False:
             raise CheckFailed(f"the verdict failed: {names['original']} = "
                               f"{names['quantized']}")
@@ -971,6 +983,10 @@ def _add_audit(sub):
                        help="run on a local Dask cluster of N worker processes")
     where.add_argument("--scheduler", default=None,
                        help="address of a Dask scheduler (workers see the same paths)")
+    p.add_argument("--exact-offset-groups", type=_int_at_least(0), default=None,
+                   metavar="N", help="real-offset formats (Q4_1, Q5_1): the certified exact "
+                   "optimum for tensors of at most N groups (default 1024, about 1.5 ms a "
+                   "group), the best found above")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_audit)
@@ -989,7 +1005,9 @@ def _cmd_audit(args):
     try:
         res = audit(args.original, args.quantized, imatrix=args.imatrix,
                     workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                    progress=False if args.quiet else None)
+                    progress=False if args.quiet else None,
+                    **({} if args.exact_offset_groups is None else
+                       {"exact_offset_groups": args.exact_offset_groups}))
     except ImportError as exc:
         raise UsageError(str(exc)) from exc
     if args.figure:

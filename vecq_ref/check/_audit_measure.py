@@ -139,9 +139,11 @@ def _level_set(bt):
     return _level_set_of(bt)
 
 
-def _optimum_rows(w, bt, h, g, exact_offset):
+def _optimum_rows(w, bt, h, g, exact_offset, shipped=None):
     """Per row Σ of the exact optimum's DQL over the row's groups (real offset with
-    ``exact_offset`` False: the best found, :func:`_affine_refit_losses`)."""
+    ``exact_offset`` False: the best found per group, :func:`_affine_refit_losses` or the
+    shipped values ``shipped`` (same layout as ``w``), whichever is lower: both are members of
+    the level set)."""
     from ..lattice import level_set
     from ..search import search_step
 
@@ -152,7 +154,11 @@ def _optimum_rows(w, bt, h, g, exact_offset):
         hg = None if h is None else h.reshape(-1, g)
         res = search_step(x, method="exact", group_size=g, weights=hg,
                           lattice=level_set(bits=lset.bits, zero_point="integer"))
-        return _row_fsum(_affine_refit_losses(x, hg, res, lset.bits).reshape(rows, -1))
+        loss = _affine_refit_losses(x, hg, res, lset.bits)
+        if shipped is not None:
+            mine = row_dql_sums(x, np.ascontiguousarray(shipped.reshape(-1, g)), hg)[:, 1]
+            loss = np.minimum(loss, mine)
+        return _row_fsum(loss.reshape(rows, -1))
     res = search_step(w, method="exact", lattice=lset, group_size=g, weights=h)
     rel = np.asarray(res.relative_dql, dtype=np.float64).reshape(rows, -1)
     hw = None if h is None else h.reshape(-1, g)
@@ -183,8 +189,9 @@ def measure_block(w, bt, h=None, *, vecq=True, optimum=True, exact_offset=True):
     vecq, optimum : bool
         Compute VecQ-param/exact and the exact optimum (NaN rows when False).
     exact_offset : bool
-        Real-offset formats (Q4_1/Q5_1): the exact search (about 1 ms a group), else the best
-        found (the caller decides from the whole tensor, so every block agrees).
+        Real-offset formats (Q4_1/Q5_1): the exact search (about 1.5 ms a group), else the
+        best found, never above the shipped (the caller decides from the whole tensor, so
+        every block agrees).
 
     Returns
     -------
@@ -202,12 +209,13 @@ def measure_block(w, bt, h=None, *, vecq=True, optimum=True, exact_offset=True):
     out["rule_diff"] = _rule_counts(w, bt)
     order, g = _contiguous_groups(bt)
     nan = np.full(w.shape[0], np.nan)
-    wo, ho = w, hh
+    wo, ho, wqo = w, hh, wq
     if order is not None and order is not False:
         wo = np.ascontiguousarray(w[:, order])
         ho = None if hh is None else np.ascontiguousarray(hh[:, order])
+        wqo = np.ascontiguousarray(wq[:, order])
     usable = order is not False and wo.shape[1] % g == 0
-    out["optimum"] = (_optimum_rows(wo, bt, ho, g, exact_offset) if (optimum and usable)
+    out["optimum"] = (_optimum_rows(wo, bt, ho, g, exact_offset, wqo) if (optimum and usable)
                       else nan)
     if vecq and usable:
         out["vecq_param"] = _vecq_rows(wo, bt, ho, g, "param")
@@ -234,9 +242,9 @@ def totals(rows):
 
 
 def diagnosis(w, bt, h, dtype=None):
-    """The one-line diagnosis of the whole tensor (check/blocks' ``summary_line``; the
-    quality figures are the audit's own, so ``quality=False``); ``dtype`` the original's
-    stored dtype (``verify_format``'s)."""
+    """The diagnosis of the whole tensor, in full (check/blocks' ``summary_line`` uncut: the
+    JSON/CSV keep it whole, the table wraps it; the quality figures are the audit's own, so
+    ``quality=False``); ``dtype`` the original's stored dtype (``verify_format``'s)."""
     from .blocks import verify_format
 
-    return verify_format(w, bt, weights=h, quality=False, dtype=dtype).summary_line()
+    return verify_format(w, bt, weights=h, quality=False, dtype=dtype).summary_line(None)

@@ -14,7 +14,23 @@ from . import _audit_measure as M
 # --- one tensor -------------------------------------------------------------------------------
 
 def _bits_per_weight(bt):
-    """Storage bits per weight, scales included (GGUF: the type's block size and bytes)."""
+    """Storage bits per weight: codes plus what the file stores per group (the per-format
+    storage rule, in one place).
+
+    - GGUF: the type's bytes per block (``gguf.GGML_QUANT_SIZES``: Q4_0 4.5, Q8_0 8.5, …).
+    - GPTQ, AWQ: ``bits + (scale bits + bits) / group_size`` — qzeros are stored (packed at
+      ``bits``) per group and output channel for symmetric GPTQ too.
+    - compressed-tensors: ``bits + scale bits / group_size``, plus ``bits / group_size`` when
+      it stores a zero point (asymmetric: the zeros are not all one value).
+    - bitsandbytes NF4/FP4: ``4 + 32 / blocksize`` (float32 absmax); with double quantization
+      ``4 + 8 / blocksize + 32 / (blocksize · nested_blocksize)`` (uint8 absmax codes, float32
+      nested absmax).
+    - otherwise (torchao, HQQ, …): one scale per group, two (scale, minimum) for ``kind
+      "min"``, in the scale's dtype.
+
+    Per-tensor constants (GPTQ's ``g_idx``, code tables, a double quantization's offset) are
+    left out: they do not grow with the weights.
+    """
     try:
         import gguf
 
@@ -24,7 +40,13 @@ def _bits_per_weight(bt):
     except (ImportError, KeyError):
         pass
     g = bt.group_size
-    extra = 8 * np.dtype(bt.scale_dtype).itemsize
+    scale = 8 * np.dtype(bt.scale_dtype).itemsize
+    if bt.format in ("gptq", "awq"):
+        return bt.bits + (scale + bt.bits) / g
+    dq = getattr(bt, "double_quant", None)
+    if bt.kind == "codebook" and dq is not None:
+        return bt.bits + 8 / g + 32 / (g * dq["nested_blocksize"])
+    extra = scale
     if bt.kind == "min":
         extra *= 2
     elif bt.kind == "offset":

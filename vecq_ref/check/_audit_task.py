@@ -21,7 +21,8 @@ _LAST = {}
 @dataclass(frozen=True)
 class TensorSpec:
     """What a worker needs to measure one tensor: paths, reader, names, shape, row blocks and
-    the importance vector (per input column) or None."""
+    the importance vector (per input column) or None, and the group limit of the certified
+    exact real-offset optimum (``EXACT_OFFSET_GROUPS`` of :mod:`vecq_ref.check.audit`)."""
 
     original: str
     quantized: str
@@ -31,6 +32,7 @@ class TensorSpec:
     shape: tuple
     blocks: list
     imatrix: object = None
+    exact_offset_groups: int = 1024
 
 
 def forget():
@@ -220,10 +222,8 @@ def info_of(spec, prep=None):
         notes.append("two-level scales: the optimum has every sub-block at its own optimum "
                      "(scales unconstrained), a bound")
     if bt.kind == "min" and not _exact_offset(spec, bt):
-        from .blocks import EXACT_OFFSET_GROUPS
-
-        notes.append(f"real offset, more than {EXACT_OFFSET_GROUPS} groups: the optimum is "
-                     "the best found (exact integer zero point, refitted), not certified")
+        notes.append(f"real offset, more than {spec.exact_offset_groups} groups: the optimum "
+                     "is the best found (exact integer zero point, refitted), not certified")
     info = {"format": bt.format, "shape": list(spec.shape), "bpw": _bits_per_weight(bt),
             "notes": notes}
     if prep is not None and "fit" in prep:
@@ -245,11 +245,10 @@ def diagnose(spec, prep=None):
 
 
 def _exact_offset(spec, bt):
-    """Real-offset formats: exact per group only up to check/blocks' group limit (decided from
-    the whole tensor, so every block of it agrees)."""
-    from .blocks import EXACT_OFFSET_GROUPS
-
-    return int(np.prod(spec.shape)) // bt.group_size <= EXACT_OFFSET_GROUPS
+    """Real-offset formats: the certified exact optimum (about 1.5 ms a group) only up to
+    ``spec.exact_offset_groups`` groups (decided from the whole tensor, so every block of it
+    agrees)."""
+    return int(np.prod(spec.shape)) // bt.group_size <= spec.exact_offset_groups
 
 
 def assemble(spec, parts, info, diagnosis_line):

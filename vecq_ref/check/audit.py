@@ -21,6 +21,7 @@ import io as _stdio
 import json
 import math
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,10 @@ from ._audit_rows import AuditRow, _bits_per_weight, _gap, _row_from  # noqa: F4
 #: in-process, and on a cluster (smaller, so the workers share a large tensor evenly).
 BLOCK_SIZE = 1 << 22
 CLUSTER_BLOCK_SIZE = 1 << 20
+#: Real-offset formats (Q4_1, Q5_1, …): the certified exact optimum per group costs about
+#: 1.5 ms a group (a 384 × 384 Q4_1 tensor: 7 s), so a tensor of more groups than this gets the
+#: best-found optimum (exact integer zero point, refitted; said in the row's notes).
+EXACT_OFFSET_GROUPS = 1024
 _RESUME_KIND = "vecq-ref audit resume"
 
 
@@ -46,10 +51,10 @@ def _grouped(entries, reason, shown=3):
     lines = []
     for why, names in groups.items():
         if len(names) <= shown + 1:
-            lines += [f"  {n}: {why}"[:100] for n in names]
+            lines += [x for n in names for x in _wrap(f"{n}: {why}")]
         else:
-            lines.append(f"  {len(names)} tensors: {why}"[:100])
-            lines.append(f"    {', '.join(names[:shown])}, …"[:100])
+            lines += _wrap(f"{len(names)} tensors: {why}")
+            lines += _wrap(f"{', '.join(names[:shown])}, …", "    ", "      ")
     return lines
 
 
@@ -59,8 +64,18 @@ def _grouped(entries, reason, shown=3):
 _SHORT = {"compressed-tensors": "ct"}
 
 
+def _wrap(text, first="  ", rest="    ", width=100):
+    """``text`` on lines of at most ``width`` characters (never cut: continuation lines)."""
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False) or [first.rstrip()]
+
+
 def _e(x):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3e}"
+
+
+def _b(x):
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:5.2f}"
 
 
 def _p(x):
@@ -161,12 +176,12 @@ class AuditResult:
         """The report as text, every line within 100 characters."""
         head = (f"{'tensor / original':<34} {'format':<7}{'bpw':>5} {'rel.DQL':>9} "
                 f"{'optimum':>9} {'gap %':>6} {'VecQ-p':>9} {'VecQ-x':>9}")
-        lines = [f"audit of {Path(self.quantized).name} ({self.family}"
-                 f"{', ' + self.architecture if self.architecture else ''}) against "
-                 f"{Path(self.original).name}"[:100]]
+        lines = _wrap(f"audit of {Path(self.quantized).name} ({self.family}"
+                      f"{', ' + self.architecture if self.architecture else ''}) against "
+                      f"{Path(self.original).name}", "", "  ")
         if self.imatrix:
-            lines.append(f"losses weighted by the importance matrix {Path(self.imatrix).name}"
-                         [:100])
+            lines += _wrap(f"losses weighted by the importance matrix "
+                           f"{Path(self.imatrix).name}", "", "  ")
         lines += [head, "-" * len(head)]
         for r in self.rows:
             name = r.quantized_name if len(r.quantized_name) <= 34 else \
@@ -175,15 +190,15 @@ class AuditResult:
             lines.append(f"{name:<34} {fmt:<7}{r.bits_per_weight:5.2f} "
                          f"{_e(r.rel_dql):>9} {_e(r.optimum_rel_dql):>9} {_p(r.gap_pct):>6} "
                          f"{_e(r.vecq_param_rel_dql):>9} {_e(r.vecq_exact_rel_dql):>9}")
-            lines.append(f"  ← {r.original_name}"[:100] + (
-                f" ({r.format})" if fmt != r.format and len(r.original_name) < 70 else ""))
-            lines.append(f"  {r.diagnosis}"[:100])
-            lines += [f"  {n}"[:100] for n in r.notes]
+            lines += _wrap(f"← {r.original_name}" + (
+                f" ({r.format})" if fmt != r.format else ""))
+            lines += _wrap(r.diagnosis)
+            lines += [x for n in r.notes for x in _wrap(n)]
             if r.remark:
-                lines.append(f"  {r.remark}"[:100])
+                lines += _wrap(r.remark)
         t = self.totals
         lines += ["-" * len(head),
-                  f"{'total (weighted by parameters)':<34} {'':<7}{t['bits_per_weight']:5.2f} "
+                  f"{'total (weighted by parameters)':<34} {'':<7}{_b(t['bits_per_weight']):>5} "
                   f"{_e(t['rel_dql']):>9} {_e(t['optimum_rel_dql']):>9} "
                   f"{_p(t['gap_pct']):>6} {_e(t['vecq_param_rel_dql']):>9} "
                   f"{_e(t['vecq_exact_rel_dql']):>9}",
@@ -259,12 +274,44 @@ def _pairs(okeys, ckpt):
     return pairs, unmatched
 
 
+def _check_importance(path, qname, oname, shape, vec):
+    """The importance vector of a tensor: one finite, non-negative value per input column."""
+    who = f"{path}, tensor {qname!r}" + (f" ({oname!r})" if oname != qname else "")
+    cols = shape[-1] if shape else 1
+    if vec.size != cols:
+        V.fail("imatrix", f"one importance per input column ({cols} for shape {tuple(shape)})",
+               f"{vec.size} values in {who}")
+    if not np.all(np.isfinite(vec)) or np.any(vec < 0):
+        V.fail("imatrix", "finite and non-negative importances",
+               f"{int(np.count_nonzero(~(vec >= 0)))} negative or non-finite values in {who}")
+
+
 def _blocks(rows, cols, block_size):
     step = max(1, block_size // max(cols, 1))
     return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
 
 
 # --- resume -----------------------------------------------------------------------------------
+
+def _identity(path, skip=None):
+    """What the resume file keys an input on: each file's path, size and mtime (ns).
+
+    A folder (GPTQ/AWQ/compressed-tensors/bitsandbytes) is every file under it, in sorted
+    order, so replacing the checkpoint at the same path is seen.
+    """
+    path = Path(path).resolve()
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.resolve() != skip) \
+        if path.is_dir() else [path]
+    out = []
+    for p in files:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append([str(p.relative_to(path)) if p != path else p.name, st.st_size,
+                    st.st_mtime_ns])
+    return out
+
 
 def _load_resume(path, header):
     path = Path(path)
@@ -277,9 +324,17 @@ def _load_resume(path, header):
     if not isinstance(data, dict) or data.get("kind") != _RESUME_KIND:
         V.fail("resume", "a resume file written by a previous audit", f"{path}")
     for k, v in header.items():
+        if k == "identity":
+            continue
         if data.get(k) != v:
             V.fail("resume", f"a resume file of the same audit ({k} {v!r})",
                    f"{path} with {k} {data.get(k)!r}")
+    got = data.get("identity", {})
+    for k, v in header.get("identity", {}).items():
+        if got.get(k) != v:
+            V.fail("resume", f"a resume file of the same audit (the {k} file(s) unchanged)",
+                   f"{path}, written when the {k} had other sizes or modification times "
+                   f"(delete it to start afresh)")
     return data.get("done", {})
 
 
@@ -293,7 +348,8 @@ def _save_resume(path, header, done):
 # --- the run ----------------------------------------------------------------------------------
 
 def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, resume=None,
-          progress=True, reader=None, block_size=None):
+          progress=True, reader=None, block_size=None,
+          exact_offset_groups=EXACT_OFFSET_GROUPS):
     """Audit a shipped quantized checkpoint against its float original (issue 23).
 
     Parameters
@@ -321,6 +377,10 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
     block_size : int, optional
         Weights per task: tensors are measured in row blocks of about this many (default
         ``BLOCK_SIZE`` in-process, ``CLUSTER_BLOCK_SIZE`` on a cluster).
+    exact_offset_groups : int, optional
+        Real-offset formats (Q4_1/Q5_1, torchao, HQQ): the certified exact optimum for tensors
+        of at most this many groups, the best found (not certified, said in the notes) above
+        (default ``EXACT_OFFSET_GROUPS`` = 1024: about 1.5 ms a group).
 
     Returns
     -------
@@ -331,7 +391,9 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
     Raises
     ------
     ValueError
-        An unreadable file; a wrong pairing (shapes agree, relative DQL above 1: both names).
+        An unreadable file; a wrong pairing (shapes agree, relative DQL above 1: both names);
+        no tensor of the two files matched (both names); a ``resume`` file of another audit,
+        or written when an input file had another size or modification time.
     FileNotFoundError, ImportError
         A missing file; ``dask``/``distributed`` missing for ``workers``/``scheduler``.
     """
@@ -346,6 +408,7 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
     if block_size is None:
         block_size = BLOCK_SIZE if workers is None and scheduler is None else CLUSTER_BLOCK_SIZE
     block_size = V.integer(block_size, "block_size", 1)
+    exact_offset_groups = V.integer(exact_offset_groups, "exact_offset_groups", 0)
     reader = _default_reader if reader is None else reader
     original, quantized = str(original), str(quantized)
     imat = None
@@ -355,23 +418,35 @@ def audit(original, quantized, *, imatrix=None, workers=None, scheduler=None, re
         imat = read_imatrix(imatrix)
     header = {"original": str(Path(original).resolve()),
               "quantized": str(Path(quantized).resolve()),
-              "imatrix": None if imatrix is None else str(Path(imatrix).resolve())}
+              "imatrix": None if imatrix is None else str(Path(imatrix).resolve()),
+              "exact_offset_groups": exact_offset_groups}
+    if resume is not None:
+        skip = Path(resume).resolve()
+        header["identity"] = {k: _identity(v, skip) for k, v in
+                              (("original", original), ("quantized", quantized),
+                               ("imatrix", imatrix)) if v is not None}
     done = _load_resume(resume, header) if resume is not None else {}
 
     with io.open_tensors(original, "original") as (okeys, get), reader(quantized) as ckpt:
         family = getattr(ckpt, "family", None)
         arch = getattr(ckpt, "architecture", None)
         pairs, unmatched = _pairs(list(okeys), ckpt)
+        if not pairs:
+            V.fail("original", f"a float checkpoint with tensors matching {quantized}",
+                   f"{original}: no tensor of either file maps to one of the other")
         specs = []
         for q, o in pairs:
             if q in done:
                 continue
             shape = tuple(get(o).shape)
             vec = None if imat is None else imat.get(q, imat.get(o))
+            if vec is not None:
+                _check_importance(imatrix, q, o, shape, vec)
             rows = shape[0] if len(shape) >= 1 else 1
             cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
             blocks = _blocks(rows, cols, block_size) if len(shape) == 2 else [(0, rows)]
-            specs.append(T.TensorSpec(original, quantized, reader, q, o, shape, blocks, vec))
+            specs.append(T.TensorSpec(original, quantized, reader, q, o, shape, blocks, vec,
+                                      exact_offset_groups))
     bar = _progress(len(pairs), progress)
     if bar is not None:
         bar.update(len(pairs) - len(specs))

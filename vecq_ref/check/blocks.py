@@ -177,16 +177,17 @@ class FormatReport:
                 "vecq_exact": self.vecq_exact_rel_dql, "format_optimum": self.optimum_rel_dql,
                 "gap_pct": self.gap_pct}
 
-    def summary_line(self):
-        """One line (≤ 100 characters): verdict, rule or departure, gap to the optimum."""
+    def summary_line(self, width=WIDTH):
+        """One line (≤ ``width`` characters, cut at a whole word with "…"; ``width=None``:
+        the full text): verdict, rule or departure, gap to the optimum."""
         head = {True: "PASS", False: "FAIL", None: "UNDECIDED"}[self.passed]
         what = (f"{self.rule}" if self.passed else
                 f"{self.label}, {self.undecided}" if self.passed is None else
                 f"{self.label}, {self.departure or 'no rule identified'}")
         gap = "" if self.gap_pct is None else f"; {self.gap_pct:+.1f} % vs format optimum"
         line = f"{head} {what}{gap}"
-        if len(line) > WIDTH:
-            line = _shorten(f"{head} {what}", WIDTH - len(gap)) + gap
+        if width is not None and len(line) > width:
+            line = _shorten(f"{head} {what}", width - len(gap)) + gap
         return line
 
     def as_dict(self):

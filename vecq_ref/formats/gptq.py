@@ -74,7 +74,9 @@ class GPTQCheckpoint(SafetensorsCheckpoint):
         super().__init__(path, config)
         qc = self.qconfig
         self.bits = int(qc.get("bits", qc.get("w_bit", 4)))
-        self.group_size = int(qc.get("group_size", qc.get("q_group_size", 128)))
+        gs = qc.get("group_size", qc.get("q_group_size"))
+        # No quantization config: the group size is inferred from each module's shapes.
+        self.group_size = None if gs is None else int(gs)
         self.sym = qc.get("sym")
         self.desc_act = qc.get("desc_act")
         named = [str(qc[k]).lower() for k in _FORMAT_KEYS if qc.get(k) is not None]
@@ -96,7 +98,19 @@ class GPTQCheckpoint(SafetensorsCheckpoint):
         scales = self.tensor(f"{prefix}.scales", prefix, "scales", _SCALE_DTYPES, 2)
         qzeros = self.tensor(f"{prefix}.qzeros", prefix, "qzeros", _INT32, 2)
         cols, rows = qweight.shape[0] * per, qweight.shape[1]
-        g = cols if self.group_size <= 0 else self.group_size
+        notes = []
+        if self.group_size is None:
+            n = scales.shape[0] if scales.ndim == 2 else 0
+            g = -(-cols // n) if n else cols
+            if n == 0 or -(-cols // g) != n:
+                self.fail(prefix, "scales", f"groups × out for in = {cols} (no quantization "
+                          "config gives the group size: config.json's quantization_config "
+                          "or quantize_config.json is missing)", tuple(scales.shape),
+                          f"{prefix}.scales")
+            notes.append(f"no quantization config: group size {g} inferred from the shapes "
+                         f"(scales {tuple(scales.shape)}, in = {cols}); {bits} bits assumed")
+        else:
+            g = cols if self.group_size <= 0 else self.group_size
         n_groups = -(-cols // g)
         self.expect_shape(prefix, "scales", scales, (n_groups, rows),
                           f"groups × out for in = {cols}, group_size {g}")
@@ -104,7 +118,6 @@ class GPTQCheckpoint(SafetensorsCheckpoint):
                           "groups × out·bits/32")
         codes = unpack_words(qweight, bits, axis=0).T
         stored = unpack_words(qzeros, bits, axis=1)
-        notes = []
         group_of_col = None
         if self.has(f"{prefix}.g_idx"):
             g_idx = np.asarray(self.tensor(f"{prefix}.g_idx", prefix, "g_idx",
