@@ -639,3 +639,48 @@ def test_exact_offset_only_below_the_group_limit(checkpoints):
         assert found.rel_dql == exact.rel_dql
     others = [q for q, r in rows[0].items() if r.format != "q4_1"]
     assert others and all(rows[0][q] == rows[10 ** 9][q] for q in others)
+
+
+# --- issue 23: the tiny LLaMA packed as GPTQ, AWQ, compressed-tensors and NF4 ---------------
+
+#: family → (format column, storage bits per weight worked out by hand, diagnosis start).
+#: GPTQ/AWQ: 4 + fp16 scale/32 + 4-bit zero/32 = 4.625; compressed-tensors (asymmetric,
+#: float32 scale as the weight's dtype): 4 + 32/32 + 4/32 = 5.125; NF4: 4 + fp32 absmax/64 = 4.5.
+PACKED_TINY = {
+    "gptq": ("gptq", 4.625, ("PASS GPTQ asymmetric 4-bit grid", "UNDECIDED")),
+    "awq": ("awq", 4.625, ("PASS AWQ asymmetric 4-bit pseudo_quantize_tensor",)),
+    "compressed-tensors": ("compressed-tensors", 5.125,
+                           ("PASS compressed-tensors asymmetric 4-bit calculate_qparams",)),
+    "bitsandbytes": ("nf4", 4.5, ("PASS bitsandbytes NF4 quantize_4bit",)),
+}
+
+
+@pytest.mark.parametrize("family", list(PACKED_TINY))
+def test_tiny_llama_packed_matched_and_dql_direct(family, tmp_path):
+    from _packers import WRITERS
+
+    from vecq_ref.formats import open_quantized
+
+    info = WRITERS[family](tmp_path / family)
+    t = info["tensors"]
+    fmt, bpw, passes = PACKED_TINY[family]
+    res = audit(info["original"], info["folder"], progress=False)
+    assert res.unmatched == []
+    assert sorted(r.original_name for r in res.rows) == sorted(info["quantized"])
+    assert len(info["quantized"]) == 14
+    assert sorted(d["original_name"] for d in res.left_in_float) == sorted(
+        k for k in t if k not in info["quantized"])
+    with open_quantized(info["folder"]) as ck:
+        assert ck.family == family
+        for r in res.rows:
+            bt = ck.read(r.quantized_name)
+            rule = info["rule"][r.original_name]
+            # The packers store the rule's own codes (compressed-tensors: signed, read +8).
+            shift = 8 if family == "compressed-tensors" else 0
+            assert_array_equal(bt.codes.astype(np.int64) - shift, rule.codes)
+            assert_allclose(r.rel_dql, _rel(t[r.original_name], bt.dequantize()), rtol=1e-12)
+            assert r.format == fmt and r.bits_per_weight == bpw
+            assert r.optimum_rel_dql <= r.rel_dql * (1 + 1e-12)
+            assert r.diagnosis.startswith(passes), r.diagnosis
+            assert 0.003 < r.rel_dql < 0.03
+    assert all(len(line) <= 100 for line in res.table().splitlines())
