@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from tinyllama import hf_tensors
 
 #: Last name part of the weights the writers quantize.
@@ -44,6 +43,20 @@ def pack_nibbles(fields, axis):
     for k in range(8):
         words |= (u[:, k].astype(np.uint32) << np.uint32(4 * k))
     return np.moveaxis(words.view(np.int32), 0, axis)
+
+
+def awq_interleave(a):
+    """``a`` [rows, out] with, within each 8 columns, field k holding column ``AWQ_FIELDS[k]``
+    (what :func:`pack_nibbles` along ``out`` then packs in AutoAWQ's order)."""
+    a = np.asarray(a)
+    return a.reshape(a.shape[0], -1, 8)[:, :, np.asarray(AWQ_FIELDS)].reshape(a.shape[0], -1)
+
+
+def pack_high_first(codes):
+    """bitsandbytes' 4-bit storage: uint8 [n/2, 1], the flattened codes two per byte, the
+    first in the high nibble."""
+    c = np.asarray(codes, np.uint8).reshape(-1)
+    return ((c[0::2] << 4) | c[1::2]).reshape(-1, 1)
 
 
 def _start(folder, seed, quantization_config, extra_files=None):
@@ -118,14 +131,9 @@ def write_awq(folder, seed=0):
             continue
         r = awq_rtn(w, bits=4, group_size=GROUP, symmetric=False)
         z = np.asarray(r.info["zero_point"], np.int64)  # (out, groups)
-
-        def interleave(a):  # a: [.., out] → fields in AWQ order within each 8 features
-            a = a.reshape(a.shape[0], -1, 8)
-            return a[:, :, np.asarray(AWQ_FIELDS)].reshape(a.shape[0], -1)
-
         p = k[: -len("weight")]
-        out[p + "qweight"] = pack_nibbles(interleave(r.codes.T.astype(np.int64)), axis=1)
-        out[p + "qzeros"] = pack_nibbles(interleave(z.T), axis=1)
+        out[p + "qweight"] = pack_nibbles(awq_interleave(r.codes.T.astype(np.int64)), axis=1)
+        out[p + "qzeros"] = pack_nibbles(awq_interleave(z.T), axis=1)
         out[p + "scales"] = np.asarray(r.alpha).T.astype(np.float16)
         rule[k] = r
     return _finish(q, original, tensors, out, rule)
@@ -178,10 +186,9 @@ def write_nf4(folder, seed=0):
         if not is_linear(k):
             continue
         r = bnb_nf4(w, group_size=64)
-        c = r.codes.astype(np.uint8).reshape(-1)
         blob = json.dumps({"quant_type": "nf4", "blocksize": 64, "dtype": "float32",
                            "shape": list(w.shape)}).encode()
-        out[k] = ((c[0::2] << 4) | c[1::2]).reshape(-1, 1)
+        out[k] = pack_high_first(r.codes)
         out[k + ".absmax"] = np.asarray(r.alpha, np.float32).reshape(-1)
         out[k + ".quant_map"] = np.asarray(codebooks.NF4, np.float32)
         out[k + ".quant_state.bitsandbytes__nf4"] = np.frombuffer(blob, np.uint8).copy()

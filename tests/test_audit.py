@@ -655,7 +655,9 @@ PACKED_TINY = {
 }
 
 
-@pytest.mark.parametrize("family", list(PACKED_TINY))
+@pytest.mark.parametrize("family", [  # without the JIT: ~37 s each but NF4's 8 s
+    pytest.param(f, marks=() if f == "bitsandbytes" else pytest.mark.jit_only)
+    for f in PACKED_TINY])
 def test_tiny_llama_packed_matched_and_dql_direct(family, tmp_path):
     from _packers import WRITERS
 
@@ -684,3 +686,48 @@ def test_tiny_llama_packed_matched_and_dql_direct(family, tmp_path):
             assert r.diagnosis.startswith(passes), r.diagnosis
             assert 0.003 < r.rel_dql < 0.03
     assert all(len(line) <= 100 for line in res.table().splitlines())
+
+
+def test_packers_by_hand():
+    from _packers import awq_interleave, pack_high_first, pack_nibbles
+
+    # Element k of each 8 at bits 4k…4k+3: codes 1…8 → 0x87654321 (negative as int32).
+    assert pack_nibbles(np.arange(1, 9)[None, :], axis=1).tolist() == [[0x87654321 - 2**32]]
+    assert pack_nibbles(np.arange(8)[:, None], axis=0).tolist() == [[0x76543210]]
+    assert awq_interleave(np.arange(16)[None, :]).tolist() == [
+        [0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15]]
+    assert pack_high_first([1, 2, 15, 0]).tolist() == [[0x12], [0xF0]]
+
+
+@pytest.mark.parametrize("folder", ["gptq_v1_sym_g32", "awq_gemm_g64", "ct_pack_asym_g64",
+                                    "bnb_nf4"])
+def test_packers_rebuild_the_real_libraries_words(folder):
+    # The writers above pack as the real tools do: the codes and zeros read from R2's files
+    # (AutoGPTQ, AutoAWQ, compressed-tensors, bitsandbytes), packed again, give the stored words.
+    from _packers import awq_interleave, pack_high_first, pack_nibbles
+    from safetensors.numpy import load_file
+
+    from vecq_ref.formats import open_quantized
+
+    raw = load_file(str(PACKED / folder / "model.safetensors"))
+    with open_quantized(PACKED / folder) as ck:
+        blocks = [(n, ck.read(n)) for n in ck.names()]
+        blocks = [(n, bt) for n, bt in blocks if not isinstance(bt, np.ndarray)]
+        assert blocks
+        for name, bt in blocks:
+            codes = bt.codes.astype(np.int64)
+            z = None if bt.zero is None else np.asarray(bt.zero, np.int64)
+            if folder.startswith("gptq"):
+                assert_array_equal(pack_nibbles(codes.T, 0), raw[name + ".qweight"])
+                assert_array_equal(pack_nibbles(z.T - 1, 1), raw[name + ".qzeros"])
+            elif folder.startswith("awq"):
+                assert_array_equal(pack_nibbles(awq_interleave(codes.T), 1),
+                                   raw[name + ".qweight"])
+                assert_array_equal(pack_nibbles(awq_interleave(z.T), 1),
+                                   raw[name + ".qzeros"])
+            elif folder.startswith("ct"):
+                assert_array_equal(pack_nibbles(codes, 1), raw[name + ".weight_packed"])
+                assert_array_equal(pack_nibbles(z, 0), raw[name + ".weight_zero_point"])
+            else:
+                key = name if name in raw else name + ".weight"
+                assert_array_equal(pack_high_first(codes), raw[key])
