@@ -643,29 +643,34 @@ def test_exact_offset_only_below_the_group_limit(checkpoints):
 
 # --- issue 23: the tiny LLaMA packed as GPTQ, AWQ, compressed-tensors and NF4 ---------------
 
-#: family → (format column, storage bits per weight worked out by hand, diagnosis start).
-#: GPTQ/AWQ: 4 + fp16 scale/32 + 4-bit zero/32 = 4.625; compressed-tensors (asymmetric,
-#: float32 scale as the weight's dtype): 4 + 32/32 + 4/32 = 5.125; NF4: 4 + fp32 absmax/64 = 4.5.
+#: case → (family, writer keywords, format column, storage bits per weight worked out by
+#: hand, diagnosis start). GPTQ/AWQ: 4 + fp16 scale/32 + 4-bit zero/32 = 4.625 (GPTQ stores
+#: zeros when symmetric too); compressed-tensors, float32 scale (the weight's dtype):
+#: 4 + 32/32 (+ 4/32 asymmetric) = 5.0 / 5.125; NF4: 4 + fp32 absmax/64 = 4.5.
 PACKED_TINY = {
-    "gptq": ("gptq", 4.625, ("PASS GPTQ asymmetric 4-bit grid", "UNDECIDED")),
-    "awq": ("awq", 4.625, ("PASS AWQ asymmetric 4-bit pseudo_quantize_tensor",)),
-    "compressed-tensors": ("compressed-tensors", 5.125,
+    "gptq": ("gptq", {}, "gptq", 4.625, ("PASS GPTQ asymmetric 4-bit grid", "UNDECIDED")),
+    "gptq-sym": ("gptq", {"symmetric": True}, "gptq", 4.625,
+                 ("PASS GPTQ symmetric 4-bit grid", "UNDECIDED")),
+    "awq": ("awq", {}, "awq", 4.625, ("PASS AWQ asymmetric 4-bit pseudo_quantize_tensor",)),
+    "compressed-tensors": ("compressed-tensors", {}, "compressed-tensors", 5.125,
                            ("PASS compressed-tensors asymmetric 4-bit calculate_qparams",)),
-    "bitsandbytes": ("nf4", 4.5, ("PASS bitsandbytes NF4 quantize_4bit",)),
+    "compressed-tensors-sym": ("compressed-tensors", {"symmetric": True}, "compressed-tensors",
+                               5.0, ("PASS compressed-tensors symmetric 4-bit calculate_qparams",)),
+    "bitsandbytes": ("bitsandbytes", {}, "nf4", 4.5, ("PASS bitsandbytes NF4 quantize_4bit",)),
 }
 
 
-@pytest.mark.parametrize("family", [  # without the JIT: ~37 s each but NF4's 8 s
-    pytest.param(f, marks=() if f == "bitsandbytes" else pytest.mark.jit_only)
-    for f in PACKED_TINY])
-def test_tiny_llama_packed_matched_and_dql_direct(family, tmp_path):
+@pytest.mark.parametrize("case", [  # without the JIT: ~37 s each but NF4's 8 s
+    pytest.param(c, marks=() if c == "bitsandbytes" else pytest.mark.jit_only)
+    for c in PACKED_TINY])
+def test_tiny_llama_packed_matched_and_dql_direct(case, tmp_path):
     from _packers import WRITERS
 
     from vecq_ref.formats import open_quantized
 
-    info = WRITERS[family](tmp_path / family)
+    family, kwargs, fmt, bpw, passes = PACKED_TINY[case]
+    info = WRITERS[family](tmp_path / case, **kwargs)
     t = info["tensors"]
-    fmt, bpw, passes = PACKED_TINY[family]
     res = audit(info["original"], info["folder"], progress=False)
     assert res.unmatched == []
     assert sorted(r.original_name for r in res.rows) == sorted(info["quantized"])

@@ -6,7 +6,8 @@ vocabulary 32) and ``model.gguf``, converted as llama.cpp's ``convert_hf_to_gguf
 the ``gguf`` package's tensor-name map, Q and K rows permuted (``LlamaModel.permute``), the
 architecture's metadata, and the weights quantized by ``gguf.quants.quantize`` (the reference
 quantizers, bit for bit with llama.cpp's C). Everything is made at test time (milliseconds);
-the audit's tests import it too.
+the audit's tests import it too; tests/_packers.py packs the same weights as GPTQ, AWQ,
+compressed-tensors and NF4.
 """
 
 from __future__ import annotations
