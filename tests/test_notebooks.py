@@ -18,6 +18,7 @@ NOTEBOOKS = ["nb1_vector_loss_geometry.py", "nb2_choosing_the_step.py",
 @pytest.fixture
 def quick_env(monkeypatch):
     monkeypatch.setenv("VECQ_NOTEBOOK_QUICK", "1")
+    monkeypatch.setenv("VECQ_NB4_STAND_IN", "1")     # notebook 4: the tiny stand-in
 
 
 def _have(*modules):
