@@ -33,13 +33,12 @@ import os
 import tempfile
 from pathlib import Path
 
-import gguf
 import numpy as np
 from matplotlib.figure import Figure
-from safetensors import safe_open
 from safetensors.numpy import save_file
 
 import vecq_ref as vq
+from vecq_ref.formats.llamacpp import write_gguf
 
 QUICK = os.environ.get("VECQ_NOTEBOOK_QUICK", "0") == "1"
 WORK = Path(tempfile.mkdtemp(prefix="nb4-"))
@@ -86,35 +85,15 @@ print("original:", ORIGINAL)
 # %% [markdown]
 # ## Converting and quantizing as llama.cpp does
 #
-# The `gguf` package maps the Hugging Face names to GGUF's (`encoder.layer.0.attention.self.
-# query.weight` → `blk.0.attn_q.weight`); every 2-D weight whose rows are a multiple of 32 is
-# quantized to Q4_0 by `gguf.quants.quantize`, the rest kept in float32.
+# `vecq_ref.formats.llamacpp.write_gguf` maps the Hugging Face names to GGUF's through the
+# `gguf` package (`encoder.layer.0.attention.self.query.weight` → `blk.0.attn_q.weight`);
+# every 2-D weight whose rows are a multiple of 32 is quantized to Q4_0 by
+# `gguf.quants.quantize` (llama.cpp's reference quantizer, bit for bit), the rest kept in
+# float32.
 
 # %%
-def to_q4_0_gguf(src, out, blocks=6):
-    q4 = gguf.GGMLQuantizationType.Q4_0
-    w = gguf.GGUFWriter(str(out), "bert")
-    w.add_block_count(blocks)
-    names = gguf.TensorNameMap(gguf.MODEL_ARCH.BERT, blocks)
-    with safe_open(str(src), "np") as f:
-        for k in f.keys():  # noqa: SIM118 - safe_open is not a Mapping
-            a = f.get_tensor(k)
-            name = names.get_name(k, try_suffixes=(".weight", ".bias"))
-            if name is None or a.dtype != np.float32:
-                continue
-            if a.ndim == 2 and a.shape[1] % 32 == 0:
-                w.add_tensor(name, gguf.quants.quantize(np.ascontiguousarray(a), q4),
-                             raw_dtype=q4)
-            else:
-                w.add_tensor(name, np.ascontiguousarray(a))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return out
-
-
-QUANTIZED = to_q4_0_gguf(ORIGINAL, WORK / "model-q4_0.gguf")
+written = write_gguf(ORIGINAL, WORK / "model-q4_0.gguf", "Q4_0", arch="bert", force=True)
+QUANTIZED = written["path"]
 
 # %% [markdown]
 # ## The audit

@@ -52,34 +52,6 @@ def _default_model():
     return MINILM
 
 
-def to_gguf(src, out, qtype="Q4_0", arch="bert", blocks=6):
-    """``src`` (safetensors) → GGUF ``out``: 2-D float32 weights quantized to ``qtype``."""
-    import gguf
-    import numpy as np
-    from safetensors import safe_open
-
-    t = gguf.GGMLQuantizationType[qtype]
-    w = gguf.GGUFWriter(out, arch)
-    w.add_block_count(blocks)
-    names = gguf.TensorNameMap(gguf.MODEL_ARCH[arch.upper()], blocks)
-    with safe_open(src, "np") as f:
-        for k in f.keys():  # noqa: SIM118 - safe_open is not a Mapping
-            a = f.get_tensor(k)
-            name = names.get_name(k, try_suffixes=(".weight", ".bias"))
-            if name is None or a.dtype != np.float32:
-                continue
-            if a.ndim == 2 and a.shape[1] % 32 == 0:
-                w.add_tensor(name, gguf.quants.quantize(np.ascontiguousarray(a), t),
-                             raw_dtype=t)
-            else:
-                w.add_tensor(name, np.ascontiguousarray(a))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return out
-
-
 def _peak_mib():
     import resource
 
@@ -97,12 +69,13 @@ def main(argv=None):
     from tinyllama import write_tiny_llama
 
     from vecq_ref.check.audit import audit
+    from vecq_ref.formats.llamacpp import write_gguf
 
     model = args.model or _default_model()
     with tempfile.TemporaryDirectory() as tmp:
         small = write_tiny_llama(os.path.join(tmp, "tiny"))
         audit(small["original"], small["gguf"], progress=False)  # compile (warm cache)
-        q = to_gguf(model, os.path.join(tmp, "model-q4_0.gguf"))
+        q = write_gguf(model, os.path.join(tmp, "model-q4_0.gguf"), "Q4_0", arch="bert")["path"]
         runs = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()

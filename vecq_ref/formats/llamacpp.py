@@ -416,3 +416,119 @@ def permute_rows(bt, index, note=None):
         bt, codes=rows(bt.codes), scale=rows(bt.scale), zero=rows(bt.zero),
         minimum=rows(bt.minimum), two_level=two,
         notes=bt.notes + ((note,) if note else ()))
+
+
+def _block_index_bound(names):
+    """One more than the largest integer component of any name (the size of the name map)."""
+    found = [int(p) for n in names for p in n.split(".") if p.isdigit()]
+    return max(found) + 1 if found else 0
+
+
+def write_gguf(original, out, qtype="Q4_0", *, arch="bert", force=False):
+    """Write a float safetensors checkpoint as a GGUF file quantized by llama.cpp's reference
+    rule (no importance matrix): the file an audit of "plain" ``llama-quantize`` output reads.
+
+    Every tensor whose Hugging Face name the ``gguf`` package's tensor-name map for ``arch``
+    knows is written under its GGUF name; the 2-D float ones whose row length is a multiple of
+    the type's block size are quantized by ``gguf.quants.quantize`` (bit for bit llama.cpp's
+    C reference quantizers), the others kept as float32. Tensors the map does not know are left
+    out (and listed in the result). ``<arch>.block_count`` is written; no other
+    hyper-parameter is, so the file is for reading tensors (``vecq-ref verify``/``audit``,
+    :func:`vecq_ref.formats.open_quantized`), not for running the model.
+
+    Parameters
+    ----------
+    original : str or Path
+        A float checkpoint: ``.safetensors``, a ``model.safetensors.index.json`` or a folder of
+        shards (float16/bfloat16/fp8 are widened to float32, exactly, before quantizing;
+        integer tensors are written as they are).
+    out : str or Path
+        The ``.gguf`` file to write (atomically, with the umask's permissions).
+    qtype : str
+        A type the ``gguf`` package quantizes: ``"Q4_0"``, ``"Q4_1"``, ``"Q5_0"``,
+        ``"Q5_1"``, ``"Q8_0"`` (and whatever else its ``quants.quantize`` implements).
+    arch : str
+        GGUF architecture name (``general.architecture``: ``"bert"``, ``"gpt2"``, …). Not one
+        of :data:`PERMUTED_ARCHITECTURES`: llama.cpp's converter reorders those models' Q/K
+        rows and needs their head counts, which this writer does not reproduce (use llama.cpp's
+        ``convert_hf_to_gguf.py``; the reader undoes its permutation).
+    force : bool
+        Overwrite ``out`` if it exists.
+
+    Returns
+    -------
+    dict
+        ``path`` (``out``), ``tensors`` (Hugging Face name → ``(GGUF name, type name)``) and
+        ``skipped`` (the names the map does not know).
+
+    Raises
+    ------
+    ValueError
+        ``qtype`` the ``gguf`` package cannot quantize, ``arch`` unknown or permuted, or a
+        checkpoint without any tensor the map knows.
+    FileExistsError
+        ``out`` exists and ``force`` is false.
+    ImportError
+        ``gguf`` or ``safetensors`` missing (``pip install "vecq_ref[formats]"``).
+
+    Examples
+    --------
+    >>> write_gguf("model.safetensors", "model-q4_0.gguf", "Q4_0")  # doctest: +SKIP
+    """
+    from pathlib import Path
+
+    from .._validation import fail
+    from ..io import as_float, atomic_path, check_target, open_tensors
+
+    try:
+        import gguf
+    except ImportError as exc:
+        raise ImportError('writing GGUF needs the optional package gguf: '
+                          'pip install "vecq_ref[formats]"') from exc
+    arch_enum = _arch_enum(arch) if isinstance(arch, str) else None
+    if arch_enum is None:
+        fail("arch", "a GGUF architecture name known to the gguf package (e.g. 'bert')", arch)
+    if arch in PERMUTED_ARCHITECTURES:
+        fail("arch", "an architecture whose converter keeps the Q/K row order (llama.cpp's "
+                     "convert_hf_to_gguf.py permutes those of "
+                     f"{sorted(PERMUTED_ARCHITECTURES)}; use it for them)", arch)
+    try:
+        qt = gguf.GGMLQuantizationType[qtype] if isinstance(qtype, str) else None
+        block = gguf.GGML_QUANT_SIZES[qt][0] if qt is not None else None
+        if qt is not None:
+            gguf.quants.quantize(np.zeros((1, block), np.float32), qt)
+    except (KeyError, NotImplementedError, gguf.quants.QuantError):
+        qt = None
+    if qt is None or block == 1:
+        fail("qtype", "a block type the gguf package quantizes ('Q4_0', 'Q4_1', 'Q5_0', "
+                      "'Q5_1', 'Q8_0')", qtype)
+    check_target(out, force)
+    with open_tensors(original, "original") as (keys, get):
+        tmap = gguf.TensorNameMap(arch_enum, _block_index_bound(keys))
+        names = {k: tmap.get_name(k, try_suffixes=_SUFFIXES) for k in keys}
+        mapped = {k: n for k, n in names.items() if n is not None}
+        if not mapped:
+            raise ValueError(f"`original` {original}: none of its {len(keys)} tensors has a "
+                             f"GGUF name in the gguf package's map for arch {arch!r}")
+        blocks = [int(m.group(1)) for n in mapped.values() if (m := _BLOCK.match(n))]
+        result = {}
+        with atomic_path(out, force) as tmp:
+            writer = gguf.GGUFWriter(str(tmp), arch)
+            writer.add_block_count(max(blocks) + 1 if blocks else 0)
+            for k, name in mapped.items():
+                a = as_float(np.asarray(get(k)))
+                if a.dtype.kind == "f":
+                    a = np.ascontiguousarray(a, dtype=np.float32)
+                    quantized = a.ndim == 2 and a.shape[1] % block == 0
+                    writer.add_tensor(name, gguf.quants.quantize(a, qt) if quantized else a,
+                                      raw_dtype=qt if quantized else None)
+                    result[k] = (name, qtype if quantized else "F32")
+                else:
+                    writer.add_tensor(name, np.ascontiguousarray(a))
+                    result[k] = (name, str(a.dtype))
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+            writer.close()
+    return {"path": Path(out), "tensors": result,
+            "skipped": [k for k in keys if names[k] is None]}
