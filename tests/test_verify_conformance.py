@@ -1,6 +1,7 @@
 """issue 22, VecQ side: ``verify`` gives two answers (conformance: is this VecQ's output?;
 quality: its relative DQL beside VecQ's), prints lines of at most 100 characters, reads the
-lattice from codes given without ``wq``, never calls exact zeros straight-through rounding,
+lattice from codes given without ``wq``, calls an exact zero straight-through rounding only of
+a level within half an ulp of ``w`` from zero,
 and recovers many slices at once."""
 
 import json
@@ -285,11 +286,89 @@ def test_zero_point_int4_is_not_straight_through_and_beta_is_per_group():
                   r.codes.reshape(-1, 32)[wq.reshape(-1, 32) == 0])
 
 
-def test_exact_zeros_are_never_within_the_straight_through_allowance():
-    u = np.array([0.0, 1.0, 2.0])
-    w = np.array([0.3, 1.1, 2.2])
+def test_an_exact_zero_is_straight_through_only_of_a_level_within_half_an_ulp_of_w():
+    # w + (out − w) is 0 exactly when fl(out − w) = −w, i.e. |out| ≤ ½·ulp(w): float32
+    # w = 0.3 (ulp 2^-25) and the level out = 1e-9 give 0, the level 2^-24 does not
+    w32 = np.float32(0.3)
+    assert w32 + (np.float32(1e-9) - w32) == 0
+    assert w32 + (np.float32(2.0 ** -24) - w32) != 0
+    u = np.array([0.0, 1.0, 2.0, 0.0])
+    w = np.array([np.float32(0.3), 1.1, 2.2, 0.0])
     tight, ste = R.tolerances(u, w, np.dtype(np.float32), 4)
-    assert ste[0] == tight[0] and ste[1] > tight[1]
+    # at an exact zero: ½·ulp(0.3) = 2^-26 beside the 4 ulps of 0 (4η), nothing more (the
+    # sum w + (out − w) = 0 is exact); where w = 0 too, nothing beside them
+    assert ste[0] == tight[0] + 2.0 ** -26 and 1e-9 < ste[0] < 2.0 ** -24
+    assert ste[3] == tight[3] == 4 * float(np.finfo(np.float32).smallest_subnormal)
+    assert ste[1] > tight[1]
+
+
+def test_the_straight_through_bound_worked_by_hand():
+    f16 = np.dtype(np.float16)
+    # F3's first case: w = 70.5, the level out = −1.36328125, w + (out − w) = −1.375 (12
+    # ulps of 1.375 off): ½·ulp(1.375) = 2^-11; |u − w| + 2^-11 = 71.875… in [64, 128),
+    # ulp 2^-4, half 2^-5; the bound 2^-5 + 2^-11, the deviation 0.01171875 within it
+    w, out = np.float16(70.5), np.float16(-1.36328125)
+    u = w + (out - w)
+    assert float(u) == -1.375
+    b = R.ste_bound(np.array([float(u)]), np.array([float(w)]), f16)
+    assert b[0] == 2.0 ** -5 + 2.0 ** -11 and abs(float(u) - float(out)) <= b[0]
+    # below twice the smallest normal value (2^-13 in float16) sums are exact: no allowance
+    eta = 2.0 ** -24
+    assert R.ste_bound(np.array([3 * eta, 0.0]), np.array([5 * eta, 0.0]), f16).tolist() == [
+        0.0, 0.0]
+    # F3's second case: the level β − 3α ≈ −6.6e-5 and w = 0.4807… (ulp 2^-12): 0 exactly,
+    # within the bound 2^-13 (|u| = 0 adds nothing)
+    w, out = np.float16(0.480712890625), np.float16(-6.61015510559082e-05)
+    assert w + (out - w) == 0
+    assert R.ste_bound(np.array([0.0]), np.array([float(w)]), f16)[0] == 2.0 ** -13
+
+
+def test_levels_are_the_values_whose_intervals_share_a_point():
+    # u ± 0.6 around 0, 1, 2: [−0.6, 0.6] and [0.4, 1.6] share [0.4, 0.6], [1.4, 2.6] shares
+    # nothing with both: two levels (a chain of neighbours 1 < 0.6 + 0.6 apart would be one)
+    labels, mids, halves = R._clusters(np.array([2.0, 0.0, 1.0]), np.full(3, 0.6), 8)
+    assert labels.tolist() == [1, 0, 0]
+    assert mids.tolist() == pytest.approx([0.5, 2.0]) and halves.tolist() == pytest.approx(
+        [0.1, 0.6])
+    assert R._chains(np.array([2.0, 0.0, 1.0]), np.full(3, 0.6))[0].tolist() == [0, 0, 0]
+    # a value of tolerance 0 is the level itself; beyond ``most`` levels: None
+    labels, mids, halves = R._clusters(np.array([1.0, 1.25, 3.0]), np.array([0.0, 0.5, 0.0]), 8)
+    assert labels.tolist() == [0, 0, 1] and mids.tolist() == [1.0, 3.0]
+    assert halves.tolist() == [0.0, 0.0]
+    assert R._clusters(np.array([1.0, 1.25, 3.0]), np.array([0.0, 0.5, 0.0]), 1) is None
+
+
+@pytest.mark.parametrize("name", ["float16", "float32", "bfloat16"])
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), at_w=st.floats(0, 1), at_out=st.floats(0, 1))
+def test_straight_through_outputs_are_within_the_bound(name, seed, at_w, at_out):
+    # w + (out − w) evaluated in the dtype (both roundings to nearest) is within ste_bound
+    # of out, at any magnitudes of w and out (subnormal, normal, far apart or close): at_w,
+    # at_out place them in the dtype's range of exponents, subnormals to the top binade
+    if name == "bfloat16":
+        ml_dtypes = pytest.importorskip("ml_dtypes")
+        dt, fi = np.dtype(ml_dtypes.bfloat16), ml_dtypes.finfo(ml_dtypes.bfloat16)
+    else:
+        dt, fi = np.dtype(name), np.finfo(name)
+    e_lo, e_hi = np.log2(float(fi.smallest_subnormal)), np.log2(float(fi.max)) - 3
+    r = np.random.default_rng(seed)
+    n = 200
+
+    def draw(at):
+        e = e_lo + at * (e_hi - e_lo) + r.uniform(-2, 2, n)
+        return (np.exp2(np.clip(e, e_lo, e_hi)) * r.choice([-1.0, 1.0], n)).astype(dt)
+
+    w, out = draw(at_w), draw(at_out)
+    out[:10] = 0
+    out[10:20] = w[10:20]  # w on its level
+    with np.errstate(over="ignore", invalid="ignore"):
+        u = (w + (out - w)).astype(dt)
+    ok = np.isfinite(u.astype(np.float64))
+    uf, wf, of = (x.astype(np.float64)[ok] for x in (u, w, out))
+    b = R.ste_bound(uf, wf, dt)
+    assert np.all(np.abs(uf - of) <= b)
+    # and it is no wider than the allowance it refines: an ulp of |u| + |w| (plus |u|'s)
+    assert np.all(b <= R._spacing(np.abs(uf) + np.abs(wf), dt) + R._spacing(uf, dt))
 
 
 # --- 5. speed: the quick reading of many slices is the one-by-one reading ----------------------

@@ -15,7 +15,12 @@ each with ``β = 0``, with ``β = mean(w)`` (μL2Q) or, as a last resort, a fitt
 
 How: the values are grouped into levels, first one per distinct value (rounding ``α·v + β`` to
 the dtype gives one value per level, within half an ulp of it), then, for a straight-through
-output, into clusters (neighbours closer than their tolerance belong to one level); at most
+output, into the groups of values that can be one stored level: ``w + (out − w)`` rounded
+twice is within ``½·ulp(|wq − w| + ½·ulp(wq)) + ½·ulp(wq)`` of ``out`` (:func:`ste_bound`,
+in ulps at each value's own magnitude, which an offset β moves; exact below twice the
+smallest normal value; an exact 0 where ``out`` is within half an ulp of ``w`` from zero),
+so values whose intervals share a point are one level; then chains of values within the
+wider allowance below (coarser levels some lattice may still hold). At most
 ``2^k`` levels are allowed, so a lattice whose codes would not fit ``bits`` is never proposed
 (no "α = 1 ulp, codes ±10⁹"). α is the smallest gap between levels divided by ``j = 1, 2, …``
 only while the span of the codes stays within ``2^k − 1``; every gap must be a whole number
@@ -24,8 +29,8 @@ of α, which is refined from the gaps whose step count is certain; α and the lo
 then fitted over the levels, the lattices tried in the order above, and α and β refitted by
 least squares on every element. An element passes when it is within ``ulps`` units in the last place
 of ``wq``'s dtype of ``β + α·v`` rounded to that dtype; failing that, within the float rounding
-of a straight-through output ``w + (wq − w)`` (``2·ulp(|w| + |wq|)``), which is then reported
-(``straight_through``).
+of a straight-through output ``w + (wq − w)`` (``2·ulp(|w| + |wq|)``; at an exact zero
+:func:`ste_bound`), which is then reported (``straight_through``).
 """
 
 from __future__ import annotations
@@ -91,6 +96,29 @@ class Recovered:
         return 0.5 if self.lattice == "midrise" else 0.0
 
 
+def ste_bound(u, w, dtype):
+    """Bound on ``|u − out|`` when ``u`` is the straight-through output ``w + (out − w)``
+    evaluated in ``dtype`` (float64 array, value units).
+
+    Both operations round to nearest: ``d = fl(out − w) = out − w + e₁`` and
+    ``u = fl(w + d) = out + e₁ + e₂`` with ``|e₁| ≤ ½·ulp(d)``, ``|e₂| ≤ ½·ulp(u)``, and
+    ``|d| = |u − e₂ − w| ≤ |u − w| + ½·ulp(u)``; hence ``|u − out| ≤ ½·ulp(|u − w| + ½·ulp(u))
+    + ½·ulp(u)``, from the values themselves (ulps of ``dtype`` at each magnitude: an offset
+    β moves the levels, and so the ulps, away from those of ``α·v``). A sum below twice the
+    smallest normal value is exact (floats are multiples of the subnormal spacing η, which is
+    the spacing there): its term is 0. An exact zero is no exception: ``w + (out − w)`` is 0
+    wherever ``|out| ≤ ½·ulp(w)`` (a level within half an ulp of w from zero, β ≈ −α·v).
+    """
+    exact_below = _smallest_subnormal(dtype) / _unit_roundoff(dtype)  # 2 × smallest normal
+
+    def half_ulp(x):
+        x = np.abs(x)
+        return np.where(x < exact_below, 0.0, 0.5 * _spacing(x, dtype))
+
+    h = half_ulp(u)
+    return half_ulp(np.abs(u - w) + h) + h
+
+
 def tolerances(u, w, dtype, ulps, terms=None):
     """Per-element tolerances (tight, straight-through) in value units, float64 arrays.
 
@@ -101,9 +129,11 @@ def tolerances(u, w, dtype, ulps, terms=None):
     # ulps of the dtype at each value: relative for normal values, the subnormal spacing η
     # (absolute) below them, so that a subnormal output is judged by its own resolution
     tight = ulps * _spacing(mag, dtype)
-    # an exact zero of the output is never the float rounding of w + (wq − w): a zero
-    # level is exactly 0, and a value near it is not one
-    ste = np.where(u == 0, tight, tight + 2.0 * _spacing(np.abs(u) + np.abs(w), dtype))
+    # an exact zero of the output is the straight-through rounding of a level only within
+    # half an ulp of w from zero (ste_bound), never of one farther off; elsewhere the
+    # allowance is wider than ste_bound (α and β are fitted to values carrying it)
+    ste = np.where(u == 0, tight + ste_bound(u, w, dtype),
+                   tight + 2.0 * _spacing(np.abs(u) + np.abs(w), dtype))
     return tight, ste
 
 
@@ -118,7 +148,48 @@ def allowed(u, w, dtype, ulps, alpha, v, beta):
     return tight + fit, ste + fit
 
 
-def _clusters(u, tol):
+def _clusters(u, tol, most):
+    """Group ``u`` into levels: values whose intervals ``u ± tol`` share a point (the stored
+    level, which each value is within ``tol`` of). Fewest groups: in order of the intervals'
+    upper ends, each group takes every value left whose interval holds the first upper end
+    left (greedy stabbing, optimal for intervals). Returns labels (groups numbered by
+    position) and, per group, the midpoint and half-width of the intersection of its
+    intervals (where the level lies); None beyond ``most`` groups.
+    """
+    lo_e, hi_e = u - tol, u + tol
+    by_hi = np.lexsort((u, hi_e))
+    by_lo = np.argsort(lo_e, kind="stable")
+    lo_sorted = lo_e[by_lo]
+    labels = np.full(u.size, -1, dtype=np.int64)
+    mids, halves = [], []
+    i = j = 0
+    while True:
+        while i < u.size and labels[by_hi[i]] >= 0:
+            i += 1
+        if i == u.size:
+            break
+        if len(mids) == most:
+            return None
+        point = hi_e[by_hi[i]]  # the smallest upper end left: inside every interval taken
+        j2 = int(np.searchsorted(lo_sorted, point, side="right"))
+        # every value with lower end ≤ an earlier point joined an earlier group
+        m = by_lo[j:j2]
+        j = j2
+        labels[m] = len(mids)
+        a, b = float(np.max(lo_e[m])), float(np.min(hi_e[m]))
+        mids.append(0.5 * (a + b))
+        halves.append(0.5 * (b - a))
+    mids, halves = np.array(mids), np.array(halves)
+    rank = np.argsort(mids, kind="stable")
+    inv = np.empty_like(rank)
+    inv[rank] = np.arange(rank.size)
+    return inv[labels], mids[rank], halves[rank]
+
+
+def _chains(u, tol):
+    """Group ``u`` into chains of neighbours closer than their tolerances ``tol`` together:
+    labels (by position) and centres (the means). A coarse grouping the search also tries:
+    with a wide tolerance, values a few ulps apart that some lattice holds as one level."""
     order = np.argsort(u, kind="stable")
     us, ts = u[order], tol[order]
     new = np.empty(u.size, dtype=bool)
@@ -198,10 +269,9 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
     whether every element is within its tolerance; None when no positive α fits."""
     c = rel_c[labels]
     v = c + off
-    v0 = None  # the level at exactly zero, where the offset lattice has one
     if offset == "none":
         vv = float(v @ v)
-        alpha, beta = (float(u @ v) / vv if vv > 0 else 0.0), 0.0
+        fits = [((float(u @ v) / vv if vv > 0 else 0.0), 0.0, None)]
     else:
         # least squares of u on [v, 1]: α and β together (β then checked against mean(w))
         n = u.size
@@ -210,21 +280,32 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
         if det <= 0:
             return None
         alpha = (n * suv - sv * su) / det
-        beta = (su - alpha * sv) / n
+        fits = [(alpha, (su - alpha * sv) / n, None)]
         zero = u == 0
         if np.any(zero) and np.all(v[zero] == v[zero][0]):
             # a level exactly at zero (an integer zero point): β = −α·v₀, the levels
-            # α·(v − v₀), so that the zero level is exactly 0 as stored
+            # α·(v − v₀), so that the zero level is exactly 0 as stored; tried first. (A
+            # straight-through output is also 0 at a level within half an ulp of w from
+            # zero, not at it: then the free fit above.)
             v0 = float(v[zero][0])
             d = v - v0
             dd = float(d @ d)
             if dd > 0:
                 alpha = float(u @ d) / dd
-                beta = -alpha * v0
-            else:
-                v0 = None
-    if not alpha > 0:
-        return None
+                fits.insert(0, (alpha, -alpha * v0, v0))
+    first = None
+    for alpha, beta, v0 in fits:
+        if not alpha > 0:
+            continue
+        got = _judge(u, w, dtype, lat, offset, c, v, alpha, beta, v0, tight, ste, ulps)
+        if got.ok:
+            return got
+        first = first or got
+    return first
+
+
+def _judge(u, w, dtype, lat, offset, c, v, alpha, beta, v0, tight, ste, ulps):
+    """Recovered for the lattice ``β + α·v`` (``α·(v − v₀)`` where ``v0`` is not None)."""
     rec = beta + alpha * v if v0 is None else alpha * (v - v0)
     if offset != "none":
         tight, ste = allowed(u, w, dtype, ulps, alpha, v, beta)
@@ -265,7 +346,7 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
         return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, None,
                          "wq holds NaN or inf")
     best, reason, oks = None, "", []
-    for labels, centres, err in _levelings(u, ste, dtype):
+    for labels, centres, err in _levelings(u, w, ste, dtype, 2 ** bits):
         got = _search(u, w, dtype, bits, lattices, offsets, ulps, tight, ste, labels, centres,
                       err)
         if isinstance(got, str):
@@ -285,18 +366,30 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
     return Recovered(None, "none", math.nan, 0.0, None, math.inf, False, False, None, reason)
 
 
-def _levelings(u, ste, dtype):
+def _levelings(u, w, ste, dtype, most):
     """Ways to group ``u`` into levels: (labels, centres, err) with ``err`` a bound on each
     centre's distance from its exact level α·v + β.
 
     First the distinct values: rounding α·v + β to the dtype gives one value per level, off
-    by at most half a unit in the last place (the representation error). Then clusters of
-    values within the straight-through allowance, which ``w + (wq − w)`` needs (a centre is
-    then off by at most its cluster's allowance).
+    by at most half a unit in the last place (the representation error). Then, for a
+    straight-through output ``w + (out − w)``, the values whose intervals ``u ± ste_bound``
+    share a point (values an ulp or a few apart that are one stored level ``out``): the
+    centre is the middle of that common interval, off from ``out`` by at most its
+    half-width, and ``out`` from the exact level by half an ulp. Last, where it groups them
+    otherwise, chains of values within the wider allowance ``ste`` (the acceptance test's),
+    a centre then off by at most its chain's allowance: coarser levels a lattice may still
+    hold within the tolerance (values a few subnormal spacings apart). The second is
+    skipped beyond ``most`` levels (more than ``bits`` can hold).
     """
     centres, labels = np.unique(u, return_inverse=True)
     yield labels.reshape(-1), centres, 0.5 * _spacing(centres, dtype)
-    labels, centres = _clusters(u, ste)
+    got = _clusters(u, ste_bound(u, w, dtype), most)
+    if got is not None:
+        labels_b, centres, half = got
+        yield labels_b, centres, half + 0.5 * _spacing(np.abs(centres) + half, dtype)
+    labels, centres = _chains(u, ste)
+    if got is not None and np.array_equal(labels, labels_b):
+        return  # the same levels, their errors bounded more closely above
     err = np.zeros(centres.size)
     np.maximum.at(err, labels, ste)
     yield labels, centres, err
@@ -798,4 +891,4 @@ def _recover_rows(U, W, dtype, bits, lattices, ulps):
 
 
 __all__ = ["LATTICES", "OFFSETS", "Recovered", "allowed", "code_range", "family", "recover",
-           "recover_rows", "tolerances"]
+           "recover_rows", "ste_bound", "tolerances"]
