@@ -535,3 +535,14 @@ def test_a_wrong_step_in_many_groups_runs_each_search_once_and_no_grid(monkeypat
     monkeypatch.setattr(VM, "quantize", real)
     monkeypatch.setattr(VM, "EXACT_BREAKPOINTS", 2 ** 24)
     assert str(verify(w, wq, bits=4, group_size=32)) == str(r)
+
+
+def test_codes_no_single_step_gives_say_so_instead_of_a_reversed_interval():
+    # 3-bit midtread, α = 0.3: w = 0.1 at code 0 needs s > 0.2 (0.1/s < ½), w = 0.2 at code 2
+    # needs s ≤ 0.2/1.5 = 0.133: the elements' step intervals do not meet
+    w = np.array([0.1, 0.2, 0.9, -0.5])
+    wq = 0.3 * np.array([0.0, 2.0, 3.0, -2.0])
+    rep = verify(w, wq, bits=3, lattice="midtread", check_conventions=False)
+    assert not rep.passed
+    step = [r for r in rep.reasons if "the step is none of VecQ's" in r]
+    assert len(step) == 1 and step[0].endswith("s ∈ ∅ (no single step gives these codes)")

@@ -89,7 +89,7 @@ def test_never_overwrites_without_force_and_honours_the_umask(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-@pytest.mark.parametrize("kw, name", [
+@pytest.mark.parametrize(("kw", "name"), [
     ({"qtype": "Q4_K_M"}, "qtype"), ({"qtype": 4}, "qtype"), ({"qtype": "F16"}, "qtype"),
     ({"arch": "no-such-arch"}, "arch"), ({"arch": "llama"}, "arch"), ({"arch": None}, "arch"),
 ])

@@ -1451,7 +1451,9 @@ def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, 
     interval = None
     if rows_w.shape[0] == 1:
         sig = float(diagnose_mod._sigmas(rows_w)["σ (ddof 0)"][0])
-        if sig > 0 and math.isfinite(hi[0]):
+        if not usable[0] or lo[0] > hi[0]:  # the elements' step intervals do not meet
+            interval = "∅ (no single step gives these codes)"
+        elif sig > 0 and math.isfinite(hi[0]):
             interval = f"[{lo[0] / sig:.6g}, {hi[0] / sig:.6g}]·σ"
     if not np.all(usable):
         return None, interval
