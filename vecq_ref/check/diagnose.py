@@ -265,6 +265,9 @@ def summarize_steps(names):
 
 # --- rounding --------------------------------------------------------------------------------
 
+_TIE_RULES = ("floor (ties up)", "half to even", "half away from zero")
+
+
 def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
     """Which tie rules agree with every element exactly at a threshold.
 
@@ -278,6 +281,23 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
 
     cmin, cmax = code_range(bits, lattice)
     dt = np.dtype(dtype)
+    mid = (thresholds or family(lattice)) == "midrise"
+    if dt in (np.dtype(np.float32), np.dtype(np.float64)) and \
+            np.size(x) >= _BOUNDS_KERNEL_MIN and np.asarray(x).dtype == np.float64 and \
+            np.shape(c) == np.shape(x) and np.asarray(c).dtype.kind in "iuf":
+        # one pass without full-size temporaries (twin: vecq_ref.naive.tie_votes)
+        from .._kernels import ties as _kt
+
+        x2 = np.ascontiguousarray(np.atleast_2d(x))
+        c2 = np.asarray(c).reshape(x2.shape)
+        c2 = np.ascontiguousarray(c2, dtype=np.float64 if c2.dtype.kind == "f" else np.int64)
+        s2 = np.ascontiguousarray(np.broadcast_to(np.asarray(s, dtype=np.float64).reshape(-1),
+                                                  (x2.shape[0],)))
+        n, *agree = (int(k) for k in _kt.tie_votes(x2, c2, s2, dt == np.float32, mid, cmin,
+                                                   cmax))
+        if n == 0:
+            return 0, None
+        return n, [name for name, k in zip(_TIE_RULES, agree, strict=True) if k == n]
     xs = cast(x, dt)
     sd = cast(s, dt)
     if np.ndim(xs) == 2 and np.ndim(sd) == 1:  # one step per row
@@ -286,7 +306,6 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
     good = np.isfinite(sd) & (sd > 0)  # no step in this dtype: nothing computed in it
     if not np.any(good):
         return 0, None
-    mid = (thresholds or family(lattice)) == "midrise"
     half = dt.type(0.5)
 
     def on(qq, tt):
@@ -520,7 +539,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             for name in tries:
                 s_rows = alphas if alpha_is_step else (
                     cands_th[name][0] if name is not None else mid)
-                n_t, ok_t = rounding_votes(x, rows_c.astype(np.float64), s_rows, bits,
+                n_t, ok_t = rounding_votes(x, rows_c, s_rows, bits,
                                            lattice, dt, th)
                 if n_t > n_near:
                     n_near, ok_all = n_t, (set(ok_t) if ok_t is not None else None)
