@@ -132,6 +132,55 @@ class _Row:
     why: str = ""
 
 
+class _Rows:
+    """The readings of all slices, column by column (what a list of :class:`_Row` holds):
+    no Python object per slice where :func:`~vecq_ref.check.recover.recover_rows` read
+    them all. ``codes`` is (slices, n) int64; ``has_codes`` where a slice has codes."""
+
+    def __init__(self, nrows, n):
+        self.lattice = np.full(nrows, None, dtype=object)
+        self.name = np.full(nrows, None, dtype=object)
+        self.offset = np.full(nrows, "none", dtype=object)
+        self.why = np.full(nrows, "", dtype=object)
+        self.alpha = np.zeros(nrows)
+        self.beta = np.zeros(nrows)
+        self.max_ulps = np.zeros(nrows)
+        self.codes = np.zeros((nrows, n), dtype=np.int64)
+        self.has_codes = np.zeros(nrows, dtype=bool)
+        self.in_range = np.zeros(nrows, dtype=bool)
+        self.ok = np.zeros(nrows, dtype=bool)
+        self.ste = np.zeros(nrows, dtype=bool)
+
+    def __len__(self):
+        return self.alpha.size
+
+    def set(self, i, row):
+        """Row ``i`` from one :class:`_Row`."""
+        self.lattice[i], self.name[i], self.offset[i] = row.lattice, row.name, row.offset
+        self.why[i] = row.why
+        self.alpha[i], self.beta[i], self.max_ulps[i] = row.alpha, row.beta, row.max_ulps
+        self.has_codes[i] = row.codes is not None
+        if row.codes is not None:
+            self.codes[i] = row.codes
+        self.in_range[i], self.ok[i], self.ste[i] = row.in_range, row.ok, row.ste
+
+    def set_read(self, got):
+        """The rows :func:`~vecq_ref.check.recover.recover_rows` read (``got.read``)."""
+        m = got.read
+        self.name[m] = got.lattice[m]
+        self.lattice[m] = [recover_mod.family(x) for x in got.lattice[m]]
+        self.alpha[m] = got.alpha[m]
+        self.codes[m] = got.codes[m]
+        self.max_ulps[m] = got.max_ulps[m]
+        self.ste[m] = got.straight_through[m]
+        self.has_codes[m] = self.in_range[m] = self.ok[m] = True
+
+    def count(self, offset_none=False):
+        """Slices read (and with β = 0, with ``offset_none``)."""
+        m = self.ok & (self.offset == "none") if offset_none else self.ok
+        return int(np.count_nonzero(m))
+
+
 def _alpha_format(fmt):
     """The format α is held in for an output of ``fmt``: its accumulation dtype, at the same
     working scale."""
@@ -764,8 +813,8 @@ def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
     most of its groups (full range, a zero point or offset, a codebook) goes to the block
     formats' diagnosis first (:func:`vecq_ref.check.blocks.verify_format`, the formats
     identified from the values); its report, or None where that does not apply or fails.
-    ``keep``: a dict that gets the quick reading (``"rows"``: one Recovered or None per
-    group, read with ``wq``'s dtype, ``ulps=4`` and every lattice; ``"dtype"``), which
+    ``keep``: a dict that gets the quick reading (``"rows"``: a
+    :class:`~vecq_ref.check.recover.RowReadings` of the groups, read with ``wq``'s dtype, ``ulps=4`` and every lattice; ``"dtype"``), which
     :func:`_verify` reuses where it would read the same groups the same way."""
     arr = V.weights(w, "w")[0]
     q = V.weights(wq, "wq")[0]
@@ -774,11 +823,11 @@ def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
         return None
     U = q.reshape(-1, group_size).astype(np.float64)
     W = arr.reshape(-1, group_size).astype(np.float64)
-    quick = recover_mod.recover_rows(U, W, q.dtype, bits)
+    quick = recover_mod.recover_rows(U, W, q.dtype, bits, columns=True)
     if keep is not None:
         keep.update(rows=quick, dtype=q.dtype, ulps=4, group_size=group_size,
                     shape=arr.shape)
-    read = sum(r is not None for r in quick)
+    read = int(np.count_nonzero(quick.read))
     if read == len(quick):
         return None
     from .blocks import verify_format
@@ -793,9 +842,9 @@ def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
             # a rule that reproduces the output reproduces every group: first a sample
             # (up to 64 unread and 64 read groups, one a row), the whole tensor only if
             # the sample passes (a VecQ output costs no full format diagnosis)
-            miss = [i for i, r in enumerate(quick) if r is None]
-            hit = [i for i, r in enumerate(quick) if r is not None]
-            pick = np.sort(np.array(miss[:64] + hit[:64]))
+            miss = np.flatnonzero(~quick.read)[:64]
+            hit = np.flatnonzero(quick.read)[:64]
+            pick = np.sort(np.concatenate([miss, hit]))
             sample = verify_format(w0.reshape(-1, group_size)[pick],
                                    q0.reshape(-1, group_size)[pick], group_size=group_size,
                                    bits=bits, dtype=dtype, quality=False)
@@ -1061,8 +1110,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     alphas_in = _slice_arg(alpha, lay, nrows, "alpha")
 
     def recover(lat):
-        out = []
-        fast = [None] * nrows
+        out = _Rows(nrows, rows_w.shape[1])
+        todo = range(nrows)
         if rows_c is None and alphas_in is None:
             # the quick reading of every slice at once (β = 0, the largest step); the
             # slices it leaves open are searched one by one
@@ -1072,15 +1121,10 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                 fast = _quick["rows"]  # the same groups, read the same way: not twice
             else:
                 fast = recover_mod.recover_rows(rows_q, rows_w, q_fmt, bits, lattices=lats,
-                                                ulps=ulps)
-        for r in range(nrows):
-            if fast[r] is not None:
-                got = fast[r]
-                row = _Row(recover_mod.family(got.lattice), got.alpha, got.codes,
-                           got.max_ulps, True, True)
-                row.name, row.ste = got.lattice, got.straight_through
-                out.append(row)
-                continue
+                                                ulps=ulps, columns=True)
+            out.set_read(fast)
+            todo = np.flatnonzero(~fast.read).tolist()
+        for r in todo:
             a_in = None if alphas_in is None else float(alphas_in[r])
             if rows_c is not None:
                 if rows_q is None:
@@ -1091,18 +1135,17 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                         float(rows_w[r] @ v) / vv if vv > 0 else 0.0)
                     lo, hi = code_range(bits, lat or "midrise")
                     c = rows_c[r].astype(np.int64)
-                    out.append(_Row(lat or "midrise", a, c, 0.0,
-                                    bool(c.min() >= lo and c.max() <= hi), True))
+                    row = _Row(lat or "midrise", a, c, 0.0,
+                               bool(c.min() >= lo and c.max() <= hi), True)
                 else:
-                    out.append(_rows_from_codes(rows_q[r], rows_c[r], a_in, q_fmt, lat, bits,
-                                                ulps))
+                    row = _rows_from_codes(rows_q[r], rows_c[r], a_in, q_fmt, lat, bits, ulps)
             elif a_in is not None:
-                out.append(_rows_from_alpha(rows_q[r], a_in, q_fmt, lat, bits, ulps))
+                row = _rows_from_alpha(rows_q[r], a_in, q_fmt, lat, bits, ulps)
             else:
-                out.append(_recover_row(rows_q[r], rows_w[r], q_fmt, bits, lat, ulps))
-        for row in out:
+                row = _recover_row(rows_q[r], rows_w[r], q_fmt, bits, lat, ulps)
             if row.name is None and row.lattice is not None:
                 row.name = row.lattice
+            out.set(r, row)
         return out
 
     inferred = None
@@ -1113,49 +1156,48 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     rows = recover(lattice)
     if inferred is not None:
         lo_i, hi_i = recover_mod.code_range(bits, inferred)
-        for row in rows:
-            row.name = inferred
-            row.in_range = bool(row.codes.min() >= lo_i and row.codes.max() <= hi_i)
+        rows.name[:] = inferred
+        rows.in_range = (rows.codes.min(axis=1, initial=lo_i) >= lo_i) & \
+            (rows.codes.max(axis=1, initial=hi_i) <= hi_i)
     if lattice is None and rows_c is None and alphas_in is None:
         # slices that disagree on the lattice: redo them all within the most common family
-        fams = [r.lattice for r in rows if r.ok]
+        fams = rows.lattice[rows.ok].tolist()
         if fams and len(set(fams)) > 1:
             # the family under which most slices read as VecQ's (β = 0), then most fit at all,
             # then the most common: with two or three elements per slice and many bits, both
             # families fit many slices, and the first found need not be the one they share
             order = sorted(set(fams), key=lambda f: -fams.count(f))
             rows = max((recover(f) for f in order),
-                       key=lambda rs: (sum(r.ok and r.offset == "none" for r in rs),
-                                       sum(r.ok for r in rs)))
-    elif lattice is None and not all(r.ok for r in rows) and bits >= 2:
+                       key=lambda rs: (rs.count(offset_none=True), rs.count()))
+    elif lattice is None and not np.all(rows.ok) and bits >= 2:
         alt = recover("midtread")
-        if sum(r.ok for r in alt) > sum(r.ok for r in rows):
+        if alt.count() > rows.count():
             rows = alt
-    on_lattice = all(r.ok for r in rows)
-    lat_found = rows[0].lattice if on_lattice else lattice
-    tried = {r.lattice for r in rows if r.lattice is not None}
+    on_lattice = bool(np.all(rows.ok))
+    lat_found = rows.lattice[0] if on_lattice else lattice
+    tried = set(rows.lattice.tolist()) - {None}
     work_lattice = lat_found or (tried.pop() if len(tried) == 1 else "midrise")
     if work_lattice == "midtread" and bits < 2:
         work_lattice = "midrise"
-    names = [r.name for r in rows if r.name]
+    names = [x for x in rows.name.tolist() if x]
     lattice_name = (("midtread-full" if "midtread-full" in names else names[0]) if names
                     else None)
     if lattice_name == "midtread-full" and on_lattice:
         work_lattice = "midtread"  # also at k = 1: codes −1, 0 (μL2Q-torch)
     off = level_offset(work_lattice)
     ref_lattice = "midrise" if (work_lattice == "midtread" and bits < 2) else work_lattice
-    offsets = {r.offset for r in rows}
+    offsets = set(rows.offset.tolist())
     offset = ("fitted" if "fitted" in offsets else "mean" if "mean" in offsets else "none")
-    betas = np.array([r.beta for r in rows], dtype=np.float64)
-    straight_through = any(r.ste for r in rows)
+    betas = rows.beta
+    straight_through = bool(np.any(rows.ste))
     rows_x = rows_w - betas[:, None]  # what the codes quantize (w − β on offset lattices)
 
-    alphas = np.array([r.alpha for r in rows], dtype=np.float64)
-    have_codes = all(r.codes is not None for r in rows)
+    alphas = rows.alpha
+    have_codes = bool(np.all(rows.has_codes))
     reasons = []
     rep_rtol = 0.0
     if have_codes:
-        C = np.stack([r.codes for r in rows])
+        C = rows.codes
         Vv = C.astype(np.float64) + off
         if alphas_in is not None:
             # an α passed in carries its own dtype's representation error (absolute where
@@ -1194,7 +1236,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         d_near = np.abs(rows_x - alphas[:, None] * near)
         slack = 8 * np.finfo(np.float64).eps * (np.abs(rows_x) + np.abs(alphas[:, None] * Vv))
         lloyd = int(np.count_nonzero(d_given > d_near + slack))
-        codes_in_range = all(r.in_range for r in rows)
+        codes_in_range = bool(np.all(rows.in_range))
         code_min, code_max = int(C.min()), int(C.max())
         levels_used = int(np.unique(C).size)
         codes_out = lay.from_rows(C)
@@ -1204,7 +1246,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                                                               False, 0)
         codes_in_range, code_min, code_max, levels_used, codes_out = False, None, None, None, None
     if rows_q is None:
-        rows_q_eff = alphas[:, None] * (np.stack([r.codes for r in rows]) + off)
+        rows_q_eff = alphas[:, None] * (rows.codes + off)
     else:
         rows_q_eff = rows_q
     total_ww = float(np.sum(rows_w * rows_w))
@@ -1265,7 +1307,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             np.all(alphas > 0):  # an all-zero slice has no step, α or rounding to name
         components = diagnose_mod.diagnose(
             rows_w, rows_q_eff, C, alphas, betas, lattice_name, offset, q_dtype, bits,
-            straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol, step_rtol,
+            straight_through, float(np.max(rows.max_ulps)), alpha_rtol, step_rtol,
             _scale_exp)
         if components[0].matches[0].startswith("midtread full range"):
             lattice_name = "midtread-full"
@@ -1282,8 +1324,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             per_slice_axis = _fits_per_slice(arr, q_arr, q_fmt, bits, lattice, ulps)
         hint = (f"; it fits one lattice per slice along axis {per_slice_axis}: pass "
                 f"`axis={per_slice_axis}`" if per_slice_axis is not None else "")
-        worst = max(r.max_ulps for r in rows)
-        why = next((r.why for r in rows if r.why), "")
+        worst = float(np.max(rows.max_ulps))
+        why = next((x for x in rows.why.tolist() if x), "")
         closest = (why or (f"the worst slice is {worst:g} ulps off" if math.isfinite(worst)
                            else "no α makes every value of a slice a lattice level"))
         reasons.append(f"wq is not on a {lattice or 'midrise/midtread'} lattice β + α·v with "
@@ -1293,12 +1335,12 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         reasons.append(f"codes {code_min}..{code_max} do not fit {bits} bits "
                        f"({work_lattice} range {code_range(bits, work_lattice)})")
     if on_lattice and offset != "none":
-        off_rows = [i for i, r in enumerate(rows) if r.offset != "none"]
+        off_rows = np.flatnonzero(rows.offset != "none").tolist()
         i_off = off_rows[0]
         if nrows > 1 and len(off_rows) > 1:
             # one β per slice: summarised as such, never one slice's β for all of them
             b_caller = np.ldexp(betas[off_rows], -_scale_exp)
-            means = sum(rows[i].offset == "mean" for i in off_rows)
+            means = int(np.count_nonzero(rows.offset[off_rows] == "mean"))
             reasons.append(f"the levels are offset by a β per slice ({len(off_rows)} of "
                            f"{nrows} slices, β from {float(b_caller.min()):.4g} to "
                            f"{float(b_caller.max()):.4g}" +
@@ -1308,7 +1350,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             where = f" in slice {i_off}" if nrows > 1 else ""
             beta_txt = float(np.ldexp(betas[i_off], -_scale_exp))  # in the caller's units
             reasons.append(f"the levels are offset by β = {beta_txt:.6g}"
-                           f"{' = mean(w)' if rows[i_off].offset == 'mean' else ''}{where} "
+                           f"{' = mean(w)' if rows.offset[i_off] == 'mean' else ''}{where} "
                            f"(μL2Q-style); VecQ's lattice has no offset")
     if on_lattice and lattice_name == "midtread-full":
         used = (f"codes down to {code_min}" if code_min == -(2 ** (bits - 1)) else
@@ -1399,7 +1441,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         shape=tuple(arr.shape), dtype=str(q_dtype), bits=bits, lattice=lat_found,
         axis=lay.axis, group_size=lay.group_size, on_lattice=on_lattice,
         codes_in_range=bool(codes_in_range),
-        reconstruction_ulps=float(max(r.max_ulps for r in rows)),
+        reconstruction_ulps=float(np.max(rows.max_ulps)),
         alpha=per_slice(alphas), alpha_lsq=per_slice(a_star), alpha_rel_dev=alpha_rel_dev,
         alpha_optimal=bool(alpha_ok), excess_dql=excess, excess_relative_dql=excess_rel,
         lloyd_violations=lloyd, codes=codes_out, code_min=code_min, code_max=code_max,
