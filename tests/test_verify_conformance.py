@@ -456,3 +456,44 @@ def test_a_wrong_step_in_many_groups_runs_each_search_once_and_no_grid(monkeypat
     monkeypatch.setattr(VM, "quantize", real)
     monkeypatch.setattr(VM, "EXACT_BREAKPOINTS", 2 ** 24)
     assert str(verify(w, wq, bits=4, group_size=32)) == str(r)
+
+
+def test_vecq_output_tries_a_sample_of_groups_first_and_finds_the_same(monkeypatch):
+    # _vecq_output quantizes the first SAMPLE_GROUPS groups for a method before the whole
+    # tensor: an output that differs there is not that method's. The readings are those of
+    # the whole tensor alone (sample of 4 groups against no sample), for outputs that are
+    # and are not VecQ's, on either lattice, and the sample is what is quantized first
+    from vecq_ref import _layout
+    from vecq_ref.check import _floats
+    from vecq_ref.check import verify as VM
+
+    w = _w((16, 96), seed=15)  # 48 groups of 32
+    lay = _layout.layout(w.shape, None, 32)
+    f32 = _floats.fmt(np.dtype(np.float32), 0)
+    outs = {lat: quantize(w, 4, lattice=lat, group_size=32).values.astype(np.float32)
+            for lat in ("midrise", "midtread")}
+    outs["exact"] = quantize(w, 4, method="exact", lattice="midtread",
+                             group_size=32).values.astype(np.float32)
+    outs["wrong λ"] = _step_output(w, 0.5)
+    late = outs["midrise"].copy()
+    late[-1, -1] = np.nextafter(late[-1, -1], np.float32(9), dtype=np.float32) * 1.5
+    outs["VecQ but the last group"] = late
+    seen = {}
+    for key, wq in outs.items():
+        rows_q = lay.to_rows(wq.astype(np.float64))
+        for groups in (10 ** 9, 4):
+            monkeypatch.setattr(VM, "SAMPLE_GROUPS", groups)
+            seen[key, groups] = VM._vecq_output(w, rows_q, f32, 4, 4, "midrise", lay, True, 0)
+        assert seen[key, 4] == seen[key, 10 ** 9]
+    assert seen["midrise", 4] == "VecQ-param's output (midrise)"
+    assert seen["midtread", 4] == "VecQ-param's output (midtread)"
+    assert seen["exact", 4] == "VecQ-exact's output (midtread)"
+    assert seen["wrong λ", 4] is None and seen["VecQ but the last group", 4] is None
+    # the sample decides alone where it differs: the whole is not quantized then
+    calls = []
+    real = VM.quantize
+    monkeypatch.setattr(VM, "quantize", lambda x, *a, **k: calls.append(x.size) or
+                        real(x, *a, **k))
+    VM._vecq_output(w, lay.to_rows(outs["wrong λ"].astype(np.float64)), f32, 4, 4, "midrise",
+                    lay, True, 0)
+    assert calls and set(calls) == {4 * 32}

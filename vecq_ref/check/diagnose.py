@@ -192,9 +192,10 @@ def is_vecq_step_rule(name):
     return lname in VECQ_LAMBDAS and tail.removesuffix(" + 1e-7") in VECQ_SIGMAS
 
 
-def step_candidates(w, x, bits, lattice, thresholds=None):
+def step_candidates(w, x, bits, lattice, thresholds=None, sigmas=None):
     """Named step rules ``{name: (s, s_without_eps)}``, each an array with one step per row of
-    ``w`` (2-D; ``x`` the rows the codes quantize, ``w − β``)."""
+    ``w`` (2-D; ``x`` the rows the codes quantize, ``w − β``). ``sigmas``: ``_sigmas(w)``
+    where the caller has it (not computed again)."""
     w = np.atleast_2d(w)
     x = np.atleast_2d(x)
     fam = thresholds or family(lattice)
@@ -206,7 +207,7 @@ def step_candidates(w, x, bits, lattice, thresholds=None):
             lams["λ μL2Q printed"] = tables.UL2Q_PRINTED[bits - 1]
             lams["λ μL2Q code"] = tables.UL2Q_CODE[bits - 1]
     out = {}
-    sigmas = _sigmas(w)
+    sigmas = _sigmas(w) if sigmas is None else sigmas
     for lname, lam in lams.items():
         for sname, sig in sigmas.items():
             s = lam * sig
@@ -436,11 +437,19 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     found = f"{lname}{btxt}"
     lat_detail = f"codes {lo}..{hi}, {np.unique(rows_c).size} levels"
 
+    param = {}  # VecQ-param per row of w (midrise): quantized once, read three times
+
+    def param_rows(lat):
+        if lat not in param:
+            param[lat] = quantize(rows_w, bits, method="param", lattice=lat, axis=0)
+        return param[lat]
+
     def param_rel(lat, centre):
-        xx = rows_w - (rows_w.mean(axis=1, keepdims=True) if centre else 0.0)
+        if not centre:
+            return _rel_dql(rows_w, param_rows(lat).values)
+        xx = rows_w - rows_w.mean(axis=1, keepdims=True)
         vals = quantize(xx, bits, method="param", lattice=lat, axis=0).values  # per row
-        if centre:
-            vals = vals + rows_w.mean(axis=1, keepdims=True)
+        vals = vals + rows_w.mean(axis=1, keepdims=True)
         return _rel_dql(rows_w, vals)
 
     hint = levels_hint(rows_c, bits, lattice)
@@ -449,7 +458,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     ref_lat = "midtread" if (fam == "midtread" and bits >= 2) else "midrise"
     try:
         base = param_rel("midrise", False)
-        here = param_rel(ref_lat, offset != "none")
+        here = base if (ref_lat == "midrise" and offset == "none") else \
+            param_rel(ref_lat, offset != "none")
         lat_cost = here - base
     except ValueError:
         base, lat_cost = None, None
@@ -464,8 +474,10 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         lo_, hi_ = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
         return lo_, hi_, bool(np.any(lo_ > hi_ * (1 + rs) ** 2)) or bool(np.any(bad))
 
+    sigmas = _sigmas(rows_w)  # for every call of step_candidates below
+
     def named(th_, los_, his_):
-        cands = step_candidates(rows_w, x, bits, lattice, th_)
+        cands = step_candidates(rows_w, x, bits, lattice, th_, sigmas)
         lo_t, hi_t = los_ * (1 - rs), his_ * (1 + rs)
         ok = {k: (lo_t <= s_) & (s_ <= hi_t) for k, (s_, _) in cands.items()}
         # α = the step (no refit): the rule must also give α itself (μL2Q, abs-max), in the
@@ -512,7 +524,9 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     if th != fam:
         found += "; midrise thresholds round(x/s − ½) on integer levels (the +½ dropped)"
     try:
-        vq = quantize(x, bits, method="param", lattice=ref_lat, axis=0).codes  # per row
+        # per row (x is w itself where every β is 0: the quantization above, not run again)
+        vq = (param_rows(ref_lat) if not np.any(betas) else
+              quantize(x, bits, method="param", lattice=ref_lat, axis=0)).codes
         v_ref = vq.astype(np.float64) + off
         step_cost = (_rel_dql(x, _lsq_values(x, v)) - _rel_dql(x, _lsq_values(x, v_ref))) \
             * float(np.sum(x * x)) / total if total > 0 else 0.0
@@ -531,7 +545,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         tries = [None] if (alpha_is_step or not matches) else matches
 
         cands_th = None if alpha_is_step or not matches else \
-            step_candidates(rows_w, x, bits, lattice, th)
+            step_candidates(rows_w, x, bits, lattice, th, sigmas)
         mid = np.where(np.isfinite(his), 0.5 * (los + his), los)
 
         def votes(dt):

@@ -167,8 +167,10 @@ class _Rows:
     def set_read(self, got):
         """The rows :func:`~vecq_ref.check.recover.recover_rows` read (``got.read``)."""
         m = got.read
-        self.name[m] = got.lattice[m]
-        self.lattice[m] = [recover_mod.family(x) for x in got.lattice[m]]
+        for name in set(got.lattice[m].tolist()):  # a few names: one pass each
+            sel = got.lattice == name
+            self.name[sel] = name
+            self.lattice[sel] = recover_mod.family(name)
         self.alpha[m] = got.alpha[m]
         self.codes[m] = got.codes[m]
         self.max_ulps[m] = got.max_ulps[m]
@@ -1587,6 +1589,9 @@ def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp,
             q = (library or {}).get(method) if lat == lattice and exp <= 0 and (
                 arr.dtype == np.float64 or _floats.dtype_of(q_fmt) == arr.dtype) else None
             try:
+                if q is None and not _sample_matches(x, target, q_fmt, ulps, bits, method,
+                                                     lat, lay, exp):
+                    continue  # some group of the sample differs: the whole cannot match
                 if q is None:
                     q = quantize(x, bits, method=method, lattice=lat, axis=lay.axis,
                                  group_size=lay.group_size)
@@ -1599,6 +1604,27 @@ def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp,
                         "exact": "VecQ-exact's output"}.get(
                             method, f"VecQ's {method} search output") + f" ({lat})"
     return None
+
+
+#: :func:`_vecq_output` first quantizes this many groups (where the groups run along the
+#: last axis and there are more): an output that differs in one of them is not that
+#: method's, and the whole tensor is not quantized for it.
+SAMPLE_GROUPS = 256
+
+
+def _sample_matches(x, target, q_fmt, ulps, bits, method, lat, lay, exp):
+    """Whether ``method``'s output on the first :data:`SAMPLE_GROUPS` groups of ``x`` lies
+    within ``ulps`` of those groups of ``target`` (True where there is no such sample:
+    not in groups along the last axis, or no more groups than that). Each group is
+    quantized on its own, so these are the first groups of the whole tensor's output."""
+    if lay.axis is not None or lay.group_size is None or \
+            target.shape[0] <= SAMPLE_GROUPS:
+        return True
+    part = np.ascontiguousarray(x).reshape(-1)[:SAMPLE_GROUPS * lay.group_size]
+    q = quantize(part, bits, method=method, lattice=lat, group_size=lay.group_size)
+    vals = np.ldexp(np.asarray(q.values, dtype=np.float64), max(exp, 0))
+    got = _floats.at_caller_scale(vals.reshape(SAMPLE_GROUPS, lay.group_size), q_fmt)
+    return bool(np.all(ulp_distance(got, target[:SAMPLE_GROUPS]) <= ulps))
 
 
 def _resolution_limit(rows_q, fmt, bits, ulps):
