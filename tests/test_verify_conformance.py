@@ -497,3 +497,21 @@ def test_vecq_output_tries_a_sample_of_groups_first_and_finds_the_same(monkeypat
     VM._vecq_output(w, lay.to_rows(outs["wrong λ"].astype(np.float64)), f32, 4, 4, "midrise",
                     lay, True, 0)
     assert calls and set(calls) == {4 * 32}
+
+
+def test_row_chunks_give_the_same_report(monkeypatch):
+    # the row-wise work (Lloyd, α's representation bound, σ, the step intervals, max|w|)
+    # runs a chunk of rows at a time: one row per chunk gives the report of one chunk for
+    # all, figure for figure, for VecQ's output, a wrong-λ port and an offset output
+    from vecq_ref.check import diagnose as D
+
+    w = _w((12, 96), seed=16)
+    offset = quantize(w - 0.01, 4, group_size=32).values.astype(np.float32) + np.float32(0.01)
+    for wq in (quantize(w, 4, group_size=32).values.astype(np.float32), _step_output(w, 0.5),
+               offset):
+        got = {}
+        for chunk in (1 << 30, 32, 96):  # all rows; one group; three groups
+            monkeypatch.setattr(D, "ROWS_CHUNK", chunk)
+            got[chunk] = _verify_any_scale(w, wq, bits=4, group_size=32)
+        assert got[32].to_json() == got[1 << 30].to_json() == got[96].to_json()
+        assert str(got[32]) == str(got[1 << 30])

@@ -158,17 +158,47 @@ def step_bounds(x, c, bits, lattice, thresholds=None):
     return lo, hi, bad
 
 
+#: Row-wise work on (slices, n) arrays runs this many elements at a time (the same figures:
+#: each row is computed on its own; no full-size temporaries).
+ROWS_CHUNK = 1 << 18
+
+
+def row_chunks(rows, size=None):
+    """Slices of about ``size`` (default :data:`ROWS_CHUNK`) elements of the rows of the 2-D
+    ``rows``, at least one row each."""
+    step = max(1, (size or ROWS_CHUNK) // max(1, rows.shape[1]))
+    return [slice(s, s + step) for s in range(0, rows.shape[0], step)]
+
+
+def step_interval(x, c, bits, lattice, thresholds=None):
+    """Per row of ``x`` (2-D) the interval of steps that keeps every code:
+    ``(max lo_i, min hi_i, any impossible)`` of :func:`step_bounds`, a chunk of rows at a
+    time."""
+    lo = np.empty(x.shape[0])
+    hi = np.empty(x.shape[0])
+    bad = np.empty(x.shape[0], dtype=bool)
+    for s in row_chunks(x):
+        lo_i, hi_i, bad_i = step_bounds(x[s], c[s], bits, lattice, thresholds)
+        lo[s], hi[s] = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
+        bad[s] = np.any(bad_i, axis=1)
+    return lo, hi, bad
+
+
 def _sigmas(w):
     """σ per row of ``w`` (2-D; a 1-D ``w`` is one row): ddof 0, ddof 1 and the root mean
     square, each an array of shape (rows,)."""
     w = np.atleast_2d(w)
     n = w.shape[1]
-    m = np.mean(w, axis=1, keepdims=True)
-    var0 = np.mean((w - m) ** 2, axis=1)
+    var0 = np.empty(w.shape[0])
+    ms = np.empty(w.shape[0])
+    for s in row_chunks(w):  # row by row: the same means in chunks of rows
+        m = np.mean(w[s], axis=1, keepdims=True)
+        var0[s] = np.mean((w[s] - m) ** 2, axis=1)
+        ms[s] = np.mean(w[s] * w[s], axis=1)
     out = {"σ (ddof 0)": np.sqrt(var0)}
     if n > 1:
         out["σ (ddof 1)"] = np.sqrt(var0 * n / (n - 1))
-    out["rms (not mean-centred)"] = np.sqrt(np.mean(w * w, axis=1))
+    out["rms (not mean-centred)"] = np.sqrt(ms)
     return out
 
 
@@ -213,11 +243,21 @@ def step_candidates(w, x, bits, lattice, thresholds=None, sigmas=None):
             s = lam * sig
             out[f"{lname}·{sname}"] = (s, s)
             out[f"{lname}·{sname} + 1e-7"] = (s + EPS, s)
-    amax = np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(x.shape[0])
+    amax = _abs_max_rows(x)
     half = 2 ** (bits - 1)
     if half > 1:
         out["abs-max narrow max|w|/(2^(k−1)−1)"] = (amax / (half - 1),) * 2
     out["abs-max full max|w|/(2^(k−1)−½)"] = (amax / (half - 0.5),) * 2
+    return out
+
+
+def _abs_max_rows(x):
+    """``max|x|`` per row (0 for rows of no elements), a chunk of rows at a time."""
+    if not x.shape[1]:
+        return np.zeros(x.shape[0])
+    out = np.empty(x.shape[0])
+    for s in row_chunks(x):
+        out[s] = np.max(np.abs(x[s]), axis=1)
     return out
 
 
@@ -354,6 +394,18 @@ def compute_dtypes(dtype):
     return out
 
 
+def n_distinct(codes):
+    """The number of distinct values of an integer array (a count per value where their
+    range is small: no sort of the whole array)."""
+    if codes.size == 0:
+        return 0
+    lo, hi = int(codes.min()), int(codes.max())
+    if hi - lo < 1 << 22:
+        return int(np.count_nonzero(np.bincount((codes.reshape(-1) - lo).astype(np.intp),
+                                                minlength=hi - lo + 1)))
+    return int(np.unique(codes).size)
+
+
 def levels_hint(codes, bits, lattice):
     """``"uses 4 of 256 levels: is it a 2-bit output?"`` when the codes span a range that
     fewer bits hold (the output of a narrower quantizer checked at ``bits``), else ``""``."""
@@ -366,7 +418,7 @@ def levels_hint(codes, bits, lattice):
     for b in range(1 if lattice != "midtread" else 2, bits):
         blo, bhi = code_range(b, lattice)
         if blo <= lo and hi <= bhi:
-            return (f"uses {np.unique(codes).size} of {cmax - cmin + 1} levels: is it a "
+            return (f"uses {n_distinct(codes)} of {cmax - cmin + 1} levels: is it a "
                     f"{b}-bit output?")
     return ""
 
@@ -397,9 +449,11 @@ def _conflict(x, rows_c, bits, lattice, thresholds, scale_exp=0):
     return parts[0] if parts else "the interval is empty within the tolerance"
 
 
-def _rel_dql(w, q):
-    sww = float(np.sum(w * w))
-    return float(np.sum((w - q) ** 2)) / sww if sww > 0 else 0.0
+def _rel_dql(w, q, sww=None):
+    """``‖w − q‖²/‖w‖²`` (``sww``: ``‖w‖²`` where the caller has it); one temporary."""
+    sww = float(np.sum(w * w)) if sww is None else sww
+    d = np.subtract(w, q)
+    return float(np.sum(np.square(d, out=d))) / sww if sww > 0 else 0.0
 
 
 def _lsq_values(x, v):
@@ -422,9 +476,13 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     fam = family(lattice)
     off = 0.5 if fam == "midrise" else 0.0
     nrows, n = rows_w.shape
-    x = rows_w - betas[:, None]
-    v = rows_c.astype(np.float64) + off
-    rec = betas[:, None] + alphas[:, None] * v
+    # (w itself where every β is +0: w − 0 is w, bit for bit)
+    x = rows_w if not np.any(betas) and not np.any(np.signbit(betas)) else \
+        rows_w - betas[:, None]
+    v = rows_c.astype(np.float64)
+    v += off
+    # (β + α·v as α·v where every β is 0: the same squares of w minus it)
+    rec = alphas[:, None] * v if not np.any(betas) else betas[:, None] + alphas[:, None] * v
     tol = alpha_rtol
     total = float(np.sum(rows_w * rows_w))
     out = []
@@ -435,7 +493,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     lo, hi = int(rows_c.min()), int(rows_c.max())
     btxt = {"none": "", "mean": ", β = mean(w)", "fitted": ", β fitted"}[offset]
     found = f"{lname}{btxt}"
-    lat_detail = f"codes {lo}..{hi}, {np.unique(rows_c).size} levels"
+    lat_detail = f"codes {lo}..{hi}, {n_distinct(rows_c)} levels"
 
     param = {}  # VecQ-param per row of w (midrise): quantized once, read three times
 
@@ -446,11 +504,11 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
 
     def param_rel(lat, centre):
         if not centre:
-            return _rel_dql(rows_w, param_rows(lat).values)
+            return _rel_dql(rows_w, param_rows(lat).values, total)
         xx = rows_w - rows_w.mean(axis=1, keepdims=True)
         vals = quantize(xx, bits, method="param", lattice=lat, axis=0).values  # per row
         vals = vals + rows_w.mean(axis=1, keepdims=True)
-        return _rel_dql(rows_w, vals)
+        return _rel_dql(rows_w, vals, total)
 
     hint = levels_hint(rows_c, bits, lattice)
     if hint:
@@ -470,8 +528,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     rs = step_tol(dtype, n) if step_rtol is None else step_rtol
 
     def bounds(th):
-        lo_i, hi_i, bad = step_bounds(x, rows_c, bits, lattice, th)
-        lo_, hi_ = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
+        lo_, hi_, bad = step_interval(x, rows_c, bits, lattice, th)
         return lo_, hi_, bool(np.any(lo_ > hi_ * (1 + rs) ** 2)) or bool(np.any(bad))
 
     sigmas = _sigmas(rows_w)  # for every call of step_candidates below
@@ -528,8 +585,10 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         vq = (param_rows(ref_lat) if not np.any(betas) else
               quantize(x, bits, method="param", lattice=ref_lat, axis=0)).codes
         v_ref = vq.astype(np.float64) + off
-        step_cost = (_rel_dql(x, _lsq_values(x, v)) - _rel_dql(x, _lsq_values(x, v_ref))) \
-            * float(np.sum(x * x)) / total if total > 0 else 0.0
+        sxx_all = total if x is rows_w else float(np.sum(x * x))
+        step_cost = (_rel_dql(x, _lsq_values(x, v), sxx_all) -
+                     _rel_dql(x, _lsq_values(x, v_ref), sxx_all)) \
+            * sxx_all / total if total > 0 else 0.0
     except ValueError:
         step_cost = None
     vecq_step = "λ_k × std, the exact or 4-decimal table (± 1e-7, ddof 0 or 1)"
@@ -599,7 +658,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     sxx = np.einsum("ij,ij->i", x, x)
     a_star = np.where(svv > 0, sxv / np.where(svv > 0, svv, 1.0), 0.0)
     half = 2 ** (bits - 1)
-    amax = np.max(np.abs(x), axis=1)
+    amax = _abs_max_rows(x)
     cands = {"least squares ⟨w,v⟩/⟨v,v⟩": a_star,
              "norm-matched ‖w‖/‖v‖": np.sqrt(sxx) / np.sqrt(np.where(svv > 0, svv, 1.0)),
              "abs-max full max|w|/(2^(k−1)−½)": amax / (half - 0.5)}
@@ -648,7 +707,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         sfound = "not needed: wq is α·v (+ β) to the ulps tolerance"
         s_detail = f"up to {max_ulps:g} ulps"
     out.append(Component("straight-through", sfound, "either",
-                         _rel_dql(rows_w, rows_u) - _rel_dql(rows_w, rec), [],
+                         _rel_dql(rows_w, rows_u, total) - _rel_dql(rows_w, rec, total), [],
                          None, True, s_detail))
     return out
 

@@ -202,12 +202,16 @@ def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straig
     float16 and float32 outputs, float64 for float64) is itself held to that dtype's
     ``η/2`` (absolute), a relative error ``η/(2α) > u`` that every level inherits: it is
     added."""
-    e = diagnose_mod.representation_error(rows_u, dtype)
-    if straight_through:
-        e = e + 2.0 * diagnose_mod.spacing(np.abs(rows_u) + np.abs(rows_w), dtype)
-    vt = Vv - Vv.mean(axis=1, keepdims=True) if offset != "none" else Vv
-    num = np.sum(np.abs(vt) * e, axis=1)
-    den = alphas * np.sum(vt * vt, axis=1)
+    num = np.empty(alphas.shape)
+    den = np.empty(alphas.shape)
+    for s in _row_chunks(rows_u):  # row by row: the same sums in chunks of rows
+        e = diagnose_mod.representation_error(rows_u[s], dtype)
+        if straight_through:
+            e = e + 2.0 * diagnose_mod.spacing(np.abs(rows_u[s]) + np.abs(rows_w[s]), dtype)
+        v = Vv[s]
+        vt = v - v.mean(axis=1, keepdims=True) if offset != "none" else v
+        num[s] = np.sum(np.abs(vt) * e, axis=1)
+        den[s] = alphas[s] * np.sum(vt * vt, axis=1)
     a_fmt = _alpha_format(dtype)
     half_eta = 0.5 * diagnose_mod.smallest_subnormal(a_fmt)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -580,6 +584,31 @@ def _output_dtype(wq):
                                                                              "wq"))
 
 
+_row_chunks = diagnose_mod.row_chunks
+
+
+def _any_nonzero_rows(rows):
+    """Per row: whether it holds a non-zero element (NaN counts), a chunk at a time."""
+    out = np.empty(rows.shape[0], dtype=bool)
+    for s in _row_chunks(rows):
+        out[s] = np.any(rows[s] != 0, axis=1)
+    return out
+
+
+def _lloyd_violations(rows_x, alphas, Vv, off, lo, hi):
+    """The elements whose code is not a nearest level of ``x/α`` (ties count as nearest;
+    slack ``8ε·(|x| + |α·v|)``), for some rows (row by row: any chunk of rows gives its
+    share)."""
+    a = alphas[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qn = np.where(a > 0, rows_x / np.where(a > 0, a, 1.0) - off, 0.0)
+    near = np.clip(np.rint(qn), lo, hi) + off
+    d_given = np.abs(rows_x - a * Vv)
+    d_near = np.abs(rows_x - a * near)
+    slack = 8 * np.finfo(np.float64).eps * (np.abs(rows_x) + np.abs(a * Vv))
+    return int(np.count_nonzero(d_given > d_near + slack))
+
+
 def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
     """Relative DQL of ``method``'s output as ``wq``'s is computed: from the values it
     returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
@@ -613,9 +642,13 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
         # the closest an output of that dtype can come to it
         fmax = _floats.largest(_floats.dtype_of(dtype))
         vals = diagnose_mod.cast(np.clip(q.values, -fmax, fmax), _floats.dtype_of(dtype))
-        d = x - np.ldexp(vals.astype(np.float64), max(exp, 0))
+        d = vals.astype(np.float64)
+        if exp > 0:
+            d = np.ldexp(d, exp)
+        np.subtract(x, d, out=d)
+        del vals
     sww = float(np.sum(x * x))
-    return float(np.sum(d * d)) / sww if sww > 0 else 0.0
+    return float(np.sum(np.square(d, out=d))) / sww if sww > 0 else 0.0
 
 
 def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None):
@@ -1192,7 +1225,9 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     offset = ("fitted" if "fitted" in offsets else "mean" if "mean" in offsets else "none")
     betas = rows.beta
     straight_through = bool(np.any(rows.ste))
-    rows_x = rows_w - betas[:, None]  # what the codes quantize (w − β on offset lattices)
+    # what the codes quantize (w − β on offset lattices; w itself where every β is +0)
+    rows_x = rows_w if not np.any(betas) and not np.any(np.signbit(betas)) else \
+        rows_w - betas[:, None]
 
     alphas = rows.alpha
     have_codes = bool(np.all(rows.has_codes))
@@ -1200,7 +1235,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     rep_rtol = 0.0
     if have_codes:
         C = rows.codes
-        Vv = C.astype(np.float64) + off
+        Vv = C.astype(np.float64)
+        Vv += off
         if alphas_in is not None:
             # an α passed in carries its own dtype's representation error (absolute where
             # the caller's α is subnormal)
@@ -1230,17 +1266,11 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         alpha_ok = alpha_rel_dev <= alpha_rtol
         # Lloyd: is each code a nearest level of w/α? (ties count as nearest)
         lo, hi = recover_mod.code_range(bits, lattice_name or work_lattice)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            qn = np.where(alphas[:, None] > 0, rows_x / np.where(
-                alphas[:, None] > 0, alphas[:, None], 1.0) - off, 0.0)
-        near = np.clip(np.rint(qn), lo, hi) + off
-        d_given = np.abs(rows_x - alphas[:, None] * Vv)
-        d_near = np.abs(rows_x - alphas[:, None] * near)
-        slack = 8 * np.finfo(np.float64).eps * (np.abs(rows_x) + np.abs(alphas[:, None] * Vv))
-        lloyd = int(np.count_nonzero(d_given > d_near + slack))
+        lloyd = sum(_lloyd_violations(rows_x[s], alphas[s], Vv[s], off, lo, hi)
+                    for s in _row_chunks(rows_x))
         codes_in_range = bool(np.all(rows.in_range))
         code_min, code_max = int(C.min()), int(C.max())
-        levels_used = int(np.unique(C).size)
+        levels_used = diagnose_mod.n_distinct(C)
         codes_out = lay.from_rows(C)
     else:  # no lattice fits some slice: nothing to say about α or the codes
         a_star = np.full(nrows, math.nan)
@@ -1252,7 +1282,9 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     else:
         rows_q_eff = rows_q
     total_ww = float(np.sum(rows_w * rows_w))
-    rel_dql = float(np.sum((rows_w - rows_q_eff) ** 2)) / total_ww if total_ww > 0 else 0.0
+    d_q = np.subtract(rows_w, rows_q_eff)
+    rel_dql = float(np.sum(np.square(d_q, out=d_q))) / total_ww if total_ww > 0 else 0.0
+    del d_q
     nan_out = rows_q is not None and not np.all(np.isfinite(rows_q))
     if nan_out:
         rel_dql = math.nan
@@ -1283,9 +1315,14 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     conv_rows = []
     if check_conventions and not nan_out:
         target = _floats.at_caller_scale(lay.from_rows(rows_q_eff), q_fmt)
-        mags = np.abs(rows_w[rows_w != 0])
         # float32 replays need w and w² inside float32's normal range
-        f32_ok = mags.size == 0 or (mags.max() <= 2.0 ** 60 and mags.min() >= 2.0 ** -60)
+        f32_ok = True
+        for s in _row_chunks(rows_w):
+            mags = np.abs(rows_w[s])
+            mags = mags[mags != 0]
+            if mags.size and not (mags.max() <= 2.0 ** 60 and mags.min() >= 2.0 ** -60):
+                f32_ok = False
+                break
         for cname in conventions.available(bits, ref_lattice):
             if (_scale_free_only and cname in _NOT_SCALE_FREE) or \
                     (not f32_ok and cname in _FLOAT32_REPLAYS) or \
@@ -1487,10 +1524,9 @@ def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, 
     search's where ``searches_ok`` too (default ``exact_ok``). ``library``: outputs of
     ``quantize(arr, method=…, lattice=ref_lattice)`` already computed (not run again)."""
     searches_ok = exact_ok if searches_ok is None else searches_ok
-    lo_i, hi_i, bad = diagnose_mod.step_bounds(rows_x, C, bits, lattice)
-    lo, hi = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
-    free = np.all(rows_x == 0, axis=1)
-    usable = free | ~np.any(bad, axis=1)
+    lo, hi, bad = diagnose_mod.step_interval(rows_x, C, bits, lattice)
+    free = ~_any_nonzero_rows(rows_x)
+    usable = free | ~bad
     lo_t, hi_t = lo * (1 - rs), hi * (1 + rs)
     interval = None
     if rows_w.shape[0] == 1:
@@ -1546,8 +1582,7 @@ def _lattice_from_codes(rows_w, rows_c, bits, rs):
         clo, chi = recover_mod.code_range(bits, name)
         if lo < clo or hi > chi:
             continue
-        l_i, h_i, bad = diagnose_mod.step_bounds(rows_w, rows_c, bits, name)
-        lo_s, hi_s = np.max(l_i, axis=1), np.min(h_i, axis=1)
+        lo_s, hi_s, bad = diagnose_mod.step_interval(rows_w, rows_c, bits, name)
         v = rows_c.astype(np.float64) + level_offset(fam)
         dql[name] = diagnose_mod._rel_dql(rows_w, diagnose_mod._lsq_values(rows_w, v))
         if not np.any(bad) and np.all(lo_s <= hi_s * (1 + rs) ** 2):
