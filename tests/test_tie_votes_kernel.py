@@ -87,7 +87,7 @@ def test_kernel_route_agrees_with_numpy_route_on_one_rule():
     rng = np.random.default_rng(11)
     s = rng.uniform(0.1, 1.0, 200)
     x = rng.integers(-8, 8, (200, 32)) * s[:, None]
-    c = np.clip(np.floor((x.astype(np.float32) / s.astype(np.float32)[:, None])), -8, 7)
+    c = np.clip(np.floor(x.astype(np.float32) / s.astype(np.float32)[:, None]), -8, 7)
     c = c.astype(np.int64)
     big = D.rounding_votes(x, c, s, 4, "midrise", np.float32)  # 6400 elements: kernel
     assert big[0] > 0 and "floor (ties up)" in big[1]

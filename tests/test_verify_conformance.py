@@ -515,3 +515,40 @@ def test_row_chunks_give_the_same_report(monkeypatch):
             got[chunk] = _verify_any_scale(w, wq, bits=4, group_size=32)
         assert got[32].to_json() == got[1 << 30].to_json() == got[96].to_json()
         assert str(got[32]) == str(got[1 << 30])
+
+
+def test_the_diagnosis_reuses_vecq_param_of_the_quality_and_finds_the_same(monkeypatch):
+    # verify hands the diagnosis VecQ-param's output per slice, computed for the quality
+    # (groups: the same rows): its components are those it finds quantizing them itself,
+    # and VecQ-param runs once, not twice
+    from types import SimpleNamespace
+
+    from vecq_ref.check import diagnose as D
+
+    w = _w((8, 128), seed=17)
+    w64 = w.astype(np.float64)
+    for lat, wq in (("midrise", _step_output(w, 0.5)),
+                    ("midtread", quantize(w, 4, lattice="midtread",
+                                          group_size=32).values.astype(np.float32))):
+        rows = w64.reshape(-1, 32)
+        rep = verify(w, wq, bits=4, group_size=32, lattice=lat)
+        assert rep.on_lattice and rep.components
+        g = quantize(w64, 4, lattice=lat, group_size=32)
+        per_row = quantize(rows, 4, lattice=lat, axis=0)
+        np.testing.assert_array_equal(g.values.reshape(-1, 32), per_row.values)
+        np.testing.assert_array_equal(g.codes.reshape(-1, 32), per_row.codes)
+        args = (rows, wq.astype(np.float64).reshape(-1, 32),
+                np.asarray(rep.codes).reshape(-1, 32),
+                np.asarray(rep.alpha, dtype=np.float64).reshape(-1), np.zeros(rows.shape[0]),
+                lat, "none", np.dtype(np.float32), 4, False, rep.reconstruction_ulps,
+                rep.tolerances["alpha_rtol"], rep.tolerances["step_rtol"])
+        alone = D.diagnose(*args)
+        given = D.diagnose(*args, param={lat: SimpleNamespace(
+            values=g.values.reshape(-1, 32), codes=g.codes.reshape(-1, 32))})
+        assert given == alone
+        assert [c.as_dict() for c in rep.components] == [c.as_dict() for c in alone]
+    calls = []
+    real = D.quantize
+    monkeypatch.setattr(D, "quantize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rep = verify(w, _step_output(w, 0.5), bits=4, group_size=32, check_conventions=False)
+    assert rep.components and calls == []  # the diagnosis quantized nothing itself

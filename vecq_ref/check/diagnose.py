@@ -463,7 +463,7 @@ def _lsq_values(x, v):
 
 
 def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits,
-             straight_through, max_ulps, alpha_rtol, step_rtol=None, scale_exp=0):
+             straight_through, max_ulps, alpha_rtol, step_rtol=None, scale_exp=0, param=None):
     """The components (a list of :class:`Component`) for slices of one tensor.
 
     ``rows_*`` are (slices, n) float64 / int arrays; ``lattice`` a name of
@@ -471,7 +471,9 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     ``alpha_rtol`` the tolerance of the α rules, ``step_rtol`` that of the step rules
     (default :func:`step_tol`); ``scale_exp``: the rows are the caller's times
     ``2**scale_exp`` (verify's working scale), and the text gives steps and weights in the
-    caller's units.
+    caller's units. ``param``: ``{lattice: q}`` with ``q.values`` and ``q.codes`` (slices, n)
+    of ``quantize(rows_w, bits, method="param", lattice=lattice, axis=0)`` where the caller
+    has them (not quantized again).
     """
     fam = family(lattice)
     off = 0.5 if fam == "midrise" else 0.0
@@ -495,7 +497,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     found = f"{lname}{btxt}"
     lat_detail = f"codes {lo}..{hi}, {n_distinct(rows_c)} levels"
 
-    param = {}  # VecQ-param per row of w (midrise): quantized once, read three times
+    param = dict(param or {})  # VecQ-param per row of w: quantized once, read three times
 
     def param_rows(lat):
         if lat not in param:

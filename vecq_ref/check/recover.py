@@ -832,5 +832,5 @@ def _recover_rows(U, W, dtype, bits, lattices, ulps, out, first):
         todo[rows[gi]] = False
 
 
-__all__ = ["LATTICES", "OFFSETS", "Recovered", "RowReadings", "allowed", "code_range", "family", "recover",
-           "recover_rows", "tolerances"]
+__all__ = ["LATTICES", "OFFSETS", "Recovered", "RowReadings", "allowed", "code_range",
+           "family", "recover", "recover_rows", "tolerances"]

@@ -78,6 +78,7 @@ import json
 import math
 import textwrap
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -849,8 +850,9 @@ def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
     formats' diagnosis first (:func:`vecq_ref.check.blocks.verify_format`, the formats
     identified from the values); its report, or None where that does not apply or fails.
     ``keep``: a dict that gets the quick reading (``"rows"``: a
-    :class:`~vecq_ref.check.recover.RowReadings` of the groups, read with ``wq``'s dtype, ``ulps=4`` and every lattice; ``"dtype"``), which
-    :func:`_verify` reuses where it would read the same groups the same way."""
+    :class:`~vecq_ref.check.recover.RowReadings` of the groups, read with ``wq``'s dtype,
+    ``ulps=4`` and every lattice; ``"dtype"``), which :func:`_verify` reuses where it would
+    read the same groups the same way."""
     arr = V.weights(w, "w")[0]
     q = V.weights(wq, "wq")[0]
     if q.shape != arr.shape or arr.ndim == 0 or arr.shape[-1] % group_size or \
@@ -1344,10 +1346,15 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     components = []
     if on_lattice and have_codes and lattice_name is not None and total_ww > 0 and \
             np.all(alphas > 0):  # an all-zero slice has no step, α or rounding to name
+        # VecQ-param per slice, computed for the quality (same rows, lattice and scale),
+        # is the diagnosis's per-row VecQ-param: not quantized again
+        lib_param = library.get("param")
+        known = {} if lib_param is None or lay.per_tensor else {ref_lattice: SimpleNamespace(
+            values=lay.to_rows(lib_param.values), codes=lay.to_rows(lib_param.codes))}
         components = diagnose_mod.diagnose(
             rows_w, rows_q_eff, C, alphas, betas, lattice_name, offset, q_dtype, bits,
             straight_through, float(np.max(rows.max_ulps)), alpha_rtol, step_rtol,
-            _scale_exp)
+            _scale_exp, param=known)
         if components[0].matches[0].startswith("midtread full range"):
             lattice_name = "midtread-full"
 
