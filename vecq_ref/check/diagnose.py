@@ -401,8 +401,8 @@ def n_distinct(codes):
         return 0
     lo, hi = int(codes.min()), int(codes.max())
     if hi - lo < 1 << 22:
-        return int(np.count_nonzero(np.bincount((codes.reshape(-1) - lo).astype(np.intp),
-                                                minlength=hi - lo + 1)))
+        return int(np.count_nonzero(np.bincount(
+            np.subtract(codes.reshape(-1), lo, dtype=np.intp), minlength=hi - lo + 1)))
     return int(np.unique(codes).size)
 
 
@@ -449,17 +449,18 @@ def _conflict(x, rows_c, bits, lattice, thresholds, scale_exp=0):
     return parts[0] if parts else "the interval is empty within the tolerance"
 
 
-def _rel_dql(w, q, sww=None):
-    """``‖w − q‖²/‖w‖²`` (``sww``: ``‖w‖²`` where the caller has it); one temporary."""
+def _rel_dql(w, q, sww=None, out=None):
+    """``‖w − q‖²/‖w‖²`` (``sww``: ``‖w‖²`` where the caller has it); one temporary, or
+    none with ``out`` (an array of the shape of ``w`` to work in; it may be ``q``)."""
     sww = float(np.sum(w * w)) if sww is None else sww
-    d = np.subtract(w, q)
+    d = np.subtract(w, q, out=out)
     return float(np.sum(np.square(d, out=d))) / sww if sww > 0 else 0.0
 
 
-def _lsq_values(x, v):
+def _lsq_values(x, v, out=None):
     svv = np.einsum("ij,ij->i", v, v)
     a = np.where(svv > 0, np.einsum("ij,ij->i", x, v) / np.where(svv > 0, svv, 1.0), 0.0)
-    return a[:, None] * v
+    return np.multiply(a[:, None], v, out=out)
 
 
 def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits,
@@ -485,6 +486,9 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     v += off
     # (β + α·v as α·v where every β is 0: the same squares of w minus it)
     rec = alphas[:, None] * v if not np.any(betas) else betas[:, None] + alphas[:, None] * v
+    # one array of the rows' shape to work in (each fresh full-size temporary costs its
+    # page faults, more than the arithmetic on it)
+    scratch = np.empty_like(rows_w)
     tol = alpha_rtol
     total = float(np.sum(rows_w * rows_w))
     out = []
@@ -506,11 +510,11 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
 
     def param_rel(lat, centre):
         if not centre:
-            return _rel_dql(rows_w, param_rows(lat).values, total)
+            return _rel_dql(rows_w, param_rows(lat).values, total, scratch)
         xx = rows_w - rows_w.mean(axis=1, keepdims=True)
         vals = quantize(xx, bits, method="param", lattice=lat, axis=0).values  # per row
         vals = vals + rows_w.mean(axis=1, keepdims=True)
-        return _rel_dql(rows_w, vals, total)
+        return _rel_dql(rows_w, vals, total, vals)
 
     hint = levels_hint(rows_c, bits, lattice)
     if hint:
@@ -586,10 +590,11 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         # per row (x is w itself where every β is 0: the quantization above, not run again)
         vq = (param_rows(ref_lat) if not np.any(betas) else
               quantize(x, bits, method="param", lattice=ref_lat, axis=0)).codes
-        v_ref = vq.astype(np.float64) + off
+        v_ref = vq.astype(np.float64)
+        v_ref += off
         sxx_all = total if x is rows_w else float(np.sum(x * x))
-        step_cost = (_rel_dql(x, _lsq_values(x, v), sxx_all) -
-                     _rel_dql(x, _lsq_values(x, v_ref), sxx_all)) \
+        step_cost = (_rel_dql(x, _lsq_values(x, v, scratch), sxx_all, scratch) -
+                     _rel_dql(x, _lsq_values(x, v_ref, scratch), sxx_all, scratch)) \
             * sxx_all / total if total > 0 else 0.0
     except ValueError:
         step_cost = None
@@ -709,7 +714,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         sfound = "not needed: wq is α·v (+ β) to the ulps tolerance"
         s_detail = f"up to {max_ulps:g} ulps"
     out.append(Component("straight-through", sfound, "either",
-                         _rel_dql(rows_w, rows_u, total) - _rel_dql(rows_w, rec, total), [],
+                         _rel_dql(rows_w, rows_u, total, scratch) -
+                         _rel_dql(rows_w, rec, total, rec), [],
                          None, True, s_detail))
     return out
 

@@ -610,7 +610,7 @@ def _lloyd_violations(rows_x, alphas, Vv, off, lo, hi):
     return int(np.count_nonzero(d_given > d_near + slack))
 
 
-def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
+def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None, x64=None, out=None):
     """Relative DQL of ``method``'s output as ``wq``'s is computed: from the values it
     returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
     and α were given), from its lattice values ``α·v`` in float64. Never from
@@ -619,12 +619,13 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
     the caller's weights and returns what the caller would get (a subnormal α and values,
     rounded), scaled back up exactly. ``keep``: a dict that gets ``method``'s values (for
     the conventions of the same name, not quantized twice) where ``exp ≤ 0``
-    (the :class:`~vecq_ref.quantize.Quantized`).
+    (the :class:`~vecq_ref.quantize.Quantized`). ``x64``: ``w`` as float64 where the caller
+    has it; ``out``: a float64 array of ``w``'s shape to work in (no temporaries).
     """
     # In float64 whatever the dtype of ``w``: the same codes and α (the kernels read every
     # weight as float64) and the same values once cast to ``dtype`` (α·v is formed in float64
     # either way), and verify compiles the float64 kernels only.
-    x = np.asarray(w, dtype=np.float64)
+    x = np.asarray(w, dtype=np.float64) if x64 is None else x64
     try:
         # tiny weights (exp > 0) at the caller's scale, where the subnormals round
         q = quantize(np.ldexp(x, -exp) if exp > 0 else x, bits, method=method,
@@ -643,9 +644,13 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
         # the closest an output of that dtype can come to it
         fmax = _floats.largest(_floats.dtype_of(dtype))
         vals = diagnose_mod.cast(np.clip(q.values, -fmax, fmax), _floats.dtype_of(dtype))
-        d = vals.astype(np.float64)
+        if out is None:
+            d = vals.astype(np.float64)
+        else:
+            d = out
+            np.copyto(d, vals)
         if exp > 0:
-            d = np.ldexp(d, exp)
+            np.ldexp(d, exp, out=d)
         np.subtract(x, d, out=d)
         del vals
     sww = float(np.sum(x * x))
@@ -1284,9 +1289,9 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     else:
         rows_q_eff = rows_q
     total_ww = float(np.sum(rows_w * rows_w))
-    d_q = np.subtract(rows_w, rows_q_eff)
+    scratch = np.empty(rows_w.shape)  # to work in: one full-size array, not one per step
+    d_q = np.subtract(rows_w, rows_q_eff, out=scratch)
     rel_dql = float(np.sum(np.square(d_q, out=d_q))) / total_ww if total_ww > 0 else 0.0
-    del d_q
     nan_out = rows_q is not None and not np.all(np.isfinite(rows_q))
     if nan_out:
         rel_dql = math.nan
@@ -1304,11 +1309,14 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                         f"{EXACT_BREAKPOINTS} (search_step(w, bits, method='exact') runs it)"}
     if compute_gaps:
         ref_dtype = None if rows_q is None else q_fmt
+        # w as float64 (a view of the rows where the layout is a reshape) and the scratch
+        x64 = lay.from_rows(rows_w) if lay.axis is None else None
+        work = lay.from_rows(scratch) if lay.axis is None else None
         rel_param = _reference(arr, bits, ref_lattice, lay, "param", ref_dtype, _scale_exp,
-                               library)
+                               library, x64, work)
         if exact_ok:
             rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", ref_dtype,
-                                   _scale_exp, library)
+                                   _scale_exp, library, x64, work)
     dql_round = 0.0 if rows_q is None or nan_out else _rounding_dql(
         rows_w, rows_q_eff, q_fmt, alphas if have_codes else None, Vv if have_codes else None)
     gap_param = None if rel_param is None else rel_dql - rel_param
