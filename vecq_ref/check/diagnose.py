@@ -464,7 +464,8 @@ def _lsq_values(x, v, out=None):
 
 
 def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits,
-             straight_through, max_ulps, alpha_rtol, step_rtol=None, scale_exp=0, param=None):
+             straight_through, max_ulps, alpha_rtol, step_rtol=None, scale_exp=0, param=None,
+             levels=None):
     """The components (a list of :class:`Component`) for slices of one tensor.
 
     ``rows_*`` are (slices, n) float64 / int arrays; ``lattice`` a name of
@@ -474,7 +475,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     ``2**scale_exp`` (verify's working scale), and the text gives steps and weights in the
     caller's units. ``param``: ``{lattice: q}`` with ``q.values`` and ``q.codes`` (slices, n)
     of ``quantize(rows_w, bits, method="param", lattice=lattice, axis=0)`` where the caller
-    has them (not quantized again).
+    has them (not quantized again). ``levels``: ``rows_c + off`` as float64 where the caller
+    has it (read only).
     """
     fam = family(lattice)
     off = 0.5 if fam == "midrise" else 0.0
@@ -482,8 +484,12 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     # (w itself where every β is +0: w − 0 is w, bit for bit)
     x = rows_w if not np.any(betas) and not np.any(np.signbit(betas)) else \
         rows_w - betas[:, None]
-    v = rows_c.astype(np.float64)
-    v += off
+    if levels is not None and levels.shape == rows_c.shape and \
+            np.array_equal(levels[:1], rows_c[:1] + off):
+        v = levels
+    else:
+        v = rows_c.astype(np.float64)
+        v += off
     # (β + α·v as α·v where every β is 0: the same squares of w minus it)
     rec = alphas[:, None] * v if not np.any(betas) else betas[:, None] + alphas[:, None] * v
     # one array of the rows' shape to work in (each fresh full-size temporary costs its

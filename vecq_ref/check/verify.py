@@ -657,23 +657,34 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None, x64=None,
     return float(np.sum(np.square(d, out=d))) / sww if sww > 0 else 0.0
 
 
-def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None):
+def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None, sww=None, out=None):
     """Bound on how much rounding values to ``dtype`` can move a relative DQL: each value
     moves by at most ``h = max(u·|q|, η/2)`` (its representation error, ``u = ε/2``, ``η`` the
     subnormal spacing), the DQL by ``Σ(2|w − q|·h + h²)/‖w‖²``. Where a slice's α (given
     with its levels ``rows_v``) is below the smallest normal value of the dtype it is held in
     (:func:`_alpha_format`), it is off by that dtype's ``η/2`` and each value ``α·v`` moves by
-    ``|v|·η/2`` more."""
-    sww = float(np.sum(rows_w * rows_w))
+    ``|v|·η/2`` more. ``sww``: ``‖w‖²`` where the caller has it; ``out``: a float64 array of
+    the rows' shape to work in."""
+    sww = float(np.sum(rows_w * rows_w)) if sww is None else sww
     if sww == 0 or dtype is None:
         return 0.0
-    h = diagnose_mod.representation_error(rows_q, dtype)
+    # h = representation_error(rows_q, dtype), computed in place
+    h = np.abs(rows_q)
+    np.multiply(diagnose_mod.unit_roundoff(dtype), h, out=h)
+    np.maximum(h, 0.5 * diagnose_mod.smallest_subnormal(dtype), out=h)
     if alphas is not None and rows_v is not None:
         a_fmt = _alpha_format(dtype)
         half_eta = 0.5 * diagnose_mod.smallest_subnormal(a_fmt)
         sub = (alphas > 0) & (diagnose_mod.unit_roundoff(a_fmt) * alphas < half_eta)
-        h = h + np.where(sub[:, None], half_eta * np.abs(rows_v), 0.0)
-    return float(np.sum(2 * np.abs(rows_w - rows_q) * h + h * h)) / sww
+        if np.any(sub):  # (else h + 0: h itself)
+            h = h + np.where(sub[:, None], half_eta * np.abs(rows_v), 0.0)
+    # Σ(2|w − q|·h + h²), term by term as written, in place
+    t = np.subtract(rows_w, rows_q, out=out)
+    np.abs(t, out=t)
+    np.multiply(2, t, out=t)
+    np.multiply(t, h, out=t)
+    np.add(t, np.multiply(h, h, out=h), out=t)
+    return float(np.sum(t)) / sww
 
 
 def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=None,
@@ -1318,7 +1329,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", ref_dtype,
                                    _scale_exp, library, x64, work)
     dql_round = 0.0 if rows_q is None or nan_out else _rounding_dql(
-        rows_w, rows_q_eff, q_fmt, alphas if have_codes else None, Vv if have_codes else None)
+        rows_w, rows_q_eff, q_fmt, alphas if have_codes else None, Vv if have_codes else None,
+        total_ww, scratch)
     gap_param = None if rel_param is None else rel_dql - rel_param
     gap_exact = None if rel_exact is None else rel_dql - rel_exact
 
@@ -1362,7 +1374,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         components = diagnose_mod.diagnose(
             rows_w, rows_q_eff, C, alphas, betas, lattice_name, offset, q_dtype, bits,
             straight_through, float(np.max(rows.max_ulps)), alpha_rtol, step_rtol,
-            _scale_exp, param=known)
+            _scale_exp, param=known, levels=Vv)
         if components[0].matches[0].startswith("midtread full range"):
             lattice_name = "midtread-full"
 
