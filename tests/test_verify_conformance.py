@@ -552,3 +552,22 @@ def test_the_diagnosis_reuses_vecq_param_of_the_quality_and_finds_the_same(monke
     monkeypatch.setattr(D, "quantize", lambda *a, **k: calls.append(1) or real(*a, **k))
     rep = verify(w, _step_output(w, 0.5), bits=4, group_size=32, check_conventions=False)
     assert rep.components and calls == []  # the diagnosis quantized nothing itself
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(-(2 ** 40), 2 ** 40), max_size=50), st.integers(-9, 9),
+       st.integers(1, 12))
+def test_n_distinct_counts_what_unique_counts(big, lo, span):
+    # the level count without a sort: by counts in chunks where the range is small (a
+    # chunk of 7 elements here), by np.unique where it is not
+    from vecq_ref.check import diagnose as D
+
+    small = np.random.default_rng(span).integers(lo, lo + span, 100)
+    for codes in (small, small.reshape(20, 5), np.array(big, dtype=np.int64)):
+        assert D.n_distinct(codes) == np.unique(codes).size
+    old = D.ROWS_CHUNK
+    try:
+        D.ROWS_CHUNK = 7
+        assert D.n_distinct(small) == np.unique(small).size
+    finally:
+        D.ROWS_CHUNK = old

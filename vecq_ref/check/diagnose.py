@@ -401,8 +401,12 @@ def n_distinct(codes):
         return 0
     lo, hi = int(codes.min()), int(codes.max())
     if hi - lo < 1 << 22:
-        return int(np.count_nonzero(np.bincount(
-            np.subtract(codes.reshape(-1), lo, dtype=np.intp), minlength=hi - lo + 1)))
+        flat = codes.reshape(-1)
+        counts = np.zeros(hi - lo + 1, dtype=np.intp)
+        for s in range(0, flat.size, ROWS_CHUNK):  # no full-size temporary
+            counts += np.bincount(np.subtract(flat[s:s + ROWS_CHUNK], lo, dtype=np.intp),
+                                  minlength=hi - lo + 1)
+        return int(np.count_nonzero(counts))
     return int(np.unique(codes).size)
 
 

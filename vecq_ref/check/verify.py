@@ -643,7 +643,10 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None, x64=None,
         # a value beyond the dtype's largest finite value is stored as that value (saturated),
         # the closest an output of that dtype can come to it
         fmax = _floats.largest(_floats.dtype_of(dtype))
-        vals = diagnose_mod.cast(np.clip(q.values, -fmax, fmax), _floats.dtype_of(dtype))
+        clipped = np.clip(q.values, -fmax, fmax, out=None if out is None or
+                          q.values.dtype != out.dtype else out)
+        vals = diagnose_mod.cast(clipped, _floats.dtype_of(dtype))
+        del clipped
         if out is None:
             d = vals.astype(np.float64)
         else:
