@@ -610,7 +610,8 @@ def _lloyd_violations(rows_x, alphas, Vv, off, lo, hi):
     return int(np.count_nonzero(d_given > d_near + slack))
 
 
-def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None, x64=None, out=None):
+def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None, x64=None, out=None,
+               sww=None):
     """Relative DQL of ``method``'s output as ``wq``'s is computed: from the values it
     returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
     and α were given), from its lattice values ``α·v`` in float64. Never from
@@ -620,7 +621,8 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None, x64=None,
     rounded), scaled back up exactly. ``keep``: a dict that gets ``method``'s values (for
     the conventions of the same name, not quantized twice) where ``exp ≤ 0``
     (the :class:`~vecq_ref.quantize.Quantized`). ``x64``: ``w`` as float64 where the caller
-    has it; ``out``: a float64 array of ``w``'s shape to work in (no temporaries).
+    has it; ``out``: a float64 array of ``w``'s shape to work in (no temporaries); ``sww``:
+    ``Σw²`` (float64, summed over the contiguous array) where the caller has it.
     """
     # In float64 whatever the dtype of ``w``: the same codes and α (the kernels read every
     # weight as float64) and the same values once cast to ``dtype`` (α·v is formed in float64
@@ -656,7 +658,7 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None, x64=None,
             np.ldexp(d, exp, out=d)
         np.subtract(x, d, out=d)
         del vals
-    sww = float(np.sum(x * x))
+    sww = float(np.sum(x * x)) if sww is None else sww
     return float(np.sum(np.square(d, out=d))) / sww if sww > 0 else 0.0
 
 
@@ -882,7 +884,7 @@ def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
     quick = recover_mod.recover_rows(U, W, q.dtype, bits, columns=True)
     if keep is not None:
         keep.update(rows=quick, dtype=q.dtype, ulps=4, group_size=group_size,
-                    shape=arr.shape)
+                    shape=arr.shape, U=U, W=W)
     read = int(np.count_nonzero(quick.read))
     if read == len(quick):
         return None
@@ -1158,10 +1160,14 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     step_rtol = diagnose_mod.step_tol(q_dtype, n_slice)
     dql_rtol = V.real(dql_rtol, "dql_rtol", nonnegative=True)
 
-    rows_w = np.ascontiguousarray(lay.to_rows(arr), dtype=np.float64)
+    if q_arr is not None and _reusable(_quick, q_fmt, ulps, lay, arr):
+        # the groups of w and wq as float64, made for the quick reading: not converted again
+        rows_w, rows_q = _quick["W"], _quick["U"]
+    else:
+        rows_w = np.ascontiguousarray(lay.to_rows(arr), dtype=np.float64)
+        rows_q = None if q_arr is None else np.ascontiguousarray(lay.to_rows(q_arr),
+                                                                 dtype=np.float64)
     nrows = rows_w.shape[0]
-    rows_q = None if q_arr is None else np.ascontiguousarray(lay.to_rows(q_arr),
-                                                             dtype=np.float64)
     rows_c = None if c_arr is None else lay.to_rows(c_arr)
     alphas_in = _slice_arg(alpha, lay, nrows, "alpha")
 
@@ -1326,11 +1332,13 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         # w as float64 (a view of the rows where the layout is a reshape) and the scratch
         x64 = lay.from_rows(rows_w) if lay.axis is None else None
         work = lay.from_rows(scratch) if lay.axis is None else None
+        # (Σw² of the rows is that of w: the same contiguous values in the same order)
+        sww_x = total_ww if lay.axis is None else None
         rel_param = _reference(arr, bits, ref_lattice, lay, "param", ref_dtype, _scale_exp,
-                               library, x64, work)
+                               library, x64, work, sww_x)
         if exact_ok:
             rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", ref_dtype,
-                                   _scale_exp, library, x64, work)
+                                   _scale_exp, library, x64, work, sww_x)
     dql_round = 0.0 if rows_q is None or nan_out else _rounding_dql(
         rows_w, rows_q_eff, q_fmt, alphas if have_codes else None, Vv if have_codes else None,
         total_ww, scratch)
