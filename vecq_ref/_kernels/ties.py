@@ -9,16 +9,25 @@ rounded once to float32 is the float32 operation (float64 has more than 2·24 + 
 the double rounding is innocuous for ``+ − × ÷``).
 """
 
-import numpy as np
-from numba import njit
+import contextlib
+import math
 
-from . import CHUNK, helper, run_tasks
+import numpy as np
+from numba import config, njit
+
+from . import CHUNK, helper, run_tasks, single_thread
+
+#: From this magnitude a float64 rounds to ±inf in float32: 2¹²⁸ − 2¹⁰³, halfway between the
+#: largest float32 and 2¹²⁸ (a tie, to the even neighbour: 2¹²⁸).
+_F32_INF = 2.0 ** 128 - 2.0 ** 103
 
 
 @helper
 def _fl(v, f32):
     """``v`` rounded to float32 (``f32``) or left in float64."""
     if f32:
+        if abs(v) >= _F32_INF:  # (the IEEE overflow, without NumPy's warning)
+            return math.copysign(math.inf, v)
         return np.float64(np.float32(v))
     return v
 
@@ -104,7 +113,12 @@ def tie_votes(x, c, s, f32, midrise, cmin, cmax):
     rows_per_task = max(1, CHUNK // max(n, 1))
     ntasks = max(1, (nrows + rows_per_task - 1) // rows_per_task)
     counts = np.zeros((ntasks, 4), dtype=np.int64)
-    run_tasks(_tie_votes_rows, ntasks, x.size,
-              (x, c, s, bool(f32), bool(midrise), float(cmin), float(cmax), rows_per_task,
-               counts))
+    # Pure Python (NUMBA_DISABLE_JIT=1): NumPy scalars warn where IEEE arithmetic overflows
+    # (x/s beyond float64); one thread, whose error state this sets
+    plain = config.DISABLE_JIT
+    with np.errstate(all="ignore") if plain else contextlib.nullcontext(), \
+            single_thread() if plain else contextlib.nullcontext():
+        run_tasks(_tie_votes_rows, ntasks, x.size,
+                  (x, c, s, bool(f32), bool(midrise), float(cmin), float(cmax),
+                   rows_per_task, counts))
     return counts.sum(axis=0)
