@@ -90,7 +90,10 @@ def main(argv=None):
     ap.add_argument("--case", nargs="*", default=list(CASES), choices=CASES)
     args = ap.parse_args(argv)
     _warm()
-    print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} before")
+    import vecq_ref
+
+    print(f"vecq_ref from {os.path.dirname(vecq_ref.__file__)}; {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.1f} before")
     for case in args.case:
         w, wq = _case((args.size, args.size), case)
         walls, cpus = [], []

@@ -546,3 +546,123 @@ def test_codes_no_single_step_gives_say_so_instead_of_a_reversed_interval():
     assert not rep.passed
     step = [r for r in rep.reasons if "the step is none of VecQ's" in r]
     assert len(step) == 1 and step[0].endswith("s ∈ ∅ (no single step gives these codes)")
+
+
+@pytest.mark.jit_only
+def test_vecq_output_tries_a_sample_of_groups_first_and_finds_the_same(monkeypatch):
+    # _vecq_output quantizes the first SAMPLE_GROUPS groups for a method before the whole
+    # tensor: an output that differs there is not that method's. The readings are those of
+    # the whole tensor alone (sample of 4 groups against no sample), for outputs that are
+    # and are not VecQ's, on either lattice, and the sample is what is quantized first
+    from vecq_ref import _layout
+    from vecq_ref.check import _floats
+    from vecq_ref.check import verify as VM
+
+    w = _w((16, 96), seed=15)  # 48 groups of 32
+    lay = _layout.layout(w.shape, None, 32)
+    f32 = _floats.fmt(np.dtype(np.float32), 0)
+    outs = {lat: quantize(w, 4, lattice=lat, group_size=32).values.astype(np.float32)
+            for lat in ("midrise", "midtread")}
+    outs["exact"] = quantize(w, 4, method="exact", lattice="midtread",
+                             group_size=32).values.astype(np.float32)
+    outs["wrong λ"] = _step_output(w, 0.5)
+    late = outs["midrise"].copy()
+    late[-1, -1] = np.nextafter(late[-1, -1], np.float32(9), dtype=np.float32) * 1.5
+    outs["VecQ but the last group"] = late
+    seen = {}
+    for key, wq in outs.items():
+        rows_q = lay.to_rows(wq.astype(np.float64))
+        for groups in (10 ** 9, 4):
+            monkeypatch.setattr(VM, "SAMPLE_GROUPS", groups)
+            seen[key, groups] = VM._vecq_output(w, rows_q, f32, 4, 4, "midrise", lay, True, 0)
+        assert seen[key, 4] == seen[key, 10 ** 9]
+    assert seen["midrise", 4] == "VecQ-param's output (midrise)"
+    assert seen["midtread", 4] == "VecQ-param's output (midtread)"
+    assert seen["exact", 4] == "VecQ-exact's output (midtread)"
+    assert seen["wrong λ", 4] is None and seen["VecQ but the last group", 4] is None
+    # the sample decides alone where it differs: the whole is not quantized then
+    calls = []
+    real = VM.quantize
+    monkeypatch.setattr(VM, "quantize", lambda x, *a, **k: calls.append(x.size) or
+                        real(x, *a, **k))
+    VM._vecq_output(w, lay.to_rows(outs["wrong λ"].astype(np.float64)), f32, 4, 4, "midrise",
+                    lay, True, 0)
+    assert calls and set(calls) == {4 * 32}
+
+
+@pytest.mark.jit_only
+def test_row_chunks_give_the_same_report(monkeypatch):
+    # the row-wise work (Lloyd, α's representation bound, σ, the step intervals, max|w|)
+    # runs a chunk of rows at a time: one row per chunk gives the report of one chunk for
+    # all, figure for figure, for VecQ's output, a wrong-λ port and an offset output
+    from vecq_ref.check import diagnose as D
+
+    w = _w((12, 96), seed=16)
+    offset = quantize(w - 0.01, 4, group_size=32).values.astype(np.float32) + np.float32(0.01)
+    for wq in (quantize(w, 4, group_size=32).values.astype(np.float32), _step_output(w, 0.5),
+               offset):
+        got = {}
+        for chunk in (1 << 30, 32, 96):  # all rows; one group; three groups
+            monkeypatch.setattr(D, "ROWS_CHUNK", chunk)
+            # (the conventions and the references work a group at a time: not needed here)
+            got[chunk] = _verify_any_scale(w, wq, bits=4, group_size=32,
+                                           check_conventions=False, compute_gaps=False)
+        assert got[32].to_json() == got[1 << 30].to_json() == got[96].to_json()
+        assert str(got[32]) == str(got[1 << 30])
+
+
+@pytest.mark.jit_only
+def test_the_diagnosis_reuses_vecq_param_of_the_quality_and_finds_the_same(monkeypatch):
+    # verify hands the diagnosis VecQ-param's output per slice, computed for the quality
+    # (groups: the same rows): its components are those it finds quantizing them itself,
+    # and VecQ-param runs once, not twice
+    from types import SimpleNamespace
+
+    from vecq_ref.check import diagnose as D
+
+    w = _w((8, 128), seed=17)
+    w64 = w.astype(np.float64)
+    for lat, wq in (("midrise", _step_output(w, 0.5)),
+                    ("midtread", quantize(w, 4, lattice="midtread",
+                                          group_size=32).values.astype(np.float32))):
+        rows = w64.reshape(-1, 32)
+        rep = verify(w, wq, bits=4, group_size=32, lattice=lat)
+        assert rep.on_lattice and rep.components
+        g = quantize(w64, 4, lattice=lat, group_size=32)
+        per_row = quantize(rows, 4, lattice=lat, axis=0)
+        np.testing.assert_array_equal(g.values.reshape(-1, 32), per_row.values)
+        np.testing.assert_array_equal(g.codes.reshape(-1, 32), per_row.codes)
+        args = (rows, wq.astype(np.float64).reshape(-1, 32),
+                np.asarray(rep.codes).reshape(-1, 32),
+                np.asarray(rep.alpha, dtype=np.float64).reshape(-1), np.zeros(rows.shape[0]),
+                lat, "none", np.dtype(np.float32), 4, False, rep.reconstruction_ulps,
+                rep.tolerances["alpha_rtol"], rep.tolerances["step_rtol"])
+        alone = D.diagnose(*args)
+        given = D.diagnose(*args, param={lat: SimpleNamespace(
+            values=g.values.reshape(-1, 32), codes=g.codes.reshape(-1, 32))})
+        assert given == alone
+        assert [c.as_dict() for c in rep.components] == [c.as_dict() for c in alone]
+    calls = []
+    real = D.quantize
+    monkeypatch.setattr(D, "quantize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rep = verify(w, _step_output(w, 0.5), bits=4, group_size=32, check_conventions=False)
+    assert rep.components and calls == []  # the diagnosis quantized nothing itself
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(-(2 ** 40), 2 ** 40), max_size=50), st.integers(-9, 9),
+       st.integers(1, 12))
+def test_n_distinct_counts_what_unique_counts(big, lo, span):
+    # the level count without a sort: by counts in chunks where the range is small (a
+    # chunk of 7 elements here), by np.unique where it is not
+    from vecq_ref.check import diagnose as D
+
+    small = np.random.default_rng(span).integers(lo, lo + span, 100)
+    for codes in (small, small.reshape(20, 5), np.array(big, dtype=np.int64)):
+        assert D.n_distinct(codes) == np.unique(codes).size
+    old = D.ROWS_CHUNK
+    try:
+        D.ROWS_CHUNK = 7
+        assert D.n_distinct(small) == np.unique(small).size
+    finally:
+        D.ROWS_CHUNK = old

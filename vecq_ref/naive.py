@@ -645,3 +645,38 @@ def step_bounds(x, c, cmin, cmax, midrise):
         hi = np.where(use & (b < 0), np.minimum(hi, r), hi)
         bad |= use & (b == 0) & (x > 0)
     return lo, hi, bad
+
+
+def tie_votes(x, c, s, f32, midrise, cmin, cmax):
+    """``[ties, floor, half to even, half away]``: the elements of ``x`` (rows, one step
+    ``s`` per row) exactly on a rounding threshold of ``x/s`` and of ``x·(1/s)``, both
+    computed in float32 (``f32``) or float64, whose code is one of the threshold's two codes
+    (both in ``cmin … cmax``), and how many of them each tie rule gives. Midrise thresholds
+    lie at the integers ``t`` (codes ``t − 1 | t``; also read as ``q − ½ == t − ½`` in the
+    dtype), midtread ones at ``j + ½`` (codes ``j | j + 1``)."""
+    dt = np.float32 if f32 else np.float64
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        xs = np.asarray(x).astype(dt)
+        sd = np.asarray(s).astype(dt)[:, None]
+        good = np.isfinite(sd) & (sd > 0)
+        q = (xs / sd).astype(np.float64)
+        t = np.rint(q) if midrise else np.floor(q) + 0.5
+        r = np.broadcast_to(dt(1) / sd, xs.shape)
+        q2 = np.where(np.isfinite(r), (xs * r).astype(np.float64), q)
+
+        def on(qq):
+            hit = qq == t
+            if midrise:
+                hit |= (qq.astype(dt) - dt(0.5)).astype(np.float64) == t - 0.5
+            return np.isfinite(qq) & hit
+
+        lower, upper = (t - 1, t) if midrise else (t - 0.5, t + 0.5)
+    c = np.asarray(c).astype(np.float64)
+    near = good & on(q) & on(q2) & (lower >= cmin) & (upper <= cmax) & \
+        ((c == lower) | (c == upper))
+    with np.errstate(invalid="ignore"):
+        even = np.where(np.mod(lower, 2) == 0, lower, upper)
+    away = np.where(t > 0, upper, lower)
+    return np.array([np.count_nonzero(near), np.count_nonzero(near & (c == upper)),
+                     np.count_nonzero(near & (c == even)),
+                     np.count_nonzero(near & (c == away))], dtype=np.int64)

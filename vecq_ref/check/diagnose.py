@@ -158,17 +158,47 @@ def step_bounds(x, c, bits, lattice, thresholds=None):
     return lo, hi, bad
 
 
+#: Row-wise work on (slices, n) arrays runs this many elements at a time (the same figures:
+#: each row is computed on its own; no full-size temporaries).
+ROWS_CHUNK = 1 << 18
+
+
+def row_chunks(rows, size=None):
+    """Slices of about ``size`` (default :data:`ROWS_CHUNK`) elements of the rows of the 2-D
+    ``rows``, at least one row each."""
+    step = max(1, (size or ROWS_CHUNK) // max(1, rows.shape[1]))
+    return [slice(s, s + step) for s in range(0, rows.shape[0], step)]
+
+
+def step_interval(x, c, bits, lattice, thresholds=None):
+    """Per row of ``x`` (2-D) the interval of steps that keeps every code:
+    ``(max lo_i, min hi_i, any impossible)`` of :func:`step_bounds`, a chunk of rows at a
+    time."""
+    lo = np.empty(x.shape[0])
+    hi = np.empty(x.shape[0])
+    bad = np.empty(x.shape[0], dtype=bool)
+    for s in row_chunks(x):
+        lo_i, hi_i, bad_i = step_bounds(x[s], c[s], bits, lattice, thresholds)
+        lo[s], hi[s] = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
+        bad[s] = np.any(bad_i, axis=1)
+    return lo, hi, bad
+
+
 def _sigmas(w):
     """σ per row of ``w`` (2-D; a 1-D ``w`` is one row): ddof 0, ddof 1 and the root mean
     square, each an array of shape (rows,)."""
     w = np.atleast_2d(w)
     n = w.shape[1]
-    m = np.mean(w, axis=1, keepdims=True)
-    var0 = np.mean((w - m) ** 2, axis=1)
+    var0 = np.empty(w.shape[0])
+    ms = np.empty(w.shape[0])
+    for s in row_chunks(w):  # row by row: the same means in chunks of rows
+        m = np.mean(w[s], axis=1, keepdims=True)
+        var0[s] = np.mean((w[s] - m) ** 2, axis=1)
+        ms[s] = np.mean(w[s] * w[s], axis=1)
     out = {"σ (ddof 0)": np.sqrt(var0)}
     if n > 1:
         out["σ (ddof 1)"] = np.sqrt(var0 * n / (n - 1))
-    out["rms (not mean-centred)"] = np.sqrt(np.mean(w * w, axis=1))
+    out["rms (not mean-centred)"] = np.sqrt(ms)
     return out
 
 
@@ -192,9 +222,10 @@ def is_vecq_step_rule(name):
     return lname in VECQ_LAMBDAS and tail.removesuffix(" + 1e-7") in VECQ_SIGMAS
 
 
-def step_candidates(w, x, bits, lattice, thresholds=None):
+def step_candidates(w, x, bits, lattice, thresholds=None, sigmas=None):
     """Named step rules ``{name: (s, s_without_eps)}``, each an array with one step per row of
-    ``w`` (2-D; ``x`` the rows the codes quantize, ``w − β``)."""
+    ``w`` (2-D; ``x`` the rows the codes quantize, ``w − β``). ``sigmas``: ``_sigmas(w)``
+    where the caller has it (not computed again)."""
     w = np.atleast_2d(w)
     x = np.atleast_2d(x)
     fam = thresholds or family(lattice)
@@ -206,17 +237,27 @@ def step_candidates(w, x, bits, lattice, thresholds=None):
             lams["λ μL2Q printed"] = tables.UL2Q_PRINTED[bits - 1]
             lams["λ μL2Q code"] = tables.UL2Q_CODE[bits - 1]
     out = {}
-    sigmas = _sigmas(w)
+    sigmas = _sigmas(w) if sigmas is None else sigmas
     for lname, lam in lams.items():
         for sname, sig in sigmas.items():
             s = lam * sig
             out[f"{lname}·{sname}"] = (s, s)
             out[f"{lname}·{sname} + 1e-7"] = (s + EPS, s)
-    amax = np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(x.shape[0])
+    amax = _abs_max_rows(x)
     half = 2 ** (bits - 1)
     if half > 1:
         out["abs-max narrow max|w|/(2^(k−1)−1)"] = (amax / (half - 1),) * 2
     out["abs-max full max|w|/(2^(k−1)−½)"] = (amax / (half - 0.5),) * 2
+    return out
+
+
+def _abs_max_rows(x):
+    """``max|x|`` per row (0 for rows of no elements), a chunk of rows at a time."""
+    if not x.shape[1]:
+        return np.zeros(x.shape[0])
+    out = np.empty(x.shape[0])
+    for s in row_chunks(x):
+        out[s] = np.max(np.abs(x[s]), axis=1)
     return out
 
 
@@ -265,6 +306,9 @@ def summarize_steps(names):
 
 # --- rounding --------------------------------------------------------------------------------
 
+_TIE_RULES = ("floor (ties up)", "half to even", "half away from zero")
+
+
 def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
     """Which tie rules agree with every element exactly at a threshold.
 
@@ -278,6 +322,23 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
 
     cmin, cmax = code_range(bits, lattice)
     dt = np.dtype(dtype)
+    mid = (thresholds or family(lattice)) == "midrise"
+    if dt in (np.dtype(np.float32), np.dtype(np.float64)) and \
+            np.size(x) >= _BOUNDS_KERNEL_MIN and np.asarray(x).dtype == np.float64 and \
+            np.shape(c) == np.shape(x) and np.asarray(c).dtype.kind in "iuf":
+        # one pass without full-size temporaries (twin: vecq_ref.naive.tie_votes)
+        from .._kernels import ties as _kt
+
+        x2 = np.ascontiguousarray(np.atleast_2d(x))
+        c2 = np.asarray(c).reshape(x2.shape)
+        c2 = np.ascontiguousarray(c2, dtype=np.float64 if c2.dtype.kind == "f" else np.int64)
+        s2 = np.ascontiguousarray(np.broadcast_to(np.asarray(s, dtype=np.float64).reshape(-1),
+                                                  (x2.shape[0],)))
+        n, *agree = (int(k) for k in _kt.tie_votes(x2, c2, s2, dt == np.float32, mid, cmin,
+                                                   cmax))
+        if n == 0:
+            return 0, None
+        return n, [name for name, k in zip(_TIE_RULES, agree, strict=True) if k == n]
     xs = cast(x, dt)
     sd = cast(s, dt)
     if np.ndim(xs) == 2 and np.ndim(sd) == 1:  # one step per row
@@ -286,7 +347,6 @@ def rounding_votes(x, c, s, bits, lattice, dtype, thresholds=None):
     good = np.isfinite(sd) & (sd > 0)  # no step in this dtype: nothing computed in it
     if not np.any(good):
         return 0, None
-    mid = (thresholds or family(lattice)) == "midrise"
     half = dt.type(0.5)
 
     def on(qq, tt):
@@ -334,6 +394,22 @@ def compute_dtypes(dtype):
     return out
 
 
+def n_distinct(codes):
+    """The number of distinct values of an integer array (a count per value where their
+    range is small: no sort of the whole array)."""
+    if codes.size == 0:
+        return 0
+    lo, hi = int(codes.min()), int(codes.max())
+    if hi - lo < 1 << 22:
+        flat = codes.reshape(-1)
+        counts = np.zeros(hi - lo + 1, dtype=np.intp)
+        for s in range(0, flat.size, ROWS_CHUNK):  # no full-size temporary
+            counts += np.bincount(np.subtract(flat[s:s + ROWS_CHUNK], lo, dtype=np.intp),
+                                  minlength=hi - lo + 1)
+        return int(np.count_nonzero(counts))
+    return int(np.unique(codes).size)
+
+
 def levels_hint(codes, bits, lattice):
     """``"uses 4 of 256 levels: is it a 2-bit output?"`` when the codes span a range that
     fewer bits hold (the output of a narrower quantizer checked at ``bits``), else ``""``."""
@@ -346,7 +422,7 @@ def levels_hint(codes, bits, lattice):
     for b in range(1 if lattice != "midtread" else 2, bits):
         blo, bhi = code_range(b, lattice)
         if blo <= lo and hi <= bhi:
-            return (f"uses {np.unique(codes).size} of {cmax - cmin + 1} levels: is it a "
+            return (f"uses {n_distinct(codes)} of {cmax - cmin + 1} levels: is it a "
                     f"{b}-bit output?")
     return ""
 
@@ -377,19 +453,23 @@ def _conflict(x, rows_c, bits, lattice, thresholds, scale_exp=0):
     return parts[0] if parts else "the interval is empty within the tolerance"
 
 
-def _rel_dql(w, q):
-    sww = float(np.sum(w * w))
-    return float(np.sum((w - q) ** 2)) / sww if sww > 0 else 0.0
+def _rel_dql(w, q, sww=None, out=None):
+    """``‖w − q‖²/‖w‖²`` (``sww``: ``‖w‖²`` where the caller has it); one temporary, or
+    none with ``out`` (an array of the shape of ``w`` to work in; it may be ``q``)."""
+    sww = float(np.sum(w * w)) if sww is None else sww
+    d = np.subtract(w, q, out=out)
+    return float(np.sum(np.square(d, out=d))) / sww if sww > 0 else 0.0
 
 
-def _lsq_values(x, v):
+def _lsq_values(x, v, out=None):
     svv = np.einsum("ij,ij->i", v, v)
     a = np.where(svv > 0, np.einsum("ij,ij->i", x, v) / np.where(svv > 0, svv, 1.0), 0.0)
-    return a[:, None] * v
+    return np.multiply(a[:, None], v, out=out)
 
 
 def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits,
-             straight_through, max_ulps, alpha_rtol, step_rtol=None, scale_exp=0):
+             straight_through, max_ulps, alpha_rtol, step_rtol=None, scale_exp=0, param=None,
+             levels=None):
     """The components (a list of :class:`Component`) for slices of one tensor.
 
     ``rows_*`` are (slices, n) float64 / int arrays; ``lattice`` a name of
@@ -397,14 +477,28 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     ``alpha_rtol`` the tolerance of the α rules, ``step_rtol`` that of the step rules
     (default :func:`step_tol`); ``scale_exp``: the rows are the caller's times
     ``2**scale_exp`` (verify's working scale), and the text gives steps and weights in the
-    caller's units.
+    caller's units. ``param``: ``{lattice: q}`` with ``q.values`` and ``q.codes`` (slices, n)
+    of ``quantize(rows_w, bits, method="param", lattice=lattice, axis=0)`` where the caller
+    has them (not quantized again). ``levels``: ``rows_c + off`` as float64 where the caller
+    has it (read only).
     """
     fam = family(lattice)
     off = 0.5 if fam == "midrise" else 0.0
     nrows, n = rows_w.shape
-    x = rows_w - betas[:, None]
-    v = rows_c.astype(np.float64) + off
-    rec = betas[:, None] + alphas[:, None] * v
+    # (w itself where every β is +0: w − 0 is w, bit for bit)
+    x = rows_w if not np.any(betas) and not np.any(np.signbit(betas)) else \
+        rows_w - betas[:, None]
+    if levels is not None and levels.shape == rows_c.shape and \
+            np.array_equal(levels[:1], rows_c[:1] + off):
+        v = levels
+    else:
+        v = rows_c.astype(np.float64)
+        v += off
+    # (β + α·v as α·v where every β is 0: the same squares of w minus it)
+    rec = alphas[:, None] * v if not np.any(betas) else betas[:, None] + alphas[:, None] * v
+    # one array of the rows' shape to work in (each fresh full-size temporary costs its
+    # page faults, more than the arithmetic on it)
+    scratch = np.empty_like(rows_w)
     tol = alpha_rtol
     total = float(np.sum(rows_w * rows_w))
     out = []
@@ -415,14 +509,22 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     lo, hi = int(rows_c.min()), int(rows_c.max())
     btxt = {"none": "", "mean": ", β = mean(w)", "fitted": ", β fitted"}[offset]
     found = f"{lname}{btxt}"
-    lat_detail = f"codes {lo}..{hi}, {np.unique(rows_c).size} levels"
+    lat_detail = f"codes {lo}..{hi}, {n_distinct(rows_c)} levels"
+
+    param = dict(param or {})  # VecQ-param per row of w: quantized once, read three times
+
+    def param_rows(lat):
+        if lat not in param:
+            param[lat] = quantize(rows_w, bits, method="param", lattice=lat, axis=0)
+        return param[lat]
 
     def param_rel(lat, centre):
-        xx = rows_w - (rows_w.mean(axis=1, keepdims=True) if centre else 0.0)
+        if not centre:
+            return _rel_dql(rows_w, param_rows(lat).values, total, scratch)
+        xx = rows_w - rows_w.mean(axis=1, keepdims=True)
         vals = quantize(xx, bits, method="param", lattice=lat, axis=0).values  # per row
-        if centre:
-            vals = vals + rows_w.mean(axis=1, keepdims=True)
-        return _rel_dql(rows_w, vals)
+        vals = vals + rows_w.mean(axis=1, keepdims=True)
+        return _rel_dql(rows_w, vals, total, vals)
 
     hint = levels_hint(rows_c, bits, lattice)
     if hint:
@@ -430,7 +532,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     ref_lat = "midtread" if (fam == "midtread" and bits >= 2) else "midrise"
     try:
         base = param_rel("midrise", False)
-        here = param_rel(ref_lat, offset != "none")
+        here = base if (ref_lat == "midrise" and offset == "none") else \
+            param_rel(ref_lat, offset != "none")
         lat_cost = here - base
     except ValueError:
         base, lat_cost = None, None
@@ -441,12 +544,13 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     rs = step_tol(dtype, n) if step_rtol is None else step_rtol
 
     def bounds(th):
-        lo_i, hi_i, bad = step_bounds(x, rows_c, bits, lattice, th)
-        lo_, hi_ = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
+        lo_, hi_, bad = step_interval(x, rows_c, bits, lattice, th)
         return lo_, hi_, bool(np.any(lo_ > hi_ * (1 + rs) ** 2)) or bool(np.any(bad))
 
+    sigmas = _sigmas(rows_w)  # for every call of step_candidates below
+
     def named(th_, los_, his_):
-        cands = step_candidates(rows_w, x, bits, lattice, th_)
+        cands = step_candidates(rows_w, x, bits, lattice, th_, sigmas)
         lo_t, hi_t = los_ * (1 - rs), his_ * (1 + rs)
         ok = {k: (lo_t <= s_) & (s_ <= hi_t) for k, (s_, _) in cands.items()}
         # α = the step (no refit): the rule must also give α itself (μL2Q, abs-max), in the
@@ -493,10 +597,15 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     if th != fam:
         found += "; midrise thresholds round(x/s − ½) on integer levels (the +½ dropped)"
     try:
-        vq = quantize(x, bits, method="param", lattice=ref_lat, axis=0).codes  # per row
-        v_ref = vq.astype(np.float64) + off
-        step_cost = (_rel_dql(x, _lsq_values(x, v)) - _rel_dql(x, _lsq_values(x, v_ref))) \
-            * float(np.sum(x * x)) / total if total > 0 else 0.0
+        # per row (x is w itself where every β is 0: the quantization above, not run again)
+        vq = (param_rows(ref_lat) if not np.any(betas) else
+              quantize(x, bits, method="param", lattice=ref_lat, axis=0)).codes
+        v_ref = vq.astype(np.float64)
+        v_ref += off
+        sxx_all = total if x is rows_w else float(np.sum(x * x))
+        step_cost = (_rel_dql(x, _lsq_values(x, v, scratch), sxx_all, scratch) -
+                     _rel_dql(x, _lsq_values(x, v_ref, scratch), sxx_all, scratch)) \
+            * sxx_all / total if total > 0 else 0.0
     except ValueError:
         step_cost = None
     vecq_step = "λ_k × std, the exact or 4-decimal table (± 1e-7, ddof 0 or 1)"
@@ -512,7 +621,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         tries = [None] if (alpha_is_step or not matches) else matches
 
         cands_th = None if alpha_is_step or not matches else \
-            step_candidates(rows_w, x, bits, lattice, th)
+            step_candidates(rows_w, x, bits, lattice, th, sigmas)
         mid = np.where(np.isfinite(his), 0.5 * (los + his), los)
 
         def votes(dt):
@@ -520,7 +629,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             for name in tries:
                 s_rows = alphas if alpha_is_step else (
                     cands_th[name][0] if name is not None else mid)
-                n_t, ok_t = rounding_votes(x, rows_c.astype(np.float64), s_rows, bits,
+                n_t, ok_t = rounding_votes(x, rows_c, s_rows, bits,
                                            lattice, dt, th)
                 if n_t > n_near:
                     n_near, ok_all = n_t, (set(ok_t) if ok_t is not None else None)
@@ -566,7 +675,7 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     sxx = np.einsum("ij,ij->i", x, x)
     a_star = np.where(svv > 0, sxv / np.where(svv > 0, svv, 1.0), 0.0)
     half = 2 ** (bits - 1)
-    amax = np.max(np.abs(x), axis=1)
+    amax = _abs_max_rows(x)
     cands = {"least squares ⟨w,v⟩/⟨v,v⟩": a_star,
              "norm-matched ‖w‖/‖v‖": np.sqrt(sxx) / np.sqrt(np.where(svv > 0, svv, 1.0)),
              "abs-max full max|w|/(2^(k−1)−½)": amax / (half - 0.5)}
@@ -615,7 +724,8 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
         sfound = "not needed: wq is α·v (+ β) to the ulps tolerance"
         s_detail = f"up to {max_ulps:g} ulps"
     out.append(Component("straight-through", sfound, "either",
-                         _rel_dql(rows_w, rows_u) - _rel_dql(rows_w, rec), [],
+                         _rel_dql(rows_w, rows_u, total, scratch) -
+                         _rel_dql(rows_w, rec, total, rec), [],
                          None, True, s_detail))
     return out
 

@@ -776,7 +776,41 @@ def _levels_and_one_value(u, c, lo, hi):
 ROWS_CHUNK = 1 << 18
 
 
-def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
+@dataclass
+class RowReadings:
+    """:func:`recover_rows`' readings column by column (``columns=True``): row ``i`` was read
+    where ``read[i]``, on the lattice ``lattice[i]`` (a :data:`LATTICES` name; None where
+    not read), β = 0, with ``alpha[i]``, ``codes[i]`` (zeros where not read),
+    ``max_ulps[i]``, ``straight_through[i]`` and ``clusters[i]`` distinct levels."""
+
+    read: np.ndarray
+    lattice: np.ndarray
+    alpha: np.ndarray
+    codes: np.ndarray
+    max_ulps: np.ndarray
+    straight_through: np.ndarray
+    clusters: np.ndarray
+
+    def __len__(self):
+        return self.read.size
+
+    @classmethod
+    def empty(cls, nrows, n):
+        return cls(np.zeros(nrows, dtype=bool), np.full(nrows, None, dtype=object),
+                   np.zeros(nrows), np.zeros((nrows, n), dtype=np.int64), np.zeros(nrows),
+                   np.zeros(nrows, dtype=bool), np.zeros(nrows, dtype=np.int64))
+
+    def recovered(self):
+        """One :class:`Recovered` or None per row (:func:`recover_rows`' list)."""
+        out = [None] * len(self)
+        for i in np.flatnonzero(self.read).tolist():
+            out[i] = Recovered(self.lattice[i], "none", float(self.alpha[i]), 0.0,
+                               self.codes[i].copy(), float(self.max_ulps[i]),
+                               bool(self.straight_through[i]), True, int(self.clusters[i]))
+        return out
+
+
+def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4, columns=False):
     """:func:`recover` for many slices at once, where it is quick: the lattices through zero
     (β = 0) with the largest step, which :func:`recover` tries first.
 
@@ -796,28 +830,27 @@ def recover_rows(U, W, dtype, bits, *, lattices=LATTICES, ulps=4):
         The output and the weights, one slice per row.
     dtype, bits, lattices, ulps
         As in :func:`recover`.
+    columns : bool, default False
+        Return the readings as one :class:`RowReadings` (no object per row).
 
     Returns
     -------
-    list of Recovered or None
+    list of Recovered or None, or RowReadings
         One per row: the reading, or None where :func:`recover` must decide.
     """
     nrows, n = U.shape
+    out = RowReadings.empty(nrows, n)
     step = max(1, ROWS_CHUNK // max(n, 1))
-    if nrows <= step:
-        return _recover_rows(U, W, dtype, bits, lattices, ulps)
-    out = []
     for s in range(0, nrows, step):
-        out += _recover_rows(U[s:s + step], W[s:s + step], dtype, bits, lattices, ulps)
-    return out
+        _recover_rows(U[s:s + step], W[s:s + step], dtype, bits, lattices, ulps, out, s)
+    return out if columns else out.recovered()
 
 
-def _recover_rows(U, W, dtype, bits, lattices, ulps):
-    """:func:`recover_rows` on one chunk of rows."""
+def _recover_rows(U, W, dtype, bits, lattices, ulps, out, first):
+    """:func:`recover_rows` on one chunk of rows, into ``out`` from row ``first`` on."""
     nrows, n = U.shape
-    out = [None] * nrows
     if n == 0 or nrows == 0 or not np.all(np.isfinite(U)):
-        return out
+        return
     absu = np.abs(U)
     # slices with subnormal values are left to :func:`recover` (levels a few η apart fit
     # many lattices; its enumeration decides among them)
@@ -881,14 +914,16 @@ def _recover_rows(U, W, dtype, bits, lattices, ulps):
             st = ~exact & same
         ul = np.max(ulp_distance(_at_caller_scale(rec[gi], dtype),
                                  _at_caller_scale(u[gi], dtype)), axis=1)
-        n_levels = n_codes
-        codes = c[gi].astype(np.int64)
-        for j, i in enumerate(gi.tolist()):
-            out[rows[i]] = Recovered(lat, "none", float(alpha[i]), 0.0, codes[j],
-                                     float(ul[j]), bool(st[j]), True, int(n_levels[j]))
+        at = first + rows[gi]
+        out.read[at] = True
+        out.lattice[at] = lat
+        out.alpha[at] = alpha[gi]
+        out.codes[at] = c[gi]
+        out.max_ulps[at] = ul
+        out.straight_through[at] = st
+        out.clusters[at] = n_codes
         todo[rows[gi]] = False
-    return out
 
 
-__all__ = ["LATTICES", "OFFSETS", "Recovered", "allowed", "code_range", "family", "recover",
-           "recover_rows", "ste_bound", "tolerances"]
+__all__ = ["LATTICES", "OFFSETS", "Recovered", "RowReadings", "allowed", "code_range",
+           "family", "recover", "recover_rows", "ste_bound", "tolerances"]

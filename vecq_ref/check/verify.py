@@ -78,6 +78,7 @@ import json
 import math
 import textwrap
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -132,6 +133,57 @@ class _Row:
     why: str = ""
 
 
+class _Rows:
+    """The readings of all slices, column by column (what a list of :class:`_Row` holds):
+    no Python object per slice where :func:`~vecq_ref.check.recover.recover_rows` read
+    them all. ``codes`` is (slices, n) int64; ``has_codes`` where a slice has codes."""
+
+    def __init__(self, nrows, n):
+        self.lattice = np.full(nrows, None, dtype=object)
+        self.name = np.full(nrows, None, dtype=object)
+        self.offset = np.full(nrows, "none", dtype=object)
+        self.why = np.full(nrows, "", dtype=object)
+        self.alpha = np.zeros(nrows)
+        self.beta = np.zeros(nrows)
+        self.max_ulps = np.zeros(nrows)
+        self.codes = np.zeros((nrows, n), dtype=np.int64)
+        self.has_codes = np.zeros(nrows, dtype=bool)
+        self.in_range = np.zeros(nrows, dtype=bool)
+        self.ok = np.zeros(nrows, dtype=bool)
+        self.ste = np.zeros(nrows, dtype=bool)
+
+    def __len__(self):
+        return self.alpha.size
+
+    def set(self, i, row):
+        """Row ``i`` from one :class:`_Row`."""
+        self.lattice[i], self.name[i], self.offset[i] = row.lattice, row.name, row.offset
+        self.why[i] = row.why
+        self.alpha[i], self.beta[i], self.max_ulps[i] = row.alpha, row.beta, row.max_ulps
+        self.has_codes[i] = row.codes is not None
+        if row.codes is not None:
+            self.codes[i] = row.codes
+        self.in_range[i], self.ok[i], self.ste[i] = row.in_range, row.ok, row.ste
+
+    def set_read(self, got):
+        """The rows :func:`~vecq_ref.check.recover.recover_rows` read (``got.read``)."""
+        m = got.read
+        for name in set(got.lattice[m].tolist()):  # a few names: one pass each
+            sel = got.lattice == name
+            self.name[sel] = name
+            self.lattice[sel] = recover_mod.family(name)
+        self.alpha[m] = got.alpha[m]
+        self.codes[m] = got.codes[m]
+        self.max_ulps[m] = got.max_ulps[m]
+        self.ste[m] = got.straight_through[m]
+        self.has_codes[m] = self.in_range[m] = self.ok[m] = True
+
+    def count(self, offset_none=False):
+        """Slices read (and with β = 0, with ``offset_none``)."""
+        m = self.ok & (self.offset == "none") if offset_none else self.ok
+        return int(np.count_nonzero(m))
+
+
 def _alpha_format(fmt):
     """The format α is held in for an output of ``fmt``: its accumulation dtype, at the same
     working scale."""
@@ -151,12 +203,16 @@ def _alpha_representation_rtol(rows_u, rows_w, Vv, alphas, offset, dtype, straig
     float16 and float32 outputs, float64 for float64) is itself held to that dtype's
     ``η/2`` (absolute), a relative error ``η/(2α) > u`` that every level inherits: it is
     added."""
-    e = diagnose_mod.representation_error(rows_u, dtype)
-    if straight_through:
-        e = e + 2.0 * diagnose_mod.spacing(np.abs(rows_u) + np.abs(rows_w), dtype)
-    vt = Vv - Vv.mean(axis=1, keepdims=True) if offset != "none" else Vv
-    num = np.sum(np.abs(vt) * e, axis=1)
-    den = alphas * np.sum(vt * vt, axis=1)
+    num = np.empty(alphas.shape)
+    den = np.empty(alphas.shape)
+    for s in _row_chunks(rows_u):  # row by row: the same sums in chunks of rows
+        e = diagnose_mod.representation_error(rows_u[s], dtype)
+        if straight_through:
+            e = e + 2.0 * diagnose_mod.spacing(np.abs(rows_u[s]) + np.abs(rows_w[s]), dtype)
+        v = Vv[s]
+        vt = v - v.mean(axis=1, keepdims=True) if offset != "none" else v
+        num[s] = np.sum(np.abs(vt) * e, axis=1)
+        den[s] = alphas[s] * np.sum(vt * vt, axis=1)
     a_fmt = _alpha_format(dtype)
     half_eta = 0.5 * diagnose_mod.smallest_subnormal(a_fmt)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -529,7 +585,33 @@ def _output_dtype(wq):
                                                                              "wq"))
 
 
-def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
+_row_chunks = diagnose_mod.row_chunks
+
+
+def _any_nonzero_rows(rows):
+    """Per row: whether it holds a non-zero element (NaN counts), a chunk at a time."""
+    out = np.empty(rows.shape[0], dtype=bool)
+    for s in _row_chunks(rows):
+        out[s] = np.any(rows[s] != 0, axis=1)
+    return out
+
+
+def _lloyd_violations(rows_x, alphas, Vv, off, lo, hi):
+    """The elements whose code is not a nearest level of ``x/α`` (ties count as nearest;
+    slack ``8ε·(|x| + |α·v|)``), for some rows (row by row: any chunk of rows gives its
+    share)."""
+    a = alphas[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qn = np.where(a > 0, rows_x / np.where(a > 0, a, 1.0) - off, 0.0)
+    near = np.clip(np.rint(qn), lo, hi) + off
+    d_given = np.abs(rows_x - a * Vv)
+    d_near = np.abs(rows_x - a * near)
+    slack = 8 * np.finfo(np.float64).eps * (np.abs(rows_x) + np.abs(a * Vv))
+    return int(np.count_nonzero(d_given > d_near + slack))
+
+
+def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None, x64=None, out=None,
+               sww=None):
     """Relative DQL of ``method``'s output as ``wq``'s is computed: from the values it
     returns, stored in ``dtype`` (the dtype of ``wq``), or, with ``dtype`` None (only codes
     and α were given), from its lattice values ``α·v`` in float64. Never from
@@ -538,12 +620,14 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
     the caller's weights and returns what the caller would get (a subnormal α and values,
     rounded), scaled back up exactly. ``keep``: a dict that gets ``method``'s values (for
     the conventions of the same name, not quantized twice) where ``exp ≤ 0``
-    (the :class:`~vecq_ref.quantize.Quantized`).
+    (the :class:`~vecq_ref.quantize.Quantized`). ``x64``: ``w`` as float64 where the caller
+    has it; ``out``: a float64 array of ``w``'s shape to work in (no temporaries); ``sww``:
+    ``Σw²`` (float64, summed over the contiguous array) where the caller has it.
     """
     # In float64 whatever the dtype of ``w``: the same codes and α (the kernels read every
     # weight as float64) and the same values once cast to ``dtype`` (α·v is formed in float64
     # either way), and verify compiles the float64 kernels only.
-    x = np.asarray(w, dtype=np.float64)
+    x = np.asarray(w, dtype=np.float64) if x64 is None else x64
     try:
         # tiny weights (exp > 0) at the caller's scale, where the subnormals round
         q = quantize(np.ldexp(x, -exp) if exp > 0 else x, bits, method=method,
@@ -561,29 +645,51 @@ def _reference(w, bits, lattice, lay, method, dtype, exp=0, keep=None):
         # a value beyond the dtype's largest finite value is stored as that value (saturated),
         # the closest an output of that dtype can come to it
         fmax = _floats.largest(_floats.dtype_of(dtype))
-        vals = diagnose_mod.cast(np.clip(q.values, -fmax, fmax), _floats.dtype_of(dtype))
-        d = x - np.ldexp(vals.astype(np.float64), max(exp, 0))
-    sww = float(np.sum(x * x))
-    return float(np.sum(d * d)) / sww if sww > 0 else 0.0
+        clipped = np.clip(q.values, -fmax, fmax, out=None if out is None or
+                          q.values.dtype != out.dtype else out)
+        vals = diagnose_mod.cast(clipped, _floats.dtype_of(dtype))
+        del clipped
+        if out is None:
+            d = vals.astype(np.float64)
+        else:
+            d = out
+            np.copyto(d, vals)
+        if exp > 0:
+            np.ldexp(d, exp, out=d)
+        np.subtract(x, d, out=d)
+        del vals
+    sww = float(np.sum(x * x)) if sww is None else sww
+    return float(np.sum(np.square(d, out=d))) / sww if sww > 0 else 0.0
 
 
-def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None):
+def _rounding_dql(rows_w, rows_q, dtype, alphas=None, rows_v=None, sww=None, out=None):
     """Bound on how much rounding values to ``dtype`` can move a relative DQL: each value
     moves by at most ``h = max(u·|q|, η/2)`` (its representation error, ``u = ε/2``, ``η`` the
     subnormal spacing), the DQL by ``Σ(2|w − q|·h + h²)/‖w‖²``. Where a slice's α (given
     with its levels ``rows_v``) is below the smallest normal value of the dtype it is held in
     (:func:`_alpha_format`), it is off by that dtype's ``η/2`` and each value ``α·v`` moves by
-    ``|v|·η/2`` more."""
-    sww = float(np.sum(rows_w * rows_w))
+    ``|v|·η/2`` more. ``sww``: ``‖w‖²`` where the caller has it; ``out``: a float64 array of
+    the rows' shape to work in."""
+    sww = float(np.sum(rows_w * rows_w)) if sww is None else sww
     if sww == 0 or dtype is None:
         return 0.0
-    h = diagnose_mod.representation_error(rows_q, dtype)
+    # h = representation_error(rows_q, dtype), computed in place
+    h = np.abs(rows_q)
+    np.multiply(diagnose_mod.unit_roundoff(dtype), h, out=h)
+    np.maximum(h, 0.5 * diagnose_mod.smallest_subnormal(dtype), out=h)
     if alphas is not None and rows_v is not None:
         a_fmt = _alpha_format(dtype)
         half_eta = 0.5 * diagnose_mod.smallest_subnormal(a_fmt)
         sub = (alphas > 0) & (diagnose_mod.unit_roundoff(a_fmt) * alphas < half_eta)
-        h = h + np.where(sub[:, None], half_eta * np.abs(rows_v), 0.0)
-    return float(np.sum(2 * np.abs(rows_w - rows_q) * h + h * h)) / sww
+        if np.any(sub):  # (else h + 0: h itself)
+            h = h + np.where(sub[:, None], half_eta * np.abs(rows_v), 0.0)
+    # Σ(2|w − q|·h + h²), term by term as written, in place
+    t = np.subtract(rows_w, rows_q, out=out)
+    np.abs(t, out=t)
+    np.multiply(2, t, out=t)
+    np.multiply(t, h, out=t)
+    np.add(t, np.multiply(h, h, out=h), out=t)
+    return float(np.sum(t)) / sww
 
 
 def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=None,
@@ -764,9 +870,10 @@ def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
     most of its groups (full range, a zero point or offset, a codebook) goes to the block
     formats' diagnosis first (:func:`vecq_ref.check.blocks.verify_format`, the formats
     identified from the values); its report, or None where that does not apply or fails.
-    ``keep``: a dict that gets the quick reading (``"rows"``: one Recovered or None per
-    group, read with ``wq``'s dtype, ``ulps=4`` and every lattice; ``"dtype"``), which
-    :func:`_verify` reuses where it would read the same groups the same way."""
+    ``keep``: a dict that gets the quick reading (``"rows"``: a
+    :class:`~vecq_ref.check.recover.RowReadings` of the groups, read with ``wq``'s dtype,
+    ``ulps=4`` and every lattice; ``"dtype"``), which :func:`_verify` reuses where it would
+    read the same groups the same way."""
     arr = V.weights(w, "w")[0]
     q = V.weights(wq, "wq")[0]
     if q.shape != arr.shape or arr.ndim == 0 or arr.shape[-1] % group_size or \
@@ -774,11 +881,11 @@ def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
         return None
     U = q.reshape(-1, group_size).astype(np.float64)
     W = arr.reshape(-1, group_size).astype(np.float64)
-    quick = recover_mod.recover_rows(U, W, q.dtype, bits)
+    quick = recover_mod.recover_rows(U, W, q.dtype, bits, columns=True)
     if keep is not None:
         keep.update(rows=quick, dtype=q.dtype, ulps=4, group_size=group_size,
-                    shape=arr.shape)
-    read = sum(r is not None for r in quick)
+                    shape=arr.shape, U=U, W=W)
+    read = int(np.count_nonzero(quick.read))
     if read == len(quick):
         return None
     from .blocks import verify_format
@@ -793,9 +900,9 @@ def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
             # a rule that reproduces the output reproduces every group: first a sample
             # (up to 64 unread and 64 read groups, one a row), the whole tensor only if
             # the sample passes (a VecQ output costs no full format diagnosis)
-            miss = [i for i, r in enumerate(quick) if r is None]
-            hit = [i for i, r in enumerate(quick) if r is not None]
-            pick = np.sort(np.array(miss[:64] + hit[:64]))
+            miss = np.flatnonzero(~quick.read)[:64]
+            hit = np.flatnonzero(quick.read)[:64]
+            pick = np.sort(np.concatenate([miss, hit]))
             sample = verify_format(w0.reshape(-1, group_size)[pick],
                                    q0.reshape(-1, group_size)[pick], group_size=group_size,
                                    bits=bits, dtype=dtype, quality=False)
@@ -1053,16 +1160,20 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     step_rtol = diagnose_mod.step_tol(q_dtype, n_slice)
     dql_rtol = V.real(dql_rtol, "dql_rtol", nonnegative=True)
 
-    rows_w = np.ascontiguousarray(lay.to_rows(arr), dtype=np.float64)
+    if q_arr is not None and _reusable(_quick, q_fmt, ulps, lay, arr):
+        # the groups of w and wq as float64, made for the quick reading: not converted again
+        rows_w, rows_q = _quick["W"], _quick["U"]
+    else:
+        rows_w = np.ascontiguousarray(lay.to_rows(arr), dtype=np.float64)
+        rows_q = None if q_arr is None else np.ascontiguousarray(lay.to_rows(q_arr),
+                                                                 dtype=np.float64)
     nrows = rows_w.shape[0]
-    rows_q = None if q_arr is None else np.ascontiguousarray(lay.to_rows(q_arr),
-                                                             dtype=np.float64)
     rows_c = None if c_arr is None else lay.to_rows(c_arr)
     alphas_in = _slice_arg(alpha, lay, nrows, "alpha")
 
     def recover(lat):
-        out = []
-        fast = [None] * nrows
+        out = _Rows(nrows, rows_w.shape[1])
+        todo = range(nrows)
         if rows_c is None and alphas_in is None:
             # the quick reading of every slice at once (β = 0, the largest step); the
             # slices it leaves open are searched one by one
@@ -1072,15 +1183,10 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                 fast = _quick["rows"]  # the same groups, read the same way: not twice
             else:
                 fast = recover_mod.recover_rows(rows_q, rows_w, q_fmt, bits, lattices=lats,
-                                                ulps=ulps)
-        for r in range(nrows):
-            if fast[r] is not None:
-                got = fast[r]
-                row = _Row(recover_mod.family(got.lattice), got.alpha, got.codes,
-                           got.max_ulps, True, True)
-                row.name, row.ste = got.lattice, got.straight_through
-                out.append(row)
-                continue
+                                                ulps=ulps, columns=True)
+            out.set_read(fast)
+            todo = np.flatnonzero(~fast.read).tolist()
+        for r in todo:
             a_in = None if alphas_in is None else float(alphas_in[r])
             if rows_c is not None:
                 if rows_q is None:
@@ -1091,18 +1197,17 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                         float(rows_w[r] @ v) / vv if vv > 0 else 0.0)
                     lo, hi = code_range(bits, lat or "midrise")
                     c = rows_c[r].astype(np.int64)
-                    out.append(_Row(lat or "midrise", a, c, 0.0,
-                                    bool(c.min() >= lo and c.max() <= hi), True))
+                    row = _Row(lat or "midrise", a, c, 0.0,
+                               bool(c.min() >= lo and c.max() <= hi), True)
                 else:
-                    out.append(_rows_from_codes(rows_q[r], rows_c[r], a_in, q_fmt, lat, bits,
-                                                ulps))
+                    row = _rows_from_codes(rows_q[r], rows_c[r], a_in, q_fmt, lat, bits, ulps)
             elif a_in is not None:
-                out.append(_rows_from_alpha(rows_q[r], a_in, q_fmt, lat, bits, ulps))
+                row = _rows_from_alpha(rows_q[r], a_in, q_fmt, lat, bits, ulps)
             else:
-                out.append(_recover_row(rows_q[r], rows_w[r], q_fmt, bits, lat, ulps))
-        for row in out:
+                row = _recover_row(rows_q[r], rows_w[r], q_fmt, bits, lat, ulps)
             if row.name is None and row.lattice is not None:
                 row.name = row.lattice
+            out.set(r, row)
         return out
 
     inferred = None
@@ -1113,50 +1218,52 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     rows = recover(lattice)
     if inferred is not None:
         lo_i, hi_i = recover_mod.code_range(bits, inferred)
-        for row in rows:
-            row.name = inferred
-            row.in_range = bool(row.codes.min() >= lo_i and row.codes.max() <= hi_i)
+        rows.name[:] = inferred
+        rows.in_range = (rows.codes.min(axis=1, initial=lo_i) >= lo_i) & \
+            (rows.codes.max(axis=1, initial=hi_i) <= hi_i)
     if lattice is None and rows_c is None and alphas_in is None:
         # slices that disagree on the lattice: redo them all within the most common family
-        fams = [r.lattice for r in rows if r.ok]
+        fams = rows.lattice[rows.ok].tolist()
         if fams and len(set(fams)) > 1:
             # the family under which most slices read as VecQ's (β = 0), then most fit at all,
             # then the most common: with two or three elements per slice and many bits, both
             # families fit many slices, and the first found need not be the one they share
             order = sorted(set(fams), key=lambda f: -fams.count(f))
             rows = max((recover(f) for f in order),
-                       key=lambda rs: (sum(r.ok and r.offset == "none" for r in rs),
-                                       sum(r.ok for r in rs)))
-    elif lattice is None and not all(r.ok for r in rows) and bits >= 2:
+                       key=lambda rs: (rs.count(offset_none=True), rs.count()))
+    elif lattice is None and not np.all(rows.ok) and bits >= 2:
         alt = recover("midtread")
-        if sum(r.ok for r in alt) > sum(r.ok for r in rows):
+        if alt.count() > rows.count():
             rows = alt
-    on_lattice = all(r.ok for r in rows)
-    lat_found = rows[0].lattice if on_lattice else lattice
-    tried = {r.lattice for r in rows if r.lattice is not None}
+    on_lattice = bool(np.all(rows.ok))
+    lat_found = rows.lattice[0] if on_lattice else lattice
+    tried = set(rows.lattice.tolist()) - {None}
     work_lattice = lat_found or (tried.pop() if len(tried) == 1 else "midrise")
     if work_lattice == "midtread" and bits < 2:
         work_lattice = "midrise"
-    names = [r.name for r in rows if r.name]
+    names = [x for x in rows.name.tolist() if x]
     lattice_name = (("midtread-full" if "midtread-full" in names else names[0]) if names
                     else None)
     if lattice_name == "midtread-full" and on_lattice:
         work_lattice = "midtread"  # also at k = 1: codes −1, 0 (μL2Q-torch)
     off = level_offset(work_lattice)
     ref_lattice = "midrise" if (work_lattice == "midtread" and bits < 2) else work_lattice
-    offsets = {r.offset for r in rows}
+    offsets = set(rows.offset.tolist())
     offset = ("fitted" if "fitted" in offsets else "mean" if "mean" in offsets else "none")
-    betas = np.array([r.beta for r in rows], dtype=np.float64)
-    straight_through = any(r.ste for r in rows)
-    rows_x = rows_w - betas[:, None]  # what the codes quantize (w − β on offset lattices)
+    betas = rows.beta
+    straight_through = bool(np.any(rows.ste))
+    # what the codes quantize (w − β on offset lattices; w itself where every β is +0)
+    rows_x = rows_w if not np.any(betas) and not np.any(np.signbit(betas)) else \
+        rows_w - betas[:, None]
 
-    alphas = np.array([r.alpha for r in rows], dtype=np.float64)
-    have_codes = all(r.codes is not None for r in rows)
+    alphas = rows.alpha
+    have_codes = bool(np.all(rows.has_codes))
     reasons = []
     rep_rtol = 0.0
     if have_codes:
-        C = np.stack([r.codes for r in rows])
-        Vv = C.astype(np.float64) + off
+        C = rows.codes
+        Vv = C.astype(np.float64)
+        Vv += off
         if alphas_in is not None:
             # an α passed in carries its own dtype's representation error (absolute where
             # the caller's α is subnormal)
@@ -1186,17 +1293,11 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         alpha_ok = alpha_rel_dev <= alpha_rtol
         # Lloyd: is each code a nearest level of w/α? (ties count as nearest)
         lo, hi = recover_mod.code_range(bits, lattice_name or work_lattice)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            qn = np.where(alphas[:, None] > 0, rows_x / np.where(
-                alphas[:, None] > 0, alphas[:, None], 1.0) - off, 0.0)
-        near = np.clip(np.rint(qn), lo, hi) + off
-        d_given = np.abs(rows_x - alphas[:, None] * Vv)
-        d_near = np.abs(rows_x - alphas[:, None] * near)
-        slack = 8 * np.finfo(np.float64).eps * (np.abs(rows_x) + np.abs(alphas[:, None] * Vv))
-        lloyd = int(np.count_nonzero(d_given > d_near + slack))
-        codes_in_range = all(r.in_range for r in rows)
+        lloyd = sum(_lloyd_violations(rows_x[s], alphas[s], Vv[s], off, lo, hi)
+                    for s in _row_chunks(rows_x))
+        codes_in_range = bool(np.all(rows.in_range))
         code_min, code_max = int(C.min()), int(C.max())
-        levels_used = int(np.unique(C).size)
+        levels_used = diagnose_mod.n_distinct(C)
         codes_out = lay.from_rows(C)
     else:  # no lattice fits some slice: nothing to say about α or the codes
         a_star = np.full(nrows, math.nan)
@@ -1204,11 +1305,13 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                                                               False, 0)
         codes_in_range, code_min, code_max, levels_used, codes_out = False, None, None, None, None
     if rows_q is None:
-        rows_q_eff = alphas[:, None] * (np.stack([r.codes for r in rows]) + off)
+        rows_q_eff = alphas[:, None] * (rows.codes + off)
     else:
         rows_q_eff = rows_q
     total_ww = float(np.sum(rows_w * rows_w))
-    rel_dql = float(np.sum((rows_w - rows_q_eff) ** 2)) / total_ww if total_ww > 0 else 0.0
+    scratch = np.empty(rows_w.shape)  # to work in: one full-size array, not one per step
+    d_q = np.subtract(rows_w, rows_q_eff, out=scratch)
+    rel_dql = float(np.sum(np.square(d_q, out=d_q))) / total_ww if total_ww > 0 else 0.0
     nan_out = rows_q is not None and not np.all(np.isfinite(rows_q))
     if nan_out:
         rel_dql = math.nan
@@ -1226,22 +1329,33 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                         f"{EXACT_BREAKPOINTS} (search_step(w, bits, method='exact') runs it)"}
     if compute_gaps:
         ref_dtype = None if rows_q is None else q_fmt
+        # w as float64 (a view of the rows where the layout is a reshape) and the scratch
+        x64 = lay.from_rows(rows_w) if lay.axis is None else None
+        work = lay.from_rows(scratch) if lay.axis is None else None
+        # (Σw² of the rows is that of w: the same contiguous values in the same order)
+        sww_x = total_ww if lay.axis is None else None
         rel_param = _reference(arr, bits, ref_lattice, lay, "param", ref_dtype, _scale_exp,
-                               library)
+                               library, x64, work, sww_x)
         if exact_ok:
             rel_exact = _reference(arr, bits, ref_lattice, lay, "exact", ref_dtype,
-                                   _scale_exp, library)
+                                   _scale_exp, library, x64, work, sww_x)
     dql_round = 0.0 if rows_q is None or nan_out else _rounding_dql(
-        rows_w, rows_q_eff, q_fmt, alphas if have_codes else None, Vv if have_codes else None)
+        rows_w, rows_q_eff, q_fmt, alphas if have_codes else None, Vv if have_codes else None,
+        total_ww, scratch)
     gap_param = None if rel_param is None else rel_dql - rel_param
     gap_exact = None if rel_exact is None else rel_dql - rel_exact
 
     conv_rows = []
     if check_conventions and not nan_out:
         target = _floats.at_caller_scale(lay.from_rows(rows_q_eff), q_fmt)
-        mags = np.abs(rows_w[rows_w != 0])
         # float32 replays need w and w² inside float32's normal range
-        f32_ok = mags.size == 0 or (mags.max() <= 2.0 ** 60 and mags.min() >= 2.0 ** -60)
+        f32_ok = True
+        for s in _row_chunks(rows_w):
+            mags = np.abs(rows_w[s])
+            mags = mags[mags != 0]
+            if mags.size and not (mags.max() <= 2.0 ** 60 and mags.min() >= 2.0 ** -60):
+                f32_ok = False
+                break
         for cname in conventions.available(bits, ref_lattice):
             if (_scale_free_only and cname in _NOT_SCALE_FREE) or \
                     (not f32_ok and cname in _FLOAT32_REPLAYS) or \
@@ -1263,10 +1377,15 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     components = []
     if on_lattice and have_codes and lattice_name is not None and total_ww > 0 and \
             np.all(alphas > 0):  # an all-zero slice has no step, α or rounding to name
+        # VecQ-param per slice, computed for the quality (same rows, lattice and scale),
+        # is the diagnosis's per-row VecQ-param: not quantized again
+        lib_param = library.get("param")
+        known = {} if lib_param is None or lay.per_tensor else {ref_lattice: SimpleNamespace(
+            values=lay.to_rows(lib_param.values), codes=lay.to_rows(lib_param.codes))}
         components = diagnose_mod.diagnose(
             rows_w, rows_q_eff, C, alphas, betas, lattice_name, offset, q_dtype, bits,
-            straight_through, float(max(r.max_ulps for r in rows)), alpha_rtol, step_rtol,
-            _scale_exp)
+            straight_through, float(np.max(rows.max_ulps)), alpha_rtol, step_rtol,
+            _scale_exp, param=known, levels=Vv)
         if components[0].matches[0].startswith("midtread full range"):
             lattice_name = "midtread-full"
 
@@ -1282,8 +1401,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             per_slice_axis = _fits_per_slice(arr, q_arr, q_fmt, bits, lattice, ulps)
         hint = (f"; it fits one lattice per slice along axis {per_slice_axis}: pass "
                 f"`axis={per_slice_axis}`" if per_slice_axis is not None else "")
-        worst = max(r.max_ulps for r in rows)
-        why = next((r.why for r in rows if r.why), "")
+        worst = float(np.max(rows.max_ulps))
+        why = next((x for x in rows.why.tolist() if x), "")
         closest = (why or (f"the worst slice is {worst:g} ulps off" if math.isfinite(worst)
                            else "no α makes every value of a slice a lattice level"))
         reasons.append(f"wq is not on a {lattice or 'midrise/midtread'} lattice β + α·v with "
@@ -1293,12 +1412,12 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         reasons.append(f"codes {code_min}..{code_max} do not fit {bits} bits "
                        f"({work_lattice} range {code_range(bits, work_lattice)})")
     if on_lattice and offset != "none":
-        off_rows = [i for i, r in enumerate(rows) if r.offset != "none"]
+        off_rows = np.flatnonzero(rows.offset != "none").tolist()
         i_off = off_rows[0]
         if nrows > 1 and len(off_rows) > 1:
             # one β per slice: summarised as such, never one slice's β for all of them
             b_caller = np.ldexp(betas[off_rows], -_scale_exp)
-            means = sum(rows[i].offset == "mean" for i in off_rows)
+            means = int(np.count_nonzero(rows.offset[off_rows] == "mean"))
             reasons.append(f"the levels are offset by a β per slice ({len(off_rows)} of "
                            f"{nrows} slices, β from {float(b_caller.min()):.4g} to "
                            f"{float(b_caller.max()):.4g}" +
@@ -1308,7 +1427,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             where = f" in slice {i_off}" if nrows > 1 else ""
             beta_txt = float(np.ldexp(betas[i_off], -_scale_exp))  # in the caller's units
             reasons.append(f"the levels are offset by β = {beta_txt:.6g}"
-                           f"{' = mean(w)' if rows[i_off].offset == 'mean' else ''}{where} "
+                           f"{' = mean(w)' if rows.offset[i_off] == 'mean' else ''}{where} "
                            f"(μL2Q-style); VecQ's lattice has no offset")
     if on_lattice and lattice_name == "midtread-full":
         used = (f"codes down to {code_min}" if code_min == -(2 ** (bits - 1)) else
@@ -1399,7 +1518,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         shape=tuple(arr.shape), dtype=str(q_dtype), bits=bits, lattice=lat_found,
         axis=lay.axis, group_size=lay.group_size, on_lattice=on_lattice,
         codes_in_range=bool(codes_in_range),
-        reconstruction_ulps=float(max(r.max_ulps for r in rows)),
+        reconstruction_ulps=float(np.max(rows.max_ulps)),
         alpha=per_slice(alphas), alpha_lsq=per_slice(a_star), alpha_rel_dev=alpha_rel_dev,
         alpha_optimal=bool(alpha_ok), excess_dql=excess, excess_relative_dql=excess_rel,
         lloyd_violations=lloyd, codes=codes_out, code_min=code_min, code_max=code_max,
@@ -1443,10 +1562,9 @@ def _vecq_step(rows_w, rows_x, C, alphas, bits, lattice, arr, lay, ref_lattice, 
     search's where ``searches_ok`` too (default ``exact_ok``). ``library``: outputs of
     ``quantize(arr, method=…, lattice=ref_lattice)`` already computed (not run again)."""
     searches_ok = exact_ok if searches_ok is None else searches_ok
-    lo_i, hi_i, bad = diagnose_mod.step_bounds(rows_x, C, bits, lattice)
-    lo, hi = np.max(lo_i, axis=1), np.min(hi_i, axis=1)
-    free = np.all(rows_x == 0, axis=1)
-    usable = free | ~np.any(bad, axis=1)
+    lo, hi, bad = diagnose_mod.step_interval(rows_x, C, bits, lattice)
+    free = ~_any_nonzero_rows(rows_x)
+    usable = free | ~bad
     lo_t, hi_t = lo * (1 - rs), hi * (1 + rs)
     interval = None
     if rows_w.shape[0] == 1:
@@ -1504,8 +1622,7 @@ def _lattice_from_codes(rows_w, rows_c, bits, rs):
         clo, chi = recover_mod.code_range(bits, name)
         if lo < clo or hi > chi:
             continue
-        l_i, h_i, bad = diagnose_mod.step_bounds(rows_w, rows_c, bits, name)
-        lo_s, hi_s = np.max(l_i, axis=1), np.min(h_i, axis=1)
+        lo_s, hi_s, bad = diagnose_mod.step_interval(rows_w, rows_c, bits, name)
         v = rows_c.astype(np.float64) + level_offset(fam)
         dql[name] = diagnose_mod._rel_dql(rows_w, diagnose_mod._lsq_values(rows_w, v))
         if not np.any(bad) and np.all(lo_s <= hi_s * (1 + rs) ** 2):
@@ -1547,6 +1664,9 @@ def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp,
             q = (library or {}).get(method) if lat == lattice and exp <= 0 and (
                 arr.dtype == np.float64 or _floats.dtype_of(q_fmt) == arr.dtype) else None
             try:
+                if q is None and not _sample_matches(x, target, q_fmt, ulps, bits, method,
+                                                     lat, lay, exp):
+                    continue  # some group of the sample differs: the whole cannot match
                 if q is None:
                     q = quantize(x, bits, method=method, lattice=lat, axis=lay.axis,
                                  group_size=lay.group_size)
@@ -1559,6 +1679,27 @@ def _vecq_output(arr, rows_q, q_fmt, ulps, bits, lattice, lay, exact_ok, exp,
                         "exact": "VecQ-exact's output"}.get(
                             method, f"VecQ's {method} search output") + f" ({lat})"
     return None
+
+
+#: :func:`_vecq_output` first quantizes this many groups (where the groups run along the
+#: last axis and there are more): an output that differs in one of them is not that
+#: method's, and the whole tensor is not quantized for it.
+SAMPLE_GROUPS = 256
+
+
+def _sample_matches(x, target, q_fmt, ulps, bits, method, lat, lay, exp):
+    """Whether ``method``'s output on the first :data:`SAMPLE_GROUPS` groups of ``x`` lies
+    within ``ulps`` of those groups of ``target`` (True where there is no such sample:
+    not in groups along the last axis, or no more groups than that). Each group is
+    quantized on its own, so these are the first groups of the whole tensor's output."""
+    if lay.axis is not None or lay.group_size is None or \
+            target.shape[0] <= SAMPLE_GROUPS:
+        return True
+    part = np.ascontiguousarray(x).reshape(-1)[:SAMPLE_GROUPS * lay.group_size]
+    q = quantize(part, bits, method=method, lattice=lat, group_size=lay.group_size)
+    vals = np.ldexp(np.asarray(q.values, dtype=np.float64), max(exp, 0))
+    got = _floats.at_caller_scale(vals.reshape(SAMPLE_GROUPS, lay.group_size), q_fmt)
+    return bool(np.all(ulp_distance(got, target[:SAMPLE_GROUPS]) <= ulps))
 
 
 def _resolution_limit(rows_q, fmt, bits, ulps):
