@@ -42,7 +42,11 @@ evaluations, edges, swept states), so it differs between the paths; every other 
 the same (tests/test_exact_lean.py). With a signed scale on the full-range lattices (whose two
 paths share all but their last steps) lean rows search both directions at once
 (:func:`_lean2`, docs/theory.md §4.5 "Both directions at once"): one rounding, bracket, event
-list, bucketing and sort serve both; candidates and the decision stay per direction.
+list, bucketing and sort serve both; candidates and the decision stay per direction. Their
+bracket comes from the chord bound (:func:`_chord2`, docs/theory.md §4.5 "Chord bound"):
+``G(α) = Σhx² − D(α)`` plus ``C·α²`` is convex on a cell of α when ``C`` bounds the ``S2`` of
+every state nearest in it, so probes at the cell's ends (one pass for both directions) bound
+``G`` over it, and a branch and bound over cells leaves a narrow ``(sa, sb]``.
 """
 
 import numpy as np
@@ -1903,7 +1907,7 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
                     d = d0 if dk == 0 else 1 - d0
                     sg = sgp if d == 0 else sgm
                     n0 = 0.0
-                    for i in range(nact):
+                    for i in range(0 if both else nact):  # _lean2's level sets hold 0
                         if lamz[z, sgs[d, i], 0] < 0.0:
                             n0 += ha[i] * -lamz[z, sgs[d, i], 0]
                     if both:
