@@ -289,3 +289,126 @@ def test_8bit_signed_matches_brute_force():
     levels = np.arange(-128.0, 128.0)
     out, codes = _assert_same(x, None, levels, signed=True)
     _assert_brute(x, None, levels, True, False, out[0], codes[0])
+
+
+# The chord bound's bracket (_chord2: both directions at once, docs/theory.md §4.5 "Chord
+# bound"): its pieces against NumPy, and the whole path against the general one.
+
+def _el(x, h, levels):
+    """The packed element rows _rows gives _lean2: a, h, h·a, the path length for +α and −α."""
+    lam, lam2, mu, imu, dl, dq, cmax, pidx, fast = K._paths(levels)
+    a = np.abs(x)
+    g = (x < 0).astype(np.int64)
+    return np.array([a, h, h * a, cmax[g].astype(float), cmax[1 - g].astype(float)])
+
+
+def _g_nearest(x, h, levels, al):
+    """G(α) = Σhx² − Σh·dist²(x, αL) of the nearest levels at α (α < 0: the mirrored set)."""
+    lv = levels[naive.nearest_index(x / al, levels)]
+    return np.sum(h * x * x) - np.sum(h * (x - al * lv) ** 2)
+
+
+def test_chord_hand_case():
+    # g1 = g2 = 1 on [1, 2], c = 1: h1 = 1 + 1 = 2, h2 = 1 + 4 = 5, slope 3, vertex
+    # α = 3/2 inside: 2 + 3·½ − (3/2)² = 1.25, plus 64ε·(2 + 5 + 4) of rounding slack.
+    # With c = 0 (no state in the cell has a level) the bound is the larger end, 1.
+    eps = np.finfo(float).eps
+    assert K._chord(1.0, 1.0, 2.0, 1.0, 1.0) == 1.25 + 64 * eps * 11
+    assert K._chord(1.0, 1.0, 2.0, 0.5, 0.0) == 1.0 + 64 * eps
+    # The vertex clipped: g2 = 10 makes h2 = 14, slope 12, vertex 6 > 2: the bound at α = 2,
+    # 2 + 12 − 4 = 10 (= g2).
+    assert K._chord(1.0, 1.0, 2.0, 10.0, 1.0) == pytest.approx(10.0, rel=1e-14)
+
+
+def test_probe_is_both_directions_assignments():
+    # _probe2 at inv = 1/α: the exact sums of the codes ⌊a·inv + ½⌋ capped per direction
+    # (+α on −8 … 7: an element x > 0 on 0 … 7, x < 0 on 0 … 8; −α the other way round),
+    # within the plain sums' bound k·S.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(41)
+    x[:4] = [4.0, -4.0, 0.31, -0.25]  # beyond both caps; ties of a·inv + ½ at α = 1/2
+    h = rng.random(41) + 0.1
+    el = _el(x, h, FULL4)
+    k = 1.01 * (41 + 4) * np.finfo(float).eps
+    for al in (0.05, 0.21, 0.5, 1.7):
+        s1a, s2a, s1b, s2b = K._probe2(1.0 / al, el, 41)
+        t = np.floor(np.abs(x) * (1.0 / al) + 0.5)
+        for s1, s2, cap in ((s1a, s2a, el[3]), (s1b, s2b, el[4])):
+            c = np.minimum(t, cap)
+            assert abs(s1 - np.sum(h * np.abs(x) * c)) <= k * s1
+            assert abs(s2 - np.sum(h * c * c)) <= k * s2
+        if al <= 0.5:
+            assert (s1a, s2a) != (s1b, s2b)  # the caps 7 and 8 differ at 4/α ≥ 8
+
+
+@st.composite
+def _cells(draw):
+    n = draw(st.integers(1, 24))
+    vals = st.floats(-4, 4, allow_nan=False, allow_subnormal=False).filter(lambda v: v != 0)
+    x = np.array(draw(st.lists(vals, min_size=n, max_size=n)))
+    if draw(st.booleans()):
+        x = np.round(x * 4) / 4  # ties: midpoints hit exactly
+        x[x == 0] = 0.25  # active elements only, as _rows packs them
+    h = np.array(draw(st.lists(st.sampled_from([0.1, 0.5, 1.0, 3.7]), min_size=n,
+                               max_size=n)))
+    levels = draw(st.sampled_from([FULL2, FULL3, FULL4]))
+    a1 = draw(st.floats(0.01, 3.0))
+    a2 = a1 * draw(st.floats(1.0001, 3.0))
+    return x, h, levels, a1, a2
+
+
+@settings(deadline=None, max_examples=80)
+@given(_cells())
+def test_property_chord_bound_covers_g(case):
+    # The chord bound of a cell [α1, α2] from the probes at its ends (as _chord2 makes them)
+    # is at least G(±α) = Σhx² − Σh·dist²(x, ±αL) at every sampled α in the cell (each
+    # direction), and at the cell [0, α2] with the saturated counts' C; a C too small or a
+    # missing rounding term shows here.
+    x, h, levels, a1, a2 = case
+    n = x.size
+    el = _el(x, h, levels)
+    k = 1.01 * (n + 4.0) * np.finfo(float).eps
+    wb = np.zeros((3, 8))
+    s1a, s2a, s1b, s2b = K._probe2(np.inf, el, n)
+    tb = min(s1a, s1b) * (1.0 + 2.0 * k)
+    assert tb >= np.sum(h * np.abs(x))
+    wb[0, 3] = s2a * (1.0 + k)
+    wb[0, 4] = s2b * (1.0 + k)
+    for j, al in ((1, a1), (2, a2)):
+        K._pt(j, al, 1.0 / al * (1.0 + 4.0 * np.finfo(float).eps), el, n, k, tb, 0, 0.0, 0.0,
+              wb)
+    alphas = np.concatenate([np.geomspace(a1, a2, 200), [a1, a2]])
+    low = np.geomspace(a1 * 1e-3, a1, 50)
+    for d, sign in ((0, 1.0), (1, -1.0)):
+        u = K._chord(wb[1, 0], wb[1, 1 + d], wb[2, 0], wb[2, 1 + d], wb[1, 3 + d])
+        u0 = K._chord(0.0, 0.0, wb[1, 0], wb[1, 1 + d], wb[0, 3 + d])
+        x2 = np.sum(h * x * x)
+        for al in alphas:
+            assert u >= _g_nearest(x, h, levels, sign * al) - 1e-13 * x2
+        for al in low:
+            assert u0 >= _g_nearest(x, h, levels, sign * al) - 1e-13 * x2
+
+
+@st.composite
+def _signed_groups(draw):
+    n = draw(st.integers(1, 40))
+    vals = st.floats(-4, 4, allow_nan=False, allow_subnormal=False).map(
+        lambda v: 0.0 if abs(v) < 1e-6 else v)
+    x = np.array(draw(st.lists(vals, min_size=n, max_size=n)))
+    q = draw(st.sampled_from([0.0, 2.0, 8.0]))
+    if q:
+        x = np.round(x * q) / q  # equal magnitudes: clusters of equal thresholds, ties
+    hw = draw(st.lists(st.sampled_from([0.0, 0.3, 1.0, 2.0]), min_size=n, max_size=n))
+    h = None if draw(st.booleans()) else np.array(hw)
+    return x, h, draw(st.sampled_from([FULL2, FULL3, FULL4]))
+
+
+@settings(deadline=None, max_examples=80)
+@given(_signed_groups())
+def test_property_chord_path_matches_general_and_brute_force(case):
+    # Signed full-range groups (the chord bound's path) with ties, zeros and zero weights:
+    # every output bit but evaluations equals the general path's and the sequential one's,
+    # and the winner's r the brute force's.
+    x, h, levels = case
+    out, codes = _assert_same(x, h, levels, True)
+    _assert_brute(x, h, levels, True, False, out[0], codes[0])

@@ -42,7 +42,11 @@ evaluations, edges, swept states), so it differs between the paths; every other 
 the same (tests/test_exact_lean.py). With a signed scale on the full-range lattices (whose two
 paths share all but their last steps) lean rows search both directions at once
 (:func:`_lean2`, docs/theory.md §4.5 "Both directions at once"): one rounding, bracket, event
-list, bucketing and sort serve both; candidates and the decision stay per direction.
+list, bucketing and sort serve both; candidates and the decision stay per direction. Their
+bracket comes from the chord bound (:func:`_chord2`, docs/theory.md §4.5 "Chord bound"):
+``G(α) = Σhx² − D(α)`` plus ``C·α²`` is convex on a cell of α when ``C`` bounds the ``S2`` of
+every state nearest in it, so probes at the cell's ends (one pass for both directions) bound
+``G`` over it, and a branch and bound over cells leaves a narrow ``(sa, sb]``.
 """
 
 import numpy as np
@@ -72,6 +76,13 @@ LEAN_SWEEP = 16
 #: (squared until the loss bounds hold).
 BRACKET_LO = 1.2
 BRACKET_HI = 1.5
+#: The chord bound's grid (both directions at once, :func:`_chord2`): probes at
+#: ``α = max|x|/(c_max + ½)·f`` for these ``f`` ...
+CHORD_GRID = (0.5, 0.9, 1.0, 1.13, 1.3, 1.7, 2.8)
+#: ... and cells are split while a kept direction crosses more than this many thresholds.
+CHORD_LEAF = 6.0
+#: At most this many probes per row (then the cells left are kept).
+CHORD_PROBES = 64
 #: Output columns.
 COLS = 9
 #: States whose directly evaluated ``r`` agree within this relative amount are tied (it
@@ -1140,6 +1151,254 @@ def _approx2(s, el, sgs, nact, tab, itab, z):
     return a1, a2, k * ta, k * a2, b1, b2, k * tb, k * b2
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _probe2(inv, el, nact):
+    """One pass at ``1/α ≈ inv`` for both directions of a signed scale on a full-range lattice
+    (``λ_c = c``; ``el[3]``, ``el[4]``: each element's path length for ``+α`` and ``−α``):
+    the plain sums ``S1, S2`` of the assignment ``c = min(⌊a·inv + ½⌋, c_max)`` of ``+α`` and
+    of ``−α`` (one rounding serves both; the caps differ). Branch-free, two accumulators per
+    sum (even and odd elements, added at the end: a fixed order, the same bits on every
+    CPU)."""
+    p1a = 0.0
+    p2a = 0.0
+    p1b = 0.0
+    p2b = 0.0
+    q1a = 0.0
+    q2a = 0.0
+    q1b = 0.0
+    q2b = 0.0
+    i = 0
+    while i + 1 < nact:
+        t = np.floor(el[0, i] * inv + 0.5)
+        ca = min(t, el[3, i])
+        cb = min(t, el[4, i])
+        p1a += el[2, i] * ca
+        p2a += el[1, i] * (ca * ca)
+        p1b += el[2, i] * cb
+        p2b += el[1, i] * (cb * cb)
+        t = np.floor(el[0, i + 1] * inv + 0.5)
+        ca = min(t, el[3, i + 1])
+        cb = min(t, el[4, i + 1])
+        q1a += el[2, i + 1] * ca
+        q2a += el[1, i + 1] * (ca * ca)
+        q1b += el[2, i + 1] * cb
+        q2b += el[1, i + 1] * (cb * cb)
+        i += 2
+    if i < nact:
+        t = np.floor(el[0, i] * inv + 0.5)
+        ca = min(t, el[3, i])
+        cb = min(t, el[4, i])
+        p1a += el[2, i] * ca
+        p2a += el[1, i] * (ca * ca)
+        p1b += el[2, i] * cb
+        p2b += el[1, i] * (cb * cb)
+    return p1a + q1a, p2a + q2a, p1b + q1b, p2b + q2b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gup(al, s1, s2, k, tb):
+    """Upper bound of ``G(α) = max_q (2αS1(q) − α²S2(q))`` (``x2 − D(α)``, theory §4.5 "Chord
+    bound") from the plain sums ``s1, s2 ≥ 0`` (relative error ``k``) of the assignment
+    :func:`_probe2` gives at ``α``: its own value, the rounding of the sums and of this
+    formula, and ``32εα·Σha ≥`` what an element nearer than ``10ε`` to a midpoint can miss."""
+    p = 2.0 * al * s1
+    q = al * al * s2
+    return p - q + 1.02 * (k + 8.0 * _EPS) * (p + q) + 32.0 * _EPS * al * tb
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _chord(a1, g1, a2, g2, c):
+    """Upper bound of ``G`` on ``[a1, a2]`` given upper bounds ``g1, g2`` at the ends and
+    ``c ≥ S2`` of every state nearest somewhere in the cell: ``G + cα²`` is convex there, so
+    ``G ≤`` its chord ``− cα²``, whose maximum is at ``α = slope/(2c)`` clipped to the cell;
+    plus ``64ε`` of the magnitudes for the rounding of this evaluation."""
+    if not c > 0.0:
+        u = max(g1, g2)
+        return u + 64.0 * _EPS * abs(u)
+    h1 = g1 + c * a1 * a1
+    h2 = g2 + c * a2 * a2
+    sl = (h2 - h1) / (a2 - a1)
+    av = min(max(sl / (2.0 * c), a1), a2)
+    u = h1 + sl * (av - a1) - c * av * av
+    return u + 64.0 * _EPS * (abs(h1) + abs(h2) + c * a2 * a2)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pt(j, al, inv, el, nact, k, tb, d0, bown, ball, wb):
+    """Probe ``α`` into point ``j`` of ``wb`` (α, G↑ of ``+α`` and ``−α``, their ``C`` (S2 with
+    a relative-error margin), their S1); the two assignments raise the lower
+    bounds of ``r`` as :func:`_lean2` keeps them."""
+    s1a, s2a, s1b, s2b = _probe2(inv, el, nact)
+    wb[j, 0] = al
+    wb[j, 1] = _gup(al, s1a, s2a, k, tb)
+    wb[j, 2] = _gup(al, s1b, s2b, k, tb)
+    wb[j, 3] = s2a * (1.0 + k)
+    wb[j, 4] = s2b * (1.0 + k)
+    wb[j, 5] = s1a
+    wb[j, 6] = s1b
+    # Lower r of each assignment (_rb's, without its upper r): S1 ≥ 0, so e1 = k·S1.
+    ra = _rlo(s1a, s2a, k)
+    rb = _rlo(s1b, s2b, k)
+    bown = max(bown, ra if d0 == 0 else rb)
+    ball = max(ball, ra, rb)
+    return bown, ball
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rlo(s1, s2, k):
+    """The lower ``r`` of :func:`_rb` for sums ``s1, s2 ≥ 0`` within ``k·s1``, ``k·s2``."""
+    v = s1 * (1.0 - k)
+    return v * v / (s2 * (1.0 + k)) * (1.0 - 4.0 * _EPS) if v > 0.0 and s2 > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cell(wb, p, q, d0, bown, ball):
+    """The cell between points ``p < q`` (in α): ``(score, keep flags)``, bit 0 for ``+α``,
+    bit 1 for ``−α``: a direction is kept unless the chord bound of its ``G`` over the cell is
+    below its lower bound of ``r`` less ``2·TIE_RTOL`` (no state within the tie tolerance of
+    the optimum has its α there). The score (largest bound over the threshold) orders the
+    search."""
+    keep = 0
+    sc = -np.inf
+    for d in range(2):
+        bl = bown if d == d0 else ball
+        thr = bl * (1.0 - 2.0 * TIE_RTOL)
+        u = _chord(wb[p, 0], wb[p, 1 + d], wb[q, 0], wb[q, 1 + d], wb[p, 3 + d])
+        if not u < thr:
+            keep |= 1 << d
+            sc = max(sc, u - thr)
+    return sc, keep
+
+
+@helper
+def _chord2(el, d0, ext, stop, itab, z, bown, ball, wb, wi, nact):
+    """The bracket of :func:`_lean2` by the chord bound (docs/theory.md §4.5, "Chord bound"):
+    probes on a grid of α (each one pass for both directions, :func:`_probe2`), then a
+    depth-first branch and bound over cells between probes, best cell first: a cell is dropped
+    for a direction when its chord bound is below that direction's lower ``r`` (less the tie
+    margin), split at its geometric midpoint while a kept direction crosses more than
+    about ``CHORD_LEAF`` thresholds in it (``ΔS1`` over the mean ``h·a``), kept otherwise.
+    Cells inside the hull of those kept already are not refined. Returns
+    ``(sa, sb, bown, ball, evaluations)``: every state within ``2·TIE_RTOL`` of either
+    direction's best has a step in ``(sa, sb]`` (self-consistent ones; widened by
+    ``4·SELF_RTOL``). ``wb`` rows hold the probes, ``wi``
+    columns 0–1 the stack."""
+    cf0 = float(itab[z, 0, 0])
+    cf1 = float(itab[z, 0, 1])
+    cl = max(cf0, cf1)
+    k = 1.01 * (nact + 4.0) * _EPS
+    evals = 0
+    amax = max(ext[0, 0], ext[1, 0])
+    # Point 0: α → 0 (every element at its path's end: the largest S2 of all, C of the
+    # lowest cell; G(0) = 0).
+    s1a, s2a, s1b, s2b = _probe2(np.inf, el, nact)
+    evals += 1
+    ra = _rlo(s1a, s2a, k)
+    rb = _rlo(s1b, s2b, k)
+    bown = max(bown, ra if d0 == 0 else rb)
+    ball = max(ball, ra, rb)
+    tb = min(s1a, s1b) * (1.0 + 2.0 * k)  # ≥ Σ h·a (every path has a step)
+    tm = tb / (cl * nact)  # about the mean h·a
+    wb[0, 0] = 0.0
+    wb[0, 1] = 0.0
+    wb[0, 2] = 0.0
+    wb[0, 3] = s2a * (1.0 + k)
+    wb[0, 4] = s2b * (1.0 + k)
+    wb[0, 5] = s1a
+    wb[0, 6] = s1b
+    # The grid, ascending; the last point is stop (no step of either direction above it:
+    # G = 0, counts 0).
+    base = amax / (cl + 0.5)
+    npt = 1
+    for f in CHORD_GRID:
+        al = base * f
+        if al >= stop:
+            break
+        inv = 1.0 / al * (1.0 + 4.0 * _EPS)
+        bown, ball = _pt(npt, al, inv, el, nact, k, tb, d0, bown, ball, wb)
+        evals += 1
+        npt += 1
+    for q in range(8):
+        wb[npt, q] = 0.0
+    wb[npt, 0] = stop
+    npt += 1
+    # Initial cells on the stack, the best on top (insertion by score).
+    ns = 0
+    for p in range(npt - 1):
+        sc, keep = _cell(wb, p, p + 1, d0, bown, ball)
+        if keep == 0:
+            continue
+        wb[p, 7] = sc
+        j = ns
+        while j > 0 and wb[wi[j - 1, 0], 7] > sc:
+            wi[j, 0] = wi[j - 1, 0]
+            wi[j, 1] = wi[j - 1, 1]
+            j -= 1
+        wi[j, 0] = p
+        wi[j, 1] = p + 1
+        ns += 1
+    sa = np.inf
+    sb = 0.0
+    while ns > 0:
+        ns -= 1
+        p = wi[ns, 0]
+        q = wi[ns, 1]
+        a1 = wb[p, 0]
+        a2 = wb[q, 0]
+        if a1 >= sa and a2 <= sb:
+            continue  # inside the hull already
+        sc, keep = _cell(wb, p, q, d0, bown, ball)
+        if keep == 0:
+            continue
+        ev = 0.0  # thresholds crossed in the cell, about: ΔS1 / mean(h·a)
+        if keep & 1:
+            ev = wb[p, 5] - wb[q, 5]
+        if keep & 2:
+            ev = max(ev, wb[p, 6] - wb[q, 6])
+        if ev <= CHORD_LEAF * tm or npt >= CHORD_PROBES:
+            sa = min(sa, a1)
+            sb = max(sb, a2)
+            continue
+        m = np.sqrt(a1) * np.sqrt(a2) if a1 > 0.0 else 0.25 * a2
+        if not (m > a1 and m < a2):
+            sa = min(sa, a1)
+            sb = max(sb, a2)
+            continue
+        inv = 1.0 / m * (1.0 + 4.0 * _EPS)
+        bown, ball = _pt(npt, m, inv, el, nact, k, tb, d0, bown, ball, wb)
+        evals += 1
+        mi = npt
+        npt += 1
+        sl, kl = _cell(wb, p, mi, d0, bown, ball)
+        sh, kh = _cell(wb, mi, q, d0, bown, ball)
+        if kl != 0 and kh != 0:
+            if sl > sh:
+                wi[ns, 0] = mi
+                wi[ns, 1] = q
+                wi[ns + 1, 0] = p
+                wi[ns + 1, 1] = mi
+            else:
+                wi[ns, 0] = p
+                wi[ns, 1] = mi
+                wi[ns + 1, 0] = mi
+                wi[ns + 1, 1] = q
+            ns += 2
+        elif kl != 0:
+            wi[ns, 0] = p
+            wi[ns, 1] = mi
+            ns += 1
+        elif kh != 0:
+            wi[ns, 0] = mi
+            wi[ns, 1] = q
+            ns += 1
+    if sb <= 0.0:  # nothing kept (only rounding could do it): the whole range
+        sa = 0.0
+        sb = stop
+    sa *= 1.0 - 4.0 * SELF_RTOL
+    sb = min(sb * (1.0 + 4.0 * SELF_RTOL), stop)
+    return sa, sb, bown, ball, evals
+
+
 @helper
 def _lean2(el, sgs, d0, ext, extm, x2, tab, itab, z, c0, best_lo, w, wb, wc, wi, nact, cap):
     """:func:`_lean` for both directions at once, on level sets whose two paths share their
@@ -1162,77 +1421,16 @@ def _lean2(el, sgs, d0, ext, extm, x2, tab, itab, z, c0, best_lo, w, wb, wc, wi,
     nc0 = 0
     nc1 = rr
     stop = 0.0
-    sbot = np.inf
-    s0 = 0.0
     for d in range(2):
         ex = ext if d == 0 else extm
         for g in range(2):
-            cm = itab[z, 0, g]
-            if cm > 0 and ex[g, 0] > 0.0:
+            if itab[z, 0, g] > 0 and ex[g, 0] > 0.0:
                 stop = max(stop, ex[g, 0] * tab[z, 3, g, 1])
-                sbot = min(sbot, ex[g, 1] * tab[z, 3, g, cm])
-                if tab[z, 0, g, cm] > 0.0:
-                    s0 = max(s0, ex[g, 0] / tab[z, 0, g, cm])
     stop *= 1.0 + 8.0 * _EPS
-    sbot *= 1.0 - 8.0 * _EPS
-    if not s0 > 0.0:
-        s0 = np.sqrt(stop) * np.sqrt(sbot)
-    s0 = min(max(s0, sbot), stop)
     m0 = nact + 2.0
-    s = s0
-    sinc = s0
-    rinc = -1.0
-    for _ in range(LLOYD):
-        a1, a2, ae1, ae2, b1, b2, be1, be2 = _approx2(s, el, sgs, nact, tab, itab, z)
-        a2 += c0
-        b2 += c0
-        evals += 1
-        ra, _ = _rb(a1, a2, ae1, ae2)
-        rb, _ = _rb(b1, b2, be1, be2)
-        if d0 == 0:
-            bown = max(bown, ra)
-        else:
-            bown = max(bown, rb)
-        ball = max(ball, ra, rb)
-        if max(ra, rb) > rinc:
-            rinc = max(ra, rb)
-            sinc = s
-        s1 = a1 if ra >= rb else b1
-        s2 = a2 if ra >= rb else b2
-        if s1 <= 0.0:
-            break
-        nxt = s1 / s2
-        if not (nxt > sbot and nxt < stop) or nxt == s:
-            break
-        s = nxt
-    # The bracket: outside (sa, sb] no self-consistent state of either direction reaches
-    # that direction's lower bound.
-    lu0 = x2 * (1.0 + 4.0 * m0 * _EPS) - (bown if d0 == 0 else ball)
-    lu1 = x2 * (1.0 + 4.0 * m0 * _EPS) - (bown if d0 == 1 else ball)
-    fac = 1.0 - 4.0 * m0 * _EPS
-    f = BRACKET_LO
-    sa = sinc / f
-    while True:
-        if sa <= sbot:
-            sa = 0.0
-            break
-        t0, t1 = _lbb2(sa, el, sgs, nact, tab, itab, z)
-        if t0 * fac > lu0 and t1 * fac > lu1:
-            break
-        f *= f
-        sa = sinc / f
-    f = BRACKET_HI
-    sb = sinc * f
-    while True:
-        if sb >= stop:
-            sb = stop
-            break
-        if _lba(sb, el, sgs, 0, nact, tab, itab, z) * fac > max(lu0, lu1):
-            break
-        f *= f
-        sb = sinc * f
-    sa *= 1.0 - _SL
-    sb = min(sb * (1.0 + _SL), stop)
+    # The bracket by the chord bound's branch and bound over α (theory §4.5, "Chord bound").
+    sa, sb, bown, ball, ev = _chord2(el, d0, ext, stop, itab, z, bown, ball, wb, wi, nact)
+    evals += ev
     if not sb > sa:
         return -1.0, 0.0, -1.0, 0.0, evals, ball
     # The states at sb, directly (the counts of the longer path start the thresholds).
@@ -1616,7 +1814,7 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
     dqz = tabz[:, 5]
     cmaxz = itabz[:, 0]
     pidxz = itabz[:, 1]
-    el = np.empty((3, n))
+    el = np.empty((5, n))  # a, h, h·a; path lengths for +α and −α (_probe2)
     a = el[0]
     h = el[1]
     ha = el[2]
@@ -1639,9 +1837,12 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
     # The lean path's buffers: room for every threshold of a row it takes (``_lean``).
     cap = min(n, lean) * (levz.shape[1] - 1) + 1
     w = np.empty((4 * cap + 3, 4))
-    wi = np.empty((max(cap + 1, n), 8), dtype=np.int64)
-    wb = np.empty((cap + 1, 8))
+    wi = np.empty((max(cap + 1, n, CHORD_PROBES + 1), 8), dtype=np.int64)
+    wb = np.empty((max(cap + 1, CHORD_PROBES + 1), 8))
     wc = np.empty((4 * cap + 4, 4))
+    cf = np.empty(2)  # path lengths of the first level set (the only one _lean2 sees)
+    cf[0] = float(itabz[0, 0, 0])
+    cf[1] = float(itabz[0, 0, 1])
     for r in range(t0, t1):
         nact = 0
         hz = 0.0
@@ -1667,6 +1868,8 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
             ha[nact] = hi_ * ax
             sgp[nact] = 0 if x > 0.0 else 1
             sgm[nact] = 1 - sgp[nact]
+            el[3, nact] = cf[sgp[nact]]
+            el[4, nact] = cf[sgm[nact]]
             x2 += ha[nact] * ax
             if ax > amax:
                 amax = ax
@@ -1704,7 +1907,7 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
                     d = d0 if dk == 0 else 1 - d0
                     sg = sgp if d == 0 else sgm
                     n0 = 0.0
-                    for i in range(nact):
+                    for i in range(0 if both else nact):  # _lean2's level sets hold 0
                         if lamz[z, sgs[d, i], 0] < 0.0:
                             n0 += ha[i] * -lamz[z, sgs[d, i], 0]
                     if both:
