@@ -26,8 +26,11 @@ from . import _audit_task as T
 #: Loggers quieted below ERROR while the audit runs a cluster it started itself (distributed's
 #: shutdown WARNINGs — "Worker process still alive … killing", cancelled tasks — are noise).
 _LOGGERS = ("distributed", "asyncio", "tornado")
-#: The same for the worker processes, which read their logging levels from the environment.
-_ENV = {"DASK_LOGGING__DISTRIBUTED": "error", "DASK_LOGGING__TORNADO": "critical"}
+#: The worker processes, which read their logging levels from the environment, say nothing at
+#: all: what they log at ERROR is the teardown's ("Failed to communicate with scheduler during
+#: heartbeat" when the scheduler closes first, a loaded machine's race), and a task's own error
+#: reaches the caller as the exception the client raises.
+_ENV = {"DASK_LOGGING__DISTRIBUTED": "critical", "DASK_LOGGING__TORNADO": "critical"}
 
 
 @contextlib.contextmanager
