@@ -91,6 +91,7 @@ def test_never_overwrites_without_force_and_honours_the_umask(tmp_path):
 
 @pytest.mark.parametrize(("kw", "name"), [
     ({"qtype": "Q4_K_M"}, "qtype"), ({"qtype": 4}, "qtype"), ({"qtype": "F16"}, "qtype"),
+    ({"qtype": "F32"}, "qtype"),
     ({"arch": "no-such-arch"}, "arch"), ({"arch": "llama"}, "arch"), ({"arch": None}, "arch"),
 ])
 def test_bad_arguments_name_themselves(tmp_path, kw, name):
@@ -107,3 +108,16 @@ def test_a_checkpoint_the_map_does_not_know_is_refused(tmp_path):
     with pytest.raises(ValueError, match="none of its 1 tensors"):
         write_gguf(src, tmp_path / "m.gguf")
     assert not (tmp_path / "m.gguf").exists()
+
+
+def test_qtype_in_any_case_and_the_error_lists_what_gguf_quantizes(tmp_path):
+    src = tmp_path / "model.safetensors"
+    bert(src)
+    res = write_gguf(src, tmp_path / "m.gguf", "q8_0")  # as verify and audit print it
+    assert {k for _, k in res["tensors"].values()} == {"Q8_0", "F32"}
+    with pytest.raises(ValueError, match="`qtype`") as e:
+        write_gguf(src, tmp_path / "n.gguf", "Q4_K_M")
+    msg = str(e.value)
+    for t in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"):
+        assert t in msg
+    assert "F16" not in msg.split("got")[0]

@@ -424,6 +424,24 @@ def _block_index_bound(names):
     return max(found) + 1 if found else 0
 
 
+def _quantizable_types():
+    """{name: GGMLQuantizationType} of the block types ``gguf.quants.quantize`` implements
+    (tried on one zero block each; float types left out)."""
+    import gguf
+
+    found = {}
+    for t in gguf.GGMLQuantizationType:
+        size = gguf.GGML_QUANT_SIZES.get(t)
+        if size is None or size[0] == 1:
+            continue
+        try:
+            gguf.quants.quantize(np.zeros((1, size[0]), np.float32), t)
+        except (NotImplementedError, gguf.quants.QuantError, ValueError, TypeError):
+            continue
+        found[t.name] = t
+    return found
+
+
 def write_gguf(original, out, qtype="Q4_0", *, arch="bert", force=False):
     """Write a float safetensors checkpoint as a GGUF file quantized by llama.cpp's reference
     rule (no importance matrix): the file an audit of "plain" ``llama-quantize`` output reads.
@@ -445,8 +463,9 @@ def write_gguf(original, out, qtype="Q4_0", *, arch="bert", force=False):
     out : str or Path
         The ``.gguf`` file to write (atomically, with the umask's permissions).
     qtype : str
-        A type the ``gguf`` package quantizes: ``"Q4_0"``, ``"Q4_1"``, ``"Q5_0"``,
-        ``"Q5_1"``, ``"Q8_0"`` (and whatever else its ``quants.quantize`` implements).
+        A block type the installed ``gguf`` package quantizes, in any case: ``"Q4_0"``,
+        ``"Q4_1"``, ``"Q5_0"``, ``"Q5_1"``, ``"Q8_0"`` (and whatever else its
+        ``quants.quantize`` implements: the error for another type lists them).
     arch : str
         GGUF architecture name (``general.architecture``: ``"bert"``, ``"gpt2"``, …). Not one
         of :data:`PERMUTED_ARCHITECTURES`: llama.cpp's converter reorders those models' Q/K
@@ -492,16 +511,12 @@ def write_gguf(original, out, qtype="Q4_0", *, arch="bert", force=False):
         fail("arch", "an architecture whose converter keeps the Q/K row order (llama.cpp's "
                      "convert_hf_to_gguf.py permutes those of "
                      f"{sorted(PERMUTED_ARCHITECTURES)}; use it for them)", arch)
-    try:
-        qt = gguf.GGMLQuantizationType[qtype] if isinstance(qtype, str) else None
-        block = gguf.GGML_QUANT_SIZES[qt][0] if qt is not None else None
-        if qt is not None:
-            gguf.quants.quantize(np.zeros((1, block), np.float32), qt)
-    except (KeyError, NotImplementedError, gguf.quants.QuantError):
-        qt = None
-    if qt is None or block == 1:
-        fail("qtype", "a block type the gguf package quantizes ('Q4_0', 'Q4_1', 'Q5_0', "
-                      "'Q5_1', 'Q8_0')", qtype)
+    quantizable = _quantizable_types()
+    qt = quantizable.get(qtype.upper()) if isinstance(qtype, str) else None
+    if qt is None:
+        fail("qtype", f"a block type the gguf package quantizes ({', '.join(quantizable)}; "
+                      "any case)", qtype)
+    qtype, block = qt.name, gguf.GGML_QUANT_SIZES[qt][0]
     check_target(out, force)
     with open_tensors(original, "original") as (keys, get):
         tmap = gguf.TensorNameMap(arch_enum, _block_index_bound(keys))
