@@ -166,9 +166,9 @@ def pair(original, quantized, tensor):
                     raise ValueError(f"tensor {name!r} of {original} has no counterpart in "
                                      f"{qpath} (it has {_near(name, qnames)}, …)")
             else:
-                raise ValueError(f"`tensor` {name!r} is in neither file: {original} has "
-                                 f"{_near(name, keys)}, …; {qpath} has "
-                                 f"{_near(name, qnames)}, …")
+                raise ValueError(f"`tensor` {name!r} is in neither file "
+                                 f"({Path(original).name} has {_near(name, keys, 2)}, …; "
+                                 f"{Path(qpath).name} has {_near(name, qnames, 2)}, …)")
             raw = np.array(get(oname))
             w = io.as_float(raw)
         q, notes = _row_order(ckpt, qname, w, ckpt.read(qname))
