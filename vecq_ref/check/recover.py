@@ -27,10 +27,16 @@ only while the span of the codes stays within ``2^k − 1``; every gap must be a
 of steps up to its own error (each level's representation error, large in float16) and that
 of α, which is refined from the gaps whose step count is certain; α and the lowest level are
 then fitted over the levels, the lattices tried in the order above, and α and β refitted by
-least squares on every element. An element passes when it is within ``ulps`` units in the last place
+least squares on every element (on an offset ``mean(w)`` lattice β = mean(w) itself first,
+α by least squares on ``u − β`` or ``w − β``, the closest: a fitted β is many ulps off at a
+value near zero; a float16 β = 0 reading that needs the straight-through allowance is
+re-read with β = mean(w) and its codes shifted, :func:`as_mean`). An element passes when
+it is within ``ulps`` units in the last place
 of ``wq``'s dtype of ``β + α·v`` rounded to that dtype; failing that, within the float rounding
 of a straight-through output ``w + (wq − w)`` (``2·ulp(|w| + |wq|)``; at an exact zero
-:func:`ste_bound`), which is then reported (``straight_through``).
+:func:`ste_bound`), which is then reported (``straight_through``); within the ``ulps``
+tolerance, where ``w + (rec − w)`` gives ``wq`` bit for bit and ``rec`` does not, only when
+β is 0 or mean(w) (a fitted β's rounding can be undone so by chance).
 """
 
 from __future__ import annotations
@@ -75,9 +81,11 @@ class Recovered:
     """One slice: ``u ≈ beta + alpha·(codes + off)``.
 
     ``ok``: every element within tolerance and the codes fit; ``straight_through``: some
-    element needed the straight-through allowance; ``max_ulps``: the largest distance of the
-    reconstruction from ``u`` in ulps of the dtype; ``clusters``: distinct levels found (None
-    when recovery stopped before clustering).
+    element needed the straight-through allowance (``wide``: beyond the tight tolerance;
+    else ``w + (α·v + β − w)`` gives ``u`` bit for bit where ``α·v + β`` does not);
+    ``max_ulps``: the largest distance of the reconstruction from ``u`` in ulps of the
+    dtype; ``clusters``: distinct levels found (None when recovery stopped before
+    clustering).
     """
 
     lattice: str | None
@@ -90,6 +98,7 @@ class Recovered:
     ok: bool
     clusters: int | None = None
     reason: str = ""
+    wide: bool = False  # some element needed the straight-through tolerance, not the tight one
 
     @property
     def off(self):
@@ -281,6 +290,15 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
             return None
         alpha = (n * suv - sv * su) / det
         fits = [(alpha, (su - alpha * sv) / n, None)]
+        if offset == "mean":
+            # β = mean(w) itself, with α by least squares on ``u − β`` and on ``w − β`` (α*,
+            # the mean-centred convention's): a free fit of β carries the values' rounding at
+            # the largest level, many ulps of a value near zero (α·v ≈ −β), and moves the
+            # thresholds w − β the codes came from: β = mean(w) is the reading wherever it
+            # fits, the closest of its two α, the free fit only where neither does
+            beta_m = float(np.mean(w))
+            fits += [(float((u - beta_m) @ v) / svv, beta_m, True),
+                     (float((w - beta_m) @ v) / svv, beta_m, True)]
         zero = u == 0
         if np.any(zero) and np.all(v[zero] == v[zero][0]):
             # a level exactly at zero (an integer zero point): β = −α·v₀, the levels
@@ -293,32 +311,90 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
             if dd > 0:
                 alpha = float(u @ d) / dd
                 fits.insert(0, (alpha, -alpha * v0, v0))
-    first = None
+    first, oks = None, []
     for alpha, beta, v0 in fits:
         if not alpha > 0:
             continue
-        got = _judge(u, w, dtype, lat, offset, c, v, alpha, beta, v0, tight, ste, ulps)
+        # β = mean(w) (``v0`` True) is exact: whether ``w + (rec − w)`` gives ``u`` bit for
+        # bit where ``rec`` does not says something there; not for a fitted β
+        got = _judge(u, w, dtype, lat, offset, c, v, alpha, beta,
+                     None if v0 is True else v0, tight, ste, ulps,
+                     bitwise=v0 is True or (offset == "none" and v0 is None))
         if got.ok:
-            return got
+            if offset != "mean":
+                return got
+            oks.append((got, v0 is not True))
         first = first or got
+    if oks:  # within the tight tolerance, then β = mean(w), then the closest
+        return min(oks, key=lambda x: (x[0].wide, x[1], x[0].max_ulps))[0]
     return first
 
 
-def _judge(u, w, dtype, lat, offset, c, v, alpha, beta, v0, tight, ste, ulps):
-    """Recovered for the lattice ``β + α·v`` (``α·(v − v₀)`` where ``v0`` is not None)."""
+def _judge(u, w, dtype, lat, offset, c, v, alpha, beta, v0, tight, ste, ulps, bitwise=True):
+    """Recovered for the lattice ``β + α·v`` (``α·(v − v₀)`` where ``v0`` is not None).
+
+    ``bitwise``: within the tight tolerance, a straight-through output is told by
+    ``w + (rec − w)`` giving ``u`` bit for bit where ``rec`` does not; only where ``rec`` is
+    read back exactly enough (β = 0 or β = mean(w)): a fitted β carries errors of a few ulps
+    at the largest level, many ulps of a value near zero (α·v ≈ −β), which ``w + (rec − w)``
+    may round away by chance. Such a reading within the tight tolerance is a plain cast."""
     rec = beta + alpha * v if v0 is None else alpha * (v - v0)
     if offset != "none":
         tight, ste = allowed(u, w, dtype, ulps, alpha, v, beta)
     err = np.abs(_cast(rec, dtype).astype(np.float64) - u)
+    wide = False
     if np.all(err <= tight):
-        st = _ste_fits_better(rec, u, w, dtype)
+        st = bitwise and _ste_fits_better(rec, u, w, dtype)
     elif np.all(err <= ste):
-        st = True
+        st = wide = True
     else:
         return Recovered(lat, offset, alpha, beta, c.astype(np.int64),
                          float(np.max(_ulps(rec, u, dtype))), False, False)
     return Recovered(lat, offset, alpha, beta, c.astype(np.int64),
-                     float(np.max(_ulps(rec, u, dtype))), st, True)
+                     float(np.max(_ulps(rec, u, dtype))), st, True, wide=wide)
+
+
+def as_mean(u, w, dtype, bits, got, *, ulps=4):
+    """The reading of ``got`` (β = 0, codes ``c``, step α) on the lattice offset by
+    ``β = mean(w)``: codes ``c − j`` with ``j = rint(mean(w)/α) ≠ 0``, α and β refitted
+    (:func:`_place`); None where ``j = 0``, the codes leave their range, or ``got`` has none.
+
+    Where ``mean(w)`` is within a fraction of a step of ``j·α`` the two readings differ by
+    less than a few ulps of the dtype (float16): the values alone cannot tell them apart,
+    and the β = 0 one may need the straight-through allowance where this one does not.
+
+    Parameters
+    ----------
+    u, w : ndarray of float64, shape (n,)
+        The output and the weights it came from.
+    dtype : numpy dtype or :class:`vecq_ref.check._floats.Scaled`
+        The dtype ``u`` was stored in.
+    bits : int
+    got : Recovered
+        A reading with β = 0 (``offset == "none"``).
+    ulps : int
+        Tight tolerance in units in the last place.
+
+    Returns
+    -------
+    Recovered or None
+        ``offset == "mean"``; judged as :func:`recover` judges (``ok``, ``straight_through``).
+    """
+    if got.codes is None or got.offset != "none" or not got.alpha > 0 or got.lattice is None:
+        return None
+    j = float(np.rint(float(np.mean(w)) / got.alpha))
+    if j == 0 or not math.isfinite(j):
+        return None
+    c = got.codes.astype(np.float64) - j
+    lo, hi = code_range(bits, got.lattice)
+    if c.min() < lo or c.max() > hi:
+        return None
+    tight, ste = tolerances(u, w, dtype, ulps)
+    alt = _place(u, w, dtype, got.lattice, "mean", got.off, c, np.arange(u.size), tight, ste,
+                 ulps)
+    if alt is not None:
+        alt.clusters = got.clusters
+    return alt
 
 
 def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
@@ -359,7 +435,12 @@ def recover(u, w, dtype, bits, *, lattices=LATTICES, offsets=OFFSETS, ulps=4):
         elif best is None or got.max_ulps < best.max_ulps:
             best = got
     if oks:  # the first offset in order, then one that needs no straight-through allowance
-        return min(oks, key=lambda r: (list(offsets).index(r.offset), r.straight_through))
+        got = min(oks, key=lambda r: (list(offsets).index(r.offset), r.straight_through))
+        if got.offset == "none" and got.straight_through and "mean" in offsets:
+            alt = as_mean(u, w, dtype, bits, got, ulps=ulps)
+            if alt is not None and alt.ok and not alt.straight_through:
+                return alt
+        return got
     if best is not None:
         best.reason = f"the closest lattice is {best.max_ulps:g} ulps off"
         return best
@@ -925,5 +1006,5 @@ def _recover_rows(U, W, dtype, bits, lattices, ulps, out, first):
         todo[rows[gi]] = False
 
 
-__all__ = ["LATTICES", "OFFSETS", "Recovered", "RowReadings", "allowed", "code_range",
+__all__ = ["LATTICES", "OFFSETS", "Recovered", "RowReadings", "allowed", "as_mean", "code_range",
            "family", "recover", "recover_rows", "ste_bound", "tolerances"]

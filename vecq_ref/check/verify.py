@@ -250,6 +250,26 @@ def _recover_row(u, w, dtype, bits, lattice, tol_ulps):
     return row
 
 
+def _offset_as_others(rows, rows_q, rows_w, fmt, bits, tol_ulps):
+    """Slices read with β = 0 where at least as many read β = mean(w): each re-read on the
+    mean-offset lattice (:func:`~vecq_ref.check.recover.as_mean`, codes shifted by
+    ``rint(mean(w)/α)``), taken where it fits without the straight-through allowance. In
+    float16 a mean within a fraction of a step of ``j·α`` leaves both readings within a few
+    ulps; the other slices' offset decides. ``rows`` is updated in place."""
+    none = np.flatnonzero(rows.ok & (rows.offset == "none"))
+    n_mean = int(np.count_nonzero(rows.ok & (rows.offset == "mean")))
+    if n_mean == 0 or n_mean < none.size:
+        return
+    for i in none.tolist():
+        got = recover_mod.Recovered(rows.name[i], "none", float(rows.alpha[i]), 0.0,
+                                    rows.codes[i], float(rows.max_ulps[i]), bool(rows.ste[i]),
+                                    True)
+        alt = recover_mod.as_mean(rows_q[i], rows_w[i], fmt, bits, got, ulps=tol_ulps)
+        if alt is not None and alt.ok and not alt.straight_through:
+            rows.set(i, _Row(recover_mod.family(alt.lattice), alt.alpha, alt.codes,
+                             alt.max_ulps, True, True, alt.lattice, "mean", alt.beta, False))
+
+
 def _best_row(u, dtype, lattice, bits, tol_ulps, fit):
     """The lattice whose reconstruction α·(c + off) lies closest to ``u``.
 
@@ -1235,6 +1255,8 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         alt = recover("midtread")
         if alt.count() > rows.count():
             rows = alt
+    if rows_c is None and alphas_in is None and rows_q is not None:
+        _offset_as_others(rows, rows_q, rows_w, q_fmt, bits, ulps)
     on_lattice = bool(np.all(rows.ok))
     lat_found = rows.lattice[0] if on_lattice else lattice
     tried = set(rows.lattice.tolist()) - {None}
