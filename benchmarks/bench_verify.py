@@ -9,7 +9,10 @@ conventions, the quality against VecQ-param and VecQ-exact, which runs per group
 - ``wrong_lambda``: a VecQ port with the step 0.5·σ instead of λ_4·σ (midrise floor codes,
   least-squares α, per group; float32): not VecQ's, its quality reported;
 - ``q4_0``: llama.cpp Q4_0 (``format_rules.q4_0(w).values``), which goes to the block
-  formats' diagnosis (the format's exact optimum, VecQ-param and VecQ-exact).
+  formats' diagnosis (the format's exact optimum, VecQ-param and VecQ-exact);
+- ``f16``, ``bf16``: VecQ's own output cast to float16 / bfloat16 (``ml_dtypes``);
+- ``ste``: VecQ's own output as a straight-through estimator leaves it, ``w + (v − w)`` in
+  float32 (some groups hold two values at a level).
 
 ``2048 × 1024`` is the size the issue timed. Run with pytest-benchmark
 (``python -m pytest benchmarks/bench_verify.py --benchmark-only``) or as a script, which
@@ -30,7 +33,7 @@ from vecq_ref import format_rules, quantize
 from vecq_ref.check.verify import verify
 
 SHAPES = [(2048, 1024), (4096, 4096)]
-CASES = ("vecq", "wrong_lambda", "q4_0")
+CASES = ("vecq", "wrong_lambda", "q4_0", "f16", "bf16", "ste")
 
 
 def _wrong_lambda(w, lam=0.5, bits=4, group_size=32):
@@ -49,6 +52,13 @@ def _case(shape, case="vecq"):
         return w, quantize(w, 4, group_size=32).values.astype(np.float32)
     if case == "wrong_lambda":
         return w, _wrong_lambda(w)
+    if case in ("f16", "bf16", "ste"):
+        v = quantize(w, 4, group_size=32).values
+        if case == "ste":
+            v32 = v.astype(np.float32)
+            return w, w + (v32 - w)
+        import ml_dtypes
+        return w, v.astype(np.float16 if case == "f16" else ml_dtypes.bfloat16)
     return w, format_rules.q4_0(w).values
 
 

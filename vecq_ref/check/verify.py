@@ -901,9 +901,14 @@ def _block_format_first(w, wq, bits, group_size, dtype=None, keep=None):
         return None
     U = q.reshape(-1, group_size).astype(np.float64)
     W = arr.reshape(-1, group_size).astype(np.float64)
-    quick = recover_mod.recover_rows(U, W, q.dtype, bits, columns=True)
+    # read in the dtype wq is stored in (float16, bf16: not the float32 it was widened to,
+    # whose ulps a float16 rounding of α·v exceeds, which sent VecQ's own float16 output to
+    # the whole block diagnosis), with that dtype's default ulps where smaller than 4
+    q_dtype = _output_dtype(wq)
+    ulps = min(4, DEFAULT_ULPS[q_dtype.itemsize])
+    quick = recover_mod.recover_rows(U, W, q_dtype, bits, ulps=ulps, columns=True)
     if keep is not None:
-        keep.update(rows=quick, dtype=q.dtype, ulps=4, group_size=group_size,
+        keep.update(rows=quick, dtype=q_dtype, ulps=ulps, group_size=group_size,
                     shape=arr.shape, U=U, W=W)
     read = int(np.count_nonzero(quick.read))
     if read == len(quick):
