@@ -1270,7 +1270,9 @@ def _cell(wb, p, q, d0, bown, ball):
     return sc, keep
 
 
-@helper
+# Inlined, not a helper: a call passes its array arguments with atomic reference-count
+# updates, once per row (docs/performance.md, "chord bound").
+@njit(cache=True, nogil=True, inline="always")
 def _chord2(el, d0, ext, stop, itab, z, bown, ball, wb, wi, nact):
     """The bracket of :func:`_lean2` by the chord bound (docs/theory.md §4.5, "Chord bound"):
     probes on a grid of α (each one pass for both directions, :func:`_probe2`), then a
@@ -1701,7 +1703,9 @@ def _lean2(el, sgs, d0, ext, extm, x2, tab, itab, z, c0, best_lo, w, wb, wc, wi,
     return ra, sa_, rb, sb_, evals, ball
 
 
-@helper
+# Inlined, not a helper: a call passes its array arguments with atomic reference-count
+# updates, once per row (docs/performance.md, "chord bound").
+@njit(cache=True, nogil=True, inline="always")
 def _decide(w, c0w, ncand, best_lo, el, sgs, dr, nact, tab, itab, z, fast, c0, wi):
     """The direct values decide among the candidates ``w[c0w:ncand]`` (as :func:`_put`) of
     direction ``dr`` (as :func:`_core`): ``(r, s, evaluations)``."""
@@ -1768,7 +1772,9 @@ def _consistent_p(s, el, sgs, dr, nact, tab, itab, z, fast, c0, wi):
     return True
 
 
-@helper
+# Inlined, not a helper: a call passes its array arguments with atomic reference-count
+# updates, once per row (docs/performance.md, "chord bound").
+@njit(cache=True, nogil=True, inline="always")
 def _interval(s, el, sgs, d, nact, tab, itab, z, fast, wi):
     """``(lo, hi]``: the exact float steps with the same counts as the step ``s`` (counts
     into ``wi[:, 6]``). Keys ``a·(1/μ)`` find the extreme thresholds; exact ones only within
@@ -1800,28 +1806,13 @@ def _interval(s, el, sgs, d, nact, tab, itab, z, fast, wi):
     return lo, hi
 
 
-@njit(cache=True, nogil=True)
-def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, lean, out,
-          codes, t0, t1):
-    """Rows ``t0 ≤ r < t1`` of :func:`exact_levelset`."""
-    n = xs.shape[1]
-    nz = levz.shape[0]
-    lamz = tabz[:, 0]
-    lam2z = tabz[:, 1]
-    muz = tabz[:, 2]
-    imuz = tabz[:, 3]
-    dlz = tabz[:, 4]
-    dqz = tabz[:, 5]
-    cmaxz = itabz[:, 0]
-    pidxz = itabz[:, 1]
-    el = np.empty((5, n))  # a, h, h·a; path lengths for +α and −α (_probe2)
-    a = el[0]
-    h = el[1]
-    ha = el[2]
-    sgs = np.empty((2, n), dtype=np.int64)
-    sgp = sgs[0]
-    sgm = sgs[1]
-    pos = np.empty(n, dtype=np.int64)
+@helper
+def _general(el, sgs, d, ext, x2, tab, itab, z, fast, c0, n0, best_lo, cnt, nact):
+    """:func:`_core` on one row (direction ``d``, level set ``z``) with its own buffers:
+    ``(r, s, evaluations, best_lo)``. The buffers :func:`_core` grows live here, not in
+    :func:`_rows`: arrays reassigned in the row loop cost Numba reference counting (atomic
+    updates) on every row, the lean rows' included (≈ 13 ns per weight in groups of 32,
+    docs/performance.md)."""
     pts = np.empty((64, 4))
     stack = np.empty((64, 2), dtype=np.int64)
     cand = np.empty((64, 4))
@@ -1831,6 +1822,29 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
     perm = np.empty(64, dtype=np.int64)
     tk = np.empty((64, 3))
     cb = np.empty(65, dtype=np.int64)
+    res = _core(el[0], sgs[d], el[1], el[2], nact, ext, x2, tab[z, 0], tab[z, 1], tab[z, 2],
+                tab[z, 3], tab[z, 4], tab[z, 5], itab[z, 0], itab[z, 1], fast, c0, n0,
+                best_lo, pts, stack, cand, cnt, bk, bix, bc, perm, tk, cb)
+    return res[0], res[1], res[2], res[3]
+
+
+@njit(cache=True, nogil=True)
+def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, lean, out,
+          codes, t0, t1):
+    """Rows ``t0 ≤ r < t1`` of :func:`exact_levelset`."""
+    n = xs.shape[1]
+    nz = levz.shape[0]
+    lamz = tabz[:, 0]
+    lam2z = tabz[:, 1]
+    cmaxz = itabz[:, 0]
+    el = np.empty((5, n))  # a, h, h·a; path lengths for +α and −α (_probe2)
+    a = el[0]
+    h = el[1]
+    ha = el[2]
+    sgs = np.empty((2, n), dtype=np.int64)
+    sgp = sgs[0]
+    sgm = sgs[1]
+    pos = np.empty(n, dtype=np.int64)
     cnt = np.empty(n, dtype=np.int64)
     ext = np.zeros((2, 2))
     extm = np.zeros((2, 2))
@@ -1905,7 +1919,6 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
                     evals += ev
                 for dk in range(2 if signed else 1):
                     d = d0 if dk == 0 else 1 - d0
-                    sg = sgp if d == 0 else sgm
                     n0 = 0.0
                     for i in range(0 if both else nact):  # _lean2's level sets hold 0
                         if lamz[z, sgs[d, i], 0] < 0.0:
@@ -1919,11 +1932,9 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
                                                 itabz, z, fastz[z], c0, n0, blo, w, wi, nact,
                                                 cap)
                     else:
-                        (rr, ss, ev, blo, pts, stack, cand, bk, bix, bc, perm, tk, cb) = _core(
-                            a, sg, h, ha, nact, ext if d == 0 else extm, x2, lamz[z],
-                            lam2z[z], muz[z], imuz[z], dlz[z], dqz[z], cmaxz[z], pidxz[z],
-                            fastz[z], c0, n0, blo, pts, stack, cand, cnt, bk, bix, bc, perm,
-                            tk, cb)
+                        rr, ss, ev, blo = _general(el, sgs, d, ext if d == 0 else extm, x2,
+                                                   tabz, itabz, z, fastz[z], c0, n0, blo, cnt,
+                                                   nact)
                     evals += ev
                     if rr < 0.0 or rr < best_r * (1.0 - TIE_RTOL):
                         continue
