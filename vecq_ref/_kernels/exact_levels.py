@@ -1703,9 +1703,9 @@ def _lean2(el, sgs, d0, ext, extm, x2, tab, itab, z, c0, best_lo, w, wb, wc, wi,
     return ra, sa_, rb, sb_, evals, ball
 
 
-# Inlined, not a helper: a call passes its array arguments with atomic reference-count
-# updates, once per row (docs/performance.md, "chord bound").
-@njit(cache=True, nogil=True, inline="always")
+# A helper, not inlined: inlining it too saves ≈ 3 ns/w more but costs ≈ 9 CPU-s of first
+# compile (docs/performance.md, "chord bound").
+@helper
 def _decide(w, c0w, ncand, best_lo, el, sgs, dr, nact, tab, itab, z, fast, c0, wi):
     """The direct values decide among the candidates ``w[c0w:ncand]`` (as :func:`_put`) of
     direction ``dr`` (as :func:`_core`): ``(r, s, evaluations)``."""
