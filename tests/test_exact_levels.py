@@ -347,3 +347,63 @@ def test_float_ties_go_to_the_largest_step(levels, expect):
         K.exact_levelset(x, np.empty((0, 0)), levels, False, False, out, codes)
         assert np.all(levels[codes[0]] == expect)
         assert out[0, 1] * expect == pytest.approx(0.7, rel=4e-16)
+
+
+# --- only the paths a call can take are compiled (``_needed_paths``) ---------------------------
+
+def test_needed_paths_by_row_length_and_sign():
+    sh = np.array([True])
+    x = np.ones((3, 32))
+    assert K._needed_paths(x, None, K.LEAN, True, sh) == (True, None, None)
+    assert K._needed_paths(x, None, K.LEAN, False, sh) == (None, True, None)
+    assert K._needed_paths(x, None, K.LEAN, True, np.array([False])) == (None, True, None)
+    # two level sets (zero points), one shared and one not: both lean paths
+    assert K._needed_paths(x, None, K.LEAN, True, np.array([True, False])) == \
+        (True, True, None)
+    assert K._needed_paths(x, None, 0, True, sh) == (None, None, True)  # lean=0: general
+    assert K._needed_paths(np.ones((0, 32)), None, K.LEAN, True, sh) == (None, None, None)
+
+
+def test_needed_paths_counts_active_elements_of_long_rows():
+    sh = np.array([True])
+    n = K.LEAN + 10
+    x = np.ones((2, n))
+    assert K._needed_paths(x, None, K.LEAN, True, sh) == (None, None, True)
+    # a sparse row (K.LEAN active elements of n) takes the lean path
+    x[1, K.LEAN:] = 0.0
+    assert K._needed_paths(x, None, K.LEAN, True, sh) == (True, None, True)
+    # zero importance makes an element inactive: both rows now sparse
+    h = np.ones((2, n))
+    h[0, :11] = 0.0
+    assert K._needed_paths(x, h, K.LEAN, True, sh) == (True, None, None)
+    # all-zero rows search nothing
+    assert K._needed_paths(np.zeros((2, n)), None, K.LEAN, True, sh) == (None, None, None)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pruned_paths_give_the_same_bits(monkeypatch, signed, weighted):
+    """Rows of every path in one call (long, sparse long, all-zero): the same output with
+    every path compiled as with only the needed ones."""
+    rng = np.random.default_rng(7)
+    n = K.LEAN + 40
+    x = rng.standard_normal((4, n))
+    x[1, 50:] = 0.0           # 50 active: a lean path
+    x[2] = 0.0                # no search
+    h = rng.uniform(0.0, 2.0, size=x.shape) if weighted else None
+    if weighted:
+        h[3, :60] = 0.0       # 220 active of 296: a lean path through the weights
+    got, got_codes = _run(x, h, FULL4, signed=signed)
+    monkeypatch.setattr(K, "_needed_paths", lambda *a: (True, True, True))
+    ref, ref_codes = _run(x, h, FULL4, signed=signed)
+    assert_array_equal(got, ref)
+    assert_array_equal(got_codes, ref_codes)
+
+
+def test_a_row_on_a_pruned_path_raises(monkeypatch):
+    monkeypatch.setattr(K, "_needed_paths", lambda *a: (None, None, None))
+    with pytest.raises(RuntimeError, match="pruned"):
+        _run(np.arange(1.0, 9.0), None, FULL4, signed=True)
+    # rows with nothing to search need no path
+    out, _ = _run(np.zeros(8), None, FULL4, signed=True)
+    assert out[0, 0] == 0.0

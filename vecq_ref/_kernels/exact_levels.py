@@ -1829,9 +1829,12 @@ def _general(el, sgs, d, ext, x2, tab, itab, z, fast, c0, n0, best_lo, cnt, nact
 
 
 @njit(cache=True, nogil=True)
-def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, lean, out,
-          codes, t0, t1):
-    """Rows ``t0 ≤ r < t1`` of :func:`exact_levelset`."""
+def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, lean,
+          use_lean2, use_lean, use_general, out, codes, t0, t1):
+    """Rows ``t0 ≤ r < t1`` of :func:`exact_levelset`. ``use_lean2``, ``use_lean``,
+    ``use_general``: ``True``, or ``None`` for a path no row takes (:func:`_needed_paths`);
+    Numba prunes the branches of a ``None`` argument at compile time, so a call compiles only
+    the paths it can take (a row that would take a pruned path raises)."""
     n = xs.shape[1]
     nz = levz.shape[0]
     lamz = tabz[:, 0]
@@ -1913,10 +1916,16 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
                     if lamz[z, 1 - g, cmaxz[z, 1 - g]] > lamz[z, g, cmaxz[z, g]]:
                         d0 = 1
                 both = signed and shz[z] and nact <= lean
+                rp = sp = rm = sm = -1.0
                 if both:
-                    rp, sp, rm, sm, ev, blo = _lean2(el, sgs, d0, ext, extm, x2, tabz, itabz,
-                                                     z, c0, blo, w, wb, wc, wi, nact, cap)
-                    evals += ev
+                    if use_lean2 is not None:
+                        rp, sp, rm, sm, ev, blo = _lean2(el, sgs, d0, ext, extm, x2, tabz,
+                                                         itabz, z, c0, blo, w, wb, wc, wi,
+                                                         nact, cap)
+                        evals += ev
+                    else:
+                        raise RuntimeError("exact_levelset: the two-direction lean path "
+                                           "was pruned")
                 for dk in range(2 if signed else 1):
                     d = d0 if dk == 0 else 1 - d0
                     n0 = 0.0
@@ -1928,13 +1937,19 @@ def _rows(xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed, 
                         ss = sp if d == 0 else sm
                         ev = 0
                     elif nact <= lean:
-                        rr, ss, ev, blo = _lean(el, sgs, d, ext if d == 0 else extm, x2, tabz,
-                                                itabz, z, fastz[z], c0, n0, blo, w, wi, nact,
-                                                cap)
+                        if use_lean is not None:
+                            rr, ss, ev, blo = _lean(el, sgs, d, ext if d == 0 else extm, x2,
+                                                    tabz, itabz, z, fastz[z], c0, n0, blo, w,
+                                                    wi, nact, cap)
+                        else:
+                            raise RuntimeError("exact_levelset: the lean path was pruned")
                     else:
-                        rr, ss, ev, blo = _general(el, sgs, d, ext if d == 0 else extm, x2,
-                                                   tabz, itabz, z, fastz[z], c0, n0, blo, cnt,
-                                                   nact)
+                        if use_general is not None:
+                            rr, ss, ev, blo = _general(el, sgs, d, ext if d == 0 else extm,
+                                                       x2, tabz, itabz, z, fastz[z], c0, n0,
+                                                       blo, cnt, nact)
+                        else:
+                            raise RuntimeError("exact_levelset: the general path was pruned")
                     evals += ev
                     if rr < 0.0 or rr < best_r * (1.0 - TIE_RTOL):
                         continue
@@ -2106,7 +2121,38 @@ def exact_levelset(xs, hs, levels, signed, zero_point, out, codes, lean=LEAN, sh
         shz[z] = (shared and fastz[z] and pp >= 1 and tabz[z, 0, 0, 0] == 0.0
                   and tabz[z, 0, 1, 0] == 0.0
                   and np.array_equal(tabz[z, :, 0, :pp + 1], tabz[z, :, 1, :pp + 1]))
+    signed = bool(signed and not zero_point)
+    paths = _needed_paths(xs, hs if weighted else None, int(lean), signed, shz)
     run_tasks(_rows, rows, xs.size,
-              (xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz,
-               bool(signed and not zero_point), int(lean), out, codes))
+              (xs, hs, weighted, levz, midz, unifz, tabz, itabz, fastz, shz, signed,
+               int(lean), *paths, out, codes))
     return out, codes
+
+
+def _needed_paths(xs, hs, lean, signed, shz):
+    """``(use_lean2, use_lean, use_general)`` for :func:`_rows`: ``True`` for a path some row
+    may take, ``None`` for one no row takes (its code is then not compiled: a first call
+    compiles a third to a half of the search).
+
+    A row takes a path by its count of active elements (``x ≠ 0``, ``h ≠ 0``): none, no
+    search; ``1 … lean``, the two-direction lean path (signed, level sets in ``shz``) or the
+    one-direction lean path (the others); more, the general path. Rows of ``n ≤ lean``
+    elements never take the general path; longer rows are counted (one pass, where the
+    general path's search costs far more).
+    """
+    rows, n = xs.shape
+    if rows == 0 or n == 0:
+        return None, None, None
+    if n <= lean:
+        small, large = True, False
+    else:
+        active = xs != 0.0
+        if hs is not None:
+            active &= hs != 0.0
+        nact = np.count_nonzero(active, axis=1)
+        small = bool(np.any((nact >= 1) & (nact <= lean)))
+        large = bool(np.any(nact > lean))
+    both = signed and bool(np.any(shz))
+    one = (not signed) or not bool(np.all(shz))
+    return (True if small and both else None, True if small and one else None,
+            True if large else None)
