@@ -648,3 +648,129 @@ def test_bad_level_set_options_are_one_line(tmp_path, capsys, wfile, argv, needl
     if command == "compare" and "--bits" in argv:
         needle = "--bits must be 4, the bits of the codebook"
     assert needle.replace("{tmp}", str(tmp_path)) in err, err
+
+
+@pytest.mark.parametrize(("w", "option", "field", "expected"), [
+    # By hand: w = α(u − z) with α = 1, z = 1 and codes 0…3 exactly (2 bits).
+    ([-1.0, 0.0, 1.0, 2.0], "integer", "zero_point", 1),
+    # w = α·u + m with α = 1, m = 0.5 and codes 0…3 exactly.
+    ([0.5, 1.5, 2.5, 3.5], "float", "offset", 0.5),
+])
+def test_quantize_writes_and_search_shows_the_zero_point(tmp_path, capsys, w, option, field,
+                                                         expected):
+    """Trial T3 item 2: ``quantize --zero-point`` wrote codes 0…3 without the z or m that
+    decodes them, and ``search`` printed neither."""
+    np.save(tmp_path / "w.npy", np.array(w))
+    out = tmp_path / "q.npz"
+    assert main(["quantize", str(tmp_path / "w.npy"), "--bits", "2", "--method", "exact",
+                 "--zero-point", option, "--out", str(out), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload[field] == pytest.approx(expected, rel=1e-12)
+    assert payload["arrays"] == ["codes", "alpha", "step", "values", field]
+    with np.load(out) as z:
+        assert sorted(z.files) == sorted(["codes", "alpha", "step", "values", field])
+        np.testing.assert_array_equal(z["codes"], [0, 1, 2, 3])
+        assert z[field] == pytest.approx(expected, rel=1e-12)
+        assert z["alpha"] == pytest.approx(1.0, rel=1e-12)
+        decoded = (z["alpha"] * (z["codes"] - z[field]) if field == "zero_point"
+                   else z["alpha"] * z["codes"] + z[field])
+        np.testing.assert_allclose(decoded, w, rtol=0, atol=1e-12)
+    assert main(["search", str(tmp_path / "w.npy"), "--bits", "2", "--zero-point",
+                 option]) == 0
+    text = capsys.readouterr().out
+    assert (f"zero point {expected}," if field == "zero_point"
+            else f"offset {expected}") in text
+    assert main(["search", str(tmp_path / "w.npy"), "--bits", "2", "--zero-point", option,
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[field] == pytest.approx(expected, rel=1e-12)
+    # verify reads the .npz back (its values), as it reads one without a zero point.
+    main(["verify", str(tmp_path / "w.npy"), str(out), "--bits", "2"])
+    assert "'vecq-ref quantize' output" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["integer", "float", "nf4"])
+def test_quantize_npz_decodes_per_group(tmp_path, capsys, wfile, option):
+    import vecq_ref as vq
+
+    path, w = wfile
+    level = (["--codebook", option] if option == "nf4" else ["--bits", "3", "--zero-point",
+                                                             option])
+    out = tmp_path / "q.npz"
+    assert main(["quantize", str(path), *level, "--method", "exact", "--group-size", "16",
+                 "--out", str(out)]) == 0
+    assert "-> " + str(out) in capsys.readouterr().out
+    kw = {"codebook": "nf4"} if option == "nf4" else {"zero_point": option}
+    q = vq.quantize(w, None if option == "nf4" else 3, "exact", group_size=16, **kw)
+    with np.load(out) as z:
+        a = z["alpha"][..., None]
+        u = z["codes"].reshape(6, 2, 16).astype(np.float64)
+        if option == "integer":
+            np.testing.assert_array_equal(z["zero_point"], q.zero_point)
+            dec = a * (u - z["zero_point"][..., None])
+        elif option == "float":
+            np.testing.assert_array_equal(z["offset"], q.offset)
+            dec = a * u + z["offset"][..., None]
+        else:
+            np.testing.assert_array_equal(z["codebook"], vq.level_set(codebook="nf4").levels)
+            dec = a * z["codebook"][z["codes"].reshape(6, 2, 16)]
+        np.testing.assert_allclose(dec.reshape(6, 32), z["values"], rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(z["values"], q.values)
+
+
+def test_bits_may_be_left_out_only_with_a_codebook(tmp_path, capsys, wfile):
+    """Trial T3 item 10: "--bits must be 4 (or left out)" while search refused a missing
+    --bits with --codebook."""
+    path, w = wfile
+    for command in ("search", "quantize"):
+        extra = ["--out", str(tmp_path / "q.npz"), "--force"] if command == "quantize" else []
+        assert main([command, str(path), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"vecq-ref {command}: error: --bits is required (it may be left out "
+                       "only with --codebook, whose number of levels sets it)\n")
+        assert main([command, str(path), "--codebook", "nf4", "--method", "exact", *extra,
+                     "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["bits"] == 4
+    np.savez(tmp_path / "m.npz", fc=w)
+    assert main(["report", str(tmp_path / "m.npz"), "--codebook", "nf4", "--quiet",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bits"] == [4]
+
+
+def test_report_weights(tmp_path, capsys, wfile):
+    """Trial T3 item 11: report had no --weights; now like the other commands."""
+    import vecq_ref as vq
+
+    path, w = wfile
+    h = np.random.default_rng(5).lognormal(size=32)
+    np.save(tmp_path / "h.npy", h)
+    w2 = np.random.default_rng(6).standard_normal((3, 32)).astype(np.float32)
+    np.savez(tmp_path / "m.npz", fc=w, fc2=w2, odd=np.ones((2, 8), np.float32))
+    assert main(["report", str(tmp_path / "m.npz"), "--bits", "3", "--group-size", "16",
+                 "--weights", str(tmp_path / "h.npy"), "--quiet", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["weighted"] is True
+    q1 = vq.quantize(w, 3, "exact", group_size=16, weights=h)
+    q2 = vq.quantize(w2, 3, "exact", group_size=16, weights=h)
+    assert [r["relative_dql_exact"] for r in rep["rows"]] == [q1.loss.relative_dql,
+                                                               q2.loss.relative_dql]
+    assert all(r["relative_dql_param"] is None for r in rep["rows"])
+    # The total is Σ DQL_h / Σ h·w² over both tensors.
+    sww = sum(float(np.sum(h * np.square(x.astype(np.float64)))) for x in (w, w2))
+    total = (q1.loss.dql + q2.loss.dql) / sww
+    assert rep["totals"][0]["relative_dql_exact"] == pytest.approx(total, rel=1e-12)
+    assert rep["skipped"] == [{"name": "odd", "why": "last axis 8 of (2, 8) not a multiple "
+                                                     "of --group-size 16"}]
+    np.savez(tmp_path / "n.npz", fc=w, narrow=np.ones((2, 16), np.float32))
+    assert main(["report", str(tmp_path / "n.npz"), "--bits", "3", "--weights",
+                 str(tmp_path / "h.npy"), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "h-weighted (--weights)" in text
+    assert "narrow (--weights of shape (32,) do not broadcast to (2, 16))" in text
+    np.save(tmp_path / "bad.npy", np.r_[np.nan, np.ones(31)])
+    for argv, needle in ((["--weights", str(tmp_path / "bad.npy")],
+                          "must be finite; got 1 non-finite value (NaN or Inf)"),
+                         (["--weights", str(tmp_path / "h.npy"), "--method", "param"],
+                          "--method must be a search method with --weights")):
+        assert main(["report", str(tmp_path / "m.npz"), "--bits", "3", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, err

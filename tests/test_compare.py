@@ -505,3 +505,55 @@ def test_format_records_of_everything_fit_in_100_columns(rng):
 def test_bad_level_sets_and_rules(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         vq.compare(np.ones((2, 96)), **({"bits": 4} | kwargs))
+
+
+def test_issue_21_call_ranks_the_format_rules_by_default(rng):
+    """Trial T3 item 11: ``compare(w, bits, group_size=32, weights=h)`` (issue 21's call)
+    ranks the formats' rules against the exact optimum of their level set; without weights
+    the default is unchanged (VecQ and the baselines only)."""
+    w = rng.standard_normal((2, 64))
+    h = rng.lognormal(size=64)
+    rows = vq.compare(w, 4, group_size=32, weights=h)
+    names = {r["method"] for r in rows}
+    assert set(C.METHODS) - {"bwn", "twn"} <= names  # BWN and TWN: 1 and 2 bits only
+    rules = {m for m in C.FORMAT_RULES if C.applies(m, 4)}
+    assert rules == {"q4_0", "q4_0_search", "q4_1", "q4_1_search", "iq4_nl", "gptq_sym",
+                     "ct_sym", "gptq_asym", "awq", "nf4", "fp4"}
+    assert rules <= names and {"exact_q4_0", "exact_q4_1", "exact_nf4"} <= names
+    # The format rules' records are those of methods="formats" (same groups, same numbers).
+    formats = vq.compare(w, 4, methods="formats", group_size=32, weights=h)
+    by = {r["method"]: r for r in rows}
+    for r in formats:
+        assert by[r["method"]] == r, r["method"]
+        assert r["gap_pct"] >= -1e-10
+    # Without weights, or per tensor, the default is VecQ and the baselines as before.
+    assert not {r["method"] for r in vq.compare(w, 4, group_size=32)} & rules
+    assert not {r["method"] for r in vq.compare(w, 4, weights=h)} & rules
+
+
+def test_a_level_set_is_applied_to_formats_or_refused(rng, capsys, tmp_path):
+    """Trial T3 item 11: ``--methods formats --zero-point float`` ran every rule and dropped
+    the level set; now "formats" names the rules of that level set, and a level set that no
+    method runs on is an error naming it."""
+    w = rng.standard_normal((2, 32))
+    rows = vq.compare(w, 4, methods="formats", group_size=32, zero_point="float")
+    assert [r["method"] for r in rows] == ["exact_q4_1", "q4_1_search", "q4_1"]
+    assert {r["level_set"] for r in rows} == {"real offset, codes 0…15"}
+    nf4 = vq.compare(w, [4, 5], methods="formats", group_size=32, codebook="nf4")
+    assert sorted(r["method"] for r in nf4) == ["exact_nf4", "nf4"]
+    with pytest.raises(ValueError, match=r"`zero_point` must be left out, or given with a "
+                                         r"method that runs on its level set .*; got 'float'"):
+        vq.compare(w, 4, methods="q4_0", group_size=32, zero_point="float")
+    with pytest.raises(ValueError, match=r"`codebook` must be left out.*\['twn'\]"):
+        vq.compare(w, 2, methods="twn", codebook=[-1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match=r"'formats' names no rule on real offset, codes 0…7"):
+        vq.compare(w, 3, methods="formats", group_size=32, zero_point="float")
+    np.save(tmp_path / "w.npy", w)
+    assert main(["compare", str(tmp_path / "w.npy"), "--bits", "4", "--group-size", "32",
+                 "--methods", "formats", "--zero-point", "float", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in cli] == [r["method"] for r in rows]
+    assert main(["compare", str(tmp_path / "w.npy"), "--bits", "4", "--group-size", "32",
+                 "--methods", "q4_0", "--zero-point", "float"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--zero-point must be left out" in err

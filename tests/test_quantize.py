@@ -660,3 +660,18 @@ def test_one_path_validates_and_scales_once(monkeypatch, kwargs):
     r = q.info["search"]
     assert_array_equal(np.asarray(r.step), np.asarray(q.step))
     assert r.level_set is q.level_set
+
+
+@pytest.mark.parametrize(("h", "count"), [
+    (np.r_[np.nan, np.ones(63)], "1 non-finite value "),               # one per column
+    (np.r_[np.inf, np.nan, np.ones(62)][None, :], "2 non-finite values"),  # a (1, 64) row
+    (np.where(np.eye(8, 64) > 0, np.nan, 1.0), "8 non-finite values"),   # one per element
+])
+def test_non_finite_weights_are_counted_as_given(h, count):
+    """Trial T3 item 10: one NaN in a per-column ``weights`` of an 8×64 ``w`` was reported as
+    "8 non-finite values" (counted after broadcasting); the count is the caller's."""
+    w = np.random.default_rng(0).standard_normal((8, 64))
+    with pytest.raises(ValueError, match=rf"`weights` must be finite; got {count}"):
+        vq.quantize(w, 4, "exact", weights=h)
+    with pytest.raises(ValueError, match=rf"`weights` must be finite; got {count}"):
+        vq.vector_loss(w, w, weights=h)

@@ -121,14 +121,17 @@ def importance(obj, shape, name="weights"):
         arr = arr.astype(np.float32)
     if arr.dtype.kind not in "fiu" or arr.dtype.kind == "b":
         fail(name, "an array of non-negative real numbers", f"dtype {arr.dtype}", TypeError)
+    given = arr.astype(np.float64, copy=False)
     try:
-        arr = np.broadcast_to(arr.astype(np.float64, copy=False), shape)
+        arr = np.broadcast_to(given, shape)
     except ValueError:
         fail(name, f"broadcastable to the weights' shape {tuple(shape)} (one per element, or "
-                   "one per input column: the last axis)", f"shape {arr.shape}")
-    bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+                   "one per input column: the last axis)", f"shape {given.shape}")
+    # Counted among the caller's values, not after broadcasting (one NaN in a per-column
+    # vector is one bad value, not one per row).
+    bad = given.size - int(np.count_nonzero(np.isfinite(given)))
     if bad:
-        fail(name, "finite", f"{bad} non-finite values (NaN or Inf)")
+        fail(name, "finite", f"{bad} non-finite value{'s' if bad > 1 else ''} (NaN or Inf)")
     if arr.size and float(np.min(arr)) < 0:
         fail(name, "non-negative (h ≥ 0; zero weights are allowed)",
              f"a minimum of {float(np.min(arr))!r}")

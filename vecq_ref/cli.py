@@ -191,7 +191,8 @@ def _load_npy(path, option):
 def _load_importance(path, shape, label="the weights"):
     """The importance weights of ``--weights FILE.npy`` for a tensor of ``shape``: one .npy
     array (no pickles), ``h ≥ 0``, finite, one per element or one per input column (the last
-    axis). Every problem is one line naming ``--weights`` and the file."""
+    axis); ``shape`` None: any shape (``report``, whose tensors differ). Every problem is one
+    line naming ``--weights`` and the file."""
 
     from . import _validation as V
 
@@ -199,7 +200,7 @@ def _load_importance(path, shape, label="the weights"):
         return None
     arr = _load_npy(path, "--weights")
     try:
-        return V.importance(arr, shape, "weights")
+        return V.importance(arr, arr.shape if shape is None else shape, "weights")
     except (ValueError, TypeError) as exc:
         text = str(exc).replace("`weights` must be", "must be")
         raise UsageError(f"--weights {path} (for {label}): {text}") from None
@@ -212,6 +213,32 @@ def _with_weights(h):
 
 #: The arrays ``vecq-ref quantize`` writes; ``values`` are the quantized weights.
 _QUANTIZE_KEYS = ("codes", "alpha", "step", "values")
+#: What it adds where the codes need it to be decoded (the names of ``Quantized``'s fields):
+#: the integer zero point or the real offset of each slice, a codebook's levels.
+_QUANTIZE_EXTRA = ("zero_point", "offset", "codebook")
+#: How ``vecq-ref quantize``'s arrays decode (its --help and the README say the same).
+_QUANTIZE_HELP = ("output file (.npz): codes, alpha and step (one per slice), values "
+                  "(the quantized weights); with --zero-point integer also zero_point "
+                  "(values = alpha·(codes − zero_point)), with --zero-point float also offset "
+                  "(values = alpha·codes + offset), with --codebook also codebook "
+                  "(values = alpha·codebook[codes]); else values = alpha·(codes + ½) "
+                  "(midrise) or alpha·codes (midtread, midtread-full)")
+
+
+def _quantized_arrays(q):
+    """The arrays of ``vecq-ref quantize``'s .npz for the ``Quantized`` ``q``: those of
+    :data:`_QUANTIZE_KEYS`, and of :data:`_QUANTIZE_EXTRA` where ``q`` has them."""
+    import numpy as np
+
+    out = {"codes": q.codes, "alpha": np.asarray(q.alpha), "step": np.asarray(q.step),
+           "values": q.values}
+    if q.zero_point is not None:
+        out["zero_point"] = np.asarray(q.zero_point)
+    if q.offset is not None:
+        out["offset"] = np.asarray(q.offset)
+    if q.level_set is not None and q.level_set.codebook is not None:
+        out["codebook"] = np.asarray(q.level_set.levels)
+    return out
 
 
 def _load_quantized(path, name="quantized"):
@@ -222,7 +249,8 @@ def _load_quantized(path, name="quantized"):
     from . import io
 
     with io.open_tensors(path, name) as (keys, get):
-        if sorted(keys) == sorted(_QUANTIZE_KEYS):
+        extra = set(keys) - set(_QUANTIZE_KEYS)
+        if set(_QUANTIZE_KEYS) <= set(keys) and extra <= set(_QUANTIZE_EXTRA):
             print(f"vecq-ref verify: {path} is a 'vecq-ref quantize' output "
                   f"({', '.join(keys)}); verifying its 'values'", file=sys.stderr)
             label = _label(path, "values")
@@ -281,6 +309,14 @@ def _add_level_set(p):
     p.add_argument("--codebook", default=None, metavar="NAME|FILE.npy",
                    help="levels from a codebook: nf4, fp4, iq4_nl, or ascending levels in a "
                         ".npy file (implies the codebook lattice)")
+
+
+def _bits_given(args):
+    """Refuse a missing ``--bits`` unless ``--codebook`` gives them (its number of levels,
+    as the library's ``bits=None`` does)."""
+    if args.bits is None and args.codebook is None:
+        raise UsageError("--bits is required (it may be left out only with --codebook, "
+                         "whose number of levels sets it)")
 
 
 def _level_set_options(args):
@@ -348,7 +384,8 @@ def _add_quantize(sub):
                "  vecq-ref quantize w.npy --bits 2 --method paper --axis 0 --out q2.npz --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="a .npy file")
-    p.add_argument("--bits", type=_POSITIVE, required=True)
+    p.add_argument("--bits", type=_POSITIVE, default=None,
+                   help="bits per weight (required, except with --codebook: its size)")
     p.add_argument("--method", default="param",
                    choices=("param", "paper", "exact", "grid", "alternating"))
     _add_level_set(p)
@@ -357,7 +394,7 @@ def _add_quantize(sub):
     p.add_argument("--weights", default=None, metavar="H.npy",
                    help="importance weights h ≥ 0 (.npy): one per element, or one per input "
                         "column (the last axis); losses become h-weighted")
-    p.add_argument("--out", required=True, help="output file (.npz: codes, alpha, step, values)")
+    p.add_argument("--out", required=True, help=_QUANTIZE_HELP)
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_quantize)
@@ -370,6 +407,7 @@ def _cmd_quantize(args):
     from .quantize import quantize
 
     _out_file(args.out, "--out", (".npz",))
+    _bits_given(args)
     w = _load_weights(args.input)
     h = _load_importance(args.weights, w.shape, args.input)
     try:
@@ -377,14 +415,15 @@ def _cmd_quantize(args):
                      group_size=args.group_size, **_level_set_options(args), **_with_weights(h))
     except (ValueError, TypeError) as exc:
         raise _input_error(exc, {"w": args.input}) from exc
-    io.save_npz(args.out, {"codes": q.codes, "alpha": np.asarray(q.alpha),
-                           "step": np.asarray(q.step), "values": q.values}, force=args.force)
+    arrays = _quantized_arrays(q)
+    io.save_npz(args.out, arrays, force=args.force)
     payload = {"input": args.input, "out": args.out, "shape": list(q.codes.shape),
                "bits": q.bits, "method": q.method, "lattice": q.lattice,
                "alpha": np.asarray(q.alpha).tolist(), "step": np.asarray(q.step).tolist(),
-               "loss": q.loss.as_dict()}
-    text = (f"{args.input} {tuple(q.codes.shape)} -> {args.out}: {q.method} {q.bits}-bit "
-            f"{q.lattice}, relative DQL {q.loss.relative_dql:.6g}, "
+               **{k: arrays[k].tolist() for k in _QUANTIZE_EXTRA if k in arrays},
+               "arrays": list(arrays), "loss": q.loss.as_dict()}
+    text = (f"{args.input} {tuple(q.codes.shape)} -> {args.out} ({', '.join(arrays)}): "
+            f"{q.method} {q.bits}-bit {q.lattice}, relative DQL {q.loss.relative_dql:.6g}, "
             f"J_o {q.loss.orientation:.6g}")
     emit(args, payload, text)
     return 0
@@ -401,7 +440,8 @@ def _add_search(sub):
                "  vecq-ref search w.npy --bits 2 --method grid --axis 0 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="a .npy file")
-    p.add_argument("--bits", type=_POSITIVE, required=True)
+    p.add_argument("--bits", type=_POSITIVE, default=None,
+                   help="bits per weight (required, except with --codebook: its size)")
     p.add_argument("--method", default="exact", choices=("exact", "grid", "alternating"))
     _add_level_set(p)
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
@@ -418,6 +458,7 @@ def _cmd_search(args):
 
     from .search import search_step
 
+    _bits_given(args)
     w = _load_weights(args.input)
     h = _load_importance(args.weights, w.shape, args.input)
     try:
@@ -426,12 +467,18 @@ def _cmd_search(args):
                         **_with_weights(h))
     except (ValueError, TypeError) as exc:
         raise _input_error(exc, {"w": args.input}) from exc
-    fields = ("step", "alpha", "orientation", "relative_dql", "evaluations", "certified")
+    # The zero point z (x̂ = α(u − z)) or the real offset m (x̂ = α·u + m) where the level
+    # set has one: without it α and the step do not say what the codes stand for.
+    shift = [f for f in ("zero_point", "offset") if getattr(r, f) is not None]
+    fields = ("step", "alpha", *shift, "orientation", "relative_dql", "evaluations",
+              "certified")
     payload = {"input": args.input, "bits": r.bits, "method": r.method, "lattice": r.lattice,
                **{f: np.asarray(getattr(r, f)).tolist() for f in fields}}
     if np.ndim(r.step) == 0:
+        extra = "".join(f", zero point {int(r.zero_point)}" if f == "zero_point"
+                        else f", offset {float(r.offset):.9g}" for f in shift)
         text = (f"{args.input}: {r.method} {r.bits}-bit {r.lattice}: step {r.step:.9g}, "
-                f"alpha {r.alpha:.9g}, J_o {r.orientation:.6g}, relative DQL "
+                f"alpha {r.alpha:.9g}{extra}, J_o {r.orientation:.6g}, relative DQL "
                 f"{r.relative_dql:.6g}, evaluations {r.evaluations}, certified {r.certified}")
     else:
         rows = [{"slice": i, **{f: np.asarray(getattr(r, f)).ravel()[i].item() for f in fields}}
@@ -628,8 +675,9 @@ def _add_compare(sub):
                    help="bitwidths: 4, 2-8 or 2,4,8 (default 1-8)")
     p.add_argument("--methods", default=None,
                    help="comma-separated method names, 'formats' for every format rule at "
-                        "--bits (default: VecQ and the baselines; with a level set, VecQ's "
-                        "searches on it)")
+                        "--bits (with a level set: its rules) (default: VecQ and the "
+                        "baselines, with --group-size and --weights the format rules too; "
+                        "with a level set, VecQ's searches on it)")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
     p.add_argument("--group-size", type=_POSITIVE, default=None,
                    help="per-group of this size (every method, groups along the last axis)")
@@ -899,7 +947,8 @@ def _add_report(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="a .safetensors, .npz or .npy file, or a sharded "
                                  "checkpoint (its model.safetensors.index.json or folder)")
-    p.add_argument("--bits", type=parse_bits, default=list(range(2, 9)))
+    p.add_argument("--bits", type=parse_bits, default=None,
+                   help="bitwidths: 4, 2-8 or 2,4,8 (default 2-8; with --codebook, its bits)")
     p.add_argument("--method", default="exact",
                    choices=("exact", "grid", "alternating", "param", "paper"))
     _add_level_set(p)
@@ -907,6 +956,10 @@ def _add_report(sub):
     p.add_argument("--group-size", type=_POSITIVE, default=None,
                    help="per-group of this size along the last axis (tensors it does not "
                         "divide are skipped)")
+    p.add_argument("--weights", default=None, metavar="H.npy",
+                   help="importance weights h ≥ 0 (.npy) for every tensor: one per element, "
+                        "or one per input column (the last axis); only --method is then "
+                        "reported, h-weighted (tensors they do not fit are skipped)")
     p.add_argument("--all", action="store_true", help="include 1-D float tensors")
     p.add_argument("--plot", default=None, help="write a figure of the totals (.png/.pdf)")
     p.add_argument("--force", action="store_true", help="overwrite --plot if it exists")
@@ -923,11 +976,13 @@ def _cmd_report(args):
         from . import io
 
         io.check_target(args.plot, args.force)  # before the work, not after it
+    h = _load_importance(args.weights, None, args.input)
     try:
-        rep = model_report(args.input, bits=args.bits, method=args.method,
+        bits = args.bits or ([None] if args.codebook is not None else list(range(2, 9)))
+        rep = model_report(args.input, bits=bits, method=args.method,
                            axis=args.axis, all_tensors=args.all,
                            group_size=args.group_size, **_level_set_options(args),
-                           progress=False if args.quiet else None)
+                           **_with_weights(h), progress=False if args.quiet else None)
     except ImportError as exc:
         raise UsageError(str(exc)) from exc
     if not rep.rows:

@@ -308,13 +308,25 @@ def _plain(x):
     return [_plain(v) for v in arr]
 
 
-def _methods(methods, bits, ls):
-    """Validated list of methods to run; ``None`` means every available one."""
+def _on_sets(method, sets):
+    """Whether the format rule or exact optimum ``method`` quantizes to one of the requested
+    level sets ``sets`` (``{bits: (LevelSet, label)}``) at its bits."""
+    return any(applies(method, k) and _exact_set(_exact_of(method), k)[1] == label
+               for k, (_, label) in sets.items())
+
+
+def _methods(methods, bits, ls, sets=None, formats_by_default=False):
+    """Validated list of methods to run; ``None`` means every available one (with the
+    format rules too when ``formats_by_default``)."""
     available = search_available()
     if methods is None:
         if ls is not None:
             return [m for m in LEVEL_SET_METHODS if available]
-        return [m for m in METHODS if available or m not in SEARCH_BASED]
+        methods = [m for m in METHODS if available or m not in SEARCH_BASED]
+        if formats_by_default and available:
+            rules = [m for m in FORMAT_RULES if any(applies(m, k) for k in bits)]
+            methods += rules + list(dict.fromkeys(_rules()[m]["exact"] for m in rules))
+        return methods
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     methods = list(methods)
@@ -322,10 +334,22 @@ def _methods(methods, bits, ls):
         V.fail("methods", f"a non-empty list of names from {ALL_METHODS}", "an empty list")
     if "formats" in methods:
         at = methods.index("formats")
-        methods[at:at + 1] = [m for m in FORMAT_RULES if any(applies(m, k) for k in bits)]
+        # With a level set, "formats" names the rules of that level set only.
+        methods[at:at + 1] = [m for m in FORMAT_RULES if any(applies(m, k) for k in bits)
+                              and (ls is None or _on_sets(m, sets))]
         if not methods:
-            V.fail("methods", f"methods defined at the requested bits {bits} ('formats' names "
-                   "no rule there: the rules need bits 2 … 8)", repr("formats"))
+            where = (f"the requested bits {bits} ('formats' names no rule there: the rules "
+                     "need bits 2 … 8)") if ls is None else (
+                f"the requested bits {bits} and level set ('formats' names no rule on "
+                f"{', '.join(label for _, label in sets.values()) or 'it'})")
+            V.fail("methods", f"methods defined at {where}", repr("formats"))
+    if ls is not None and not any(m in LEVEL_SET_METHODS + ("vecq_param", "vecq_paper")
+                                  or ((m in FORMAT_RULES or m in EXACT) and _on_sets(m, sets))
+                                  for m in methods):
+        name = next(iter(ls))
+        V.fail(name, "left out, or given with a method that runs on its level set "
+               f"({', '.join(LEVEL_SET_METHODS)}, or a format rule of that level set): none "
+               f"of the methods {methods} does", repr(ls[name]))
     for m in methods:
         V.choice(m, "methods", ALL_METHODS)
         if m in SEARCH_BASED and not available:
@@ -392,10 +416,14 @@ def compare(w, bits=range(1, 9), methods=None, axis=None, group_size=None, weigh
         Bitwidths; a method is skipped at a bitwidth it does not define.
     methods : sequence of str or comma-separated str, optional
         Names from :data:`ALL_METHODS` (module docstring), or ``"formats"`` for every format
-        rule defined at ``bits``; each rule brings its exact optimum. Default: VecQ and the
-        baselines (:data:`METHODS`), without the search-based ones when
-        :mod:`vecq_ref.search` is missing; with a level set given, VecQ's searches on it.
-        Naming a method that is unavailable or defined at none of ``bits`` is an error.
+        rule defined at ``bits`` (with a level set given: every rule of that level set);
+        each rule brings its exact optimum. Default: VecQ and the baselines
+        (:data:`METHODS`), without the search-based ones when :mod:`vecq_ref.search` is
+        missing; with ``group_size`` and ``weights`` both given (and no level set), the
+        format rules defined at ``bits`` and their exact optima too (issue 21:
+        ``compare(w, 4, group_size=32, weights=h)`` ranks them); with a level set given,
+        VecQ's searches on it. Naming a method that is unavailable or defined at none of
+        ``bits`` is an error, and so is a level set that none of the methods runs on.
     axis : int, optional
         Per-channel quantization along this axis for VecQ and the baselines; ``alpha`` and
         ``step`` are then lists, the losses are over the whole tensor.
@@ -410,7 +438,9 @@ def compare(w, bits=range(1, 9), methods=None, axis=None, group_size=None, weigh
     lattice, signed_scale, zero_point, codebook
         A level set (:func:`vecq_ref.level_set`) for ``vecq_exact``, ``vecq_grid`` and
         ``vecq_alternating`` (and ``vecq_param``/``vecq_paper`` on midrise or midtread):
-        their records carry ``level_set`` and form its group.
+        their records carry ``level_set`` and form its group. With ``methods="formats"`` it
+        selects the rules of that level set (``zero_point="float"``: ``q4_1``,
+        ``q4_1_search`` at 4 bits); a ValueError when no method named runs on it.
 
     Returns
     -------
@@ -438,7 +468,10 @@ def compare(w, bits=range(1, 9), methods=None, axis=None, group_size=None, weigh
     """
     bits = _bits_list(bits)
     ls_kw, sets = _requested_set(lattice, signed_scale, zero_point, codebook, bits)
-    methods = _methods(methods, bits, ls_kw)
+    # Issue 21's call, compare(w, bits, group_size=32, weights=h), ranks the formats' rules
+    # against their exact optima: per group and weighted, the default includes them.
+    methods = _methods(methods, bits, ls_kw, sets, formats_by_default=(
+        weights is not None and group_size is not None and axis is None))
     arr, _ = V.weights(w, "w")
     # Every method reads the weights as float64 (the kernels widen each one), so float64
     # weights give the same records bit for bit (a test checks), and compare compiles the

@@ -286,9 +286,12 @@ def quantize(w, bits=None, method="param", lattice=None, axis=None, group_size=N
         training loop. Not with ``precision="float32"``.
     signed_scale : bool
         α of either sign (the mirrored level set is searched too).
-    zero_point : {None, "integer"}
+    zero_point : {None, "integer", "float"}
         ``"integer"``: codes ``u ∈ [0, 2^k − 1]`` and ``values = α·(u − z)`` with an integer
-        ``z`` per slice (``"float"`` is refused: a real offset needs a 2-D search).
+        ``z`` per slice (the result's ``zero_point``); ``"float"``: ``values = α·u + m`` with
+        a real ``m`` per slice (the result's ``offset``), ``method="exact"`` only (a 2-D
+        search: exact for slices of up to 32 weights at up to 4 bits, else the best found,
+        ``info["search"].certified`` False; :mod:`vecq_ref.search`).
     codebook : str or array_like, optional
         ``"nf4"``, ``"fp4"``, ``"iq4_nl"`` or ascending levels: ``values = α·codebook[code]``.
     weights : array_like, optional

@@ -387,8 +387,12 @@ def search_step(w, bits=None, method="exact", lattice=None, axis=None, group_siz
     ===========  ===============================  =========  =================================
     param        midrise, midtread (positive α)   no         λ_k·σ (VecQ's table)
     exact        every level set                  optional   VecQ's exact search (midrise,
-    grid                                                     midtread, unweighted); else the
-    alternating                                              general path (module docstring)
+                                                             midtread, unweighted); else the
+                                                             general path (module
+                                                             docstring); a real offset: the
+                                                             2-D search
+    grid         every level set but a real       optional   as exact (no 2-D search: a real
+    alternating  offset (``zero_point="float"``)             offset is a ValueError)
     ===========  ===============================  =========  =================================
 
     Examples

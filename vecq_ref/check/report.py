@@ -163,11 +163,12 @@ class ModelReport:
     seconds: float
     group_size: int | None = None
     level_set: str | None = None
+    weighted: bool = False
 
     def as_dict(self):
         return {"file": self.path, "bits": self.bits, "method": self.method,
                 "lattice": self.lattice, "level_set": self.level_set, "axis": self.axis,
-                "group_size": self.group_size,
+                "group_size": self.group_size, "weighted": self.weighted,
                 "rows": self.rows, "totals": self.totals, "skipped": self.skipped,
                 "seconds": self.seconds}
 
@@ -181,7 +182,7 @@ class ModelReport:
     @property
     def columns(self):
         m = self.method
-        if self.level_set is not None:  # param and paper are VecQ's own level sets' only
+        if self.level_set is not None or self.weighted:  # param, paper: VecQ's unweighted
             return ["name", "shape", "dtype", "bits", "sigma", "kurtosis", m, "time"]
         cols = ["name", "shape", "dtype", "bits", "sigma", "kurtosis", "param"]
         if m != "param":
@@ -205,9 +206,10 @@ class ModelReport:
         body = [self._cells(r) for r in self.rows]
         body += [self._cells({**t, "name": "TOTAL", "shape": [t["size"]], "sigma": None,
                               "kurtosis": None}) for t in self.totals]
-        gap = ("" if self.level_set is not None
+        gap = ("" if self.level_set is not None or self.weighted
                else f"gap_pct = 100·(param − {self.method})/param; ")
-        lines = [f"{self.path}: relative DQL, {self.level_set or self.lattice}, "
+        weighted = ", h-weighted (--weights)" if self.weighted else ""
+        lines = [f"{self.path}: relative DQL{weighted}, {self.level_set or self.lattice}, "
                  f"{self.granularity}; {gap}time in s",
                  format_table(body, self.columns, "{:.5g}")]
         for r in self.rows:
@@ -268,7 +270,7 @@ def _progress(total, progress):
 
 def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice=None,
                  axis=None, all_tensors=False, progress=None, workers=None, group_size=None, *,
-                 signed_scale=False, zero_point=None, codebook=None):
+                 signed_scale=False, zero_point=None, codebook=None, weights=None):
     """Relative DQL of VecQ-param, ``method`` and the paper expression on every tensor.
 
     Parameters
@@ -296,6 +298,12 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice=None,
         skipped with the reason. Not with ``axis``.
     progress : bool, optional
         Show a tqdm bar; default: only when stderr is a terminal.
+    weights : array_like, optional
+        Importance weights ``h ≥ 0`` (validated as in :func:`vecq_ref.quantize`): one array
+        broadcast to every tensor (one per element, or one per input column: the last
+        axis); a tensor it does not broadcast to is skipped with the reason. Then only
+        ``method`` (a search) is reported, minimising and measuring the h-weighted loss,
+        and the totals are ``Σ DQL_h / Σ h·w²``.
     workers : int, optional
         Tensors quantized at once (default: Numba's thread count; 1: one after another).
         Rows, totals and skipped list are the same for any value; only ``time`` differs.
@@ -334,6 +342,13 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice=None,
             V.fail("method", f"a search method on the level set {label!r} (param and paper are "
                    "VecQ's midrise/midtread only)", repr(method))
     lattice = sets[0].lattice
+    if weights is not None:
+        h = V.as_array(weights, "weights")
+        h = V.importance(h, h.shape, "weights")
+        if method in ("param", "paper"):
+            V.fail("method", "a search method with `weights` (param and paper are VecQ's "
+                   "unweighted rules)", repr(method))
+        extra = {**(extra or {"lattice": lattice}), "weights": h}
     if axis is not None:
         axis = V.integer(axis, "axis")
     if group_size is not None:
@@ -367,6 +382,8 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice=None,
                 try:
                     arr = get(key)
                     why = _skip_reason(arr, all_tensors, axis, group_size)
+                    if why is None and weights is not None:
+                        why = _weights_fit(extra["weights"], arr.shape)
                 except UnsupportedDtype as exc:
                     arr, why = None, str(exc)
                 except (ValueError, TypeError, MemoryError) as exc:
@@ -403,7 +420,17 @@ def model_report(path, bits=(2, 3, 4, 5, 6, 7, 8), method="exact", lattice=None,
                        "relative_dql_paper": rel["paper"] if paper_ok else None,
                        **_gap(rel["param"], rel[method]), "time": a["time"]})
     return ModelReport(str(path), bits, method, lattice, axis, rows, totals, skipped,
-                       time.perf_counter() - start, group_size, label)
+                       time.perf_counter() - start, group_size, label, weights is not None)
+
+
+def _weights_fit(h, shape):
+    """Why the importance weights ``h`` cannot weight a tensor of ``shape`` (None: they can)."""
+    try:
+        if np.broadcast_shapes(h.shape, tuple(shape)) == tuple(shape):
+            return None
+    except ValueError:
+        pass
+    return f"--weights of shape {h.shape} do not broadcast to {tuple(shape)}"
 
 
 def gap_rounding_bound(n, param, other):
@@ -486,6 +513,9 @@ def _rows_of(key, arr, bits, method, lattice, axis, source, group_size=None, ext
     k = V.scale_exponent(arr)
     n, _, s2, s4, sww = _moments(arr, k)
     sigma, kurt = _sigma_kurtosis(n, s2, s4, k)
+    if extra and extra.get("weights") is not None:  # the totals' Σ h·w², at 2**k·w
+        x = np.ldexp(np.asarray(arr, dtype=np.float64), k)
+        sww = float(np.sum(np.broadcast_to(extra["weights"], arr.shape) * np.square(x)))
     codes = np.empty(arr.size, dtype=code_dtype(max(bits)))
     out, parts = [], []
     for b in bits:
