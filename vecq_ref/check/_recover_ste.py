@@ -185,9 +185,11 @@ def _chunk(U, W, dtype, bits, rows, lattices, ulps, out):
         cen = np.full((g, kk), np.nan)
         tt = np.zeros((g, kk))
         code = np.zeros((g, kk))
-        cen[seg_row, pos] = mids
-        tt[seg_row, pos] = t_lev
-        code[seg_row, pos] = code_lev
+        ok &= k <= kk  # (more only where the codes left their range: not read)
+        put = pos < kk
+        cen[seg_row[put], pos[put]] = mids[put]
+        tt[seg_row[put], pos[put]] = t_lev[put]
+        code[seg_row[put], pos[put]] = code_lev[put]
         valid = np.isfinite(cen)
 
         # 3. the scan of lattices through zero, replayed
