@@ -263,3 +263,31 @@ def test_conflict_is_the_row_by_row_text(rng, rows, lattice):
     ok = quantize(x, 4, axis=0, lattice=lattice).codes.astype(np.int64)
     assert D._conflict(x, ok, 4, lattice, lattice) == _conflict_row_by_row(x, ok, 4, lattice,
                                                                            lattice)
+
+
+def test_as_mean_rows_is_as_mean_group_by_group():
+    # β = 0 straight-through readings (recover restricted to β = 0) of groups whose sums ran
+    # through weights of the other sign: the columnar β = mean(w) reading where as_mean's
+    # is ok and not straight-through, none where it is not (recover then keeps β = 0)
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((64, 256)).astype(np.float32)
+    through = np.where(rng.random(w.shape) < 0.5, -1.5 * w, w).astype(np.float32)
+    u, wd = _ste_output(w, 4, 32, np.float32, True, through=through)
+    U = u.reshape(-1, 32).astype(np.float64)
+    W = wd.reshape(-1, 32).astype(np.float64)
+    gots = {}
+    for i in range(U.shape[0]):
+        g = R.recover(U[i], W[i], F32, 4, offsets=("none",))
+        if g.ok and g.straight_through:
+            gots[i] = g
+    assert len(gots) > 100
+    got = S.as_mean_rows(U, W, F32, 4, gots)
+    n_alt = 0
+    for i, b in gots.items():
+        alt = R.as_mean(U[i], W[i], F32, 4, b)
+        if alt is not None and alt.ok and not alt.straight_through:
+            n_alt += 1
+            assert _fields(got[i]) == _fields(alt)
+        else:
+            assert i not in got
+    assert 10 < n_alt < len(gots)

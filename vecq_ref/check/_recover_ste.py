@@ -276,15 +276,116 @@ def _chunk(U, W, dtype, bits, rows, lattices, ulps, out):
     keep = fits_tight & (~st | ((others_alive[idx] == 0) & ~vague[idx] & same_chains[idx]))
     mean_w = np.mean(ww, axis=1)
     codes = c[idx].astype(np.int64)
+    try_mean = []
     for j in np.flatnonzero(keep).tolist():
         i, r = int(idx[j]), int(rows[idx[j]])
         got = R.Recovered("midrise", "none", float(al[j]), 0.0, codes[j].copy(),
                           float(ul[j]), bool(st[j]), True, int(k[i]))
-        if st[j] and not abs(mean_w[j] / al[j]) < 0.49:
-            alt = R.as_mean(U[r], W[r], dtype, bits, got, ulps=ulps)
-            if alt is not None and alt.ok and not alt.straight_through:
-                got = alt
         out[r] = got
+        if st[j] and not abs(mean_w[j] / al[j]) < 0.49:
+            try_mean.append(r)
+    # recover() then tries the β = mean(w) reading (:func:`as_mean`): where it fits without
+    # the straight-through allowance, it is the answer
+    out.update(as_mean_rows(U, W, dtype, bits, {r: out[r] for r in try_mean}, ulps))
+
+
+def as_mean_rows(U, W, dtype, bits, gots, ulps=4):
+    """:func:`~vecq_ref.check.recover.as_mean` of many groups: for each row ``r`` of
+    ``gots`` (a β = 0 reading of ``U[r]``), the reading on the ``mean(w)`` lattice where it
+    is ok and not straight-through (what :func:`recover` then returns), else nothing.
+
+    The scalars of :func:`_place` (its sums and dot products) are computed one group at a
+    time with the same NumPy calls on the same rows; the judgement of each fit
+    (:func:`_judge` with :func:`allowed`'s tolerances) is elementwise, for all at once; the
+    choice among the fits that pass is :func:`_place`'s (the tight tolerance first, then
+    β = mean(w), then the fewest ulps; the first on ties).
+
+    Returns
+    -------
+    dict of int to Recovered
+    """
+    fits = []  # (row, alpha, beta, v0 or None, bitwise, c) per fit, in _place's order
+    for r, got in gots.items():
+        u, w = U[r], W[r]
+        if got.codes is None or got.offset != "none" or not got.alpha > 0 or \
+                got.lattice is None:
+            continue
+        j = float(np.rint(float(np.mean(w)) / got.alpha))
+        if j == 0 or not np.isfinite(j):
+            continue
+        c = got.codes.astype(np.float64) - j
+        lo, hi = R.code_range(bits, got.lattice)
+        if c.min() < lo or c.max() > hi:
+            continue
+        v = c + got.off
+        n = u.size
+        sv, svv, su, suv = float(v.sum()), float(v @ v), float(u.sum()), float(u @ v)
+        det = n * svv - sv * sv
+        if det <= 0:
+            continue
+        alpha = (n * suv - sv * su) / det
+        row = [(alpha, (su - alpha * sv) / n, None)]
+        beta_m = float(np.mean(w))
+        row += [(float((u - beta_m) @ v) / svv, beta_m, True),
+                (float((w - beta_m) @ v) / svv, beta_m, True)]
+        zero = u == 0
+        if np.any(zero) and np.all(v[zero] == v[zero][0]):
+            v0 = float(v[zero][0])
+            d = v - v0
+            dd = float(d @ d)
+            if dd > 0:
+                a0 = float(u @ d) / dd
+                row.insert(0, (a0, -a0 * v0, v0))
+        fits += [(r, a, b, v0, c) for a, b, v0 in row if a > 0]
+    if not fits:
+        return {}
+    rr = np.array([f[0] for f in fits])
+    alpha = np.array([f[1] for f in fits])
+    beta = np.array([f[2] for f in fits])
+    by_v0 = np.array([f[3] is not None and f[3] is not True for f in fits])
+    v0 = np.array([f[3] if by_v0[i] else 0.0 for i, f in enumerate(fits)])
+    bitwise = np.array([f[3] is True for f in fits])
+    C = np.stack([f[4] for f in fits])
+    got0 = next(iter(gots.values()))
+    V = C + got0.off
+    u, w = U[rr], W[rr]
+    with np.errstate(all="ignore"):
+        rec = np.where(by_v0[:, None], alpha[:, None] * (V - v0[:, None]),
+                       beta[:, None] + alpha[:, None] * V)
+        # allowed(): the terms |α·v| + |β| and the fit's rounding at the largest level
+        tight, ste = R.tolerances(u, w, dtype, ulps, np.abs(alpha[:, None] * V) +
+                                  np.abs(beta)[:, None])
+        fit = ulps * _spacing(np.max(np.abs(u), axis=1), dtype)
+        tight, ste = tight + fit[:, None], ste + fit[:, None]
+        err = np.abs(_cast(rec, dtype).astype(np.float64) - u)
+        in_tight = np.all(err <= tight, axis=1)
+        in_ste = np.all(err <= ste, axis=1)
+        dt = dtype_of(dtype)
+        if dt == np.float64:
+            better = np.zeros(len(fits), dtype=bool)
+        else:
+            rd, ud, wd = _cast(rec, dt), _cast(u, dt), _cast(w, dt)
+            better = ~np.all(rd == ud, axis=1) & np.all(wd + (rd - wd) == ud, axis=1)
+        ul = np.max(R._ulps(rec, u, dtype), axis=1)
+    ok = in_tight | in_ste
+    wide = ~in_tight & in_ste
+    st = np.where(in_tight, bitwise & better, in_ste)
+    out = {}
+    f = 0
+    while f < len(fits):
+        r = int(rr[f])
+        e = f
+        while e < len(fits) and rr[e] == r:
+            e += 1
+        oks = [i for i in range(f, e) if ok[i]]
+        if oks:
+            i = min(oks, key=lambda i: (bool(wide[i]), not bitwise[i], float(ul[i])))
+            if not st[i]:
+                out[r] = R.Recovered(gots[r].lattice, "mean", float(alpha[i]), float(beta[i]),
+                                     C[i].astype(np.int64), float(ul[i]), False, True,
+                                     gots[r].clusters, wide=bool(wide[i]))
+        f = e
+    return out
 
 
 __all__ = ["recover_rows_ste"]
