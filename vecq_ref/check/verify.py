@@ -174,7 +174,8 @@ class _Rows:
             self.name[sel] = name
             self.lattice[sel] = recover_mod.family(name)
         self.alpha[m] = got.alpha[m]
-        self.codes[m] = got.codes[m]
+        # (in place: boolean indexing would copy the read rows' codes first)
+        np.copyto(self.codes, got.codes, where=m[:, None])
         self.max_ulps[m] = got.max_ulps[m]
         self.ste[m] = got.straight_through[m]
         self.has_codes[m] = self.in_range[m] = self.ok[m] = True
