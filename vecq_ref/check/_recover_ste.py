@@ -53,8 +53,13 @@ means the same floating-point operations on the same numbers, elementwise or as 
    ``exhaustive``: :func:`_search` returns it), and where the third leveling (chains within
    ``ste``) is the same partition (then :func:`_levelings` stops). :func:`recover` then
    takes it (β = 0 before the offsets that step 1's leveling may have fitted) and tries
-   :func:`as_mean`, which is called here as it is there (skipped where
-   ``|mean(w)/α| < 0.49``: ``j = 0``).
+   :func:`as_mean`, replayed by :func:`as_mean_rows` (its scalars with the same NumPy
+   calls on the same rows, its judgement elementwise; skipped where ``|mean(w)/α| < 0.49``:
+   ``j = 0``): where that reading fits without the allowance it is the answer.
+
+The argument's margins (0.05, 0.04, 0.4 of a step, the factor 1.01) only make a group go
+to :func:`recover` more often; the decisions that need no margin (the scan, the
+tolerances, the judgement, the least-squares α) are the same floating-point operations.
 
 Only float dtypes without a working scale, 1 ≤ bits ≤ 8, the midrise lattice first in
 ``lattices``, groups without subnormal values and with a tolerance small against the step
@@ -304,7 +309,7 @@ def as_mean_rows(U, W, dtype, bits, gots, ulps=4):
     -------
     dict of int to Recovered
     """
-    fits = []  # (row, alpha, beta, v0 or None, bitwise, c) per fit, in _place's order
+    fits = []  # (row, α, β, v0: None, True (β = mean(w)) or v₀, codes c, v) in _place's order
     for r, got in gots.items():
         u, w = U[r], W[r]
         if got.codes is None or got.offset != "none" or not got.alpha > 0 or \
@@ -336,7 +341,7 @@ def as_mean_rows(U, W, dtype, bits, gots, ulps=4):
             if dd > 0:
                 a0 = float(u @ d) / dd
                 row.insert(0, (a0, -a0 * v0, v0))
-        fits += [(r, a, b, v0, c) for a, b, v0 in row if a > 0]
+        fits += [(r, a, b, v0, c, v) for a, b, v0 in row if a > 0]
     if not fits:
         return {}
     rr = np.array([f[0] for f in fits])
@@ -346,8 +351,7 @@ def as_mean_rows(U, W, dtype, bits, gots, ulps=4):
     v0 = np.array([f[3] if by_v0[i] else 0.0 for i, f in enumerate(fits)])
     bitwise = np.array([f[3] is True for f in fits])
     C = np.stack([f[4] for f in fits])
-    got0 = next(iter(gots.values()))
-    V = C + got0.off
+    V = np.stack([f[5] for f in fits])
     u, w = U[rr], W[rr]
     with np.errstate(all="ignore"):
         rec = np.where(by_v0[:, None], alpha[:, None] * (V - v0[:, None]),
