@@ -435,22 +435,29 @@ def _conflict(x, rows_c, bits, lattice, thresholds, scale_exp=0):
         with np.errstate(over="ignore", under="ignore"):
             return float(np.ldexp(v, -scale_exp))
 
-    parts = []
-    for i in range(x.shape[0]):
+    def part(i):
         lo, hi, bad = step_bounds(x[i], rows_c[i], bits, lattice, thresholds)
         if np.any(bad):
             j = int(np.flatnonzero(bad)[0])
-            parts.append(f"no step maps w = {un(x[i, j]):.6g} to code {int(rows_c[i, j])}")
-        else:
-            a, b = int(np.argmax(lo)), int(np.argmin(hi))
-            if lo[a] > hi[b]:
-                parts.append(f"s ≥ {un(lo[a]):.6g} to map w = {un(x[i, a]):.6g} to code "
-                             f"{int(rows_c[i, a])}, but s ≤ {un(hi[b]):.6g} to map "
-                             f"w = {un(x[i, b]):.6g} to code {int(rows_c[i, b])}")
+            return f"no step maps w = {un(x[i, j]):.6g} to code {int(rows_c[i, j])}"
+        a, b = int(np.argmax(lo)), int(np.argmin(hi))
+        if lo[a] > hi[b]:
+            return (f"s ≥ {un(lo[a]):.6g} to map w = {un(x[i, a]):.6g} to code "
+                    f"{int(rows_c[i, a])}, but s ≤ {un(hi[b]):.6g} to map "
+                    f"w = {un(x[i, b]):.6g} to code {int(rows_c[i, b])}")
+        return None
+
     if x.shape[0] > 1:
-        return f"{len(parts)} of {x.shape[0]} slices, e.g. {parts[0]}" if parts else \
+        # the slices whose bounds cross, all at once (:func:`step_interval`: max lo_i > min
+        # hi_i or an impossible element, what ``part`` tests row by row); the words for the
+        # first of them only (before: ``part`` on every slice, 12 s on 524,288 groups)
+        lo_r, hi_r, bad_r = step_interval(x, rows_c, bits, lattice, thresholds)
+        crossed = np.flatnonzero(bad_r | (lo_r > hi_r))
+        first = part(int(crossed[0])) if crossed.size else None
+        return f"{crossed.size} of {x.shape[0]} slices, e.g. {first}" if crossed.size else \
             "the slices' intervals are empty within the tolerance"
-    return parts[0] if parts else "the interval is empty within the tolerance"
+    first = part(0)
+    return first if first is not None else "the interval is empty within the tolerance"
 
 
 def _rel_dql(w, q, sww=None, out=None):

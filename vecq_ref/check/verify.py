@@ -88,6 +88,7 @@ from ..formats._block import BlockTensor
 from ..lattice import code_range, level_offset
 from ..quantize import quantize
 from . import _floats, conventions
+from . import _recover_ste as ste_mod
 from . import diagnose as diagnose_mod
 from . import recover as recover_mod
 
@@ -173,7 +174,8 @@ class _Rows:
             self.name[sel] = name
             self.lattice[sel] = recover_mod.family(name)
         self.alpha[m] = got.alpha[m]
-        self.codes[m] = got.codes[m]
+        # (in place: boolean indexing would copy the read rows' codes first)
+        np.copyto(self.codes, got.codes, where=m[:, None])
         self.max_ulps[m] = got.max_ulps[m]
         self.ste[m] = got.straight_through[m]
         self.has_codes[m] = self.in_range[m] = self.ok[m] = True
@@ -240,7 +242,11 @@ def _recover_row(u, w, dtype, bits, lattice, tol_ulps):
     """α, β and codes of one row of ``wq`` (float64 ``u``); ``lattice`` None tries all."""
     lats = (recover_mod.LATTICES if lattice is None else
             ("midrise",) if lattice == "midrise" else ("midtread", "midtread-full"))
-    got = recover_mod.recover(u, w, dtype, bits, lattices=lats, ulps=tol_ulps)
+    return _row_of(recover_mod.recover(u, w, dtype, bits, lattices=lats, ulps=tol_ulps))
+
+
+def _row_of(got):
+    """The :class:`_Row` of a :class:`~vecq_ref.check.recover.Recovered`."""
     lat = None if got.lattice is None else recover_mod.family(got.lattice)
     in_range = got.codes is not None
     row = _Row(lat, got.alpha if math.isfinite(got.alpha) else 0.0, got.codes, got.max_ulps,
@@ -1199,6 +1205,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
     def recover(lat):
         out = _Rows(nrows, rows_w.shape[1])
         todo = range(nrows)
+        ste_read = set()
         if rows_c is None and alphas_in is None:
             # the quick reading of every slice at once (β = 0, the largest step); the
             # slices it leaves open are searched one by one
@@ -1211,6 +1218,16 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                                                 ulps=ulps, columns=True)
             out.set_read(fast)
             todo = np.flatnonzero(~fast.read).tolist()
+            # the straight-through groups among them that recover() would read on the midrise
+            # lattice with the largest step, read many at a time (its very readings)
+            for r, got in ste_mod.recover_rows_ste(rows_q, rows_w, q_fmt, bits, todo,
+                                                   lattices=lats, ulps=ulps).items():
+                row = _row_of(got)
+                if row.name is None and row.lattice is not None:
+                    row.name = row.lattice
+                out.set(r, row)
+                ste_read.add(r)
+            todo = [r for r in todo if r not in ste_read]
         for r in todo:
             a_in = None if alphas_in is None else float(alphas_in[r])
             if rows_c is not None:
