@@ -384,7 +384,8 @@ def as_mean_rows(U, W, dtype, bits, gots, ulps=4):
         oks = [i for i in range(f, e) if ok[i]]
         if oks:
             i = min(oks, key=lambda i: (bool(wide[i]), not bitwise[i], float(ul[i])))
-            if not st[i]:
+            # β = mean(w) itself, as as_mean requires (not a freely fitted β)
+            if not st[i] and float(beta[i]) == float(np.mean(W[r])):
                 out[r] = R.Recovered(gots[r].lattice, "mean", float(alpha[i]), float(beta[i]),
                                      C[i].astype(np.int64), float(ul[i]), False, True,
                                      gots[r].clusters, wide=bool(wide[i]))

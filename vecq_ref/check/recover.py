@@ -356,8 +356,9 @@ def _judge(u, w, dtype, lat, offset, c, v, alpha, beta, v0, tight, ste, ulps, bi
 
 def as_mean(u, w, dtype, bits, got, *, ulps=4):
     """The reading of ``got`` (β = 0, codes ``c``, step α) on the lattice offset by
-    ``β = mean(w)``: codes ``c − j`` with ``j = rint(mean(w)/α) ≠ 0``, α and β refitted
-    (:func:`_place`); None where ``j = 0``, the codes leave their range, or ``got`` has none.
+    ``β = mean(w)``: codes ``c − j`` with ``j = rint(mean(w)/α) ≠ 0``, α refitted with
+    β = mean(w) (:func:`_place`); None where ``j = 0``, the codes leave their range, ``got``
+    has none, or only a freely fitted β (not mean(w)) places the values.
 
     Where ``mean(w)`` is within a fraction of a step of ``j·α`` the two readings differ by
     less than a few ulps of the dtype (float16): the values alone cannot tell them apart,
@@ -392,8 +393,12 @@ def as_mean(u, w, dtype, bits, got, *, ulps=4):
     tight, ste = tolerances(u, w, dtype, ulps)
     alt = _place(u, w, dtype, got.lattice, "mean", got.off, c, np.arange(u.size), tight, ste,
                  ulps)
-    if alt is not None:
-        alt.clusters = got.clusters
+    if alt is None or alt.beta != float(np.mean(w)):
+        # only β = mean(w) itself: a freely fitted β near j·α is the β = 0 reading with its
+        # codes shifted (a VecQ output through a straight-through estimator, whose two
+        # stored values at one level fit the refit within the tight tolerance), not an offset
+        return None
+    alt.clusters = got.clusters
     return alt
 
 

@@ -1461,7 +1461,9 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         if nrows > 1 and len(off_rows) > 1:
             # one β per slice: summarised as such, never one slice's β for all of them
             b_caller = np.ldexp(betas[off_rows], -_scale_exp)
-            means = int(np.count_nonzero(rows.offset[off_rows] == "mean"))
+            # β equal to its slice's mean(w) (a freely fitted β labelled "mean" is not)
+            means = sum(1 for i in off_rows if rows.offset[i] == "mean" and
+                        float(betas[i]) == float(np.mean(rows_w[i])))
             reasons.append(f"the levels are offset by a β per slice ({len(off_rows)} of "
                            f"{nrows} slices, β from {float(b_caller.min()):.4g} to "
                            f"{float(b_caller.max()):.4g}" +
