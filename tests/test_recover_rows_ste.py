@@ -276,22 +276,31 @@ def test_as_mean_rows_is_as_mean_group_by_group():
     u, wd = _ste_output(w, 4, 32, np.float32, True, through=through)
     U = u.reshape(-1, 32).astype(np.float64)
     W = wd.reshape(-1, 32).astype(np.float64)
+    n_ste, n_alt = _as_mean_both_ways(U, W)
+    assert n_ste > 100
+    assert n_alt == 0
+
+
+def _as_mean_both_ways(U, W):
+    """as_mean_rows against as_mean on the groups recover reads with β = 0 and the
+    straight-through allowance: the same readings (β = mean(w) itself) or none. Returns
+    (such groups, groups read on the mean lattice)."""
     gots = {}
     for i in range(U.shape[0]):
         g = R.recover(U[i], W[i], F32, 4, offsets=("none",))
         if g.ok and g.straight_through:
             gots[i] = g
-    assert len(gots) > 100
     got = S.as_mean_rows(U, W, F32, 4, gots)
     n_alt = 0
     for i, b in gots.items():
         alt = R.as_mean(U[i], W[i], F32, 4, b)
         if alt is not None and alt.ok and not alt.straight_through:
             n_alt += 1
+            assert alt.beta == float(np.mean(W[i]))
             assert _fields(got[i]) == _fields(alt)
         else:
             assert i not in got
-    assert n_alt == 0
+    return len(gots), n_alt
 
 
 def test_as_mean_rows_reads_a_mean_offset_output():
@@ -310,22 +319,8 @@ def test_as_mean_rows_reads_a_mean_offset_output():
     out = (m + alpha * v).astype(np.float32)
     w32 = w.astype(np.float32)
     u = (w32 + (out - w32)).astype(np.float64)
-    gots = {}
-    for i in range(u.shape[0]):
-        g = R.recover(u[i], w[i], F32, 4, offsets=("none",))
-        if g.ok and g.straight_through:
-            gots[i] = g
-    got = S.as_mean_rows(u, w, F32, 4, gots)
-    n_alt = 0
-    for i, b in gots.items():
-        alt = R.as_mean(u[i], w[i], F32, 4, b)
-        if alt is not None and alt.ok and not alt.straight_through:
-            n_alt += 1
-            assert alt.beta == float(np.mean(w[i]))
-            assert _fields(got[i]) == _fields(alt)
-        else:
-            assert i not in got
-    assert n_alt > 5, (n_alt, len(gots))
+    n_ste, n_alt = _as_mean_both_ways(u, w)
+    assert n_alt > 5, (n_alt, n_ste)
 
 
 def test_vecq_output_through_a_straight_through_estimator_passes():

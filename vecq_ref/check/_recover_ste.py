@@ -323,24 +323,9 @@ def as_mean_rows(U, W, dtype, bits, gots, ulps=4):
         if c.min() < lo or c.max() > hi:
             continue
         v = c + got.off
-        n = u.size
-        sv, svv, su, suv = float(v.sum()), float(v @ v), float(u.sum()), float(u @ v)
-        det = n * svv - sv * sv
-        if det <= 0:
+        row = R._offset_fits(u, w, v, True)  # _place's own fits, in its order
+        if row is None:
             continue
-        alpha = (n * suv - sv * su) / det
-        row = [(alpha, (su - alpha * sv) / n, None)]
-        beta_m = float(np.mean(w))
-        row += [(float((u - beta_m) @ v) / svv, beta_m, True),
-                (float((w - beta_m) @ v) / svv, beta_m, True)]
-        zero = u == 0
-        if np.any(zero) and np.all(v[zero] == v[zero][0]):
-            v0 = float(v[zero][0])
-            d = v - v0
-            dd = float(d @ d)
-            if dd > 0:
-                a0 = float(u @ d) / dd
-                row.insert(0, (a0, -a0 * v0, v0))
         fits += [(r, a, b, v0, c, v) for a, b, v0 in row if a > 0]
     if not fits:
         return {}

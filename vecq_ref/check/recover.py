@@ -282,35 +282,9 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
         vv = float(v @ v)
         fits = [((float(u @ v) / vv if vv > 0 else 0.0), 0.0, None)]
     else:
-        # least squares of u on [v, 1]: α and β together (β then checked against mean(w))
-        n = u.size
-        sv, svv, su, suv = float(v.sum()), float(v @ v), float(u.sum()), float(u @ v)
-        det = n * svv - sv * sv
-        if det <= 0:
+        fits = _offset_fits(u, w, v, offset == "mean")
+        if fits is None:
             return None
-        alpha = (n * suv - sv * su) / det
-        fits = [(alpha, (su - alpha * sv) / n, None)]
-        if offset == "mean":
-            # β = mean(w) itself, with α by least squares on ``u − β`` and on ``w − β`` (α*,
-            # the mean-centred convention's): a free fit of β carries the values' rounding at
-            # the largest level, many ulps of a value near zero (α·v ≈ −β), and moves the
-            # thresholds w − β the codes came from: β = mean(w) is the reading wherever it
-            # fits, the closest of its two α, the free fit only where neither does
-            beta_m = float(np.mean(w))
-            fits += [(float((u - beta_m) @ v) / svv, beta_m, True),
-                     (float((w - beta_m) @ v) / svv, beta_m, True)]
-        zero = u == 0
-        if np.any(zero) and np.all(v[zero] == v[zero][0]):
-            # a level exactly at zero (an integer zero point): β = −α·v₀, the levels
-            # α·(v − v₀), so that the zero level is exactly 0 as stored; tried first. (A
-            # straight-through output is also 0 at a level within half an ulp of w from
-            # zero, not at it: then the free fit above.)
-            v0 = float(v[zero][0])
-            d = v - v0
-            dd = float(d @ d)
-            if dd > 0:
-                alpha = float(u @ d) / dd
-                fits.insert(0, (alpha, -alpha * v0, v0))
     first, oks = None, []
     for alpha, beta, v0 in fits:
         if not alpha > 0:
@@ -328,6 +302,44 @@ def _place(u, w, dtype, lat, offset, off, rel_c, labels, tight, ste, ulps):
     if oks:  # within the tight tolerance, then β = mean(w), then the closest
         return min(oks, key=lambda x: (x[0].wide, x[1], x[0].max_ulps))[0]
     return first
+
+
+def _offset_fits(u, w, v, mean):
+    """The fits :func:`_place` tries for a lattice with an offset, in its order: ``(α, β,
+    v₀)`` per fit (``v₀`` None for a free fit, True for β = mean(w), the zero level's ``v``
+    for an integer zero point); None where ``[v, 1]`` has no least-squares solution.
+    ``mean``: also β = mean(w) (the offset ``"mean"``). Shared with
+    :func:`vecq_ref.check._recover_ste.as_mean_rows` (the same operations, the same bits)."""
+    # least squares of u on [v, 1]: α and β together (β then checked against mean(w))
+    n = u.size
+    sv, svv, su, suv = float(v.sum()), float(v @ v), float(u.sum()), float(u @ v)
+    det = n * svv - sv * sv
+    if det <= 0:
+        return None
+    alpha = (n * suv - sv * su) / det
+    fits = [(alpha, (su - alpha * sv) / n, None)]
+    if mean:
+        # β = mean(w) itself, with α by least squares on ``u − β`` and on ``w − β`` (α*,
+        # the mean-centred convention's): a free fit of β carries the values' rounding at
+        # the largest level, many ulps of a value near zero (α·v ≈ −β), and moves the
+        # thresholds w − β the codes came from: β = mean(w) is the reading wherever it
+        # fits, the closest of its two α, the free fit only where neither does
+        beta_m = float(np.mean(w))
+        fits += [(float((u - beta_m) @ v) / svv, beta_m, True),
+                 (float((w - beta_m) @ v) / svv, beta_m, True)]
+    zero = u == 0
+    if np.any(zero) and np.all(v[zero] == v[zero][0]):
+        # a level exactly at zero (an integer zero point): β = −α·v₀, the levels
+        # α·(v − v₀), so that the zero level is exactly 0 as stored; tried first. (A
+        # straight-through output is also 0 at a level within half an ulp of w from
+        # zero, not at it: then the free fit above.)
+        v0 = float(v[zero][0])
+        d = v - v0
+        dd = float(d @ d)
+        if dd > 0:
+            alpha = float(u @ d) / dd
+            fits.insert(0, (alpha, -alpha * v0, v0))
+    return fits
 
 
 def _judge(u, w, dtype, lat, offset, c, v, alpha, beta, v0, tight, ste, ulps, bitwise=True):
