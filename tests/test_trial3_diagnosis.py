@@ -97,3 +97,93 @@ def test_offset_best_found_is_the_search_steps_rule():
     assert np.all(got <= found * (1 + 1e-12))
     # one group, all equal: loss 0 (a constant is α·0 + m)
     assert offset_best_found(np.full((1, 8), 0.3), None, 4)[0] == pytest.approx(0, abs=1e-30)
+
+
+# --- 5: an imatrix-made output checked without its imatrix ------------------------------------
+
+def _imatrix_case(key):
+    """The ggml C outputs with an importance matrix (fixtures), as values and as a BlockTensor."""
+    from test_blocks import GGML, INP, X, _gguf_bt
+
+    kind = key.split("_rand")[0]
+    bt = _gguf_bt(GGML[key], kind, X.shape)
+    return X, INP["qw"], bt, bt.dequantize().astype(np.float32), kind
+
+
+@pytest.mark.parametrize("key", ["q4_0_rand_imatrix", "iq4_nl_rand_imatrix"])
+def test_imatrix_output_without_its_imatrix_is_undecided_and_the_advice_works(key):
+    w, qw, _, wq, kind = _imatrix_case(key)
+    r = vq.verify(w, wq, bits=4, group_size=32)
+    assert r.passed is None and r.format == kind
+    assert "imatrix path" in r.undecided and "imatrix would decide" in r.undecided
+    assert str(r).count("verdict: UNDECIDED") == 1
+    advice = [n for n in r.notes if "imatrix_weights(" in n]
+    assert len(advice) == 1
+    call = advice[0].split("pass ", 1)[1].split(" (CLI", 1)[0]
+    assert call == f"weights=imatrix_weights(w, imatrix, {kind!r})"
+    # the advice as written: verify(..., weights=...) without format= checks the format
+    h = eval(call.split("=", 1)[1], {"imatrix_weights": FR.imatrix_weights, "w": w,
+                                     "imatrix": qw})
+    good = vq.verify(w, wq, bits=4, group_size=32, weights=h)
+    assert good.passed is True and good.format == kind and "bit for bit" in good.rule
+
+
+@pytest.mark.parametrize("key", ["q4_0_rand_imatrix", "iq4_nl_rand_imatrix"])
+def test_one_code_off_is_no_importances_output(key):
+    """One code moved by one level in one group: no candidate of the search gives those codes
+    (Q4_0), or they are not the nearest entries at the stored scale (IQ4_NL): FAIL."""
+    from dataclasses import replace
+
+    w, _, bt, _, kind = _imatrix_case(key)
+    codes = np.array(bt.codes)
+    codes[5, 40] += 1 if codes[5, 40] < 15 else -1
+    r = vq.verify(w, replace(bt, codes=codes))
+    assert r.passed is False and r.format == kind
+
+
+def test_two_groups_no_importance_gives_are_a_fail():
+    """By hand: groups [8, 1.5, 0…] and [1.5, 8, 0…] with d = 8/−8 = −1 rounded half to even
+    (ℓ = [−8, −2], [−2, −8]; llama.cpp's reference rounds −1.5 half up to −1). An importance
+    matrix qw gives group 1 the scale Σhxℓ/Σhℓ² = −(64a + 3b)/(64a + 4b), a = qw₀c₁₀,
+    b = qw₁c₁₁ (c = √(σ² + x²)); it rounds to fp16 −1 only when b/(64a + 4b) < 2⁻¹¹ + slack,
+    i.e. qw₁ ≪ qw₀; group 2 needs qw₀ ≪ qw₁: no qw does both. One group alone (qw on column
+    0) is undecided."""
+    from vecq_ref.check.blocks import verify_format
+    from vecq_ref.formats import BlockTensor
+
+    x = np.zeros((2, 32), np.float32)
+    x[0, :2], x[1, :2] = [8, 1.5], [1.5, 8]
+    even = np.zeros((2, 32), np.int64)
+    even[0, :2], even[1, :2] = [-8, -2], [-2, -8]
+    assert FR.q4_0(x).codes[:, :2].tolist() == [[-8, -1], [-1, -8]]
+
+    def bt(rows):
+        return BlockTensor("t", "q4_0", "offset", 4, 32, even[:rows] + 8,
+                           np.full((rows, 1), -1.0), np.dtype(np.float16),
+                           zero=np.full((rows, 1), 8))
+
+    both = verify_format(x, bt(2), quality=False)
+    assert both.passed is False and both.departure == "rounding: half to even, clamped after"
+    one = verify_format(x[:1], bt(1), quality=False)
+    assert one.passed is None and "in its one group" in one.undecided
+
+
+def test_cli_verify_weights(tmp_path, capsys):
+    from vecq_ref.cli import main
+
+    w, qw, _, wq, _ = _imatrix_case("q4_0_rand_imatrix")
+    for name, a in (("w", w), ("wq", wq), ("h", FR.imatrix_weights(w, qw, "q4_0")),
+                    ("hcol", qw), ("bad", -np.ones(w.shape[1]))):
+        np.save(tmp_path / f"{name}.npy", a)
+    args = ["verify", str(tmp_path / "w.npy"), str(tmp_path / "wq.npy"), "--bits", "4",
+            "--group-size", "32"]
+    assert main(args) == 0
+    assert "verdict: UNDECIDED" in capsys.readouterr().out
+    assert main(args + ["--weights", str(tmp_path / "h.npy")]) == 0
+    assert "verdict: PASS, llama.cpp Q4_0 imatrix path" in capsys.readouterr().out
+    # one per input column is the imatrix itself, not the importance the C weighs with
+    assert main(args + ["--weights", str(tmp_path / "hcol.npy")]) == 1
+    capsys.readouterr()
+    assert main(args + ["--weights", str(tmp_path / "bad.npy")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--weights" in err[0] and "bad.npy" in err[0]

@@ -794,7 +794,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
         ``"gptq-asym"``, …: :func:`vecq_ref.check.blocks.verify_format`): check ``wq``
         against that format's rule and its exact optimum instead of against VecQ.
     weights : array_like, optional
-        Importance ``h ≥ 0`` for a block format's check (weighted DQL and rules).
+        Importance ``h ≥ 0`` for a block format's check (weighted DQL and rules; e.g.
+        ``format_rules.imatrix_weights(w, imatrix, "q4_0")`` for an imatrix-made GGUF): given
+        without ``format``, the block format is identified from the values, as with ``format``
+        (a ``FormatReport``; VecQ's own check is unweighted).
     dtype : str or numpy dtype, optional
         A block format's check only: the dtype the original weight is stored in when ``w``
         has been widened (``"float16"``, ``"bfloat16"``; default ``w.dtype``), passed to
@@ -805,11 +808,11 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     -------
     VerifyReport, or :class:`vecq_ref.check.blocks.FormatReport`
         A ``FormatReport`` when ``wq`` is a :class:`vecq_ref.formats.BlockTensor` (a tensor
-        from a reader) or ``format`` is given. Otherwise a ``VerifyReport``; when ``wq`` is not
-        VecQ's output but lies on no VecQ lattice, slices of ``group_size``, and one of the
-        block formats' rules reproduces it (llama.cpp's Q4_0 from its values, say), that
-        diagnosis is attached as ``format_report`` (its optimum in ``format_quality``) and
-        printed in place of the VecQ components.
+        from a reader), or ``format`` or ``weights`` is given. Otherwise a ``VerifyReport``;
+        when ``wq`` is not VecQ's output but lies on no VecQ lattice, slices of
+        ``group_size``, and one of the block formats' rules reproduces it (llama.cpp's Q4_0
+        from its values, say), that diagnosis is attached as ``format_report`` (its optimum
+        in ``format_quality``) and printed in place of the VecQ components.
 
     Notes
     -----
@@ -840,13 +843,20 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     >>> r.passed, "vecq_ref_param" in r.exact_matches
     (True, True)
     """
-    if isinstance(wq, BlockTensor) or format is not None:
+    if isinstance(wq, BlockTensor) or format is not None or weights is not None:
+        # importance weights go with a block format (VecQ's rule is unweighted): with
+        # `weights` and no `format`, the format is identified from the values
         from .blocks import verify_format
-        return verify_format(w, wq, format=format, group_size=group_size, bits=bits,
-                             weights=weights, dtype=dtype)
-    if weights is not None:
-        V.fail("weights", "None for a VecQ check (importance weights go with a block format: "
-               "`format=` or a BlockTensor)", "an array")
+        try:
+            return verify_format(w, wq, format=format, group_size=group_size, bits=bits,
+                                 weights=weights, dtype=dtype)
+        except ValueError as exc:
+            if isinstance(wq, BlockTensor) or format is not None or \
+                    not str(exc).startswith("`quantized`"):
+                raise
+            V.fail("weights", "None for a VecQ check (importance weights go with a block "
+                   "format's output: `format=` or a BlockTensor)",
+                   "an array, and `wq` is no block format's output")
     if bits is None:
         V.fail("bits", "the bitwidth that was used, an int in [1, 16]", None, TypeError)
     fr = None
