@@ -187,3 +187,85 @@ def test_cli_verify_weights(tmp_path, capsys):
     assert main(args + ["--weights", str(tmp_path / "bad.npy")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--weights" in err[0] and "bad.npy" in err[0]
+
+
+# --- 7: a per-channel block-format output checked with axis=0 ---------------------------------
+
+@pytest.fixture(scope="module")
+def w16():
+    return (0.05 * np.random.default_rng(7).standard_normal((16, 128))).astype(np.float32)
+
+
+def test_per_channel_gptq_with_axis_0_is_the_format_check(w16):
+    from vecq_ref.check.blocks import FormatReport
+
+    wq = np.asarray(FR.gptq_rtn(w16, 4, 128, symmetric=False).values,
+                    dtype=np.float32).reshape(w16.shape)
+    by_axis = vq.verify(w16, wq, bits=4, axis=0)
+    by_group = vq.verify(w16, wq, bits=4, group_size=128)
+    assert isinstance(by_axis, FormatReport) and by_axis.passed is True
+    assert by_axis.format == "gptq-asym" and by_axis.group_size == 128
+    assert by_axis.summary_line() == by_group.summary_line()
+    assert by_axis.optimum_rel_dql == by_group.optimum_rel_dql
+    # axis=−2 is the same axis; axis=1 (one slice per column) is not one group per row
+    assert vq.verify(w16, wq, bits=4, axis=-2).passed is True
+    assert not isinstance(vq.verify(w16, wq, bits=4, axis=1, check_conventions=False),
+                          FormatReport)
+
+
+@pytest.mark.parametrize("lattice", ["midrise", "midtread"])
+def test_vecq_per_channel_output_not_diverted_and_its_lattice_named(w16, lattice):
+    q = vq.quantize(w16, 4, lattice=lattice, axis=0)
+    r = vq.verify(w16, q.values, bits=4, axis=0)
+    assert r.passed and r.lattice == lattice
+    assert r.quality["reference_lattice"] == lattice
+    text = str(r)
+    assert f"VecQ-param ({lattice}) " in text and f"VecQ-exact ({lattice}) " in text
+    # VecQ-param on that lattice is this output itself: gap 0
+    assert r.relative_dql_param == pytest.approx(r.relative_dql, rel=1e-12)
+
+
+# --- 3: the library's own zero-point outputs --------------------------------------------------
+
+def _component(r, name):
+    return next(c for c in r.components if c.component == name)
+
+
+def test_integer_zero_point_alpha_is_least_squares_of_u_minus_z(w16):
+    from vecq_ref.check.diagnose import ZP_RULE
+
+    q = vq.quantize(w16, 4, "exact", zero_point="integer", group_size=32)
+    r = vq.verify(w16, q.values, bits=4, group_size=32)
+    # α of each group is ⟨w, u − z⟩/⟨u − z, u − z⟩ (by hand here), not the step
+    ell = (q.codes.astype(np.float64) - np.repeat(q.zero_point, 32, axis=1)).reshape(-1, 32)
+    x = w16.astype(np.float64).reshape(-1, 32)
+    a_hand = np.sum(x * ell, axis=1) / np.sum(ell * ell, axis=1)
+    np.testing.assert_allclose(np.asarray(q.alpha, dtype=np.float64).reshape(-1), a_hand,
+                               rtol=1e-12)
+    assert np.max(np.abs(np.asarray(q.step).reshape(-1) / a_hand - 1)) > 1e-3  # α ≠ step
+    assert not r.passed  # a zero point is not VecQ's lattice
+    assert r.alpha_optimal
+    assert not any("least-squares optimum" in why for why in r.reasons)
+    rule = _component(r, "α rule")
+    assert rule.found.startswith(ZP_RULE) and rule.is_vecq
+
+
+def test_float_offset_straight_through_line_matches_its_ulps(w16):
+    q = vq.quantize(w16, 4, "exact", zero_point="float", group_size=32)
+    # the library's own α and m give its values bit for bit (float64 α·u + m, rounded once)
+    u = q.codes.astype(np.float64).reshape(-1, 32)
+    a = np.asarray(q.alpha, dtype=np.float64).reshape(-1, 1)
+    m = np.asarray(q.offset, dtype=np.float64).reshape(-1, 1)
+    assert np.array_equal((a * u + m).astype(np.float32), q.values.reshape(-1, 32))
+    r = vq.verify(w16, q.values, bits=4, group_size=32)
+    st = _component(r, "straight-through")
+    assert st.found.startswith("not needed")
+    tol = r.tolerances["ulps"]
+    # the reading fits α, β to the rounded values: a value near zero is many of its own ulps
+    # off, the terms |α·v| + |β| a few (the tolerance's unit): both said, and which is which
+    assert r.reconstruction_ulps > tol
+    head = st.detail.split(" ulps of |α·v| + |β|")[0]
+    assert head.startswith("up to ") and float(head[6:]) <= tol
+    assert f"{r.reconstruction_ulps:g} ulps of the value itself" in st.detail
+    assert "not a gap" in st.detail
+    assert f"max {r.reconstruction_ulps:g} ulps of the values" in " ".join(str(r).split())
