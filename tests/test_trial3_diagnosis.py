@@ -5,6 +5,8 @@ block-format outputs (``axis=0``) and the library's own zero-point outputs."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import vecq_ref as vq
 from vecq_ref import format_rules as FR
@@ -139,6 +141,27 @@ def test_one_code_off_is_no_importances_output(key):
     codes[5, 40] += 1 if codes[5, 40] < 15 else -1
     r = vq.verify(w, replace(bt, codes=codes))
     assert r.passed is False and r.format == kind
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), rows=st.integers(1, 4), kind=st.sampled_from(
+    ["q4_0", "q5_0", "iq4_nl"]), spread=st.sampled_from([0.3, 1.0, 3.0]), ties=st.booleans())
+def test_any_importance_matrix_output_is_never_a_fail(seed, rows, kind, spread, ties):
+    """Soundness: the search's output under any importance matrix (lognormal, some columns 0)
+    is PASS with its weights and never FAIL without them (``ties``: half-integer weights)."""
+    from vecq_ref.check.blocks import verify_format
+
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, 64)) * 0.05).astype(np.float32)
+    if ties:
+        x = (rng.integers(-15, 16, size=(rows, 64)) / 2).astype(np.float32)
+    qw = rng.lognormal(0.0, spread, 64)
+    qw[rng.random(64) < 0.1] = 0.0
+    h = FR.imatrix_weights(x, qw, kind)
+    fn = {"q4_0": FR.q4_0, "q5_0": FR.q5_0, "iq4_nl": FR.iq4_nl}[kind]
+    wq = np.asarray(fn(x, 32, weights=h).values, dtype=np.float32).reshape(x.shape)
+    assert verify_format(x, wq, format=kind, weights=h, quality=False).passed is True
+    assert verify_format(x, wq, format=kind, quality=False).passed is not False
 
 
 def test_two_groups_no_importance_gives_are_a_fail():

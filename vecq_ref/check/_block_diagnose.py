@@ -459,14 +459,20 @@ def _imatrix_undecided(spec, x, obs, rows):
     is UNDECIDED), else they stay departures (no importance matrix gives the output)."""
     by = {r.name: r for r in rows}
     dep = [by[k] for k in ("scale rule", "rounding") if k in by and by[k].ok is False]
-    if not dep or any(r.ok is False for r in rows if r not in dep):
+    if any(r.ok is False for r in rows if r not in dep) or any(r.ok is None for r in rows):
         return
+    whole = not dep  # every component as a plain rule's in its groups, the whole as none
+    if whole:
+        dep = [by["scale rule"]] if "scale rule" in by else []
+        if not dep:
+            return
     G = obs.scale.size
     if not _weighting_possible(spec, x, obs):
         return
     for r in dep:
         r.ok, r.cost, r.cost_whole_rule = None, None, False
-        r.detail = f"plain rules: {r.finding}"
+        r.detail = (f"plain rules: {r.finding}" + (" in each group, no one rule in all"
+                                                   if whole else ""))
     dep[0].finding = IMATRIX_UNDECIDED.format(groups="its one group" if G == 1 else
                                               f"all {G} groups")
     for r in dep[1:]:
@@ -554,12 +560,12 @@ def _importance_feasible(spec, x, n_per_row, use, lev, d16):
     in ``qw``: per group ``Σ qw·c·ℓ(x − d_lo·ℓ) ≥ 0``, ``Σ qw·c·ℓ(x − d_hi·ℓ) ≤ 0`` and (a
     scale) ``Σ qw·c·ℓ² ≥ 1``, solved by scipy's HiGHS; only a proven infeasibility (status 2)
     answers False."""
-    if use.size == 0:
+    G, g = x.shape
+    if use.size == 0 or (n_per_row * g) % FR.QK:  # (llama.cpp's rows: whole 32-blocks)
         return True
     from scipy.optimize import linprog
     from scipy.sparse import csr_matrix
 
-    G, g = x.shape
     n = n_per_row * g
     c = FR.imatrix_weights(x.reshape(-1, n), np.ones(n), spec.key).reshape(G, g)
     c = c.astype(np.float64)[use]
