@@ -755,6 +755,11 @@ def _add_verify(sub):
                    help="block formats: the dtype the original weight is stored in when W "
                         "was widened (float16, bfloat16; AWQ and compressed-tensors compute "
                         "in it); default W's dtype")
+    p.add_argument("--weights", default=None, metavar="H.npy",
+                   help="block formats: importance weights h ≥ 0 (.npy, one per element or "
+                        "one per input column), e.g. format_rules.imatrix_weights(w, imatrix, "
+                        "'q4_0') saved with np.save; the format is identified from the values "
+                        "unless --format names it")
     p.add_argument("--lattice", choices=("midrise", "midtread"), default=None,
                    help="default: recovered from the values")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
@@ -812,8 +817,10 @@ def _verify_tensor(args, opts):
                              "quantized tensor")
         wq, kw = q, {"bits": args.bits, "lattice": args.lattice, "axis": args.axis,
                      "group_size": args.group_size}
-        if args.format is not None:
-            kw = {"bits": args.bits, "group_size": args.group_size, "format": args.format}
+        h = _load_importance(args.weights, np.shape(w), labels["w"])
+        if args.format is not None or h is not None:
+            kw = {"bits": args.bits, "group_size": args.group_size, "format": args.format,
+                  **_with_weights(h)}
     else:
         if args.bits is not None and args.bits != q.bits:
             raise UsageError(f"--bits {args.bits} contradicts {labels['wq']}, which is "
@@ -829,8 +836,9 @@ def _verify_tensor(args, opts):
         if verify_format is not None:
             header += [f"note: {n}" for n in names["notes"]]
             dt = args.dtype if args.dtype is not None else names.get("original_dtype")
+            h = _load_importance(args.weights, tuple(q.shape), labels["w"])
             try:
-                return verify_format(w, q, dtype=dt), header, names
+                return verify_format(w, q, dtype=dt, weights=h), header, names
             except (ValueError, TypeError) as exc:
                 raise _input_error(exc, labels) from exc
         wq, kw = q.dequantize(), {"bits": q.bits, "group_size": q.group_size}
@@ -855,6 +863,8 @@ def _wrap_lines(lines, width=100):
 
 
 def _cmd_verify(args):
+    import numpy as np
+
     from .check.verify import verify
 
     opts = {k: v for k, v in (("ulps", args.ulps), ("alpha_rtol", args.alpha_rtol),
@@ -885,8 +895,10 @@ def _cmd_verify(args):
             fmt = {} if args.format is None else {"format": args.format}
             if args.dtype is not None:
                 fmt["dtype"] = args.dtype
+            h = _load_importance(args.weights, np.shape(w), labels["w"])
             rep = verify(w, wq, bits=args.bits, lattice=args.lattice, axis=args.axis,
-                         group_size=args.group_size, name=name, **fmt, **opts)
+                         group_size=args.group_size, name=name, **fmt, **_with_weights(h),
+                         **opts)
         except (ValueError, TypeError) as exc:
             raise _input_error(exc, labels) from exc
         reports.append((name, rep))

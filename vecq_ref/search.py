@@ -486,19 +486,71 @@ def _float_offset_search(prep):
     todo = np.flatnonzero(~certified)
     if todo.size:
         hsub = hs if prep.hrows is None else f64(prep.hrows[todo])
-        for cand in (_integer_zero_point_codes(xs[todo], hsub, nlev),
-                     _qkx2_codes(xs[todo], hsub, nlev)):
-            a, m, d = _affine_refit(xs[todo], hsub, cand)
-            better = d < dql[todo]
-            rows = todo[better]
-            u[rows] = cand[better]
-            alpha[rows], offset[rows], dql[rows] = a[better], m[better], d[better]
+        a, m, d, c = alpha[todo], offset[todo], dql[todo], u[todo]
+        _offset_candidates(xs[todo], hsub, nlev, a, m, d, c)
+        alpha[todo], offset[todo], dql[todo], u[todo] = a, m, d, c
     idx = u.astype(np.int32)
     sums = np.empty((nrows, 3))
     KLS.levelset_sums(xs, hs, np.ones(nrows), np.zeros(nrows, np.int64),
                       f64(prep.lset.levels), np.empty(xs.shape, np.int32), sums)
     return _General(alpha.copy(), alpha, np.zeros(nrows, np.int64), idx, sums, evaluations,
                     certified, None, None, offsets=offset, dql=dql)
+
+
+def _offset_candidates(xs, hs, nlev, alpha, offset, dql, u):
+    """In place, per row of ``xs`` (float64, rows × n; ``hs`` the same shape or (0, 0): unit
+    weights): where the exact integer-zero-point optimum's codes, then llama.cpp's
+    ``make_qkx2_quants`` codes, each refitted by weighted least squares
+    (:func:`_affine_refit`), have a strictly lower loss ``Σh(x − αu − m)²`` than ``dql``,
+    they replace ``(alpha, offset, dql, u)``. The one rule behind every real-offset "best
+    found" (:func:`_float_offset_search`, :func:`offset_best_found`)."""
+    for cand in (_integer_zero_point_codes(xs, hs, nlev), _qkx2_codes(xs, hs, nlev)):
+        a, m, d = _affine_refit(xs, hs, cand)
+        better = d < dql
+        u[better] = cand[better]
+        alpha[better], offset[better], dql[better] = a[better], m[better], d[better]
+
+
+def offset_best_found(x, h, bits, shipped=None):
+    """Per row, the loss of the best real-offset fit found without the exact search.
+
+    The fit ``x̂ = α·u + m`` (codes ``u ∈ [0, 2^bits − 1]``) of least loss among: the exact
+    integer-zero-point optimum's codes and llama.cpp's ``make_qkx2_quants`` codes, each
+    refitted by weighted least squares (the candidates ``search_step`` adds to its heuristic
+    for the real-offset rows it cannot certify: :func:`_offset_candidates`), and the
+    ``shipped`` values' own loss when given (a member of the level set). Not certified: an
+    upper bound of the optimum, used by ``check.blocks.format_optimum`` and ``check.audit``
+    above their group limits (so both give the same figure).
+
+    Parameters
+    ----------
+    x : ndarray, float64, shape (rows, n)
+        Finite weights, one group per row.
+    h : ndarray of float, shape (rows, n), or None
+        Importance ``h ≥ 0`` (None: unit weights).
+    bits : int
+        Bits of the codes (``2^bits`` levels).
+    shipped : ndarray, shape (rows, n), optional
+        Values of the same level set (a quantized output): its loss per row is a candidate.
+
+    Returns
+    -------
+    ndarray, float64, shape (rows,)
+        ``Σh(x − x̂)²`` per row, never above any candidate's.
+
+    Source: docs/theory.md §4.6; ggml-org/ggml ``src/ggml-quants.c`` ``make_qkx2_quants``.
+    """
+    xs = f64(x)
+    hs = np.empty((0, 0)) if h is None else f64(h)
+    rows = xs.shape[0]
+    dql = np.full(rows, np.inf)
+    if shipped is not None:
+        e = xs - np.asarray(shipped, dtype=np.float64)
+        dql = np.sum((1.0 if h is None else hs) * e * e, axis=1)
+    nlev = 2 ** int(bits)
+    u = np.zeros(xs.shape, dtype=np.int32 if nlev > 32768 else np.int16)
+    _offset_candidates(xs, hs, nlev, np.zeros(rows), np.zeros(rows), dql, u)
+    return dql
 
 
 def _integer_zero_point_codes(xs, hs, nlev):

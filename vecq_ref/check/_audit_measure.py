@@ -113,25 +113,6 @@ def _row_fsum(a):
     return np.array([math.fsum(r) for r in a], dtype=np.float64)
 
 
-def _affine_refit_losses(x, h, r, bits):
-    """Per group: the loss after refitting (α, m) by weighted least squares on the integer
-    zero point optimum's codes (never worse than that optimum); check/blocks' rule, per group."""
-    alpha = np.asarray(r.alpha, dtype=np.float64).reshape(-1, 1)
-    z = np.asarray(r.zero_point, dtype=np.float64).reshape(-1, 1)
-    safe = np.where(alpha == 0, 1.0, alpha)
-    u = np.where(alpha == 0, 0, np.clip(np.rint(x / safe + z), 0, 2 ** bits - 1))
-    hh = np.ones_like(x) if h is None else h
-    sw, su, suu = hh.sum(1), (hh * u).sum(1), (hh * u * u).sum(1)
-    sx, sux = (hh * x).sum(1), (hh * u * x).sum(1)
-    det = sw * suu - su * su
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(det > 0, (sw * sux - su * sx) / det, 0.0)
-        m = np.where(det > 0, (suu * sx - su * sux) / det, np.where(sw > 0, sx / sw, 0.0))
-    d = x - (a[:, None] * u + m[:, None])
-    old = x - alpha * (u - z)
-    return np.minimum((hh * d * d).sum(1), (hh * old * old).sum(1))
-
-
 def _level_set(bt):
     """The format's level set (check/blocks': a codebook format uses the table it stores)."""
     from .blocks import _level_set_of
@@ -141,23 +122,18 @@ def _level_set(bt):
 
 def _optimum_rows(w, bt, h, g, exact_offset, shipped=None):
     """Per row Σ of the exact optimum's DQL over the row's groups (real offset with
-    ``exact_offset`` False: the best found per group, :func:`_affine_refit_losses` or the
-    shipped values ``shipped`` (same layout as ``w``), whichever is lower: both are members of
-    the level set)."""
-    from ..lattice import level_set
-    from ..search import search_step
+    ``exact_offset`` False: the best found per group, ``search.offset_best_found``, the rule
+    check/blocks uses too, with the shipped values ``shipped`` (same layout as ``w``) as one
+    candidate)."""
+    from ..search import offset_best_found, search_step
 
     lset = _level_set(bt)
     rows = w.shape[0]
     if lset.zero_point == "float" and not exact_offset:
         x = w.reshape(-1, g)
         hg = None if h is None else h.reshape(-1, g)
-        res = search_step(x, method="exact", group_size=g, weights=hg,
-                          lattice=level_set(bits=lset.bits, zero_point="integer"))
-        loss = _affine_refit_losses(x, hg, res, lset.bits)
-        if shipped is not None:
-            mine = row_dql_sums(x, np.ascontiguousarray(shipped.reshape(-1, g)), hg)[:, 1]
-            loss = np.minimum(loss, mine)
+        loss = offset_best_found(x, hg, lset.bits,
+                                 None if shipped is None else shipped.reshape(-1, g))
         return _row_fsum(loss.reshape(rows, -1))
     res = search_step(w, method="exact", lattice=lset, group_size=g, weights=h)
     rel = np.asarray(res.relative_dql, dtype=np.float64).reshape(rows, -1)

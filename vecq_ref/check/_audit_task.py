@@ -222,8 +222,10 @@ def info_of(spec, prep=None):
         notes.append("two-level scales: the optimum has every sub-block at its own optimum "
                      "(scales unconstrained), a bound")
     if bt.kind == "min" and not _exact_offset(spec, bt):
+        from .blocks import BEST_FOUND
+
         notes.append(f"real offset, more than {spec.exact_offset_groups} groups: the optimum "
-                     "is the best found (exact integer zero point, refitted), not certified")
+                     f"is {BEST_FOUND}")
     info = {"format": bt.format, "shape": list(spec.shape), "bpw": _bits_per_weight(bt),
             "notes": notes}
     if prep is not None and "fit" in prep:

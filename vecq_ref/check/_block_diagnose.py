@@ -429,6 +429,8 @@ def _diagnose(spec, w64, x, h, obs, rules, alt_rules=()):
     rows.append(rrow)
     if spec.family == "gptq":
         _gptq_undecided(spec, obs, rows, ref_hits, replayable is None)
+    if h is None and spec.key in IMATRIX_KEYS:
+        _imatrix_undecided(spec, x, obs, rows)
     notes = _notes(spec, rows, h)
     _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, s32)
     dep = next((r for r in rows if r.ok is False), None)
@@ -439,6 +441,170 @@ def _diagnose(spec, w64, x, h, obs, rules, alt_rules=()):
     if dep is None:  # every component as the rule, yet not bit for bit (should not happen)
         departure = "the output differs from the rule in groups no component explains"
     return rows, False, None, departure, notes
+
+
+#: The formats whose importance-weighted search (llama.cpp's imatrix path) ``_imatrix_undecided``
+#: tells apart from any other rule without the importance: Q4_0/Q5_0 (``make_qx_quants``),
+#: IQ4_NL (``quantize_row_iq4_nl_impl``).
+IMATRIX_KEYS = ("q4_0", "q5_0", "iq4_nl")
+IMATRIX_UNDECIDED = ("some importance's search (llama.cpp's imatrix path) in {groups}: which "
+                     "importance cannot be told from the output alone; its imatrix would "
+                     "decide")
+
+
+def _imatrix_undecided(spec, x, obs, rows):
+    """Without importance weights, an output whose scale rule or rounding departs from the
+    format's plain rules may still be its importance-weighted search's: where it can be
+    (:func:`_weighting_possible`), those components are undecided (``ok = None``: the verdict
+    is UNDECIDED), else they stay departures (no importance matrix gives the output)."""
+    by = {r.name: r for r in rows}
+    dep = [by[k] for k in ("scale rule", "rounding") if k in by and by[k].ok is False]
+    if any(r.ok is False for r in rows if r not in dep) or any(r.ok is None for r in rows):
+        return
+    whole = not dep  # every component as a plain rule's in its groups, the whole as none
+    if whole:
+        dep = [by["scale rule"]] if "scale rule" in by else []
+        if not dep:
+            return
+    G = obs.scale.size
+    if not _weighting_possible(spec, x, obs):
+        return
+    for r in dep:
+        r.ok, r.cost, r.cost_whole_rule = None, None, False
+        r.detail = (f"plain rules: {r.finding}" + (" in each group, no one rule in all"
+                                                   if whole else ""))
+    dep[0].finding = IMATRIX_UNDECIDED.format(groups="its one group" if G == 1 else
+                                              f"all {G} groups")
+    for r in dep[1:]:
+        r.finding = "as that search's, in every group (its codes at its scale)"
+
+
+#: Groups whose scale constraints enter :func:`_importance_feasible` (the first ones; any
+#: subset's infeasibility is proof).
+IMATRIX_LP_GROUPS = 4096
+#: Relative slack on the scale interval (the C's float32 sums; the LP's tolerances).
+IMATRIX_SLACK = 1e-4
+
+
+def _weighting_possible(spec, x, obs):
+    """Could the output be the format's search under SOME importance matrix ``qw ≥ 0`` (one
+    per input column, ``h = qw·√(σ² + x²)``, FORMATS.md §2)? The search's candidate codes do
+    not depend on ``h``; which one is kept and the scale (``Σhxℓ/Σhℓ²``, a weighted mean of
+    ``x/ℓ``) do. Per group the codes must be one of the candidates' (IQ4_NL: the nearest
+    entries of ``x/d`` for a ``d`` that rounds to the stored fp16 scale) and the stored scale
+    the fp16 rounding of a value in ``[min x/ℓ, max x/ℓ]`` of such a candidate; then, where a
+    group's candidate codes are determined, one ``qw`` for all groups must put every scale in
+    its interval (a linear feasibility problem, :func:`_importance_feasible`). Groups whose
+    ``max |x|`` is below 1e-15 can be when their scale is 0; Q4_0/Q5_0 values ``d·ℓ`` are
+    read as ``(−d)·(−ℓ)`` too. False is proof that no importance matrix gives the output;
+    True is not proof that one does (the candidate each group keeps is not checked).
+
+    Source: ggml-org/ggml ``src/ggml-quants.c`` ``make_qx_quants``,
+    ``quantize_row_q4_0_impl``, ``quantize_row_iq4_nl_impl``."""
+    G, g = x.shape
+    x = np.asarray(x, dtype=_F)
+    ax = np.abs(x)
+    mx = x[np.arange(G), np.argmax(ax, axis=1)]  # the first of largest |x|, as the C
+    tiny = ax.max(axis=1) < _F(1e-15)
+    safe = np.where(tiny, _F(1), mx)
+    d16 = obs.scale
+    possible = np.zeros(G, dtype=bool)
+    fixed = np.zeros(G, dtype=bool)  # the codes whose refit is the scale are determined
+    lev_d = np.zeros(x.shape)
+    sign_d = np.ones(G)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if spec.key in ("q4_0", "q5_0"):
+            nmax = 8 if spec.key == "q4_0" else 16
+            iscales = [_F(-nmax) / safe] + [-(_F(nmax) + _F(0.1) * _F(i)) / safe
+                                            for i in range(-9, 10) if i]
+            for isc in iscales:
+                lev = np.clip(FR._nearest_int(isc[:, None] * x), -nmax, nmax - 1)
+                # the same values as (−d, −ℓ) too (a scale recovered from values has either sign)
+                for sign in (1.0, -1.0):
+                    ok = np.all(lev == sign * obs.lev, axis=1) & \
+                        _in_hull(x, lev.astype(np.float64), sign * d16)
+                    new = ok & ~fixed
+                    lev_d[new], sign_d[new], fixed[new] = lev[new], sign, True
+                    possible |= ok
+        else:
+            table = FR._IQ4
+            codes = np.searchsorted(table, obs.lev.astype(_F))
+            cands = [(_F(1) / (-safe / table[0]))]
+            cands += [(_F(i) + table[0]) / safe for i in range(-7, 8)]
+            lo16, hi16 = _fp16_interval(d16)
+            hull = np.zeros(G, dtype=bool)
+            count = np.zeros(G, dtype=np.int64)
+            for iid in cands:
+                lev = table[FR._best_index((iid[:, None] * x).astype(_F))].astype(np.float64)
+                ok = _in_hull(x, lev, d16)
+                other = ok & hull & np.any(lev != lev_d, axis=1)
+                count += other
+                new = ok & ~hull
+                lev_d[new] = lev[new]
+                hull |= ok
+            fixed = hull & (count == 0)
+            ca = FR._best_index((x * (_F(1) / lo16.astype(_F))[:, None]).astype(_F))
+            cb = FR._best_index((x * (_F(1) / hi16.astype(_F))[:, None]).astype(_F))
+            near = np.all((codes >= np.minimum(ca, cb)) & (codes <= np.maximum(ca, cb)), axis=1)
+            possible = hull & near
+    possible = (possible & ~tiny) | (tiny & (d16 == 0))
+    if not np.all(possible):
+        return False
+    use = np.flatnonzero(fixed & ~tiny)[:IMATRIX_LP_GROUPS]
+    return _importance_feasible(spec, x, obs.n_per_row, use, lev_d, sign_d * d16)
+
+
+def _importance_feasible(spec, x, n_per_row, use, lev, d16):
+    """Is there ``qw ≥ 0`` (one per column) whose ``h = qw·√(σ² + x²)`` makes the weighted
+    refit ``Σhxℓ/Σhℓ²`` of codes ``lev`` round to ``d16`` in every group of ``use``? Linear
+    in ``qw``: per group ``Σ qw·c·ℓ(x − d_lo·ℓ) ≥ 0``, ``Σ qw·c·ℓ(x − d_hi·ℓ) ≤ 0`` and (a
+    scale) ``Σ qw·c·ℓ² ≥ 1``, solved by scipy's HiGHS; only a proven infeasibility (status 2)
+    answers False."""
+    G, g = x.shape
+    if use.size == 0 or (n_per_row * g) % FR.QK:  # (llama.cpp's rows: whole 32-blocks)
+        return True
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix
+
+    n = n_per_row * g
+    c = FR.imatrix_weights(x.reshape(-1, n), np.ones(n), spec.key).reshape(G, g)
+    c = c.astype(np.float64)[use]
+    xs, ls, d = x.astype(np.float64)[use], lev[use], d16[use]
+    lo, hi = _fp16_interval(d)
+    lo, hi = lo - IMATRIX_SLACK * np.abs(d), hi + IMATRIX_SLACK * np.abs(d)
+    cols = (use % n_per_row)[:, None] * g + np.arange(g)[None, :]
+    blocks = [-(c * ls * (xs - lo[:, None] * ls)), c * ls * (xs - hi[:, None] * ls),
+              -(c * ls * ls)]
+    k = use.size
+    data = np.concatenate([b.reshape(-1) for b in blocks])
+    rows = np.concatenate([np.repeat(np.arange(k) + i * k, g) for i in range(3)])
+    colx = np.tile(cols.reshape(-1), 3)
+    A = csr_matrix((data, (rows, colx)), shape=(3 * k, n))
+    b = np.concatenate([np.zeros(2 * k), -np.ones(k)])
+    res = linprog(np.zeros(n), A_ub=A, b_ub=b, bounds=(0, None), method="highs")
+    return res.status != 2
+
+
+def _fp16_interval(d16):
+    """Per value of float16 ``d16``: the interval of reals that round to it (float64)."""
+    h = d16.astype(np.float16)
+    up = np.nextafter(h, np.float16(np.inf)).astype(np.float64)
+    down = np.nextafter(h, np.float16(-np.inf)).astype(np.float64)
+    return (d16 + down) / 2, (d16 + up) / 2
+
+
+def _in_hull(x, lev, d16):
+    """Per group: is ``d16`` the fp16 rounding of a weighted mean of ``x/ℓ`` over ``ℓ ≠ 0``
+    (with relative slack 1e-5)?"""
+    nz = lev != 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(nz, x.astype(np.float64) / np.where(nz, lev, 1.0), np.nan)
+    lo, hi = np.nanmin(np.where(nz, r, np.inf), axis=1), np.nanmax(np.where(nz, r, -np.inf),
+                                                                   axis=1)
+    lo16, hi16 = _fp16_interval(d16)
+    lo = lo - 1e-5 * np.abs(lo)
+    hi = hi + 1e-5 * np.abs(hi)
+    return np.any(nz, axis=1) & (hi16 >= lo) & (lo16 <= hi)
 
 
 def _gptq_undecided(spec, obs, rows, ref_hits, partial):
@@ -519,10 +685,12 @@ def _notes(spec, rows, h):
     if "zero point" in bad and not any("GPTQ v1" in r.finding for r in rows):
         notes.append("zero points not the rule's: an optimised zero (HQQ) cannot be identified "
                      "from the output alone; the quantizer's settings would.")
-    if spec.key in ("q4_0", "q5_0", "iq4_nl", "q4_1", "q5_1") and "scale rule" in bad \
-            and h is None:
+    undecided = {r.name for r in rows if r.ok is None}
+    if spec.key in ("q4_0", "q5_0", "iq4_nl", "q4_1", "q5_1") and h is None and (
+            "scale rule" in bad or undecided & {"scale rule", "rounding"}):
         notes.append("an imatrix-made GGUF cannot be identified without its imatrix: pass "
-                     f"weights=imatrix_weights(w, imatrix, {spec.key!r}).")
+                     f"weights=imatrix_weights(w, imatrix, {spec.key!r}) (CLI: --weights "
+                     "FILE.npy holding those weights).")
     return notes
 
 

@@ -37,7 +37,8 @@ BLOCK_SIZE = 1 << 22
 CLUSTER_BLOCK_SIZE = 1 << 20
 #: Real-offset formats (Q4_1, Q5_1, …): the certified exact optimum per group costs about
 #: 1.5 ms a group (a 384 × 384 Q4_1 tensor: 7 s), so a tensor of more groups than this gets the
-#: best-found optimum (exact integer zero point, refitted; said in the row's notes).
+#: best-found optimum (check/blocks' ``BEST_FOUND``, the rule verify uses above its own limit;
+#: said in the row's notes).
 EXACT_OFFSET_GROUPS = 1024
 _RESUME_KIND = "vecq-ref audit resume"
 

@@ -36,8 +36,10 @@ verdict UNDECIDED):
   VecQ-param and VecQ-exact (midrise, the paper's lattice) at the same bits and groups.
   Two-level formats are measured against a bound (every sub-block at its own optimum, the
   scales unconstrained); a real offset (Q4_1/Q5_1) is searched exactly up to
-  ``exact_offset_groups`` groups (about 1 ms a group), beyond that the best found (the exact
-  integer zero point, refitted with a real offset) is reported with ``certified=False``.
+  ``exact_offset_groups`` groups (about 1 ms a group), beyond that the best found per group
+  (the exact integer zero point and llama.cpp's ``make_qkx2_quants``, each refitted with a
+  real offset, and the output itself: ``search.offset_best_found``, the audit's rule too) is
+  reported with ``certified=False``.
 
 Source for every rule: :mod:`vecq_ref.format_rules` (each rule's source code named there);
 the method in docs/theory.md §7.2. The components' checks are in ``_block_diagnose``, their
@@ -279,8 +281,9 @@ def _ls_words(ls):
     return repr(ls).replace("LevelSet(", "").rstrip(")")
 
 
-def _optimum(x, h, ls, exact_offset_groups):
-    """(relative DQL of the optimum, certified) over groups ``x`` (float64, G × g)."""
+def _optimum(x, h, ls, exact_offset_groups, values=None):
+    """(relative DQL of the optimum, certified, note) over groups ``x`` (float64, G × g);
+    ``values`` the output's (a real offset's best found is never above it)."""
     from ..search import search_step
 
     kw = dict(method="exact", group_size=x.shape[1], weights=h)
@@ -290,41 +293,26 @@ def _optimum(x, h, ls, exact_offset_groups):
         return 0.0, True, ""
     note = ""
     if ls.zero_point == "float" and x.shape[0] > exact_offset_groups:
-        r = search_step(x, lattice=_int_zp(ls), **kw)
-        rel = _affine_refit_rel(x, h, r, ls.bits)
-        return rel, False, (f"real offset: {x.shape[0]} groups > {exact_offset_groups}: the "
-                            "best found (the exact integer zero point, refitted), not certified; "
-                            "exact_offset_groups= raises the limit (about 1 ms a group)")
+        return _best_found_rel(x, h, ls.bits, values, total), False, (
+            f"real offset: {x.shape[0]} groups > {exact_offset_groups}: {BEST_FOUND}; "
+            "exact_offset_groups= raises the limit (about 1 ms a group)")
     r = search_step(x, lattice=ls, **kw)
     rel = np.nan_to_num(np.asarray(r.relative_dql, dtype=np.float64).reshape(-1))
     cert = bool(np.all(r.certified))
     return float(np.sum(rel * norms)) / total, cert, note
 
 
-def _int_zp(ls):
-    from ..lattice import level_set
-    return level_set(bits=ls.bits, zero_point="integer")
+#: What a real offset's "best found" is (check/blocks and check/audit say the same).
+BEST_FOUND = ("the best found per group (of the exact integer zero point and llama.cpp's "
+              "make_qkx2_quants, each refitted, and the output itself), not certified")
 
 
-def _affine_refit_rel(x, h, r, bits):
-    """Rel. DQL after refitting (α, m) by weighted least squares on the integer-zero-point
-    optimum's codes (a real offset is at least as good)."""
-    alpha = np.asarray(r.alpha, dtype=np.float64).reshape(-1, 1)
-    z = np.asarray(r.zero_point, dtype=np.float64).reshape(-1, 1)
-    safe = np.where(alpha == 0, 1.0, alpha)
-    u = np.clip(np.rint(x / safe + z), 0, 2 ** bits - 1)
-    u = np.where(alpha == 0, 0, u)
-    hh = np.ones_like(x) if h is None else h
-    sw, su, suu = hh.sum(1), (hh * u).sum(1), (hh * u * u).sum(1)
-    sx, sux = (hh * x).sum(1), (hh * u * x).sum(1)
-    det = sw * suu - su * su
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(det > 0, (sw * sux - su * sx) / det, 0.0)
-        m = np.where(det > 0, (suu * sx - su * sux) / det, np.where(sw > 0, sx / sw, 0.0))
-    d = x - (a[:, None] * u + m[:, None])
-    old = x - (alpha * (u - z))
-    loss = np.minimum((hh * d * d).sum(1), (hh * old * old).sum(1))
-    return float(np.sum(loss)) / float(np.sum(_group_norms(x, h)))
+def _best_found_rel(x, h, bits, values, total):
+    """Rel. DQL of the real-offset best found (:func:`vecq_ref.search.offset_best_found`,
+    the audit's rule too), per group summed by math.fsum."""
+    from ..search import offset_best_found
+
+    return math.fsum(offset_best_found(x, h, bits, values)) / total
 
 
 def _level_set_of(bt):
@@ -388,7 +376,7 @@ def format_optimum(w, bt, weights=None, *, exact_offset_groups=EXACT_OFFSET_GROU
     values = _group_matrix(bt.dequantize(np.float64), cols, g)
     rel = _rel(values, x, hg)
     ls = _level_set_of(bt)
-    opt, cert, note = _optimum(x, hg, ls, exact_offset_groups)
+    opt, cert, note = _optimum(x, hg, ls, exact_offset_groups, values)
     bound = bt.two_level is not None
     if bound:
         note = ("two-level scales: every sub-block at its own optimum (scales unconstrained), "

@@ -474,6 +474,30 @@ def _lsq_values(x, v, out=None):
     return np.multiply(a[:, None], v, out=out)
 
 
+def _term_ulps(u, rec, terms, dtype):
+    """The largest ``|cast(rec) − u|`` in units of the spacing of ``dtype`` at ``terms`` (the
+    magnitude of the terms an offset reading adds; the unit of its tolerance)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(cast(rec, dtype).astype(np.float64) - u)
+        d = err / spacing(terms, dtype)
+    return float(np.max(d)) if d.size else 0.0
+
+
+#: The α rule of an integer zero point's output ``α·(u − z)`` (read as ``β + α·v``, β = −z·α).
+ZP_RULE = "least squares ⟨w,ℓ⟩/⟨ℓ,ℓ⟩ of its levels ℓ = u − z (integer zero point)"
+
+
+def zero_point_levels(v, alphas, betas):
+    """``(mask, ℓ)``: the slices read as ``β + α·v`` whose ``β/α`` is a non-zero integer
+    ``−z`` (within 1e-6: β = −α·v₀ as the reading fits it), an integer zero point's output
+    ``α·(u − z)``, and their levels ``ℓ = v + β/α`` (rows of ``v`` elsewhere)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        j = np.where(alphas > 0, betas / np.where(alphas > 0, alphas, 1.0), 0.0)
+    ji = np.rint(j)
+    mask = (betas != 0) & (alphas > 0) & (np.abs(j - ji) <= 1e-6 * np.maximum(1.0, np.abs(ji)))
+    return mask, v + np.where(mask, ji, 0.0)[:, None]
+
+
 def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits,
              straight_through, max_ulps, alpha_rtol, step_rtol=None, scale_exp=0, param=None,
              levels=None):
@@ -688,6 +712,13 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
              "abs-max full max|w|/(2^(k−1)−½)": amax / (half - 0.5)}
     if half > 1:
         cands["abs-max narrow max|w|/(2^(k−1)−1)"] = amax / (half - 1)
+    zmask, ell = zero_point_levels(v, alphas, betas)
+    if np.any(zmask):
+        # an integer zero point (β = −z·α): α is the least-squares α of its levels u − z
+        s_ll = np.einsum("ij,ij->i", ell, ell)
+        a_zp = np.where(s_ll > 0, np.einsum("ij,ij->i", rows_w, ell) /
+                        np.where(s_ll > 0, s_ll, 1.0), 0.0)
+        cands[ZP_RULE] = np.where(zmask, a_zp, a_star)
     devs = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for k, a in cands.items():
@@ -720,6 +751,9 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
             f" (code {-half} unused: the largest |w| is positive)"
         out[0].matches = ["midtread full range" + btxt]
         out[0].is_vecq = False
+    if np.any(zmask) and amatch and amatch[0] == ZP_RULE:
+        excess = float(np.sum((alphas - cands[ZP_RULE]) ** 2 * np.einsum(
+            "ij,ij->i", ell, ell))) / total if total > 0 else 0.0
     out.append(Component("α rule", afound, "least squares ⟨w,v⟩/⟨v,v⟩", excess, amatch, tol,
                          bool(amatch) and amatch[0].startswith("least squares"), a_detail))
 
@@ -730,6 +764,16 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     else:
         sfound = "not needed: wq is α·v (+ β) to the ulps tolerance"
         s_detail = f"up to {max_ulps:g} ulps"
+        if np.any(betas):
+            # the tolerance of an offset reading is in ulps of the terms |α·v| + |β| (each
+            # value carries their rounding, and α, β are fitted to rounded values): counted in
+            # ulps of a value near zero, the same few ulps of the terms are many
+            t_ulps = _term_ulps(rows_u, rec, np.abs(alphas[:, None] * v) + np.abs(betas)[:, None],
+                                dtype)
+            if t_ulps != max_ulps:
+                s_detail = (f"up to {t_ulps:g} ulps of |α·v| + |β| (the tolerance's unit); "
+                            f"{max_ulps:g} ulps of the value itself near zero: the rounding of "
+                            "the terms and of the fitted α and β, not a gap")
     out.append(Component("straight-through", sfound, "either",
                          _rel_dql(rows_w, rows_u, total, scratch) -
                          _rel_dql(rows_w, rec, total, rec), [],

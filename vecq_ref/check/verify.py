@@ -326,7 +326,8 @@ class VerifyReport:
     rule : str or None, the VecQ rule the output follows, in words, when it conforms.
     quality : dict, ``relative_dql``, ``vecq_param``, ``vecq_exact`` (None where the exact
         search was not run), ``gap_to_param``, ``gap_to_exact``, ``within_param`` (within
-        ``dql_rtol`` of VecQ-param's), ``note`` and ``dql_rounding``.
+        ``dql_rtol`` of VecQ-param's), ``note``, ``dql_rounding`` and ``reference_lattice``
+        (the lattice VecQ-param and VecQ-exact ran on: the output's, printed beside them).
     format_quality : dict or None, the slot for the block-format answer (the output's own
         format's exact optimum: ``format``, ``relative_dql_optimum``, ``gap_to_optimum``,
         …), filled by the block-format diagnosis; None from :func:`verify` itself.
@@ -501,11 +502,14 @@ class VerifyReport:
                 return ""
             return f" (gap {g:+.3g}" + (": better)" if g < 0 else ")")
 
-        put("", f"VecQ-param {f(self.relative_dql_param)}{gap_txt(self.gap_to_param)}")
+        # the lattice VecQ-param and VecQ-exact were run on (the output's, recovered)
+        on = f" ({q['reference_lattice']})" if q.get("reference_lattice") else ""
+        put("", f"VecQ-param{on} {f(self.relative_dql_param)}{gap_txt(self.gap_to_param)}")
         if self.extra.get("exact_search"):
-            put("", f"VecQ-exact {self.extra['exact_search']}")
+            put("", f"VecQ-exact{on} {self.extra['exact_search']}")
         else:
-            put("", f"VecQ-exact {f(self.relative_dql_exact)}{gap_txt(self.gap_to_exact)}")
+            put("", f"VecQ-exact{on} {f(self.relative_dql_exact)}"
+                f"{gap_txt(self.gap_to_exact)}")
         fq = self.format_quality
         if fq:
             put("", f"{fq.get('format', 'format')} optimum {f(fq.get('relative_dql_optimum'))}"
@@ -528,7 +532,7 @@ class VerifyReport:
             put("lattice", f"yes: {self.lattice_name or self.lattice}{b_txt}; codes "
                 f"{self.code_min}..{self.code_max}, {self.levels_used} levels, in range: "
                 f"{'yes' if self.codes_in_range else 'NO'}; max {self.reconstruction_ulps:g} "
-                f"ulps{ste}")
+                f"ulps{' of the values' if b_txt else ''}{ste}")
             a = self.alpha
             a_txt = f"{a:.9g}" if np.ndim(a) == 0 else f"one per slice ({np.size(a)})"
             put("α", f"{a_txt}; least-squares optimal: "
@@ -800,7 +804,10 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
         ``"gptq-asym"``, …: :func:`vecq_ref.check.blocks.verify_format`): check ``wq``
         against that format's rule and its exact optimum instead of against VecQ.
     weights : array_like, optional
-        Importance ``h ≥ 0`` for a block format's check (weighted DQL and rules).
+        Importance ``h ≥ 0`` for a block format's check (weighted DQL and rules; e.g.
+        ``format_rules.imatrix_weights(w, imatrix, "q4_0")`` for an imatrix-made GGUF): given
+        without ``format``, the block format is identified from the values, as with ``format``
+        (a ``FormatReport``; VecQ's own check is unweighted).
     dtype : str or numpy dtype, optional
         A block format's check only: the dtype the original weight is stored in when ``w``
         has been widened (``"float16"``, ``"bfloat16"``; default ``w.dtype``), passed to
@@ -811,11 +818,11 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     -------
     VerifyReport, or :class:`vecq_ref.check.blocks.FormatReport`
         A ``FormatReport`` when ``wq`` is a :class:`vecq_ref.formats.BlockTensor` (a tensor
-        from a reader) or ``format`` is given. Otherwise a ``VerifyReport``; when ``wq`` is not
-        VecQ's output but lies on no VecQ lattice, slices of ``group_size``, and one of the
-        block formats' rules reproduces it (llama.cpp's Q4_0 from its values, say), that
-        diagnosis is attached as ``format_report`` (its optimum in ``format_quality``) and
-        printed in place of the VecQ components.
+        from a reader), or ``format`` or ``weights`` is given. Otherwise a ``VerifyReport``;
+        when ``wq`` is not VecQ's output but lies on no VecQ lattice, slices of
+        ``group_size``, and one of the block formats' rules reproduces it (llama.cpp's Q4_0
+        from its values, say), that diagnosis is attached as ``format_report`` (its optimum
+        in ``format_quality``) and printed in place of the VecQ components.
 
     Notes
     -----
@@ -846,20 +853,35 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
     >>> r.passed, "vecq_ref_param" in r.exact_matches
     (True, True)
     """
-    if isinstance(wq, BlockTensor) or format is not None:
+    if isinstance(wq, BlockTensor) or format is not None or weights is not None:
+        # importance weights go with a block format (VecQ's rule is unweighted): with
+        # `weights` and no `format`, the format is identified from the values
         from .blocks import verify_format
-        return verify_format(w, wq, format=format, group_size=group_size, bits=bits,
-                             weights=weights, dtype=dtype)
-    if weights is not None:
-        V.fail("weights", "None for a VecQ check (importance weights go with a block format: "
-               "`format=` or a BlockTensor)", "an array")
+        try:
+            return verify_format(w, wq, format=format, group_size=group_size, bits=bits,
+                                 weights=weights, dtype=dtype)
+        except ValueError as exc:
+            if isinstance(wq, BlockTensor) or format is not None or \
+                    not str(exc).startswith("`quantized`"):
+                raise
+            V.fail("weights", "None for a VecQ check (importance weights go with a block "
+                   "format's output: `format=` or a BlockTensor)",
+                   "an array, and `wq` is no block format's output")
     if bits is None:
         V.fail("bits", "the bitwidth that was used, an int in [1, 16]", None, TypeError)
     fr = None
     quick = {}  # the quick reading of the groups, read once (by the block formats' gate)
+    # per channel along axis 0 of a matrix is one group per row: the block formats' groups
+    # of the row length (a per-channel GPTQ/AWQ output), as group_size=cols would be
+    block_group = group_size if group_size is not None else _row_group(w, wq, axis)
     if wq is not None and codes is None and alpha is None and lattice is None and \
-            group_size is not None:
-        fr = _block_format_first(w, wq, bits, group_size, dtype, quick)
+            block_group is not None:
+        if group_size is not None:
+            fr = _block_format_first(w, wq, bits, block_group, dtype, quick)
+        else:  # per channel: the format's answer only where its rule reproduces it
+            with np.errstate(all="ignore"):  # (a format's arithmetic may overflow: no answer)
+                fr = _block_format_first(w, wq, bits, block_group, dtype, quick)
+            fr = None if fr is None or fr.passed is False else fr
         # a format's rule reproduces it (or GPTQ: undecided), or every group is recovered on a
         # named format's level set that VecQ's offset lattices cannot also explain (not an
         # affine d·q + m, which a μL2Q-style output is too; not a codebook read off the values,
@@ -884,6 +906,21 @@ def verify(w, wq=None, *, codes=None, alpha=None, bits=None, lattice=None, axis=
         rule=fr.rule, relative_dql_optimum=fr.optimum_rel_dql,
         gap_to_optimum=(None if fr.gap_pct is None else fr.gap_pct / 100.0),
         certified=getattr(fr, "optimum_certified", None)))
+
+
+def _row_group(w, wq, axis):
+    """The row length where ``axis`` makes one slice per row of a matrix ``w`` (axis 0 or
+    −2 of a 2-D array: per output channel) and ``w``, ``wq`` fit float32 (the block formats'
+    arithmetic), else None."""
+    shape = np.shape(w)
+    if len(shape) != 2 or shape[1] == 0 or np.shape(wq) != shape or \
+            not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) or \
+            int(axis) not in (0, -2):
+        return None
+    big = float(np.finfo(np.float32).max)
+    with np.errstate(invalid="ignore", over="ignore"):
+        fits = all(np.all(np.abs(V.as_array(a, n)) <= big) for a, n in ((w, "w"), (wq, "wq")))
+    return int(shape[1]) if fits else None
 
 
 #: The named block formats ``verify`` may identify from values alone.
@@ -1092,7 +1129,7 @@ def _verify_apart(arr, q64, alpha, codes, args):
         components=[], passed=False, reasons=reasons, conforms=False, rule=None,
         w_dtype=str(arr.dtype),
         quality={**rep.quality, "relative_dql": rel_dql, "vecq_param": rel_param,
-                 "vecq_exact": rel_exact,
+                 "vecq_exact": rel_exact, "reference_lattice": ref_lattice,
                  "gap_to_param": None if rel_param is None else rel_dql - rel_param,
                  "gap_to_exact": None if rel_exact is None else rel_dql - rel_exact,
                  "within_param": None if rel_param is None else bool(
@@ -1326,6 +1363,15 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
         swv = np.einsum("ij,ij->i", rows_x, Vv)
         sww = np.einsum("ij,ij->i", rows_w, rows_w)
         a_star = np.where(svv > 0, swv / np.where(svv > 0, svv, 1.0), 0.0)
+        zmask, ell = diagnose_mod.zero_point_levels(Vv, alphas, betas)
+        if np.any(zmask):
+            # an integer zero point's output α·(u − z) (β = −z·α): its α* is the least-squares
+            # α of its levels u − z, where that is the closer reading of α
+            s_ll = np.einsum("ij,ij->i", ell, ell)
+            a_zp = np.where(s_ll > 0, np.einsum("ij,ij->i", rows_w, ell) /
+                            np.where(s_ll > 0, s_ll, 1.0), 0.0)
+            zp = zmask & (np.abs(alphas - a_zp) < np.abs(alphas - a_star))
+            a_star, svv = np.where(zp, a_zp, a_star), np.where(zp, s_ll, svv)
         excess_rows = (alphas - a_star) ** 2 * svv
         with np.errstate(divide="ignore", invalid="ignore"):
             dev = np.where(a_star != 0, np.abs(alphas - a_star) / np.abs(a_star),
@@ -1537,7 +1583,7 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
                "gap_to_param": None if rel_param is None else rel_dql - rel_param,
                "gap_to_exact": None if rel_exact is None else rel_dql - rel_exact,
                "within_param": within_param, "note": quality_note,
-               "dql_rounding": dql_round}
+               "dql_rounding": dql_round, "reference_lattice": ref_lattice}
     passed = not reasons
 
     def per_slice(x):
