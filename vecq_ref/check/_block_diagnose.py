@@ -75,6 +75,7 @@ class _Obs:
     dq: dict | None = None    # bitsandbytes' double quantization of the absmax, as stored
     n_per_row: int = 1        # groups per row
     stored: str | None = None  # the dtype the file stores the scales in (None: from values)
+    either: np.ndarray | None = None  # per group, both signs fit (where lev is cut short)
 
 
 def _file_dtype(bt):
@@ -200,12 +201,43 @@ def _level_set_row(spec, obs):
             words = (f"integer zero point, codes {_n(spec.code_lo)}…{_n(spec.code_hi)} (z from "
                      f"{_n(z.min())} to {_n(z.max())})")
     if neg:
-        words += f", signed scale (negative in {neg} of {G} groups)"
+        either = _either_sign(spec, obs)
+        if np.any(either):
+            # Counted from the values alone, so that a scale recovered from them and one a
+            # rule (weighted or not) gives are counted alike: a group whose values some
+            # scale of either sign reproduces is not counted as negative.
+            forced = int(np.sum((obs.scale < 0) & ~either))
+            words += (f", signed scale (negative in {forced} of {G} groups; either sign "
+                      f"fits {int(np.sum(either))})")
+        else:
+            words += f", signed scale (negative in {neg} of {G} groups)"
     bad_sign = neg and not signed_ok
     ok = bool(np.all(inside)) and not bad_sign
     detail = "" if ok else (f"{int(np.sum(~inside))} groups outside the level set" +
                             (f"; {neg} negative scales" if bad_sign else ""))
     return Component("level set", words, ok, detail)
+
+
+def _either_sign(spec, obs):
+    """Per group: whether the values are also those of a scale of the other sign (the levels
+    negated, or halved when all are even, stay in the level set), so that the sign of the
+    scale is not a fact of the values. Only the formats with a fixed zero or a codebook."""
+    G = obs.scale.size
+    if obs.either is not None:
+        return obs.either
+    if spec.kind == "codebook":
+        flip = np.all(np.isin(-obs.lev, spec.table), axis=1)
+    elif spec.kind == "offset" and spec.symmetric:
+        z = spec.zero_fixed or 0
+        u = -obs.lev + z
+        flip = np.all((u >= spec.code_lo) & (u <= spec.code_hi), axis=1)
+        # all levels even: the values are also 2·s times the halved levels, whose
+        # negation fits a two's-complement range
+        even = np.all(np.mod(obs.lev, 2) == 0, axis=1)
+        flip |= even & (spec.code_hi - z >= 1)
+    else:
+        return np.zeros(G, dtype=bool)
+    return flip & (obs.scale != 0)
 
 
 def _lsq(obs, x, h):

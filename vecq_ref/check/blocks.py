@@ -67,6 +67,7 @@ from ._block_diagnose import (
     _columns,
     _conforming_rows,
     _diagnose,
+    _either_sign,
     _file_dtype,
     _group_matrix,
     _level_set_row,
@@ -859,7 +860,7 @@ def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
         dq_groups = np.asarray(dq["nested_absmax"], dtype=_F)[
             np.arange(bt.scale.size) // dq["nested_blocksize"]]
     names, masks, s32s = None, [], []
-    light = {"scale": [], "zero": [], "minimum": [], "lev": []}
+    light = {"scale": [], "zero": [], "minimum": [], "lev": [], "either": []}
     # GPTQ: per group, the codes inside the code range, the rule's stored grid and zero,
     # and round-to-nearest of w reproducing the levels.
     chk = {"inside": [], "grid": [], "zero": [], "rtn": []}
@@ -899,6 +900,7 @@ def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
         den += float(np.sum(hh * w64 * w64))
         light["scale"].append(obs.scale)
         light["lev"].append(obs.lev[:, :1])
+        light["either"].append(_either_sign(spec, obs))
         if obs.zero is not None:
             light["zero"].append(obs.zero)
         if obs.minimum is not None:
@@ -907,7 +909,7 @@ def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
     # The group's first level stands for it in the level-set row: every level of every group
     # is inside the level set (a rule's, or checked above for GPTQ).
     obs = _Obs(cat["lev"], cat["scale"], cat["zero"], cat["minimum"], cat["lev"],
-               bt.double_quant, int(bt.scale.shape[-1]), _file_dtype(bt))
+               bt.double_quant, int(bt.scale.shape[-1]), _file_dtype(bt), cat["either"])
     hit = next((i for i, m in enumerate(masks) if all(np.all(c) for c in m)), None)
     if hit is not None:
         rows_, passed, rule, departure = (_conforming_rows(spec, obs, names[hit], h), True,
