@@ -220,7 +220,8 @@ class FormatReport:
         out.extend(_wrap(verdict))
         for n in self.notes:
             out.extend(textwrap.wrap(n, WIDTH, initial_indent="  note: ",
-                                     subsequent_indent="        "))
+                                     subsequent_indent="        ", break_long_words=False,
+                                     break_on_hyphens=False))
         if self.rel_dql is not None:
             w = " (weighted)" if self.weighted else ""
             out.append(f"quality, relative DQL{w}:")
@@ -248,13 +249,14 @@ _COL = 23
 
 def _wrap(line, indent=2):
     """``line`` as lines of at most :data:`WIDTH` characters, nothing cut: broken at spaces
-    (a word longer than a line at hyphens, then anywhere), continuations indented by
-    ``indent`` spaces, the line's own leading spaces kept."""
+    only (a word longer than a line, a tensor name, stands alone on its own line),
+    continuations indented by ``indent`` spaces, the line's own leading spaces kept."""
     if len(line) <= WIDTH:
         return [line]
     lead = len(line) - len(line.lstrip(" "))
     return textwrap.wrap(line.lstrip(" "), WIDTH, initial_indent=" " * lead,
-                         subsequent_indent=" " * indent, break_on_hyphens=False)
+                         subsequent_indent=" " * indent, break_on_hyphens=False,
+                         break_long_words=False)
 
 
 def _shorten(text, width):
