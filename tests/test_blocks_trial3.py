@@ -144,7 +144,7 @@ def test_truncated_plain_safetensors_names_tensor_and_field(tmp_path):
     save_file({"a": np.zeros(4, np.float32), "b": np.ones((2, 8), np.float16)}, str(f))
     size = f.stat().st_size
     f.write_bytes(f.read_bytes()[:-1])
-    with pytest.raises(ValueError) as ei:
+    with pytest.raises(ValueError, match="truncated") as ei:
         with open_tensors(f) as (keys, get):
             get("a")
     msg = str(ei.value)
