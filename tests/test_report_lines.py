@@ -98,6 +98,7 @@ def long_packed(tmp_path_factory):
 PACKED_FOLDERS = sorted(p.name for p in PACKED.iterdir() if p.is_dir())
 
 
+@pytest.mark.jit_only  # every report's exact searches: 13 min as plain Python
 @pytest.mark.parametrize("folder", PACKED_FOLDERS)
 def test_packed_reports_fit_the_line(long_packed, folder):
     names = open_quantized(PACKED / folder).names()
@@ -116,6 +117,7 @@ def test_packed_reports_fit_the_line(long_packed, folder):
             assert " ".join(note.split()) in " ".join(out.split())
 
 
+@pytest.mark.jit_only  # every report's exact searches: 13 min as plain Python
 def test_tiny_gguf_reports_fit_the_line(tmp_path):
     made = write_tiny_llama(tmp_path / LONG)
     gguf = open_quantized(made["gguf"])
@@ -196,6 +198,7 @@ def test_every_npz_output_is_a_case():
     assert counts == {"gguf_ref": 10, "ggml_c": 17, "bnb": 2, "rtn": 36, "affine": 7}
 
 
+@pytest.mark.jit_only  # every report's exact searches: 13 min as plain Python
 @pytest.mark.parametrize("source", ["gguf_ref", "ggml_c", "bnb", "rtn", "affine"])
 def test_npz_reports_fit_the_line(source):
     for name, x, v, bits, g in VALUE_CASES:
