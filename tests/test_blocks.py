@@ -721,8 +721,8 @@ def test_gptq_later_blocks_grid_is_undecided_first_block_is_checked():
 
 def test_gptq_round_to_nearest_still_passes():
     rep = verify_format(X[:4], _gptq_bt(X[:4]), quality=False)
-    assert rep.passed is True and rep.rule.endswith("round-to-nearest grid (Quantizer), bit for "
-                                                    "bit")
+    assert rep.passed is True and rep.rule == ("GPTQ symmetric 4-bit grid with round to nearest "
+                                               "(Quantizer), bit for bit")
 
 
 @pytest.mark.parametrize("folder", ["ct_pack_asym_g64", "bnb_nf4_dq", "awq_gemm_g64"])

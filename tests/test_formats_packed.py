@@ -373,10 +373,14 @@ def _one_line(exc_info, *words):
 def test_truncated_file(tmp_path):
     dst = copy_folder("gptq_v1_sym_g32", tmp_path)
     f = dst / "model.safetensors"
+    size = f.stat().st_size
     f.write_bytes(f.read_bytes()[:-100])
-    with pytest.raises(ValueError, match="not a readable .safetensors file") as ei:
+    # Named as the GGUF reader names a truncated tensor: file, tensor, field (the file's last
+    # tensor, scales: 4 groups × 64 outputs in F16 = 512 bytes, ending at the old end).
+    with pytest.raises(ValueError, match="past the end of the file") as ei:
         open_folder("gptq", dst)
-    _one_line(ei, str(f))
+    _one_line(ei, str(f), f"tensor '{Q}': field 'scales' (F16, 512 bytes at offset "
+              f"{size - 512}) ends at byte {size}", f"({size - 100} bytes): truncated?")
 
 
 @pytest.mark.parametrize(("folder", "key", "field", "edit"), [

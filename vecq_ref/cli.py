@@ -852,13 +852,13 @@ def _verify_tensor(args, opts):
 
 def _wrap_lines(lines, width=100):
     """Report lines of at most ``width`` characters: a longer one goes on onto indented
-    continuation lines (never cut)."""
-    import textwrap
+    continuation lines, broken between words, never inside a path or a tensor name
+    (:func:`vecq_ref._format.wrap_words`)."""
+    from ._format import wrap_words
 
     out = []
     for line in lines:
-        out += textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False) \
-            or [""]
+        out += wrap_words(line, width)
     return out
 
 

@@ -280,8 +280,11 @@ def _read_npy(path, name):
     return _native(arr)
 
 
-def _safetensors_header(path, name):
-    """``(data_start, header)`` of a .safetensors file, validated by the safetensors package."""
+def _safetensors_header(path, name, describe=None):
+    """``(data_start, header)`` of a .safetensors file, validated by the safetensors package.
+    A tensor whose data runs past the end of the file (truncated) is named first, as the GGUF
+    reader names one: ``describe(key)`` gives its ``(tensor, field)`` (a checkpoint's module
+    and part; default ``(key, "data")``)."""
     try:
         from safetensors import safe_open
     except ImportError as exc:
@@ -290,6 +293,8 @@ def _safetensors_header(path, name):
     # The safetensors package keeps the last of two entries with one name and validates only
     # that one: look for a repeated name first, so that the error names the real problem.
     parsed = _raw_st_header(path, name)
+    if parsed is not None:
+        _st_truncated(path, name, *parsed, describe)
     try:
         with safe_open(str(path), framework="numpy"):
             pass
@@ -300,6 +305,28 @@ def _safetensors_header(path, name):
     n, header = parsed
     header.pop("__metadata__", None)
     return 8 + n, header
+
+
+def _st_truncated(path, name, n, header, describe=None):
+    """Fail naming the first tensor (lowest offset) whose data ends past the end of the file,
+    with its field, dtype, size and offsets; nothing when every tensor fits."""
+    size = os.path.getsize(path)
+    start = 8 + n
+    worst = None
+    for key, meta in header.items():
+        offs = meta.get("data_offsets") if isinstance(meta, dict) else None
+        if key == "__metadata__" or not (isinstance(offs, list) and len(offs) == 2 and
+                                         all(isinstance(o, int) for o in offs)):
+            continue  # malformed entries are the safetensors package's to report
+        if start + offs[1] > size and (worst is None or offs[0] < worst[1][0]):
+            worst = (key, offs, meta.get("dtype"))
+    if worst is None:
+        return
+    key, (lo, hi), code = worst
+    tensor, field = (key, "data") if describe is None else describe(key)
+    _fail(name, path, f"tensor {tensor!r}: field {field!r} ({code}, {hi - lo} bytes at offset "
+                      f"{start + lo}) ends at byte {start + hi}, past the end of the file "
+                      f"({size} bytes): truncated?")
 
 
 #: The safetensors package's own limit on a JSON header (100 MB): larger is refused unread.

@@ -26,7 +26,7 @@ from .. import format_rules as FR
 from ..formats._block import BlockTensor
 from ..formats.affine import hqq_block, torchao_int4_block
 from . import _block_rules as R
-from ._block_diagnose import Component, _rel, _storage_dtype
+from ._block_diagnose import Component, _file_dtype, _rel, _storage_dtype
 
 _F = np.float32
 TORCHAO = "torchao-int4"
@@ -116,7 +116,7 @@ def torchao_check(w, bt, dt):
     else:
         rows.append(Component("scale rule", f"not min–max/15 in {G - int(np.sum(s_ok))} of {G} "
                               "groups", False, f"rule: {words}; {_frac(s_ok)}"))
-    st = _storage_dtype(np.concatenate([s, zp]))
+    st = _file_dtype(bt) or _storage_dtype(np.concatenate([s, zp]))
     st_ok = bool(np.all(R.representable(s, dt)) and np.all(R.representable(zp, dt)))
     rows.append(Component("storage", f"scale and float zero stored in {st or 'no float dtype'}",
                           st_ok, "" if st_ok else f"the rule stores both in {dt}"))
@@ -245,8 +245,9 @@ def hqq_check(wg, bt):
                           bool(np.all(s_ok)), ("" if np.all(s_ok) else f"rule: {words}; ")
                           + _frac(s_ok)))
     dz = _storage_dtype(z)
-    rows.append(Component("storage", f"scale (1/i) in {dt or 'no float dtype'}, zero in "
-                          f"{dz or 'no float dtype'}", dt is not None and dz is not None,
+    held = _file_dtype(bt)  # the file's dtype where bt is read from one (scale and zero)
+    rows.append(Component("storage", f"scale (1/i) in {held or dt or 'no float dtype'}, zero "
+                          f"in {held or dz or 'no float dtype'}", dt is not None and dz is not None,
                           "float32 from Quantizer.quantize; HQQLinear casts both to its "
                           "compute dtype"))
     z0 = R.store(ref.info["initial_zero"], dz or "float32")

@@ -74,6 +74,24 @@ class _Obs:
     values: np.ndarray        # (G, g) float64 dequantized
     dq: dict | None = None    # bitsandbytes' double quantization of the absmax, as stored
     n_per_row: int = 1        # groups per row
+    stored: str | None = None  # the dtype the file stores the scales in (None: from values)
+    either: np.ndarray | None = None  # per group, both signs fit (where lev is cut short)
+
+
+def _file_dtype(bt):
+    """The dtype a file stores ``bt``'s scales (and zeros, minimums) in, by name
+    (``BlockTensor.scale_dtype``); None for a tensor recovered from values, whose storage
+    only the values can tell (:func:`_storage_dtype`)."""
+    if bt.name == "recovered" or "recovered from values" in bt.notes:
+        return None
+    name = np.dtype(bt.scale_dtype).name
+    return name if name in ("float16", "bfloat16", "float32", "float64") else None
+
+
+def _stored(obs, vals=None):
+    """The scale's storage dtype to print: the file's, else the narrowest that holds
+    ``vals`` (default the scales)."""
+    return obs.stored or _storage_dtype(obs.scale if vals is None else vals)
 
 
 def _observed(bt, spec, cols, g):
@@ -89,7 +107,7 @@ def _observed(bt, spec, cols, g):
         minimum = np.asarray(bt.minimum, dtype=np.float64).reshape(-1)
     values = scale[:, None] * lev + (0.0 if minimum is None else minimum[:, None])
     return _Obs(lev, scale, zero, minimum, values, bt.double_quant,
-                int(np.asarray(bt.scale).shape[-1]))
+                int(np.asarray(bt.scale).shape[-1]), _file_dtype(bt))
 
 
 # --- the formats' whole rules ----------------------------------------------------------------
@@ -138,7 +156,7 @@ def _whole_rules(spec, x, h):
         z = q.info.get("zero_point")
         z = None if z is None else np.asarray(z).reshape(-1).astype(np.int64)
         lev = q.codes.reshape(x.shape).astype(np.int64) - (0 if z is None else z[:, None])
-        name = {"gptq": "round-to-nearest grid (Quantizer)", "awq": "pseudo_quantize_tensor",
+        name = {"gptq": "with round to nearest (Quantizer)", "awq": "pseudo_quantize_tensor",
                 "compressed-tensors": "calculate_qparams + quantize"}[fam]
         add(name, q, lev, zero=z)
     return out
@@ -183,12 +201,43 @@ def _level_set_row(spec, obs):
             words = (f"integer zero point, codes {_n(spec.code_lo)}…{_n(spec.code_hi)} (z from "
                      f"{_n(z.min())} to {_n(z.max())})")
     if neg:
-        words += f", signed scale (negative in {neg} of {G} groups)"
+        either = _either_sign(spec, obs)
+        if np.any(either):
+            # Counted from the values alone, so that a scale recovered from them and one a
+            # rule (weighted or not) gives are counted alike: a group whose values some
+            # scale of either sign reproduces is not counted as negative.
+            forced = int(np.sum((obs.scale < 0) & ~either))
+            words += (f", signed scale (negative in {forced} of {G} groups; either sign "
+                      f"fits {int(np.sum(either))})")
+        else:
+            words += f", signed scale (negative in {neg} of {G} groups)"
     bad_sign = neg and not signed_ok
     ok = bool(np.all(inside)) and not bad_sign
     detail = "" if ok else (f"{int(np.sum(~inside))} groups outside the level set" +
                             (f"; {neg} negative scales" if bad_sign else ""))
     return Component("level set", words, ok, detail)
+
+
+def _either_sign(spec, obs):
+    """Per group: whether the values are also those of a scale of the other sign (the levels
+    negated, or halved when all are even, stay in the level set), so that the sign of the
+    scale is not a fact of the values. Only the formats with a fixed zero or a codebook."""
+    G = obs.scale.size
+    if obs.either is not None:
+        return obs.either
+    if spec.kind == "codebook":
+        flip = np.all(np.isin(-obs.lev, spec.table), axis=1)
+    elif spec.kind == "offset" and spec.symmetric:
+        z = spec.zero_fixed or 0
+        u = -obs.lev + z
+        flip = np.all((u >= spec.code_lo) & (u <= spec.code_hi), axis=1)
+        # all levels even: the values are also 2·s times the halved levels, whose
+        # negation fits a two's-complement range
+        even = np.all(np.mod(obs.lev, 2) == 0, axis=1)
+        flip |= even & (spec.code_hi - z >= 1)
+    else:
+        return np.zeros(G, dtype=bool)
+    return flip & (obs.scale != 0)
 
 
 def _lsq(obs, x, h):
@@ -237,8 +286,9 @@ def _scale_row(spec, obs, x, h, ref_s32):
 
 
 def _short(words):
-    """A rule's words without their parenthesis or formula."""
-    return words.split(" = ")[0].split(" (")[0]
+    """A rule's words without their parenthesis or formula ("min–max: (max − min)/15" →
+    "min–max")."""
+    return words.split(" = ")[0].split(" (")[0].split(": ")[0].rstrip(":")
 
 
 def _storage_dtype(vals):
@@ -303,10 +353,13 @@ def _rounding_row(spec, obs, x, s32, zero, shift, storage):
     G = obs.scale.size
     recipe0 = dict(spec.recipe, zero_shift=shift, storage=storage, dq=obs.dq)
     best = None
+    m_rule = None  # groups the rule's own rounding (the first variant) reproduces
     for mode, clamp, cs, ties in _rounding_variants(spec):
         rec = dict(recipe0, rounding=mode, clamp=clamp, codes_scale=cs)
         lev, _ = _replay(spec, x, rec, s32, zero, ties)
         m = int(np.sum(np.all(lev == obs.lev, axis=1)))
+        if m_rule is None:
+            m_rule = m
         if best is None or m > best[0]:
             best = (m, mode, clamp, cs, ties, rec)
         if m == G:
@@ -325,7 +378,11 @@ def _rounding_row(spec, obs, x, s32, zero, shift, storage):
     ok = ok_round and m == G
     rule_words = (f"nearest entry, ties to the {spec.ties} entry" if spec.kind == "codebook"
                   else f"{R.ROUNDING_WORDS[ref['rounding']]}, {_CLAMP_WORDS[ref['clamp']]}")
-    detail = ("" if ok else f"rule: {rule_words}; ") + f"{m}/{G} groups"
+    # How many groups depart: those whose codes the rule's own rounding does not give (not
+    # the m the variant found reproduces, which may be every group).
+    detail = ("" if ok or m_rule == m else
+              f"rule: {rule_words}: other codes in {G - m_rule} of {G} groups; ") + \
+        f"{m}/{G} groups"
     row = Component("rounding", words, ok if m == G else False, detail)
     return row, (rec, ties) if m == G else None, cs if m == G else None
 
@@ -354,7 +411,7 @@ def _storage_words(spec, obs, dt_obs, cs):
         return words
     words = f"scale stored in {dt_obs or 'no float16/bfloat16/float32'}"
     if spec.kind == "min":
-        words += f", minimum in {_storage_dtype(obs.minimum)}"
+        words += f", minimum in {_stored(obs, obs.minimum)}"
     if cs in ("stored", "stored-scale"):
         what = "scale and minimum" if cs == "stored" and spec.kind == "min" else "scale"
         words += f"; codes from the stored {spec.recipe['storage']} {what}, not the float32 one"
@@ -389,7 +446,7 @@ def _diagnose(spec, w64, x, h, obs, rules, alt_rules=()):
             rows = _conforming_rows(spec, obs, name, h)
             st = next(r for r in rows if r.name == "storage")
             short = {"float16": "fp16", "bfloat16": "bf16"}[arith]
-            st.finding = (f"scale stored in {_storage_dtype(obs.scale)}; computed in float32, "
+            st.finding = (f"scale stored in {_stored(obs)}; computed in float32, "
                           f"not in {arith} as torch does on {R._article(short)} {short} weight")
             st.ok, st.detail = False, f"the rule: {R.arith_words(arith)}"
             ref_lev, ref_scale, ref_min = rules[0][1], rules[0][2], rules[0][4]
@@ -408,7 +465,7 @@ def _diagnose(spec, w64, x, h, obs, rules, alt_rules=()):
     if rule_zero is not None and s32_ident is None:
         rule_zero = ref_zero
     zrow, shift = _zero_row(spec, obs, rule_zero)
-    dt_obs = _storage_dtype(obs.scale)
+    dt_obs = _stored(obs)
     rrow, replayable, cs = _rounding_row(spec, obs, x, s32, rule_zero, shift or 0,
                                          st_dt if ident else spec.recipe["storage"])
     exp = spec.recipe["storage"]
@@ -431,7 +488,10 @@ def _diagnose(spec, w64, x, h, obs, rules, alt_rules=()):
         _gptq_undecided(spec, obs, rows, ref_hits, replayable is None)
     if h is None and spec.key in IMATRIX_KEYS:
         _imatrix_undecided(spec, x, obs, rows)
-    notes = _notes(spec, rows, h)
+    # a scale rule of its own named in every group (abs-max over 8 claimed as Q4_1) is no
+    # imatrix's: the imatrix note would mislead
+    notes = _notes(spec, rows, h, scale_named=ident is not None and ident not in (
+        spec.recipe["scale"], "least squares", "make_qx_quants", "iq4_nl search"))
     _price(spec, w64, x, h, obs, rows, replayable, ref_lev, ref_scale, ref_min, s32)
     dep = next((r for r in rows if r.ok is False), None)
     if dep is None and any(r.ok is None for r in rows):
@@ -654,12 +714,12 @@ def _conforming_rows(spec, obs, name, h):
     if obs.dq is not None:
         words = DQ_WORDS
     else:
-        words = (f"scale stored in {spec.recipe['storage']}"
+        words = (f"scale stored in {obs.stored or spec.recipe['storage']}"
                  + (", minimum too" if spec.kind == "min" else "")
                  + "; codes from the unrounded float32 scale")
         arith = spec.recipe.get("arith_dtype", "float32")
         if arith != "float32":
-            words = (f"scale stored in {_storage_dtype(obs.scale)}; "
+            words = (f"scale stored in {obs.stored or spec.recipe['storage']}; "
                      f"{R.arith_words(arith)}")
     rows.append(Component("storage", words, True))
     if not spec.symmetric and spec.kind == "offset":
@@ -675,7 +735,7 @@ def _conforming_rows(spec, obs, name, h):
     return rows
 
 
-def _notes(spec, rows, h):
+def _notes(spec, rows, h, scale_named=False):
     notes = []
     bad = {r.name for r in rows if r.ok is False}
     if spec.family == "gptq" and {r.name for r in rows if r.ok is not True} & {"rounding",
@@ -686,8 +746,8 @@ def _notes(spec, rows, h):
         notes.append("zero points not the rule's: an optimised zero (HQQ) cannot be identified "
                      "from the output alone; the quantizer's settings would.")
     undecided = {r.name for r in rows if r.ok is None}
-    if spec.key in ("q4_0", "q5_0", "iq4_nl", "q4_1", "q5_1") and h is None and (
-            "scale rule" in bad or undecided & {"scale rule", "rounding"}):
+    if spec.key in ("q4_0", "q5_0", "iq4_nl", "q4_1", "q5_1") and h is None and \
+            not scale_named and ("scale rule" in bad or undecided & {"scale rule", "rounding"}):
         notes.append("an imatrix-made GGUF cannot be identified without its imatrix: pass "
                      f"weights=imatrix_weights(w, imatrix, {spec.key!r}) (CLI: --weights "
                      "FILE.npy holding those weights).")

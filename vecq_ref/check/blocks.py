@@ -69,6 +69,8 @@ from ._block_diagnose import (
     _columns,
     _conforming_rows,
     _diagnose,
+    _either_sign,
+    _file_dtype,
     _group_matrix,
     _level_set_row,
     _n,
@@ -79,7 +81,7 @@ from ._block_diagnose import (
     _replay,
     _rounding_variants,
     _same,
-    _storage_dtype,
+    _stored,
     _whole_rules,
 )
 
@@ -220,7 +222,8 @@ class FormatReport:
         out.extend(_wrap(verdict))
         for n in self.notes:
             out.extend(textwrap.wrap(n, WIDTH, initial_indent="  note: ",
-                                     subsequent_indent="        "))
+                                     subsequent_indent="        ", break_long_words=False,
+                                     break_on_hyphens=False))
         if self.rel_dql is not None:
             w = " (weighted)" if self.weighted else ""
             out.append(f"quality, relative DQL{w}:")
@@ -248,13 +251,14 @@ _COL = 23
 
 def _wrap(line, indent=2):
     """``line`` as lines of at most :data:`WIDTH` characters, nothing cut: broken at spaces
-    (a word longer than a line at hyphens, then anywhere), continuations indented by
-    ``indent`` spaces, the line's own leading spaces kept."""
+    only (a word longer than a line, a tensor name, stands alone on its own line),
+    continuations indented by ``indent`` spaces, the line's own leading spaces kept."""
     if len(line) <= WIDTH:
         return [line]
     lead = len(line) - len(line.lstrip(" "))
     return textwrap.wrap(line.lstrip(" "), WIDTH, initial_indent=" " * lead,
-                         subsequent_indent=" " * indent, break_on_hyphens=False)
+                         subsequent_indent=" " * indent, break_on_hyphens=False,
+                         break_long_words=False)
 
 
 def _shorten(text, width):
@@ -551,14 +555,19 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
     reports = _candidates(arr, h, np.asarray(wq), keys, group_size, format is not None,
                           exact_offset_groups, arith)
     notes = []
+    retried = False
     if not reports and format is None and bits is not None:
         reports = _candidates(arr, h, np.asarray(wq),
                               [k for k in CANDIDATES if k not in _AFFINE], group_size, False,
                               exact_offset_groups, arith)
-        notes = [f"no {bits}-bit format reproduces these values; tried every format"]
+        retried = True
     best = _best(reports)
     if format is None and (best is None or not best.passed) and bits in (None, 4):
         best = _affine_candidate(arr, h, np.asarray(wq), group_size, arith, best)
+    if best is not None and retried and best.bits != bits:
+        # Only when the format shown is not of ``bits``: torchao int4 and HQQ (4 bits) are
+        # tried after every other format, and one of them may be the answer.
+        notes = [f"no {bits}-bit format reproduces these values; tried every format"]
     if best is not None:
         if not best.claimed and best.passed is False:
             notes.append("no format's rule reproduces the values: the format was chosen by its "
@@ -841,7 +850,7 @@ def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
         dq_groups = np.asarray(dq["nested_absmax"], dtype=_F)[
             np.arange(bt.scale.size) // dq["nested_blocksize"]]
     names, masks, s32s = None, [], []
-    light = {"scale": [], "zero": [], "minimum": [], "lev": []}
+    light = {"scale": [], "zero": [], "minimum": [], "lev": [], "either": []}
     # GPTQ: per group, the codes inside the code range, the rule's stored grid and zero,
     # and round-to-nearest of w reproducing the levels.
     chk = {"inside": [], "grid": [], "zero": [], "rtn": []}
@@ -881,6 +890,7 @@ def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
         den += float(np.sum(hh * w64 * w64))
         light["scale"].append(obs.scale)
         light["lev"].append(obs.lev[:, :1])
+        light["either"].append(_either_sign(spec, obs))
         if obs.zero is not None:
             light["zero"].append(obs.zero)
         if obs.minimum is not None:
@@ -889,7 +899,7 @@ def _fast_pass(arr, h, bt, spec, cols, g, claimed, frac):
     # The group's first level stands for it in the level-set row: every level of every group
     # is inside the level set (a rule's, or checked above for GPTQ).
     obs = _Obs(cat["lev"], cat["scale"], cat["zero"], cat["minimum"], cat["lev"],
-               bt.double_quant, int(bt.scale.shape[-1]))
+               bt.double_quant, int(bt.scale.shape[-1]), _file_dtype(bt), cat["either"])
     hit = next((i for i, m in enumerate(masks) if all(np.all(c) for c in m)), None)
     if hit is not None:
         rows_, passed, rule, departure = (_conforming_rows(spec, obs, names[hit], h), True,
@@ -953,7 +963,7 @@ def _gptq_rows(spec, obs, chk, g, h):
             f"{GPTQ_BLOCK} columns; {int(np.sum(~grid))} later groups' grid is of weights GPTQ "
             "had already updated: cannot tell", None, f"{int(np.sum(grid))}/{G} groups match "
             "the grid of w"))
-    rows.append(Component("storage", f"scale stored in {_storage_dtype(obs.scale)}", True))
+    rows.append(Component("storage", f"scale stored in {_stored(obs)}", True))
     rows.append(Component("zero point", "the rule's z, in every group" if not spec.symmetric
                           else f"z = {_n(spec.zero_fixed or 0)}, in every group", True))
     rows.append(Component("rounding", UNDECIDED_ROUNDING, None,

@@ -54,7 +54,8 @@ of the report (``tolerances``), each derived from two errors kept apart:
   values, larger where the levels are a few ``η`` apart; ``ṽ = v − mean(v)`` when β is fitted;
   plus the straight-through allowance when needed), ``r`` relative to the α read back; the
   deviation is reported relative to α* ``≥ α·(1 − r)``, so the bound is ``r/(1 − r)`` —
-  ``representation_rtol``; an ``alpha`` passed in carries the ``u`` of its own dtype. A bf16
+  ``representation_rtol``; an ``alpha`` passed in carries the ``u`` of its own dtype (with
+  codes and no ``wq``, at least that of the output dtype assumed, ``w``'s). A bf16
   or fp8 (``ml_dtypes``) output is held to its own ``ε``, ``η`` and ulps. The quotients
   ``w/s`` an implementation rounds move the interval of steps that give the codes by ``u`` of
   the output dtype. The ``ulps``
@@ -1350,9 +1351,16 @@ def _verify(w, wq=None, *, codes=None, alpha=None, bits, lattice=None, axis=None
             # the caller's α is subnormal)
             a_dt = np.asarray(alpha).dtype
             a_pos = alphas_in[alphas_in > 0]
-            rep_rtol = _relative_to_alpha_star(float(np.max(diagnose_mod.representation_error(
-                a_pos, _floats.fmt(a_dt, _scale_exp)) / a_pos))) \
-                if a_dt.kind == "f" and a_pos.size else 0.0
+            rep = np.zeros_like(a_pos)
+            if a_dt.kind == "f":
+                rep = diagnose_mod.representation_error(a_pos, _floats.fmt(a_dt, _scale_exp))
+            if rows_q is None:
+                # codes and α only: the output is taken to be codes·α in q_dtype (w's, as
+                # the report labels it), so α is held to that dtype's rounding where it is
+                # coarser than α's own (a float64 α of a float32 quantizer)
+                rep = np.maximum(rep, diagnose_mod.representation_error(a_pos, q_fmt))
+            rep_rtol = _relative_to_alpha_star(float(np.max(rep / a_pos))) \
+                if a_pos.size else 0.0
         elif rows_q is not None:
             rep_rtol = _alpha_representation_rtol(rows_q, rows_w, Vv, alphas, offset,
                                                   q_fmt, straight_through)

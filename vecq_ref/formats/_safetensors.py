@@ -126,7 +126,7 @@ class SafetensorsCheckpoint:
                              f"holding them; got {self.path}.")
         self._file_of, self._get, self._dtype, self._shape, self._keys = {}, {}, {}, {}, []
         for f in files:
-            start, header = _io._safetensors_header(f, "path")
+            start, header = _io._safetensors_header(f, "path", describe=self._field_of)
             keys, get = _io._open_safetensors(f, "path")
             for k in keys:
                 if k in self._file_of:
@@ -216,6 +216,14 @@ class SafetensorsCheckpoint:
         if name in self._file_of and self._module_of(name) is None:
             return name
         raise KeyError(f"`name` must be a tensor of {self.path}; got {name!r}.")
+
+    def _field_of(self, key):
+        """``(module, part)`` of a tensor key for messages (``(key, "data")`` when it is no
+        part of a quantized module): the longest of ``_parts`` that ends it."""
+        for part in sorted(self._parts, key=len, reverse=True):
+            if key.endswith(f".{part}"):
+                return key[: -len(part) - 1], part
+        return key, "data"
 
     def has(self, key):
         return key in self._file_of
