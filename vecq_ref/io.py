@@ -324,7 +324,8 @@ def _st_truncated(path, name, n, header, describe=None):
         return
     key, (lo, hi), code = worst
     tensor, field = (key, "data") if describe is None else describe(key)
-    _fail(name, path, f"tensor {tensor!r}: field {field!r} ({code}, {hi - lo} bytes at offset "
+    _fail(name, path, f"is not a readable .safetensors file: tensor {tensor!r}: field "
+                      f"{field!r} ({code}, {hi - lo} bytes at offset "
                       f"{start + lo}) ends at byte {start + hi}, past the end of the file "
                       f"({size} bytes): truncated?")
 
