@@ -766,6 +766,18 @@ def test_report_weights(tmp_path, capsys, wfile):
     text = capsys.readouterr().out
     assert "h-weighted (--weights)" in text
     assert "narrow (--weights of shape (32,) do not broadcast to (2, 16))" in text
+    # Trial T4 item 7: the left-out columns are named with the reason, on one line.
+    left = ("left out: param, paper, gap_pct (VecQ-param and the paper expression: unweighted "
+            "rules (--weights))")
+    assert text.splitlines().count(left) == 1 and len(left) <= 100
+    header = next(ln for ln in text.splitlines() if ln.split()[:1] == ["name"])
+    assert header.split() == ["name", "shape", "dtype", "bits", "sigma", "kurtosis", "exact",
+                              "time"]
+    assert main(["report", str(tmp_path / "n.npz"), "--bits", "3", "--quiet"]) == 0
+    assert "left out" not in capsys.readouterr().out  # every column shown: nothing to say
+    assert main(["report", str(tmp_path / "n.npz"), "--codebook", "nf4", "--quiet"]) == 0
+    assert ("left out: param, paper, gap_pct (VecQ-param and the paper expression: VecQ's "
+            "midrise/midtread only)") in capsys.readouterr().out.splitlines()
     np.save(tmp_path / "bad.npy", np.r_[np.nan, np.ones(31)])
     for argv, needle in ((["--weights", str(tmp_path / "bad.npy")],
                           "must be finite; got 1 non-finite value (NaN or Inf)"),

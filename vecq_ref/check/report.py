@@ -196,10 +196,10 @@ class ModelReport:
         gone = [c for c in ("param", "paper", "gap_pct") if c not in self.columns]
         if not gone:
             return ""
-        why = ("unweighted rules, not with --weights" if self.weighted else
-               "VecQ's midrise and midtread lattices only")
+        why = ("unweighted rules (--weights)" if self.weighted else
+               "VecQ's midrise/midtread only")
         what = "VecQ-param and the paper expression" if "param" in gone else "the paper expression"
-        # One line within 100 characters (the longest is 89).
+        # One line within 100 characters (the longest is 99).
         return f"left out: {', '.join(gone)} ({what}: {why})"
 
     def _cells(self, r):
