@@ -623,7 +623,11 @@ def test_search_quantize_and_report_take_a_level_set(tmp_path, capsys, wfile):
     assert main(["report", str(tmp_path / "m.npz"), "--bits", "4", "--zero-point", "float",
                  "--group-size", "32", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "real offset, codes 0…15, groups of 32" in text and "param" not in text
+    # No param column; the one line that names it says why it is left out (T4 item 7).
+    assert "real offset, codes 0…15, groups of 32" in text
+    assert [ln for ln in text.splitlines() if "param" in ln] == [
+        "left out: param, paper, gap_pct (VecQ-param and the paper expression: VecQ's "
+        "midrise/midtread only)"]
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
