@@ -439,7 +439,9 @@ def compare(w, bits=range(1, 9), methods=None, axis=None, group_size=None, weigh
         missing; with ``group_size`` and ``weights`` both given (and no level set), the
         format rules defined at ``bits`` and their exact optima too (issue 21:
         ``compare(w, 4, group_size=32, weights=h)`` ranks them); with a level set given,
-        VecQ's searches on it. Naming a method that is unavailable or defined at none of
+        VecQ's searches that run on it (the exact search alone with ``zero_point="float"``:
+        grid and alternating search a step only), and with ``group_size`` and ``weights``
+        the format rules of that level set and their exact optima too. Naming a method that is unavailable or defined at none of
         ``bits`` is an error, and so is a level set that none of the methods runs on.
     axis : int, optional
         Per-channel quantization along this axis for VecQ and the baselines; ``alpha`` and
