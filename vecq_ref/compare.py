@@ -441,8 +441,9 @@ def compare(w, bits=range(1, 9), methods=None, axis=None, group_size=None, weigh
         ``compare(w, 4, group_size=32, weights=h)`` ranks them); with a level set given,
         VecQ's searches that run on it (the exact search alone with ``zero_point="float"``:
         grid and alternating search a step only), and with ``group_size`` and ``weights``
-        the format rules of that level set and their exact optima too. Naming a method that is unavailable or defined at none of
-        ``bits`` is an error, and so is a level set that none of the methods runs on.
+        the format rules of that level set and their exact optima too. Naming a method that
+        is unavailable or defined at none of ``bits`` is an error, and so is a level set
+        that none of the methods runs on.
     axis : int, optional
         Per-channel quantization along this axis for VecQ and the baselines; ``alpha`` and
         ``step`` are then lists, the losses are over the whole tensor.
