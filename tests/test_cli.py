@@ -623,7 +623,11 @@ def test_search_quantize_and_report_take_a_level_set(tmp_path, capsys, wfile):
     assert main(["report", str(tmp_path / "m.npz"), "--bits", "4", "--zero-point", "float",
                  "--group-size", "32", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "real offset, codes 0…15, groups of 32" in text and "param" not in text
+    # No param column; the one line that names it says why it is left out (T4 item 7).
+    assert "real offset, codes 0…15, groups of 32" in text
+    assert [ln for ln in text.splitlines() if "param" in ln] == [
+        "left out: param, paper, gap_pct (VecQ-param and the paper expression: VecQ's "
+        "midrise/midtread only)"]
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
@@ -766,6 +770,18 @@ def test_report_weights(tmp_path, capsys, wfile):
     text = capsys.readouterr().out
     assert "h-weighted (--weights)" in text
     assert "narrow (--weights of shape (32,) do not broadcast to (2, 16))" in text
+    # Trial T4 item 7: the left-out columns are named with the reason, on one line.
+    left = ("left out: param, paper, gap_pct (VecQ-param and the paper expression: unweighted "
+            "rules (--weights))")
+    assert text.splitlines().count(left) == 1 and len(left) <= 100
+    header = next(ln for ln in text.splitlines() if ln.split()[:1] == ["name"])
+    assert header.split() == ["name", "shape", "dtype", "bits", "sigma", "kurtosis", "exact",
+                              "time"]
+    assert main(["report", str(tmp_path / "n.npz"), "--bits", "3", "--quiet"]) == 0
+    assert "left out" not in capsys.readouterr().out  # every column shown: nothing to say
+    assert main(["report", str(tmp_path / "n.npz"), "--codebook", "nf4", "--quiet"]) == 0
+    assert ("left out: param, paper, gap_pct (VecQ-param and the paper expression: VecQ's "
+            "midrise/midtread only)") in capsys.readouterr().out.splitlines()
     np.save(tmp_path / "bad.npy", np.r_[np.nan, np.ones(31)])
     for argv, needle in ((["--weights", str(tmp_path / "bad.npy")],
                           "must be finite; got 1 non-finite value (NaN or Inf)"),

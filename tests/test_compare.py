@@ -1,5 +1,6 @@
 import importlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -557,3 +558,87 @@ def test_a_level_set_is_applied_to_formats_or_refused(rng, capsys, tmp_path):
                  "--methods", "q4_0", "--zero-point", "float"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--zero-point must be left out" in err
+
+
+def test_a_real_offset_runs_what_its_level_set_allows(rng, capsys, tmp_path):
+    """Trial T4 item 3: ``compare(w, 4, zero_point="float", group_size=32)`` (and the CLI's
+    ``--zero-point float``) raised "`method` must be 'exact' …; got 'grid'", a method the
+    caller never chose. Now the real offset runs the exact search alone, and with
+    ``group_size`` and ``weights`` its format rules (Q4_1's) and their exact optimum too."""
+    w = rng.standard_normal((2, 32))
+    rows = vq.compare(w, 4, zero_point="float", group_size=32)
+    assert [r["method"] for r in rows] == ["vecq_exact"]
+    assert rows[0]["level_set"] == "real offset, codes 0…15" and rows[0]["certified"] is True
+    q = vq.quantize(w, 4, "exact", zero_point="float", group_size=32)
+    assert rows[0]["relative_dql"] == vq.vector_loss(w, q.values).relative_dql
+    h = rng.lognormal(size=32)
+    rows = vq.compare(w, 4, zero_point="float", group_size=32, weights=h)
+    by = {r["method"]: r for r in rows}
+    assert sorted(by) == ["exact_q4_1", "q4_1", "q4_1_search", "vecq_exact"]
+    assert {r["level_set"] for r in rows} == {"real offset, codes 0…15"}  # one group
+    # Both exact rows are the same search on the same level set: one rank, gap 0. The rules
+    # lie on that level set up to their float32 values' rounding (here Q4_1's search is
+    # 2.4e-7 relative below the certified optimum by it alone, so it ranks first).
+    assert by["vecq_exact"]["rank"] == by["exact_q4_1"]["rank"]
+    assert by["vecq_exact"]["relative_dql"] == by["exact_q4_1"]["relative_dql"]
+    assert by["vecq_exact"]["gap_pct"] == 0.0
+    assert min(by["q4_1"]["gap_pct"], by["q4_1_search"]["gap_pct"]) >= -1e-4
+    assert by["q4_1"]["gap_pct"] > 1.0  # min–max, far from the optimum
+    # Other level sets keep VecQ's three searches; grid named with a real offset still fails.
+    names = [r["method"] for r in vq.compare(w, 4, zero_point="integer", group_size=32)]
+    assert sorted(names) == ["vecq_alternating", "vecq_exact", "vecq_grid"]
+    with pytest.raises(ValueError, match=r"`method` must be 'exact' with zero_point='float'"):
+        vq.compare(w, 4, methods="vecq_grid", zero_point="float", group_size=32)
+    np.save(tmp_path / "w.npy", w)
+    assert main(["compare", str(tmp_path / "w.npy"), "--bits", "4", "--zero-point", "float",
+                 "--group-size", "32", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in cli] == ["vecq_exact"]
+    assert main(["compare", str(tmp_path / "w.npy"), "--bits", "4", "--zero-point",
+                 "float"]) == 0
+    out = capsys.readouterr().out
+    # Per tensor (64 weights, above the 32 the search certifies): the best found, named so.
+    assert "VecQ-exact, best found, not certified (vecq_exact)" in out and "grid" not in out
+
+
+@pytest.mark.parametrize(("kwargs", "where"), [({"group_size": 32}, "each group of 32"),
+                                               ({"axis": 0}, "each slice"),
+                                               ({}, "the tensor")])
+def test_free_levels_are_marked_not_like_for_like(rng, kwargs, where):
+    """Trial T4 item 5: grouped compare ranked Lloyd–Max (16 free levels per 32 weights) first
+    with no caveat, while μL2Q's offset had the "not like for like" mark. Now Lloyd–Max gets
+    the same mark and a legend line under its group, grouped and not."""
+    w = rng.standard_normal((2, 64))
+    rows = vq.compare(w, 4, methods="vecq_exact,lloyd_max,ul2q", **kwargs)
+    by = {r["method"]: r for r in rows}
+    assert C.free_levels(by["lloyd_max"]) and not C.free_levels(by["vecq_exact"])
+    # Lloyd–Max's levels fit w at least as well as VecQ's uniform ones: first of its group.
+    assert by["lloyd_max"]["rank"] == 1
+    lines = C.format_records(rows).splitlines()
+    assert lines[-2:] == ["  " + C.OFFSET_LEGEND,
+                          "  " + C.FREE_LEVELS_LEGEND.format(where=where)]
+    assert "not like for like" in lines[-1]
+    # The method cell ends "(identifier)" plus the mark: Lloyd–Max and μL2Q marked, VecQ not.
+    cells = {re.search(r"\(\w+\)\*?", ln).group() for ln in lines[2:-2]}
+    assert cells == {"(lloyd_max)" + C.OFFSET_MARK, "(ul2q)" + C.OFFSET_MARK, "(vecq_exact)"}
+    # No free-levels legend in a group without such a method.
+    assert "free levels" not in C.format_records(vq.compare(w, 4, methods="vecq_exact,ul2q",
+                                                            **kwargs))
+
+
+def test_uncertified_exact_rows_are_named_the_best_found(rng):
+    """Trial T4 item 9: the real offset's rows the search did not certify (groups of 64 at
+    4 bits: the best found) were labelled "exact optimum"; now "best found, not certified",
+    as verify and audit word it, and certified rows keep "exact optimum"."""
+    w = rng.standard_normal((2, 64))
+    rows = vq.compare(w, 4, methods="vecq_exact,formats", zero_point="float", group_size=64)
+    by = {r["method"]: r for r in rows}
+    assert by["exact_q4_1"]["certified"] is False and by["vecq_exact"]["certified"] is False
+    text = C.format_records(rows)
+    assert "best found, not certified (exact_q4_1)" in text
+    assert "VecQ-exact, best found, not certified (vecq_exact)" in text
+    assert "exact optimum" not in text and C.UNCERTIFIED_LEGEND in text
+    certified = C.format_records(vq.compare(w, 4, methods="formats", zero_point="float",
+                                            group_size=32))
+    assert "exact optimum (exact_q4_1)" in certified and "best found" not in certified
+    assert C._method_cell("exact_q4_1", short=True, certified=False) == "exact_q4_1, best found"

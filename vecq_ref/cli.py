@@ -677,7 +677,8 @@ def _add_compare(sub):
                    help="comma-separated method names, 'formats' for every format rule at "
                         "--bits (with a level set: its rules) (default: VecQ and the "
                         "baselines, with --group-size and --weights the format rules too; "
-                        "with a level set, VecQ's searches on it)")
+                        "with a level set, VecQ's searches on it: with --zero-point float "
+                        "the exact one)")
     p.add_argument("--axis", type=int, default=None, help="per-channel along this axis")
     p.add_argument("--group-size", type=_POSITIVE, default=None,
                    help="per-group of this size (every method, groups along the last axis)")

@@ -110,6 +110,15 @@ OFFSET_MARK = "*"
 #: Said under a group that holds an offset lattice.
 OFFSET_LEGEND = (f"{OFFSET_MARK} offset lattice: levels α·v + β, β = mean(w) (one parameter "
                  "more: not like for like)")
+#: Methods that fit free levels to each slice (per tensor, per slice along ``axis`` or per
+#: group): one parameter per level, marked like an offset lattice (:data:`FREE_LEVELS_LEGEND`).
+FREE_LEVELS = ("lloyd_max",)
+#: Said under a group that holds a method of :data:`FREE_LEVELS` (``{where}``: "each group of
+#: 32", "each slice", "the tensor").
+FREE_LEVELS_LEGEND = (f"{OFFSET_MARK} free levels: fitted to {{where}}, one parameter per level "
+                      "(not like for like)")
+#: How an uncertified exact row is named: the best found, as verify and audit word it.
+BEST_FOUND = "best found, not certified"
 #: Said under a group whose exact optimum is not certified.
 UNCERTIFIED_LEGEND = ("exact not certified: the best found (gap_pct a lower bound of the "
                       "true gap)")
@@ -321,7 +330,15 @@ def _methods(methods, bits, ls, sets=None, formats_by_default=False):
     available = search_available()
     if methods is None:
         if ls is not None:
-            return [m for m in LEVEL_SET_METHODS if available]
+            # What the level set allows: a real offset has the exact search only (grid and
+            # alternating search a step alone); with group_size and weights, the format rules
+            # of that level set and their exact optima too (as without a level set).
+            allowed = ("vecq_exact",) if ls.get("zero_point") == "float" else LEVEL_SET_METHODS
+            methods = [m for m in allowed if available]
+            if formats_by_default and available:
+                rules = [m for m in FORMAT_RULES if _on_sets(m, sets)]
+                methods += rules + list(dict.fromkeys(_rules()[m]["exact"] for m in rules))
+            return methods
         methods = [m for m in METHODS if available or m not in SEARCH_BASED]
         if formats_by_default and available:
             rules = [m for m in FORMAT_RULES if any(applies(m, k) for k in bits)]
@@ -422,8 +439,11 @@ def compare(w, bits=range(1, 9), methods=None, axis=None, group_size=None, weigh
         missing; with ``group_size`` and ``weights`` both given (and no level set), the
         format rules defined at ``bits`` and their exact optima too (issue 21:
         ``compare(w, 4, group_size=32, weights=h)`` ranks them); with a level set given,
-        VecQ's searches on it. Naming a method that is unavailable or defined at none of
-        ``bits`` is an error, and so is a level set that none of the methods runs on.
+        VecQ's searches that run on it (the exact search alone with ``zero_point="float"``:
+        grid and alternating search a step only), and with ``group_size`` and ``weights``
+        the format rules of that level set and their exact optima too. Naming a method that
+        is unavailable or defined at none of ``bits`` is an error, and so is a level set
+        that none of the methods runs on.
     axis : int, optional
         Per-channel quantization along this axis for VecQ and the baselines; ``alpha`` and
         ``step`` are then lists, the losses are over the whole tensor.
@@ -605,11 +625,38 @@ def _cell(value):
     return str(value)
 
 
-def _method_cell(method, short=False):
+def _method_cell(method, short=False, certified=None):
     """The display name (:mod:`vecq_ref.names`, as the figures show it) and the identifier;
-    the identifier alone when ``short``."""
+    the identifier alone when ``short``. An exact row the search did not certify
+    (``certified`` False) is named the best found (:data:`BEST_FOUND`), never "exact optimum"."""
     name = method_name(method)
+    if certified is False:
+        name = BEST_FOUND if method in EXACT else f"{name}, {BEST_FOUND}"
+        return f"{method}, best found" if short else f"{name} ({method})"
     return method if name == method or short else f"{name} ({method})"
+
+
+def free_levels(record):
+    """Whether a :func:`compare` record's method fits free levels to each slice
+    (:data:`FREE_LEVELS`, or a non-uniform lattice): not like for like, as an offset is not.
+
+    Examples
+    --------
+    >>> free_levels({"method": "lloyd_max", "lattice": "nonuniform"})
+    True
+    """
+    return record["method"] in FREE_LEVELS or record.get("lattice") == "nonuniform"
+
+
+def _marked(record):
+    return has_offset(record.get("lattice")) or free_levels(record)
+
+
+def _free_where(rows):
+    r = next(r for r in rows if free_levels(r))
+    if r["group_size"]:
+        return f"each group of {r['group_size']}"
+    return "each slice" if isinstance(r.get("alpha"), list) else "the tensor"
 
 
 #: Columns :func:`format_records` leaves out first when a line would exceed
@@ -626,7 +673,7 @@ def _header(k, size, rows):
 
 
 def _table(rows, shown, short):
-    body = [[_method_cell(r[c], short) + (OFFSET_MARK if has_offset(r.get("lattice")) else "")
+    body = [[_method_cell(r[c], short, r.get("certified")) + (OFFSET_MARK if _marked(r) else "")
              if c == "method" else _cell(r.get(c)) for c in shown] for r in rows]
     widths = [max(len(c), *(len(b[i]) for b in body)) for i, c in enumerate(shown)]
     lines = ["  " + "  ".join(c.rjust(w) for c, w in zip(shown, widths, strict=True))]
@@ -639,8 +686,10 @@ def format_records(records, columns=("method", "lattice", "rank", "relative_dql"
     """Readable text of :func:`compare` records: one block per like-for-like group.
 
     Methods show as their display name and identifier, e.g. ``VecQ-exact (vecq_exact)``.
-    A method whose lattice carries an offset (:func:`has_offset`) is marked with
-    :data:`OFFSET_MARK` and a legend line under its group says what the mark means; the
+    A method whose lattice carries an offset (:func:`has_offset`), or that fits free levels
+    to each slice (:func:`free_levels`: Lloyd–Max), is marked with :data:`OFFSET_MARK` and a
+    legend line under its group says what the mark means (neither is like for like); an
+    exact row the search did not certify is named the best found (:data:`BEST_FOUND`); the
     ``step`` column is left out at 1 bit, where it means nothing (one threshold, at 0), and
     ``gap_pct`` where no group has an exact optimum. Per-slice ``alpha`` and ``step`` show as
     their count (``<4608>``). No line is longer than :data:`MAX_LINE` characters: columns
@@ -665,6 +714,8 @@ def format_records(records, columns=("method", "lattice", "rank", "relative_dql"
         lines.insert(0, _header(k, rows[0]["group"], rows))
         if any(has_offset(r.get("lattice")) for r in rows):
             lines.append(f"  {OFFSET_LEGEND}")
+        if any(free_levels(r) for r in rows):
+            lines.append(f"  {FREE_LEVELS_LEGEND.format(where=_free_where(rows))}")
         if any(r.get("certified") is False for r in rows):
             lines.append(f"  {UNCERTIFIED_LEGEND}")
         blocks.append("\n".join(lines))
@@ -672,4 +723,4 @@ def format_records(records, columns=("method", "lattice", "rank", "relative_dql"
 
 
 __all__ = ["compare", "format_records", "METHODS", "ALL_METHODS", "FORMAT_RULES", "EXACT",
-           "FIELDS", "search_available", "applies", "n_levels", "has_offset"]
+           "FIELDS", "search_available", "applies", "n_levels", "has_offset", "free_levels"]

@@ -189,6 +189,19 @@ class ModelReport:
             cols.append(m)
         return cols + ["paper", "gap_pct", "time"]
 
+    @property
+    def left_out(self):
+        """One line saying which of the usual columns (param, paper, gap_pct) are left out and
+        why (``--weights``, or a level set other than VecQ's), or ``""`` when none is."""
+        gone = [c for c in ("param", "paper", "gap_pct") if c not in self.columns]
+        if not gone:
+            return ""
+        why = ("unweighted rules (--weights)" if self.weighted else
+               "VecQ's midrise/midtread only")
+        what = "VecQ-param and the paper expression" if "param" in gone else "the paper expression"
+        # One line within 100 characters (the longest is 99).
+        return f"left out: {', '.join(gone)} ({what}: {why})"
+
     def _cells(self, r):
         m = self.method
         out = {"name": r["name"], "shape": "x".join(map(str, r["shape"])),
@@ -212,6 +225,9 @@ class ModelReport:
         lines = [f"{self.path}: relative DQL{weighted}, {self.level_set or self.lattice}, "
                  f"{self.granularity}; {gap}time in s",
                  format_table(body, self.columns, "{:.5g}")]
+        left = self.left_out
+        if left:
+            lines.append(left)
         for r in self.rows:
             for m, why in r.get("errors", {}).items():
                 lines.append(f"error: {m} on tensor {r['name']!r} at --bits {r['bits']}: "
