@@ -1,0 +1,66 @@
+"""Trial T4's faults in verify's wording: an integer zero point's α rule (6), a raw imatrix
+passed as weights (4), notes printed once and long error lines wrapped (9)."""
+
+import numpy as np
+import pytest
+
+import vecq_ref as vq
+from vecq_ref.check.diagnose import ZP_RULE, zero_point_levels
+
+STEP = "the step, no refit"
+
+
+def _rule(r):
+    return next(c for c in r.components if c.component == "α rule")
+
+
+# --- 6: an integer zero point's α is a refit, not "the step" ---------------------------------
+
+def test_zero_point_alpha_by_hand_is_least_squares_not_the_step():
+    # 2 bits: codes u = [0, 1, 3, 3], z = 0, levels ℓ = u − z = [0, 1, 3, 3];
+    # α = ⟨w,ℓ⟩/⟨ℓ,ℓ⟩ = (0.2 + 2.7 + 3.0)/(1 + 9 + 9) = 5.9/19 = 0.310526…; the step that chose
+    # the codes is 0.36 (α/step − 1 = −13.7 %)
+    w = np.array([0.0, 0.2, 0.9, 1.0])
+    q = vq.quantize(w, 2, method="exact", zero_point="integer")
+    assert q.codes.tolist() == [0, 1, 3, 3] and q.zero_point == 0
+    assert float(q.alpha) == pytest.approx(5.9 / 19, rel=1e-14)
+    assert float(q.step) == pytest.approx(0.36, rel=1e-14)
+    r = vq.verify(w, q.values, bits=2)
+    rule = _rule(r)
+    assert rule.matches[0] == ZP_RULE and STEP not in rule.matches
+    assert "the step" not in rule.found and rule.is_vecq
+    assert float(r.alpha) == pytest.approx(5.9 / 19, rel=1e-12)
+
+
+def test_grouped_zero_point_alpha_cell_does_not_say_the_step():
+    w = np.random.default_rng(0).standard_normal((8, 64))
+    q = vq.quantize(w, 4, method="exact", zero_point="integer", group_size=32)
+    a = np.asarray(q.alpha, dtype=np.float64).reshape(-1)
+    assert np.max(np.abs(np.asarray(q.step).reshape(-1) / a - 1)) > 1e-3  # α ≠ step
+    r = vq.verify(w, q.values, bits=4, group_size=32)
+    rule = _rule(r)
+    assert rule.matches == [ZP_RULE] and "no refit" not in str(r)
+
+
+def test_ul2q_alpha_is_still_the_step():
+    """μL2Q-style α = the step itself (no zero point): the step stays the reading."""
+    from vecq_ref import baselines
+
+    w = np.random.default_rng(1).standard_normal((8, 40)) * 0.1 + 0.05
+    q = baselines.ul2q(w, 4)
+    assert _rule(vq.verify(w, q.values, bits=4, check_conventions=False)).matches[0] == STEP
+
+
+def test_zero_point_levels_read_midrise_and_midtread():
+    # α·(u − z), u = 0..3, z = 1 read as midrise α·(c + ½) + α/2 (c = −2..1) and as midtread
+    # α·c + 0 (no zero point) / α·c − α (z = 1 on codes 0..3)
+    v_rise = np.array([[-1.5, -0.5, 0.5, 1.5]])
+    m, ell = zero_point_levels(v_rise, np.array([2.0]), np.array([1.0]))
+    assert m.tolist() == [True] and ell.tolist() == [[-1.0, 0.0, 1.0, 2.0]]
+    v_tread = np.array([[0.0, 1.0, 2.0, 3.0]])
+    m, ell = zero_point_levels(v_tread, np.array([2.0]), np.array([-2.0]))
+    assert m.tolist() == [True] and ell.tolist() == [[-1.0, 0.0, 1.0, 2.0]]
+    m, ell = zero_point_levels(v_tread, np.array([2.0]), np.array([0.7]))  # β/α = 0.35
+    assert m.tolist() == [False] and ell.tolist() == v_tread.tolist()
+    m, _ = zero_point_levels(v_rise, np.array([2.0]), np.array([0.0]))  # β = 0: no zero point
+    assert m.tolist() == [False]
