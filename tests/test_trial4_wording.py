@@ -64,3 +64,51 @@ def test_zero_point_levels_read_midrise_and_midtread():
     assert m.tolist() == [False] and ell.tolist() == v_tread.tolist()
     m, _ = zero_point_levels(v_rise, np.array([2.0]), np.array([0.0]))  # β = 0: no zero point
     assert m.tolist() == [False]
+
+
+# --- 4: a raw imatrix passed as weights ---------------------------------------------------------
+
+def _imatrix_case(key):
+    pytest.importorskip("gguf")
+    from test_trial3_diagnosis import _imatrix_case as case
+
+    return case(key)
+
+
+@pytest.mark.parametrize("key", ["q4_0_rand_imatrix", "iq4_nl_rand_imatrix"])
+def test_raw_imatrix_as_weights_is_named_and_the_advice_works(key):
+    from vecq_ref import format_rules as FR
+
+    w, qw, bt, wq, kind = _imatrix_case(key)
+    assert qw.shape == (w.shape[1],)  # one value per input column: the raw imatrix
+    advice = f"weights=imatrix_weights(w, imatrix, {kind!r}) does"
+    for out in (wq, bt):  # the values, and the tensor from its file
+        r = vq.verify(w, out, bits=4, group_size=32, weights=qw)
+        assert r.passed is not True and r.format == kind  # the verdict is left as it was
+        hits = [n for n in r.notes if advice in n]
+        assert len(hits) == 1 and "raw imatrix" in hits[0] and str(r).count(advice) == 1
+    good = vq.verify(w, wq, bits=4, group_size=32, weights=FR.imatrix_weights(w, qw, kind))
+    assert good.passed is True and not any("raw imatrix" in n for n in good.notes)
+
+
+def test_per_column_weights_that_are_not_the_imatrix_get_no_advice():
+    w, qw, _, wq, kind = _imatrix_case("q4_0_rand_imatrix")
+    r = vq.verify(w, wq, bits=4, group_size=32, weights=np.ones_like(qw))
+    assert not any("imatrix_weights" in n for n in r.notes)
+    # per-element weights (rows differ) are taken as given: no raw-imatrix reading
+    h = np.broadcast_to(qw, w.shape) * (1.0 + np.arange(w.shape[0]))[:, None]
+    r = vq.verify(w, wq, bits=4, group_size=32, weights=h)
+    assert not any("raw imatrix" in n for n in r.notes)
+
+
+def test_raw_imatrix_advice_on_the_command_line(tmp_path, capsys):
+    from vecq_ref.cli import main
+
+    w, qw, _, wq, kind = _imatrix_case("q4_0_rand_imatrix")
+    for name, a in (("w", w), ("wq", wq), ("qw", qw)):
+        np.save(tmp_path / f"{name}.npy", a)
+    rc = main(["verify", str(tmp_path / "w.npy"), str(tmp_path / "wq.npy"), "--bits", "4",
+               "--group-size", "32", "--weights", str(tmp_path / "qw.npy")])
+    out = capsys.readouterr().out
+    assert rc == 1 and "raw imatrix" in out
+    assert out.count("imatrix_weights(w, imatrix, 'q4_0')") == 1
