@@ -112,3 +112,23 @@ def test_raw_imatrix_advice_on_the_command_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 1 and "raw imatrix" in out
     assert out.count("imatrix_weights(w, imatrix, 'q4_0')") == 1
+
+
+# --- 9: each note once; error lines short -------------------------------------------------------
+
+PACKED = "tests/fixtures/formats/packed"
+Q_PROJ = "model.layers.0.self_attn.q_proj.weight"
+
+
+@pytest.mark.parametrize("kind", ["bnb_nf4", "gptq_v1_sym_g32"])
+def test_tensor_notes_are_printed_once(capsys, kind):
+    pytest.importorskip("safetensors")
+    from vecq_ref.cli import main
+
+    main(["verify", f"{PACKED}/original.safetensors", f"{PACKED}/{kind}", "--tensor", Q_PROJ])
+    text = capsys.readouterr().out
+    notes = [" ".join(n.split()) for n in text.split("note: ")[1:]]
+    heads = [n[:40] for n in notes]
+    assert heads and len(set(heads)) == len(heads), heads
+    first = {"bnb_nf4": "bitsandbytes NF4, blocksize 64", "gptq_v1_sym_g32": "GPTQ v1 (no checkpoint_format"}[kind]
+    assert " ".join(text.split()).count(first) == 1

@@ -834,13 +834,16 @@ def _verify_tensor(args, opts):
         except ImportError:
             verify_format = None
         if verify_format is not None:
-            header += [f"note: {n}" for n in names["notes"]]
             dt = args.dtype if args.dtype is not None else names.get("original_dtype")
             h = _load_importance(args.weights, tuple(q.shape), labels["w"])
             try:
-                return verify_format(w, q, dtype=dt, weights=h), header, names
+                rep = verify_format(w, q, dtype=dt, weights=h)
             except (ValueError, TypeError) as exc:
                 raise _input_error(exc, labels) from exc
+            # each note once: the report prints its own (the tensor's, carried by q) after
+            # the verdict
+            header += [f"note: {n}" for n in names["notes"] if n not in rep.notes]
+            return rep, header, names
         wq, kw = q.dequantize(), {"bits": q.bits, "group_size": q.group_size}
     header += [f"note: {n}" for n in names["notes"]]
     try:
