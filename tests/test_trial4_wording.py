@@ -132,3 +132,51 @@ def test_tensor_notes_are_printed_once(capsys, kind):
     assert heads and len(set(heads)) == len(heads), heads
     first = {"bnb_nf4": "bitsandbytes NF4, blocksize 64", "gptq_v1_sym_g32": "GPTQ v1 (no checkpoint_format"}[kind]
     assert " ".join(text.split()).count(first) == 1
+
+
+def _error_line(argv, capsys):
+    from vecq_ref.cli import main
+
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    return err.rstrip("\n")
+
+
+def test_truncated_checkpoint_error_is_one_short_line(tmp_path, capsys):
+    pytest.importorskip("safetensors")
+    import shutil
+
+    dst = tmp_path / "q"
+    shutil.copytree(f"{PACKED}/gptq_v1_sym_g32", dst)
+    f = dst / "model.safetensors"
+    size = f.stat().st_size
+    f.write_bytes(f.read_bytes()[:-100])
+    line = _error_line(["verify", f"{PACKED}/original.safetensors", dst, "--tensor", Q_PROJ],
+                       capsys)
+    # file, tensor and field named; the words tests rely on; no library parameter (`path`)
+    assert line == (f"vecq-ref verify: error: {f}: is not a readable .safetensors file: "
+                    f"truncated in tensor 'model.layers.0.self_attn.q_proj', field 'scales' "
+                    f"({size} > {size - 100} bytes)")
+    # within 200 characters for a path of 46 (T4's; the line was 277 before)
+    assert len(line) - len(str(f)) + 46 <= 200
+
+
+def test_truncated_gguf_error_is_one_short_line(tmp_path, capsys):
+    pytest.importorskip("gguf")
+    from safetensors.numpy import save_file
+
+    from vecq_ref.formats.llamacpp import write_gguf
+
+    w = np.random.default_rng(3).standard_normal((8, 64)).astype(np.float32)
+    name = "model.layers.0.mlp.down_proj.weight"
+    save_file({name: w}, str(tmp_path / "m.safetensors"))
+    write_gguf(tmp_path / "m.safetensors", tmp_path / "m.gguf", "Q4_0")
+    g = tmp_path / "m.gguf"
+    size = g.stat().st_size
+    g.write_bytes(g.read_bytes()[:-10])
+    line = _error_line(["verify", tmp_path / "m.safetensors", g, "--tensor", name], capsys)
+    assert "`path`" not in line and f"GGUF file {g}: tensor 'blk.0.ffn_down.weight': " \
+        f"field 'data' ends at byte {size}, past the end of the file ({size - 10} " \
+        "bytes): truncated?" in line
+    assert len(line) - len(str(g)) + 46 <= 200

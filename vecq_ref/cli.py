@@ -1429,6 +1429,8 @@ def _in_options(text, parser, command):
     options = _options(parser, command)
     for pattern, words in _REMEDIES:
         text = re.sub(pattern, words, text)
+    # A file a reader names by its own parameter ("`path` file x.gguf"): the path alone.
+    text = re.sub(r"`path` file ", "", text)
     # A file named by its positional argument ("`input` file x.npy"): the word the usage shows.
     text = re.sub(r"`([a-z_][a-z0-9_]*)` file\b", lambda m: (
         f"{m.group(1)} file" if m.group(1) in _positionals(parser, command) else m.group(0)),
