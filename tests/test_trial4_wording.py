@@ -130,7 +130,8 @@ def test_tensor_notes_are_printed_once(capsys, kind):
     notes = [" ".join(n.split()) for n in text.split("note: ")[1:]]
     heads = [n[:40] for n in notes]
     assert heads and len(set(heads)) == len(heads), heads
-    first = {"bnb_nf4": "bitsandbytes NF4, blocksize 64", "gptq_v1_sym_g32": "GPTQ v1 (no checkpoint_format"}[kind]
+    first = {"bnb_nf4": "bitsandbytes NF4, blocksize 64",
+             "gptq_v1_sym_g32": "GPTQ v1 (no checkpoint_format"}[kind]
     assert " ".join(text.split()).count(first) == 1
 
 
