@@ -262,10 +262,25 @@ def _offset_as_others(rows, rows_q, rows_w, fmt, bits, tol_ulps):
     mean-offset lattice (:func:`~vecq_ref.check.recover.as_mean`, codes shifted by
     ``rint(mean(w)/α)``), taken where it fits without the straight-through allowance. In
     float16 a mean within a fraction of a step of ``j·α`` leaves both readings within a few
-    ulps; the other slices' offset decides. ``rows`` is updated in place."""
+    ulps; the other slices' offset decides. ``rows`` is updated in place.
+
+    The other way too: where more slices read β = 0 than β = mean(w), each slice read as
+    β = mean(w) is re-read with β = 0 (:func:`~vecq_ref.check.recover.recover`, offset
+    ``"none"`` only, its lattice) and taken so where that fits, straight-through allowance
+    included (VecQ's float16 output through ``w + (v − w)``: a slice whose mean(w) lies
+    within a few ulps of ``j·α`` fits both, and the mean reading needs no allowance)."""
     none = np.flatnonzero(rows.ok & (rows.offset == "none"))
-    n_mean = int(np.count_nonzero(rows.ok & (rows.offset == "mean")))
-    if n_mean == 0 or n_mean < none.size:
+    means = np.flatnonzero(rows.ok & (rows.offset == "mean"))
+    n_mean = int(means.size)
+    if n_mean == 0:
+        return
+    if n_mean < none.size:
+        for i in means.tolist():
+            got = recover_mod.recover(rows_q[i], rows_w[i], fmt, bits,
+                                      lattices=(rows.name[i],), offsets=("none",),
+                                      ulps=tol_ulps)
+            if got.ok:
+                rows.set(i, _row_of(got))
         return
     for i in none.tolist():
         got = recover_mod.Recovered(rows.name[i], "none", float(rows.alpha[i]), 0.0,
