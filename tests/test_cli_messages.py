@@ -184,7 +184,9 @@ def test_in_options_rewrites_python_remedies():
     assert say("pass `bogus=0`.", parser, "verify") == "pass `bogus=0`."  # not an option
     assert (say("one of ('a', 'b') or", parser, "train") == "one of {a, b} or")
     assert say("`input` file x", parser, "report") == "input file x"
-    assert say("`path` file x", parser, "report") == "`path` file x"  # not report's argument
+    # a reader's own parameter (no argument of the command): the path alone
+    assert say("`path` file x: is not", parser, "report") == "x: is not"
+    assert say("`other` file x", parser, "report") == "`other` file x"  # not an argument
     assert (say("`w` (dtype float32) ...; pass `w.astype(np.float64)` to get them in float64.",
                 parser, "quantize")
             == "`w` (dtype float32) ...; save the weights as float64 and quantize that file to "

@@ -377,10 +377,9 @@ def test_truncated_file(tmp_path):
     f.write_bytes(f.read_bytes()[:-100])
     # Named as the GGUF reader names a truncated tensor: file, tensor, field (the file's last
     # tensor, scales: 4 groups × 64 outputs in F16 = 512 bytes, ending at the old end).
-    with pytest.raises(ValueError, match="past the end of the file") as ei:
+    with pytest.raises(ValueError, match="not a readable .safetensors file: truncated") as ei:
         open_folder("gptq", dst)
-    _one_line(ei, str(f), f"tensor '{Q}': field 'scales' (F16, 512 bytes at offset "
-              f"{size - 512}) ends at byte {size}", f"({size - 100} bytes): truncated?")
+    _one_line(ei, str(f), f"tensor '{Q}', field 'scales' ({size} > {size - 100} bytes)")
 
 
 @pytest.mark.parametrize(("folder", "key", "field", "edit"), [

@@ -835,13 +835,16 @@ def _verify_tensor(args, opts):
         except ImportError:
             verify_format = None
         if verify_format is not None:
-            header += [f"note: {n}" for n in names["notes"]]
             dt = args.dtype if args.dtype is not None else names.get("original_dtype")
             h = _load_importance(args.weights, tuple(q.shape), labels["w"])
             try:
-                return verify_format(w, q, dtype=dt, weights=h), header, names
+                rep = verify_format(w, q, dtype=dt, weights=h)
             except (ValueError, TypeError) as exc:
                 raise _input_error(exc, labels) from exc
+            # each note once: the report prints its own (the tensor's, carried by q) after
+            # the verdict
+            header += [f"note: {n}" for n in names["notes"] if n not in rep.notes]
+            return rep, header, names
         wq, kw = q.dequantize(), {"bits": q.bits, "group_size": q.group_size}
     header += [f"note: {n}" for n in names["notes"]]
     try:
@@ -1427,6 +1430,8 @@ def _in_options(text, parser, command):
     options = _options(parser, command)
     for pattern, words in _REMEDIES:
         text = re.sub(pattern, words, text)
+    # A file a reader names by its own parameter ("`path` file x.gguf"): the path alone.
+    text = re.sub(r"`path` file ", "", text)
     # A file named by its positional argument ("`input` file x.npy"): the word the usage shows.
     text = re.sub(r"`([a-z_][a-z0-9_]*)` file\b", lambda m: (
         f"{m.group(1)} file" if m.group(1) in _positionals(parser, command) else m.group(0)),

@@ -309,7 +309,8 @@ def _safetensors_header(path, name, describe=None):
 
 def _st_truncated(path, name, n, header, describe=None):
     """Fail naming the first tensor (lowest offset) whose data ends past the end of the file,
-    with its field, dtype, size and offsets; nothing when every tensor fits."""
+    with its field, the byte its data ends at and the file's size ("(5680 > 5180 bytes)");
+    nothing when every tensor fits."""
     size = os.path.getsize(path)
     start = 8 + n
     worst = None
@@ -319,15 +320,15 @@ def _st_truncated(path, name, n, header, describe=None):
                                          all(isinstance(o, int) for o in offs)):
             continue  # malformed entries are the safetensors package's to report
         if start + offs[1] > size and (worst is None or offs[0] < worst[1][0]):
-            worst = (key, offs, meta.get("dtype"))
+            worst = (key, offs)
     if worst is None:
         return
-    key, (lo, hi), code = worst
+    key, (_, hi) = worst
     tensor, field = (key, "data") if describe is None else describe(key)
-    _fail(name, path, f"is not a readable .safetensors file: tensor {tensor!r}: field "
-                      f"{field!r} ({code}, {hi - lo} bytes at offset "
-                      f"{start + lo}) ends at byte {start + hi}, past the end of the file "
-                      f"({size} bytes): truncated?")
+    # (short: with the CLI's prefix, the path and a checkpoint's module name, one line of
+    # at most 200 characters for paths of about 50)
+    _fail(name, path, f"is not a readable .safetensors file: truncated in tensor {tensor!r}, "
+                      f"field {field!r} ({start + hi} > {size} bytes)")
 
 
 #: The safetensors package's own limit on a JSON header (100 MB): larger is refused unread.

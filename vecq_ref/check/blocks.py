@@ -528,8 +528,10 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
             return _affine(arr, h, quantized, quantized.format, None, arith, True, quality,
                            exact_offset_groups)
         spec = _spec_of_bt(quantized, format)
-        return _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups,
-                      arith=arith)
+        rep = _check(arr, h, quantized, spec, True, 1.0, quality, exact_offset_groups,
+                     arith=arith)
+        _raw_imatrix_note(rep, arr, h, quantized, None, exact_offset_groups, arith)
+        return rep
     wq = V.as_array(quantized, "quantized")
     if wq.dtype.name == "bfloat16":  # ml_dtypes' bfloat16 (kind "V"): exact in float32
         wq = wq.astype(np.float32)
@@ -592,9 +594,44 @@ def verify_format(w, quantized, *, format=None, group_size=None, bits=None, weig
         which = format or "any candidate format"
         V.fail("quantized", f"values of {which} (every group s·ℓ + m on its level set)",
                "values no candidate's level set reproduces")
+    _raw_imatrix_note(best, arr, h, np.asarray(wq), group_size, exact_offset_groups, arith)
     if quality:
         best = _quality(best, arr, h, best.block, quality, exact_offset_groups)
     return _of_values(best, arr, h, wq)
+
+
+#: the types whose rule ``format_rules.imatrix_weights`` turns an imatrix into weights for
+#: (q8_0 ignores it; the k-quants are not checked per rule)
+_IMATRIX_RULES = ("q4_0", "q5_0", "q4_1", "q5_1", "iq4_nl")
+
+
+def _raw_imatrix_note(rep, arr, h, quantized, group_size, exact_offset_groups, arith):
+    """Add a note to ``rep`` (in place) where the weights ``h``, one value per input column
+    (every row the same: a raw importance matrix), do not reproduce a llama.cpp output but
+    ``imatrix_weights(w, h, type)`` does. The verdict is left as it is."""
+    if h is None or rep is None or rep.passed is True or rep.format not in _IMATRIX_RULES:
+        return
+    hh = np.asarray(h)
+    if hh.ndim != 2 or not np.all(hh == hh[:1]):
+        return
+    from ..format_rules import imatrix_weights
+
+    try:
+        h2 = imatrix_weights(arr, hh[0], rep.format)
+        if isinstance(quantized, BlockTensor):
+            again = _check(arr, h2, quantized, R.SPECS[rep.format], True, 1.0, False,
+                           exact_offset_groups, arith=arith)
+        else:
+            got = _candidates(arr, h2, quantized, [rep.format], group_size, True,
+                              exact_offset_groups, arith)
+            again = got[0] if got else None
+    except ValueError:
+        return
+    if again is not None and again.passed is True:
+        rep.notes.insert(0, (
+            "these weights (one value per input column: a raw imatrix?) do not reproduce "
+            f"this output; weights=imatrix_weights(w, imatrix, {rep.format!r}) does, bit for "
+            "bit (CLI: --weights FILE.npy holding those weights)."))
 
 
 def _of_values(rep, arr, h, wq):

@@ -488,14 +488,18 @@ ZP_RULE = "least squares ⟨w,ℓ⟩/⟨ℓ,ℓ⟩ of its levels ℓ = u − z (
 
 
 def zero_point_levels(v, alphas, betas):
-    """``(mask, ℓ)``: the slices read as ``β + α·v`` whose ``β/α`` is a non-zero integer
-    ``−z`` (within 1e-6: β = −α·v₀ as the reading fits it), an integer zero point's output
-    ``α·(u − z)``, and their levels ``ℓ = v + β/α`` (rows of ``v`` elsewhere)."""
+    """``(mask, ℓ)``: the slices read as ``β + α·v`` whose levels ``v + β/α`` are integers
+    ``u − z`` (within 1e-6: β = −α·v₀ as the reading fits it), an integer zero point's output
+    ``α·(u − z)``, and those levels ``ℓ`` (rows of ``v`` elsewhere). ``v`` on integers
+    (midtread) or on half-integers (midrise: ``α·(u − z)`` read as ``α·(c + ½) + α/2``, the
+    midrise reading of four equally spaced levels) alike."""
     with np.errstate(divide="ignore", invalid="ignore"):
         j = np.where(alphas > 0, betas / np.where(alphas > 0, alphas, 1.0), 0.0)
-    ji = np.rint(j)
-    mask = (betas != 0) & (alphas > 0) & (np.abs(j - ji) <= 1e-6 * np.maximum(1.0, np.abs(ji)))
-    return mask, v + np.where(mask, ji, 0.0)[:, None]
+    v0 = v[:, 0] if v.shape[1] else np.zeros(v.shape[0])
+    t = v0 + j
+    ti = np.rint(t)
+    mask = (betas != 0) & (alphas > 0) & (np.abs(t - ti) <= 1e-6 * np.maximum(1.0, np.abs(ti)))
+    return mask, v + np.where(mask, ti - v0, 0.0)[:, None]
 
 
 def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits,
@@ -723,7 +727,9 @@ def diagnose(rows_w, rows_u, rows_c, alphas, betas, lattice, offset, dtype, bits
     with np.errstate(divide="ignore", invalid="ignore"):
         for k, a in cands.items():
             devs[k] = float(np.max(np.abs(alphas / a - 1.0)))
-        if alpha_is_step:
+        # (not where α is the least-squares α of its levels u − z: that α is a refit, up to
+        # several per cent from the step that chose the codes, though it lies in their interval)
+        if alpha_is_step and not (ZP_RULE in devs and devs[ZP_RULE] <= tol):
             devs["the step, no refit"] = 0.0
     # the closest-fitting rule first; "the step" last: it fits by construction whenever α
     # lies in the interval of steps, as α* or a named scale may

@@ -186,9 +186,9 @@ def scan(path):
         n_bytes = int(np.prod(dims, dtype=object)) // block * type_size
         end = data_start + offset + n_bytes
         if end > size:
-            raise ValueError(f"{where}: field 'data' ({qtype.name}, {n_bytes} bytes at offset "
-                             f"{offset}) ends at byte {end}, past the end of the file "
-                             f"({size} bytes): truncated?")
+            # (one line of at most 200 characters after the CLI's prefix, for paths of 46)
+            raise ValueError(f"{where}: field 'data' ends at byte {end}, past the end of the "
+                             f"file ({size} bytes): truncated?")
         spans.append((offset, offset + n_bytes, name))
     spans.sort()
     for (_, end, first), (start, _, second) in zip(spans[:-1], spans[1:], strict=True):
